@@ -1,0 +1,88 @@
+/*
+ * Kernel loaders. boot_load() reads cfg.kernel, recognises its format and
+ * puts it in guest RAM with the boot structures its protocol expects:
+ *
+ *   multiboot (v1)  a multiboot header in the first 8 KiB: ELF or a.out-kludge
+ *                   image, entered in 32-bit protected mode, EAX = 0x2BADB002,
+ *                   EBX = multiboot information (memory, map, command line)
+ *   ELF64           entered in 64-bit mode at e_entry with the first 4 GiB
+ *                   identity-mapped, RDI = command line, RSI = bytes of RAM,
+ *                   RSP = 0x10000
+ *   flat binary     anything else: loaded at 0x10000, entered in real mode at
+ *                   1000:0000 with every segment register 0x1000
+ *
+ * Every field of the image is checked before use; a bad one gets one line
+ * naming the file and the problem, and -EINVAL.
+ */
+#ifndef VX86_BOOT_BOOT_H
+#define VX86_BOOT_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "accel/accel.h"
+#include "vm/mem.h"
+
+struct boot_image {
+    const char *name;       /* for messages */
+    const uint8_t *data;
+    size_t size;
+    const char *cmdline;
+};
+
+/* Reads a whole file of at most max bytes into *out (malloc'd). */
+int boot_read_file(const char *path, uint64_t max, uint8_t **out, size_t *size);
+
+/* Loads img into mem and fills *cpu for the boot vCPU. */
+int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
+                    struct cpu_state *cpu);
+
+/* --- used by the format loaders --- */
+
+struct elf_info {
+    uint64_t entry;
+    int bits;               /* 32 or 64 */
+};
+
+/* Loads the PT_LOAD segments of an ELF32/ELF64 x86 executable at their
+ * physical addresses. */
+int elf_load(const struct guest_mem *mem, const struct boot_image *img, struct elf_info *info);
+
+/* True if data starts with the ELF magic. */
+int elf_is_elf(const uint8_t *data, size_t size);
+
+/* 1 if a multiboot header is present, 0 if not. */
+int multiboot_detect(const struct boot_image *img);
+int multiboot_load(const struct guest_mem *mem, const struct boot_image *img,
+                   struct cpu_state *cpu);
+
+/* Checks that [gpa, gpa + len) is in RAM and clear of vx86's boot area. */
+int boot_check_range(const struct guest_mem *mem, const struct boot_image *img, uint64_t gpa,
+                     uint64_t len, const char *what);
+
+/* Writes the GDT and TSS of layout.h. */
+int boot_write_gdt(const struct guest_mem *mem);
+
+/* Writes the command line at BOOT_CMDLINE. */
+int boot_write_cmdline(const struct guest_mem *mem, const struct boot_image *img);
+
+/* Register states for each way in. */
+void cpu_state_real(struct cpu_state *s, uint16_t segment, uint16_t ip, uint16_t sp);
+void cpu_state_protected32(struct cpu_state *s, uint32_t entry);
+/* Also writes the identity-mapping page tables. */
+int cpu_state_long64(const struct guest_mem *mem, struct cpu_state *s, uint64_t entry);
+
+/* A PC memory map in e820 terms (type 1 RAM, 2 reserved). */
+struct e820_entry {
+    uint64_t addr;
+    uint64_t size;
+    uint32_t type;
+};
+#define E820_RAM      1
+#define E820_RESERVED 2
+#define E820_MAX      8
+
+/* Fills map; returns the number of entries. */
+int e820_build(const struct guest_mem *mem, struct e820_entry *map);
+
+#endif

@@ -1,0 +1,18 @@
+#include "boot/boot.h"
+
+/* The PC memory map: conventional memory up to the EBDA, the EBDA, VGA and
+ * BIOS windows reserved, RAM from 1 MiB to the MMIO hole and above 4 GiB. */
+int e820_build(const struct guest_mem *mem, struct e820_entry *map)
+{
+    const struct mem_region *low = &mem->regions[0];
+    int n = 0;
+
+    map[n++] = (struct e820_entry){0, 0x9fc00, E820_RAM};
+    map[n++] = (struct e820_entry){0x9fc00, 0x400, E820_RESERVED};
+    map[n++] = (struct e820_entry){0xf0000, 0x10000, E820_RESERVED};
+    if (low->size > 0x100000)
+        map[n++] = (struct e820_entry){0x100000, low->size - 0x100000, E820_RAM};
+    if (mem->nr_regions > 1)
+        map[n++] = (struct e820_entry){mem->regions[1].gpa, mem->regions[1].size, E820_RAM};
+    return n;
+}

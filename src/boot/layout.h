@@ -1,0 +1,41 @@
+/*
+ * Where vx86 puts its boot structures in guest RAM. The first 64 KiB belong
+ * to vx86 at boot; a kernel image may not load there.
+ *
+ *   0x0000  real-mode IVT and BIOS data area, left zero
+ *   0x0500  GDT: null, 64-bit code, data, 32-bit code, 64-bit TSS (16 bytes)
+ *   0x0600  the TSS the GDT's TSS descriptor points at
+ *   0x1000  PML4, 0x2000 PDPT, 0x3000-0x6fff four page directories: the
+ *           first 4 GiB identity-mapped with 2 MiB pages
+ *   0x7000  multiboot information
+ *   0x8000  kernel command line, NUL-terminated
+ *   0x9000  multiboot memory map and boot loader name
+ *   0xa000-0xffff  stack of a 64-bit ELF kernel (RSP = 0x10000)
+ *   0x10000 a flat binary, entered in real mode at 1000:0000
+ */
+#ifndef VX86_BOOT_LAYOUT_H
+#define VX86_BOOT_LAYOUT_H
+
+#define BOOT_GDT          0x0500ULL
+#define BOOT_TSS          0x0600ULL
+#define BOOT_PML4         0x1000ULL
+#define BOOT_PDPT         0x2000ULL
+#define BOOT_PD           0x3000ULL
+#define BOOT_MB_INFO      0x7000ULL
+#define BOOT_CMDLINE      0x8000ULL
+#define BOOT_CMDLINE_MAX  4095
+#define BOOT_MB_MMAP      0x9000ULL
+#define BOOT_STACK_TOP    0x10000ULL
+#define BOOT_AREA_END     0x10000ULL
+
+#define FLAT_LOAD_ADDR    0x10000ULL
+#define FLAT_SEGMENT      0x1000
+#define FLAT_MAX_SIZE     (0xa0000ULL - FLAT_LOAD_ADDR) /* up to the VGA window */
+
+/* GDT selectors */
+#define SEL_CODE64 0x08
+#define SEL_DATA   0x10
+#define SEL_CODE32 0x18
+#define SEL_TSS    0x20
+
+#endif

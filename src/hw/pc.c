@@ -1,0 +1,61 @@
+#include "hw/pc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hw/debug_exit.h"
+#include "hw/i8042.h"
+#include "util/log.h"
+#include "vm/console.h"
+
+static void com1_irq(void *opaque, int level)
+{
+    vm_irq_set(opaque, SERIAL_COM1_IRQ, level);
+}
+
+static void com1_tx(void *opaque, uint8_t byte)
+{
+    (void)opaque;
+    console_put(byte);
+}
+
+int pc_init(struct vm *vm)
+{
+    struct pc *pc = calloc(1, sizeof(*pc));
+    int err;
+
+    if (!pc)
+        return -ENOMEM;
+    vm->pc = pc;
+    pc->com1 = serial_create(com1_tx, com1_irq, vm);
+    if (!pc->com1)
+        return -ENOMEM;
+    err = bus_register(&vm->pio, &(struct bus_range){.base = SERIAL_COM1_BASE,
+                                                     .len = SERIAL_NR_REGS,
+                                                     .widths = BUS_W1,
+                                                     .read = serial_read,
+                                                     .write = serial_write,
+                                                     .opaque = pc->com1,
+                                                     .name = "com1"});
+    if (!err)
+        err = debug_exit_init(vm);
+    if (!err)
+        err = i8042_init(vm);
+    if (!err)
+        err = post_init(&pc->post, &vm->pio);
+    if (!err)
+        err = boot_timer_init(&pc->boot_timer, vm);
+    if (err)
+        log_err("cannot register platform devices: %s", strerror(-err));
+    return err;
+}
+
+void pc_destroy(struct vm *vm)
+{
+    if (!vm->pc)
+        return;
+    serial_free(vm->pc->com1);
+    free(vm->pc);
+    vm->pc = NULL;
+}

@@ -1,0 +1,26 @@
+/*
+ * The PC platform's devices, created together for a VM: COM1, debug-exit,
+ * i8042, POST port, boot timer. The interrupt controllers and PIT come from
+ * the engine (KVM's in-kernel irqchip for kvm).
+ */
+#ifndef VX86_HW_PC_H
+#define VX86_HW_PC_H
+
+#include "hw/boot_timer.h"
+#include "hw/post.h"
+#include "hw/serial.h"
+#include "vm/vm.h"
+
+struct pc {
+    struct serial *com1;
+    struct post post;
+    struct boot_timer boot_timer;
+};
+
+/* Creates vm->pc and registers its devices; prints one line on failure. */
+int pc_init(struct vm *vm);
+
+/* Safe when pc_init failed or never ran. */
+void pc_destroy(struct vm *vm);
+
+#endif

@@ -1,0 +1,184 @@
+/* vx86 command line: `vx86 run`, `vx86 host`. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+
+#include "boot/boot.h"
+#include "host/host.h"
+#include "util/log.h"
+#include "vm/config.h"
+#include "vm/console.h"
+#include "vm/vm.h"
+
+#define VX86_VERSION "0.1"
+
+static const char usage[] =
+    "usage: vx86 run --kernel FILE [options]    boot a guest kernel\n"
+    "       vx86 host [--json]                  what this host offers for virtualization\n"
+    "\n"
+    "run options:\n"
+    "  --kernel FILE        multiboot kernel, ELF64 kernel or flat binary (real mode)\n"
+    "  --engine ENGINE      auto (default), kvm or emu\n"
+    "  --mem SIZE           guest RAM, e.g. 256M or 1G (default 256M)\n"
+    "  --cpus N             virtual CPUs (default 1)\n"
+    "  --cmdline TEXT       kernel command line\n"
+    "  --serial stdio|FILE  where the console goes (default stdio)\n"
+    "  --verbose            say more (boot timer, engine details)\n"
+    "\n"
+    "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
+    "Exit status: the guest's debug-exit value v as (v << 1) | 1; 0 when the guest\n"
+    "powers off or resets or the user quits; 2 bad input; 4 triple fault;\n"
+    "6 engine cannot continue; 8 unhandled exit; 10 host failure.\n";
+
+static struct timespec start_time;
+
+static uint64_t host_ram(void)
+{
+    struct sysinfo si;
+
+    if (sysinfo(&si) < 0)
+        return 1ULL << 40;
+    return (uint64_t)si.totalram * si.mem_unit;
+}
+
+static const struct accel_ops *pick_engine(enum engine_choice choice)
+{
+    char why[160];
+
+    if (choice == ENGINE_KVM)
+        return &accel_kvm_ops;
+    if (choice == ENGINE_EMU)
+        return &accel_emu_ops;
+    if (host_kvm_hw_backed(why, sizeof(why))) {
+        log_err("engine: kvm (%s)", why);
+        return &accel_kvm_ops;
+    }
+    log_err("engine: emu (%s)", why);
+    return &accel_emu_ops;
+}
+
+static int parse_run(int argc, char **argv, struct vm_config *cfg)
+{
+    enum { OPT_KERNEL = 256, OPT_ENGINE, OPT_MEM, OPT_CPUS, OPT_CMDLINE, OPT_SERIAL, OPT_VERBOSE };
+    static const struct option opts[] = {
+        {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"engine", required_argument, NULL, OPT_ENGINE},
+        {"mem", required_argument, NULL, OPT_MEM},
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"cmdline", required_argument, NULL, OPT_CMDLINE},
+        {"serial", required_argument, NULL, OPT_SERIAL},
+        {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int c;
+
+    *cfg = (struct vm_config){.cmdline = "", .serial = "stdio", .mem_size = 256ULL << 20,
+                              .cpus = 1, .engine = ENGINE_AUTO};
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_KERNEL:
+            cfg->kernel = optarg;
+            break;
+        case OPT_ENGINE:
+            if (config_parse_engine(optarg, &cfg->engine))
+                return -EINVAL;
+            break;
+        case OPT_MEM:
+            if (config_parse_mem(optarg, host_ram(), &cfg->mem_size))
+                return -EINVAL;
+            break;
+        case OPT_CPUS:
+            if (config_parse_cpus(optarg, &cfg->cpus))
+                return -EINVAL;
+            break;
+        case OPT_CMDLINE:
+            cfg->cmdline = optarg;
+            break;
+        case OPT_SERIAL:
+            cfg->serial = optarg;
+            break;
+        case OPT_VERBOSE:
+            log_verbose = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        case ':':
+            log_err("%s: needs a value", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            log_err("%s: unknown option (vx86 run --help lists them)", argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        log_err("%s: unexpected argument (vx86 run --help lists the options)", argv[optind]);
+        return -EINVAL;
+    }
+    if (!cfg->kernel) {
+        log_err("run: --kernel FILE is required");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct vm_config cfg;
+    struct vm vm = {.start = start_time, .stop_fd = -1};
+    struct boot_image img = {0};
+    struct cpu_state boot;
+    uint8_t *data = NULL;
+    int status = VX86_EBADINPUT;
+
+    if (parse_run(argc, argv, &cfg))
+        return VX86_EBADINPUT;
+    if (boot_read_file(cfg.kernel, cfg.mem_size, &data, &img.size))
+        return VX86_EBADINPUT;
+    img.name = cfg.kernel;
+    img.data = data;
+    img.cmdline = cfg.cmdline;
+    if (vm_create(&vm, &cfg, pick_engine(cfg.engine)))
+        goto out;
+    if (boot_load_image(&vm.mem, &img, &boot))
+        goto out;
+    free(data);
+    data = NULL;
+    if (vm_create_vcpus(&vm, &boot) || console_init(cfg.serial))
+        goto out;
+    status = vm_run(&vm);
+out:
+    free(data);
+    vm_destroy(&vm);
+    console_restore();
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    clock_gettime(CLOCK_MONOTONIC, &start_time);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return VX86_EBADINPUT;
+    }
+    if (!strcmp(argv[1], "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "host"))
+        return host_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        puts("vx86 " VX86_VERSION);
+        return 0;
+    }
+    log_err("%s: unknown command (run or host; vx86 --help for more)", argv[1]);
+    return VX86_EBADINPUT;
+}

@@ -1,0 +1,86 @@
+#include "vm/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/log.h"
+
+/* Binary units, as QEMU and Firecracker read them. */
+static const struct {
+    const char *suffix;
+    unsigned shift;
+} units[] = {
+    {"", 20},   {"B", 0},    {"K", 10},   {"KB", 10},  {"KIB", 10}, {"M", 20},
+    {"MB", 20}, {"MIB", 20}, {"G", 30},   {"GB", 30},  {"GIB", 30}, {"T", 40},
+    {"TB", 40}, {"TIB", 40},
+};
+
+int config_parse_mem(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t value = 0, bytes;
+    const char *p = s;
+    int unit = -1;
+
+    if (!isdigit((unsigned char)*p))
+        goto bad;
+    for (; isdigit((unsigned char)*p); p++)
+        if (__builtin_mul_overflow(value, 10, &value) ||
+            __builtin_add_overflow(value, (uint64_t)(*p - '0'), &value))
+            goto too_big;
+    for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcasecmp(p, units[i].suffix))
+            unit = (int)i;
+    if (unit < 0)
+        goto bad;
+    if (value > (UINT64_MAX >> units[unit].shift))
+        goto too_big;
+    bytes = value << units[unit].shift;
+    if (bytes < MEM_MIN_SIZE) {
+        log_err("--mem %s: at least %llu MiB are needed", s, MEM_MIN_SIZE >> 20);
+        return -EINVAL;
+    }
+    if (bytes > max)
+        goto too_big;
+    *out = (bytes + 4095) & ~4095ULL;
+    return 0;
+too_big:
+    log_err("--mem %s: more than this host's %" PRIu64 " MiB of memory", s, max >> 20);
+    return -EINVAL;
+bad:
+    log_err("--mem %s: not a size (examples: 256M, 1G)", s);
+    return -EINVAL;
+}
+
+int config_parse_engine(const char *s, enum engine_choice *out)
+{
+    if (!strcmp(s, "auto"))
+        *out = ENGINE_AUTO;
+    else if (!strcmp(s, "kvm"))
+        *out = ENGINE_KVM;
+    else if (!strcmp(s, "emu"))
+        *out = ENGINE_EMU;
+    else {
+        log_err("--engine %s: unknown engine (auto, kvm or emu)", s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int config_parse_cpus(const char *s, int *out)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno || end == s || *end || n < 1 || n > VM_MAX_CPUS) {
+        log_err("--cpus %s: a number from 1 to %d", s, VM_MAX_CPUS);
+        return -EINVAL;
+    }
+    *out = (int)n;
+    return 0;
+}

@@ -1,0 +1,22 @@
+/* Parsing of user-supplied values; each prints one line on a bad value. */
+#ifndef VX86_VM_CONFIG_H
+#define VX86_VM_CONFIG_H
+
+#include <stdint.h>
+
+#include "vm/vm.h"
+
+/*
+ * "256M", "1G", "512K", "1073741824B" or a plain number of MiB (QEMU's
+ * convention). Accepts MEM_MIN_SIZE up to max bytes, rounded to 4 KiB.
+ * Returns 0 or -EINVAL (after printing why).
+ */
+int config_parse_mem(const char *s, uint64_t max, uint64_t *out);
+
+/* "auto", "kvm" or "emu". */
+int config_parse_engine(const char *s, enum engine_choice *out);
+
+/* 1 to VM_MAX_CPUS. */
+int config_parse_cpus(const char *s, int *out);
+
+#endif

@@ -1,0 +1,230 @@
+#include "vm/console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "hw/pc.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define ESCAPE_KEY 0x01 /* Ctrl-A */
+
+/* One terminal per process, so the console is process state. */
+static struct {
+    int in_fd;          /* -1: no input */
+    int out_fd;
+    struct termios saved;
+    volatile sig_atomic_t raw;
+    bool escape;        /* the previous key was Ctrl-A */
+    uint8_t pending[256];
+    int pending_len, pending_off;
+} con = {.in_fd = -1, .out_fd = STDOUT_FILENO};
+
+void console_restore(void)
+{
+    if (con.raw) {
+        tcsetattr(con.in_fd, TCSAFLUSH, &con.saved);
+        con.raw = 0;
+    }
+}
+
+static void crash_handler(int sig)
+{
+    console_restore();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static int enter_raw_mode(void)
+{
+    struct termios t;
+    static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+
+    if (tcgetattr(con.in_fd, &con.saved) < 0)
+        return -errno;
+    t = con.saved;
+    cfmakeraw(&t);
+    /* Keep output post-processing off too: the guest sends its own CR LF. */
+    if (tcsetattr(con.in_fd, TCSAFLUSH, &t) < 0)
+        return -errno;
+    con.raw = 1;
+    atexit(console_restore);
+    for (unsigned i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+        signal(fatal_signals[i], crash_handler);
+    return 0;
+}
+
+int console_init(const char *target)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    if (strcmp(target, "stdio") != 0) {
+        con.out_fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (con.out_fd < 0) {
+            log_err("--serial %s: %s", target, strerror(errno));
+            return -errno;
+        }
+        return 0;
+    }
+    con.in_fd = STDIN_FILENO;
+    if (isatty(con.in_fd) && enter_raw_mode() < 0)
+        log_err("stdin: cannot enter raw mode: %s", strerror(errno));
+    return 0;
+}
+
+void console_put(uint8_t byte)
+{
+    while (write(con.out_fd, &byte, 1) < 0 && errno == EINTR)
+        ;
+}
+
+static void print_help(void)
+{
+    static const char help[] = "\r\nC-a h    this help\r\n"
+                               "C-a x    quit vx86\r\n"
+                               "C-a C-a  send C-a to the guest\r\n";
+
+    if (write(con.out_fd, help, sizeof(help) - 1) < 0) {
+        /* The console is gone; nothing else to tell. */
+    }
+}
+
+/* Applies the escape key to freshly read bytes, leaving what is meant for
+ * the guest in con.pending. Returns false if the user asked to quit. */
+static bool filter_input(const uint8_t *buf, int len)
+{
+    con.pending_len = con.pending_off = 0;
+    for (int i = 0; i < len; i++) {
+        uint8_t c = buf[i];
+
+        if (con.escape) {
+            con.escape = false;
+            if (c == 'x' || c == 'X')
+                return false;
+            if (c == 'h' || c == 'H' || c == '?')
+                print_help();
+            else if (c == ESCAPE_KEY)
+                con.pending[con.pending_len++] = c;
+            continue;
+        }
+        if (c == ESCAPE_KEY)
+            con.escape = true;
+        else
+            con.pending[con.pending_len++] = c;
+    }
+    return true;
+}
+
+static void read_input(struct vm *vm, int epfd)
+{
+    uint8_t buf[sizeof(con.pending)];
+    ssize_t n = read(con.in_fd, buf, sizeof(buf));
+
+    if (n <= 0) {
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            return;
+        /* End of input: the guest keeps running without it, as with QEMU. */
+        epoll_ctl(epfd, EPOLL_CTL_DEL, con.in_fd, NULL);
+        return;
+    }
+    if (!filter_input(buf, (int)n)) {
+        console_restore();
+        vm_stop(vm, VX86_OK, "quit from the console (Ctrl-A X)");
+    }
+}
+
+static void feed_guest(struct vm *vm)
+{
+    con.pending_off += serial_receive(vm->pc->com1, con.pending + con.pending_off,
+                                      con.pending_len - con.pending_off);
+}
+
+static int add_fd(int epfd, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Input is read only when the previous read has reached the guest; while it
+ * has not, stdin is not watched, or a readable stdin would spin the loop. */
+static void watch_input(int epfd, bool on)
+{
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.fd = con.in_fd};
+
+    epoll_ctl(epfd, EPOLL_CTL_MOD, con.in_fd, &ev);
+}
+
+void console_loop(struct vm *vm)
+{
+    sigset_t set;
+    int epfd, sigfd;
+    bool input = con.in_fd >= 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0 || sigfd < 0 || add_fd(epfd, vm->stop_fd) < 0 || add_fd(epfd, sigfd) < 0) {
+        log_err("console: cannot set up the event loop: %s", strerror(errno));
+        vm_stop(vm, VX86_EHOST, NULL);
+        goto out;
+    }
+    /* stdin may be a file or /dev/null, which epoll refuses: then no input. */
+    if (input && add_fd(epfd, con.in_fd) < 0)
+        input = false;
+
+    while (!atomic_load(&vm->stopping)) {
+        struct epoll_event evs[4];
+        bool backlog = con.pending_off < con.pending_len;
+        /* While the UART's FIFO is full, retry every 10 ms. */
+        int n = epoll_wait(epfd, evs, 4, backlog ? 10 : -1);
+
+        if (backlog) {
+            feed_guest(vm);
+            if (input && con.pending_off >= con.pending_len)
+                watch_input(epfd, true);
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+
+            if (fd == sigfd) {
+                struct signalfd_siginfo si;
+                char why[64];
+
+                if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+                    snprintf(why, sizeof(why), "terminating on signal %u", si.ssi_signo);
+                    vm_stop(vm, VX86_OK, why);
+                }
+            } else if (input && fd == con.in_fd) {
+                read_input(vm, epfd);
+                feed_guest(vm);
+                if (con.pending_off < con.pending_len)
+                    watch_input(epfd, false);
+            }
+        }
+    }
+out:
+    if (epfd >= 0)
+        close(epfd);
+    if (sigfd >= 0)
+        close(sigfd);
+    console_restore();
+}

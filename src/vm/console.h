@@ -1,0 +1,33 @@
+/*
+ * The console: the guest's COM1 on the terminal (or written to a file), and
+ * the main thread's event loop while the VM runs.
+ *
+ * On a terminal, stdin is put in raw mode so that every key reaches the
+ * guest; the terminal is restored on every way out of vx86 (normal exit,
+ * error exit, SIGTERM/SIGINT/SIGHUP, a crash). Ctrl-A is the escape key, as
+ * in QEMU: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A H helps.
+ */
+#ifndef VX86_VM_CONSOLE_H
+#define VX86_VM_CONSOLE_H
+
+#include <stdint.h>
+
+struct vm;
+
+/* target: "stdio" or the path of a file to write the output to. Blocks
+ * SIGTERM, SIGINT and SIGHUP in the calling thread (and so in the threads
+ * it creates later): the console loop takes them. Prints one line on
+ * failure. */
+int console_init(const char *target);
+
+/* Writes one byte of guest output. Any thread. */
+void console_put(uint8_t byte);
+
+/* Runs on the main thread until the VM stops: feeds input to COM1 and turns
+ * the signals above into a stop. */
+void console_loop(struct vm *vm);
+
+/* Puts the terminal back as it was; idempotent, async-signal-safe. */
+void console_restore(void);
+
+#endif

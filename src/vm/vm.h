@@ -1,0 +1,97 @@
+/*
+ * struct vm: one virtual machine - its configuration, RAM, buses, devices,
+ * engine and vCPU threads - and the rules for stopping it.
+ *
+ * Exit status of vx86 (also documented in README.md). Odd values belong to
+ * the guest's debug-exit port, so vx86's own reasons are even:
+ */
+#ifndef VX86_VM_VM_H
+#define VX86_VM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "accel/accel.h"
+#include "hw/bus.h"
+#include "vm/mem.h"
+
+enum vx86_status {
+    VX86_OK = 0,            /* guest powered off or reset, or the user quit */
+    VX86_EBADINPUT = 2,     /* bad command line, image or host set-up */
+    VX86_ETRIPLEFAULT = 4,  /* the guest triple-faulted */
+    VX86_EINTERNAL = 6,     /* the engine cannot run the guest on (emulation failure) */
+    VX86_EUNKNOWNEXIT = 8,  /* an exit vx86 does not handle */
+    VX86_EHOST = 10,        /* a host call failed while the guest ran */
+};
+
+#define VM_MAX_CPUS 64
+
+enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_EMU };
+
+struct vm_config {
+    const char *kernel;
+    const char *cmdline;    /* never NULL */
+    const char *serial;     /* "stdio" or a file to write the console to */
+    uint64_t mem_size;
+    int cpus;
+    enum engine_choice engine;
+};
+
+struct vcpu {
+    struct vm *vm;
+    int index;
+    struct accel_vcpu *accel;
+    pthread_t thread;
+    bool started;
+};
+
+struct pc;
+
+struct vm {
+    struct vm_config cfg;
+    struct timespec start;  /* process start, for the boot timer */
+    struct guest_mem mem;
+    struct bus pio, mmio;
+    const struct accel_ops *accel;
+    void *accel_vm;         /* the engine's per-VM state */
+    struct vcpu vcpus[VM_MAX_CPUS];
+    int nr_vcpus;
+    struct pc *pc;          /* the platform's devices, hw/pc.h */
+
+    atomic_bool stopping;
+    int status;             /* valid once stopping; written by the first stopper */
+    int stop_fd;            /* eventfd, readable once stopping */
+};
+
+/* Creates RAM, buses, platform devices and the engine's VM. On failure has
+ * printed one line and returns -errno; vm_destroy is still safe. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel);
+
+/* Creates the vCPUs; vCPU 0 gets *boot, the others wait for a start IPI. */
+int vm_create_vcpus(struct vm *vm, const struct cpu_state *boot);
+
+/* Starts one thread per vCPU, waits until the VM stops, joins them, returns
+ * the exit status. The console loop runs on the calling thread meanwhile. */
+int vm_run(struct vm *vm);
+
+void vm_destroy(struct vm *vm);
+
+/*
+ * Ends the VM with the given exit status; the first call wins, later ones
+ * are ignored. Callable from any thread, including a device handler on a
+ * vCPU thread. why is printed (one line) unless NULL.
+ */
+void vm_stop(struct vm *vm, int status, const char *why);
+
+/* Drives platform interrupt line gsi through the engine. */
+void vm_irq_set(struct vm *vm, uint32_t gsi, int level);
+
+/* Prints the vCPU's registers to stderr, for fatal exits. */
+void vm_dump_vcpu(struct vcpu *vcpu);
+
+/* Nanoseconds since vx86 started. */
+uint64_t vm_uptime_ns(const struct vm *vm);
+
+#endif
