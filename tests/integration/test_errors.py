@@ -1,0 +1,162 @@
+"""Bad input and guest failures: a clear one-line error (or a register dump
+for a dying guest), the documented exit status, nothing half-started."""
+import struct
+
+import pytest
+
+from conftest import GUESTS, run_vx86
+
+STATUS_BADINPUT = 2
+STATUS_TRIPLEFAULT = 4
+
+
+def elf64(paddr, entry, payload=b"\xf4"):
+    """A minimal x86-64 ET_EXEC with one PT_LOAD of payload at paddr."""
+    ehdr_size, phdr_size = 64, 56
+    offset = ehdr_size + phdr_size
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    ehdr = ident + struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, entry, ehdr_size, 0, 0,
+                               ehdr_size, phdr_size, 1, 0, 0, 0)
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, offset, paddr, paddr, len(payload), len(payload),
+                       0x1000)
+    return ehdr + phdr + payload
+
+
+def one_error_line(r):
+    lines = [line for line in r.err.splitlines() if line.strip()]
+    assert len(lines) == 1, r
+    return lines[0]
+
+
+def run_bad(*args):
+    r = run_vx86("run", "--engine", "kvm", *args)
+    assert r.status == STATUS_BADINPUT, r
+    assert r.out == "", r
+    return one_error_line(r)
+
+
+def test_missing_kernel_file(tmp_path):
+    missing = tmp_path / "nope.elf"
+    assert run_bad("--kernel", missing) == f"vx86: {missing}: No such file or directory"
+
+
+def test_kernel_is_a_directory(tmp_path):
+    assert run_bad("--kernel", tmp_path) == f"vx86: {tmp_path}: not a regular file"
+
+
+def test_empty_kernel(tmp_path):
+    k = tmp_path / "empty"
+    k.write_bytes(b"")
+    assert run_bad("--kernel", k) == f"vx86: {k}: empty file"
+
+
+def test_kernel_bigger_than_ram(tmp_path):
+    k = tmp_path / "big.bin"
+    k.write_bytes(bytes(3 << 20))
+    assert run_bad("--mem", "2M", "--kernel", k) == \
+        f"vx86: {k}: 3145728 bytes do not fit in 2 MiB of guest RAM"
+
+
+@pytest.mark.parametrize("cut,message", [
+    (40, "truncated ELF header"),
+    (100, "truncated ELF: program header table extends past the end of the file"),
+])
+def test_truncated_elf(tmp_path, cut, message):
+    k = tmp_path / "cut.elf"
+    k.write_bytes((GUESTS / "hello.elf").read_bytes()[:cut])
+    assert run_bad("--kernel", k) == f"vx86: {k}: {message}"
+
+
+def test_truncated_elf_segment(tmp_path):
+    k = tmp_path / "cut.elf"
+    k.write_bytes(elf64(0x100000, 0x100000, b"\xf4" * 64)[:-10])
+    assert run_bad("--kernel", k) == \
+        f"vx86: {k}: truncated ELF: a segment extends past the end of the file"
+
+
+def test_elf_segment_outside_ram(tmp_path):
+    k = tmp_path / "high.elf"
+    k.write_bytes(elf64(0x40000000, 0x40000000))
+    assert run_bad("--mem", "128M", "--kernel", k) == \
+        f"vx86: {k}: ELF segment at 0x40000000 (1 bytes) lies outside guest RAM"
+
+
+def test_elf_segment_over_boot_area(tmp_path):
+    k = tmp_path / "low.elf"
+    k.write_bytes(elf64(0x1000, 0x1000))
+    assert run_bad("--kernel", k) == \
+        f"vx86: {k}: ELF segment at 0x1000 overlaps vx86's boot area below 0x10000"
+
+
+def test_elf_for_another_machine(tmp_path):
+    data = bytearray(elf64(0x100000, 0x100000))
+    data[18:20] = struct.pack("<H", 183)  # EM_AARCH64
+    k = tmp_path / "arm.elf"
+    k.write_bytes(bytes(data))
+    assert run_bad("--kernel", k) == f"vx86: {k}: ELF64 file is not for x86-64"
+
+
+def test_multiboot_wants_video(tmp_path):
+    flags = 0x00010004
+    header = struct.pack("<III", 0x1BADB002, flags, (-(0x1BADB002 + flags)) & 0xffffffff)
+    k = tmp_path / "video.bin"
+    k.write_bytes(header + bytes(64))
+    assert run_bad("--kernel", k) == \
+        f"vx86: {k}: multiboot header requires a video mode; vx86 has no display"
+
+
+@pytest.mark.parametrize("value,message", [
+    ("abc", "--mem abc: not a size (examples: 256M, 1G)"),
+    ("12Q", "--mem 12Q: not a size (examples: 256M, 1G)"),
+    ("-5", "--mem -5: not a size (examples: 256M, 1G)"),
+    ("0", "--mem 0: at least 2 MiB are needed"),
+    ("1K", "--mem 1K: at least 2 MiB are needed"),
+    ("99999999999999999999999", None),
+    ("64T", None),
+])
+def test_absurd_mem(value, message):
+    line = run_bad("--mem", value, "--kernel", GUESTS / "hello.elf")
+    if message:
+        assert line == f"vx86: {message}"
+    else:
+        assert line.startswith(f"vx86: --mem {value}: more than this host's "), line
+
+
+def test_unknown_option():
+    assert run_bad("--bogus", "--kernel", GUESTS / "hello.elf") == \
+        "vx86: --bogus: unknown option (vx86 run --help lists them)"
+
+
+def test_option_without_value():
+    r = run_vx86("run", "--kernel")
+    assert r.status == STATUS_BADINPUT
+    assert one_error_line(r) == "vx86: --kernel: needs a value"
+
+
+def test_no_kernel():
+    assert run_bad() == "vx86: run: --kernel FILE is required"
+
+
+def test_bad_engine_and_cpus():
+    assert run_bad("--engine", "xen", "--kernel", GUESTS / "hello.elf") == \
+        "vx86: --engine xen: unknown engine (auto, kvm or emu)"
+    assert run_bad("--cpus", "0", "--kernel", GUESTS / "hello.elf") == \
+        "vx86: --cpus 0: a number from 1 to 64"
+
+
+def test_command_line_too_long():
+    assert run_bad("--cmdline", "x" * 5000, "--kernel", GUESTS / "hello.elf") == \
+        "vx86: --cmdline: 5000 bytes exceed the limit of 4095"
+
+
+def test_unknown_command():
+    r = run_vx86("frobnicate")
+    assert r.status == STATUS_BADINPUT
+    assert one_error_line(r) == "vx86: frobnicate: unknown command (run or host; vx86 --help for more)"
+
+
+def test_triple_fault(engine):
+    r = run_vx86("run", "--engine", engine, "--kernel", GUESTS / "fail_triplefault.elf")
+    assert r.status == STATUS_TRIPLEFAULT, r
+    assert r.err.splitlines()[0] == "vx86: vCPU 0: triple fault, guest shut down", r
+    assert " rip " in r.err and " cr0 " in r.err, r

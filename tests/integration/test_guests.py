@@ -1,0 +1,36 @@
+"""Every self-checking guest passes on every engine this host has: status 1
+(debug-exit value 0) and PASS on the serial console."""
+import pytest
+
+from conftest import GUESTS, run_vx86
+
+PASS_GUESTS = sorted(p.name for p in GUESTS.glob("*")
+                     if p.suffix in (".elf", ".bin") and not p.name.startswith("fail_"))
+
+
+def test_guests_were_built():
+    assert "hello.elf" in PASS_GUESTS, f"no guests in {GUESTS}"
+
+
+@pytest.mark.parametrize("name", PASS_GUESTS)
+def test_guest_passes(engine, name):
+    r = run_vx86("run", "--engine", engine, "--mem", "128M", "--cmdline", "vx86 test",
+                 "--kernel", GUESTS / name)
+    assert r.status == 1, r
+    assert "PASS" in r.out and "FAIL" not in r.out, r
+
+
+def test_hello_output(engine):
+    r = run_vx86("run", "--engine", engine, "--cmdline", "hello world", "--mem", "64M",
+                 "--kernel", GUESTS / "hello.elf")
+    assert r.status == 1, r
+    assert r.out.split("\n")[:3] == ["Hello from a vx86 guest\r",
+                                      'command line: "hello world"\r', "RAM: 64 MiB\r"], r
+
+
+def test_serial_to_file(engine, tmp_path):
+    log = tmp_path / "console.txt"
+    r = run_vx86("run", "--engine", engine, "--serial", log, "--kernel", GUESTS / "hello.elf")
+    assert r.status == 1, r
+    assert r.out == ""
+    assert "Hello from a vx86 guest" in log.read_text()
