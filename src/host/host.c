@@ -1,59 +1,62 @@
+/* `vx86 host` and the question `--engine auto` asks of the host. */
 #include "host/host.h"
 
-#include <fcntl.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* True if the first "flags" line of /proc/cpuinfo lists flag. */
-static bool cpu_has_flag(const char *flag)
-{
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[8192];
-    bool found = false;
-
-    if (!f)
-        return false;
-    while (!found && fgets(line, sizeof(line), f)) {
-        char *save, *tok;
-
-        if (strncmp(line, "flags", 5) != 0)
-            continue;
-        for (tok = strtok_r(strchr(line, ':') ? strchr(line, ':') + 1 : line, " \t\n", &save);
-             tok; tok = strtok_r(NULL, " \t\n", &save))
-            if (!strcmp(tok, flag))
-                found = true;
-        break;
-    }
-    fclose(f);
-    return found;
-}
+#include "host/probe.h"
+#include "util/log.h"
+#include "vm/vm.h"
 
 bool host_kvm_hw_backed(char *why, size_t len)
 {
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    bool vmx = cpu_has_flag("vmx"), svm = cpu_has_flag("svm");
+    struct host_cpu cpu;
+    struct host_kvm kvm;
 
-    if (fd < 0) {
-        snprintf(why, len, "/dev/kvm cannot be opened");
-        return false;
-    }
-    close(fd);
-    if (!vmx && !svm) {
-        snprintf(why, len, "/dev/kvm is software-backed: no vmx or svm in /proc/cpuinfo");
-        return false;
-    }
-    snprintf(why, len, "/dev/kvm is hardware-backed: %s in /proc/cpuinfo", vmx ? "vmx" : "svm");
-    return true;
+    host_probe_cpu(&cpu);
+    host_probe_kvm(&kvm, &cpu);
+    snprintf(why, len, "%s", kvm.why);
+    return host_kvm_is_hw(&kvm);
+}
+
+void host_probe(struct host_facts *facts)
+{
+    facts->root = host_root();
+    host_probe_cpu(&facts->cpu);
+    host_probe_cpuid(&facts->cpuid);
+    host_probe_kvm(&facts->kvm, &facts->cpu);
+    host_probe_iommu(&facts->iommu);
+    host_probe_sriov(&facts->sriov);
+}
+
+void host_facts_free(struct host_facts *facts)
+{
+    if (facts->iommu.nunits > 0)
+        host_freedir(facts->iommu.unit, facts->iommu.nunits);
+    free(facts->sriov.dev);
 }
 
 int host_main(int argc, char **argv)
 {
-    char why[160];
+    struct host_facts facts;
+    bool json = false;
 
-    (void)argc;
-    (void)argv;
-    host_kvm_hw_backed(why, sizeof(why));
-    printf("%s\n", why);
-    return 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            puts("usage: vx86 host [--json]    what this host offers for virtualization");
+            return VX86_OK;
+        } else {
+            log_err("host: %s: unknown option (usage: vx86 host [--json])", argv[i]);
+            return VX86_EBADINPUT;
+        }
+    }
+    host_probe(&facts);
+    if (json)
+        host_report_json(stdout, &facts);
+    else
+        host_report_text(stdout, &facts);
+    host_facts_free(&facts);
+    return VX86_OK;
 }
