@@ -1,0 +1,470 @@
+/*
+ * Integer arithmetic. Each operation runs as the same host instruction on
+ * the guest's operands with the guest's status flags loaded into the host's
+ * RFLAGS, so results and flags (AF, PF, OF of shifts and rotates included)
+ * are the host CPU's own - the oracle the differential test compares with.
+ * The file is compiled with -mno-red-zone: the asm pushes onto the stack.
+ */
+#include "accel/emu/cpu.h"
+
+/* Runs "insn{b,w,l,q} SRC, DST" at the operand size with guest flags in and out;
+ * sfmt is how SRC appears: "%[s]", or "%%cl" for shift counts. */
+#define HOST_OP2(insn, size, x, src, flg, srccons, sfmt)                                                  \
+    switch (size) {                                                                              \
+    case 1: {                                                                                    \
+        uint8_t v = (uint8_t)(x);                                                                \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "b " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"              \
+                : [v] "+q"(v), [f] "+r"(flg)                                                     \
+                : [s] srccons((uint8_t)(src))                                                    \
+                : "cc");                                                                         \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    case 2: {                                                                                    \
+        uint16_t v = (uint16_t)(x);                                                              \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "w " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"              \
+                : [v] "+r"(v), [f] "+r"(flg)                                                     \
+                : [s] srccons((uint16_t)(src))                                                   \
+                : "cc");                                                                         \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    case 4: {                                                                                    \
+        uint32_t v = (uint32_t)(x);                                                              \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "l " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"              \
+                : [v] "+r"(v), [f] "+r"(flg)                                                     \
+                : [s] srccons((uint32_t)(src))                                                   \
+                : "cc");                                                                         \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    default: {                                                                                   \
+        uint64_t v = (x);                                                                        \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "q " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"              \
+                : [v] "+r"(v), [f] "+r"(flg)                                                     \
+                : [s] srccons((uint64_t)(src))                                                   \
+                : "cc");                                                                         \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    }
+
+/* One-operand form: "insn{b,w,l,q} DST". */
+#define HOST_OP1(insn, size, x, flg)                                                               \
+    switch (size) {                                                                              \
+    case 1: {                                                                                    \
+        uint8_t v = (uint8_t)(x);                                                                \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "b %[v]\n\tpushfq\n\tpop %[f]"                    \
+                : [v] "+q"(v), [f] "+r"(flg) : : "cc");                                            \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    case 2: {                                                                                    \
+        uint16_t v = (uint16_t)(x);                                                              \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "w %[v]\n\tpushfq\n\tpop %[f]"                    \
+                : [v] "+r"(v), [f] "+r"(flg) : : "cc");                                            \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    case 4: {                                                                                    \
+        uint32_t v = (uint32_t)(x);                                                              \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "l %[v]\n\tpushfq\n\tpop %[f]"                    \
+                : [v] "+r"(v), [f] "+r"(flg) : : "cc");                                            \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    default: {                                                                                   \
+        uint64_t v = (x);                                                                        \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "q %[v]\n\tpushfq\n\tpop %[f]"                    \
+                : [v] "+r"(v), [f] "+r"(flg) : : "cc");                                            \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    }
+
+bool emu_cond(uint64_t f, unsigned cc)
+{
+    bool cf = f & RFLAGS_CF, zf = f & RFLAGS_ZF, sf = f & RFLAGS_SF, of = f & RFLAGS_OF;
+    bool pf = f & RFLAGS_PF, r;
+
+    switch (cc >> 1) {
+    case 0: r = of; break;
+    case 1: r = cf; break;
+    case 2: r = zf; break;
+    case 3: r = cf || zf; break;
+    case 4: r = sf; break;
+    case 5: r = pf; break;
+    case 6: r = sf != of; break;
+    default: r = zf || sf != of; break;
+    }
+    return (cc & 1) ? !r : r;
+}
+
+/* Host flags to load: the guest's status flags only (never TF, IF, DF...). */
+static uint64_t flags_in(const struct emu_cpu *cpu)
+{
+    return (cpu->rflags & RFLAGS_STATUS) | RFLAGS_FIXED;
+}
+
+static void flags_out(struct emu_cpu *cpu, uint64_t f)
+{
+    cpu->rflags = (cpu->rflags & ~RFLAGS_STATUS) | (f & RFLAGS_STATUS);
+}
+
+static uint64_t binop(ZydisMnemonic m, uint64_t a, uint64_t b, unsigned size, uint64_t *f)
+{
+    switch (m) {
+    case ZYDIS_MNEMONIC_ADD: HOST_OP2("add", size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_OR: HOST_OP2("or", size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_ADC: HOST_OP2("adc", size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_SBB: HOST_OP2("sbb", size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_AND:
+    case ZYDIS_MNEMONIC_TEST: HOST_OP2("and", size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_CMP: HOST_OP2("sub", size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_XOR: HOST_OP2("xor", size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_SHL: HOST_OP2("shl", size, a, b, *f, "c", "%%cl"); break;
+    case ZYDIS_MNEMONIC_SHR: HOST_OP2("shr", size, a, b, *f, "c", "%%cl"); break;
+    case ZYDIS_MNEMONIC_SAR: HOST_OP2("sar", size, a, b, *f, "c", "%%cl"); break;
+    case ZYDIS_MNEMONIC_ROL: HOST_OP2("rol", size, a, b, *f, "c", "%%cl"); break;
+    case ZYDIS_MNEMONIC_ROR: HOST_OP2("ror", size, a, b, *f, "c", "%%cl"); break;
+    case ZYDIS_MNEMONIC_RCL: HOST_OP2("rcl", size, a, b, *f, "c", "%%cl"); break;
+    case ZYDIS_MNEMONIC_RCR: HOST_OP2("rcr", size, a, b, *f, "c", "%%cl"); break;
+    case ZYDIS_MNEMONIC_BSF: HOST_OP2("bsf", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_BSR: HOST_OP2("bsr", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_TZCNT: HOST_OP2("tzcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_LZCNT: HOST_OP2("lzcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_POPCNT: HOST_OP2("popcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_IMUL: HOST_OP2("imul", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
+    default: break;
+    }
+    return a & emu_mask(size);
+}
+
+static uint64_t unop(ZydisMnemonic m, uint64_t a, unsigned size, uint64_t *f)
+{
+    switch (m) {
+    case ZYDIS_MNEMONIC_INC: HOST_OP1("inc", size, a, *f); break;
+    case ZYDIS_MNEMONIC_DEC: HOST_OP1("dec", size, a, *f); break;
+    case ZYDIS_MNEMONIC_NEG: HOST_OP1("neg", size, a, *f); break;
+    case ZYDIS_MNEMONIC_NOT: HOST_OP1("not", size, a, *f); break;
+    default: break;
+    }
+    return a & emu_mask(size);
+}
+
+/* SHLD/SHRD dst, src, count. */
+static uint64_t double_shift(bool left, uint64_t d, uint64_t s, uint8_t c, unsigned size,
+                             uint64_t *f)
+{
+    switch (size) {
+    case 2: {
+        uint16_t v = (uint16_t)d;
+
+        if (left)
+            __asm__("push %[f]\n\tpopfq\n\tshldw %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
+                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"((uint16_t)s), "c"(c) : "cc");
+        else
+            __asm__("push %[f]\n\tpopfq\n\tshrdw %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
+                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"((uint16_t)s), "c"(c) : "cc");
+        return v;
+    }
+    case 4: {
+        uint32_t v = (uint32_t)d;
+
+        if (left)
+            __asm__("push %[f]\n\tpopfq\n\tshldl %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
+                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"((uint32_t)s), "c"(c) : "cc");
+        else
+            __asm__("push %[f]\n\tpopfq\n\tshrdl %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
+                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"((uint32_t)s), "c"(c) : "cc");
+        return v;
+    }
+    default: {
+        uint64_t v = d;
+
+        if (left)
+            __asm__("push %[f]\n\tpopfq\n\tshldq %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
+                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"(s), "c"(c) : "cc");
+        else
+            __asm__("push %[f]\n\tpopfq\n\tshrdq %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
+                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"(s), "c"(c) : "cc");
+        return v;
+    }
+    }
+}
+
+/* One-operand MUL/IMUL: rDX:rAX (AX for bytes) = rAX * src, host flags. */
+static void mul1(struct emu_cpu *cpu, bool is_signed, uint64_t src, unsigned size)
+{
+    uint64_t f = flags_in(cpu), a = cpu->gpr[0], d = cpu->gpr[GPR_RDX];
+
+    switch (size) {
+    case 1: {
+        uint16_t ax = (uint8_t)a;
+
+        if (is_signed)
+            __asm__("push %[f]\n\tpopfq\n\timulb %[s]\n\tpushfq\n\tpop %[f]"
+                    : "+a"(ax), [f] "+r"(f) : [s] "q"((uint8_t)src) : "cc");
+        else
+            __asm__("push %[f]\n\tpopfq\n\tmulb %[s]\n\tpushfq\n\tpop %[f]"
+                    : "+a"(ax), [f] "+r"(f) : [s] "q"((uint8_t)src) : "cc");
+        cpu->gpr[0] = (a & ~0xffffULL) | ax;
+        break;
+    }
+    case 2: {
+        uint16_t lo = (uint16_t)a, hi;
+
+        if (is_signed)
+            __asm__("push %[f]\n\tpopfq\n\timulw %[s]\n\tpushfq\n\tpop %[f]"
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"((uint16_t)src) : "cc");
+        else
+            __asm__("push %[f]\n\tpopfq\n\tmulw %[s]\n\tpushfq\n\tpop %[f]"
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"((uint16_t)src) : "cc");
+        cpu->gpr[0] = (a & ~0xffffULL) | lo;
+        cpu->gpr[GPR_RDX] = (d & ~0xffffULL) | hi;
+        break;
+    }
+    case 4: {
+        uint32_t lo = (uint32_t)a, hi;
+
+        if (is_signed)
+            __asm__("push %[f]\n\tpopfq\n\timull %[s]\n\tpushfq\n\tpop %[f]"
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"((uint32_t)src) : "cc");
+        else
+            __asm__("push %[f]\n\tpopfq\n\tmull %[s]\n\tpushfq\n\tpop %[f]"
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"((uint32_t)src) : "cc");
+        cpu->gpr[0] = lo;
+        cpu->gpr[GPR_RDX] = hi;
+        break;
+    }
+    default: {
+        uint64_t lo = a, hi;
+
+        if (is_signed)
+            __asm__("push %[f]\n\tpopfq\n\timulq %[s]\n\tpushfq\n\tpop %[f]"
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"(src) : "cc");
+        else
+            __asm__("push %[f]\n\tpopfq\n\tmulq %[s]\n\tpushfq\n\tpop %[f]"
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"(src) : "cc");
+        cpu->gpr[0] = lo;
+        cpu->gpr[GPR_RDX] = hi;
+        break;
+    }
+    }
+    flags_out(cpu, f);
+}
+
+/* DIV/IDIV: #DE for a zero divisor or a quotient that does not fit, checked
+ * here because the host instruction would kill vx86 with SIGFPE. The
+ * arithmetic flags are undefined after a division; they are left alone. */
+static void div1(struct emu_cpu *cpu, bool is_signed, uint64_t src, unsigned size)
+{
+    unsigned bits = size * 8;
+    unsigned __int128 dividend;
+    uint64_t mask = emu_mask(size), q, r;
+
+    if ((src & mask) == 0)
+        emu_raise(cpu, EXC_DE, EXC_NO_ERROR);
+    if (size == 1)
+        dividend = cpu->gpr[0] & 0xffff;
+    else
+        dividend = ((unsigned __int128)(cpu->gpr[GPR_RDX] & mask) << bits) | (cpu->gpr[0] & mask);
+    if (!is_signed) {
+        unsigned __int128 qq = dividend / (src & mask);
+
+        if (qq > mask)
+            emu_raise(cpu, EXC_DE, EXC_NO_ERROR);
+        q = (uint64_t)qq;
+        r = (uint64_t)(dividend % (src & mask));
+    } else {
+        __int128 n = (__int128)(dividend << (128 - 2 * bits)) >> (128 - 2 * bits);
+        int64_t dv = (int64_t)(src << (64 - bits)) >> (64 - bits);
+        __int128 qq = n / dv, rr = n % dv;
+        __int128 lim = (__int128)1 << (bits - 1);
+
+        if (qq >= lim || qq < -lim)
+            emu_raise(cpu, EXC_DE, EXC_NO_ERROR);
+        q = (uint64_t)qq & mask;
+        r = (uint64_t)rr & mask;
+    }
+    if (size == 1) {
+        cpu->gpr[0] = (cpu->gpr[0] & ~0xffffULL) | (r << 8) | q;
+    } else if (size == 2) {
+        cpu->gpr[0] = (cpu->gpr[0] & ~0xffffULL) | q;
+        cpu->gpr[GPR_RDX] = (cpu->gpr[GPR_RDX] & ~0xffffULL) | r;
+    } else {
+        cpu->gpr[0] = q;
+        cpu->gpr[GPR_RDX] = r;
+    }
+}
+
+/* BT/BTS/BTR/BTC: a register bit offset addresses a bit string in memory. */
+static void bit_test(struct emu_cpu *cpu, ZydisMnemonic m)
+{
+    unsigned size = cpu->ops[0].size / 8, bits = size * 8;
+    uint64_t off = emu_op_read(cpu, 1), v, bit;
+    int seg = 0;
+    uint64_t addr = 0;
+    bool mem = cpu->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY;
+
+    if (mem) {
+        seg = emu_op_seg(cpu, 0);
+        addr = emu_op_address(cpu, 0);
+        if (cpu->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+            int64_t soff = (int64_t)(off << (64 - bits)) >> (64 - bits);
+
+            addr += (uint64_t)((soff >> 3) & ~(int64_t)(size - 1));
+            addr &= emu_mask(cpu->insn.address_width / 8);
+        }
+        v = emu_read(cpu, seg, addr, size);
+    } else {
+        v = emu_op_read(cpu, 0);
+    }
+    bit = off & (bits - 1);
+    cpu->rflags = (cpu->rflags & ~RFLAGS_CF) | ((v >> bit) & 1);
+    switch (m) {
+    case ZYDIS_MNEMONIC_BTS: v |= 1ULL << bit; break;
+    case ZYDIS_MNEMONIC_BTR: v &= ~(1ULL << bit); break;
+    case ZYDIS_MNEMONIC_BTC: v ^= 1ULL << bit; break;
+    default: return;
+    }
+    if (mem)
+        emu_write(cpu, seg, addr, v, size);
+    else
+        emu_op_write(cpu, 0, v);
+}
+
+static void cmpxchg(struct emu_cpu *cpu)
+{
+    unsigned size = cpu->ops[0].size / 8;
+    uint64_t dst = emu_op_read(cpu, 0), acc = cpu->gpr[0] & emu_mask(size);
+    uint64_t f = flags_in(cpu), t = acc;
+
+    HOST_OP2("cmp", size, t, dst, f, "r", "%[s]");
+    flags_out(cpu, f);
+    if (acc == dst) {
+        emu_op_write(cpu, 0, emu_op_read(cpu, 1));
+    } else {
+        /* The destination is written back unchanged (a locked cycle). */
+        emu_op_write(cpu, 0, dst);
+        emu_reg_write(cpu, size == 8 ? ZYDIS_REGISTER_RAX
+                                     : size == 4 ? ZYDIS_REGISTER_EAX
+                                                 : size == 2 ? ZYDIS_REGISTER_AX : ZYDIS_REGISTER_AL,
+                      dst);
+    }
+}
+
+static void cmpxchg_double(struct emu_cpu *cpu)
+{
+    unsigned half = cpu->ops[0].size == 128 ? 8 : 4;
+    int seg = emu_op_seg(cpu, 0);
+    uint64_t addr = emu_op_address(cpu, 0), m = emu_mask(half);
+    uint64_t lo, hi;
+
+    if (half == 8 && (addr & 15))
+        emu_raise(cpu, EXC_GP, 0);
+    lo = emu_read(cpu, seg, addr, half);
+    hi = emu_read(cpu, seg, addr + half, half);
+    if (lo == (cpu->gpr[0] & m) && hi == (cpu->gpr[GPR_RDX] & m)) {
+        emu_write(cpu, seg, addr, cpu->gpr[GPR_RBX] & m, half);
+        emu_write(cpu, seg, addr + half, cpu->gpr[GPR_RCX] & m, half);
+        cpu->rflags |= RFLAGS_ZF;
+    } else {
+        emu_write(cpu, seg, addr, lo, half);
+        emu_write(cpu, seg, addr + half, hi, half);
+        cpu->gpr[0] = half == 8 ? lo : lo & 0xffffffff;
+        cpu->gpr[GPR_RDX] = half == 8 ? hi : hi & 0xffffffff;
+        cpu->rflags &= ~RFLAGS_ZF;
+    }
+}
+
+bool emu_exec_alu(struct emu_cpu *cpu)
+{
+    ZydisMnemonic m = cpu->insn.mnemonic;
+    unsigned size = cpu->ops[0].size / 8;
+    uint64_t f = flags_in(cpu), a, b, r;
+
+    switch (m) {
+    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
+    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_XOR:
+    case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
+    case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL:
+    case ZYDIS_MNEMONIC_RCR:
+        a = emu_op_read(cpu, 0);
+        b = emu_op_read(cpu, 1);
+        r = binop(m, a, b, size, &f);
+        emu_op_write(cpu, 0, r);
+        flags_out(cpu, f);
+        return true;
+    case ZYDIS_MNEMONIC_CMP:
+    case ZYDIS_MNEMONIC_TEST:
+        a = emu_op_read(cpu, 0);
+        b = emu_op_read(cpu, 1);
+        binop(m, a, b, size, &f);
+        flags_out(cpu, f);
+        return true;
+    case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR: case ZYDIS_MNEMONIC_TZCNT:
+    case ZYDIS_MNEMONIC_LZCNT: case ZYDIS_MNEMONIC_POPCNT:
+        /* The destination is an input too: BSF/BSR leave it alone for a zero source. */
+        a = emu_op_read(cpu, 0);
+        b = emu_op_read(cpu, 1);
+        r = binop(m, a, b, size, &f);
+        emu_op_write(cpu, 0, r);
+        flags_out(cpu, f);
+        return true;
+    case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_NOT:
+        r = unop(m, emu_op_read(cpu, 0), size, &f);
+        emu_op_write(cpu, 0, r);
+        if (m != ZYDIS_MNEMONIC_NOT)
+            flags_out(cpu, f);
+        return true;
+    case ZYDIS_MNEMONIC_SHLD:
+    case ZYDIS_MNEMONIC_SHRD:
+        r = double_shift(m == ZYDIS_MNEMONIC_SHLD, emu_op_read(cpu, 0), emu_op_read(cpu, 1),
+                         (uint8_t)emu_op_read(cpu, 2), size, &f);
+        emu_op_write(cpu, 0, r);
+        flags_out(cpu, f);
+        return true;
+    case ZYDIS_MNEMONIC_MUL:
+    case ZYDIS_MNEMONIC_IMUL:
+        if (cpu->insn.operand_count_visible == 1) {
+            mul1(cpu, m == ZYDIS_MNEMONIC_IMUL, emu_op_read(cpu, 0), size);
+            return true;
+        }
+        /* IMUL r, r/m[, imm]: the last two visible operands are the factors. */
+        a = emu_op_read(cpu, cpu->insn.operand_count_visible == 3 ? 1 : 0);
+        b = emu_op_read(cpu, cpu->insn.operand_count_visible == 3 ? 2 : 1);
+        r = binop(m, a, b, size, &f);
+        emu_op_write(cpu, 0, r);
+        flags_out(cpu, f);
+        return true;
+    case ZYDIS_MNEMONIC_DIV:
+    case ZYDIS_MNEMONIC_IDIV:
+        div1(cpu, m == ZYDIS_MNEMONIC_IDIV, emu_op_read(cpu, 0), size);
+        return true;
+    case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC:
+        bit_test(cpu, m);
+        return true;
+    case ZYDIS_MNEMONIC_XADD:
+        a = emu_op_read(cpu, 0);
+        b = emu_op_read(cpu, 1);
+        r = binop(ZYDIS_MNEMONIC_ADD, a, b, size, &f);
+        emu_op_write(cpu, 0, r);
+        emu_op_write(cpu, 1, a);
+        flags_out(cpu, f);
+        return true;
+    case ZYDIS_MNEMONIC_CMPXCHG:
+        cmpxchg(cpu);
+        return true;
+    case ZYDIS_MNEMONIC_CMPXCHG8B:
+    case ZYDIS_MNEMONIC_CMPXCHG16B:
+        cmpxchg_double(cpu);
+        return true;
+    default:
+        return false;
+    }
+}

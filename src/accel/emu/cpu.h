@@ -1,0 +1,236 @@
+/*
+ * The emu engine's CPU: architectural state and the interfaces between its
+ * parts (mmu.c, exec.c, alu.c, system.c, interrupt.c, string.c).
+ *
+ * Faults: an instruction that faults calls emu_raise(), which unwinds to the
+ * run loop with longjmp. Instructions therefore commit register state only
+ * after every access that can fault, except where the architecture itself
+ * defines partial progress (REP string instructions update RCX/RSI/RDI per
+ * element, so a fault resumes at the faulting element).
+ */
+#ifndef VX86_ACCEL_EMU_CPU_H
+#define VX86_ACCEL_EMU_CPU_H
+
+#include <Zydis/Zydis.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "accel/accel.h"
+
+struct vm;
+
+/* SDM Vol. 3A §2.5 (control registers), §2.2.1 (EFER), §3.4.5 (RFLAGS). */
+#define CR0_PE (1ULL << 0)
+#define CR0_MP (1ULL << 1)
+#define CR0_EM (1ULL << 2)
+#define CR0_TS (1ULL << 3)
+#define CR0_ET (1ULL << 4)
+#define CR0_NE (1ULL << 5)
+#define CR0_WP (1ULL << 16)
+#define CR0_AM (1ULL << 18)
+#define CR0_NW (1ULL << 29)
+#define CR0_CD (1ULL << 30)
+#define CR0_PG (1ULL << 31)
+
+#define CR4_VME        (1ULL << 0)
+#define CR4_PVI        (1ULL << 1)
+#define CR4_TSD        (1ULL << 2)
+#define CR4_DE         (1ULL << 3)
+#define CR4_PSE        (1ULL << 4)
+#define CR4_PAE        (1ULL << 5)
+#define CR4_MCE        (1ULL << 6)
+#define CR4_PGE        (1ULL << 7)
+#define CR4_PCE        (1ULL << 8)
+#define CR4_OSFXSR     (1ULL << 9)
+#define CR4_OSXMMEXCPT (1ULL << 10)
+#define CR4_UMIP       (1ULL << 11)
+#define CR4_FSGSBASE   (1ULL << 16)
+#define CR4_PCIDE      (1ULL << 17)
+#define CR4_OSXSAVE    (1ULL << 18)
+#define CR4_SMEP       (1ULL << 20)
+#define CR4_SMAP       (1ULL << 21)
+
+#define EFER_SCE (1ULL << 0)
+#define EFER_LME (1ULL << 8)
+#define EFER_LMA (1ULL << 10)
+#define EFER_NXE (1ULL << 11)
+
+#define RFLAGS_CF   (1ULL << 0)
+#define RFLAGS_FIXED (1ULL << 1)
+#define RFLAGS_PF   (1ULL << 2)
+#define RFLAGS_AF   (1ULL << 4)
+#define RFLAGS_ZF   (1ULL << 6)
+#define RFLAGS_SF   (1ULL << 7)
+#define RFLAGS_TF   (1ULL << 8)
+#define RFLAGS_IF   (1ULL << 9)
+#define RFLAGS_DF   (1ULL << 10)
+#define RFLAGS_OF   (1ULL << 11)
+#define RFLAGS_IOPL (3ULL << 12)
+#define RFLAGS_NT   (1ULL << 14)
+#define RFLAGS_RF   (1ULL << 16)
+#define RFLAGS_VM   (1ULL << 17)
+#define RFLAGS_AC   (1ULL << 18)
+#define RFLAGS_VIF  (1ULL << 19)
+#define RFLAGS_VIP  (1ULL << 20)
+#define RFLAGS_ID   (1ULL << 21)
+#define RFLAGS_STATUS (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+
+/* Exception vectors, SDM Vol. 3A Table 6-1. */
+enum {
+    EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5, EXC_UD = 6,
+    EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12, EXC_GP = 13,
+    EXC_PF = 14, EXC_MF = 16, EXC_AC = 17, EXC_MC = 18, EXC_XM = 19,
+};
+#define EXC_NO_ERROR (-1)
+
+/* #PF error code bits, SDM Vol. 3A Figure 4-12. */
+#define PFEC_P    (1u << 0)
+#define PFEC_W    (1u << 1)
+#define PFEC_U    (1u << 2)
+#define PFEC_RSVD (1u << 3)
+#define PFEC_I    (1u << 4)
+
+/* Segment register indexes, in the order of the ModRM sreg encoding. */
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_COUNT };
+
+enum { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI };
+
+/* What a memory access is for: decides the paging checks and the #PF code. */
+enum emu_access { ACC_READ, ACC_WRITE, ACC_FETCH };
+
+#define TLB_SIZE 256
+
+struct tlb_entry {
+    uint64_t vpn;       /* linear page number + 1; 0 marks an empty entry */
+    uint8_t *host;      /* host address of the page; NULL for MMIO */
+    uint64_t gpa;       /* guest-physical page address */
+    bool global;
+};
+
+struct emu_msrs {
+    uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
+    uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+    uint64_t tsc_aux, pat, apic_base, misc_enable, tsc_offset, spec_ctrl;
+};
+
+struct emu_cpu {
+    /* Architectural state. */
+    uint64_t gpr[16];
+    uint64_t rip, rflags;
+    struct cpu_segment seg[SEG_COUNT], ldt, tr;
+    struct cpu_dtable gdt, idt;
+    uint64_t cr0, cr2, cr3, cr4, cr8, efer, xcr0;
+    struct emu_msrs msr;
+    uint8_t fxsave[512] __attribute__((aligned(16)));
+    bool halted;
+    bool intr_shadow;       /* the instruction after MOV SS / STI cannot be interrupted */
+
+    /* Derived from the state above by emu_update_mode(). */
+    int cpl;
+    int code_bits;          /* 16, 32 or 64 */
+    ZydisDecoder decoder;
+
+    /* The instruction being executed. */
+    uint64_t insn_rip;      /* its first byte */
+    uint64_t next_rip;
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+
+    /* Exceptions: emu_raise() records one and jumps to fault_jmp. */
+    jmp_buf fault_jmp;
+    int exc_vector, exc_error;
+    int delivering;         /* vector being delivered, -1 if none: for #DF */
+    bool triple_fault;
+
+    struct tlb_entry tlb[3][TLB_SIZE]; /* [enum emu_access][vpn % TLB_SIZE] */
+
+    struct vm *vm;
+    int index;
+    atomic_bool kicked;
+    pthread_mutex_t lock;   /* with wake: sleeping in HLT */
+    pthread_cond_t wake;
+    struct accel_exit *exit;
+    bool trace;             /* VX86_EMU_TRACE set */
+};
+
+/* interrupt.c */
+__attribute__((noreturn)) void emu_raise(struct emu_cpu *cpu, int vector, int error);
+/* Delivers the exception recorded by emu_raise (or an interrupt/INT n):
+ * soft is true for INT n/INT3/INTO, whose return address is next_rip. */
+void emu_deliver(struct emu_cpu *cpu, int vector, int error, bool soft);
+void emu_iret(struct emu_cpu *cpu, int opsize);
+void emu_syscall(struct emu_cpu *cpu);
+void emu_sysret(struct emu_cpu *cpu, int opsize);
+
+/* mmu.c: linear addresses. */
+void emu_tlb_flush(struct emu_cpu *cpu, bool include_global);
+void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear);
+uint64_t emu_read_lin(struct emu_cpu *cpu, uint64_t linear, unsigned size, enum emu_access acc,
+                      int cpl);
+void emu_write_lin(struct emu_cpu *cpu, uint64_t linear, uint64_t value, unsigned size, int cpl);
+/* Reads up to len code bytes at linear; returns how many could be read
+ * (faulting only if not even the first byte can). */
+unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned len);
+
+/* Segmented access (limit, rights, canonical checks) then linear. */
+uint64_t emu_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, bool write);
+uint64_t emu_read(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size);
+void emu_write(struct emu_cpu *cpu, int seg, uint64_t offset, uint64_t value, unsigned size);
+
+/* Stack: push/pop with the stack's address size. */
+void emu_push(struct emu_cpu *cpu, uint64_t value, unsigned size);
+uint64_t emu_pop(struct emu_cpu *cpu, unsigned size);
+
+/* system.c */
+/* #GP(0) unless CPL <= IOPL or the TSS I/O bitmap allows all size bytes at port. */
+void emu_check_io(struct emu_cpu *cpu, uint16_t port, unsigned size);
+void emu_update_mode(struct emu_cpu *cpu);
+/* Loads a segment register by selector, with the checks of MOV/POP sreg. */
+void emu_load_seg(struct emu_cpu *cpu, int seg, uint16_t selector);
+/* Reads the 8-byte descriptor for selector (GDT or LDT); raises #GP(sel) beyond the limit. */
+uint64_t emu_read_descriptor(struct emu_cpu *cpu, uint16_t selector, int vector);
+void emu_seg_from_descriptor(struct cpu_segment *s, uint16_t selector, uint64_t desc);
+void emu_far_jump(struct emu_cpu *cpu, uint16_t selector, uint64_t offset, bool call,
+                  int opsize);
+void emu_far_return(struct emu_cpu *cpu, int opsize, uint16_t pop_bytes);
+bool emu_exec_system(struct emu_cpu *cpu);
+uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index);
+void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t value);
+void emu_cpuid(struct emu_cpu *cpu);
+
+/* exec.c */
+/* Executes instructions until an exit is due; fills *exit. */
+int emu_run(struct emu_cpu *cpu, struct accel_exit *exit);
+/* INT n, INT3, INTO: delivers vector with the return address after the instruction. */
+void emu_soft_interrupt(struct emu_cpu *cpu, int vector);
+uint64_t emu_reg_read(struct emu_cpu *cpu, ZydisRegister reg);
+void emu_reg_write(struct emu_cpu *cpu, ZydisRegister reg, uint64_t value);
+uint64_t emu_op_read(struct emu_cpu *cpu, int i);
+void emu_op_write(struct emu_cpu *cpu, int i, uint64_t value);
+uint64_t emu_op_address(struct emu_cpu *cpu, int i); /* effective address (offset) */
+int emu_op_seg(struct emu_cpu *cpu, int i);
+
+/* engine.c: sleeps a halted vCPU until it is kicked or an interrupt is pending. */
+void emu_wait(struct emu_cpu *cpu);
+
+/* string.c */
+bool emu_exec_string(struct emu_cpu *cpu);
+
+/* alu.c: host-computed results and status flags. */
+bool emu_exec_alu(struct emu_cpu *cpu);
+bool emu_cond(uint64_t rflags, unsigned cc);
+
+static inline uint64_t emu_mask(unsigned size)
+{
+    return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+static inline bool emu_long_mode(const struct emu_cpu *cpu)
+{
+    return cpu->efer & EFER_LMA;
+}
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * The emu engine behind the engine contract: vx86's own x86-64 CPU. It
+ * completes port I/O and MMIO itself on the vCPU thread (through the VM's
+ * buses), so vcpu_run only returns for kicks, shutdowns and internal errors.
+ *
+ * Not yet: interrupt controllers (irq_set records nothing), x87/SSE, task
+ * switches, call gates, SYSENTER, SMP start-up. See issue notes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accel/emu/cpu.h"
+#include "vm/vm.h"
+
+static int emu_vm_init(struct vm *vm)
+{
+    (void)vm;
+    return 0;
+}
+
+static void emu_vm_destroy(struct vm *vm)
+{
+    (void)vm;
+}
+
+/* The power-on state (SDM Vol. 3A Table 9-1) with the boot state laid on
+ * top by set_state. */
+static void reset(struct emu_cpu *cpu)
+{
+    cpu->rflags = RFLAGS_FIXED;
+    cpu->cr0 = CR0_ET | CR0_CD | CR0_NW;
+    cpu->msr.pat = 0x0007040600070406ULL;
+    cpu->msr.apic_base = 0xfee00000ULL | (1ULL << 11) | (cpu->index == 0 ? 1ULL << 8 : 0);
+    cpu->msr.misc_enable = 1; /* fast strings */
+    cpu->delivering = -1;
+    for (int i = 0; i < SEG_COUNT; i++)
+        cpu->seg[i] = (struct cpu_segment){.limit = 0xffff, .type = 3, .s = 1, .present = 1};
+    cpu->seg[SEG_CS].type = 0xb;
+    cpu->idt.limit = 0x3ff;
+    cpu->gdt.limit = 0xffff;
+    cpu->tr = (struct cpu_segment){.limit = 0xffff, .type = 0xb, .present = 1};
+    cpu->ldt = (struct cpu_segment){.limit = 0xffff, .type = 2, .present = 1};
+}
+
+static int emu_vcpu_init(struct vm *vm, int index, struct accel_vcpu **out)
+{
+    struct emu_cpu *cpu = aligned_alloc(64, (sizeof(*cpu) + 63) & ~(size_t)63);
+
+    if (!cpu)
+        return -ENOMEM;
+    memset(cpu, 0, sizeof(*cpu));
+    cpu->vm = vm;
+    cpu->index = index;
+    cpu->trace = getenv("VX86_EMU_TRACE") != NULL;
+    pthread_mutex_init(&cpu->lock, NULL);
+    pthread_cond_init(&cpu->wake, NULL);
+    reset(cpu);
+    emu_update_mode(cpu);
+    *out = (struct accel_vcpu *)cpu;
+    return 0;
+}
+
+static void emu_vcpu_destroy(struct accel_vcpu *v)
+{
+    struct emu_cpu *cpu = (struct emu_cpu *)v;
+
+    if (!cpu)
+        return;
+    pthread_mutex_destroy(&cpu->lock);
+    pthread_cond_destroy(&cpu->wake);
+    free(cpu);
+}
+
+static int emu_vcpu_run(struct accel_vcpu *v, struct accel_exit *exit)
+{
+    return emu_run((struct emu_cpu *)v, exit);
+}
+
+static void emu_vcpu_kick(struct accel_vcpu *v)
+{
+    struct emu_cpu *cpu = (struct emu_cpu *)v;
+
+    pthread_mutex_lock(&cpu->lock);
+    atomic_store(&cpu->kicked, true);
+    pthread_cond_signal(&cpu->wake);
+    pthread_mutex_unlock(&cpu->lock);
+}
+
+void emu_wait(struct emu_cpu *cpu)
+{
+    pthread_mutex_lock(&cpu->lock);
+    while (!atomic_load(&cpu->kicked))
+        pthread_cond_wait(&cpu->wake, &cpu->lock);
+    pthread_mutex_unlock(&cpu->lock);
+}
+
+static int emu_get_state(struct accel_vcpu *v, struct cpu_state *s)
+{
+    struct emu_cpu *cpu = (struct emu_cpu *)v;
+    uint64_t *r = &s->rax;
+
+    memset(s, 0, sizeof(*s));
+    /* cpu_state lists the GPRs in the order rax rbx rcx rdx rsi rdi rsp rbp r8..r15. */
+    static const int order[16] = {GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI,
+                                  GPR_RSP, GPR_RBP, 8, 9, 10, 11, 12, 13, 14, 15};
+    for (int i = 0; i < 16; i++)
+        r[i] = cpu->gpr[order[i]];
+    s->rip = cpu->rip;
+    s->rflags = cpu->rflags;
+    s->es = cpu->seg[SEG_ES], s->cs = cpu->seg[SEG_CS], s->ss = cpu->seg[SEG_SS];
+    s->ds = cpu->seg[SEG_DS], s->fs = cpu->seg[SEG_FS], s->gs = cpu->seg[SEG_GS];
+    s->tr = cpu->tr, s->ldt = cpu->ldt, s->gdt = cpu->gdt, s->idt = cpu->idt;
+    s->cr0 = cpu->cr0, s->cr2 = cpu->cr2, s->cr3 = cpu->cr3, s->cr4 = cpu->cr4;
+    s->cr8 = cpu->cr8, s->efer = cpu->efer;
+    return 0;
+}
+
+static int emu_set_state(struct accel_vcpu *v, const struct cpu_state *s)
+{
+    struct emu_cpu *cpu = (struct emu_cpu *)v;
+    const uint64_t *r = &s->rax;
+    static const int order[16] = {GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI,
+                                  GPR_RSP, GPR_RBP, 8, 9, 10, 11, 12, 13, 14, 15};
+
+    for (int i = 0; i < 16; i++)
+        cpu->gpr[order[i]] = r[i];
+    cpu->rip = s->rip;
+    cpu->rflags = s->rflags | RFLAGS_FIXED;
+    cpu->seg[SEG_ES] = s->es, cpu->seg[SEG_CS] = s->cs, cpu->seg[SEG_SS] = s->ss;
+    cpu->seg[SEG_DS] = s->ds, cpu->seg[SEG_FS] = s->fs, cpu->seg[SEG_GS] = s->gs;
+    cpu->tr = s->tr, cpu->ldt = s->ldt, cpu->gdt = s->gdt, cpu->idt = s->idt;
+    cpu->cr0 = s->cr0, cpu->cr2 = s->cr2, cpu->cr3 = s->cr3, cpu->cr4 = s->cr4;
+    cpu->cr8 = s->cr8, cpu->efer = s->efer;
+    emu_tlb_flush(cpu, true);
+    emu_update_mode(cpu);
+    return 0;
+}
+
+static int emu_irq_set(struct vm *vm, uint32_t gsi, int level)
+{
+    /* No interrupt controller yet: the line has nowhere to go. */
+    (void)vm;
+    (void)gsi;
+    (void)level;
+    return 0;
+}
+
+const struct accel_ops accel_emu_ops = {
+    .name = "emu",
+    .vm_init = emu_vm_init,
+    .vm_destroy = emu_vm_destroy,
+    .vcpu_init = emu_vcpu_init,
+    .vcpu_destroy = emu_vcpu_destroy,
+    .vcpu_run = emu_vcpu_run,
+    .vcpu_kick = emu_vcpu_kick,
+    .get_state = emu_get_state,
+    .set_state = emu_set_state,
+    .irq_set = emu_irq_set,
+};

@@ -1,0 +1,709 @@
+/*
+ * The interpreter loop: fetch through the MMU, decode with Zydis, execute.
+ * This file holds the loop, operand access, data movement and control flow;
+ * alu.c, string.c and system.c take the other instruction groups.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "accel/emu/cpu.h"
+
+#define JMP_FAULT    1
+#define JMP_INTERNAL 2
+
+static const ZydisDecodedOperand *op(const struct emu_cpu *cpu, int i)
+{
+    return &cpu->ops[i];
+}
+
+/* Location of a general-purpose register: index in gpr[], bit shift, bytes. */
+struct gpr_loc {
+    int index, shift;
+    unsigned size;
+};
+
+static bool gpr_loc(ZydisRegister reg, struct gpr_loc *l)
+{
+    ZydisRegisterClass cls = ZydisRegisterGetClass(reg);
+    ZydisRegister full;
+
+    switch (cls) {
+    case ZYDIS_REGCLASS_GPR8:
+        l->size = 1;
+        break;
+    case ZYDIS_REGCLASS_GPR16:
+        l->size = 2;
+        break;
+    case ZYDIS_REGCLASS_GPR32:
+        l->size = 4;
+        break;
+    case ZYDIS_REGCLASS_GPR64:
+        l->size = 8;
+        break;
+    default:
+        return false;
+    }
+    full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, reg);
+    l->index = full - ZYDIS_REGISTER_RAX;
+    l->shift = (reg == ZYDIS_REGISTER_AH || reg == ZYDIS_REGISTER_CH ||
+                reg == ZYDIS_REGISTER_DH || reg == ZYDIS_REGISTER_BH)
+                   ? 8
+                   : 0;
+    return true;
+}
+
+static __attribute__((noreturn)) void internal(struct emu_cpu *cpu, const char *what)
+{
+    char text[96];
+    ZydisFormatter fmt;
+
+    text[0] = '\0';
+    if (ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)))
+        ZydisFormatterFormatInstruction(&fmt, &cpu->insn, cpu->ops,
+                                        cpu->insn.operand_count_visible, text, sizeof(text),
+                                        cpu->insn_rip, NULL);
+    snprintf(cpu->exit->why, sizeof(cpu->exit->why), "emu: %s: %s at rip 0x%" PRIx64, what, text,
+             cpu->insn_rip);
+    cpu->exit->reason = ACCEL_EXIT_INTERNAL;
+    longjmp(cpu->fault_jmp, JMP_INTERNAL);
+}
+
+uint64_t emu_reg_read(struct emu_cpu *cpu, ZydisRegister reg)
+{
+    struct gpr_loc l;
+
+    if (gpr_loc(reg, &l))
+        return (cpu->gpr[l.index] >> l.shift) & emu_mask(l.size);
+    if (reg >= ZYDIS_REGISTER_ES && reg <= ZYDIS_REGISTER_GS)
+        return cpu->seg[reg - ZYDIS_REGISTER_ES].selector;
+    if (reg == ZYDIS_REGISTER_RIP || reg == ZYDIS_REGISTER_EIP || reg == ZYDIS_REGISTER_IP)
+        return cpu->next_rip;
+    internal(cpu, "register operand not supported");
+}
+
+void emu_reg_write(struct emu_cpu *cpu, ZydisRegister reg, uint64_t value)
+{
+    struct gpr_loc l;
+    uint64_t mask;
+
+    if (!gpr_loc(reg, &l))
+        internal(cpu, "register operand not supported");
+    if (l.size == 4) {
+        cpu->gpr[l.index] = value & 0xffffffff; /* 32-bit writes zero-extend */
+        return;
+    }
+    mask = emu_mask(l.size) << l.shift;
+    cpu->gpr[l.index] = (cpu->gpr[l.index] & ~mask) | ((value << l.shift) & mask);
+}
+
+int emu_op_seg(struct emu_cpu *cpu, int i)
+{
+    ZydisRegister s = op(cpu, i)->mem.segment;
+
+    return s >= ZYDIS_REGISTER_ES && s <= ZYDIS_REGISTER_GS ? (int)(s - ZYDIS_REGISTER_ES)
+                                                            : SEG_DS;
+}
+
+uint64_t emu_op_address(struct emu_cpu *cpu, int i)
+{
+    const ZydisDecodedOperand *o = op(cpu, i);
+    uint64_t a = 0;
+
+    if (o->mem.base != ZYDIS_REGISTER_NONE)
+        a = emu_reg_read(cpu, o->mem.base);
+    if (o->mem.index != ZYDIS_REGISTER_NONE)
+        a += emu_reg_read(cpu, o->mem.index) * o->mem.scale;
+    if (o->mem.disp.has_displacement)
+        a += (uint64_t)o->mem.disp.value;
+    return a & emu_mask(cpu->insn.address_width / 8);
+}
+
+uint64_t emu_op_read(struct emu_cpu *cpu, int i)
+{
+    const ZydisDecodedOperand *o = op(cpu, i);
+    unsigned size = o->size / 8;
+
+    switch (o->type) {
+    case ZYDIS_OPERAND_TYPE_REGISTER:
+        return emu_reg_read(cpu, o->reg.value);
+    case ZYDIS_OPERAND_TYPE_MEMORY:
+        if (o->mem.type == ZYDIS_MEMOP_TYPE_AGEN)
+            return emu_op_address(cpu, i);
+        if (size == 0 || size > 8)
+            internal(cpu, "memory operand size not supported");
+        return emu_read(cpu, emu_op_seg(cpu, i), emu_op_address(cpu, i), size);
+    case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+        /* A signed immediate (imm8 of ADD r/m32, imm32 of MOV r/m64) is
+         * sign-extended to the operation's width. */
+        if (o->imm.is_signed)
+            return o->imm.value.u & emu_mask(cpu->insn.operand_width / 8);
+        return o->imm.value.u & emu_mask(size ? size : 8);
+    default:
+        internal(cpu, "operand type not supported");
+    }
+}
+
+void emu_op_write(struct emu_cpu *cpu, int i, uint64_t value)
+{
+    const ZydisDecodedOperand *o = op(cpu, i);
+    unsigned size = o->size / 8;
+
+    switch (o->type) {
+    case ZYDIS_OPERAND_TYPE_REGISTER:
+        emu_reg_write(cpu, o->reg.value, value);
+        return;
+    case ZYDIS_OPERAND_TYPE_MEMORY:
+        if (size == 0 || size > 8)
+            internal(cpu, "memory operand size not supported");
+        emu_write(cpu, emu_op_seg(cpu, i), emu_op_address(cpu, i), value & emu_mask(size), size);
+        return;
+    default:
+        internal(cpu, "operand type not supported");
+    }
+}
+
+static uint64_t sign_extend(uint64_t v, unsigned bytes)
+{
+    unsigned shift = 64 - bytes * 8;
+
+    return bytes >= 8 ? v : (uint64_t)((int64_t)(v << shift) >> shift);
+}
+
+/* Near branch target: relative immediates through Zydis, the rest read. */
+static uint64_t branch_target(struct emu_cpu *cpu, int i)
+{
+    const ZydisDecodedOperand *o = op(cpu, i);
+    uint64_t t;
+
+    if (o->type == ZYDIS_OPERAND_TYPE_IMMEDIATE && o->imm.is_relative)
+        t = cpu->next_rip + o->imm.value.u;
+    else
+        t = emu_op_read(cpu, i);
+    return t & emu_mask(cpu->insn.operand_width / 8);
+}
+
+static void jump(struct emu_cpu *cpu, uint64_t target)
+{
+    /* Outside 64-bit mode the target must lie within CS's limit (#GP(0)). */
+    if (cpu->code_bits != 64 && target > cpu->seg[SEG_CS].limit)
+        emu_raise(cpu, EXC_GP, 0);
+    if (cpu->code_bits == 64 && (uint64_t)(((int64_t)target << 16) >> 16) != target)
+        emu_raise(cpu, EXC_GP, 0);
+    cpu->rip = target;
+}
+
+static unsigned opsize(const struct emu_cpu *cpu)
+{
+    return cpu->insn.operand_width / 8;
+}
+
+static uint8_t cc_of(const struct emu_cpu *cpu)
+{
+    return cpu->insn.opcode & 0xf;
+}
+
+static uint64_t count_reg(struct emu_cpu *cpu)
+{
+    return cpu->gpr[GPR_RCX] & emu_mask(cpu->insn.address_width / 8);
+}
+
+static void set_count_reg(struct emu_cpu *cpu, uint64_t v)
+{
+    unsigned w = cpu->insn.address_width / 8;
+
+    if (w == 8)
+        cpu->gpr[GPR_RCX] = v;
+    else if (w == 4)
+        cpu->gpr[GPR_RCX] = v & 0xffffffff;
+    else
+        cpu->gpr[GPR_RCX] = (cpu->gpr[GPR_RCX] & ~0xffffULL) | (v & 0xffff);
+}
+
+/* Flags POPF may change at this CPL and IOPL (SDM POPF). */
+static uint64_t popf_mask(const struct emu_cpu *cpu)
+{
+    uint64_t m = RFLAGS_STATUS | RFLAGS_TF | RFLAGS_DF | RFLAGS_NT | RFLAGS_AC | RFLAGS_ID;
+    uint64_t iopl = (cpu->rflags & RFLAGS_IOPL) >> 12;
+
+    if (cpu->cpl == 0)
+        m |= RFLAGS_IOPL;
+    if ((uint64_t)cpu->cpl <= iopl)
+        m |= RFLAGS_IF;
+    return m;
+}
+
+static bool exec_move(struct emu_cpu *cpu)
+{
+    unsigned size = opsize(cpu);
+    uint64_t v, t;
+
+    switch (cpu->insn.mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+        if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            ZydisRegisterGetClass(op(cpu, 0)->reg.value) == ZYDIS_REGCLASS_SEGMENT) {
+            int seg = op(cpu, 0)->reg.value - ZYDIS_REGISTER_ES;
+
+            if (seg == SEG_CS)
+                emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+            emu_load_seg(cpu, seg, (uint16_t)emu_op_read(cpu, 1));
+            if (seg == SEG_SS)
+                cpu->intr_shadow = true;
+            return true;
+        }
+        if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            (ZydisRegisterGetClass(op(cpu, 0)->reg.value) == ZYDIS_REGCLASS_CONTROL ||
+             ZydisRegisterGetClass(op(cpu, 0)->reg.value) == ZYDIS_REGCLASS_DEBUG))
+            return false;
+        if (op(cpu, 1)->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            (ZydisRegisterGetClass(op(cpu, 1)->reg.value) == ZYDIS_REGCLASS_CONTROL ||
+             ZydisRegisterGetClass(op(cpu, 1)->reg.value) == ZYDIS_REGCLASS_DEBUG))
+            return false;
+        v = emu_op_read(cpu, 1);
+        /* A segment register stored to a 32/64-bit register is zero-extended. */
+        emu_op_write(cpu, 0, v);
+        return true;
+    case ZYDIS_MNEMONIC_MOVZX:
+        emu_op_write(cpu, 0, emu_op_read(cpu, 1));
+        return true;
+    case ZYDIS_MNEMONIC_MOVSX:
+    case ZYDIS_MNEMONIC_MOVSXD:
+        emu_op_write(cpu, 0, sign_extend(emu_op_read(cpu, 1), op(cpu, 1)->size / 8));
+        return true;
+    case ZYDIS_MNEMONIC_LEA:
+        emu_op_write(cpu, 0, emu_op_address(cpu, 1));
+        return true;
+    case ZYDIS_MNEMONIC_XCHG:
+        v = emu_op_read(cpu, 0);
+        t = emu_op_read(cpu, 1);
+        emu_op_write(cpu, 0, t);
+        emu_op_write(cpu, 1, v);
+        return true;
+    case ZYDIS_MNEMONIC_BSWAP:
+        v = emu_op_read(cpu, 0);
+        emu_op_write(cpu, 0, size == 8 ? __builtin_bswap64(v) : __builtin_bswap32((uint32_t)v));
+        return true;
+    case ZYDIS_MNEMONIC_MOVBE:
+        v = emu_op_read(cpu, 1);
+        v = size == 8 ? __builtin_bswap64(v)
+                      : size == 4 ? __builtin_bswap32((uint32_t)v) : __builtin_bswap16((uint16_t)v);
+        emu_op_write(cpu, 0, v);
+        return true;
+    case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVL:
+    case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVNBE:
+    case ZYDIS_MNEMONIC_CMOVNL: case ZYDIS_MNEMONIC_CMOVNLE: case ZYDIS_MNEMONIC_CMOVNO:
+    case ZYDIS_MNEMONIC_CMOVNP: case ZYDIS_MNEMONIC_CMOVNS: case ZYDIS_MNEMONIC_CMOVNZ:
+    case ZYDIS_MNEMONIC_CMOVO: case ZYDIS_MNEMONIC_CMOVP: case ZYDIS_MNEMONIC_CMOVS:
+    case ZYDIS_MNEMONIC_CMOVZ:
+        /* The source is read (and may fault) even when the condition fails;
+         * a 32-bit destination is zero-extended either way. */
+        v = emu_op_read(cpu, 1);
+        emu_op_write(cpu, 0, emu_cond(cpu->rflags, cc_of(cpu)) ? v : emu_op_read(cpu, 0));
+        return true;
+    case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETL:
+    case ZYDIS_MNEMONIC_SETLE: case ZYDIS_MNEMONIC_SETNB: case ZYDIS_MNEMONIC_SETNBE:
+    case ZYDIS_MNEMONIC_SETNL: case ZYDIS_MNEMONIC_SETNLE: case ZYDIS_MNEMONIC_SETNO:
+    case ZYDIS_MNEMONIC_SETNP: case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETNZ:
+    case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETP: case ZYDIS_MNEMONIC_SETS:
+    case ZYDIS_MNEMONIC_SETZ:
+        emu_op_write(cpu, 0, emu_cond(cpu->rflags, cc_of(cpu)));
+        return true;
+    case ZYDIS_MNEMONIC_CBW:
+        cpu->gpr[0] = (cpu->gpr[0] & ~0xffffULL) | (sign_extend(cpu->gpr[0], 1) & 0xffff);
+        return true;
+    case ZYDIS_MNEMONIC_CWDE:
+        cpu->gpr[0] = sign_extend(cpu->gpr[0], 2) & 0xffffffff;
+        return true;
+    case ZYDIS_MNEMONIC_CDQE:
+        cpu->gpr[0] = sign_extend(cpu->gpr[0], 4);
+        return true;
+    case ZYDIS_MNEMONIC_CWD:
+        v = (cpu->gpr[0] & 0x8000) ? 0xffff : 0;
+        cpu->gpr[GPR_RDX] = (cpu->gpr[GPR_RDX] & ~0xffffULL) | v;
+        return true;
+    case ZYDIS_MNEMONIC_CDQ:
+        cpu->gpr[GPR_RDX] = (cpu->gpr[0] & 0x80000000) ? 0xffffffff : 0;
+        return true;
+    case ZYDIS_MNEMONIC_CQO:
+        cpu->gpr[GPR_RDX] = (cpu->gpr[0] >> 63) ? ~0ULL : 0;
+        return true;
+    case ZYDIS_MNEMONIC_XLAT: {
+        uint64_t a = (emu_reg_read(cpu, cpu->insn.address_width == 64   ? ZYDIS_REGISTER_RBX
+                                            : cpu->insn.address_width == 32 ? ZYDIS_REGISTER_EBX
+                                                                            : ZYDIS_REGISTER_BX) +
+                      (cpu->gpr[0] & 0xff)) &
+                     emu_mask(cpu->insn.address_width / 8);
+
+        v = emu_read(cpu, emu_op_seg(cpu, 1), a, 1);
+        cpu->gpr[0] = (cpu->gpr[0] & ~0xffULL) | v;
+        return true;
+    }
+    case ZYDIS_MNEMONIC_LAHF:
+        cpu->gpr[0] = (cpu->gpr[0] & ~0xff00ULL) | ((cpu->rflags & 0xd5) | 2) << 8;
+        return true;
+    case ZYDIS_MNEMONIC_SAHF:
+        cpu->rflags = (cpu->rflags & ~0xd5ULL) | ((cpu->gpr[0] >> 8) & 0xd5);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool exec_stack(struct emu_cpu *cpu)
+{
+    unsigned size = opsize(cpu);
+    uint64_t v;
+
+    switch (cpu->insn.mnemonic) {
+    case ZYDIS_MNEMONIC_PUSH:
+        /* operand_width is the push's width; an imm8 is sign-extended to it. */
+        v = emu_op_read(cpu, 0);
+        if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+            v = sign_extend(v, op(cpu, 0)->size / 8);
+        emu_push(cpu, v & emu_mask(size), size);
+        return true;
+    case ZYDIS_MNEMONIC_POP:
+        if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            ZydisRegisterGetClass(op(cpu, 0)->reg.value) == ZYDIS_REGCLASS_SEGMENT) {
+            int seg = op(cpu, 0)->reg.value - ZYDIS_REGISTER_ES;
+            uint64_t saved = cpu->gpr[GPR_RSP];
+
+            v = emu_pop(cpu, size);
+            cpu->gpr[GPR_RSP] = saved;
+            emu_load_seg(cpu, seg, (uint16_t)v);
+            emu_pop(cpu, size);
+            if (seg == SEG_SS)
+                cpu->intr_shadow = true;
+            return true;
+        }
+        /* A memory destination is addressed with the incremented RSP (SDM POP). */
+        v = emu_pop(cpu, size);
+        emu_op_write(cpu, 0, v);
+        return true;
+    case ZYDIS_MNEMONIC_PUSHF:
+    case ZYDIS_MNEMONIC_PUSHFD:
+    case ZYDIS_MNEMONIC_PUSHFQ:
+        if ((cpu->rflags & RFLAGS_VM) && ((cpu->rflags & RFLAGS_IOPL) >> 12) < 3)
+            emu_raise(cpu, EXC_GP, 0);
+        emu_push(cpu, cpu->rflags & ~(RFLAGS_VM | RFLAGS_RF) & emu_mask(size), size);
+        return true;
+    case ZYDIS_MNEMONIC_POPF:
+    case ZYDIS_MNEMONIC_POPFD:
+    case ZYDIS_MNEMONIC_POPFQ: {
+        uint64_t mask = popf_mask(cpu) & emu_mask(size);
+
+        if ((cpu->rflags & RFLAGS_VM) && ((cpu->rflags & RFLAGS_IOPL) >> 12) < 3)
+            emu_raise(cpu, EXC_GP, 0);
+        if (cpu->rflags & RFLAGS_VM)
+            mask &= ~RFLAGS_IOPL;
+        v = emu_pop(cpu, size);
+        cpu->rflags = (cpu->rflags & ~mask) | (v & mask) | RFLAGS_FIXED;
+        return true;
+    }
+    case ZYDIS_MNEMONIC_PUSHA:
+    case ZYDIS_MNEMONIC_PUSHAD: {
+        uint64_t sp = cpu->gpr[GPR_RSP];
+
+        for (int r = 0; r < 8; r++)
+            emu_push(cpu, (r == GPR_RSP ? sp : cpu->gpr[r]) & emu_mask(size), size);
+        return true;
+    }
+    case ZYDIS_MNEMONIC_POPA:
+    case ZYDIS_MNEMONIC_POPAD:
+        for (int r = 7; r >= 0; r--) {
+            v = emu_pop(cpu, size);
+            if (r == GPR_RSP)
+                continue;
+            if (size == 4)
+                cpu->gpr[r] = v;
+            else
+                cpu->gpr[r] = (cpu->gpr[r] & ~0xffffULL) | v;
+        }
+        return true;
+    case ZYDIS_MNEMONIC_LEAVE: {
+        unsigned sbits = cpu->code_bits == 64 ? 64 : (cpu->seg[SEG_SS].db ? 32 : 16);
+        uint64_t bp = cpu->gpr[GPR_RBP] & emu_mask(sbits / 8);
+        uint64_t saved = cpu->gpr[GPR_RSP];
+
+        cpu->gpr[GPR_RSP] = sbits == 16 ? (saved & ~0xffffULL) | bp : bp;
+        v = emu_pop(cpu, size);
+        if (size == 8)
+            cpu->gpr[GPR_RBP] = v;
+        else if (size == 4)
+            cpu->gpr[GPR_RBP] = v & 0xffffffff;
+        else
+            cpu->gpr[GPR_RBP] = (cpu->gpr[GPR_RBP] & ~0xffffULL) | v;
+        return true;
+    }
+    case ZYDIS_MNEMONIC_ENTER: {
+        uint64_t frame, alloc = emu_op_read(cpu, 0), level = emu_op_read(cpu, 1) & 31;
+        unsigned sbits = cpu->code_bits == 64 ? 64 : (cpu->seg[SEG_SS].db ? 32 : 16);
+        uint64_t bp = cpu->gpr[GPR_RBP];
+
+        emu_push(cpu, bp & emu_mask(size), size);
+        frame = cpu->gpr[GPR_RSP] & emu_mask(sbits / 8);
+        for (uint64_t l = 1; l < level; l++) {
+            bp = (bp - size) & emu_mask(sbits / 8);
+            emu_push(cpu, emu_read(cpu, SEG_SS, bp, size), size);
+        }
+        if (level)
+            emu_push(cpu, frame, size);
+        if (size == 2)
+            cpu->gpr[GPR_RBP] = (cpu->gpr[GPR_RBP] & ~0xffffULL) | (frame & 0xffff);
+        else
+            cpu->gpr[GPR_RBP] = frame;
+        v = (cpu->gpr[GPR_RSP] - alloc) & emu_mask(sbits / 8);
+        cpu->gpr[GPR_RSP] = sbits == 16 ? (cpu->gpr[GPR_RSP] & ~0xffffULL) | v : v;
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+static bool exec_branch(struct emu_cpu *cpu)
+{
+    unsigned size = opsize(cpu);
+    uint64_t t, c;
+
+    switch (cpu->insn.mnemonic) {
+    case ZYDIS_MNEMONIC_JMP:
+        if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_POINTER ||
+            (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_MEMORY && cpu->insn.meta.branch_type ==
+                                                                  ZYDIS_BRANCH_TYPE_FAR))
+            return false;
+        jump(cpu, branch_target(cpu, 0));
+        return true;
+    case ZYDIS_MNEMONIC_JB: case ZYDIS_MNEMONIC_JBE: case ZYDIS_MNEMONIC_JL:
+    case ZYDIS_MNEMONIC_JLE: case ZYDIS_MNEMONIC_JNB: case ZYDIS_MNEMONIC_JNBE:
+    case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JNLE: case ZYDIS_MNEMONIC_JNO:
+    case ZYDIS_MNEMONIC_JNP: case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JNZ:
+    case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JS:
+    case ZYDIS_MNEMONIC_JZ:
+        if (emu_cond(cpu->rflags, cc_of(cpu)))
+            jump(cpu, branch_target(cpu, 0));
+        return true;
+    case ZYDIS_MNEMONIC_JCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+    case ZYDIS_MNEMONIC_JRCXZ:
+        if (count_reg(cpu) == 0)
+            jump(cpu, branch_target(cpu, 0));
+        return true;
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+        c = (count_reg(cpu) - 1) & emu_mask(cpu->insn.address_width / 8);
+        t = branch_target(cpu, 0);
+        set_count_reg(cpu, c);
+        if (c && (cpu->insn.mnemonic == ZYDIS_MNEMONIC_LOOP ||
+                  (cpu->insn.mnemonic == ZYDIS_MNEMONIC_LOOPE) == !!(cpu->rflags & RFLAGS_ZF)))
+            jump(cpu, t);
+        return true;
+    case ZYDIS_MNEMONIC_CALL:
+        if (cpu->insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+            return false;
+        t = branch_target(cpu, 0);
+        emu_push(cpu, cpu->next_rip & emu_mask(size), size);
+        jump(cpu, t);
+        return true;
+    case ZYDIS_MNEMONIC_RET:
+        if (cpu->insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+            return false;
+        t = emu_pop(cpu, size);
+        if (cpu->insn.operand_count_visible) {
+            unsigned sbits = cpu->code_bits == 64 ? 64 : (cpu->seg[SEG_SS].db ? 32 : 16);
+            uint64_t sp = (cpu->gpr[GPR_RSP] + emu_op_read(cpu, 0)) & emu_mask(sbits / 8);
+
+            cpu->gpr[GPR_RSP] = sbits == 16 ? (cpu->gpr[GPR_RSP] & ~0xffffULL) | sp : sp;
+        }
+        jump(cpu, t);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool exec_misc(struct emu_cpu *cpu)
+{
+    switch (cpu->insn.mnemonic) {
+    case ZYDIS_MNEMONIC_NOP:
+    case ZYDIS_MNEMONIC_PAUSE:
+    case ZYDIS_MNEMONIC_ENDBR32:
+    case ZYDIS_MNEMONIC_ENDBR64:
+    case ZYDIS_MNEMONIC_LFENCE:
+    case ZYDIS_MNEMONIC_SFENCE:
+    case ZYDIS_MNEMONIC_MFENCE:
+    case ZYDIS_MNEMONIC_PREFETCHT0:
+    case ZYDIS_MNEMONIC_PREFETCHT1:
+    case ZYDIS_MNEMONIC_PREFETCHT2:
+    case ZYDIS_MNEMONIC_PREFETCHNTA:
+    case ZYDIS_MNEMONIC_PREFETCHW:
+        return true;
+    case ZYDIS_MNEMONIC_CLC:
+        cpu->rflags &= ~RFLAGS_CF;
+        return true;
+    case ZYDIS_MNEMONIC_STC:
+        cpu->rflags |= RFLAGS_CF;
+        return true;
+    case ZYDIS_MNEMONIC_CMC:
+        cpu->rflags ^= RFLAGS_CF;
+        return true;
+    case ZYDIS_MNEMONIC_CLD:
+        cpu->rflags &= ~RFLAGS_DF;
+        return true;
+    case ZYDIS_MNEMONIC_STD:
+        cpu->rflags |= RFLAGS_DF;
+        return true;
+    case ZYDIS_MNEMONIC_UD0:
+    case ZYDIS_MNEMONIC_UD1:
+    case ZYDIS_MNEMONIC_UD2:
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    default:
+        return false;
+    }
+}
+
+/* Fetches and decodes the instruction at CS:RIP into cpu->insn/ops. */
+static void decode(struct emu_cpu *cpu)
+{
+    uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    unsigned avail = sizeof(buf), n;
+    uint64_t lin;
+    ZyanStatus st;
+
+    if (cpu->code_bits == 64) {
+        lin = cpu->rip;
+    } else {
+        const struct cpu_segment *cs = &cpu->seg[SEG_CS];
+
+        if (cpu->rip > cs->limit)
+            emu_raise(cpu, EXC_GP, 0);
+        if (cs->limit - cpu->rip + 1 < avail)
+            avail = (unsigned)(cs->limit - cpu->rip + 1);
+        lin = (cs->base + cpu->rip) & 0xffffffff;
+    }
+    n = emu_fetch(cpu, lin, buf, avail);
+    st = ZydisDecoderDecodeFull(&cpu->decoder, buf, n, &cpu->insn, cpu->ops);
+    if (st == ZYDIS_STATUS_NO_MORE_DATA) {
+        if (n < avail)
+            emu_read_lin(cpu, lin + n, 1, ACC_FETCH, cpu->cpl); /* raises the #PF */
+        emu_raise(cpu, avail < sizeof(buf) ? EXC_GP : EXC_UD, avail < sizeof(buf) ? 0 : -1);
+    }
+    if (!ZYAN_SUCCESS(st))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+}
+
+/* VX86_EMU_TRACE=1: one line per instruction on stderr, for debugging. */
+static void trace(struct emu_cpu *cpu)
+{
+    char text[96] = "";
+    ZydisFormatter fmt;
+
+    if (ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)))
+        ZydisFormatterFormatInstruction(&fmt, &cpu->insn, cpu->ops,
+                                        cpu->insn.operand_count_visible, text, sizeof(text),
+                                        cpu->insn_rip, NULL);
+    fprintf(stderr, "emu %d: %04x:%016" PRIx64 " rsp %016" PRIx64 " %s\n", cpu->index,
+            cpu->seg[SEG_CS].selector, cpu->insn_rip, cpu->gpr[GPR_RSP], text);
+}
+
+static void step(struct emu_cpu *cpu)
+{
+    cpu->intr_shadow = false;
+    cpu->insn_rip = cpu->rip;
+    decode(cpu);
+    if (__builtin_expect(cpu->trace, 0))
+        trace(cpu);
+    cpu->next_rip = (cpu->rip + cpu->insn.length) & emu_mask(cpu->code_bits / 8);
+    if ((cpu->insn.attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) && cpu->cpl != 0)
+        emu_raise(cpu, EXC_GP, 0);
+    cpu->rip = cpu->next_rip;
+    if (exec_move(cpu) || exec_stack(cpu) || exec_branch(cpu) || exec_misc(cpu) ||
+        emu_exec_alu(cpu) || emu_exec_string(cpu) || emu_exec_system(cpu))
+        return;
+    internal(cpu, "instruction not implemented");
+}
+
+/* SDM Vol. 3A Table 6-5: which pairs of exceptions make a double fault. */
+enum { CLASS_BENIGN, CLASS_CONTRIBUTORY, CLASS_PAGE_FAULT, CLASS_DOUBLE_FAULT };
+
+static int exception_class(int vector)
+{
+    switch (vector) {
+    case EXC_DE: case EXC_TS: case EXC_NP: case EXC_SS: case EXC_GP:
+        return CLASS_CONTRIBUTORY;
+    case EXC_PF:
+        return CLASS_PAGE_FAULT;
+    case EXC_DF:
+        return CLASS_DOUBLE_FAULT;
+    default:
+        return CLASS_BENIGN;
+    }
+}
+
+static bool has_error_code(int vector)
+{
+    return vector == EXC_DF || (vector >= EXC_TS && vector <= EXC_PF) || vector == EXC_AC;
+}
+
+/* Entered by longjmp when an instruction or a delivery faulted. */
+static void fault_entry(struct emu_cpu *cpu)
+{
+    int vector = cpu->exc_vector, error = cpu->exc_error;
+
+    cpu->rip = cpu->insn_rip;
+    if (cpu->delivering >= 0) {
+        int first = cpu->delivering, second = exception_class(vector);
+
+        if (first == CLASS_DOUBLE_FAULT) {
+            cpu->triple_fault = true;
+            return;
+        }
+        if ((first == CLASS_CONTRIBUTORY && second == CLASS_CONTRIBUTORY) ||
+            (first == CLASS_PAGE_FAULT && second != CLASS_BENIGN)) {
+            vector = EXC_DF;
+            error = 0;
+        }
+    }
+    cpu->delivering = exception_class(vector);
+    emu_deliver(cpu, vector, has_error_code(vector) ? error : EXC_NO_ERROR, false);
+    cpu->delivering = -1;
+}
+
+/* INT n, INT3, INTO: software interrupts, returning after the instruction. */
+void emu_soft_interrupt(struct emu_cpu *cpu, int vector)
+{
+    cpu->delivering = CLASS_BENIGN;
+    emu_deliver(cpu, vector, EXC_NO_ERROR, true);
+    cpu->delivering = -1;
+}
+
+int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
+{
+    cpu->exit = exit;
+    exit->why[0] = '\0';
+    switch (setjmp(cpu->fault_jmp)) {
+    case JMP_FAULT:
+        fault_entry(cpu);
+        break;
+    case JMP_INTERNAL:
+        cpu->delivering = -1;
+        return 0;
+    default:
+        break;
+    }
+    while (!cpu->triple_fault) {
+        if (atomic_exchange(&cpu->kicked, false)) {
+            exit->reason = ACCEL_EXIT_INTR;
+            return 0;
+        }
+        if (cpu->halted) {
+            emu_wait(cpu);
+            continue;
+        }
+        for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++)
+            step(cpu);
+    }
+    exit->reason = ACCEL_EXIT_SHUTDOWN;
+    return 0;
+}

@@ -1,0 +1,358 @@
+/*
+ * Exceptions and interrupts: delivery through the real-mode IVT or the
+ * protected/long-mode IDT with privilege and IST stack switches (SDM Vol. 3A
+ * §6.12, §6.14), IRET, SYSCALL/SYSRET (Vol. 2B).
+ */
+#include "accel/emu/cpu.h"
+
+#define GATE_TASK   0x5
+#define GATE_INT16  0x6
+#define GATE_TRAP16 0x7
+#define GATE_INT32  0xe /* also the 64-bit interrupt gate */
+#define GATE_TRAP32 0xf
+
+void emu_raise(struct emu_cpu *cpu, int vector, int error)
+{
+    cpu->exc_vector = vector;
+    cpu->exc_error = error;
+    longjmp(cpu->fault_jmp, 1);
+}
+
+static void deliver_real(struct emu_cpu *cpu, int vector)
+{
+    uint64_t entry;
+
+    if ((uint64_t)vector * 4 + 3 > cpu->idt.limit)
+        emu_raise(cpu, EXC_GP, vector * 8 + 2);
+    entry = emu_read_lin(cpu, cpu->idt.base + (uint64_t)vector * 4, 4, ACC_READ, 0);
+    emu_push(cpu, cpu->rflags & 0xffff, 2);
+    emu_push(cpu, cpu->seg[SEG_CS].selector, 2);
+    emu_push(cpu, cpu->rip & 0xffff, 2);
+    cpu->rflags &= ~(RFLAGS_IF | RFLAGS_TF | RFLAGS_AC | RFLAGS_RF);
+    emu_load_seg(cpu, SEG_CS, (uint16_t)(entry >> 16));
+    cpu->rip = entry & 0xffff;
+}
+
+/* The stack pointer for privilege level dpl (or IST slot ist) from the TSS. */
+static void tss_stack(struct emu_cpu *cpu, int dpl, int ist, uint16_t *ss, uint64_t *sp)
+{
+    uint64_t off;
+
+    if (emu_long_mode(cpu)) {
+        off = ist ? 0x24 + 8 * (uint64_t)(ist - 1) : 4 + 8 * (uint64_t)dpl;
+        if (off + 7 > cpu->tr.limit)
+            emu_raise(cpu, EXC_TS, cpu->tr.selector & 0xfffc);
+        *sp = emu_read_lin(cpu, cpu->tr.base + off, 8, ACC_READ, 0);
+        *ss = (uint16_t)dpl;
+        return;
+    }
+    off = 4 + 8 * (uint64_t)dpl;
+    if (off + 5 > cpu->tr.limit)
+        emu_raise(cpu, EXC_TS, cpu->tr.selector & 0xfffc);
+    *sp = emu_read_lin(cpu, cpu->tr.base + off, 4, ACC_READ, 0);
+    *ss = (uint16_t)emu_read_lin(cpu, cpu->tr.base + off + 4, 2, ACC_READ, 0);
+}
+
+/* Pushes onto the new stack at privilege cpl, through linear addresses. */
+struct frame {
+    struct emu_cpu *cpu;
+    uint64_t base, sp, mask;
+    int cpl;
+};
+
+static void frame_push(struct frame *f, uint64_t v, unsigned size)
+{
+    f->sp = (f->sp - size) & f->mask;
+    emu_write_lin(f->cpu, f->base + f->sp, v, size, f->cpl);
+}
+
+static void deliver_protected(struct emu_cpu *cpu, int vector, int error, bool soft)
+{
+    bool lm = emu_long_mode(cpu);
+    unsigned gate_size = lm ? 16 : 8, push;
+    uint64_t lo, hi = 0, offset, old_rflags = cpu->rflags;
+    struct cpu_segment cs, ss = cpu->seg[SEG_SS];
+    uint16_t sel, new_ss = ss.selector;
+    int type, dpl, ist, new_cpl;
+    struct frame f;
+    bool stack_switch;
+
+    if ((uint64_t)vector * gate_size + gate_size - 1 > cpu->idt.limit)
+        emu_raise(cpu, EXC_GP, vector * 8 + 2);
+    lo = emu_read_lin(cpu, cpu->idt.base + (uint64_t)vector * gate_size, 8, ACC_READ, 0);
+    if (lm)
+        hi = emu_read_lin(cpu, cpu->idt.base + (uint64_t)vector * 16 + 8, 8, ACC_READ, 0);
+    type = (lo >> 40) & 0xf;
+    dpl = (lo >> 45) & 3;
+    ist = lm ? (lo >> 32) & 7 : 0;
+    if (type == GATE_TASK && !lm)
+        emu_raise(cpu, EXC_GP, vector * 8 + 2); /* task gates: not yet */
+    if (lm ? (type != GATE_INT32 && type != GATE_TRAP32)
+           : (type != GATE_INT16 && type != GATE_TRAP16 && type != GATE_INT32 &&
+              type != GATE_TRAP32))
+        emu_raise(cpu, EXC_GP, vector * 8 + 2);
+    if (soft && dpl < cpu->cpl)
+        emu_raise(cpu, EXC_GP, vector * 8 + 2);
+    if (!((lo >> 47) & 1))
+        emu_raise(cpu, EXC_NP, vector * 8 + 2);
+    sel = (uint16_t)(lo >> 16);
+    offset = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ULL) | (hi << 32);
+    if ((sel & 0xfffc) == 0)
+        emu_raise(cpu, EXC_GP, 0);
+    emu_seg_from_descriptor(&cs, sel, emu_read_descriptor(cpu, sel, EXC_GP));
+    if (!cs.s || !(cs.type & 0x8) || cs.dpl > cpu->cpl || (lm && !cs.l))
+        emu_raise(cpu, EXC_GP, sel & 0xfffc);
+    if (!cs.present)
+        emu_raise(cpu, EXC_NP, sel & 0xfffc);
+    new_cpl = (cs.type & 0x4) ? cpu->cpl : cs.dpl; /* conforming keeps the CPL */
+    stack_switch = new_cpl < cpu->cpl || ist;
+    if (old_rflags & RFLAGS_VM && new_cpl != 0)
+        emu_raise(cpu, EXC_GP, sel & 0xfffc);
+
+    f = (struct frame){.cpu = cpu, .cpl = new_cpl};
+    if (stack_switch) {
+        tss_stack(cpu, new_cpl, ist, &new_ss, &f.sp);
+        if (lm) {
+            new_ss = (uint16_t)new_cpl; /* a null SS with RPL = CPL */
+            ss = (struct cpu_segment){.selector = new_ss, .unusable = 1, .dpl = (uint8_t)new_cpl};
+            f.sp &= ~0xfULL;
+        } else {
+            if ((new_ss & 0xfffc) == 0)
+                emu_raise(cpu, EXC_TS, new_ss & 0xfffc);
+            emu_seg_from_descriptor(&ss, new_ss, emu_read_descriptor(cpu, new_ss, EXC_TS));
+            if ((new_ss & 3) != new_cpl || ss.dpl != new_cpl || !ss.s || (ss.type & 0x8) ||
+                !(ss.type & 0x2))
+                emu_raise(cpu, EXC_TS, new_ss & 0xfffc);
+            if (!ss.present)
+                emu_raise(cpu, EXC_SS, new_ss & 0xfffc);
+        }
+    } else {
+        f.sp = cpu->gpr[GPR_RSP];
+        if (lm)
+            f.sp &= ~0xfULL;
+    }
+    f.base = lm ? 0 : ss.base;
+    f.mask = lm ? ~0ULL : (ss.db ? 0xffffffffULL : 0xffffULL);
+    push = lm ? 8 : (type == GATE_INT16 || type == GATE_TRAP16 ? 2 : 4);
+
+    if (old_rflags & RFLAGS_VM) {
+        frame_push(&f, cpu->seg[SEG_GS].selector, push);
+        frame_push(&f, cpu->seg[SEG_FS].selector, push);
+        frame_push(&f, cpu->seg[SEG_DS].selector, push);
+        frame_push(&f, cpu->seg[SEG_ES].selector, push);
+    }
+    if (stack_switch || lm) {
+        frame_push(&f, cpu->seg[SEG_SS].selector, push);
+        frame_push(&f, cpu->gpr[GPR_RSP], push);
+    }
+    frame_push(&f, old_rflags, push);
+    frame_push(&f, cpu->seg[SEG_CS].selector, push);
+    frame_push(&f, cpu->rip, push);
+    if (error != EXC_NO_ERROR)
+        frame_push(&f, (uint32_t)error, push);
+
+    /* Nothing can fault from here on: commit. */
+    if (stack_switch) {
+        cpu->seg[SEG_SS] = ss;
+        cpu->seg[SEG_SS].selector = new_ss;
+    }
+    if (old_rflags & RFLAGS_VM) {
+        for (int s = SEG_ES; s < SEG_COUNT; s++)
+            if (s != SEG_CS && s != SEG_SS)
+                cpu->seg[s] = (struct cpu_segment){.unusable = 1};
+    }
+    cpu->gpr[GPR_RSP] = lm ? f.sp : (cpu->gpr[GPR_RSP] & ~f.mask) | f.sp;
+    cs.selector = (uint16_t)((sel & 0xfffc) | new_cpl);
+    cs.type |= 1;
+    cpu->seg[SEG_CS] = cs;
+    cpu->rip = lm ? offset : (push == 2 ? offset & 0xffff : offset & 0xffffffff);
+    cpu->rflags &= ~(RFLAGS_TF | RFLAGS_NT | RFLAGS_RF | RFLAGS_VM);
+    if (type == GATE_INT32 || type == GATE_INT16)
+        cpu->rflags &= ~RFLAGS_IF;
+    emu_update_mode(cpu);
+}
+
+void emu_deliver(struct emu_cpu *cpu, int vector, int error, bool soft)
+{
+    cpu->halted = false;
+    if (!(cpu->cr0 & CR0_PE))
+        deliver_real(cpu, vector);
+    else
+        deliver_protected(cpu, vector, error, soft);
+}
+
+/* IRET to the same or an outer privilege level, protected or long mode. */
+static void iret_protected(struct emu_cpu *cpu, int opsize)
+{
+    bool lm64 = cpu->code_bits == 64;
+    unsigned size = (unsigned)opsize / 8;
+    uint64_t rip, flags, rsp = 0, change;
+    uint16_t cs_sel, ss_sel = 0;
+    struct cpu_segment cs, ss;
+    int rpl;
+    bool outer;
+
+    if (cpu->rflags & RFLAGS_NT && !emu_long_mode(cpu))
+        emu_raise(cpu, EXC_GP, 0); /* task return: not yet */
+    rip = emu_pop(cpu, size);
+    cs_sel = (uint16_t)emu_pop(cpu, size);
+    flags = emu_pop(cpu, size);
+    if ((flags & RFLAGS_VM) && cpu->cpl == 0 && !emu_long_mode(cpu)) {
+        /* Back to virtual-8086 mode (SDM IRET pseudo-code, RETURN-TO-VIRTUAL-8086-MODE). */
+        uint64_t esp = emu_pop(cpu, 4);
+        uint16_t sels[4], ssv = (uint16_t)emu_pop(cpu, 4);
+
+        for (int i = 0; i < 4; i++)
+            sels[i] = (uint16_t)emu_pop(cpu, 4);
+        cpu->rflags = (flags & 0x257fd5) | RFLAGS_FIXED;
+        cpu->cpl = 3;
+        emu_load_seg(cpu, SEG_CS, cs_sel);
+        emu_load_seg(cpu, SEG_SS, ssv);
+        emu_load_seg(cpu, SEG_ES, sels[0]);
+        emu_load_seg(cpu, SEG_DS, sels[1]);
+        emu_load_seg(cpu, SEG_FS, sels[2]);
+        emu_load_seg(cpu, SEG_GS, sels[3]);
+        cpu->gpr[GPR_RSP] = esp & 0xffffffff;
+        cpu->rip = rip & 0xffff;
+        emu_update_mode(cpu);
+        return;
+    }
+    rpl = cs_sel & 3;
+    if ((cs_sel & 0xfffc) == 0)
+        emu_raise(cpu, EXC_GP, 0);
+    emu_seg_from_descriptor(&cs, cs_sel, emu_read_descriptor(cpu, cs_sel, EXC_GP));
+    if (!cs.s || !(cs.type & 0x8) || rpl < cpu->cpl ||
+        ((cs.type & 0x4) ? cs.dpl > rpl : cs.dpl != rpl))
+        emu_raise(cpu, EXC_GP, cs_sel & 0xfffc);
+    if (!cs.present)
+        emu_raise(cpu, EXC_NP, cs_sel & 0xfffc);
+    outer = rpl > cpu->cpl;
+    if (outer || lm64) {
+        rsp = emu_pop(cpu, size);
+        ss_sel = (uint16_t)emu_pop(cpu, size);
+        if ((ss_sel & 0xfffc) == 0) {
+            if (!emu_long_mode(cpu) || !cs.l || rpl == 3)
+                emu_raise(cpu, EXC_GP, 0);
+            ss = (struct cpu_segment){.selector = ss_sel, .unusable = 1, .dpl = (uint8_t)rpl};
+        } else {
+            emu_seg_from_descriptor(&ss, ss_sel, emu_read_descriptor(cpu, ss_sel, EXC_GP));
+            if ((ss_sel & 3) != rpl || ss.dpl != rpl || !ss.s || (ss.type & 0x8) ||
+                !(ss.type & 0x2))
+                emu_raise(cpu, EXC_GP, ss_sel & 0xfffc);
+            if (!ss.present)
+                emu_raise(cpu, EXC_SS, ss_sel & 0xfffc);
+        }
+    }
+    /* Which flags may change (SDM IRET: IOPL only at CPL 0, IF only if CPL <= IOPL). */
+    change = RFLAGS_STATUS | RFLAGS_TF | RFLAGS_DF | RFLAGS_NT | RFLAGS_RF | RFLAGS_AC |
+             RFLAGS_ID;
+    if (cpu->cpl == 0)
+        change |= RFLAGS_IOPL | RFLAGS_VIF | RFLAGS_VIP;
+    if ((uint64_t)cpu->cpl <= ((cpu->rflags & RFLAGS_IOPL) >> 12))
+        change |= RFLAGS_IF;
+    if (size == 2)
+        change &= 0xffff;
+    else if (size == 4)
+        change &= 0xffffffff;
+    cpu->rflags = (cpu->rflags & ~change) | (flags & change) | RFLAGS_FIXED;
+    cs.type |= 1;
+    cpu->seg[SEG_CS] = cs;
+    cpu->rip = size == 2 ? rip & 0xffff : (size == 4 ? rip & 0xffffffff : rip);
+    if (outer || lm64) {
+        cpu->seg[SEG_SS] = ss;
+        cpu->gpr[GPR_RSP] = size == 8 ? rsp : (size == 4 ? rsp & 0xffffffff : rsp & 0xffff);
+    }
+    emu_update_mode(cpu);
+    if (outer) {
+        /* Data segments the new, less privileged level may not use become null. */
+        for (int s = SEG_ES; s < SEG_COUNT; s++) {
+            struct cpu_segment *d = &cpu->seg[s];
+
+            if (s == SEG_CS || s == SEG_SS || d->unusable)
+                continue;
+            if ((!(d->type & 0x8) || !(d->type & 0x4)) && d->dpl < cpu->cpl)
+                *d = (struct cpu_segment){.unusable = 1};
+        }
+    }
+}
+
+void emu_iret(struct emu_cpu *cpu, int opsize)
+{
+    unsigned size = (unsigned)opsize / 8;
+
+    if (!(cpu->cr0 & CR0_PE)) {
+        uint64_t ip = emu_pop(cpu, size), cs = emu_pop(cpu, size), fl = emu_pop(cpu, size);
+        uint64_t keep = size == 2 ? ~0xffffULL : ~0x257fd5ULL;
+
+        emu_load_seg(cpu, SEG_CS, (uint16_t)cs);
+        cpu->rip = ip & (size == 2 ? 0xffff : 0xffffffff);
+        cpu->rflags = (cpu->rflags & keep) | (fl & ~keep) | RFLAGS_FIXED;
+        return;
+    }
+    if (cpu->rflags & RFLAGS_VM) {
+        if (((cpu->rflags & RFLAGS_IOPL) >> 12) < 3)
+            emu_raise(cpu, EXC_GP, 0);
+        uint64_t ip = emu_pop(cpu, size), cs = emu_pop(cpu, size), fl = emu_pop(cpu, size);
+        uint64_t change = (size == 2 ? 0xffff : 0xffffffff) & ~(RFLAGS_IOPL | RFLAGS_VM |
+                                                                 RFLAGS_VIP | RFLAGS_VIF);
+
+        emu_load_seg(cpu, SEG_CS, (uint16_t)cs);
+        cpu->rip = ip & 0xffff;
+        cpu->rflags = (cpu->rflags & ~change) | (fl & change) | RFLAGS_FIXED;
+        return;
+    }
+    iret_protected(cpu, opsize);
+}
+
+void emu_syscall(struct emu_cpu *cpu)
+{
+    uint16_t sel = (uint16_t)(cpu->msr.star >> 32);
+
+    if (!(cpu->efer & EFER_SCE) || !emu_long_mode(cpu))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    cpu->gpr[GPR_RCX] = cpu->next_rip;
+    cpu->gpr[11] = cpu->rflags & ~RFLAGS_RF;
+    cpu->rip = cpu->code_bits == 64 ? cpu->msr.lstar : cpu->msr.cstar;
+    cpu->rflags &= ~(cpu->msr.sfmask | RFLAGS_RF);
+    cpu->rflags |= RFLAGS_FIXED;
+    cpu->seg[SEG_CS] = (struct cpu_segment){.selector = sel & 0xfffc, .limit = 0xffffffff,
+                                            .type = 0xb, .s = 1, .present = 1, .l = 1, .g = 1};
+    cpu->seg[SEG_SS] = (struct cpu_segment){.selector = (uint16_t)(sel + 8),
+                                            .limit = 0xffffffff, .type = 3, .s = 1,
+                                            .present = 1, .db = 1, .g = 1};
+    emu_update_mode(cpu);
+}
+
+void emu_sysret(struct emu_cpu *cpu, int opsize)
+{
+    uint16_t sel = (uint16_t)(cpu->msr.star >> 48);
+
+    if (!(cpu->efer & EFER_SCE) || !emu_long_mode(cpu))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    if (cpu->cpl != 0)
+        emu_raise(cpu, EXC_GP, 0);
+    if (opsize == 64) {
+        uint64_t rcx = cpu->gpr[GPR_RCX];
+
+        if ((uint64_t)(((int64_t)rcx << 16) >> 16) != rcx)
+            emu_raise(cpu, EXC_GP, 0);
+        cpu->rip = rcx;
+        cpu->seg[SEG_CS] = (struct cpu_segment){.selector = (uint16_t)((sel + 16) | 3),
+                                                .limit = 0xffffffff, .type = 0xb, .s = 1,
+                                                .dpl = 3, .present = 1, .l = 1, .g = 1};
+    } else {
+        cpu->rip = cpu->gpr[GPR_RCX] & 0xffffffff;
+        cpu->seg[SEG_CS] = (struct cpu_segment){.selector = (uint16_t)(sel | 3),
+                                                .limit = 0xffffffff, .type = 0xb, .s = 1,
+                                                .dpl = 3, .present = 1, .db = 1, .g = 1};
+    }
+    cpu->rflags = (cpu->gpr[11] & 0x3c7fd7) | RFLAGS_FIXED;
+    /* SS keeps its cached attributes except the selector and DPL (SDM SYSRET). */
+    cpu->seg[SEG_SS].selector = (uint16_t)((sel + 8) | 3);
+    cpu->seg[SEG_SS].dpl = 3;
+    cpu->seg[SEG_SS].unusable = 0;
+    cpu->seg[SEG_SS].present = 1;
+    cpu->seg[SEG_SS].s = 1;
+    cpu->seg[SEG_SS].type = 3;
+    emu_update_mode(cpu);
+}

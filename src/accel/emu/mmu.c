@@ -1,0 +1,295 @@
+/*
+ * The emu engine's MMU: linear-to-physical translation for every paging mode
+ * (none, 32-bit, PAE, 4-level; SDM Vol. 3A chapter 4) with A/D bits, NX, WP,
+ * SMEP and SMAP, and a TLB per access type that caches the host address of
+ * each page, so the common access is a tag compare and a memcpy.
+ */
+#include <string.h>
+
+#include "accel/emu/cpu.h"
+#include "vm/vm.h"
+
+#define PTE_P   (1ULL << 0)
+#define PTE_RW  (1ULL << 1)
+#define PTE_US  (1ULL << 2)
+#define PTE_A   (1ULL << 5)
+#define PTE_D   (1ULL << 6)
+#define PTE_PS  (1ULL << 7)
+#define PTE_G   (1ULL << 8)
+#define PTE_NX  (1ULL << 63)
+#define ADDR_MASK 0x000ffffffffff000ULL
+
+void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
+{
+    for (int a = 0; a < 3; a++)
+        for (int i = 0; i < TLB_SIZE; i++)
+            if (include_global || !cpu->tlb[a][i].global)
+                cpu->tlb[a][i].vpn = 0;
+}
+
+void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear)
+{
+    uint64_t vpn = linear >> 12;
+
+    for (int a = 0; a < 3; a++) {
+        struct tlb_entry *e = &cpu->tlb[a][vpn % TLB_SIZE];
+
+        if (e->vpn && (e->vpn - 1) >> 1 == vpn)
+            e->vpn = 0;
+    }
+}
+
+static uint64_t read_pte(struct emu_cpu *cpu, uint64_t gpa, bool wide)
+{
+    uint8_t *p = mem_ptr(&cpu->vm->mem, gpa, wide ? 8 : 4);
+    uint64_t v = 0;
+
+    /* A table outside RAM reads as all ones on real hardware (nothing
+     * answers); treat it as not present instead, which faults cleanly. */
+    if (!p)
+        return 0;
+    memcpy(&v, p, wide ? 8 : 4);
+    return v;
+}
+
+/* Sets bits in a paging-structure entry, as the CPU does with a locked OR. */
+static void set_pte_bits(struct emu_cpu *cpu, uint64_t gpa, uint64_t bits)
+{
+    uint32_t *p = mem_ptr(&cpu->vm->mem, gpa, 4);
+
+    if (p)
+        __atomic_fetch_or(p, (uint32_t)bits, __ATOMIC_SEQ_CST);
+}
+
+static __attribute__((noreturn)) void page_fault(struct emu_cpu *cpu, uint64_t linear,
+                                                 uint32_t code)
+{
+    cpu->cr2 = linear;
+    emu_raise(cpu, EXC_PF, (int)code);
+}
+
+struct walk {
+    uint64_t gpa;
+    bool writable, user, nx, global;
+};
+
+/* Walks the paging structures for linear (no permission checks yet); raises
+ * #PF for a not-present or reserved entry. Sets accessed bits on the way. */
+static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct walk *w)
+{
+    bool pae = cpu->cr4 & CR4_PAE, lm = emu_long_mode(cpu);
+    bool nxe = cpu->efer & EFER_NXE;
+    uint64_t table, entry = 0, entry_gpa;
+    int level, shift_top;
+
+    w->writable = w->user = true;
+    w->nx = w->global = false;
+    if (!pae) {
+        /* 32-bit paging: two levels of 4-byte entries. */
+        entry_gpa = (cpu->cr3 & 0xfffff000) + ((linear >> 22) & 0x3ff) * 4;
+        entry = read_pte(cpu, entry_gpa, false);
+        if (!(entry & PTE_P))
+            page_fault(cpu, linear, code);
+        w->writable = entry & PTE_RW;
+        w->user = entry & PTE_US;
+        if (!(entry & PTE_A))
+            set_pte_bits(cpu, entry_gpa, PTE_A);
+        if ((entry & PTE_PS) && (cpu->cr4 & CR4_PSE)) {
+            w->gpa = (entry & 0xffc00000) | (((entry >> 13) & 0xff) << 32) | (linear & 0x3fffff);
+            w->global = entry & PTE_G;
+            goto leaf;
+        }
+        entry_gpa = (entry & 0xfffff000) + ((linear >> 12) & 0x3ff) * 4;
+        entry = read_pte(cpu, entry_gpa, false);
+        if (!(entry & PTE_P))
+            page_fault(cpu, linear, code);
+        w->writable &= !!(entry & PTE_RW);
+        w->user &= !!(entry & PTE_US);
+        w->gpa = (entry & 0xfffff000) | (linear & 0xfff);
+        w->global = entry & PTE_G;
+        goto leaf;
+    }
+    if (lm) {
+        table = cpu->cr3 & ADDR_MASK;
+        shift_top = 39;
+    } else {
+        /* PAE: the four PDPTEs (SDM §4.4.1); they carry no R/W, U/S or NX. */
+        entry_gpa = (cpu->cr3 & 0xffffffe0) + ((linear >> 30) & 3) * 8;
+        entry = read_pte(cpu, entry_gpa, true);
+        if (!(entry & PTE_P))
+            page_fault(cpu, linear, code);
+        table = entry & ADDR_MASK;
+        shift_top = 21;
+    }
+    for (level = shift_top;; level -= 9) {
+        entry_gpa = table + ((linear >> level) & 0x1ff) * 8;
+        entry = read_pte(cpu, entry_gpa, true);
+        if (!(entry & PTE_P))
+            page_fault(cpu, linear, code);
+        if ((entry & PTE_NX) && !nxe)
+            page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
+        w->writable &= !!(entry & PTE_RW);
+        w->user &= !!(entry & PTE_US);
+        w->nx |= nxe && (entry & PTE_NX);
+        if (!(entry & PTE_A))
+            set_pte_bits(cpu, entry_gpa, PTE_A);
+        if (level == 12 || ((entry & PTE_PS) && level <= 30)) {
+            uint64_t page_mask = (1ULL << level) - 1;
+
+            if (level > 12 && (entry & (page_mask & ~0x1fffULL) & ADDR_MASK))
+                page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
+            w->gpa = (entry & ADDR_MASK & ~page_mask) | (linear & page_mask);
+            w->global = entry & PTE_G;
+            break;
+        }
+        if (level == 39 && (entry & PTE_PS))
+            page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
+        table = entry & ADDR_MASK;
+    }
+leaf:
+    /* The leaf's dirty bit is set on the first write through it; entry_gpa
+     * still points at the leaf. */
+    if (code & PFEC_W)
+        set_pte_bits(cpu, entry_gpa, (entry & PTE_A ? 0 : PTE_A) | PTE_D);
+    else if (!(entry & PTE_A))
+        set_pte_bits(cpu, entry_gpa, PTE_A);
+}
+
+/* Translates linear for acc at privilege cpl (3 = user access); fills the
+ * TLB and returns the entry. Raises #PF. */
+static struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc,
+                                   int cpl)
+{
+    bool user = cpl == 3;
+    uint64_t vpn = linear >> 12, tag = ((vpn << 1) | user) + 1;
+    struct tlb_entry *e = &cpu->tlb[acc][vpn % TLB_SIZE];
+    uint32_t code = (acc == ACC_WRITE ? PFEC_W : 0) | (user ? PFEC_U : 0);
+    struct walk w;
+
+    if (e->vpn == tag)
+        return e;
+    if (!(cpu->cr0 & CR0_PG)) {
+        w = (struct walk){.gpa = emu_long_mode(cpu) ? linear : linear & 0xffffffff};
+    } else {
+        if (acc == ACC_FETCH && ((cpu->efer & EFER_NXE) || (cpu->cr4 & CR4_SMEP)))
+            code |= PFEC_I;
+        walk(cpu, linear, code, &w);
+        if (user && !w.user)
+            page_fault(cpu, linear, code | PFEC_P);
+        if (acc == ACC_WRITE && !w.writable && (user || (cpu->cr0 & CR0_WP)))
+            page_fault(cpu, linear, code | PFEC_P);
+        if (acc == ACC_FETCH && w.nx)
+            page_fault(cpu, linear, code | PFEC_P);
+        if (!user && w.user) {
+            if (acc == ACC_FETCH && (cpu->cr4 & CR4_SMEP))
+                page_fault(cpu, linear, code | PFEC_P);
+            /* SMAP: explicit supervisor data accesses with EFLAGS.AC clear
+             * (implicit ones pass cpl 0 from CPL 3 code and are caught too). */
+            if (acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP) &&
+                (!(cpu->rflags & RFLAGS_AC) || cpu->cpl == 3))
+                page_fault(cpu, linear, code | PFEC_P);
+        }
+    }
+    e->vpn = tag;
+    e->gpa = w.gpa & ~0xfffULL;
+    e->global = w.global;
+    e->host = mem_ptr(&cpu->vm->mem, e->gpa, 4096);
+    return e;
+}
+
+static uint64_t phys_read(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear,
+                          unsigned size)
+{
+    uint64_t v = 0;
+
+    if (e->host) {
+        memcpy(&v, e->host + (linear & 0xfff), size);
+        return v;
+    }
+    return bus_read(&cpu->vm->mmio, e->gpa | (linear & 0xfff), size);
+}
+
+uint64_t emu_read_lin(struct emu_cpu *cpu, uint64_t linear, unsigned size, enum emu_access acc,
+                      int cpl)
+{
+    uint64_t v = 0;
+
+    if (!emu_long_mode(cpu))
+        linear &= 0xffffffff;
+    if ((linear & 0xfff) + size <= 4096)
+        return phys_read(cpu, translate(cpu, linear, acc, cpl), linear, size);
+    /* Crossing a page: both halves must translate before anything is read. */
+    translate(cpu, linear, acc, cpl);
+    translate(cpu, linear + size - 1, acc, cpl);
+    for (unsigned i = 0; i < size; i++)
+        v |= phys_read(cpu, translate(cpu, linear + i, acc, cpl), linear + i, 1) << (8 * i);
+    return v;
+}
+
+static void phys_write(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear, uint64_t v,
+                       unsigned size)
+{
+    if (e->host)
+        memcpy(e->host + (linear & 0xfff), &v, size);
+    else
+        bus_write(&cpu->vm->mmio, e->gpa | (linear & 0xfff), size, v);
+}
+
+void emu_write_lin(struct emu_cpu *cpu, uint64_t linear, uint64_t value, unsigned size, int cpl)
+{
+    if (!emu_long_mode(cpu))
+        linear &= 0xffffffff;
+    if ((linear & 0xfff) + size <= 4096) {
+        phys_write(cpu, translate(cpu, linear, ACC_WRITE, cpl), linear, value, size);
+        return;
+    }
+    translate(cpu, linear, ACC_WRITE, cpl);
+    translate(cpu, linear + size - 1, ACC_WRITE, cpl);
+    for (unsigned i = 0; i < size; i++)
+        phys_write(cpu, translate(cpu, linear + i, ACC_WRITE, cpl), linear + i,
+                   (value >> (8 * i)) & 0xff, 1);
+}
+
+/* translate() for a later page of an instruction: a fault there only
+ * matters if the decoder needs those bytes, so it is caught, not raised. */
+static struct tlb_entry *try_translate_fetch(struct emu_cpu *cpu, uint64_t linear)
+{
+    struct tlb_entry *e = NULL;
+    uint64_t cr2 = cpu->cr2;
+    jmp_buf saved;
+
+    memcpy(saved, cpu->fault_jmp, sizeof(saved));
+    if (setjmp(cpu->fault_jmp) == 0)
+        e = translate(cpu, linear, ACC_FETCH, cpu->cpl);
+    else
+        cpu->cr2 = cr2;
+    memcpy(cpu->fault_jmp, saved, sizeof(saved));
+    return e;
+}
+
+unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned len)
+{
+    unsigned done = 0;
+
+    while (done < len) {
+        uint64_t lin = linear + done;
+        unsigned chunk = 4096 - (unsigned)(lin & 0xfff);
+        struct tlb_entry *e;
+
+        if (!emu_long_mode(cpu))
+            lin &= 0xffffffff;
+        if (chunk > len - done)
+            chunk = len - done;
+        e = done == 0 ? translate(cpu, lin, ACC_FETCH, cpu->cpl) : try_translate_fetch(cpu, lin);
+        if (!e)
+            return done;
+        if (e->host)
+            memcpy(buf + done, e->host + (lin & 0xfff), chunk);
+        else
+            for (unsigned i = 0; i < chunk; i++)
+                buf[done + i] =
+                    (uint8_t)bus_read(&cpu->vm->mmio, e->gpa | ((lin + i) & 0xfff), 1);
+        done += chunk;
+    }
+    return done;
+}
