@@ -29,7 +29,7 @@ def one_error_line(r):
 
 
 def run_bad(*args):
-    r = run_vx86("run", "--engine", "kvm", *args)
+    r = run_vx86("run", "--engine", "emu", *args)
     assert r.status == STATUS_BADINPUT, r
     assert r.out == "", r
     return one_error_line(r)
