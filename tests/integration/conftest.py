@@ -49,6 +49,18 @@ def engine_unavailable(engine):
     return _engine_cache[engine]
 
 
+_pvm = None
+
+
+def kvm_is_pvm():
+    """True where /dev/kvm is served by PVM, a software KVM (vx86 host says so)."""
+    global _pvm
+    if _pvm is None:
+        r = run_vx86("host", "--json")
+        _pvm = r.status == 0 and "PVM" in r.out
+    return _pvm
+
+
 @pytest.fixture(params=ENGINES)
 def engine(request):
     why = engine_unavailable(request.param)

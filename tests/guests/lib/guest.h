@@ -8,27 +8,11 @@
 
 #include <stdint.h>
 
+#include "x86.h"
+
 #define DEBUG_EXIT_PORT 0xf4
 #define COM1            0x3f8
 #define BOOT_TIMER_PORT 0x440
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline void outl(uint16_t port, uint32_t v)
-{
-    __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t v;
-
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
 
 void serial_putc(char c);
 void serial_puts(const char *s);
@@ -48,7 +32,10 @@ void check(int ok, const char *what, const char *file, int line);
 /* Prints "PASS" or "FAIL (n checks failed)" and exits with the result. */
 __attribute__((noreturn)) void guest_finish(void);
 
-/* The test's entry: cmdline and RAM size as vx86 passes them (64-bit). */
+/* The entry of a 64-bit ELF test: cmdline and RAM size as vx86 passes them. */
 int guest_main(const char *cmdline, uint64_t mem_size);
+
+/* The entry of a multiboot test (32-bit): EAX and EBX as the loader left them. */
+int guest_main_multiboot(uint32_t magic, uint32_t info);
 
 #endif

@@ -2,7 +2,7 @@
 
 #include "guest.h"
 
-#define LSR 5
+#define LSR      5
 #define LSR_THRE 0x20
 
 static int failures, checks;
@@ -22,14 +22,39 @@ void serial_puts(const char *s)
         serial_putc(*s++);
 }
 
+/*
+ * Divides *v by base and returns the remainder. 32-bit guests link no libgcc,
+ * so a value wider than a long is divided bit by bit instead of with the
+ * compiler's 64-bit division helper.
+ */
+static unsigned divmod(unsigned long long *v, unsigned base)
+{
+    unsigned long long q = 0, r = 0;
+
+    if (*v <= (unsigned long)-1) {
+        unsigned long n = (unsigned long)*v;
+
+        *v = n / base;
+        return (unsigned)(n % base);
+    }
+    for (int bit = 63; bit >= 0; bit--) {
+        r = r << 1 | ((*v >> bit) & 1);
+        if (r >= base) {
+            r -= base;
+            q |= 1ULL << bit;
+        }
+    }
+    *v = q;
+    return (unsigned)r;
+}
+
 static void put_num(unsigned long long v, unsigned base, int width, char pad, int neg)
 {
     char buf[24];
     int n = 0;
 
     do {
-        buf[n++] = "0123456789abcdef"[v % base];
-        v /= base;
+        buf[n++] = "0123456789abcdef"[divmod(&v, base)];
     } while (v);
     if (neg)
         buf[n++] = '-';
@@ -37,6 +62,21 @@ static void put_num(unsigned long long v, unsigned base, int width, char pad, in
         serial_putc(pad);
     while (n)
         serial_putc(buf[--n]);
+}
+
+/* The next integer argument, of the size the count of 'l' modifiers names. */
+static long long arg_signed(va_list *ap, int longs)
+{
+    if (longs >= 2)
+        return va_arg(*ap, long long);
+    return longs ? va_arg(*ap, long) : va_arg(*ap, int);
+}
+
+static unsigned long long arg_unsigned(va_list *ap, int longs)
+{
+    if (longs >= 2)
+        return va_arg(*ap, unsigned long long);
+    return longs ? va_arg(*ap, unsigned long) : va_arg(*ap, unsigned);
 }
 
 /* %d %u %x %c %s %p with l/ll and a zero-padded width: enough for tests. */
@@ -63,15 +103,14 @@ void printf(const char *fmt, ...)
             longs++, fmt++;
         switch (*fmt) {
         case 'd': {
-            long long s = longs ? va_arg(ap, long long) : va_arg(ap, int);
+            long long s = arg_signed(&ap, longs);
 
-            put_num(s < 0 ? -(unsigned long long)s : (unsigned long long)s, 10, width, pad,
-                    s < 0);
+            put_num(s < 0 ? -(unsigned long long)s : (unsigned long long)s, 10, width, pad, s < 0);
             break;
         }
         case 'u':
         case 'x':
-            v = longs ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned);
+            v = arg_unsigned(&ap, longs);
             put_num(v, *fmt == 'u' ? 10 : 16, width, pad, 0);
             break;
         case 'p':

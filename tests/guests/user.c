@@ -1,0 +1,334 @@
+/*
+ * User mode: a GDT with user segments and a TSS, a drop to CPL 3 with IRETQ,
+ * system calls with SYSCALL/SYSRET and with INT 0x80 through a DPL-3 gate,
+ * and the faults that CPL 3 must take: privileged instructions, port I/O
+ * with IOPL 0, INT n through a DPL-0 gate, supervisor and read-only pages.
+ * Each user program runs by itself from user_enter() until it returns or
+ * faults; the kernel checks its result and what the kernel side saw.
+ */
+#include "lib/guest.h"
+#include "lib/pgtable.h"
+#include "lib/trap.h"
+#include "user.h"
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+/* Above the identity map: a supervisor-only page and a read-only user page. */
+#define KERNEL_PAGE  0x40000000
+#define USER_RO_PAGE 0x40001000
+
+#define USER_FAULTED (-1000L) /* what user_enter() returns after a fault */
+
+/* A 64-bit TSS (SDM Vol. 3A §8.7, Figure 8-11). */
+struct __attribute__((packed)) tss64 {
+    uint32_t reserved0;
+    uint64_t rsp[3];
+    uint64_t reserved1;
+    uint64_t ist[7];
+    uint64_t reserved2;
+    uint16_t reserved3, iomap_base;
+};
+
+/* Code and data descriptors (SDM Vol. 3A §3.4.5): base 0, limit 4 GiB.
+ * The TSS descriptor takes two slots, filled at run time. */
+static uint64_t gdt[8] __attribute__((aligned(16))) = {
+    [KERNEL_CS / 8] = 0x00af9b000000ffffull, /* 64-bit code (L), DPL 0 */
+    [KERNEL_DS / 8] = 0x00cf93000000ffffull, /* data, DPL 0 */
+    [USER_CS32 / 8] = 0x00cffb000000ffffull, /* 32-bit code, DPL 3: unused */
+    [USER_DS / 8] = 0x00cff3000000ffffull,   /* data, DPL 3 */
+    [USER_CS / 8] = 0x00affb000000ffffull,   /* 64-bit code (L), DPL 3 */
+};
+
+static struct tss64 tss;
+static uint8_t kernel_stack[8192] __attribute__((aligned(16)));
+static uint8_t user_stack[8192] __attribute__((aligned(16)));
+static volatile uint8_t frames[2][4096] __attribute__((aligned(4096)));
+
+/* Used by user_entry.S. */
+uint64_t syscall_rsp, syscall_rflags;
+
+long user_enter(long (*prog)(void), void *stack_top);
+__attribute__((noreturn)) void user_leave(long value);
+void syscall_entry(void);
+extern const char user_exit[];
+
+/* What the kernel side saw of the last system call or user fault. */
+static struct {
+    uint64_t cs, frame_cs, user_rflags;
+} seen;
+static struct trap_record fault;
+
+static void load_gdt_tss(void)
+{
+    uint64_t base = (uint64_t)&tss;
+    struct __attribute__((packed)) {
+        uint16_t limit;
+        uint64_t base;
+    } gdtr = {sizeof(gdt) - 1, (uint64_t)gdt};
+
+    tss.rsp[0] = (uint64_t)kernel_stack + sizeof(kernel_stack);
+    /* No I/O permission bitmap: at CPL 3 with IOPL 0 every port faults
+     * (SDM Vol. 1 §19.5.2). */
+    tss.iomap_base = sizeof(tss);
+    /* 64-bit TSS descriptor, type 9 (available), present (SDM Vol. 3A §8.2.3, Figure 8-4). */
+    gdt[TSS_SEL / 8] =
+        (sizeof(tss) - 1) | (base & 0xffffff) << 16 | 0x89ull << 40 | (base >> 24 & 0xff) << 56;
+    gdt[TSS_SEL / 8 + 1] = base >> 32;
+    asm volatile("lgdt %[gdtr]\n\t"
+                 "pushq %[cs]\n\t"
+                 "lea 1f(%%rip), %%rax\n\t"
+                 "pushq %%rax\n\t"
+                 "lretq\n"
+                 "1:\tmov %w[ds], %%ds\n\t"
+                 "mov %w[ds], %%es\n\t"
+                 "mov %w[ds], %%ss\n\t"
+                 "ltr %w[tr]"
+                 :
+                 : [gdtr] "m"(gdtr), [cs] "i"(KERNEL_CS), [ds] "r"(KERNEL_DS), [tr] "r"(TSS_SEL)
+                 : "rax", "memory");
+}
+
+/* SDM Vol. 2B, SYSCALL and SYSRET; Vol. 3A §5.8.8. */
+static void setup_syscall(void)
+{
+    syscall_rsp = (uint64_t)kernel_stack + sizeof(kernel_stack);
+    wrmsr(MSR_STAR, (uint64_t)(USER_CS32 & ~3) << 48 | (uint64_t)KERNEL_CS << 32);
+    wrmsr(MSR_LSTAR, (uint64_t)syscall_entry);
+    wrmsr(MSR_SFMASK, RFLAGS_TF | RFLAGS_IF | RFLAGS_DF | RFLAGS_AC);
+    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+}
+
+/* Everything user-accessible but the two test pages' permissions. */
+static void setup_paging(void)
+{
+    uint64_t *pml4 = pgtable_new();
+
+    pgtable_identity(pml4, PAGE_1G, PTE_P | PTE_RW | PTE_US);
+    pgtable_map(pml4, KERNEL_PAGE, (uint64_t)frames[0], PAGE_4K, PTE_P | PTE_RW);
+    pgtable_map(pml4, USER_RO_PAGE, (uint64_t)frames[1], PAGE_4K, PTE_P | PTE_US);
+    write_cr3((uint64_t)pml4);
+}
+
+static long sum(long a, long b, long c, long d)
+{
+    return a + 10 * b + 100 * c + 1000 * d;
+}
+
+long syscall_dispatch(long a, long b, long c, long d, long nr, uint64_t user_rflags)
+{
+    seen.cs = read_cs();
+    seen.user_rflags = user_rflags;
+    return nr == SYS_SUM ? sum(a, b, c, d) : 0;
+}
+
+static void int80_handler(struct trap_frame *f)
+{
+    seen.cs = read_cs();
+    seen.frame_cs = f->cs;
+    if (f->rax == SYS_SUM)
+        f->rax = (uint64_t)sum((long)f->rdi, (long)f->rsi, (long)f->rdx, (long)f->r10);
+    else
+        f->rax = 0;
+}
+
+/* #UD, #GP and #PF: a user program's fault ends it, and so does its UD2 at
+ * user_exit; a kernel fault ends the test. */
+static void fault_handler(struct trap_frame *f)
+{
+    if (SEL_RPL(f->cs) != 3)
+        trap_unexpected(f);
+    if (f->vector == EXC_UD && f->rip == (uint64_t)user_exit)
+        user_leave((long)f->rax);
+    fault = (struct trap_record){
+        .vector = f->vector,
+        .error_code = f->error_code,
+        .rip = f->rip,
+        .cs = f->cs,
+        .cr2 = f->vector == EXC_PF ? read_cr2() : 0,
+    };
+    user_leave(USER_FAULTED);
+}
+
+static long run(long (*prog)(void))
+{
+    seen.cs = seen.frame_cs = seen.user_rflags = syscall_rflags = ~0ull;
+    fault.vector = TRAP_NONE;
+    return user_enter(prog, user_stack + sizeof(user_stack));
+}
+
+/* Runs a program that should return; a fault fails the check. */
+static long run_returning(const char *what, long (*prog)(void))
+{
+    long r = run(prog);
+
+    if (fault.vector != TRAP_NONE)
+        printf("%s: faulted: vector %lu, error code 0x%lx, rip %lx\n", what, fault.vector,
+               fault.error_code, fault.rip);
+    CHECK(fault.vector == TRAP_NONE);
+    return r;
+}
+
+/* ---- user programs: CPL 3 code, no port I/O (so no printf) ---- */
+
+static long do_syscall(long nr, long a, long b, long c, long d)
+{
+    register long r10 __asm__("r10") = d;
+    long ret;
+
+    asm volatile("syscall"
+                 : "=a"(ret)
+                 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
+                 : "rcx", "r11", "memory");
+    return ret;
+}
+
+static long do_int80(long nr, long a, long b, long c, long d)
+{
+    register long r10 __asm__("r10") = d;
+    long ret;
+
+    asm volatile("int $0x80" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10) : "memory");
+    return ret;
+}
+
+static long prog_cpl(void)
+{
+    return SEL_RPL(read_cs());
+}
+
+static long prog_syscall(void)
+{
+    return do_syscall(SYS_SUM, 1, 2, 3, 4);
+}
+
+static long prog_int80(void)
+{
+    return do_int80(SYS_SUM, 5, 6, 7, 8);
+}
+
+/* Sets DF around a SYSCALL: SFMASK must clear it for the kernel, SYSRET
+ * must restore it from R11. Returns RFLAGS after SYSRET. */
+static long prog_sfmask(void)
+{
+    unsigned long flags;
+
+    asm volatile("std\n\tsyscall\n\tpushf\n\tpop %0\n\tcld"
+                 : "=r"(flags)
+                 : "a"(SYS_NOP)
+                 : "rcx", "r11", "memory");
+    return (long)flags;
+}
+
+/* Each faults on its first instruction. */
+__attribute__((naked)) static long prog_hlt(void)
+{
+    asm("hlt");
+}
+
+__attribute__((naked)) static long prog_cli(void)
+{
+    asm("cli");
+}
+
+__attribute__((naked)) static long prog_outb(void)
+{
+    asm("outb %al, $0x80");
+}
+
+__attribute__((naked)) static long prog_int81(void)
+{
+    asm("int $0x81");
+}
+
+__attribute__((naked)) static long prog_read_kernel(void)
+{
+    asm("movb " STR(KERNEL_PAGE) " + 0x10, %al");
+}
+
+__attribute__((naked)) static long prog_write_ro(void)
+{
+    asm("movb $1, " STR(USER_RO_PAGE) " + 0x20");
+}
+
+/* ---- the kernel's checks ---- */
+
+static void test_programs(void)
+{
+    long r;
+
+    r = run_returning("CPL", prog_cpl);
+    printf("CPL in user mode: %ld (kernel: %u)\n", r, SEL_RPL(read_cs()));
+    CHECK(r == 3);
+    CHECK(read_cs() == KERNEL_CS);
+
+    r = run_returning("SYSCALL", prog_syscall);
+    printf("SYSCALL: result %ld, kernel CS %lx\n", r, seen.cs);
+    CHECK(r == 4321);
+    CHECK(seen.cs == KERNEL_CS);
+
+    r = run_returning("INT 0x80", prog_int80);
+    printf("INT 0x80: result %ld, kernel CS %lx, frame CS %lx\n", r, seen.cs, seen.frame_cs);
+    CHECK(r == 8765);
+    CHECK(seen.cs == KERNEL_CS);
+    CHECK(seen.frame_cs == USER_CS);
+
+    r = run_returning("SFMASK", prog_sfmask);
+    printf("SFMASK: kernel RFLAGS %lx, R11 %lx, user RFLAGS after SYSRET %lx\n", syscall_rflags,
+           seen.user_rflags, (uint64_t)r);
+    CHECK(!(syscall_rflags & RFLAGS_DF));
+    CHECK(seen.user_rflags & RFLAGS_DF);
+    CHECK(r & RFLAGS_DF);
+}
+
+static void check_fault(const char *what, long r, uint64_t vector, uint64_t error_code,
+                        long (*prog)(void))
+{
+    printf("%s: vector %lu, error code 0x%lx, rip %lx, cs %lx\n", what, fault.vector,
+           fault.error_code, fault.rip, fault.cs);
+    CHECK(r == USER_FAULTED);
+    CHECK(fault.vector == vector);
+    CHECK(fault.error_code == error_code);
+    CHECK(fault.rip == (uint64_t)prog);
+    CHECK(fault.cs == USER_CS);
+}
+
+static void test_faults(void)
+{
+    long r;
+
+    r = run(prog_hlt);
+    check_fault("HLT at CPL 3", r, EXC_GP, 0, prog_hlt);
+    r = run(prog_cli);
+    check_fault("CLI at CPL 3, IOPL 0", r, EXC_GP, 0, prog_cli);
+    r = run(prog_outb);
+    check_fault("OUT at CPL 3, IOPL 0", r, EXC_GP, 0, prog_outb);
+    /* Error code: the gate's index with the IDT bit (SDM Vol. 3A §6.13). */
+    r = run(prog_int81);
+    check_fault("INT 0x81 through a DPL-0 gate", r, EXC_GP, 0x81 << 3 | 2, prog_int81);
+    r = run(prog_read_kernel);
+    check_fault("read of a supervisor page", r, EXC_PF, PF_P | PF_U, prog_read_kernel);
+    CHECK(fault.cr2 == KERNEL_PAGE + 0x10);
+    r = run(prog_write_ro);
+    check_fault("write to a read-only page", r, EXC_PF, PF_P | PF_W | PF_U, prog_write_ro);
+    CHECK(fault.cr2 == USER_RO_PAGE + 0x20);
+    CHECK(frames[1][0x20] == 0);
+}
+
+int guest_main(const char *cmdline, uint64_t mem_size)
+{
+    (void)cmdline;
+    (void)mem_size;
+    load_gdt_tss();
+    idt_init();
+    idt_set_dpl(0x80, 3);
+    trap_set_handler(0x80, int80_handler);
+    trap_set_handler(EXC_UD, fault_handler);
+    trap_set_handler(EXC_GP, fault_handler);
+    trap_set_handler(EXC_PF, fault_handler);
+    setup_syscall();
+    setup_paging();
+    test_programs();
+    test_faults();
+    guest_finish();
+}
