@@ -1,0 +1,172 @@
+/* Parsing of --mem, --engine and --cpus (vm/config.h). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "vm/config.h"
+#include "vm/mem.h"
+
+#define KiB (1ULL << 10)
+#define MiB (1ULL << 20)
+#define GiB (1ULL << 30)
+#define MAX (64 * GiB) /* the host's memory, as the caller passes it */
+#define BAD 0          /* rejected */
+
+static const struct {
+    const char *s;
+    uint64_t bytes;
+} mem_vectors[] = {
+    {"256M", 256 * MiB},
+    {"256m", 256 * MiB},
+    {"1G", 1 * GiB},
+    {"1g", 1 * GiB},
+    {"2048", 2 * GiB},          /* a plain number is MiB, as in QEMU */
+    {"2", 2 * MiB},
+    {"1GiB", 1 * GiB},
+    {"1gib", 1 * GiB},
+    {"3GB", 3 * GiB},
+    {"4096KB", 4 * MiB},
+    {"2048k", 2 * MiB},
+    {"2048KiB", 2 * MiB},
+    {"512MiB", 512 * MiB},
+    {"64G", MAX},               /* exactly the maximum */
+    {"1073741824B", 1 * GiB},
+    {"2097152b", 2 * MiB},
+    {"0002M", 2 * MiB},
+    /* rounded up to whole 4 KiB pages */
+    {"2097153B", 2 * MiB + 4 * KiB},
+    {"3000000B", 733 * 4 * KiB},
+    {"2049K", 2 * MiB + 4 * KiB},
+    /* rejected */
+    {"", BAD},
+    {"abc", BAD},
+    {"M", BAD},
+    {"-1", BAD},
+    {"+256M", BAD},
+    {"0", BAD},
+    {"0G", BAD},
+    {"1M", BAD},                /* below MEM_MIN_SIZE */
+    {"512k", BAD},
+    {"2097151B", BAD},
+    {"12Q", BAD},
+    {"1.5G", BAD},
+    {"0x100M", BAD},
+    {"256 M", BAD},
+    {" 256M", BAD},
+    {"256M ", BAD},
+    {"256MM", BAD},
+    {"256Mi", BAD},
+    {"65G", BAD},               /* above the maximum */
+    {"65537", BAD},
+    {"1T", BAD},
+    {"68719476737B", BAD},      /* MAX + 1 */
+    {"99999999999999999999", BAD},
+    {"18446744073709551616B", BAD}, /* 2^64 */
+    {"18446744073709551615B", BAD}, /* 2^64 - 1: above MAX */
+    {"17179869184G", BAD},      /* 2^34 GiB = 2^64 bytes: the shift overflows */
+    {"17179869185G", BAD},      /* (2^34 + 1) GiB would wrap to 1 GiB */
+    {"16777216T", BAD},
+};
+
+static void test_parse_mem(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(mem_vectors) / sizeof(mem_vectors[0]); i++) {
+        uint64_t out = 0x1234;
+        int err = config_parse_mem(mem_vectors[i].s, MAX, &out);
+
+        if (mem_vectors[i].bytes == BAD) {
+            if (err != -EINVAL)
+                fail_msg("--mem \"%s\": accepted as %llu, expected a rejection",
+                         mem_vectors[i].s, (unsigned long long)out);
+            assert_int_equal(out, 0x1234);
+        } else if (err || out != mem_vectors[i].bytes) {
+            fail_msg("--mem \"%s\": gave %d and %llu, expected %llu", mem_vectors[i].s, err,
+                     (unsigned long long)out, (unsigned long long)mem_vectors[i].bytes);
+        }
+    }
+}
+
+/* The maximum is the caller's: the same string passes or fails by it. */
+static void test_parse_mem_max(void **state)
+{
+    uint64_t out;
+
+    (void)state;
+    assert_int_equal(config_parse_mem("4G", 4 * GiB, &out), 0);
+    assert_int_equal(out, 4 * GiB);
+    assert_int_equal(config_parse_mem("4G", 4 * GiB - 1, &out), -EINVAL);
+    assert_int_equal(config_parse_mem("2M", MEM_MIN_SIZE, &out), 0);
+    assert_int_equal(config_parse_mem("16T", UINT64_MAX, &out), 0);
+    assert_int_equal(out, 16384 * GiB);
+}
+
+static void test_parse_engine(void **state)
+{
+    static const struct {
+        const char *s;
+        int ok;
+        enum engine_choice engine;
+    } vectors[] = {
+        {"auto", 1, ENGINE_AUTO}, {"kvm", 1, ENGINE_KVM}, {"emu", 1, ENGINE_EMU},
+        {"", 0, 0},               {"KVM", 0, 0},          {"kvm ", 0, 0},
+        {"tcg", 0, 0},            {"emulator", 0, 0},     {"au", 0, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        enum engine_choice out = (enum engine_choice)-1;
+        int err = config_parse_engine(vectors[i].s, &out);
+
+        if (vectors[i].ok) {
+            assert_int_equal(err, 0);
+            assert_int_equal(out, vectors[i].engine);
+        } else {
+            if (err != -EINVAL)
+                fail_msg("--engine \"%s\" accepted", vectors[i].s);
+            assert_int_equal(out, (enum engine_choice)-1);
+        }
+    }
+}
+
+static void test_parse_cpus(void **state)
+{
+    static const struct {
+        const char *s;
+        int cpus; /* 0: rejected */
+    } vectors[] = {
+        {"1", 1},   {"2", 2},   {"64", VM_MAX_CPUS}, {"08", 8},
+        {"0", 0},   {"65", 0},  {"-1", 0},           {"", 0},
+        {"abc", 0}, {"4x", 0},  {"4 ", 0},           {"1.5", 0},
+        {"0x10", 0}, {"99999999999999999999", 0},    {"-9223372036854775808", 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        int out = -1, err = config_parse_cpus(vectors[i].s, &out);
+
+        if (vectors[i].cpus) {
+            if (err || out != vectors[i].cpus)
+                fail_msg("--cpus \"%s\": gave %d and %d", vectors[i].s, err, out);
+        } else {
+            if (err != -EINVAL)
+                fail_msg("--cpus \"%s\": accepted as %d", vectors[i].s, out);
+            assert_int_equal(out, -1);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_mem),
+        cmocka_unit_test(test_parse_mem_max),
+        cmocka_unit_test(test_parse_engine),
+        cmocka_unit_test(test_parse_cpus),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
