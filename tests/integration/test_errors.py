@@ -4,10 +4,13 @@ import struct
 
 import pytest
 
-from conftest import GUESTS, run_vx86
+import json
+
+from conftest import GUESTS, kvm_is_pvm, run_vx86
 
 STATUS_BADINPUT = 2
 STATUS_TRIPLEFAULT = 4
+STATUS_INTERNAL = 6
 
 
 def elf64(paddr, entry, payload=b"\xf4"):
@@ -160,3 +163,33 @@ def test_triple_fault(engine):
     assert r.status == STATUS_TRIPLEFAULT, r
     assert r.err.splitlines()[0] == "vx86: vCPU 0: triple fault, guest shut down", r
     assert " rip " in r.err and " cr0 " in r.err, r
+
+
+def test_engine_cannot_continue(engine):
+    """INT3 with no IDT triple-faults, except on PVM, whose KVM cannot emulate
+    INT3 at CPL 0: then vx86 reports the KVM internal error and the registers."""
+    r = run_vx86("run", "--engine", engine, "--kernel", GUESTS / "fail_int3.elf")
+    if engine == "kvm" and kvm_is_pvm():
+        assert r.status == STATUS_INTERNAL, r
+        assert r.err.splitlines()[0].startswith(
+            "vx86: vCPU 0: engine cannot continue: KVM could not emulate an instruction"), r
+    else:
+        assert r.status == STATUS_TRIPLEFAULT, r
+        assert r.err.splitlines()[0] == "vx86: vCPU 0: triple fault, guest shut down", r
+    assert " rip " in r.err and " cr3 " in r.err, r
+
+
+def test_engine_auto_says_which_and_why():
+    r = run_vx86("run", "--kernel", GUESTS / "hello.elf")
+    host = json.loads(run_vx86("host", "--json").out)
+    first = r.err.splitlines()[0]
+    assert r.status == 1, r
+    assert first.startswith(f"vx86: engine: {host['engine_auto']['engine']} ("), first
+
+
+def test_boot_timer_reported_with_verbose(engine):
+    r = run_vx86("run", "--engine", engine, "--verbose", "--kernel", GUESTS / "io.elf")
+    assert r.status == 1, r
+    assert "vx86: boot-timer: guest booted " in r.err, r
+    r = run_vx86("run", "--engine", engine, "--kernel", GUESTS / "io.elf")
+    assert "boot-timer" not in r.err, r
