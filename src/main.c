@@ -77,8 +77,11 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
     };
     int c;
 
-    *cfg = (struct vm_config){.cmdline = "", .serial = "stdio", .mem_size = 256ULL << 20,
-                              .cpus = 1, .engine = ENGINE_AUTO};
+    *cfg = (struct vm_config){.cmdline = "",
+                              .serial = "stdio",
+                              .mem_size = 256ULL << 20,
+                              .cpus = 1,
+                              .engine = ENGINE_AUTO};
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {

@@ -42,26 +42,26 @@ struct accel_exit {
     union {
         struct {
             uint16_t port;
-            uint8_t size;   /* 1, 2 or 4 */
+            uint8_t size; /* 1, 2 or 4 */
             bool write;
             uint32_t count; /* > 1 for REP INS/OUTS: count items of size bytes */
             uint8_t *data;  /* count * size bytes, owned by the engine */
         } io;
         struct {
             uint64_t gpa;
-            uint8_t size;   /* 1 to 8 */
+            uint8_t size; /* 1 to 8 */
             bool write;
             uint8_t *data;
         } mmio;
     };
-    char why[160];          /* INTERNAL and UNKNOWN: one line for the user */
+    char why[160]; /* INTERNAL and UNKNOWN: one line for the user */
 };
 
 struct cpu_segment {
     uint64_t base;
-    uint32_t limit;         /* byte granular, as KVM and the descriptor cache hold it */
+    uint32_t limit; /* byte granular, as KVM and the descriptor cache hold it */
     uint16_t selector;
-    uint8_t type;           /* descriptor type field, 4 bits */
+    uint8_t type; /* descriptor type field, 4 bits */
     uint8_t s, dpl, present, avl, l, db, g;
     uint8_t unusable;
 };

@@ -78,8 +78,8 @@ int boot_check_range(const struct guest_mem *mem, const struct boot_image *img, 
         return -EINVAL;
     }
     if (len && gpa < BOOT_AREA_END) {
-        log_err("%s: %s at 0x%" PRIx64 " overlaps vx86's boot area below 0x%llx", img->name,
-                what, gpa, BOOT_AREA_END);
+        log_err("%s: %s at 0x%" PRIx64 " overlaps vx86's boot area below 0x%llx", img->name, what,
+                gpa, BOOT_AREA_END);
         return -EINVAL;
     }
     return 0;

@@ -24,7 +24,7 @@
 #include "vm/mem.h"
 
 struct boot_image {
-    const char *name;       /* for messages */
+    const char *name; /* for messages */
     const uint8_t *data;
     size_t size;
     const char *cmdline;
@@ -41,7 +41,7 @@ int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
 
 struct elf_info {
     uint64_t entry;
-    int bits;               /* 32 or 64 */
+    int bits; /* 32 or 64 */
 };
 
 /* Loads the PT_LOAD segments of an ELF32/ELF64 x86 executable at their

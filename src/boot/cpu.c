@@ -4,13 +4,13 @@
 #include "boot/boot.h"
 #include "boot/layout.h"
 
-#define CR0_PE (1ULL << 0)
-#define CR0_ET (1ULL << 4)
-#define CR0_NE (1ULL << 5)
-#define CR0_PG (1ULL << 31)
-#define CR4_PAE (1ULL << 5)
-#define EFER_LME (1ULL << 8)
-#define EFER_LMA (1ULL << 10)
+#define CR0_PE       (1ULL << 0)
+#define CR0_ET       (1ULL << 4)
+#define CR0_NE       (1ULL << 5)
+#define CR0_PG       (1ULL << 31)
+#define CR4_PAE      (1ULL << 5)
+#define EFER_LME     (1ULL << 8)
+#define EFER_LMA     (1ULL << 10)
 #define RFLAGS_FIXED 0x2ULL
 
 #define PTE_P  (1ULL << 0)
@@ -39,15 +39,25 @@ int boot_write_gdt(const struct guest_mem *mem)
 
 static struct cpu_segment flat(uint16_t sel, uint8_t type, uint8_t l, uint8_t db)
 {
-    return (struct cpu_segment){.selector = sel, .base = 0, .limit = 0xffffffff, .type = type,
-                                .s = 1, .present = 1, .g = 1, .l = l, .db = db};
+    return (struct cpu_segment){.selector = sel,
+                                .base = 0,
+                                .limit = 0xffffffff,
+                                .type = type,
+                                .s = 1,
+                                .present = 1,
+                                .g = 1,
+                                .l = l,
+                                .db = db};
 }
 
 static void common(struct cpu_state *s)
 {
     s->rflags = RFLAGS_FIXED;
-    s->tr = (struct cpu_segment){.selector = SEL_TSS, .base = BOOT_TSS, .limit = 0x67,
-                                 .type = TYPE_TSS64_BUSY, .present = 1};
+    s->tr = (struct cpu_segment){.selector = SEL_TSS,
+                                 .base = BOOT_TSS,
+                                 .limit = 0x67,
+                                 .type = TYPE_TSS64_BUSY,
+                                 .present = 1};
     s->ldt = (struct cpu_segment){.type = 2, .present = 1, .unusable = 1};
     s->gdt = (struct cpu_dtable){.base = BOOT_GDT, .limit = sizeof(boot_gdt) - 1};
     s->idt = (struct cpu_dtable){.base = 0, .limit = 0};
@@ -55,8 +65,11 @@ static void common(struct cpu_state *s)
 
 void cpu_state_real(struct cpu_state *s, uint16_t segment, uint16_t ip, uint16_t sp)
 {
-    struct cpu_segment seg = {.selector = segment, .base = (uint64_t)segment << 4,
-                              .limit = 0xffff, .type = TYPE_DATA_RW_ACCESSED, .s = 1,
+    struct cpu_segment seg = {.selector = segment,
+                              .base = (uint64_t)segment << 4,
+                              .limit = 0xffff,
+                              .type = TYPE_DATA_RW_ACCESSED,
+                              .s = 1,
                               .present = 1};
 
     memset(s, 0, sizeof(*s));

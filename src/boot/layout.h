@@ -16,21 +16,21 @@
 #ifndef VX86_BOOT_LAYOUT_H
 #define VX86_BOOT_LAYOUT_H
 
-#define BOOT_GDT          0x0500ULL
-#define BOOT_TSS          0x0600ULL
-#define BOOT_PML4         0x1000ULL
-#define BOOT_PDPT         0x2000ULL
-#define BOOT_PD           0x3000ULL
-#define BOOT_MB_INFO      0x7000ULL
-#define BOOT_CMDLINE      0x8000ULL
-#define BOOT_CMDLINE_MAX  4095
-#define BOOT_MB_MMAP      0x9000ULL
-#define BOOT_STACK_TOP    0x10000ULL
-#define BOOT_AREA_END     0x10000ULL
+#define BOOT_GDT         0x0500ULL
+#define BOOT_TSS         0x0600ULL
+#define BOOT_PML4        0x1000ULL
+#define BOOT_PDPT        0x2000ULL
+#define BOOT_PD          0x3000ULL
+#define BOOT_MB_INFO     0x7000ULL
+#define BOOT_CMDLINE     0x8000ULL
+#define BOOT_CMDLINE_MAX 4095
+#define BOOT_MB_MMAP     0x9000ULL
+#define BOOT_STACK_TOP   0x10000ULL
+#define BOOT_AREA_END    0x10000ULL
 
-#define FLAT_LOAD_ADDR    0x10000ULL
-#define FLAT_SEGMENT      0x1000
-#define FLAT_MAX_SIZE     (0xa0000ULL - FLAT_LOAD_ADDR) /* up to the VGA window */
+#define FLAT_LOAD_ADDR 0x10000ULL
+#define FLAT_SEGMENT   0x1000
+#define FLAT_MAX_SIZE  (0xa0000ULL - FLAT_LOAD_ADDR) /* up to the VGA window */
 
 /* GDT selectors */
 #define SEL_CODE64 0x08

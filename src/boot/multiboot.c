@@ -10,13 +10,13 @@
 #include "boot/layout.h"
 #include "util/log.h"
 
-#define MB_HEADER_MAGIC  0x1BADB002u
-#define MB_BOOT_MAGIC    0x2BADB002u
-#define MB_SEARCH_BYTES  8192
-#define MB_FLAG_ALIGN    (1u << 0)  /* page-align modules: there are none */
-#define MB_FLAG_MEMINFO  (1u << 1)
-#define MB_FLAG_VIDEO    (1u << 2)
-#define MB_FLAG_AOUT     (1u << 16)
+#define MB_HEADER_MAGIC 0x1BADB002u
+#define MB_BOOT_MAGIC   0x2BADB002u
+#define MB_SEARCH_BYTES 8192
+#define MB_FLAG_ALIGN   (1u << 0) /* page-align modules: there are none */
+#define MB_FLAG_MEMINFO (1u << 1)
+#define MB_FLAG_VIDEO   (1u << 2)
+#define MB_FLAG_AOUT    (1u << 16)
 
 #define MBI_MEM     (1u << 0)
 #define MBI_CMDLINE (1u << 2)
@@ -37,7 +37,7 @@ struct mb_info {
 };
 
 struct __attribute__((packed)) mb_mmap_entry {
-    uint32_t size;  /* of the rest of the entry */
+    uint32_t size; /* of the rest of the entry */
     uint64_t addr, len;
     uint32_t type;
 };
@@ -84,8 +84,7 @@ static int load_aout(const struct guest_mem *mem, const struct boot_image *img, 
     len = end - h->load_addr;
     bss_end = h->bss_end_addr ? h->bss_end_addr : end;
     if (bss_end < end)
-        return log_err("%s: multiboot bss_end_addr lies below load_end_addr", img->name),
-               -EINVAL;
+        return log_err("%s: multiboot bss_end_addr lies below load_end_addr", img->name), -EINVAL;
     err = boot_check_range(mem, img, h->load_addr, bss_end - h->load_addr, "multiboot image");
     if (err)
         return err;
@@ -123,8 +122,7 @@ static int write_info(const struct guest_mem *mem, const struct boot_image *img)
     return mem_write(mem, BOOT_MB_INFO, &info, sizeof(info));
 }
 
-int multiboot_load(const struct guest_mem *mem, const struct boot_image *img,
-                   struct cpu_state *cpu)
+int multiboot_load(const struct guest_mem *mem, const struct boot_image *img, struct cpu_state *cpu)
 {
     long off = find_header(img);
     struct mb_header h = {0};
@@ -141,8 +139,8 @@ int multiboot_load(const struct guest_mem *mem, const struct boot_image *img,
     }
     unknown = h.flags & 0xffffu & ~(MB_FLAG_ALIGN | MB_FLAG_MEMINFO);
     if (unknown) {
-        log_err("%s: multiboot header requires features vx86 does not know (flags 0x%x)",
-                img->name, unknown);
+        log_err("%s: multiboot header requires features vx86 does not know (flags 0x%x)", img->name,
+                unknown);
         return -EINVAL;
     }
     if (h.flags & MB_FLAG_AOUT) {

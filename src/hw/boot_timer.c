@@ -15,17 +15,14 @@ static void boot_timer_write(void *opaque, uint64_t offset, unsigned size, uint6
     if (!atomic_compare_exchange_strong(&bt->fired, &expected, true))
         return;
     bt->ns = vm_uptime_ns(bt->vm);
-    log_info("boot-timer: guest booted %" PRIu64 ".%03" PRIu64 " ms after start",
-             bt->ns / 1000000, bt->ns / 1000 % 1000);
+    log_info("boot-timer: guest booted %" PRIu64 ".%03" PRIu64 " ms after start", bt->ns / 1000000,
+             bt->ns / 1000 % 1000);
 }
 
 int boot_timer_init(struct boot_timer *bt, struct vm *vm)
 {
-    struct bus_range r = {.len = 1,
-                          .widths = BUS_W1,
-                          .write = boot_timer_write,
-                          .opaque = bt,
-                          .name = "boot-timer"};
+    struct bus_range r = {
+        .len = 1, .widths = BUS_W1, .write = boot_timer_write, .opaque = bt, .name = "boot-timer"};
     int err;
 
     bt->vm = vm;

@@ -18,8 +18,8 @@
 
 struct boot_timer {
     struct vm *vm;
-    atomic_bool fired;      /* only the first report counts */
-    uint64_t ns;            /* valid once fired */
+    atomic_bool fired; /* only the first report counts */
+    uint64_t ns;       /* valid once fired */
 };
 
 __attribute__((warn_unused_result)) int boot_timer_init(struct boot_timer *bt, struct vm *vm);

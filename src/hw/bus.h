@@ -17,10 +17,10 @@
 
 #include <stdint.h>
 
-#define BUS_W1 (1u << 0)
-#define BUS_W2 (1u << 1)
-#define BUS_W4 (1u << 2)
-#define BUS_W8 (1u << 3)
+#define BUS_W1   (1u << 0)
+#define BUS_W2   (1u << 1)
+#define BUS_W4   (1u << 2)
+#define BUS_W8   (1u << 3)
 #define BUS_WANY (BUS_W1 | BUS_W2 | BUS_W4 | BUS_W8)
 
 /* offset is relative to the start of the registered range; size is 1, 2, 4 or 8. */
@@ -30,15 +30,15 @@ typedef void bus_write_fn(void *opaque, uint64_t offset, unsigned size, uint64_t
 struct bus_range {
     uint64_t base;
     uint64_t len;
-    unsigned widths;    /* BUS_W* mask */
-    bus_read_fn *read;  /* NULL: reads give all ones */
+    unsigned widths;     /* BUS_W* mask */
+    bus_read_fn *read;   /* NULL: reads give all ones */
     bus_write_fn *write; /* NULL: writes are dropped */
     void *opaque;
     const char *name;
 };
 
 struct bus {
-    const char *name;   /* "pio" or "mmio", for messages */
+    const char *name; /* "pio" or "mmio", for messages */
     struct bus_range *ranges;
     int nr, cap;
 };

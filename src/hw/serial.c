@@ -54,7 +54,7 @@ struct serial {
 
     uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm;
     bool fifo_enabled;
-    bool thr_pending;   /* THR-empty interrupt latched, cleared by an IIR read */
+    bool thr_pending; /* THR-empty interrupt latched, cleared by an IIR read */
     uint8_t rx[FIFO_SIZE];
     int rx_head, rx_len;
     int irq_level;

@@ -14,9 +14,8 @@ static const struct {
     const char *suffix;
     unsigned shift;
 } units[] = {
-    {"", 20},   {"B", 0},    {"K", 10},   {"KB", 10},  {"KIB", 10}, {"M", 20},
-    {"MB", 20}, {"MIB", 20}, {"G", 30},   {"GB", 30},  {"GIB", 30}, {"T", 40},
-    {"TB", 40}, {"TIB", 40},
+    {"", 20},    {"B", 0},  {"K", 10},  {"KB", 10},  {"KIB", 10}, {"M", 20},  {"MB", 20},
+    {"MIB", 20}, {"G", 30}, {"GB", 30}, {"GIB", 30}, {"T", 40},   {"TB", 40}, {"TIB", 40},
 };
 
 int config_parse_mem(const char *s, uint64_t max, uint64_t *out)

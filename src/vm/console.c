@@ -20,11 +20,11 @@
 
 /* One terminal per process, so the console is process state. */
 static struct {
-    int in_fd;          /* -1: no input */
+    int in_fd; /* -1: no input */
     int out_fd;
     struct termios saved;
     volatile sig_atomic_t raw;
-    bool escape;        /* the previous key was Ctrl-A */
+    bool escape; /* the previous key was Ctrl-A */
     uint8_t pending[256];
     int pending_len, pending_off;
 } con = {.in_fd = -1, .out_fd = STDOUT_FILENO};

@@ -26,14 +26,14 @@
 struct mem_region {
     uint64_t gpa;
     uint64_t size;
-    uint8_t *host;       /* host address of gpa */
-    uint64_t fd_offset;  /* offset of gpa in the memfd */
+    uint8_t *host;      /* host address of gpa */
+    uint64_t fd_offset; /* offset of gpa in the memfd */
 };
 
 struct guest_mem {
-    int fd;              /* memfd, -1 when not created */
-    uint8_t *base;       /* host mapping of the whole memfd */
-    uint64_t size;       /* bytes of RAM */
+    int fd;        /* memfd, -1 when not created */
+    uint8_t *base; /* host mapping of the whole memfd */
+    uint64_t size; /* bytes of RAM */
     int nr_regions;
     struct mem_region regions[2];
 };

@@ -115,8 +115,8 @@ uint64_t vm_uptime_ns(const struct vm *vm)
 static void seg_line(const char *name, const struct cpu_segment *s)
 {
     fprintf(stderr, "  %-3s %04x base %016" PRIx64 " limit %08x type %x dpl %u%s%s%s\n", name,
-            s->selector, s->base, s->limit, s->type, s->dpl, s->l ? " L" : "",
-            s->db ? " D" : "", s->present ? "" : " not-present");
+            s->selector, s->base, s->limit, s->type, s->dpl, s->l ? " L" : "", s->db ? " D" : "",
+            s->present ? "" : " not-present");
 }
 
 void vm_dump_vcpu(struct vcpu *vcpu)

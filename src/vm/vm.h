@@ -18,12 +18,12 @@
 #include "vm/mem.h"
 
 enum vx86_status {
-    VX86_OK = 0,            /* guest powered off or reset, or the user quit */
-    VX86_EBADINPUT = 2,     /* bad command line, image or host set-up */
-    VX86_ETRIPLEFAULT = 4,  /* the guest triple-faulted */
-    VX86_EINTERNAL = 6,     /* the engine cannot run the guest on (emulation failure) */
-    VX86_EUNKNOWNEXIT = 8,  /* an exit vx86 does not handle */
-    VX86_EHOST = 10,        /* a host call failed while the guest ran */
+    VX86_OK = 0,           /* guest powered off or reset, or the user quit */
+    VX86_EBADINPUT = 2,    /* bad command line, image or host set-up */
+    VX86_ETRIPLEFAULT = 4, /* the guest triple-faulted */
+    VX86_EINTERNAL = 6,    /* the engine cannot run the guest on (emulation failure) */
+    VX86_EUNKNOWNEXIT = 8, /* an exit vx86 does not handle */
+    VX86_EHOST = 10,       /* a host call failed while the guest ran */
 };
 
 #define VM_MAX_CPUS 64
@@ -32,8 +32,8 @@ enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_EMU };
 
 struct vm_config {
     const char *kernel;
-    const char *cmdline;    /* never NULL */
-    const char *serial;     /* "stdio" or a file to write the console to */
+    const char *cmdline; /* never NULL */
+    const char *serial;  /* "stdio" or a file to write the console to */
     uint64_t mem_size;
     int cpus;
     enum engine_choice engine;
@@ -51,18 +51,18 @@ struct pc;
 
 struct vm {
     struct vm_config cfg;
-    struct timespec start;  /* process start, for the boot timer */
+    struct timespec start; /* process start, for the boot timer */
     struct guest_mem mem;
     struct bus pio, mmio;
     const struct accel_ops *accel;
-    void *accel_vm;         /* the engine's per-VM state */
+    void *accel_vm; /* the engine's per-VM state */
     struct vcpu vcpus[VM_MAX_CPUS];
     int nr_vcpus;
-    struct pc *pc;          /* the platform's devices, hw/pc.h */
+    struct pc *pc; /* the platform's devices, hw/pc.h */
 
     atomic_bool stopping;
-    int status;             /* valid once stopping; written by the first stopper */
-    int stop_fd;            /* eventfd, readable once stopping */
+    int status;  /* valid once stopping; written by the first stopper */
+    int stop_fd; /* eventfd, readable once stopping */
 };
 
 /* Creates RAM, buses, platform devices and the engine's VM. On failure has

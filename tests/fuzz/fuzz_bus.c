@@ -27,7 +27,7 @@ struct dev {
     int id;
     uint64_t len;
     unsigned widths;
-    int nr;                     /* accesses in the current bus call */
+    int nr; /* accesses in the current bus call */
     uint64_t offset[MAX_PIECES], value[MAX_PIECES];
     unsigned size[MAX_PIECES];
 };
@@ -80,7 +80,7 @@ static uint64_t get(const uint8_t **p, const uint8_t *end, unsigned n)
     uint64_t v = 0;
 
     for (unsigned i = 0; i < n && *p < end; i++, (*p)++)
-        v |= (uint64_t)**p << (i * 8);
+        v |= (uint64_t) * *p << (i * 8);
     return v;
 }
 
@@ -184,8 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("bus holds a different number of ranges", (uint64_t)bus.nr, (uint64_t)model_nr);
     for (int i = 1; i < bus.nr; i++)
         if (bus.ranges[i - 1].base + (bus.ranges[i - 1].len - 1) >= bus.ranges[i].base)
-            fail("ranges out of order or overlapping", bus.ranges[i - 1].base,
-                 bus.ranges[i].base);
+            fail("ranges out of order or overlapping", bus.ranges[i - 1].base, bus.ranges[i].base);
 
     while (p < end) {
         unsigned kind = (unsigned)get(&p, end, 1), width = (kind >> 1) & 0xf;

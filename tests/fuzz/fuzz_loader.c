@@ -18,8 +18,8 @@
 
 #include "boot/boot.h"
 
-#define RAM_SIZE  (16ULL << 20)
-#define GUARD     (1ULL << 20)
+#define RAM_SIZE     (16ULL << 20)
+#define GUARD        (1ULL << 20)
 #define CMDLINE_MASK 0x1fff
 
 static struct guest_mem mem;
@@ -27,8 +27,7 @@ static char cmdline[CMDLINE_MASK + 1];
 
 static void guard(void *at)
 {
-    void *p = mmap(at, GUARD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                   -1, 0);
+    void *p = mmap(at, GUARD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
     /* A kernel without MAP_FIXED_NOREPLACE takes it as a hint. */
     if (p != MAP_FAILED && p != at)

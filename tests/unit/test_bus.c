@@ -53,8 +53,13 @@ static void dev_write(void *opaque, uint64_t offset, unsigned size, uint64_t val
 
 static struct bus_range range(uint64_t base, uint64_t len, unsigned widths, struct dev *d)
 {
-    return (struct bus_range){.base = base, .len = len, .widths = widths, .read = dev_read,
-                              .write = dev_write, .opaque = d, .name = "test"};
+    return (struct bus_range){.base = base,
+                              .len = len,
+                              .widths = widths,
+                              .read = dev_read,
+                              .write = dev_write,
+                              .opaque = d,
+                              .name = "test"};
 }
 
 static void add(struct bus *bus, uint64_t base, uint64_t len, unsigned widths, struct dev *d)
@@ -170,22 +175,12 @@ static void test_find_empty_bus(void **state)
 static const struct {
     unsigned widths, size, pieces, piece;
 } split_vectors[] = {
-    {BUS_W1, 1, 1, 1},
-    {BUS_W1, 2, 2, 1},
-    {BUS_W1, 4, 4, 1},
-    {BUS_W1, 8, 8, 1},
-    {BUS_W2, 4, 2, 2},
-    {BUS_W2, 8, 4, 2},
-    {BUS_W4, 8, 2, 4},
-    {BUS_W1 | BUS_W4, 8, 2, 4},  /* the widest accepted width */
-    {BUS_W1 | BUS_W4, 2, 2, 1},
-    {BUS_W1 | BUS_W2, 4, 2, 2},
-    {BUS_WANY, 8, 1, 8},
-    {BUS_WANY, 2, 1, 2},
-    {BUS_W2, 1, 0, 0},           /* narrower than anything accepted */
-    {BUS_W4, 2, 0, 0},
-    {BUS_W8, 4, 0, 0},
-    {BUS_W2 | BUS_W4 | BUS_W8, 1, 0, 0},
+    {BUS_W1, 1, 1, 1},          {BUS_W1, 2, 2, 1},          {BUS_W1, 4, 4, 1},
+    {BUS_W1, 8, 8, 1},          {BUS_W2, 4, 2, 2},          {BUS_W2, 8, 4, 2},
+    {BUS_W4, 8, 2, 4},          {BUS_W1 | BUS_W4, 8, 2, 4}, /* the widest accepted width */
+    {BUS_W1 | BUS_W4, 2, 2, 1}, {BUS_W1 | BUS_W2, 4, 2, 2}, {BUS_WANY, 8, 1, 8},
+    {BUS_WANY, 2, 1, 2},        {BUS_W2, 1, 0, 0}, /* narrower than anything accepted */
+    {BUS_W4, 2, 0, 0},          {BUS_W8, 4, 0, 0},          {BUS_W2 | BUS_W4 | BUS_W8, 1, 0, 0},
 };
 
 static void test_split_read(void **state)
@@ -385,18 +380,12 @@ static void test_offsets_are_relative(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_register_vectors),
-        cmocka_unit_test(test_find_many),
-        cmocka_unit_test(test_find_empty_bus),
-        cmocka_unit_test(test_split_read),
-        cmocka_unit_test(test_split_write),
-        cmocka_unit_test(test_dword_to_byte_device),
-        cmocka_unit_test(test_bad_sizes),
-        cmocka_unit_test(test_unclaimed),
-        cmocka_unit_test(test_straddle),
-        cmocka_unit_test(test_top_of_space),
-        cmocka_unit_test(test_null_handlers),
-        cmocka_unit_test(test_offsets_are_relative),
+        cmocka_unit_test(test_register_vectors), cmocka_unit_test(test_find_many),
+        cmocka_unit_test(test_find_empty_bus),   cmocka_unit_test(test_split_read),
+        cmocka_unit_test(test_split_write),      cmocka_unit_test(test_dword_to_byte_device),
+        cmocka_unit_test(test_bad_sizes),        cmocka_unit_test(test_unclaimed),
+        cmocka_unit_test(test_straddle),         cmocka_unit_test(test_top_of_space),
+        cmocka_unit_test(test_null_handlers),    cmocka_unit_test(test_offsets_are_relative),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,7 +23,7 @@ static const struct {
     {"256m", 256 * MiB},
     {"1G", 1 * GiB},
     {"1g", 1 * GiB},
-    {"2048", 2 * GiB},          /* a plain number is MiB, as in QEMU */
+    {"2048", 2 * GiB}, /* a plain number is MiB, as in QEMU */
     {"2", 2 * MiB},
     {"1GiB", 1 * GiB},
     {"1gib", 1 * GiB},
@@ -32,7 +32,7 @@ static const struct {
     {"2048k", 2 * MiB},
     {"2048KiB", 2 * MiB},
     {"512MiB", 512 * MiB},
-    {"64G", MAX},               /* exactly the maximum */
+    {"64G", MAX}, /* exactly the maximum */
     {"1073741824B", 1 * GiB},
     {"2097152b", 2 * MiB},
     {"0002M", 2 * MiB},
@@ -48,7 +48,7 @@ static const struct {
     {"+256M", BAD},
     {"0", BAD},
     {"0G", BAD},
-    {"1M", BAD},                /* below MEM_MIN_SIZE */
+    {"1M", BAD}, /* below MEM_MIN_SIZE */
     {"512k", BAD},
     {"2097151B", BAD},
     {"12Q", BAD},
@@ -59,15 +59,15 @@ static const struct {
     {"256M ", BAD},
     {"256MM", BAD},
     {"256Mi", BAD},
-    {"65G", BAD},               /* above the maximum */
+    {"65G", BAD}, /* above the maximum */
     {"65537", BAD},
     {"1T", BAD},
-    {"68719476737B", BAD},      /* MAX + 1 */
+    {"68719476737B", BAD}, /* MAX + 1 */
     {"99999999999999999999", BAD},
     {"18446744073709551616B", BAD}, /* 2^64 */
     {"18446744073709551615B", BAD}, /* 2^64 - 1: above MAX */
-    {"17179869184G", BAD},      /* 2^34 GiB = 2^64 bytes: the shift overflows */
-    {"17179869185G", BAD},      /* (2^34 + 1) GiB would wrap to 1 GiB */
+    {"17179869184G", BAD},          /* 2^34 GiB = 2^64 bytes: the shift overflows */
+    {"17179869185G", BAD},          /* (2^34 + 1) GiB would wrap to 1 GiB */
     {"16777216T", BAD},
 };
 
@@ -80,8 +80,8 @@ static void test_parse_mem(void **state)
 
         if (mem_vectors[i].bytes == BAD) {
             if (err != -EINVAL)
-                fail_msg("--mem \"%s\": accepted as %llu, expected a rejection",
-                         mem_vectors[i].s, (unsigned long long)out);
+                fail_msg("--mem \"%s\": accepted as %llu, expected a rejection", mem_vectors[i].s,
+                         (unsigned long long)out);
             assert_int_equal(out, 0x1234);
         } else if (err || out != mem_vectors[i].bytes) {
             fail_msg("--mem \"%s\": gave %d and %llu, expected %llu", mem_vectors[i].s, err,
@@ -111,14 +111,20 @@ static void test_parse_engine(void **state)
         int ok;
         enum engine_choice engine;
     } vectors[] = {
-        {"auto", 1, ENGINE_AUTO}, {"kvm", 1, ENGINE_KVM}, {"emu", 1, ENGINE_EMU},
-        {"", 0, 0},               {"KVM", 0, 0},          {"kvm ", 0, 0},
-        {"tcg", 0, 0},            {"emulator", 0, 0},     {"au", 0, 0},
+        {"auto", 1, ENGINE_AUTO},
+        {"kvm", 1, ENGINE_KVM},
+        {"emu", 1, ENGINE_EMU},
+        {"", 0, 0},
+        {"KVM", 0, 0},
+        {"kvm ", 0, 0},
+        {"tcg", 0, 0},
+        {"emulator", 0, 0},
+        {"au", 0, 0},
     };
 
     (void)state;
     for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
-        enum engine_choice out = (enum engine_choice)-1;
+        enum engine_choice out = (enum engine_choice) - 1;
         int err = config_parse_engine(vectors[i].s, &out);
 
         if (vectors[i].ok) {
@@ -127,7 +133,7 @@ static void test_parse_engine(void **state)
         } else {
             if (err != -EINVAL)
                 fail_msg("--engine \"%s\" accepted", vectors[i].s);
-            assert_int_equal(out, (enum engine_choice)-1);
+            assert_int_equal(out, (enum engine_choice) - 1);
         }
     }
 }
@@ -138,10 +144,21 @@ static void test_parse_cpus(void **state)
         const char *s;
         int cpus; /* 0: rejected */
     } vectors[] = {
-        {"1", 1},   {"2", 2},   {"64", VM_MAX_CPUS}, {"08", 8},
-        {"0", 0},   {"65", 0},  {"-1", 0},           {"", 0},
-        {"abc", 0}, {"4x", 0},  {"4 ", 0},           {"1.5", 0},
-        {"0x10", 0}, {"99999999999999999999", 0},    {"-9223372036854775808", 0},
+        {"1", 1},
+        {"2", 2},
+        {"64", VM_MAX_CPUS},
+        {"08", 8},
+        {"0", 0},
+        {"65", 0},
+        {"-1", 0},
+        {"", 0},
+        {"abc", 0},
+        {"4x", 0},
+        {"4 ", 0},
+        {"1.5", 0},
+        {"0x10", 0},
+        {"99999999999999999999", 0},
+        {"-9223372036854775808", 0},
     };
 
     (void)state;

@@ -19,8 +19,8 @@
 #include "boot/boot.h"
 #include "boot/layout.h"
 
-#define MiB (1ULL << 20)
-#define RAM (16 * MiB)
+#define MiB  (1ULL << 20)
+#define RAM  (16 * MiB)
 #define FILL 0xaa /* RAM's contents before a load, to see what a loader writes */
 
 #define CR0_PE   (1ULL << 0)
@@ -202,9 +202,12 @@ static size_t build_elf(const struct elf_spec *e)
         eh->e_phentsize = (uint16_t)ph_size;
         eh->e_phnum = (uint16_t)e->nr_segs;
         for (int i = 0; i < e->nr_segs; i++)
-            ph[i] = (Elf64_Phdr){.p_type = e->segs[i].type, .p_offset = seg_offset[i],
-                                 .p_vaddr = e->segs[i].paddr, .p_paddr = e->segs[i].paddr,
-                                 .p_filesz = e->segs[i].filesz, .p_memsz = e->segs[i].memsz};
+            ph[i] = (Elf64_Phdr){.p_type = e->segs[i].type,
+                                 .p_offset = seg_offset[i],
+                                 .p_vaddr = e->segs[i].paddr,
+                                 .p_paddr = e->segs[i].paddr,
+                                 .p_filesz = e->segs[i].filesz,
+                                 .p_memsz = e->segs[i].memsz};
     } else {
         Elf32_Ehdr *eh = (Elf32_Ehdr *)img;
         Elf32_Phdr *ph = (Elf32_Phdr *)(img + eh_size);
@@ -253,15 +256,20 @@ struct aout {
 
 /* Loads file bytes 0x10-0x7f at 0x200000, bss up to 0x201000. */
 static const struct aout aout_ok = {
-    .flags = MB_FLAG_AOUT, .header_addr = 0x200010, .load_addr = 0x200000,
-    .load_end_addr = 0x200070, .bss_end_addr = 0x201000, .entry_addr = 0x200040,
+    .flags = MB_FLAG_AOUT,
+    .header_addr = 0x200010,
+    .load_addr = 0x200000,
+    .load_end_addr = 0x200070,
+    .bss_end_addr = 0x201000,
+    .entry_addr = 0x200040,
     .size = 0x80,
 };
 
 static size_t build_aout(const struct aout *a)
 {
-    uint32_t h[8] = {MB_HEADER_MAGIC, a->flags, -(MB_HEADER_MAGIC + a->flags), a->header_addr,
-                     a->load_addr, a->load_end_addr, a->bss_end_addr, a->entry_addr};
+    uint32_t h[8] = {MB_HEADER_MAGIC, a->flags,     -(MB_HEADER_MAGIC + a->flags),
+                     a->header_addr,  a->load_addr, a->load_end_addr,
+                     a->bss_end_addr, a->entry_addr};
     size_t n = a->size - AOUT_HDR < sizeof(h) ? a->size - AOUT_HDR : sizeof(h);
 
     for (size_t i = 0; i < a->size; i++)
@@ -319,21 +327,24 @@ static void test_elf64(void **state)
 {
     static const uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     const struct elf_spec e = {
-        .bits = 64, .entry = 0x100000, .nr_segs = 4,
-        .segs = {
-            {PT_LOAD, 0x100000, 32, 0x1000, NULL},     /* text and bss */
-            {PT_NOTE, 0, 8, 8, NULL},                  /* not loaded: would hit the boot area */
-            {PT_LOAD, 0x0, 0, 0, NULL},                /* empty: skipped */
-            {PT_LOAD, 0x200000, sizeof(data), sizeof(data), data},
-        },
+        .bits = 64,
+        .entry = 0x100000,
+        .nr_segs = 4,
+        .segs =
+            {
+                {PT_LOAD, 0x100000, 32, 0x1000, NULL}, /* text and bss */
+                {PT_NOTE, 0, 8, 8, NULL},              /* not loaded: would hit the boot area */
+                {PT_LOAD, 0x0, 0, 0, NULL},            /* empty: skipped */
+                {PT_LOAD, 0x200000, sizeof(data), sizeof(data), data},
+            },
     };
     size_t size = build_elf(&e);
 
     (void)state;
     assert_int_equal(load(img, size, "console=ttyS0"), 0);
     assert_memory_equal(guest(0x100000, 32), img + seg_offset[0], 32);
-    assert_filled(0x100000 + 32, 0x1000 - 32, 0);     /* bss zeroed */
-    assert_filled(0x101000, 16, FILL);               /* and not a byte more */
+    assert_filled(0x100000 + 32, 0x1000 - 32, 0); /* bss zeroed */
+    assert_filled(0x101000, 16, FILL);            /* and not a byte more */
     assert_filled(0xfff00, 0x100, FILL);
     assert_memory_equal(guest(0x200000, 8), data, 8);
     assert_filled(0x200008, 8, FILL);
@@ -383,12 +394,15 @@ static void test_elf64_tables(void **state)
 static void test_elf64_edges(void **state)
 {
     const struct elf_spec e = {
-        .bits = 64, .entry = 0x10000, .nr_segs = 3,
-        .segs = {
-            {PT_LOAD, BOOT_AREA_END, 16, 16},
-            {PT_LOAD, 0x300000, 0, 0x2000},
-            {PT_LOAD, RAM - 32, 32, 32},
-        },
+        .bits = 64,
+        .entry = 0x10000,
+        .nr_segs = 3,
+        .segs =
+            {
+                {PT_LOAD, BOOT_AREA_END, 16, 16},
+                {PT_LOAD, 0x300000, 0, 0x2000},
+                {PT_LOAD, RAM - 32, 32, 32},
+            },
     };
     size_t size = build_elf(&e);
 
@@ -436,10 +450,10 @@ static const struct {
      .msg = "big-endian"},
     {"ELF64 for i386", ELF64, .patch_at = EH64(e_machine), .patch_len = 2, .patch = EM_386,
      .msg = "not for x86-64"},
-    {"ELF64 for AArch64", ELF64, .patch_at = EH64(e_machine), .patch_len = 2,
-     .patch = EM_AARCH64, .msg = "not for x86-64"},
-    {"ELF32 for x86-64", ELF32_MB, .patch_at = EH32(e_machine), .patch_len = 2,
-     .patch = EM_X86_64, .msg = "not for i386"},
+    {"ELF64 for AArch64", ELF64, .patch_at = EH64(e_machine), .patch_len = 2, .patch = EM_AARCH64,
+     .msg = "not for x86-64"},
+    {"ELF32 for x86-64", ELF32_MB, .patch_at = EH32(e_machine), .patch_len = 2, .patch = EM_X86_64,
+     .msg = "not for i386"},
     {"ET_DYN", ELF64, .patch_at = EH64(e_type), .patch_len = 2, .patch = ET_DYN,
      .msg = "not an executable"},
     {"ET_REL", ELF64, .patch_at = EH64(e_type), .patch_len = 2, .patch = ET_REL,
@@ -450,16 +464,16 @@ static const struct {
      .msg = "program header size is wrong"},
     {"phentsize 64", ELF64, .patch_at = EH64(e_phentsize), .patch_len = 2, .patch = 64,
      .msg = "program header size is wrong"},
-    {"ELF32 phentsize 56", ELF32_MB, .patch_at = EH32(e_phentsize), .patch_len = 2,
-     .patch = 56, .msg = "program header size is wrong"},
+    {"ELF32 phentsize 56", ELF32_MB, .patch_at = EH32(e_phentsize), .patch_len = 2, .patch = 56,
+     .msg = "program header size is wrong"},
     {"phnum 0", ELF64, .patch_at = EH64(e_phnum), .patch_len = 2, .patch = 0,
      .msg = "no program headers"},
     {"phnum 0xffff", ELF64, .patch_at = EH64(e_phnum), .patch_len = 2, .patch = 0xffff,
      .msg = "program header table extends past the end"},
     {"phoff past the end", ELF64, .patch_at = EH64(e_phoff), .patch_len = 8, .patch = 0x10000,
      .msg = "program header table extends past the end"},
-    {"phoff near 2^64", ELF64, .patch_at = EH64(e_phoff), .patch_len = 8,
-     .patch = UINT64_MAX - 8, .msg = "program header table extends past the end"},
+    {"phoff near 2^64", ELF64, .patch_at = EH64(e_phoff), .patch_len = 8, .patch = UINT64_MAX - 8,
+     .msg = "program header table extends past the end"},
     {"ELF32 phoff past the end", ELF32_MB, .patch_at = EH32(e_phoff), .patch_len = 4,
      .patch = UINT32_MAX, .msg = "program header table extends past the end"},
     {"program header table cut", ELF64, .truncate = sizeof(Elf64_Ehdr) + 30,
@@ -485,8 +499,7 @@ static const struct {
     {"segment at 0x100", ELF64, .paddr = 0x100, .filesz = 16, .memsz = 16, .msg = "boot area"},
     {"segment across 0x10000", ELF64, .paddr = 0xf000, .memsz = 0x2000, .msg = "boot area"},
     {"segment ending at 0x10000", ELF64, .paddr = 0x10000 - 128, .msg = "boot area"},
-    {"ELF32 segment at the command line", ELF32_MB, .paddr = BOOT_CMDLINE,
-     .msg = "boot area"},
+    {"ELF32 segment at the command line", ELF32_MB, .paddr = BOOT_CMDLINE, .msg = "boot area"},
     {"no PT_LOAD", ELF64, .patch_at = PH64(p_type), .patch_len = 4, .patch = PT_NOTE,
      .msg = "no loadable segment"},
     {"only an empty PT_LOAD", ELF64, .patch_at = PH64(p_memsz), .patch_len = 8, .patch = 0,
@@ -570,7 +583,9 @@ static void assert_mb_info(const char *cmdline)
 static void test_multiboot_elf32(void **state)
 {
     const struct elf_spec e = {
-        .bits = 32, .entry = 0x10000c, .nr_segs = 1,
+        .bits = 32,
+        .entry = 0x10000c,
+        .nr_segs = 1,
         .segs = {{PT_LOAD, 0x100000, sizeof(mb_text), 0x2000, mb_text_with(MB_FLAG_ALIGN)}},
     };
     size_t size = build_elf(&e);
@@ -587,7 +602,9 @@ static void test_multiboot_elf32(void **state)
 static void test_multiboot_elf64(void **state)
 {
     const struct elf_spec e = {
-        .bits = 64, .entry = 0x200000, .nr_segs = 1,
+        .bits = 64,
+        .entry = 0x200000,
+        .nr_segs = 1,
         .segs = {{PT_LOAD, 0x200000, sizeof(mb_text), sizeof(mb_text), mb_text_with(0)}},
     };
     size_t size = build_elf(&e);
@@ -601,7 +618,9 @@ static void test_multiboot_elf64(void **state)
 static void test_multiboot_big_ram(void **state)
 {
     const struct elf_spec e = {
-        .bits = 32, .entry = 0x100000, .nr_segs = 1,
+        .bits = 32,
+        .entry = 0x100000,
+        .nr_segs = 1,
         .segs = {{PT_LOAD, 0x100000, sizeof(mb_text), sizeof(mb_text), mb_text_with(0)}},
     };
     size_t size = build_elf(&e);
@@ -674,7 +693,8 @@ static const struct {
      {MB_FLAG_AOUT, 0x200010, 0x200000, 0x200070, 0xffffffff, 0x200040, 0x80},
      "outside guest RAM"},
     {"image in the boot area",
-     {MB_FLAG_AOUT, 0x8010, 0x8000, 0x8070, 0x9000, 0x8040, 0x80}, "boot area"},
+     {MB_FLAG_AOUT, 0x8010, 0x8000, 0x8070, 0x9000, 0x8040, 0x80},
+     "boot area"},
     {"image above RAM",
      {MB_FLAG_AOUT, 0xfff00010, 0xfff00000, 0xfff00070, 0, 0xfff00040, 0x80},
      "outside guest RAM"},
@@ -738,15 +758,8 @@ static const struct {
     int bad_checksum;
     int detected;
 } search_vectors[] = {
-    {0, 0, 1},
-    {4, 0, 1},
-    {8192 - 12, 0, 1},
-    {8192 - 8, 0, 0},
-    {8192, 0, 0},
-    {2, 0, 0},
-    {4097, 0, 0},
-    {0, 1, 0},
-    {64, 1, 0},
+    {0, 0, 1}, {4, 0, 1},    {8192 - 12, 0, 1}, {8192 - 8, 0, 0}, {8192, 0, 0},
+    {2, 0, 0}, {4097, 0, 0}, {0, 1, 0},         {64, 1, 0},
 };
 
 static void test_multiboot_search(void **state)
@@ -764,8 +777,8 @@ static void test_multiboot_search(void **state)
             expect_reject(err, "multiboot search", "neither ELF nor has load addresses");
         } else {
             if (err)
-                fail_msg("header at %zu: not multiboot, yet rejected: %s",
-                         search_vectors[i].offset, logbuf);
+                fail_msg("header at %zu: not multiboot, yet rejected: %s", search_vectors[i].offset,
+                         logbuf);
             assert_int_equal(cpu.cs.selector, FLAT_SEGMENT);
         }
     }
@@ -793,8 +806,7 @@ static void test_cmdline_limit(void **state)
     line[BOOT_CMDLINE_MAX + 1] = 0;
     expect_reject(load(img, size64, line), "ELF64 command line", "exceed the limit of 4095");
     size64 = build_aout(&aout_ok);
-    expect_reject(load(img, size64, line), "multiboot command line",
-                  "exceed the limit of 4095");
+    expect_reject(load(img, size64, line), "multiboot command line", "exceed the limit of 4095");
     free(line);
 }
 
@@ -955,8 +967,7 @@ static void test_check_range(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(range_vectors) / sizeof(range_vectors[0]); i++) {
-        int err = boot_check_range(&mem, &bi, range_vectors[i].gpa, range_vectors[i].len,
-                                   "range");
+        int err = boot_check_range(&mem, &bi, range_vectors[i].gpa, range_vectors[i].len, "range");
 
         if (err != (range_vectors[i].ok ? 0 : -EINVAL))
             fail_msg("boot_check_range(0x%llx, 0x%llx) = %d",
@@ -965,7 +976,7 @@ static void test_check_range(void **state)
     }
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f)     cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define T_BIG(f) cmocka_unit_test_setup_teardown(f, setup_big, teardown)
 
 int main(void)

@@ -14,8 +14,8 @@
 
 static void test_init_rejects(void **state)
 {
-    static const uint64_t sizes[] = {0, 4096, MEM_MIN_SIZE - 4096, MEM_MIN_SIZE + 1,
-                                     MEM_MIN_SIZE + 2048, 3 * MiB + 100};
+    static const uint64_t sizes[] = {
+        0, 4096, MEM_MIN_SIZE - 4096, MEM_MIN_SIZE + 1, MEM_MIN_SIZE + 2048, 3 * MiB + 100};
     struct guest_mem mem;
 
     (void)state;
@@ -110,7 +110,7 @@ static void test_zeroed(void **state)
 }
 
 #define HIGH (1 * GiB + 8 * MiB) /* RAM above 4 GiB in the big layout */
-#define NO (~0ULL)               /* mem_ptr gives NULL */
+#define NO   (~0ULL)             /* mem_ptr gives NULL */
 
 /* On 4 GiB + 8 MiB of RAM: (gpa, len) -> offset in the memfd, or NO. */
 static const struct {
@@ -122,14 +122,14 @@ static const struct {
     {0x1234, 0x100, 0x1234},
     {3 * GiB - 1, 1, 3 * GiB - 1},
     {3 * GiB - 8, 8, 3 * GiB - 8},
-    {3 * GiB - 1, 2, NO},              /* runs into the hole */
+    {3 * GiB - 1, 2, NO}, /* runs into the hole */
     {3 * GiB - 4096, 8192, NO},
-    {3 * GiB, 1, NO},                  /* in the hole */
+    {3 * GiB, 1, NO}, /* in the hole */
     {3 * GiB + 4096, 0, NO},
     {MEM_4G - 1, 1, NO},
-    {MEM_4G - 1, 2, NO},               /* spans hole and high RAM */
-    {2 * GiB, 3 * GiB, NO},            /* low RAM, hole, high RAM */
-    {0, 4 * GiB + 8 * MiB, NO},        /* as many bytes as RAM has, but not in one piece */
+    {MEM_4G - 1, 2, NO},        /* spans hole and high RAM */
+    {2 * GiB, 3 * GiB, NO},     /* low RAM, hole, high RAM */
+    {0, 4 * GiB + 8 * MiB, NO}, /* as many bytes as RAM has, but not in one piece */
     {MEM_4G, 0, 3 * GiB},
     {MEM_4G, 1, 3 * GiB},
     {MEM_4G, HIGH, 3 * GiB},
@@ -159,13 +159,12 @@ static void test_ptr_vectors(void **state)
     assert_int_equal(mem_init(&mem, 4 * GiB + 8 * MiB), 0);
     for (size_t i = 0; i < sizeof(ptr_vectors) / sizeof(ptr_vectors[0]); i++) {
         uint8_t *p = mem_ptr(&mem, ptr_vectors[i].gpa, ptr_vectors[i].len);
-        uint8_t *want = ptr_vectors[i].fd_offset == NO ? NULL
-                                                       : mem.base + ptr_vectors[i].fd_offset;
+        uint8_t *want = ptr_vectors[i].fd_offset == NO ? NULL : mem.base + ptr_vectors[i].fd_offset;
 
         if (p != want)
             fail_msg("mem_ptr(0x%llx, 0x%llx) = %p, expected %p",
-                     (unsigned long long)ptr_vectors[i].gpa,
-                     (unsigned long long)ptr_vectors[i].len, (void *)p, (void *)want);
+                     (unsigned long long)ptr_vectors[i].gpa, (unsigned long long)ptr_vectors[i].len,
+                     (void *)p, (void *)want);
     }
     mem_destroy(&mem);
 }
@@ -235,14 +234,10 @@ static void test_read_write_fault(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_init_rejects),
-        cmocka_unit_test(test_init_too_big_for_host),
-        cmocka_unit_test(test_destroy_zeroed),
-        cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_zeroed),
-        cmocka_unit_test(test_ptr_vectors),
-        cmocka_unit_test(test_ptr_small),
-        cmocka_unit_test(test_read_write),
+        cmocka_unit_test(test_init_rejects),     cmocka_unit_test(test_init_too_big_for_host),
+        cmocka_unit_test(test_destroy_zeroed),   cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_zeroed),           cmocka_unit_test(test_ptr_vectors),
+        cmocka_unit_test(test_ptr_small),        cmocka_unit_test(test_read_write),
         cmocka_unit_test(test_read_write_fault),
     };
 

@@ -71,8 +71,12 @@ static void on_irq(void *opaque, int level)
 static int setup(void **state)
 {
     static struct line l;
-    struct bus_range r = {.base = SERIAL_COM1_BASE, .len = SERIAL_NR_REGS, .widths = BUS_W1,
-                          .read = serial_read, .write = serial_write, .name = "com1"};
+    struct bus_range r = {.base = SERIAL_COM1_BASE,
+                          .len = SERIAL_NR_REGS,
+                          .widths = BUS_W1,
+                          .read = serial_read,
+                          .write = serial_write,
+                          .name = "com1"};
 
     memset(&l, 0, sizeof(l));
     l.s = serial_create(on_tx, on_irq, &l);
@@ -163,16 +167,16 @@ static void test_divisor_latch(void **state)
     out(DLM, 0x00);
     assert_int_equal(in(DLL), 0x0c);
     assert_int_equal(in(DLM), 0x00);
-    assert_int_equal(L->nr_tx, 0);       /* DLL is not THR */
+    assert_int_equal(L->nr_tx, 0); /* DLL is not THR */
     out(DLM, 0x01);
     assert_int_equal(in(DLM), 0x01);
     out(LCR, 0x03);
     assert_int_equal(in(LCR), 0x03);
-    assert_int_equal(in(IER), 0x05);      /* DLM was not IER */
+    assert_int_equal(in(IER), 0x05); /* DLM was not IER */
     out(RBR_THR, 'x');
     assert_int_equal(L->nr_tx, 1);
     out(LCR, 0x83);
-    assert_int_equal(in(DLL), 0x0c);      /* kept */
+    assert_int_equal(in(DLL), 0x0c); /* kept */
     assert_int_equal(in(DLM), 0x01);
 }
 
@@ -194,7 +198,7 @@ static void test_thr_interrupt(void **state)
     out(IER, 0x02);
     assert_int_equal(L->level, 1);
     assert_int_equal(in(IIR_FCR), IIR_THRI);
-    out(IER, 0x02);                       /* already enabled: nothing new */
+    out(IER, 0x02); /* already enabled: nothing new */
     assert_int_equal(L->level, 0);
     assert_int_equal(L->irq_calls, 6);
 }
@@ -221,11 +225,11 @@ static void test_rx_no_fifo(void **state)
 {
     GIVEN(state);
     out(IER, 0x01);
-    receive("ab", 1);                     /* a holding register, no FIFO */
+    receive("ab", 1); /* a holding register, no FIFO */
     assert_int_equal(L->level, 1);
-    assert_int_equal(in(LSR) & LSR_DR, LSR_DR);
+    assert_int_equal(in(LSR)&LSR_DR, LSR_DR);
     assert_int_equal(in(IIR_FCR), IIR_RDI);
-    assert_int_equal(L->level, 1);        /* an IIR read does not clear RDI */
+    assert_int_equal(L->level, 1); /* an IIR read does not clear RDI */
     receive("b", 0);
     assert_int_equal(in(RBR_THR), 'a');
     assert_int_equal(L->level, 0);
@@ -247,7 +251,7 @@ static void test_rx_fifo(void **state)
     assert_int_equal(L->level, 1);
     assert_int_equal(in(IIR_FCR), IIR_FIFO | IIR_RDI);
     for (int i = 0; i < 16; i++) {
-        assert_int_equal(in(LSR) & LSR_DR, LSR_DR);
+        assert_int_equal(in(LSR)&LSR_DR, LSR_DR);
         assert_int_equal(in(RBR_THR), text[i]);
     }
     assert_int_equal(in(LSR) & (LSR_DR | LSR_OE), 0);
@@ -257,12 +261,12 @@ static void test_rx_fifo(void **state)
 
     /* FCR bit 1 empties the receive FIFO. */
     out(IIR_FCR, 0x03);
-    assert_int_equal(in(LSR) & LSR_DR, 0);
+    assert_int_equal(in(LSR)&LSR_DR, 0);
     assert_int_equal(L->level, 0);
     /* Turning the FIFO off empties it too, and leaves one byte of room. */
     receive("pq", 2);
     out(IIR_FCR, 0x00);
-    assert_int_equal(in(LSR) & LSR_DR, 0);
+    assert_int_equal(in(LSR)&LSR_DR, 0);
     assert_int_equal(in(IIR_FCR), IIR_NONE);
     receive("pq", 1);
 }
@@ -273,25 +277,25 @@ static void test_loopback_probe(void **state)
     GIVEN(state);
     /* autoconfig(): MCR = LOOP | OUT2 | RTS, then MSR & 0xf0 must be 0x90. */
     out(MCR, MCR_LOOP | MCR_OUT2 | MCR_RTS);
-    assert_int_equal(in(MSR) & 0xf0, MSR_DCD | MSR_CTS);
+    assert_int_equal(in(MSR)&0xf0, MSR_DCD | MSR_CTS);
     out(MCR, MCR_LOOP | MCR_DTR | MCR_OUT1);
-    assert_int_equal(in(MSR) & 0xf0, MSR_DSR | MSR_RI);
+    assert_int_equal(in(MSR)&0xf0, MSR_DSR | MSR_RI);
     /* RI falling edge gives TERI; CTS and DCD changes give their deltas. */
     out(MCR, MCR_LOOP);
     assert_int_equal(in(MSR), MSR_TERI | MSR_DDSR);
-    assert_int_equal(in(MSR), 0);         /* deltas clear on read */
+    assert_int_equal(in(MSR), 0); /* deltas clear on read */
 
     /* The transmitter feeds the receiver; nothing reaches the back-end. */
     out(RBR_THR, 'L');
     assert_int_equal(L->nr_tx, 0);
-    assert_int_equal(in(LSR) & LSR_DR, LSR_DR);
+    assert_int_equal(in(LSR)&LSR_DR, LSR_DR);
     assert_int_equal(in(RBR_THR), 'L');
     /* and the line is cut off: received bytes are consumed and lost */
     receive("zz", 2);
-    assert_int_equal(in(LSR) & LSR_DR, 0);
+    assert_int_equal(in(LSR)&LSR_DR, 0);
 
     out(MCR, 0);
-    assert_int_equal(in(MSR) & 0xf0, MSR_CTS | MSR_DSR | MSR_DCD);
+    assert_int_equal(in(MSR)&0xf0, MSR_CTS | MSR_DSR | MSR_DCD);
     out(RBR_THR, 'o');
     assert_int_equal(L->nr_tx, 1);
 }
@@ -308,7 +312,7 @@ static void test_overrun(void **state)
     out(RBR_THR, '2');
     assert_int_equal(in(IIR_FCR), IIR_RLSI);
     assert_int_equal(in(LSR) & (LSR_OE | LSR_DR), LSR_OE | LSR_DR);
-    assert_int_equal(in(LSR) & LSR_OE, 0);
+    assert_int_equal(in(LSR)&LSR_OE, 0);
     assert_int_equal(in(IIR_FCR), IIR_RDI);
     assert_int_equal(in(RBR_THR), '1');
     assert_int_equal(L->level, 0);
@@ -317,9 +321,9 @@ static void test_overrun(void **state)
     out(IIR_FCR, 0x01);
     for (int i = 0; i < 16; i++)
         out(RBR_THR, (uint8_t)('a' + i));
-    assert_int_equal(in(LSR) & LSR_OE, 0);
+    assert_int_equal(in(LSR)&LSR_OE, 0);
     out(RBR_THR, 'q');
-    assert_int_equal(in(LSR) & LSR_OE, LSR_OE);
+    assert_int_equal(in(LSR)&LSR_OE, LSR_OE);
     for (int i = 0; i < 16; i++)
         assert_int_equal(in(RBR_THR), 'a' + i);
 }
@@ -329,7 +333,7 @@ static void test_modem_status_interrupt(void **state)
     GIVEN(state);
     out(IER, 0x08);
     assert_int_equal(L->level, 0);
-    out(MCR, MCR_LOOP);                   /* CTS, DSR, DCD drop */
+    out(MCR, MCR_LOOP); /* CTS, DSR, DCD drop */
     assert_int_equal(L->level, 1);
     assert_int_equal(in(IIR_FCR), IIR_MSI);
     assert_int_equal(in(MSR), MSR_DCTS | MSR_DDSR | MSR_DDCD);
@@ -350,7 +354,7 @@ static void test_scratch(void **state)
     out(LSR, 0x00);
     assert_int_equal(in(LSR), LSR_THRE | LSR_TEMT);
     out(MSR, 0x00);
-    assert_int_equal(in(MSR) & 0xf0, MSR_CTS | MSR_DSR | MSR_DCD);
+    assert_int_equal(in(MSR)&0xf0, MSR_CTS | MSR_DSR | MSR_DCD);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

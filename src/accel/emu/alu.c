@@ -9,77 +9,85 @@
 
 /* Runs "insn{b,w,l,q} SRC, DST" at the operand size with guest flags in and out;
  * sfmt is how SRC appears: "%[s]", or "%%cl" for shift counts. */
-#define HOST_OP2(insn, size, x, src, flg, srccons, sfmt)                                                  \
-    switch (size) {                                                                              \
-    case 1: {                                                                                    \
-        uint8_t v = (uint8_t)(x);                                                                \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "b " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"              \
-                : [v] "+q"(v), [f] "+r"(flg)                                                     \
-                : [s] srccons((uint8_t)(src))                                                    \
-                : "cc");                                                                         \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
-    case 2: {                                                                                    \
-        uint16_t v = (uint16_t)(x);                                                              \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "w " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"              \
-                : [v] "+r"(v), [f] "+r"(flg)                                                     \
-                : [s] srccons((uint16_t)(src))                                                   \
-                : "cc");                                                                         \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
-    case 4: {                                                                                    \
-        uint32_t v = (uint32_t)(x);                                                              \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "l " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"              \
-                : [v] "+r"(v), [f] "+r"(flg)                                                     \
-                : [s] srccons((uint32_t)(src))                                                   \
-                : "cc");                                                                         \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
-    default: {                                                                                   \
-        uint64_t v = (x);                                                                        \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "q " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"              \
-                : [v] "+r"(v), [f] "+r"(flg)                                                     \
-                : [s] srccons((uint64_t)(src))                                                   \
-                : "cc");                                                                         \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
+#define HOST_OP2(insn, size, x, src, flg, srccons, sfmt)                                           \
+    switch (size) {                                                                                \
+    case 1: {                                                                                      \
+        uint8_t v = (uint8_t)(x);                                                                  \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "b " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
+                : [v] "+q"(v), [f] "+r"(flg)                                                       \
+                : [s] srccons((uint8_t)(src))                                                      \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
+    case 2: {                                                                                      \
+        uint16_t v = (uint16_t)(x);                                                                \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "w " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
+                : [v] "+r"(v), [f] "+r"(flg)                                                       \
+                : [s] srccons((uint16_t)(src))                                                     \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
+    case 4: {                                                                                      \
+        uint32_t v = (uint32_t)(x);                                                                \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "l " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
+                : [v] "+r"(v), [f] "+r"(flg)                                                       \
+                : [s] srccons((uint32_t)(src))                                                     \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
+    default: {                                                                                     \
+        uint64_t v = (x);                                                                          \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "q " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
+                : [v] "+r"(v), [f] "+r"(flg)                                                       \
+                : [s] srccons((uint64_t)(src))                                                     \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
     }
 
 /* One-operand form: "insn{b,w,l,q} DST". */
 #define HOST_OP1(insn, size, x, flg)                                                               \
-    switch (size) {                                                                              \
-    case 1: {                                                                                    \
-        uint8_t v = (uint8_t)(x);                                                                \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "b %[v]\n\tpushfq\n\tpop %[f]"                    \
-                : [v] "+q"(v), [f] "+r"(flg) : : "cc");                                            \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
-    case 2: {                                                                                    \
-        uint16_t v = (uint16_t)(x);                                                              \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "w %[v]\n\tpushfq\n\tpop %[f]"                    \
-                : [v] "+r"(v), [f] "+r"(flg) : : "cc");                                            \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
-    case 4: {                                                                                    \
-        uint32_t v = (uint32_t)(x);                                                              \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "l %[v]\n\tpushfq\n\tpop %[f]"                    \
-                : [v] "+r"(v), [f] "+r"(flg) : : "cc");                                            \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
-    default: {                                                                                   \
-        uint64_t v = (x);                                                                        \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "q %[v]\n\tpushfq\n\tpop %[f]"                    \
-                : [v] "+r"(v), [f] "+r"(flg) : : "cc");                                            \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
+    switch (size) {                                                                                \
+    case 1: {                                                                                      \
+        uint8_t v = (uint8_t)(x);                                                                  \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "b %[v]\n\tpushfq\n\tpop %[f]"                       \
+                : [v] "+q"(v), [f] "+r"(flg)                                                       \
+                :                                                                                  \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
+    case 2: {                                                                                      \
+        uint16_t v = (uint16_t)(x);                                                                \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "w %[v]\n\tpushfq\n\tpop %[f]"                       \
+                : [v] "+r"(v), [f] "+r"(flg)                                                       \
+                :                                                                                  \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
+    case 4: {                                                                                      \
+        uint32_t v = (uint32_t)(x);                                                                \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "l %[v]\n\tpushfq\n\tpop %[f]"                       \
+                : [v] "+r"(v), [f] "+r"(flg)                                                       \
+                :                                                                                  \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
+    default: {                                                                                     \
+        uint64_t v = (x);                                                                          \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "q %[v]\n\tpushfq\n\tpop %[f]"                       \
+                : [v] "+r"(v), [f] "+r"(flg)                                                       \
+                :                                                                                  \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
     }
 
 bool emu_cond(uint64_t f, unsigned cc)
@@ -88,14 +96,30 @@ bool emu_cond(uint64_t f, unsigned cc)
     bool pf = f & RFLAGS_PF, r;
 
     switch (cc >> 1) {
-    case 0: r = of; break;
-    case 1: r = cf; break;
-    case 2: r = zf; break;
-    case 3: r = cf || zf; break;
-    case 4: r = sf; break;
-    case 5: r = pf; break;
-    case 6: r = sf != of; break;
-    default: r = zf || sf != of; break;
+    case 0:
+        r = of;
+        break;
+    case 1:
+        r = cf;
+        break;
+    case 2:
+        r = zf;
+        break;
+    case 3:
+        r = cf || zf;
+        break;
+    case 4:
+        r = sf;
+        break;
+    case 5:
+        r = pf;
+        break;
+    case 6:
+        r = sf != of;
+        break;
+    default:
+        r = zf || sf != of;
+        break;
     }
     return (cc & 1) ? !r : r;
 }
@@ -114,29 +138,70 @@ static void flags_out(struct emu_cpu *cpu, uint64_t f)
 static uint64_t binop(ZydisMnemonic m, uint64_t a, uint64_t b, unsigned size, uint64_t *f)
 {
     switch (m) {
-    case ZYDIS_MNEMONIC_ADD: HOST_OP2("add", size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_OR: HOST_OP2("or", size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_ADC: HOST_OP2("adc", size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_SBB: HOST_OP2("sbb", size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_ADD:
+        HOST_OP2("add", size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_OR:
+        HOST_OP2("or", size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_ADC:
+        HOST_OP2("adc", size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_SBB:
+        HOST_OP2("sbb", size, a, b, *f, "r", "%[s]");
+        break;
     case ZYDIS_MNEMONIC_AND:
-    case ZYDIS_MNEMONIC_TEST: HOST_OP2("and", size, a, b, *f, "r", "%[s]"); break;
+    case ZYDIS_MNEMONIC_TEST:
+        HOST_OP2("and", size, a, b, *f, "r", "%[s]");
+        break;
     case ZYDIS_MNEMONIC_SUB:
-    case ZYDIS_MNEMONIC_CMP: HOST_OP2("sub", size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_XOR: HOST_OP2("xor", size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_SHL: HOST_OP2("shl", size, a, b, *f, "c", "%%cl"); break;
-    case ZYDIS_MNEMONIC_SHR: HOST_OP2("shr", size, a, b, *f, "c", "%%cl"); break;
-    case ZYDIS_MNEMONIC_SAR: HOST_OP2("sar", size, a, b, *f, "c", "%%cl"); break;
-    case ZYDIS_MNEMONIC_ROL: HOST_OP2("rol", size, a, b, *f, "c", "%%cl"); break;
-    case ZYDIS_MNEMONIC_ROR: HOST_OP2("ror", size, a, b, *f, "c", "%%cl"); break;
-    case ZYDIS_MNEMONIC_RCL: HOST_OP2("rcl", size, a, b, *f, "c", "%%cl"); break;
-    case ZYDIS_MNEMONIC_RCR: HOST_OP2("rcr", size, a, b, *f, "c", "%%cl"); break;
-    case ZYDIS_MNEMONIC_BSF: HOST_OP2("bsf", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_BSR: HOST_OP2("bsr", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_TZCNT: HOST_OP2("tzcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_LZCNT: HOST_OP2("lzcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_POPCNT: HOST_OP2("popcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
-    case ZYDIS_MNEMONIC_IMUL: HOST_OP2("imul", size == 1 ? 2 : size, a, b, *f, "r", "%[s]"); break;
-    default: break;
+    case ZYDIS_MNEMONIC_CMP:
+        HOST_OP2("sub", size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_XOR:
+        HOST_OP2("xor", size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_SHL:
+        HOST_OP2("shl", size, a, b, *f, "c", "%%cl");
+        break;
+    case ZYDIS_MNEMONIC_SHR:
+        HOST_OP2("shr", size, a, b, *f, "c", "%%cl");
+        break;
+    case ZYDIS_MNEMONIC_SAR:
+        HOST_OP2("sar", size, a, b, *f, "c", "%%cl");
+        break;
+    case ZYDIS_MNEMONIC_ROL:
+        HOST_OP2("rol", size, a, b, *f, "c", "%%cl");
+        break;
+    case ZYDIS_MNEMONIC_ROR:
+        HOST_OP2("ror", size, a, b, *f, "c", "%%cl");
+        break;
+    case ZYDIS_MNEMONIC_RCL:
+        HOST_OP2("rcl", size, a, b, *f, "c", "%%cl");
+        break;
+    case ZYDIS_MNEMONIC_RCR:
+        HOST_OP2("rcr", size, a, b, *f, "c", "%%cl");
+        break;
+    case ZYDIS_MNEMONIC_BSF:
+        HOST_OP2("bsf", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_BSR:
+        HOST_OP2("bsr", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_TZCNT:
+        HOST_OP2("tzcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_LZCNT:
+        HOST_OP2("lzcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_POPCNT:
+        HOST_OP2("popcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        break;
+    case ZYDIS_MNEMONIC_IMUL:
+        HOST_OP2("imul", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        break;
+    default:
+        break;
     }
     return a & emu_mask(size);
 }
@@ -144,11 +209,20 @@ static uint64_t binop(ZydisMnemonic m, uint64_t a, uint64_t b, unsigned size, ui
 static uint64_t unop(ZydisMnemonic m, uint64_t a, unsigned size, uint64_t *f)
 {
     switch (m) {
-    case ZYDIS_MNEMONIC_INC: HOST_OP1("inc", size, a, *f); break;
-    case ZYDIS_MNEMONIC_DEC: HOST_OP1("dec", size, a, *f); break;
-    case ZYDIS_MNEMONIC_NEG: HOST_OP1("neg", size, a, *f); break;
-    case ZYDIS_MNEMONIC_NOT: HOST_OP1("not", size, a, *f); break;
-    default: break;
+    case ZYDIS_MNEMONIC_INC:
+        HOST_OP1("inc", size, a, *f);
+        break;
+    case ZYDIS_MNEMONIC_DEC:
+        HOST_OP1("dec", size, a, *f);
+        break;
+    case ZYDIS_MNEMONIC_NEG:
+        HOST_OP1("neg", size, a, *f);
+        break;
+    case ZYDIS_MNEMONIC_NOT:
+        HOST_OP1("not", size, a, *f);
+        break;
+    default:
+        break;
     }
     return a & emu_mask(size);
 }
@@ -163,10 +237,14 @@ static uint64_t double_shift(bool left, uint64_t d, uint64_t s, uint8_t c, unsig
 
         if (left)
             __asm__("push %[f]\n\tpopfq\n\tshldw %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
-                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"((uint16_t)s), "c"(c) : "cc");
+                    : [v] "+r"(v), [f] "+r"(*f)
+                    : [s] "r"((uint16_t)s), "c"(c)
+                    : "cc");
         else
             __asm__("push %[f]\n\tpopfq\n\tshrdw %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
-                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"((uint16_t)s), "c"(c) : "cc");
+                    : [v] "+r"(v), [f] "+r"(*f)
+                    : [s] "r"((uint16_t)s), "c"(c)
+                    : "cc");
         return v;
     }
     case 4: {
@@ -174,10 +252,14 @@ static uint64_t double_shift(bool left, uint64_t d, uint64_t s, uint8_t c, unsig
 
         if (left)
             __asm__("push %[f]\n\tpopfq\n\tshldl %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
-                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"((uint32_t)s), "c"(c) : "cc");
+                    : [v] "+r"(v), [f] "+r"(*f)
+                    : [s] "r"((uint32_t)s), "c"(c)
+                    : "cc");
         else
             __asm__("push %[f]\n\tpopfq\n\tshrdl %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
-                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"((uint32_t)s), "c"(c) : "cc");
+                    : [v] "+r"(v), [f] "+r"(*f)
+                    : [s] "r"((uint32_t)s), "c"(c)
+                    : "cc");
         return v;
     }
     default: {
@@ -185,10 +267,14 @@ static uint64_t double_shift(bool left, uint64_t d, uint64_t s, uint8_t c, unsig
 
         if (left)
             __asm__("push %[f]\n\tpopfq\n\tshldq %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
-                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"(s), "c"(c) : "cc");
+                    : [v] "+r"(v), [f] "+r"(*f)
+                    : [s] "r"(s), "c"(c)
+                    : "cc");
         else
             __asm__("push %[f]\n\tpopfq\n\tshrdq %%cl, %[s], %[v]\n\tpushfq\n\tpop %[f]"
-                    : [v] "+r"(v), [f] "+r"(*f) : [s] "r"(s), "c"(c) : "cc");
+                    : [v] "+r"(v), [f] "+r"(*f)
+                    : [s] "r"(s), "c"(c)
+                    : "cc");
         return v;
     }
     }
@@ -205,10 +291,14 @@ static void mul1(struct emu_cpu *cpu, bool is_signed, uint64_t src, unsigned siz
 
         if (is_signed)
             __asm__("push %[f]\n\tpopfq\n\timulb %[s]\n\tpushfq\n\tpop %[f]"
-                    : "+a"(ax), [f] "+r"(f) : [s] "q"((uint8_t)src) : "cc");
+                    : "+a"(ax), [f] "+r"(f)
+                    : [s] "q"((uint8_t)src)
+                    : "cc");
         else
             __asm__("push %[f]\n\tpopfq\n\tmulb %[s]\n\tpushfq\n\tpop %[f]"
-                    : "+a"(ax), [f] "+r"(f) : [s] "q"((uint8_t)src) : "cc");
+                    : "+a"(ax), [f] "+r"(f)
+                    : [s] "q"((uint8_t)src)
+                    : "cc");
         cpu->gpr[0] = (a & ~0xffffULL) | ax;
         break;
     }
@@ -217,10 +307,14 @@ static void mul1(struct emu_cpu *cpu, bool is_signed, uint64_t src, unsigned siz
 
         if (is_signed)
             __asm__("push %[f]\n\tpopfq\n\timulw %[s]\n\tpushfq\n\tpop %[f]"
-                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"((uint16_t)src) : "cc");
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f)
+                    : [s] "r"((uint16_t)src)
+                    : "cc");
         else
             __asm__("push %[f]\n\tpopfq\n\tmulw %[s]\n\tpushfq\n\tpop %[f]"
-                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"((uint16_t)src) : "cc");
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f)
+                    : [s] "r"((uint16_t)src)
+                    : "cc");
         cpu->gpr[0] = (a & ~0xffffULL) | lo;
         cpu->gpr[GPR_RDX] = (d & ~0xffffULL) | hi;
         break;
@@ -230,10 +324,14 @@ static void mul1(struct emu_cpu *cpu, bool is_signed, uint64_t src, unsigned siz
 
         if (is_signed)
             __asm__("push %[f]\n\tpopfq\n\timull %[s]\n\tpushfq\n\tpop %[f]"
-                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"((uint32_t)src) : "cc");
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f)
+                    : [s] "r"((uint32_t)src)
+                    : "cc");
         else
             __asm__("push %[f]\n\tpopfq\n\tmull %[s]\n\tpushfq\n\tpop %[f]"
-                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"((uint32_t)src) : "cc");
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f)
+                    : [s] "r"((uint32_t)src)
+                    : "cc");
         cpu->gpr[0] = lo;
         cpu->gpr[GPR_RDX] = hi;
         break;
@@ -243,10 +341,14 @@ static void mul1(struct emu_cpu *cpu, bool is_signed, uint64_t src, unsigned siz
 
         if (is_signed)
             __asm__("push %[f]\n\tpopfq\n\timulq %[s]\n\tpushfq\n\tpop %[f]"
-                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"(src) : "cc");
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f)
+                    : [s] "r"(src)
+                    : "cc");
         else
             __asm__("push %[f]\n\tpopfq\n\tmulq %[s]\n\tpushfq\n\tpop %[f]"
-                    : "+a"(lo), "=d"(hi), [f] "+r"(f) : [s] "r"(src) : "cc");
+                    : "+a"(lo), "=d"(hi), [f] "+r"(f)
+                    : [s] "r"(src)
+                    : "cc");
         cpu->gpr[0] = lo;
         cpu->gpr[GPR_RDX] = hi;
         break;
@@ -324,10 +426,17 @@ static void bit_test(struct emu_cpu *cpu, ZydisMnemonic m)
     bit = off & (bits - 1);
     cpu->rflags = (cpu->rflags & ~RFLAGS_CF) | ((v >> bit) & 1);
     switch (m) {
-    case ZYDIS_MNEMONIC_BTS: v |= 1ULL << bit; break;
-    case ZYDIS_MNEMONIC_BTR: v &= ~(1ULL << bit); break;
-    case ZYDIS_MNEMONIC_BTC: v ^= 1ULL << bit; break;
-    default: return;
+    case ZYDIS_MNEMONIC_BTS:
+        v |= 1ULL << bit;
+        break;
+    case ZYDIS_MNEMONIC_BTR:
+        v &= ~(1ULL << bit);
+        break;
+    case ZYDIS_MNEMONIC_BTC:
+        v ^= 1ULL << bit;
+        break;
+    default:
+        return;
     }
     if (mem)
         emu_write(cpu, seg, addr, v, size);
@@ -348,9 +457,11 @@ static void cmpxchg(struct emu_cpu *cpu)
     } else {
         /* The destination is written back unchanged (a locked cycle). */
         emu_op_write(cpu, 0, dst);
-        emu_reg_write(cpu, size == 8 ? ZYDIS_REGISTER_RAX
-                                     : size == 4 ? ZYDIS_REGISTER_EAX
-                                                 : size == 2 ? ZYDIS_REGISTER_AX : ZYDIS_REGISTER_AL,
+        emu_reg_write(cpu,
+                      size == 8   ? ZYDIS_REGISTER_RAX
+                      : size == 4 ? ZYDIS_REGISTER_EAX
+                      : size == 2 ? ZYDIS_REGISTER_AX
+                                  : ZYDIS_REGISTER_AL,
                       dst);
     }
 }
@@ -386,11 +497,19 @@ bool emu_exec_alu(struct emu_cpu *cpu)
     uint64_t f = flags_in(cpu), a, b, r;
 
     switch (m) {
-    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
-    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_ADD:
+    case ZYDIS_MNEMONIC_OR:
+    case ZYDIS_MNEMONIC_ADC:
+    case ZYDIS_MNEMONIC_SBB:
+    case ZYDIS_MNEMONIC_AND:
+    case ZYDIS_MNEMONIC_SUB:
     case ZYDIS_MNEMONIC_XOR:
-    case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
-    case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL:
+    case ZYDIS_MNEMONIC_SHL:
+    case ZYDIS_MNEMONIC_SHR:
+    case ZYDIS_MNEMONIC_SAR:
+    case ZYDIS_MNEMONIC_ROL:
+    case ZYDIS_MNEMONIC_ROR:
+    case ZYDIS_MNEMONIC_RCL:
     case ZYDIS_MNEMONIC_RCR:
         a = emu_op_read(cpu, 0);
         b = emu_op_read(cpu, 1);
@@ -405,8 +524,11 @@ bool emu_exec_alu(struct emu_cpu *cpu)
         binop(m, a, b, size, &f);
         flags_out(cpu, f);
         return true;
-    case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR: case ZYDIS_MNEMONIC_TZCNT:
-    case ZYDIS_MNEMONIC_LZCNT: case ZYDIS_MNEMONIC_POPCNT:
+    case ZYDIS_MNEMONIC_BSF:
+    case ZYDIS_MNEMONIC_BSR:
+    case ZYDIS_MNEMONIC_TZCNT:
+    case ZYDIS_MNEMONIC_LZCNT:
+    case ZYDIS_MNEMONIC_POPCNT:
         /* The destination is an input too: BSF/BSR leave it alone for a zero source. */
         a = emu_op_read(cpu, 0);
         b = emu_op_read(cpu, 1);
@@ -414,7 +536,9 @@ bool emu_exec_alu(struct emu_cpu *cpu)
         emu_op_write(cpu, 0, r);
         flags_out(cpu, f);
         return true;
-    case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_INC:
+    case ZYDIS_MNEMONIC_DEC:
+    case ZYDIS_MNEMONIC_NEG:
     case ZYDIS_MNEMONIC_NOT:
         r = unop(m, emu_op_read(cpu, 0), size, &f);
         emu_op_write(cpu, 0, r);
@@ -445,7 +569,9 @@ bool emu_exec_alu(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_IDIV:
         div1(cpu, m == ZYDIS_MNEMONIC_IDIV, emu_op_read(cpu, 0), size);
         return true;
-    case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BT:
+    case ZYDIS_MNEMONIC_BTS:
+    case ZYDIS_MNEMONIC_BTR:
     case ZYDIS_MNEMONIC_BTC:
         bit_test(cpu, m);
         return true;

@@ -58,31 +58,46 @@ struct vm;
 #define EFER_LMA (1ULL << 10)
 #define EFER_NXE (1ULL << 11)
 
-#define RFLAGS_CF   (1ULL << 0)
-#define RFLAGS_FIXED (1ULL << 1)
-#define RFLAGS_PF   (1ULL << 2)
-#define RFLAGS_AF   (1ULL << 4)
-#define RFLAGS_ZF   (1ULL << 6)
-#define RFLAGS_SF   (1ULL << 7)
-#define RFLAGS_TF   (1ULL << 8)
-#define RFLAGS_IF   (1ULL << 9)
-#define RFLAGS_DF   (1ULL << 10)
-#define RFLAGS_OF   (1ULL << 11)
-#define RFLAGS_IOPL (3ULL << 12)
-#define RFLAGS_NT   (1ULL << 14)
-#define RFLAGS_RF   (1ULL << 16)
-#define RFLAGS_VM   (1ULL << 17)
-#define RFLAGS_AC   (1ULL << 18)
-#define RFLAGS_VIF  (1ULL << 19)
-#define RFLAGS_VIP  (1ULL << 20)
-#define RFLAGS_ID   (1ULL << 21)
+#define RFLAGS_CF     (1ULL << 0)
+#define RFLAGS_FIXED  (1ULL << 1)
+#define RFLAGS_PF     (1ULL << 2)
+#define RFLAGS_AF     (1ULL << 4)
+#define RFLAGS_ZF     (1ULL << 6)
+#define RFLAGS_SF     (1ULL << 7)
+#define RFLAGS_TF     (1ULL << 8)
+#define RFLAGS_IF     (1ULL << 9)
+#define RFLAGS_DF     (1ULL << 10)
+#define RFLAGS_OF     (1ULL << 11)
+#define RFLAGS_IOPL   (3ULL << 12)
+#define RFLAGS_NT     (1ULL << 14)
+#define RFLAGS_RF     (1ULL << 16)
+#define RFLAGS_VM     (1ULL << 17)
+#define RFLAGS_AC     (1ULL << 18)
+#define RFLAGS_VIF    (1ULL << 19)
+#define RFLAGS_VIP    (1ULL << 20)
+#define RFLAGS_ID     (1ULL << 21)
 #define RFLAGS_STATUS (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
 
 /* Exception vectors, SDM Vol. 3A Table 6-1. */
 enum {
-    EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5, EXC_UD = 6,
-    EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12, EXC_GP = 13,
-    EXC_PF = 14, EXC_MF = 16, EXC_AC = 17, EXC_MC = 18, EXC_XM = 19,
+    EXC_DE = 0,
+    EXC_DB = 1,
+    EXC_NMI = 2,
+    EXC_BP = 3,
+    EXC_OF = 4,
+    EXC_BR = 5,
+    EXC_UD = 6,
+    EXC_NM = 7,
+    EXC_DF = 8,
+    EXC_TS = 10,
+    EXC_NP = 11,
+    EXC_SS = 12,
+    EXC_GP = 13,
+    EXC_PF = 14,
+    EXC_MF = 16,
+    EXC_AC = 17,
+    EXC_MC = 18,
+    EXC_XM = 19,
 };
 #define EXC_NO_ERROR (-1)
 
@@ -104,9 +119,9 @@ enum emu_access { ACC_READ, ACC_WRITE, ACC_FETCH };
 #define TLB_SIZE 256
 
 struct tlb_entry {
-    uint64_t vpn;       /* linear page number + 1; 0 marks an empty entry */
-    uint8_t *host;      /* host address of the page; NULL for MMIO */
-    uint64_t gpa;       /* guest-physical page address */
+    uint64_t vpn;  /* linear page number + 1; 0 marks an empty entry */
+    uint8_t *host; /* host address of the page; NULL for MMIO */
+    uint64_t gpa;  /* guest-physical page address */
     bool global;
 };
 
@@ -126,15 +141,15 @@ struct emu_cpu {
     struct emu_msrs msr;
     uint8_t fxsave[512] __attribute__((aligned(16)));
     bool halted;
-    bool intr_shadow;       /* the instruction after MOV SS / STI cannot be interrupted */
+    bool intr_shadow; /* the instruction after MOV SS / STI cannot be interrupted */
 
     /* Derived from the state above by emu_update_mode(). */
     int cpl;
-    int code_bits;          /* 16, 32 or 64 */
+    int code_bits; /* 16, 32 or 64 */
     ZydisDecoder decoder;
 
     /* The instruction being executed. */
-    uint64_t insn_rip;      /* its first byte */
+    uint64_t insn_rip; /* its first byte */
     uint64_t next_rip;
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
@@ -142,7 +157,7 @@ struct emu_cpu {
     /* Exceptions: emu_raise() records one and jumps to fault_jmp. */
     jmp_buf fault_jmp;
     int exc_vector, exc_error;
-    int delivering;         /* vector being delivered, -1 if none: for #DF */
+    int delivering; /* vector being delivered, -1 if none: for #DF */
     bool triple_fault;
 
     struct tlb_entry tlb[3][TLB_SIZE]; /* [enum emu_access][vpn % TLB_SIZE] */
@@ -150,10 +165,10 @@ struct emu_cpu {
     struct vm *vm;
     int index;
     atomic_bool kicked;
-    pthread_mutex_t lock;   /* with wake: sleeping in HLT */
+    pthread_mutex_t lock; /* with wake: sleeping in HLT */
     pthread_cond_t wake;
     struct accel_exit *exit;
-    bool trace;             /* VX86_EMU_TRACE set */
+    bool trace; /* VX86_EMU_TRACE set */
 };
 
 /* interrupt.c */
@@ -193,8 +208,7 @@ void emu_load_seg(struct emu_cpu *cpu, int seg, uint16_t selector);
 /* Reads the 8-byte descriptor for selector (GDT or LDT); raises #GP(sel) beyond the limit. */
 uint64_t emu_read_descriptor(struct emu_cpu *cpu, uint16_t selector, int vector);
 void emu_seg_from_descriptor(struct cpu_segment *s, uint16_t selector, uint64_t desc);
-void emu_far_jump(struct emu_cpu *cpu, uint16_t selector, uint64_t offset, bool call,
-                  int opsize);
+void emu_far_jump(struct emu_cpu *cpu, uint16_t selector, uint64_t offset, bool call, int opsize);
 void emu_far_return(struct emu_cpu *cpu, int opsize, uint16_t pop_bytes);
 bool emu_exec_system(struct emu_cpu *cpu);
 uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index);

@@ -103,7 +103,8 @@ static int emu_get_state(struct accel_vcpu *v, struct cpu_state *s)
     memset(s, 0, sizeof(*s));
     /* cpu_state lists the GPRs in the order rax rbx rcx rdx rsi rdi rsp rbp r8..r15. */
     static const int order[16] = {GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI,
-                                  GPR_RSP, GPR_RBP, 8, 9, 10, 11, 12, 13, 14, 15};
+                                  GPR_RSP, GPR_RBP, 8,       9,       10,      11,
+                                  12,      13,      14,      15};
     for (int i = 0; i < 16; i++)
         r[i] = cpu->gpr[order[i]];
     s->rip = cpu->rip;
@@ -121,7 +122,8 @@ static int emu_set_state(struct accel_vcpu *v, const struct cpu_state *s)
     struct emu_cpu *cpu = (struct emu_cpu *)v;
     const uint64_t *r = &s->rax;
     static const int order[16] = {GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI,
-                                  GPR_RSP, GPR_RBP, 8, 9, 10, 11, 12, 13, 14, 15};
+                                  GPR_RSP, GPR_RBP, 8,       9,       10,      11,
+                                  12,      13,      14,      15};
 
     for (int i = 0; i < 16; i++)
         cpu->gpr[order[i]] = r[i];

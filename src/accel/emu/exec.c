@@ -46,8 +46,8 @@ static bool gpr_loc(ZydisRegister reg, struct gpr_loc *l)
     }
     full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, reg);
     l->index = full - ZYDIS_REGISTER_RAX;
-    l->shift = (reg == ZYDIS_REGISTER_AH || reg == ZYDIS_REGISTER_CH ||
-                reg == ZYDIS_REGISTER_DH || reg == ZYDIS_REGISTER_BH)
+    l->shift = (reg == ZYDIS_REGISTER_AH || reg == ZYDIS_REGISTER_CH || reg == ZYDIS_REGISTER_DH ||
+                reg == ZYDIS_REGISTER_BH)
                    ? 8
                    : 0;
     return true;
@@ -60,9 +60,8 @@ static __attribute__((noreturn)) void internal(struct emu_cpu *cpu, const char *
 
     text[0] = '\0';
     if (ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)))
-        ZydisFormatterFormatInstruction(&fmt, &cpu->insn, cpu->ops,
-                                        cpu->insn.operand_count_visible, text, sizeof(text),
-                                        cpu->insn_rip, NULL);
+        ZydisFormatterFormatInstruction(&fmt, &cpu->insn, cpu->ops, cpu->insn.operand_count_visible,
+                                        text, sizeof(text), cpu->insn_rip, NULL);
     snprintf(cpu->exit->why, sizeof(cpu->exit->why), "emu: %s: %s at rip 0x%" PRIx64, what, text,
              cpu->insn_rip);
     cpu->exit->reason = ACCEL_EXIT_INTERNAL;
@@ -101,8 +100,7 @@ int emu_op_seg(struct emu_cpu *cpu, int i)
 {
     ZydisRegister s = op(cpu, i)->mem.segment;
 
-    return s >= ZYDIS_REGISTER_ES && s <= ZYDIS_REGISTER_GS ? (int)(s - ZYDIS_REGISTER_ES)
-                                                            : SEG_DS;
+    return s >= ZYDIS_REGISTER_ES && s <= ZYDIS_REGISTER_GS ? (int)(s - ZYDIS_REGISTER_ES) : SEG_DS;
 }
 
 uint64_t emu_op_address(struct emu_cpu *cpu, int i)
@@ -285,26 +283,47 @@ static bool exec_move(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_MOVBE:
         v = emu_op_read(cpu, 1);
-        v = size == 8 ? __builtin_bswap64(v)
-                      : size == 4 ? __builtin_bswap32((uint32_t)v) : __builtin_bswap16((uint16_t)v);
+        v = size == 8   ? __builtin_bswap64(v)
+            : size == 4 ? __builtin_bswap32((uint32_t)v)
+                        : __builtin_bswap16((uint16_t)v);
         emu_op_write(cpu, 0, v);
         return true;
-    case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVL:
-    case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVNBE:
-    case ZYDIS_MNEMONIC_CMOVNL: case ZYDIS_MNEMONIC_CMOVNLE: case ZYDIS_MNEMONIC_CMOVNO:
-    case ZYDIS_MNEMONIC_CMOVNP: case ZYDIS_MNEMONIC_CMOVNS: case ZYDIS_MNEMONIC_CMOVNZ:
-    case ZYDIS_MNEMONIC_CMOVO: case ZYDIS_MNEMONIC_CMOVP: case ZYDIS_MNEMONIC_CMOVS:
+    case ZYDIS_MNEMONIC_CMOVB:
+    case ZYDIS_MNEMONIC_CMOVBE:
+    case ZYDIS_MNEMONIC_CMOVL:
+    case ZYDIS_MNEMONIC_CMOVLE:
+    case ZYDIS_MNEMONIC_CMOVNB:
+    case ZYDIS_MNEMONIC_CMOVNBE:
+    case ZYDIS_MNEMONIC_CMOVNL:
+    case ZYDIS_MNEMONIC_CMOVNLE:
+    case ZYDIS_MNEMONIC_CMOVNO:
+    case ZYDIS_MNEMONIC_CMOVNP:
+    case ZYDIS_MNEMONIC_CMOVNS:
+    case ZYDIS_MNEMONIC_CMOVNZ:
+    case ZYDIS_MNEMONIC_CMOVO:
+    case ZYDIS_MNEMONIC_CMOVP:
+    case ZYDIS_MNEMONIC_CMOVS:
     case ZYDIS_MNEMONIC_CMOVZ:
         /* The source is read (and may fault) even when the condition fails;
          * a 32-bit destination is zero-extended either way. */
         v = emu_op_read(cpu, 1);
         emu_op_write(cpu, 0, emu_cond(cpu->rflags, cc_of(cpu)) ? v : emu_op_read(cpu, 0));
         return true;
-    case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETL:
-    case ZYDIS_MNEMONIC_SETLE: case ZYDIS_MNEMONIC_SETNB: case ZYDIS_MNEMONIC_SETNBE:
-    case ZYDIS_MNEMONIC_SETNL: case ZYDIS_MNEMONIC_SETNLE: case ZYDIS_MNEMONIC_SETNO:
-    case ZYDIS_MNEMONIC_SETNP: case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETNZ:
-    case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETP: case ZYDIS_MNEMONIC_SETS:
+    case ZYDIS_MNEMONIC_SETB:
+    case ZYDIS_MNEMONIC_SETBE:
+    case ZYDIS_MNEMONIC_SETL:
+    case ZYDIS_MNEMONIC_SETLE:
+    case ZYDIS_MNEMONIC_SETNB:
+    case ZYDIS_MNEMONIC_SETNBE:
+    case ZYDIS_MNEMONIC_SETNL:
+    case ZYDIS_MNEMONIC_SETNLE:
+    case ZYDIS_MNEMONIC_SETNO:
+    case ZYDIS_MNEMONIC_SETNP:
+    case ZYDIS_MNEMONIC_SETNS:
+    case ZYDIS_MNEMONIC_SETNZ:
+    case ZYDIS_MNEMONIC_SETO:
+    case ZYDIS_MNEMONIC_SETP:
+    case ZYDIS_MNEMONIC_SETS:
     case ZYDIS_MNEMONIC_SETZ:
         emu_op_write(cpu, 0, emu_cond(cpu->rflags, cc_of(cpu)));
         return true;
@@ -329,8 +348,8 @@ static bool exec_move(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_XLAT: {
         uint64_t a = (emu_reg_read(cpu, cpu->insn.address_width == 64   ? ZYDIS_REGISTER_RBX
-                                            : cpu->insn.address_width == 32 ? ZYDIS_REGISTER_EBX
-                                                                            : ZYDIS_REGISTER_BX) +
+                                        : cpu->insn.address_width == 32 ? ZYDIS_REGISTER_EBX
+                                                                        : ZYDIS_REGISTER_BX) +
                       (cpu->gpr[0] & 0xff)) &
                      emu_mask(cpu->insn.address_width / 8);
 
@@ -469,16 +488,26 @@ static bool exec_branch(struct emu_cpu *cpu)
     switch (cpu->insn.mnemonic) {
     case ZYDIS_MNEMONIC_JMP:
         if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_POINTER ||
-            (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_MEMORY && cpu->insn.meta.branch_type ==
-                                                                  ZYDIS_BRANCH_TYPE_FAR))
+            (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+             cpu->insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR))
             return false;
         jump(cpu, branch_target(cpu, 0));
         return true;
-    case ZYDIS_MNEMONIC_JB: case ZYDIS_MNEMONIC_JBE: case ZYDIS_MNEMONIC_JL:
-    case ZYDIS_MNEMONIC_JLE: case ZYDIS_MNEMONIC_JNB: case ZYDIS_MNEMONIC_JNBE:
-    case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JNLE: case ZYDIS_MNEMONIC_JNO:
-    case ZYDIS_MNEMONIC_JNP: case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JNZ:
-    case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JS:
+    case ZYDIS_MNEMONIC_JB:
+    case ZYDIS_MNEMONIC_JBE:
+    case ZYDIS_MNEMONIC_JL:
+    case ZYDIS_MNEMONIC_JLE:
+    case ZYDIS_MNEMONIC_JNB:
+    case ZYDIS_MNEMONIC_JNBE:
+    case ZYDIS_MNEMONIC_JNL:
+    case ZYDIS_MNEMONIC_JNLE:
+    case ZYDIS_MNEMONIC_JNO:
+    case ZYDIS_MNEMONIC_JNP:
+    case ZYDIS_MNEMONIC_JNS:
+    case ZYDIS_MNEMONIC_JNZ:
+    case ZYDIS_MNEMONIC_JO:
+    case ZYDIS_MNEMONIC_JP:
+    case ZYDIS_MNEMONIC_JS:
     case ZYDIS_MNEMONIC_JZ:
         if (emu_cond(cpu->rflags, cc_of(cpu)))
             jump(cpu, branch_target(cpu, 0));
@@ -600,9 +629,8 @@ static void trace(struct emu_cpu *cpu)
     ZydisFormatter fmt;
 
     if (ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)))
-        ZydisFormatterFormatInstruction(&fmt, &cpu->insn, cpu->ops,
-                                        cpu->insn.operand_count_visible, text, sizeof(text),
-                                        cpu->insn_rip, NULL);
+        ZydisFormatterFormatInstruction(&fmt, &cpu->insn, cpu->ops, cpu->insn.operand_count_visible,
+                                        text, sizeof(text), cpu->insn_rip, NULL);
     fprintf(stderr, "emu %d: %04x:%016" PRIx64 " rsp %016" PRIx64 " %s\n", cpu->index,
             cpu->seg[SEG_CS].selector, cpu->insn_rip, cpu->gpr[GPR_RSP], text);
 }
@@ -630,7 +658,11 @@ enum { CLASS_BENIGN, CLASS_CONTRIBUTORY, CLASS_PAGE_FAULT, CLASS_DOUBLE_FAULT };
 static int exception_class(int vector)
 {
     switch (vector) {
-    case EXC_DE: case EXC_TS: case EXC_NP: case EXC_SS: case EXC_GP:
+    case EXC_DE:
+    case EXC_TS:
+    case EXC_NP:
+    case EXC_SS:
+    case EXC_GP:
         return CLASS_CONTRIBUTORY;
     case EXC_PF:
         return CLASS_PAGE_FAULT;

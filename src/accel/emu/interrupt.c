@@ -244,8 +244,7 @@ static void iret_protected(struct emu_cpu *cpu, int opsize)
         }
     }
     /* Which flags may change (SDM IRET: IOPL only at CPL 0, IF only if CPL <= IOPL). */
-    change = RFLAGS_STATUS | RFLAGS_TF | RFLAGS_DF | RFLAGS_NT | RFLAGS_RF | RFLAGS_AC |
-             RFLAGS_ID;
+    change = RFLAGS_STATUS | RFLAGS_TF | RFLAGS_DF | RFLAGS_NT | RFLAGS_RF | RFLAGS_AC | RFLAGS_ID;
     if (cpu->cpl == 0)
         change |= RFLAGS_IOPL | RFLAGS_VIF | RFLAGS_VIP;
     if ((uint64_t)cpu->cpl <= ((cpu->rflags & RFLAGS_IOPL) >> 12))
@@ -293,8 +292,8 @@ void emu_iret(struct emu_cpu *cpu, int opsize)
         if (((cpu->rflags & RFLAGS_IOPL) >> 12) < 3)
             emu_raise(cpu, EXC_GP, 0);
         uint64_t ip = emu_pop(cpu, size), cs = emu_pop(cpu, size), fl = emu_pop(cpu, size);
-        uint64_t change = (size == 2 ? 0xffff : 0xffffffff) & ~(RFLAGS_IOPL | RFLAGS_VM |
-                                                                 RFLAGS_VIP | RFLAGS_VIF);
+        uint64_t change = (size == 2 ? 0xffff : 0xffffffff) &
+                          ~(RFLAGS_IOPL | RFLAGS_VM | RFLAGS_VIP | RFLAGS_VIF);
 
         emu_load_seg(cpu, SEG_CS, (uint16_t)cs);
         cpu->rip = ip & 0xffff;
@@ -315,11 +314,20 @@ void emu_syscall(struct emu_cpu *cpu)
     cpu->rip = cpu->code_bits == 64 ? cpu->msr.lstar : cpu->msr.cstar;
     cpu->rflags &= ~(cpu->msr.sfmask | RFLAGS_RF);
     cpu->rflags |= RFLAGS_FIXED;
-    cpu->seg[SEG_CS] = (struct cpu_segment){.selector = sel & 0xfffc, .limit = 0xffffffff,
-                                            .type = 0xb, .s = 1, .present = 1, .l = 1, .g = 1};
+    cpu->seg[SEG_CS] = (struct cpu_segment){.selector = sel & 0xfffc,
+                                            .limit = 0xffffffff,
+                                            .type = 0xb,
+                                            .s = 1,
+                                            .present = 1,
+                                            .l = 1,
+                                            .g = 1};
     cpu->seg[SEG_SS] = (struct cpu_segment){.selector = (uint16_t)(sel + 8),
-                                            .limit = 0xffffffff, .type = 3, .s = 1,
-                                            .present = 1, .db = 1, .g = 1};
+                                            .limit = 0xffffffff,
+                                            .type = 3,
+                                            .s = 1,
+                                            .present = 1,
+                                            .db = 1,
+                                            .g = 1};
     emu_update_mode(cpu);
 }
 
@@ -338,13 +346,23 @@ void emu_sysret(struct emu_cpu *cpu, int opsize)
             emu_raise(cpu, EXC_GP, 0);
         cpu->rip = rcx;
         cpu->seg[SEG_CS] = (struct cpu_segment){.selector = (uint16_t)((sel + 16) | 3),
-                                                .limit = 0xffffffff, .type = 0xb, .s = 1,
-                                                .dpl = 3, .present = 1, .l = 1, .g = 1};
+                                                .limit = 0xffffffff,
+                                                .type = 0xb,
+                                                .s = 1,
+                                                .dpl = 3,
+                                                .present = 1,
+                                                .l = 1,
+                                                .g = 1};
     } else {
         cpu->rip = cpu->gpr[GPR_RCX] & 0xffffffff;
         cpu->seg[SEG_CS] = (struct cpu_segment){.selector = (uint16_t)(sel | 3),
-                                                .limit = 0xffffffff, .type = 0xb, .s = 1,
-                                                .dpl = 3, .present = 1, .db = 1, .g = 1};
+                                                .limit = 0xffffffff,
+                                                .type = 0xb,
+                                                .s = 1,
+                                                .dpl = 3,
+                                                .present = 1,
+                                                .db = 1,
+                                                .g = 1};
     }
     cpu->rflags = (cpu->gpr[11] & 0x3c7fd7) | RFLAGS_FIXED;
     /* SS keeps its cached attributes except the selector and DPL (SDM SYSRET). */

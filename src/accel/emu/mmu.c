@@ -9,14 +9,14 @@
 #include "accel/emu/cpu.h"
 #include "vm/vm.h"
 
-#define PTE_P   (1ULL << 0)
-#define PTE_RW  (1ULL << 1)
-#define PTE_US  (1ULL << 2)
-#define PTE_A   (1ULL << 5)
-#define PTE_D   (1ULL << 6)
-#define PTE_PS  (1ULL << 7)
-#define PTE_G   (1ULL << 8)
-#define PTE_NX  (1ULL << 63)
+#define PTE_P     (1ULL << 0)
+#define PTE_RW    (1ULL << 1)
+#define PTE_US    (1ULL << 2)
+#define PTE_A     (1ULL << 5)
+#define PTE_D     (1ULL << 6)
+#define PTE_PS    (1ULL << 7)
+#define PTE_G     (1ULL << 8)
+#define PTE_NX    (1ULL << 63)
 #define ADDR_MASK 0x000ffffffffff000ULL
 
 void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
@@ -197,8 +197,7 @@ static struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear, enum em
     return e;
 }
 
-static uint64_t phys_read(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear,
-                          unsigned size)
+static uint64_t phys_read(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear, unsigned size)
 {
     uint64_t v = 0;
 
@@ -287,8 +286,7 @@ unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned 
             memcpy(buf + done, e->host + (lin & 0xfff), chunk);
         else
             for (unsigned i = 0; i < chunk; i++)
-                buf[done + i] =
-                    (uint8_t)bus_read(&cpu->vm->mmio, e->gpa | ((lin + i) & 0xfff), 1);
+                buf[done + i] = (uint8_t)bus_read(&cpu->vm->mmio, e->gpa | ((lin + i) & 0xfff), 1);
         done += chunk;
     }
     return done;

@@ -58,8 +58,7 @@ uint64_t emu_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size
 
 uint64_t emu_read(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size)
 {
-    return emu_read_lin(cpu, emu_linear(cpu, seg, offset, size, false), size, ACC_READ,
-                        cpu->cpl);
+    return emu_read_lin(cpu, emu_linear(cpu, seg, offset, size, false), size, ACC_READ, cpu->cpl);
 }
 
 void emu_write(struct emu_cpu *cpu, int seg, uint64_t offset, uint64_t value, unsigned size)
@@ -160,8 +159,13 @@ static void load_real(struct emu_cpu *cpu, int seg, uint16_t selector)
     s->base = (uint64_t)selector << 4;
     if (cpu->rflags & RFLAGS_VM) {
         /* Virtual-8086 mode: every load gives a 64 KiB DPL-3 data segment. */
-        *s = (struct cpu_segment){.selector = selector, .base = (uint64_t)selector << 4,
-                                  .limit = 0xffff, .type = 3, .s = 1, .dpl = 3, .present = 1};
+        *s = (struct cpu_segment){.selector = selector,
+                                  .base = (uint64_t)selector << 4,
+                                  .limit = 0xffff,
+                                  .type = 3,
+                                  .s = 1,
+                                  .dpl = 3,
+                                  .present = 1};
         if (seg == SEG_CS)
             s->type = 0xb;
     }
@@ -200,8 +204,7 @@ void emu_load_seg(struct emu_cpu *cpu, int seg, uint16_t selector)
 
         if (code && !(n.type & DESC_TYPE_READABLE))
             emu_raise(cpu, EXC_GP, selector & 0xfffc);
-        if ((!code || !(n.type & DESC_TYPE_CONFORM)) &&
-            (n.dpl < cpu->cpl || n.dpl < rpl))
+        if ((!code || !(n.type & DESC_TYPE_CONFORM)) && (n.dpl < cpu->cpl || n.dpl < rpl))
             emu_raise(cpu, EXC_GP, selector & 0xfffc);
         if (!n.present)
             emu_raise(cpu, EXC_NP, selector & 0xfffc);

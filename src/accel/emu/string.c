@@ -31,7 +31,8 @@ static int src_seg(struct emu_cpu *cpu)
 {
     for (int i = 0; i < cpu->insn.operand_count; i++)
         if (cpu->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-            (cpu->ops[i].mem.base == ZYDIS_REGISTER_RSI || cpu->ops[i].mem.base == ZYDIS_REGISTER_ESI ||
+            (cpu->ops[i].mem.base == ZYDIS_REGISTER_RSI ||
+             cpu->ops[i].mem.base == ZYDIS_REGISTER_ESI ||
              cpu->ops[i].mem.base == ZYDIS_REGISTER_SI))
             return emu_op_seg(cpu, i);
     return SEG_DS;
@@ -45,24 +46,32 @@ static uint64_t compare(struct emu_cpu *cpu, uint64_t a, uint64_t b, unsigned si
     case 1: {
         uint8_t x = (uint8_t)a;
         __asm__("push %[f]\n\tpopfq\n\tcmpb %[b], %[x]\n\tpushfq\n\tpop %[f]"
-                : [x] "+q"(x), [f] "+r"(f) : [b] "q"((uint8_t)b) : "cc");
+                : [x] "+q"(x), [f] "+r"(f)
+                : [b] "q"((uint8_t)b)
+                : "cc");
         break;
     }
     case 2: {
         uint16_t x = (uint16_t)a;
         __asm__("push %[f]\n\tpopfq\n\tcmpw %[b], %[x]\n\tpushfq\n\tpop %[f]"
-                : [x] "+r"(x), [f] "+r"(f) : [b] "r"((uint16_t)b) : "cc");
+                : [x] "+r"(x), [f] "+r"(f)
+                : [b] "r"((uint16_t)b)
+                : "cc");
         break;
     }
     case 4: {
         uint32_t x = (uint32_t)a;
         __asm__("push %[f]\n\tpopfq\n\tcmpl %[b], %[x]\n\tpushfq\n\tpop %[f]"
-                : [x] "+r"(x), [f] "+r"(f) : [b] "r"((uint32_t)b) : "cc");
+                : [x] "+r"(x), [f] "+r"(f)
+                : [b] "r"((uint32_t)b)
+                : "cc");
         break;
     }
     default:
         __asm__("push %[f]\n\tpopfq\n\tcmpq %[b], %[x]\n\tpushfq\n\tpop %[f]"
-                : [x] "+r"(a), [f] "+r"(f) : [b] "r"(b) : "cc");
+                : [x] "+r"(a), [f] "+r"(f)
+                : [b] "r"(b)
+                : "cc");
         break;
     }
     return f;
@@ -72,8 +81,8 @@ bool emu_exec_string(struct emu_cpu *cpu)
 {
     ZydisMnemonic m = cpu->insn.mnemonic;
     unsigned size = cpu->insn.operand_width / 8, aw = cpu->insn.address_width / 8;
-    bool rep = cpu->insn.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
-                                       ZYDIS_ATTRIB_HAS_REPNE);
+    bool rep = cpu->insn.attributes &
+               (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE);
     bool repe = cpu->insn.attributes & ZYDIS_ATTRIB_HAS_REPE;
     bool repne = cpu->insn.attributes & ZYDIS_ATTRIB_HAS_REPNE;
     uint64_t delta = (cpu->rflags & RFLAGS_DF) ? -(uint64_t)size : size;
@@ -81,16 +90,33 @@ bool emu_exec_string(struct emu_cpu *cpu)
     int seg;
 
     switch (m) {
-    case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
-    case ZYDIS_MNEMONIC_MOVSQ: case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW:
-    case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_STOSQ: case ZYDIS_MNEMONIC_LODSB:
-    case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
-    case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
-    case ZYDIS_MNEMONIC_CMPSQ: case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW:
-    case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ:
+    case ZYDIS_MNEMONIC_MOVSB:
+    case ZYDIS_MNEMONIC_MOVSW:
+    case ZYDIS_MNEMONIC_MOVSD:
+    case ZYDIS_MNEMONIC_MOVSQ:
+    case ZYDIS_MNEMONIC_STOSB:
+    case ZYDIS_MNEMONIC_STOSW:
+    case ZYDIS_MNEMONIC_STOSD:
+    case ZYDIS_MNEMONIC_STOSQ:
+    case ZYDIS_MNEMONIC_LODSB:
+    case ZYDIS_MNEMONIC_LODSW:
+    case ZYDIS_MNEMONIC_LODSD:
+    case ZYDIS_MNEMONIC_LODSQ:
+    case ZYDIS_MNEMONIC_CMPSB:
+    case ZYDIS_MNEMONIC_CMPSW:
+    case ZYDIS_MNEMONIC_CMPSD:
+    case ZYDIS_MNEMONIC_CMPSQ:
+    case ZYDIS_MNEMONIC_SCASB:
+    case ZYDIS_MNEMONIC_SCASW:
+    case ZYDIS_MNEMONIC_SCASD:
+    case ZYDIS_MNEMONIC_SCASQ:
         break;
-    case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
-    case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
+    case ZYDIS_MNEMONIC_INSB:
+    case ZYDIS_MNEMONIC_INSW:
+    case ZYDIS_MNEMONIC_INSD:
+    case ZYDIS_MNEMONIC_OUTSB:
+    case ZYDIS_MNEMONIC_OUTSW:
+    case ZYDIS_MNEMONIC_OUTSD:
         emu_check_io(cpu, port, size);
         break;
     default:
@@ -107,38 +133,54 @@ bool emu_exec_string(struct emu_cpu *cpu)
         if (rep && get_index(cpu, GPR_RCX, aw) == 0)
             return true;
         switch (m) {
-        case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
+        case ZYDIS_MNEMONIC_MOVSB:
+        case ZYDIS_MNEMONIC_MOVSW:
+        case ZYDIS_MNEMONIC_MOVSD:
         case ZYDIS_MNEMONIC_MOVSQ:
             emu_write(cpu, SEG_ES, di, emu_read(cpu, seg, si, size), size);
             set_index(cpu, GPR_RSI, aw, si + delta);
             set_index(cpu, GPR_RDI, aw, di + delta);
             break;
-        case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD:
+        case ZYDIS_MNEMONIC_STOSB:
+        case ZYDIS_MNEMONIC_STOSW:
+        case ZYDIS_MNEMONIC_STOSD:
         case ZYDIS_MNEMONIC_STOSQ:
             emu_write(cpu, SEG_ES, di, cpu->gpr[0] & emu_mask(size), size);
             set_index(cpu, GPR_RDI, aw, di + delta);
             break;
-        case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD:
+        case ZYDIS_MNEMONIC_LODSB:
+        case ZYDIS_MNEMONIC_LODSW:
+        case ZYDIS_MNEMONIC_LODSD:
         case ZYDIS_MNEMONIC_LODSQ:
             v = emu_read(cpu, seg, si, size);
-            emu_reg_write(cpu, size == 1 ? ZYDIS_REGISTER_AL : size == 2 ? ZYDIS_REGISTER_AX
-                               : size == 4 ? ZYDIS_REGISTER_EAX : ZYDIS_REGISTER_RAX, v);
+            emu_reg_write(cpu,
+                          size == 1   ? ZYDIS_REGISTER_AL
+                          : size == 2 ? ZYDIS_REGISTER_AX
+                          : size == 4 ? ZYDIS_REGISTER_EAX
+                                      : ZYDIS_REGISTER_RAX,
+                          v);
             set_index(cpu, GPR_RSI, aw, si + delta);
             break;
-        case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
+        case ZYDIS_MNEMONIC_CMPSB:
+        case ZYDIS_MNEMONIC_CMPSW:
+        case ZYDIS_MNEMONIC_CMPSD:
         case ZYDIS_MNEMONIC_CMPSQ:
             f = compare(cpu, emu_read(cpu, seg, si, size), emu_read(cpu, SEG_ES, di, size), size);
             cpu->rflags = (cpu->rflags & ~RFLAGS_STATUS) | (f & RFLAGS_STATUS);
             set_index(cpu, GPR_RSI, aw, si + delta);
             set_index(cpu, GPR_RDI, aw, di + delta);
             break;
-        case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD:
+        case ZYDIS_MNEMONIC_SCASB:
+        case ZYDIS_MNEMONIC_SCASW:
+        case ZYDIS_MNEMONIC_SCASD:
         case ZYDIS_MNEMONIC_SCASQ:
             f = compare(cpu, cpu->gpr[0] & emu_mask(size), emu_read(cpu, SEG_ES, di, size), size);
             cpu->rflags = (cpu->rflags & ~RFLAGS_STATUS) | (f & RFLAGS_STATUS);
             set_index(cpu, GPR_RDI, aw, di + delta);
             break;
-        case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
+        case ZYDIS_MNEMONIC_INSB:
+        case ZYDIS_MNEMONIC_INSW:
+        case ZYDIS_MNEMONIC_INSD:
             /* The destination is probed first: a fault must not lose port data. */
             emu_linear(cpu, SEG_ES, di, size, true);
             emu_write(cpu, SEG_ES, di, bus_read(&cpu->vm->pio, port, size), size);

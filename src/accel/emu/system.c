@@ -10,27 +10,27 @@
 #include "vm/vm.h"
 
 /* MSR numbers, SDM Vol. 4. */
-#define MSR_IA32_TSC            0x10
-#define MSR_IA32_APIC_BASE      0x1b
-#define MSR_IA32_SPEC_CTRL      0x48
-#define MSR_IA32_SYSENTER_CS    0x174
-#define MSR_IA32_SYSENTER_ESP   0x175
-#define MSR_IA32_SYSENTER_EIP   0x176
-#define MSR_IA32_MISC_ENABLE    0x1a0
-#define MSR_IA32_PAT            0x277
-#define MSR_EFER                0xc0000080
-#define MSR_STAR                0xc0000081
-#define MSR_LSTAR               0xc0000082
-#define MSR_CSTAR               0xc0000083
-#define MSR_SFMASK              0xc0000084
-#define MSR_FS_BASE             0xc0000100
-#define MSR_GS_BASE             0xc0000101
-#define MSR_KERNEL_GS_BASE      0xc0000102
-#define MSR_TSC_AUX             0xc0000103
+#define MSR_IA32_TSC          0x10
+#define MSR_IA32_APIC_BASE    0x1b
+#define MSR_IA32_SPEC_CTRL    0x48
+#define MSR_IA32_SYSENTER_CS  0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE  0x1a0
+#define MSR_IA32_PAT          0x277
+#define MSR_EFER              0xc0000080
+#define MSR_STAR              0xc0000081
+#define MSR_LSTAR             0xc0000082
+#define MSR_CSTAR             0xc0000083
+#define MSR_SFMASK            0xc0000084
+#define MSR_FS_BASE           0xc0000100
+#define MSR_GS_BASE           0xc0000101
+#define MSR_KERNEL_GS_BASE    0xc0000102
+#define MSR_TSC_AUX           0xc0000103
 
-#define CR4_KNOWN (CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | \
-                   CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE |            \
-                   CR4_PCIDE | CR4_SMEP | CR4_SMAP)
+#define CR4_KNOWN                                                                                  \
+    (CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |      \
+     CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_SMEP | CR4_SMAP)
 
 void emu_update_mode(struct emu_cpu *cpu)
 {
@@ -62,8 +62,9 @@ void emu_update_mode(struct emu_cpu *cpu)
     }
     if (mode == ZYDIS_MACHINE_MODE_REAL_16 && cpu->code_bits == 32)
         mode = ZYDIS_MACHINE_MODE_LEGACY_32; /* "unreal" 32-bit code segment */
-    stack = cpu->code_bits == 64 ? ZYDIS_STACK_WIDTH_64
-                                 : (cpu->seg[SEG_SS].db ? ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16);
+    stack = cpu->code_bits == 64
+                ? ZYDIS_STACK_WIDTH_64
+                : (cpu->seg[SEG_SS].db ? ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16);
     ZydisDecoderInit(&cpu->decoder, mode, stack);
 }
 
@@ -136,15 +137,21 @@ static void mov_cr(struct emu_cpu *cpu)
         if (cpu->code_bits != 64)
             v &= 0xffffffff;
         switch (n) {
-        case 0: write_cr0(cpu, v); break;
-        case 2: cpu->cr2 = v; break;
+        case 0:
+            write_cr0(cpu, v);
+            break;
+        case 2:
+            cpu->cr2 = v;
+            break;
         case 3:
             /* With PCIDE, bit 63 asks to keep the TLB (SDM §4.10.4.1). */
             cpu->cr3 = v & ~(1ULL << 63);
             if (!((cpu->cr4 & CR4_PCIDE) && (v >> 63)))
                 emu_tlb_flush(cpu, false);
             break;
-        case 4: write_cr4(cpu, v); break;
+        case 4:
+            write_cr4(cpu, v);
+            break;
         case 8:
             if (v & ~0xfULL)
                 emu_raise(cpu, EXC_GP, 0);
@@ -156,12 +163,23 @@ static void mov_cr(struct emu_cpu *cpu)
         return;
     }
     switch (n) {
-    case 0: v = cpu->cr0; break;
-    case 2: v = cpu->cr2; break;
-    case 3: v = cpu->cr3; break;
-    case 4: v = cpu->cr4; break;
-    case 8: v = cpu->cr8; break;
-    default: emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    case 0:
+        v = cpu->cr0;
+        break;
+    case 2:
+        v = cpu->cr2;
+        break;
+    case 3:
+        v = cpu->cr3;
+        break;
+    case 4:
+        v = cpu->cr4;
+        break;
+    case 8:
+        v = cpu->cr8;
+        break;
+    default:
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     }
     emu_reg_write(cpu, cpu->ops[0].reg.value, v);
 }
@@ -169,24 +187,42 @@ static void mov_cr(struct emu_cpu *cpu)
 uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
 {
     switch (index) {
-    case MSR_IA32_TSC: return __builtin_ia32_rdtsc() + cpu->msr.tsc_offset;
-    case MSR_IA32_APIC_BASE: return cpu->msr.apic_base;
-    case MSR_IA32_SPEC_CTRL: return cpu->msr.spec_ctrl;
-    case MSR_IA32_SYSENTER_CS: return cpu->msr.sysenter_cs;
-    case MSR_IA32_SYSENTER_ESP: return cpu->msr.sysenter_esp;
-    case MSR_IA32_SYSENTER_EIP: return cpu->msr.sysenter_eip;
-    case MSR_IA32_MISC_ENABLE: return cpu->msr.misc_enable;
-    case MSR_IA32_PAT: return cpu->msr.pat;
-    case MSR_EFER: return cpu->efer;
-    case MSR_STAR: return cpu->msr.star;
-    case MSR_LSTAR: return cpu->msr.lstar;
-    case MSR_CSTAR: return cpu->msr.cstar;
-    case MSR_SFMASK: return cpu->msr.sfmask;
-    case MSR_FS_BASE: return cpu->seg[SEG_FS].base;
-    case MSR_GS_BASE: return cpu->seg[SEG_GS].base;
-    case MSR_KERNEL_GS_BASE: return cpu->msr.kernel_gs_base;
-    case MSR_TSC_AUX: return cpu->msr.tsc_aux;
-    default: emu_raise(cpu, EXC_GP, 0);
+    case MSR_IA32_TSC:
+        return __builtin_ia32_rdtsc() + cpu->msr.tsc_offset;
+    case MSR_IA32_APIC_BASE:
+        return cpu->msr.apic_base;
+    case MSR_IA32_SPEC_CTRL:
+        return cpu->msr.spec_ctrl;
+    case MSR_IA32_SYSENTER_CS:
+        return cpu->msr.sysenter_cs;
+    case MSR_IA32_SYSENTER_ESP:
+        return cpu->msr.sysenter_esp;
+    case MSR_IA32_SYSENTER_EIP:
+        return cpu->msr.sysenter_eip;
+    case MSR_IA32_MISC_ENABLE:
+        return cpu->msr.misc_enable;
+    case MSR_IA32_PAT:
+        return cpu->msr.pat;
+    case MSR_EFER:
+        return cpu->efer;
+    case MSR_STAR:
+        return cpu->msr.star;
+    case MSR_LSTAR:
+        return cpu->msr.lstar;
+    case MSR_CSTAR:
+        return cpu->msr.cstar;
+    case MSR_SFMASK:
+        return cpu->msr.sfmask;
+    case MSR_FS_BASE:
+        return cpu->seg[SEG_FS].base;
+    case MSR_GS_BASE:
+        return cpu->seg[SEG_GS].base;
+    case MSR_KERNEL_GS_BASE:
+        return cpu->msr.kernel_gs_base;
+    case MSR_TSC_AUX:
+        return cpu->msr.tsc_aux;
+    default:
+        emu_raise(cpu, EXC_GP, 0);
     }
 }
 
@@ -198,14 +234,30 @@ static bool canonical(uint64_t a)
 void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
 {
     switch (index) {
-    case MSR_IA32_TSC: cpu->msr.tsc_offset = v - __builtin_ia32_rdtsc(); return;
-    case MSR_IA32_APIC_BASE: cpu->msr.apic_base = v; return;
-    case MSR_IA32_SPEC_CTRL: cpu->msr.spec_ctrl = v; return;
-    case MSR_IA32_SYSENTER_CS: cpu->msr.sysenter_cs = v; return;
-    case MSR_IA32_SYSENTER_ESP: cpu->msr.sysenter_esp = v; return;
-    case MSR_IA32_SYSENTER_EIP: cpu->msr.sysenter_eip = v; return;
-    case MSR_IA32_MISC_ENABLE: cpu->msr.misc_enable = v; return;
-    case MSR_IA32_PAT: cpu->msr.pat = v; return;
+    case MSR_IA32_TSC:
+        cpu->msr.tsc_offset = v - __builtin_ia32_rdtsc();
+        return;
+    case MSR_IA32_APIC_BASE:
+        cpu->msr.apic_base = v;
+        return;
+    case MSR_IA32_SPEC_CTRL:
+        cpu->msr.spec_ctrl = v;
+        return;
+    case MSR_IA32_SYSENTER_CS:
+        cpu->msr.sysenter_cs = v;
+        return;
+    case MSR_IA32_SYSENTER_ESP:
+        cpu->msr.sysenter_esp = v;
+        return;
+    case MSR_IA32_SYSENTER_EIP:
+        cpu->msr.sysenter_eip = v;
+        return;
+    case MSR_IA32_MISC_ENABLE:
+        cpu->msr.misc_enable = v;
+        return;
+    case MSR_IA32_PAT:
+        cpu->msr.pat = v;
+        return;
     case MSR_EFER:
         /* LMA is read-only; LME may not change while paging is on. */
         if (v & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE))
@@ -215,7 +267,9 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         cpu->efer = (v & ~EFER_LMA) | (cpu->efer & EFER_LMA);
         emu_tlb_flush(cpu, true);
         return;
-    case MSR_STAR: cpu->msr.star = v; return;
+    case MSR_STAR:
+        cpu->msr.star = v;
+        return;
     case MSR_LSTAR:
     case MSR_CSTAR:
     case MSR_FS_BASE:
@@ -234,9 +288,14 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         else
             cpu->msr.kernel_gs_base = v;
         return;
-    case MSR_SFMASK: cpu->msr.sfmask = v & 0xffffffff; return;
-    case MSR_TSC_AUX: cpu->msr.tsc_aux = v & 0xffffffff; return;
-    default: emu_raise(cpu, EXC_GP, 0);
+    case MSR_SFMASK:
+        cpu->msr.sfmask = v & 0xffffffff;
+        return;
+    case MSR_TSC_AUX:
+        cpu->msr.tsc_aux = v & 0xffffffff;
+        return;
+    default:
+        emu_raise(cpu, EXC_GP, 0);
     }
 }
 
@@ -267,7 +326,7 @@ void emu_cpuid(struct emu_cpu *cpu)
         a = 0x80000008;
         break;
     case 0x80000001:
-        c = 1u << 5; /* LZCNT */
+        c = 1u << 5;                              /* LZCNT */
         d = (1u << 11) | (1u << 20) | (1u << 29); /* SYSCALL NX LM */
         break;
     case 0x80000008:
@@ -463,8 +522,7 @@ static void port_io(struct emu_cpu *cpu, bool in)
 
 static bool may_change_if(const struct emu_cpu *cpu)
 {
-    return !(cpu->cr0 & CR0_PE) ||
-           (uint64_t)cpu->cpl <= ((cpu->rflags & RFLAGS_IOPL) >> 12);
+    return !(cpu->cr0 & CR0_PE) || (uint64_t)cpu->cpl <= ((cpu->rflags & RFLAGS_IOPL) >> 12);
 }
 
 bool emu_exec_system(struct emu_cpu *cpu)
@@ -540,8 +598,8 @@ bool emu_exec_system(struct emu_cpu *cpu)
         cpu->cr0 &= ~CR0_TS;
         return true;
     case ZYDIS_MNEMONIC_INVLPG:
-        emu_tlb_flush_page(cpu, emu_linear(cpu, emu_op_seg(cpu, 0), emu_op_address(cpu, 0), 1,
-                                           false));
+        emu_tlb_flush_page(cpu,
+                           emu_linear(cpu, emu_op_seg(cpu, 0), emu_op_address(cpu, 0), 1, false));
         return true;
     case ZYDIS_MNEMONIC_WBINVD:
     case ZYDIS_MNEMONIC_INVD:

@@ -9,10 +9,10 @@
 #include "accel/accel.h"
 
 struct kvm_vm {
-    int sys_fd;                 /* /dev/kvm */
+    int sys_fd; /* /dev/kvm */
     int vm_fd;
-    int run_size;               /* bytes of each vCPU's kvm_run mapping */
-    struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID */
+    int run_size;             /* bytes of each vCPU's kvm_run mapping */
+    struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID */
 };
 
 struct accel_vcpu {
@@ -20,7 +20,7 @@ struct accel_vcpu {
     int index;
     int fd;
     struct kvm_run *run;
-    pthread_t thread;           /* valid once thread_known: the kick target */
+    pthread_t thread; /* valid once thread_known: the kick target */
     atomic_bool thread_known;
 };
 

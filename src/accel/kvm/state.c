@@ -71,11 +71,24 @@ int kvm_get_state(struct accel_vcpu *v, struct cpu_state *s)
 int kvm_set_state(struct accel_vcpu *v, const struct cpu_state *s)
 {
     struct kvm_regs r = {
-        .rax = s->rax, .rbx = s->rbx, .rcx = s->rcx, .rdx = s->rdx,
-        .rsi = s->rsi, .rdi = s->rdi, .rsp = s->rsp, .rbp = s->rbp,
-        .r8 = s->r8, .r9 = s->r9, .r10 = s->r10, .r11 = s->r11,
-        .r12 = s->r12, .r13 = s->r13, .r14 = s->r14, .r15 = s->r15,
-        .rip = s->rip, .rflags = s->rflags,
+        .rax = s->rax,
+        .rbx = s->rbx,
+        .rcx = s->rcx,
+        .rdx = s->rdx,
+        .rsi = s->rsi,
+        .rdi = s->rdi,
+        .rsp = s->rsp,
+        .rbp = s->rbp,
+        .r8 = s->r8,
+        .r9 = s->r9,
+        .r10 = s->r10,
+        .r11 = s->r11,
+        .r12 = s->r12,
+        .r13 = s->r13,
+        .r14 = s->r14,
+        .r15 = s->r15,
+        .rip = s->rip,
+        .rflags = s->rflags,
     };
     struct kvm_sregs sr;
 
