@@ -233,6 +233,9 @@ void emu_wait(struct emu_cpu *cpu);
 /* string.c */
 bool emu_exec_string(struct emu_cpu *cpu);
 
+/* fpu.c: x87, MMX, SSE and the FXSAVE/XSAVE family; false if m is not one. */
+bool emu_exec_fpu(struct emu_cpu *cpu);
+
 /* alu.c: host-computed results and status flags. */
 bool emu_exec_alu(struct emu_cpu *cpu);
 bool emu_cond(uint64_t rflags, unsigned cc);

@@ -647,7 +647,8 @@ static void step(struct emu_cpu *cpu)
         emu_raise(cpu, EXC_GP, 0);
     cpu->rip = cpu->next_rip;
     if (exec_move(cpu) || exec_stack(cpu) || exec_branch(cpu) || exec_misc(cpu) ||
-        emu_exec_alu(cpu) || emu_exec_string(cpu) || emu_exec_system(cpu))
+        emu_exec_alu(cpu) || emu_exec_string(cpu) || emu_exec_system(cpu) ||
+        emu_exec_fpu(cpu))
         return;
     internal(cpu, "instruction not implemented");
 }
