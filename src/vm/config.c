@@ -42,9 +42,13 @@ int config_parse_mem(const char *s, uint64_t max, uint64_t *out)
         log_err("--mem %s: at least %llu MiB are needed", s, MEM_MIN_SIZE >> 20);
         return -EINVAL;
     }
+    /* Round up to whole pages before the limit check, without wrapping. */
+    if (bytes > UINT64_MAX - 4095)
+        goto too_big;
+    bytes = (bytes + 4095) & ~4095ULL;
     if (bytes > max)
         goto too_big;
-    *out = (bytes + 4095) & ~4095ULL;
+    *out = bytes;
     return 0;
 too_big:
     log_err("--mem %s: more than this host's %" PRIu64 " MiB of memory", s, max >> 20);
@@ -71,12 +75,12 @@ int config_parse_engine(const char *s, enum engine_choice *out)
 
 int config_parse_cpus(const char *s, int *out)
 {
-    char *end;
+    char *end = (char *)s;
     long n;
 
     errno = 0;
-    n = strtol(s, &end, 10);
-    if (errno || end == s || *end || n < 1 || n > VM_MAX_CPUS) {
+    n = isdigit((unsigned char)s[0]) ? strtol(s, &end, 10) : 0;
+    if (errno || !isdigit((unsigned char)s[0]) || *end || n < 1 || n > VM_MAX_CPUS) {
         log_err("--cpus %s: a number from 1 to %d", s, VM_MAX_CPUS);
         return -EINVAL;
     }

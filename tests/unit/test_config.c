@@ -101,6 +101,9 @@ static void test_parse_mem_max(void **state)
     assert_int_equal(config_parse_mem("4G", 4 * GiB - 1, &out), -EINVAL);
     assert_int_equal(config_parse_mem("2M", MEM_MIN_SIZE, &out), 0);
     assert_int_equal(config_parse_mem("16T", UINT64_MAX, &out), 0);
+    /* Rounding up to 4 KiB happens before the limit check, without wrapping. */
+    assert_int_equal(config_parse_mem("2097153B", 2 * MiB + 1, &out), -EINVAL);
+    assert_int_equal(config_parse_mem("18446744073709551615B", UINT64_MAX, &out), -EINVAL);
     assert_int_equal(out, 16384 * GiB);
 }
 
@@ -159,6 +162,8 @@ static void test_parse_cpus(void **state)
         {"0x10", 0},
         {"99999999999999999999", 0},
         {"-9223372036854775808", 0},
+        {" 4", 0},
+        {"+4", 0},
     };
 
     (void)state;
