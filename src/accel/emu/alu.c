@@ -417,7 +417,7 @@ static void bit_test(struct emu_cpu *cpu, ZydisMnemonic m)
             int64_t soff = (int64_t)(off << (64 - bits)) >> (64 - bits);
 
             addr += (uint64_t)((soff >> 3) & ~(int64_t)(size - 1));
-            addr &= emu_mask(cpu->insn.address_width / 8);
+            addr &= emu_mask(cpu->insn->address_width / 8);
         }
         v = emu_read(cpu, seg, addr, size);
     } else {
@@ -492,7 +492,7 @@ static void cmpxchg_double(struct emu_cpu *cpu)
 
 bool emu_exec_alu(struct emu_cpu *cpu)
 {
-    ZydisMnemonic m = cpu->insn.mnemonic;
+    ZydisMnemonic m = cpu->insn->mnemonic;
     unsigned size = cpu->ops[0].size / 8;
     uint64_t f = flags_in(cpu), a, b, r;
 
@@ -554,13 +554,13 @@ bool emu_exec_alu(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_MUL:
     case ZYDIS_MNEMONIC_IMUL:
-        if (cpu->insn.operand_count_visible == 1) {
+        if (cpu->insn->operand_count_visible == 1) {
             mul1(cpu, m == ZYDIS_MNEMONIC_IMUL, emu_op_read(cpu, 0), size);
             return true;
         }
         /* IMUL r, r/m[, imm]: the last two visible operands are the factors. */
-        a = emu_op_read(cpu, cpu->insn.operand_count_visible == 3 ? 1 : 0);
-        b = emu_op_read(cpu, cpu->insn.operand_count_visible == 3 ? 2 : 1);
+        a = emu_op_read(cpu, cpu->insn->operand_count_visible == 3 ? 1 : 0);
+        b = emu_op_read(cpu, cpu->insn->operand_count_visible == 3 ? 2 : 1);
         r = binop(m, a, b, size, &f);
         emu_op_write(cpu, 0, r);
         flags_out(cpu, f);

@@ -22,6 +22,18 @@
 
 struct vm;
 
+/*
+ * Per-VM state of the engine: which RAM pages hold decoded code, and a
+ * generation per page that a write bumps, so every vCPU's decode cache
+ * sees the change (self- and cross-modifying code).
+ */
+struct emu_vm {
+    uint8_t *base;          /* host address of guest RAM (vm->mem.base) */
+    uint64_t pages;
+    _Atomic uint8_t *code;  /* per page: decoded instructions may exist */
+    _Atomic uint32_t *gen;  /* per page: bumped when code there is written */
+};
+
 /* SDM Vol. 3A §2.5 (control registers), §2.2.1 (EFER), §3.4.5 (RFLAGS). */
 #define CR0_PE (1ULL << 0)
 #define CR0_MP (1ULL << 1)
@@ -148,11 +160,13 @@ struct emu_cpu {
     int code_bits; /* 16, 32 or 64 */
     ZydisDecoder decoder;
 
-    /* The instruction being executed. */
+    /* The instruction being executed: insn and ops point into the decode
+     * cache (decode.c), read-only. */
     uint64_t insn_rip; /* its first byte */
     uint64_t next_rip;
-    ZydisDecodedInstruction insn;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    const ZydisDecodedInstruction *insn;
+    const ZydisDecodedOperand *ops;
+    struct emu_decode_cache *dcache;
 
     /* Exceptions: emu_raise() records one and jumps to fault_jmp. */
     jmp_buf fault_jmp;
@@ -163,6 +177,7 @@ struct emu_cpu {
     struct tlb_entry tlb[3][TLB_SIZE]; /* [enum emu_access][vpn % TLB_SIZE] */
 
     struct vm *vm;
+    struct emu_vm *evm;
     int index;
     atomic_bool kicked;
     pthread_mutex_t lock; /* with wake: sleeping in HLT */
@@ -186,6 +201,9 @@ void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear);
 uint64_t emu_read_lin(struct emu_cpu *cpu, uint64_t linear, unsigned size, enum emu_access acc,
                       int cpl);
 void emu_write_lin(struct emu_cpu *cpu, uint64_t linear, uint64_t value, unsigned size, int cpl);
+/* Host address of the code byte at linear (translated for fetch), or NULL
+ * when it is not RAM. Raises #PF. */
+uint8_t *emu_fetch_host(struct emu_cpu *cpu, uint64_t linear);
 /* Reads up to len code bytes at linear; returns how many could be read
  * (faulting only if not even the first byte can). */
 unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned len);
@@ -215,6 +233,19 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index);
 void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t value);
 void emu_cpuid(struct emu_cpu *cpu);
 
+/* decode.c: decoded instructions cached by guest-physical address. */
+struct emu_decoded {
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+};
+int emu_dcache_init(struct emu_cpu *cpu);
+void emu_dcache_free(struct emu_cpu *cpu);
+/* Fetches and decodes the instruction at CS:RIP, setting cpu->insn/ops. */
+void emu_decode(struct emu_cpu *cpu);
+/* A write to the guest RAM page holding host address p (inline: on every
+ * store): drops that page's decoded instructions if it has any. */
+static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p);
+
 /* exec.c */
 /* Executes instructions until an exit is due; fills *exit. */
 int emu_run(struct emu_cpu *cpu, struct accel_exit *exit);
@@ -243,6 +274,16 @@ bool emu_cond(uint64_t rflags, unsigned cc);
 static inline uint64_t emu_mask(unsigned size)
 {
     return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p)
+{
+    uint64_t page = (uint64_t)(p - cpu->evm->base) >> 12;
+
+    if (atomic_load_explicit(&cpu->evm->code[page], memory_order_relaxed)) {
+        atomic_store_explicit(&cpu->evm->code[page], 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&cpu->evm->gen[page], 1, memory_order_release);
+    }
 }
 
 static inline bool emu_long_mode(const struct emu_cpu *cpu)

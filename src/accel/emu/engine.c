@@ -15,13 +15,28 @@
 
 static int emu_vm_init(struct vm *vm)
 {
-    (void)vm;
-    return 0;
+    struct emu_vm *e = calloc(1, sizeof(*e));
+
+    if (!e)
+        return -ENOMEM;
+    vm->accel_vm = e;
+    e->base = vm->mem.base;
+    e->pages = vm->mem.size >> 12;
+    e->code = calloc(e->pages, sizeof(*e->code));
+    e->gen = calloc(e->pages, sizeof(*e->gen));
+    return e->code && e->gen ? 0 : -ENOMEM;
 }
 
 static void emu_vm_destroy(struct vm *vm)
 {
-    (void)vm;
+    struct emu_vm *e = vm->accel_vm;
+
+    if (!e)
+        return;
+    free(e->code);
+    free(e->gen);
+    free(e);
+    vm->accel_vm = NULL;
 }
 
 /* The power-on state (SDM Vol. 3A Table 9-1) with the boot state laid on
@@ -51,7 +66,12 @@ static int emu_vcpu_init(struct vm *vm, int index, struct accel_vcpu **out)
         return -ENOMEM;
     memset(cpu, 0, sizeof(*cpu));
     cpu->vm = vm;
+    cpu->evm = vm->accel_vm;
     cpu->index = index;
+    if (emu_dcache_init(cpu)) {
+        free(cpu);
+        return -ENOMEM;
+    }
     cpu->trace = getenv("VX86_EMU_TRACE") != NULL;
     pthread_mutex_init(&cpu->lock, NULL);
     pthread_cond_init(&cpu->wake, NULL);
@@ -69,6 +89,7 @@ static void emu_vcpu_destroy(struct accel_vcpu *v)
         return;
     pthread_mutex_destroy(&cpu->lock);
     pthread_cond_destroy(&cpu->wake);
+    emu_dcache_free(cpu);
     free(cpu);
 }
 

@@ -60,7 +60,7 @@ static __attribute__((noreturn)) void internal(struct emu_cpu *cpu, const char *
 
     text[0] = '\0';
     if (ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)))
-        ZydisFormatterFormatInstruction(&fmt, &cpu->insn, cpu->ops, cpu->insn.operand_count_visible,
+        ZydisFormatterFormatInstruction(&fmt, cpu->insn, cpu->ops, cpu->insn->operand_count_visible,
                                         text, sizeof(text), cpu->insn_rip, NULL);
     snprintf(cpu->exit->why, sizeof(cpu->exit->why), "emu: %s: %s at rip 0x%" PRIx64, what, text,
              cpu->insn_rip);
@@ -114,7 +114,7 @@ uint64_t emu_op_address(struct emu_cpu *cpu, int i)
         a += emu_reg_read(cpu, o->mem.index) * o->mem.scale;
     if (o->mem.disp.has_displacement)
         a += (uint64_t)o->mem.disp.value;
-    return a & emu_mask(cpu->insn.address_width / 8);
+    return a & emu_mask(cpu->insn->address_width / 8);
 }
 
 uint64_t emu_op_read(struct emu_cpu *cpu, int i)
@@ -135,7 +135,7 @@ uint64_t emu_op_read(struct emu_cpu *cpu, int i)
         /* A signed immediate (imm8 of ADD r/m32, imm32 of MOV r/m64) is
          * sign-extended to the operation's width. */
         if (o->imm.is_signed)
-            return o->imm.value.u & emu_mask(cpu->insn.operand_width / 8);
+            return o->imm.value.u & emu_mask(cpu->insn->operand_width / 8);
         return o->imm.value.u & emu_mask(size ? size : 8);
     default:
         internal(cpu, "operand type not supported");
@@ -178,7 +178,7 @@ static uint64_t branch_target(struct emu_cpu *cpu, int i)
         t = cpu->next_rip + o->imm.value.u;
     else
         t = emu_op_read(cpu, i);
-    return t & emu_mask(cpu->insn.operand_width / 8);
+    return t & emu_mask(cpu->insn->operand_width / 8);
 }
 
 static void jump(struct emu_cpu *cpu, uint64_t target)
@@ -193,22 +193,22 @@ static void jump(struct emu_cpu *cpu, uint64_t target)
 
 static unsigned opsize(const struct emu_cpu *cpu)
 {
-    return cpu->insn.operand_width / 8;
+    return cpu->insn->operand_width / 8;
 }
 
 static uint8_t cc_of(const struct emu_cpu *cpu)
 {
-    return cpu->insn.opcode & 0xf;
+    return cpu->insn->opcode & 0xf;
 }
 
 static uint64_t count_reg(struct emu_cpu *cpu)
 {
-    return cpu->gpr[GPR_RCX] & emu_mask(cpu->insn.address_width / 8);
+    return cpu->gpr[GPR_RCX] & emu_mask(cpu->insn->address_width / 8);
 }
 
 static void set_count_reg(struct emu_cpu *cpu, uint64_t v)
 {
-    unsigned w = cpu->insn.address_width / 8;
+    unsigned w = cpu->insn->address_width / 8;
 
     if (w == 8)
         cpu->gpr[GPR_RCX] = v;
@@ -236,7 +236,7 @@ static bool exec_move(struct emu_cpu *cpu)
     unsigned size = opsize(cpu);
     uint64_t v, t;
 
-    switch (cpu->insn.mnemonic) {
+    switch (cpu->insn->mnemonic) {
     case ZYDIS_MNEMONIC_MOV:
         if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_REGISTER &&
             ZydisRegisterGetClass(op(cpu, 0)->reg.value) == ZYDIS_REGCLASS_SEGMENT) {
@@ -347,11 +347,11 @@ static bool exec_move(struct emu_cpu *cpu)
         cpu->gpr[GPR_RDX] = (cpu->gpr[0] >> 63) ? ~0ULL : 0;
         return true;
     case ZYDIS_MNEMONIC_XLAT: {
-        uint64_t a = (emu_reg_read(cpu, cpu->insn.address_width == 64   ? ZYDIS_REGISTER_RBX
-                                        : cpu->insn.address_width == 32 ? ZYDIS_REGISTER_EBX
+        uint64_t a = (emu_reg_read(cpu, cpu->insn->address_width == 64   ? ZYDIS_REGISTER_RBX
+                                        : cpu->insn->address_width == 32 ? ZYDIS_REGISTER_EBX
                                                                         : ZYDIS_REGISTER_BX) +
                       (cpu->gpr[0] & 0xff)) &
-                     emu_mask(cpu->insn.address_width / 8);
+                     emu_mask(cpu->insn->address_width / 8);
 
         v = emu_read(cpu, emu_op_seg(cpu, 1), a, 1);
         cpu->gpr[0] = (cpu->gpr[0] & ~0xffULL) | v;
@@ -373,7 +373,7 @@ static bool exec_stack(struct emu_cpu *cpu)
     unsigned size = opsize(cpu);
     uint64_t v;
 
-    switch (cpu->insn.mnemonic) {
+    switch (cpu->insn->mnemonic) {
     case ZYDIS_MNEMONIC_PUSH:
         /* operand_width is the push's width; an imm8 is sign-extended to it. */
         v = emu_op_read(cpu, 0);
@@ -485,11 +485,11 @@ static bool exec_branch(struct emu_cpu *cpu)
     unsigned size = opsize(cpu);
     uint64_t t, c;
 
-    switch (cpu->insn.mnemonic) {
+    switch (cpu->insn->mnemonic) {
     case ZYDIS_MNEMONIC_JMP:
         if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_POINTER ||
             (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_MEMORY &&
-             cpu->insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR))
+             cpu->insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR))
             return false;
         jump(cpu, branch_target(cpu, 0));
         return true;
@@ -521,25 +521,25 @@ static bool exec_branch(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_LOOP:
     case ZYDIS_MNEMONIC_LOOPE:
     case ZYDIS_MNEMONIC_LOOPNE:
-        c = (count_reg(cpu) - 1) & emu_mask(cpu->insn.address_width / 8);
+        c = (count_reg(cpu) - 1) & emu_mask(cpu->insn->address_width / 8);
         t = branch_target(cpu, 0);
         set_count_reg(cpu, c);
-        if (c && (cpu->insn.mnemonic == ZYDIS_MNEMONIC_LOOP ||
-                  (cpu->insn.mnemonic == ZYDIS_MNEMONIC_LOOPE) == !!(cpu->rflags & RFLAGS_ZF)))
+        if (c && (cpu->insn->mnemonic == ZYDIS_MNEMONIC_LOOP ||
+                  (cpu->insn->mnemonic == ZYDIS_MNEMONIC_LOOPE) == !!(cpu->rflags & RFLAGS_ZF)))
             jump(cpu, t);
         return true;
     case ZYDIS_MNEMONIC_CALL:
-        if (cpu->insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+        if (cpu->insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
             return false;
         t = branch_target(cpu, 0);
         emu_push(cpu, cpu->next_rip & emu_mask(size), size);
         jump(cpu, t);
         return true;
     case ZYDIS_MNEMONIC_RET:
-        if (cpu->insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+        if (cpu->insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
             return false;
         t = emu_pop(cpu, size);
-        if (cpu->insn.operand_count_visible) {
+        if (cpu->insn->operand_count_visible) {
             unsigned sbits = cpu->code_bits == 64 ? 64 : (cpu->seg[SEG_SS].db ? 32 : 16);
             uint64_t sp = (cpu->gpr[GPR_RSP] + emu_op_read(cpu, 0)) & emu_mask(sbits / 8);
 
@@ -554,7 +554,7 @@ static bool exec_branch(struct emu_cpu *cpu)
 
 static bool exec_misc(struct emu_cpu *cpu)
 {
-    switch (cpu->insn.mnemonic) {
+    switch (cpu->insn->mnemonic) {
     case ZYDIS_MNEMONIC_NOP:
     case ZYDIS_MNEMONIC_PAUSE:
     case ZYDIS_MNEMONIC_ENDBR32:
@@ -592,36 +592,6 @@ static bool exec_misc(struct emu_cpu *cpu)
     }
 }
 
-/* Fetches and decodes the instruction at CS:RIP into cpu->insn/ops. */
-static void decode(struct emu_cpu *cpu)
-{
-    uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
-    unsigned avail = sizeof(buf), n;
-    uint64_t lin;
-    ZyanStatus st;
-
-    if (cpu->code_bits == 64) {
-        lin = cpu->rip;
-    } else {
-        const struct cpu_segment *cs = &cpu->seg[SEG_CS];
-
-        if (cpu->rip > cs->limit)
-            emu_raise(cpu, EXC_GP, 0);
-        if (cs->limit - cpu->rip + 1 < avail)
-            avail = (unsigned)(cs->limit - cpu->rip + 1);
-        lin = (cs->base + cpu->rip) & 0xffffffff;
-    }
-    n = emu_fetch(cpu, lin, buf, avail);
-    st = ZydisDecoderDecodeFull(&cpu->decoder, buf, n, &cpu->insn, cpu->ops);
-    if (st == ZYDIS_STATUS_NO_MORE_DATA) {
-        if (n < avail)
-            emu_read_lin(cpu, lin + n, 1, ACC_FETCH, cpu->cpl); /* raises the #PF */
-        emu_raise(cpu, avail < sizeof(buf) ? EXC_GP : EXC_UD, avail < sizeof(buf) ? 0 : -1);
-    }
-    if (!ZYAN_SUCCESS(st))
-        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
-}
-
 /* VX86_EMU_TRACE=1: one line per instruction on stderr, for debugging. */
 static void trace(struct emu_cpu *cpu)
 {
@@ -629,7 +599,7 @@ static void trace(struct emu_cpu *cpu)
     ZydisFormatter fmt;
 
     if (ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)))
-        ZydisFormatterFormatInstruction(&fmt, &cpu->insn, cpu->ops, cpu->insn.operand_count_visible,
+        ZydisFormatterFormatInstruction(&fmt, cpu->insn, cpu->ops, cpu->insn->operand_count_visible,
                                         text, sizeof(text), cpu->insn_rip, NULL);
     fprintf(stderr, "emu %d: %04x:%016" PRIx64 " rsp %016" PRIx64 " %s\n", cpu->index,
             cpu->seg[SEG_CS].selector, cpu->insn_rip, cpu->gpr[GPR_RSP], text);
@@ -639,11 +609,11 @@ static void step(struct emu_cpu *cpu)
 {
     cpu->intr_shadow = false;
     cpu->insn_rip = cpu->rip;
-    decode(cpu);
+    emu_decode(cpu);
     if (__builtin_expect(cpu->trace, 0))
         trace(cpu);
-    cpu->next_rip = (cpu->rip + cpu->insn.length) & emu_mask(cpu->code_bits / 8);
-    if ((cpu->insn.attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) && cpu->cpl != 0)
+    cpu->next_rip = (cpu->rip + cpu->insn->length) & emu_mask(cpu->code_bits / 8);
+    if ((cpu->insn->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) && cpu->cpl != 0)
         emu_raise(cpu, EXC_GP, 0);
     cpu->rip = cpu->next_rip;
     if (exec_move(cpu) || exec_stack(cpu) || exec_branch(cpu) || exec_misc(cpu) ||

@@ -228,9 +228,10 @@ uint64_t emu_read_lin(struct emu_cpu *cpu, uint64_t linear, unsigned size, enum 
 static void phys_write(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear, uint64_t v,
                        unsigned size)
 {
-    if (e->host)
+    if (e->host) {
         memcpy(e->host + (linear & 0xfff), &v, size);
-    else
+        emu_code_written(cpu, e->host);
+    } else
         bus_write(&cpu->vm->mmio, e->gpa | (linear & 0xfff), size, v);
 }
 
@@ -247,6 +248,16 @@ void emu_write_lin(struct emu_cpu *cpu, uint64_t linear, uint64_t value, unsigne
     for (unsigned i = 0; i < size; i++)
         phys_write(cpu, translate(cpu, linear + i, ACC_WRITE, cpl), linear + i,
                    (value >> (8 * i)) & 0xff, 1);
+}
+
+uint8_t *emu_fetch_host(struct emu_cpu *cpu, uint64_t linear)
+{
+    struct tlb_entry *e;
+
+    if (!emu_long_mode(cpu))
+        linear &= 0xffffffff;
+    e = translate(cpu, linear, ACC_FETCH, cpu->cpl);
+    return e->host ? e->host + (linear & 0xfff) : NULL;
 }
 
 /* translate() for a later page of an instruction: a fault there only

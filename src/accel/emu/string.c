@@ -29,7 +29,7 @@ static void set_index(struct emu_cpu *cpu, int reg, unsigned aw, uint64_t v)
 /* The source segment of MOVS/LODS/CMPS/OUTS: DS unless overridden. */
 static int src_seg(struct emu_cpu *cpu)
 {
-    for (int i = 0; i < cpu->insn.operand_count; i++)
+    for (int i = 0; i < cpu->insn->operand_count; i++)
         if (cpu->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
             (cpu->ops[i].mem.base == ZYDIS_REGISTER_RSI ||
              cpu->ops[i].mem.base == ZYDIS_REGISTER_ESI ||
@@ -79,12 +79,12 @@ static uint64_t compare(struct emu_cpu *cpu, uint64_t a, uint64_t b, unsigned si
 
 bool emu_exec_string(struct emu_cpu *cpu)
 {
-    ZydisMnemonic m = cpu->insn.mnemonic;
-    unsigned size = cpu->insn.operand_width / 8, aw = cpu->insn.address_width / 8;
-    bool rep = cpu->insn.attributes &
+    ZydisMnemonic m = cpu->insn->mnemonic;
+    unsigned size = cpu->insn->operand_width / 8, aw = cpu->insn->address_width / 8;
+    bool rep = cpu->insn->attributes &
                (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE);
-    bool repe = cpu->insn.attributes & ZYDIS_ATTRIB_HAS_REPE;
-    bool repne = cpu->insn.attributes & ZYDIS_ATTRIB_HAS_REPNE;
+    bool repe = cpu->insn->attributes & ZYDIS_ATTRIB_HAS_REPE;
+    bool repne = cpu->insn->attributes & ZYDIS_ATTRIB_HAS_REPNE;
     uint64_t delta = (cpu->rflags & RFLAGS_DF) ? -(uint64_t)size : size;
     uint16_t port = (uint16_t)cpu->gpr[GPR_RDX];
     int seg;
@@ -124,7 +124,7 @@ bool emu_exec_string(struct emu_cpu *cpu)
     }
     /* MOVSD/CMPSD also name SSE instructions; those have register operands. */
     if ((m == ZYDIS_MNEMONIC_MOVSD || m == ZYDIS_MNEMONIC_CMPSD) &&
-        cpu->insn.operand_count_visible && cpu->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+        cpu->insn->operand_count_visible && cpu->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
         return false;
     seg = src_seg(cpu);
     for (int n = 0; !rep || n < SLICE; n++) {

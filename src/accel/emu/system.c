@@ -345,7 +345,7 @@ static void load_dtable(struct emu_cpu *cpu, struct cpu_dtable *t)
     uint16_t limit = (uint16_t)emu_read(cpu, seg, addr, 2);
     uint64_t base = emu_read(cpu, seg, addr + 2, cpu->code_bits == 64 ? 8 : 4);
 
-    if (cpu->code_bits != 64 && cpu->insn.operand_width == 16)
+    if (cpu->code_bits != 64 && cpu->insn->operand_width == 16)
         base &= 0xffffff;
     t->limit = limit;
     t->base = base;
@@ -490,7 +490,7 @@ void emu_far_return(struct emu_cpu *cpu, int opsize, uint16_t pop_bytes)
 static void far_transfer(struct emu_cpu *cpu, bool call)
 {
     const ZydisDecodedOperand *o = &cpu->ops[0];
-    unsigned size = cpu->insn.operand_width / 8;
+    unsigned size = cpu->insn->operand_width / 8;
     uint64_t off;
     uint16_t sel;
 
@@ -504,7 +504,7 @@ static void far_transfer(struct emu_cpu *cpu, bool call)
         off = emu_read(cpu, seg, a, size);
         sel = (uint16_t)emu_read(cpu, seg, a + size, 2);
     }
-    emu_far_jump(cpu, sel, off, call, cpu->insn.operand_width);
+    emu_far_jump(cpu, sel, off, call, cpu->insn->operand_width);
 }
 
 static void port_io(struct emu_cpu *cpu, bool in)
@@ -527,7 +527,7 @@ static bool may_change_if(const struct emu_cpu *cpu)
 
 bool emu_exec_system(struct emu_cpu *cpu)
 {
-    ZydisMnemonic m = cpu->insn.mnemonic;
+    ZydisMnemonic m = cpu->insn->mnemonic;
     uint64_t v;
 
     switch (m) {
@@ -646,13 +646,13 @@ bool emu_exec_system(struct emu_cpu *cpu)
         far_transfer(cpu, true);
         return true;
     case ZYDIS_MNEMONIC_RET:
-        emu_far_return(cpu, cpu->insn.operand_width,
-                       cpu->insn.operand_count_visible ? (uint16_t)emu_op_read(cpu, 0) : 0);
+        emu_far_return(cpu, cpu->insn->operand_width,
+                       cpu->insn->operand_count_visible ? (uint16_t)emu_op_read(cpu, 0) : 0);
         return true;
     case ZYDIS_MNEMONIC_IRET:
     case ZYDIS_MNEMONIC_IRETD:
     case ZYDIS_MNEMONIC_IRETQ:
-        emu_iret(cpu, cpu->insn.operand_width);
+        emu_iret(cpu, cpu->insn->operand_width);
         return true;
     case ZYDIS_MNEMONIC_INT:
         if ((cpu->rflags & RFLAGS_VM) && ((cpu->rflags & RFLAGS_IOPL) >> 12) < 3)
@@ -672,7 +672,7 @@ bool emu_exec_system(struct emu_cpu *cpu)
         emu_syscall(cpu);
         return true;
     case ZYDIS_MNEMONIC_SYSRET:
-        emu_sysret(cpu, cpu->insn.operand_width);
+        emu_sysret(cpu, cpu->insn->operand_width);
         return true;
     default:
         return false;

@@ -1,0 +1,103 @@
+/*
+ * Instruction fetch and decode, with a cache of decoded instructions keyed
+ * by guest-physical address and decoder mode. A full Zydis decode costs
+ * ~100 ns; a cache hit costs a TLB lookup and a compare. An entry is valid
+ * while its page's generation (struct emu_vm) is unchanged: any store to
+ * the page bumps it, so self-modifying and cross-modifying code re-decodes.
+ * Instructions that cross a page boundary or lie outside RAM are decoded
+ * every time.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "accel/emu/cpu.h"
+
+#define DCACHE_SIZE 8192 /* entries, a power of two */
+
+struct dcache_entry {
+    uint64_t key;   /* (host address << 4 | decoder mode) + 1; 0: empty */
+    uint32_t gen;
+    struct emu_decoded d;
+};
+
+struct emu_decode_cache {
+    struct dcache_entry e[DCACHE_SIZE];
+    struct emu_decoded scratch; /* for instructions that are not cached */
+};
+
+int emu_dcache_init(struct emu_cpu *cpu)
+{
+    cpu->dcache = calloc(1, sizeof(*cpu->dcache));
+    return cpu->dcache ? 0 : -1;
+}
+
+void emu_dcache_free(struct emu_cpu *cpu)
+{
+    free(cpu->dcache);
+    cpu->dcache = NULL;
+}
+
+/* Full decode from guest memory into d; raises #PF, #GP (CS limit), #UD. */
+static void decode_slow(struct emu_cpu *cpu, uint64_t lin, unsigned avail,
+                        struct emu_decoded *d)
+{
+    uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    unsigned n = emu_fetch(cpu, lin, buf, avail);
+    ZyanStatus st = ZydisDecoderDecodeFull(&cpu->decoder, buf, n, &d->insn, d->ops);
+
+    if (st == ZYDIS_STATUS_NO_MORE_DATA) {
+        if (n < avail)
+            emu_read_lin(cpu, lin + n, 1, ACC_FETCH, cpu->cpl); /* raises the #PF */
+        if (avail < sizeof(buf))
+            emu_raise(cpu, EXC_GP, 0); /* runs past the CS limit */
+    }
+    if (!ZYAN_SUCCESS(st))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+}
+
+void emu_decode(struct emu_cpu *cpu)
+{
+    unsigned avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
+    struct emu_decode_cache *c = cpu->dcache;
+    struct dcache_entry *e;
+    uint64_t lin, key, page;
+    uint8_t *host;
+    uint32_t gen;
+
+    if (cpu->code_bits == 64) {
+        lin = cpu->rip;
+    } else {
+        const struct cpu_segment *cs = &cpu->seg[SEG_CS];
+
+        if (cpu->rip > cs->limit)
+            emu_raise(cpu, EXC_GP, 0);
+        if (cs->limit - cpu->rip + 1 < avail)
+            avail = (unsigned)(cs->limit - cpu->rip + 1);
+        lin = (cs->base + cpu->rip) & 0xffffffff;
+    }
+    host = emu_fetch_host(cpu, lin);
+    if (!host || (lin & 0xfff) + ZYDIS_MAX_INSTRUCTION_LENGTH > 4096 ||
+        avail < ZYDIS_MAX_INSTRUCTION_LENGTH) {
+        decode_slow(cpu, lin, avail, &c->scratch);
+        cpu->insn = &c->scratch.insn;
+        cpu->ops = c->scratch.ops;
+        return;
+    }
+    key = (((uint64_t)(uintptr_t)host << 4) | (uint64_t)cpu->decoder.machine_mode << 2 |
+           (uint64_t)cpu->decoder.stack_width) + 1;
+    page = (uint64_t)(host - cpu->evm->base) >> 12;
+    gen = atomic_load_explicit(&cpu->evm->gen[page], memory_order_acquire);
+    e = &c->e[((uintptr_t)host ^ ((uintptr_t)host >> 13)) & (DCACHE_SIZE - 1)];
+    if (e->key != key || e->gen != gen) {
+        /* Mark the page before decoding, so a store racing with the decode
+         * bumps the generation and the entry is not trusted again. */
+        atomic_store_explicit(&cpu->evm->code[page], 1, memory_order_relaxed);
+        gen = atomic_load_explicit(&cpu->evm->gen[page], memory_order_acquire);
+        e->key = 0;
+        decode_slow(cpu, lin, avail, &e->d);
+        e->key = key;
+        e->gen = gen;
+    }
+    cpu->insn = &e->d.insn;
+    cpu->ops = e->d.ops;
+}
