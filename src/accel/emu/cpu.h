@@ -166,6 +166,7 @@ struct emu_cpu {
     uint64_t next_rip;
     const ZydisDecodedInstruction *insn;
     const ZydisDecodedOperand *ops;
+    struct emu_decoded *decoded;
     struct emu_decode_cache *dcache;
 
     /* Exceptions: emu_raise() records one and jumps to fault_jmp. */
@@ -237,7 +238,9 @@ void emu_cpuid(struct emu_cpu *cpu);
 struct emu_decoded {
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    uint8_t group;          /* exec.c's handler group that took it; GROUP_UNKNOWN at first */
 };
+#define GROUP_UNKNOWN 0xff
 int emu_dcache_init(struct emu_cpu *cpu);
 void emu_dcache_free(struct emu_cpu *cpu);
 /* Fetches and decodes the instruction at CS:RIP, setting cpu->insn/ops. */
@@ -247,6 +250,8 @@ void emu_decode(struct emu_cpu *cpu);
 static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p);
 
 /* exec.c */
+/* Builds the interpreter's tables; once per process, before any emu_run. */
+void emu_exec_init(void);
 /* Executes instructions until an exit is due; fills *exit. */
 int emu_run(struct emu_cpu *cpu, struct accel_exit *exit);
 /* INT n, INT3, INTO: delivers vector with the return address after the instruction. */

@@ -53,6 +53,7 @@ static void decode_slow(struct emu_cpu *cpu, uint64_t lin, unsigned avail,
     }
     if (!ZYAN_SUCCESS(st))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    d->group = GROUP_UNKNOWN;
 }
 
 void emu_decode(struct emu_cpu *cpu)
@@ -79,6 +80,7 @@ void emu_decode(struct emu_cpu *cpu)
     if (!host || (lin & 0xfff) + ZYDIS_MAX_INSTRUCTION_LENGTH > 4096 ||
         avail < ZYDIS_MAX_INSTRUCTION_LENGTH) {
         decode_slow(cpu, lin, avail, &c->scratch);
+        cpu->decoded = &c->scratch;
         cpu->insn = &c->scratch.insn;
         cpu->ops = c->scratch.ops;
         return;
@@ -98,6 +100,7 @@ void emu_decode(struct emu_cpu *cpu)
         e->key = key;
         e->gen = gen;
     }
+    cpu->decoded = &e->d;
     cpu->insn = &e->d.insn;
     cpu->ops = e->d.ops;
 }

@@ -19,6 +19,7 @@ static int emu_vm_init(struct vm *vm)
 
     if (!e)
         return -ENOMEM;
+    emu_exec_init();
     vm->accel_vm = e;
     e->base = vm->mem.base;
     e->pages = vm->mem.size >> 12;

@@ -17,40 +17,52 @@ static const ZydisDecodedOperand *op(const struct emu_cpu *cpu, int i)
     return &cpu->ops[i];
 }
 
-/* Location of a general-purpose register: index in gpr[], bit shift, bytes. */
+/* Location of a general-purpose register: index in gpr[], bit shift, bytes
+ * (0 for registers that are not general-purpose). */
 struct gpr_loc {
-    int index, shift;
-    unsigned size;
+    uint8_t index, shift, size;
 };
+
+/* Filled once from Zydis's register tables: the lookup is on every operand. */
+static struct gpr_loc gpr_table[ZYDIS_REGISTER_MAX_VALUE + 1];
+static pthread_once_t gpr_table_once = PTHREAD_ONCE_INIT;
+
+static void fill_gpr_table(void)
+{
+    static const uint8_t sizes[] = {
+        [ZYDIS_REGCLASS_GPR8] = 1,
+        [ZYDIS_REGCLASS_GPR16] = 2,
+        [ZYDIS_REGCLASS_GPR32] = 4,
+        [ZYDIS_REGCLASS_GPR64] = 8,
+    };
+
+    for (int r = 0; r <= ZYDIS_REGISTER_MAX_VALUE; r++) {
+        ZydisRegisterClass cls = ZydisRegisterGetClass((ZydisRegister)r);
+        ZydisRegister full;
+
+        if (cls > ZYDIS_REGCLASS_GPR64 || !sizes[cls])
+            continue;
+        full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, (ZydisRegister)r);
+        gpr_table[r] = (struct gpr_loc){
+            .index = (uint8_t)(full - ZYDIS_REGISTER_RAX),
+            .shift = (r == ZYDIS_REGISTER_AH || r == ZYDIS_REGISTER_CH ||
+                      r == ZYDIS_REGISTER_DH || r == ZYDIS_REGISTER_BH)
+                         ? 8
+                         : 0,
+            .size = sizes[cls],
+        };
+    }
+}
+
+void emu_exec_init(void)
+{
+    pthread_once(&gpr_table_once, fill_gpr_table);
+}
 
 static bool gpr_loc(ZydisRegister reg, struct gpr_loc *l)
 {
-    ZydisRegisterClass cls = ZydisRegisterGetClass(reg);
-    ZydisRegister full;
-
-    switch (cls) {
-    case ZYDIS_REGCLASS_GPR8:
-        l->size = 1;
-        break;
-    case ZYDIS_REGCLASS_GPR16:
-        l->size = 2;
-        break;
-    case ZYDIS_REGCLASS_GPR32:
-        l->size = 4;
-        break;
-    case ZYDIS_REGCLASS_GPR64:
-        l->size = 8;
-        break;
-    default:
-        return false;
-    }
-    full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, reg);
-    l->index = full - ZYDIS_REGISTER_RAX;
-    l->shift = (reg == ZYDIS_REGISTER_AH || reg == ZYDIS_REGISTER_CH || reg == ZYDIS_REGISTER_DH ||
-                reg == ZYDIS_REGISTER_BH)
-                   ? 8
-                   : 0;
-    return true;
+    *l = gpr_table[reg];
+    return l->size != 0;
 }
 
 static __attribute__((noreturn)) void internal(struct emu_cpu *cpu, const char *what)
@@ -605,8 +617,16 @@ static void trace(struct emu_cpu *cpu)
             cpu->seg[SEG_CS].selector, cpu->insn_rip, cpu->gpr[GPR_RSP], text);
 }
 
+/* The instruction groups; each returns false for an instruction not its own. */
+static bool (*const groups[])(struct emu_cpu *cpu) = {
+    exec_move, exec_stack,      exec_branch,     exec_misc,
+    emu_exec_alu, emu_exec_string, emu_exec_system, emu_exec_fpu,
+};
+
 static void step(struct emu_cpu *cpu)
 {
+    unsigned group;
+
     cpu->intr_shadow = false;
     cpu->insn_rip = cpu->rip;
     emu_decode(cpu);
@@ -616,10 +636,16 @@ static void step(struct emu_cpu *cpu)
     if ((cpu->insn->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) && cpu->cpl != 0)
         emu_raise(cpu, EXC_GP, 0);
     cpu->rip = cpu->next_rip;
-    if (exec_move(cpu) || exec_stack(cpu) || exec_branch(cpu) || exec_misc(cpu) ||
-        emu_exec_alu(cpu) || emu_exec_string(cpu) || emu_exec_system(cpu) ||
-        emu_exec_fpu(cpu))
+    group = cpu->decoded->group;
+    if (group != GROUP_UNKNOWN && groups[group](cpu))
         return;
+    /* First execution: find the group and remember it with the decoded
+     * instruction (which group takes an instruction depends only on it). */
+    for (group = 0; group < sizeof(groups) / sizeof(groups[0]); group++)
+        if (groups[group](cpu)) {
+            cpu->decoded->group = (uint8_t)group;
+            return;
+        }
     internal(cpu, "instruction not implemented");
 }
 
