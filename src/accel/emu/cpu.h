@@ -195,6 +195,8 @@ void emu_deliver(struct emu_cpu *cpu, int vector, int error, bool soft);
 void emu_iret(struct emu_cpu *cpu, int opsize);
 void emu_syscall(struct emu_cpu *cpu);
 void emu_sysret(struct emu_cpu *cpu, int opsize);
+void emu_sysenter(struct emu_cpu *cpu);
+void emu_sysexit(struct emu_cpu *cpu, int opsize);
 
 /* mmu.c: linear addresses. */
 void emu_tlb_flush(struct emu_cpu *cpu, bool include_global);
@@ -271,6 +273,18 @@ bool emu_exec_string(struct emu_cpu *cpu);
 
 /* fpu.c: x87, MMX, SSE and the FXSAVE/XSAVE family; false if m is not one. */
 bool emu_exec_fpu(struct emu_cpu *cpu);
+
+/* task.c: far JMP/CALL to a system descriptor (call gate, task gate, TSS);
+ * false if sel names a code segment. */
+bool emu_far_system(struct emu_cpu *cpu, uint16_t sel, bool call);
+/* IRET with EFLAGS.NT: back to the task in the TSS's back link. */
+void emu_task_return(struct emu_cpu *cpu);
+/* An interrupt or exception through a task gate. */
+void emu_task_gate_interrupt(struct emu_cpu *cpu, uint16_t tss_sel, int error);
+
+/* legacy.c: decimal arithmetic, BOUND, ARPL, far-pointer loads, LAR/LSL/
+ * VERR/VERW, RDRAND/RDSEED, RDPID, FS/GS base instructions, CLFLUSH. */
+bool emu_exec_legacy(struct emu_cpu *cpu);
 
 /* alu.c: host-computed results and status flags. */
 bool emu_exec_alu(struct emu_cpu *cpu);

@@ -620,7 +620,7 @@ static void trace(struct emu_cpu *cpu)
 /* The instruction groups; each returns false for an instruction not its own. */
 static bool (*const groups[])(struct emu_cpu *cpu) = {
     exec_move, exec_stack,      exec_branch,     exec_misc,
-    emu_exec_alu, emu_exec_string, emu_exec_system, emu_exec_fpu,
+    emu_exec_alu, emu_exec_string, emu_exec_system, emu_exec_legacy, emu_exec_fpu,
 };
 
 static void step(struct emu_cpu *cpu)

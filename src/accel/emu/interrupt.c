@@ -85,8 +85,14 @@ static void deliver_protected(struct emu_cpu *cpu, int vector, int error, bool s
     type = (lo >> 40) & 0xf;
     dpl = (lo >> 45) & 3;
     ist = lm ? (lo >> 32) & 7 : 0;
-    if (type == GATE_TASK && !lm)
-        emu_raise(cpu, EXC_GP, vector * 8 + 2); /* task gates: not yet */
+    if (type == GATE_TASK && !lm) {
+        if (soft && dpl < cpu->cpl)
+            emu_raise(cpu, EXC_GP, vector * 8 + 2);
+        if (!((lo >> 47) & 1))
+            emu_raise(cpu, EXC_NP, vector * 8 + 2);
+        emu_task_gate_interrupt(cpu, (uint16_t)(lo >> 16), error);
+        return;
+    }
     if (lm ? (type != GATE_INT32 && type != GATE_TRAP32)
            : (type != GATE_INT16 && type != GATE_TRAP16 && type != GATE_INT32 &&
               type != GATE_TRAP32))
@@ -192,8 +198,10 @@ static void iret_protected(struct emu_cpu *cpu, int opsize)
     int rpl;
     bool outer;
 
-    if (cpu->rflags & RFLAGS_NT && !emu_long_mode(cpu))
-        emu_raise(cpu, EXC_GP, 0); /* task return: not yet */
+    if (cpu->rflags & RFLAGS_NT && !emu_long_mode(cpu)) {
+        emu_task_return(cpu);
+        return;
+    }
     rip = emu_pop(cpu, size);
     cs_sel = (uint16_t)emu_pop(cpu, size);
     flags = emu_pop(cpu, size);
@@ -372,5 +380,41 @@ void emu_sysret(struct emu_cpu *cpu, int opsize)
     cpu->seg[SEG_SS].present = 1;
     cpu->seg[SEG_SS].s = 1;
     cpu->seg[SEG_SS].type = 3;
+    emu_update_mode(cpu);
+}
+
+/* SYSENTER/SYSEXIT (SDM Vol. 2B): flat segments derived from IA32_SYSENTER_CS. */
+void emu_sysenter(struct emu_cpu *cpu)
+{
+    uint16_t cs = (uint16_t)cpu->msr.sysenter_cs & 0xfffc;
+    bool lm = emu_long_mode(cpu);
+
+    if (!(cpu->cr0 & CR0_PE) || cs == 0)
+        emu_raise(cpu, EXC_GP, 0);
+    cpu->rflags &= ~(RFLAGS_VM | RFLAGS_IF | RFLAGS_RF);
+    cpu->seg[SEG_CS] = (struct cpu_segment){.selector = cs, .limit = 0xffffffff, .type = 0xb,
+                                            .s = 1, .present = 1, .g = 1, .l = lm, .db = !lm};
+    cpu->seg[SEG_SS] = (struct cpu_segment){.selector = (uint16_t)(cs + 8), .limit = 0xffffffff,
+                                            .type = 3, .s = 1, .present = 1, .g = 1, .db = 1};
+    cpu->rip = lm ? cpu->msr.sysenter_eip : cpu->msr.sysenter_eip & 0xffffffff;
+    cpu->gpr[GPR_RSP] = lm ? cpu->msr.sysenter_esp : cpu->msr.sysenter_esp & 0xffffffff;
+    emu_update_mode(cpu);
+}
+
+void emu_sysexit(struct emu_cpu *cpu, int opsize)
+{
+    uint16_t base = (uint16_t)cpu->msr.sysenter_cs & 0xfffc;
+    bool to64 = opsize == 64;
+
+    if (!(cpu->cr0 & CR0_PE) || base == 0 || cpu->cpl != 0)
+        emu_raise(cpu, EXC_GP, 0);
+    cpu->seg[SEG_CS] = (struct cpu_segment){.selector = (uint16_t)((base + (to64 ? 32 : 16)) | 3),
+                                            .limit = 0xffffffff, .type = 0xb, .s = 1, .dpl = 3,
+                                            .present = 1, .g = 1, .l = to64, .db = !to64};
+    cpu->seg[SEG_SS] = (struct cpu_segment){.selector = (uint16_t)((base + (to64 ? 40 : 24)) | 3),
+                                            .limit = 0xffffffff, .type = 3, .s = 1, .dpl = 3,
+                                            .present = 1, .g = 1, .db = 1};
+    cpu->rip = to64 ? cpu->gpr[GPR_RDX] : cpu->gpr[GPR_RDX] & 0xffffffff;
+    cpu->gpr[GPR_RSP] = to64 ? cpu->gpr[GPR_RCX] : cpu->gpr[GPR_RCX] & 0xffffffff;
     emu_update_mode(cpu);
 }

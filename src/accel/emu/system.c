@@ -436,6 +436,8 @@ void emu_far_jump(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bool call,
         emu_update_mode(cpu);
         return;
     }
+    if ((sel & 0xfffc) != 0 && emu_far_system(cpu, sel, call))
+        return;
     load_cs(cpu, sel, &cs);
     if (!(emu_long_mode(cpu) && cs.l) && offset > cs.limit)
         emu_raise(cpu, EXC_GP, 0);
