@@ -155,10 +155,9 @@ leaf:
         set_pte_bits(cpu, entry_gpa, PTE_A);
 }
 
-/* Translates linear for acc at privilege cpl (3 = user access); fills the
- * TLB and returns the entry. Raises #PF. */
-static struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc,
-                                   int cpl)
+/* The TLB miss path of translate(): walks, checks and fills the entry. */
+static __attribute__((noinline)) struct tlb_entry *
+translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cpl)
 {
     bool user = cpl == 3;
     uint64_t vpn = linear >> 12, tag = ((vpn << 1) | user) + 1;
@@ -166,8 +165,6 @@ static struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear, enum em
     uint32_t code = (acc == ACC_WRITE ? PFEC_W : 0) | (user ? PFEC_U : 0);
     struct walk w;
 
-    if (e->vpn == tag)
-        return e;
     if (!(cpu->cr0 & CR0_PG)) {
         w = (struct walk){.gpa = emu_long_mode(cpu) ? linear : linear & 0xffffffff};
     } else {
@@ -195,6 +192,19 @@ static struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear, enum em
     e->global = w.global;
     e->host = mem_ptr(&cpu->vm->mem, e->gpa, 4096);
     return e;
+}
+
+/* Translates linear for acc at privilege cpl (3 = user access) and returns
+ * its TLB entry; a hit costs a compare. Raises #PF. */
+static inline struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear,
+                                          enum emu_access acc, int cpl)
+{
+    uint64_t vpn = linear >> 12, tag = ((vpn << 1) | (cpl == 3)) + 1;
+    struct tlb_entry *e = &cpu->tlb[acc][vpn % TLB_SIZE];
+
+    if (__builtin_expect(e->vpn == tag, 1))
+        return e;
+    return translate_miss(cpu, linear, acc, cpl);
 }
 
 static uint64_t phys_read(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear, unsigned size)
