@@ -184,9 +184,38 @@ static void mov_cr(struct emu_cpu *cpu)
     emu_reg_write(cpu, cpu->ops[0].reg.value, v);
 }
 
+/* The fixed-range MTRRs (SDM Vol. 3A §11.11.2.2), in struct emu_msrs order. */
+static const uint32_t mtrr_fixed_msrs[11] = {0x250, 0x258, 0x259, 0x268, 0x269, 0x26a,
+                                             0x26b, 0x26c, 0x26d, 0x26e, 0x26f};
+
+/* The MTRR MSR index's slot, or NULL: these are plain storage. */
+static uint64_t *mtrr_slot(struct emu_cpu *cpu, uint32_t index)
+{
+    if (index >= MSR_MTRR_PHYS_FIRST && index <= MSR_MTRR_PHYS_LAST)
+        return &cpu->msr.mtrr_var[index - MSR_MTRR_PHYS_FIRST];
+    if (index == MSR_MTRR_DEF_TYPE)
+        return &cpu->msr.mtrr_def_type;
+    for (int i = 0; i < 11; i++)
+        if (mtrr_fixed_msrs[i] == index)
+            return &cpu->msr.mtrr_fixed[i];
+    return NULL;
+}
+
 uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
 {
+    uint64_t *mtrr = mtrr_slot(cpu, index);
+
+    if (mtrr)
+        return *mtrr;
     switch (index) {
+    case MSR_IA32_UCODE_REV:
+        return 0;
+    case MSR_MTRRCAP:
+        return 0x508; /* 8 variable ranges, fixed ranges, write-combining */
+    case MSR_IA32_MCG_CAP:
+        return 0; /* no machine-check banks */
+    case MSR_IA32_MCG_STATUS:
+        return cpu->msr.mcg_status;
     case MSR_IA32_TSC:
         return __builtin_ia32_rdtsc() + cpu->msr.tsc_offset;
     case MSR_IA32_APIC_BASE:
@@ -233,7 +262,18 @@ static bool canonical(uint64_t a)
 
 void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
 {
+    uint64_t *mtrr = mtrr_slot(cpu, index);
+
+    if (mtrr) {
+        *mtrr = v;
+        return;
+    }
     switch (index) {
+    case MSR_IA32_UCODE_REV:
+        return; /* writing 0 before CPUID asks for the revision: accepted */
+    case MSR_IA32_MCG_STATUS:
+        cpu->msr.mcg_status = v;
+        return;
     case MSR_IA32_TSC:
         cpu->msr.tsc_offset = v - __builtin_ia32_rdtsc();
         return;
