@@ -18,6 +18,13 @@
 #define MSR_IA32_SYSENTER_EIP 0x176
 #define MSR_IA32_MISC_ENABLE  0x1a0
 #define MSR_IA32_PAT          0x277
+#define MSR_IA32_UCODE_REV    0x8b
+#define MSR_MTRRCAP           0xfe
+#define MSR_IA32_MCG_CAP      0x179
+#define MSR_IA32_MCG_STATUS   0x17a
+#define MSR_MTRR_PHYS_FIRST   0x200 /* base/mask pairs up to 0x20f */
+#define MSR_MTRR_PHYS_LAST    0x20f
+#define MSR_MTRR_DEF_TYPE     0x2ff
 #define MSR_EFER              0xc0000080
 #define MSR_STAR              0xc0000081
 #define MSR_LSTAR             0xc0000082
