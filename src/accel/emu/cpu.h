@@ -28,6 +28,7 @@ struct vm;
  * sees the change (self- and cross-modifying code).
  */
 struct emu_vm {
+    struct irqchip *chip;   /* PIC, PIT, IOAPIC, LAPICs (hw/irqchip) */
     uint8_t *base;          /* host address of guest RAM (vm->mem.base) */
     uint64_t pages;
     _Atomic uint8_t *code;  /* per page: decoded instructions may exist */
@@ -184,8 +185,12 @@ struct emu_cpu {
     struct emu_vm *evm;
     int index;
     atomic_bool kicked;
+    atomic_bool wake;       /* the irqchip has news for this vCPU: poll it */
+    bool wait_sipi;         /* an AP before its start-up IPI, or after INIT */
+    bool irq_blocked;       /* an interrupt waits for RFLAGS.IF */
+    uint64_t deadline;      /* CLOCK_MONOTONIC ns of the next timer event */
     pthread_mutex_t lock; /* with wake: sleeping in HLT */
-    pthread_cond_t wake;
+    pthread_cond_t wake_cond;
     struct accel_exit *exit;
     bool trace; /* VX86_EMU_TRACE set */
 };
@@ -196,6 +201,9 @@ __attribute__((noreturn)) void emu_raise(struct emu_cpu *cpu, int vector, int er
  * soft is true for INT n/INT3/INTO, whose return address is next_rip. */
 void emu_deliver(struct emu_cpu *cpu, int vector, int error, bool soft);
 void emu_iret(struct emu_cpu *cpu, int opsize);
+/* After a return to an outer privilege level (IRET, far RET): ES, DS, FS
+ * and GS holding segments the new CPL may not use become null (SDM RET). */
+void emu_null_inner_segments(struct emu_cpu *cpu);
 void emu_syscall(struct emu_cpu *cpu);
 void emu_sysret(struct emu_cpu *cpu, int opsize);
 void emu_sysenter(struct emu_cpu *cpu);
@@ -261,6 +269,8 @@ void emu_exec_init(void);
 int emu_run(struct emu_cpu *cpu, struct accel_exit *exit);
 /* INT n, INT3, INTO: delivers vector with the return address after the instruction. */
 void emu_soft_interrupt(struct emu_cpu *cpu, int vector);
+/* An external interrupt or NMI, between instructions. */
+void emu_external_interrupt(struct emu_cpu *cpu, int vector);
 uint64_t emu_reg_read(struct emu_cpu *cpu, ZydisRegister reg);
 void emu_reg_write(struct emu_cpu *cpu, ZydisRegister reg, uint64_t value);
 uint64_t emu_op_read(struct emu_cpu *cpu, int i);
@@ -268,14 +278,33 @@ void emu_op_write(struct emu_cpu *cpu, int i, uint64_t value);
 uint64_t emu_op_address(struct emu_cpu *cpu, int i); /* effective address (offset) */
 int emu_op_seg(struct emu_cpu *cpu, int i);
 
-/* engine.c: sleeps a halted vCPU until it is kicked or an interrupt is pending. */
-void emu_wait(struct emu_cpu *cpu);
+/* events.c: between instructions. The TSC runs at EMU_TSC_HZ from
+ * CLOCK_MONOTONIC (advertised in CPUID 15H/16H). */
+#define EMU_TSC_HZ 1000000000ULL
+uint64_t emu_now_ns(void);
+uint64_t emu_tsc(const struct emu_cpu *cpu);
+/* Takes start-up IPIs, NMIs and interrupts that are due; returns false
+ * when the vCPU cannot run (halted or waiting for SIPI) and slept instead. */
+bool emu_events(struct emu_cpu *cpu);
+/* True when emu_events() must run before the next instruction. */
+static inline bool emu_events_due(struct emu_cpu *cpu)
+{
+    return atomic_load_explicit(&cpu->wake, memory_order_relaxed) ||
+           (cpu->irq_blocked && (cpu->rflags & RFLAGS_IF) && !cpu->intr_shadow);
+}
+/* engine.c: the reset state (SDM Vol. 3A Table 9-1), for INIT. */
+void emu_reset(struct emu_cpu *cpu);
 
 /* string.c */
 bool emu_exec_string(struct emu_cpu *cpu);
 
 /* fpu.c: x87, MMX, SSE and the FXSAVE/XSAVE family; false if m is not one. */
 bool emu_exec_fpu(struct emu_cpu *cpu);
+/* The FPU/SSE state and XCR0 at power-on and reset. */
+void emu_fpu_reset(struct emu_cpu *cpu);
+/* Adds the FPU group's CPUID bits to leaf/subleaf's a, b, c, d (leaves 1, 7, 0DH). */
+void emu_fpu_cpuid(const struct emu_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t *a,
+                   uint32_t *b, uint32_t *c, uint32_t *d);
 
 /* task.c: far JMP/CALL to a system descriptor (call gate, task gate, TSS);
  * false if sel names a code segment. */

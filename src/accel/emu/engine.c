@@ -3,15 +3,43 @@
  * completes port I/O and MMIO itself on the vCPU thread (through the VM's
  * buses), so vcpu_run only returns for kicks, shutdowns and internal errors.
  *
- * Not yet: interrupt controllers (irq_set records nothing), x87/SSE, task
- * switches, call gates, SYSENTER, SMP start-up. See issue notes.
+ * Interrupt controllers and timers are hw/irqchip's software PIC, PIT,
+ * IOAPIC and LAPICs; events.c polls them between instructions.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "accel/emu/cpu.h"
+#include "hw/irqchip/irqchip.h"
+#include "util/log.h"
 #include "vm/vm.h"
+
+static struct emu_cpu *vcpu_of(struct vm *vm, int index)
+{
+    return index < vm->nr_vcpus ? (struct emu_cpu *)vm->vcpus[index].accel : NULL;
+}
+
+/* The irqchip's "look again" for one vCPU: any thread, no irqchip locks held. */
+static void wake_vcpu(void *opaque, int index)
+{
+    struct emu_cpu *cpu = vcpu_of(opaque, index);
+
+    if (!cpu)
+        return; /* not created yet: it polls before its first instruction */
+    pthread_mutex_lock(&cpu->lock);
+    atomic_store(&cpu->wake, true);
+    pthread_cond_signal(&cpu->wake_cond);
+    pthread_mutex_unlock(&cpu->lock);
+}
+
+static uint64_t vcpu_tsc(void *opaque, int index)
+{
+    struct emu_cpu *cpu = vcpu_of(opaque, index);
+
+    return cpu ? emu_tsc(cpu) : emu_now_ns();
+}
 
 static int emu_vm_init(struct vm *vm)
 {
@@ -25,7 +53,16 @@ static int emu_vm_init(struct vm *vm)
     e->pages = vm->mem.size >> 12;
     e->code = calloc(e->pages, sizeof(*e->code));
     e->gen = calloc(e->pages, sizeof(*e->gen));
-    return e->code && e->gen ? 0 : -ENOMEM;
+    if (!e->code || !e->gen)
+        return -ENOMEM;
+    e->chip = irqchip_create(vm, vm->cfg.cpus, EMU_TSC_HZ, vcpu_tsc, wake_vcpu, vm);
+    if (!e->chip) {
+        int err = -errno;
+
+        log_err("emu engine: cannot create the interrupt controllers: %s", strerror(errno));
+        return err;
+    }
+    return 0;
 }
 
 static void emu_vm_destroy(struct vm *vm)
@@ -34,6 +71,8 @@ static void emu_vm_destroy(struct vm *vm)
 
     if (!e)
         return;
+    if (e->chip)
+        irqchip_destroy(e->chip);
     free(e->code);
     free(e->gen);
     free(e);
@@ -41,9 +80,13 @@ static void emu_vm_destroy(struct vm *vm)
 }
 
 /* The power-on state (SDM Vol. 3A Table 9-1) with the boot state laid on
- * top by set_state. */
-static void reset(struct emu_cpu *cpu)
+ * top by set_state; also what INIT does. */
+void emu_reset(struct emu_cpu *cpu)
 {
+    memset(cpu->gpr, 0, sizeof(cpu->gpr));
+    cpu->rip = 0xfff0;
+    cpu->cr2 = cpu->cr3 = cpu->cr4 = cpu->cr8 = cpu->efer = 0;
+    cpu->halted = cpu->intr_shadow = cpu->irq_blocked = false;
     cpu->rflags = RFLAGS_FIXED;
     cpu->cr0 = CR0_ET | CR0_CD | CR0_NW;
     cpu->msr.pat = 0x0007040600070406ULL;
@@ -57,6 +100,7 @@ static void reset(struct emu_cpu *cpu)
     cpu->gdt.limit = 0xffff;
     cpu->tr = (struct cpu_segment){.limit = 0xffff, .type = 0xb, .present = 1};
     cpu->ldt = (struct cpu_segment){.limit = 0xffff, .type = 2, .present = 1};
+    emu_fpu_reset(cpu);
 }
 
 static int emu_vcpu_init(struct vm *vm, int index, struct accel_vcpu **out)
@@ -75,8 +119,17 @@ static int emu_vcpu_init(struct vm *vm, int index, struct accel_vcpu **out)
     }
     cpu->trace = getenv("VX86_EMU_TRACE") != NULL;
     pthread_mutex_init(&cpu->lock, NULL);
-    pthread_cond_init(&cpu->wake, NULL);
-    reset(cpu);
+    {
+        pthread_condattr_t attr;
+
+        /* Timer deadlines are CLOCK_MONOTONIC times. */
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&cpu->wake_cond, &attr);
+        pthread_condattr_destroy(&attr);
+    }
+    emu_reset(cpu);
+    cpu->wait_sipi = index != 0; /* APs wait for their start-up IPI */
     emu_update_mode(cpu);
     *out = (struct accel_vcpu *)cpu;
     return 0;
@@ -89,7 +142,7 @@ static void emu_vcpu_destroy(struct accel_vcpu *v)
     if (!cpu)
         return;
     pthread_mutex_destroy(&cpu->lock);
-    pthread_cond_destroy(&cpu->wake);
+    pthread_cond_destroy(&cpu->wake_cond);
     emu_dcache_free(cpu);
     free(cpu);
 }
@@ -105,15 +158,7 @@ static void emu_vcpu_kick(struct accel_vcpu *v)
 
     pthread_mutex_lock(&cpu->lock);
     atomic_store(&cpu->kicked, true);
-    pthread_cond_signal(&cpu->wake);
-    pthread_mutex_unlock(&cpu->lock);
-}
-
-void emu_wait(struct emu_cpu *cpu)
-{
-    pthread_mutex_lock(&cpu->lock);
-    while (!atomic_load(&cpu->kicked))
-        pthread_cond_wait(&cpu->wake, &cpu->lock);
+    pthread_cond_signal(&cpu->wake_cond);
     pthread_mutex_unlock(&cpu->lock);
 }
 
@@ -163,10 +208,9 @@ static int emu_set_state(struct accel_vcpu *v, const struct cpu_state *s)
 
 static int emu_irq_set(struct vm *vm, uint32_t gsi, int level)
 {
-    /* No interrupt controller yet: the line has nowhere to go. */
-    (void)vm;
-    (void)gsi;
-    (void)level;
+    struct emu_vm *e = vm->accel_vm;
+
+    irqchip_set_irq(e->chip, gsi, level);
     return 0;
 }
 

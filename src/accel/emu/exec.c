@@ -707,6 +707,15 @@ void emu_soft_interrupt(struct emu_cpu *cpu, int vector)
     cpu->delivering = -1;
 }
 
+void emu_external_interrupt(struct emu_cpu *cpu, int vector)
+{
+    cpu->insn_rip = cpu->rip;
+    cpu->halted = false;
+    cpu->delivering = CLASS_BENIGN;
+    emu_deliver(cpu, vector, EXC_NO_ERROR, false);
+    cpu->delivering = -1;
+}
+
 int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
 {
     cpu->exit = exit;
@@ -726,12 +735,15 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
             exit->reason = ACCEL_EXIT_INTR;
             return 0;
         }
-        if (cpu->halted) {
-            emu_wait(cpu);
+        if ((cpu->halted || cpu->wait_sipi || emu_events_due(cpu) ||
+             emu_now_ns() >= cpu->deadline) &&
+            !emu_events(cpu))
             continue;
-        }
-        for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++)
+        for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++) {
             step(cpu);
+            if (emu_events_due(cpu))
+                break;
+        }
     }
     exit->reason = ACCEL_EXIT_SHUTDOWN;
     return 0;

@@ -212,7 +212,8 @@ static void iret_protected(struct emu_cpu *cpu, int opsize)
 
         for (int i = 0; i < 4; i++)
             sels[i] = (uint16_t)emu_pop(cpu, 4);
-        cpu->rflags = (flags & 0x257fd5) | RFLAGS_FIXED;
+        /* Every flag comes from the image, VM included (SDM IRET, RETURN-TO-VIRTUAL-8086-MODE). */
+        cpu->rflags = (flags & 0x3f7fd5) | RFLAGS_FIXED;
         cpu->cpl = 3;
         emu_load_seg(cpu, SEG_CS, cs_sel);
         emu_load_seg(cpu, SEG_SS, ssv);
@@ -270,16 +271,20 @@ static void iret_protected(struct emu_cpu *cpu, int opsize)
         cpu->gpr[GPR_RSP] = size == 8 ? rsp : (size == 4 ? rsp & 0xffffffff : rsp & 0xffff);
     }
     emu_update_mode(cpu);
-    if (outer) {
-        /* Data segments the new, less privileged level may not use become null. */
-        for (int s = SEG_ES; s < SEG_COUNT; s++) {
-            struct cpu_segment *d = &cpu->seg[s];
+    if (outer)
+        emu_null_inner_segments(cpu);
+}
 
-            if (s == SEG_CS || s == SEG_SS || d->unusable)
-                continue;
-            if ((!(d->type & 0x8) || !(d->type & 0x4)) && d->dpl < cpu->cpl)
-                *d = (struct cpu_segment){.unusable = 1};
-        }
+void emu_null_inner_segments(struct emu_cpu *cpu)
+{
+    for (int s = SEG_ES; s < SEG_COUNT; s++) {
+        struct cpu_segment *d = &cpu->seg[s];
+
+        if (s == SEG_CS || s == SEG_SS || d->unusable)
+            continue;
+        /* Data and non-conforming code segments more privileged than the new CPL. */
+        if ((!(d->type & 0x8) || !(d->type & 0x4)) && d->dpl < cpu->cpl)
+            *d = (struct cpu_segment){.unusable = 1};
     }
 }
 

@@ -7,7 +7,22 @@
 #include <string.h>
 
 #include "accel/emu/cpu.h"
+#include "hw/irqchip/irqchip.h"
 #include "vm/vm.h"
+
+/* The local APIC's page is per vCPU: it is routed here, not on the MMIO bus. */
+static bool is_apic_page(const struct emu_cpu *cpu, uint64_t gpa)
+{
+    return (gpa & ~0xfffULL) == (cpu->msr.apic_base & ~0xfffULL);
+}
+
+static uint64_t apic_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size)
+{
+    unsigned off = (unsigned)(gpa & 0xfff), shift = (off & 3) * 8;
+    uint64_t v = lapic_mmio_read(cpu->evm->chip, cpu->index, off & ~3u) >> shift;
+
+    return size >= 4 ? v : v & ((1ULL << (size * 8)) - 1);
+}
 
 #define PTE_P     (1ULL << 0)
 #define PTE_RW    (1ULL << 1)
@@ -191,6 +206,10 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
     e->gpa = w.gpa & ~0xfffULL;
     e->global = w.global;
     e->host = mem_ptr(&cpu->vm->mem, e->gpa, 4096);
+    /* SMAP depends on RFLAGS.AC at each access: a supervisor data access
+     * to a user page is not kept, so the next one is checked again. */
+    if (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP))
+        e->vpn = 0;
     return e;
 }
 
@@ -215,6 +234,8 @@ static uint64_t phys_read(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t lin
         memcpy(&v, e->host + (linear & 0xfff), size);
         return v;
     }
+    if (is_apic_page(cpu, e->gpa))
+        return apic_read(cpu, e->gpa | (linear & 0xfff), size);
     return bus_read(&cpu->vm->mmio, e->gpa | (linear & 0xfff), size);
 }
 
@@ -229,7 +250,8 @@ uint64_t emu_read_lin(struct emu_cpu *cpu, uint64_t linear, unsigned size, enum 
         return phys_read(cpu, translate(cpu, linear, acc, cpl), linear, size);
     /* Crossing a page: both halves must translate before anything is read. */
     translate(cpu, linear, acc, cpl);
-    translate(cpu, linear + size - 1, acc, cpl);
+    /* CR2 of a fault there is the first byte of the second page. */
+    translate(cpu, (linear + size - 1) & ~0xfffULL, acc, cpl);
     for (unsigned i = 0; i < size; i++)
         v |= phys_read(cpu, translate(cpu, linear + i, acc, cpl), linear + i, 1) << (8 * i);
     return v;
@@ -241,6 +263,9 @@ static void phys_write(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear
     if (e->host) {
         memcpy(e->host + (linear & 0xfff), &v, size);
         emu_code_written(cpu, e->host);
+    } else if (is_apic_page(cpu, e->gpa)) {
+        /* The APIC takes aligned 32-bit writes (SDM Vol. 3A §11.4.1). */
+        lapic_mmio_write(cpu->evm->chip, cpu->index, (uint32_t)(linear & 0xffc), (uint32_t)v);
     } else
         bus_write(&cpu->vm->mmio, e->gpa | (linear & 0xfff), size, v);
 }
@@ -254,7 +279,7 @@ void emu_write_lin(struct emu_cpu *cpu, uint64_t linear, uint64_t value, unsigne
         return;
     }
     translate(cpu, linear, ACC_WRITE, cpl);
-    translate(cpu, linear + size - 1, ACC_WRITE, cpl);
+    translate(cpu, (linear + size - 1) & ~0xfffULL, ACC_WRITE, cpl);
     for (unsigned i = 0; i < size; i++)
         phys_write(cpu, translate(cpu, linear + i, ACC_WRITE, cpl), linear + i,
                    (value >> (8 * i)) & 0xff, 1);

@@ -122,9 +122,10 @@ bool emu_exec_string(struct emu_cpu *cpu)
     default:
         return false;
     }
-    /* MOVSD/CMPSD also name SSE instructions; those have register operands. */
+    /* MOVSD/CMPSD also name SSE2 instructions (0F 10/11, 0F C2), whose
+     * first operand may be memory too (MOVSD m64, xmm). */
     if ((m == ZYDIS_MNEMONIC_MOVSD || m == ZYDIS_MNEMONIC_CMPSD) &&
-        cpu->insn->operand_count_visible && cpu->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+        cpu->insn->opcode_map != ZYDIS_OPCODE_MAP_DEFAULT)
         return false;
     seg = src_seg(cpu);
     for (int n = 0; !rep || n < SLICE; n++) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "accel/emu/cpu.h"
+#include "hw/irqchip/irqchip.h"
 #include "vm/vm.h"
 
 /* MSR numbers, SDM Vol. 4. */
@@ -37,7 +38,8 @@
 
 #define CR4_KNOWN                                                                                  \
     (CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |      \
-     CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_SMEP | CR4_SMAP)
+     CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP |   \
+     CR4_SMAP)
 
 void emu_update_mode(struct emu_cpu *cpu)
 {
@@ -163,6 +165,7 @@ static void mov_cr(struct emu_cpu *cpu)
             if (v & ~0xfULL)
                 emu_raise(cpu, EXC_GP, 0);
             cpu->cr8 = v;
+            lapic_set_cr8(cpu->evm->chip, cpu->index, v);
             break;
         default:
             emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
@@ -183,12 +186,18 @@ static void mov_cr(struct emu_cpu *cpu)
         v = cpu->cr4;
         break;
     case 8:
-        v = cpu->cr8;
+        v = lapic_get_cr8(cpu->evm->chip, cpu->index);
         break;
     default:
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     }
     emu_reg_write(cpu, cpu->ops[0].reg.value, v);
+}
+
+/* x2APIC registers and IA32_TSC_DEADLINE belong to the local APIC. */
+static bool is_lapic_msr(uint32_t index)
+{
+    return index == 0x6e0 || (index >= 0x800 && index <= 0x8ff);
 }
 
 /* The fixed-range MTRRs (SDM Vol. 3A §11.11.2.2), in struct emu_msrs order. */
@@ -224,7 +233,7 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
     case MSR_IA32_MCG_STATUS:
         return cpu->msr.mcg_status;
     case MSR_IA32_TSC:
-        return __builtin_ia32_rdtsc() + cpu->msr.tsc_offset;
+        return emu_tsc(cpu);
     case MSR_IA32_APIC_BASE:
         return cpu->msr.apic_base;
     case MSR_IA32_SPEC_CTRL:
@@ -258,6 +267,12 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
     case MSR_TSC_AUX:
         return cpu->msr.tsc_aux;
     default:
+        if (is_lapic_msr(index)) {
+            uint64_t v;
+
+            if (lapic_msr_read(cpu->evm->chip, cpu->index, index, &v) == 0)
+                return v;
+        }
         emu_raise(cpu, EXC_GP, 0);
     }
 }
@@ -282,10 +297,14 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         cpu->msr.mcg_status = v;
         return;
     case MSR_IA32_TSC:
-        cpu->msr.tsc_offset = v - __builtin_ia32_rdtsc();
+        cpu->msr.tsc_offset = v - emu_now_ns();
         return;
     case MSR_IA32_APIC_BASE:
-        cpu->msr.apic_base = v;
+        /* Bits 8 (BSP, read-only), 10 (x2APIC), 11 (enable), 12-39 the base. */
+        if (v & ~0xfffffff900ULL)
+            emu_raise(cpu, EXC_GP, 0);
+        cpu->msr.apic_base = (v & ~0x100ULL) | (cpu->msr.apic_base & 0x100);
+        lapic_set_base(cpu->evm->chip, cpu->index, cpu->msr.apic_base);
         return;
     case MSR_IA32_SPEC_CTRL:
         cpu->msr.spec_ctrl = v;
@@ -342,15 +361,19 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         cpu->msr.tsc_aux = v & 0xffffffff;
         return;
     default:
+        if (is_lapic_msr(index) && lapic_msr_write(cpu->evm->chip, cpu->index, index, v) == 0)
+            return;
         emu_raise(cpu, EXC_GP, 0);
     }
 }
 
 /*
  * CPUID advertises what this CPU implements and nothing more: integer
- * instructions, PSE/PAE/PGE/PAT-less paging with NX, long mode, SYSCALL,
- * CMPXCHG8B/16B, CMOV, TSC, MSRs. (No x87/SSE yet: Linux needs them; they
- * come with the FPU.)
+ * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP, long mode, SYSCALL,
+ * SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz), MSRs with MTRRs
+ * and PAT, the local APIC (x2APIC, TSC-deadline), RDRAND/RDSEED, RDPID,
+ * FSGSBASE, and KVM's signature leaves; fpu.c adds x87, MMX, SSE to SSE4.2,
+ * AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
  */
 void emu_cpuid(struct emu_cpu *cpu)
 {
@@ -358,23 +381,53 @@ void emu_cpuid(struct emu_cpu *cpu)
 
     switch (leaf) {
     case 0:
-        a = 1;
-        b = 0x38367876; /* "vx86" */
+        a = 0x16;
+        b = 0x38367876; /* "vx86vx86 CPU" */
         d = 0x38367876;
-        c = 0x55504320; /* " CPU" */
+        c = 0x55504320;
         break;
     case 1:
         a = 0x000006f1; /* family 6 */
-        b = (uint32_t)cpu->index << 24;
-        c = (1u << 13) | (1u << 22) | (1u << 23) | (1u << 31); /* CX16 MOVBE POPCNT hypervisor */
-        d = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) | (1u << 15);
+        /* APIC ID, one logical processor, CLFLUSH line of 8 quadwords */
+        b = (uint32_t)cpu->index << 24 | 1u << 16 | 8u << 8;
+        /* CX16 x2APIC MOVBE POPCNT TSC-deadline RDRAND hypervisor */
+        c = 1u << 13 | 1u << 21 | 1u << 22 | 1u << 23 | 1u << 24 | 1u << 30 | 1u << 31;
+        /* PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH */
+        d = 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 9 | 1u << 11 | 1u << 12 |
+            1u << 13 | 1u << 15 | 1u << 16 | 1u << 19;
+        break;
+    case 7:
+        if ((uint32_t)cpu->gpr[GPR_RCX] == 0) {
+            /* FSGSBASE SMEP ERMS RDSEED SMAP CLFLUSHOPT CLWB; RDPID */
+            b = 1u << 0 | 1u << 7 | 1u << 9 | 1u << 18 | 1u << 20 | 1u << 23 | 1u << 24;
+            c = 1u << 22;
+        }
+        break;
+    case 0x15:
+        /* TSC = crystal * EBX / EAX: the 1 GHz TSC of events.c. */
+        a = 1;
+        b = 1;
+        c = (uint32_t)EMU_TSC_HZ;
+        break;
+    case 0x16:
+        a = b = c = (uint32_t)(EMU_TSC_HZ / 1000000); /* base, max and bus MHz */
+        break;
+    case 0x40000000:
+        /* KVM's signature, so guests look for its paravirtual leaves. */
+        a = 0x40000001;
+        b = 0x4b4d564b; /* "KVMKVMKVM\0\0\0" */
+        c = 0x564b4d56;
+        d = 0x0000004d;
         break;
     case 0x80000000:
         a = 0x80000008;
         break;
     case 0x80000001:
-        c = 1u << 5;                              /* LZCNT */
-        d = (1u << 11) | (1u << 20) | (1u << 29); /* SYSCALL NX LM */
+        c = 1u << 0 | 1u << 5;                       /* LAHF/SAHF in 64-bit mode, LZCNT */
+        d = 1u << 11 | 1u << 20 | 1u << 27 | 1u << 29; /* SYSCALL NX RDTSCP LM */
+        break;
+    case 0x80000007:
+        d = 1u << 8; /* invariant TSC */
         break;
     case 0x80000008:
         a = 0x3028; /* 40 physical, 48 linear address bits */
@@ -382,6 +435,7 @@ void emu_cpuid(struct emu_cpu *cpu)
     default:
         break;
     }
+    emu_fpu_cpuid(cpu, leaf, (uint32_t)cpu->gpr[GPR_RCX], &a, &b, &c, &d);
     cpu->gpr[0] = a, cpu->gpr[GPR_RBX] = b, cpu->gpr[GPR_RCX] = c, cpu->gpr[GPR_RDX] = d;
 }
 
@@ -499,7 +553,7 @@ void emu_far_jump(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bool call,
 
 void emu_far_return(struct emu_cpu *cpu, int opsize, uint16_t pop_bytes)
 {
-    unsigned size = (unsigned)opsize / 8, rpl;
+    unsigned size = (unsigned)opsize / 8, rpl, cpu_cpl_before;
     uint64_t ip = emu_pop(cpu, size), sp;
     uint16_t sel = (uint16_t)emu_pop(cpu, size);
     struct cpu_segment cs, ss;
@@ -512,6 +566,7 @@ void emu_far_return(struct emu_cpu *cpu, int opsize, uint16_t pop_bytes)
         return;
     }
     rpl = sel & 3;
+    cpu_cpl_before = (unsigned)cpu->cpl;
     if ((sel & 0xfffc) == 0 || rpl < (unsigned)cpu->cpl)
         emu_raise(cpu, EXC_GP, sel & 0xfffc);
     emu_seg_from_descriptor(&cs, sel, emu_read_descriptor(cpu, sel, EXC_GP));
@@ -534,6 +589,8 @@ void emu_far_return(struct emu_cpu *cpu, int opsize, uint16_t pop_bytes)
     cpu->seg[SEG_CS] = cs;
     cpu->rip = size == 8 ? ip : ip & emu_mask(size);
     emu_update_mode(cpu);
+    if (rpl > cpu_cpl_before)
+        emu_null_inner_segments(cpu);
 }
 
 static void far_transfer(struct emu_cpu *cpu, bool call)
@@ -669,7 +726,7 @@ bool emu_exec_system(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_RDTSCP:
         if ((cpu->cr4 & CR4_TSD) && cpu->cpl != 0)
             emu_raise(cpu, EXC_GP, 0);
-        v = __builtin_ia32_rdtsc() + cpu->msr.tsc_offset;
+        v = emu_tsc(cpu);
         cpu->gpr[0] = v & 0xffffffff;
         cpu->gpr[GPR_RDX] = v >> 32;
         if (m == ZYDIS_MNEMONIC_RDTSCP)

@@ -1,0 +1,176 @@
+/*
+ * The FPU group's internal interface: x87, MMX, SSE through SSE4.2, AES-NI,
+ * PCLMULQDQ, and the FXSAVE/XSAVE family (fpu.c, fpu_env.c, fpu_host.c,
+ * fpu_stub.S, xsave.c).
+ *
+ * The guest's x87/MMX/SSE state lives in cpu->fxsave as an FXSAVE64 image
+ * (SDM Vol. 1 §10.5.1, Table 10-2): 64-bit FPU instruction and data
+ * pointers, no FCS/FDS (CPUID.(EAX=7,ECX=0):EBX[13] says they are
+ * deprecated and stored as 0), abridged tag word. Arithmetic runs on the
+ * host FPU (fpu_host.c); this image is what goes in and comes out.
+ */
+#ifndef VX86_ACCEL_EMU_FPU_H
+#define VX86_ACCEL_EMU_FPU_H
+
+#include <string.h>
+
+#include "accel/emu/cpu.h"
+
+/* Offsets in the FXSAVE64 image. */
+#define FX_FCW        0
+#define FX_FSW        2
+#define FX_FTW        4 /* abridged: bit i set = physical register i not empty */
+#define FX_FOP        6
+#define FX_FIP        8
+#define FX_FDP        16
+#define FX_MXCSR      24
+#define FX_MXCSR_MASK 28
+#define FX_ST(i)      (32 + 16 * (i)) /* ST(i) / MMi: 80 bits, then 6 reserved bytes */
+#define FX_XMM(i)     (160 + 16 * (i))
+
+/* x87 status word (SDM Vol. 1 §8.1.3, Figure 8-4). */
+#define FSW_IE    0x0001
+#define FSW_DE    0x0002
+#define FSW_ZE    0x0004
+#define FSW_OE    0x0008
+#define FSW_UE    0x0010
+#define FSW_PE    0x0020
+#define FSW_SF    0x0040
+#define FSW_ES    0x0080
+#define FSW_C1    0x0200
+#define FSW_TOP   0x3800
+#define FSW_B     0x8000
+#define FSW_EXC   0x003f /* the six exception flags, as FCW's six masks */
+#define FSW_FLAGS 0x007f /* sticky: the six and the stack fault */
+
+#define FCW_INIT          0x037f /* after FNINIT: all masked, 64-bit precision, nearest */
+#define MXCSR_INIT        0x1f80 /* all masked, nearest */
+#define MXCSR_EXC         0x003f
+#define MXCSR_MASKS_SHIFT 7
+
+/* XCR0 components this CPU supports (SDM Vol. 1 §13.1). */
+#define XFEATURE_X87   1ull
+#define XFEATURE_SSE   2ull
+#define XCR0_SUPPORTED (XFEATURE_X87 | XFEATURE_SSE)
+#define XSAVE_HEADER   512 /* XSTATE_BV, XCOMP_BV, reserved: 64 bytes */
+#define XSAVE_SIZE     576
+
+/* Register files by Zydis register number (cheaper than ZydisRegisterGetClass). */
+static inline bool fpu_is_mmx(ZydisRegister r)
+{
+    return r >= ZYDIS_REGISTER_MM0 && r <= ZYDIS_REGISTER_MM7;
+}
+
+static inline bool fpu_is_xmm(ZydisRegister r)
+{
+    return r >= ZYDIS_REGISTER_XMM0 && r <= ZYDIS_REGISTER_XMM15;
+}
+
+static inline uint16_t fx16(const struct emu_cpu *cpu, unsigned off)
+{
+    uint16_t v;
+
+    memcpy(&v, cpu->fxsave + off, 2);
+    return v;
+}
+
+static inline void set_fx16(struct emu_cpu *cpu, unsigned off, uint16_t v)
+{
+    memcpy(cpu->fxsave + off, &v, 2);
+}
+
+static inline uint32_t fx32(const struct emu_cpu *cpu, unsigned off)
+{
+    uint32_t v;
+
+    memcpy(&v, cpu->fxsave + off, 4);
+    return v;
+}
+
+static inline void set_fx32(struct emu_cpu *cpu, unsigned off, uint32_t v)
+{
+    memcpy(cpu->fxsave + off, &v, 4);
+}
+
+static inline uint64_t fx64(const struct emu_cpu *cpu, unsigned off)
+{
+    uint64_t v;
+
+    memcpy(&v, cpu->fxsave + off, 8);
+    return v;
+}
+
+static inline void set_fx64(struct emu_cpu *cpu, unsigned off, uint64_t v)
+{
+    memcpy(cpu->fxsave + off, &v, 8);
+}
+
+/* fpu.c */
+/* FSW.ES and FSW.B from the exception flags against the FCW masks: the
+ * summary the CPU keeps for a pending #MF (SDM Vol. 1 §8.1.3.3). */
+void fpu_update_es(struct emu_cpu *cpu);
+/* The x87 state FNINIT leaves (SDM Vol. 1 §8.1.5, Table 8-5 without MXCSR). */
+void fpu_init_x87(struct emu_cpu *cpu);
+/* #MF for an unmasked x87 exception still pending (FSW.ES with CR0.NE),
+ * taken by the next waiting x87 or MMX instruction (SDM Vol. 1 §8.6). */
+void fpu_pending_mf(struct emu_cpu *cpu);
+/* x87: #NM with CR0.EM or CR0.TS, then #MF if waiting (SDM Vol. 3A Table 2-2). */
+void fpu_check_x87(struct emu_cpu *cpu, bool waiting);
+/* MMX and SSE: #UD with CR0.EM, SSE also with CR4.OSFXSR clear; #NM with
+ * CR0.TS; MMX then #MF (SDM Vol. 3A §13.2, Table 13-1). */
+void fpu_check_simd(struct emu_cpu *cpu, bool mmx, bool sse);
+/* Guest memory of any length: seg:off through emu_read_lin/emu_write_lin in
+ * pieces of 8 bytes. A write checks that both ends translate for writing
+ * before it writes anything, so a fault leaves memory untouched. */
+void fpu_mem_read(struct emu_cpu *cpu, int seg, uint64_t off, void *buf, unsigned len);
+void fpu_mem_write(struct emu_cpu *cpu, int seg, uint64_t off, const void *buf, unsigned len);
+/* The checks of fpu_mem_write without the write; returns the linear address. */
+uint64_t fpu_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t off, unsigned len);
+
+/* fpu_env.c: FNSTENV, FLDENV, FNSAVE, FRSTOR (SDM Vol. 1 §8.1.10). */
+bool fpu_exec_env(struct emu_cpu *cpu);
+
+/* xsave.c: FXSAVE, FXRSTOR, XSAVE, XSAVEOPT, XRSTOR, XGETBV, XSETBV. */
+bool fpu_exec_xsave(struct emu_cpu *cpu);
+
+/* fpu_host.c: native execution. */
+enum fpu_kind {
+    FPU_KIND_X87, /* x87 arithmetic: runs with the guest's FCW, reports through FSW */
+    FPU_KIND_MMX, /* MMX: x87 state, no floating-point exceptions */
+    FPU_KIND_SSE, /* runs with all SIMD exceptions masked; #XM computed after */
+    FPU_KIND_GPR, /* no FPU state at all (CRC32, MOVNTI) */
+};
+/* Executes cpu->insn on the host against the guest's state and commits
+ * registers, flags, memory and cpu->fxsave, or raises the exception the
+ * instruction takes (#GP for a misaligned operand, #XM/#UD, #PF). False
+ * if the executable stub memory cannot be had. */
+bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind);
+
+/* fpu_slot.c: host code for one guest instruction. */
+/* True if the host CPU has the instruction set. */
+bool fpu_host_has(ZydisISASet set);
+/* The MXCSR bits the guest may set: the host's MXCSR_MASK within the
+ * architectural 16 bits. */
+uint32_t fpu_mxcsr_mask(void);
+/* The calling thread's executable page: what its slots reach RIP-relative. */
+struct fpu_page {
+    uint64_t back_full;           /* fpu_stub_exit */
+    uint64_t back_sse;            /* fpu_stub_exit_sse */
+    uint32_t mxcsr_in, mxcsr_out; /* an SSE slot's MXCSR before and after */
+    uint8_t pad[40];
+    uint8_t buf[64];     /* the memory operand */
+    uint8_t xmm[16][16]; /* an SSE slot's XMM registers, in and out */
+};
+/* This thread's page, mapped on first use; NULL if it cannot be. */
+struct fpu_page *fpu_page(void);
+/* The GPR (0-7) that stands in for RSP, if a register operand is RSP; else -1. */
+int fpu_rsp_stand_in(const struct emu_cpu *cpu);
+/* The host code for cpu->insn, found or built in p: with its memory
+ * operand (if mem) on p->buf and RSP renamed to subst. sse: MXCSR and the
+ * XMM registers in the xmm mask (bit n: XMMn) go through p, for
+ * fpu_stub_enter_sse; else the whole state does, for fpu_stub_enter. NULL
+ * if the instruction cannot be re-encoded or does not fit. */
+void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *p, bool mem, int subst, bool sse,
+               unsigned xmm);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * Host code for guest x87/MMX/SSE instructions (used by fpu_host.c): what
+ * the host CPU has, the per-thread executable page, and the re-encoding of
+ * a guest instruction for 64-bit mode into one of the page's slots.
+ *
+ * Re-encoding: segment and address-size prefixes go (the memory operand is
+ * the page's buffer, reached RIP-relative, so they mean nothing), and so
+ * do prefixes Zydis found ignored; a memory operand's ModRM/SIB/disp
+ * become [RIP+disp32]; a register operand naming RSP is renamed to a free
+ * register, because fpu_stub.S never loads the guest's RSP. The rest of
+ * the bytes (opcode, immediate) stay as the guest wrote them: x87 and SSE
+ * encodings mean the same in every mode.
+ *
+ * A full slot is ENDBR64, the instruction, jmp *back_full(%rip). An SSE
+ * slot also moves MXCSR and the named XMM registers through the page
+ * itself, so that the trampoline can skip FXRSTOR/FXSAVE of the whole
+ * state, which cost about a microsecond per instruction.
+ */
+#include <cpuid.h>
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include "accel/emu/fpu.h"
+
+#define NSLOTS    128
+#define SLOT_SIZE 128
+#define MAX_INSN  15
+
+void fpu_stub_exit(void);
+void fpu_stub_exit_sse(void);
+
+/* The code is on pages of its own: a store near code that runs makes the
+ * CPU assume self-modifying code and flush its pipeline, and the data
+ * part is written at every instruction. */
+struct page {
+    struct fpu_page pub;
+    struct {
+        uint8_t len;
+        uint8_t bytes[3 + MAX_INSN]; /* sse, XMM mask, encoding with a zero displacement */
+    } key[NSLOTS];
+    uint8_t code[NSLOTS][SLOT_SIZE] __attribute__((aligned(4096)));
+};
+
+/* What the host CPU has, read once: CPUID.1:ECX and the MXCSR_MASK that
+ * its FXSAVE reports. */
+static struct {
+    uint32_t cpuid1_ecx;
+    uint32_t mxcsr_mask;
+} host_cpu;
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+static void host_init(void)
+{
+    uint8_t fx[512] __attribute__((aligned(16)));
+    unsigned a, b, c, d;
+
+    host_cpu.cpuid1_ecx = __get_cpuid(1, &a, &b, &c, &d) ? c : 0;
+    memset(fx, 0, sizeof(fx));
+    __asm__ volatile("fxsave64 %0" : "=m"(fx));
+    memcpy(&host_cpu.mxcsr_mask, fx + FX_MXCSR_MASK, 4);
+    /* A zero mask means a CPU without DAZ (SDM Vol. 1 §11.6.6); AMD's
+     * misaligned-SSE bit 17 stays hidden from the guest. */
+    host_cpu.mxcsr_mask = host_cpu.mxcsr_mask ? host_cpu.mxcsr_mask & 0xffff : 0xffbf;
+}
+
+uint32_t fpu_mxcsr_mask(void)
+{
+    pthread_once(&host_once, host_init);
+    return host_cpu.mxcsr_mask;
+}
+
+bool fpu_host_has(ZydisISASet set)
+{
+    uint32_t ecx;
+
+    pthread_once(&host_once, host_init);
+    ecx = host_cpu.cpuid1_ecx;
+    switch (set) {
+    case ZYDIS_ISA_SET_SSE3:
+    case ZYDIS_ISA_SET_SSE3X87:
+        return ecx & bit_SSE3;
+    case ZYDIS_ISA_SET_SSSE3:
+    case ZYDIS_ISA_SET_SSSE3MMX:
+        return ecx & bit_SSSE3;
+    case ZYDIS_ISA_SET_SSE4:
+        return ecx & bit_SSE4_1;
+    case ZYDIS_ISA_SET_SSE42:
+        return ecx & bit_SSE4_2;
+    case ZYDIS_ISA_SET_AES:
+        return ecx & bit_AES;
+    case ZYDIS_ISA_SET_PCLMULQDQ:
+        return ecx & bit_PCLMUL;
+    default:
+        return true; /* x87, MMX, SSE, SSE2: every x86-64 CPU */
+    }
+}
+
+static __thread struct page *thread_page;
+static pthread_key_t page_key; /* unmaps the page when its thread ends */
+static bool page_key_ok;
+static pthread_once_t page_once = PTHREAD_ONCE_INIT;
+
+static void page_free(void *p)
+{
+    munmap(p, sizeof(struct page));
+}
+
+static void page_key_init(void)
+{
+    page_key_ok = pthread_key_create(&page_key, page_free) == 0;
+}
+
+struct fpu_page *fpu_page(void)
+{
+    struct page *p;
+
+    if (thread_page)
+        return &thread_page->pub;
+    pthread_once(&page_once, page_key_init);
+    p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+             0);
+    if (p == MAP_FAILED)
+        return NULL;
+    p->pub.back_full = (uint64_t)(uintptr_t)fpu_stub_exit;
+    p->pub.back_sse = (uint64_t)(uintptr_t)fpu_stub_exit_sse;
+    if (page_key_ok)
+        pthread_setspecific(page_key, p);
+    thread_page = p;
+    return &p->pub;
+}
+
+static bool is_rsp(ZydisRegister r)
+{
+    return r == ZYDIS_REGISTER_SPL || r == ZYDIS_REGISTER_SP || r == ZYDIS_REGISTER_ESP ||
+           r == ZYDIS_REGISTER_RSP;
+}
+
+int fpu_rsp_stand_in(const struct emu_cpu *cpu)
+{
+    unsigned used = 1u << GPR_RSP;
+    bool rsp = false;
+
+    for (int i = 0; i < cpu->insn->operand_count_visible; i++)
+        rsp |= cpu->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER && is_rsp(cpu->ops[i].reg.value);
+    if (!rsp)
+        return -1;
+    for (int i = 0; i < cpu->insn->operand_count; i++) {
+        const ZydisDecodedOperand *o = &cpu->ops[i];
+        ZydisRegisterClass c = ZydisRegisterGetClass(o->reg.value);
+
+        if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && c >= ZYDIS_REGCLASS_GPR8 &&
+            c <= ZYDIS_REGCLASS_GPR64)
+            used |= 1u << ZydisRegisterGetId(
+                        ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, o->reg.value));
+    }
+    for (int r = 0; r < 8; r++)
+        if (!(used & (1u << r)))
+            return r;
+    return -1;
+}
+
+static bool is_segment_prefix(uint8_t p)
+{
+    return p == 0x26 || p == 0x2e || p == 0x36 || p == 0x3e || p == 0x64 || p == 0x65;
+}
+
+/* The host encoding of cpu->insn (bytes raw) into out (room for 32): with
+ * a memory operand as [RIP+0] (*disp_at: where the disp32 is, else 0) and
+ * an RSP operand renamed to subst. Returns the length, 0 if the result
+ * would pass the 15 bytes the host allows. */
+static unsigned encode(const struct emu_cpu *cpu, const uint8_t *raw, bool mem, int subst,
+                       uint8_t *out, unsigned *disp_at)
+{
+    const ZydisDecodedInstruction *in = cpu->insn;
+    unsigned n = 0, op_start = in->raw.prefix_count, tail;
+    uint8_t modrm;
+    /* CRC32 r32, r/m16/32 is the one instruction here whose operand size
+     * follows the code segment's default: in 16-bit code 66 means 32. */
+    bool flip_66 =
+        cpu->code_bits == 16 && in->mnemonic == ZYDIS_MNEMONIC_CRC32 && in->opcode == 0xf1;
+    bool had_66 = false;
+
+    *disp_at = 0;
+    for (unsigned i = 0; i < in->raw.prefix_count; i++) {
+        uint8_t p = raw[i];
+
+        if (in->raw.prefixes[i].type == ZYDIS_PREFIX_TYPE_IGNORED || is_segment_prefix(p) ||
+            p == 0x67 || (cpu->code_bits == 64 && (p & 0xf0) == 0x40))
+            continue;
+        if (flip_66 && p == 0x66) {
+            had_66 = true;
+            continue;
+        }
+        out[n++] = p;
+    }
+    if (flip_66 && !had_66)
+        out[n++] = 0x66;
+    if (in->attributes & ZYDIS_ATTRIB_HAS_REX)
+        out[n++] = mem ? raw[in->raw.rex.offset] & ~0x3 : raw[in->raw.rex.offset]; /* X, B */
+    if (!(in->attributes & ZYDIS_ATTRIB_HAS_MODRM)) {
+        tail = op_start;
+    } else {
+        memcpy(out + n, raw + op_start, in->raw.modrm.offset - op_start);
+        n += in->raw.modrm.offset - op_start;
+        modrm = raw[in->raw.modrm.offset];
+        tail = in->raw.modrm.offset + 1;
+        if (mem) {
+            out[n++] = (modrm & 0x38) | 0x05; /* mod 00, r/m 101: RIP+disp32 */
+            *disp_at = n;
+            memset(out + n, 0, 4);
+            n += 4;
+            tail += (in->attributes & ZYDIS_ATTRIB_HAS_SIB ? 1 : 0) + in->raw.disp.size / 8;
+        } else {
+            for (int i = 0; i < in->operand_count_visible; i++) {
+                const ZydisDecodedOperand *o = &cpu->ops[i];
+
+                if (o->type != ZYDIS_OPERAND_TYPE_REGISTER || !is_rsp(o->reg.value))
+                    continue;
+                if (subst < 0)
+                    return 0;
+                if (o->encoding == ZYDIS_OPERAND_ENCODING_MODRM_REG)
+                    modrm = (uint8_t)((modrm & ~0x38) | subst << 3);
+                else if (o->encoding == ZYDIS_OPERAND_ENCODING_MODRM_RM)
+                    modrm = (uint8_t)((modrm & ~0x07) | subst);
+                else
+                    return 0;
+            }
+            out[n++] = modrm;
+        }
+    }
+    /* A 16-bit address grown to disp32 can pass the limit. */
+    if (n + in->length - tail > MAX_INSN)
+        return 0;
+    memcpy(out + n, raw + tail, in->length - tail);
+    return n + in->length - tail;
+}
+
+/* Emits an instruction with a RIP-relative operand at target: the bytes
+ * before the disp32, the disp32, then rest bytes after it. */
+static uint8_t *emit_rip(uint8_t *c, const char *bytes, unsigned n, const void *target,
+                         const uint8_t *rest, unsigned rest_n)
+{
+    int32_t rel = (int32_t)((intptr_t)target - (intptr_t)(c + n + 4 + rest_n));
+
+    memcpy(c, bytes, n);
+    memcpy(c + n, &rel, 4);
+    memcpy(c + n + 4, rest, rest_n);
+    return c + n + 4 + rest_n;
+}
+
+/* MOVDQA between XMMr and the page (store: to the page). */
+static uint8_t *emit_movdqa(uint8_t *c, unsigned r, const void *mem, bool store)
+{
+    char op[5];
+    unsigned n = 0;
+
+    op[n++] = 0x66;
+    if (r >= 8)
+        op[n++] = 0x44; /* REX.R */
+    op[n++] = 0x0f;
+    op[n++] = store ? 0x7f : 0x6f;
+    op[n++] = (char)(0x05 | (r & 7) << 3);
+    return emit_rip(c, op, n, mem, NULL, 0);
+}
+
+/* Builds the slot for code enc (len bytes, disp32 at disp_at if not 0). */
+static void build(struct page *p, uint8_t *code, const uint8_t *enc, unsigned len, unsigned disp_at,
+                  bool sse, unsigned xmm)
+{
+    uint8_t *c = code;
+
+    memcpy(c, "\xf3\x0f\x1e\xfa", 4); /* ENDBR64 */
+    c += 4;
+    if (sse) {
+        c = emit_rip(c, "\x0f\xae\x15", 3, &p->pub.mxcsr_in, NULL, 0); /* LDMXCSR */
+        for (unsigned r = 0; r < 16; r++)
+            if (xmm & (1u << r))
+                c = emit_movdqa(c, r, p->pub.xmm[r], false);
+    }
+    if (disp_at)
+        c = emit_rip(c, (const char *)enc, disp_at, p->pub.buf, enc + disp_at + 4,
+                     len - disp_at - 4);
+    else
+        c = (uint8_t *)memcpy(c, enc, len) + len;
+    if (sse) {
+        for (unsigned r = 0; r < 16; r++)
+            if (xmm & (1u << r))
+                c = emit_movdqa(c, r, p->pub.xmm[r], true);
+        c = emit_rip(c, "\x0f\xae\x1d", 3, &p->pub.mxcsr_out, NULL, 0); /* STMXCSR */
+    }
+    emit_rip(c, "\xff\x25", 2, sse ? &p->pub.back_sse : &p->pub.back_full, NULL, 0);
+}
+
+void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst, bool sse,
+               unsigned xmm)
+{
+    struct page *p = (struct page *)pub;
+    uint8_t raw[MAX_INSN], key[3 + 32];
+    unsigned len, disp_at, s, size;
+    uint32_t h = 2166136261u;
+    uint64_t lin =
+        cpu->code_bits == 64 ? cpu->insn_rip : (cpu->seg[SEG_CS].base + cpu->insn_rip) & 0xffffffff;
+
+    if (emu_fetch(cpu, lin, raw, cpu->insn->length) < cpu->insn->length)
+        return NULL;
+    len = encode(cpu, raw, mem, subst, key + 3, &disp_at);
+    if (!len)
+        return NULL;
+    /* ENDBR64, LDMXCSR, 2 MOVDQA (9 bytes) per register, STMXCSR, JMP. */
+    size = 4 + len + 6 + (sse ? 14 + 18 * (unsigned)__builtin_popcount(xmm & 0xffff) : 0);
+    if (size > SLOT_SIZE)
+        return NULL;
+    key[0] = sse;
+    key[1] = (uint8_t)xmm;
+    key[2] = (uint8_t)(xmm >> 8);
+    len += 3;
+    for (unsigned i = 0; i < len; i++)
+        h = (h ^ key[i]) * 16777619u;
+    s = h % NSLOTS;
+    if (p->key[s].len != len || memcmp(p->key[s].bytes, key, len) != 0) {
+        build(p, p->code[s], key + 3, len - 3, disp_at, sse, xmm);
+        memcpy(p->key[s].bytes, key, len);
+        p->key[s].len = (uint8_t)len;
+    }
+    return p->code[s];
+}
