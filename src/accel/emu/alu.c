@@ -5,6 +5,8 @@
  * are the host CPU's own - the oracle the differential test compares with.
  * The file is compiled with -mno-red-zone: the asm pushes onto the stack.
  */
+#include <pthread.h>
+
 #include "accel/emu/cpu.h"
 
 /* Runs "insn{b,w,l,q} SRC, DST" at the operand size with guest flags in and out;
@@ -490,7 +492,173 @@ static void cmpxchg_double(struct emu_cpu *cpu)
     }
 }
 
+/* Locked operations whose operand is not in one page of RAM (MMIO, page
+ * crossing) are serialised by this lock instead: atomic against each other,
+ * though not against plain stores. */
+static pthread_mutex_t split_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t load_n(const uint8_t *p, unsigned size)
+{
+    switch (size) {
+    case 1: return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+    case 2: return __atomic_load_n((const uint16_t *)p, __ATOMIC_SEQ_CST);
+    case 4: return __atomic_load_n((const uint32_t *)p, __ATOMIC_SEQ_CST);
+    default: return __atomic_load_n((const uint64_t *)p, __ATOMIC_SEQ_CST);
+    }
+}
+
+/* Compare-and-swap of size bytes; on failure *expected gets the current value. */
+static bool cas_n(uint8_t *p, uint64_t *expected, uint64_t desired, unsigned size)
+{
+    bool ok;
+
+    switch (size) {
+    case 1: {
+        uint8_t e = (uint8_t)*expected;
+
+        ok = __atomic_compare_exchange_n(p, &e, (uint8_t)desired, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_SEQ_CST);
+        *expected = e;
+        return ok;
+    }
+    case 2: {
+        uint16_t e = (uint16_t)*expected;
+
+        ok = __atomic_compare_exchange_n((uint16_t *)p, &e, (uint16_t)desired, false,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        *expected = e;
+        return ok;
+    }
+    case 4: {
+        uint32_t e = (uint32_t)*expected;
+
+        ok = __atomic_compare_exchange_n((uint32_t *)p, &e, (uint32_t)desired, false,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        *expected = e;
+        return ok;
+    }
+    default:
+        return __atomic_compare_exchange_n((uint64_t *)p, expected, desired, false,
+                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    }
+}
+
+void emu_xchg_mem(struct emu_cpu *cpu, int mem_op, int reg_op)
+{
+    unsigned size = cpu->ops[mem_op].size / 8;
+    uint64_t v = emu_op_read(cpu, reg_op), old;
+    uint8_t *p = emu_rmw_ptr(cpu, emu_op_seg(cpu, mem_op), emu_op_address(cpu, mem_op), size);
+
+    if (!p) {
+        pthread_mutex_lock(&split_lock);
+        cpu->holds_split_lock = true;
+        old = emu_op_read(cpu, mem_op);
+        emu_op_write(cpu, mem_op, v);
+        emu_split_unlock(cpu);
+    } else {
+        old = load_n(p, size);
+        while (!cas_n(p, &old, v, size))
+            ;
+    }
+    emu_op_write(cpu, reg_op, old);
+}
+
+static bool exec_alu(struct emu_cpu *cpu);
+
+/*
+ * LOCK-prefixed read-modify-write of a memory operand in RAM: the result is
+ * computed from the value read and stored with compare-and-swap, retried if
+ * another vCPU changed the location meanwhile, so locked operations are
+ * atomic against every other access, as on hardware.
+ */
+static bool exec_locked(struct emu_cpu *cpu)
+{
+    ZydisMnemonic m = cpu->insn->mnemonic;
+    unsigned size = cpu->ops[0].size / 8;
+    uint64_t old, new, src = 0, f;
+    bool swapped = true;
+    uint8_t *p;
+
+    switch (m) {
+    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
+    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_CMPXCHG:
+        src = emu_op_read(cpu, 1);
+        break;
+    case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_NOT:
+        break;
+    default:
+        return false; /* BT*, CMPXCHG8B/16B: under split_lock */
+    }
+    p = emu_rmw_ptr(cpu, emu_op_seg(cpu, 0), emu_op_address(cpu, 0), size);
+    if (!p)
+        return false;
+    old = load_n(p, size);
+    for (;;) {
+        f = flags_in(cpu);
+        switch (m) {
+        case ZYDIS_MNEMONIC_XADD:
+            new = binop(ZYDIS_MNEMONIC_ADD, old, src, size, &f);
+            break;
+        case ZYDIS_MNEMONIC_CMPXCHG: {
+            uint64_t acc = cpu->gpr[GPR_RAX] & emu_mask(size), t = acc;
+
+            HOST_OP2("cmp", size, t, old, f, "r", "%[s]");
+            swapped = acc == old;
+            /* On a mismatch the old value is written back (a locked cycle). */
+            new = swapped ? src : old;
+            break;
+        }
+        case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
+        case ZYDIS_MNEMONIC_NOT:
+            new = unop(m, old, size, &f);
+            break;
+        default:
+            new = binop(m, old, src, size, &f);
+            break;
+        }
+        if (cas_n(p, &old, new, size))
+            break;
+    }
+    if (m != ZYDIS_MNEMONIC_NOT)
+        flags_out(cpu, f);
+    if (m == ZYDIS_MNEMONIC_XADD)
+        emu_op_write(cpu, 1, old);
+    else if (!swapped)
+        emu_reg_write(cpu, size == 8   ? ZYDIS_REGISTER_RAX
+                           : size == 4 ? ZYDIS_REGISTER_EAX
+                           : size == 2 ? ZYDIS_REGISTER_AX
+                                       : ZYDIS_REGISTER_AL,
+                      old);
+    return true;
+}
+
 bool emu_exec_alu(struct emu_cpu *cpu)
+{
+    bool done;
+
+    if (!(cpu->insn->attributes & ZYDIS_ATTRIB_HAS_LOCK) ||
+        cpu->ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY)
+        return exec_alu(cpu);
+    if (exec_locked(cpu))
+        return true;
+    pthread_mutex_lock(&split_lock);
+    cpu->holds_split_lock = true;
+    done = exec_alu(cpu);
+    emu_split_unlock(cpu);
+    return done;
+}
+
+void emu_split_unlock(struct emu_cpu *cpu)
+{
+    if (cpu->holds_split_lock) {
+        cpu->holds_split_lock = false;
+        pthread_mutex_unlock(&split_lock);
+    }
+}
+
+static bool exec_alu(struct emu_cpu *cpu)
 {
     ZydisMnemonic m = cpu->insn->mnemonic;
     unsigned size = cpu->ops[0].size / 8;

@@ -193,6 +193,7 @@ struct emu_cpu {
     pthread_cond_t wake_cond;
     struct accel_exit *exit;
     bool trace; /* VX86_EMU_TRACE set */
+    bool holds_split_lock; /* inside a locked operation on MMIO or across pages */
 };
 
 /* interrupt.c */
@@ -221,6 +222,11 @@ uint8_t *emu_fetch_host(struct emu_cpu *cpu, uint64_t linear);
 /* Reads up to len code bytes at linear; returns how many could be read
  * (faulting only if not even the first byte can). */
 unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned len);
+
+/* Host address for an atomic read-modify-write of size bytes at seg:offset
+ * (checked and translated for writing), or NULL when they are not in one
+ * page of RAM. */
+uint8_t *emu_rmw_ptr(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size);
 
 /* Segmented access (limit, rights, canonical checks) then linear. */
 uint64_t emu_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, bool write);
@@ -318,7 +324,11 @@ void emu_task_gate_interrupt(struct emu_cpu *cpu, uint16_t tss_sel, int error);
  * VERR/VERW, RDRAND/RDSEED, RDPID, FS/GS base instructions, CLFLUSH. */
 bool emu_exec_legacy(struct emu_cpu *cpu);
 
-/* alu.c: host-computed results and status flags. */
+/* alu.c: host-computed results and status flags. LOCK-prefixed read-
+ * modify-writes and XCHG with memory run as host atomic operations. */
+void emu_xchg_mem(struct emu_cpu *cpu, int mem_op, int reg_op);
+/* Releases the lock of a locked operation that faulted (fault entry). */
+void emu_split_unlock(struct emu_cpu *cpu);
 bool emu_exec_alu(struct emu_cpu *cpu);
 bool emu_cond(uint64_t rflags, unsigned cc);
 

@@ -284,6 +284,14 @@ static bool exec_move(struct emu_cpu *cpu)
         emu_op_write(cpu, 0, emu_op_address(cpu, 1));
         return true;
     case ZYDIS_MNEMONIC_XCHG:
+        /* With memory, XCHG is locked whether or not it says so. */
+        if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_MEMORY ||
+            op(cpu, 1)->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+            bool first = op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_MEMORY;
+
+            emu_xchg_mem(cpu, first ? 0 : 1, first ? 1 : 0);
+            return true;
+        }
         v = emu_op_read(cpu, 0);
         t = emu_op_read(cpu, 1);
         emu_op_write(cpu, 0, t);
@@ -680,6 +688,7 @@ static void fault_entry(struct emu_cpu *cpu)
 {
     int vector = cpu->exc_vector, error = cpu->exc_error;
 
+    emu_split_unlock(cpu);
     cpu->rip = cpu->insn_rip;
     if (cpu->delivering >= 0) {
         int first = cpu->delivering, second = exception_class(vector);
@@ -725,6 +734,7 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
         fault_entry(cpu);
         break;
     case JMP_INTERNAL:
+        emu_split_unlock(cpu);
         cpu->delivering = -1;
         return 0;
     default:

@@ -337,3 +337,19 @@ unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned 
     }
     return done;
 }
+
+uint8_t *emu_rmw_ptr(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size)
+{
+    uint64_t linear = emu_linear(cpu, seg, offset, size, true);
+    struct tlb_entry *e;
+
+    if (!emu_long_mode(cpu))
+        linear &= 0xffffffff;
+    if ((linear & 0xfff) + size > 4096)
+        return NULL;
+    e = translate(cpu, linear, ACC_WRITE, cpu->cpl);
+    if (!e->host)
+        return NULL;
+    emu_code_written(cpu, e->host);
+    return e->host + (linear & 0xfff);
+}
