@@ -46,6 +46,8 @@ int pc_init(struct vm *vm)
         err = post_init(&pc->post, &vm->pio);
     if (!err)
         err = boot_timer_init(&pc->boot_timer, vm);
+    if (!err)
+        err = rtc_init(&pc->rtc, &vm->pio, vm->cfg.mem_size);
     if (err)
         log_err("cannot register platform devices: %s", strerror(-err));
     return err;
@@ -56,6 +58,7 @@ void pc_destroy(struct vm *vm)
     if (!vm->pc)
         return;
     serial_free(vm->pc->com1);
+    pthread_mutex_destroy(&vm->pc->rtc.lock);
     free(vm->pc);
     vm->pc = NULL;
 }

@@ -1,6 +1,6 @@
 /*
  * The PC platform's devices, created together for a VM: COM1, debug-exit,
- * i8042, POST port, boot timer. The interrupt controllers and PIT come from
+ * i8042, POST port, boot timer, CMOS RTC. The interrupt controllers and PIT come from
  * the engine (KVM's in-kernel irqchip for kvm).
  */
 #ifndef VX86_HW_PC_H
@@ -8,6 +8,7 @@
 
 #include "hw/boot_timer.h"
 #include "hw/post.h"
+#include "hw/rtc.h"
 #include "hw/serial.h"
 #include "vm/vm.h"
 
@@ -15,6 +16,7 @@ struct pc {
     struct serial *com1;
     struct post post;
     struct boot_timer boot_timer;
+    struct rtc rtc;
 };
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */

@@ -1,0 +1,32 @@
+/*
+ * The PC's CMOS real-time clock (Motorola MC146818A), ports 0x70 (index,
+ * bit 7 masks NMI) and 0x71 (data): the host's wall-clock time in BCD or
+ * binary, 24- or 12-hour format as register B says, plus 114 bytes of CMOS
+ * RAM. The clock reads the host's time at each access (no update cycle, so
+ * UIP is never set); a guest's writes to the time registers set an offset.
+ * Not yet: the periodic, alarm and update interrupts on IRQ 8.
+ */
+#ifndef VX86_HW_RTC_H
+#define VX86_HW_RTC_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "hw/bus.h"
+
+#define RTC_PORT 0x70
+
+struct rtc {
+    pthread_mutex_t lock;
+    uint8_t index;
+    uint8_t cmos[128];      /* registers 0x0a-0x0d and the RAM */
+    int64_t offset;         /* seconds the guest set the clock away from the host's */
+    time_t (*now)(void);    /* the host clock; replaceable for tests */
+};
+
+/* Registers ports 0x70-0x71; mem_size fills the CMOS memory-size bytes. */
+__attribute__((warn_unused_result)) int rtc_init(struct rtc *rtc, struct bus *pio,
+                                                 uint64_t mem_size);
+
+#endif

@@ -1,0 +1,123 @@
+/* The CMOS RTC (hw/rtc.h) as a guest reads and sets it through ports
+ * 0x70/0x71, against a fixed host clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "hw/bus.h"
+#include "hw/rtc.h"
+
+/* 2026-11-25 14:07:09 UTC, a Wednesday */
+#define FIXED_TIME 1795615629
+
+static time_t fixed_now(void)
+{
+    return FIXED_TIME;
+}
+
+struct fixture {
+    struct bus pio;
+    struct rtc rtc;
+};
+
+static uint8_t cmos_read(struct fixture *f, uint8_t reg)
+{
+    bus_write(&f->pio, RTC_PORT, 1, reg);
+    return (uint8_t)bus_read(&f->pio, RTC_PORT + 1, 1);
+}
+
+static void cmos_write(struct fixture *f, uint8_t reg, uint8_t v)
+{
+    bus_write(&f->pio, RTC_PORT, 1, reg);
+    bus_write(&f->pio, RTC_PORT + 1, 1, v);
+}
+
+static int setup(void **state)
+{
+    static struct fixture f;
+
+    bus_init(&f.pio, "pio");
+    if (rtc_init(&f.rtc, &f.pio, 256ULL << 20))
+        return -1;
+    f.rtc.now = fixed_now;
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    bus_destroy(&f->pio);
+    return 0;
+}
+
+static void test_bcd_24h(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(cmos_read(f, 0x00), 0x09); /* seconds */
+    assert_int_equal(cmos_read(f, 0x02), 0x07);
+    assert_int_equal(cmos_read(f, 0x04), 0x14);
+    assert_int_equal(cmos_read(f, 0x06), 0x04); /* Wednesday: day 4 with Sunday 1 */
+    assert_int_equal(cmos_read(f, 0x07), 0x25);
+    assert_int_equal(cmos_read(f, 0x08), 0x11);
+    assert_int_equal(cmos_read(f, 0x09), 0x26);
+    assert_int_equal(cmos_read(f, 0x32), 0x20);
+    assert_int_equal(cmos_read(f, 0x0a) & 0x80, 0); /* never updating */
+    assert_int_equal(cmos_read(f, 0x0d), 0x80);     /* valid RAM and time */
+}
+
+static void test_binary_12h(void **state)
+{
+    struct fixture *f = *state;
+
+    cmos_write(f, 0x0b, 0x04); /* binary, 12-hour */
+    assert_int_equal(cmos_read(f, 0x04), 0x80 | 2); /* 2 PM */
+    assert_int_equal(cmos_read(f, 0x07), 25);
+    assert_int_equal(cmos_read(f, 0x09), 26);
+    cmos_write(f, 0x0b, 0x02);
+}
+
+static void test_setting_the_clock_moves_it(void **state)
+{
+    struct fixture *f = *state;
+
+    cmos_write(f, 0x04, 0x15); /* 15:xx */
+    assert_int_equal(cmos_read(f, 0x04), 0x15);
+    assert_int_equal(cmos_read(f, 0x02), 0x07);
+    assert_int_equal(f->rtc.offset, 3600);
+    cmos_write(f, 0x09, 0x27); /* a year later */
+    assert_int_equal(cmos_read(f, 0x09), 0x27);
+    f->rtc.offset = 0;
+}
+
+static void test_ram_and_memory_size(void **state)
+{
+    struct fixture *f = *state;
+
+    cmos_write(f, 0x40, 0x5a);
+    assert_int_equal(cmos_read(f, 0x40), 0x5a);
+    cmos_write(f, 0x80 | 0x41, 0xa5); /* bit 7 of the index masks NMIs only */
+    assert_int_equal(cmos_read(f, 0x41), 0xa5);
+    /* KiB above 1 MiB saturate at 0xffff (as QEMU's); 240 MiB above 16 MiB
+     * in 64 KiB blocks is 0x0f00. */
+    assert_int_equal(cmos_read(f, 0x17) | cmos_read(f, 0x18) << 8, 0xffff);
+    assert_int_equal(cmos_read(f, 0x34) | cmos_read(f, 0x35) << 8, 0x0f00);
+    cmos_write(f, 0x0d, 0);
+    assert_int_equal(cmos_read(f, 0x0d), 0x80); /* read-only */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bcd_24h),
+        cmocka_unit_test(test_binary_12h),
+        cmocka_unit_test(test_setting_the_clock_moves_it),
+        cmocka_unit_test(test_ram_and_memory_size),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
