@@ -88,6 +88,7 @@ enum {
     X_PACKUSWB,
     X_PSADBW = X_PACKUSWB + 2,
     X_PEXTRW = X_PSADBW + 2,
+    X_CVTTSD2SI_RSP,
     X_MASKMOVDQU,
     X_HADDPS = X_MASKMOVDQU + 2,
     X_PSHUFB = X_HADDPS + 2,
@@ -302,6 +303,12 @@ static void prog_sse(void)
                      :
                      : OUT(X_PEXTRW), "m"(b_y)
                      : "rbx", "memory");
+    /* RSP in the ModRM reg field of a form with a memory operand. */
+    __asm__ volatile("mov %%rsp, %%rbx\n\tcvttsd2si %1, %%rsp\n\tmov %%rsp, (%0)\n\t"
+                     "mov %%rbx, %%rsp"
+                     :
+                     : OUT(X_CVTTSD2SI_RSP), "m"(d_m2_7)
+                     : "rbx", "memory");
     /* Stores through DS:RDI the bytes whose mask byte has bit 7 set. */
     out[X_MASKMOVDQU] = out[X_MASKMOVDQU + 1] = 0x1111111111111111;
     __asm__ volatile("movdqa %1, %%xmm4\n\tmovdqa %2, %%xmm5\n\tmaskmovdqu %%xmm5, %%xmm4"
@@ -513,6 +520,7 @@ static const struct {
     {"packuswb", X_PACKUSWB, 2, {0xffffffffffff00ff, 0xffffff0000ffff}},
     {"psadbw", X_PSADBW, 2, {0x402, 0x162}},
     {"pextrw", X_PEXTRW, 1, {0x4433}},
+    {"cvttsd2si rsp", X_CVTTSD2SI_RSP, 1, {0xfffffffffffffffe}},
     {"maskmovdqu", X_MASKMOVDQU, 2, {0x411020111801111, 0x7011111111111111}},
     {"haddps", X_HADDPS, 2, {0x40e0000040400000, 0x41040000bf800000}},
     {"pshufb", X_PSHUFB, 2, {0xff02900100008801, 0x101010101010100}},

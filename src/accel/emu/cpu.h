@@ -347,6 +347,12 @@ static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p)
     }
 }
 
+/* A 48-bit canonical address: bits 63-47 all equal. */
+static inline bool emu_canonical(uint64_t a)
+{
+    return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
+
 static inline bool emu_long_mode(const struct emu_cpu *cpu)
 {
     return cpu->efer & EFER_LMA;

@@ -198,7 +198,7 @@ static void jump(struct emu_cpu *cpu, uint64_t target)
     /* Outside 64-bit mode the target must lie within CS's limit (#GP(0)). */
     if (cpu->code_bits != 64 && target > cpu->seg[SEG_CS].limit)
         emu_raise(cpu, EXC_GP, 0);
-    if (cpu->code_bits == 64 && (uint64_t)(((int64_t)target << 16) >> 16) != target)
+    if (cpu->code_bits == 64 && !emu_canonical(target))
         emu_raise(cpu, EXC_GP, 0);
     cpu->rip = target;
 }

@@ -1,7 +1,7 @@
 /*
  * The FPU group's internal interface: x87, MMX, SSE through SSE4.2, AES-NI,
  * PCLMULQDQ, and the FXSAVE/XSAVE family (fpu.c, fpu_env.c, fpu_host.c,
- * fpu_stub.S, xsave.c).
+ * fpu_slot.c, fpu_stub.S, xsave.c).
  *
  * The guest's x87/MMX/SSE state lives in cpu->fxsave as an FXSAVE64 image
  * (SDM Vol. 1 §10.5.1, Table 10-2): 64-bit FPU instruction and data
@@ -29,15 +29,8 @@
 #define FX_XMM(i)     (160 + 16 * (i))
 
 /* x87 status word (SDM Vol. 1 §8.1.3, Figure 8-4). */
-#define FSW_IE    0x0001
-#define FSW_DE    0x0002
-#define FSW_ZE    0x0004
-#define FSW_OE    0x0008
-#define FSW_UE    0x0010
-#define FSW_PE    0x0020
-#define FSW_SF    0x0040
-#define FSW_ES    0x0080
-#define FSW_C1    0x0200
+#define FSW_PE    0x0020 /* precision */
+#define FSW_ES    0x0080 /* error summary: an unmasked exception is pending */
 #define FSW_TOP   0x3800
 #define FSW_B     0x8000
 #define FSW_EXC   0x003f /* the six exception flags, as FCW's six masks */
@@ -143,7 +136,8 @@ enum fpu_kind {
 /* Executes cpu->insn on the host against the guest's state and commits
  * registers, flags, memory and cpu->fxsave, or raises the exception the
  * instruction takes (#GP for a misaligned operand, #XM/#UD, #PF). False
- * if the executable stub memory cannot be had. */
+ * if no executable memory can be had or the instruction has no safe host
+ * encoding (an implicit memory operand, more than 15 bytes). */
 bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind);
 
 /* fpu_slot.c: host code for one guest instruction. */

@@ -131,6 +131,7 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
     struct host_ctx ctx;
     unsigned size = 0, xmm = xmm_operands(cpu);
     int m = -1, subst = fpu_rsp_stand_in(cpu), seg = SEG_DS;
+    /* Instructions that leave the x87 state alone skip FXRSTOR/FXSAVE. */
     bool sse = kind == FPU_KIND_SSE || kind == FPU_KIND_GPR;
     uint64_t ea = 0;
     uint32_t mxcsr;

@@ -204,6 +204,20 @@ static unsigned encode(const struct emu_cpu *cpu, const uint8_t *raw, bool mem, 
         n += in->raw.modrm.offset - op_start;
         modrm = raw[in->raw.modrm.offset];
         tail = in->raw.modrm.offset + 1;
+        for (int i = 0; i < in->operand_count_visible; i++) {
+            const ZydisDecodedOperand *o = &cpu->ops[i];
+
+            if (o->type != ZYDIS_OPERAND_TYPE_REGISTER || !is_rsp(o->reg.value))
+                continue;
+            if (subst < 0)
+                return 0;
+            if (o->encoding == ZYDIS_OPERAND_ENCODING_MODRM_REG)
+                modrm = (uint8_t)((modrm & ~0x38) | subst << 3);
+            else if (o->encoding == ZYDIS_OPERAND_ENCODING_MODRM_RM && !mem)
+                modrm = (uint8_t)((modrm & ~0x07) | subst);
+            else
+                return 0;
+        }
         if (mem) {
             out[n++] = (modrm & 0x38) | 0x05; /* mod 00, r/m 101: RIP+disp32 */
             *disp_at = n;
@@ -211,20 +225,6 @@ static unsigned encode(const struct emu_cpu *cpu, const uint8_t *raw, bool mem, 
             n += 4;
             tail += (in->attributes & ZYDIS_ATTRIB_HAS_SIB ? 1 : 0) + in->raw.disp.size / 8;
         } else {
-            for (int i = 0; i < in->operand_count_visible; i++) {
-                const ZydisDecodedOperand *o = &cpu->ops[i];
-
-                if (o->type != ZYDIS_OPERAND_TYPE_REGISTER || !is_rsp(o->reg.value))
-                    continue;
-                if (subst < 0)
-                    return 0;
-                if (o->encoding == ZYDIS_OPERAND_ENCODING_MODRM_REG)
-                    modrm = (uint8_t)((modrm & ~0x38) | subst << 3);
-                else if (o->encoding == ZYDIS_OPERAND_ENCODING_MODRM_RM)
-                    modrm = (uint8_t)((modrm & ~0x07) | subst);
-                else
-                    return 0;
-            }
             out[n++] = modrm;
         }
     }
@@ -233,6 +233,30 @@ static unsigned encode(const struct emu_cpu *cpu, const uint8_t *raw, bool mem, 
         return 0;
     memcpy(out + n, raw + tail, in->length - tail);
     return n + in->length - tail;
+}
+
+/* Whether enc (len bytes) is, in 64-bit mode, the instruction m with at
+ * most a RIP-relative memory operand and no RSP: the host runs it with the
+ * stack and memory of vx86, so a slip in encode() must not get that far. */
+static bool host_safe(const uint8_t *enc, unsigned len, ZydisMnemonic m)
+{
+    ZydisDecoder d;
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+
+    if (!ZYAN_SUCCESS(ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
+        !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, enc, len, &in, ops)) || in.length != len ||
+        in.mnemonic != m)
+        return false;
+    for (int i = 0; i < in.operand_count; i++) {
+        if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER && is_rsp(ops[i].reg.value))
+            return false;
+        if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+            (ops[i].mem.base != ZYDIS_REGISTER_RIP || ops[i].mem.index != ZYDIS_REGISTER_NONE ||
+             ops[i].mem.segment == ZYDIS_REGISTER_FS || ops[i].mem.segment == ZYDIS_REGISTER_GS))
+            return false;
+    }
+    return true;
 }
 
 /* Emits an instruction with a RIP-relative operand at target: the bytes
@@ -244,7 +268,8 @@ static uint8_t *emit_rip(uint8_t *c, const char *bytes, unsigned n, const void *
 
     memcpy(c, bytes, n);
     memcpy(c + n, &rel, 4);
-    memcpy(c + n + 4, rest, rest_n);
+    if (rest_n)
+        memcpy(c + n + 4, rest, rest_n);
     return c + n + 4 + rest_n;
 }
 
@@ -318,6 +343,8 @@ void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst, b
         h = (h ^ key[i]) * 16777619u;
     s = h % NSLOTS;
     if (p->key[s].len != len || memcmp(p->key[s].bytes, key, len) != 0) {
+        if (!host_safe(key + 3, len - 3, cpu->insn->mnemonic))
+            return NULL;
         build(p, p->code[s], key + 3, len - 3, disp_at, sse, xmm);
         memcpy(p->key[s].bytes, key, len);
         p->key[s].len = (uint8_t)len;

@@ -355,7 +355,7 @@ void emu_sysret(struct emu_cpu *cpu, int opsize)
     if (opsize == 64) {
         uint64_t rcx = cpu->gpr[GPR_RCX];
 
-        if ((uint64_t)(((int64_t)rcx << 16) >> 16) != rcx)
+        if (!emu_canonical(rcx))
             emu_raise(cpu, EXC_GP, 0);
         cpu->rip = rcx;
         cpu->seg[SEG_CS] = (struct cpu_segment){.selector = (uint16_t)((sel + 16) | 3),

@@ -245,7 +245,7 @@ bool emu_exec_legacy(struct emu_cpu *cpu)
         v = emu_op_read(cpu, 0);
         if (cpu->ops[0].size == 32)
             v &= 0xffffffff;
-        else if ((uint64_t)(((int64_t)v << 16) >> 16) != v)
+        else if (!emu_canonical(v))
             emu_raise(cpu, EXC_GP, 0);
         cpu->seg[seg].base = v;
         return true;

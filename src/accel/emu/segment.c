@@ -12,11 +12,6 @@
 #define DESC_TYPE_READABLE 0x2 /* code */
 #define DESC_TYPE_ACCESSED 0x1
 
-static bool canonical(uint64_t a)
-{
-    return (uint64_t)(((int64_t)a << 16) >> 16) == a;
-}
-
 static __attribute__((noreturn)) void seg_fault(struct emu_cpu *cpu, int seg)
 {
     emu_raise(cpu, seg == SEG_SS ? EXC_SS : EXC_GP, 0);
@@ -30,7 +25,7 @@ uint64_t emu_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size
     if (cpu->code_bits == 64) {
         uint64_t lin = (seg == SEG_FS || seg == SEG_GS ? s->base : 0) + offset;
 
-        if (!canonical(lin) || !canonical(lin + size - 1))
+        if (!emu_canonical(lin) || !emu_canonical(lin + size - 1))
             seg_fault(cpu, seg);
         return lin;
     }

@@ -277,11 +277,6 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
     }
 }
 
-static bool canonical(uint64_t a)
-{
-    return (uint64_t)(((int64_t)a << 16) >> 16) == a;
-}
-
 void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
 {
     uint64_t *mtrr = mtrr_slot(cpu, index);
@@ -341,7 +336,7 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
     case MSR_FS_BASE:
     case MSR_GS_BASE:
     case MSR_KERNEL_GS_BASE:
-        if (!canonical(v))
+        if (!emu_canonical(v))
             emu_raise(cpu, EXC_GP, 0);
         if (index == MSR_LSTAR)
             cpu->msr.lstar = v;
@@ -382,8 +377,8 @@ void emu_cpuid(struct emu_cpu *cpu)
     switch (leaf) {
     case 0:
         a = 0x16;
-        b = 0x38367876; /* "vx86vx86 CPU" */
-        d = 0x38367876;
+        b = 0x36387876; /* "vx86vx86 CPU" */
+        d = 0x36387876;
         c = 0x55504320;
         break;
     case 1:
