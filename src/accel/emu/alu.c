@@ -457,8 +457,11 @@ static void cmpxchg(struct emu_cpu *cpu)
     if (acc == dst) {
         emu_op_write(cpu, 0, emu_op_read(cpu, 1));
     } else {
-        /* The destination is written back unchanged (a locked cycle). */
-        emu_op_write(cpu, 0, dst);
+        /* A memory destination is written back unchanged (a locked cycle);
+         * a register one is left alone, upper half included (as the host
+         * CPU, the oracle, does). */
+        if (cpu->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY)
+            emu_op_write(cpu, 0, dst);
         emu_reg_write(cpu,
                       size == 8   ? ZYDIS_REGISTER_RAX
                       : size == 4 ? ZYDIS_REGISTER_EAX
@@ -744,11 +747,19 @@ static bool exec_alu(struct emu_cpu *cpu)
         bit_test(cpu, m);
         return true;
     case ZYDIS_MNEMONIC_XADD:
+        /* SRC = DEST, then DEST = sum: with one register for both, the sum
+         * wins. A memory destination is stored first, while the registers
+         * that address it still hold their old values. */
         a = emu_op_read(cpu, 0);
         b = emu_op_read(cpu, 1);
         r = binop(ZYDIS_MNEMONIC_ADD, a, b, size, &f);
-        emu_op_write(cpu, 0, r);
-        emu_op_write(cpu, 1, a);
+        if (cpu->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+            emu_op_write(cpu, 0, r);
+            emu_op_write(cpu, 1, a);
+        } else {
+            emu_op_write(cpu, 1, a);
+            emu_op_write(cpu, 0, r);
+        }
         flags_out(cpu, f);
         return true;
     case ZYDIS_MNEMONIC_CMPXCHG:

@@ -366,17 +366,17 @@ static bool exec_move(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_CQO:
         cpu->gpr[GPR_RDX] = (cpu->gpr[0] >> 63) ? ~0ULL : 0;
         return true;
-    case ZYDIS_MNEMONIC_XLAT: {
-        uint64_t a = (emu_reg_read(cpu, cpu->insn->address_width == 64   ? ZYDIS_REGISTER_RBX
-                                        : cpu->insn->address_width == 32 ? ZYDIS_REGISTER_EBX
-                                                                        : ZYDIS_REGISTER_BX) +
-                      (cpu->gpr[0] & 0xff)) &
-                     emu_mask(cpu->insn->address_width / 8);
-
-        v = emu_read(cpu, emu_op_seg(cpu, 1), a, 1);
-        cpu->gpr[0] = (cpu->gpr[0] & ~0xffULL) | v;
-        return true;
-    }
+    case ZYDIS_MNEMONIC_XLAT:
+        /* AL = [seg:rBX + AL]; Zydis's memory operand is [rBX] alone. */
+        for (int i = 0; i < cpu->insn->operand_count; i++)
+            if (op(cpu, i)->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+                t = (emu_op_address(cpu, i) + (cpu->gpr[0] & 0xff)) &
+                    emu_mask(cpu->insn->address_width / 8);
+                v = emu_read(cpu, emu_op_seg(cpu, i), t, 1);
+                cpu->gpr[0] = (cpu->gpr[0] & ~0xffULL) | v;
+                return true;
+            }
+        return false;
     case ZYDIS_MNEMONIC_LAHF:
         cpu->gpr[0] = (cpu->gpr[0] & ~0xff00ULL) | ((cpu->rflags & 0xd5) | 2) << 8;
         return true;
