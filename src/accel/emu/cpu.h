@@ -145,6 +145,7 @@ struct emu_msrs {
     /* Memory type ranges: stored for the guest, no effect on emulation. */
     uint64_t mtrr_def_type, mtrr_var[16], mtrr_fixed[11];
     uint64_t mcg_status;
+    uint64_t kvm_system_time, kvm_wall_clock; /* kvmclock.c */
 };
 
 struct emu_cpu {
@@ -298,6 +299,11 @@ static inline bool emu_events_due(struct emu_cpu *cpu)
     return atomic_load_explicit(&cpu->wake, memory_order_relaxed) ||
            (cpu->irq_blocked && (cpu->rflags & RFLAGS_IF) && !cpu->intr_shadow);
 }
+/* kvmclock.c: writes the vCPU's pvclock structure if the guest enabled it. */
+void emu_kvmclock_publish(struct emu_cpu *cpu);
+/* Writes the wall clock at boot into gpa (MSR_KVM_WALL_CLOCK_NEW). */
+void emu_kvmclock_wall(struct emu_cpu *cpu, uint64_t gpa);
+
 /* engine.c: the reset state (SDM Vol. 3A Table 9-1), for INIT. */
 void emu_reset(struct emu_cpu *cpu);
 

@@ -19,6 +19,10 @@
 #define MSR_IA32_SYSENTER_EIP 0x176
 #define MSR_IA32_MISC_ENABLE  0x1a0
 #define MSR_IA32_PAT          0x277
+#define MSR_KVM_WALL_CLOCK     0x11
+#define MSR_KVM_SYSTEM_TIME    0x12
+#define MSR_KVM_WALL_CLOCK_NEW  0x4b564d00
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
 #define MSR_IA32_UCODE_REV    0x8b
 #define MSR_MTRRCAP           0xfe
 #define MSR_IA32_MCG_CAP      0x179
@@ -226,6 +230,12 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
     switch (index) {
     case MSR_IA32_UCODE_REV:
         return 0;
+    case MSR_KVM_WALL_CLOCK:
+    case MSR_KVM_WALL_CLOCK_NEW:
+        return cpu->msr.kvm_wall_clock;
+    case MSR_KVM_SYSTEM_TIME:
+    case MSR_KVM_SYSTEM_TIME_NEW:
+        return cpu->msr.kvm_system_time;
     case MSR_MTRRCAP:
         return 0x508; /* 8 variable ranges, fixed ranges, write-combining */
     case MSR_IA32_MCG_CAP:
@@ -288,11 +298,22 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
     switch (index) {
     case MSR_IA32_UCODE_REV:
         return; /* writing 0 before CPUID asks for the revision: accepted */
+    case MSR_KVM_WALL_CLOCK:
+    case MSR_KVM_WALL_CLOCK_NEW:
+        cpu->msr.kvm_wall_clock = v;
+        emu_kvmclock_wall(cpu, v);
+        return;
+    case MSR_KVM_SYSTEM_TIME:
+    case MSR_KVM_SYSTEM_TIME_NEW:
+        cpu->msr.kvm_system_time = v;
+        emu_kvmclock_publish(cpu);
+        return;
     case MSR_IA32_MCG_STATUS:
         cpu->msr.mcg_status = v;
         return;
     case MSR_IA32_TSC:
         cpu->msr.tsc_offset = v - emu_now_ns();
+        emu_kvmclock_publish(cpu);
         return;
     case MSR_IA32_APIC_BASE:
         /* Bits 8 (BSP, read-only), 10 (x2APIC), 11 (enable), 12-39 the base. */
@@ -413,6 +434,10 @@ void emu_cpuid(struct emu_cpu *cpu)
         b = 0x4b4d564b; /* "KVMKVMKVM\0\0\0" */
         c = 0x564b4d56;
         d = 0x0000004d;
+        break;
+    case 0x40000001:
+        /* KVM_FEATURE_CLOCKSOURCE, _CLOCKSOURCE2, _CLOCKSOURCE_STABLE_BIT */
+        a = 1u << 0 | 1u << 3 | 1u << 24;
         break;
     case 0x80000000:
         a = 0x80000008;
