@@ -21,7 +21,9 @@ static const char usage[] =
     "       vx86 host [--json]                  what this host offers for virtualization\n"
     "\n"
     "run options:\n"
-    "  --kernel FILE        multiboot kernel, ELF64 kernel or flat binary (real mode)\n"
+    "  --kernel FILE        Linux (bzImage, or vmlinux with a PVH note), multiboot\n"
+    "                       kernel, ELF64 kernel or flat binary (real mode)\n"
+    "  --initrd FILE        initial RAM disk for a Linux kernel\n"
     "  --engine ENGINE      auto (default), kvm or emu\n"
     "  --mem SIZE           guest RAM, e.g. 256M or 1G (default 256M)\n"
     "  --cpus N             virtual CPUs (default 1)\n"
@@ -63,9 +65,19 @@ static const struct accel_ops *pick_engine(enum engine_choice choice)
 
 static int parse_run(int argc, char **argv, struct vm_config *cfg)
 {
-    enum { OPT_KERNEL = 256, OPT_ENGINE, OPT_MEM, OPT_CPUS, OPT_CMDLINE, OPT_SERIAL, OPT_VERBOSE };
+    enum {
+        OPT_KERNEL = 256,
+        OPT_INITRD,
+        OPT_ENGINE,
+        OPT_MEM,
+        OPT_CPUS,
+        OPT_CMDLINE,
+        OPT_SERIAL,
+        OPT_VERBOSE
+    };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"initrd", required_argument, NULL, OPT_INITRD},
         {"engine", required_argument, NULL, OPT_ENGINE},
         {"mem", required_argument, NULL, OPT_MEM},
         {"cpus", required_argument, NULL, OPT_CPUS},
@@ -87,6 +99,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         switch (c) {
         case OPT_KERNEL:
             cfg->kernel = optarg;
+            break;
+        case OPT_INITRD:
+            cfg->initrd = optarg;
             break;
         case OPT_ENGINE:
             if (config_parse_engine(optarg, &cfg->engine))
@@ -137,14 +152,18 @@ static int cmd_run(int argc, char **argv)
     struct vm vm = {.start = start_time, .stop_fd = -1};
     struct boot_image img = {0};
     struct cpu_state boot;
-    uint8_t *data = NULL;
+    uint8_t *data = NULL, *initrd = NULL;
     int status = VX86_EBADINPUT;
 
     if (parse_run(argc, argv, &cfg))
         return VX86_EBADINPUT;
     if (boot_read_file(cfg.kernel, cfg.mem_size, &data, &img.size))
         return VX86_EBADINPUT;
+    if (cfg.initrd && boot_read_file(cfg.initrd, cfg.mem_size, &initrd, &img.initrd_size))
+        goto out;
     img.name = cfg.kernel;
+    img.initrd_name = cfg.initrd;
+    img.initrd = initrd;
     img.data = data;
     img.cmdline = cfg.cmdline;
     if (vm_create(&vm, &cfg, pick_engine(cfg.engine)))
@@ -152,12 +171,14 @@ static int cmd_run(int argc, char **argv)
     if (boot_load_image(&vm.mem, &img, &boot))
         goto out;
     free(data);
-    data = NULL;
+    free(initrd);
+    data = initrd = NULL;
     if (vm_create_vcpus(&vm, &boot) || console_init(cfg.serial))
         goto out;
     status = vm_run(&vm);
 out:
     free(data);
+    free(initrd);
     vm_destroy(&vm);
     console_restore();
     return status;

@@ -151,6 +151,14 @@ int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
     memset(cpu, 0, sizeof(*cpu));
     if (mb < 0)
         return mb;
+    if (!mb && linux_detect(img))
+        return linux_load(mem, img, cpu);
+    if (img->initrd) {
+        log_err("%s: not a Linux kernel, so --initrd cannot go with it (a bzImage or a vmlinux "
+                "with a PVH note can)",
+                img->name);
+        return -EINVAL;
+    }
     if (mb)
         return multiboot_load(mem, img, cpu);
     if (elf_is_elf(img->data, img->size))

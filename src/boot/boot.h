@@ -5,6 +5,10 @@
  *   multiboot (v1)  a multiboot header in the first 8 KiB: ELF or a.out-kludge
  *                   image, entered in 32-bit protected mode, EAX = 0x2BADB002,
  *                   EBX = multiboot information (memory, map, command line)
+ *   Linux           a bzImage ("HdrS" at 0x202, boot protocol 2.12+): the
+ *                   64-bit entry with a zero page (boot_params); an ELF
+ *                   vmlinux with a PVH note: its 32-bit PVH entry with
+ *                   struct hvm_start_info. Both take an initrd (linux.c).
  *   ELF64           entered in 64-bit mode at e_entry with the first 4 GiB
  *                   identity-mapped, RDI = command line, RSI = bytes of RAM,
  *                   RSP = 0x10000
@@ -28,6 +32,9 @@ struct boot_image {
     const uint8_t *data;
     size_t size;
     const char *cmdline;
+    const char *initrd_name; /* NULL: no initrd; only a Linux kernel takes one */
+    const uint8_t *initrd;
+    size_t initrd_size;
 };
 
 /* Reads a whole file of at most max bytes into *out (malloc'd). */
@@ -41,12 +48,24 @@ int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
 
 struct elf_info {
     uint64_t entry;
-    int bits; /* 32 or 64 */
+    int bits;            /* 32 or 64 */
+    uint64_t start, end; /* physical addresses the PT_LOAD segments span */
 };
 
-/* Loads the PT_LOAD segments of an ELF32/ELF64 x86 executable at their
- * physical addresses. */
+/* Checks the headers and PT_LOAD segments of an ELF32/ELF64 x86 executable
+ * and fills *info; loads nothing. */
+int elf_inspect(const struct boot_image *img, struct elf_info *info);
+
+/* elf_inspect(), then loads the PT_LOAD segments at their physical
+ * addresses. */
 int elf_load(const struct guest_mem *mem, const struct boot_image *img, struct elf_info *info);
+
+/* Looks for a note of the given name (owner, e.g. "Xen") and type in the
+ * PT_NOTE segments. 1: found, *desc (inside img->data) and *descsz set;
+ * 0: not found, or img is not an ELF file elf_inspect() would take. Prints
+ * nothing. */
+int elf_find_note(const struct boot_image *img, const char *name, uint32_t type,
+                  const uint8_t **desc, uint32_t *descsz);
 
 /* True if data starts with the ELF magic. */
 int elf_is_elf(const uint8_t *data, size_t size);
@@ -55,6 +74,14 @@ int elf_is_elf(const uint8_t *data, size_t size);
 int multiboot_detect(const struct boot_image *img);
 int multiboot_load(const struct guest_mem *mem, const struct boot_image *img,
                    struct cpu_state *cpu);
+
+/* 1 if img is a Linux kernel: a bzImage, or an ELF vmlinux with the PVH
+ * entry note (XEN_ELFNOTE_PHYS32_ENTRY); else 0. */
+int linux_detect(const struct boot_image *img);
+
+/* Loads a kernel linux_detect() took, its initrd and its boot structures;
+ * fills *cpu for its 64-bit (bzImage) or PVH (vmlinux) entry. */
+int linux_load(const struct guest_mem *mem, const struct boot_image *img, struct cpu_state *cpu);
 
 /* Checks that [gpa, gpa + len) is in RAM and clear of vx86's boot area. */
 int boot_check_range(const struct guest_mem *mem, const struct boot_image *img, uint64_t gpa,
@@ -71,6 +98,9 @@ void cpu_state_real(struct cpu_state *s, uint16_t segment, uint16_t ip, uint16_t
 void cpu_state_protected32(struct cpu_state *s, uint32_t entry);
 /* Also writes the identity-mapping page tables. */
 int cpu_state_long64(const struct guest_mem *mem, struct cpu_state *s, uint64_t entry);
+/* cpu_state_long64() with the GDT of Linux's 64-bit boot protocol: CS =
+ * LINUX_BOOT_CS, the data segments LINUX_BOOT_DS (layout.h). */
+int cpu_state_linux64(const struct guest_mem *mem, struct cpu_state *s, uint64_t entry);
 
 /* A PC memory map in e820 terms (type 1 RAM, 2 reserved). */
 struct e820_entry {

@@ -32,6 +32,17 @@ static const uint64_t boot_gdt[] = {
     [SEL_TSS / 8 + 1] = 0,
 };
 
+/* The same size as boot_gdt, with the same TSS descriptor. */
+static const uint64_t linux_gdt[] = {
+    [0] = 0,
+    [1] = 0,
+    [LINUX_BOOT_CS / 8] = 0x00af9b000000ffffULL,
+    [LINUX_BOOT_DS / 8] = 0x00cf93000000ffffULL,
+    [SEL_TSS / 8] = 0x00008b0000000067ULL | ((BOOT_TSS & 0xffffff) << 16),
+    [SEL_TSS / 8 + 1] = 0,
+};
+_Static_assert(sizeof(linux_gdt) == sizeof(boot_gdt), "the GDT limit is shared");
+
 int boot_write_gdt(const struct guest_mem *mem)
 {
     return mem_write(mem, BOOT_GDT, boot_gdt, sizeof(boot_gdt));
@@ -121,5 +132,19 @@ int cpu_state_long64(const struct guest_mem *mem, struct cpu_state *s, uint64_t 
     s->cr3 = BOOT_PML4;
     s->cr4 = CR4_PAE;
     s->efer = EFER_LME | EFER_LMA;
+    return 0;
+}
+
+int cpu_state_linux64(const struct guest_mem *mem, struct cpu_state *s, uint64_t entry)
+{
+    int err = cpu_state_long64(mem, s, entry);
+
+    if (!err)
+        err = mem_write(mem, BOOT_GDT, linux_gdt, sizeof(linux_gdt));
+    if (err)
+        return err;
+    s->cs.selector = LINUX_BOOT_CS;
+    s->ds.selector = s->es.selector = s->fs.selector = s->gs.selector = s->ss.selector =
+        LINUX_BOOT_DS;
     return 0;
 }

@@ -7,7 +7,9 @@
  *   0x0600  the TSS the GDT's TSS descriptor points at
  *   0x1000  PML4, 0x2000 PDPT, 0x3000-0x6fff four page directories: the
  *           first 4 GiB identity-mapped with 2 MiB pages
- *   0x7000  multiboot information
+ *   0x7000  multiboot information, or Linux's zero page (struct boot_params,
+ *           4 KiB), or PVH's struct hvm_start_info with its module list
+ *           and memory map
  *   0x8000  kernel command line, NUL-terminated
  *   0x9000  multiboot memory map and boot loader name
  *   0xa000-0xffff  stack of a 64-bit ELF kernel (RSP = 0x10000)
@@ -22,6 +24,8 @@
 #define BOOT_PDPT        0x2000ULL
 #define BOOT_PD          0x3000ULL
 #define BOOT_MB_INFO     0x7000ULL
+#define BOOT_ZERO_PAGE   0x7000ULL
+#define BOOT_START_INFO  0x7000ULL
 #define BOOT_CMDLINE     0x8000ULL
 #define BOOT_CMDLINE_MAX 4095
 #define BOOT_MB_MMAP     0x9000ULL
@@ -37,5 +41,10 @@
 #define SEL_DATA   0x10
 #define SEL_CODE32 0x18
 #define SEL_TSS    0x20
+
+/* The GDT of a Linux 64-bit entry (cpu_state_linux64): Linux's __BOOT_CS and
+ * __BOOT_DS, Documentation/arch/x86/boot.rst, "64-bit Boot Protocol". */
+#define LINUX_BOOT_CS 0x10
+#define LINUX_BOOT_DS 0x18
 
 #endif

@@ -32,6 +32,7 @@ enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_EMU };
 
 struct vm_config {
     const char *kernel;
+    const char *initrd;  /* NULL: none */
     const char *cmdline; /* never NULL */
     const char *serial;  /* "stdio" or a file to write the console to */
     uint64_t mem_size;

@@ -7,6 +7,7 @@ import pytest
 import json
 
 from conftest import GUESTS, kvm_is_pvm, run_vx86
+from linux_images import bzimage, initrd, vmlinux_pvh
 
 STATUS_BADINPUT = 2
 STATUS_TRIPLEFAULT = 4
@@ -193,3 +194,70 @@ def test_boot_timer_reported_with_verbose(engine):
     assert "vx86: boot-timer: guest booted " in r.err, r
     r = run_vx86("run", "--engine", engine, "--kernel", GUESTS / "io.elf")
     assert "boot-timer" not in r.err, r
+
+
+# --- Linux: bzImage, vmlinux (PVH), --initrd ---
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_linux_protocol_too_old(tmp_path):
+    k = write(tmp_path, "old.bzImage", bzimage(version=0x020B))
+    assert run_bad("--kernel", k) == f"vx86: {k}: boot protocol 2.11 is too old (2.12 needed)"
+
+
+def test_linux_truncated_bzimage(tmp_path):
+    k = write(tmp_path, "cut.bzImage", bzimage(setup_sects=200))
+    assert run_bad("--kernel", k) == \
+        f"vx86: {k}: truncated bzImage: the setup code extends past the end of the file"
+    k = write(tmp_path, "cut2.bzImage", bzimage()[:-32])
+    assert run_bad("--kernel", k).startswith(f"vx86: {k}: truncated bzImage: ")
+
+
+def test_linux_memory_too_small(tmp_path):
+    k = write(tmp_path, "big.bzImage", bzimage(init_size=60 << 20))
+    assert run_bad("--mem", "64M", "--kernel", k) == \
+        f"vx86: {k}: the kernel needs 76 MiB of RAM (init_size 60 MiB at 16 MiB); --mem gives 64 MiB"
+
+
+def test_linux_missing_initrd(tmp_path):
+    k = write(tmp_path, "k.bzImage", bzimage())
+    missing = tmp_path / "nope.img"
+    assert run_bad("--kernel", k, "--initrd", missing) == \
+        f"vx86: {missing}: No such file or directory"
+
+
+def test_linux_initrd_does_not_fit(tmp_path):
+    k = write(tmp_path, "k.bzImage", bzimage())
+    rd = write(tmp_path, "initrd.img", bytes(20 << 20))
+    assert run_bad("--mem", "32M", "--kernel", k, "--initrd", rd) == \
+        f"vx86: {rd}: 20 MiB does not fit between the kernel's end at 18 MiB and the end of RAM at 32 MiB"
+    k = write(tmp_path, "k.vmlinux", vmlinux_pvh(memsz=30 << 20))
+    assert run_bad("--mem", "32M", "--kernel", k, "--initrd", rd) == \
+        f"vx86: {rd}: 20 MiB does not fit between the kernel's end at 31 MiB and the end of RAM at 32 MiB"
+
+
+def test_linux_initrd_for_another_kernel(tmp_path):
+    rd = write(tmp_path, "initrd.img", initrd())
+    hello = GUESTS / "hello.elf"
+    assert run_bad("--kernel", hello, "--initrd", rd) == \
+        f"vx86: {hello}: not a Linux kernel, so --initrd cannot go with it " \
+        "(a bzImage or a vmlinux with a PVH note can)"
+    junk = write(tmp_path, "junk.bin", bytes(range(256)) * 4)
+    assert run_bad("--kernel", junk, "--initrd", rd).startswith(
+        f"vx86: {junk}: not a Linux kernel, so --initrd cannot go with it")
+
+
+def test_linux_32bit_bzimage(tmp_path):
+    k = write(tmp_path, "i386.bzImage", bzimage(xloadflags=0))
+    assert run_bad("--kernel", k) == \
+        f"vx86: {k}: not a 64-bit kernel (the bzImage has no 64-bit entry point)"
+
+
+def test_linux_cmdline_too_long_for_kernel(tmp_path):
+    k = write(tmp_path, "k.bzImage", bzimage())
+    assert run_bad("--kernel", k, "--cmdline", "x" * 2048) == \
+        "vx86: --cmdline: 2048 bytes exceed the kernel's limit of 2047"

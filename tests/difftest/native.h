@@ -1,0 +1,18 @@
+/*
+ * The native side's fixed addresses, shared by native.c and tramp.S: the
+ * state page (mapped only in the native child) and where the epilogue goes
+ * in the code page. Plain constants, usable from assembly.
+ */
+#ifndef VX86_TESTS_DIFFTEST_NATIVE_H
+#define VX86_TESTS_DIFFTEST_NATIVE_H
+
+#define N_STATE     0x2f0000
+#define N_IN        (N_STATE + 0x000) /* struct dt_regs loaded by the prologue */
+#define N_OUT       (N_STATE + 0x100) /* struct dt_regs stored by the epilogue */
+#define N_SAVED_RSP (N_STATE + 0x200) /* the C stack while the instruction runs */
+#define N_TAKEN     (N_STATE + 0x300) /* set by the epilogue's "taken" entry */
+#define N_FAR       (N_STATE + 0x400) /* m16:32 to the instruction (32/16-bit code) */
+#define N_DATA_SEL  (N_STATE + 0x410) /* selector for DS, ES and SS */
+#define N_EPILOGUE  (DT_CODE + 0xc00)
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * The native side's trampoline, copied by native.c into the code page (it
+ * is never run where it is linked). Absolute addresses below 2 GiB fit the
+ * disp32 of a ModRM with no base, so the code runs wherever it is copied.
+ *
+ * dt_prologue: called from C; saves the callee-saved registers and RSP,
+ * loads GS, DS, ES, SS, RFLAGS and all 16 GPRs from N_IN. native.c appends
+ * the jump to the instruction.
+ *
+ * dt_epilogue: stores all 16 GPRs and RFLAGS to N_OUT, restores the
+ * segments and the C stack, returns. dt_epilogue_taken, just before it,
+ * first notes that a branch went to its target.
+ */
+#include "difftest.h"
+#include "native.h"
+
+#define IN(r)  (N_IN + 8 * (r))
+#define OUT(r) (N_OUT + 8 * (r))
+
+    .text
+    .globl dt_prologue, dt_prologue_end
+    .globl dt_epilogue_taken, dt_epilogue, dt_epilogue_end
+
+dt_prologue:
+    push %rbx
+    push %rbp
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, N_SAVED_RSP
+    mov $DT_GS_SEL, %eax
+    mov %eax, %gs
+    mov N_DATA_SEL, %ds
+    mov N_DATA_SEL, %es
+    mov N_DATA_SEL, %ss
+    pushq IN(16)
+    popfq
+    mov IN(0), %rax
+    mov IN(1), %rcx
+    mov IN(2), %rdx
+    mov IN(3), %rbx
+    mov IN(5), %rbp
+    mov IN(6), %rsi
+    mov IN(7), %rdi
+    mov IN(8), %r8
+    mov IN(9), %r9
+    mov IN(10), %r10
+    mov IN(11), %r11
+    mov IN(12), %r12
+    mov IN(13), %r13
+    mov IN(14), %r14
+    mov IN(15), %r15
+    mov IN(4), %rsp
+dt_prologue_end:
+
+dt_epilogue_taken:
+    movb $1, N_TAKEN
+dt_epilogue:
+    mov %rax, OUT(0)
+    mov %rcx, OUT(1)
+    mov %rdx, OUT(2)
+    mov %rbx, OUT(3)
+    mov %rsp, OUT(4)
+    mov %rbp, OUT(5)
+    mov %rsi, OUT(6)
+    mov %rdi, OUT(7)
+    mov %r8, OUT(8)
+    mov %r9, OUT(9)
+    mov %r10, OUT(10)
+    mov %r11, OUT(11)
+    mov %r12, OUT(12)
+    mov %r13, OUT(13)
+    mov %r14, OUT(14)
+    mov %r15, OUT(15)
+    mov $DT_USER_DS, %eax
+    mov %eax, %ss
+    mov %eax, %ds
+    mov %eax, %es
+    mov N_SAVED_RSP, %rsp
+    pushfq
+    popq OUT(16)
+    cld
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbp
+    pop %rbx
+    ret
+dt_epilogue_end:
+
+    .section .note.GNU-stack, "", @progbits
