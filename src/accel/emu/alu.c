@@ -384,9 +384,14 @@ static void div1(struct emu_cpu *cpu, bool is_signed, uint64_t src, unsigned siz
     } else {
         __int128 n = (__int128)(dividend << (128 - 2 * bits)) >> (128 - 2 * bits);
         int64_t dv = (int64_t)(src << (64 - bits)) >> (64 - bits);
-        __int128 qq = n / dv, rr = n % dv;
-        __int128 lim = (__int128)1 << (bits - 1);
+        __int128 lim = (__int128)1 << (bits - 1), qq, rr;
 
+        /* -2^127 / -1 does not fit even in 128 bits: its quotient overflows
+         * any operand size, so it is #DE before the host divides. */
+        if (dv == -1 && n == (__int128)((unsigned __int128)1 << 127))
+            emu_raise(cpu, EXC_DE, EXC_NO_ERROR);
+        qq = n / dv;
+        rr = n % dv;
         if (qq >= lim || qq < -lim)
             emu_raise(cpu, EXC_DE, EXC_NO_ERROR);
         q = (uint64_t)qq & mask;
