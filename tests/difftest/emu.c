@@ -4,8 +4,9 @@
  * 32-bit code segment or the 16-bit segments of difftest.h. The instruction at DT_INSN is followed
  * by
  *
- *   out %al, $0xf4    the debug-exit port: vm_stop kicks the vCPU
- *   hlt               ends the engine's run loop, which then sees the kick
+ *   out %al, $0xf4    the debug-exit port: vm_stop kicks the vCPU, and the
+ *                     engine stops right after it (STOP_AT bytes in)
+ *   hlt               in case it ran on
  *
  * (also at a branch's target), and an IDT sends every exception to a stub
  * of these two at EXC_STUBS + 16 * vector (on an IST stack, so the data page stays as
@@ -35,6 +36,7 @@
 #define IST_TOP     0x30000
 #define SENTINEL    "\xe6\xf4\xf4" /* out %al, $0xf4; hlt */
 #define SENTINEL_SZ 3
+#define STOP_AT     2 /* where RIP ends: after the OUT */
 
 static struct vm vm;
 static struct cpu_state boot_state;
@@ -139,7 +141,7 @@ void emu_side_run(const struct dt_case *c, struct dt_result *r)
     struct cpu_state s = boot_state;
     struct emu_cpu *cpu = (struct emu_cpu *)vcpu;
     struct accel_exit exit;
-    uint64_t cs_base = c->mode == 16 ? DT_CODE : 0, end = DT_INSN - cs_base + c->len + SENTINEL_SZ;
+    uint64_t cs_base = c->mode == 16 ? DT_CODE : 0, end = DT_INSN - cs_base + c->len + STOP_AT;
     uint8_t *code = mem_ptr(&vm.mem, DT_INSN, DT_INSN_MAX + SENTINEL_SZ);
 
     memcpy(code, c->code, c->len);
@@ -203,10 +205,10 @@ void emu_side_run(const struct dt_case *c, struct dt_result *r)
         r->vector = -2;
         snprintf(r->why, sizeof(r->why), "engine exit %d (%s)", exit.reason,
                  exit.reason == ACCEL_EXIT_SHUTDOWN ? "triple fault" : "unexpected");
-    } else if (s.rip >= EXC_STUBS + SENTINEL_SZ && s.rip < EXC_STUBS + 32 * 16 &&
-               (s.rip - EXC_STUBS - SENTINEL_SZ) % 16 == 0) {
+    } else if (s.rip >= EXC_STUBS + STOP_AT && s.rip < EXC_STUBS + 32 * 16 &&
+               (s.rip - EXC_STUBS - STOP_AT) % 16 == 0) {
         r->vector = (int)((s.rip - EXC_STUBS) / 16);
-    } else if (c->target && s.rip == c->target - cs_base + SENTINEL_SZ) {
+    } else if (c->target && s.rip == c->target - cs_base + STOP_AT) {
         r->taken = true;
     } else if (s.rip != end) {
         r->vector = -2;

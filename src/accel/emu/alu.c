@@ -10,45 +10,55 @@
 #include "accel/emu/cpu.h"
 
 /* Runs "insn{b,w,l,q} SRC, DST" at the operand size with guest flags in and out;
- * sfmt is how SRC appears: "%[s]", or "%%cl" for shift counts. */
-#define HOST_OP2(insn, size, x, src, flg, srccons, sfmt)                                           \
-    switch (size) {                                                                                \
-    case 1: {                                                                                      \
-        uint8_t v = (uint8_t)(x);                                                                  \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "b " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
-                : [v] "+q"(v), [f] "+r"(flg)                                                       \
-                : [s] srccons((uint8_t)(src))                                                      \
-                : "cc");                                                                           \
-        x = v;                                                                                     \
-        break;                                                                                     \
-    }                                                                                              \
-    case 2: {                                                                                      \
-        uint16_t v = (uint16_t)(x);                                                                \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "w " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
-                : [v] "+r"(v), [f] "+r"(flg)                                                       \
-                : [s] srccons((uint16_t)(src))                                                     \
-                : "cc");                                                                           \
-        x = v;                                                                                     \
-        break;                                                                                     \
-    }                                                                                              \
-    case 4: {                                                                                      \
-        uint32_t v = (uint32_t)(x);                                                                \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "l " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
-                : [v] "+r"(v), [f] "+r"(flg)                                                       \
-                : [s] srccons((uint32_t)(src))                                                     \
-                : "cc");                                                                           \
-        x = v;                                                                                     \
-        break;                                                                                     \
-    }                                                                                              \
-    default: {                                                                                     \
-        uint64_t v = (x);                                                                          \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "q " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
-                : [v] "+r"(v), [f] "+r"(flg)                                                       \
-                : [s] srccons((uint64_t)(src))                                                     \
-                : "cc");                                                                           \
-        x = v;                                                                                     \
-        break;                                                                                     \
-    }                                                                                              \
+ * sfmt is how SRC appears: "%[s]", or "%%cl" for shift counts. HOST_OP2W is
+ * the same for instructions without a byte form (BSF, IMUL r, r/m, ...):
+ * their byte case must not even be assembled. */
+#define HOST_OP2(insn, size, x, src, flg, srccons, sfmt)                                         \
+    switch (size) {                                                                              \
+    case 1: {                                                                                    \
+        uint8_t v = (uint8_t)(x);                                                                \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "b " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"         \
+                : [v] "+q"(v), [f] "+r"(flg)                                                     \
+                : [s] srccons((uint8_t)(src))                                                    \
+                : "cc");                                                                         \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+        HOST_OP2_WIDE_CASES(insn, x, src, flg, srccons, sfmt)                                    \
+    }
+
+#define HOST_OP2W(insn, size, x, src, flg, srccons, sfmt)                                        \
+    switch (size) {                                                                              \
+        HOST_OP2_WIDE_CASES(insn, x, src, flg, srccons, sfmt)                                    \
+    }
+
+#define HOST_OP2_WIDE_CASES(insn, x, src, flg, srccons, sfmt)                                    \
+    case 2: {                                                                                    \
+        uint16_t v = (uint16_t)(x);                                                              \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "w " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"         \
+                : [v] "+r"(v), [f] "+r"(flg)                                                     \
+                : [s] srccons((uint16_t)(src))                                                   \
+                : "cc");                                                                         \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    case 4: {                                                                                    \
+        uint32_t v = (uint32_t)(x);                                                              \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "l " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"         \
+                : [v] "+r"(v), [f] "+r"(flg)                                                     \
+                : [s] srccons((uint32_t)(src))                                                   \
+                : "cc");                                                                         \
+        x = v;                                                                                   \
+        break;                                                                                   \
+    }                                                                                            \
+    default: {                                                                                   \
+        uint64_t v = (x);                                                                        \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "q " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"         \
+                : [v] "+r"(v), [f] "+r"(flg)                                                     \
+                : [s] srccons((uint64_t)(src))                                                   \
+                : "cc");                                                                         \
+        x = v;                                                                                   \
+        break;                                                                                   \
     }
 
 /* One-operand form: "insn{b,w,l,q} DST". */
@@ -185,22 +195,22 @@ static uint64_t binop(ZydisMnemonic m, uint64_t a, uint64_t b, unsigned size, ui
         HOST_OP2("rcr", size, a, b, *f, "c", "%%cl");
         break;
     case ZYDIS_MNEMONIC_BSF:
-        HOST_OP2("bsf", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        HOST_OP2W("bsf", size, a, b, *f, "r", "%[s]");
         break;
     case ZYDIS_MNEMONIC_BSR:
-        HOST_OP2("bsr", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        HOST_OP2W("bsr", size, a, b, *f, "r", "%[s]");
         break;
     case ZYDIS_MNEMONIC_TZCNT:
-        HOST_OP2("tzcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        HOST_OP2W("tzcnt", size, a, b, *f, "r", "%[s]");
         break;
     case ZYDIS_MNEMONIC_LZCNT:
-        HOST_OP2("lzcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        HOST_OP2W("lzcnt", size, a, b, *f, "r", "%[s]");
         break;
     case ZYDIS_MNEMONIC_POPCNT:
-        HOST_OP2("popcnt", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        HOST_OP2W("popcnt", size, a, b, *f, "r", "%[s]");
         break;
     case ZYDIS_MNEMONIC_IMUL:
-        HOST_OP2("imul", size == 1 ? 2 : size, a, b, *f, "r", "%[s]");
+        HOST_OP2W("imul", size, a, b, *f, "r", "%[s]");
         break;
     default:
         break;

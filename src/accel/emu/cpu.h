@@ -293,10 +293,12 @@ uint64_t emu_tsc(const struct emu_cpu *cpu);
 /* Takes start-up IPIs, NMIs and interrupts that are due; returns false
  * when the vCPU cannot run (halted or waiting for SIPI) and slept instead. */
 bool emu_events(struct emu_cpu *cpu);
-/* True when emu_events() must run before the next instruction. */
+/* True when the run loop must look up before the next instruction: a kick
+ * (the VM stops), irqchip news, or an interrupt waiting for RFLAGS.IF. */
 static inline bool emu_events_due(struct emu_cpu *cpu)
 {
     return atomic_load_explicit(&cpu->wake, memory_order_relaxed) ||
+           atomic_load_explicit(&cpu->kicked, memory_order_relaxed) ||
            (cpu->irq_blocked && (cpu->rflags & RFLAGS_IF) && !cpu->intr_shadow);
 }
 /* kvmclock.c: writes the vCPU's pvclock structure if the guest enabled it. */

@@ -196,6 +196,7 @@ static int emu_set_state(struct accel_vcpu *v, const struct cpu_state *s)
         cpu->gpr[order[i]] = r[i];
     cpu->rip = s->rip;
     cpu->rflags = s->rflags | RFLAGS_FIXED;
+    cpu->halted = cpu->triple_fault = false;
     cpu->seg[SEG_ES] = s->es, cpu->seg[SEG_CS] = s->cs, cpu->seg[SEG_SS] = s->ss;
     cpu->seg[SEG_DS] = s->ds, cpu->seg[SEG_FS] = s->fs, cpu->seg[SEG_GS] = s->gs;
     cpu->tr = s->tr, cpu->ldt = s->ldt, cpu->gdt = s->gdt, cpu->idt = s->idt;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "accel/emu/cpu.h"
+#include "util/log.h"
 
 #define JMP_FAULT    1
 #define JMP_INTERNAL 2
@@ -625,6 +626,24 @@ static void trace(struct emu_cpu *cpu)
             cpu->seg[SEG_CS].selector, cpu->insn_rip, cpu->gpr[GPR_RSP], text);
 }
 
+/*
+ * An instruction Zydis decodes but no group implements: #UD, which is what a
+ * CPU without that extension raises (CPUID advertises only what is
+ * implemented), so a guest kernel can handle it. Said once per mnemonic on
+ * stderr so that gaps do not go unnoticed.
+ */
+static void not_implemented(struct emu_cpu *cpu)
+{
+    static _Atomic uint64_t reported[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64];
+    unsigned m = cpu->insn->mnemonic;
+    uint64_t bit = 1ULL << (m % 64);
+
+    if (!(atomic_fetch_or(&reported[m / 64], bit) & bit))
+        log_err("emu: %s is not implemented; raising #UD (first seen at rip 0x%" PRIx64 ")",
+                ZydisMnemonicGetString(cpu->insn->mnemonic), cpu->insn_rip);
+    emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+}
+
 /* The instruction groups; each returns false for an instruction not its own. */
 static bool (*const groups[])(struct emu_cpu *cpu) = {
     exec_move, exec_stack,      exec_branch,     exec_misc,
@@ -654,7 +673,7 @@ static void step(struct emu_cpu *cpu)
             cpu->decoded->group = (uint8_t)group;
             return;
         }
-    internal(cpu, "instruction not implemented");
+    not_implemented(cpu);
 }
 
 /* SDM Vol. 3A Table 6-5: which pairs of exceptions make a double fault. */
