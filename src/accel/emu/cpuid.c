@@ -1,0 +1,78 @@
+/* CPUID (SDM Vol. 2A, CPUID; KVM's leaves in Documentation/virt/kvm/x86/cpuid.rst). */
+#include "accel/emu/cpu.h"
+
+/*
+ * CPUID advertises what this CPU implements and nothing more: integer
+ * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP, long mode, SYSCALL,
+ * SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz), MSRs with MTRRs
+ * and PAT, the local APIC (x2APIC, TSC-deadline), RDRAND/RDSEED, RDPID,
+ * FSGSBASE, and KVM's signature leaves; fpu.c adds x87, MMX, SSE to SSE4.2,
+ * AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
+ */
+void emu_cpuid(struct emu_cpu *cpu)
+{
+    uint32_t leaf = (uint32_t)cpu->gpr[0], a = 0, b = 0, c = 0, d = 0;
+
+    switch (leaf) {
+    case 0:
+        a = 0x16;
+        b = 0x36387876; /* "vx86vx86 CPU" */
+        d = 0x36387876;
+        c = 0x55504320;
+        break;
+    case 1:
+        a = 0x000006f1; /* family 6 */
+        /* APIC ID, one logical processor, CLFLUSH line of 8 quadwords */
+        b = (uint32_t)cpu->index << 24 | 1u << 16 | 8u << 8;
+        /* CX16 x2APIC MOVBE POPCNT TSC-deadline RDRAND hypervisor */
+        c = 1u << 13 | 1u << 21 | 1u << 22 | 1u << 23 | 1u << 24 | 1u << 30 | 1u << 31;
+        /* PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH */
+        d = 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 9 | 1u << 11 | 1u << 12 |
+            1u << 13 | 1u << 15 | 1u << 16 | 1u << 19;
+        break;
+    case 7:
+        if ((uint32_t)cpu->gpr[GPR_RCX] == 0) {
+            /* FSGSBASE SMEP ERMS RDSEED SMAP CLFLUSHOPT CLWB; RDPID */
+            b = 1u << 0 | 1u << 7 | 1u << 9 | 1u << 18 | 1u << 20 | 1u << 23 | 1u << 24;
+            c = 1u << 22;
+        }
+        break;
+    case 0x15:
+        /* TSC = crystal * EBX / EAX: the 1 GHz TSC of events.c. */
+        a = 1;
+        b = 1;
+        c = (uint32_t)EMU_TSC_HZ;
+        break;
+    case 0x16:
+        a = b = c = (uint32_t)(EMU_TSC_HZ / 1000000); /* base, max and bus MHz */
+        break;
+    case 0x40000000:
+        /* KVM's signature, so guests look for its paravirtual leaves. */
+        a = 0x40000001;
+        b = 0x4b4d564b; /* "KVMKVMKVM\0\0\0" */
+        c = 0x564b4d56;
+        d = 0x0000004d;
+        break;
+    case 0x40000001:
+        /* KVM_FEATURE_CLOCKSOURCE, _CLOCKSOURCE2, _CLOCKSOURCE_STABLE_BIT */
+        a = 1u << 0 | 1u << 3 | 1u << 24;
+        break;
+    case 0x80000000:
+        a = 0x80000008;
+        break;
+    case 0x80000001:
+        c = 1u << 0 | 1u << 5;                         /* LAHF/SAHF in 64-bit mode, LZCNT */
+        d = 1u << 11 | 1u << 20 | 1u << 27 | 1u << 29; /* SYSCALL NX RDTSCP LM */
+        break;
+    case 0x80000007:
+        d = 1u << 8; /* invariant TSC */
+        break;
+    case 0x80000008:
+        a = 0x3028; /* 40 physical, 48 linear address bits */
+        break;
+    default:
+        break;
+    }
+    emu_fpu_cpuid(cpu, leaf, (uint32_t)cpu->gpr[GPR_RCX], &a, &b, &c, &d);
+    cpu->gpr[0] = a, cpu->gpr[GPR_RBX] = b, cpu->gpr[GPR_RCX] = c, cpu->gpr[GPR_RDX] = d;
+}

@@ -1,0 +1,224 @@
+/*
+ * Model-specific registers (SDM Vol. 4): the architectural ones Linux
+ * touches, MTRRs as plain storage, the local APIC's x2APIC and TSC-deadline
+ * registers, and KVM's paravirtual clock. Unknown MSRs raise #GP, as on
+ * hardware.
+ */
+#include "accel/emu/cpu.h"
+#include "hw/irqchip/irqchip.h"
+#include "vm/vm.h"
+
+/* MSR numbers, SDM Vol. 4. */
+#define MSR_IA32_TSC            0x10
+#define MSR_IA32_APIC_BASE      0x1b
+#define MSR_IA32_SPEC_CTRL      0x48
+#define MSR_IA32_SYSENTER_CS    0x174
+#define MSR_IA32_SYSENTER_ESP   0x175
+#define MSR_IA32_SYSENTER_EIP   0x176
+#define MSR_IA32_MISC_ENABLE    0x1a0
+#define MSR_IA32_PAT            0x277
+#define MSR_KVM_WALL_CLOCK      0x11
+#define MSR_KVM_SYSTEM_TIME     0x12
+#define MSR_KVM_WALL_CLOCK_NEW  0x4b564d00
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
+#define MSR_IA32_UCODE_REV      0x8b
+#define MSR_MTRRCAP             0xfe
+#define MSR_IA32_MCG_CAP        0x179
+#define MSR_IA32_MCG_STATUS     0x17a
+#define MSR_MTRR_PHYS_FIRST     0x200 /* base/mask pairs up to 0x20f */
+#define MSR_MTRR_PHYS_LAST      0x20f
+#define MSR_MTRR_DEF_TYPE       0x2ff
+#define MSR_EFER                0xc0000080
+#define MSR_STAR                0xc0000081
+#define MSR_LSTAR               0xc0000082
+#define MSR_CSTAR               0xc0000083
+#define MSR_SFMASK              0xc0000084
+#define MSR_FS_BASE             0xc0000100
+#define MSR_GS_BASE             0xc0000101
+#define MSR_KERNEL_GS_BASE      0xc0000102
+#define MSR_TSC_AUX             0xc0000103
+
+/* x2APIC registers and IA32_TSC_DEADLINE belong to the local APIC. */
+static bool is_lapic_msr(uint32_t index)
+{
+    return index == 0x6e0 || (index >= 0x800 && index <= 0x8ff);
+}
+
+/* The fixed-range MTRRs (SDM Vol. 3A §11.11.2.2), in struct emu_msrs order. */
+static const uint32_t mtrr_fixed_msrs[11] = {0x250, 0x258, 0x259, 0x268, 0x269, 0x26a,
+                                             0x26b, 0x26c, 0x26d, 0x26e, 0x26f};
+
+/* The MTRR MSR index's slot, or NULL: these are plain storage. */
+static uint64_t *mtrr_slot(struct emu_cpu *cpu, uint32_t index)
+{
+    if (index >= MSR_MTRR_PHYS_FIRST && index <= MSR_MTRR_PHYS_LAST)
+        return &cpu->msr.mtrr_var[index - MSR_MTRR_PHYS_FIRST];
+    if (index == MSR_MTRR_DEF_TYPE)
+        return &cpu->msr.mtrr_def_type;
+    for (int i = 0; i < 11; i++)
+        if (mtrr_fixed_msrs[i] == index)
+            return &cpu->msr.mtrr_fixed[i];
+    return NULL;
+}
+
+uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
+{
+    uint64_t *mtrr = mtrr_slot(cpu, index);
+
+    if (mtrr)
+        return *mtrr;
+    switch (index) {
+    case MSR_IA32_UCODE_REV:
+        return 0;
+    case MSR_KVM_WALL_CLOCK:
+    case MSR_KVM_WALL_CLOCK_NEW:
+        return cpu->msr.kvm_wall_clock;
+    case MSR_KVM_SYSTEM_TIME:
+    case MSR_KVM_SYSTEM_TIME_NEW:
+        return cpu->msr.kvm_system_time;
+    case MSR_MTRRCAP:
+        return 0x508; /* 8 variable ranges, fixed ranges, write-combining */
+    case MSR_IA32_MCG_CAP:
+        return 0; /* no machine-check banks */
+    case MSR_IA32_MCG_STATUS:
+        return cpu->msr.mcg_status;
+    case MSR_IA32_TSC:
+        return emu_tsc(cpu);
+    case MSR_IA32_APIC_BASE:
+        return cpu->msr.apic_base;
+    case MSR_IA32_SPEC_CTRL:
+        return cpu->msr.spec_ctrl;
+    case MSR_IA32_SYSENTER_CS:
+        return cpu->msr.sysenter_cs;
+    case MSR_IA32_SYSENTER_ESP:
+        return cpu->msr.sysenter_esp;
+    case MSR_IA32_SYSENTER_EIP:
+        return cpu->msr.sysenter_eip;
+    case MSR_IA32_MISC_ENABLE:
+        return cpu->msr.misc_enable;
+    case MSR_IA32_PAT:
+        return cpu->msr.pat;
+    case MSR_EFER:
+        return cpu->efer;
+    case MSR_STAR:
+        return cpu->msr.star;
+    case MSR_LSTAR:
+        return cpu->msr.lstar;
+    case MSR_CSTAR:
+        return cpu->msr.cstar;
+    case MSR_SFMASK:
+        return cpu->msr.sfmask;
+    case MSR_FS_BASE:
+        return cpu->seg[SEG_FS].base;
+    case MSR_GS_BASE:
+        return cpu->seg[SEG_GS].base;
+    case MSR_KERNEL_GS_BASE:
+        return cpu->msr.kernel_gs_base;
+    case MSR_TSC_AUX:
+        return cpu->msr.tsc_aux;
+    default:
+        if (is_lapic_msr(index)) {
+            uint64_t v;
+
+            if (lapic_msr_read(cpu->evm->chip, cpu->index, index, &v) == 0)
+                return v;
+        }
+        emu_raise(cpu, EXC_GP, 0);
+    }
+}
+
+void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
+{
+    uint64_t *mtrr = mtrr_slot(cpu, index);
+
+    if (mtrr) {
+        *mtrr = v;
+        return;
+    }
+    switch (index) {
+    case MSR_IA32_UCODE_REV:
+        return; /* writing 0 before CPUID asks for the revision: accepted */
+    case MSR_KVM_WALL_CLOCK:
+    case MSR_KVM_WALL_CLOCK_NEW:
+        cpu->msr.kvm_wall_clock = v;
+        emu_kvmclock_wall(cpu, v);
+        return;
+    case MSR_KVM_SYSTEM_TIME:
+    case MSR_KVM_SYSTEM_TIME_NEW:
+        cpu->msr.kvm_system_time = v;
+        emu_kvmclock_publish(cpu);
+        return;
+    case MSR_IA32_MCG_STATUS:
+        cpu->msr.mcg_status = v;
+        return;
+    case MSR_IA32_TSC:
+        cpu->msr.tsc_offset = v - emu_now_ns();
+        emu_kvmclock_publish(cpu);
+        return;
+    case MSR_IA32_APIC_BASE:
+        /* Bits 8 (BSP, read-only), 10 (x2APIC), 11 (enable), 12-39 the base. */
+        if (v & ~0xfffffff900ULL)
+            emu_raise(cpu, EXC_GP, 0);
+        cpu->msr.apic_base = (v & ~0x100ULL) | (cpu->msr.apic_base & 0x100);
+        lapic_set_base(cpu->evm->chip, cpu->index, cpu->msr.apic_base);
+        return;
+    case MSR_IA32_SPEC_CTRL:
+        cpu->msr.spec_ctrl = v;
+        return;
+    case MSR_IA32_SYSENTER_CS:
+        cpu->msr.sysenter_cs = v;
+        return;
+    case MSR_IA32_SYSENTER_ESP:
+        cpu->msr.sysenter_esp = v;
+        return;
+    case MSR_IA32_SYSENTER_EIP:
+        cpu->msr.sysenter_eip = v;
+        return;
+    case MSR_IA32_MISC_ENABLE:
+        cpu->msr.misc_enable = v;
+        return;
+    case MSR_IA32_PAT:
+        cpu->msr.pat = v;
+        return;
+    case MSR_EFER:
+        /* LMA is read-only; LME may not change while paging is on. */
+        if (v & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE))
+            emu_raise(cpu, EXC_GP, 0);
+        if ((cpu->cr0 & CR0_PG) && ((v ^ cpu->efer) & EFER_LME))
+            emu_raise(cpu, EXC_GP, 0);
+        cpu->efer = (v & ~EFER_LMA) | (cpu->efer & EFER_LMA);
+        emu_tlb_flush(cpu, true);
+        return;
+    case MSR_STAR:
+        cpu->msr.star = v;
+        return;
+    case MSR_LSTAR:
+    case MSR_CSTAR:
+    case MSR_FS_BASE:
+    case MSR_GS_BASE:
+    case MSR_KERNEL_GS_BASE:
+        if (!emu_canonical(v))
+            emu_raise(cpu, EXC_GP, 0);
+        if (index == MSR_LSTAR)
+            cpu->msr.lstar = v;
+        else if (index == MSR_CSTAR)
+            cpu->msr.cstar = v;
+        else if (index == MSR_FS_BASE)
+            cpu->seg[SEG_FS].base = v;
+        else if (index == MSR_GS_BASE)
+            cpu->seg[SEG_GS].base = v;
+        else
+            cpu->msr.kernel_gs_base = v;
+        return;
+    case MSR_SFMASK:
+        cpu->msr.sfmask = v & 0xffffffff;
+        return;
+    case MSR_TSC_AUX:
+        cpu->msr.tsc_aux = v & 0xffffffff;
+        return;
+    default:
+        if (is_lapic_msr(index) && lapic_msr_write(cpu->evm->chip, cpu->index, index, v) == 0)
+            return;
+        emu_raise(cpu, EXC_GP, 0);
+    }
+}
