@@ -162,18 +162,20 @@ static void emu_vcpu_kick(struct accel_vcpu *v)
     pthread_mutex_unlock(&cpu->lock);
 }
 
+/* struct cpu_state lists the GPRs as rax rbx rcx rdx rsi rdi rsp rbp r8..r15;
+ * gpr_order[i] is the gpr[] index of its i-th one. */
+static const int gpr_order[16] = {GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI,
+                                  GPR_RSP, GPR_RBP, 8,       9,       10,      11,
+                                  12,      13,      14,      15};
+
 static int emu_get_state(struct accel_vcpu *v, struct cpu_state *s)
 {
     struct emu_cpu *cpu = (struct emu_cpu *)v;
     uint64_t *r = &s->rax;
 
     memset(s, 0, sizeof(*s));
-    /* cpu_state lists the GPRs in the order rax rbx rcx rdx rsi rdi rsp rbp r8..r15. */
-    static const int order[16] = {GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI,
-                                  GPR_RSP, GPR_RBP, 8,       9,       10,      11,
-                                  12,      13,      14,      15};
     for (int i = 0; i < 16; i++)
-        r[i] = cpu->gpr[order[i]];
+        r[i] = cpu->gpr[gpr_order[i]];
     s->rip = cpu->rip;
     s->rflags = cpu->rflags;
     s->es = cpu->seg[SEG_ES], s->cs = cpu->seg[SEG_CS], s->ss = cpu->seg[SEG_SS];
@@ -188,12 +190,9 @@ static int emu_set_state(struct accel_vcpu *v, const struct cpu_state *s)
 {
     struct emu_cpu *cpu = (struct emu_cpu *)v;
     const uint64_t *r = &s->rax;
-    static const int order[16] = {GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI,
-                                  GPR_RSP, GPR_RBP, 8,       9,       10,      11,
-                                  12,      13,      14,      15};
 
     for (int i = 0; i < 16; i++)
-        cpu->gpr[order[i]] = r[i];
+        cpu->gpr[gpr_order[i]] = r[i];
     cpu->rip = s->rip;
     cpu->rflags = s->rflags | RFLAGS_FIXED;
     cpu->halted = cpu->triple_fault = false;
