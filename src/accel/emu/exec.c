@@ -66,15 +66,22 @@ static bool gpr_loc(ZydisRegister reg, struct gpr_loc *l)
     return l->size != 0;
 }
 
-static __attribute__((noreturn)) void internal(struct emu_cpu *cpu, const char *what)
+/* The current instruction in AT&T syntax, for messages; "" if Zydis cannot. */
+static void format_insn(const struct emu_cpu *cpu, char *text, size_t len)
 {
-    char text[96];
     ZydisFormatter fmt;
 
     text[0] = '\0';
     if (ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)))
         ZydisFormatterFormatInstruction(&fmt, cpu->insn, cpu->ops, cpu->insn->operand_count_visible,
-                                        text, sizeof(text), cpu->insn_rip, NULL);
+                                        text, len, cpu->insn_rip, NULL);
+}
+
+static __attribute__((noreturn)) void internal(struct emu_cpu *cpu, const char *what)
+{
+    char text[96];
+
+    format_insn(cpu, text, sizeof(text));
     snprintf(cpu->exit->why, sizeof(cpu->exit->why), "emu: %s: %s at rip 0x%" PRIx64, what, text,
              cpu->insn_rip);
     cpu->exit->reason = ACCEL_EXIT_INTERNAL;
@@ -616,12 +623,9 @@ static bool exec_misc(struct emu_cpu *cpu)
 /* VX86_EMU_TRACE=1: one line per instruction on stderr, for debugging. */
 static void trace(struct emu_cpu *cpu)
 {
-    char text[96] = "";
-    ZydisFormatter fmt;
+    char text[96];
 
-    if (ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)))
-        ZydisFormatterFormatInstruction(&fmt, cpu->insn, cpu->ops, cpu->insn->operand_count_visible,
-                                        text, sizeof(text), cpu->insn_rip, NULL);
+    format_insn(cpu, text, sizeof(text));
     fprintf(stderr, "emu %d: %04x:%016" PRIx64 " rsp %016" PRIx64 " %s\n", cpu->index,
             cpu->seg[SEG_CS].selector, cpu->insn_rip, cpu->gpr[GPR_RSP], text);
 }
