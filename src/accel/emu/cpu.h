@@ -173,6 +173,8 @@ struct emu_cpu {
     const ZydisDecodedOperand *ops;
     struct emu_decoded *decoded;
     struct emu_decode_cache *dcache;
+    struct emu_block_cache *blocks; /* block.c */
+    bool code_changed; /* this vCPU stored to a page holding decoded code */
 
     /* Exceptions: emu_raise() records one and jumps to fault_jmp. */
     jmp_buf fault_jmp;
@@ -278,6 +280,9 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit);
 void emu_soft_interrupt(struct emu_cpu *cpu, int vector);
 /* An external interrupt or NMI, between instructions. */
 void emu_external_interrupt(struct emu_cpu *cpu, int vector);
+/* Index in gpr[] of a general-purpose register other than AH, CH, DH, BH;
+ * -1 for any other register. */
+int emu_gpr_index(ZydisRegister reg);
 uint64_t emu_reg_read(struct emu_cpu *cpu, ZydisRegister reg);
 void emu_reg_write(struct emu_cpu *cpu, ZydisRegister reg, uint64_t value);
 uint64_t emu_op_read(struct emu_cpu *cpu, int i);
@@ -350,6 +355,7 @@ static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p)
     uint64_t page = (uint64_t)(p - cpu->evm->base) >> 12;
 
     if (atomic_load_explicit(&cpu->evm->code[page], memory_order_relaxed)) {
+        cpu->code_changed = true;
         atomic_store_explicit(&cpu->evm->code[page], 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&cpu->evm->gen[page], 1, memory_order_release);
     }

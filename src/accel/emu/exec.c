@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/uop.h"
 #include "util/log.h"
 
 #define JMP_FAULT    1
@@ -64,6 +64,15 @@ static bool gpr_loc(ZydisRegister reg, struct gpr_loc *l)
 {
     *l = gpr_table[reg];
     return l->size != 0;
+}
+
+int emu_gpr_index(ZydisRegister reg)
+{
+    struct gpr_loc l;
+
+    if ((unsigned)reg > ZYDIS_REGISTER_MAX_VALUE || !gpr_loc(reg, &l) || l.shift)
+        return -1;
+    return l.index;
 }
 
 /* The current instruction in AT&T syntax, for messages; "" if Zydis cannot. */
@@ -654,19 +663,12 @@ static bool (*const groups[])(struct emu_cpu *cpu) = {
     emu_exec_alu, emu_exec_string, emu_exec_system, emu_exec_legacy, emu_exec_fpu,
 };
 
-static void step(struct emu_cpu *cpu)
+void emu_exec_decoded(struct emu_cpu *cpu)
 {
     unsigned group;
 
-    cpu->intr_shadow = false;
-    cpu->insn_rip = cpu->rip;
-    emu_decode(cpu);
-    if (__builtin_expect(cpu->trace, 0))
-        trace(cpu);
-    cpu->next_rip = (cpu->rip + cpu->insn->length) & emu_mask(cpu->code_bits / 8);
     if ((cpu->insn->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) && cpu->cpl != 0)
         emu_raise(cpu, EXC_GP, 0);
-    cpu->rip = cpu->next_rip;
     group = cpu->decoded->group;
     if (group != GROUP_UNKNOWN && groups[group](cpu))
         return;
@@ -678,6 +680,18 @@ static void step(struct emu_cpu *cpu)
             return;
         }
     not_implemented(cpu);
+}
+
+void emu_step(struct emu_cpu *cpu)
+{
+    cpu->intr_shadow = false;
+    cpu->insn_rip = cpu->rip;
+    emu_decode(cpu);
+    if (__builtin_expect(cpu->trace, 0))
+        trace(cpu);
+    cpu->next_rip = (cpu->rip + cpu->insn->length) & emu_mask(cpu->code_bits / 8);
+    cpu->rip = cpu->next_rip;
+    emu_exec_decoded(cpu);
 }
 
 /* SDM Vol. 3A Table 6-5: which pairs of exceptions make a double fault. */
@@ -772,10 +786,14 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
              emu_now_ns() >= cpu->deadline) &&
             !emu_events(cpu))
             continue;
-        for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++) {
-            step(cpu);
-            if (emu_events_due(cpu))
-                break;
+        if (cpu->trace) {
+            for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++) {
+                emu_step(cpu);
+                if (emu_events_due(cpu))
+                    break;
+            }
+        } else {
+            emu_run_blocks(cpu, 4096);
         }
     }
     exit->reason = ACCEL_EXIT_SHUTDOWN;
