@@ -15,19 +15,33 @@
 #include "accel/emu/uop.h"
 
 #define BLOCK_MAX   32
-#define HASH_SIZE   16384 /* a power of two */
+#define HASH_BITS   18 /* table entries: a Linux boot runs ~100k blocks */
 #define ARENA_BYTES (32u << 20)
+
+/*
+ * A link remembers the block that followed this one at rip, so the next time
+ * the lookup (a TLB walk and a hash) is skipped. It holds while the vCPU's
+ * map_epoch is unchanged (no TLB flush, mode change or cache flush since)
+ * and the block's page has not been written.
+ */
+struct block_link {
+    uint64_t rip, epoch;
+    struct emu_block *to;
+};
 
 struct emu_block {
     uint64_t key; /* as the decode cache's: host address and decoder mode */
-    uint32_t gen;
+    uint32_t gen, page;
     uint16_t count;
+    bool linkable; /* ends with a handler of its own, not a generic instruction */
+    uint8_t next_link;
     uint64_t rip_mask;
+    struct block_link link[2];
     struct emu_uop uops[];
 };
 
 struct emu_block_cache {
-    struct emu_block *table[HASH_SIZE];
+    struct emu_block *table[1u << HASH_BITS];
     uint8_t *arena;
     size_t used;
 };
@@ -63,10 +77,11 @@ void emu_blocks_free(struct emu_cpu *cpu)
     cpu->blocks = NULL;
 }
 
-static void flush(struct emu_block_cache *c)
+static void flush(struct emu_cpu *cpu)
 {
-    memset(c->table, 0, sizeof(c->table));
-    c->used = 0;
+    memset(cpu->blocks->table, 0, sizeof(cpu->blocks->table));
+    cpu->blocks->used = 0;
+    cpu->map_epoch++; /* no link may lead into the old blocks */
 }
 
 /* The instruction has no handler: run its decode through exec.c's groups. */
@@ -94,7 +109,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     uint8_t *end;
 
     if (c->used + BLOCK_BYTES > ARENA_BYTES)
-        flush(c);
+        flush(cpu);
     b = (struct emu_block *)(c->arena + c->used);
     /* Mark the page before reading it, so a store racing with the decode
      * bumps the generation and the block is not trusted again. */
@@ -132,7 +147,11 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     if (!n)
         return NULL;
     b->key = key;
+    b->page = (uint32_t)page;
     b->count = (uint16_t)n;
+    b->linkable = b->uops[n - 1].fn != uop_generic;
+    b->next_link = 0;
+    memset(b->link, 0, sizeof(b->link));
     b->rip_mask = cpu->code_bits == 64 ? ~0ULL : 0xffffffffULL;
     end = (uint8_t *)&b->uops[n];
     if (b->uops[n - 1].fn == uop_generic)
@@ -142,7 +161,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
 }
 
 /* The block at CS:RIP, built if need be; NULL when the instruction there
- * must go through emu_step (16-bit code, a CS limit that is not flat,
+ * must go through emu_step (16-bit code, a CS that is not flat,
  * code outside RAM or an instruction across a page). Raises #PF. */
 static struct emu_block *lookup(struct emu_cpu *cpu)
 {
@@ -155,8 +174,8 @@ static struct emu_block *lookup(struct emu_cpu *cpu)
 
     if (cpu->code_bits == 64)
         lin = cpu->rip;
-    else if (cpu->code_bits == 32 && cs->limit == 0xffffffff)
-        lin = (cs->base + cpu->rip) & 0xffffffff;
+    else if (cpu->code_bits == 32 && cs->base == 0 && cs->limit == 0xffffffff)
+        lin = cpu->rip;
     else
         return NULL;
     cpu->insn_rip = cpu->rip; /* a fault on the fetch is this instruction's */
@@ -168,7 +187,7 @@ static struct emu_block *lookup(struct emu_cpu *cpu)
           1;
     page = (uint64_t)(host - cpu->evm->base) >> 12;
     gen = atomic_load_explicit(&cpu->evm->gen[page], memory_order_acquire);
-    slot = &c->table[((uintptr_t)host ^ ((uintptr_t)host >> 14)) & (HASH_SIZE - 1)];
+    slot = &c->table[((uintptr_t)host * 0x9e3779b97f4a7c15ULL) >> (64 - HASH_BITS)];
     b = *slot;
     if (b && b->key == key && b->gen == gen)
         return b;
@@ -200,18 +219,52 @@ static unsigned run_block(struct emu_cpu *cpu, const struct emu_block *b)
     return (unsigned)(end - b->uops);
 }
 
+/* The block linked from prev at RIP, if the link still holds. */
+static struct emu_block *follow(struct emu_cpu *cpu, const struct emu_block *prev)
+{
+    for (int i = 0; i < 2; i++) {
+        const struct block_link *l = &prev->link[i];
+
+        if (l->rip == cpu->rip && l->epoch == cpu->map_epoch && l->to)
+            return l->to->gen ==
+                           atomic_load_explicit(&cpu->evm->gen[l->to->page], memory_order_acquire)
+                       ? l->to
+                       : NULL;
+    }
+    return NULL;
+}
+
+static void link(struct emu_cpu *cpu, struct emu_block *prev, struct emu_block *b)
+{
+    prev->link[prev->next_link] = (struct block_link){cpu->rip, cpu->map_epoch, b};
+    prev->next_link ^= 1;
+}
+
 unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
 {
-    unsigned n = 0;
+    struct emu_block *prev = NULL, *b;
+    unsigned n = 0, ran;
 
     while (n < budget && !cpu->halted && !cpu->triple_fault) {
-        struct emu_block *b = lookup(cpu);
+        b = prev ? follow(cpu, prev) : NULL;
+        if (!b) {
+            uint64_t epoch = cpu->map_epoch;
 
+            b = lookup(cpu);
+            /* A lookup that flushed the cache has freed prev, too. */
+            if (b && prev && cpu->map_epoch == epoch)
+                link(cpu, prev, b);
+        }
         if (b) {
-            n += run_block(cpu, b);
+            ran = run_block(cpu, b);
+            n += ran;
+            /* Only a block that ran to its end with a handler of its own
+             * leaves the mode and mappings as they were. */
+            prev = ran == b->count && b->linkable ? b : NULL;
         } else {
             emu_step(cpu);
             n++;
+            prev = NULL;
         }
         if (emu_events_due(cpu))
             break;

@@ -174,6 +174,10 @@ struct emu_cpu {
     struct emu_decoded *decoded;
     struct emu_decode_cache *dcache;
     struct emu_block_cache *blocks; /* block.c */
+    /* Bumped whenever linear-to-physical mappings or the mode may change
+     * (TLB flushes, emu_update_mode, a block cache flush): block links
+     * made under another epoch are not followed. */
+    uint64_t map_epoch;
     bool code_changed; /* this vCPU stored to a page holding decoded code */
 
     /* Exceptions: emu_raise() records one and jumps to fault_jmp. */

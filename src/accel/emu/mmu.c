@@ -36,6 +36,7 @@ static uint64_t apic_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size)
 
 void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
 {
+    cpu->map_epoch++;
     for (int a = 0; a < 3; a++)
         for (int i = 0; i < TLB_SIZE; i++)
             if (include_global || !cpu->tlb[a][i].global)
@@ -46,6 +47,7 @@ void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear)
 {
     uint64_t vpn = linear >> 12;
 
+    cpu->map_epoch++;
     for (int a = 0; a < 3; a++) {
         struct tlb_entry *e = &cpu->tlb[a][vpn % TLB_SIZE];
 

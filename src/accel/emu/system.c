@@ -22,6 +22,7 @@ void emu_update_mode(struct emu_cpu *cpu)
     ZydisStackWidth stack;
     const struct cpu_segment *cs = &cpu->seg[SEG_CS];
 
+    cpu->map_epoch++;
     if (!(cpu->cr0 & CR0_PE)) {
         cpu->cpl = 0;
         cpu->code_bits = cs->db ? 32 : 16;
