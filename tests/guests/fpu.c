@@ -608,18 +608,6 @@ static void load_gdt_tss(void)
                      : "rax", "memory");
 }
 
-static void write_cr4(unsigned long v)
-{
-    __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
-}
-
-static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
-{
-    __asm__ volatile("cpuid"
-                     : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
-                     : "a"(leaf), "c"(sub));
-}
-
 /* The user program's final UD2 ends it; any other trap at CPL 3 that no
  * TRAP_TRY expects fails the test. */
 static void ud_handler(struct trap_frame *f)

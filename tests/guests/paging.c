@@ -116,6 +116,63 @@ static void test_remap(void)
     CHECK(trap_last.cr2 == REMAP_VA + 0x40);
 }
 
+/* INVPCID type, descriptor: {PCID, linear address}. */
+static void invpcid(uint64_t type, uint64_t pcid, uint64_t va)
+{
+    uint64_t desc[2] = {pcid, va};
+
+    __asm__ volatile("invpcid %[d], %[t]" : : [d] "m"(desc), [t] "r"(type) : "memory");
+}
+
+/* With CR4.PCIDE, CR3 holds a PCID in bits 0-11 and a load with bit 63 set
+ * need not flush; INVPCID invalidates one address, one PCID or all, and
+ * rejects unknown types with #GP (SDM Vol. 2A INVPCID). */
+static void test_pcid(void)
+{
+    volatile uint64_t *pte = entry(REMAP_VA, 1);
+    uint64_t desc[2] = {0, REMAP_VA}, rip, cr3 = read_cr3();
+    uint32_t r[4];
+
+    cpuid(1, 0, r);
+    if (!(r[2] & (1u << 17))) {
+        printf("pcid: not advertised\n");
+        return;
+    }
+    cpuid(7, 0, r);
+    CHECK(r[1] & (1u << 10)); /* INVPCID comes with PCID here */
+    *pte = (uint64_t)frames[2] | PTE_P | PTE_RW;
+    invlpg((void *)REMAP_VA);
+    write_cr4(read_cr4() | CR4_PCIDE);
+    CHECK(*at(REMAP_VA) == 2);
+
+    *pte = (uint64_t)frames[3] | PTE_P | PTE_RW;
+    invpcid(0, 0, REMAP_VA);
+    printf("pcid: INVPCID of one address reads %lu\n", *at(REMAP_VA));
+    CHECK(*at(REMAP_VA) == 3);
+
+    write_cr3(cr3 | 1 | 1ul << 63);
+    printf("pcid: CR3 with PCID 1, no flush: %lx\n", read_cr3());
+    CHECK(read_cr3() == (cr3 | 1));
+    *pte = (uint64_t)frames[2] | PTE_P | PTE_RW;
+    invpcid(1, 1, 0);
+    CHECK(*at(REMAP_VA) == 2);
+    *pte = (uint64_t)frames[3] | PTE_P | PTE_RW;
+    invpcid(3, 0, 0);
+    CHECK(*at(REMAP_VA) == 3);
+
+    asm volatile(TRAP_TRY("invpcid %[d], %[t]")
+                 : [at] "=&r"(rip)
+                 : [d] "m"(desc), [t] "r"(4ul)
+                 : "memory");
+    printf("pcid: INVPCID type 4: vector %lu\n", trap_last.vector);
+    CHECK(trap_last.vector == EXC_GP && trap_last.rip == rip);
+
+    write_cr3(cr3);
+    write_cr4(read_cr4() & ~CR4_PCIDE);
+    *pte = (uint64_t)frames[2] | PTE_P | PTE_RW;
+    invlpg((void *)REMAP_VA);
+}
+
 /* Offsets across the whole 2 MiB page land at the same offsets from BIG_PA. */
 static void test_large_page(void)
 {
@@ -137,6 +194,7 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     test_aliases();
     test_accessed_dirty();
     test_remap();
+    test_pcid();
     test_large_page();
     guest_finish();
 }

@@ -33,18 +33,13 @@ static uint8_t user_frame[4096] __attribute__((aligned(4096)));
 
 static uint32_t cpuid7_ebx(void)
 {
-    uint32_t a, b, c, d;
+    uint32_t r[4];
 
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
-    if (a < 7)
+    cpuid(0, 0, r);
+    if (r[0] < 7)
         return 0;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-    return b;
-}
-
-static void write_cr4(unsigned long v)
-{
-    __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
+    cpuid(7, 0, r);
+    return r[1];
 }
 
 /* Calls fn; on a trap, resumes with the stack as before the call. Returns

@@ -24,17 +24,18 @@ void emu_cpuid(struct emu_cpu *cpu)
         a = 0x000006f1; /* family 6 */
         /* APIC ID, one logical processor, CLFLUSH line of 8 quadwords */
         b = (uint32_t)cpu->index << 24 | 1u << 16 | 8u << 8;
-        /* CX16 x2APIC MOVBE POPCNT TSC-deadline RDRAND hypervisor */
-        c = 1u << 13 | 1u << 21 | 1u << 22 | 1u << 23 | 1u << 24 | 1u << 30 | 1u << 31;
+        /* CX16 PCID x2APIC MOVBE POPCNT TSC-deadline RDRAND hypervisor */
+        c = 1u << 13 | 1u << 17 | 1u << 21 | 1u << 22 | 1u << 23 | 1u << 24 | 1u << 30 | 1u << 31;
         /* PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH */
         d = 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 9 | 1u << 11 | 1u << 12 |
             1u << 13 | 1u << 15 | 1u << 16 | 1u << 19;
         break;
     case 7:
         if ((uint32_t)cpu->gpr[GPR_RCX] == 0) {
-            /* FSGSBASE SMEP ERMS RDSEED SMAP CLFLUSHOPT CLWB; RDPID */
-            b = 1u << 0 | 1u << 7 | 1u << 9 | 1u << 18 | 1u << 20 | 1u << 23 | 1u << 24;
+            /* FSGSBASE SMEP ERMS INVPCID RDSEED SMAP CLFLUSHOPT CLWB; RDPID */
+            b = 1u << 0 | 1u << 7 | 1u << 9 | 1u << 10 | 1u << 18 | 1u << 20 | 1u << 23 | 1u << 24;
             c = 1u << 22;
+            d = 1u << 29; /* IA32_ARCH_CAPABILITIES */
         }
         break;
     case 0x15:

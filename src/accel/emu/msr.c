@@ -9,34 +9,35 @@
 #include "vm/vm.h"
 
 /* MSR numbers, SDM Vol. 4. */
-#define MSR_IA32_TSC            0x10
-#define MSR_IA32_APIC_BASE      0x1b
-#define MSR_IA32_SPEC_CTRL      0x48
-#define MSR_IA32_SYSENTER_CS    0x174
-#define MSR_IA32_SYSENTER_ESP   0x175
-#define MSR_IA32_SYSENTER_EIP   0x176
-#define MSR_IA32_MISC_ENABLE    0x1a0
-#define MSR_IA32_PAT            0x277
-#define MSR_KVM_WALL_CLOCK      0x11
-#define MSR_KVM_SYSTEM_TIME     0x12
-#define MSR_KVM_WALL_CLOCK_NEW  0x4b564d00
-#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
-#define MSR_IA32_UCODE_REV      0x8b
-#define MSR_MTRRCAP             0xfe
-#define MSR_IA32_MCG_CAP        0x179
-#define MSR_IA32_MCG_STATUS     0x17a
-#define MSR_MTRR_PHYS_FIRST     0x200 /* base/mask pairs up to 0x20f */
-#define MSR_MTRR_PHYS_LAST      0x20f
-#define MSR_MTRR_DEF_TYPE       0x2ff
-#define MSR_EFER                0xc0000080
-#define MSR_STAR                0xc0000081
-#define MSR_LSTAR               0xc0000082
-#define MSR_CSTAR               0xc0000083
-#define MSR_SFMASK              0xc0000084
-#define MSR_FS_BASE             0xc0000100
-#define MSR_GS_BASE             0xc0000101
-#define MSR_KERNEL_GS_BASE      0xc0000102
-#define MSR_TSC_AUX             0xc0000103
+#define MSR_IA32_TSC               0x10
+#define MSR_IA32_APIC_BASE         0x1b
+#define MSR_IA32_SPEC_CTRL         0x48
+#define MSR_IA32_ARCH_CAPABILITIES 0x10a
+#define MSR_IA32_SYSENTER_CS       0x174
+#define MSR_IA32_SYSENTER_ESP      0x175
+#define MSR_IA32_SYSENTER_EIP      0x176
+#define MSR_IA32_MISC_ENABLE       0x1a0
+#define MSR_IA32_PAT               0x277
+#define MSR_KVM_WALL_CLOCK         0x11
+#define MSR_KVM_SYSTEM_TIME        0x12
+#define MSR_KVM_WALL_CLOCK_NEW     0x4b564d00
+#define MSR_KVM_SYSTEM_TIME_NEW    0x4b564d01
+#define MSR_IA32_UCODE_REV         0x8b
+#define MSR_MTRRCAP                0xfe
+#define MSR_IA32_MCG_CAP           0x179
+#define MSR_IA32_MCG_STATUS        0x17a
+#define MSR_MTRR_PHYS_FIRST        0x200 /* base/mask pairs up to 0x20f */
+#define MSR_MTRR_PHYS_LAST         0x20f
+#define MSR_MTRR_DEF_TYPE          0x2ff
+#define MSR_EFER                   0xc0000080
+#define MSR_STAR                   0xc0000081
+#define MSR_LSTAR                  0xc0000082
+#define MSR_CSTAR                  0xc0000083
+#define MSR_SFMASK                 0xc0000084
+#define MSR_FS_BASE                0xc0000100
+#define MSR_GS_BASE                0xc0000101
+#define MSR_KERNEL_GS_BASE         0xc0000102
+#define MSR_TSC_AUX                0xc0000103
 
 /* x2APIC registers and IA32_TSC_DEADLINE belong to the local APIC. */
 static bool is_lapic_msr(uint32_t index)
@@ -70,6 +71,14 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
     switch (index) {
     case MSR_IA32_UCODE_REV:
         return 0;
+    case MSR_IA32_ARCH_CAPABILITIES:
+        /* The interpreter never runs guest code speculatively: no Meltdown
+         * (RDCL_NO), speculative store bypass, MDS, TAA, page-size-change
+         * machine check, stale MMIO data (SBDR/FBSDP/PSDP), GDS or RFDS. So
+         * Linux needs no page-table isolation, whose CR3 switches would
+         * empty the TLB on every kernel entry. */
+        return 1ULL << 0 | 1ULL << 4 | 1ULL << 5 | 1ULL << 6 | 1ULL << 8 | 1ULL << 13 | 1ULL << 14 |
+               1ULL << 15 | 1ULL << 26 | 1ULL << 27;
     case MSR_KVM_WALL_CLOCK:
     case MSR_KVM_WALL_CLOCK_NEW:
         return cpu->msr.kvm_wall_clock;

@@ -95,6 +95,26 @@ static void write_cr0(struct emu_cpu *cpu, uint64_t v)
     emu_update_mode(cpu);
 }
 
+/* INVPCID (SDM Vol. 2A): the TLB is not tagged by PCID, so invalidating
+ * one context invalidates every non-global entry, which is allowed. */
+static void invpcid(struct emu_cpu *cpu)
+{
+    uint64_t type = emu_op_read(cpu, 0), off = emu_op_address(cpu, 1);
+    int seg = emu_op_seg(cpu, 1);
+    uint64_t pcid = emu_read(cpu, seg, off, 8), lin = emu_read(cpu, seg, off + 8, 8);
+
+    if (type > 3 || (pcid >> 12))
+        emu_raise(cpu, EXC_GP, 0);
+    if (type <= 1 && !(cpu->cr4 & CR4_PCIDE) && pcid)
+        emu_raise(cpu, EXC_GP, 0);
+    if (type == 0 && !emu_canonical(lin))
+        emu_raise(cpu, EXC_GP, 0);
+    if (type == 0)
+        emu_tlb_flush_page(cpu, lin);
+    else
+        emu_tlb_flush(cpu, type == 2);
+}
+
 static void write_cr4(struct emu_cpu *cpu, uint64_t v)
 {
     uint64_t old = cpu->cr4;
@@ -129,10 +149,12 @@ static void mov_cr(struct emu_cpu *cpu)
             cpu->cr2 = v;
             break;
         case 3:
-            /* With PCIDE, bit 63 asks to keep the TLB (SDM §4.10.4.1). */
-            cpu->cr3 = v & ~(1ULL << 63);
-            if (!((cpu->cr4 & CR4_PCIDE) && (v >> 63)))
+            /* With PCIDE, bit 63 asks to keep the new PCID's entries
+             * (SDM §4.10.4.1). The TLB is not tagged by PCID, so it keeps
+             * entries only when the PCID and tables stay the same. */
+            if (!((cpu->cr4 & CR4_PCIDE) && (v >> 63) && (v & ~(1ULL << 63)) == cpu->cr3))
                 emu_tlb_flush(cpu, false);
+            cpu->cr3 = v & ~(1ULL << 63);
             break;
         case 4:
             write_cr4(cpu, v);
@@ -437,6 +459,9 @@ bool emu_exec_system(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_INVLPG:
         emu_tlb_flush_page(cpu,
                            emu_linear(cpu, emu_op_seg(cpu, 0), emu_op_address(cpu, 0), 1, false));
+        return true;
+    case ZYDIS_MNEMONIC_INVPCID:
+        invpcid(cpu);
         return true;
     case ZYDIS_MNEMONIC_WBINVD:
     case ZYDIS_MNEMONIC_INVD:

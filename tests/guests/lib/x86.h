@@ -8,10 +8,11 @@
 #include <stdint.h>
 
 /* Control registers (SDM Vol. 3A §2.5). */
-#define CR0_PE  (1ul << 0)
-#define CR0_WP  (1ul << 16)
-#define CR0_PG  (1ul << 31)
-#define CR4_PAE (1ul << 5)
+#define CR0_PE    (1ul << 0)
+#define CR0_WP    (1ul << 16)
+#define CR0_PG    (1ul << 31)
+#define CR4_PAE   (1ul << 5)
+#define CR4_PCIDE (1ul << 17)
 
 /* MSRs (SDM Vol. 4, Table 2-2). */
 #define MSR_EFER   0xc0000080u
@@ -124,6 +125,18 @@ static inline unsigned long read_cr4(void)
 
     __asm__ volatile("mov %%cr4, %0" : "=r"(v));
     return v;
+}
+
+static inline void write_cr4(unsigned long v)
+{
+    __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
+}
+
+static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    __asm__ volatile("cpuid"
+                     : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                     : "a"(leaf), "c"(sub));
 }
 
 static inline uint64_t rdmsr(uint32_t msr)
