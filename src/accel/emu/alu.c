@@ -13,52 +13,52 @@
  * sfmt is how SRC appears: "%[s]", or "%%cl" for shift counts. HOST_OP2W is
  * the same for instructions without a byte form (BSF, IMUL r, r/m, ...):
  * their byte case must not even be assembled. */
-#define HOST_OP2(insn, size, x, src, flg, srccons, sfmt)                                         \
-    switch (size) {                                                                              \
-    case 1: {                                                                                    \
-        uint8_t v = (uint8_t)(x);                                                                \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "b " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"         \
-                : [v] "+q"(v), [f] "+r"(flg)                                                     \
-                : [s] srccons((uint8_t)(src))                                                    \
-                : "cc");                                                                         \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
-        HOST_OP2_WIDE_CASES(insn, x, src, flg, srccons, sfmt)                                    \
+#define HOST_OP2(insn, size, x, src, flg, srccons, sfmt)                                           \
+    switch (size) {                                                                                \
+    case 1: {                                                                                      \
+        uint8_t v = (uint8_t)(x);                                                                  \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "b " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
+                : [v] "+q"(v), [f] "+r"(flg)                                                       \
+                : [s] srccons((uint8_t)(src))                                                      \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
+        HOST_OP2_WIDE_CASES(insn, x, src, flg, srccons, sfmt)                                      \
     }
 
-#define HOST_OP2W(insn, size, x, src, flg, srccons, sfmt)                                        \
-    switch (size) {                                                                              \
-        HOST_OP2_WIDE_CASES(insn, x, src, flg, srccons, sfmt)                                    \
+#define HOST_OP2W(insn, size, x, src, flg, srccons, sfmt)                                          \
+    switch (size) {                                                                                \
+        HOST_OP2_WIDE_CASES(insn, x, src, flg, srccons, sfmt)                                      \
     }
 
-#define HOST_OP2_WIDE_CASES(insn, x, src, flg, srccons, sfmt)                                    \
-    case 2: {                                                                                    \
-        uint16_t v = (uint16_t)(x);                                                              \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "w " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"         \
-                : [v] "+r"(v), [f] "+r"(flg)                                                     \
-                : [s] srccons((uint16_t)(src))                                                   \
-                : "cc");                                                                         \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
-    case 4: {                                                                                    \
-        uint32_t v = (uint32_t)(x);                                                              \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "l " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"         \
-                : [v] "+r"(v), [f] "+r"(flg)                                                     \
-                : [s] srccons((uint32_t)(src))                                                   \
-                : "cc");                                                                         \
-        x = v;                                                                                   \
-        break;                                                                                   \
-    }                                                                                            \
-    default: {                                                                                   \
-        uint64_t v = (x);                                                                        \
-        __asm__("push %[f]\n\tpopfq\n\t" insn "q " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"         \
-                : [v] "+r"(v), [f] "+r"(flg)                                                     \
-                : [s] srccons((uint64_t)(src))                                                   \
-                : "cc");                                                                         \
-        x = v;                                                                                   \
-        break;                                                                                   \
+#define HOST_OP2_WIDE_CASES(insn, x, src, flg, srccons, sfmt)                                      \
+    case 2: {                                                                                      \
+        uint16_t v = (uint16_t)(x);                                                                \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "w " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
+                : [v] "+r"(v), [f] "+r"(flg)                                                       \
+                : [s] srccons((uint16_t)(src))                                                     \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
+    case 4: {                                                                                      \
+        uint32_t v = (uint32_t)(x);                                                                \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "l " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
+                : [v] "+r"(v), [f] "+r"(flg)                                                       \
+                : [s] srccons((uint32_t)(src))                                                     \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
+    }                                                                                              \
+    default: {                                                                                     \
+        uint64_t v = (x);                                                                          \
+        __asm__("push %[f]\n\tpopfq\n\t" insn "q " sfmt ", %[v]\n\tpushfq\n\tpop %[f]"             \
+                : [v] "+r"(v), [f] "+r"(flg)                                                       \
+                : [s] srccons((uint64_t)(src))                                                     \
+                : "cc");                                                                           \
+        x = v;                                                                                     \
+        break;                                                                                     \
     }
 
 /* One-operand form: "insn{b,w,l,q} DST". */
@@ -518,10 +518,14 @@ static pthread_mutex_t split_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t load_n(const uint8_t *p, unsigned size)
 {
     switch (size) {
-    case 1: return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-    case 2: return __atomic_load_n((const uint16_t *)p, __ATOMIC_SEQ_CST);
-    case 4: return __atomic_load_n((const uint32_t *)p, __ATOMIC_SEQ_CST);
-    default: return __atomic_load_n((const uint64_t *)p, __ATOMIC_SEQ_CST);
+    case 1:
+        return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+    case 2:
+        return __atomic_load_n((const uint16_t *)p, __ATOMIC_SEQ_CST);
+    case 4:
+        return __atomic_load_n((const uint32_t *)p, __ATOMIC_SEQ_CST);
+    default:
+        return __atomic_load_n((const uint64_t *)p, __ATOMIC_SEQ_CST);
     }
 }
 
@@ -565,7 +569,8 @@ void emu_xchg_mem(struct emu_cpu *cpu, int mem_op, int reg_op)
 {
     unsigned size = cpu->ops[mem_op].size / 8;
     uint64_t v = emu_op_read(cpu, reg_op), old;
-    uint8_t *p = emu_rmw_ptr(cpu, emu_op_seg(cpu, mem_op), emu_op_address(cpu, mem_op), size);
+    uint8_t *p =
+        emu_host_range(cpu, emu_op_seg(cpu, mem_op), emu_op_address(cpu, mem_op), size, true);
 
     if (!p) {
         pthread_mutex_lock(&split_lock);
@@ -598,18 +603,26 @@ static bool exec_locked(struct emu_cpu *cpu)
     uint8_t *p;
 
     switch (m) {
-    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
-    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
-    case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_CMPXCHG:
+    case ZYDIS_MNEMONIC_ADD:
+    case ZYDIS_MNEMONIC_OR:
+    case ZYDIS_MNEMONIC_ADC:
+    case ZYDIS_MNEMONIC_SBB:
+    case ZYDIS_MNEMONIC_AND:
+    case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_XOR:
+    case ZYDIS_MNEMONIC_XADD:
+    case ZYDIS_MNEMONIC_CMPXCHG:
         src = emu_op_read(cpu, 1);
         break;
-    case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_INC:
+    case ZYDIS_MNEMONIC_DEC:
+    case ZYDIS_MNEMONIC_NEG:
     case ZYDIS_MNEMONIC_NOT:
         break;
     default:
         return false; /* BT*, CMPXCHG8B/16B: under split_lock */
     }
-    p = emu_rmw_ptr(cpu, emu_op_seg(cpu, 0), emu_op_address(cpu, 0), size);
+    p = emu_host_range(cpu, emu_op_seg(cpu, 0), emu_op_address(cpu, 0), size, true);
     if (!p)
         return false;
     old = load_n(p, size);
@@ -628,7 +641,9 @@ static bool exec_locked(struct emu_cpu *cpu)
             new = swapped ? src : old;
             break;
         }
-        case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
+        case ZYDIS_MNEMONIC_INC:
+        case ZYDIS_MNEMONIC_DEC:
+        case ZYDIS_MNEMONIC_NEG:
         case ZYDIS_MNEMONIC_NOT:
             new = unop(m, old, size, &f);
             break;
@@ -644,10 +659,11 @@ static bool exec_locked(struct emu_cpu *cpu)
     if (m == ZYDIS_MNEMONIC_XADD)
         emu_op_write(cpu, 1, old);
     else if (!swapped)
-        emu_reg_write(cpu, size == 8   ? ZYDIS_REGISTER_RAX
-                           : size == 4 ? ZYDIS_REGISTER_EAX
-                           : size == 2 ? ZYDIS_REGISTER_AX
-                                       : ZYDIS_REGISTER_AL,
+        emu_reg_write(cpu,
+                      size == 8   ? ZYDIS_REGISTER_RAX
+                      : size == 4 ? ZYDIS_REGISTER_EAX
+                      : size == 2 ? ZYDIS_REGISTER_AX
+                                  : ZYDIS_REGISTER_AL,
                       old);
     return true;
 }

@@ -230,10 +230,11 @@ uint8_t *emu_fetch_host(struct emu_cpu *cpu, uint64_t linear);
  * (faulting only if not even the first byte can). */
 unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned len);
 
-/* Host address for an atomic read-modify-write of size bytes at seg:offset
- * (checked and translated for writing), or NULL when they are not in one
- * page of RAM. */
-uint8_t *emu_rmw_ptr(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size);
+/* Host address of len bytes at seg:offset, checked and translated for
+ * reading or writing (then counted as a store for the decode caches), or
+ * NULL when they are not in one page of RAM. Raises #GP, #SS, #PF. Used for
+ * atomic read-modify-writes and bulk string moves. */
+uint8_t *emu_host_range(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned len, bool write);
 
 /* Segmented access (limit, rights, canonical checks) then linear. */
 uint64_t emu_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, bool write);

@@ -217,8 +217,8 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
 
 /* Translates linear for acc at privilege cpl (3 = user access) and returns
  * its TLB entry; a hit costs a compare. Raises #PF. */
-static inline struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear,
-                                          enum emu_access acc, int cpl)
+static inline struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc,
+                                          int cpl)
 {
     uint64_t vpn = linear >> 12, tag = ((vpn << 1) | (cpl == 3)) + 1;
     struct tlb_entry *e = &cpu->tlb[acc][vpn % TLB_SIZE];
@@ -340,18 +340,19 @@ unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned 
     return done;
 }
 
-uint8_t *emu_rmw_ptr(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size)
+uint8_t *emu_host_range(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned len, bool write)
 {
-    uint64_t linear = emu_linear(cpu, seg, offset, size, true);
+    uint64_t linear = emu_linear(cpu, seg, offset, len, write);
     struct tlb_entry *e;
 
     if (!emu_long_mode(cpu))
         linear &= 0xffffffff;
-    if ((linear & 0xfff) + size > 4096)
+    if ((linear & 0xfff) + len > 4096)
         return NULL;
-    e = translate(cpu, linear, ACC_WRITE, cpu->cpl);
+    e = translate(cpu, linear, write ? ACC_WRITE : ACC_READ, cpu->cpl);
     if (!e->host)
         return NULL;
-    emu_code_written(cpu, e->host);
+    if (write)
+        emu_code_written(cpu, e->host);
     return e->host + (linear & 0xfff);
 }

@@ -4,12 +4,16 @@
  * the faulting element and the instruction restarts there. A long REP run
  * is cut into slices: RIP stays on the instruction until the count is done,
  * so interrupts are taken between slices as hardware takes them between
- * iterations.
+ * iterations. Forward REP MOVS and REP STOS over RAM move whole runs
+ * within a page at once (bulk()), as fast-string hardware does.
  */
+#include <string.h>
+
 #include "accel/emu/cpu.h"
 #include "vm/vm.h"
 
-#define SLICE 4096
+#define SLICE      4096
+#define BULK_PAGES 16 /* runs per instruction slice */
 
 static uint64_t get_index(const struct emu_cpu *cpu, int reg, unsigned aw)
 {
@@ -77,6 +81,70 @@ static uint64_t compare(struct emu_cpu *cpu, uint64_t a, uint64_t b, unsigned si
     return f;
 }
 
+static uint64_t seg_linear(const struct emu_cpu *cpu, int seg, uint64_t off)
+{
+    if (cpu->code_bits == 64)
+        return off + (seg == SEG_FS || seg == SEG_GS ? cpu->seg[seg].base : 0);
+    return (cpu->seg[seg].base + off) & 0xffffffff;
+}
+
+/* Elements of size bytes from offset off (linear lin) before a page end,
+ * or before the index register wraps at aw bytes. */
+static uint64_t run_length(uint64_t off, uint64_t lin, unsigned size, unsigned aw)
+{
+    uint64_t n = (4096 - (lin & 0xfff)) / size;
+
+    if (aw < 8 && (emu_mask(aw) - off + 1) / size < n)
+        n = (emu_mask(aw) - off + 1) / size;
+    return n;
+}
+
+/*
+ * REP MOVS or REP STOS with DF clear, a run at a time: the run's source
+ * and destination each lie in one page of RAM and are translated (source
+ * first, as the first element's read comes before its write) before any
+ * byte moves, so a fault leaves RCX/RSI/RDI at the run's start, a correct
+ * restart point. Returns false, having done nothing more, where a run is not
+ * possible: MMIO, an element across a page, or a destination that starts
+ * inside the source (element order would replicate bytes there).
+ */
+static bool bulk(struct emu_cpu *cpu, bool movs, unsigned size, unsigned aw, int seg)
+{
+    for (int i = 0; i < BULK_PAGES; i++) {
+        uint64_t count = get_index(cpu, GPR_RCX, aw), si = get_index(cpu, GPR_RSI, aw);
+        uint64_t di = get_index(cpu, GPR_RDI, aw), n, bytes;
+        uint8_t *src = NULL, *dst;
+
+        if (count == 0 || cpu->vm->stopping)
+            return true;
+        n = run_length(di, seg_linear(cpu, SEG_ES, di), size, aw);
+        if (movs && run_length(si, seg_linear(cpu, seg, si), size, aw) < n)
+            n = run_length(si, seg_linear(cpu, seg, si), size, aw);
+        if (n > count)
+            n = count;
+        if (n == 0)
+            return i > 0;
+        bytes = n * size;
+        if (movs && !(src = emu_host_range(cpu, seg, si, (unsigned)bytes, false)))
+            return i > 0;
+        dst = emu_host_range(cpu, SEG_ES, di, (unsigned)bytes, true);
+        if (!dst || (movs && dst > src && dst < src + bytes))
+            return i > 0;
+        if (movs) {
+            memmove(dst, src, bytes);
+            set_index(cpu, GPR_RSI, aw, si + bytes);
+        } else if (size == 1) {
+            memset(dst, (int)(cpu->gpr[0] & 0xff), bytes);
+        } else {
+            for (uint64_t k = 0; k < bytes; k += size)
+                memcpy(dst + k, &cpu->gpr[0], size);
+        }
+        set_index(cpu, GPR_RDI, aw, di + bytes);
+        set_index(cpu, GPR_RCX, aw, count - n);
+    }
+    return true;
+}
+
 bool emu_exec_string(struct emu_cpu *cpu)
 {
     ZydisMnemonic m = cpu->insn->mnemonic;
@@ -128,6 +196,18 @@ bool emu_exec_string(struct emu_cpu *cpu)
         cpu->insn->opcode_map != ZYDIS_OPCODE_MAP_DEFAULT)
         return false;
     seg = src_seg(cpu);
+    if (rep && !(cpu->rflags & RFLAGS_DF) && aw >= 4 &&
+        (m == ZYDIS_MNEMONIC_MOVSB || m == ZYDIS_MNEMONIC_MOVSW || m == ZYDIS_MNEMONIC_MOVSD ||
+         m == ZYDIS_MNEMONIC_MOVSQ || m == ZYDIS_MNEMONIC_STOSB || m == ZYDIS_MNEMONIC_STOSW ||
+         m == ZYDIS_MNEMONIC_STOSD || m == ZYDIS_MNEMONIC_STOSQ) &&
+        bulk(cpu,
+             m == ZYDIS_MNEMONIC_MOVSB || m == ZYDIS_MNEMONIC_MOVSW || m == ZYDIS_MNEMONIC_MOVSD ||
+                 m == ZYDIS_MNEMONIC_MOVSQ,
+             size, aw, seg)) {
+        if (get_index(cpu, GPR_RCX, aw) != 0)
+            cpu->rip = cpu->insn_rip;
+        return true;
+    }
     for (int n = 0; !rep || n < SLICE; n++) {
         uint64_t si = get_index(cpu, GPR_RSI, aw), di = get_index(cpu, GPR_RDI, aw), v, f;
 
