@@ -168,7 +168,7 @@ static int cmd_run(int argc, char **argv)
     img.cmdline = cfg.cmdline;
     if (vm_create(&vm, &cfg, pick_engine(cfg.engine)))
         goto out;
-    if (boot_load_image(&vm.mem, &img, &boot))
+    if (boot_load_image(&vm.mem, &img, &boot) || boot_write_tables(&vm.mem, cfg.cpus))
         goto out;
     free(data);
     free(initrd);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boot/acpi.h"
 #include "boot/layout.h"
 #include "util/log.h"
 
@@ -164,4 +165,13 @@ int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
     if (elf_is_elf(img->data, img->size))
         return load_elf64(mem, img, cpu);
     return load_flat(mem, img, cpu);
+}
+
+int boot_write_tables(const struct guest_mem *mem, int cpus)
+{
+    int err = acpi_build(mem, cpus);
+
+    if (err)
+        log_err("cannot write the ACPI tables: %s", strerror(-err));
+    return err;
 }
