@@ -19,6 +19,7 @@
 #define VX86_HW_ACPI_PM_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hw/bus.h"

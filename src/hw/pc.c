@@ -20,6 +20,14 @@ static void com1_tx(void *opaque, uint8_t byte)
     console_put(byte);
 }
 
+static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
+{
+    if (ev == ACPI_PM_POWEROFF)
+        vm_stop(opaque, VX86_OK, "guest powered off");
+    else
+        vm_reset(opaque, "guest requested a reset through port 0xcf9");
+}
+
 int pc_init(struct vm *vm)
 {
     struct pc *pc = calloc(1, sizeof(*pc));
@@ -48,6 +56,8 @@ int pc_init(struct vm *vm)
         err = boot_timer_init(&pc->boot_timer, vm);
     if (!err)
         err = rtc_init(&pc->rtc, &vm->pio, vm->cfg.mem_size);
+    if (!err)
+        err = acpi_pm_init(&pc->acpi_pm, &vm->pio, acpi_pm_event, vm);
     if (err)
         log_err("cannot register platform devices: %s", strerror(-err));
     return err;
@@ -59,6 +69,7 @@ void pc_destroy(struct vm *vm)
         return;
     serial_free(vm->pc->com1);
     pthread_mutex_destroy(&vm->pc->rtc.lock);
+    acpi_pm_destroy(&vm->pc->acpi_pm);
     free(vm->pc);
     vm->pc = NULL;
 }

@@ -1,11 +1,13 @@
 /*
  * The PC platform's devices, created together for a VM: COM1, debug-exit,
- * i8042, POST port, boot timer, CMOS RTC. The interrupt controllers and PIT come from
+ * i8042, POST port, boot timer, CMOS RTC, ACPI power management and reset
+ * control. The interrupt controllers and PIT come from
  * the engine (KVM's in-kernel irqchip for kvm).
  */
 #ifndef VX86_HW_PC_H
 #define VX86_HW_PC_H
 
+#include "hw/acpi_pm.h"
 #include "hw/boot_timer.h"
 #include "hw/post.h"
 #include "hw/rtc.h"
@@ -17,6 +19,7 @@ struct pc {
     struct post post;
     struct boot_timer boot_timer;
     struct rtc rtc;
+    struct acpi_pm acpi_pm;
 };
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */
