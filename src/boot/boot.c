@@ -10,6 +10,7 @@
 
 #include "boot/acpi.h"
 #include "boot/layout.h"
+#include "boot/mptable.h"
 #include "util/log.h"
 
 int boot_read_file(const char *path, uint64_t max, uint8_t **out, size_t *size)
@@ -171,7 +172,12 @@ int boot_write_tables(const struct guest_mem *mem, int cpus)
 {
     int err = acpi_build(mem, cpus);
 
-    if (err)
+    if (err) {
         log_err("cannot write the ACPI tables: %s", strerror(-err));
+        return err;
+    }
+    err = mptable_build(mem, cpus);
+    if (err)
+        log_err("cannot write the MP tables: %s", strerror(-err));
     return err;
 }

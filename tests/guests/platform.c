@@ -3,8 +3,8 @@
  * way an OS finds them (ACPI 6.5 §5.2.5.1: "RSD PTR " on a 16-byte boundary
  * in 0xE0000-0xFFFFF), every table's signature and checksum, the MADT's
  * processors against QEMU's fw_cfg CPU count, fw_cfg's signature and
- * etc/e820 file, and the interrupt controllers at the addresses the MADT
- * gives. Written against the specifications only, so it passes under QEMU
+ * etc/e820 file, the MP tables (MP Specification 1.4) and the interrupt
+ * controllers at the addresses the MADT gives. Written against the specifications only, so it passes under QEMU
  * (-M pc, SeaBIOS's tables) as under vx86.
  *
  * A multiboot guest, so that QEMU's -kernel takes it too. Expects --mem 128M.
@@ -237,6 +237,46 @@ static void check_apics(uint32_t lapic, uint32_t ioapic, int ioapic_id)
     CHECK((ver >> 16 & 0xff) + 1 >= 24);
 }
 
+/* MP Specification 1.4 §4: the floating pointer on a 16-byte boundary in
+ * the BIOS area, its configuration table; returns the processor count and
+ * whether vx86 made the table (*vx86). */
+static int check_mptable(int *vx86)
+{
+    const uint8_t *mpf = 0, *c, *p;
+    int cpus = 0, ioapics = 0;
+
+    for (uintptr_t a = 0xf0000; a < 0x100000 && !mpf; a += 16)
+        if (mem_eq((const void *)a, "_MP_", 4) && sum((const void *)a, 16) == 0)
+            mpf = (const uint8_t *)a;
+    CHECK(mpf != 0);
+    if (!mpf)
+        return 0;
+    c = (const uint8_t *)(uintptr_t)get32(mpf + 4);
+    printf("MP: floating pointer at %lx, version 1.%u, table at %lx\n",
+           (unsigned long)(uintptr_t)mpf, mpf[9], (unsigned long)(uintptr_t)c);
+    CHECK(c && mem_eq(c, "PCMP", 4) && sum(c, get16(c + 4)) == 0);
+    if (!c || !mem_eq(c, "PCMP", 4))
+        return 0;
+    *vx86 = mem_eq(c + 8, "VX86    ", 8);
+    p = c + 44;
+    for (unsigned i = 0; i < get16(c + 34) && p < c + get16(c + 4); i++) {
+        if (p[0] == 0) {
+            cpus += p[3] & 1;
+            p += 20;
+            continue;
+        }
+        if (p[0] == 2) {
+            CHECK(get32(p + 4) == 0xfec00000);
+            ioapics++;
+        }
+        p += 8;
+    }
+    CHECK(p == c + get16(c + 4));
+    CHECK(ioapics == 1);
+    printf("MP: %d processors\n", cpus);
+    return cpus;
+}
+
 static void cfg_select(uint16_t key)
 {
     outw(FW_CFG_SEL, key);
@@ -410,7 +450,7 @@ int guest_main_multiboot(uint32_t magic, uint32_t info)
     const char *cmdline = (mbi->flags & (1u << 2)) ? (const char *)mbi->cmdline : "";
     struct acpi acpi = {0};
     uint32_t lapic = 0, ioapic = 0;
-    int ioapic_id = -1, madt_cpus, cfg_cpus;
+    int ioapic_id = -1, madt_cpus, cfg_cpus, mp_cpus, mp_vx86 = 0;
 
     (void)magic;
     printf("platform guest, command line \"%s\"\n", cmdline);
@@ -420,6 +460,11 @@ int guest_main_multiboot(uint32_t magic, uint32_t info)
     cfg_cpus = check_fw_cfg();
     printf("MADT: %d processors, fw_cfg: %d\n", madt_cpus, cfg_cpus);
     CHECK(madt_cpus >= 1 && madt_cpus == cfg_cpus);
+    /* SeaBIOS lists one processor per package; vx86 lists each. */
+    mp_cpus = check_mptable(&mp_vx86);
+    CHECK(mp_cpus >= 1 && mp_cpus <= madt_cpus);
+    if (mp_vx86)
+        CHECK(mp_cpus == madt_cpus);
     check_apics(lapic, ioapic, ioapic_id);
     CHECK(acpi.dsdt && s5_slp_typ(acpi.dsdt) >= 0);
     if (has_word(cmdline, "poweroff"))
