@@ -89,7 +89,6 @@ _Static_assert(sizeof(struct fadt) == 276, "FADT revision 6 is 276 bytes");
 #define FADT_SLP_BUTTON    (1u << 5) /* set: no fixed-feature sleep button */
 #define FADT_RESET_REG_SUP (1u << 10)
 #define BOOT_ARCH_LEGACY   (1u << 0) /* ISA devices (COM1, RTC, PIT) */
-#define BOOT_ARCH_8042     (1u << 1)
 /* Latencies above 100 / 1000 us say C2 / C3 are not supported (Table 5.9). */
 #define NO_C2_LATENCY 101
 #define NO_C3_LATENCY 1001
@@ -241,9 +240,10 @@ static void build_fadt(uint8_t *area)
     struct fadt f = {0};
 
     header(&f.h, "FACP", sizeof(f), 6);
+    /* X_FIRMWARE_CTRL stays 0: with both set, ACPICA installs the FACS
+     * twice. The DSDT goes in both, as QEMU's. */
     f.firmware_ctrl = gpa_of(OFF_FACS);
     f.dsdt = gpa_of(OFF_DSDT);
-    f.x_firmware_ctrl = f.firmware_ctrl;
     f.x_dsdt = f.dsdt;
     f.sci_int = ACPI_PM_SCI_IRQ;
     /* smi_cmd 0: always in ACPI mode, no SMM hand-over (§5.2.9). */
@@ -258,7 +258,9 @@ static void build_fadt(uint8_t *area)
     f.p_lvl2_lat = NO_C2_LATENCY;
     f.p_lvl3_lat = NO_C3_LATENCY;
     f.century = RTC_CENTURY;
-    f.iapc_boot_arch = BOOT_ARCH_LEGACY | BOOT_ARCH_8042;
+    /* No BOOT_ARCH_8042: vx86's i8042 only resets, so Linux is told not
+     * to probe for a keyboard controller. */
+    f.iapc_boot_arch = BOOT_ARCH_LEGACY;
     f.flags = FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
     f.reset_reg = io_gas(ACPI_RESET_PORT, 1, GAS_ACCESS_BYTE);
     f.reset_value = ACPI_RESET_VALUE;
