@@ -111,8 +111,12 @@ int mptable_build(const struct guest_mem *mem, int cpus)
     if (cpus < 1 || cpus > VM_MAX_CPUS)
         return -EINVAL;
     for (int i = 0; i < cpus; i++) {
-        struct mpc_cpu c = {MPC_CPU, (uint8_t)i, LAPIC_VERSION,
-                            CPU_ENABLED | (i == 0 ? CPU_BSP : 0), CPU_SIGNATURE, CPU_FEATURES};
+        struct mpc_cpu c = {.type = MPC_CPU,
+                            .apic_id = (uint8_t)i,
+                            .apic_version = LAPIC_VERSION,
+                            .flags = CPU_ENABLED | (i == 0 ? CPU_BSP : 0),
+                            .signature = CPU_SIGNATURE,
+                            .features = CPU_FEATURES};
 
         p = put(p, &c, sizeof(c), &count);
     }

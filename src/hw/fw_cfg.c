@@ -166,7 +166,7 @@ static uint64_t dma_read(void *opaque, uint64_t offset, unsigned size)
     uint64_t v = 0;
 
     (void)opaque;
-    memcpy(&v, FW_CFG_DMA_SIGNATURE + offset, size);
+    memcpy(&v, &FW_CFG_DMA_SIGNATURE[offset], size);
     return v;
 }
 
