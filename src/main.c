@@ -29,8 +29,8 @@ static const char usage[] =
     "  --cpus N             virtual CPUs (default 1)\n"
     "  --cmdline TEXT       kernel command line\n"
     "  --serial stdio|FILE  where the console goes (default stdio)\n"
-    "  --on-reboot exit|restart  a guest reset ends vx86 (default) or boots\n"
-    "                       the kernel again\n"
+    "  --on-reboot ACTION   what a guest reset does: exit (default) ends vx86,\n"
+    "                       restart boots the kernel again\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
@@ -164,7 +164,9 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
 {
     struct vm vm = {.start = start_time, .stop_fd = -1};
     struct cpu_state boot;
-    int status = VX86_EBADINPUT;
+    /* What went wrong before the guest ran: its input, or on a restart the
+     * host (the same input went through before). */
+    int status = first ? VX86_EBADINPUT : VX86_EHOST;
 
     *reset = false;
     if (vm_create(&vm, cfg, accel))
