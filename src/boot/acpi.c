@@ -143,9 +143,9 @@ struct __attribute__((packed)) madt_lapic_nmi {
 #define MADT_LAPIC_ENABLE 1
 #define MADT_ALL_CPUS     0xff
 /* MPS INTI flags (Table 5.26): polarity bits 1:0, trigger mode bits 3:2. */
-#define INTI_CONFORMS     0x0
-#define INTI_ACTIVE_HIGH  0x1
-#define INTI_LEVEL        0xc
+#define INTI_CONFORMS    0x0
+#define INTI_ACTIVE_HIGH 0x1
+#define INTI_LEVEL       0xc
 
 /*
  * The DSDT's AML body (§20.2): one named object,
@@ -157,18 +157,21 @@ struct __attribute__((packed)) madt_lapic_nmi {
  * reserved trailing elements are what ASL compilers emit for _Sx objects.
  */
 static const uint8_t dsdt_aml[] = {
-    0x08,                   /* NameOp (§20.2.5.1 DefName := NameOp NameString DataRefObject) */
-    '_', 'S', '5', '_',     /* NameSeg: 4 characters, '_'-padded */
-    0x12,                   /* PackageOp (DefPackage := PackageOp PkgLength NumElements
-                               PackageElementList) */
-    0x08,                   /* PkgLength, one byte form (bits 7:6 = 0): the 8 bytes from
-                               here to the end, this byte included */
-    0x04,                   /* NumElements */
-    0x0a, ACPI_PM_SLP_TYP_S5, /* BytePrefix + byte: SLP_TYPa */
-    0x0a, ACPI_PM_SLP_TYP_S5, /* BytePrefix + byte: SLP_TYPb */
-    0x00,                   /* ZeroOp: reserved */
-    0x00,                   /* ZeroOp: reserved */
-};
+    /* NameOp (§20.2.5.1 DefName := NameOp NameString DataRefObject) */
+    0x08,
+    /* NameSeg: 4 characters, '_'-padded */
+    '_', 'S', '5', '_',
+    /* PackageOp (DefPackage := PackageOp PkgLength NumElements PackageElementList) */
+    0x12,
+    /* PkgLength, one-byte form (bits 7:6 = 0): the 8 bytes from here to the
+     * end, this byte included */
+    0x08,
+    /* NumElements */
+    0x04,
+    /* BytePrefix + byte: SLP_TYPa, then SLP_TYPb */
+    0x0a, ACPI_PM_SLP_TYP_S5, 0x0a, ACPI_PM_SLP_TYP_S5,
+    /* ZeroOp twice: the reserved elements */
+    0x00, 0x00};
 
 _Static_assert(sizeof(dsdt_aml) == 6 + 8, "the package's PkgLength counts 8 bytes");
 
@@ -213,16 +216,16 @@ static struct gas io_gas(uint16_t port, unsigned bytes, uint8_t access)
 
 /* Offsets in the BOOT_ACPI area, each table 16-byte aligned (the FACS must
  * be 64-byte aligned, §5.2.10). The MADT comes last: it grows with cpus. */
-#define OFF_RSDP 0x000
-#define OFF_FACS 0x040
-#define OFF_XSDT 0x080
-#define OFF_DSDT 0x0c0
-#define OFF_FADT 0x100
-#define OFF_MADT 0x220
+#define OFF_RSDP     0x000
+#define OFF_FACS     0x040
+#define OFF_XSDT     0x080
+#define OFF_DSDT     0x0c0
+#define OFF_FADT     0x100
+#define OFF_MADT     0x220
 #define XSDT_ENTRIES 2
-#define MADT_MAX                                                                            \
-    (sizeof(struct madt) + VM_MAX_CPUS * sizeof(struct madt_lapic) +                       \
-     sizeof(struct madt_ioapic) + 2 * sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi))
+#define MADT_MAX                                                                                   \
+    (sizeof(struct madt) + VM_MAX_CPUS * sizeof(struct madt_lapic) + sizeof(struct madt_ioapic) +  \
+     2 * sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi))
 #define AREA_MAX (OFF_MADT + MADT_MAX)
 
 _Static_assert(OFF_XSDT + sizeof(struct sdt_header) + 8 * XSDT_ENTRIES <= OFF_DSDT, "XSDT");

@@ -78,13 +78,12 @@ _Static_assert(sizeof(struct mpc_cpu) == 20 && sizeof(struct mpc_intsrc) == 8, "
 #define IOAPIC_VERSION  0x11
 /* Family 6 and the FPU and APIC feature flags (CPUID 1 EDX bits 0, 9), as
  * Table 4-5 wants them for a processor the OS cannot run CPUID on yet. */
-#define CPU_SIGNATURE   0x600
-#define CPU_FEATURES    (1u << 0 | 1u << 9)
+#define CPU_SIGNATURE 0x600
+#define CPU_FEATURES  (1u << 0 | 1u << 9)
 
-#define MPC_MAX                                                                            \
-    (sizeof(struct mpc_header) + VM_MAX_CPUS * sizeof(struct mpc_cpu) +                    \
-     sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +                                  \
-     (ISA_IRQS + 2) * sizeof(struct mpc_intsrc))
+#define MPC_MAX                                                                                    \
+    (sizeof(struct mpc_header) + VM_MAX_CPUS * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +   \
+     sizeof(struct mpc_ioapic) + (ISA_IRQS + 2) * sizeof(struct mpc_intsrc))
 
 _Static_assert(sizeof(struct mpf) + MPC_MAX <= BOOT_MPTABLE_SIZE, "the MP tables fit");
 
@@ -127,8 +126,8 @@ int mptable_build(const struct guest_mem *mem, int cpus)
     p = put(p, &(struct mpc_intsrc){MPC_INTSRC, INT_TYPE_EXTINT, 0, 0, 0, ACPI_IOAPIC_ID, 0},
             sizeof(struct mpc_intsrc), &count);
     for (uint8_t irq = 0; irq < ISA_IRQS; irq++) {
-        struct mpc_intsrc s = {MPC_INTSRC, INT_TYPE_INT, 0, 0, irq, ACPI_IOAPIC_ID,
-                               irq == 0 ? 2 : irq};
+        struct mpc_intsrc s = {MPC_INTSRC,     INT_TYPE_INT,      0, 0, irq,
+                               ACPI_IOAPIC_ID, irq == 0 ? 2 : irq};
 
         if (irq != 2)
             p = put(p, &s, sizeof(s), &count);

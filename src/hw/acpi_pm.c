@@ -43,7 +43,7 @@ static void evt_write(void *opaque, uint64_t offset, unsigned size, uint64_t val
         uint16_t b = (uint16_t)(((value >> (8 * i)) & 0xff) << (8 * (pos & 1)));
 
         if (pos < 2)
-            pm->sts &= (uint16_t)~(b & PM1_STS_MASK);
+            pm->sts &= (uint16_t) ~(b & PM1_STS_MASK);
         else
             pm->en = (uint16_t)((pm->en & ~(0xff << (8 * (pos & 1)))) | (b & PM1_EN_MASK));
     }

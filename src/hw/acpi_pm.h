@@ -25,12 +25,12 @@
 #include "hw/bus.h"
 
 /* QEMU's PIIX4 and ICH9 put the PM block at 0x600 too. */
-#define ACPI_PM_BASE       0x600
-#define ACPI_PM1_EVT_PORT  ACPI_PM_BASE
-#define ACPI_PM1_EVT_LEN   4
-#define ACPI_PM1_CNT_PORT  (ACPI_PM_BASE + 4)
-#define ACPI_PM1_CNT_LEN   2
-#define ACPI_PM_SCI_IRQ    9
+#define ACPI_PM_BASE      0x600
+#define ACPI_PM1_EVT_PORT ACPI_PM_BASE
+#define ACPI_PM1_EVT_LEN  4
+#define ACPI_PM1_CNT_PORT (ACPI_PM_BASE + 4)
+#define ACPI_PM1_CNT_LEN  2
+#define ACPI_PM_SCI_IRQ   9
 /* The SLP_TYP value the DSDT's \_S5 package names; any 3-bit value is
  * valid, a non-zero one keeps a stray SLP_EN from powering off. */
 #define ACPI_PM_SLP_TYP_S5 5

@@ -4,8 +4,9 @@
  * in 0xE0000-0xFFFFF), every table's signature and checksum, the MADT's
  * processors against QEMU's fw_cfg CPU count, fw_cfg's signature and
  * etc/e820 file, the MP tables (MP Specification 1.4) and the interrupt
- * controllers at the addresses the MADT gives. Written against the specifications only, so it passes under QEMU
- * (-M pc, SeaBIOS's tables) as under vx86.
+ * controllers at the addresses the MADT gives. Written against the
+ * specifications only, so it passes under QEMU (-M pc, SeaBIOS's tables) as
+ * under vx86.
  *
  * A multiboot guest, so that QEMU's -kernel takes it too. Expects --mem 128M.
  * With "poweroff" on the command line it then enters S5 through the FADT's
@@ -169,8 +170,7 @@ static void check_fadt(struct acpi *acpi)
     CHECK(get32(f + 64) != 0 && f[89] == 2);
     /* FACS: no checksum, at least 64 bytes, 64-byte aligned. */
     facs = (const uint8_t *)(uintptr_t)get32(f + 36);
-    CHECK(facs && mem_eq(facs, "FACS", 4) && get32(facs + 4) >= 64 &&
-          ((uintptr_t)facs & 63) == 0);
+    CHECK(facs && mem_eq(facs, "FACS", 4) && get32(facs + 4) >= 64 && ((uintptr_t)facs & 63) == 0);
     acpi->dsdt = table(get32(f + 40), "DSDT");
     if (acpi->fadt->length >= 129 && (get32(f + 112) & FADT_RESET_REG_SUP)) {
         printf("FADT: reset register space %u address %x value %x\n", f[116], get32(f + 120),

@@ -60,7 +60,7 @@ static void test_signature_and_id(void **state)
     select_key(f, FW_CFG_SIGNATURE);
     read_data(f, sig, sizeof(sig));
     assert_memory_equal(sig, "QEMU\0\0", 6); /* zeros past the end */
-    select_key(f, FW_CFG_SIGNATURE); /* reselecting starts over */
+    select_key(f, FW_CFG_SIGNATURE);         /* reselecting starts over */
     read_data(f, sig, 4);
     assert_memory_equal(sig, "QEMU", 4);
     select_key(f, FW_CFG_ID);
@@ -119,8 +119,7 @@ static void test_file_directory(void **state)
 
 /* Writes a DMA request at gpa and starts it as Linux's driver does:
  * iowrite32be of the high then the low half of the address. */
-static uint32_t dma(struct fixture *f, uint64_t gpa, uint32_t control, uint32_t len,
-                    uint64_t addr)
+static uint32_t dma(struct fixture *f, uint64_t gpa, uint32_t control, uint32_t len, uint64_t addr)
 {
     uint32_t req[4] = {htobe32(control), htobe32(len), htobe32((uint32_t)(addr >> 32)),
                        htobe32((uint32_t)addr)};
@@ -137,24 +136,22 @@ static void test_dma(void **state)
 {
     struct fixture *f = *state;
     uint8_t buf[8];
-    uint64_t sig = bus_read(&f->pio, FW_CFG_PORT_DMA, 4) |
-                   bus_read(&f->pio, FW_CFG_PORT_DMA + 4, 4) << 32;
+    uint64_t sig = bus_read(&f->pio, FW_CFG_PORT_DMA, 4) | bus_read(&f->pio, FW_CFG_PORT_DMA + 4, 4)
+                                                               << 32;
 
     assert_memory_equal(&sig, "QEMU CFG", 8);
     memset(buf, 0xee, sizeof(buf));
     assert_int_equal(mem_write(&f->mem, 0x2000, buf, sizeof(buf)), 0);
     /* Select the signature, skip one byte, read five: "EMU" then zeros. */
-    assert_int_equal(dma(f, 0x1000, FW_CFG_SIGNATURE << 16 | FW_CFG_DMA_CTL_SELECT |
-                                        FW_CFG_DMA_CTL_SKIP, 1, 0),
-                     0);
+    assert_int_equal(
+        dma(f, 0x1000, FW_CFG_SIGNATURE << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_SKIP, 1, 0),
+        0);
     assert_int_equal(dma(f, 0x1000, FW_CFG_DMA_CTL_READ, 5, 0x2000), 0);
     assert_int_equal(mem_read(&f->mem, 0x2000, buf, sizeof(buf)), 0);
     assert_memory_equal(buf, "EMU\0\0\xee\xee\xee", 8);
     /* Outside RAM, or a write: the error bit, nothing else happens. */
-    assert_int_equal(dma(f, 0x1000, FW_CFG_DMA_CTL_READ, 16, 4 << 20),
-                     FW_CFG_DMA_CTL_ERROR);
-    assert_int_equal(dma(f, 0x1000, FW_CFG_DMA_CTL_READ, 16, UINT64_MAX - 4),
-                     FW_CFG_DMA_CTL_ERROR);
+    assert_int_equal(dma(f, 0x1000, FW_CFG_DMA_CTL_READ, 16, 4 << 20), FW_CFG_DMA_CTL_ERROR);
+    assert_int_equal(dma(f, 0x1000, FW_CFG_DMA_CTL_READ, 16, UINT64_MAX - 4), FW_CFG_DMA_CTL_ERROR);
     assert_int_equal(dma(f, 0x1000, FW_CFG_DMA_CTL_WRITE, 4, 0x2000), FW_CFG_DMA_CTL_ERROR);
     /* A request block outside RAM is dropped. */
     bus_write(&f->pio, FW_CFG_PORT_DMA, 4, htobe32(0xffffffffu));
