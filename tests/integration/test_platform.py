@@ -8,6 +8,15 @@ import time
 from conftest import VX86, guest, run_vx86
 
 
+def test_tables_describe_every_vcpu(engine):
+    r = run_vx86("run", "--engine", engine, "--mem", "128M", "--cpus", "4",
+                 "--kernel", guest("platform.elf"))
+    assert r.status == 1, r
+    assert "MADT: 4 processors, fw_cfg: 4" in r.out, r
+    assert "MP: 4 processors" in r.out, r
+    assert "PASS" in r.out and "FAIL" not in r.out, r
+
+
 def test_acpi_poweroff_ends_with_status_0(engine):
     r = run_vx86("run", "--engine", engine, "--mem", "128M", "--cmdline", "poweroff",
                  "--kernel", guest("platform.elf"))
