@@ -312,7 +312,7 @@ int acpi_build(const struct guest_mem *mem, int cpus)
     uint8_t area[AREA_MAX];
     struct rsdp rsdp = {.revision = 2, .length = sizeof(rsdp), .xsdt = gpa_of(OFF_XSDT)};
     struct facs facs = {.length = sizeof(facs), .version = 2};
-    struct sdt_header xsdt, dsdt;
+    struct sdt_header xsdt = {0}, dsdt = {0};
     uint64_t entries[XSDT_ENTRIES] = {gpa_of(OFF_FADT), gpa_of(OFF_MADT)};
     uint32_t madt_len;
 
