@@ -29,11 +29,14 @@ static const char usage[] =
     "  --cpus N             virtual CPUs (default 1)\n"
     "  --cmdline TEXT       kernel command line\n"
     "  --serial stdio|FILE  where the console goes (default stdio)\n"
+    "  --on-reboot ACTION   what a guest reset does: exit (default) ends vx86,\n"
+    "                       restart boots the kernel again\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
     "Exit status: the guest's debug-exit value v as (v << 1) | 1; 0 when the guest\n"
-    "powers off or resets or the user quits; 2 bad input; 4 triple fault;\n"
+    "powers off or resets (without --on-reboot restart) or the user quits;\n"
+    "2 bad input; 4 triple fault;\n"
     "6 engine cannot continue; 8 unhandled exit; 10 host failure.\n";
 
 static struct timespec start_time;
@@ -73,6 +76,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_CPUS,
         OPT_CMDLINE,
         OPT_SERIAL,
+        OPT_ON_REBOOT,
         OPT_VERBOSE
     };
     static const struct option opts[] = {
@@ -83,6 +87,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"cpus", required_argument, NULL, OPT_CPUS},
         {"cmdline", required_argument, NULL, OPT_CMDLINE},
         {"serial", required_argument, NULL, OPT_SERIAL},
+        {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -121,6 +126,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         case OPT_SERIAL:
             cfg->serial = optarg;
             break;
+        case OPT_ON_REBOOT:
+            if (config_parse_on_reboot(optarg, &cfg->on_reboot))
+                return -EINVAL;
+            break;
         case OPT_VERBOSE:
             log_verbose = true;
             break;
@@ -146,14 +155,41 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
     return 0;
 }
 
+/*
+ * One boot of the guest: a fresh VM, the kernel and tables loaded, run to
+ * the end. *reset says whether it ended by a guest reset.
+ */
+static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
+                     const struct boot_image *img, bool first, bool *reset)
+{
+    struct vm vm = {.start = start_time, .stop_fd = -1};
+    struct cpu_state boot;
+    /* What went wrong before the guest ran: its input, or on a restart the
+     * host (the same input went through before). */
+    int status = first ? VX86_EBADINPUT : VX86_EHOST;
+
+    *reset = false;
+    if (vm_create(&vm, cfg, accel))
+        goto out;
+    if (boot_load_image(&vm.mem, img, &boot) || boot_write_tables(&vm.mem, cfg->cpus))
+        goto out;
+    if (vm_create_vcpus(&vm, &boot) || (first && console_init(cfg->serial)))
+        goto out;
+    status = vm_run(&vm);
+    *reset = vm.reset;
+out:
+    vm_destroy(&vm);
+    return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct vm_config cfg;
-    struct vm vm = {.start = start_time, .stop_fd = -1};
     struct boot_image img = {0};
-    struct cpu_state boot;
+    const struct accel_ops *accel;
     uint8_t *data = NULL, *initrd = NULL;
     int status = VX86_EBADINPUT;
+    bool reset, first = true;
 
     if (parse_run(argc, argv, &cfg))
         return VX86_EBADINPUT;
@@ -166,20 +202,18 @@ static int cmd_run(int argc, char **argv)
     img.initrd = initrd;
     img.data = data;
     img.cmdline = cfg.cmdline;
-    if (vm_create(&vm, &cfg, pick_engine(cfg.engine)))
-        goto out;
-    if (boot_load_image(&vm.mem, &img, &boot))
-        goto out;
-    free(data);
-    free(initrd);
-    data = initrd = NULL;
-    if (vm_create_vcpus(&vm, &boot) || console_init(cfg.serial))
-        goto out;
-    status = vm_run(&vm);
+    accel = pick_engine(cfg.engine);
+    /* The images stay in memory so that a restart boots the same ones. */
+    for (;;) {
+        status = boot_once(&cfg, accel, &img, first, &reset);
+        if (!reset || cfg.on_reboot != ON_REBOOT_RESTART)
+            break;
+        log_info("restarting the guest (--on-reboot restart)");
+        first = false;
+    }
 out:
     free(data);
     free(initrd);
-    vm_destroy(&vm);
     console_restore();
     return status;
 }

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boot/acpi.h"
 #include "boot/layout.h"
+#include "boot/mptable.h"
 #include "util/log.h"
 
 int boot_read_file(const char *path, uint64_t max, uint8_t **out, size_t *size)
@@ -164,4 +166,18 @@ int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
     if (elf_is_elf(img->data, img->size))
         return load_elf64(mem, img, cpu);
     return load_flat(mem, img, cpu);
+}
+
+int boot_write_tables(const struct guest_mem *mem, int cpus)
+{
+    int err = acpi_build(mem, cpus);
+
+    if (err) {
+        log_err("cannot write the ACPI tables: %s", strerror(-err));
+        return err;
+    }
+    err = mptable_build(mem, cpus);
+    if (err)
+        log_err("cannot write the MP tables: %s", strerror(-err));
+    return err;
 }

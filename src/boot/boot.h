@@ -44,6 +44,11 @@ int boot_read_file(const char *path, uint64_t max, uint8_t **out, size_t *size);
 int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
                     struct cpu_state *cpu);
 
+/* Writes the platform's firmware tables for cpus vCPUs into the BIOS area
+ * (layout.h): ACPI (acpi.h) and MP (mptable.h). Called after boot_load_image(), whatever the
+ * kernel. Returns 0 or -errno after printing one line. */
+int boot_write_tables(const struct guest_mem *mem, int cpus);
+
 /* --- used by the format loaders --- */
 
 struct elf_info {

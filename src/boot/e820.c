@@ -1,7 +1,10 @@
 #include "boot/boot.h"
+#include "boot/layout.h"
 
-/* The PC memory map: conventional memory up to the EBDA, the EBDA, VGA and
- * BIOS windows reserved, RAM from 1 MiB to the MMIO hole and above 4 GiB. */
+/* The PC memory map: conventional memory up to the EBDA, the EBDA and the
+ * BIOS area (where the ACPI and MP tables lie, layout.h) reserved, RAM from
+ * 1 MiB to the MMIO hole and above 4 GiB. The VGA window between them is no
+ * RAM to the guest, as on a PC. */
 int e820_build(const struct guest_mem *mem, struct e820_entry *map)
 {
     const struct mem_region *low = &mem->regions[0];
@@ -9,7 +12,7 @@ int e820_build(const struct guest_mem *mem, struct e820_entry *map)
 
     map[n++] = (struct e820_entry){0, 0x9fc00, E820_RAM};
     map[n++] = (struct e820_entry){0x9fc00, 0x400, E820_RESERVED};
-    map[n++] = (struct e820_entry){0xf0000, 0x10000, E820_RESERVED};
+    map[n++] = (struct e820_entry){BOOT_BIOS_AREA, BOOT_BIOS_END - BOOT_BIOS_AREA, E820_RESERVED};
     if (low->size > 0x100000)
         map[n++] = (struct e820_entry){0x100000, low->size - 0x100000, E820_RAM};
     if (mem->nr_regions > 1)

@@ -14,6 +14,12 @@
  *   0x9000  multiboot memory map and boot loader name
  *   0xa000-0xffff  stack of a 64-bit ELF kernel (RSP = 0x10000)
  *   0x10000 a flat binary, entered in real mode at 1000:0000
+ *
+ * and, whatever the kernel, firmware tables in the BIOS area, which the
+ * memory map reports reserved (e820.c):
+ *
+ *   0xe0000-0xeffff  ACPI tables, the RSDP first (acpi.c)
+ *   0xf0000-0xf0fff  MP floating pointer and configuration table (mptable.c)
  */
 #ifndef VX86_BOOT_LAYOUT_H
 #define VX86_BOOT_LAYOUT_H
@@ -31,6 +37,14 @@
 #define BOOT_MB_MMAP     0x9000ULL
 #define BOOT_STACK_TOP   0x10000ULL
 #define BOOT_AREA_END    0x10000ULL
+
+/* Written after the kernel, so a kernel loaded there loses to them. */
+#define BOOT_BIOS_AREA  0xe0000ULL
+#define BOOT_BIOS_END   0x100000ULL
+#define BOOT_ACPI       0xe0000ULL
+#define BOOT_ACPI_SIZE  0x10000ULL
+#define BOOT_MPTABLE    0xf0000ULL
+#define BOOT_MPTABLE_SIZE 0x1000ULL
 
 #define FLAT_LOAD_ADDR 0x10000ULL
 #define FLAT_SEGMENT   0x1000

@@ -10,8 +10,9 @@
  *    arch/x86/platform/pvh/): segments at their physical addresses, entered
  *    in 32-bit protected mode, paging off, EBX = struct hvm_start_info.
  *
- * Both get the command line at BOOT_CMDLINE, e820_build()'s memory map and
- * the initrd placed as high as the kernel allows, above the kernel.
+ * Both get the command line at BOOT_CMDLINE, e820_build()'s memory map, the
+ * address of the ACPI RSDP (boot_write_tables() writes the tables) and the
+ * initrd placed as high as the kernel allows, above the kernel.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -54,6 +55,7 @@
 #define ENTRY64_OFFSET             0x200
 
 /* The rest of struct boot_params (zero-page.rst). */
+#define BP_ACPI_RSDP_ADDR    0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE  0x0c4
 #define BP_E820_ENTRIES      0x1e8
@@ -125,6 +127,11 @@ static void put16(uint8_t *p, size_t off, uint16_t v)
 }
 
 static void put32(uint8_t *p, size_t off, uint32_t v)
+{
+    memcpy(p + off, &v, sizeof(v));
+}
+
+static void put64(uint8_t *p, size_t off, uint64_t v)
 {
     memcpy(p + off, &v, sizeof(v));
 }
@@ -293,6 +300,7 @@ static int load_bzimage(const struct guest_mem *mem, const struct boot_image *im
         put32(bp, BP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd >> 32));
         put32(bp, BP_EXT_RAMDISK_SIZE, (uint32_t)((uint64_t)img->initrd_size >> 32));
     }
+    put64(bp, BP_ACPI_RSDP_ADDR, BOOT_ACPI);
     n = e820_build(mem, map);
     bp[BP_E820_ENTRIES] = (uint8_t)n;
     for (int i = 0; i < n; i++) {
@@ -327,6 +335,7 @@ static int load_pvh(const struct guest_mem *mem, const struct boot_image *img,
     struct hvm_start_info si = {.magic = HVM_START_MAGIC,
                                 .version = 1,
                                 .cmdline_paddr = BOOT_CMDLINE,
+                                .rsdp_paddr = BOOT_ACPI,
                                 .memmap_paddr = PVH_MEMMAP};
     struct hvm_memmap_table_entry memmap[E820_MAX];
     struct e820_entry map[E820_MAX];

@@ -24,7 +24,7 @@ static void i8042_command_write(void *opaque, uint64_t offset, unsigned size, ui
     (void)offset;
     (void)size;
     if (value == I8042_CMD_RESET)
-        vm_stop(opaque, VX86_OK, "guest requested a reset through the i8042");
+        vm_reset(opaque, "guest requested a reset through the i8042");
 }
 
 int i8042_init(struct vm *vm)

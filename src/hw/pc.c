@@ -1,9 +1,11 @@
 #include "hw/pc.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot/boot.h"
 #include "hw/debug_exit.h"
 #include "hw/i8042.h"
 #include "util/log.h"
@@ -18,6 +20,46 @@ static void com1_tx(void *opaque, uint8_t byte)
 {
     (void)opaque;
     console_put(byte);
+}
+
+static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
+{
+    if (ev == ACPI_PM_POWEROFF)
+        vm_stop(opaque, VX86_OK, "guest powered off");
+    else
+        vm_reset(opaque, "guest requested a reset through port 0xcf9");
+}
+
+/* What QEMU's PC machine tells its firmware: RAM size, CPU counts and the
+ * memory map as "etc/e820" ({u64 address, u64 length, u32 type}, packed,
+ * little-endian), the same map the kernel gets. */
+static int fw_cfg_setup(struct vm *vm)
+{
+    struct fw_cfg *fw = &vm->pc->fw_cfg;
+    struct e820_entry map[E820_MAX];
+    uint8_t e820[E820_MAX * 20];
+    uint64_t ram = htole64(vm->mem.size);
+    uint16_t cpus = htole16((uint16_t)vm->cfg.cpus);
+    int n = e820_build(&vm->mem, map), err;
+
+    for (int i = 0; i < n; i++) {
+        uint64_t addr = htole64(map[i].addr), size = htole64(map[i].size);
+        uint32_t type = htole32(map[i].type);
+
+        memcpy(e820 + 20 * i, &addr, 8);
+        memcpy(e820 + 20 * i + 8, &size, 8);
+        memcpy(e820 + 20 * i + 16, &type, 4);
+    }
+    err = fw_cfg_init(fw, &vm->pio, &vm->mem);
+    if (!err)
+        err = fw_cfg_add(fw, FW_CFG_RAM_SIZE, &ram, sizeof(ram));
+    if (!err)
+        err = fw_cfg_add(fw, FW_CFG_NB_CPUS, &cpus, sizeof(cpus));
+    if (!err)
+        err = fw_cfg_add(fw, FW_CFG_MAX_CPUS, &cpus, sizeof(cpus));
+    if (!err)
+        err = fw_cfg_add_file(fw, "etc/e820", e820, (uint32_t)(20 * n));
+    return err;
 }
 
 int pc_init(struct vm *vm)
@@ -48,6 +90,10 @@ int pc_init(struct vm *vm)
         err = boot_timer_init(&pc->boot_timer, vm);
     if (!err)
         err = rtc_init(&pc->rtc, &vm->pio, vm->cfg.mem_size);
+    if (!err)
+        err = acpi_pm_init(&pc->acpi_pm, &vm->pio, acpi_pm_event, vm);
+    if (!err)
+        err = fw_cfg_setup(vm);
     if (err)
         log_err("cannot register platform devices: %s", strerror(-err));
     return err;
@@ -59,6 +105,8 @@ void pc_destroy(struct vm *vm)
         return;
     serial_free(vm->pc->com1);
     pthread_mutex_destroy(&vm->pc->rtc.lock);
+    acpi_pm_destroy(&vm->pc->acpi_pm);
+    fw_cfg_destroy(&vm->pc->fw_cfg);
     free(vm->pc);
     vm->pc = NULL;
 }

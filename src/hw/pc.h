@@ -1,12 +1,15 @@
 /*
  * The PC platform's devices, created together for a VM: COM1, debug-exit,
- * i8042, POST port, boot timer, CMOS RTC. The interrupt controllers and PIT come from
+ * i8042, POST port, boot timer, CMOS RTC, ACPI power management and reset
+ * control, QEMU's fw_cfg. The interrupt controllers and PIT come from
  * the engine (KVM's in-kernel irqchip for kvm).
  */
 #ifndef VX86_HW_PC_H
 #define VX86_HW_PC_H
 
+#include "hw/acpi_pm.h"
 #include "hw/boot_timer.h"
+#include "hw/fw_cfg.h"
 #include "hw/post.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -17,6 +20,8 @@ struct pc {
     struct post post;
     struct boot_timer boot_timer;
     struct rtc rtc;
+    struct acpi_pm acpi_pm;
+    struct fw_cfg fw_cfg;
 };
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */

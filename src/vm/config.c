@@ -73,6 +73,19 @@ int config_parse_engine(const char *s, enum engine_choice *out)
     return 0;
 }
 
+int config_parse_on_reboot(const char *s, enum on_reboot *out)
+{
+    if (!strcmp(s, "exit"))
+        *out = ON_REBOOT_EXIT;
+    else if (!strcmp(s, "restart"))
+        *out = ON_REBOOT_RESTART;
+    else {
+        log_err("--on-reboot %s: restart or exit", s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int config_parse_cpus(const char *s, int *out)
 {
     char *end = (char *)s;

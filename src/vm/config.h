@@ -16,6 +16,9 @@ int config_parse_mem(const char *s, uint64_t max, uint64_t *out);
 /* "auto", "kvm" or "emu". */
 int config_parse_engine(const char *s, enum engine_choice *out);
 
+/* "restart" or "exit". */
+int config_parse_on_reboot(const char *s, enum on_reboot *out);
+
 /* 1 to VM_MAX_CPUS. */
 int config_parse_cpus(const char *s, int *out);
 

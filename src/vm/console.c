@@ -226,5 +226,4 @@ out:
         close(epfd);
     if (sigfd >= 0)
         close(sigfd);
-    console_restore();
 }

@@ -24,7 +24,9 @@ int console_init(const char *target);
 void console_put(uint8_t byte);
 
 /* Runs on the main thread until the VM stops: feeds input to COM1 and turns
- * the signals above into a stop. */
+ * the signals above into a stop. Leaves the terminal raw, so that a guest
+ * restarted after a reset (--on-reboot restart) keeps it: console_restore()
+ * ends that. */
 void console_loop(struct vm *vm);
 
 /* Puts the terminal back as it was; idempotent, async-signal-safe. */

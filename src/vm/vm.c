@@ -95,6 +95,16 @@ void vm_stop(struct vm *vm, int status, const char *why)
     signal_stop(vm, status);
 }
 
+void vm_reset(struct vm *vm, const char *why)
+{
+    if (!claim_stop(vm))
+        return;
+    if (why)
+        log_err("%s", why);
+    vm->reset = true;
+    signal_stop(vm, VX86_OK);
+}
+
 void vm_irq_set(struct vm *vm, uint32_t gsi, int level)
 {
     int err = vm->accel->irq_set(vm, gsi, level);
@@ -216,10 +226,10 @@ static void *vcpu_thread(void *arg)
             fatal(vcpu, VX86_ETRIPLEFAULT, "triple fault, guest shut down", NULL);
             break;
         case ACCEL_EXIT_RESET:
-            vm_stop(vm, VX86_OK, "guest requested a reset");
+            vm_reset(vm, "guest requested a reset");
             break;
         case ACCEL_EXIT_POWEROFF:
-            vm_stop(vm, VX86_OK, NULL);
+            vm_stop(vm, VX86_OK, "guest powered off");
             break;
         case ACCEL_EXIT_INTERNAL:
             fatal(vcpu, VX86_EINTERNAL, "engine cannot continue", e.why);

@@ -30,6 +30,10 @@ enum vx86_status {
 
 enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_EMU };
 
+/* What a guest reset does (--on-reboot): end vx86 with status 0, or start
+ * the guest again from its kernel, as a PC restarts. */
+enum on_reboot { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
+
 struct vm_config {
     const char *kernel;
     const char *initrd;  /* NULL: none */
@@ -38,6 +42,7 @@ struct vm_config {
     uint64_t mem_size;
     int cpus;
     enum engine_choice engine;
+    enum on_reboot on_reboot;
 };
 
 struct vcpu {
@@ -63,6 +68,7 @@ struct vm {
 
     atomic_bool stopping;
     int status;  /* valid once stopping; written by the first stopper */
+    bool reset;  /* valid once stopping: the stop was a guest reset */
     int stop_fd; /* eventfd, readable once stopping */
 };
 
@@ -85,6 +91,10 @@ void vm_destroy(struct vm *vm);
  * vCPU thread. why is printed (one line) unless NULL.
  */
 void vm_stop(struct vm *vm, int status, const char *why);
+
+/* vm_stop(vm, VX86_OK, why) for a reset the guest asked for: also sets
+ * vm->reset, so that the caller of vm_run() can start the guest again. */
+void vm_reset(struct vm *vm, const char *why);
 
 /* Drives platform interrupt line gsi through the engine. */
 void vm_irq_set(struct vm *vm, uint32_t gsi, int level);

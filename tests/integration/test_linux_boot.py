@@ -1,7 +1,8 @@
-"""Debian's stock kernel and the busybox initramfs boot on the emu engine,
-run a command and end vx86 by resetting. Slow (about two minutes here), so
-scripts/test runs it once, against the optimised build, with VX86_LINUX set
-to the folder scripts/fetch-kernel fills."""
+"""Debian's stock kernel and the busybox initramfs boot on the emu engine and
+run a command: once with ACPI (then `poweroff` ends vx86 through ACPI S5),
+once with acpi=off (then `reboot` ends it through the i8042). Slow (about two
+minutes each here), so scripts/test runs them once, against the optimised
+build, with VX86_LINUX set to the folder scripts/fetch-kernel fills."""
 import hashlib
 import os
 from pathlib import Path
@@ -12,26 +13,59 @@ from conftest import ROOT, run_vx86
 
 LINUX = os.environ.get("VX86_LINUX")
 
-pytestmark = pytest.mark.skipif(not LINUX, reason="VX86_LINUX not set: the Linux boot runs "
+pytestmark = pytest.mark.skipif(not LINUX, reason="VX86_LINUX not set: the Linux boots run "
                                 "once per suite, against the optimised build")
 
+# How the kernel and ACPICA say that they do not like the firmware's tables:
+# "ACPI Error:", "ACPI BIOS Warning (bug):", "[Firmware Bug]:", "... failed".
+COMPLAINTS = ("error", "warning", "firmware bug", "invalid", "mismatch", "fail", "unable")
+# Printed on every ACPI PC (QEMU's too): advice, not a complaint.
+NOT_COMPLAINTS = ('PCI: Using host bridge windows from ACPI; if necessary, use "pci=nocrs"'
+                  ' and report a bug',)
 
-def test_linux_runs_a_command_and_resets():
+
+def boot(cmdline, timeout=900):
     kernel = Path(LINUX) / "vmlinuz"
     initrd = ROOT / ".cache" / "initramfs.cpio.gz"
-    r = run_vx86("run", "--engine", "emu", "--mem", "512M", "--kernel", kernel,
-                 "--initrd", initrd, "--cmdline",
-                 'console=ttyS0 quiet vx86.run="uname -sr; grep -c ^processor /proc/cpuinfo;'
-                 ' echo sum $(echo vx86 | md5sum)" vx86.end=reboot',
-                 timeout=900)
+    return run_vx86("run", "--engine", "emu", "--mem", "512M", "--kernel", kernel,
+                    "--initrd", initrd, "--cmdline", cmdline, timeout=timeout)
+
+
+def lines_of(r):
+    return r.out.replace("\r", "").split("\n")
+
+
+def test_linux_runs_a_command_and_powers_off():
+    r = boot('console=ttyS0 quiet vx86.run="uname -sr; grep -c ^processor /proc/cpuinfo;'
+             ' echo sum $(echo vx86 | md5sum); dmesg | grep -i -E acpi\\|firmware"'
+             ' vx86.end=poweroff')
     assert r.status == 0, r
     package = (Path(LINUX) / "version").read_text().split()[0]
     release = package.removeprefix("linux-image-")
-    lines = r.out.replace("\r", "").split("\n")
+    lines = lines_of(r)
     assert f"Linux {release}" in lines, r
     assert "1" in lines, r  # one CPU
     # The guest's MD5 of "vx86\n" matches the host's: integer code ran right.
     digest = hashlib.md5(b"vx86\n").hexdigest()
     assert f"sum {digest} -" in lines, r
+    # The kernel took vx86's tables and found S5 in the DSDT.
+    acpi = [line for line in lines if "ACPI" in line]
+    assert any("ACPI: RSDP 0x00000000000E0000" in line for line in acpi), r
+    assert any("ACPI: Interpreter enabled" in line for line in acpi), r
+    assert any("ACPI: PM: (supports S0 S5)" in line for line in acpi), r
+    complaints = [line for line in lines
+                  if ("acpi" in line.lower() or "firmware" in line.lower()) and
+                  any(w in line.lower() for w in COMPLAINTS) and
+                  not any(n in line for n in NOT_COMPLAINTS)]
+    assert not complaints, r
     assert "vx86-initramfs: exit 0" in r.out, r
+    assert r.err.strip().splitlines()[-1] == "vx86: guest powered off", r
+
+
+def test_linux_boots_with_acpi_off_and_resets():
+    r = boot('console=ttyS0 quiet acpi=off vx86.run="echo no ACPI: $(ls /sys/firmware/acpi'
+             ' 2>&1 | wc -l)" vx86.end=reboot')
+    assert r.status == 0, r
+    assert "vx86-initramfs: exit 0" in r.out, r
+    assert "no ACPI: 1" in lines_of(r), r  # ls: /sys/firmware/acpi: No such file...
     assert "vx86: guest requested a reset through the i8042" in r.err, r

@@ -1,4 +1,4 @@
-/* Parsing of --mem, --engine and --cpus (vm/config.h). */
+/* Parsing of --mem, --engine, --on-reboot and --cpus (vm/config.h). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,6 +141,23 @@ static void test_parse_engine(void **state)
     }
 }
 
+static void test_parse_on_reboot(void **state)
+{
+    enum on_reboot out = (enum on_reboot) - 1;
+
+    (void)state;
+    assert_int_equal(config_parse_on_reboot("exit", &out), 0);
+    assert_int_equal(out, ON_REBOOT_EXIT);
+    assert_int_equal(config_parse_on_reboot("restart", &out), 0);
+    assert_int_equal(out, ON_REBOOT_RESTART);
+    for (const char *const *s = (const char *const[]){"", "Exit", "reboot", "restart ", NULL}; *s;
+         s++) {
+        out = (enum on_reboot) - 1;
+        assert_int_equal(config_parse_on_reboot(*s, &out), -EINVAL);
+        assert_int_equal(out, (enum on_reboot) - 1);
+    }
+}
+
 static void test_parse_cpus(void **state)
 {
     static const struct {
@@ -187,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_parse_mem),
         cmocka_unit_test(test_parse_mem_max),
         cmocka_unit_test(test_parse_engine),
+        cmocka_unit_test(test_parse_on_reboot),
         cmocka_unit_test(test_parse_cpus),
     };
 

@@ -50,6 +50,7 @@
 #define HDR_END              0x26c /* of protocol 2.15's header */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE  0x0c4
+#define BP_ACPI_RSDP_ADDR    0x070
 #define BP_E820_ENTRIES      0x1e8
 #define BP_E820_TABLE        0x2d0
 
@@ -218,6 +219,7 @@ static void assert_zero_page_e820(void)
     int n = e820_build(&mem, map);
 
     assert_int_equal(guest_n(BOOT_ZERO_PAGE + BP_E820_ENTRIES, 1), n);
+    assert_int_equal(guest_n(BOOT_ZERO_PAGE + BP_ACPI_RSDP_ADDR, 8), BOOT_ACPI);
     for (int i = 0; i < n; i++) {
         uint64_t e = BOOT_ZERO_PAGE + BP_E820_TABLE + 20 * (uint64_t)i;
 
@@ -503,6 +505,7 @@ static void test_pvh(void **state)
     assert_int_equal(si.version, 1);
     assert_int_equal(si.nr_modules, 0);
     assert_int_equal(si.cmdline_paddr, BOOT_CMDLINE);
+    assert_int_equal(si.rsdp_paddr, BOOT_ACPI);
     assert_string_equal((const char *)guest(BOOT_CMDLINE, 14), "console=ttyS0");
     n = e820_build(&mem, map);
     assert_int_equal(si.memmap_entries, n);

@@ -566,7 +566,7 @@ static void assert_mb_info(const char *cmdline)
     assert_int_equal(mm[0].type, 1);
     assert_int_equal(mm[1].addr, 0x9fc00);
     assert_int_equal(mm[1].type, 2);
-    assert_int_equal(mm[2].addr, 0xf0000);
+    assert_int_equal(mm[2].addr, 0xe0000);
     assert_int_equal(mm[2].addr + mm[2].len, MiB);
     assert_int_equal(mm[2].type, 2);
     assert_int_equal(mm[3].addr, MiB);

@@ -166,7 +166,7 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         return;
     case MSR_IA32_APIC_BASE:
         /* Bits 8 (BSP, read-only), 10 (x2APIC), 11 (enable), 12-39 the base. */
-        if (v & ~0xfffffff900ULL)
+        if (v & ~0xfffffffd00ULL)
             emu_raise(cpu, EXC_GP, 0);
         cpu->msr.apic_base = (v & ~0x100ULL) | (cpu->msr.apic_base & 0x100);
         lapic_set_base(cpu->evm->chip, cpu->index, cpu->msr.apic_base);

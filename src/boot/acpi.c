@@ -1,0 +1,345 @@
+/*
+ * ACPI tables (ACPI 6.5 chapter 5). Section numbers below are that
+ * specification's. The tables are built in a host buffer laid out like the
+ * guest's BOOT_ACPI area, then copied in once.
+ */
+#include "boot/acpi.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "boot/layout.h"
+#include "hw/acpi_pm.h"
+#include "vm/vm.h"
+
+#define OEM_ID       "VX86  "
+#define OEM_TABLE_ID "VX86PC  "
+#define CREATOR_ID   "VX86"
+
+/* §5.2.5.3 */
+struct __attribute__((packed)) rsdp {
+    char signature[8];
+    uint8_t checksum; /* over the first 20 bytes (the ACPI 1.0 part) */
+    char oem_id[6];
+    uint8_t revision;
+    uint32_t rsdt;
+    uint32_t length;
+    uint64_t xsdt;
+    uint8_t ext_checksum; /* over all 36 bytes */
+    uint8_t reserved[3];
+};
+
+/* §5.2.6 */
+struct __attribute__((packed)) sdt_header {
+    char signature[4];
+    uint32_t length;
+    uint8_t revision;
+    uint8_t checksum;
+    char oem_id[6];
+    char oem_table_id[8];
+    uint32_t oem_revision;
+    char creator_id[4];
+    uint32_t creator_revision;
+};
+
+/* §5.2.3.2 Generic Address Structure */
+struct __attribute__((packed)) gas {
+    uint8_t space_id, bit_width, bit_offset, access_size;
+    uint64_t address;
+};
+
+#define GAS_SYSTEM_IO   1
+#define GAS_ACCESS_BYTE 1
+#define GAS_ACCESS_WORD 2
+
+/* §5.2.9, Table 5.9: the FADT of revision 6 (ACPI 6.0 and later). */
+struct __attribute__((packed)) fadt {
+    struct sdt_header h;
+    uint32_t firmware_ctrl, dsdt;
+    uint8_t reserved0, preferred_pm_profile;
+    uint16_t sci_int;
+    uint32_t smi_cmd;
+    uint8_t acpi_enable, acpi_disable, s4bios_req, pstate_cnt;
+    uint32_t pm1a_evt_blk, pm1b_evt_blk, pm1a_cnt_blk, pm1b_cnt_blk, pm2_cnt_blk, pm_tmr_blk;
+    uint32_t gpe0_blk, gpe1_blk;
+    uint8_t pm1_evt_len, pm1_cnt_len, pm2_cnt_len, pm_tmr_len, gpe0_blk_len, gpe1_blk_len;
+    uint8_t gpe1_base, cst_cnt;
+    uint16_t p_lvl2_lat, p_lvl3_lat, flush_size, flush_stride;
+    uint8_t duty_offset, duty_width, day_alrm, mon_alrm, century;
+    uint16_t iapc_boot_arch;
+    uint8_t reserved1;
+    uint32_t flags;
+    struct gas reset_reg;
+    uint8_t reset_value;
+    uint16_t arm_boot_arch;
+    uint8_t minor_version;
+    uint64_t x_firmware_ctrl, x_dsdt;
+    struct gas x_pm1a_evt_blk, x_pm1b_evt_blk, x_pm1a_cnt_blk, x_pm1b_cnt_blk, x_pm2_cnt_blk;
+    struct gas x_pm_tmr_blk, x_gpe0_blk, x_gpe1_blk, sleep_control_reg, sleep_status_reg;
+    uint64_t hypervisor_vendor_id;
+};
+
+_Static_assert(sizeof(struct fadt) == 276, "FADT revision 6 is 276 bytes");
+
+/* FADT flags (Table 5.10) and IA-PC boot architecture flags (Table 5.11). */
+#define FADT_WBINVD        (1u << 0)
+#define FADT_PROC_C1       (1u << 2)
+#define FADT_PWR_BUTTON    (1u << 4) /* set: no fixed-feature power button */
+#define FADT_SLP_BUTTON    (1u << 5) /* set: no fixed-feature sleep button */
+#define FADT_RESET_REG_SUP (1u << 10)
+#define BOOT_ARCH_LEGACY   (1u << 0) /* ISA devices (COM1, RTC, PIT) */
+/* Latencies above 100 / 1000 us say C2 / C3 are not supported (Table 5.9). */
+#define NO_C2_LATENCY 101
+#define NO_C3_LATENCY 1001
+#define RTC_CENTURY   0x32 /* CMOS register hw/rtc.c keeps the century in */
+
+/* §5.2.10 */
+struct __attribute__((packed)) facs {
+    char signature[4];
+    uint32_t length, hardware_signature, firmware_waking_vector, global_lock, flags;
+    uint64_t x_firmware_waking_vector;
+    uint8_t version, reserved0[3];
+    uint32_t ospm_flags;
+    uint8_t reserved1[24];
+};
+
+_Static_assert(sizeof(struct facs) == 64, "FACS is 64 bytes");
+
+/* §5.2.12 MADT and its interrupt controller structures (Table 5.21). */
+struct __attribute__((packed)) madt {
+    struct sdt_header h;
+    uint32_t lapic_addr, flags;
+};
+
+#define MADT_PCAT_COMPAT 1 /* dual 8259s present */
+
+struct __attribute__((packed)) madt_lapic {
+    uint8_t type, length, uid, apic_id;
+    uint32_t flags;
+};
+
+struct __attribute__((packed)) madt_ioapic {
+    uint8_t type, length, id, reserved;
+    uint32_t addr, gsi_base;
+};
+
+struct __attribute__((packed)) madt_iso {
+    uint8_t type, length, bus, source;
+    uint32_t gsi;
+    uint16_t flags;
+};
+
+struct __attribute__((packed)) madt_lapic_nmi {
+    uint8_t type, length, uid;
+    uint16_t flags;
+    uint8_t lint;
+};
+
+#define MADT_LAPIC        0
+#define MADT_IOAPIC       1
+#define MADT_ISO          2
+#define MADT_LAPIC_NMI    4
+#define MADT_LAPIC_ENABLE 1
+#define MADT_ALL_CPUS     0xff
+/* MPS INTI flags (Table 5.26): polarity bits 1:0, trigger mode bits 3:2. */
+#define INTI_CONFORMS    0x0
+#define INTI_ACTIVE_HIGH 0x1
+#define INTI_LEVEL       0xc
+
+/*
+ * The DSDT's AML body (§20.2): one named object,
+ *
+ *     Name (_S5, Package (4) { 5, 5, 0, 0 })
+ *
+ * which tells the OS the SLP_TYP values to write to PM1a_CNT (and PM1b_CNT,
+ * which the FADT leaves out) to enter S5, soft-off (§7.4.2). The two
+ * reserved trailing elements are what ASL compilers emit for _Sx objects.
+ */
+static const uint8_t dsdt_aml[] = {
+    /* NameOp (§20.2.5.1 DefName := NameOp NameString DataRefObject) */
+    0x08,
+    /* NameSeg: 4 characters, '_'-padded */
+    '_', 'S', '5', '_',
+    /* PackageOp (DefPackage := PackageOp PkgLength NumElements PackageElementList) */
+    0x12,
+    /* PkgLength, one-byte form (bits 7:6 = 0): the 8 bytes from here to the
+     * end, this byte included */
+    0x08,
+    /* NumElements */
+    0x04,
+    /* BytePrefix + byte: SLP_TYPa, then SLP_TYPb */
+    0x0a, ACPI_PM_SLP_TYP_S5, 0x0a, ACPI_PM_SLP_TYP_S5,
+    /* ZeroOp twice: the reserved elements */
+    0x00, 0x00};
+
+_Static_assert(sizeof(dsdt_aml) == 6 + 8, "the package's PkgLength counts 8 bytes");
+
+uint8_t acpi_checksum(const void *p, uint64_t len)
+{
+    const uint8_t *b = p;
+    uint8_t sum = 0;
+
+    for (uint64_t i = 0; i < len; i++)
+        sum = (uint8_t)(sum + b[i]);
+    return (uint8_t)-sum;
+}
+
+/* Fills a table header; the checksum is set by finish(). */
+static void header(struct sdt_header *h, const char *sig, uint32_t length, uint8_t revision)
+{
+    memcpy(h->signature, sig, 4);
+    h->length = length;
+    h->revision = revision;
+    memcpy(h->oem_id, OEM_ID, 6);
+    memcpy(h->oem_table_id, OEM_TABLE_ID, 8);
+    h->oem_revision = 1;
+    memcpy(h->creator_id, CREATOR_ID, 4);
+    h->creator_revision = 1;
+}
+
+static void finish(void *table)
+{
+    struct sdt_header *h = table;
+
+    h->checksum = 0;
+    h->checksum = acpi_checksum(table, h->length);
+}
+
+static struct gas io_gas(uint16_t port, unsigned bytes, uint8_t access)
+{
+    return (struct gas){.space_id = GAS_SYSTEM_IO,
+                        .bit_width = (uint8_t)(bytes * 8),
+                        .access_size = access,
+                        .address = port};
+}
+
+/* Offsets in the BOOT_ACPI area, each table 16-byte aligned (the FACS must
+ * be 64-byte aligned, §5.2.10). The MADT comes last: it grows with cpus. */
+#define OFF_RSDP     0x000
+#define OFF_FACS     0x040
+#define OFF_XSDT     0x080
+#define OFF_DSDT     0x0c0
+#define OFF_FADT     0x100
+#define OFF_MADT     0x220
+#define XSDT_ENTRIES 2
+#define MADT_MAX                                                                                   \
+    (sizeof(struct madt) + VM_MAX_CPUS * sizeof(struct madt_lapic) + sizeof(struct madt_ioapic) +  \
+     2 * sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi))
+#define AREA_MAX (OFF_MADT + MADT_MAX)
+
+_Static_assert(OFF_XSDT + sizeof(struct sdt_header) + 8 * XSDT_ENTRIES <= OFF_DSDT, "XSDT");
+_Static_assert(OFF_DSDT + sizeof(struct sdt_header) + sizeof(dsdt_aml) <= OFF_FADT, "DSDT");
+_Static_assert(OFF_FADT + sizeof(struct fadt) <= OFF_MADT, "FADT");
+_Static_assert(AREA_MAX <= BOOT_ACPI_SIZE, "the tables fit in the ACPI area");
+
+static uint32_t gpa_of(unsigned off)
+{
+    return (uint32_t)(BOOT_ACPI + off);
+}
+
+static void build_fadt(uint8_t *area)
+{
+    struct fadt f = {0};
+
+    header(&f.h, "FACP", sizeof(f), 6);
+    /* X_FIRMWARE_CTRL stays 0: with both set, ACPICA installs the FACS
+     * twice. The DSDT goes in both, as QEMU's. */
+    f.firmware_ctrl = gpa_of(OFF_FACS);
+    f.dsdt = gpa_of(OFF_DSDT);
+    f.x_dsdt = f.dsdt;
+    f.sci_int = ACPI_PM_SCI_IRQ;
+    /* smi_cmd 0: always in ACPI mode, no SMM hand-over (§5.2.9). */
+    f.pm1a_evt_blk = ACPI_PM1_EVT_PORT;
+    f.pm1a_cnt_blk = ACPI_PM1_CNT_PORT;
+    f.pm1_evt_len = ACPI_PM1_EVT_LEN;
+    f.pm1_cnt_len = ACPI_PM1_CNT_LEN;
+    /* The 64-bit blocks repeat the 32-bit ones with matching widths, or
+     * ACPICA warns of a mismatch. PM1 event registers are two 16-bit halves. */
+    f.x_pm1a_evt_blk = io_gas(ACPI_PM1_EVT_PORT, ACPI_PM1_EVT_LEN, GAS_ACCESS_WORD);
+    f.x_pm1a_cnt_blk = io_gas(ACPI_PM1_CNT_PORT, ACPI_PM1_CNT_LEN, GAS_ACCESS_WORD);
+    f.p_lvl2_lat = NO_C2_LATENCY;
+    f.p_lvl3_lat = NO_C3_LATENCY;
+    f.century = RTC_CENTURY;
+    /* No BOOT_ARCH_8042: vx86's i8042 only resets, so Linux is told not
+     * to probe for a keyboard controller. */
+    f.iapc_boot_arch = BOOT_ARCH_LEGACY;
+    f.flags = FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
+    f.reset_reg = io_gas(ACPI_RESET_PORT, 1, GAS_ACCESS_BYTE);
+    f.reset_value = ACPI_RESET_VALUE;
+    memcpy(&f.hypervisor_vendor_id, "vx86vx86", 8);
+    memcpy(area + OFF_FADT, &f, sizeof(f));
+    finish(area + OFF_FADT);
+}
+
+/* Returns the MADT's length. */
+static uint32_t build_madt(uint8_t *area, int cpus)
+{
+    uint8_t *p = area + OFF_MADT + sizeof(struct madt);
+    struct madt m = {.lapic_addr = ACPI_LAPIC_ADDR, .flags = MADT_PCAT_COMPAT};
+    struct madt_ioapic io = {MADT_IOAPIC, sizeof(io), ACPI_IOAPIC_ID, 0, ACPI_IOAPIC_ADDR, 0};
+    /* As QEMU: the PIT's IRQ 0 is wired to IOAPIC pin 2; the SCI is
+     * level-triggered, active high (§5.2.12.5). */
+    const struct madt_iso isos[] = {
+        {MADT_ISO, sizeof(struct madt_iso), 0, 0, 2, INTI_CONFORMS},
+        {MADT_ISO, sizeof(struct madt_iso), 0, ACPI_PM_SCI_IRQ, ACPI_PM_SCI_IRQ,
+         INTI_ACTIVE_HIGH | INTI_LEVEL},
+    };
+    struct madt_lapic_nmi nmi = {MADT_LAPIC_NMI, sizeof(nmi), MADT_ALL_CPUS, INTI_CONFORMS, 1};
+    uint32_t len;
+
+    for (int i = 0; i < cpus; i++) {
+        struct madt_lapic l = {MADT_LAPIC, sizeof(l), (uint8_t)i, (uint8_t)i, MADT_LAPIC_ENABLE};
+
+        memcpy(p, &l, sizeof(l));
+        p += sizeof(l);
+    }
+    memcpy(p, &io, sizeof(io));
+    p += sizeof(io);
+    memcpy(p, isos, sizeof(isos));
+    p += sizeof(isos);
+    memcpy(p, &nmi, sizeof(nmi));
+    p += sizeof(nmi);
+    len = (uint32_t)(p - (area + OFF_MADT));
+    header(&m.h, "APIC", len, 3);
+    memcpy(area + OFF_MADT, &m, sizeof(m));
+    finish(area + OFF_MADT);
+    return len;
+}
+
+int acpi_build(const struct guest_mem *mem, int cpus)
+{
+    uint8_t area[AREA_MAX];
+    struct rsdp rsdp = {.revision = 2, .length = sizeof(rsdp), .xsdt = gpa_of(OFF_XSDT)};
+    struct facs facs = {.length = sizeof(facs), .version = 2};
+    struct sdt_header xsdt = {0}, dsdt = {0};
+    uint64_t entries[XSDT_ENTRIES] = {gpa_of(OFF_FADT), gpa_of(OFF_MADT)};
+    uint32_t madt_len;
+
+    if (cpus < 1 || cpus > VM_MAX_CPUS)
+        return -EINVAL;
+    memset(area, 0, sizeof(area));
+    memcpy(rsdp.signature, "RSD PTR ", 8);
+    memcpy(rsdp.oem_id, OEM_ID, 6);
+    rsdp.checksum = acpi_checksum(&rsdp, offsetof(struct rsdp, length));
+    rsdp.ext_checksum = acpi_checksum(&rsdp, sizeof(rsdp));
+    memcpy(area + OFF_RSDP, &rsdp, sizeof(rsdp));
+
+    memcpy(facs.signature, "FACS", 4); /* no checksum (§5.2.10) */
+    memcpy(area + OFF_FACS, &facs, sizeof(facs));
+
+    header(&xsdt, "XSDT", sizeof(xsdt) + sizeof(entries), 1);
+    memcpy(area + OFF_XSDT, &xsdt, sizeof(xsdt));
+    memcpy(area + OFF_XSDT + sizeof(xsdt), entries, sizeof(entries));
+    finish(area + OFF_XSDT);
+
+    /* Revision 2: integers in the AML are 64 bits wide (§5.2.11.1). */
+    header(&dsdt, "DSDT", sizeof(dsdt) + sizeof(dsdt_aml), 2);
+    memcpy(area + OFF_DSDT, &dsdt, sizeof(dsdt));
+    memcpy(area + OFF_DSDT + sizeof(dsdt), dsdt_aml, sizeof(dsdt_aml));
+    finish(area + OFF_DSDT);
+
+    build_fadt(area);
+    madt_len = build_madt(area, cpus);
+    return mem_write(mem, BOOT_ACPI, area, OFF_MADT + madt_len);
+}

@@ -1,0 +1,35 @@
+/*
+ * ACPI tables for a PC guest (ACPI 6.5, chapter 5), written where firmware
+ * would leave them: in the BIOS area at BOOT_ACPI (layout.h), RSDP first,
+ * so that a guest can find it by scanning 0xE0000-0xFFFFF on 16-byte
+ * boundaries (§5.2.5.1). Linux gets its address directly too
+ * (boot_params.acpi_rsdp_addr, hvm_start_info.rsdp_paddr).
+ *
+ *   RSDP (revision 2) -> XSDT -> FADT -> DSDT (\_S5 only), FACS
+ *                             -> MADT (one LAPIC per vCPU, the IOAPIC,
+ *                                      IRQ0 -> GSI2, IRQ9 level/high, NMI)
+ *
+ * The FADT is a full (not hardware-reduced) one: SCI on IRQ 9, the PM1a
+ * blocks and the 0xCF9 reset register of hw/acpi_pm.h.
+ */
+#ifndef VX86_BOOT_ACPI_H
+#define VX86_BOOT_ACPI_H
+
+#include <stdint.h>
+
+#include "vm/mem.h"
+
+#define ACPI_IOAPIC_ADDR 0xfec00000u
+#define ACPI_LAPIC_ADDR  0xfee00000u
+#define ACPI_IOAPIC_ID   0 /* KVM's in-kernel IOAPIC and the emu one start with 0 */
+
+/* Writes the tables for cpus vCPUs (1 to VM_MAX_CPUS) into guest RAM at
+ * BOOT_ACPI. Returns 0, -EINVAL for a bad cpu count, -EFAULT if RAM is too
+ * small to hold them. */
+int acpi_build(const struct guest_mem *mem, int cpus);
+
+/* The byte that makes the sum of len bytes at p zero (for checksum fields
+ * that are zero while it is computed). */
+uint8_t acpi_checksum(const void *p, uint64_t len);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * libFuzzer target for the platform devices a guest reaches by port I/O and
+ * that read or write guest RAM on its say: fw_cfg (with DMA) and the ACPI
+ * PM registers / reset control (hw/fw_cfg.h, hw/acpi_pm.h), on one bus as
+ * pc.c puts them.
+ *
+ * Input: 64 bytes of guest RAM at 0 (where DMA requests are read from), then
+ * records of 7 bytes: kind (bit 0 write, bits 1-2 log2 of the size: 1, 2, 4
+ * or 8 bytes), port selector, offset (both pick a port near the devices),
+ * value (4 bytes, little-endian). Checks: no crash or sanitizer report;
+ * fw_cfg's read offset stays inside its item; the signature item still reads
+ * "QEMU" afterwards (the guest cannot change items).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hw/acpi_pm.h"
+#include "hw/bus.h"
+#include "hw/fw_cfg.h"
+
+#define RAM_SIZE (2u << 20)
+
+static const uint16_t bases[] = {FW_CFG_PORT_SEL, FW_CFG_PORT_DMA, ACPI_PM1_EVT_PORT,
+                                 ACPI_RESET_PORT - 1};
+
+static void event(void *opaque, enum acpi_pm_event ev)
+{
+    (void)ev;
+    (*(int *)opaque)++;
+}
+
+static void fail(const char *why)
+{
+    fprintf(stderr, "fuzz_platform: %s\n", why);
+    abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct guest_mem mem;
+    static const uint8_t file[40] = {[0] = 1, [39] = 2};
+    struct bus pio;
+    struct fw_cfg fw;
+    struct acpi_pm pm;
+    int events = 0;
+    char sig[4];
+
+    if (!mem.base && mem_init(&mem, RAM_SIZE))
+        fail("mem_init");
+    memset(mem.base, 0, RAM_SIZE);
+    if (size >= 64) {
+        memcpy(mem.base, data, 64);
+        data += 64;
+        size -= 64;
+    }
+    bus_init(&pio, "pio");
+    if (fw_cfg_init(&fw, &pio, &mem) || fw_cfg_add_file(&fw, "etc/test", file, sizeof(file)) ||
+        acpi_pm_init(&pm, &pio, event, &events))
+        fail("init");
+    for (; size >= 7; data += 7, size -= 7) {
+        unsigned width = 1u << ((data[0] >> 1) & 3);
+        uint16_t port = (uint16_t)(bases[data[1] % 4] + data[2] % 16);
+        uint32_t value = (uint32_t)data[3] | (uint32_t)data[4] << 8 | (uint32_t)data[5] << 16 |
+                         (uint32_t)data[6] << 24;
+
+        if (data[0] & 1)
+            bus_write(&pio, port, width, value);
+        else
+            bus_read(&pio, port, width);
+        for (int i = 0; i < fw.nr_items; i++)
+            if (fw.items[i].key == fw.sel && fw.offset > fw.items[i].len)
+                fail("fw_cfg offset past its item");
+    }
+    bus_write(&pio, FW_CFG_PORT_SEL, 2, FW_CFG_SIGNATURE);
+    for (int i = 0; i < 4; i++)
+        sig[i] = (char)bus_read(&pio, FW_CFG_PORT_DATA, 1);
+    if (memcmp(sig, "QEMU", 4))
+        fail("the guest changed the fw_cfg signature");
+    acpi_pm_destroy(&pm);
+    fw_cfg_destroy(&fw);
+    bus_destroy(&pio);
+    return 0;
+}

@@ -1,0 +1,253 @@
+/* The ACPI tables (boot/acpi.h) as a guest OS reads them: found from the
+ * RSDP, every checksum right, the fields Linux uses where hw/acpi_pm.h and
+ * the memory map say. Offsets are the specification's (ACPI 6.5 ch. 5),
+ * written out here rather than taken from acpi.c's structs. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "boot/acpi.h"
+#include "boot/boot.h"
+#include "boot/layout.h"
+#include "hw/acpi_pm.h"
+#include "vm/vm.h"
+
+static struct guest_mem mem;
+
+static int setup(void **state)
+{
+    (void)state;
+    return mem_init(&mem, 64ULL << 20);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mem_destroy(&mem);
+    return 0;
+}
+
+static const uint8_t *at(uint64_t gpa, uint64_t len)
+{
+    const uint8_t *p = mem_ptr(&mem, gpa, len);
+
+    assert_non_null(p);
+    return p;
+}
+
+static uint64_t get(uint64_t gpa, unsigned bytes)
+{
+    uint64_t v = 0;
+
+    memcpy(&v, at(gpa, bytes), bytes);
+    return v;
+}
+
+static uint8_t sum(uint64_t gpa, uint64_t len)
+{
+    const uint8_t *p = at(gpa, len);
+    uint8_t s = 0;
+
+    for (uint64_t i = 0; i < len; i++)
+        s = (uint8_t)(s + p[i]);
+    return s;
+}
+
+/* Checks a table's header and checksum, that it lies in the ACPI area, and
+ * returns its length. */
+static uint32_t table(uint64_t gpa, const char *sig)
+{
+    uint32_t len = (uint32_t)get(gpa + 4, 4);
+
+    assert_memory_equal(at(gpa, 4), sig, 4);
+    assert_true(len >= 36);
+    assert_true(gpa >= BOOT_ACPI && gpa + len <= BOOT_ACPI + BOOT_ACPI_SIZE);
+    assert_int_equal(sum(gpa, len), 0);
+    return len;
+}
+
+/* The RSDP as a guest finds it: the first "RSD PTR " on a 16-byte boundary
+ * in 0xE0000-0xFFFFF. Returns the XSDT's address. */
+static uint64_t find_rsdp(void)
+{
+    for (uint64_t a = 0xe0000; a < 0x100000; a += 16) {
+        if (memcmp(at(a, 8), "RSD PTR ", 8))
+            continue;
+        assert_int_equal(a, BOOT_ACPI);
+        assert_int_equal(sum(a, 20), 0);
+        assert_int_equal(get(a + 15, 1), 2); /* revision */
+        assert_int_equal(get(a + 20, 4), 36);
+        assert_int_equal(sum(a, 36), 0);
+        return get(a + 24, 8);
+    }
+    fail_msg("no RSDP");
+    return 0;
+}
+
+/* The XSDT entry with this signature, or 0. */
+static uint64_t xsdt_find(const char *sig)
+{
+    uint64_t xsdt = find_rsdp();
+    uint32_t len = table(xsdt, "XSDT");
+
+    assert_int_equal((len - 36) % 8, 0);
+    for (uint32_t off = 36; off < len; off += 8) {
+        uint64_t t = get(xsdt + off, 8);
+
+        if (!memcmp(at(t, 4), sig, 4))
+            return t;
+    }
+    return 0;
+}
+
+static void test_fadt(void **state)
+{
+    uint64_t fadt, dsdt, facs;
+    uint32_t dsdt_len;
+
+    (void)state;
+    assert_int_equal(acpi_build(&mem, 1), 0);
+    fadt = xsdt_find("FACP");
+    assert_int_equal(table(fadt, "FACP"), 276);
+    assert_int_equal(get(fadt + 8, 1), 6);
+    /* Not hardware-reduced; the reset register is supported. */
+    assert_int_equal(get(fadt + 112, 4) & (1u << 20), 0);
+    assert_int_not_equal(get(fadt + 112, 4) & (1u << 10), 0);
+    assert_int_equal(get(fadt + 46, 2), ACPI_PM_SCI_IRQ);
+    assert_int_equal(get(fadt + 109, 2), 1); /* legacy devices, no 8042 */
+    assert_int_equal(get(fadt + 56, 4), ACPI_PM1_EVT_PORT);
+    assert_int_equal(get(fadt + 64, 4), ACPI_PM1_CNT_PORT);
+    assert_int_equal(get(fadt + 88, 1), 4);
+    assert_int_equal(get(fadt + 89, 1), 2);
+    /* X_PM1a_EVT_BLK and X_PM1a_CNT_BLK: system I/O, widths matching. */
+    assert_int_equal(get(fadt + 148, 1), 1);
+    assert_int_equal(get(fadt + 149, 1), 32);
+    assert_int_equal(get(fadt + 152, 8), ACPI_PM1_EVT_PORT);
+    assert_int_equal(get(fadt + 172, 1), 1);
+    assert_int_equal(get(fadt + 173, 1), 16);
+    assert_int_equal(get(fadt + 176, 8), ACPI_PM1_CNT_PORT);
+    /* RESET_REG: byte I/O port 0xCF9, value 6. */
+    assert_int_equal(get(fadt + 116, 1), 1);
+    assert_int_equal(get(fadt + 117, 1), 8);
+    assert_int_equal(get(fadt + 120, 8), 0xcf9);
+    assert_int_equal(get(fadt + 128, 1), 6);
+
+    dsdt = get(fadt + 40, 4);
+    assert_int_equal(get(fadt + 140, 8), dsdt);
+    dsdt_len = table(dsdt, "DSDT");
+    /* Name (_S5, Package (4) { 5, 5, 0, 0 }) */
+    assert_int_equal(dsdt_len, 36 + 14);
+    assert_memory_equal(at(dsdt + 36, 14),
+                        ((const uint8_t[]){0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a,
+                                           ACPI_PM_SLP_TYP_S5, 0x0a, ACPI_PM_SLP_TYP_S5, 0, 0}),
+                        14);
+
+    facs = get(fadt + 36, 4);
+    assert_int_equal(get(fadt + 132, 8), 0); /* X_FIRMWARE_CTRL: FIRMWARE_CTRL has it */
+    assert_int_equal(facs % 64, 0);
+    assert_memory_equal(at(facs, 4), "FACS", 4);
+    assert_int_equal(get(facs + 4, 4), 64);
+}
+
+/* Walks the MADT of a cpus-vCPU table set and counts its entries by type. */
+static void check_madt(int cpus)
+{
+    uint64_t madt;
+    uint32_t len, off;
+    int lapics = 0, ioapics = 0, isos = 0, nmis = 0;
+
+    assert_int_equal(acpi_build(&mem, cpus), 0);
+    madt = xsdt_find("APIC");
+    len = table(madt, "APIC");
+    assert_int_equal(get(madt + 36, 4), 0xfee00000);
+    assert_int_equal(get(madt + 40, 4), 1); /* PCAT_COMPAT */
+    for (off = 44; off + 2 <= len; off += (uint32_t)get(madt + off + 1, 1)) {
+        uint64_t e = madt + off;
+
+        assert_true(get(e + 1, 1) >= 2);
+        switch (get(e, 1)) {
+        case 0:
+            assert_int_equal(get(e + 2, 1), lapics); /* UID */
+            assert_int_equal(get(e + 3, 1), lapics); /* APIC ID */
+            assert_int_equal(get(e + 4, 4), 1);      /* enabled */
+            lapics++;
+            break;
+        case 1:
+            assert_int_equal(get(e + 4, 4), 0xfec00000);
+            assert_int_equal(get(e + 8, 4), 0); /* GSI base */
+            ioapics++;
+            break;
+        case 2:
+            if (get(e + 3, 1) == 0) {
+                assert_int_equal(get(e + 4, 4), 2);
+            } else {
+                assert_int_equal(get(e + 3, 1), 9);
+                assert_int_equal(get(e + 4, 4), 9);
+                assert_int_equal(get(e + 8, 2), 0xd); /* level, active high */
+            }
+            isos++;
+            break;
+        case 4:
+            assert_int_equal(get(e + 5, 1), 1); /* LINT1 */
+            nmis++;
+            break;
+        default:
+            fail_msg("unexpected MADT entry type %d", (int)get(e, 1));
+        }
+    }
+    assert_int_equal(off, len);
+    assert_int_equal(lapics, cpus);
+    assert_int_equal(ioapics, 1);
+    assert_int_equal(isos, 2);
+    assert_int_equal(nmis, 1);
+}
+
+static void test_madt(void **state)
+{
+    (void)state;
+    check_madt(1);
+    check_madt(4);
+    check_madt(VM_MAX_CPUS);
+    assert_int_equal(acpi_build(&mem, 0), -EINVAL);
+    assert_int_equal(acpi_build(&mem, VM_MAX_CPUS + 1), -EINVAL);
+}
+
+/* The memory map keeps the guest's OS off the tables. */
+static void test_e820_reserves_the_tables(void **state)
+{
+    struct e820_entry map[E820_MAX];
+    int n = e820_build(&mem, map), covered = 0;
+
+    (void)state;
+    for (int i = 0; i < n; i++)
+        if (map[i].addr <= BOOT_ACPI && map[i].addr + map[i].size >= BOOT_BIOS_END) {
+            assert_int_equal(map[i].type, E820_RESERVED);
+            covered = 1;
+        }
+    assert_true(covered);
+}
+
+static void test_checksum(void **state)
+{
+    const uint8_t b[] = {1, 2, 3, 0};
+
+    (void)state;
+    assert_int_equal(acpi_checksum(b, 3), 0xfa);
+    assert_int_equal(acpi_checksum(b, 0), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fadt),
+        cmocka_unit_test(test_madt),
+        cmocka_unit_test(test_e820_reserves_the_tables),
+        cmocka_unit_test(test_checksum),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,137 @@
+/* The ACPI PM1 registers and the 0xCF9 reset control (hw/acpi_pm.h) as a
+ * guest drives them through the port bus. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "hw/acpi_pm.h"
+#include "hw/bus.h"
+
+struct fixture {
+    struct bus pio;
+    struct acpi_pm pm;
+    int poweroffs, resets;
+};
+
+static void event(void *opaque, enum acpi_pm_event ev)
+{
+    struct fixture *f = opaque;
+
+    if (ev == ACPI_PM_POWEROFF)
+        f->poweroffs++;
+    else
+        f->resets++;
+}
+
+static int setup(void **state)
+{
+    static struct fixture f;
+
+    f = (struct fixture){0};
+    bus_init(&f.pio, "pio");
+    if (acpi_pm_init(&f.pm, &f.pio, event, &f))
+        return -1;
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    acpi_pm_destroy(&f->pm);
+    bus_destroy(&f->pio);
+    return 0;
+}
+
+#define SLP(typ) (((typ) << PM1_CNT_SLP_SHIFT) | PM1_CNT_SLP_EN)
+
+/* What ACPICA's acpi_hw_legacy_sleep() does for S5: SLP_TYP alone, then
+ * SLP_TYP with SLP_EN, in 16-bit writes. */
+static void test_s5_powers_off(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_CNT_PORT, 2), PM1_CNT_SCI_EN);
+    bus_write(&f->pio, ACPI_PM1_CNT_PORT, 2, ACPI_PM_SLP_TYP_S5 << PM1_CNT_SLP_SHIFT);
+    assert_int_equal(f->poweroffs, 0);
+    /* SLP_TYP reads back; SCI_EN stays set though written 0. */
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_CNT_PORT, 2),
+                     (ACPI_PM_SLP_TYP_S5 << PM1_CNT_SLP_SHIFT) | PM1_CNT_SCI_EN);
+    bus_write(&f->pio, ACPI_PM1_CNT_PORT, 2, SLP(ACPI_PM_SLP_TYP_S5));
+    assert_int_equal(f->poweroffs, 1);
+    assert_int_equal(f->resets, 0);
+    /* SLP_EN is write-only. */
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_CNT_PORT, 2) & PM1_CNT_SLP_EN, 0);
+}
+
+/* The high byte alone carries SLP_TYP and SLP_EN. */
+static void test_s5_by_byte_write(void **state)
+{
+    struct fixture *f = *state;
+
+    bus_write(&f->pio, ACPI_PM1_CNT_PORT + 1, 1, SLP(ACPI_PM_SLP_TYP_S5) >> 8);
+    assert_int_equal(f->poweroffs, 1);
+}
+
+static void test_other_sleep_types_are_ignored(void **state)
+{
+    struct fixture *f = *state;
+
+    for (unsigned typ = 0; typ < 8; typ++)
+        if (typ != ACPI_PM_SLP_TYP_S5)
+            bus_write(&f->pio, ACPI_PM1_CNT_PORT, 2, SLP(typ));
+    bus_write(&f->pio, ACPI_PM1_CNT_PORT, 1, 0xff); /* low byte: no SLP_EN */
+    assert_int_equal(f->poweroffs, 0);
+    assert_int_equal(f->resets, 0);
+}
+
+static void test_event_block(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_EVT_PORT, 4), 0);
+    /* Enable bits stick (PWRBTN_EN, RTC_EN); undefined ones do not. */
+    bus_write(&f->pio, ACPI_PM1_EVT_PORT + 2, 2, 0xffff);
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_EVT_PORT + 2, 2), 0x4721);
+    bus_write(&f->pio, ACPI_PM1_EVT_PORT, 4, 0x0100ffff); /* clear status, PWRBTN_EN only */
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_EVT_PORT, 4), 0x01000000);
+    /* A byte in the middle of the block. */
+    bus_write(&f->pio, ACPI_PM1_EVT_PORT + 3, 1, 0x04);
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_EVT_PORT + 2, 2), 0x0400);
+    assert_int_equal(f->poweroffs + f->resets, 0);
+}
+
+/* 0xCF9: RST_CPU (bit 2) resets, as the FADT's value 6 and Linux's
+ * reboot=pci value 0x0e do; SYS_RST alone is only stored. */
+static void test_reset_control(void **state)
+{
+    struct fixture *f = *state;
+
+    bus_write(&f->pio, ACPI_RESET_PORT, 1, 0x02);
+    assert_int_equal(bus_read(&f->pio, ACPI_RESET_PORT, 1), 0x02);
+    assert_int_equal(f->resets, 0);
+    bus_write(&f->pio, ACPI_RESET_PORT, 1, ACPI_RESET_VALUE);
+    assert_int_equal(f->resets, 1);
+    bus_write(&f->pio, ACPI_RESET_PORT, 1, 0x0e);
+    assert_int_equal(f->resets, 2);
+    /* Wider accesses at 0xCF8 are PCI configuration addresses, not resets. */
+    bus_write(&f->pio, 0xcf8, 4, 0x80000600);
+    assert_int_equal(f->resets, 2);
+    assert_int_equal(f->poweroffs, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_s5_powers_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s5_by_byte_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_sleep_types_are_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_control, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
