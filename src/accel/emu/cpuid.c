@@ -1,4 +1,6 @@
 /* CPUID (SDM Vol. 2A, CPUID; KVM's leaves in Documentation/virt/kvm/x86/cpuid.rst). */
+#include <string.h>
+
 #include "accel/emu/cpu.h"
 
 /*
@@ -15,10 +17,13 @@ void emu_cpuid(struct emu_cpu *cpu)
 
     switch (leaf) {
     case 0:
+        /* "GenuineIntel": Linux runs only generic code for a vendor it does
+         * not know, and then ignores the invariant TSC (and warns). The
+         * brand string (leaves 80000002H-80000004H) says what this is. */
         a = 0x16;
-        b = 0x36387876; /* "vx86vx86 CPU" */
-        d = 0x36387876;
-        c = 0x55504320;
+        b = 0x756e6547;
+        d = 0x49656e69;
+        c = 0x6c65746e;
         break;
     case 1:
         a = 0x000006f1; /* family 6 */
@@ -61,6 +66,16 @@ void emu_cpuid(struct emu_cpu *cpu)
     case 0x80000000:
         a = 0x80000008;
         break;
+    case 0x80000002:
+    case 0x80000003:
+    case 0x80000004: {
+        static const char brand[48] = "vx86 virtual CPU (emu engine)";
+        uint32_t r[4];
+
+        memcpy(r, brand + (leaf - 0x80000002) * 16, 16);
+        a = r[0], b = r[1], c = r[2], d = r[3];
+        break;
+    }
     case 0x80000001:
         c = 1u << 0 | 1u << 5;                         /* LAHF/SAHF in 64-bit mode, LZCNT */
         d = 1u << 11 | 1u << 20 | 1u << 27 | 1u << 29; /* SYSCALL NX RDTSCP LM */

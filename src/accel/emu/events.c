@@ -79,17 +79,24 @@ bool emu_events(struct emu_cpu *cpu)
     uint8_t sipi;
 
     atomic_store(&cpu->wake, false);
-    switch (irqchip_take_startup(chip, cpu->index, &sipi)) {
-    case IRQCHIP_INIT:
-        emu_reset(cpu);
-        cpu->wait_sipi = true;
-        break;
-    case IRQCHIP_SIPI:
-        if (cpu->wait_sipi)
-            start_up(cpu, sipi);
-        break;
-    default:
-        break;
+    /* An INIT may have a start-up IPI queued behind it (Linux sends them
+     * back to back to modern CPUs): take both now, since no wake-up will
+     * come for the SIPI again. */
+    for (bool again = true; again;) {
+        again = false;
+        switch (irqchip_take_startup(chip, cpu->index, &sipi)) {
+        case IRQCHIP_INIT:
+            emu_reset(cpu);
+            cpu->wait_sipi = true;
+            again = true;
+            break;
+        case IRQCHIP_SIPI:
+            if (cpu->wait_sipi)
+                start_up(cpu, sipi);
+            break;
+        default:
+            break;
+        }
     }
     if (!cpu->wait_sipi) {
         if (irqchip_take_nmi(chip, cpu->index))

@@ -74,11 +74,12 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
     case MSR_IA32_ARCH_CAPABILITIES:
         /* The interpreter never runs guest code speculatively: no Meltdown
          * (RDCL_NO), speculative store bypass, MDS, TAA, page-size-change
-         * machine check, stale MMIO data (SBDR/FBSDP/PSDP), GDS or RFDS. So
-         * Linux needs no page-table isolation, whose CR3 switches would
-         * empty the TLB on every kernel entry. */
+         * machine check, stale MMIO data (SBDR/FBSDP/PSDP), branch history
+         * injection, GDS, RFDS or indirect target selection. So Linux needs
+         * no page-table isolation, whose CR3 switches would empty the TLB
+         * on every kernel entry. */
         return 1ULL << 0 | 1ULL << 4 | 1ULL << 5 | 1ULL << 6 | 1ULL << 8 | 1ULL << 13 | 1ULL << 14 |
-               1ULL << 15 | 1ULL << 26 | 1ULL << 27;
+               1ULL << 15 | 1ULL << 20 | 1ULL << 26 | 1ULL << 27 | 1ULL << 62;
     case MSR_KVM_WALL_CLOCK:
     case MSR_KVM_WALL_CLOCK_NEW:
         return cpu->msr.kvm_wall_clock;
@@ -160,6 +161,7 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
     case MSR_IA32_MCG_STATUS:
         cpu->msr.mcg_status = v;
         return;
+
     case MSR_IA32_TSC:
         cpu->msr.tsc_offset = v - emu_now_ns();
         emu_kvmclock_publish(cpu);
