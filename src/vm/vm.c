@@ -103,6 +103,12 @@ void vm_irq_set(struct vm *vm, uint32_t gsi, int level)
         log_err("%s engine: cannot set IRQ %u: %s", vm->accel->name, gsi, strerror(-err));
 }
 
+void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+    if (vm->accel && vm->accel->mem_written && vm->accel_vm && len)
+        vm->accel->mem_written(vm, gpa, len);
+}
+
 uint64_t vm_uptime_ns(const struct vm *vm)
 {
     struct timespec now;

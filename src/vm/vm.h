@@ -89,6 +89,10 @@ void vm_stop(struct vm *vm, int status, const char *why);
 /* Drives platform interrupt line gsi through the engine. */
 void vm_irq_set(struct vm *vm, uint32_t gsi, int level);
 
+/* A device (not a vCPU) wrote [gpa, gpa + len) of guest RAM: lets the engine
+ * drop what it cached from there. Any thread; a range outside RAM is ignored. */
+void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len);
+
 /* Prints the vCPU's registers to stderr, for fatal exits. */
 void vm_dump_vcpu(struct vcpu *vcpu);
 
