@@ -29,6 +29,8 @@ static const char usage[] =
     "  --cpus N             virtual CPUs (default 1)\n"
     "  --cmdline TEXT       kernel command line\n"
     "  --serial stdio|FILE  where the console goes (default stdio)\n"
+    "  --disk FILE[,ro]     a virtio-blk disk on a raw image (repeatable; ro:\n"
+    "                       read-only); a virtio console and rng are always there\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
@@ -73,6 +75,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_CPUS,
         OPT_CMDLINE,
         OPT_SERIAL,
+        OPT_DISK,
         OPT_VERBOSE
     };
     static const struct option opts[] = {
@@ -83,6 +86,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"cpus", required_argument, NULL, OPT_CPUS},
         {"cmdline", required_argument, NULL, OPT_CMDLINE},
         {"serial", required_argument, NULL, OPT_SERIAL},
+        {"disk", required_argument, NULL, OPT_DISK},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -121,6 +125,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         case OPT_SERIAL:
             cfg->serial = optarg;
             break;
+        case OPT_DISK:
+            if (config_parse_disk(optarg, cfg))
+                return -EINVAL;
+            break;
         case OPT_VERBOSE:
             log_verbose = true;
             break;
@@ -153,6 +161,7 @@ static int cmd_run(int argc, char **argv)
     struct boot_image img = {0};
     struct cpu_state boot;
     uint8_t *data = NULL, *initrd = NULL;
+    char devices[1024] = "";
     int status = VX86_EBADINPUT;
 
     if (parse_run(argc, argv, &cfg))
@@ -168,6 +177,10 @@ static int cmd_run(int argc, char **argv)
     img.cmdline = cfg.cmdline;
     if (vm_create(&vm, &cfg, pick_engine(cfg.engine)))
         goto out;
+    /* VIRTIO_MMIO_MAX entries of 50 bytes fit. */
+    if (virtio_mmio_cmdline(vm.virtio, vm.nr_virtio, devices, sizeof(devices)))
+        goto out;
+    img.linux_devices = devices;
     if (boot_load_image(&vm.mem, &img, &boot))
         goto out;
     free(data);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "boot/boot.h"
@@ -384,11 +385,17 @@ static int load_pvh(const struct guest_mem *mem, const struct boot_image *img,
 
 int linux_load(const struct guest_mem *mem, const struct boot_image *img, struct cpu_state *cpu)
 {
+    char cmdline[BOOT_CMDLINE_MAX + 2]; /* one byte over: too long */
+    struct boot_image full = *img;
     uint64_t entry;
 
-    if (is_bzimage(img))
-        return load_bzimage(mem, img, cpu);
-    if (pvh_entry(img, &entry))
-        return load_pvh(mem, img, cpu, entry);
+    if (img->linux_devices) {
+        snprintf(cmdline, sizeof(cmdline), "%s%s", img->cmdline, img->linux_devices);
+        full.cmdline = cmdline;
+    }
+    if (is_bzimage(&full))
+        return load_bzimage(mem, &full, cpu);
+    if (pvh_entry(&full, &entry))
+        return load_pvh(mem, &full, cpu, entry);
     return bad(img, "not a Linux kernel (neither a bzImage nor a vmlinux with a PVH note)");
 }

@@ -182,8 +182,13 @@ int virtq_pop(struct virtq *q, struct vm *vm, struct virtq_elem *e)
     if (err)
         return err;
     q->last_avail++;
-    if (q->event_idx && store16(q, vm, q->used + 4 + 8ULL * q->size, q->last_avail))
-        return -EINVAL;
+    if (q->event_idx) {
+        if (store16(q, vm, q->used + 4 + 8ULL * q->size, q->last_avail))
+            return -EINVAL;
+        /* avail_event before the next read of avail idx, or a driver that
+         * read the old avail_event skips a notification we wait for. */
+        atomic_thread_fence(memory_order_seq_cst);
+    }
     return 1;
 }
 

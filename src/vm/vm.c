@@ -9,6 +9,7 @@
 
 #include "hw/pc.h"
 #include "util/log.h"
+#include "virtio/devices.h"
 #include "vm/console.h"
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel)
@@ -32,6 +33,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops
         return err;
     }
     err = pc_init(vm);
+    if (err)
+        return err;
+    err = virtio_devices_create(vm);
     if (err)
         return err;
     err = accel->vm_init(vm);
@@ -267,6 +271,7 @@ void vm_destroy(struct vm *vm)
     vm->nr_vcpus = 0;
     if (vm->accel && vm->accel_vm)
         vm->accel->vm_destroy(vm);
+    virtio_devices_destroy(vm);
     pc_destroy(vm);
     mem_destroy(&vm->mem);
     bus_destroy(&vm->pio);

@@ -15,6 +15,7 @@
 
 #include "accel/accel.h"
 #include "hw/bus.h"
+#include "virtio/virtio.h"
 #include "vm/mem.h"
 
 enum vx86_status {
@@ -30,6 +31,14 @@ enum vx86_status {
 
 enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_EMU };
 
+/* The console and the rng take two of the virtio-mmio slots. */
+#define VM_MAX_DISKS (VIRTIO_MMIO_MAX - 2)
+
+struct vm_disk {
+    const char *path; /* a raw image */
+    bool ro;
+};
+
 struct vm_config {
     const char *kernel;
     const char *initrd;  /* NULL: none */
@@ -38,6 +47,8 @@ struct vm_config {
     uint64_t mem_size;
     int cpus;
     enum engine_choice engine;
+    struct vm_disk disks[VM_MAX_DISKS];
+    int nr_disks;
 };
 
 struct vcpu {
@@ -60,6 +71,8 @@ struct vm {
     struct vcpu vcpus[VM_MAX_CPUS];
     int nr_vcpus;
     struct pc *pc; /* the platform's devices, hw/pc.h */
+    struct virtio_dev *virtio[VIRTIO_MMIO_MAX];
+    int nr_virtio;
 
     atomic_bool stopping;
     int status;  /* valid once stopping; written by the first stopper */
