@@ -234,8 +234,8 @@ static int open_image(struct blk *b)
         return -EINVAL;
     }
     if (st.st_size % SECTOR) {
-        log_err("--disk %s: %" PRIu64 " bytes is not a whole number of 512-byte sectors",
-                b->path, (uint64_t)st.st_size);
+        log_err("--disk %s: %" PRIu64 " bytes is not a whole number of 512-byte sectors", b->path,
+                (uint64_t)st.st_size);
         return -EINVAL;
     }
     /* As QEMU does: two writers, or a writer and a reader, would corrupt. */

@@ -65,7 +65,9 @@ static uint32_t reg_read(struct virtio_dev *d, uint64_t off)
     case VENDOR_ID:
         return MMIO_VENDOR;
     case DEVICE_FEATURES:
-        return d->host_features_sel < 2 ? (uint32_t)(d->host_features >> (32 * d->host_features_sel)) : 0;
+        return d->host_features_sel < 2
+                   ? (uint32_t)(d->host_features >> (32 * d->host_features_sel))
+                   : 0;
     case QUEUE_NUM_MAX:
         return q ? VIRTQ_MAX_SIZE : 0;
     case QUEUE_READY:

@@ -7,8 +7,7 @@
 #include "vm/vm.h"
 
 int virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, struct vm *vm,
-                    uint64_t features, unsigned nr_queues, const void *config,
-                    uint32_t config_len)
+                    uint64_t features, unsigned nr_queues, const void *config, uint32_t config_len)
 {
     int err = pthread_mutex_init(&d->lock, NULL);
 
@@ -16,8 +15,8 @@ int virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, stru
         return -err;
     d->ops = ops;
     d->vm = vm;
-    d->host_features = features | 1ULL << VIRTIO_F_VERSION_1 |
-                       1ULL << VIRTIO_RING_F_INDIRECT_DESC | 1ULL << VIRTIO_RING_F_EVENT_IDX;
+    d->host_features = features | 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_RING_F_INDIRECT_DESC |
+                       1ULL << VIRTIO_RING_F_EVENT_IDX;
     d->nr_queues = nr_queues;
     d->config = config;
     d->config_len = config_len;

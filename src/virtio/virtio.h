@@ -21,13 +21,10 @@
 struct vm;
 struct virtio_dev;
 
-/* Device status bits, VIRTIO 1.2 §2.1. */
-#define VIRTIO_STATUS_ACKNOWLEDGE  1
-#define VIRTIO_STATUS_DRIVER       2
-#define VIRTIO_STATUS_DRIVER_OK    4
-#define VIRTIO_STATUS_FEATURES_OK  8
-#define VIRTIO_STATUS_NEEDS_RESET  64
-#define VIRTIO_STATUS_FAILED       128
+/* Device status bits the device acts on, VIRTIO 1.2 §2.1. */
+#define VIRTIO_STATUS_DRIVER_OK   4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
 
 /* Interrupt status bits, §4.2.2 (InterruptStatus). */
 #define VIRTIO_ISR_QUEUE  1
@@ -36,7 +33,7 @@ struct virtio_dev;
 #define VIRTIO_MAX_QUEUES 2
 
 struct virtio_dev_ops {
-    const char *name; /* for messages: "virtio-blk" */
+    const char *name;   /* for messages: "virtio-blk" */
     uint32_t device_id; /* §5: 2 block, 3 console, 4 entropy */
     /* The driver notified queue q (ready, device running). d->lock held,
      * on the vCPU thread: hand work that may block to an I/O thread. */
@@ -73,8 +70,7 @@ struct virtio_dev {
 /* Sets up the common part: lock, VERSION_1 and the ring features added to
  * features. Returns 0 or -errno. */
 int virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, struct vm *vm,
-                    uint64_t features, unsigned nr_queues, const void *config,
-                    uint32_t config_len);
+                    uint64_t features, unsigned nr_queues, const void *config, uint32_t config_len);
 
 /* Frees the lock (the device frees itself). */
 void virtio_dev_fini(struct virtio_dev *d);

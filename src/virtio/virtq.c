@@ -7,9 +7,9 @@
 #include "vm/vm.h"
 
 /* VIRTIO 1.2 §2.7.5 (descriptor flags), §2.7.6 and §2.7.8 (ring flags). */
-#define VIRTQ_DESC_F_NEXT       1
-#define VIRTQ_DESC_F_WRITE      2
-#define VIRTQ_DESC_F_INDIRECT   4
+#define VIRTQ_DESC_F_NEXT          1
+#define VIRTQ_DESC_F_WRITE         2
+#define VIRTQ_DESC_F_INDIRECT      4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 struct virtq_desc {
@@ -88,8 +88,7 @@ static int store16(struct virtq *q, struct vm *vm, uint64_t gpa, uint16_t v)
     return 0;
 }
 
-static int add_seg(struct virtq *q, struct vm *vm, struct virtq_elem *e,
-                   const struct virtq_desc *d)
+static int add_seg(struct virtq *q, struct vm *vm, struct virtq_elem *e, const struct virtq_desc *d)
 {
     struct virtq_seg *s;
     unsigned n = e->nr_out + e->nr_in;

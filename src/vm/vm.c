@@ -266,12 +266,13 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+    /* Device threads raise IRQs through the engine: they stop first. */
+    virtio_devices_destroy(vm);
     for (int i = 0; i < vm->nr_vcpus; i++)
         vm->accel->vcpu_destroy(vm->vcpus[i].accel);
     vm->nr_vcpus = 0;
     if (vm->accel && vm->accel_vm)
         vm->accel->vm_destroy(vm);
-    virtio_devices_destroy(vm);
     pc_destroy(vm);
     mem_destroy(&vm->mem);
     bus_destroy(&vm->pio);

@@ -40,8 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!vm.mem.base && mem_init(&vm.mem, MEM_MIN_SIZE))
         abort();
     memset(vm.mem.base, 0, vm.mem.size);
-    memcpy(vm.mem.base, data + HDR,
-           size - HDR < vm.mem.size ? size - HDR : vm.mem.size);
+    memcpy(vm.mem.base, data + HDR, size - HDR < vm.mem.size ? size - HDR : vm.mem.size);
     q.indirect = data[0] & 1;
     q.event_idx = data[0] & 2;
     memcpy(&q.size, data + 1, 2);

@@ -47,8 +47,8 @@
 #define STAT  0x23000ULL
 #define QSIZE 8
 
-#define SECTORS   128
-#define F_RO      (1u << 5)
+#define SECTORS       128
+#define F_RO          (1u << 5)
 #define F_VERSION1_HI 1u /* bit 32 */
 
 enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8 };

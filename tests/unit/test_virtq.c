@@ -118,8 +118,8 @@ static void test_chain_pop_push(void **state)
 
     assert_int_equal(virtq_push(&f->q, &f->vm, &f->e, 513), 0);
     assert_int_equal(get16(f, USED + 2), 1);
-    assert_int_equal(get16(f, USED + 4), 3);      /* id */
-    assert_int_equal(get16(f, USED + 8), 513);    /* len */
+    assert_int_equal(get16(f, USED + 4), 3);   /* id */
+    assert_int_equal(get16(f, USED + 8), 513); /* len */
     assert_true(virtq_need_irq(&f->q, &f->vm));
     mem_read(&f->vm.mem, BUF + 0x400, &status, 1);
     assert_int_equal(status, 0x5a);
@@ -145,11 +145,11 @@ static void test_enable_rejects(void **state)
         uint16_t size;
         uint64_t desc, avail, used;
     } bad[] = {
-        {0, DESC, AVAIL, USED},           {3, DESC, AVAIL, USED},
-        {512, DESC, AVAIL, USED},         {QSIZE, DESC + 8, AVAIL, USED},
-        {QSIZE, DESC, AVAIL + 1, USED},   {QSIZE, DESC, AVAIL, USED + 2},
-        {QSIZE, RAM - 64, AVAIL, USED},   {QSIZE, DESC, UINT64_MAX - 1, USED},
-        {QSIZE, DESC, AVAIL, RAM - 4},    {QSIZE, 0xfffffffffffffff0ULL, AVAIL, USED},
+        {0, DESC, AVAIL, USED},         {3, DESC, AVAIL, USED},
+        {512, DESC, AVAIL, USED},       {QSIZE, DESC + 8, AVAIL, USED},
+        {QSIZE, DESC, AVAIL + 1, USED}, {QSIZE, DESC, AVAIL, USED + 2},
+        {QSIZE, RAM - 64, AVAIL, USED}, {QSIZE, DESC, UINT64_MAX - 1, USED},
+        {QSIZE, DESC, AVAIL, RAM - 4},  {QSIZE, 0xfffffffffffffff0ULL, AVAIL, USED},
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
