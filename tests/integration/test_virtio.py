@@ -1,5 +1,7 @@
-"""virtio devices: --disk's command-line errors (no guest needed), and one
-boot of Debian's kernel on the emu engine that uses every device:
+"""virtio devices: --disk's command-line errors; tests/guests/virtio.c, a
+driver of vx86's own, on every engine (the rng's interrupt through the PIC,
+console output, a hostile buffer); and one boot of Debian's kernel on the
+emu engine that uses every device:
 
   vda  an ext4 image made here (mkfs.ext4 + debugfs) with a known file: the
        guest checks it, writes a new file and unmounts; here debugfs reads
@@ -90,6 +92,16 @@ def test_disk_option_errors(tmp_path):
     r = run_vx86("run", "--engine", "emu", "--kernel", hello, "--disk", f"{ok},ro", "--disk",
                  f"{ok},ro")
     assert r.status == 1 and "PASS" in r.out, r
+
+
+def test_virtio_guest_rng_irq_console_and_hostile_buffer(engine):
+    r = run_vx86("run", "--engine", engine, "--kernel", guest("virtio.elf"))
+    assert r.status == 1 and "PASS" in r.out, r
+    lines = r.out.replace("\r", "").split("\n")
+    assert "rng: 1 interrupt(s), 64 bytes" in lines, r
+    assert "hvc0: hello from the virtio guest" in lines, r
+    assert r.err.strip().splitlines()[-1] == \
+        "vx86: virtio-rng 1: buffer outside guest RAM; the device needs a reset", r
 
 
 def mbr_partition(image):
