@@ -98,15 +98,16 @@ static bool in_range(const struct blk *b, uint64_t sector, uint64_t len)
            len / SECTOR <= b->config.capacity - sector;
 }
 
-/* Serves one request; returns the bytes written to its in buffers, or -1
- * if it has no room for a header and a status byte. No lock held. */
+/* Serves one request; returns the bytes of its in buffers to count as
+ * written (all of them: the status byte is the last), or -1 if it has no
+ * room for a header and a status byte. No lock held. */
 static int64_t serve(struct blk *b, const struct virtq_elem *e)
 {
     struct {
         uint32_t type, reserved;
         uint64_t sector;
     } h;
-    uint64_t out_data, in_data, used = 1;
+    uint64_t out_data, in_data;
     uint8_t status = VIRTIO_BLK_S_OK;
 
     if (e->in_len < 1 || virtq_elem_read(e, 0, &h, HDR_LEN))
@@ -118,8 +119,6 @@ static int64_t serve(struct blk *b, const struct virtq_elem *e)
         if (!in_range(b, h.sector, in_data) ||
             transfer(b, e, e->nr_out, e->nr_out + e->nr_in, 0, in_data, h.sector * SECTOR, false))
             status = VIRTIO_BLK_S_IOERR;
-        else
-            used += in_data;
         break;
     case VIRTIO_BLK_T_OUT:
         if (b->ro || !in_range(b, h.sector, out_data) ||
@@ -131,16 +130,14 @@ static int64_t serve(struct blk *b, const struct virtq_elem *e)
             status = VIRTIO_BLK_S_IOERR;
         break;
     case VIRTIO_BLK_T_GET_ID:
-        used += in_data < ID_LEN ? in_data : ID_LEN;
-        virtq_elem_write(e, 0, b->id, used - 1);
+        virtq_elem_write(e, 0, b->id, in_data < ID_LEN ? in_data : ID_LEN);
         break;
     default:
         status = VIRTIO_BLK_S_UNSUPP;
         break;
     }
     virtq_elem_write(e, e->in_len - 1, &status, 1);
-    /* The status byte is last: count the bytes up to it as written. */
-    return status == VIRTIO_BLK_S_OK ? (int64_t)used : (int64_t)e->in_len;
+    return (int64_t)e->in_len;
 }
 
 static void *io_thread(void *arg)
