@@ -43,8 +43,10 @@ enum {
 #define MMIO_VENDOR 0x36387876 /* "vx86" */
 
 /* Legacy ISA lines nothing else on the PC uses: Linux without ACPI or MP
- * tables drives only the 8259s, so the IOAPIC's lines 16-23 are not there. */
-static const uint32_t irqs[VIRTIO_MMIO_MAX] = {5, 6, 7, 9, 10, 11, 14, 15};
+ * tables drives only the 8259s, so the IOAPIC's lines 16-23 are not there.
+ * Not 9: ACPI's SCI goes there (QEMU, Firecracker), level-triggered, and
+ * must not share with these edge-triggered ones. */
+static const uint32_t irqs[VIRTIO_MMIO_MAX] = {5, 6, 7, 10, 11, 14, 15};
 
 static struct virtq *cur_queue(struct virtio_dev *d)
 {

@@ -111,7 +111,7 @@ void virtio_isr_clear(struct virtio_dev *d, uint32_t bits);
 
 #define VIRTIO_MMIO_BASE 0xd0100000ULL /* in the hole below 4 GiB, mem.h */
 #define VIRTIO_MMIO_SIZE 0x1000ULL
-#define VIRTIO_MMIO_MAX  8 /* one legacy IRQ each */
+#define VIRTIO_MMIO_MAX  7 /* one legacy IRQ each */
 
 /* Gives d the index-th window and IRQ and registers it on vm->mmio.
  * Returns 0, -ENOSPC past VIRTIO_MMIO_MAX, or bus_register's error. */

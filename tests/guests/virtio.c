@@ -11,7 +11,7 @@
 
 #define MMIO_BASE   0xd0100000ul
 #define MMIO_SIZE   0x1000ul
-#define MMIO_SLOTS  8
+#define MMIO_SLOTS  7
 #define PIC_VECTOR0 0x20
 
 enum {
@@ -59,7 +59,7 @@ static volatile uint32_t isr_seen;
 static uint64_t rng_base;
 
 /* vx86 gives slot i this IRQ (README, "Guest-visible platform"). */
-static const uint8_t slot_irq[MMIO_SLOTS] = {5, 6, 7, 9, 10, 11, 14, 15};
+static const uint8_t slot_irq[MMIO_SLOTS] = {5, 6, 7, 10, 11, 14, 15};
 
 static uint32_t rd(uint64_t base, unsigned off)
 {
