@@ -131,10 +131,15 @@ static void wr(struct fixture *f, uint64_t off, uint32_t v)
     bus_write(&f->vm.mmio, VIRTIO_MMIO_BASE + off, 4, v);
 }
 
-/* Linux's virtio_mmio probe and virtio_dev_probe, queue 0 of size qsize. */
+/* Linux's virtio_mmio probe and virtio_dev_probe, queue 0 of size qsize
+ * on fresh (zeroed) rings. */
 static void driver_init(struct fixture *f, uint32_t feat_hi, uint16_t qsize)
 {
+    static const uint8_t zero[0x1000];
+
     wr(f, R_STATUS, 0);
+    mem_write(&f->vm.mem, AVAIL, zero, sizeof(zero));
+    mem_write(&f->vm.mem, USED, zero, sizeof(zero));
     wr(f, R_STATUS, 1);
     wr(f, R_STATUS, 3);
     wr(f, R_DEV_FEAT_SEL, 0);
@@ -339,6 +344,31 @@ static void test_hostile_ring_then_reset(void **state)
     assert_int_equal(request(f, T_IN, 1, 512, true), S_OK);
 }
 
+/* A reset while a request may be in flight returns once none is; nothing
+ * reaches the used ring afterwards, and the device works after re-init. */
+static void test_reset_mid_request(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t hdr[4] = {T_IN, 0, 0, 0};
+    uint16_t head = 0, idx = 1, after;
+
+    driver_init(f, F_VERSION1_HI, QSIZE);
+    mem_write(&f->vm.mem, HDR, hdr, 16);
+    put_desc(f, 0, HDR, 16, 1, 1);
+    put_desc(f, 1, DATA, SECTORS * 512, 1 | 2, 2);
+    put_desc(f, 2, STAT, 1, 2, 0);
+    mem_write(&f->vm.mem, AVAIL + 4, &head, 2);
+    mem_write(&f->vm.mem, AVAIL + 2, &idx, 2);
+    wr(f, R_NOTIFY, 0);
+    wr(f, R_STATUS, 0);
+    after = used_idx(f);
+    assert_int_equal(rd(f, R_STATUS), 0);
+    nanosleep(&(struct timespec){0, 50000000}, NULL);
+    assert_int_equal(used_idx(f), after);
+    driver_init(f, F_VERSION1_HI, QSIZE);
+    assert_int_equal(request(f, T_IN, 1, 512, true), S_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_features_ok_refused, setup_rw, teardown),
         cmocka_unit_test_setup_teardown(test_notify_before_ready, setup_rw, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_ring_then_reset, setup_rw, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_mid_request, setup_rw, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
