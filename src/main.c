@@ -31,6 +31,8 @@ static const char usage[] =
     "  --serial stdio|FILE  where the console goes (default stdio)\n"
     "  --on-reboot ACTION   what a guest reset does: exit (default) ends vx86,\n"
     "                       restart boots the kernel again\n"
+    "  --disk FILE[,ro]     a virtio-blk disk on a raw image (repeatable; ro:\n"
+    "                       read-only); a virtio console and rng are always there\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
@@ -77,6 +79,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_CMDLINE,
         OPT_SERIAL,
         OPT_ON_REBOOT,
+        OPT_DISK,
         OPT_VERBOSE
     };
     static const struct option opts[] = {
@@ -88,6 +91,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"cmdline", required_argument, NULL, OPT_CMDLINE},
         {"serial", required_argument, NULL, OPT_SERIAL},
         {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
+        {"disk", required_argument, NULL, OPT_DISK},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -130,6 +134,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
             if (config_parse_on_reboot(optarg, &cfg->on_reboot))
                 return -EINVAL;
             break;
+        case OPT_DISK:
+            if (config_parse_disk(optarg, cfg))
+                return -EINVAL;
+            break;
         case OPT_VERBOSE:
             log_verbose = true;
             break;
@@ -163,6 +171,8 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
                      const struct boot_image *img, bool first, bool *reset)
 {
     struct vm vm = {.start = start_time, .stop_fd = -1};
+    struct boot_image image = *img;
+    char devices[1024] = "";
     struct cpu_state boot;
     /* What went wrong before the guest ran: its input, or on a restart the
      * host (the same input went through before). */
@@ -171,7 +181,11 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
     *reset = false;
     if (vm_create(&vm, cfg, accel))
         goto out;
-    if (boot_load_image(&vm.mem, img, &boot) || boot_write_tables(&vm.mem, cfg->cpus))
+    /* VIRTIO_MMIO_MAX entries of 50 bytes fit. */
+    if (virtio_mmio_cmdline(vm.virtio, vm.nr_virtio, devices, sizeof(devices)))
+        goto out;
+    image.linux_devices = devices;
+    if (boot_load_image(&vm.mem, &image, &boot) || boot_write_tables(&vm.mem, cfg->cpus))
         goto out;
     if (vm_create_vcpus(&vm, &boot) || (first && console_init(cfg->serial)))
         goto out;

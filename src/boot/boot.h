@@ -35,6 +35,9 @@ struct boot_image {
     const char *initrd_name; /* NULL: no initrd; only a Linux kernel takes one */
     const uint8_t *initrd;
     size_t initrd_size;
+    /* NULL, or text a Linux kernel gets after cmdline: the devices it
+     * cannot discover (virtio_mmio_cmdline()); other kernels ignore it. */
+    const char *linux_devices;
 };
 
 /* Reads a whole file of at most max bytes into *out (malloc'd). */

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -98,5 +99,30 @@ int config_parse_cpus(const char *s, int *out)
         return -EINVAL;
     }
     *out = (int)n;
+    return 0;
+}
+
+int config_parse_disk(char *s, struct vm_config *cfg)
+{
+    char *opt = strchr(s, ',');
+    bool ro = false;
+
+    if (cfg->nr_disks == VM_MAX_DISKS) {
+        log_err("--disk %s: at most %d disks", s, VM_MAX_DISKS);
+        return -EINVAL;
+    }
+    if (opt) {
+        if (strcmp(opt + 1, "ro")) {
+            log_err("--disk %s: unknown option %s (the one option is ro)", s, opt + 1);
+            return -EINVAL;
+        }
+        ro = true;
+        *opt = '\0';
+    }
+    if (!*s) {
+        log_err("--disk: needs a file name (--disk FILE[,ro])");
+        return -EINVAL;
+    }
+    cfg->disks[cfg->nr_disks++] = (struct vm_disk){.path = s, .ro = ro};
     return 0;
 }

@@ -22,4 +22,8 @@ int config_parse_on_reboot(const char *s, enum on_reboot *out);
 /* 1 to VM_MAX_CPUS. */
 int config_parse_cpus(const char *s, int *out);
 
+/* "FILE" or "FILE,ro": one --disk. Cuts s at the first comma; out->path
+ * points into s. At most VM_MAX_DISKS of them (cfg->nr_disks). */
+int config_parse_disk(char *s, struct vm_config *cfg);
+
 #endif

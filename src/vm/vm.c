@@ -9,6 +9,7 @@
 
 #include "hw/pc.h"
 #include "util/log.h"
+#include "virtio/devices.h"
 #include "vm/console.h"
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel)
@@ -32,6 +33,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops
         return err;
     }
     err = pc_init(vm);
+    if (err)
+        return err;
+    err = virtio_devices_create(vm);
     if (err)
         return err;
     err = accel->vm_init(vm);
@@ -111,6 +115,12 @@ void vm_irq_set(struct vm *vm, uint32_t gsi, int level)
 
     if (err)
         log_err("%s engine: cannot set IRQ %u: %s", vm->accel->name, gsi, strerror(-err));
+}
+
+void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+    if (vm->accel && vm->accel->mem_written && vm->accel_vm && len)
+        vm->accel->mem_written(vm, gpa, len);
 }
 
 uint64_t vm_uptime_ns(const struct vm *vm)
@@ -266,6 +276,8 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+    /* Device threads raise IRQs through the engine: they stop first. */
+    virtio_devices_destroy(vm);
     for (int i = 0; i < vm->nr_vcpus; i++)
         vm->accel->vcpu_destroy(vm->vcpus[i].accel);
     vm->nr_vcpus = 0;

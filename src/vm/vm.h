@@ -15,6 +15,7 @@
 
 #include "accel/accel.h"
 #include "hw/bus.h"
+#include "virtio/virtio.h"
 #include "vm/mem.h"
 
 enum vx86_status {
@@ -33,6 +34,13 @@ enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_EMU };
 /* What a guest reset does (--on-reboot): end vx86 with status 0, or start
  * the guest again from its kernel, as a PC restarts. */
 enum on_reboot { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
+/* The console and the rng take two of the virtio-mmio slots. */
+#define VM_MAX_DISKS (VIRTIO_MMIO_MAX - 2)
+
+struct vm_disk {
+    const char *path; /* a raw image */
+    bool ro;
+};
 
 struct vm_config {
     const char *kernel;
@@ -43,6 +51,8 @@ struct vm_config {
     int cpus;
     enum engine_choice engine;
     enum on_reboot on_reboot;
+    struct vm_disk disks[VM_MAX_DISKS];
+    int nr_disks;
 };
 
 struct vcpu {
@@ -65,6 +75,8 @@ struct vm {
     struct vcpu vcpus[VM_MAX_CPUS];
     int nr_vcpus;
     struct pc *pc; /* the platform's devices, hw/pc.h */
+    struct virtio_dev *virtio[VIRTIO_MMIO_MAX];
+    int nr_virtio;
 
     atomic_bool stopping;
     int status;  /* valid once stopping; written by the first stopper */
@@ -98,6 +110,10 @@ void vm_reset(struct vm *vm, const char *why);
 
 /* Drives platform interrupt line gsi through the engine. */
 void vm_irq_set(struct vm *vm, uint32_t gsi, int level);
+
+/* A device (not a vCPU) wrote [gpa, gpa + len) of guest RAM: lets the engine
+ * drop what it cached from there. Any thread; a range outside RAM is ignored. */
+void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* Prints the vCPU's registers to stderr, for fatal exits. */
 void vm_dump_vcpu(struct vcpu *vcpu);

@@ -1,9 +1,10 @@
-/* Parsing of --mem, --engine, --on-reboot and --cpus (vm/config.h). */
+/* Parsing of --mem, --engine, --on-reboot, --cpus and --disk (vm/config.h). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "vm/config.h"
@@ -198,6 +199,27 @@ static void test_parse_cpus(void **state)
     }
 }
 
+static void test_parse_disk(void **state)
+{
+    struct vm_config cfg = {0};
+    char a[] = "a.img", b[] = "/x/b.img,ro", bad[] = "c.img,rw", empty[] = ",ro", more[] = "d";
+
+    (void)state;
+    assert_int_equal(config_parse_disk(a, &cfg), 0);
+    assert_int_equal(config_parse_disk(b, &cfg), 0);
+    assert_int_equal(cfg.nr_disks, 2);
+    assert_string_equal(cfg.disks[0].path, "a.img");
+    assert_false(cfg.disks[0].ro);
+    assert_string_equal(cfg.disks[1].path, "/x/b.img");
+    assert_true(cfg.disks[1].ro);
+    assert_int_equal(config_parse_disk(bad, &cfg), -EINVAL);
+    assert_int_equal(config_parse_disk(empty, &cfg), -EINVAL);
+    assert_int_equal(cfg.nr_disks, 2);
+    while (cfg.nr_disks < VM_MAX_DISKS)
+        assert_int_equal(config_parse_disk(more, &cfg), 0);
+    assert_int_equal(config_parse_disk(more, &cfg), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_parse_engine),
         cmocka_unit_test(test_parse_on_reboot),
         cmocka_unit_test(test_parse_cpus),
+        cmocka_unit_test(test_parse_disk),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

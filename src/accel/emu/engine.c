@@ -216,6 +216,20 @@ static int emu_irq_set(struct vm *vm, uint32_t gsi, int level)
     return 0;
 }
 
+/* emu_code_written() for each page a device wrote. */
+static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+    struct emu_vm *e = vm->accel_vm;
+    const uint8_t *p = mem_ptr(&vm->mem, gpa, len);
+
+    if (!p)
+        return;
+    for (uint64_t pg = (uint64_t)(p - e->base) >> 12; pg <= (uint64_t)(p + len - 1 - e->base) >> 12;
+         pg++)
+        if (atomic_exchange_explicit(&e->code[pg], 0, memory_order_relaxed))
+            atomic_fetch_add_explicit(&e->gen[pg], 1, memory_order_release);
+}
+
 const struct accel_ops accel_emu_ops = {
     .name = "emu",
     .vm_init = emu_vm_init,
@@ -227,4 +241,5 @@ const struct accel_ops accel_emu_ops = {
     .get_state = emu_get_state,
     .set_state = emu_set_state,
     .irq_set = emu_irq_set,
+    .mem_written = emu_mem_written,
 };

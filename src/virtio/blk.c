@@ -1,0 +1,293 @@
+/*
+ * virtio-blk (VIRTIO 1.2 §5.2) over a raw image file (a regular file). Requests are served
+ * on the disk's own I/O thread with pread/pwrite, so a slow host disk never
+ * stalls a vCPU; a FLUSH completes only after fdatasync().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/devices.h"
+#include "vm/vm.h"
+
+/* §5.2.3 feature bits, §5.2.6 request types and status values. */
+#define VIRTIO_BLK_F_SIZE_MAX 1
+#define VIRTIO_BLK_F_SEG_MAX  2
+#define VIRTIO_BLK_F_RO       5
+#define VIRTIO_BLK_F_FLUSH    9
+
+#define VIRTIO_BLK_T_IN     0
+#define VIRTIO_BLK_T_OUT    1
+#define VIRTIO_BLK_T_FLUSH  4
+#define VIRTIO_BLK_T_GET_ID 8
+
+#define VIRTIO_BLK_S_OK     0
+#define VIRTIO_BLK_S_IOERR  1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define SECTOR       512
+#define HDR_LEN      16
+#define ID_LEN       20 /* VIRTIO_BLK_ID_BYTES */
+#define SIZE_MAX_SEG (1u << 20)
+
+/* §5.2.4, up to seg_max; little-endian like the host. */
+struct blk_config {
+    uint64_t capacity; /* sectors */
+    uint32_t size_max;
+    uint32_t seg_max;
+};
+
+struct blk {
+    struct virtio_dev dev; /* first: the transport's handle */
+    struct blk_config config;
+    const char *path;
+    int fd;
+    bool ro;
+    char id[ID_LEN];
+
+    /* Under dev.lock: */
+    pthread_t thread;
+    bool started, kicked, busy, quit;
+    pthread_cond_t kick, idle;
+    struct virtq_elem elem; /* the request in flight (busy) */
+};
+
+/* Moves len bytes between the file at pos and the segments of e from
+ * index first on, skipping skip bytes of them. */
+static int transfer(struct blk *b, const struct virtq_elem *e, unsigned first, unsigned last,
+                    uint64_t skip, uint64_t len, uint64_t pos, bool to_file)
+{
+    for (unsigned i = first; i < last && len; i++) {
+        const struct virtq_seg *s = &e->seg[i];
+        uint64_t n;
+
+        if (skip >= s->len) {
+            skip -= s->len;
+            continue;
+        }
+        n = s->len - skip < len ? s->len - skip : len;
+        for (uint64_t done = 0; done < n;) {
+            ssize_t r = to_file ? pwrite(b->fd, s->p + skip + done, n - done, (off_t)(pos + done))
+                                : pread(b->fd, s->p + skip + done, n - done, (off_t)(pos + done));
+
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -EIO;
+            done += (uint64_t)r;
+        }
+        pos += n;
+        len -= n;
+        skip = 0;
+    }
+    return len ? -EIO : 0;
+}
+
+/* The request's data range in bytes, if it is whole sectors inside the disk. */
+static bool in_range(const struct blk *b, uint64_t sector, uint64_t len)
+{
+    return len % SECTOR == 0 && sector <= b->config.capacity &&
+           len / SECTOR <= b->config.capacity - sector;
+}
+
+/* Serves one request; returns the bytes of its in buffers to count as
+ * written (all of them: the status byte is the last), or -1 if it has no
+ * room for a header and a status byte. No lock held. */
+static int64_t serve(struct blk *b, const struct virtq_elem *e)
+{
+    struct {
+        uint32_t type, reserved;
+        uint64_t sector;
+    } h;
+    uint64_t out_data, in_data;
+    uint8_t status = VIRTIO_BLK_S_OK;
+
+    if (e->in_len < 1 || virtq_elem_read(e, 0, &h, HDR_LEN))
+        return -1;
+    out_data = e->out_len - HDR_LEN;
+    in_data = e->in_len - 1;
+    switch (h.type) {
+    case VIRTIO_BLK_T_IN:
+        if (!in_range(b, h.sector, in_data) ||
+            transfer(b, e, e->nr_out, e->nr_out + e->nr_in, 0, in_data, h.sector * SECTOR, false))
+            status = VIRTIO_BLK_S_IOERR;
+        break;
+    case VIRTIO_BLK_T_OUT:
+        if (b->ro || !in_range(b, h.sector, out_data) ||
+            transfer(b, e, 0, e->nr_out, HDR_LEN, out_data, h.sector * SECTOR, true))
+            status = VIRTIO_BLK_S_IOERR;
+        break;
+    case VIRTIO_BLK_T_FLUSH:
+        if (fdatasync(b->fd))
+            status = VIRTIO_BLK_S_IOERR;
+        break;
+    case VIRTIO_BLK_T_GET_ID:
+        virtq_elem_write(e, 0, b->id, in_data < ID_LEN ? in_data : ID_LEN);
+        break;
+    default:
+        status = VIRTIO_BLK_S_UNSUPP;
+        break;
+    }
+    virtq_elem_write(e, e->in_len - 1, &status, 1);
+    return (int64_t)e->in_len;
+}
+
+static void *io_thread(void *arg)
+{
+    struct blk *b = arg;
+    struct virtio_dev *d = &b->dev;
+
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        while (!b->kicked && !b->quit)
+            pthread_cond_wait(&b->kick, &d->lock);
+        if (b->quit)
+            break;
+        b->kicked = false;
+        while (virtio_pop(d, 0, &b->elem) == 1) {
+            int64_t len;
+
+            b->busy = true;
+            pthread_mutex_unlock(&d->lock);
+            len = serve(b, &b->elem);
+            pthread_mutex_lock(&d->lock);
+            b->busy = false;
+            pthread_cond_broadcast(&b->idle);
+            if (len < 0)
+                virtio_fail(d, "request without a header or a status byte");
+            else
+                virtio_push(d, 0, &b->elem, (uint32_t)len);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+static void blk_notify(struct virtio_dev *d, unsigned q)
+{
+    struct blk *b = (struct blk *)d;
+
+    (void)q;
+    b->kicked = true;
+    pthread_cond_signal(&b->kick);
+}
+
+/* A reset waits for the request in flight; its result is then dropped. */
+static void blk_reset(struct virtio_dev *d)
+{
+    struct blk *b = (struct blk *)d;
+
+    while (b->busy)
+        pthread_cond_wait(&b->idle, &d->lock);
+}
+
+static void blk_destroy(struct virtio_dev *d)
+{
+    struct blk *b = (struct blk *)d;
+
+    if (b->started) {
+        pthread_mutex_lock(&d->lock);
+        b->quit = true;
+        pthread_cond_signal(&b->kick);
+        pthread_mutex_unlock(&d->lock);
+        pthread_join(b->thread, NULL);
+    }
+    if (b->fd >= 0)
+        close(b->fd);
+    pthread_cond_destroy(&b->kick);
+    pthread_cond_destroy(&b->idle);
+    virtio_dev_fini(d);
+    free(b);
+}
+
+static const struct virtio_dev_ops blk_ops = {
+    .name = "virtio-blk",
+    .device_id = 2,
+    .notify = blk_notify,
+    .reset = blk_reset,
+    .destroy = blk_destroy,
+};
+
+/* Opens and checks the image; one line on failure. */
+static int open_image(struct blk *b)
+{
+    struct stat st;
+
+    b->fd = open(b->path, (b->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (b->fd < 0 || fstat(b->fd, &st)) {
+        log_err("--disk %s: %s", b->path, strerror(errno));
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        log_err("--disk %s: not a regular file (a raw image)", b->path);
+        return -EINVAL;
+    }
+    if (st.st_size % SECTOR) {
+        log_err("--disk %s: %" PRIu64 " bytes is not a whole number of 512-byte sectors", b->path,
+                (uint64_t)st.st_size);
+        return -EINVAL;
+    }
+    /* As QEMU does: two writers, or a writer and a reader, would corrupt. */
+    if (flock(b->fd, (b->ro ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
+        log_err("--disk %s: in use by another process", b->path);
+        return -EBUSY;
+    }
+    b->config.capacity = (uint64_t)st.st_size / SECTOR;
+    return 0;
+}
+
+struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro)
+{
+    struct blk *b = calloc(1, sizeof(*b));
+    uint64_t features = 1ULL << VIRTIO_BLK_F_SIZE_MAX | 1ULL << VIRTIO_BLK_F_SEG_MAX |
+                        1ULL << VIRTIO_BLK_F_FLUSH | (ro ? 1ULL << VIRTIO_BLK_F_RO : 0);
+    const char *name;
+    sigset_t all, old;
+    int err;
+
+    if (!b) {
+        log_err("--disk %s: out of memory", path);
+        return NULL;
+    }
+    b->fd = -1;
+    b->path = path;
+    b->ro = ro;
+    pthread_cond_init(&b->kick, NULL);
+    pthread_cond_init(&b->idle, NULL);
+    /* A chain holds the header and the status byte besides the data. */
+    b->config.seg_max = VIRTQ_MAX_SEGS - 2;
+    b->config.size_max = SIZE_MAX_SEG;
+    err = virtio_dev_init(&b->dev, &blk_ops, vm, features, 1, &b->config, sizeof(b->config));
+    if (err) {
+        log_err("--disk %s: %s", path, strerror(-err));
+        free(b);
+        return NULL;
+    }
+    if (open_image(b))
+        goto fail;
+    /* GET_ID: the image's file name, NUL-padded, cut at 20 bytes (§5.2.6). */
+    name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    memcpy(b->id, name, strlen(name) < sizeof(b->id) ? strlen(name) : sizeof(b->id));
+    /* The console loop alone takes signals (vm/console.h). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    err = pthread_create(&b->thread, NULL, io_thread, b);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        log_err("--disk %s: cannot start its I/O thread: %s", path, strerror(err));
+        goto fail;
+    }
+    b->started = true;
+    return &b->dev;
+fail:
+    blk_destroy(&b->dev);
+    return NULL;
+}

@@ -1,0 +1,41 @@
+#include "virtio/devices.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "vm/vm.h"
+
+static int add(struct vm *vm, struct virtio_dev *d)
+{
+    int err;
+
+    if (!d)
+        return -EINVAL;
+    vm->virtio[vm->nr_virtio++] = d;
+    err = virtio_mmio_add(d, vm->nr_virtio - 1);
+    if (err)
+        log_err("%s: cannot register its MMIO window: %s", d->ops->name, strerror(-err));
+    return err;
+}
+
+/* Disks first, so that vda is the first --disk in Linux. */
+int virtio_devices_create(struct vm *vm)
+{
+    int err = 0;
+
+    for (int i = 0; i < vm->cfg.nr_disks && !err; i++)
+        err = add(vm, virtio_blk_create(vm, vm->cfg.disks[i].path, vm->cfg.disks[i].ro));
+    if (!err)
+        err = add(vm, virtio_console_create(vm));
+    if (!err)
+        err = add(vm, virtio_rng_create(vm));
+    return err;
+}
+
+void virtio_devices_destroy(struct vm *vm)
+{
+    for (int i = 0; i < vm->nr_virtio; i++)
+        vm->virtio[i]->ops->destroy(vm->virtio[i]);
+    vm->nr_virtio = 0;
+}

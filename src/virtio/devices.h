@@ -1,0 +1,34 @@
+/*
+ * The virtio devices vx86 offers: virtio-blk over a raw image (blk.c),
+ * virtio-console (console.c) and virtio-rng (rng.c). Each create function
+ * returns the device, not yet on a transport, or NULL after printing one
+ * line; ops->destroy frees it.
+ */
+#ifndef VX86_VIRTIO_DEVICES_H
+#define VX86_VIRTIO_DEVICES_H
+
+#include <stdbool.h>
+
+#include "virtio/virtio.h"
+
+struct vm;
+
+/* path: a raw image, a whole number of 512-byte sectors; ro: opened
+ * read-only and offered with VIRTIO_BLK_F_RO. Requests run on the disk's
+ * own I/O thread. */
+struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro);
+
+/* hvc0: what the guest writes goes to the console (console_put). */
+struct virtio_dev *virtio_console_create(struct vm *vm);
+
+/* Entropy from the host's getrandom(). */
+struct virtio_dev *virtio_rng_create(struct vm *vm);
+
+/* Creates the console, the rng and vm->cfg's disks, on virtio-mmio.
+ * Returns 0 or -errno after printing one line. */
+int virtio_devices_create(struct vm *vm);
+
+/* Safe after a failed or no virtio_devices_create(). */
+void virtio_devices_destroy(struct vm *vm);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * virtio-mmio, version 2 ("modern"), VIRTIO 1.2 §4.2.2: a 4 KiB window of
+ * 32-bit registers, device config space from 0x100. Linux finds the
+ * windows on its command line (virtio_mmio.device=, as Firecracker does).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hw/bus.h"
+#include "virtio/virtio.h"
+#include "vm/vm.h"
+
+enum {
+    MAGIC = 0x000,
+    VERSION = 0x004,
+    DEVICE_ID = 0x008,
+    VENDOR_ID = 0x00c,
+    DEVICE_FEATURES = 0x010,
+    DEVICE_FEATURES_SEL = 0x014,
+    DRIVER_FEATURES = 0x020,
+    DRIVER_FEATURES_SEL = 0x024,
+    QUEUE_SEL = 0x030,
+    QUEUE_NUM_MAX = 0x034,
+    QUEUE_NUM = 0x038,
+    QUEUE_READY = 0x044,
+    QUEUE_NOTIFY = 0x050,
+    INTERRUPT_STATUS = 0x060,
+    INTERRUPT_ACK = 0x064,
+    STATUS = 0x070,
+    QUEUE_DESC_LOW = 0x080,
+    QUEUE_DESC_HIGH = 0x084,
+    QUEUE_DRIVER_LOW = 0x090,
+    QUEUE_DRIVER_HIGH = 0x094,
+    QUEUE_DEVICE_LOW = 0x0a0,
+    QUEUE_DEVICE_HIGH = 0x0a4,
+    CONFIG_GENERATION = 0x0fc,
+    CONFIG = 0x100,
+};
+
+#define MMIO_MAGIC  0x74726976 /* "virt" */
+#define MMIO_VENDOR 0x36387876 /* "vx86" */
+
+/* Legacy ISA lines nothing else on the PC uses: Linux without ACPI or MP
+ * tables drives only the 8259s, so the IOAPIC's lines 16-23 are not there.
+ * Not 9: ACPI's SCI goes there (QEMU, Firecracker), level-triggered, and
+ * must not share with these edge-triggered ones. */
+static const uint32_t irqs[VIRTIO_MMIO_MAX] = {5, 6, 7, 10, 11, 14, 15};
+
+static struct virtq *cur_queue(struct virtio_dev *d)
+{
+    return d->queue_sel < d->nr_queues ? &d->vq[d->queue_sel] : NULL;
+}
+
+static uint32_t reg_read(struct virtio_dev *d, uint64_t off)
+{
+    struct virtq *q = cur_queue(d);
+
+    switch (off) {
+    case MAGIC:
+        return MMIO_MAGIC;
+    case VERSION:
+        return 2;
+    case DEVICE_ID:
+        return d->ops->device_id;
+    case VENDOR_ID:
+        return MMIO_VENDOR;
+    case DEVICE_FEATURES:
+        return d->host_features_sel < 2
+                   ? (uint32_t)(d->host_features >> (32 * d->host_features_sel))
+                   : 0;
+    case QUEUE_NUM_MAX:
+        return q ? VIRTQ_MAX_SIZE : 0;
+    case QUEUE_READY:
+        return q && q->ready;
+    case INTERRUPT_STATUS:
+        return d->isr;
+    case STATUS:
+        return d->status;
+    case CONFIG_GENERATION:
+        return 0; /* the config space never changes */
+    default:
+        return 0;
+    }
+}
+
+/* FEATURES_OK only for a subset of what was offered, with VERSION_1: vx86
+ * has no legacy interface (§2.2.1, §6.1). */
+static void set_status(struct virtio_dev *d, uint32_t v)
+{
+    if (v == 0) {
+        d->status = 0; /* stops the device's threads taking new requests */
+        if (d->ops->reset)
+            d->ops->reset(d);
+        virtio_reset(d);
+        return;
+    }
+    if ((v & VIRTIO_STATUS_FEATURES_OK) && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+        if ((d->driver_features & ~d->host_features) ||
+            !(d->driver_features & (1ULL << VIRTIO_F_VERSION_1)))
+            v &= ~VIRTIO_STATUS_FEATURES_OK;
+    }
+    d->status = v | (d->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static void set_ready(struct virtio_dev *d, struct virtq *q, uint32_t v)
+{
+    if (!v) {
+        q->ready = false;
+        return;
+    }
+    if (q->ready)
+        return;
+    q->indirect = d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+    q->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+    if (virtq_enable(q, d->vm))
+        virtio_fail(d, q->why);
+}
+
+static void set_half(uint64_t *x, bool high, uint32_t v)
+{
+    if (high)
+        *x = (*x & 0xffffffffULL) | (uint64_t)v << 32;
+    else
+        *x = (*x & ~0xffffffffULL) | v;
+}
+
+static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
+{
+    struct virtq *q = cur_queue(d);
+
+    switch (off) {
+    case DEVICE_FEATURES_SEL:
+        d->host_features_sel = v;
+        return;
+    case DRIVER_FEATURES:
+        if (d->driver_features_sel < 2 && !(d->status & VIRTIO_STATUS_FEATURES_OK))
+            set_half(&d->driver_features, d->driver_features_sel, v);
+        return;
+    case DRIVER_FEATURES_SEL:
+        d->driver_features_sel = v;
+        return;
+    case QUEUE_SEL:
+        d->queue_sel = v;
+        return;
+    case QUEUE_NOTIFY:
+        if (v < d->nr_queues && d->vq[v].ready && virtio_running(d))
+            d->ops->notify(d, v);
+        return;
+    case INTERRUPT_ACK:
+        virtio_isr_clear(d, v);
+        return;
+    case STATUS:
+        set_status(d, v);
+        return;
+    }
+    /* The queue registers; §4.2.2.3: not while the queue is ready. */
+    if (!q || (q->ready && off != QUEUE_READY))
+        return;
+    switch (off) {
+    case QUEUE_NUM:
+        q->size = v > 0xffff ? 0 : (uint16_t)v; /* virtq_enable rejects 0 */
+        break;
+    case QUEUE_READY:
+        set_ready(d, q, v);
+        break;
+    case QUEUE_DESC_LOW:
+    case QUEUE_DESC_HIGH:
+        set_half(&q->desc, off == QUEUE_DESC_HIGH, v);
+        break;
+    case QUEUE_DRIVER_LOW:
+    case QUEUE_DRIVER_HIGH:
+        set_half(&q->avail, off == QUEUE_DRIVER_HIGH, v);
+        break;
+    case QUEUE_DEVICE_LOW:
+    case QUEUE_DEVICE_HIGH:
+        set_half(&q->used, off == QUEUE_DEVICE_HIGH, v);
+        break;
+    }
+}
+
+static uint64_t mmio_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct virtio_dev *d = opaque;
+    uint64_t v = 0;
+
+    pthread_mutex_lock(&d->lock);
+    if (off >= CONFIG) {
+        if (off - CONFIG + size <= d->config_len)
+            memcpy(&v, (const uint8_t *)d->config + (off - CONFIG), size);
+    } else if (size == 4 && !(off & 3)) {
+        v = reg_read(d, off);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return v;
+}
+
+/* The driver MUST access registers 32 bits wide and aligned (§4.2.2.2);
+ * other writes, and writes to the read-only config spaces, are dropped. */
+static void mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t v)
+{
+    struct virtio_dev *d = opaque;
+
+    if (off >= CONFIG || size != 4 || (off & 3))
+        return;
+    pthread_mutex_lock(&d->lock);
+    reg_write(d, off, (uint32_t)v);
+    pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_mmio_add(struct virtio_dev *d, int index)
+{
+    if (index >= VIRTIO_MMIO_MAX)
+        return -ENOSPC;
+    d->index = index;
+    d->base = VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE * (uint64_t)index;
+    d->irq = irqs[index];
+    return bus_register(&d->vm->mmio, &(struct bus_range){.base = d->base,
+                                                          .len = VIRTIO_MMIO_SIZE,
+                                                          .widths = BUS_W1 | BUS_W2 | BUS_W4,
+                                                          .read = mmio_read,
+                                                          .write = mmio_write,
+                                                          .opaque = d,
+                                                          .name = d->ops->name});
+}
+
+int virtio_mmio_cmdline(struct virtio_dev *const *devs, int n, char *buf, size_t len)
+{
+    size_t used = strlen(buf);
+
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(buf + used, len - used, " virtio_mmio.device=4K@0x%" PRIx64 ":%u",
+                         devs[i]->base, devs[i]->irq);
+
+        if (k < 0 || (size_t)k >= len - used)
+            return -ENOSPC;
+        used += (size_t)k;
+    }
+    return 0;
+}

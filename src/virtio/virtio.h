@@ -1,0 +1,127 @@
+/*
+ * A virtio device (VIRTIO 1.2) as its transport sees it: feature bits,
+ * status, interrupt status, queues and a read-only config space. Each
+ * device (blk.c, rng.c, console.c) embeds struct virtio_dev first and fills
+ * in its ops; mmio.c gives it registers on the MMIO bus and an IRQ line.
+ *
+ * Locking: d->lock guards everything in struct virtio_dev and the queues.
+ * The transport holds it around every register access (vCPU threads) and
+ * every ops call; a device's own I/O thread takes it around queue work.
+ */
+#ifndef VX86_VIRTIO_VIRTIO_H
+#define VX86_VIRTIO_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtio/virtq.h"
+
+struct vm;
+struct virtio_dev;
+
+/* Device status bits the device acts on, VIRTIO 1.2 §2.1. */
+#define VIRTIO_STATUS_DRIVER_OK   4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+
+/* Interrupt status bits, §4.2.2 (InterruptStatus). */
+#define VIRTIO_ISR_QUEUE  1
+#define VIRTIO_ISR_CONFIG 2
+
+#define VIRTIO_MAX_QUEUES 2
+
+struct virtio_dev_ops {
+    const char *name;   /* for messages: "virtio-blk" */
+    uint32_t device_id; /* §5: 2 block, 3 console, 4 entropy */
+    /* The driver notified queue q (ready, device running). d->lock held,
+     * on the vCPU thread: hand work that may block to an I/O thread. */
+    void (*notify)(struct virtio_dev *d, unsigned q);
+    /* The driver reset the device: return once no request is in flight.
+     * d->lock held; may wait on a condition variable with it. NULL: nothing
+     * to wait for. */
+    void (*reset)(struct virtio_dev *d);
+    /* Stops the device's threads and frees it; the VM no longer runs. */
+    void (*destroy)(struct virtio_dev *d);
+};
+
+struct virtio_dev {
+    const struct virtio_dev_ops *ops;
+    struct vm *vm;
+    pthread_mutex_t lock;
+    int index; /* among the VM's virtio devices, for messages */
+
+    uint64_t base; /* MMIO window, VIRTIO_MMIO_SIZE bytes */
+    uint32_t irq;  /* GSI */
+    int irq_level;
+
+    uint64_t host_features, driver_features;
+    uint32_t host_features_sel, driver_features_sel, queue_sel;
+    uint32_t status, isr;
+    bool broken; /* a guest error was logged; silent until reset */
+
+    unsigned nr_queues;
+    struct virtq vq[VIRTIO_MAX_QUEUES];
+    const void *config; /* device config space, §5.x.4; read-only */
+    uint32_t config_len;
+};
+
+/* Sets up the common part: lock, VERSION_1 and the ring features added to
+ * features. Returns 0 or -errno. */
+int virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, struct vm *vm,
+                    uint64_t features, unsigned nr_queues, const void *config, uint32_t config_len);
+
+/* Frees the lock (the device frees itself). */
+void virtio_dev_fini(struct virtio_dev *d);
+
+/* Status DRIVER_OK, not broken. d->lock held. */
+bool virtio_running(const struct virtio_dev *d);
+
+/* Back to the reset state (§2.4). d->lock held, ops->reset already done. */
+void virtio_reset(struct virtio_dev *d);
+
+/*
+ * Takes the next chain of queue q. Returns 1, 0 (empty, or the device is
+ * not running) or -EINVAL after marking the device broken (virtio_fail).
+ * d->lock held.
+ */
+int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e);
+
+/*
+ * Returns chain e of queue q with len bytes written and interrupts the
+ * driver if it asked. Dropped if the device stopped running since e was
+ * popped (a reset waits for requests in flight, then discards them).
+ * d->lock held.
+ */
+void virtio_push(struct virtio_dev *d, unsigned q, const struct virtq_elem *e, uint32_t len);
+
+/*
+ * The guest broke the device (a malformed ring): sets DEVICE_NEEDS_RESET,
+ * raises a config interrupt (§2.1.2) and logs one line naming why; the
+ * device ignores the driver until it resets it. d->lock held.
+ */
+void virtio_fail(struct virtio_dev *d, const char *why);
+
+/* Sets InterruptStatus bits and drives the IRQ line to match. d->lock held. */
+void virtio_isr_set(struct virtio_dev *d, uint32_t bits);
+void virtio_isr_clear(struct virtio_dev *d, uint32_t bits);
+
+/* --- the MMIO transport (mmio.c), virtio-mmio version 2, §4.2 --- */
+
+#define VIRTIO_MMIO_BASE 0xd0100000ULL /* in the hole below 4 GiB, mem.h */
+#define VIRTIO_MMIO_SIZE 0x1000ULL
+#define VIRTIO_MMIO_MAX  7 /* one legacy IRQ each */
+
+/* Gives d the index-th window and IRQ and registers it on vm->mmio.
+ * Returns 0, -ENOSPC past VIRTIO_MMIO_MAX, or bus_register's error. */
+int virtio_mmio_add(struct virtio_dev *d, int index);
+
+/*
+ * Appends " virtio_mmio.device=<size>@<base>:<irq>" for each device to
+ * buf (Linux's syntax, Documentation/admin-guide/kernel-parameters.txt).
+ * Returns 0, or -ENOSPC if len is too small.
+ */
+int virtio_mmio_cmdline(struct virtio_dev *const *devs, int n, char *buf, size_t len);
+
+#endif
