@@ -80,6 +80,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_SERIAL,
         OPT_ON_REBOOT,
         OPT_DISK,
+        OPT_NET,
         OPT_VERBOSE
     };
     static const struct option opts[] = {
@@ -92,6 +93,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"serial", required_argument, NULL, OPT_SERIAL},
         {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
         {"disk", required_argument, NULL, OPT_DISK},
+        {"net", required_argument, NULL, OPT_NET},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -136,6 +138,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
             break;
         case OPT_DISK:
             if (config_parse_disk(optarg, cfg))
+                return -EINVAL;
+            break;
+        case OPT_NET:
+            if (config_parse_net(optarg, cfg))
                 return -EINVAL;
             break;
         case OPT_VERBOSE:

@@ -12,6 +12,12 @@ static int add(struct vm *vm, struct virtio_dev *d)
 
     if (!d)
         return -EINVAL;
+    if (vm->nr_virtio == VIRTIO_MMIO_MAX) {
+        log_err("%s: no virtio-mmio slot left (%d devices at most, the console and the rng "
+                "included)", d->ops->name, VIRTIO_MMIO_MAX);
+        d->ops->destroy(d);
+        return -ENOSPC;
+    }
     vm->virtio[vm->nr_virtio++] = d;
     err = virtio_mmio_add(d, vm->nr_virtio - 1);
     if (err)
@@ -30,6 +36,8 @@ int virtio_devices_create(struct vm *vm)
         err = add(vm, virtio_console_create(vm));
     if (!err)
         err = add(vm, virtio_rng_create(vm));
+    if (!err && vm->cfg.net.mode != NET_NONE)
+        err = add(vm, virtio_net_create(vm, &vm->cfg.net));
     return err;
 }
 

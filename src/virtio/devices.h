@@ -1,6 +1,6 @@
 /*
  * The virtio devices vx86 offers: virtio-blk over a raw image (blk.c),
- * virtio-console (console.c) and virtio-rng (rng.c). Each create function
+ * virtio-console (console.c), virtio-rng (rng.c) and virtio-net (net.c). Each create function
  * returns the device, not yet on a transport, or NULL after printing one
  * line; ops->destroy frees it.
  */
@@ -12,6 +12,7 @@
 #include "virtio/virtio.h"
 
 struct vm;
+struct vm_net;
 
 /* path: a raw image, a whole number of 512-byte sectors; ro: opened
  * read-only and offered with VIRTIO_BLK_F_RO. Requests run on the disk's
@@ -24,7 +25,11 @@ struct virtio_dev *virtio_console_create(struct vm *vm);
 /* Entropy from the host's getrandom(). */
 struct virtio_dev *virtio_rng_create(struct vm *vm);
 
-/* Creates the console, the rng and vm->cfg's disks, on virtio-mmio.
+/* A NIC on cfg's backend (tap or user), MAC cfg->mac. Frames are sent on
+ * the device's own thread and received on the backend's (net/net.h). */
+struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg);
+
+/* Creates the console, the rng, vm->cfg's disks and NIC, on virtio-mmio.
  * Returns 0 or -errno after printing one line. */
 int virtio_devices_create(struct vm *vm);
 

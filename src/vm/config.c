@@ -1,9 +1,11 @@
 #include "vm/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -124,5 +126,124 @@ int config_parse_disk(char *s, struct vm_config *cfg)
         return -EINVAL;
     }
     cfg->disks[cfg->nr_disks++] = (struct vm_disk){.path = s, .ro = ro};
+    return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    char end;
+
+    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+               &end) != 6 || strlen(s) != 17) {
+        log_err("--net mac=%s: not a MAC address (example: 52:54:00:12:34:56)", s);
+        return -EINVAL;
+    }
+    if (v[0] & 1) {
+        log_err("--net mac=%s: a multicast address (the first byte must be even)", s);
+        return -EINVAL;
+    }
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)v[i];
+    return 0;
+}
+
+/* A port number 1-65535, the whole of s. */
+static bool parse_port(const char *s, uint16_t *out)
+{
+    char *end;
+    long n;
+
+    if (!isdigit((unsigned char)s[0]))
+        return false;
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno || *end || n < 1 || n > 65535)
+        return false;
+    *out = (uint16_t)n;
+    return true;
+}
+
+/* [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, GUESTADDR the
+ * guest's DHCP address if given (libslirp forwards to that one). */
+static int parse_hostfwd(char *s, struct vm_net *net)
+{
+    char *proto = s, *haddr, *hport, *gaddr, *gport;
+    struct vm_hostfwd f = {0};
+    struct in_addr a;
+
+    if (net->nr_fwd == VM_MAX_HOSTFWD) {
+        log_err("--net hostfwd=%s: at most %d forwarded ports", s, VM_MAX_HOSTFWD);
+        return -EINVAL;
+    }
+    haddr = strchr(proto, ':');
+    hport = haddr ? strchr(haddr + 1, ':') : NULL;
+    gaddr = hport ? strchr(hport + 1, '-') : NULL;
+    gport = gaddr ? strchr(gaddr + 1, ':') : NULL;
+    if (!gport)
+        goto bad;
+    *haddr++ = *hport++ = *gaddr++ = *gport++ = '\0';
+    if (!strcmp(proto, "udp"))
+        f.udp = true;
+    else if (*proto && strcmp(proto, "tcp"))
+        goto bad_restore;
+    if (*haddr) {
+        if (inet_pton(AF_INET, haddr, &a) != 1)
+            goto bad_restore;
+        f.host_addr = ntohl(a.s_addr);
+    }
+    if (*gaddr && strcmp(gaddr, "10.0.2.15"))
+        goto bad_restore;
+    if (!parse_port(hport, &f.host_port) || !parse_port(gport, &f.guest_port))
+        goto bad_restore;
+    net->fwd[net->nr_fwd++] = f;
+    return 0;
+bad_restore:
+    haddr[-1] = hport[-1] = ':';
+    gaddr[-1] = '-';
+    gport[-1] = ':';
+bad:
+    log_err("--net hostfwd=%s: expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[10.0.2.15]:GUESTPORT "
+            "(example: tcp::8080-:80)", s);
+    return -EINVAL;
+}
+
+int config_parse_net(char *s, struct vm_config *cfg)
+{
+    struct vm_net net = {.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
+    char *opt = strchr(s, ','), *next;
+
+    if (cfg->net.mode != NET_NONE) {
+        log_err("--net %s: one --net at most", s);
+        return -EINVAL;
+    }
+    if (opt)
+        *opt++ = '\0';
+    if (!strcmp(s, "user")) {
+        net.mode = NET_USER;
+    } else if (!strncmp(s, "tap=", 4) && s[4]) {
+        net.mode = NET_TAP;
+        net.ifname = s + 4;
+    } else {
+        log_err("--net %s: expected tap=IFNAME or user", s);
+        return -EINVAL;
+    }
+    for (; opt; opt = next) {
+        next = strchr(opt, ',');
+        if (next)
+            *next++ = '\0';
+        if (!strncmp(opt, "mac=", 4)) {
+            if (parse_mac(opt + 4, net.mac))
+                return -EINVAL;
+        } else if (net.mode == NET_USER && !strncmp(opt, "hostfwd=", 8)) {
+            if (parse_hostfwd(opt + 8, &net))
+                return -EINVAL;
+        } else {
+            log_err("--net %s: unknown option %s (%s)", s, opt,
+                    net.mode == NET_USER ? "hostfwd= or mac=" : "mac=");
+            return -EINVAL;
+        }
+    }
+    cfg->net = net;
     return 0;
 }

@@ -26,4 +26,12 @@ int config_parse_cpus(const char *s, int *out);
  * points into s. At most VM_MAX_DISKS of them (cfg->nr_disks). */
 int config_parse_disk(char *s, struct vm_config *cfg);
 
+/*
+ * One --net: "tap=IFNAME[,mac=M]" or "user[,hostfwd=H]...[,mac=M]", where M
+ * is six hex bytes "52:54:00:12:34:56" (the default), unicast, and H is
+ * QEMU's "[tcp|udp]:[HOSTADDR]:HOSTPORT-[10.0.2.15]:GUESTPORT" (HOSTADDR
+ * empty: any). Cuts s at its commas; cfg->net.ifname points into s.
+ */
+int config_parse_net(char *s, struct vm_config *cfg);
+
 #endif

@@ -42,6 +42,27 @@ struct vm_disk {
     bool ro;
 };
 
+/* --net: none, a host TAP interface, or user-mode networking (libslirp). */
+enum net_mode { NET_NONE, NET_TAP, NET_USER };
+
+#define VM_MAX_HOSTFWD 8
+
+/* One hostfwd=: connections to host_addr:host_port (host byte order; addr
+ * 0 = any) go to the guest's guest_port. */
+struct vm_hostfwd {
+    bool udp;
+    uint32_t host_addr;
+    uint16_t host_port, guest_port;
+};
+
+struct vm_net {
+    enum net_mode mode;
+    const char *ifname; /* NET_TAP: an existing TAP interface */
+    uint8_t mac[6];
+    struct vm_hostfwd fwd[VM_MAX_HOSTFWD]; /* NET_USER */
+    int nr_fwd;
+};
+
 struct vm_config {
     const char *kernel;
     const char *initrd;  /* NULL: none */
@@ -53,6 +74,7 @@ struct vm_config {
     enum on_reboot on_reboot;
     struct vm_disk disks[VM_MAX_DISKS];
     int nr_disks;
+    struct vm_net net;
 };
 
 struct vcpu {

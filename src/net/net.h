@@ -1,0 +1,52 @@
+/*
+ * Network backends: where the frames of a virtio-net device go. A backend
+ * moves whole Ethernet frames (no virtio header, no FCS) between the device
+ * and the host: a TAP interface (tap.c) or libslirp's user-mode stack
+ * (slirp.c). Each has a thread of its own that receives from the host, so
+ * that no vCPU ever waits on host I/O.
+ */
+#ifndef VX86_NET_NET_H
+#define VX86_NET_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vm/vm.h"
+
+/* The largest frame either way: 64 KiB of IP packet behind an Ethernet
+ * header and a VLAN tag (what Linux's tun and virtio-net accept). */
+#define NET_MAX_FRAME 65550
+
+/*
+ * Hands one received frame to the device. Called on the backend's thread,
+ * with none of the device's locks held; may block for a short while (the
+ * device waiting for the guest to post receive buffers).
+ */
+typedef void net_rx_fn(void *opaque, const uint8_t *frame, size_t len);
+
+struct net_backend {
+    /* Sends one frame of len bytes (1 to NET_MAX_FRAME) to the network.
+     * Called from one thread at a time (virtio-net's transmit thread),
+     * never blocks for long. Returns 0 or -errno; the frame is then lost,
+     * as on a real wire. */
+    int (*send)(struct net_backend *be, const void *frame, size_t len);
+    /* Stops the backend's thread (no rx call runs once it returns), frees it. */
+    void (*destroy)(struct net_backend *be);
+};
+
+/*
+ * Attaches to the existing TAP interface ifname. Returns the backend, its
+ * receive thread running, or NULL after printing one line (no such
+ * interface, not a TAP, in use, permission denied).
+ */
+struct net_backend *net_tap_create(const char *ifname, net_rx_fn *rx, void *opaque);
+
+/*
+ * User-mode networking as QEMU's -netdev user: network 10.0.2.0/24, the
+ * guest 10.0.2.15 (DHCP), the host 10.0.2.2 (its loopback too), DNS at
+ * 10.0.2.3, cfg's hostfwd rules. Returns the backend or NULL after
+ * printing one line.
+ */
+struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, void *opaque);
+
+#endif

@@ -1,0 +1,325 @@
+/*
+ * The user-mode backend: libslirp's TCP/IP stack turns the guest's frames
+ * into ordinary host sockets (connect, sendto), with QEMU's addresses:
+ * 10.0.2.0/24, DHCP from 10.0.2.15, the host at 10.0.2.2, DNS at 10.0.2.3.
+ * No root and no host set-up.
+ *
+ * libslirp is not thread-safe: s->lock guards every call into it. Its own
+ * thread polls the sockets libslirp asks for and runs its timers; frames
+ * from the guest come in on virtio-net's transmit thread (slirp_input),
+ * which then wakes the poll loop, as slirp may have opened a socket.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <slirp/libslirp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/net.h"
+#include "util/log.h"
+
+#define MAX_TIMERS 8
+
+struct timer {
+    bool used, armed;
+    int64_t expire_ms;
+    SlirpTimerCb cb;
+    void *cb_opaque;
+};
+
+struct slirp {
+    struct net_backend be; /* first */
+    pthread_mutex_t lock;
+    Slirp *slirp;
+    net_rx_fn *rx;
+    void *opaque;
+    int wake_fd; /* eventfd: the poll loop has more to do, or quits */
+    bool quit;
+    pthread_t thread;
+    bool started;
+
+    /* Under lock: */
+    struct timer timers[MAX_TIMERS];
+    struct pollfd *pfd;
+    int nr_pfd, max_pfd;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static ssize_t cb_send(const void *buf, size_t len, void *opaque)
+{
+    struct slirp *s = opaque;
+
+    s->rx(s->opaque, buf, len);
+    return (ssize_t)len;
+}
+
+static void cb_guest_error(const char *msg, void *opaque)
+{
+    (void)opaque;
+    log_info("--net user: guest error: %s", msg);
+}
+
+static int64_t cb_clock(void *opaque)
+{
+    (void)opaque;
+    return now_ns();
+}
+
+static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
+{
+    struct slirp *s = opaque;
+
+    for (int i = 0; i < MAX_TIMERS; i++)
+        if (!s->timers[i].used) {
+            s->timers[i] = (struct timer){.used = true, .cb = cb, .cb_opaque = cb_opaque};
+            return &s->timers[i];
+        }
+    log_err("--net user: libslirp asked for more than %d timers", MAX_TIMERS);
+    return NULL;
+}
+
+static void cb_timer_free(void *timer, void *opaque)
+{
+    (void)opaque;
+    if (timer)
+        *(struct timer *)timer = (struct timer){0};
+}
+
+static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+    struct timer *t = timer;
+
+    (void)opaque;
+    if (t) {
+        t->armed = true;
+        t->expire_ms = expire_ms;
+    }
+}
+
+static void cb_register_fd(int fd, void *opaque)
+{
+    (void)fd;
+    (void)opaque;
+}
+
+static void cb_notify(void *opaque)
+{
+    struct slirp *s = opaque;
+
+    eventfd_write(s->wake_fd, 1);
+}
+
+static const SlirpCb callbacks = {
+    .send_packet = cb_send,
+    .guest_error = cb_guest_error,
+    .clock_get_ns = cb_clock,
+    .timer_new = cb_timer_new,
+    .timer_free = cb_timer_free,
+    .timer_mod = cb_timer_mod,
+    .register_poll_fd = cb_register_fd,
+    .unregister_poll_fd = cb_register_fd,
+    .notify = cb_notify,
+};
+
+static short to_poll(int events)
+{
+    return (short)(((events & SLIRP_POLL_IN) ? POLLIN : 0) |
+                   ((events & SLIRP_POLL_OUT) ? POLLOUT : 0) |
+                   ((events & SLIRP_POLL_PRI) ? POLLPRI : 0));
+}
+
+/* SlirpAddPollCb; slot 0 is the wake eventfd. */
+static int add_poll(int fd, int events, void *opaque)
+{
+    struct slirp *s = opaque;
+
+    if (s->nr_pfd == s->max_pfd) {
+        int max = s->max_pfd * 2;
+        struct pollfd *p = realloc(s->pfd, sizeof(*p) * (size_t)max);
+
+        if (!p)
+            return -1; /* libslirp then skips the socket this round */
+        s->pfd = p;
+        s->max_pfd = max;
+    }
+    s->pfd[s->nr_pfd] = (struct pollfd){.fd = fd, .events = to_poll(events)};
+    return s->nr_pfd++;
+}
+
+static int get_revents(int idx, void *opaque)
+{
+    struct slirp *s = opaque;
+    short r;
+
+    if (idx < 0 || idx >= s->nr_pfd)
+        return 0;
+    r = s->pfd[idx].revents;
+    return ((r & POLLIN) ? SLIRP_POLL_IN : 0) | ((r & POLLOUT) ? SLIRP_POLL_OUT : 0) |
+           ((r & POLLPRI) ? SLIRP_POLL_PRI : 0) | ((r & POLLERR) ? SLIRP_POLL_ERR : 0) |
+           ((r & POLLHUP) ? SLIRP_POLL_HUP : 0);
+}
+
+/* Runs the expired timers; returns ms until the next one (or timeout).
+ * s->lock held. */
+static uint32_t run_timers(struct slirp *s, uint32_t timeout)
+{
+    int64_t now = now_ns() / 1000000;
+
+    for (int i = 0; i < MAX_TIMERS; i++) {
+        struct timer *t = &s->timers[i];
+
+        if (!t->used || !t->armed)
+            continue;
+        if (t->expire_ms <= now) {
+            t->armed = false;
+            t->cb(t->cb_opaque);
+        } else if (t->expire_ms - now < timeout) {
+            timeout = (uint32_t)(t->expire_ms - now);
+        }
+    }
+    return timeout;
+}
+
+static void *poll_thread(void *arg)
+{
+    struct slirp *s = arg;
+
+    pthread_mutex_lock(&s->lock);
+    while (!s->quit) {
+        uint32_t timeout = UINT32_MAX;
+        int r;
+
+        s->nr_pfd = 0;
+        add_poll(s->wake_fd, SLIRP_POLL_IN, s);
+        slirp_pollfds_fill(s->slirp, &timeout, add_poll, s);
+        timeout = run_timers(s, timeout);
+        pthread_mutex_unlock(&s->lock);
+        r = poll(s->pfd, (nfds_t)s->nr_pfd, timeout == UINT32_MAX ? -1 : (int)timeout);
+        pthread_mutex_lock(&s->lock);
+        if (r > 0 && s->pfd[0].revents) {
+            eventfd_t v;
+
+            eventfd_read(s->wake_fd, &v);
+        }
+        slirp_pollfds_poll(s->slirp, r < 0, get_revents, s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+static int slirp_send(struct net_backend *be, const void *frame, size_t len)
+{
+    struct slirp *s = (struct slirp *)be;
+
+    pthread_mutex_lock(&s->lock);
+    slirp_input(s->slirp, frame, (int)len);
+    pthread_mutex_unlock(&s->lock);
+    eventfd_write(s->wake_fd, 1);
+    return 0;
+}
+
+static void slirp_destroy(struct net_backend *be)
+{
+    struct slirp *s = (struct slirp *)be;
+
+    if (s->started) {
+        pthread_mutex_lock(&s->lock);
+        s->quit = true;
+        pthread_mutex_unlock(&s->lock);
+        eventfd_write(s->wake_fd, 1);
+        pthread_join(s->thread, NULL);
+    }
+    if (s->slirp)
+        slirp_cleanup(s->slirp);
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    pthread_mutex_destroy(&s->lock);
+    free(s->pfd);
+    free(s);
+}
+
+static struct in_addr ip(const char *a)
+{
+    struct in_addr v;
+
+    inet_pton(AF_INET, a, &v);
+    return v;
+}
+
+/* The hostfwd rules; one line for a port the host will not give. */
+static int add_forwards(struct slirp *s, const struct vm_net *cfg)
+{
+    for (int i = 0; i < cfg->nr_fwd; i++) {
+        const struct vm_hostfwd *f = &cfg->fwd[i];
+        struct in_addr host = {htonl(f->host_addr)};
+
+        if (slirp_add_hostfwd(s->slirp, f->udp, host, f->host_port, ip("10.0.2.15"),
+                              f->guest_port)) {
+            log_err("--net user,hostfwd=%s::%u-:%u: cannot listen on host port %u: %s",
+                    f->udp ? "udp" : "tcp", f->host_port, f->guest_port, f->host_port,
+                    strerror(errno));
+            return -EADDRINUSE;
+        }
+    }
+    return 0;
+}
+
+struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, void *opaque)
+{
+    struct slirp *s = calloc(1, sizeof(*s));
+    SlirpConfig sc = {
+        .version = 1,
+        .in_enabled = true,
+        .vnetwork = ip("10.0.2.0"),
+        .vnetmask = ip("255.255.255.0"),
+        .vhost = ip("10.0.2.2"),
+        .vhostname = "vx86",
+        .vdhcp_start = ip("10.0.2.15"),
+        .vnameserver = ip("10.0.2.3"),
+    };
+    int err;
+
+    if (!s) {
+        log_err("--net user: out of memory");
+        return NULL;
+    }
+    s->be = (struct net_backend){.send = slirp_send, .destroy = slirp_destroy};
+    s->rx = rx;
+    s->opaque = opaque;
+    pthread_mutex_init(&s->lock, NULL);
+    s->max_pfd = 16;
+    s->pfd = malloc(sizeof(*s->pfd) * (size_t)s->max_pfd);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!s->pfd || s->wake_fd < 0) {
+        log_err("--net user: %s", s->pfd ? strerror(errno) : "out of memory");
+        goto fail;
+    }
+    s->slirp = slirp_new(&sc, &callbacks, s);
+    if (!s->slirp) {
+        log_err("--net user: libslirp failed to start");
+        goto fail;
+    }
+    if (add_forwards(s, cfg))
+        goto fail;
+    err = pthread_create(&s->thread, NULL, poll_thread, s);
+    if (err) {
+        log_err("--net user: cannot start its thread: %s", strerror(err));
+        goto fail;
+    }
+    s->started = true;
+    return &s->be;
+fail:
+    slirp_destroy(&s->be);
+    return NULL;
+}

@@ -1,0 +1,255 @@
+/*
+ * virtio-net (VIRTIO 1.2 §5.1): one receive queue (0) and one transmit
+ * queue (1), a MAC address and a link that is always up, no offloads.
+ * Frames go to and come from a network backend (net/net.h).
+ *
+ * Transmit runs on the device's own thread: it takes a chain under the
+ * device lock, copies the frame out and returns the chain, then sends
+ * without the lock, so a backend may call back into rx() from send()
+ * (libslirp answers ARP and pings at once). Receive runs on the backend's
+ * thread. Lock order: a backend's own lock, then dev.lock.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/net.h"
+#include "util/log.h"
+#include "virtio/devices.h"
+#include "vm/vm.h"
+
+/* §5.1.3 feature bits, §5.1.4 status bits. */
+#define VIRTIO_NET_F_MAC    5
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_S_LINK_UP 1
+
+#define RXQ 0
+#define TXQ 1
+
+/* struct virtio_net_hdr with num_buffers (§5.1.6): VERSION_1 always has it. */
+#define HDR_LEN 12
+
+/* How long a received frame waits for the guest to post a buffer before it
+ * is dropped, as a NIC with a full ring drops. */
+#define RX_WAIT_NS 20000000L
+
+/* §5.1.4, the fields before max_virtqueue_pairs. */
+struct net_config {
+    uint8_t mac[6];
+    uint16_t status;
+};
+
+struct net {
+    struct virtio_dev dev; /* first: the transport's handle */
+    struct net_config config;
+    struct net_backend *be;
+
+    /* Under dev.lock: */
+    pthread_t thread;
+    bool started, kicked, quit, warned;
+    pthread_cond_t kick;     /* the transmit queue was notified, or quit */
+    pthread_cond_t rx_kick;  /* the receive queue was notified */
+    struct virtq_elem rx_elem;
+
+    /* The transmit thread's alone: */
+    struct virtq_elem tx_elem;
+    uint8_t tx_buf[HDR_LEN + NET_MAX_FRAME];
+};
+
+/* One line per device for a guest that sends malformed frames, then quiet:
+ * a driver bug, not worth a reset, and the guest must not flood the log. */
+static void warn_once(struct net *n, const char *why, uint64_t len)
+{
+    if (n->warned)
+        return;
+    n->warned = true;
+    log_err("virtio-net %d: transmit chain of %llu bytes dropped: %s", n->dev.index,
+            (unsigned long long)len, why);
+}
+
+/* Takes the next frame off the transmit queue into tx_buf. Returns its
+ * length with the header, 0 for a dropped chain, -1 when none is left.
+ * dev.lock held. */
+static int64_t tx_pop(struct net *n)
+{
+    struct virtio_dev *d = &n->dev;
+    uint64_t len;
+
+    if (virtio_pop(d, TXQ, &n->tx_elem) != 1)
+        return -1;
+    len = n->tx_elem.out_len;
+    if (len < HDR_LEN) {
+        warn_once(n, "shorter than the 12-byte virtio-net header", len);
+        len = 0;
+    } else if (len > HDR_LEN + NET_MAX_FRAME) {
+        warn_once(n, "frame longer than 65550 bytes", len);
+        len = 0;
+    } else if (len == HDR_LEN) {
+        len = 0; /* an empty frame: nothing to send */
+    } else {
+        virtq_elem_read(&n->tx_elem, 0, n->tx_buf, len);
+    }
+    virtio_push(d, TXQ, &n->tx_elem, 0);
+    return (int64_t)len;
+}
+
+static void *tx_thread(void *arg)
+{
+    struct net *n = arg;
+    struct virtio_dev *d = &n->dev;
+
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        int64_t len;
+
+        while (!n->kicked && !n->quit)
+            pthread_cond_wait(&n->kick, &d->lock);
+        if (n->quit)
+            break;
+        n->kicked = false;
+        while ((len = tx_pop(n)) >= 0) {
+            if (!len)
+                continue;
+            /* The header's offload fields are moot: none was offered. */
+            pthread_mutex_unlock(&d->lock);
+            n->be->send(n->be, n->tx_buf + HDR_LEN, (size_t)len - HDR_LEN);
+            pthread_mutex_lock(&d->lock);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* Waits on rx_kick for at most RX_WAIT_NS; dev.lock held. */
+static void wait_rx(struct net *n)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_nsec += RX_WAIT_NS;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&n->rx_kick, &n->dev.lock, &t);
+}
+
+/* net_rx_fn: one frame into one receive chain (no MRG_RXBUF: each buffer
+ * Linux posts holds a whole frame). */
+static void rx(void *opaque, const uint8_t *frame, size_t len)
+{
+    struct net *n = opaque;
+    struct virtio_dev *d = &n->dev;
+    uint8_t hdr[HDR_LEN] = {0};
+    uint16_t one = 1;
+    int r;
+
+    if (!len || len > NET_MAX_FRAME)
+        return;
+    memcpy(hdr + 10, &one, 2); /* num_buffers */
+    pthread_mutex_lock(&d->lock);
+    r = virtio_pop(d, RXQ, &n->rx_elem);
+    if (r == 0 && virtio_running(d) && !n->quit) {
+        wait_rx(n);
+        r = virtio_pop(d, RXQ, &n->rx_elem);
+    }
+    if (r == 1) {
+        if (n->rx_elem.in_len < HDR_LEN + len) {
+            /* Too small for the frame: the driver sees a short buffer and
+             * counts a length error, as for a truncated frame. */
+            virtio_push(d, RXQ, &n->rx_elem, 0);
+        } else {
+            virtq_elem_write(&n->rx_elem, 0, hdr, HDR_LEN);
+            virtq_elem_write(&n->rx_elem, HDR_LEN, frame, len);
+            virtio_push(d, RXQ, &n->rx_elem, (uint32_t)(HDR_LEN + len));
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+static void net_notify(struct virtio_dev *d, unsigned q)
+{
+    struct net *n = (struct net *)d;
+
+    if (q == RXQ) {
+        pthread_cond_signal(&n->rx_kick);
+        return;
+    }
+    n->kicked = true;
+    pthread_cond_signal(&n->kick);
+}
+
+static void net_destroy(struct virtio_dev *d)
+{
+    struct net *n = (struct net *)d;
+
+    /* The backend first: it calls rx() until its thread is gone. */
+    if (n->be)
+        n->be->destroy(n->be);
+    if (n->started) {
+        pthread_mutex_lock(&d->lock);
+        n->quit = true;
+        pthread_cond_signal(&n->kick);
+        pthread_mutex_unlock(&d->lock);
+        pthread_join(n->thread, NULL);
+    }
+    pthread_cond_destroy(&n->kick);
+    pthread_cond_destroy(&n->rx_kick);
+    virtio_dev_fini(d);
+    free(n);
+}
+
+static const struct virtio_dev_ops net_ops = {
+    .name = "virtio-net",
+    .device_id = 1,
+    .notify = net_notify,
+    .destroy = net_destroy,
+};
+
+struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
+{
+    struct net *n = calloc(1, sizeof(*n));
+    uint64_t features = 1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS;
+    sigset_t all, old;
+    int err;
+
+    if (!n) {
+        log_err("--net: out of memory");
+        return NULL;
+    }
+    pthread_cond_init(&n->kick, NULL);
+    pthread_cond_init(&n->rx_kick, NULL);
+    memcpy(n->config.mac, cfg->mac, sizeof(n->config.mac));
+    n->config.status = VIRTIO_NET_S_LINK_UP;
+    err = virtio_dev_init(&n->dev, &net_ops, vm, features, 2, &n->config, sizeof(n->config));
+    if (err) {
+        log_err("--net: %s", strerror(-err));
+        pthread_cond_destroy(&n->kick);
+        pthread_cond_destroy(&n->rx_kick);
+        free(n);
+        return NULL;
+    }
+    /* The console loop alone takes signals (vm/console.h). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    err = pthread_create(&n->thread, NULL, tx_thread, n);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        log_err("--net: cannot start the transmit thread: %s", strerror(err));
+        goto fail;
+    }
+    n->started = true;
+    /* Backend threads inherit the blocked signals too. */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    n->be = cfg->mode == NET_TAP ? net_tap_create(cfg->ifname, rx, n)
+                                 : net_slirp_create(cfg, rx, n);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!n->be)
+        goto fail;
+    return &n->dev;
+fail:
+    net_destroy(&n->dev);
+    return NULL;
+}
