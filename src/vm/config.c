@@ -232,6 +232,10 @@ int config_parse_net(char *s, struct vm_config *cfg)
         next = strchr(opt, ',');
         if (next)
             *next++ = '\0';
+        if (!*opt) {
+            log_err("--net %s: empty option (a comma too many)", s);
+            return -EINVAL;
+        }
         if (!strncmp(opt, "mac=", 4)) {
             if (parse_mac(opt + 4, net.mac))
                 return -EINVAL;

@@ -1,9 +1,10 @@
-/* Parsing of --mem, --engine, --on-reboot, --cpus and --disk (vm/config.h). */
+/* Parsing of --mem, --engine, --on-reboot, --cpus, --disk and --net (vm/config.h). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -220,6 +221,66 @@ static void test_parse_disk(void **state)
     assert_int_equal(config_parse_disk(more, &cfg), -EINVAL);
 }
 
+/* One --net value; returns config_parse_net's result, cfg filled. */
+static int net(const char *s, struct vm_config *cfg)
+{
+    static char buf[256];
+
+    *cfg = (struct vm_config){0};
+    snprintf(buf, sizeof(buf), "%s", s);
+    return config_parse_net(buf, cfg);
+}
+
+static void test_parse_net(void **state)
+{
+    static const uint8_t def[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    static const uint8_t mine[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
+    static const char *const bad[] = {
+        "", "tap", "tap=", "slirp", "user,mac=52:54:00:12:34", "user,mac=53:54:00:12:34:56",
+        "user,mac=52:54:00:12:34:56:78", "user,mac=52:54:00:12:34:5g", "tap=t0,hostfwd=tcp::1-:2",
+        "user,hostfwd=", "user,hostfwd=tcp::0-:80", "user,hostfwd=tcp::65536-:80",
+        "user,hostfwd=sctp::80-:80", "user,hostfwd=tcp:1.2.3:80-:80",
+        "user,hostfwd=tcp::80-10.0.2.16:80", "user,hostfwd=tcp::80:80", "user,hostfwd=tcp::-:80",
+        "user,hostfwd=tcp::8080-:80x", "user,foo=1", "user,",
+    };
+    struct vm_config cfg;
+    char twice[] = "user";
+
+    (void)state;
+    assert_int_equal(net("user", &cfg), 0);
+    assert_int_equal(cfg.net.mode, NET_USER);
+    assert_memory_equal(cfg.net.mac, def, 6);
+    assert_int_equal(cfg.net.nr_fwd, 0);
+
+    assert_int_equal(net("tap=vx86tap0,mac=52:54:00:AB:cd:ef", &cfg), 0);
+    assert_int_equal(cfg.net.mode, NET_TAP);
+    assert_string_equal(cfg.net.ifname, "vx86tap0");
+    assert_memory_equal(cfg.net.mac, mine, 6);
+
+    assert_int_equal(net("user,hostfwd=tcp::8080-:80,hostfwd=udp:127.0.0.1:5353-10.0.2.15:53,"
+                         "hostfwd=::2222-:22,mac=52:54:00:ab:cd:ef",
+                         &cfg),
+                     0);
+    assert_int_equal(cfg.net.nr_fwd, 3);
+    assert_false(cfg.net.fwd[0].udp);
+    assert_int_equal(cfg.net.fwd[0].host_addr, 0);
+    assert_int_equal(cfg.net.fwd[0].host_port, 8080);
+    assert_int_equal(cfg.net.fwd[0].guest_port, 80);
+    assert_true(cfg.net.fwd[1].udp);
+    assert_int_equal(cfg.net.fwd[1].host_addr, 0x7f000001);
+    assert_int_equal(cfg.net.fwd[1].host_port, 5353);
+    assert_int_equal(cfg.net.fwd[1].guest_port, 53);
+    assert_int_equal(cfg.net.fwd[2].host_port, 2222);
+    assert_memory_equal(cfg.net.mac, mine, 6);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (net(bad[i], &cfg) != -EINVAL || cfg.net.mode != NET_NONE)
+            fail_msg("--net \"%s\": accepted", bad[i]);
+
+    assert_int_equal(net("user", &cfg), 0);
+    assert_int_equal(config_parse_net(twice, &cfg), -EINVAL); /* one NIC */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_parse_on_reboot),
         cmocka_unit_test(test_parse_cpus),
         cmocka_unit_test(test_parse_disk),
+        cmocka_unit_test(test_parse_net),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
