@@ -8,6 +8,7 @@
 #ifndef VX86_NET_NET_H
 #define VX86_NET_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,25 +18,35 @@
  * header and a VLAN tag (what Linux's tun and virtio-net accept). */
 #define NET_MAX_FRAME 65550
 
+/* struct virtio_net_hdr with num_buffers (VIRTIO 1.2 §5.1.6). */
+#define NET_HDR_LEN 12
+
 /*
- * Hands one received frame to the device. Called on the backend's thread,
+ * Hands one received frame (without a header) to the device. Called on the backend's thread,
  * with none of the device's locks held; may block for a short while (the
  * device waiting for the guest to post receive buffers).
  */
 typedef void net_rx_fn(void *opaque, const uint8_t *frame, size_t len);
 
 struct net_backend {
-    /* Sends one frame of len bytes (1 to NET_MAX_FRAME) to the network.
+    /* send() does what the guest's virtio_net_hdr asks (checksum,
+     * segmentation), so the device may offer those offloads; false: the
+     * header must ask for nothing. Constant. */
+    bool vnet_hdr;
+    /* Sends the frame of len bytes (1 to NET_MAX_FRAME) that follows the
+     * NET_HDR_LEN-byte header at hdr to the network.
      * Called from one thread at a time (virtio-net's transmit thread),
      * never blocks for long. Returns 0 or -errno; the frame is then lost,
      * as on a real wire. */
-    int (*send)(struct net_backend *be, const void *frame, size_t len);
+    int (*send)(struct net_backend *be, const uint8_t *hdr, size_t len);
     /* Stops the backend's thread (no rx call runs once it returns), frees it. */
     void (*destroy)(struct net_backend *be);
 };
 
 /*
- * Attaches to the existing TAP interface ifname. Returns the backend, its
+ * Attaches to the existing TAP interface ifname, with a virtio_net_hdr on
+ * every frame (IFF_VNET_HDR): the host kernel checksums and segments the
+ * guest's frames, so the guest can hand it 64 KiB TCP segments. Returns the backend, its
  * receive thread running, or NULL after printing one line (no such
  * interface, not a TAP, in use, permission denied).
  */

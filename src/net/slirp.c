@@ -218,12 +218,12 @@ static void *poll_thread(void *arg)
     return NULL;
 }
 
-static int slirp_send(struct net_backend *be, const void *frame, size_t len)
+static int slirp_send(struct net_backend *be, const uint8_t *hdr, size_t len)
 {
     struct slirp *s = (struct slirp *)be;
 
     pthread_mutex_lock(&s->lock);
-    slirp_input(s->slirp, frame, (int)len);
+    slirp_input(s->slirp, hdr + NET_HDR_LEN, (int)len);
     pthread_mutex_unlock(&s->lock);
     eventfd_write(s->wake_fd, 1);
     return 0;

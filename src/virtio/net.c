@@ -1,7 +1,9 @@
 /*
  * virtio-net (VIRTIO 1.2 §5.1): one receive queue (0) and one transmit
- * queue (1), a MAC address and a link that is always up, no offloads.
- * Frames go to and come from a network backend (net/net.h).
+ * queue (1), a MAC address and a link that is always up. Frames go to and
+ * come from a network backend (net/net.h); where it takes the virtio_net_hdr
+ * (TAP), the device offers checksum and TSO offload for transmit and hands
+ * the guest's header on. Receive has no offloads.
  *
  * Transmit runs on the device's own thread: it takes a chain under the
  * device lock, copies the frame out and returns the chain, then sends
@@ -28,8 +30,13 @@
 #define RXQ 0
 #define TXQ 1
 
-/* struct virtio_net_hdr with num_buffers (§5.1.6): VERSION_1 always has it. */
-#define HDR_LEN 12
+/* Transmit offloads (§5.1.3), for a backend that takes the header. */
+#define VIRTIO_NET_F_CSUM      0
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+
+/* VERSION_1: the header always has num_buffers (§5.1.6). */
+#define HDR_LEN NET_HDR_LEN
 
 /* How long a received frame waits for the guest to post a buffer before it
  * is dropped, as a NIC with a full ring drops. */
@@ -112,9 +119,8 @@ static void *tx_thread(void *arg)
         while ((len = tx_pop(n)) >= 0) {
             if (!len)
                 continue;
-            /* The header's offload fields are moot: none was offered. */
             pthread_mutex_unlock(&d->lock);
-            n->be->send(n->be, n->tx_buf + HDR_LEN, (size_t)len - HDR_LEN);
+            n->be->send(n->be, n->tx_buf, (size_t)len - HDR_LEN);
             pthread_mutex_lock(&d->lock);
         }
     }
@@ -137,7 +143,8 @@ static void wait_rx(struct net *n)
 }
 
 /* net_rx_fn: one frame into one receive chain (no MRG_RXBUF: each buffer
- * Linux posts holds a whole frame). */
+ * Linux posts holds a whole frame). The guest negotiated no receive
+ * offloads, so its header says nothing but num_buffers. */
 static void rx(void *opaque, const uint8_t *frame, size_t len)
 {
     struct net *n = opaque;
@@ -248,6 +255,9 @@ struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!n->be)
         goto fail;
+    if (n->be->vnet_hdr)
+        n->dev.host_features |= 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_HOST_TSO4 |
+                                1ULL << VIRTIO_NET_F_HOST_TSO6;
     return &n->dev;
 fail:
     net_destroy(&n->dev);
