@@ -222,20 +222,26 @@ def overhead_section(d):
            "(/proc/PID/smaps) minus the resident part of the guest-RAM mapping (the mapping "
            "of exactly the RAM size: vx86's memfd, QEMU's RAM block), sampled 0.3 s after "
            "the guest went idle. *First output*: process spawn to the guest's first byte on "
-           "the serial port (its first instructions write it, before paging is on). QEMU's "
-           "figures include its firmware's run (microvm: qboot).", "",
-           "| column | VMM RSS (MiB) | guest RAM touched (MiB) | first output (ms) |",
-           "| --- | --- | --- | --- |"]
+           "the serial port (its first instructions write it, before paging is on), as the "
+           "host sees it on the VMM's stdout. *Boot timer*: vx86's own record of the same "
+           "moment (`--verbose`: the guest's first instruction writes 123 to port 0x440, "
+           "Firecracker's boot-timer convention). QEMU's figures include its firmware's run "
+           "(microvm: qboot).", "",
+           "| column | VMM RSS (MiB) | guest RAM touched (MiB) | first output (ms) | "
+           "boot timer (ms) |",
+           "| --- | --- | --- | --- | --- |"]
     for col in COLS:
         if col not in d:
             continue
         v = d[col]
         if is_na(v):
-            out.append(f"| {TITLES[col]} | {na_cell(v)} | | |")
+            out.append(f"| {TITLES[col]} | {na_cell(v)} | | | |")
             continue
+        timer = [r["timer_ms"] for r in v if r["timer_ms"] is not None]
         out.append(f"| {TITLES[col]} | {stat([r['vmm_kb'] / 1024 for r in v])} | "
                    f"{stat([r['guest_kb'] / 1024 for r in v])} | "
-                   f"{stat(series(v, 'first_ms'))} |")
+                   f"{stat(series(v, 'first_ms'))} | "
+                   f"{stat(timer) if timer else 'n/a (no boot-timer device)'} |")
     for a, b in (("vx86-emu", "qemu-tcg"), ("vx86-kvm", "qemu-kvm")):
         if a in d and b in d and not is_na(d[a]) and not is_na(d[b]) and d[a]:
             out.append("")
@@ -281,6 +287,34 @@ def exit_section(d, host):
         out += ["", "KVM here is software-backed (PVM): each round trip includes PVM's "
                 "emulation of the guest's CPL-0 loop, so these figures are far from what "
                 "VT-x/AMD-V gives; the vx86/QEMU ratio is still like for like."]
+    return out + [""]
+
+
+def notes(host):
+    out = ["## Notes", "",
+           "- Same kernel, initramfs, guest binaries and machine for every column. A round "
+           "measures every column once, back to back; ratios are taken within a round, so "
+           "that the load other users put on the machine cancels as far as it can.",
+           "- QEMU runs the small guests (sections 3–5) on `-M microvm`, the machine closest to "
+           "vx86's minimal PC, and Linux on `-M pc`: on this shared, loaded machine Linux "
+           "under microvm with TCG often fails to calibrate its TSC against the PIT and, "
+           "microvm having neither HPET nor ACPI PM timer to fall back on, hangs (seen in "
+           "most of a handful of tries while the suite was written); its reset after "
+           "`reboot -f` hung too. pc has both timers and an i8042.",
+           "- vx86 has no ACPI power-off yet, so every Linux guest ends with `reboot -f` "
+           "(i8042 reset; vx86 exits, QEMU exits with `-no-reboot`): *to end* is the time to "
+           "that exit.",
+           "- Nothing is cached across runs that a user would not get: every run is a fresh "
+           "process; the host's page cache holds the kernel and initramfs after the warm-up, "
+           "as it would for a user booting twice.",
+           "- A cell says n/a with the reason where a column does not apply here or failed "
+           "(`build/bench/logs/` keeps the latest output of each run)."]
+    if not host["kvm_hw"]:
+        out.append("- KVM here is software-backed (PVM, no VT-x/AMD-V): Linux does not boot on "
+                   "it in useful time, so the kvm columns of sections 1 and 2 are n/a; the "
+                   "small guests do run on it, with their CPL-0 code emulated by the host "
+                   "kernel. On a host with hardware-backed KVM the same command fills those "
+                   "columns.")
     return out + [""]
 
 
@@ -342,7 +376,8 @@ def chart(path, data):
                 plots.append(f"{src} using {i + 2}{tic} title '{TITLES[c]}'")
             plots = ", ".join(plots)
             panels.append(f"set title 'Nanobenchmarks (ns per op, log)'\nset logscale y\n"
-                          f"set xtics rotate by -30\nplot {plots}\nset xtics norotate")
+                          f"set key outside right top\nset xtics rotate by -30\nplot {plots}\n"
+                          "set xtics norotate\nset key inside top left")
     if "overhead" in data:
         rows = []
         for c in COLS:
@@ -390,5 +425,6 @@ def write(path, data, host, ctx, args, cmd, cpu_parts):
         lines += overhead_section(data["overhead"])
     if "nano" in data:
         lines += exit_section(data["nano"], host)
+    lines += notes(host)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines).rstrip() + "\n")
