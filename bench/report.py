@@ -90,7 +90,7 @@ def host_section(host, args, cmd, ctx):
         "CLOCK_MONOTONIC by bench/nano/native)",
         f"- host kernel {host['kernel']}; {host['qemu']}",
         f"- guest: Debian kernel {host['guest_kernel']}, busybox initramfs "
-        "(scripts/build-initramfs; the cpu benchmark's adds /bench/cpubench)",
+        "(scripts/build-initramfs; the cpu benchmark's copy adds /bench/cpubench)",
         f"- vx86 commit {host['commit']}, run {host['date']}, "
         f"{args.warmup} warm-up round(s) + {args.runs} measured round(s), "
         f"{args.iters} nanobenchmark iterations, {host['elapsed_s'] / 60:.1f} min in all",
@@ -409,6 +409,7 @@ def chart(path, data):
 
 def write(path, data, host, ctx, args, cmd, cpu_parts):
     png = path.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# vx86 benchmarks", "",
              "vx86 against QEMU and native, side by side, on one machine in one run "
              "(issue 7). Written by `bench/run`; do not edit by hand.", ""]
@@ -426,5 +427,4 @@ def write(path, data, host, ctx, args, cmd, cpu_parts):
     if "nano" in data:
         lines += exit_section(data["nano"], host)
     lines += notes(host)
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines).rstrip() + "\n")
