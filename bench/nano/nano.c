@@ -110,26 +110,21 @@ static void setup_cpu(void)
     write_cr3(read_cr3());
 }
 
-static void cpuid(uint32_t leaf, uint32_t r[4])
-{
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(0));
-}
-
 /* The TSC frequency CPUID states (SDM Vol. 2A, CPUID leaves 0x15 and 0x16), or 0. */
 static uint64_t tsc_hz(void)
 {
     uint32_t r[4];
     uint32_t max;
 
-    cpuid(0, r);
+    cpuid(0, 0, r);
     max = r[0];
     if (max >= 0x15) {
-        cpuid(0x15, r);
+        cpuid(0x15, 0, r);
         if (r[0] && r[1] && r[2])
             return (uint64_t)r[2] * r[1] / r[0];
     }
     if (max >= 0x16) {
-        cpuid(0x16, r);
+        cpuid(0x16, 0, r);
         if (r[0] & 0xffff)
             return (uint64_t)(r[0] & 0xffff) * 1000000;
     }
