@@ -7,6 +7,7 @@
 #include <sys/sysinfo.h>
 #include <time.h>
 
+#include "boot/acpi.h"
 #include "boot/boot.h"
 #include "host/host.h"
 #include "util/log.h"
@@ -177,8 +178,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
                      const struct boot_image *img, bool first, bool *reset)
 {
     struct vm vm = {.start = start_time, .stop_fd = -1};
-    struct boot_image image = *img;
-    char devices[1024] = "";
+    struct acpi_mmio_dev devs[VIRTIO_MMIO_MAX];
     struct cpu_state boot;
     /* What went wrong before the guest ran: its input, or on a restart the
      * host (the same input went through before). */
@@ -187,11 +187,10 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
     *reset = false;
     if (vm_create(&vm, cfg, accel))
         goto out;
-    /* VIRTIO_MMIO_MAX entries of 50 bytes fit. */
-    if (virtio_mmio_cmdline(vm.virtio, vm.nr_virtio, devices, sizeof(devices)))
-        goto out;
-    image.linux_devices = devices;
-    if (boot_load_image(&vm.mem, &image, &boot) || boot_write_tables(&vm.mem, cfg->cpus))
+    for (int i = 0; i < vm.nr_virtio; i++)
+        devs[i] = (struct acpi_mmio_dev){vm.virtio[i]->base, VIRTIO_MMIO_SIZE, vm.virtio[i]->irq};
+    if (boot_load_image(&vm.mem, img, &boot) ||
+        boot_write_tables(&vm.mem, cfg->cpus, devs, vm.nr_virtio))
         goto out;
     if (vm_create_vcpus(&vm, &boot) || (first && console_init(cfg->serial)))
         goto out;

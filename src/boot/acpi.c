@@ -5,6 +5,7 @@
  */
 #include "boot/acpi.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -148,32 +149,115 @@ struct __attribute__((packed)) madt_lapic_nmi {
 #define INTI_LEVEL       0xc
 
 /*
- * The DSDT's AML body (§20.2): one named object,
+ * The DSDT's AML (§20.2), written byte by byte:
  *
+ *     Scope (\_SB) {
+ *         Device (VR00) {                      // one per virtio-mmio device
+ *             Name (_HID, "LNRO0005")
+ *             Name (_UID, 0)
+ *             Name (_CRS, ResourceTemplate () {
+ *                 Memory32Fixed (ReadWrite, base, size)
+ *                 Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { gsi }
+ *             })
+ *         }
+ *     }
  *     Name (_S5, Package (4) { 5, 5, 0, 0 })
  *
- * which tells the OS the SLP_TYP values to write to PM1a_CNT (and PM1b_CNT,
- * which the FADT leaves out) to enter S5, soft-off (§7.4.2). The two
+ * _S5 tells the OS the SLP_TYP values to write to PM1a_CNT (and PM1b_CNT,
+ * which the FADT leaves out) to enter S5, soft-off (§7.4.2); the two
  * reserved trailing elements are what ASL compilers emit for _Sx objects.
  */
-static const uint8_t dsdt_aml[] = {
-    /* NameOp (§20.2.5.1 DefName := NameOp NameString DataRefObject) */
-    0x08,
-    /* NameSeg: 4 characters, '_'-padded */
-    '_', 'S', '5', '_',
-    /* PackageOp (DefPackage := PackageOp PkgLength NumElements PackageElementList) */
-    0x12,
-    /* PkgLength, one-byte form (bits 7:6 = 0): the 8 bytes from here to the
-     * end, this byte included */
-    0x08,
-    /* NumElements */
-    0x04,
-    /* BytePrefix + byte: SLP_TYPa, then SLP_TYPb */
-    0x0a, ACPI_PM_SLP_TYP_S5, 0x0a, ACPI_PM_SLP_TYP_S5,
-    /* ZeroOp twice: the reserved elements */
-    0x00, 0x00};
+#define AML_NAME    0x08 /* NameOp NameString DataRefObject */
+#define AML_SCOPE   0x10 /* ScopeOp PkgLength NameString TermList */
+#define AML_BUFFER  0x11 /* BufferOp PkgLength BufferSize ByteList */
+#define AML_PACKAGE 0x12 /* PackageOp PkgLength NumElements PackageElementList */
+#define AML_BYTE    0x0a /* BytePrefix ByteData */
+#define AML_STRING  0x0d /* StringPrefix AsciiCharList NullChar */
+#define AML_EXT     0x5b /* ExtOpPrefix; with 0x82, DeviceOp PkgLength NameString TermList */
+#define AML_DEVICE  0x82
+#define DEVICE_AML  61 /* bytes of one Device () above */
 
-_Static_assert(sizeof(dsdt_aml) == 6 + 8, "the package's PkgLength counts 8 bytes");
+static const uint8_t s5_aml[] = {AML_NAME, '_', 'S', '5', '_', AML_PACKAGE,
+                                 /* PkgLength: these 8 bytes */
+                                 0x08, 0x04, AML_BYTE, ACPI_PM_SLP_TYP_S5, AML_BYTE,
+                                 ACPI_PM_SLP_TYP_S5, 0x00, 0x00};
+
+/* PkgLength (§20.2.4) for len bytes that follow it; it counts itself. One
+ * byte up to 63 in all, else two (up to 4095, which is all the DSDT needs). */
+static uint8_t *pkg_length(uint8_t *p, size_t len)
+{
+    if (len + 1 < 64) {
+        *p++ = (uint8_t)(len + 1);
+        return p;
+    }
+    len += 2;
+    *p++ = (uint8_t)(0x40 | (len & 0xf));
+    *p++ = (uint8_t)(len >> 4);
+    return p;
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static uint8_t *aml_name(uint8_t *p, const char seg[4])
+{
+    *p++ = AML_NAME;
+    memcpy(p, seg, 4);
+    return p + 4;
+}
+
+static uint8_t *aml_device(uint8_t *p, int i, const struct acpi_mmio_dev *d)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    uint8_t *start = p;
+
+    *p++ = AML_EXT;
+    *p++ = AML_DEVICE;
+    p = pkg_length(p, DEVICE_AML - 3);
+    *p++ = 'V', *p++ = 'R', *p++ = (uint8_t)hex[(i >> 4) & 0xf], *p++ = (uint8_t)hex[i & 0xf];
+    p = aml_name(p, "_HID");
+    *p++ = AML_STRING;
+    memcpy(p, "LNRO0005", 9);
+    p += 9;
+    p = aml_name(p, "_UID");
+    *p++ = AML_BYTE, *p++ = (uint8_t)i;
+    p = aml_name(p, "_CRS");
+    *p++ = AML_BUFFER;
+    p = pkg_length(p, 2 + 23);
+    *p++ = AML_BYTE, *p++ = 23;
+    /* Memory32Fixed (§6.4.3.4): tag, length 9, read/write. */
+    *p++ = 0x86, *p++ = 9, *p++ = 0, *p++ = 1;
+    p = put32(p, (uint32_t)d->base);
+    p = put32(p, d->size);
+    /* Extended Interrupt (§6.4.3.6): tag, length 6, flags (consumer, level,
+     * active-high, exclusive), one interrupt. */
+    *p++ = 0x89, *p++ = 6, *p++ = 0, *p++ = 0x01, *p++ = 1;
+    p = put32(p, d->gsi);
+    /* End tag (§6.4.2.9), checksum 0: "treated as if the checksum is OK". */
+    *p++ = 0x79, *p++ = 0;
+    assert(p - start == DEVICE_AML);
+    return p;
+}
+
+/* Writes the AML at p; returns its length. */
+static size_t dsdt_aml(uint8_t *p, const struct acpi_mmio_dev *devs, int ndevs)
+{
+    uint8_t *start = p;
+
+    if (ndevs) {
+        *p++ = AML_SCOPE;
+        p = pkg_length(p, 5 + (size_t)ndevs * DEVICE_AML);
+        *p++ = '\\', *p++ = '_', *p++ = 'S', *p++ = 'B', *p++ = '_';
+        for (int i = 0; i < ndevs; i++)
+            p = aml_device(p, i, &devs[i]);
+    }
+    memcpy(p, s5_aml, sizeof(s5_aml));
+    return (size_t)(p + sizeof(s5_aml) - start);
+}
 
 uint8_t acpi_checksum(const void *p, uint64_t len)
 {
@@ -219,17 +303,18 @@ static struct gas io_gas(uint16_t port, unsigned bytes, uint8_t access)
 #define OFF_RSDP     0x000
 #define OFF_FACS     0x040
 #define OFF_XSDT     0x080
-#define OFF_DSDT     0x0c0
 #define OFF_FADT     0x100
 #define OFF_MADT     0x220
 #define XSDT_ENTRIES 2
 #define MADT_MAX                                                                                   \
     (sizeof(struct madt) + VM_MAX_CPUS * sizeof(struct madt_lapic) + sizeof(struct madt_ioapic) +  \
      2 * sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi))
-#define AREA_MAX (OFF_MADT + MADT_MAX)
+#define OFF_DSDT (((OFF_MADT + MADT_MAX) + 15) & ~15u)
+#define DSDT_MAX                                                                                   \
+    (sizeof(struct sdt_header) + 1 + 2 + 5 + ACPI_MMIO_MAX * DEVICE_AML + sizeof(s5_aml))
+#define AREA_MAX (OFF_DSDT + DSDT_MAX)
 
-_Static_assert(OFF_XSDT + sizeof(struct sdt_header) + 8 * XSDT_ENTRIES <= OFF_DSDT, "XSDT");
-_Static_assert(OFF_DSDT + sizeof(struct sdt_header) + sizeof(dsdt_aml) <= OFF_FADT, "DSDT");
+_Static_assert(OFF_XSDT + sizeof(struct sdt_header) + 8 * XSDT_ENTRIES <= OFF_FADT, "XSDT");
 _Static_assert(OFF_FADT + sizeof(struct fadt) <= OFF_MADT, "FADT");
 _Static_assert(AREA_MAX <= BOOT_ACPI_SIZE, "the tables fit in the ACPI area");
 
@@ -307,16 +392,16 @@ static uint32_t build_madt(uint8_t *area, int cpus)
     return len;
 }
 
-int acpi_build(const struct guest_mem *mem, int cpus)
+int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev *devs, int ndevs)
 {
     uint8_t area[AREA_MAX];
     struct rsdp rsdp = {.revision = 2, .length = sizeof(rsdp), .xsdt = gpa_of(OFF_XSDT)};
     struct facs facs = {.length = sizeof(facs), .version = 2};
     struct sdt_header xsdt = {0}, dsdt = {0};
     uint64_t entries[XSDT_ENTRIES] = {gpa_of(OFF_FADT), gpa_of(OFF_MADT)};
-    uint32_t madt_len;
+    uint32_t dsdt_len;
 
-    if (cpus < 1 || cpus > VM_MAX_CPUS)
+    if (cpus < 1 || cpus > VM_MAX_CPUS || ndevs < 0 || ndevs > ACPI_MMIO_MAX)
         return -EINVAL;
     memset(area, 0, sizeof(area));
     memcpy(rsdp.signature, "RSD PTR ", 8);
@@ -334,12 +419,12 @@ int acpi_build(const struct guest_mem *mem, int cpus)
     finish(area + OFF_XSDT);
 
     /* Revision 2: integers in the AML are 64 bits wide (§5.2.11.1). */
-    header(&dsdt, "DSDT", sizeof(dsdt) + sizeof(dsdt_aml), 2);
+    dsdt_len = (uint32_t)(sizeof(dsdt) + dsdt_aml(area + OFF_DSDT + sizeof(dsdt), devs, ndevs));
+    header(&dsdt, "DSDT", dsdt_len, 2);
     memcpy(area + OFF_DSDT, &dsdt, sizeof(dsdt));
-    memcpy(area + OFF_DSDT + sizeof(dsdt), dsdt_aml, sizeof(dsdt_aml));
     finish(area + OFF_DSDT);
 
     build_fadt(area);
-    madt_len = build_madt(area, cpus);
-    return mem_write(mem, BOOT_ACPI, area, OFF_MADT + madt_len);
+    build_madt(area, cpus); /* it ends before OFF_DSDT whatever its length */
+    return mem_write(mem, BOOT_ACPI, area, OFF_DSDT + dsdt_len);
 }

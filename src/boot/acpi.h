@@ -5,7 +5,7 @@
  * boundaries (§5.2.5.1). Linux gets its address directly too
  * (boot_params.acpi_rsdp_addr, hvm_start_info.rsdp_paddr).
  *
- *   RSDP (revision 2) -> XSDT -> FADT -> DSDT (\_S5 only), FACS
+ *   RSDP (revision 2) -> XSDT -> FADT -> DSDT (\_S5, MMIO devices), FACS
  *                             -> MADT (one LAPIC per vCPU, the IOAPIC,
  *                                      IRQ0 -> GSI2, IRQ9 level/high, NMI)
  *
@@ -23,10 +23,21 @@
 #define ACPI_LAPIC_ADDR  0xfee00000u
 #define ACPI_IOAPIC_ID   0 /* KVM's in-kernel IOAPIC and the emu one start with 0 */
 
-/* Writes the tables for cpus vCPUs (1 to VM_MAX_CPUS) into guest RAM at
- * BOOT_ACPI. Returns 0, -EINVAL for a bad cpu count, -EFAULT if RAM is too
- * small to hold them. */
-int acpi_build(const struct guest_mem *mem, int cpus);
+/* A virtio-mmio device for the DSDT: a "LNRO0005" device under \_SB with
+ * its register window and a level-triggered, active-high GSI, which is how
+ * Linux finds virtio-mmio devices on ACPI systems (QEMU's microvm does the
+ * same); a kernel booted with acpi=off does not see them. */
+struct acpi_mmio_dev {
+    uint64_t base;
+    uint32_t size, gsi;
+};
+#define ACPI_MMIO_MAX 16
+
+/* Writes the tables for cpus vCPUs (1 to VM_MAX_CPUS) and ndevs devices (at
+ * most ACPI_MMIO_MAX) into guest RAM at BOOT_ACPI. Returns 0, -EINVAL for a
+ * bad count, -EFAULT if RAM is too small to hold them. */
+int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev *devs,
+               int ndevs);
 
 /* The byte that makes the sum of len bytes at p zero (for checksum fields
  * that are zero while it is computed). */

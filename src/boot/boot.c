@@ -168,9 +168,10 @@ int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
     return load_flat(mem, img, cpu);
 }
 
-int boot_write_tables(const struct guest_mem *mem, int cpus)
+int boot_write_tables(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev *devs,
+                      int ndevs)
 {
-    int err = acpi_build(mem, cpus);
+    int err = acpi_build(mem, cpus, devs, ndevs);
 
     if (err) {
         log_err("cannot write the ACPI tables: %s", strerror(-err));

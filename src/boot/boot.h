@@ -35,9 +35,6 @@ struct boot_image {
     const char *initrd_name; /* NULL: no initrd; only a Linux kernel takes one */
     const uint8_t *initrd;
     size_t initrd_size;
-    /* NULL, or text a Linux kernel gets after cmdline: the devices it
-     * cannot discover (virtio_mmio_cmdline()); other kernels ignore it. */
-    const char *linux_devices;
 };
 
 /* Reads a whole file of at most max bytes into *out (malloc'd). */
@@ -47,10 +44,13 @@ int boot_read_file(const char *path, uint64_t max, uint8_t **out, size_t *size);
 int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
                     struct cpu_state *cpu);
 
-/* Writes the platform's firmware tables for cpus vCPUs into the BIOS area
- * (layout.h): ACPI (acpi.h) and MP (mptable.h). Called after boot_load_image(), whatever the
+/* Writes the platform's firmware tables for cpus vCPUs and the ndevs MMIO
+ * devices that only ACPI can describe into the BIOS area (layout.h): ACPI
+ * (acpi.h) and MP (mptable.h). Called after boot_load_image(), whatever the
  * kernel. Returns 0 or -errno after printing one line. */
-int boot_write_tables(const struct guest_mem *mem, int cpus);
+struct acpi_mmio_dev;
+int boot_write_tables(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev *devs,
+                      int ndevs);
 
 /* --- used by the format loaders --- */
 

@@ -17,8 +17,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "boot/boot.h"
@@ -221,21 +219,6 @@ static int bad(const struct boot_image *img, const char *why)
     return -EINVAL;
 }
 
-/* The command line, with the devices vx86 appends, exceeds limit bytes. */
-static int cmdline_too_long(const struct boot_image *img, const char *what, uint32_t limit)
-{
-    size_t len = strlen(img->cmdline);
-    size_t devices = img->linux_devices ? strlen(img->linux_devices) : 0;
-
-    if (devices)
-        log_err("--cmdline: %zu bytes, %zu with the virtio_mmio.device= entries vx86 adds, exceed "
-                "%s of %u",
-                len - devices, len, what, limit);
-    else
-        log_err("--cmdline: %zu bytes exceed %s of %u", len, what, limit);
-    return -EINVAL;
-}
-
 static int load_bzimage(const struct guest_mem *mem, const struct boot_image *img,
                         struct cpu_state *cpu)
 {
@@ -294,8 +277,10 @@ static int load_bzimage(const struct guest_mem *mem, const struct boot_image *im
         return -EINVAL;
     }
     cmdline_max = get32(d, HDR_CMDLINE_SIZE);
-    if (cmdline_len > cmdline_max)
-        return cmdline_too_long(img, "the kernel's limit", cmdline_max);
+    if (cmdline_len > cmdline_max) {
+        log_err("--cmdline: %zu bytes exceed the kernel's limit of %u", cmdline_len, cmdline_max);
+        return -EINVAL;
+    }
     if (img->initrd) {
         err = place_initrd(mem, img, kernel_end, (uint64_t)get32(d, HDR_INITRD_ADDR_MAX) + 1,
                            xlf & XLF_CAN_BE_LOADED_ABOVE_4G, &initrd);
@@ -408,26 +393,11 @@ static int load_pvh(const struct guest_mem *mem, const struct boot_image *img,
 
 int linux_load(const struct guest_mem *mem, const struct boot_image *img, struct cpu_state *cpu)
 {
-    struct boot_image full = *img;
-    char *cmdline = NULL;
     uint64_t entry;
-    int err;
 
-    if (img->linux_devices) {
-        if (asprintf(&cmdline, "%s%s", img->cmdline, img->linux_devices) < 0) {
-            log_err("%s: out of memory", img->name);
-            return -ENOMEM;
-        }
-        full.cmdline = cmdline;
-    }
-    if (strlen(full.cmdline) > BOOT_CMDLINE_MAX)
-        err = cmdline_too_long(&full, "the limit", BOOT_CMDLINE_MAX);
-    else if (is_bzimage(&full))
-        err = load_bzimage(mem, &full, cpu);
-    else if (pvh_entry(&full, &entry))
-        err = load_pvh(mem, &full, cpu, entry);
-    else
-        err = bad(img, "not a Linux kernel (neither a bzImage nor a vmlinux with a PVH note)");
-    free(cmdline);
-    return err;
+    if (is_bzimage(img))
+        return load_bzimage(mem, img, cpu);
+    if (pvh_entry(img, &entry))
+        return load_pvh(mem, img, cpu, entry);
+    return bad(img, "not a Linux kernel (neither a bzImage nor a vmlinux with a PVH note)");
 }

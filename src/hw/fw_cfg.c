@@ -147,6 +147,8 @@ static void dma_run(struct fw_cfg *fw, uint64_t gpa)
         if (n)
             memcpy(dst, it->data + fw->offset, n);
         memset(dst + n, 0, len - n); /* past the end: zeros, as QEMU */
+        if (fw->written)
+            fw->written(fw->opaque, addr, len);
     } else if (control & FW_CFG_DMA_CTL_WRITE) {
         control = FW_CFG_DMA_CTL_ERROR; /* every item is read-only */
         goto out;
@@ -158,7 +160,8 @@ static void dma_run(struct fw_cfg *fw, uint64_t gpa)
     control = 0;
 out:
     control = htobe32(control);
-    mem_write(fw->mem, gpa, &control, sizeof(control));
+    if (!mem_write(fw->mem, gpa, &control, sizeof(control)) && fw->written)
+        fw->written(fw->opaque, gpa, sizeof(control));
 }
 
 static uint64_t dma_read(void *opaque, uint64_t offset, unsigned size)

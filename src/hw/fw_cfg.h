@@ -63,6 +63,10 @@ struct fw_cfg {
     uint32_t offset;
     uint32_t dma_high;
     const struct guest_mem *mem; /* DMA target */
+    /* Told of every DMA write to guest RAM, so that an engine caching
+     * decoded guest code drops it (vm_mem_written); NULL: nobody to tell. */
+    void (*written)(void *opaque, uint64_t gpa, uint64_t len);
+    void *opaque;
     int nr_items, nr_files;
     struct fw_cfg_item items[FW_CFG_MAX_ITEMS];
 };

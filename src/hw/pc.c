@@ -30,6 +30,11 @@ static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
         vm_reset(opaque, "guest requested a reset through port 0xcf9");
 }
 
+static void dma_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+    vm_mem_written(opaque, gpa, len);
+}
+
 /* What QEMU's PC machine tells its firmware: RAM size, CPU counts and the
  * memory map as "etc/e820" ({u64 address, u64 length, u32 type}, packed,
  * little-endian), the same map the kernel gets. */
@@ -51,6 +56,8 @@ static int fw_cfg_setup(struct vm *vm)
         memcpy(e820 + 20 * i + 16, &type, 4);
     }
     err = fw_cfg_init(fw, &vm->pio, &vm->mem);
+    fw->written = dma_written;
+    fw->opaque = vm;
     if (!err)
         err = fw_cfg_add(fw, FW_CFG_RAM_SIZE, &ram, sizeof(ram));
     if (!err)

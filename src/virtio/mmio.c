@@ -42,11 +42,10 @@ enum {
 #define MMIO_MAGIC  0x74726976 /* "virt" */
 #define MMIO_VENDOR 0x36387876 /* "vx86" */
 
-/* Legacy ISA lines nothing else on the PC uses: Linux without ACPI or MP
- * tables drives only the 8259s, so the IOAPIC's lines 16-23 are not there.
- * Not 9: ACPI's SCI goes there (QEMU, Firecracker), level-triggered, and
- * must not share with these edge-triggered ones. */
-static const uint32_t irqs[VIRTIO_MMIO_MAX] = {5, 6, 7, 10, 11, 14, 15};
+/* The IOAPIC's lines above the ISA ones: level-triggered (the line follows
+ * InterruptStatus, so an interrupt raised while the driver acknowledges
+ * another is not lost), shared with nothing. The DSDT describes them. */
+#define FIRST_GSI 16
 
 static struct virtq *cur_queue(struct virtio_dev *d)
 {
@@ -215,7 +214,7 @@ int virtio_mmio_add(struct virtio_dev *d, int index)
         return -ENOSPC;
     d->index = index;
     d->base = VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE * (uint64_t)index;
-    d->irq = irqs[index];
+    d->irq = FIRST_GSI + (uint32_t)index;
     return bus_register(&d->vm->mmio, &(struct bus_range){.base = d->base,
                                                           .len = VIRTIO_MMIO_SIZE,
                                                           .widths = BUS_W1 | BUS_W2 | BUS_W4,
@@ -223,19 +222,4 @@ int virtio_mmio_add(struct virtio_dev *d, int index)
                                                           .write = mmio_write,
                                                           .opaque = d,
                                                           .name = d->ops->name});
-}
-
-int virtio_mmio_cmdline(struct virtio_dev *const *devs, int n, char *buf, size_t len)
-{
-    size_t used = strlen(buf);
-
-    for (int i = 0; i < n; i++) {
-        int k = snprintf(buf + used, len - used, " virtio_mmio.device=4K@0x%" PRIx64 ":%u",
-                         devs[i]->base, devs[i]->irq);
-
-        if (k < 0 || (size_t)k >= len - used)
-            return -ENOSPC;
-        used += (size_t)k;
-    }
-    return 0;
 }

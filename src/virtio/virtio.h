@@ -111,17 +111,10 @@ void virtio_isr_clear(struct virtio_dev *d, uint32_t bits);
 
 #define VIRTIO_MMIO_BASE 0xd0100000ULL /* in the hole below 4 GiB, mem.h */
 #define VIRTIO_MMIO_SIZE 0x1000ULL
-#define VIRTIO_MMIO_MAX  7 /* one legacy IRQ each */
+#define VIRTIO_MMIO_MAX  7 /* one IOAPIC line each, GSIs 16-22 */
 
-/* Gives d the index-th window and IRQ and registers it on vm->mmio.
+/* Gives d the index-th window and GSI and registers it on vm->mmio.
  * Returns 0, -ENOSPC past VIRTIO_MMIO_MAX, or bus_register's error. */
 int virtio_mmio_add(struct virtio_dev *d, int index);
-
-/*
- * Appends " virtio_mmio.device=<size>@<base>:<irq>" for each device to
- * buf (Linux's syntax, Documentation/admin-guide/kernel-parameters.txt).
- * Returns 0, or -ENOSPC if len is too small.
- */
-int virtio_mmio_cmdline(struct virtio_dev *const *devs, int n, char *buf, size_t len);
 
 #endif

@@ -2,17 +2,20 @@
  * vx86's virtio-mmio devices as a driver sees them, without Linux: finds
  * the console and the rng among the windows (VIRTIO 1.2 §4.2.2), negotiates
  * VERSION_1, takes 64 random bytes from the rng and waits for its interrupt
- * through the 8259 PIC (Linux's path while vx86 has no ACPI tables), writes
+ * through the IOAPIC (level-triggered, on the GSI the DSDT gives), writes
  * a line to the console's transmit queue, then hands the rng a buffer
  * outside RAM and checks that the device asks for a reset.
  */
 #include "lib/guest.h"
 #include "lib/trap.h"
 
-#define MMIO_BASE   0xd0100000ul
-#define MMIO_SIZE   0x1000ul
-#define MMIO_SLOTS  7
-#define PIC_VECTOR0 0x20
+#define MMIO_BASE  0xd0100000ul
+#define MMIO_SIZE  0x1000ul
+#define MMIO_SLOTS 7
+#define FIRST_GSI  16 /* slot i's line (README, "Guest-visible platform") */
+#define RNG_VECTOR 0x40
+#define IOAPIC     0xfec00000ul
+#define LAPIC      0xfee00000ul
 
 enum {
     MAGIC = 0x000,
@@ -57,9 +60,6 @@ static uint8_t random[64];
 static volatile int irqs_seen;
 static volatile uint32_t isr_seen;
 static uint64_t rng_base;
-
-/* vx86 gives slot i this IRQ (README, "Guest-visible platform"). */
-static const uint8_t slot_irq[MMIO_SLOTS] = {5, 6, 7, 10, 11, 14, 15};
 
 static uint32_t rd(uint64_t base, unsigned off)
 {
@@ -122,32 +122,28 @@ static void rng_irq(struct trap_frame *f)
     isr_seen = rd(rng_base, INTERRUPT_STATUS);
     wr(rng_base, INTERRUPT_ACK, isr_seen);
     irqs_seen++;
-    outb(0x20, 0x20); /* non-specific EOI */
-    outb(0xa0, 0x20);
+    *(volatile uint32_t *)(LAPIC + 0xb0) = 0; /* EOI: the IOAPIC re-arms the line */
 }
 
-/* Both 8259s at vectors 0x20-0x2f, every line masked but irq; the local
- * APIC enabled with LINT0 in ExtINT mode so that it passes the PIC on
- * (virtual wire, as Linux sets it up); while the APIC is software-disabled
- * an LVT write would only set the mask (SDM Vol. 3A §11.4.7.2). */
-static void pic_init(unsigned irq)
+static void ioapic_write(unsigned reg, uint32_t v)
 {
-    uint16_t mask = (uint16_t) ~(1u << irq) & ~(1u << 2);
+    *(volatile uint32_t *)IOAPIC = reg;
+    *(volatile uint32_t *)(IOAPIC + 0x10) = v;
+}
 
-    outb(0x20, 0x11), outb(0xa0, 0x11);
-    outb(0x21, PIC_VECTOR0), outb(0xa1, PIC_VECTOR0 + 8);
-    outb(0x21, 4), outb(0xa1, 2);
-    outb(0x21, 1), outb(0xa1, 1);
-    outb(0x21, mask & 0xff), outb(0xa1, mask >> 8);
-    *(volatile uint32_t *)0xfee000f0ul = 0x1ff; /* SVR: enabled, spurious 0xff */
-    *(volatile uint32_t *)0xfee00350ul = 0x700; /* LVT LINT0: ExtINT */
+/* The local APIC software-enabled; gsi's redirection entry (82093AA §3.2.4)
+ * fixed to vector, physical destination APIC 0, active high, level. */
+static void ioapic_route(unsigned gsi, unsigned vector)
+{
+    *(volatile uint32_t *)(LAPIC + 0xf0) = 0x1ff; /* SVR: enabled, spurious 0xff */
+    ioapic_write(0x11 + 2 * gsi, 0);
+    ioapic_write(0x10 + 2 * gsi, vector | 1u << 15);
 }
 
 int guest_main(const char *cmdline, uint64_t mem_size)
 {
     static const char line[] = "hvc0: hello from the virtio guest\n";
     int rng = find(4), con = find(3);
-    unsigned irq;
     int zeros = 0;
 
     (void)cmdline;
@@ -156,10 +152,9 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     if (rng < 0 || con < 0)
         guest_finish();
     rng_base = MMIO_BASE + rng * MMIO_SIZE;
-    irq = slot_irq[rng];
     idt_init();
-    trap_set_handler(PIC_VECTOR0 + irq, rng_irq);
-    pic_init(irq);
+    trap_set_handler(RNG_VECTOR, rng_irq);
+    ioapic_route(FIRST_GSI + (unsigned)rng, RNG_VECTOR);
 
     driver_init(rng_base, 0, &rng_ring);
     asm volatile("cli");

@@ -110,7 +110,7 @@ static void test_fadt(void **state)
     uint32_t dsdt_len;
 
     (void)state;
-    assert_int_equal(acpi_build(&mem, 1), 0);
+    assert_int_equal(acpi_build(&mem, 1, NULL, 0), 0);
     fadt = xsdt_find("FACP");
     assert_int_equal(table(fadt, "FACP"), 276);
     assert_int_equal(get(fadt + 8, 1), 6);
@@ -160,7 +160,7 @@ static void check_madt(int cpus)
     uint32_t len, off;
     int lapics = 0, ioapics = 0, isos = 0, nmis = 0;
 
-    assert_int_equal(acpi_build(&mem, cpus), 0);
+    assert_int_equal(acpi_build(&mem, cpus, NULL, 0), 0);
     madt = xsdt_find("APIC");
     len = table(madt, "APIC");
     assert_int_equal(get(madt + 36, 4), 0xfee00000);
@@ -212,8 +212,38 @@ static void test_madt(void **state)
     check_madt(1);
     check_madt(4);
     check_madt(VM_MAX_CPUS);
-    assert_int_equal(acpi_build(&mem, 0), -EINVAL);
-    assert_int_equal(acpi_build(&mem, VM_MAX_CPUS + 1), -EINVAL);
+    assert_int_equal(acpi_build(&mem, 0, NULL, 0), -EINVAL);
+    assert_int_equal(acpi_build(&mem, VM_MAX_CPUS + 1, NULL, 0), -EINVAL);
+}
+
+/* Each MMIO device is a LNRO0005 device under \_SB with its window and
+ * a level-triggered, active-high GSI (ASL in acpi.c, bytes as iasl emits). */
+static void test_dsdt_devices(void **state)
+{
+    static const struct acpi_mmio_dev devs[2] = {{0xd0100000, 0x1000, 16},
+                                                 {0xd0101000, 0x1000, 17}};
+    static const uint8_t vr01[61] = {
+        0x5b, 0x82, 0x3b, 'V',  'R',  '0',  '1', /* Device (VR01) */
+        0x08, '_',  'H',  'I',  'D',  0x0d, 'L',  'N',  'R',  'O',  '0', '0',
+        '0',  '5',  0,    0x08, '_',  'U',  'I',  'D',  0x0a, 1,            /* _UID 1 */
+        0x08, '_',  'C',  'R',  'S',  0x11, 0x1a, 0x0a, 23,                 /* Buffer (23) */
+        0x86, 9,    0,    1,    0x00, 0x10, 0x10, 0xd0, 0x00, 0x10, 0,   0, /* Memory32Fixed */
+        0x89, 6,    0,    0x01, 1,    17,   0,    0,    0,                  /* Interrupt */
+        0x79, 0};
+    uint64_t dsdt;
+    uint32_t len;
+
+    (void)state;
+    assert_int_equal(acpi_build(&mem, 1, devs, 2), 0);
+    dsdt = get(xsdt_find("FACP") + 40, 4);
+    len = table(dsdt, "DSDT");
+    assert_int_equal(len, 36 + 3 + 5 + 2 * 61 + 14);
+    /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 122 = 129 bytes. */
+    assert_memory_equal(at(dsdt + 36, 8),
+                        ((const uint8_t[]){0x10, 0x41, 0x08, '\\', '_', 'S', 'B', '_'}), 8);
+    assert_memory_equal(at(dsdt + 36 + 8 + 61, 61), vr01, 61);
+    assert_memory_equal(at(dsdt + len - 14, 5), "\x08_S5_", 5);
+    assert_int_equal(acpi_build(&mem, 1, devs, ACPI_MMIO_MAX + 1), -EINVAL);
 }
 
 /* The memory map keeps the guest's OS off the tables. */
@@ -243,9 +273,8 @@ static void test_checksum(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fadt),
-        cmocka_unit_test(test_madt),
-        cmocka_unit_test(test_e820_reserves_the_tables),
+        cmocka_unit_test(test_fadt),         cmocka_unit_test(test_madt),
+        cmocka_unit_test(test_dsdt_devices), cmocka_unit_test(test_e820_reserves_the_tables),
         cmocka_unit_test(test_checksum),
     };
 

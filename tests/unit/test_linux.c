@@ -117,12 +117,9 @@ static int teardown(void **state)
 /* Loads a copy of the image (and of the initrd if rd_size), each exactly
  * as long as said so that ASan sees a read past its end; keeps what the
  * loader printed in logbuf. */
-static const char *devices; /* boot_image.linux_devices of the next load() */
-
 static int load(size_t size, const char *cmdline, size_t rd_size)
 {
-    struct boot_image bi = {
-        .name = "test.img", .size = size, .cmdline = cmdline, .linux_devices = devices};
+    struct boot_image bi = {.name = "test.img", .size = size, .cmdline = cmdline};
     uint8_t *copy = malloc(size), *rd = NULL;
     FILE *log = tmpfile();
     int saved, err;
@@ -419,24 +416,6 @@ static void test_bzimage_cmdline_limit(void **state)
                   "--cmdline: 17 bytes exceed the kernel's limit of 16");
 }
 
-/* The devices vx86 lists for Linux follow the user's command line and
- * count against the kernel's limit. */
-static void test_bzimage_devices_appended(void **state)
-{
-    size_t size = build_bzimage();
-
-    (void)state;
-    devices = " virtio_mmio.device=4K@0xd0100000:5"; /* 35 bytes */
-    assert_int_equal(load(size, "console=ttyS0", 0), 0);
-    assert_string_equal((const char *)guest(BOOT_CMDLINE, 49),
-                        "console=ttyS0 virtio_mmio.device=4K@0xd0100000:5");
-    put(HDR_CMDLINE_SIZE, 40, 4);
-    expect_reject(load(size, "0123456789", 0), "--cmdline: 10 bytes, 45 with the "
-                                               "virtio_mmio.device= entries vx86 adds, exceed "
-                                               "the kernel's limit of 40");
-    devices = NULL;
-}
-
 /* --- PVH --- */
 
 #define PVH_AT    0x100000ULL
@@ -655,7 +634,6 @@ int main(void)
         T(test_bzimage_bad_header),
         T(test_bzimage_memory_too_small),
         T(test_bzimage_cmdline_limit),
-        T(test_bzimage_devices_appended),
         T(test_pvh),
         T(test_pvh_initrd),
         T_BIG(test_pvh_initrd_stays_below_4g),

@@ -54,12 +54,12 @@
 enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8 };
 enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
 
-static int irq_level[16];
+static int irq_level[24]; /* the IOAPIC's GSIs */
 
 static int fake_irq_set(struct vm *vm, uint32_t gsi, int level)
 {
     (void)vm;
-    if (gsi < 16)
+    if (gsi < sizeof(irq_level) / sizeof(irq_level[0]))
         irq_level[gsi] = level;
     return 0;
 }

@@ -178,6 +178,8 @@ struct emu_cpu {
      * (TLB flushes, emu_update_mode, a block cache flush): block links
      * made under another epoch are not followed. */
     uint64_t map_epoch;
+    uint64_t link_cs_base; /* CS when emu_update_mode last bumped map_epoch */
+    uint32_t link_cs_limit;
     bool code_changed; /* this vCPU stored to a page holding decoded code */
 
     /* Exceptions: emu_raise() records one and jumps to fault_jmp. */

@@ -21,8 +21,8 @@ void emu_update_mode(struct emu_cpu *cpu)
     ZydisMachineMode mode;
     ZydisStackWidth stack;
     const struct cpu_segment *cs = &cpu->seg[SEG_CS];
+    int old_cpl = cpu->cpl, old_bits = cpu->code_bits;
 
-    cpu->map_epoch++;
     if (!(cpu->cr0 & CR0_PE)) {
         cpu->cpl = 0;
         cpu->code_bits = cs->db ? 32 : 16;
@@ -50,6 +50,16 @@ void emu_update_mode(struct emu_cpu *cpu)
     stack = cpu->code_bits == 64
                 ? ZYDIS_STACK_WIDTH_64
                 : (cpu->seg[SEG_SS].db ? ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16);
+    /* Interrupts and returns within the kernel call this with nothing
+     * changed: block links (block.c) survive those. The links' CS checks
+     * were made at one CPL and with one flat CS, so any change drops them. */
+    if (mode == cpu->decoder.machine_mode && stack == cpu->decoder.stack_width &&
+        cpu->cpl == old_cpl && cpu->code_bits == old_bits && cs->base == cpu->link_cs_base &&
+        cs->limit == cpu->link_cs_limit)
+        return;
+    cpu->map_epoch++;
+    cpu->link_cs_base = cs->base;
+    cpu->link_cs_limit = cs->limit;
     ZydisDecoderInit(&cpu->decoder, mode, stack);
 }
 

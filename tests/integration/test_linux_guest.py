@@ -1,0 +1,91 @@
+"""What a Linux guest sees of vx86's machine, on the emu engine: every vCPU
+online, the CPU flags that vx86's CPUID gives and none it does not, a clock
+that keeps the host's time, and a busybox workload whose results match the
+host's; and the same kernel booted as a vmlinux through its PVH entry. One
+boot each (about 15 s here), run once per suite with VX86_LINUX set."""
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_vx86
+
+LINUX = os.environ.get("VX86_LINUX")
+
+pytestmark = pytest.mark.skipif(not LINUX, reason="VX86_LINUX not set: the Linux boots run "
+                                "once per suite, against the optimised build")
+
+# Linux's names for what the emu engine's CPUID advertises (src/accel/emu/
+# cpuid.c and fpu.c), and for extensions it does not implement.
+EXPECTED_FLAGS = set("""fpu pse tsc msr pae cx8 apic sep mtrr pge cmov pat clflush mmx fxsr sse
+    sse2 syscall nx rdtscp lm constant_tsc pni pclmulqdq ssse3 cx16 pcid sse4_1 sse4_2 x2apic
+    movbe popcnt tsc_deadline_timer aes xsave rdrand hypervisor lahf_lm abm fsgsbase smep erms
+    invpcid rdseed smap clflushopt clwb rdpid""".split())
+ABSENT_FLAGS = set("""avx avx2 avx512f fma f16c bmi1 bmi2 adx sha_ni vmx svm hle rtm pku umip
+    la57 mpx""".split())
+
+SEQ = 200000  # lines of `seq 1 SEQ`: the workload's input, about 1.3 MB
+
+
+def boot(kernel, cpus, command):
+    return run_vx86("run", "--engine", "emu", "--cpus", str(cpus), "--mem", "512M", "--kernel",
+                    kernel, "--initrd", ROOT / ".cache" / "initramfs.cpio.gz", "--cmdline",
+                    f'console=ttyS0 quiet vx86.run="{command}" vx86.end=poweroff', timeout=900)
+
+
+def tagged(r):
+    """Output lines "TAG rest" as {TAG: rest}."""
+    out = {}
+    for line in r.out.replace("\r", "").split("\n"):
+        tag, _, rest = line.partition(" ")
+        out.setdefault(tag, rest.strip())
+    return out
+
+
+def test_linux_sees_two_cpus_its_flags_the_time_and_computes_right():
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("no busybox on the host to compute the workload's reference")
+    before = time.time()
+    r = boot(Path(LINUX) / "vmlinuz", 2,
+             "echo cpus $(nproc) $(cat /sys/devices/system/cpu/online);"
+             " echo flags $(grep -m1 ^flags /proc/cpuinfo | cut -d: -f2);"
+             " echo epoch $(date +%s); sleep 3; echo later $(date +%s);"
+             f" seq 1 {SEQ} > /tmp/a; echo data $(md5sum < /tmp/a);"
+             " echo gz $(gzip -6 -c /tmp/a | md5sum);"
+             " echo back $(gzip -c /tmp/a | gunzip | md5sum)")
+    after = time.time()
+    assert r.status == 0, r
+    assert r.err.strip().splitlines()[-1] == "vx86: guest powered off", r
+    t = tagged(r)
+    assert t.get("cpus") == "2 0-1", r
+
+    flags = set(t.get("flags", "").split())
+    assert EXPECTED_FLAGS <= flags, f"missing: {EXPECTED_FLAGS - flags}\n{r}"
+    assert not flags & ABSENT_FLAGS, f"advertised but not implemented: {flags & ABSENT_FLAGS}"
+
+    # The wall clock (RTC and kvmclock/TSC) is the host's, and runs at its rate.
+    epoch, later = int(t["epoch"]), int(t["later"])
+    assert before - 1 <= epoch <= after + 1, (before, epoch, after)
+    assert 3 <= later - epoch <= 4, (epoch, later)
+
+    data = "".join(f"{i}\n" for i in range(1, SEQ + 1)).encode()
+    gz = subprocess.run([busybox, "gzip", "-6", "-c"], input=data, capture_output=True,
+                        check=True).stdout
+    assert t.get("data") == f"{hashlib.md5(data).hexdigest()} -", r
+    assert t.get("gz") == f"{hashlib.md5(gz).hexdigest()} -", r
+    assert t.get("back") == f"{hashlib.md5(data).hexdigest()} -", r
+
+
+def test_linux_vmlinux_boots_through_pvh():
+    vmlinux = Path(LINUX) / "vmlinux"
+    r = boot(vmlinux, 1, "echo release $(uname -r); echo cpus $(nproc)")
+    assert r.status == 0, r
+    release = (Path(LINUX) / "version").read_text().split()[0].removeprefix("linux-image-")
+    t = tagged(r)
+    assert t.get("release") == release, r
+    assert t.get("cpus") == "1", r
