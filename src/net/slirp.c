@@ -264,12 +264,18 @@ static int add_forwards(struct slirp *s, const struct vm_net *cfg)
         const struct vm_hostfwd *f = &cfg->fwd[i];
         struct in_addr host = {htonl(f->host_addr)};
 
+        char addr[INET_ADDRSTRLEN] = "";
+
         if (slirp_add_hostfwd(s->slirp, f->udp, host, f->host_port, ip("10.0.2.15"),
                               f->guest_port)) {
-            log_err("--net user,hostfwd=%s::%u-:%u: cannot listen on host port %u: %s",
-                    f->udp ? "udp" : "tcp", f->host_port, f->guest_port, f->host_port,
-                    strerror(errno));
-            return -EADDRINUSE;
+            int err = errno;
+
+            if (f->host_addr)
+                inet_ntop(AF_INET, &host, addr, sizeof(addr));
+            log_err("--net user,hostfwd=%s:%s:%u-:%u: cannot listen on host port %u: %s",
+                    f->udp ? "udp" : "tcp", addr, f->host_port, f->guest_port, f->host_port,
+                    strerror(err));
+            return -err;
         }
     }
     return 0;

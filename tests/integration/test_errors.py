@@ -1,5 +1,7 @@
 """Bad input and guest failures: a clear one-line error (or a register dump
 for a dying guest), the documented exit status, nothing half-started."""
+import os
+import socket
 import struct
 
 import pytest
@@ -261,3 +263,34 @@ def test_linux_cmdline_too_long_for_kernel(tmp_path):
     k = write(tmp_path, "k.bzImage", bzimage())
     assert run_bad("--kernel", k, "--cmdline", "x" * 2048) == \
         "vx86: --cmdline: 2048 bytes exceed the kernel's limit of 2047"
+
+
+def test_net_bad_options():
+    assert run_bad("--kernel", GUESTS / "hello.elf", "--net", "tap") == \
+        "vx86: --net tap: expected tap=IFNAME or user"
+    assert run_bad("--kernel", GUESTS / "hello.elf", "--net", "user,hostfwd=tcp::80") == \
+        ("vx86: --net hostfwd=tcp::80: expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[10.0.2.15]"
+         ":GUESTPORT (example: tcp::8080-:80)")
+    assert run_bad("--kernel", GUESTS / "hello.elf", "--net", "user", "--net", "user") == \
+        "vx86: --net user: one --net at most"
+
+
+def test_net_tap_missing_or_not_a_tap():
+    assert run_bad("--kernel", GUESTS / "hello.elf", "--net", "tap=vx86nosuch0") == \
+        "vx86: --net tap=vx86nosuch0: no such interface (ip tuntap add vx86nosuch0 mode tap " \
+        "creates it)"
+    if os.geteuid() != 0:
+        pytest.skip("not root: /dev/net/tun may refuse before the interface is looked at")
+    assert run_bad("--kernel", GUESTS / "hello.elf", "--net", "tap=lo") == \
+        "vx86: --net tap=lo: not a TAP interface"
+
+
+def test_net_hostfwd_port_in_use():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert run_bad("--kernel", GUESTS / "hello.elf", "--net",
+                       f"user,hostfwd=tcp:127.0.0.1:{port}-:80") == \
+            (f"vx86: --net user,hostfwd=tcp:127.0.0.1:{port}-:80: cannot listen on host port "
+             f"{port}: Address already in use")
