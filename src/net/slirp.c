@@ -107,7 +107,8 @@ static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
     }
 }
 
-static void cb_register_fd(int fd, void *opaque)
+/* The poll set is rebuilt from slirp_pollfds_fill() every round. */
+static void cb_fd_ignored(int fd, void *opaque)
 {
     (void)fd;
     (void)opaque;
@@ -127,8 +128,8 @@ static const SlirpCb callbacks = {
     .timer_new = cb_timer_new,
     .timer_free = cb_timer_free,
     .timer_mod = cb_timer_mod,
-    .register_poll_fd = cb_register_fd,
-    .unregister_poll_fd = cb_register_fd,
+    .register_poll_fd = cb_fd_ignored,
+    .unregister_poll_fd = cb_fd_ignored,
     .notify = cb_notify,
 };
 

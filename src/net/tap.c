@@ -24,6 +24,7 @@
 struct tap {
     struct net_backend be; /* first */
     int fd, quit_fd;
+    const char *ifname;
     net_rx_fn *rx;
     void *opaque;
     pthread_t thread;
@@ -56,14 +57,14 @@ static void *rx_thread(void *arg)
         if (poll(p, 2, -1) < 0 && errno != EINTR)
             break;
         if (p[1].revents)
-            break;
-        if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
-            break;
+            return NULL;
         while ((len = read(t->fd, t->buf, sizeof(t->buf))) > NET_HDR_LEN)
             t->rx(t->opaque, t->buf + NET_HDR_LEN, (size_t)len - NET_HDR_LEN);
         if (len < 0 && errno != EAGAIN && errno != EINTR)
             break;
     }
+    log_err("--net tap=%s: reading the interface failed: %s; the guest receives no more", t->ifname,
+            strerror(errno));
     return NULL;
 }
 
@@ -90,13 +91,12 @@ static int attach(struct tap *t, const char *ifname)
     int hdr_len = NET_HDR_LEN;
 
     if (strlen(ifname) >= IFNAMSIZ) {
-        log_err("--net tap=%s: interface names are at most %d characters", ifname,
-                IFNAMSIZ - 1);
+        log_err("--net tap=%s: interface names are at most %d characters", ifname, IFNAMSIZ - 1);
         return -EINVAL;
     }
     if (!if_nametoindex(ifname)) {
-        log_err("--net tap=%s: no such interface (ip tuntap add %s mode tap creates it)",
-                ifname, ifname);
+        log_err("--net tap=%s: no such interface (ip tuntap add %s mode tap creates it)", ifname,
+                ifname);
         return -ENODEV;
     }
     t->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -108,14 +108,14 @@ static int attach(struct tap *t, const char *ifname)
     if (ioctl(t->fd, TUNSETIFF, &ifr) == 0) {
         if (ioctl(t->fd, TUNSETVNETHDRSZ, &hdr_len) == 0)
             return 0;
-        log_err("--net tap=%s: cannot set its virtio-net header size: %s", ifname,
-                strerror(errno));
+        log_err("--net tap=%s: cannot set its virtio-net header size: %s", ifname, strerror(errno));
         return -errno;
     }
     switch (errno) {
     case EPERM:
         log_err("--net tap=%s: permission denied (the interface must belong to this user: "
-                "ip tuntap add %s mode tap user $USER)", ifname, ifname);
+                "ip tuntap add %s mode tap user $USER)",
+                ifname, ifname);
         break;
     case EBUSY:
         log_err("--net tap=%s: in use by another process", ifname);
@@ -140,6 +140,7 @@ struct net_backend *net_tap_create(const char *ifname, net_rx_fn *rx, void *opaq
     }
     t->be = (struct net_backend){.vnet_hdr = true, .send = tap_send, .destroy = tap_destroy};
     t->fd = -1;
+    t->ifname = ifname;
     t->rx = rx;
     t->opaque = opaque;
     t->quit_fd = eventfd(0, EFD_CLOEXEC);

@@ -23,8 +23,8 @@
 #include "vm/vm.h"
 
 /* §5.1.3 feature bits, §5.1.4 status bits. */
-#define VIRTIO_NET_F_MAC    5
-#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_MAC     5
+#define VIRTIO_NET_F_STATUS  16
 #define VIRTIO_NET_S_LINK_UP 1
 
 #define RXQ 0
@@ -56,8 +56,8 @@ struct net {
     /* Under dev.lock: */
     pthread_t thread;
     bool started, kicked, quit, warned;
-    pthread_cond_t kick;     /* the transmit queue was notified, or quit */
-    pthread_cond_t rx_kick;  /* the receive queue was notified */
+    pthread_cond_t kick;    /* the transmit queue was notified, or quit */
+    pthread_cond_t rx_kick; /* the receive queue was notified */
     struct virtq_elem rx_elem;
 
     /* The transmit thread's alone: */
@@ -250,8 +250,8 @@ struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
     n->started = true;
     /* Backend threads inherit the blocked signals too. */
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    n->be = cfg->mode == NET_TAP ? net_tap_create(cfg->ifname, rx, n)
-                                 : net_slirp_create(cfg, rx, n);
+    n->be =
+        cfg->mode == NET_TAP ? net_tap_create(cfg->ifname, rx, n) : net_slirp_create(cfg, rx, n);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!n->be)
         goto fail;

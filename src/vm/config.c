@@ -133,9 +133,9 @@ static int parse_mac(const char *s, uint8_t mac[6])
 {
     unsigned v[6];
     char end;
+    int n = sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &end);
 
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-               &end) != 6 || strlen(s) != 17) {
+    if (n != 6 || strlen(s) != 17) {
         log_err("--net mac=%s: not a MAC address (example: 52:54:00:12:34:56)", s);
         return -EINVAL;
     }
@@ -204,7 +204,8 @@ bad_restore:
     gport[-1] = ':';
 bad:
     log_err("--net hostfwd=%s: expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[10.0.2.15]:GUESTPORT "
-            "(example: tcp::8080-:80)", s);
+            "(example: tcp::8080-:80)",
+            s);
     return -EINVAL;
 }
 

@@ -207,12 +207,12 @@ static void arp_roundtrip(struct fixture *f, unsigned n)
     mem_read(&f->vm.mem, used_of(0) + 4 + 8 * (n % QSIZE) + 4, &len, 4);
     assert_true(len >= sizeof(got));
     mem_read(&f->vm.mem, RX_BUF + BUF_LEN * (n % QSIZE), got, sizeof(got));
-    assert_int_equal(got[10] | got[11] << 8, 1);  /* num_buffers */
-    assert_memory_equal(got + 12, mac, 6);        /* to us */
-    assert_int_equal(got[12 + 12], 0x08);         /* ARP */
+    assert_int_equal(got[10] | got[11] << 8, 1); /* num_buffers */
+    assert_memory_equal(got + 12, mac, 6);       /* to us */
+    assert_int_equal(got[12 + 12], 0x08);        /* ARP */
     assert_int_equal(got[12 + 13], 0x06);
-    assert_int_equal(got[12 + 21], 2);            /* a reply */
-    assert_memory_equal(got + 12 + 28, &gw, 4);   /* from the gateway */
+    assert_int_equal(got[12 + 21], 2);          /* a reply */
+    assert_memory_equal(got + 12 + 28, &gw, 4); /* from the gateway */
 }
 
 static void test_identity_and_config(void **state)
