@@ -308,7 +308,10 @@ static uint8_t *word_space(uint8_t *p, uint8_t type, uint8_t tflags, uint16_t mi
     return put16(p, (uint16_t)(max - min + 1));
 }
 
-/* Name (seg, EisaId (...)): an EISA ID as its 32-bit integer (§6.1.5). */
+/* Name (seg, EisaId (...)): an EISA ID as its 32-bit integer (§6.1.5, the
+ * EISAID macro of §19.6.35): in byte order, the three letters as 5-bit
+ * values (A = 1) packed big-endian into 15 bits, then the four hex digits;
+ * "PNP" gives 0x41 0xd0. */
 static uint8_t *aml_eisaid(uint8_t *p, const char seg[4], const uint8_t id[4])
 {
     p = aml_name(p, seg);
