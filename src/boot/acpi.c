@@ -297,7 +297,7 @@ static uint8_t *put16(uint8_t *p, uint16_t v)
 /* Word Address Space Descriptor (§6.4.3.5.3): tag 0x88, length 13, resource
  * type (1 I/O, 2 bus number), general flags 0x0c (producer, positive
  * decode, min and max fixed), type-specific flags (for I/O, 3: entire
- * range, §6.4.3.5.4), then granularity, min, max, translation, length. */
+ * range, §6.4.3.5.5), then granularity, min, max, translation, length. */
 static uint8_t *word_space(uint8_t *p, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
 {
     *p++ = 0x88, *p++ = 13, *p++ = 0, *p++ = type, *p++ = 0x0c, *p++ = tflags;
@@ -308,8 +308,8 @@ static uint8_t *word_space(uint8_t *p, uint8_t type, uint8_t tflags, uint16_t mi
     return put16(p, (uint16_t)(max - min + 1));
 }
 
-/* Name (seg, EisaId (...)): an EISA ID as its 32-bit integer (§6.1.5, the
- * EISAID macro of §19.6.35): in byte order, the three letters as 5-bit
+/* Name (seg, EisaId (...)): an EISA ID as its 32-bit integer (§6.1.5; the
+ * ASL EISAID macro, §19.6): in byte order, the three letters as 5-bit
  * values (A = 1) packed big-endian into 15 bits, then the four hex digits;
  * "PNP" gives 0x41 0xd0. */
 static uint8_t *aml_eisaid(uint8_t *p, const char seg[4], const uint8_t id[4])
@@ -354,7 +354,7 @@ static uint8_t *aml_pci_host(uint8_t *p)
     p = word_space(p, 1, 3, PCI_CONFIG_ADDRESS + 8, 0xffff);
     /* DWord Address Space Descriptor (§6.4.3.5.2): tag 0x87, length 23,
      * memory, general flags as above, type-specific 0x01 (read/write,
-     * non-cacheable, §6.4.3.5.4), granularity, min, max, translation, length. */
+     * non-cacheable, §6.4.3.5.5), granularity, min, max, translation, length. */
     *p++ = 0x87, *p++ = 23, *p++ = 0, *p++ = 0, *p++ = 0x0c, *p++ = 0x01;
     p = put32(p, 0);
     p = put32(p, (uint32_t)PCI_MEM32_BASE);

@@ -4,8 +4,9 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* CONFIG_ADDRESS bits that hold something (§3.2.2.3.2): enable, bus,
- * device, function, register. Bits 30:24 are reserved and 1:0 read 0. */
+/* CONFIG_ADDRESS bits that hold something (PCI Local Bus 3.0 §3.2.2.3.2):
+ * enable, bus, device, function, register. Bits 30:24 are reserved and
+ * 1:0 read 0. */
 #define CONFIG_ADDRESS_MASK 0x80fffffcu
 
 static uint32_t ones(unsigned size)

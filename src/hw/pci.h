@@ -38,8 +38,9 @@
 #define PCI_CONFIG_ENABLE  0x80000000u
 
 /* In the MMIO hole below 4 GiB (vm/mem.h), 256 MiB-aligned as the MCFG
- * expects of a segment's window, clear of the boot timer and virtio-mmio
- * (0xd0000000-0xd01fffff) and of the IOAPIC/LAPIC (0xfec00000+). */
+ * expects of a segment's window, above the boot timer and virtio-mmio
+ * (0xd0000000 to 0xd0107fff) and below the IOAPIC and LAPIC (0xfec00000
+ * and up); nothing in layout.h lies in the hole. */
 #define PCI_ECAM_BASE 0xe0000000ULL
 #define PCI_ECAM_SIZE 0x100000ULL /* bus 0: 32 devices x 8 functions x 4 KiB */
 /* The host bridge's memory window for 32-bit BARs (the DSDT's _CRS): the
@@ -85,7 +86,7 @@
 
 struct pci_device;
 
-/* Called with the bus lock held, after the core has done the access: a read
+/* Called with pci->lock held, after the core has done the access: a read
  * hook may replace *value (size bytes at off), a write hook sees the value
  * the guest wrote (cfg already holds the masked result). They must not call
  * pci_cfg_read/write. off + size never crosses a dword. */
@@ -134,8 +135,8 @@ void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uin
 int pci_set_bar(struct pci_device *d, unsigned bar, uint64_t size, unsigned flags);
 
 /* The address the guest programmed into BAR bar (64-bit BARs whole), flags
- * masked off; 0 for an unimplemented BAR. Call with the bus lock held or
- * before vCPUs run. */
+ * masked off; 0 for an unimplemented BAR. Call with pci->lock held (from a
+ * hook) or before vCPUs run. */
 uint64_t pci_bar_addr(const struct pci_device *d, unsigned bar);
 
 /* Puts d at devfn on bus 0. Returns 0, -EINVAL (devfn out of range),
