@@ -301,9 +301,8 @@ def notes(host):
            "microvm having neither HPET nor ACPI PM timer to fall back on, hangs (seen in "
            "most of a handful of tries while the suite was written); its reset after "
            "`reboot -f` hung too. pc has both timers and an i8042.",
-           "- vx86 has no ACPI power-off yet, so every Linux guest ends with `reboot -f` "
-           "(i8042 reset; vx86 exits, QEMU exits with `-no-reboot`): *to end* is the time to "
-           "that exit.",
+           "- Every Linux guest ends with a reset (vx86 exits, QEMU exits with `-no-reboot`), "
+           "the same way on both, so that *to end* is the time to that exit.",
            "- Nothing is cached across runs that a user would not get: every run is a fresh "
            "process; the host's page cache holds the kernel and initramfs after the warm-up, "
            "as it would for a user booting twice.",

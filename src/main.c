@@ -195,7 +195,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
     if (vm_create_vcpus(&vm, &boot) || (first && console_init(cfg->serial)))
         goto out;
     status = vm_run(&vm);
-    *reset = vm.reset;
+    *reset = vm.reset && !vm.signalled;
 out:
     vm_destroy(&vm);
     return status;

@@ -12,6 +12,7 @@
 
 #include "boot/layout.h"
 #include "hw/acpi_pm.h"
+#include "hw/pci.h"
 #include "vm/vm.h"
 
 #define OEM_ID       "VX86  "
@@ -137,6 +138,19 @@ struct __attribute__((packed)) madt_lapic_nmi {
     uint8_t lint;
 };
 
+/* PCI Firmware Specification 3.3 §4.1.2, Tables 4-2 and 4-3: the MCFG
+ * with one allocation, the ECAM window of segment 0, buses 0 to 0. */
+struct __attribute__((packed)) mcfg {
+    struct sdt_header h;
+    uint8_t reserved[8];
+    uint64_t base;
+    uint16_t segment;
+    uint8_t start_bus, end_bus;
+    uint32_t reserved1;
+};
+
+_Static_assert(sizeof(struct mcfg) == 60, "MCFG with one allocation is 60 bytes");
+
 #define MADT_LAPIC        0
 #define MADT_IOAPIC       1
 #define MADT_ISO          2
@@ -152,6 +166,25 @@ struct __attribute__((packed)) madt_lapic_nmi {
  * The DSDT's AML (§20.2), written byte by byte:
  *
  *     Scope (\_SB) {
+ *         Device (PCI0) {                      // the PCI host bridge, hw/pci.h
+ *             Name (_HID, EisaId ("PNP0A08"))  // PCI Express root bridge
+ *             Name (_CID, EisaId ("PNP0A03"))  // PCI root bridge
+ *             Name (_SEG, Zero)                // the MCFG's segment
+ *             Name (_BBN, Zero)
+ *             Name (_UID, Zero)
+ *             Name (_CRS, ResourceTemplate () {
+ *                 WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,
+ *                                0, 0, 0, 0, 1)
+ *                 IO (Decode16, 0x0CF8, 0x0CF8, 1, 8)
+ *                 WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+ *                         0, 0x0000, 0x0CF7, 0, 0x0CF8)
+ *                 WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+ *                         0, 0x0D00, 0xFFFF, 0, 0xF300)
+ *                 DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed,
+ *                              NonCacheable, ReadWrite, 0, PCI_MEM32_BASE,
+ *                              PCI_MEM32_BASE + PCI_MEM32_SIZE - 1, 0, PCI_MEM32_SIZE)
+ *             })
+ *         }
  *         Device (VR00) {                      // one per virtio-mmio device
  *             Name (_HID, "LNRO0005")
  *             Name (_UID, 0)
@@ -162,6 +195,13 @@ struct __attribute__((packed)) madt_lapic_nmi {
  *         }
  *     }
  *     Name (_S5, Package (4) { 5, 5, 0, 0 })
+ *
+ * PCI0's _CRS is QEMU's PC one without the VGA window and the 64-bit
+ * window: the bridge consumes the mechanism #1 ports and forwards every
+ * other I/O port, and memory in a part of the hole below 4 GiB that nothing
+ * else uses, for BARs. With _SEG and _BBN matching the MCFG entry, Linux
+ * uses ECAM under it. No _OSC: Linux then keeps the PCIe features native
+ * to the platform (an info line); no _PRT: no device uses INTx yet.
  *
  * _S5 tells the OS the SLP_TYP values to write to PM1a_CNT (and PM1b_CNT,
  * which the FADT leaves out) to enter S5, soft-off (§7.4.2); the two
@@ -175,7 +215,11 @@ struct __attribute__((packed)) madt_lapic_nmi {
 #define AML_STRING  0x0d /* StringPrefix AsciiCharList NullChar */
 #define AML_EXT     0x5b /* ExtOpPrefix; with 0x82, DeviceOp PkgLength NameString TermList */
 #define AML_DEVICE  0x82
-#define DEVICE_AML  61 /* bytes of one Device () above */
+#define AML_DWORD   0x0c /* DWordPrefix DWordData */
+#define AML_ZERO    0x00 /* ZeroOp */
+#define DEVICE_AML  61   /* bytes of one Device () above */
+#define PCI_CRS     84   /* bytes of PCI0's resource template */
+#define PCI_AML     140  /* bytes of Device (PCI0) */
 
 static const uint8_t s5_aml[] = {AML_NAME, '_', 'S', '5', '_', AML_PACKAGE,
                                  /* PkgLength: these 8 bytes */
@@ -243,18 +287,96 @@ static uint8_t *aml_device(uint8_t *p, int i, const struct acpi_mmio_dev *d)
     return p;
 }
 
+static uint8_t *put16(uint8_t *p, uint16_t v)
+{
+    *p++ = (uint8_t)v;
+    *p++ = (uint8_t)(v >> 8);
+    return p;
+}
+
+/* Word Address Space Descriptor (§6.4.3.5.3): tag 0x88, length 13, resource
+ * type (1 I/O, 2 bus number), general flags 0x0c (producer, positive
+ * decode, min and max fixed), type-specific flags (for I/O, 3: entire
+ * range, §6.4.3.5.5), then granularity, min, max, translation, length. */
+static uint8_t *word_space(uint8_t *p, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
+{
+    *p++ = 0x88, *p++ = 13, *p++ = 0, *p++ = type, *p++ = 0x0c, *p++ = tflags;
+    p = put16(p, 0);
+    p = put16(p, min);
+    p = put16(p, max);
+    p = put16(p, 0);
+    return put16(p, (uint16_t)(max - min + 1));
+}
+
+/* Name (seg, EisaId (...)): an EISA ID as its 32-bit integer (§6.1.5; the
+ * ASL EISAID macro, §19.6): in byte order, the three letters as 5-bit
+ * values (A = 1) packed big-endian into 15 bits, then the four hex digits;
+ * "PNP" gives 0x41 0xd0. */
+static uint8_t *aml_eisaid(uint8_t *p, const char seg[4], const uint8_t id[4])
+{
+    p = aml_name(p, seg);
+    *p++ = AML_DWORD;
+    memcpy(p, id, 4);
+    return p + 4;
+}
+
+static uint8_t *aml_pci_host(uint8_t *p)
+{
+    static const uint8_t pnp0a08[4] = {0x41, 0xd0, 0x0a, 0x08},
+                         pnp0a03[4] = {0x41, 0xd0, 0x0a, 0x03};
+    uint8_t *start = p;
+
+    *p++ = AML_EXT;
+    *p++ = AML_DEVICE;
+    p = pkg_length(p, PCI_AML - 4);
+    memcpy(p, "PCI0", 4);
+    p += 4;
+    p = aml_eisaid(p, "_HID", pnp0a08);
+    p = aml_eisaid(p, "_CID", pnp0a03);
+    p = aml_name(p, "_SEG");
+    *p++ = AML_ZERO;
+    p = aml_name(p, "_BBN");
+    *p++ = AML_ZERO;
+    p = aml_name(p, "_UID");
+    *p++ = AML_ZERO;
+    p = aml_name(p, "_CRS");
+    *p++ = AML_BUFFER;
+    p = pkg_length(p, 2 + PCI_CRS);
+    *p++ = AML_BYTE, *p++ = PCI_CRS;
+    p = word_space(p, 2, 0, 0, 0);
+    /* I/O port descriptor (§6.4.2.5): 16-bit decode, min, max, alignment 1,
+     * length 8. */
+    *p++ = 0x47, *p++ = 1;
+    p = put16(p, PCI_CONFIG_ADDRESS);
+    p = put16(p, PCI_CONFIG_ADDRESS);
+    *p++ = 1, *p++ = 8;
+    p = word_space(p, 1, 3, 0x0000, PCI_CONFIG_ADDRESS - 1);
+    p = word_space(p, 1, 3, PCI_CONFIG_ADDRESS + 8, 0xffff);
+    /* DWord Address Space Descriptor (§6.4.3.5.2): tag 0x87, length 23,
+     * memory, general flags as above, type-specific 0x01 (read/write,
+     * non-cacheable, §6.4.3.5.5), granularity, min, max, translation, length. */
+    *p++ = 0x87, *p++ = 23, *p++ = 0, *p++ = 0, *p++ = 0x0c, *p++ = 0x01;
+    p = put32(p, 0);
+    p = put32(p, (uint32_t)PCI_MEM32_BASE);
+    p = put32(p, (uint32_t)(PCI_MEM32_BASE + PCI_MEM32_SIZE - 1));
+    p = put32(p, 0);
+    p = put32(p, (uint32_t)PCI_MEM32_SIZE);
+    *p++ = 0x79, *p++ = 0;
+    assert(p - start == PCI_AML);
+    return p;
+}
+
 /* Writes the AML at p; returns its length. */
 static size_t dsdt_aml(uint8_t *p, const struct acpi_mmio_dev *devs, int ndevs)
 {
     uint8_t *start = p;
 
-    if (ndevs) {
-        *p++ = AML_SCOPE;
-        p = pkg_length(p, 5 + (size_t)ndevs * DEVICE_AML);
-        *p++ = '\\', *p++ = '_', *p++ = 'S', *p++ = 'B', *p++ = '_';
-        for (int i = 0; i < ndevs; i++)
-            p = aml_device(p, i, &devs[i]);
-    }
+    *p++ = AML_SCOPE;
+    p = pkg_length(p, 5 + PCI_AML + (size_t)ndevs * DEVICE_AML);
+    *p++ = '\\', *p++ = '_', *p++ = 'S', *p++ = 'B', *p++ = '_';
+    p = aml_pci_host(p);
+    for (int i = 0; i < ndevs; i++)
+        p = aml_device(p, i, &devs[i]);
     memcpy(p, s5_aml, sizeof(s5_aml));
     return (size_t)(p + sizeof(s5_aml) - start);
 }
@@ -304,18 +426,20 @@ static struct gas io_gas(uint16_t port, unsigned bytes, uint8_t access)
 #define OFF_FACS     0x040
 #define OFF_XSDT     0x080
 #define OFF_FADT     0x100
-#define OFF_MADT     0x220
-#define XSDT_ENTRIES 2
+#define OFF_MCFG     0x220
+#define OFF_MADT     0x260
+#define XSDT_ENTRIES 3
 #define MADT_MAX                                                                                   \
     (sizeof(struct madt) + VM_MAX_CPUS * sizeof(struct madt_lapic) + sizeof(struct madt_ioapic) +  \
      2 * sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi))
 #define OFF_DSDT (((OFF_MADT + MADT_MAX) + 15) & ~15u)
 #define DSDT_MAX                                                                                   \
-    (sizeof(struct sdt_header) + 1 + 2 + 5 + ACPI_MMIO_MAX * DEVICE_AML + sizeof(s5_aml))
+    (sizeof(struct sdt_header) + 1 + 2 + 5 + PCI_AML + ACPI_MMIO_MAX * DEVICE_AML + sizeof(s5_aml))
 #define AREA_MAX (OFF_DSDT + DSDT_MAX)
 
 _Static_assert(OFF_XSDT + sizeof(struct sdt_header) + 8 * XSDT_ENTRIES <= OFF_FADT, "XSDT");
-_Static_assert(OFF_FADT + sizeof(struct fadt) <= OFF_MADT, "FADT");
+_Static_assert(OFF_FADT + sizeof(struct fadt) <= OFF_MCFG, "FADT");
+_Static_assert(OFF_MCFG + sizeof(struct mcfg) <= OFF_MADT, "MCFG");
 _Static_assert(AREA_MAX <= BOOT_ACPI_SIZE, "the tables fit in the ACPI area");
 
 static uint32_t gpa_of(unsigned off)
@@ -355,6 +479,16 @@ static void build_fadt(uint8_t *area)
     memcpy(&f.hypervisor_vendor_id, "vx86vx86", 8);
     memcpy(area + OFF_FADT, &f, sizeof(f));
     finish(area + OFF_FADT);
+}
+
+static void build_mcfg(uint8_t *area)
+{
+    struct mcfg m = {.base = PCI_ECAM_BASE,
+                     .end_bus = (uint8_t)(PCI_ECAM_SIZE / PCI_DEVFNS / PCI_CFG_SIZE - 1)};
+
+    header(&m.h, "MCFG", sizeof(m), 1);
+    memcpy(area + OFF_MCFG, &m, sizeof(m));
+    finish(area + OFF_MCFG);
 }
 
 /* Returns the MADT's length. */
@@ -398,7 +532,7 @@ int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev
     struct rsdp rsdp = {.revision = 2, .length = sizeof(rsdp), .xsdt = gpa_of(OFF_XSDT)};
     struct facs facs = {.length = sizeof(facs), .version = 2};
     struct sdt_header xsdt = {0}, dsdt = {0};
-    uint64_t entries[XSDT_ENTRIES] = {gpa_of(OFF_FADT), gpa_of(OFF_MADT)};
+    uint64_t entries[XSDT_ENTRIES] = {gpa_of(OFF_FADT), gpa_of(OFF_MADT), gpa_of(OFF_MCFG)};
     uint32_t dsdt_len;
 
     if (cpus < 1 || cpus > VM_MAX_CPUS || ndevs < 0 || ndevs > ACPI_MMIO_MAX)
@@ -425,6 +559,7 @@ int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev
     finish(area + OFF_DSDT);
 
     build_fadt(area);
+    build_mcfg(area);
     build_madt(area, cpus); /* it ends before OFF_DSDT whatever its length */
     return mem_write(mem, BOOT_ACPI, area, OFF_DSDT + dsdt_len);
 }

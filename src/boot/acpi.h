@@ -5,9 +5,11 @@
  * boundaries (§5.2.5.1). Linux gets its address directly too
  * (boot_params.acpi_rsdp_addr, hvm_start_info.rsdp_paddr).
  *
- *   RSDP (revision 2) -> XSDT -> FADT -> DSDT (\_S5, MMIO devices), FACS
+ *   RSDP (revision 2) -> XSDT -> FADT -> DSDT (\_S5, the PCI host bridge,
+ *                                             MMIO devices), FACS
  *                             -> MADT (one LAPIC per vCPU, the IOAPIC,
  *                                      IRQ0 -> GSI2, IRQ9 level/high, NMI)
+ *                             -> MCFG (the ECAM window of hw/pci.h)
  *
  * The FADT is a full (not hardware-reduced) one: SCI on IRQ 9, the PM1a
  * blocks and the 0xCF9 reset register of hw/acpi_pm.h.

@@ -135,15 +135,18 @@ int acpi_pm_init(struct acpi_pm *pm, struct bus *pio,
                                                     .write = cnt_write,
                                                     .opaque = pm,
                                                     .name = "acpi-pm1-cnt"});
-    if (!err)
-        err = bus_register(pio, &(struct bus_range){.base = ACPI_RESET_PORT,
-                                                    .len = 1,
-                                                    .widths = BUS_W1,
-                                                    .read = rcr_read,
-                                                    .write = rcr_write,
-                                                    .opaque = pm,
-                                                    .name = "reset-control"});
     return err;
+}
+
+struct bus_range acpi_pm_reset_range(struct acpi_pm *pm)
+{
+    return (struct bus_range){.base = ACPI_RESET_PORT,
+                              .len = 1,
+                              .widths = BUS_W1,
+                              .read = rcr_read,
+                              .write = rcr_write,
+                              .opaque = pm,
+                              .name = "reset-control"};
 }
 
 void acpi_pm_destroy(struct acpi_pm *pm)

@@ -10,7 +10,8 @@
  *                     legacy mode, FADT SMI_CMD = 0); SLP_EN with SLP_TYP =
  *                     ACPI_PM_SLP_TYP_S5 powers off; other sleep types are
  *                     not offered (the DSDT has only \_S5) and are ignored
- *   0xCF9             reset control: a write with bit 2 (RST_CPU) resets
+ *   0xCF9             reset control: a write with bit 2 (RST_CPU) resets;
+ *                     reached through the PCI host (hw/pci.h)
  *
  * Any value at any width is accepted; nothing the guest writes can do more
  * than power off or reset its own VM.
@@ -56,10 +57,16 @@ struct acpi_pm {
     void *opaque;
 };
 
-/* Registers the PM1 blocks and the reset port on pio. event() runs on the
- * vCPU thread that wrote the register. Returns 0 or -errno. */
+/* Registers the PM1 blocks on pio. event() runs on the vCPU thread that
+ * wrote the register. Returns 0 or -errno. */
 int acpi_pm_init(struct acpi_pm *pm, struct bus *pio,
                  void (*event)(void *opaque, enum acpi_pm_event ev), void *opaque);
+
+/* The reset control register as a 1-byte range at ACPI_RESET_PORT. It is
+ * not registered by acpi_pm_init: 0xCF9 lies inside the dword of PCI's
+ * CONFIG_ADDRESS, so the PCI host (hw/pci.h) owns the port and forwards
+ * byte accesses; without PCI, the caller registers this range itself. */
+struct bus_range acpi_pm_reset_range(struct acpi_pm *pm);
 
 /* Safe on a zeroed struct or after a failed init. */
 void acpi_pm_destroy(struct acpi_pm *pm);

@@ -72,6 +72,7 @@ static int fw_cfg_setup(struct vm *vm)
 int pc_init(struct vm *vm)
 {
     struct pc *pc = calloc(1, sizeof(*pc));
+    struct bus_range reset;
     int err;
 
     if (!pc)
@@ -99,6 +100,10 @@ int pc_init(struct vm *vm)
         err = rtc_init(&pc->rtc, &vm->pio, vm->cfg.mem_size);
     if (!err)
         err = acpi_pm_init(&pc->acpi_pm, &vm->pio, acpi_pm_event, vm);
+    if (!err) {
+        reset = acpi_pm_reset_range(&pc->acpi_pm);
+        err = pci_init(&pc->pci, &vm->pio, &vm->mmio, &reset);
+    }
     if (!err)
         err = fw_cfg_setup(vm);
     if (err)
@@ -113,6 +118,7 @@ void pc_destroy(struct vm *vm)
     serial_free(vm->pc->com1);
     pthread_mutex_destroy(&vm->pc->rtc.lock);
     acpi_pm_destroy(&vm->pc->acpi_pm);
+    pci_destroy(&vm->pc->pci);
     fw_cfg_destroy(&vm->pc->fw_cfg);
     free(vm->pc);
     vm->pc = NULL;

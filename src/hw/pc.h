@@ -1,7 +1,7 @@
 /*
  * The PC platform's devices, created together for a VM: COM1, debug-exit,
  * i8042, POST port, boot timer, CMOS RTC, ACPI power management and reset
- * control, QEMU's fw_cfg. The interrupt controllers and PIT come from
+ * control, QEMU's fw_cfg, the PCI host bridge. The interrupt controllers and PIT come from
  * the engine (KVM's in-kernel irqchip for kvm).
  */
 #ifndef VX86_HW_PC_H
@@ -10,6 +10,7 @@
 #include "hw/acpi_pm.h"
 #include "hw/boot_timer.h"
 #include "hw/fw_cfg.h"
+#include "hw/pci.h"
 #include "hw/post.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -22,6 +23,7 @@ struct pc {
     struct rtc rtc;
     struct acpi_pm acpi_pm;
     struct fw_cfg fw_cfg;
+    struct pci pci;
 };
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */

@@ -170,6 +170,23 @@ static void watch_input(int epfd, bool on)
     epoll_ctl(epfd, EPOLL_CTL_MOD, con.in_fd, &ev);
 }
 
+/* Stops the VM for a pending termination signal. One that comes after
+ * another stop (a guest reset) still counts: the guest is not restarted. */
+static void take_signal(struct vm *vm, int sigfd)
+{
+    struct signalfd_siginfo si;
+    char why[64];
+
+    if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+        return;
+    snprintf(why, sizeof(why), "terminating on signal %u", si.ssi_signo);
+    vm->signalled = true;
+    if (atomic_load(&vm->stopping))
+        log_err("%s", why);
+    else
+        vm_stop(vm, VX86_OK, why);
+}
+
 void console_loop(struct vm *vm)
 {
     sigset_t set;
@@ -180,7 +197,7 @@ void console_loop(struct vm *vm)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+    sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0 || sigfd < 0 || add_fd(epfd, vm->stop_fd) < 0 || add_fd(epfd, sigfd) < 0) {
         log_err("console: cannot set up the event loop: %s", strerror(errno));
@@ -206,13 +223,7 @@ void console_loop(struct vm *vm)
             int fd = evs[i].data.fd;
 
             if (fd == sigfd) {
-                struct signalfd_siginfo si;
-                char why[64];
-
-                if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-                    snprintf(why, sizeof(why), "terminating on signal %u", si.ssi_signo);
-                    vm_stop(vm, VX86_OK, why);
-                }
+                take_signal(vm, sigfd);
             } else if (input && fd == con.in_fd) {
                 read_input(vm, epfd);
                 feed_guest(vm);
@@ -221,6 +232,10 @@ void console_loop(struct vm *vm)
             }
         }
     }
+    /* A guest that resets at once may stop the VM before the loop ever
+     * waits: a signal pending by then is taken here, or restarts would
+     * never see it. */
+    take_signal(vm, sigfd);
 out:
     if (epfd >= 0)
         close(epfd);

@@ -1,15 +1,18 @@
 /*
  * libFuzzer target for the platform devices a guest reaches by port I/O and
- * that read or write guest RAM on its say: fw_cfg (with DMA) and the ACPI
- * PM registers / reset control (hw/fw_cfg.h, hw/acpi_pm.h), on one bus as
- * pc.c puts them.
+ * that read or write guest RAM on its say: fw_cfg (with DMA), the ACPI PM
+ * registers / reset control and the PCI host's configuration mechanisms
+ * (hw/fw_cfg.h, hw/acpi_pm.h, hw/pci.h), on one bus as pc.c puts them, with
+ * a device with a 32-bit and a 64-bit memory BAR at 00:01.0.
  *
  * Input: 64 bytes of guest RAM at 0 (where DMA requests are read from), then
  * records of 7 bytes: kind (bit 0 write, bits 1-2 log2 of the size: 1, 2, 4
- * or 8 bytes), port selector, offset (both pick a port near the devices),
- * value (4 bytes, little-endian). Checks: no crash or sanitizer report;
- * fw_cfg's read offset stays inside its item; the signature item still reads
- * "QEMU" afterwards (the guest cannot change items).
+ * or 8 bytes; bit 3 ECAM instead of a port, bits 4-5 a byte offset), port
+ * selector, offset (both pick a port near the devices; for ECAM, function
+ * 0-15 and dword 0-255), value (4 bytes, little-endian). Checks: no crash or
+ * sanitizer report; fw_cfg's read offset stays inside its item; the signature
+ * item still reads "QEMU" and the host bridge its IDs afterwards (the guest
+ * cannot change read-only fields); CONFIG_ADDRESS's reserved bits read 0.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include "hw/acpi_pm.h"
 #include "hw/bus.h"
 #include "hw/fw_cfg.h"
+#include "hw/pci.h"
 
 #define RAM_SIZE (2u << 20)
 
@@ -41,9 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct guest_mem mem;
     static const uint8_t file[40] = {[0] = 1, [39] = 2};
-    struct bus pio;
+    static struct pci_device dev;
+    struct bus pio, mmio;
+    struct bus_range reset;
     struct fw_cfg fw;
     struct acpi_pm pm;
+    struct pci pci;
     int events = 0;
     char sig[4];
 
@@ -56,19 +63,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size -= 64;
     }
     bus_init(&pio, "pio");
+    bus_init(&mmio, "mmio");
+    pci_device_init(&dev, 0x1af4, 0x1041, 0x020000, 1);
     if (fw_cfg_init(&fw, &pio, &mem) || fw_cfg_add_file(&fw, "etc/test", file, sizeof(file)) ||
         acpi_pm_init(&pm, &pio, event, &events))
         fail("init");
+    reset = acpi_pm_reset_range(&pm);
+    if (pci_init(&pci, &pio, &mmio, &reset) || pci_set_bar(&dev, 0, 0x1000, 0) ||
+        pci_set_bar(&dev, 2, 0x4000, PCI_BAR_MEM64) || pci_register(&pci, &dev, PCI_DEVFN(1, 0)))
+        fail("pci init");
     for (; size >= 7; data += 7, size -= 7) {
         unsigned width = 1u << ((data[0] >> 1) & 3);
         uint16_t port = (uint16_t)(bases[data[1] % 4] + data[2] % 16);
+        uint64_t ecam =
+            PCI_ECAM_BASE + ((uint64_t)(data[1] & 15) << 12) + data[2] * 4u + ((data[0] >> 4) & 3);
         uint32_t value = (uint32_t)data[3] | (uint32_t)data[4] << 8 | (uint32_t)data[5] << 16 |
                          (uint32_t)data[6] << 24;
 
-        if (data[0] & 1)
+        if (data[0] & 8) {
+            if (data[0] & 1)
+                bus_write(&mmio, ecam, width, value);
+            else
+                bus_read(&mmio, ecam, width);
+        } else if (data[0] & 1) {
             bus_write(&pio, port, width, value);
-        else
+        } else {
             bus_read(&pio, port, width);
+        }
         for (int i = 0; i < fw.nr_items; i++)
             if (fw.items[i].key == fw.sel && fw.offset > fw.items[i].len)
                 fail("fw_cfg offset past its item");
@@ -78,8 +99,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sig[i] = (char)bus_read(&pio, FW_CFG_PORT_DATA, 1);
     if (memcmp(sig, "QEMU", 4))
         fail("the guest changed the fw_cfg signature");
+    if (bus_read(&pio, PCI_CONFIG_ADDRESS, 4) & 0x7f000003)
+        fail("CONFIG_ADDRESS kept reserved bits");
+    bus_write(&pio, PCI_CONFIG_ADDRESS, 4, PCI_CONFIG_ENABLE);
+    if (bus_read(&pio, PCI_CONFIG_DATA, 4) != 0x00081b36 ||
+        bus_read(&mmio, PCI_ECAM_BASE + (PCI_DEVFN(1, 0) << 12), 4) != 0x10411af4)
+        fail("the guest changed a PCI ID");
+    pci_destroy(&pci);
     acpi_pm_destroy(&pm);
     fw_cfg_destroy(&fw);
     bus_destroy(&pio);
+    bus_destroy(&mmio);
     return 0;
 }

@@ -3,8 +3,9 @@
  * way an OS finds them (ACPI 6.5 §5.2.5.1: "RSD PTR " on a 16-byte boundary
  * in 0xE0000-0xFFFFF), every table's signature and checksum, the MADT's
  * processors against QEMU's fw_cfg CPU count, fw_cfg's signature and
- * etc/e820 file, the MP tables (MP Specification 1.4) and the interrupt
- * controllers at the addresses the MADT gives. Written against the
+ * etc/e820 file, the MP tables (MP Specification 1.4), the interrupt
+ * controllers at the addresses the MADT gives, and the PCI host bridge
+ * through configuration mechanism #1 and, where an MCFG names it, ECAM. Written against the
  * specifications only, so it passes under QEMU (-M pc, SeaBIOS's tables) as
  * under vx86.
  *
@@ -110,7 +111,7 @@ static const uint8_t *find_rsdp(void)
 }
 
 struct acpi {
-    const struct sdt *fadt, *madt, *dsdt;
+    const struct sdt *fadt, *madt, *dsdt, *mcfg;
 };
 
 static void walk_acpi(struct acpi *acpi)
@@ -151,6 +152,8 @@ static void walk_acpi(struct acpi *acpi)
             acpi->fadt = t;
         else if (mem_eq(t->signature, "APIC", 4))
             acpi->madt = t;
+        else if (mem_eq(t->signature, "MCFG", 4))
+            acpi->mcfg = t;
     }
 }
 
@@ -235,6 +238,66 @@ static void check_apics(uint32_t lapic, uint32_t ioapic, int ioapic_id)
     printf("IOAPIC: ID %u, version %x, %u pins\n", id, ver & 0xff, (ver >> 16 & 0xff) + 1);
     CHECK((int)id == ioapic_id);
     CHECK((ver >> 16 & 0xff) + 1 >= 24);
+}
+
+#define PCI_CONFIG_ADDRESS 0xcf8
+#define PCI_CONFIG_DATA    0xcfc
+#define PCI_ENABLE         0x80000000u
+
+/* Configuration mechanism #1 (PCI Local Bus 3.0 §3.2.2.3.2), bus 0. */
+static uint32_t conf1(unsigned dev, unsigned fn, unsigned reg)
+{
+    return PCI_ENABLE | dev << 11 | fn << 8 | reg;
+}
+
+static uint32_t conf1_read(unsigned dev, unsigned fn, unsigned reg)
+{
+    outl(PCI_CONFIG_ADDRESS, conf1(dev, fn, reg));
+    return inl(PCI_CONFIG_DATA);
+}
+
+/* The host bridge at 00:00.0 (class 06/00): its IDs through mechanism #1
+ * as dword, words and bytes; an absent function (00:1f.7, free on QEMU's pc
+ * and q35 too) and a disabled CONFIG_ADDRESS read all ones. With an MCFG
+ * (PCI Firmware Specification 3.3 §4.1.2), the same through ECAM at its
+ * base, paging being off. vx86 has QEMU's generic host bridge and an MCFG;
+ * QEMU's pc has an i440FX and no MCFG. */
+static void check_pci(const struct sdt *mcfg)
+{
+    uint32_t ids = conf1_read(0, 0, 0), class = conf1_read(0, 0, 8) >> 8;
+
+    printf("PCI: 00:00.0 is %04x:%04x, class %06x\n", ids & 0xffff, ids >> 16, class);
+    CHECK(class >> 8 == 0x0600);
+    CHECK(inl(PCI_CONFIG_ADDRESS) == conf1(0, 0, 8));
+    outl(PCI_CONFIG_ADDRESS, conf1(0, 0, 0));
+    CHECK(inw(PCI_CONFIG_DATA) == (ids & 0xffff));
+    CHECK(inw(PCI_CONFIG_DATA + 2) == ids >> 16);
+    CHECK(inb(PCI_CONFIG_DATA + 1) == (ids >> 8 & 0xff));
+    CHECK(inb(PCI_CONFIG_DATA + 3) == ids >> 24);
+    CHECK(conf1_read(31, 7, 0) == 0xffffffff);
+    outl(PCI_CONFIG_ADDRESS, 0);
+    CHECK(inl(PCI_CONFIG_DATA) == 0xffffffff);
+    if ((ids & 0xffff) == 0x1b36) {
+        CHECK(ids == 0x00081b36);
+        CHECK(mcfg != 0);
+    }
+    if (!mcfg)
+        return;
+    {
+        const uint8_t *m = (const uint8_t *)mcfg;
+        uint64_t base = get32(m + 44) | (uint64_t)get32(m + 48) << 32;
+        volatile uint32_t *ecam = (volatile uint32_t *)(uintptr_t)base;
+
+        printf("MCFG: ECAM at %llx, segment %u, buses %u-%u\n", base, get16(m + 52), m[54], m[55]);
+        CHECK(mcfg->length >= 60 && base && base < 0x100000000ull && get16(m + 52) == 0 &&
+              m[54] == 0);
+        if (!base || base >= 0x100000000ull)
+            return;
+        CHECK(ecam[0] == ids);
+        CHECK(ecam[2] >> 8 == class);
+        CHECK(*(volatile uint16_t *)(uintptr_t)(base + 2) == ids >> 16);
+        CHECK(ecam[(31 << 15 | 7 << 12) / 4] == 0xffffffff);
+    }
 }
 
 /* MP Specification 1.4 §4: the floating pointer on a 16-byte boundary in
@@ -466,6 +529,7 @@ int guest_main_multiboot(uint32_t magic, uint32_t info)
     if (mp_vx86)
         CHECK(mp_cpus == madt_cpus);
     check_apics(lapic, ioapic, ioapic_id);
+    check_pci(acpi.mcfg);
     CHECK(acpi.dsdt && s5_slp_typ(acpi.dsdt) >= 0);
     if (has_word(cmdline, "poweroff"))
         power_off(&acpi);

@@ -37,7 +37,8 @@ def lines_of(r):
 
 def test_linux_runs_a_command_and_powers_off():
     r = boot('console=ttyS0 quiet vx86.run="uname -sr; grep -c ^processor /proc/cpuinfo;'
-             ' echo sum $(echo vx86 | md5sum); dmesg | grep -i -E acpi\\|firmware"'
+             ' echo sum $(echo vx86 | md5sum); dmesg | grep -i -E acpi\\|firmware\\|pci;'
+             " echo loud-begin; dmesg -r | grep -E '^<[0-4]>'; echo loud-end\""
              ' vx86.end=poweroff')
     assert r.status == 0, r
     package = (Path(LINUX) / "version").read_text().split()[0]
@@ -58,6 +59,17 @@ def test_linux_runs_a_command_and_powers_off():
                   any(w in line.lower() for w in COMPLAINTS) and
                   not any(n in line for n in NOT_COMPLAINTS)]
     assert not complaints, r
+    # Nothing at KERN_WARNING or worse (busybox's dmesg -r prints "<level>"):
+    # before the PCI host, "PCI: Fatal: No config space access function found".
+    begin, end = lines.index("loud-begin"), lines.index("loud-end")
+    assert lines[begin + 1:end] == [], r
+    # The DSDT's host bridge, and the MCFG's ECAM window accepted (Linux uses
+    # it for the extended configuration space, mechanism #1 for the rest).
+    assert any("ACPI: PCI Root Bridge [PCI0] (domain 0000 [bus 00])" in line for line in lines), r
+    assert any("pci 0000:00:00.0: [1b36:0008] type 00 class 0x060000" in line
+               for line in lines), r
+    assert any("PCI: MMCONFIG at [mem 0xe0000000-0xe00fffff] reserved in E820" in line
+               for line in lines), r
     assert "vx86-initramfs: exit 0" in r.out, r
     assert r.err.strip().splitlines()[-1] == "vx86: guest powered off", r
 

@@ -14,6 +14,9 @@
 #include "boot/boot.h"
 #include "boot/layout.h"
 #include "hw/acpi_pm.h"
+#include "hw/boot_timer.h"
+#include "hw/pci.h"
+#include "virtio/virtio.h"
 #include "vm/vm.h"
 
 static struct guest_mem mem;
@@ -104,6 +107,27 @@ static uint64_t xsdt_find(const char *sig)
     return 0;
 }
 
+/* Device (PCI0) of the DSDT, as iasl assembles the ASL in acpi.c. */
+#define PCI0_AML 140
+static const uint8_t pci0[PCI0_AML] = {
+    0x5b, 0x82, 0x4a, 0x08, 'P', 'C', 'I', '0',             /* Device, PkgLength 138 */
+    0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08, /* EisaId ("PNP0A08") */
+    0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03, /* EisaId ("PNP0A03") */
+    0x08, '_', 'S', 'E', 'G', 0x00,                         /* Zero */
+    0x08, '_', 'B', 'B', 'N', 0x00, 0x08, '_', 'U', 'I', 'D', 0x00, 0x08, '_', 'C', 'R', 'S', 0x11,
+    0x48, 0x05, 0x0a, 84, /* Buffer (84) */
+    /* WordBusNumber: bus 0 to 0, length 1 */
+    0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    /* IO (Decode16, 0xCF8, 0xCF8, 1, 8) */
+    0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08,
+    /* WordIO 0x0000-0x0CF7, length 0x0CF8 */
+    0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00, 0x00, 0x00, 0xf7, 0x0c, 0x00, 0x00, 0xf8, 0x0c,
+    /* WordIO 0x0D00-0xFFFF, length 0xF300 */
+    0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00, 0x00, 0x0d, 0xff, 0xff, 0x00, 0x00, 0x00, 0xf3,
+    /* DWordMemory, non-cacheable, read/write: 0xC0000000-0xCFFFFFFF */
+    0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0xff, 0xff,
+    0xff, 0xcf, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x79, 0x00}; /* EndTag */
+
 static void test_fadt(void **state)
 {
     uint64_t fadt, dsdt, facs;
@@ -139,9 +163,9 @@ static void test_fadt(void **state)
     dsdt = get(fadt + 40, 4);
     assert_int_equal(get(fadt + 140, 8), dsdt);
     dsdt_len = table(dsdt, "DSDT");
-    /* Name (_S5, Package (4) { 5, 5, 0, 0 }) */
-    assert_int_equal(dsdt_len, 36 + 14);
-    assert_memory_equal(at(dsdt + 36, 14),
+    /* Scope (\_SB) { Device (PCI0) }, then Name (_S5, Package (4) { 5, 5, 0, 0 }) */
+    assert_int_equal(dsdt_len, 36 + 3 + 5 + PCI0_AML + 14);
+    assert_memory_equal(at(dsdt + dsdt_len - 14, 14),
                         ((const uint8_t[]){0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a,
                                            ACPI_PM_SLP_TYP_S5, 0x0a, ACPI_PM_SLP_TYP_S5, 0, 0}),
                         14);
@@ -216,6 +240,61 @@ static void test_madt(void **state)
     assert_int_equal(acpi_build(&mem, VM_MAX_CPUS + 1, NULL, 0), -EINVAL);
 }
 
+/* The host bridge comes first under \_SB, whatever else the DSDT has; its
+ * windows hold what hw/pci.h says and nothing else claims. */
+static void test_dsdt_pci_host(void **state)
+{
+    uint64_t dsdt;
+
+    (void)state;
+    assert_int_equal(acpi_build(&mem, 1, NULL, 0), 0);
+    dsdt = get(xsdt_find("FACP") + 40, 4);
+    assert_int_equal(table(dsdt, "DSDT"), 36 + 3 + 5 + PCI0_AML + 14);
+    /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 140 = 147 bytes. */
+    assert_memory_equal(at(dsdt + 36, 8),
+                        ((const uint8_t[]){0x10, 0x43, 0x09, '\\', '_', 'S', 'B', '_'}), 8);
+    assert_memory_equal(at(dsdt + 44, PCI0_AML), pci0, PCI0_AML);
+    assert_int_equal(PCI_MEM32_BASE, 0xc0000000);
+    assert_int_equal(PCI_MEM32_SIZE, 0x10000000);
+    /* The memory window ends below everything else in the hole. */
+    assert_true(PCI_MEM32_BASE >= MEM_HOLE_START);
+    assert_true(PCI_MEM32_BASE + PCI_MEM32_SIZE <= BOOT_TIMER_MMIO);
+    assert_true(PCI_MEM32_BASE + PCI_MEM32_SIZE <= VIRTIO_MMIO_BASE);
+    assert_true(PCI_ECAM_BASE >= VIRTIO_MMIO_BASE + VIRTIO_MMIO_MAX * VIRTIO_MMIO_SIZE);
+    assert_true(PCI_ECAM_BASE + PCI_ECAM_SIZE <= ACPI_IOAPIC_ADDR);
+}
+
+/* MCFG (PCI Firmware Specification 3.3 §4.1.2): one allocation, the ECAM
+ * window of segment 0, bus 0 only; the memory map reserves it. */
+static void test_mcfg(void **state)
+{
+    struct e820_entry map[E820_MAX];
+    uint64_t mcfg;
+    int n, reserved = 0;
+
+    (void)state;
+    assert_int_equal(acpi_build(&mem, 1, NULL, 0), 0);
+    mcfg = xsdt_find("MCFG");
+    assert_int_not_equal(mcfg, 0);
+    assert_int_equal(table(mcfg, "MCFG"), 60);
+    assert_int_equal(get(mcfg + 8, 1), 1);  /* revision */
+    assert_int_equal(get(mcfg + 36, 8), 0); /* reserved */
+    assert_int_equal(get(mcfg + 44, 8), 0xe0000000);
+    assert_int_equal(get(mcfg + 44, 8), PCI_ECAM_BASE);
+    assert_int_equal(get(mcfg + 52, 2), 0); /* segment */
+    assert_int_equal(get(mcfg + 54, 1), 0); /* start bus */
+    assert_int_equal(get(mcfg + 55, 1), 0); /* end bus */
+    assert_int_equal(get(mcfg + 56, 4), 0);
+    n = e820_build(&mem, map);
+    for (int i = 0; i < n; i++)
+        if (map[i].addr <= PCI_ECAM_BASE &&
+            map[i].addr + map[i].size >= PCI_ECAM_BASE + PCI_ECAM_SIZE) {
+            assert_int_equal(map[i].type, E820_RESERVED);
+            reserved = 1;
+        }
+    assert_true(reserved);
+}
+
 /* Each MMIO device is a LNRO0005 device under \_SB with its window and
  * a level-triggered, active-high GSI (ASL in acpi.c, bytes as iasl emits). */
 static void test_dsdt_devices(void **state)
@@ -237,11 +316,12 @@ static void test_dsdt_devices(void **state)
     assert_int_equal(acpi_build(&mem, 1, devs, 2), 0);
     dsdt = get(xsdt_find("FACP") + 40, 4);
     len = table(dsdt, "DSDT");
-    assert_int_equal(len, 36 + 3 + 5 + 2 * 61 + 14);
-    /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 122 = 129 bytes. */
+    assert_int_equal(len, 36 + 3 + 5 + PCI0_AML + 2 * 61 + 14);
+    /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 140 + 122 = 269 bytes. */
     assert_memory_equal(at(dsdt + 36, 8),
-                        ((const uint8_t[]){0x10, 0x41, 0x08, '\\', '_', 'S', 'B', '_'}), 8);
-    assert_memory_equal(at(dsdt + 36 + 8 + 61, 61), vr01, 61);
+                        ((const uint8_t[]){0x10, 0x4d, 0x10, '\\', '_', 'S', 'B', '_'}), 8);
+    assert_memory_equal(at(dsdt + 44, PCI0_AML), pci0, PCI0_AML);
+    assert_memory_equal(at(dsdt + 44 + PCI0_AML + 61, 61), vr01, 61);
     assert_memory_equal(at(dsdt + len - 14, 5), "\x08_S5_", 5);
     assert_int_equal(acpi_build(&mem, 1, devs, ACPI_MMIO_MAX + 1), -EINVAL);
 }
@@ -273,8 +353,9 @@ static void test_checksum(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fadt),         cmocka_unit_test(test_madt),
-        cmocka_unit_test(test_dsdt_devices), cmocka_unit_test(test_e820_reserves_the_tables),
+        cmocka_unit_test(test_fadt),          cmocka_unit_test(test_madt),
+        cmocka_unit_test(test_dsdt_pci_host), cmocka_unit_test(test_mcfg),
+        cmocka_unit_test(test_dsdt_devices),  cmocka_unit_test(test_e820_reserves_the_tables),
         cmocka_unit_test(test_checksum),
     };
 

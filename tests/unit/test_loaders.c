@@ -18,6 +18,7 @@
 
 #include "boot/boot.h"
 #include "boot/layout.h"
+#include "hw/pci.h"
 
 #define MiB  (1ULL << 20)
 #define RAM  (16 * MiB)
@@ -557,7 +558,7 @@ static void assert_mb_info(const char *cmdline)
     assert_cmdline(cmdline);
     assert_int_equal(info.mmap_addr, BOOT_MB_MMAP);
     assert_int_equal(info.mmap_length % sizeof(mm[0]), 0);
-    assert_int_equal(info.mmap_length, (4 + (mem.nr_regions > 1)) * sizeof(mm[0]));
+    assert_int_equal(info.mmap_length, (5 + (mem.nr_regions > 1)) * sizeof(mm[0]));
     memcpy(mm, guest(info.mmap_addr, info.mmap_length), info.mmap_length);
     for (unsigned i = 0; i < info.mmap_length / sizeof(mm[0]); i++)
         assert_int_equal(mm[i].size, 20);
@@ -572,10 +573,12 @@ static void assert_mb_info(const char *cmdline)
     assert_int_equal(mm[3].addr, MiB);
     assert_int_equal(mm[3].len, top - MiB);
     assert_int_equal(mm[3].type, 1);
+    assert_int_equal(mm[4].addr, PCI_ECAM_BASE);
+    assert_int_equal(mm[4].type, 2);
     if (mem.nr_regions > 1) {
-        assert_int_equal(mm[4].addr, MEM_4G);
-        assert_int_equal(mm[4].len, mem.regions[1].size);
-        assert_int_equal(mm[4].type, 1);
+        assert_int_equal(mm[5].addr, MEM_4G);
+        assert_int_equal(mm[5].len, mem.regions[1].size);
+        assert_int_equal(mm[5].type, 1);
     }
     assert_string_equal((const char *)guest(info.boot_loader_name, 5), "vx86");
 }
@@ -925,9 +928,13 @@ static void test_e820(void **state)
 
     (void)state;
     n = e820_build(&mem, map);
-    assert_int_equal(n, 4);
+    assert_int_equal(n, 5);
     assert_int_equal(map[3].addr, MiB);
     assert_int_equal(map[3].size, RAM - MiB);
+    /* The PCI ECAM window, reserved for the MCFG. */
+    assert_int_equal(map[4].addr, PCI_ECAM_BASE);
+    assert_int_equal(map[4].size, PCI_ECAM_SIZE);
+    assert_int_equal(map[4].type, E820_RESERVED);
     /* Sorted, and nothing overlaps. */
     for (int i = 1; i < n; i++)
         assert_true(map[i - 1].addr + map[i - 1].size <= map[i].addr);
@@ -940,11 +947,12 @@ static void test_e820_big(void **state)
 
     (void)state;
     n = e820_build(&mem, map);
-    assert_int_equal(n, 5);
+    assert_int_equal(n, 6);
     assert_int_equal(map[3].addr + map[3].size, MEM_HOLE_START);
-    assert_int_equal(map[4].addr, MEM_4G);
-    assert_int_equal(map[4].size, 1024 * MiB + RAM);
-    assert_int_equal(map[4].type, E820_RAM);
+    assert_int_equal(map[4].addr, PCI_ECAM_BASE);
+    assert_int_equal(map[5].addr, MEM_4G);
+    assert_int_equal(map[5].size, 1024 * MiB + RAM);
+    assert_int_equal(map[5].type, E820_RAM);
 }
 
 static const struct {

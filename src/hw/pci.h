@@ -1,0 +1,152 @@
+/*
+ * The PCI host side of the PC: bus 0 of PCI segment 0, its configuration
+ * space reached two ways, and the host bridge at device 0.
+ *
+ *   0xCF8       CONFIG_ADDRESS, configuration mechanism #1 (PCI Local Bus
+ *               3.0 §3.2.2.3.2): 32-bit accesses only; bit 31 enables,
+ *               bits 23:16 bus, 15:11 device, 10:8 function, 7:2 register
+ *   0xCF9       not PCI's: the reset control register (hw/acpi_pm.h), which
+ *               shares the dword; byte accesses there are forwarded to it
+ *   0xCFC-0xCFF CONFIG_DATA: 1-, 2- and 4-byte accesses, the byte lanes
+ *               of the dword CONFIG_ADDRESS selects
+ *   PCI_ECAM_BASE  PCIe enhanced configuration access (ECAM, PCIe Base
+ *               6.0 §7.2.2): 4 KiB per function, bus 0 only (1 MiB)
+ *
+ * Both mechanisms end in pci_cfg_read() / pci_cfg_write(), so a device sees
+ * the same accesses whichever the guest uses. Absent devices, other buses and
+ * accesses that cross a dword read all ones and drop writes, as a master
+ * abort / unsupported request does on a PC.
+ *
+ * A device (virtio-pci later) fills a struct pci_device with
+ * pci_device_init() and pci_set_bar(), then pci_register()s it before any
+ * vCPU runs. The core keeps its 4 KiB configuration space: a write changes
+ * only the bits set in wmask, so read-only fields stay put and BAR sizing
+ * (write all ones, read back the size mask, PCI 3.0 §6.2.5.1) works without
+ * the device's help. Hooks may look at or change an access after the core.
+ * Mapping BARs into the MMIO bus is left to the devices that have them.
+ */
+#ifndef VX86_HW_PCI_H
+#define VX86_HW_PCI_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "hw/bus.h"
+
+#define PCI_CONFIG_ADDRESS 0xcf8
+#define PCI_CONFIG_DATA    0xcfc
+#define PCI_CONFIG_ENABLE  0x80000000u
+
+/* In the MMIO hole below 4 GiB (vm/mem.h), 256 MiB-aligned as the MCFG
+ * expects of a segment's window, above the boot timer and virtio-mmio
+ * (0xd0000000 to 0xd0107fff) and below the IOAPIC and LAPIC (0xfec00000
+ * and up); nothing in layout.h lies in the hole. */
+#define PCI_ECAM_BASE 0xe0000000ULL
+#define PCI_ECAM_SIZE 0x100000ULL /* bus 0: 32 devices x 8 functions x 4 KiB */
+/* The host bridge's memory window for 32-bit BARs (the DSDT's _CRS): the
+ * first 256 MiB of the hole, below the boot timer. */
+#define PCI_MEM32_BASE 0xc0000000ULL
+#define PCI_MEM32_SIZE 0x10000000ULL
+
+#define PCI_CFG_SIZE       4096
+#define PCI_DEVFNS         256 /* 32 devices x 8 functions */
+#define PCI_NR_BARS        6
+#define PCI_DEVFN(dev, fn) ((unsigned)(dev) << 3 | (unsigned)(fn))
+
+/* Type 0 configuration header (PCI 3.0 §6.1, Figure 6-1). */
+#define PCI_VENDOR_ID      0x00
+#define PCI_DEVICE_ID      0x02
+#define PCI_COMMAND        0x04
+#define PCI_STATUS         0x06
+#define PCI_REVISION_ID    0x08
+#define PCI_CLASS_PROG     0x09 /* class code: prog-if, sub-class, class */
+#define PCI_CACHE_LINE     0x0c
+#define PCI_HEADER_TYPE    0x0e
+#define PCI_BAR0           0x10
+#define PCI_INTERRUPT_LINE 0x3c
+
+/* Command register bits a device lets software change (§6.2.2). */
+#define PCI_COMMAND_IO     0x0001
+#define PCI_COMMAND_MEMORY 0x0002
+#define PCI_COMMAND_MASTER 0x0004
+#define PCI_COMMAND_PARITY 0x0040
+#define PCI_COMMAND_SERR   0x0100
+#define PCI_COMMAND_INTX   0x0400 /* interrupt disable */
+
+/* BAR flags (§6.2.5.1): the low, read-only bits of a BAR. */
+#define PCI_BAR_IO       0x1
+#define PCI_BAR_MEM64    0x4
+#define PCI_BAR_PREFETCH 0x8
+
+/* QEMU's generic PCIe host bridge ("gpex-pcihost", Red Hat's vendor ID): a
+ * host bridge Linux knows to need nothing from, with no chipset quirks. */
+#define PCI_HOST_VENDOR 0x1b36
+#define PCI_HOST_DEVICE 0x0008
+#define PCI_CLASS_HOST  0x060000
+
+struct pci_device;
+
+/* Called with pci->lock held, after the core has done the access: a read
+ * hook may replace *value (size bytes at off), a write hook sees the value
+ * the guest wrote (cfg already holds the masked result). They must not call
+ * pci_cfg_read/write. off + size never crosses a dword. */
+typedef void pci_cfg_read_fn(struct pci_device *d, unsigned off, unsigned size, uint32_t *value);
+typedef void pci_cfg_write_fn(struct pci_device *d, unsigned off, unsigned size, uint32_t value);
+
+struct pci_device {
+    uint8_t cfg[PCI_CFG_SIZE];      /* little-endian, as the guest reads it */
+    uint8_t wmask[PCI_CFG_SIZE];    /* bits the guest may change */
+    uint64_t bar_size[PCI_NR_BARS]; /* 0: not implemented (or a 64-bit BAR's upper half) */
+    pci_cfg_read_fn *read;          /* NULL: none */
+    pci_cfg_write_fn *write;        /* NULL: none */
+    void *opaque;
+};
+
+struct pci {
+    pthread_mutex_t lock; /* config_address and every registered device's cfg */
+    uint32_t config_address;
+    struct bus_range reset; /* the 0xCF9 byte's owner */
+    struct pci_device *devs[PCI_DEVFNS];
+    struct pci_device host;
+};
+
+/*
+ * Registers mechanism #1 on pio (0xCF8-0xCFF) and the ECAM window on mmio,
+ * and the host bridge at 00.0. reset describes the byte register at 0xCF9
+ * (acpi_pm_reset_range()); accesses to it go to its handlers. Returns 0 or
+ * -errno (-EEXIST: a range is taken).
+ */
+int pci_init(struct pci *pci, struct bus *pio, struct bus *mmio, const struct bus_range *reset);
+
+/* Safe on a zeroed struct or after a failed init. */
+void pci_destroy(struct pci *pci);
+
+/* Zeroes d and writes a type 0 header: IDs, class (24 bits), revision;
+ * software may change the command bits above, the cache line size and the
+ * interrupt line. */
+void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uint32_t class_code,
+                     uint8_t revision);
+
+/*
+ * Makes BAR bar a size-byte BAR with flags (PCI_BAR_*). size is a power of
+ * two: 4 to 256 for I/O, at least 16 for memory, below 4 GiB unless
+ * PCI_BAR_MEM64, which takes bar and bar + 1. Returns 0 or -EINVAL.
+ */
+int pci_set_bar(struct pci_device *d, unsigned bar, uint64_t size, unsigned flags);
+
+/* The address the guest programmed into BAR bar (64-bit BARs whole), flags
+ * masked off; 0 for an unimplemented BAR. Call with pci->lock held (from a
+ * hook) or before vCPUs run. */
+uint64_t pci_bar_addr(const struct pci_device *d, unsigned bar);
+
+/* Puts d at devfn on bus 0. Returns 0, -EINVAL (devfn out of range),
+ * -EEXIST (taken). Only before vCPUs run. */
+int pci_register(struct pci *pci, struct pci_device *d, unsigned devfn);
+
+/* Configuration access to bus 0: size 1, 2 or 4 bytes at off, not crossing
+ * a dword. Anything else, or no device at devfn: reads all ones, writes
+ * dropped. */
+uint32_t pci_cfg_read(struct pci *pci, unsigned devfn, unsigned off, unsigned size);
+void pci_cfg_write(struct pci *pci, unsigned devfn, unsigned off, unsigned size, uint32_t value);
+
+#endif
