@@ -54,6 +54,8 @@ def test_linux_sees_two_cpus_its_flags_the_time_and_computes_right():
     before = time.time()
     r = boot(Path(LINUX) / "vmlinuz", 2,
              "echo cpus $(nproc) $(cat /sys/devices/system/cpu/online);"
+             " echo packages $(grep ^physical.id /proc/cpuinfo | sort -u | wc -l);"
+             " echo loud $(dmesg -r | grep -c -E '^<[0-4]>');"
              " echo flags $(grep -m1 ^flags /proc/cpuinfo | cut -d: -f2);"
              " echo epoch $(date +%s); sleep 3; echo later $(date +%s);"
              f" seq 1 {SEQ} > /tmp/a; echo data $(md5sum < /tmp/a);"
@@ -64,6 +66,8 @@ def test_linux_sees_two_cpus_its_flags_the_time_and_computes_right():
     assert r.err.strip().splitlines()[-1] == "vx86: guest powered off", r
     t = tagged(r)
     assert t.get("cpus") == "2 0-1", r
+    assert t.get("packages") == "1", r  # two cores of one package
+    assert t.get("loud") == "0", r  # no dmesg line at warning level or worse
 
     flags = set(t.get("flags", "").split())
     assert EXPECTED_FLAGS <= flags, f"missing: {EXPECTED_FLAGS - flags}\n{r}"
