@@ -22,7 +22,7 @@
 
 #include "accel/emu/fpu.h"
 
-#define NSLOTS    128
+#define NSLOTS    1024
 #define SLOT_SIZE 128
 #define MAX_INSN  15
 
