@@ -1,8 +1,9 @@
 """What a Linux guest sees of vx86's machine, on the emu engine: every vCPU
 online, the CPU flags that vx86's CPUID gives and none it does not, a clock
 that keeps the host's time, and a busybox workload whose results match the
-host's; and the same kernel booted as a vmlinux through its PVH entry. One
-boot each (about 15 s here), run once per suite with VX86_LINUX set."""
+host's; the same kernel booted as a vmlinux through its PVH entry; and the
+default guest's shell, where `poweroff` ends vx86. One boot each (about
+15 s here), run once per suite with VX86_LINUX set."""
 import hashlib
 import os
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_vx86
+from conftest import ROOT, VX86, run_vx86
 
 LINUX = os.environ.get("VX86_LINUX")
 
@@ -53,6 +54,8 @@ def test_linux_sees_two_cpus_its_flags_the_time_and_computes_right():
     before = time.time()
     r = boot(Path(LINUX) / "vmlinuz", 2,
              "echo cpus $(nproc) $(cat /sys/devices/system/cpu/online);"
+             " echo packages $(grep ^physical.id /proc/cpuinfo | sort -u | wc -l);"
+             " echo loud $(dmesg -r | grep -c -E '^<[0-4]>');"
              " echo flags $(grep -m1 ^flags /proc/cpuinfo | cut -d: -f2);"
              " echo epoch $(date +%s); sleep 3; echo later $(date +%s);"
              f" seq 1 {SEQ} > /tmp/a; echo data $(md5sum < /tmp/a);"
@@ -63,6 +66,8 @@ def test_linux_sees_two_cpus_its_flags_the_time_and_computes_right():
     assert r.err.strip().splitlines()[-1] == "vx86: guest powered off", r
     t = tagged(r)
     assert t.get("cpus") == "2 0-1", r
+    assert t.get("packages") == "1", r  # two cores of one package
+    assert t.get("loud") == "0", r  # no dmesg line at warning level or worse
 
     flags = set(t.get("flags", "").split())
     assert EXPECTED_FLAGS <= flags, f"missing: {EXPECTED_FLAGS - flags}\n{r}"
@@ -89,3 +94,30 @@ def test_linux_vmlinux_boots_through_pvh():
     t = tagged(r)
     assert t.get("release") == release, r
     assert t.get("cpus") == "1", r
+
+
+def test_poweroff_typed_at_the_shell_ends_vx86():
+    proc = subprocess.Popen([str(VX86), "run", "--engine", "emu", "--mem", "512M", "--kernel",
+                             str(Path(LINUX) / "vmlinuz"), "--initrd",
+                             str(ROOT / ".cache" / "initramfs.cpio.gz"), "--cmdline",
+                             "console=ttyS0 quiet"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        for line in proc.stdout:
+            if line.startswith(b"vx86-initramfs: shell on the console"):
+                break
+        # The shell's line editor asks the terminal where its cursor is and
+        # takes what comes next as the answer: give it an empty line first.
+        time.sleep(2)
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+        time.sleep(2)
+        proc.stdin.write(b"echo typed $((6 * 7))\npoweroff\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert b"typed 42" in out, out
+    assert err.decode().strip().splitlines()[-1] == "vx86: guest powered off", err

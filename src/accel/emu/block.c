@@ -137,6 +137,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
             d->insn = insn;
             memcpy(d->ops, ops, sizeof(d->ops));
             d->group = GROUP_UNKNOWN;
+            d->fpu_len = 0;
             u->fn = uop_generic;
             u->imm = (uintptr_t)d;
             break;

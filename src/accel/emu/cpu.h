@@ -268,6 +268,10 @@ struct emu_decoded {
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
     uint8_t group;          /* exec.c's handler group that took it; GROUP_UNKNOWN at first */
+    /* fpu_slot.c's host re-encoding of it, fpu_len bytes (0: not made yet),
+     * the disp32 of its memory operand at fpu_disp_at. */
+    uint8_t fpu_len, fpu_disp_at;
+    uint8_t fpu_enc[15];
 };
 #define GROUP_UNKNOWN 0xff
 int emu_dcache_init(struct emu_cpu *cpu);

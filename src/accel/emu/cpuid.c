@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "accel/emu/cpu.h"
+#include "vm/vm.h"
 
 /*
  * CPUID advertises what this CPU implements and nothing more: integer
@@ -11,6 +12,16 @@
  * FSGSBASE, and KVM's signature leaves; fpu.c adds x87, MMX, SSE to SSE4.2,
  * AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
  */
+/* Bits of the APIC ID that number the vCPUs within the one package. */
+static uint32_t core_bits(const struct emu_cpu *cpu)
+{
+    uint32_t bits = 0;
+
+    while ((1u << bits) < (uint32_t)cpu->vm->cfg.cpus)
+        bits++;
+    return bits;
+}
+
 void emu_cpuid(struct emu_cpu *cpu)
 {
     uint32_t leaf = (uint32_t)cpu->gpr[0], a = 0, b = 0, c = 0, d = 0;
@@ -27,14 +38,30 @@ void emu_cpuid(struct emu_cpu *cpu)
         break;
     case 1:
         a = 0x000006f1; /* family 6 */
-        /* APIC ID, one logical processor, CLFLUSH line of 8 quadwords */
-        b = (uint32_t)cpu->index << 24 | 1u << 16 | 8u << 8;
+        /* APIC ID, logical processors in the package, CLFLUSH line of 8 quadwords */
+        b = (uint32_t)cpu->index << 24 | (1u << core_bits(cpu)) << 16 | 8u << 8;
         /* CX16 PCID x2APIC MOVBE POPCNT TSC-deadline RDRAND hypervisor */
         c = 1u << 13 | 1u << 17 | 1u << 21 | 1u << 22 | 1u << 23 | 1u << 24 | 1u << 30 | 1u << 31;
-        /* PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH */
+        /* PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH HTT */
         d = 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 9 | 1u << 11 | 1u << 12 |
-            1u << 13 | 1u << 15 | 1u << 16 | 1u << 19;
+            1u << 13 | 1u << 15 | 1u << 16 | 1u << 19 | 1u << 28;
         break;
+    case 0xb: {
+        /* x2APIC topology (SDM Vol. 3A §9.9): one thread per core, every
+         * vCPU a core of package 0. ECX[15:8] is the level type, 0 past
+         * the last level; EDX the x2APIC ID at every subleaf. */
+        uint32_t sub = (uint32_t)cpu->gpr[GPR_RCX] & 0xff;
+
+        if (sub == 0) {
+            a = 0, b = 1, c = 1u << 8;
+        } else if (sub == 1) {
+            a = core_bits(cpu), b = (uint32_t)cpu->vm->cfg.cpus, c = 1 | 2u << 8;
+        } else {
+            c = sub;
+        }
+        d = (uint32_t)cpu->index;
+        break;
+    }
     case 7:
         if ((uint32_t)cpu->gpr[GPR_RCX] == 0) {
             /* FSGSBASE SMEP ERMS INVPCID RDSEED SMAP CLFLUSHOPT CLWB; RDPID */

@@ -54,6 +54,7 @@ static void decode_slow(struct emu_cpu *cpu, uint64_t lin, unsigned avail,
     if (!ZYAN_SUCCESS(st))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     d->group = GROUP_UNKNOWN;
+    d->fpu_len = 0;
 }
 
 void emu_decode(struct emu_cpu *cpu)

@@ -22,7 +22,7 @@
 
 #include "accel/emu/fpu.h"
 
-#define NSLOTS    128
+#define NSLOTS    1024
 #define SLOT_SIZE 128
 #define MAX_INSN  15
 
@@ -326,11 +326,23 @@ void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst, b
     uint64_t lin =
         cpu->code_bits == 64 ? cpu->insn_rip : (cpu->seg[SEG_CS].base + cpu->insn_rip) & 0xffffffff;
 
-    if (emu_fetch(cpu, lin, raw, cpu->insn->length) < cpu->insn->length)
-        return NULL;
-    len = encode(cpu, raw, mem, subst, key + 3, &disp_at);
-    if (!len)
-        return NULL;
+    struct emu_decoded *d = cpu->decoded;
+
+    /* The encoding depends only on the decoded instruction: made once. */
+    if (d->fpu_len) {
+        len = d->fpu_len;
+        disp_at = d->fpu_disp_at;
+        memcpy(key + 3, d->fpu_enc, len);
+    } else {
+        if (emu_fetch(cpu, lin, raw, cpu->insn->length) < cpu->insn->length)
+            return NULL;
+        len = encode(cpu, raw, mem, subst, key + 3, &disp_at);
+        if (!len)
+            return NULL;
+        memcpy(d->fpu_enc, key + 3, len);
+        d->fpu_disp_at = (uint8_t)disp_at;
+        d->fpu_len = (uint8_t)len;
+    }
     /* ENDBR64, LDMXCSR, 2 MOVDQA (9 bytes) per register, STMXCSR, JMP. */
     size = 4 + len + 6 + (sse ? 14 + 18 * (unsigned)__builtin_popcount(xmm & 0xffff) : 0);
     if (size > SLOT_SIZE)

@@ -274,29 +274,12 @@ static bool is_setcc(const ZydisDecodedInstruction *insn)
            insn->encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY;
 }
 
-static bool is_jcc(ZydisMnemonic m)
+/* Jcc rel8 is 7x, Jcc rel16/32 0F 8x. */
+static bool is_jcc(const ZydisDecodedInstruction *insn)
 {
-    switch (m) {
-    case ZYDIS_MNEMONIC_JB:
-    case ZYDIS_MNEMONIC_JBE:
-    case ZYDIS_MNEMONIC_JL:
-    case ZYDIS_MNEMONIC_JLE:
-    case ZYDIS_MNEMONIC_JNB:
-    case ZYDIS_MNEMONIC_JNBE:
-    case ZYDIS_MNEMONIC_JNL:
-    case ZYDIS_MNEMONIC_JNLE:
-    case ZYDIS_MNEMONIC_JNO:
-    case ZYDIS_MNEMONIC_JNP:
-    case ZYDIS_MNEMONIC_JNS:
-    case ZYDIS_MNEMONIC_JNZ:
-    case ZYDIS_MNEMONIC_JO:
-    case ZYDIS_MNEMONIC_JP:
-    case ZYDIS_MNEMONIC_JS:
-    case ZYDIS_MNEMONIC_JZ:
-        return true;
-    default:
-        return false;
-    }
+    return insn->encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY &&
+           (((insn->opcode & 0xf0) == 0x70 && insn->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT) ||
+            ((insn->opcode & 0xf0) == 0x80 && insn->opcode_map == ZYDIS_OPCODE_MAP_0F));
 }
 
 /* Near JMP/CALL by relative immediate, register or memory. */
@@ -328,7 +311,7 @@ static enum uop_kind control(const ZydisDecodedInstruction *insn, const ZydisDec
     const ZydisDecodedOperand *o = &ops[0];
     bool mem;
 
-    if (is_jcc(insn->mnemonic)) {
+    if (is_jcc(insn)) {
         if (o->type != ZYDIS_OPERAND_TYPE_IMMEDIATE || !o->imm.is_relative)
             return UOP_GENERIC;
         u->imm = o->imm.value.u;
@@ -422,7 +405,7 @@ enum uop_kind emu_uop_compile(const ZydisDecodedInstruction *insn, const ZydisDe
         return UOP_GENERIC;
     u->size = (uint8_t)(insn->operand_width / 8);
     if (insn->operand_count_visible > 0 && ops[0].size && insn->mnemonic != ZYDIS_MNEMONIC_PUSH &&
-        insn->mnemonic != ZYDIS_MNEMONIC_POP && !is_jcc(insn->mnemonic) &&
+        insn->mnemonic != ZYDIS_MNEMONIC_POP && !is_jcc(insn) &&
         insn->mnemonic != ZYDIS_MNEMONIC_JMP && insn->mnemonic != ZYDIS_MNEMONIC_CALL &&
         insn->mnemonic != ZYDIS_MNEMONIC_RET)
         u->size = (uint8_t)(ops[0].size / 8);
