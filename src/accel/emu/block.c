@@ -111,10 +111,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     if (c->used + BLOCK_BYTES > ARENA_BYTES)
         flush(cpu);
     b = (struct emu_block *)(c->arena + c->used);
-    /* Mark the page before reading it, so a store racing with the decode
-     * bumps the generation and the block is not trusted again. */
-    atomic_store_explicit(&cpu->evm->code[page], 1, memory_order_relaxed);
-    b->gen = atomic_load_explicit(&cpu->evm->gen[page], memory_order_acquire);
+    b->gen = emu_code_watch(cpu, page);
     while (n < BLOCK_MAX) {
         struct emu_uop *u = &b->uops[n];
         ZydisDecodedInstruction insn;
@@ -183,11 +180,9 @@ static struct emu_block *lookup(struct emu_cpu *cpu)
     host = emu_fetch_host(cpu, lin);
     if (!host)
         return NULL;
-    key = (((uint64_t)(uintptr_t)host << 4) | (uint64_t)cpu->decoder.machine_mode << 2 |
-           (uint64_t)cpu->decoder.stack_width) +
-          1;
-    page = (uint64_t)(host - cpu->evm->base) >> 12;
-    gen = atomic_load_explicit(&cpu->evm->gen[page], memory_order_acquire);
+    key = emu_code_key(cpu, host);
+    page = emu_code_page(cpu, host);
+    gen = emu_code_gen(cpu, page);
     slot = &c->table[((uintptr_t)host * 0x9e3779b97f4a7c15ULL) >> (64 - HASH_BITS)];
     b = *slot;
     if (b && b->key == key && b->gen == gen)
@@ -227,10 +222,7 @@ static struct emu_block *follow(struct emu_cpu *cpu, const struct emu_block *pre
         const struct block_link *l = &prev->link[i];
 
         if (l->rip == cpu->rip && l->epoch == cpu->map_epoch && l->to)
-            return l->to->gen ==
-                           atomic_load_explicit(&cpu->evm->gen[l->to->page], memory_order_acquire)
-                       ? l->to
-                       : NULL;
+            return l->to->gen == emu_code_gen(cpu, l->to->page) ? l->to : NULL;
     }
     return NULL;
 }

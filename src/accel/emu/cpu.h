@@ -28,11 +28,11 @@ struct vm;
  * sees the change (self- and cross-modifying code).
  */
 struct emu_vm {
-    struct irqchip *chip;   /* PIC, PIT, IOAPIC, LAPICs (hw/irqchip) */
-    uint8_t *base;          /* host address of guest RAM (vm->mem.base) */
+    struct irqchip *chip; /* PIC, PIT, IOAPIC, LAPICs (hw/irqchip) */
+    uint8_t *base;        /* host address of guest RAM (vm->mem.base) */
     uint64_t pages;
-    _Atomic uint8_t *code;  /* per page: decoded instructions may exist */
-    _Atomic uint32_t *gen;  /* per page: bumped when code there is written */
+    _Atomic uint8_t *code; /* per page: decoded instructions may exist */
+    _Atomic uint32_t *gen; /* per page: bumped when code there is written */
 };
 
 /* SDM Vol. 3A §2.5 (control registers), §2.2.1 (EFER), §3.4.5 (RFLAGS). */
@@ -194,14 +194,14 @@ struct emu_cpu {
     struct emu_vm *evm;
     int index;
     atomic_bool kicked;
-    atomic_bool wake;       /* the irqchip has news for this vCPU: poll it */
-    bool wait_sipi;         /* an AP before its start-up IPI, or after INIT */
-    bool irq_blocked;       /* an interrupt waits for RFLAGS.IF */
-    uint64_t deadline;      /* CLOCK_MONOTONIC ns of the next timer event */
+    atomic_bool wake;     /* the irqchip has news for this vCPU: poll it */
+    bool wait_sipi;       /* an AP before its start-up IPI, or after INIT */
+    bool irq_blocked;     /* an interrupt waits for RFLAGS.IF */
+    uint64_t deadline;    /* CLOCK_MONOTONIC ns of the next timer event */
     pthread_mutex_t lock; /* with wake: sleeping in HLT */
     pthread_cond_t wake_cond;
     struct accel_exit *exit;
-    bool trace; /* VX86_EMU_TRACE set */
+    bool trace;            /* VX86_EMU_TRACE set */
     bool holds_split_lock; /* inside a locked operation on MMIO or across pages */
 };
 
@@ -267,7 +267,7 @@ void emu_cpuid(struct emu_cpu *cpu);
 struct emu_decoded {
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    uint8_t group;          /* exec.c's handler group that took it; GROUP_UNKNOWN at first */
+    uint8_t group; /* exec.c's handler group that took it; GROUP_UNKNOWN at first */
     /* fpu_slot.c's host re-encoding of it, fpu_len bytes (0: not made yet),
      * the disp32 of its memory operand at fpu_disp_at. */
     uint8_t fpu_len, fpu_disp_at;
@@ -361,9 +361,40 @@ static inline uint64_t emu_mask(unsigned size)
     return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
 }
 
+/* The key under which the decode cache and the block cache keep code at
+ * host address host: the address and the decoder mode it was decoded in
+ * (never 0, which marks an empty entry). */
+static inline uint64_t emu_code_key(const struct emu_cpu *cpu, const uint8_t *host)
+{
+    return (((uint64_t)(uintptr_t)host << 4) | (uint64_t)cpu->decoder.machine_mode << 2 |
+            (uint64_t)cpu->decoder.stack_width) +
+           1;
+}
+
+/* The guest RAM page holding host address p. */
+static inline uint64_t emu_code_page(const struct emu_cpu *cpu, const uint8_t *p)
+{
+    return (uint64_t)(p - cpu->evm->base) >> 12;
+}
+
+/* The page's generation: cached code from it is valid while it stays. */
+static inline uint32_t emu_code_gen(const struct emu_cpu *cpu, uint64_t page)
+{
+    return atomic_load_explicit(&cpu->evm->gen[page], memory_order_acquire);
+}
+
+/* Before decoding from page: marks it as holding code, so a store racing
+ * with the decode bumps the generation returned here and what is decoded
+ * is not trusted again. */
+static inline uint32_t emu_code_watch(struct emu_cpu *cpu, uint64_t page)
+{
+    atomic_store_explicit(&cpu->evm->code[page], 1, memory_order_relaxed);
+    return emu_code_gen(cpu, page);
+}
+
 static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p)
 {
-    uint64_t page = (uint64_t)(p - cpu->evm->base) >> 12;
+    uint64_t page = emu_code_page(cpu, p);
 
     if (atomic_load_explicit(&cpu->evm->code[page], memory_order_relaxed)) {
         cpu->code_changed = true;

@@ -15,7 +15,7 @@
 #define DCACHE_SIZE 8192 /* entries, a power of two */
 
 struct dcache_entry {
-    uint64_t key;   /* (host address << 4 | decoder mode) + 1; 0: empty */
+    uint64_t key; /* (host address << 4 | decoder mode) + 1; 0: empty */
     uint32_t gen;
     struct emu_decoded d;
 };
@@ -38,8 +38,7 @@ void emu_dcache_free(struct emu_cpu *cpu)
 }
 
 /* Full decode from guest memory into d; raises #PF, #GP (CS limit), #UD. */
-static void decode_slow(struct emu_cpu *cpu, uint64_t lin, unsigned avail,
-                        struct emu_decoded *d)
+static void decode_slow(struct emu_cpu *cpu, uint64_t lin, unsigned avail, struct emu_decoded *d)
 {
     uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
     unsigned n = emu_fetch(cpu, lin, buf, avail);
@@ -86,16 +85,12 @@ void emu_decode(struct emu_cpu *cpu)
         cpu->ops = c->scratch.ops;
         return;
     }
-    key = (((uint64_t)(uintptr_t)host << 4) | (uint64_t)cpu->decoder.machine_mode << 2 |
-           (uint64_t)cpu->decoder.stack_width) + 1;
-    page = (uint64_t)(host - cpu->evm->base) >> 12;
-    gen = atomic_load_explicit(&cpu->evm->gen[page], memory_order_acquire);
+    key = emu_code_key(cpu, host);
+    page = emu_code_page(cpu, host);
+    gen = emu_code_gen(cpu, page);
     e = &c->e[((uintptr_t)host ^ ((uintptr_t)host >> 13)) & (DCACHE_SIZE - 1)];
     if (e->key != key || e->gen != gen) {
-        /* Mark the page before decoding, so a store racing with the decode
-         * bumps the generation and the entry is not trusted again. */
-        atomic_store_explicit(&cpu->evm->code[page], 1, memory_order_relaxed);
-        gen = atomic_load_explicit(&cpu->evm->gen[page], memory_order_acquire);
+        gen = emu_code_watch(cpu, page);
         e->key = 0;
         decode_slow(cpu, lin, avail, &e->d);
         e->key = key;
