@@ -246,6 +246,10 @@ void emu_write(struct emu_cpu *cpu, int seg, uint64_t offset, uint64_t value, un
 /* Stack: push/pop with the stack's address size. */
 void emu_push(struct emu_cpu *cpu, uint64_t value, unsigned size);
 uint64_t emu_pop(struct emu_cpu *cpu, unsigned size);
+/* emu_pop in two steps, so that a check between them can fault with RSP
+ * unchanged: the value on top of the stack, then RSP moved up by bytes. */
+uint64_t emu_stack_top(struct emu_cpu *cpu, unsigned size);
+void emu_stack_drop(struct emu_cpu *cpu, uint64_t bytes);
 
 /* system.c */
 /* #GP(0) unless CPL <= IOPL or the TSS I/O bitmap allows all size bytes at port. */

@@ -92,13 +92,21 @@ void emu_push(struct emu_cpu *cpu, uint64_t value, unsigned size)
     set_sp(cpu, sp);
 }
 
+uint64_t emu_stack_top(struct emu_cpu *cpu, unsigned size)
+{
+    return emu_read(cpu, SEG_SS, cpu->gpr[GPR_RSP] & emu_mask(stack_bits(cpu) / 8), size);
+}
+
+void emu_stack_drop(struct emu_cpu *cpu, uint64_t bytes)
+{
+    set_sp(cpu, (cpu->gpr[GPR_RSP] & emu_mask(stack_bits(cpu) / 8)) + bytes);
+}
+
 uint64_t emu_pop(struct emu_cpu *cpu, unsigned size)
 {
-    uint64_t mask = emu_mask(stack_bits(cpu) / 8);
-    uint64_t sp = cpu->gpr[GPR_RSP] & mask;
-    uint64_t v = emu_read(cpu, SEG_SS, sp, size);
+    uint64_t v = emu_stack_top(cpu, size);
 
-    set_sp(cpu, sp + size);
+    emu_stack_drop(cpu, size);
     return v;
 }
 

@@ -18,26 +18,20 @@ static inline void push(struct emu_cpu *cpu, uint64_t v, unsigned size)
     }
 }
 
-/* The value on top of the stack; pop() then drops it. Reading first keeps
- * RSP unchanged when a later check faults. */
+/* The value on top of the stack; drop() then pops it. */
 static inline uint64_t top(struct emu_cpu *cpu, unsigned size)
 {
     if (cpu->code_bits == 64)
         return uop_read(cpu, SEG_SS, cpu->gpr[GPR_RSP], size);
-    return emu_read(cpu, SEG_SS, cpu->gpr[GPR_RSP] & (cpu->seg[SEG_SS].db ? 0xffffffff : 0xffff),
-                    size);
+    return emu_stack_top(cpu, size);
 }
 
 static inline void drop(struct emu_cpu *cpu, uint64_t bytes)
 {
-    if (cpu->code_bits == 64 || cpu->seg[SEG_SS].db) {
-        uint64_t sp = cpu->gpr[GPR_RSP] + bytes;
-
-        cpu->gpr[GPR_RSP] = cpu->code_bits == 64 ? sp : (uint32_t)sp;
-    } else {
-        cpu->gpr[GPR_RSP] =
-            (cpu->gpr[GPR_RSP] & ~0xffffULL) | ((cpu->gpr[GPR_RSP] + bytes) & 0xffff);
-    }
+    if (cpu->code_bits == 64)
+        cpu->gpr[GPR_RSP] += bytes;
+    else
+        emu_stack_drop(cpu, bytes);
 }
 
 /* #GP(0) for a target outside CS's limit, or non-canonical in 64-bit mode. */
