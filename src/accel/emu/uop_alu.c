@@ -10,41 +10,43 @@
 
 #define STATUS RFLAGS_STATUS
 
-/* "insn{b,w,l,q} src, dst" with flags out; pre is asm run first (BT for CF). */
-#define HOST2(pre, insn, size, a, b, fl, carry)                                                    \
+/* "insn{b,w,l,q} src, dst" with flags out; pre is asm run first (BT for CF
+ * in carry). src is b, in a register of constraint cons8 (byte) or cons,
+ * written as fmt: "%[b]", or "%%cl" with "c" for shift counts. */
+#define HOST2(pre, insn, size, a, b, fl, carry, cons8, cons, fmt)                                  \
     switch (size) {                                                                                \
     case 1: {                                                                                      \
         uint8_t x = (uint8_t)(a);                                                                  \
-        __asm__(pre insn "b %[b], %[x]\n\tpushfq\n\tpopq %[f]"                                     \
+        __asm__(pre insn "b " fmt ", %[x]\n\tpushfq\n\tpopq %[f]"                                  \
                 : [x] "+q"(x), [f] "=r"(fl)                                                        \
-                : [b] "q"((uint8_t)(b)), [cf] "r"(carry)                                           \
+                : [b] cons8((uint8_t)(b)), [cf] "r"(carry)                                         \
                 : "cc");                                                                           \
         a = x;                                                                                     \
         break;                                                                                     \
     }                                                                                              \
     case 2: {                                                                                      \
         uint16_t x = (uint16_t)(a);                                                                \
-        __asm__(pre insn "w %[b], %[x]\n\tpushfq\n\tpopq %[f]"                                     \
+        __asm__(pre insn "w " fmt ", %[x]\n\tpushfq\n\tpopq %[f]"                                  \
                 : [x] "+r"(x), [f] "=r"(fl)                                                        \
-                : [b] "r"((uint16_t)(b)), [cf] "r"(carry)                                          \
+                : [b] cons((uint16_t)(b)), [cf] "r"(carry)                                         \
                 : "cc");                                                                           \
         a = x;                                                                                     \
         break;                                                                                     \
     }                                                                                              \
     case 4: {                                                                                      \
         uint32_t x = (uint32_t)(a);                                                                \
-        __asm__(pre insn "l %[b], %[x]\n\tpushfq\n\tpopq %[f]"                                     \
+        __asm__(pre insn "l " fmt ", %[x]\n\tpushfq\n\tpopq %[f]"                                  \
                 : [x] "+r"(x), [f] "=r"(fl)                                                        \
-                : [b] "r"((uint32_t)(b)), [cf] "r"(carry)                                          \
+                : [b] cons((uint32_t)(b)), [cf] "r"(carry)                                         \
                 : "cc");                                                                           \
         a = x;                                                                                     \
         break;                                                                                     \
     }                                                                                              \
     default: {                                                                                     \
         uint64_t x = (a);                                                                          \
-        __asm__(pre insn "q %[b], %[x]\n\tpushfq\n\tpopq %[f]"                                     \
+        __asm__(pre insn "q " fmt ", %[x]\n\tpushfq\n\tpopq %[f]"                                  \
                 : [x] "+r"(x), [f] "=r"(fl)                                                        \
-                : [b] "r"((uint64_t)(b)), [cf] "r"(carry)                                          \
+                : [b] cons((uint64_t)(b)), [cf] "r"(carry)                                         \
                 : "cc");                                                                           \
         a = x;                                                                                     \
         break;                                                                                     \
@@ -57,27 +59,27 @@ alu(enum uop_alu op, uint64_t a, uint64_t b, unsigned size, uint64_t rflags, uin
 {
     switch (op) {
     case ALU_ADD:
-        HOST2("", "add", size, a, b, *fl, rflags);
+        HOST2("", "add", size, a, b, *fl, rflags, "q", "r", "%[b]");
         break;
     case ALU_OR:
-        HOST2("", "or", size, a, b, *fl, rflags);
+        HOST2("", "or", size, a, b, *fl, rflags, "q", "r", "%[b]");
         break;
     case ALU_ADC:
-        HOST2("btl $0, %k[cf]\n\t", "adc", size, a, b, *fl, rflags);
+        HOST2("btl $0, %k[cf]\n\t", "adc", size, a, b, *fl, rflags, "q", "r", "%[b]");
         break;
     case ALU_SBB:
-        HOST2("btl $0, %k[cf]\n\t", "sbb", size, a, b, *fl, rflags);
+        HOST2("btl $0, %k[cf]\n\t", "sbb", size, a, b, *fl, rflags, "q", "r", "%[b]");
         break;
     case ALU_AND:
     case ALU_TEST:
-        HOST2("", "and", size, a, b, *fl, rflags);
+        HOST2("", "and", size, a, b, *fl, rflags, "q", "r", "%[b]");
         break;
     case ALU_SUB:
     case ALU_CMP:
-        HOST2("", "sub", size, a, b, *fl, rflags);
+        HOST2("", "sub", size, a, b, *fl, rflags, "q", "r", "%[b]");
         break;
     default:
-        HOST2("", "xor", size, a, b, *fl, rflags);
+        HOST2("", "xor", size, a, b, *fl, rflags, "q", "r", "%[b]");
         break;
     }
     return a;
@@ -255,47 +257,6 @@ emu_uop_fn *const uop_unary_fns[UNARY_COUNT][2] = {
     [UNARY_NOT] = {not_r, not_m},
 };
 
-/* "insn{b,w,l,q} %cl, dst" with flags out. */
-#define HOSTSH(insn, size, a, c, fl)                                                               \
-    switch (size) {                                                                                \
-    case 1: {                                                                                      \
-        uint8_t x = (uint8_t)(a);                                                                  \
-        __asm__(insn "b %%cl, %[x]\n\tpushfq\n\tpopq %[f]"                                         \
-                : [x] "+q"(x), [f] "=r"(fl)                                                        \
-                : "c"(c)                                                                           \
-                : "cc");                                                                           \
-        a = x;                                                                                     \
-        break;                                                                                     \
-    }                                                                                              \
-    case 2: {                                                                                      \
-        uint16_t x = (uint16_t)(a);                                                                \
-        __asm__(insn "w %%cl, %[x]\n\tpushfq\n\tpopq %[f]"                                         \
-                : [x] "+r"(x), [f] "=r"(fl)                                                        \
-                : "c"(c)                                                                           \
-                : "cc");                                                                           \
-        a = x;                                                                                     \
-        break;                                                                                     \
-    }                                                                                              \
-    case 4: {                                                                                      \
-        uint32_t x = (uint32_t)(a);                                                                \
-        __asm__(insn "l %%cl, %[x]\n\tpushfq\n\tpopq %[f]"                                         \
-                : [x] "+r"(x), [f] "=r"(fl)                                                        \
-                : "c"(c)                                                                           \
-                : "cc");                                                                           \
-        a = x;                                                                                     \
-        break;                                                                                     \
-    }                                                                                              \
-    default: {                                                                                     \
-        uint64_t x = (a);                                                                          \
-        __asm__(insn "q %%cl, %[x]\n\tpushfq\n\tpopq %[f]"                                         \
-                : [x] "+r"(x), [f] "=r"(fl)                                                        \
-                : "c"(c)                                                                           \
-                : "cc");                                                                           \
-        a = x;                                                                                     \
-        break;                                                                                     \
-    }                                                                                              \
-    }
-
 /*
  * A shift or rotate by an immediate or CL. A count of zero (after masking)
  * changes no flag; the register is still written, so a 32-bit one is zero-
@@ -320,21 +281,21 @@ static inline __attribute__((always_inline)) void shift_form(struct emu_cpu *cpu
     }
     switch (op) {
     case SHIFT_ROL:
-        HOSTSH("rol", size, a, c, fl);
+        HOST2("", "rol", size, a, c, fl, 0, "c", "c", "%%cl");
         mask = RFLAGS_CF | RFLAGS_OF;
         break;
     case SHIFT_ROR:
-        HOSTSH("ror", size, a, c, fl);
+        HOST2("", "ror", size, a, c, fl, 0, "c", "c", "%%cl");
         mask = RFLAGS_CF | RFLAGS_OF;
         break;
     case SHIFT_SHL:
-        HOSTSH("shl", size, a, c, fl);
+        HOST2("", "shl", size, a, c, fl, 0, "c", "c", "%%cl");
         break;
     case SHIFT_SHR:
-        HOSTSH("shr", size, a, c, fl);
+        HOST2("", "shr", size, a, c, fl, 0, "c", "c", "%%cl");
         break;
     default:
-        HOSTSH("sar", size, a, c, fl);
+        HOST2("", "sar", size, a, c, fl, 0, "c", "c", "%%cl");
         break;
     }
     if (mem)
