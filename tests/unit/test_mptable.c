@@ -12,46 +12,8 @@
 #include "boot/mptable.h"
 #include "vm/vm.h"
 
-static struct guest_mem mem;
-
-static int setup(void **state)
-{
-    (void)state;
-    return mem_init(&mem, 16ULL << 20);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    mem_destroy(&mem);
-    return 0;
-}
-
-static const uint8_t *at(uint64_t gpa, uint64_t len)
-{
-    const uint8_t *p = mem_ptr(&mem, gpa, len);
-
-    assert_non_null(p);
-    return p;
-}
-
-static uint32_t get(uint64_t gpa, unsigned bytes)
-{
-    uint32_t v = 0;
-
-    memcpy(&v, at(gpa, bytes), bytes);
-    return v;
-}
-
-static uint8_t sum(uint64_t gpa, uint64_t len)
-{
-    const uint8_t *p = at(gpa, len);
-    uint8_t s = 0;
-
-    for (uint64_t i = 0; i < len; i++)
-        s = (uint8_t)(s + p[i]);
-    return s;
-}
+#define RAM_FIXTURE_SIZE (16ULL << 20)
+#include "ram_fixture.h"
 
 /* §4: the floating pointer on a 16-byte boundary in 0xF0000-0xFFFFF. */
 static uint64_t find_config(void)
