@@ -132,11 +132,18 @@ enum emu_access { ACC_READ, ACC_WRITE, ACC_FETCH };
 #define TLB_SIZE 256
 
 struct tlb_entry {
-    uint64_t vpn;  /* linear page number + 1; 0 marks an empty entry */
+    uint64_t vpn;  /* emu_tlb_tag(); 0 marks an empty entry */
     uint8_t *host; /* host address of the page; NULL for MMIO */
     uint64_t gpa;  /* guest-physical page address */
     bool global;
 };
+
+/* A TLB entry's tag: the linear page number and whether it was checked
+ * for a user-mode (CPL 3) access, plus one so that no tag is 0. */
+static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
+{
+    return (((linear >> 12) << 1) | (cpl == 3)) + 1;
+}
 
 struct emu_msrs {
     uint64_t star, lstar, cstar, sfmask, kernel_gs_base;

@@ -177,7 +177,7 @@ static __attribute__((noinline)) struct tlb_entry *
 translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cpl)
 {
     bool user = cpl == 3;
-    uint64_t vpn = linear >> 12, tag = ((vpn << 1) | user) + 1;
+    uint64_t vpn = linear >> 12, tag = emu_tlb_tag(linear, cpl);
     struct tlb_entry *e = &cpu->tlb[acc][vpn % TLB_SIZE];
     uint32_t code = (acc == ACC_WRITE ? PFEC_W : 0) | (user ? PFEC_U : 0);
     struct walk w;
@@ -220,7 +220,7 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
 static inline struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc,
                                           int cpl)
 {
-    uint64_t vpn = linear >> 12, tag = ((vpn << 1) | (cpl == 3)) + 1;
+    uint64_t vpn = linear >> 12, tag = emu_tlb_tag(linear, cpl);
     struct tlb_entry *e = &cpu->tlb[acc][vpn % TLB_SIZE];
 
     if (__builtin_expect(e->vpn == tag, 1))

@@ -147,7 +147,7 @@ static inline uint8_t *uop_tlb_hit(struct emu_cpu *cpu, uint64_t linear, enum em
     uint64_t vpn = linear >> 12;
     const struct tlb_entry *e = &cpu->tlb[acc][vpn % TLB_SIZE];
 
-    if (e->vpn != ((vpn << 1) | (cpu->cpl == 3)) + 1 || (linear & 0xfff) > 4096 - size || !e->host)
+    if (e->vpn != emu_tlb_tag(linear, cpu->cpl) || (linear & 0xfff) > 4096 - size || !e->host)
         return NULL;
     return e->host + (linear & 0xfff);
 }
