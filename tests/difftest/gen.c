@@ -9,6 +9,7 @@
  * on purpose (#DE, #BR, #OF, misaligned CMPXCHG16B, LOCK on a register),
  * and their SDM-undefined flags and results masked.
  */
+#include <cpuid.h>
 #include <string.h>
 
 #include "difftest.h"
@@ -622,6 +623,14 @@ static void setup_kind(struct gen *g)
     }
 }
 
+static bool host_is_intel(void)
+{
+    unsigned a, b, c, d;
+
+    __cpuid(0, a, b, c, d);
+    return b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e; /* "GenuineIntel" */
+}
+
 /* String instructions: RSI, RDI and RCX, a source through GS sometimes. */
 static void setup_string(struct gen *g)
 {
@@ -650,6 +659,10 @@ static void setup_string(struct gen *g)
         si |= next(r) << 32;
         di |= next(r) << 32;
         cx = (uint32_t)cx | next(r) << 32;
+        /* With a zero count, whether the upper halves are cleared depends
+         * on the vendor (string.c); vx86 does what Intel's CPUs do. */
+        if ((uint32_t)cx == 0 && !host_is_intel())
+            si = (uint32_t)si, di = (uint32_t)di, cx = 0;
     } else if (a16) { /* SI, DI, CX: the rest of each register is ignored */
         si |= next(r) << 16;
         di |= next(r) << 16;

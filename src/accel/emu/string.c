@@ -145,6 +145,31 @@ static bool bulk(struct emu_cpu *cpu, bool movs, unsigned size, unsigned aw, int
     return true;
 }
 
+/*
+ * A REP run with a zero count moves nothing, but with a 32-bit address size
+ * in 64-bit mode Intel's CPUs (measured: the difftest against the host)
+ * still write ECX back, and MOVS also ESI and EDI, STOS also EDI,
+ * zero-extending them; AMD's leave all three alone. vx86's CPU says it is
+ * GenuineIntel, so it does what Intel's do.
+ */
+static void count_zero(struct emu_cpu *cpu, ZydisMnemonic m, unsigned aw)
+{
+    bool movs = m == ZYDIS_MNEMONIC_MOVSB || m == ZYDIS_MNEMONIC_MOVSW ||
+                m == ZYDIS_MNEMONIC_MOVSD || m == ZYDIS_MNEMONIC_MOVSQ;
+    bool stos = m == ZYDIS_MNEMONIC_STOSB || m == ZYDIS_MNEMONIC_STOSW ||
+                m == ZYDIS_MNEMONIC_STOSD || m == ZYDIS_MNEMONIC_STOSQ;
+
+    if (aw != 4 || m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_INSW ||
+        m == ZYDIS_MNEMONIC_INSD || m == ZYDIS_MNEMONIC_OUTSB || m == ZYDIS_MNEMONIC_OUTSW ||
+        m == ZYDIS_MNEMONIC_OUTSD)
+        return; /* not measured: they need I/O privilege */
+    cpu->gpr[GPR_RCX] &= 0xffffffff;
+    if (movs)
+        cpu->gpr[GPR_RSI] &= 0xffffffff;
+    if (movs || stos)
+        cpu->gpr[GPR_RDI] &= 0xffffffff;
+}
+
 bool emu_exec_string(struct emu_cpu *cpu)
 {
     ZydisMnemonic m = cpu->insn->mnemonic;
@@ -196,6 +221,10 @@ bool emu_exec_string(struct emu_cpu *cpu)
         cpu->insn->opcode_map != ZYDIS_OPCODE_MAP_DEFAULT)
         return false;
     seg = src_seg(cpu);
+    if (rep && get_index(cpu, GPR_RCX, aw) == 0) {
+        count_zero(cpu, m, aw);
+        return true;
+    }
     if (rep && !(cpu->rflags & RFLAGS_DF) && aw >= 4 &&
         (m == ZYDIS_MNEMONIC_MOVSB || m == ZYDIS_MNEMONIC_MOVSW || m == ZYDIS_MNEMONIC_MOVSD ||
          m == ZYDIS_MNEMONIC_MOVSQ || m == ZYDIS_MNEMONIC_STOSB || m == ZYDIS_MNEMONIC_STOSW ||
