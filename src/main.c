@@ -34,6 +34,10 @@ static const char usage[] =
     "                       restart boots the kernel again\n"
     "  --disk FILE[,ro]     a virtio-blk disk on a raw image (repeatable; ro:\n"
     "                       read-only); a virtio console and rng are always there\n"
+    "  --net tap=IFNAME[,mac=MAC] | user[,hostfwd=RULE]...[,mac=MAC]\n"
+    "                       a virtio-net NIC on a TAP interface or libslirp\n"
+    "  --transport mmio|pci how the virtio devices attach: virtio-mmio (default)\n"
+    "                       or PCI functions with MSI-X\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
@@ -82,6 +86,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_ON_REBOOT,
         OPT_DISK,
         OPT_NET,
+        OPT_TRANSPORT,
         OPT_VERBOSE
     };
     static const struct option opts[] = {
@@ -95,6 +100,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
         {"disk", required_argument, NULL, OPT_DISK},
         {"net", required_argument, NULL, OPT_NET},
+        {"transport", required_argument, NULL, OPT_TRANSPORT},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -145,6 +151,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
             if (config_parse_net(optarg, cfg))
                 return -EINVAL;
             break;
+        case OPT_TRANSPORT:
+            if (config_parse_transport(optarg, &cfg->transport))
+                return -EINVAL;
+            break;
         case OPT_VERBOSE:
             log_verbose = true;
             break;
@@ -179,6 +189,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
 {
     struct vm vm = {.start = start_time, .stop_fd = -1};
     struct acpi_mmio_dev devs[VIRTIO_MMIO_MAX];
+    int ndevs = 0;
     struct cpu_state boot;
     /* What went wrong before the guest ran: its input, or on a restart the
      * host (the same input went through before). */
@@ -187,10 +198,10 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
     *reset = false;
     if (vm_create(&vm, cfg, accel))
         goto out;
-    for (int i = 0; i < vm.nr_virtio; i++)
-        devs[i] = (struct acpi_mmio_dev){vm.virtio[i]->base, VIRTIO_MMIO_SIZE, vm.virtio[i]->irq};
-    if (boot_load_image(&vm.mem, img, &boot) ||
-        boot_write_tables(&vm.mem, cfg->cpus, devs, vm.nr_virtio))
+    for (int i = 0; i < vm.nr_virtio && cfg->transport == TRANSPORT_MMIO; i++)
+        devs[ndevs++] =
+            (struct acpi_mmio_dev){vm.virtio[i]->base, VIRTIO_MMIO_SIZE, vm.virtio[i]->irq};
+    if (boot_load_image(&vm.mem, img, &boot) || boot_write_tables(&vm.mem, cfg->cpus, devs, ndevs))
         goto out;
     if (vm_create_vcpus(&vm, &boot) || (first && console_init(cfg->serial)))
         goto out;

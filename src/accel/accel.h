@@ -12,6 +12,7 @@
  *   vcpu_kick    from any thread; makes a running or about-to-run vcpu_run
  *                return ACCEL_EXIT_INTR promptly
  *   irq_set      from any thread; drives a platform interrupt line (GSI)
+ *   msi_send     from any thread; a device's MSI write of data to addr
  *   mem_written  from any thread; a device wrote [gpa, gpa + len) of guest RAM
  *                (inside RAM), so code cached from it is stale; NULL when the
  *                engine caches none (kvm)
@@ -95,6 +96,7 @@ struct accel_ops {
     int (*get_state)(struct accel_vcpu *v, struct cpu_state *s);
     int (*set_state)(struct accel_vcpu *v, const struct cpu_state *s);
     int (*irq_set)(struct vm *vm, uint32_t gsi, int level);
+    int (*msi_send)(struct vm *vm, uint64_t addr, uint32_t data);
     void (*mem_written)(struct vm *vm, uint64_t gpa, uint64_t len);
 };
 

@@ -184,6 +184,9 @@ _Static_assert(sizeof(struct mcfg) == 60, "MCFG with one allocation is 60 bytes"
  *                              NonCacheable, ReadWrite, 0, PCI_MEM32_BASE,
  *                              PCI_MEM32_BASE + PCI_MEM32_SIZE - 1, 0, PCI_MEM32_SIZE)
  *             })
+ *             Name (_PRT, Package (124) {      // slots 1-31, INTA-INTD
+ *                 Package (4) { 0x0001FFFF, 0, Zero, pci_intx_gsi (1, 0) }, ...
+ *             })
  *         }
  *         Device (VR00) {                      // one per virtio-mmio device
  *             Name (_HID, "LNRO0005")
@@ -201,7 +204,9 @@ _Static_assert(sizeof(struct mcfg) == 60, "MCFG with one allocation is 60 bytes"
  * other I/O port, and memory in a part of the hole below 4 GiB that nothing
  * else uses, for BARs. With _SEG and _BBN matching the MCFG entry, Linux
  * uses ECAM under it. No _OSC: Linux then keeps the PCIe features native
- * to the platform (an info line); no _PRT: no device uses INTx yet.
+ * to the platform (an info line). The _PRT (§6.2.13) routes every slot's
+ * INTx pins straight to IOAPIC inputs (source Zero: the fourth element is a
+ * GSI), the way hw/pci.h wires them, so a device without MSI-X works.
  *
  * _S5 tells the OS the SLP_TYP values to write to PM1a_CNT (and PM1b_CNT,
  * which the FADT leaves out) to enter S5, soft-off (§7.4.2); the two
@@ -219,7 +224,11 @@ _Static_assert(sizeof(struct mcfg) == 60, "MCFG with one allocation is 60 bytes"
 #define AML_ZERO    0x00 /* ZeroOp */
 #define DEVICE_AML  61   /* bytes of one Device () above */
 #define PCI_CRS     84   /* bytes of PCI0's resource template */
-#define PCI_AML     140  /* bytes of Device (PCI0) */
+#define PRT_SLOTS   31
+#define PRT_ENTRIES (PRT_SLOTS * 4)
+#define PRT_ENTRY   13 /* bytes of one Package (4) above */
+#define PRT_AML     (5 + 1 + 2 + 1 + PRT_ENTRIES * PRT_ENTRY)
+#define PCI_AML     (140 + PRT_AML) /* bytes of Device (PCI0) */
 
 static const uint8_t s5_aml[] = {AML_NAME, '_', 'S', '5', '_', AML_PACKAGE,
                                  /* PkgLength: these 8 bytes */
@@ -320,6 +329,29 @@ static uint8_t *aml_eisaid(uint8_t *p, const char seg[4], const uint8_t id[4])
     return p + 4;
 }
 
+/* Name (_PRT, ...) with each element's integers in fixed-size encodings
+ * (DWordConst, ByteConst), so every entry is PRT_ENTRY bytes. */
+static uint8_t *aml_prt(uint8_t *p)
+{
+    p = aml_name(p, "_PRT");
+    *p++ = AML_PACKAGE;
+    p = pkg_length(p, 1 + PRT_ENTRIES * PRT_ENTRY);
+    *p++ = PRT_ENTRIES;
+    for (unsigned slot = 1; slot <= PRT_SLOTS; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++) {
+            *p++ = AML_PACKAGE;
+            p = pkg_length(p, PRT_ENTRY - 2);
+            *p++ = 4;
+            *p++ = AML_DWORD;
+            p = put32(p, slot << 16 | 0xffff); /* any function of the slot */
+            *p++ = AML_BYTE, *p++ = (uint8_t)pin;
+            *p++ = AML_ZERO;
+            *p++ = AML_BYTE, *p++ = (uint8_t)pci_intx_gsi(slot, pin);
+        }
+    }
+    return p;
+}
+
 static uint8_t *aml_pci_host(uint8_t *p)
 {
     static const uint8_t pnp0a08[4] = {0x41, 0xd0, 0x0a, 0x08},
@@ -362,6 +394,7 @@ static uint8_t *aml_pci_host(uint8_t *p)
     p = put32(p, 0);
     p = put32(p, (uint32_t)PCI_MEM32_SIZE);
     *p++ = 0x79, *p++ = 0;
+    p = aml_prt(p);
     assert(p - start == PCI_AML);
     return p;
 }

@@ -187,6 +187,27 @@ uint64_t pci_bar_addr(const struct pci_device *d, unsigned bar)
     return lo & ~15u;
 }
 
+unsigned pci_add_cap(struct pci_device *d, uint8_t id, unsigned len)
+{
+    unsigned off = d->cap_end ? d->cap_end : PCI_CAP_START, prev;
+
+    if (len < 2 || off + len > 0x100)
+        return 0;
+    d->cfg[off] = id;
+    d->cfg[off + 1] = 0;
+    /* Link it at the end of the list (§6.7): the pointer at 0x34 or the
+     * last capability's next byte. */
+    prev = PCI_CAPABILITY_LIST;
+    while (d->cfg[prev])
+        prev = d->cfg[prev] + 1u;
+    d->cfg[prev] = (uint8_t)off;
+    d->cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+    d->cap_end = (uint8_t)((off + len + 3) & ~3u);
+    if (off + len + 3 > 0xff)
+        d->cap_end = 0xff; /* full: the next call finds no room */
+    return off;
+}
+
 int pci_register(struct pci *pci, struct pci_device *d, unsigned devfn)
 {
     if (devfn >= PCI_DEVFNS)
@@ -194,7 +215,55 @@ int pci_register(struct pci *pci, struct pci_device *d, unsigned devfn)
     if (pci->devs[devfn])
         return -EEXIST;
     pci->devs[devfn] = d;
+    pci->devs_list[pci->nr_devs++] = d;
     return 0;
+}
+
+/* The device and memory BAR that decode gpa, with memory decoding on; the
+ * BARs can change under a config write, hence the lock. */
+static struct pci_device *decode(struct pci *pci, uint64_t gpa, unsigned *bar, uint64_t *off)
+{
+    struct pci_device *hit = NULL;
+
+    pthread_mutex_lock(&pci->lock);
+    for (int i = 0; i < pci->nr_devs && !hit; i++) {
+        struct pci_device *d = pci->devs_list[i];
+
+        if (!d->bar_read || !(d->cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY))
+            continue;
+        for (unsigned b = 0; b < PCI_NR_BARS; b++) {
+            uint64_t base = pci_bar_addr(d, b);
+
+            if (!d->bar_size[b] || (d->cfg[PCI_BAR0 + 4 * b] & PCI_BAR_IO) || !base ||
+                gpa - base >= d->bar_size[b])
+                continue;
+            hit = d, *bar = b, *off = gpa - base;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pci->lock);
+    return hit;
+}
+
+static uint64_t window_read(void *opaque, uint64_t offset, unsigned size)
+{
+    uint64_t off;
+    unsigned bar;
+    struct pci_device *d = decode(opaque, PCI_MEM32_BASE + offset, &bar, &off);
+
+    if (!d || off + size > d->bar_size[bar])
+        return size >= 8 ? ~0ULL : (1ULL << (8 * size)) - 1;
+    return d->bar_read(d, bar, off, size);
+}
+
+static void window_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+    uint64_t off;
+    unsigned bar;
+    struct pci_device *d = decode(opaque, PCI_MEM32_BASE + offset, &bar, &off);
+
+    if (d && off + size <= d->bar_size[bar])
+        d->bar_write(d, bar, off, size, value);
 }
 
 int pci_init(struct pci *pci, struct bus *pio, struct bus *mmio, const struct bus_range *reset)
@@ -222,6 +291,14 @@ int pci_init(struct pci *pci, struct bus *pio, struct bus *mmio, const struct bu
                                                      .write = ecam_write,
                                                      .opaque = pci,
                                                      .name = "pci-ecam"});
+    if (!err)
+        err = bus_register(mmio, &(struct bus_range){.base = PCI_MEM32_BASE,
+                                                     .len = PCI_MEM32_SIZE,
+                                                     .widths = BUS_WANY,
+                                                     .read = window_read,
+                                                     .write = window_write,
+                                                     .opaque = pci,
+                                                     .name = "pci-mem32"});
     return err;
 }
 

@@ -23,7 +23,11 @@
  * only the bits set in wmask, so read-only fields stay put and BAR sizing
  * (write all ones, read back the size mask, PCI 3.0 §6.2.5.1) works without
  * the device's help. Hooks may look at or change an access after the core.
- * Mapping BARs into the MMIO bus is left to the devices that have them.
+ * Memory BARs are decoded in one place: the host bridge's 32-bit window
+ * (PCI_MEM32_BASE) is one range on the MMIO bus, and an access there goes to
+ * the device whose enabled memory BAR holds it (bar_read/bar_write), so the
+ * guest may move BARs at any time without the bus changing. I/O BARs and
+ * BARs outside the window are not decoded.
  */
 #ifndef VX86_HW_PCI_H
 #define VX86_HW_PCI_H
@@ -54,16 +58,25 @@
 #define PCI_DEVFN(dev, fn) ((unsigned)(dev) << 3 | (unsigned)(fn))
 
 /* Type 0 configuration header (PCI 3.0 §6.1, Figure 6-1). */
-#define PCI_VENDOR_ID      0x00
-#define PCI_DEVICE_ID      0x02
-#define PCI_COMMAND        0x04
-#define PCI_STATUS         0x06
-#define PCI_REVISION_ID    0x08
-#define PCI_CLASS_PROG     0x09 /* class code: prog-if, sub-class, class */
-#define PCI_CACHE_LINE     0x0c
-#define PCI_HEADER_TYPE    0x0e
-#define PCI_BAR0           0x10
-#define PCI_INTERRUPT_LINE 0x3c
+#define PCI_VENDOR_ID           0x00
+#define PCI_DEVICE_ID           0x02
+#define PCI_COMMAND             0x04
+#define PCI_STATUS              0x06
+#define PCI_REVISION_ID         0x08
+#define PCI_CLASS_PROG          0x09 /* class code: prog-if, sub-class, class */
+#define PCI_CACHE_LINE          0x0c
+#define PCI_HEADER_TYPE         0x0e
+#define PCI_BAR0                0x10
+#define PCI_SUBSYSTEM_VENDOR_ID 0x2c
+#define PCI_SUBSYSTEM_ID        0x2e
+#define PCI_CAPABILITY_LIST     0x34
+#define PCI_INTERRUPT_LINE      0x3c
+#define PCI_INTERRUPT_PIN       0x3d
+
+#define PCI_STATUS_CAP_LIST 0x0010 /* §6.2.3: a capability list at 0x34 */
+#define PCI_CAP_START       0x40   /* capabilities live in 0x40-0xff (§6.7) */
+#define PCI_CAP_ID_VNDR     0x09
+#define PCI_CAP_ID_MSIX     0x11
 
 /* Command register bits a device lets software change (§6.2.2). */
 #define PCI_COMMAND_IO     0x0001
@@ -84,6 +97,17 @@
 #define PCI_HOST_DEVICE 0x0008
 #define PCI_CLASS_HOST  0x060000
 
+/* The GSI that INTx pin (0-3 for INTA-INTD) of a function in slot (1-31)
+ * reaches: the IOAPIC's lines 16-23, rotated by slot as PCI slots' INTx
+ * wires are swizzled (PCI-to-PCI Bridge 1.2 §9.1). The DSDT's _PRT says
+ * the same to the guest. Lines are level-triggered and may be shared. */
+#define PCI_INTX_FIRST_GSI 16
+#define PCI_INTX_GSIS      8
+static inline unsigned pci_intx_gsi(unsigned slot, unsigned pin)
+{
+    return PCI_INTX_FIRST_GSI + (slot - 1 + pin) % PCI_INTX_GSIS;
+}
+
 struct pci_device;
 
 /* Called with pci->lock held, after the core has done the access: a read
@@ -92,6 +116,11 @@ struct pci_device;
  * pci_cfg_read/write. off + size never crosses a dword. */
 typedef void pci_cfg_read_fn(struct pci_device *d, unsigned off, unsigned size, uint32_t *value);
 typedef void pci_cfg_write_fn(struct pci_device *d, unsigned off, unsigned size, uint32_t value);
+/* An access of size bytes (1, 2, 4 or 8) at off into memory BAR bar,
+ * without pci->lock (the device locks its own state). */
+typedef uint64_t pci_bar_read_fn(struct pci_device *d, unsigned bar, uint64_t off, unsigned size);
+typedef void pci_bar_write_fn(struct pci_device *d, unsigned bar, uint64_t off, unsigned size,
+                              uint64_t value);
 
 struct pci_device {
     uint8_t cfg[PCI_CFG_SIZE];      /* little-endian, as the guest reads it */
@@ -99,7 +128,10 @@ struct pci_device {
     uint64_t bar_size[PCI_NR_BARS]; /* 0: not implemented (or a 64-bit BAR's upper half) */
     pci_cfg_read_fn *read;          /* NULL: none */
     pci_cfg_write_fn *write;        /* NULL: none */
+    pci_bar_read_fn *bar_read;      /* NULL: no memory BARs */
+    pci_bar_write_fn *bar_write;
     void *opaque;
+    uint8_t cap_end; /* first free byte for pci_add_cap */
 };
 
 struct pci {
@@ -107,6 +139,8 @@ struct pci {
     uint32_t config_address;
     struct bus_range reset; /* the 0xCF9 byte's owner */
     struct pci_device *devs[PCI_DEVFNS];
+    int nr_devs; /* registered, in devs_list order */
+    struct pci_device *devs_list[PCI_DEVFNS];
     struct pci_device host;
 };
 
@@ -133,6 +167,13 @@ void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uin
  * PCI_BAR_MEM64, which takes bar and bar + 1. Returns 0 or -EINVAL.
  */
 int pci_set_bar(struct pci_device *d, unsigned bar, uint64_t size, unsigned flags);
+
+/*
+ * Appends a capability with ID id and len bytes (2 or more: ID and next
+ * pointer included) to d's list; the caller fills in the rest and its
+ * wmask. Returns its offset in config space, or 0 when 0x40-0xff is full.
+ */
+unsigned pci_add_cap(struct pci_device *d, uint8_t id, unsigned len);
 
 /* The address the guest programmed into BAR bar (64-bit BARs whole), flags
  * masked off; 0 for an unimplemented BAR. Call with pci->lock held (from a

@@ -19,6 +19,13 @@ static int add(struct vm *vm, struct virtio_dev *d)
         return -ENOSPC;
     }
     vm->virtio[vm->nr_virtio++] = d;
+    if (vm->cfg.transport == TRANSPORT_PCI) {
+        /* 00:01.0 onwards, after the host bridge, in the order of the list */
+        err = virtio_pci_add(d, vm->nr_virtio - 1, (unsigned)vm->nr_virtio);
+        if (err)
+            log_err("%s: cannot add its PCI function: %s", d->ops->name, strerror(-err));
+        return err;
+    }
     err = virtio_mmio_add(d, vm->nr_virtio - 1);
     if (err)
         log_err("%s: cannot register its MMIO window: %s", d->ops->name, strerror(-err));
@@ -43,7 +50,9 @@ int virtio_devices_create(struct vm *vm)
 
 void virtio_devices_destroy(struct vm *vm)
 {
-    for (int i = 0; i < vm->nr_virtio; i++)
+    for (int i = 0; i < vm->nr_virtio; i++) {
+        virtio_pci_remove(vm->virtio[i]);
         vm->virtio[i]->ops->destroy(vm->virtio[i]);
+    }
     vm->nr_virtio = 0;
 }

@@ -29,7 +29,7 @@ struct virtio_dev *virtio_rng_create(struct vm *vm);
  * the device's own thread and received on the backend's (net/net.h). */
 struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg);
 
-/* Creates the console, the rng, vm->cfg's disks and NIC, on virtio-mmio.
+/* Creates the console, the rng, vm->cfg's disks and NIC on its transport.
  * Returns 0 or -errno after printing one line. */
 int virtio_devices_create(struct vm *vm);
 

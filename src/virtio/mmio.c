@@ -1,7 +1,7 @@
 /*
  * virtio-mmio, version 2 ("modern"), VIRTIO 1.2 §4.2.2: a 4 KiB window of
  * 32-bit registers, device config space from 0x100. Linux finds the
- * windows on its command line (virtio_mmio.device=, as Firecracker does).
+ * windows in the DSDT (LNRO0005 devices, as on QEMU's microvm).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -66,9 +66,7 @@ static uint32_t reg_read(struct virtio_dev *d, uint64_t off)
     case VENDOR_ID:
         return MMIO_VENDOR;
     case DEVICE_FEATURES:
-        return d->host_features_sel < 2
-                   ? (uint32_t)(d->host_features >> (32 * d->host_features_sel))
-                   : 0;
+        return virtio_features_read(d);
     case QUEUE_NUM_MAX:
         return q ? VIRTQ_MAX_SIZE : 0;
     case QUEUE_READY:
@@ -82,39 +80,6 @@ static uint32_t reg_read(struct virtio_dev *d, uint64_t off)
     default:
         return 0;
     }
-}
-
-/* FEATURES_OK only for a subset of what was offered, with VERSION_1: vx86
- * has no legacy interface (§2.2.1, §6.1). */
-static void set_status(struct virtio_dev *d, uint32_t v)
-{
-    if (v == 0) {
-        d->status = 0; /* stops the device's threads taking new requests */
-        if (d->ops->reset)
-            d->ops->reset(d);
-        virtio_reset(d);
-        return;
-    }
-    if ((v & VIRTIO_STATUS_FEATURES_OK) && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
-        if ((d->driver_features & ~d->host_features) ||
-            !(d->driver_features & (1ULL << VIRTIO_F_VERSION_1)))
-            v &= ~VIRTIO_STATUS_FEATURES_OK;
-    }
-    d->status = v | (d->status & VIRTIO_STATUS_NEEDS_RESET);
-}
-
-static void set_ready(struct virtio_dev *d, struct virtq *q, uint32_t v)
-{
-    if (!v) {
-        q->ready = false;
-        return;
-    }
-    if (q->ready)
-        return;
-    q->indirect = d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
-    q->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
-    if (virtq_enable(q, d->vm))
-        virtio_fail(d, q->why);
 }
 
 static void set_half(uint64_t *x, bool high, uint32_t v)
@@ -134,8 +99,7 @@ static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
         d->host_features_sel = v;
         return;
     case DRIVER_FEATURES:
-        if (d->driver_features_sel < 2 && !(d->status & VIRTIO_STATUS_FEATURES_OK))
-            set_half(&d->driver_features, d->driver_features_sel, v);
+        virtio_features_write(d, v);
         return;
     case DRIVER_FEATURES_SEL:
         d->driver_features_sel = v;
@@ -144,14 +108,13 @@ static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
         d->queue_sel = v;
         return;
     case QUEUE_NOTIFY:
-        if (v < d->nr_queues && d->vq[v].ready && virtio_running(d))
-            d->ops->notify(d, v);
+        virtio_notify(d, v);
         return;
     case INTERRUPT_ACK:
         virtio_isr_clear(d, v);
         return;
     case STATUS:
-        set_status(d, v);
+        virtio_set_status(d, v);
         return;
     }
     /* The queue registers; §4.2.2.3: not while the queue is ready. */
@@ -162,7 +125,7 @@ static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
         q->size = v > 0xffff ? 0 : (uint16_t)v; /* virtq_enable rejects 0 */
         break;
     case QUEUE_READY:
-        set_ready(d, q, v);
+        virtio_set_queue_ready(d, d->queue_sel, v != 0);
         break;
     case QUEUE_DESC_LOW:
     case QUEUE_DESC_HIGH:
@@ -208,10 +171,17 @@ static void mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t v)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* InterruptStatus says which, and drives the level-triggered line. */
+static void mmio_interrupt(struct virtio_dev *d, int q)
+{
+    virtio_isr_set(d, q == VIRTIO_CONFIG_IRQ ? VIRTIO_ISR_CONFIG : VIRTIO_ISR_QUEUE);
+}
+
 int virtio_mmio_add(struct virtio_dev *d, int index)
 {
     if (index >= VIRTIO_MMIO_MAX)
         return -ENOSPC;
+    d->interrupt = mmio_interrupt;
     d->index = index;
     d->base = VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE * (uint64_t)index;
     d->irq = FIRST_GSI + (uint32_t)index;

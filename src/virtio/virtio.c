@@ -73,7 +73,64 @@ void virtio_fail(struct virtio_dev *d, const char *why)
     d->broken = true;
     d->status |= VIRTIO_STATUS_NEEDS_RESET;
     log_err("%s %d: %s; the device needs a reset", d->ops->name, d->index, why);
-    virtio_isr_set(d, VIRTIO_ISR_CONFIG);
+    d->interrupt(d, VIRTIO_CONFIG_IRQ);
+}
+
+uint32_t virtio_features_read(const struct virtio_dev *d)
+{
+    return d->host_features_sel < 2 ? (uint32_t)(d->host_features >> (32 * d->host_features_sel))
+                                    : 0;
+}
+
+void virtio_features_write(struct virtio_dev *d, uint32_t v)
+{
+    uint64_t *x = &d->driver_features;
+
+    if (d->driver_features_sel >= 2 || (d->status & VIRTIO_STATUS_FEATURES_OK))
+        return;
+    if (d->driver_features_sel)
+        *x = (*x & 0xffffffffULL) | (uint64_t)v << 32;
+    else
+        *x = (*x & ~0xffffffffULL) | v;
+}
+
+void virtio_set_status(struct virtio_dev *d, uint32_t v)
+{
+    if (v == 0) {
+        d->status = 0; /* stops the device's threads taking new requests */
+        if (d->ops->reset)
+            d->ops->reset(d);
+        virtio_reset(d);
+        return;
+    }
+    if ((v & VIRTIO_STATUS_FEATURES_OK) && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+        if ((d->driver_features & ~d->host_features) ||
+            !(d->driver_features & (1ULL << VIRTIO_F_VERSION_1)))
+            v &= ~VIRTIO_STATUS_FEATURES_OK;
+    }
+    d->status = (v & 0xff) | (d->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+void virtio_set_queue_ready(struct virtio_dev *d, unsigned q, bool ready)
+{
+    struct virtq *vq = &d->vq[q];
+
+    if (!ready) {
+        vq->ready = false;
+        return;
+    }
+    if (vq->ready)
+        return;
+    vq->indirect = d->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+    vq->event_idx = d->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+    if (virtq_enable(vq, d->vm))
+        virtio_fail(d, vq->why);
+}
+
+void virtio_notify(struct virtio_dev *d, unsigned q)
+{
+    if (q < d->nr_queues && d->vq[q].ready && virtio_running(d))
+        d->ops->notify(d, q);
 }
 
 int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e)
@@ -99,5 +156,5 @@ void virtio_push(struct virtio_dev *d, unsigned q, const struct virtq_elem *e, u
         return;
     }
     if (virtq_need_irq(vq, d->vm))
-        virtio_isr_set(d, VIRTIO_ISR_QUEUE);
+        d->interrupt(d, (int)q);
 }

@@ -1,8 +1,10 @@
 /*
  * A virtio device (VIRTIO 1.2) as its transport sees it: feature bits,
  * status, interrupt status, queues and a read-only config space. Each
- * device (blk.c, rng.c, console.c) embeds struct virtio_dev first and fills
- * in its ops; mmio.c gives it registers on the MMIO bus and an IRQ line.
+ * device (blk.c, rng.c, console.c, net.c) embeds struct virtio_dev first
+ * and fills in its ops; a transport gives it registers and interrupts:
+ * mmio.c a window on the MMIO bus and an IRQ line, pci.c a PCI function
+ * with MSI-X. The register semantics both share live here.
  *
  * Locking: d->lock guards everything in struct virtio_dev and the queues.
  * The transport holds it around every register access (vCPU threads) and
@@ -31,6 +33,7 @@ struct virtio_dev;
 #define VIRTIO_ISR_CONFIG 2
 
 #define VIRTIO_MAX_QUEUES 2
+#define VIRTIO_CONFIG_IRQ (-1) /* virtio_interrupt's q for a config change */
 
 struct virtio_dev_ops {
     const char *name;   /* for messages: "virtio-blk" */
@@ -52,8 +55,12 @@ struct virtio_dev {
     pthread_mutex_t lock;
     int index; /* among the VM's virtio devices, for messages */
 
-    uint64_t base; /* MMIO window, VIRTIO_MMIO_SIZE bytes */
-    uint32_t irq;  /* GSI */
+    /* The transport's: interrupt the driver for queue q's used buffers, or
+     * for a config change (q = VIRTIO_CONFIG_IRQ). d->lock held. */
+    void (*interrupt)(struct virtio_dev *d, int q);
+    void *transport; /* the transport's own state, or NULL */
+    uint64_t base;   /* virtio-mmio: the window, VIRTIO_MMIO_SIZE bytes */
+    uint32_t irq;    /* GSI of the line ISR drives (virtio_isr_set) */
     int irq_level;
 
     uint64_t host_features, driver_features;
@@ -107,6 +114,21 @@ void virtio_fail(struct virtio_dev *d, const char *why);
 void virtio_isr_set(struct virtio_dev *d, uint32_t bits);
 void virtio_isr_clear(struct virtio_dev *d, uint32_t bits);
 
+/* What both transports do with the driver's registers (§2.1, §2.2, §2.6),
+ * d->lock held: */
+/* The 32 feature bits that the selector picks, 0 past bit 63. */
+uint32_t virtio_features_read(const struct virtio_dev *d);
+/* Sets 32 driver feature bits at the selector, until FEATURES_OK. */
+void virtio_features_write(struct virtio_dev *d, uint32_t v);
+/* A write of the device status: 0 resets; FEATURES_OK holds only for a
+ * subset of what was offered, VERSION_1 included (no legacy interface). */
+void virtio_set_status(struct virtio_dev *d, uint32_t v);
+/* The driver enables (ready) or disables queue q, whose addresses and size
+ * it has set. */
+void virtio_set_queue_ready(struct virtio_dev *d, unsigned q, bool ready);
+/* The driver notified queue q: passed to the device if it is running. */
+void virtio_notify(struct virtio_dev *d, unsigned q);
+
 /* --- the MMIO transport (mmio.c), virtio-mmio version 2, §4.2 --- */
 
 #define VIRTIO_MMIO_BASE 0xd0100000ULL /* in the hole below 4 GiB, mem.h */
@@ -116,5 +138,15 @@ void virtio_isr_clear(struct virtio_dev *d, uint32_t bits);
 /* Gives d the index-th window and GSI and registers it on vm->mmio.
  * Returns 0, -ENOSPC past VIRTIO_MMIO_MAX, or bus_register's error. */
 int virtio_mmio_add(struct virtio_dev *d, int index);
+
+/* --- the PCI transport (pci.c), virtio-pci "modern", §4.1 --- */
+
+/* Makes d PCI function 00:slot.0 (1-31) on vm's host bridge, its memory BAR
+ * at PCI_MEM32_BASE + slot * 64 KiB as firmware would leave it; MSI-X with
+ * a vector per queue and one for config changes. Returns 0 or -errno. */
+int virtio_pci_add(struct virtio_dev *d, int index, unsigned slot);
+
+/* Frees what virtio_pci_add allocated; safe for a device never added. */
+void virtio_pci_remove(struct virtio_dev *d);
 
 #endif

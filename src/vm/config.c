@@ -89,6 +89,19 @@ int config_parse_on_reboot(const char *s, enum on_reboot *out)
     return 0;
 }
 
+int config_parse_transport(const char *s, enum virtio_transport *out)
+{
+    if (!strcmp(s, "mmio"))
+        *out = TRANSPORT_MMIO;
+    else if (!strcmp(s, "pci"))
+        *out = TRANSPORT_PCI;
+    else {
+        log_err("--transport %s: mmio or pci", s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int config_parse_cpus(const char *s, int *out)
 {
     char *end = (char *)s;

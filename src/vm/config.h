@@ -19,6 +19,9 @@ int config_parse_engine(const char *s, enum engine_choice *out);
 /* "restart" or "exit". */
 int config_parse_on_reboot(const char *s, enum on_reboot *out);
 
+/* "mmio" or "pci". */
+int config_parse_transport(const char *s, enum virtio_transport *out);
+
 /* 1 to VM_MAX_CPUS. */
 int config_parse_cpus(const char *s, int *out);
 

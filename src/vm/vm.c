@@ -117,6 +117,15 @@ void vm_irq_set(struct vm *vm, uint32_t gsi, int level)
         log_err("%s engine: cannot set IRQ %u: %s", vm->accel->name, gsi, strerror(-err));
 }
 
+void vm_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
+{
+    int err = vm->accel->msi_send(vm, addr, data);
+
+    if (err)
+        log_err("%s engine: cannot send an MSI to 0x%" PRIx64 ": %s", vm->accel->name, addr,
+                strerror(-err));
+}
+
 void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
     if (vm->accel && vm->accel->mem_written && vm->accel_vm && len)

@@ -34,6 +34,10 @@ enum engine_choice { ENGINE_AUTO, ENGINE_KVM, ENGINE_EMU };
 /* What a guest reset does (--on-reboot): end vx86 with status 0, or start
  * the guest again from its kernel, as a PC restarts. */
 enum on_reboot { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
+/* How the virtio devices reach the guest (--transport): virtio-mmio
+ * windows described in the DSDT, or PCI functions on the host bridge. */
+enum virtio_transport { TRANSPORT_MMIO, TRANSPORT_PCI };
+
 /* The console and the rng take two of the virtio-mmio slots. */
 #define VM_MAX_DISKS (VIRTIO_MMIO_MAX - 2)
 
@@ -72,6 +76,7 @@ struct vm_config {
     int cpus;
     enum engine_choice engine;
     enum on_reboot on_reboot;
+    enum virtio_transport transport;
     struct vm_disk disks[VM_MAX_DISKS];
     int nr_disks;
     struct vm_net net;
@@ -101,8 +106,8 @@ struct vm {
     int nr_virtio;
 
     atomic_bool stopping;
-    int status;  /* valid once stopping; written by the first stopper */
-    bool reset;  /* valid once stopping: the stop was a guest reset */
+    int status; /* valid once stopping; written by the first stopper */
+    bool reset; /* valid once stopping: the stop was a guest reset */
     /* SIGTERM/SIGINT/SIGHUP came (console thread), even after another
      * stop: a reset then does not restart the guest. */
     bool signalled;
@@ -135,6 +140,9 @@ void vm_reset(struct vm *vm, const char *why);
 
 /* Drives platform interrupt line gsi through the engine. */
 void vm_irq_set(struct vm *vm, uint32_t gsi, int level);
+
+/* Sends a message-signalled interrupt: data written to addr (PCI MSI). */
+void vm_msi_send(struct vm *vm, uint64_t addr, uint32_t data);
 
 /* A device (not a vCPU) wrote [gpa, gpa + len) of guest RAM: lets the engine
  * drop what it cached from there. Any thread; a range outside RAM is ignored. */

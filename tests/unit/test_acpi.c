@@ -70,9 +70,13 @@ static uint64_t xsdt_find(const char *sig)
 }
 
 /* Device (PCI0) of the DSDT, as iasl assembles the ASL in acpi.c. */
-#define PCI0_AML 140
-static const uint8_t pci0[PCI0_AML] = {
-    0x5b, 0x82, 0x4a, 0x08, 'P', 'C', 'I', '0',             /* Device, PkgLength 138 */
+/* Device (PCI0) is these bytes, then its _PRT: Name, PackageOp, two-byte
+ * PkgLength, 124 entries of 13 bytes. */
+#define PCI0_HEAD 140
+#define PRT_AML   (5 + 1 + 2 + 1 + 124 * 13)
+#define PCI0_AML  (PCI0_HEAD + PRT_AML)
+static const uint8_t pci0[PCI0_HEAD] = {
+    0x5b, 0x82, 0x4f, 0x6d, 'P', 'C', 'I', '0',             /* Device, PkgLength 1759 */
     0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08, /* EisaId ("PNP0A08") */
     0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03, /* EisaId ("PNP0A03") */
     0x08, '_', 'S', 'E', 'G', 0x00,                         /* Zero */
@@ -212,10 +216,10 @@ static void test_dsdt_pci_host(void **state)
     assert_int_equal(acpi_build(&mem, 1, NULL, 0), 0);
     dsdt = get(xsdt_find("FACP") + 40, 4);
     assert_int_equal(table(dsdt, "DSDT"), 36 + 3 + 5 + PCI0_AML + 14);
-    /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 140 = 147 bytes. */
+    /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 1761 = 1768 bytes. */
     assert_memory_equal(at(dsdt + 36, 8),
-                        ((const uint8_t[]){0x10, 0x43, 0x09, '\\', '_', 'S', 'B', '_'}), 8);
-    assert_memory_equal(at(dsdt + 44, PCI0_AML), pci0, PCI0_AML);
+                        ((const uint8_t[]){0x10, 0x48, 0x6e, '\\', '_', 'S', 'B', '_'}), 8);
+    assert_memory_equal(at(dsdt + 44, PCI0_HEAD), pci0, PCI0_HEAD);
     assert_int_equal(PCI_MEM32_BASE, 0xc0000000);
     assert_int_equal(PCI_MEM32_SIZE, 0x10000000);
     /* The memory window ends below everything else in the hole. */
@@ -224,6 +228,43 @@ static void test_dsdt_pci_host(void **state)
     assert_true(PCI_MEM32_BASE + PCI_MEM32_SIZE <= VIRTIO_MMIO_BASE);
     assert_true(PCI_ECAM_BASE >= VIRTIO_MMIO_BASE + VIRTIO_MMIO_MAX * VIRTIO_MMIO_SIZE);
     assert_true(PCI_ECAM_BASE + PCI_ECAM_SIZE <= ACPI_IOAPIC_ADDR);
+}
+
+/* PCI0's _PRT (ACPI 6.5 §6.2.13): for each slot 1-31 and pin INTA-INTD,
+ * Package (4) { slot << 16 | 0xFFFF, pin, Zero, GSI }, the GSI an IOAPIC
+ * input from 16 to 23, rotating with slot and pin (hw/pci.h). */
+static void test_dsdt_prt(void **state)
+{
+    uint64_t prt;
+
+    (void)state;
+    assert_int_equal(acpi_build(&mem, 1, NULL, 0), 0);
+    prt = get(xsdt_find("FACP") + 40, 4) + 44 + PCI0_HEAD;
+    /* Name (_PRT, Package (124)): PkgLength 1 + 124 * 13 + 2 = 1615 */
+    assert_memory_equal(at(prt, 9),
+                        ((const uint8_t[]){0x08, '_', 'P', 'R', 'T', 0x12, 0x4f, 0x64, 124}), 9);
+    for (unsigned slot = 1; slot <= 31; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++) {
+            const uint8_t want[13] = {0x12,
+                                      12,
+                                      4,
+                                      0x0c,
+                                      0xff,
+                                      0xff,
+                                      (uint8_t)slot,
+                                      0,
+                                      0x0a,
+                                      (uint8_t)pin,
+                                      0x00,
+                                      0x0a,
+                                      (uint8_t)(16 + (slot - 1 + pin) % 8)};
+
+            assert_memory_equal(at(prt + 9 + 13 * (4 * (slot - 1) + pin), 13), want, 13);
+        }
+    }
+    assert_int_equal(pci_intx_gsi(1, 0), 16);
+    assert_int_equal(pci_intx_gsi(8, 1), 16);
+    assert_int_equal(pci_intx_gsi(31, 3), 17);
 }
 
 /* MCFG (PCI Firmware Specification 3.3 §4.1.2): one allocation, the ECAM
@@ -279,10 +320,10 @@ static void test_dsdt_devices(void **state)
     dsdt = get(xsdt_find("FACP") + 40, 4);
     len = table(dsdt, "DSDT");
     assert_int_equal(len, 36 + 3 + 5 + PCI0_AML + 2 * 61 + 14);
-    /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 140 + 122 = 269 bytes. */
+    /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 1761 + 122 = 1890 bytes. */
     assert_memory_equal(at(dsdt + 36, 8),
-                        ((const uint8_t[]){0x10, 0x4d, 0x10, '\\', '_', 'S', 'B', '_'}), 8);
-    assert_memory_equal(at(dsdt + 44, PCI0_AML), pci0, PCI0_AML);
+                        ((const uint8_t[]){0x10, 0x42, 0x76, '\\', '_', 'S', 'B', '_'}), 8);
+    assert_memory_equal(at(dsdt + 44, PCI0_HEAD), pci0, PCI0_HEAD);
     assert_memory_equal(at(dsdt + 44 + PCI0_AML + 61, 61), vr01, 61);
     assert_memory_equal(at(dsdt + len - 14, 5), "\x08_S5_", 5);
     assert_int_equal(acpi_build(&mem, 1, devs, ACPI_MMIO_MAX + 1), -EINVAL);
@@ -315,9 +356,13 @@ static void test_checksum(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fadt),          cmocka_unit_test(test_madt),
-        cmocka_unit_test(test_dsdt_pci_host), cmocka_unit_test(test_mcfg),
-        cmocka_unit_test(test_dsdt_devices),  cmocka_unit_test(test_e820_reserves_the_tables),
+        cmocka_unit_test(test_fadt),
+        cmocka_unit_test(test_madt),
+        cmocka_unit_test(test_dsdt_pci_host),
+        cmocka_unit_test(test_mcfg),
+        cmocka_unit_test(test_dsdt_prt),
+        cmocka_unit_test(test_dsdt_devices),
+        cmocka_unit_test(test_e820_reserves_the_tables),
         cmocka_unit_test(test_checksum),
     };
 

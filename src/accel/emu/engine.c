@@ -216,6 +216,14 @@ static int emu_irq_set(struct vm *vm, uint32_t gsi, int level)
     return 0;
 }
 
+static int emu_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
+{
+    struct emu_vm *e = vm->accel_vm;
+
+    irqchip_msi(e->chip, addr, data);
+    return 0;
+}
+
 /* emu_code_written() for each page a device wrote. */
 static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
@@ -241,5 +249,6 @@ const struct accel_ops accel_emu_ops = {
     .get_state = emu_get_state,
     .set_state = emu_set_state,
     .irq_set = emu_irq_set,
+    .msi_send = emu_msi_send,
     .mem_written = emu_mem_written,
 };

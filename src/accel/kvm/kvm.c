@@ -356,6 +356,17 @@ static int kvm_irq_set(struct vm *vm, uint32_t gsi, int level)
     return ioctl(k->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
 }
 
+/* KVM_SIGNAL_MSI answers 0 when no LAPIC took the message, which is the
+ * guest's business, not an error. */
+static int kvm_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
+{
+    struct kvm_vm *k = vm->accel_vm;
+    struct kvm_msi msi = {
+        .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
+
+    return ioctl(k->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+}
+
 const struct accel_ops accel_kvm_ops = {
     .name = "kvm",
     .vm_init = kvm_vm_init,
@@ -367,4 +378,5 @@ const struct accel_ops accel_kvm_ops = {
     .get_state = kvm_get_state,
     .set_state = kvm_set_state,
     .irq_set = kvm_irq_set,
+    .msi_send = kvm_msi_send,
 };

@@ -291,6 +291,28 @@ void irqchip_set_irq(struct irqchip *c, uint32_t gsi, int level)
     flush_wakes(c);
 }
 
+int irqchip_msi(struct irqchip *c, uint64_t addr, uint32_t data)
+{
+    struct apic_msg m = {.dest = (uint32_t)(addr >> 12) & 0xff,
+                         .vector = (uint8_t)data,
+                         .mode = (data >> 8) & 7,
+                         .logical = addr & 4,
+                         .level = data & 0x8000,
+                         .assert = true,
+                         .src = -1};
+    int n;
+
+    if ((addr >> 20) != 0xfee || m.mode == 3 || m.mode == APIC_DM_STARTUP)
+        return 0;
+    /* A message can only assert: an edge to the LAPIC, with no Remote IRR
+     * and no EOI to send back (§11.11.2: level-triggered messages are for
+     * devices that emulate a level line, and vx86's devices do not). */
+    m.level = false;
+    n = route(c, &m);
+    flush_wakes(c);
+    return n;
+}
+
 int irqchip_pending(struct irqchip *c, int cpu, bool if_flag)
 {
     struct lapic *l = &c->lapic[cpu];

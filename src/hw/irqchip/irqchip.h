@@ -68,6 +68,16 @@ void irqchip_set_clock(struct irqchip *c, uint64_t (*clock_ns)(void));
 void irqchip_set_irq(struct irqchip *c, uint32_t gsi, int level);
 
 /*
+ * A message-signalled interrupt (PCI MSI/MSI-X): a device's DWORD write of
+ * data to addr, which lies in the 0xFEExxxxx window (SDM Vol. 3A §11.11.1:
+ * destination ID in bits 19:12, destination mode in bit 2; §11.11.2: vector
+ * in data bits 7:0, delivery mode in 10:8, trigger mode in 15). Writes
+ * outside the window and reserved delivery modes are dropped, as a
+ * chipset does. Returns how many LAPICs accepted it.
+ */
+int irqchip_msi(struct irqchip *c, uint64_t addr, uint32_t data);
+
+/*
  * The vector of the highest-priority maskable interrupt cpu can take now
  * (if_flag: RFLAGS.IF), or -1; services expired timers (PIT, cpu's LAPIC
  * timer) first, even with if_flag clear. The 8259A's INT through LINT0 in
