@@ -1,6 +1,6 @@
 """virtio-net with Debian's kernel on the emu engine, one Linux boot per
 backend: --net tap in a network namespace of its own (root only), and
---net user (libslirp). Each test moves a few MiB both ways and compares MD5
+--net user (libslirp), the latter over both virtio transports. Each test moves a few MiB both ways and compares MD5
 sums computed on both ends. Gated on VX86_LINUX as test_linux_boot.py."""
 import hashlib
 import os
@@ -50,11 +50,11 @@ class Guest:
     """vx86 booting the default kernel with cmd as vx86.run, its console
     read line by line on a thread."""
 
-    def __init__(self, net, cmd, prefix=()):
+    def __init__(self, net, cmd, prefix=(), transport="mmio"):
         cmdline = f'console=ttyS0 quiet vx86.run="{cmd}"'
         args = [*prefix, str(VX86), "run", "--engine", "emu", "--mem", "512M", "--kernel",
                 str(Path(LINUX) / "vmlinuz"), "--initrd", str(ROOT / ".cache/initramfs.cpio.gz"),
-                "--net", net, "--cmdline", cmdline]
+                "--net", net, "--transport", transport, "--cmdline", cmdline]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.lines = []
@@ -113,7 +113,8 @@ def wait_listening(host, port, prefix=()):
     subprocess.run([*prefix, sys.executable, "-c", code], check=True, timeout=30)
 
 
-def test_net_user(tmp_path):
+@pytest.mark.parametrize("transport", ["mmio", "pci"])
+def test_net_user(tmp_path, transport):
     digest = blob(tmp_path)
     port, fwd_http, fwd_done = free_port(), free_port(), free_port()
     server = http_server(tmp_path, "127.0.0.1", port)
@@ -123,7 +124,8 @@ def test_net_user(tmp_path):
                   "udhcpc -i eth0 -n -q -t 5 -T 1 >/dev/null 2>&1;"
                   " echo addr $(ip -4 -o addr show eth0 | awk '{print $4}');"
                   f" echo fetched $(wget -q -O - http://10.0.2.2:{port}/blob | md5sum);"
-                  + GUEST_SERVE)
+                  " echo nic $(basename $(readlink /sys/class/net/eth0/device/../driver));"
+                  + GUEST_SERVE, transport=transport)
         try:
             assert g.wait_for("READY"), g
             with urllib.request.urlopen(f"http://127.0.0.1:{fwd_http}/blob", timeout=60) as r:
@@ -138,6 +140,7 @@ def test_net_user(tmp_path):
     assert g.value("addr") == ["10.0.2.15/24"], g
     assert g.value("fetched") == [digest, "-"], g
     assert g.value("served") == [got, "-"], g
+    assert g.value("nic") == ["virtio-pci" if transport == "pci" else "virtio-mmio"], g
     assert "vx86-initramfs: exit 0" in g.lines, g
 
 

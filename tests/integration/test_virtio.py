@@ -14,8 +14,9 @@ emu engine that uses every device:
   hvc0 (virtio-console) output reaches the console; /dev/hwrng reads come
        from virtio-rng
 
-The boot takes a few minutes here, so it runs once per suite, gated on
-VX86_LINUX as test_linux_boot.py is."""
+The boot runs once per transport (--transport mmio and pci; over PCI every
+device interrupts through MSI-X), once per suite, gated on VX86_LINUX as
+test_linux_boot.py is."""
 import hashlib
 import os
 import shutil
@@ -45,6 +46,8 @@ mke2fs /dev/vdc1 >/dev/null 2>&1 && mount /dev/vdc1 /mnt && echo guest-made >/mn
 echo "disk-c $?"
 echo via-hvc0 >/dev/hvc0
 echo "rng $(cat /sys/class/misc/hw_random/rng_current) $(head -c 64 /dev/hwrng | wc -c)"
+echo "virtio-pci $(ls /sys/bus/pci/drivers/virtio-pci | grep -c ^0000:)" \
+    "msi-x $(grep -c 'PCI-MSI.*virtio' /proc/interrupts)"
 sync
 """
 
@@ -114,7 +117,8 @@ def mbr_partition(image):
 
 @pytest.mark.skipif(not LINUX, reason="VX86_LINUX not set: the Linux boots run once per "
                     "suite, against the optimised build")
-def test_linux_uses_virtio_disks_console_and_rng(tmp_path):
+@pytest.mark.parametrize("transport", ["mmio", "pci"])
+def test_linux_uses_virtio_disks_console_and_rng(tmp_path, transport):
     mkfs = need("mkfs.ext4")
     known = bytes((i * 131 + (i >> 9)) & 0xFF for i in range(200000))
     (tmp_path / "known.bin").write_bytes(known)
@@ -133,7 +137,8 @@ def test_linux_uses_virtio_disks_console_and_rng(tmp_path):
 
     r = run_vx86("run", "--engine", "emu", "--mem", "512M", "--kernel",
                  Path(LINUX) / "vmlinuz", "--initrd", ROOT / ".cache" / "initramfs.cpio.gz",
-                 "--disk", disk_a, "--disk", f"{disk_b},ro", "--disk", disk_c, "--cmdline",
+                 "--disk", disk_a, "--disk", f"{disk_b},ro", "--disk", disk_c, "--transport",
+                 transport, "--cmdline",
                  'console=ttyS0 quiet vx86.run="cp /dev/vdb /tmp/t; sh /tmp/t" vx86.end=reboot',
                  timeout=900)
     assert r.status == 0, r
@@ -149,6 +154,12 @@ def test_linux_uses_virtio_disks_console_and_rng(tmp_path):
     assert "disk-c 0" in lines, r
     assert "via-hvc0" in lines, r
     assert "rng virtio_rng.0 64" in lines, r
+    if transport == "pci":
+        pci = next(line for line in lines if line.startswith("virtio-pci "))
+        assert pci.startswith("virtio-pci 5 msi-x "), r
+        assert int(pci.split()[-1]) >= 5, r  # one vector or more per device
+    else:
+        assert "virtio-pci 0 msi-x 0" in lines, r
 
     expected = "".join(f"{i}\n" for i in range(1, 30001)).encode()
     assert debugfs_cat(disk_a, "new.txt") == expected
