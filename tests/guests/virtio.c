@@ -8,6 +8,7 @@
  */
 #include "lib/guest.h"
 #include "lib/trap.h"
+#include "lib/vring.h"
 
 #define MMIO_BASE  0xd0100000ul
 #define MMIO_SIZE  0x1000ul
@@ -34,26 +35,6 @@ enum {
     QUEUE_DRIVER = 0x090,
     QUEUE_DEVICE = 0x0a0,
 };
-
-#define QSIZE 4
-
-struct vring {
-    struct {
-        uint64_t addr;
-        uint32_t len;
-        uint16_t flags, next;
-    } desc[QSIZE];
-    struct {
-        uint16_t flags, idx, ring[QSIZE];
-    } avail __attribute__((aligned(4)));
-    struct {
-        uint16_t flags;
-        volatile uint16_t idx;
-        struct {
-            uint32_t id, len;
-        } ring[QSIZE];
-    } used __attribute__((aligned(4)));
-} __attribute__((aligned(16)));
 
 static struct vring rng_ring, con_ring;
 static uint8_t random[64];
@@ -106,13 +87,7 @@ static void driver_init(uint64_t base, unsigned q, struct vring *r)
 static void offer(uint64_t base, unsigned q, struct vring *r, uint64_t addr, uint32_t len,
                   uint16_t flags)
 {
-    r->desc[0].addr = addr;
-    r->desc[0].len = len;
-    r->desc[0].flags = flags;
-    r->avail.ring[r->avail.idx % QSIZE] = 0;
-    asm volatile("" ::: "memory");
-    r->avail.idx++;
-    asm volatile("mfence" ::: "memory");
+    vring_post(r, addr, len, flags);
     wr(base, QUEUE_NOTIFY, q);
 }
 

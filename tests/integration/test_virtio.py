@@ -1,6 +1,7 @@
-"""virtio devices: --disk's command-line errors; tests/guests/virtio.c, a
-driver of vx86's own, on every engine (the rng's interrupt through the PIC,
-console output, a hostile buffer); and one boot of Debian's kernel on the
+"""virtio devices: --disk's command-line errors; tests/guests/virtio.c and
+virtio_pci.c, drivers of vx86's own, on every engine (virtio-mmio: the
+rng's interrupt through the IOAPIC; virtio-pci: MSI-X, then INTA; console
+output; a hostile buffer); and one boot of Debian's kernel on the
 emu engine that uses every device:
 
   vda  an ext4 image made here (mkfs.ext4 + debugfs) with a known file: the
@@ -103,6 +104,19 @@ def test_virtio_guest_rng_irq_console_and_hostile_buffer(engine):
     lines = r.out.replace("\r", "").split("\n")
     assert "rng: 1 interrupt(s), 64 bytes" in lines, r
     assert "hvc0: hello from the virtio guest" in lines, r
+    assert r.err.strip().splitlines()[-1] == \
+        "vx86: virtio-rng 1: buffer outside guest RAM; the device needs a reset", r
+
+
+def test_virtio_pci_guest_msix_intx_console_and_hostile_buffer(engine):
+    r = run_vx86("run", "--engine", engine, "--transport", "pci", "--kernel",
+                 guest("virtio_pci.elf"))
+    assert r.status == 1 and "PASS" in r.out, r
+    lines = r.out.replace("\r", "").split("\n")
+    assert "rng: 1 MSI-X interrupt(s), 64 bytes" in lines, r
+    assert "hvc0: hello over virtio-pci" in lines, r
+    # the rng is the second function, 00:02.0: INTA of slot 2
+    assert "rng: INTA on GSI 17" in lines, r
     assert r.err.strip().splitlines()[-1] == \
         "vx86: virtio-rng 1: buffer outside guest RAM; the device needs a reset", r
 
