@@ -14,7 +14,8 @@ static int add(struct vm *vm, struct virtio_dev *d)
         return -EINVAL;
     if (vm->nr_virtio == VIRTIO_MMIO_MAX) {
         log_err("%s: no virtio-mmio slot left (%d devices at most, the console and the rng "
-                "included)", d->ops->name, VIRTIO_MMIO_MAX);
+                "included)",
+                d->ops->name, VIRTIO_MMIO_MAX);
         d->ops->destroy(d);
         return -ENOSPC;
     }
@@ -50,6 +51,7 @@ int virtio_devices_create(struct vm *vm)
 
 void virtio_devices_destroy(struct vm *vm)
 {
+    virtio_ioevents_stop(vm);
     for (int i = 0; i < vm->nr_virtio; i++) {
         virtio_pci_remove(vm->virtio[i]);
         vm->virtio[i]->ops->destroy(vm->virtio[i]);

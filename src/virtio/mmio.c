@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hw/bus.h"
+#include "util/log.h"
 #include "virtio/virtio.h"
 #include "vm/vm.h"
 
@@ -179,12 +180,21 @@ static void mmio_interrupt(struct virtio_dev *d, int q)
 
 int virtio_mmio_add(struct virtio_dev *d, int index)
 {
+    int err;
+
     if (index >= VIRTIO_MMIO_MAX)
         return -ENOSPC;
     d->interrupt = mmio_interrupt;
     d->index = index;
     d->base = VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE * (uint64_t)index;
     d->irq = FIRST_GSI + (uint32_t)index;
+    /* QueueNotify takes the queue's index: one binding per value. */
+    for (unsigned q = 0; q < d->nr_queues; q++) {
+        err = virtio_ioevent_bind(d, q, d->base + QUEUE_NOTIFY, 4, true, q);
+        if (err)
+            log_info("%s %d: notifications exit to vx86 (ioeventfd: %s)", d->ops->name, index,
+                     strerror(-err));
+    }
     return bus_register(&d->vm->mmio, &(struct bus_range){.base = d->base,
                                                           .len = VIRTIO_MMIO_SIZE,
                                                           .widths = BUS_W1 | BUS_W2 | BUS_W4,

@@ -80,6 +80,8 @@ struct vpci {
     struct msix msix;
     struct virtio_dev *dev;
     unsigned cfg_cap; /* the PCI configuration access capability */
+    bool bound;       /* the notify registers are bound at bound_base */
+    uint64_t bound_base;
     /* MSI-X vectors the driver chose; d->lock. */
     uint16_t config_vector, queue_vector[VIRTIO_MAX_QUEUES];
 };
@@ -314,6 +316,28 @@ static void cfg_read(struct pci_device *pd, unsigned off, unsigned size, uint32_
         *value = (uint32_t)bar_read(pd, BAR, bar_off, len);
 }
 
+/* Where the notify registers are decoded now (0: nowhere), bound to the
+ * engine's ioeventfd; rebound when the guest moves the BAR or turns
+ * decoding off. Before vCPUs run or with pci->lock held. */
+static void bind_notify(struct vpci *p)
+{
+    const struct pci_device *pd = &p->pci;
+    uint64_t base = pci_bar_addr(pd, BAR), gpa;
+    bool on = (pd->cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY) && base >= PCI_MEM32_BASE &&
+              base + BAR_SIZE <= PCI_MEM32_BASE + PCI_MEM32_SIZE;
+
+    if (on == p->bound && (!on || base == p->bound_base))
+        return;
+    p->bound = on;
+    p->bound_base = base;
+    for (unsigned q = 0; q < p->dev->nr_queues; q++) {
+        gpa = on ? base + NOTIFY_OFF + NOTIFY_MUL * q : 0;
+        /* Linux writes the queue index as 16 bits (vp_notify) */
+        if (virtio_ioevent_bind(p->dev, q, gpa, 2, false, 0))
+            return; /* the bus still delivers the writes */
+    }
+}
+
 static void cfg_write(struct pci_device *pd, unsigned off, unsigned size, uint32_t value)
 {
     struct vpci *p = pd->opaque;
@@ -321,6 +345,8 @@ static void cfg_write(struct pci_device *pd, unsigned off, unsigned size, uint32
     unsigned len;
 
     msix_cfg_write(&p->msix, pd, off, size);
+    if (off < PCI_COMMAND + 2 || (off < PCI_BAR0 + 4 * BAR + 4 && off + size > PCI_BAR0 + 4 * BAR))
+        bind_notify(p);
     if (cfg_window(p, off, size, &bar_off, &len))
         bar_write(pd, BAR, bar_off, len, value & (len == 4 ? ~0u : (1u << (8 * len)) - 1));
 }
@@ -435,6 +461,8 @@ int virtio_pci_add(struct virtio_dev *d, int index, unsigned slot)
     err = setup(p, slot);
     if (!err)
         err = pci_register(&d->vm->pc->pci, &p->pci, PCI_DEVFN(slot, 0));
+    if (!err)
+        bind_notify(p);
     return err;
 }
 

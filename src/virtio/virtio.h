@@ -39,7 +39,8 @@ struct virtio_dev_ops {
     const char *name;   /* for messages: "virtio-blk" */
     uint32_t device_id; /* §5: 2 block, 3 console, 4 entropy */
     /* The driver notified queue q (ready, device running). d->lock held,
-     * on the vCPU thread: hand work that may block to an I/O thread. */
+     * on a vCPU thread or the notification thread (ioevent.c): hand work
+     * that may block to an I/O thread. */
     void (*notify)(struct virtio_dev *d, unsigned q);
     /* The driver reset the device: return once no request is in flight.
      * d->lock held; may wait on a condition variable with it. NULL: nothing
@@ -128,6 +129,20 @@ void virtio_set_status(struct virtio_dev *d, uint32_t v);
 void virtio_set_queue_ready(struct virtio_dev *d, unsigned q, bool ready);
 /* The driver notified queue q: passed to the device if it is running. */
 void virtio_notify(struct virtio_dev *d, unsigned q);
+
+/*
+ * Binds the guest's write of len bytes at gpa (with match, only of value
+ * data) to a notification of queue q through the engine's ioeventfd, so
+ * that it costs no exit to vx86 (ioevent.c); gpa 0 unbinds. Without such
+ * an engine, or if binding fails, the write still reaches the transport's
+ * handler. Returns 0 or -errno; callable again to move the binding.
+ */
+int virtio_ioevent_bind(struct virtio_dev *d, unsigned q, uint64_t gpa, unsigned len, bool match,
+                        uint64_t data);
+
+/* Stops the notification thread and unbinds everything; before the devices
+ * go, after the vCPUs stopped. */
+void virtio_ioevents_stop(struct vm *vm);
 
 /* --- the MMIO transport (mmio.c), virtio-mmio version 2, §4.2 --- */
 

@@ -35,13 +35,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops
     err = pc_init(vm);
     if (err)
         return err;
-    err = virtio_devices_create(vm);
-    if (err)
-        return err;
+    /* The engine first: devices may bind ioeventfds in it. */
     err = accel->vm_init(vm);
     if (err)
         return err;
-    return 0;
+    return virtio_devices_create(vm);
 }
 
 int vm_create_vcpus(struct vm *vm, const struct cpu_state *boot)

@@ -147,7 +147,7 @@ int guest_main(const char *cmdline, uint64_t mem_size)
 
     driver_init(MMIO_BASE + con * MMIO_SIZE, 1, &con_ring);
     offer(MMIO_BASE + con * MMIO_SIZE, 1, &con_ring, (uint64_t)line, sizeof(line) - 1, 0);
-    CHECK(con_ring.used.idx == 1);
+    CHECK(vring_wait_used(&con_ring, 1));
 
     /* A buffer past the end of RAM: the device needs a reset and says so
      * with a configuration-change interrupt. */

@@ -223,7 +223,7 @@ int guest_main(const char *cmdline, uint64_t mem_size)
 
     driver_init(&con, 1, &con_ring, 0xffff);
     offer(&con, 1, &con_ring, (uint64_t)line, sizeof(line) - 1, 0);
-    CHECK(con_ring.used.idx == 1);
+    CHECK(vring_wait_used(&con_ring, 1));
 
     /* MSI-X off: INTA, level-triggered, on the GSI the interrupt line
      * register names (the _PRT says the same) */

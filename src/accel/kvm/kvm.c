@@ -367,6 +367,22 @@ static int kvm_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
     return ioctl(k->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
 }
 
+static int kvm_ioeventfd(struct vm *vm, uint64_t gpa, unsigned len, bool match, uint64_t data,
+                         int fd, bool assign)
+{
+    struct kvm_vm *k = vm->accel_vm;
+    struct kvm_ioeventfd io = {
+        .datamatch = data,
+        .addr = gpa,
+        .len = len,
+        .fd = fd,
+        .flags =
+            (match ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+    };
+
+    return ioctl(k->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
 const struct accel_ops accel_kvm_ops = {
     .name = "kvm",
     .vm_init = kvm_vm_init,
@@ -379,4 +395,5 @@ const struct accel_ops accel_kvm_ops = {
     .set_state = kvm_set_state,
     .irq_set = kvm_irq_set,
     .msi_send = kvm_msi_send,
+    .ioeventfd = kvm_ioeventfd,
 };

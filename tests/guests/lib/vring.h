@@ -40,4 +40,16 @@ static inline void vring_post(struct vring *r, uint64_t addr, uint32_t len, uint
     asm volatile("mfence" ::: "memory");
 }
 
+/* Waits until the device has used n buffers of r: it may work on another
+ * thread than the one the notification reached (ioeventfd). */
+static inline int vring_wait_used(const struct vring *r, uint16_t n)
+{
+    for (long spins = 0; spins < 100000000; spins++) {
+        if (r->used.idx == n)
+            return 1;
+        asm volatile("pause");
+    }
+    return 0;
+}
+
 #endif
