@@ -112,7 +112,7 @@ void host_probe_cpuid(struct host_cpuid *id)
         id->vmx = c & CPUID1_ECX_VMX;
         id->hypervisor = c & CPUID1_ECX_HYPERVISOR;
     }
-    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000001u) {
+    if ((unsigned)__get_cpuid_max(0x80000000u, NULL) >= 0x80000001u) {
         __cpuid(0x80000001u, a, b, c, d);
         id->svm = c & CPUID81_ECX_SVM;
     }
