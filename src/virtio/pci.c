@@ -299,7 +299,7 @@ static bool cfg_window(struct vpci *p, unsigned off, unsigned size, uint64_t *ba
     uint32_t o = (uint32_t)get(cap + CAP_OFFSET, 4), l = (uint32_t)get(cap + CAP_LENGTH, 4);
 
     if (off != p->cfg_cap + CAP_EXTRA || cap[CAP_BAR] != BAR || (l != 1 && l != 2 && l != 4) ||
-        size < l || (o & (l - 1)) || o + l > BAR_SIZE)
+        size < l || (o & (l - 1)) || (uint64_t)o + l > BAR_SIZE)
         return false;
     *bar_off = o;
     *len = l;
