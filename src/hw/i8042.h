@@ -53,6 +53,7 @@
 #define I8042_AUX_IRQ      12
 
 #define I8042_STR_OBF     0x01
+#define I8042_STR_IBF     0x02 /* never set */
 #define I8042_STR_SYS     0x04
 #define I8042_STR_CMD     0x08
 #define I8042_STR_UNLOCK  0x10
