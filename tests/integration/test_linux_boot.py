@@ -36,6 +36,22 @@ def lines_of(r):
     return r.out.replace("\r", "").split("\n")
 
 
+# kernel/time/clocksource.c prints this when its watchdog timer ran more than
+# a second late (WATCHDOG_INTERVAL_MAX_NS), that is when the host did not run
+# the vCPU thread for that long: seen here once in a dozen acpi=off boots,
+# while other guests kept this machine's two cores busy (load average 4). A
+# matter of host load, not of the devices or tables a VMM offers.
+HOST_STALL = "clocksource: Long readout interval, skipping watchdog check: "
+
+
+def loud_lines(lines, allowed=()):
+    """What `dmesg -r | grep -E '^<[0-4]>'` printed between loud-begin and
+    loud-end, without level and time stamp, less the allowed lines."""
+    begin, end = lines.index("loud-begin"), lines.index("loud-end")
+    loud = [line.split("] ", 1)[-1] for line in lines[begin + 1:end]]
+    return [line for line in loud if line not in allowed and not line.startswith(HOST_STALL)]
+
+
 def test_linux_runs_a_command_and_powers_off():
     r = boot('console=ttyS0 quiet vx86.run="uname -sr; grep -c ^processor /proc/cpuinfo;'
              ' echo sum $(echo vx86 | md5sum); dmesg | grep -i -E acpi\\|firmware\\|pci;'
@@ -62,8 +78,7 @@ def test_linux_runs_a_command_and_powers_off():
     assert not complaints, r
     # Nothing at KERN_WARNING or worse (busybox's dmesg -r prints "<level>"):
     # before the PCI host, "PCI: Fatal: No config space access function found".
-    begin, end = lines.index("loud-begin"), lines.index("loud-end")
-    assert lines[begin + 1:end] == [], r
+    assert loud_lines(lines) == [], r
     # The DSDT's host bridge, and the MCFG's ECAM window accepted (Linux uses
     # it for the extended configuration space, mechanism #1 for the rest).
     assert any("ACPI: PCI Root Bridge [PCI0] (domain 0000 [bus 00])" in line for line in lines), r
@@ -99,17 +114,15 @@ def test_linux_boots_with_acpi_off_and_resets():
     assert "vx86-initramfs: exit 0" in r.out, r
     lines = lines_of(r)
     assert "no ACPI: 1" in lines, r  # ls: /sys/firmware/acpi: No such file...
-    # Linux probes the i8042's ports, finds both and the keyboard behind the first.
+    # Linux probes the i8042's ports, finds both and the keyboard behind the
+    # first (its input number depends on what else registered first).
     for found in ("serio: i8042 KBD port at 0x60,0x64 irq 1",
                   "serio: i8042 AUX port at 0x60,0x64 irq 12",
-                  "input: AT Translated Set 2 keyboard as"
-                  " /devices/platform/i8042/serio0/input/input0"):
-        assert any(line.endswith(found) for line in lines), (found, r)
+                  "input: AT Translated Set 2 keyboard as /devices/platform/i8042/serio0/"):
+        assert any(found in line for line in lines), (found, r)
     # Nothing at KERN_WARNING or worse but what the kernel's configuration
     # causes; before, the i8042 gave "Can't read CTR while initializing i8042".
-    begin, end = lines.index("loud-begin"), lines.index("loud-end")
-    loud = [line.split("] ", 1)[-1] for line in lines[begin + 1:end]]
     config = (Path(LINUX) / "config").read_text().splitlines()
     allowed = NO_MPPARSE_WARNINGS if "# CONFIG_X86_MPPARSE is not set" in config else ()
-    assert [line for line in loud if line not in allowed] == [], r
+    assert loud_lines(lines, allowed) == [], r
     assert "vx86: guest requested a reset through the i8042" in r.err, r
