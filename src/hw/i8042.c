@@ -22,13 +22,16 @@ enum {
 
 #define SELF_TEST_OK      0x55
 #define INTERFACE_TEST_OK 0x00
+/* With the timeout bit: nothing answered on the port; Linux's drivers see
+ * the command fail (atkbd tries the AUX port too, and gives up silently). */
+#define NO_ANSWER 0xfe
 
 /* What a PC BIOS leaves after its POST (SeaBIOS: keyboard interrupt and
  * translation on, the AUX port off), with the system flag of a passed
  * self-test. */
 #define CTR_POWER_ON (I8042_CTR_KBDINT | I8042_CTR_SYS | I8042_CTR_AUXDIS | I8042_CTR_XLATE)
-/* Reset line and A20 high; bits 2-3 and the keyboard clock and data lines
- * (6-7) read 1 on real controllers. */
+/* Reset line and A20 high, and bits 2-3 and 6-7 (the keyboard's clock and
+ * data lines) 1, as QEMU's. */
 #define OUTPORT_POWER_ON 0xcf
 
 #define CTR(c) ((c)->ram[0])
@@ -184,7 +187,7 @@ static bool data(struct i8042 *c, uint8_t byte)
     case CMD_WRITE_AUX:
         /* Writing to a port enables it; no device answers on this one. */
         CTR(c) &= ~I8042_CTR_AUXDIS;
-        reply(c, 0xfe, I8042_STR_AUXDATA | I8042_STR_TIMEOUT);
+        reply(c, NO_ANSWER, I8042_STR_AUXDATA | I8042_STR_TIMEOUT);
         break;
     default:
         CTR(c) &= ~I8042_CTR_KBDDIS;
