@@ -503,8 +503,11 @@ static void build_fadt(uint8_t *area)
     f.p_lvl2_lat = NO_C2_LATENCY;
     f.p_lvl3_lat = NO_C3_LATENCY;
     f.century = RTC_CENTURY;
-    /* No BOOT_ARCH_8042: vx86's i8042 only resets, so Linux is told not
-     * to probe for a keyboard controller. */
+    /* No BOOT_ARCH_8042 and no PNP0303 in the DSDT: the i8042 (hw/i8042.h)
+     * has no host input behind its keyboard, so ACPI does not announce it
+     * and Linux leaves it alone ("i8042: PNP: No PS/2 controller found.",
+     * nothing more). Booted with acpi=off, Linux probes the ports and
+     * finds the controller and its keyboard. */
     f.iapc_boot_arch = BOOT_ARCH_LEGACY;
     f.flags = FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
     f.reset_reg = io_gas(ACPI_RESET_PORT, 1, GAS_ACCESS_BYTE);

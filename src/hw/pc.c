@@ -7,7 +7,6 @@
 
 #include "boot/boot.h"
 #include "hw/debug_exit.h"
-#include "hw/i8042.h"
 #include "util/log.h"
 #include "vm/console.h"
 
@@ -20,6 +19,16 @@ static void com1_tx(void *opaque, uint8_t byte)
 {
     (void)opaque;
     console_put(byte);
+}
+
+static void kbc_irq(void *opaque, unsigned irq, int level)
+{
+    vm_irq_set(opaque, irq, level);
+}
+
+static void kbc_reset(void *opaque)
+{
+    vm_reset(opaque, "guest requested a reset through the i8042");
 }
 
 static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
@@ -91,7 +100,7 @@ int pc_init(struct vm *vm)
     if (!err)
         err = debug_exit_init(vm);
     if (!err)
-        err = i8042_init(vm);
+        err = i8042_init(&pc->i8042, &vm->pio, kbc_irq, kbc_reset, vm);
     if (!err)
         err = post_init(&pc->post, &vm->pio);
     if (!err)
@@ -116,6 +125,7 @@ void pc_destroy(struct vm *vm)
     if (!vm->pc)
         return;
     serial_free(vm->pc->com1);
+    i8042_destroy(&vm->pc->i8042);
     pthread_mutex_destroy(&vm->pc->rtc.lock);
     acpi_pm_destroy(&vm->pc->acpi_pm);
     pci_destroy(&vm->pc->pci);

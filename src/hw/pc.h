@@ -10,6 +10,7 @@
 #include "hw/acpi_pm.h"
 #include "hw/boot_timer.h"
 #include "hw/fw_cfg.h"
+#include "hw/i8042.h"
 #include "hw/pci.h"
 #include "hw/post.h"
 #include "hw/rtc.h"
@@ -18,6 +19,7 @@
 
 struct pc {
     struct serial *com1;
+    struct i8042 i8042;
     struct post post;
     struct boot_timer boot_timer;
     struct rtc rtc;

@@ -1,8 +1,9 @@
 /*
  * libFuzzer target for the platform devices a guest reaches by port I/O and
- * that read or write guest RAM on its say: fw_cfg (with DMA), the ACPI PM
- * registers / reset control and the PCI host's configuration mechanisms
- * (hw/fw_cfg.h, hw/acpi_pm.h, hw/pci.h), on one bus as pc.c puts them, with
+ * that read or write guest RAM on its say or keep state machines: fw_cfg
+ * (with DMA), the ACPI PM registers / reset control, the PCI host's
+ * configuration mechanisms and the i8042 with its keyboard (hw/fw_cfg.h,
+ * hw/acpi_pm.h, hw/pci.h, hw/i8042.h), on one bus as pc.c puts them, with
  * a device with a 32-bit and a 64-bit memory BAR at 00:01.0.
  *
  * Input: 64 bytes of guest RAM at 0 (where DMA requests are read from), then
@@ -12,7 +13,10 @@
  * 0-15 and dword 0-255), value (4 bytes, little-endian). Checks: no crash or
  * sanitizer report; fw_cfg's read offset stays inside its item; the signature
  * item still reads "QEMU" and the host bridge its IDs afterwards (the guest
- * cannot change read-only fields); CONFIG_ADDRESS's reserved bits read 0.
+ * cannot change read-only fields); CONFIG_ADDRESS's reserved bits read 0;
+ * the i8042 never reports an input buffer full, raises only IRQ 1 and 12,
+ * empties its output buffer within a bounded number of reads and still
+ * passes its self-test afterwards.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -22,12 +26,17 @@
 #include "hw/acpi_pm.h"
 #include "hw/bus.h"
 #include "hw/fw_cfg.h"
+#include "hw/i8042.h"
 #include "hw/pci.h"
 
 #define RAM_SIZE (2u << 20)
 
 static const uint16_t bases[] = {FW_CFG_PORT_SEL, FW_CFG_PORT_DMA, ACPI_PM1_EVT_PORT,
-                                 ACPI_RESET_PORT - 1};
+                                 ACPI_RESET_PORT - 1, I8042_DATA_PORT};
+#define NR_BASES (sizeof(bases) / sizeof(bases[0]))
+
+/* The controller's answers, then the keyboard's queue, then one byte. */
+#define I8042_MAX_READS (I8042_REPLIES + PS2_KBD_QUEUE + 1)
 
 static void event(void *opaque, enum acpi_pm_event ev)
 {
@@ -41,6 +50,19 @@ static void fail(const char *why)
     abort();
 }
 
+static void kbc_irq(void *opaque, unsigned irq, int level)
+{
+    (void)opaque;
+    (void)level;
+    if (irq != I8042_KBD_IRQ && irq != I8042_AUX_IRQ)
+        fail("the i8042 drove a line other than IRQ 1 and 12");
+}
+
+static void kbc_reset(void *opaque)
+{
+    (*(int *)opaque)++;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct guest_mem mem;
@@ -51,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fw_cfg fw;
     struct acpi_pm pm;
     struct pci pci;
-    int events = 0;
+    struct i8042 kbc;
+    int events = 0, n;
     char sig[4];
 
     if (!mem.base && mem_init(&mem, RAM_SIZE))
@@ -66,7 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bus_init(&mmio, "mmio");
     pci_device_init(&dev, 0x1af4, 0x1041, 0x020000, 1);
     if (fw_cfg_init(&fw, &pio, &mem) || fw_cfg_add_file(&fw, "etc/test", file, sizeof(file)) ||
-        acpi_pm_init(&pm, &pio, event, &events))
+        acpi_pm_init(&pm, &pio, event, &events) ||
+        i8042_init(&kbc, &pio, kbc_irq, kbc_reset, &events))
         fail("init");
     reset = acpi_pm_reset_range(&pm);
     if (pci_init(&pci, &pio, &mmio, &reset) || pci_set_bar(&dev, 0, 0x1000, 0) ||
@@ -74,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("pci init");
     for (; size >= 7; data += 7, size -= 7) {
         unsigned width = 1u << ((data[0] >> 1) & 3);
-        uint16_t port = (uint16_t)(bases[data[1] % 4] + data[2] % 16);
+        uint16_t port = (uint16_t)(bases[data[1] % NR_BASES] + data[2] % 16);
         uint64_t ecam =
             PCI_ECAM_BASE + ((uint64_t)(data[1] & 15) << 12) + data[2] * 4u + ((data[0] >> 4) & 3);
         uint32_t value = (uint32_t)data[3] | (uint32_t)data[4] << 8 | (uint32_t)data[5] << 16 |
@@ -93,7 +117,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < fw.nr_items; i++)
             if (fw.items[i].key == fw.sel && fw.offset > fw.items[i].len)
                 fail("fw_cfg offset past its item");
+        if (bus_read(&pio, I8042_COMMAND_PORT, 1) & I8042_STR_IBF)
+            fail("the i8042 reported its input buffer full");
     }
+    for (n = 0; bus_read(&pio, I8042_COMMAND_PORT, 1) & I8042_STR_OBF; n++) {
+        if (n == I8042_MAX_READS)
+            fail("the i8042's output buffer does not empty");
+        bus_read(&pio, I8042_DATA_PORT, 1);
+    }
+    bus_write(&pio, I8042_COMMAND_PORT, 1, 0xaa);
+    if (bus_read(&pio, I8042_DATA_PORT, 1) != 0x55)
+        fail("the i8042 failed its self-test");
     bus_write(&pio, FW_CFG_PORT_SEL, 2, FW_CFG_SIGNATURE);
     for (int i = 0; i < 4; i++)
         sig[i] = (char)bus_read(&pio, FW_CFG_PORT_DATA, 1);
@@ -107,6 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("the guest changed a PCI ID");
     pci_destroy(&pci);
     acpi_pm_destroy(&pm);
+    i8042_destroy(&kbc);
     fw_cfg_destroy(&fw);
     bus_destroy(&pio);
     bus_destroy(&mmio);

@@ -1,6 +1,7 @@
 """Debian's stock kernel and the busybox initramfs boot on the emu engine and
 run a command: once with ACPI (then `poweroff` ends vx86 through ACPI S5),
-once with acpi=off (then `reboot` ends it through the i8042). Slow (about two
+once with acpi=off (then `reboot` ends it through the i8042); both check
+that the kernel logs nothing at warning level or worse. Slow (about two
 minutes each here), so scripts/test runs them once, against the optimised
 build, with VX86_LINUX set to the folder scripts/fetch-kernel fills."""
 import hashlib
@@ -35,6 +36,22 @@ def lines_of(r):
     return r.out.replace("\r", "").split("\n")
 
 
+# kernel/time/clocksource.c prints this when its watchdog timer ran more than
+# a second late (WATCHDOG_INTERVAL_MAX_NS), that is when the host did not run
+# the vCPU thread for that long: seen here once in a dozen acpi=off boots,
+# while other guests kept this machine's two cores busy (load average 4). A
+# matter of host load, not of the devices or tables a VMM offers.
+HOST_STALL = "clocksource: Long readout interval, skipping watchdog check: "
+
+
+def loud_lines(lines, allowed=()):
+    """What `dmesg -r | grep -E '^<[0-4]>'` printed between loud-begin and
+    loud-end, without level and time stamp, less the allowed lines."""
+    begin, end = lines.index("loud-begin"), lines.index("loud-end")
+    loud = [line.split("] ", 1)[-1] for line in lines[begin + 1:end]]
+    return [line for line in loud if line not in allowed and not line.startswith(HOST_STALL)]
+
+
 def test_linux_runs_a_command_and_powers_off():
     r = boot('console=ttyS0 quiet vx86.run="uname -sr; grep -c ^processor /proc/cpuinfo;'
              ' echo sum $(echo vx86 | md5sum); dmesg | grep -i -E acpi\\|firmware\\|pci;'
@@ -61,8 +78,7 @@ def test_linux_runs_a_command_and_powers_off():
     assert not complaints, r
     # Nothing at KERN_WARNING or worse (busybox's dmesg -r prints "<level>"):
     # before the PCI host, "PCI: Fatal: No config space access function found".
-    begin, end = lines.index("loud-begin"), lines.index("loud-end")
-    assert lines[begin + 1:end] == [], r
+    assert loud_lines(lines) == [], r
     # The DSDT's host bridge, and the MCFG's ECAM window accepted (Linux uses
     # it for the extended configuration space, mechanism #1 for the rest).
     assert any("ACPI: PCI Root Bridge [PCI0] (domain 0000 [bus 00])" in line for line in lines), r
@@ -74,10 +90,39 @@ def test_linux_runs_a_command_and_powers_off():
     assert r.err.strip().splitlines()[-1] == "vx86: guest powered off", r
 
 
+# Printed at KERN_WARNING with acpi=off because of how Debian's kernel is
+# configured, whatever the firmware: without CONFIG_X86_MPPARSE,
+# acpi_mps_check() (arch/x86/kernel/acpi/boot.c) warns that MP tables cannot
+# be read and turns the local APIC off, so no table fills
+# phys_cpu_present_map and smp_sanity_check() (arch/x86/kernel/smpboot.c)
+# warns that the boot CPU is missing from it; vx86's MP tables go unread.
+# QEMU -M pc (TCG, SeaBIOS's MP tables) prints both with the same kernel and
+# initramfs. They are allowed only while the kernel's config says so.
+NO_MPPARSE_WARNINGS = (
+    "ACPI: MPS support code is not built-in, using acpi=off or acpi=noirq or pci=noacpi"
+    " may have problem",
+    "smpboot: weird, boot CPU (#0) not listed by the BIOS",
+)
+
+
 def test_linux_boots_with_acpi_off_and_resets():
     r = boot('console=ttyS0 quiet acpi=off vx86.run="echo no ACPI: $(ls /sys/firmware/acpi'
-             ' 2>&1 | wc -l)" vx86.end=reboot')
+             ' 2>&1 | wc -l); dmesg | grep -E i8042\\|serio\\|input:;'
+             " echo loud-begin; dmesg -r | grep -E '^<[0-4]>'; echo loud-end\""
+             ' vx86.end=reboot')
     assert r.status == 0, r
     assert "vx86-initramfs: exit 0" in r.out, r
-    assert "no ACPI: 1" in lines_of(r), r  # ls: /sys/firmware/acpi: No such file...
+    lines = lines_of(r)
+    assert "no ACPI: 1" in lines, r  # ls: /sys/firmware/acpi: No such file...
+    # Linux probes the i8042's ports, finds both and the keyboard behind the
+    # first (its input number depends on what else registered first).
+    for found in ("serio: i8042 KBD port at 0x60,0x64 irq 1",
+                  "serio: i8042 AUX port at 0x60,0x64 irq 12",
+                  "input: AT Translated Set 2 keyboard as /devices/platform/i8042/serio0/"):
+        assert any(found in line for line in lines), (found, r)
+    # Nothing at KERN_WARNING or worse but what the kernel's configuration
+    # causes; before, the i8042 gave "Can't read CTR while initializing i8042".
+    config = (Path(LINUX) / "config").read_text().splitlines()
+    allowed = NO_MPPARSE_WARNINGS if "# CONFIG_X86_MPPARSE is not set" in config else ()
+    assert loud_lines(lines, allowed) == [], r
     assert "vx86: guest requested a reset through the i8042" in r.err, r
