@@ -99,6 +99,7 @@ struct vm {
     struct pc *pc; /* the platform's devices, hw/pc.h */
     struct virtio_dev *virtio[VIRTIO_MMIO_MAX];
     int nr_virtio;
+    struct virtio_dev *hvc; /* the virtio-console, where typed input goes too */
 
     atomic_bool stopping;
     int status;  /* valid once stopping; written by the first stopper */
