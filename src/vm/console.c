@@ -10,13 +10,20 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hw/pc.h"
 #include "util/log.h"
+#include "virtio/console.h"
 #include "vm/vm.h"
 
 #define ESCAPE_KEY 0x01 /* Ctrl-A */
+
+/* How long COM1 may take none of the typed bytes waiting for it before they
+ * are dropped and COM1 counts as unattended: a guest whose console is hvc0
+ * never reads COM1, and COM1's full FIFO must not hold up hvc0's input. */
+#define COM1_STALL_MS 1000
 
 /* One terminal per process, so the console is process state. */
 static struct {
@@ -25,8 +32,11 @@ static struct {
     struct termios saved;
     volatile sig_atomic_t raw;
     bool escape; /* the previous key was Ctrl-A */
+    /* Typed bytes that COM1's FIFO has not taken yet. */
     uint8_t pending[256];
     int pending_len, pending_off;
+    int64_t com1_progress_ms; /* when COM1 last took a byte, or pending filled */
+    bool com1_unattended;     /* COM1 stalled; its bytes are dropped */
 } con = {.in_fd = -1, .out_fd = STDOUT_FILENO};
 
 void console_restore(void)
@@ -130,10 +140,51 @@ static bool filter_input(const uint8_t *buf, int len)
     return true;
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* Offers COM1 what it has not taken of con.pending. While the guest reads
+ * COM1, the rest waits (and stdin with it: a paste reaches the guest
+ * whole); once COM1 has taken nothing for COM1_STALL_MS, or at once while
+ * it is unattended, the rest is dropped, as a UART's FIFO overruns. */
+static void feed_com1(struct vm *vm)
+{
+    int n = serial_receive(vm->pc->com1, con.pending + con.pending_off,
+                           con.pending_len - con.pending_off);
+    int64_t now = now_ms();
+
+    if (n > 0) {
+        con.com1_progress_ms = now;
+        con.com1_unattended = false;
+    }
+    con.pending_off += n;
+    if (con.pending_off < con.pending_len &&
+        (con.com1_unattended || now - con.com1_progress_ms >= COM1_STALL_MS)) {
+        con.com1_unattended = true;
+        con.pending_off = con.pending_len;
+    }
+}
+
+/* Fresh input in con.pending: to hvc0, which keeps what it cannot deliver
+ * yet (virtio/console.h), and to COM1. */
+static void feed_guest(struct vm *vm)
+{
+    if (vm->hvc)
+        virtio_console_input(vm->hvc, con.pending, con.pending_len);
+    con.com1_progress_ms = now_ms();
+    feed_com1(vm);
+}
+
 static void read_input(struct vm *vm, int epfd)
 {
     uint8_t buf[sizeof(con.pending)];
     ssize_t n = read(con.in_fd, buf, sizeof(buf));
+    bool quit;
 
     if (n <= 0) {
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -142,16 +193,12 @@ static void read_input(struct vm *vm, int epfd)
         epoll_ctl(epfd, EPOLL_CTL_DEL, con.in_fd, NULL);
         return;
     }
-    if (!filter_input(buf, (int)n)) {
+    quit = !filter_input(buf, (int)n);
+    feed_guest(vm);
+    if (quit) {
         console_restore();
         vm_stop(vm, VX86_OK, "quit from the console (Ctrl-A X)");
     }
-}
-
-static void feed_guest(struct vm *vm)
-{
-    con.pending_off += serial_receive(vm->pc->com1, con.pending + con.pending_off,
-                                      con.pending_len - con.pending_off);
 }
 
 static int add_fd(int epfd, int fd)
@@ -215,7 +262,7 @@ void console_loop(struct vm *vm)
         int n = epoll_wait(epfd, evs, 4, backlog ? 10 : -1);
 
         if (backlog) {
-            feed_guest(vm);
+            feed_com1(vm);
             if (input && con.pending_off >= con.pending_len)
                 watch_input(epfd, true);
         }
@@ -226,7 +273,6 @@ void console_loop(struct vm *vm)
                 take_signal(vm, sigfd);
             } else if (input && fd == con.in_fd) {
                 read_input(vm, epfd);
-                feed_guest(vm);
                 if (con.pending_off < con.pending_len)
                     watch_input(epfd, false);
             }
