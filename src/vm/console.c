@@ -180,25 +180,22 @@ static void feed_guest(struct vm *vm)
     feed_com1(vm);
 }
 
-static void read_input(struct vm *vm, int epfd)
+/* Reads what stdin has for the guest. Returns false at its end. */
+static bool read_input(struct vm *vm)
 {
     uint8_t buf[sizeof(con.pending)];
     ssize_t n = read(con.in_fd, buf, sizeof(buf));
     bool quit;
 
-    if (n <= 0) {
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            return;
-        /* End of input: the guest keeps running without it, as with QEMU. */
-        epoll_ctl(epfd, EPOLL_CTL_DEL, con.in_fd, NULL);
-        return;
-    }
+    if (n <= 0)
+        return n < 0 && (errno == EINTR || errno == EAGAIN);
     quit = !filter_input(buf, (int)n);
     feed_guest(vm);
     if (quit) {
         console_restore();
         vm_stop(vm, VX86_OK, "quit from the console (Ctrl-A X)");
     }
+    return true;
 }
 
 static int add_fd(int epfd, int fd)
@@ -209,12 +206,15 @@ static int add_fd(int epfd, int fd)
 }
 
 /* Input is read only when the previous read has reached the guest; while it
- * has not, stdin is not watched, or a readable stdin would spin the loop. */
-static void watch_input(int epfd, bool on)
+ * has not, stdin leaves the epoll set: a readable stdin would spin the loop,
+ * and a hung-up one (a pipe whose writer closed it) is reported even with
+ * no events asked for, and its read would overwrite what still waits. */
+static void watch_input(int epfd, bool *watched, bool on)
 {
-    struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.fd = con.in_fd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = con.in_fd};
 
-    epoll_ctl(epfd, EPOLL_CTL_MOD, con.in_fd, &ev);
+    if (on != *watched && !epoll_ctl(epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, con.in_fd, &ev))
+        *watched = on;
 }
 
 /* Stops the VM for a pending termination signal. One that comes after
@@ -238,7 +238,7 @@ void console_loop(struct vm *vm)
 {
     sigset_t set;
     int epfd, sigfd;
-    bool input = con.in_fd >= 0;
+    bool input = con.in_fd >= 0, watched = false;
 
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -252,8 +252,9 @@ void console_loop(struct vm *vm)
         goto out;
     }
     /* stdin may be a file or /dev/null, which epoll refuses: then no input. */
-    if (input && add_fd(epfd, con.in_fd) < 0)
-        input = false;
+    if (input)
+        watch_input(epfd, &watched, true);
+    input = watched;
 
     while (!atomic_load(&vm->stopping)) {
         struct epoll_event evs[4];
@@ -264,7 +265,7 @@ void console_loop(struct vm *vm)
         if (backlog) {
             feed_com1(vm);
             if (input && con.pending_off >= con.pending_len)
-                watch_input(epfd, true);
+                watch_input(epfd, &watched, true);
         }
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
@@ -272,9 +273,11 @@ void console_loop(struct vm *vm)
             if (fd == sigfd) {
                 take_signal(vm, sigfd);
             } else if (input && fd == con.in_fd) {
-                read_input(vm, epfd);
-                if (con.pending_off < con.pending_len)
-                    watch_input(epfd, false);
+                /* At its end the guest keeps running without input, as
+                 * with QEMU. */
+                input = read_input(vm);
+                if (!input || con.pending_off < con.pending_len)
+                    watch_input(epfd, &watched, false);
             }
         }
     }
