@@ -19,7 +19,9 @@ struct vm_net;
  * own I/O thread. */
 struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro);
 
-/* hvc0: what the guest writes goes to the console (console_put). */
+/* hvc0: what the guest writes goes to the console (console_put); what the
+ * user types comes in through virtio_console_input (virtio/console.h). The
+ * device sets vm->hvc to itself, and destroy clears it. */
 struct virtio_dev *virtio_console_create(struct vm *vm);
 
 /* Entropy from the host's getrandom(). */

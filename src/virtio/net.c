@@ -116,7 +116,7 @@ static void *tx_thread(void *arg)
         if (n->quit)
             break;
         n->kicked = false;
-        while ((len = tx_pop(n)) >= 0) {
+        while (!n->quit && (len = tx_pop(n)) >= 0) {
             if (!len)
                 continue;
             pthread_mutex_unlock(&d->lock);
@@ -192,16 +192,20 @@ static void net_destroy(struct virtio_dev *d)
 {
     struct net *n = (struct net *)d;
 
-    /* The backend first: it calls rx() until its thread is gone. */
-    if (n->be)
-        n->be->destroy(n->be);
+    /* The transmit thread first, as it calls the backend's send(); a
+     * frame it is sending gets there, the rest of the ring does not. rx()
+     * waits for no buffer once quit is set. Then the backend, which calls
+     * rx() until its thread is gone. */
     if (n->started) {
         pthread_mutex_lock(&d->lock);
         n->quit = true;
         pthread_cond_signal(&n->kick);
+        pthread_cond_broadcast(&n->rx_kick);
         pthread_mutex_unlock(&d->lock);
         pthread_join(n->thread, NULL);
     }
+    if (n->be)
+        n->be->destroy(n->be);
     pthread_cond_destroy(&n->kick);
     pthread_cond_destroy(&n->rx_kick);
     virtio_dev_fini(d);

@@ -10,13 +10,20 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hw/pc.h"
 #include "util/log.h"
+#include "virtio/console.h"
 #include "vm/vm.h"
 
 #define ESCAPE_KEY 0x01 /* Ctrl-A */
+
+/* How long COM1 may take none of the typed bytes waiting for it before they
+ * are dropped and COM1 counts as unattended: a guest whose console is hvc0
+ * never reads COM1, and COM1's full FIFO must not hold up hvc0's input. */
+#define COM1_STALL_MS 1000
 
 /* One terminal per process, so the console is process state. */
 static struct {
@@ -25,8 +32,11 @@ static struct {
     struct termios saved;
     volatile sig_atomic_t raw;
     bool escape; /* the previous key was Ctrl-A */
+    /* Typed bytes that COM1's FIFO has not taken yet. */
     uint8_t pending[256];
     int pending_len, pending_off;
+    int64_t com1_progress_ms; /* when COM1 last took a byte, or pending filled */
+    bool com1_unattended;     /* COM1 stalled; its bytes are dropped */
 } con = {.in_fd = -1, .out_fd = STDOUT_FILENO};
 
 void console_restore(void)
@@ -130,28 +140,62 @@ static bool filter_input(const uint8_t *buf, int len)
     return true;
 }
 
-static void read_input(struct vm *vm, int epfd)
+static int64_t now_ms(void)
 {
-    uint8_t buf[sizeof(con.pending)];
-    ssize_t n = read(con.in_fd, buf, sizeof(buf));
+    struct timespec t;
 
-    if (n <= 0) {
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            return;
-        /* End of input: the guest keeps running without it, as with QEMU. */
-        epoll_ctl(epfd, EPOLL_CTL_DEL, con.in_fd, NULL);
-        return;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* Offers COM1 what it has not taken of con.pending. While the guest reads
+ * COM1, the rest waits (and stdin with it: a paste reaches the guest
+ * whole); once COM1 has taken nothing for COM1_STALL_MS, or at once while
+ * it is unattended, the rest is dropped, as a UART's FIFO overruns. */
+static void feed_com1(struct vm *vm)
+{
+    int n = serial_receive(vm->pc->com1, con.pending + con.pending_off,
+                           con.pending_len - con.pending_off);
+    int64_t now = now_ms();
+
+    if (n > 0) {
+        con.com1_progress_ms = now;
+        con.com1_unattended = false;
     }
-    if (!filter_input(buf, (int)n)) {
-        console_restore();
-        vm_stop(vm, VX86_OK, "quit from the console (Ctrl-A X)");
+    con.pending_off += n;
+    if (con.pending_off < con.pending_len &&
+        (con.com1_unattended || now - con.com1_progress_ms >= COM1_STALL_MS)) {
+        con.com1_unattended = true;
+        con.pending_off = con.pending_len;
     }
 }
 
+/* Fresh input in con.pending: to hvc0, which keeps what it cannot deliver
+ * yet (virtio/console.h), and to COM1. */
 static void feed_guest(struct vm *vm)
 {
-    con.pending_off += serial_receive(vm->pc->com1, con.pending + con.pending_off,
-                                      con.pending_len - con.pending_off);
+    if (vm->hvc)
+        virtio_console_input(vm->hvc, con.pending, con.pending_len);
+    con.com1_progress_ms = now_ms();
+    feed_com1(vm);
+}
+
+/* Reads what stdin has for the guest. Returns false at its end. */
+static bool read_input(struct vm *vm)
+{
+    uint8_t buf[sizeof(con.pending)];
+    ssize_t n = read(con.in_fd, buf, sizeof(buf));
+    bool quit;
+
+    if (n <= 0)
+        return n < 0 && (errno == EINTR || errno == EAGAIN);
+    quit = !filter_input(buf, (int)n);
+    feed_guest(vm);
+    if (quit) {
+        console_restore();
+        vm_stop(vm, VX86_OK, "quit from the console (Ctrl-A X)");
+    }
+    return true;
 }
 
 static int add_fd(int epfd, int fd)
@@ -162,12 +206,15 @@ static int add_fd(int epfd, int fd)
 }
 
 /* Input is read only when the previous read has reached the guest; while it
- * has not, stdin is not watched, or a readable stdin would spin the loop. */
-static void watch_input(int epfd, bool on)
+ * has not, stdin leaves the epoll set: a readable stdin would spin the loop,
+ * and a hung-up one (a pipe whose writer closed it) is reported even with
+ * no events asked for, and its read would overwrite what still waits. */
+static void watch_input(int epfd, bool *watched, bool on)
 {
-    struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.fd = con.in_fd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = con.in_fd};
 
-    epoll_ctl(epfd, EPOLL_CTL_MOD, con.in_fd, &ev);
+    if (on != *watched && !epoll_ctl(epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, con.in_fd, &ev))
+        *watched = on;
 }
 
 /* Stops the VM for a pending termination signal. One that comes after
@@ -191,7 +238,7 @@ void console_loop(struct vm *vm)
 {
     sigset_t set;
     int epfd, sigfd;
-    bool input = con.in_fd >= 0;
+    bool input = con.in_fd >= 0, watched = false;
 
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -205,8 +252,9 @@ void console_loop(struct vm *vm)
         goto out;
     }
     /* stdin may be a file or /dev/null, which epoll refuses: then no input. */
-    if (input && add_fd(epfd, con.in_fd) < 0)
-        input = false;
+    if (input)
+        watch_input(epfd, &watched, true);
+    input = watched;
 
     while (!atomic_load(&vm->stopping)) {
         struct epoll_event evs[4];
@@ -215,9 +263,9 @@ void console_loop(struct vm *vm)
         int n = epoll_wait(epfd, evs, 4, backlog ? 10 : -1);
 
         if (backlog) {
-            feed_guest(vm);
+            feed_com1(vm);
             if (input && con.pending_off >= con.pending_len)
-                watch_input(epfd, true);
+                watch_input(epfd, &watched, true);
         }
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
@@ -225,10 +273,11 @@ void console_loop(struct vm *vm)
             if (fd == sigfd) {
                 take_signal(vm, sigfd);
             } else if (input && fd == con.in_fd) {
-                read_input(vm, epfd);
-                feed_guest(vm);
-                if (con.pending_off < con.pending_len)
-                    watch_input(epfd, false);
+                /* At its end the guest keeps running without input, as
+                 * with QEMU. */
+                input = read_input(vm);
+                if (!input || con.pending_off < con.pending_len)
+                    watch_input(epfd, &watched, false);
             }
         }
     }

@@ -105,6 +105,7 @@ struct vm {
     struct virtio_dev *virtio[VIRTIO_MMIO_MAX];
     int nr_virtio;
     struct virtio_ioevents *ioevents; /* virtio/ioevent.c; NULL until used */
+    struct virtio_dev *hvc;           /* the virtio-console, where typed input goes too */
 
     atomic_bool stopping;
     int status; /* valid once stopping; written by the first stopper */

@@ -42,6 +42,20 @@ def test_input_reaches_the_guest(engine):
     assert b"echo: bye" in out
 
 
+def test_a_paste_longer_than_the_fifo_arrives_whole(engine):
+    # The guest reads COM1 all along (without a FIFO: one byte at a time):
+    # what it cannot take yet waits and none of it is dropped, even once the
+    # pipe is closed behind the paste (more than one read of stdin).
+    text = bytes(b"abcdefghijklmnoprstuvwxyz"[i % 25] for i in range(600))  # no q
+    p = start(engine, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    read_until(p.stdout.fileno(), b"echo: ready")
+    p.stdin.write(text + b"q")
+    p.stdin.flush()
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1, err
+    assert text.upper() + b"\r\necho: bye" in out, out
+
+
 def test_ctrl_a_x_quits(engine):
     p = start(engine, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     read_until(p.stdout.fileno(), b"echo: ready")
