@@ -91,12 +91,20 @@ static void offer(uint64_t base, unsigned q, struct vring *r, uint64_t addr, uin
     wr(base, QUEUE_NOTIFY, q);
 }
 
+/* An interrupt with InterruptStatus 0 is not the device's, as for Linux's
+ * vm_interrupt (IRQ_NONE): a level-triggered line may be delivered again
+ * after its EOI although the device lowered it first (software KVM here
+ * does so when another thread raised it). Only the device's count. */
 static void rng_irq(struct trap_frame *f)
 {
+    uint32_t isr = rd(rng_base, INTERRUPT_STATUS);
+
     (void)f;
-    isr_seen = rd(rng_base, INTERRUPT_STATUS);
-    wr(rng_base, INTERRUPT_ACK, isr_seen);
-    irqs_seen++;
+    if (isr) {
+        isr_seen = isr;
+        wr(rng_base, INTERRUPT_ACK, isr);
+        irqs_seen++;
+    }
     *(volatile uint32_t *)(LAPIC + 0xb0) = 0; /* EOI: the IOAPIC re-arms the line */
 }
 

@@ -156,11 +156,17 @@ static void on_config(struct trap_frame *f)
     eoi();
 }
 
+/* ISR 0: not the device's (a level-triggered line may be delivered again
+ * after its EOI, as software KVM here does), as for Linux's vp_interrupt. */
 static void on_intx(struct trap_frame *f)
 {
+    uint8_t isr = MMIO(uint8_t, rng.isr); /* reading deasserts INTA */
+
     (void)f;
-    isr_seen = MMIO(uint8_t, rng.isr); /* reading deasserts INTA */
-    intx_irqs++;
+    if (isr) {
+        isr_seen = isr;
+        intx_irqs++;
+    }
     eoi(); /* the IOAPIC re-arms the level-triggered line */
 }
 
