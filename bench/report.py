@@ -325,8 +325,10 @@ def notes(host):
            "TSC was never calibrated and Linux ran on jiffies) and `-icount shift=auto` "
            "(0 of 5, TSC calibrated, but TCG 2–3× slower than as users run it). A hang in "
            "a run of this suite shows as a cell n/a (timed out).",
-           "- Every Linux guest ends with a reset (vx86 exits, QEMU exits with `-no-reboot`), "
-           "the same way on both, so that *to end* is the time to that exit.",
+           "- Every Linux guest ends with `reboot -f`, a reset (vx86 exits, QEMU exits with "
+           "`-no-reboot`), so that *to end* is the time to that exit. Linux resets vx86 and "
+           "pc through ACPI's reset register or the i8042, microvm by a triple fault "
+           "(`reboot=t`).",
            "- Nothing is cached across runs that a user would not get: every run is a fresh "
            "process; the host's page cache holds the kernel and initramfs after the warm-up, "
            "as it would for a user booting twice.",
