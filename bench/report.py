@@ -35,9 +35,9 @@ NANO_DOC = {
     "ptemod": "a PTE write (alternating frames), INVLPG, then a load through the new PTE",
 }
 
-COLS = ["vx86-emu", "vx86-kvm", "qemu-tcg", "qemu-kvm", "native"]
+COLS = ["vx86-emu", "vx86-kvm", "qemu-tcg", "qemu-kvm", "qemu-tcg-pc", "native"]
 TITLES = {"vx86-emu": "vx86 emu", "vx86-kvm": "vx86 kvm", "qemu-tcg": "QEMU TCG",
-          "qemu-kvm": "QEMU KVM", "native": "native"}
+          "qemu-kvm": "QEMU KVM", "qemu-tcg-pc": "QEMU TCG pc", "native": "native"}
 
 
 def is_na(v):
@@ -102,12 +102,17 @@ def host_section(host, args, cmd, ctx):
     return lines
 
 
-def boot_section(d):
+def boot_section(d, host):
+    # Results saved before the QEMU columns moved to microvm lack the key.
+    extra = host.get("microvm_linux_args", "reboot=t tsc_early_khz=(host TSC kHz) tsc=reliable")
     out = ["## 1. Boot: Linux to init and to the end", "",
            "Wall time from spawning the VMM process to the first line /init prints "
            "(`vx86-initramfs: Linux ...`) and to the process's end, for the default guest: "
-           "`console=ttyS0 quiet vx86.run=\"true\" vx86.end=reboot`, 256 MiB, 1 vCPU "
-           "(QEMU: `-M pc -no-reboot`; see the notes for why not microvm).", "",
+           "`console=ttyS0 quiet vx86.run=\"true\" vx86.end=reboot`, 256 MiB, 1 vCPU. "
+           "QEMU TCG and QEMU KVM are `-M microvm -no-reboot`, whose guest command line adds "
+           f"`{extra}` (KVM: `reboot=t` only; the notes say why microvm needs them); "
+           "QEMU TCG pc is `-M pc -no-reboot` with the command line unchanged, a second "
+           "reference.", "",
            "| column | to init (s) | to end (s) |", "| --- | --- | --- |"]
     for col in COLS:
         if col not in d:
@@ -117,7 +122,7 @@ def boot_section(d):
             out.append(f"| {TITLES[col]} | {na_cell(v)} | |")
         else:
             out.append(f"| {TITLES[col]} | {stat(series(v, 'init'))} | {stat(series(v, 'end'))} |")
-    for a, b in (("vx86-emu", "qemu-tcg"), ("vx86-kvm", "qemu-kvm")):
+    for a, b in (("vx86-emu", "qemu-tcg"), ("vx86-kvm", "qemu-kvm"), ("vx86-emu", "qemu-tcg-pc")):
         if a in d and b in d and not is_na(d[a]) and not is_na(d[b]) and d[a]:
             out.append("")
             out.append(f"{TITLES[a]} / {TITLES[b]}, per round: to init "
@@ -295,14 +300,37 @@ def notes(host):
            "- Same kernel, initramfs, guest binaries and machine for every column. A round "
            "measures every column once, back to back; ratios are taken within a round, so "
            "that the load other users put on the machine cancels as far as it can.",
-           "- QEMU runs the small guests (sections 3–5) on `-M microvm`, the machine closest to "
-           "vx86's minimal PC, and Linux on `-M pc`: on this shared, loaded machine Linux "
-           "under microvm with TCG often fails to calibrate its TSC against the PIT and, "
-           "microvm having neither HPET nor ACPI PM timer to fall back on, hangs (seen in "
-           "most of a handful of tries while the suite was written); its reset after "
-           "`reboot -f` hung too. pc has both timers and an i8042.",
-           "- Every Linux guest ends with a reset (vx86 exits, QEMU exits with `-no-reboot`), "
-           "the same way on both, so that *to end* is the time to that exit.",
+           "- QEMU runs every guest on `-M microvm`, the machine closest to vx86's minimal PC "
+           "(section 1 adds `-M pc`). Linux on microvm gets three parameters more than on "
+           "vx86 (bench/run's microvm_linux_args): `reboot=t`, as QEMU's microvm documentation "
+           "recommends (microvm has no i8042, and Linux's other reset methods end in a jump "
+           "to qboot's reset vector, which hangs in some boots), and under TCG "
+           "`tsc_early_khz=` the host's TSC rate (which TCG's RDTSC reads) and `tsc=reliable`. "
+           "A TCG guest cannot learn the TSC rate from QEMU (no CPUID 0x15, no kvmclock), "
+           "microvm has no HPET or ACPI PM timer to measure it against, and its "
+           "hardware-reduced ACPI gives Linux no PIT tick: when the PIT calibration fails "
+           "(11 of 16 boots below), the delay-loop calibration waits for a tick forever. "
+           "Without `tsc=reliable` the clocksource watchdog, whose only reference is jiffies "
+           "(late under TCG), marked the TSC unstable in 5 of 5 boots and Linux ran on a "
+           "4 ms jiffies clock. vx86's guest gets the TSC rate from CPUID 0x15 and "
+           "kvmclock, pc's from its HPET; both end up on the TSC clocksource, as microvm's "
+           "does with these parameters.",
+           "- Boots of Linux on QEMU TCG microvm that hung (a 30–60 s timeout per boot), "
+           "counted on this project's shared 2-CPU machine while the configuration was "
+           "chosen: without `tsc_early_khz`, 11 of 16 in the delay-loop calibration (3 of 6 "
+           "as is, 4 of 4 with debug output on the console, 4 of 6 with `reboot=t`); "
+           "`tsc_early_khz` alone, 0 of 28 in the boot but 5 of 28 in the reset (8 of the "
+           "28 with debug output); that plus `-device i8042`, 1 of 10 "
+           "in the reset; `tsc_early_khz reboot=t`, 0 of 25 (10 of them beside two busy "
+           "loops); all three, 0 of 20 (5 beside two busy loops). Set aside: "
+           "`-M microvm,acpi=off` (a PIT tick, so no hang with `reboot=t`, 0 of 8, but the "
+           "TSC was never calibrated and Linux ran on jiffies) and `-icount shift=auto` "
+           "(0 of 5, TSC calibrated, but TCG 2–3× slower than as users run it). A hang in "
+           "a run of this suite shows as a cell n/a (timed out).",
+           "- Every Linux guest ends with `reboot -f`, a reset (vx86 exits, QEMU exits with "
+           "`-no-reboot`), so that *to end* is the time to that exit. Linux resets vx86 and "
+           "pc through ACPI's reset register or the i8042, microvm by a triple fault "
+           "(`reboot=t`).",
            "- Nothing is cached across runs that a user would not get: every run is a fresh "
            "process; the host's page cache holds the kernel and initramfs after the warm-up, "
            "as it would for a user booting twice.",
@@ -416,7 +444,7 @@ def write(path, data, host, ctx, args, cmd, cpu_parts):
     if chart(png, data):
         lines += [f"![benchmark chart]({png.name})", ""]
     if "boot" in data:
-        lines += boot_section(data["boot"])
+        lines += boot_section(data["boot"], host)
     if "cpu" in data:
         lines += cpu_table(data["cpu"], ctx, cpu_parts)
     if "nano" in data:
