@@ -36,8 +36,8 @@ static const char usage[] =
     "                       read-only); a virtio console and rng are always there\n"
     "  --net tap=IFNAME[,mac=MAC] | user[,hostfwd=RULE]...[,mac=MAC]\n"
     "                       a virtio-net NIC on a TAP interface or libslirp\n"
-    "  --transport mmio|pci how the virtio devices attach: virtio-mmio (default)\n"
-    "                       or PCI functions with MSI-X\n"
+    "  --transport pci|mmio how the virtio devices attach: PCI functions with\n"
+    "                       MSI-X (default) or virtio-mmio windows\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
@@ -111,7 +111,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
                               .serial = "stdio",
                               .mem_size = 256ULL << 20,
                               .cpus = 1,
-                              .engine = ENGINE_AUTO};
+                              .engine = ENGINE_AUTO,
+                              .transport = TRANSPORT_PCI};
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {

@@ -5,9 +5,9 @@ import pytest
 from conftest import GUESTS, kvm_is_pvm, run_vx86
 
 # fail_* guests end in a fault on purpose (test_errors.py); echo waits for
-# console input (test_console.py); virtio_pci needs --transport pci
-# (test_virtio.py).
-INTERACTIVE = {"echo.elf", "virtio_pci.elf"}
+# console input (test_console.py); virtio and virtio_pci drive one transport
+# each (test_virtio.py).
+INTERACTIVE = {"echo.elf", "virtio.elf", "virtio_pci.elf"}
 PASS_GUESTS = sorted(p.name for p in GUESTS.glob("*")
                      if p.suffix in (".elf", ".bin") and not p.name.startswith("fail_")
                      and p.name not in INTERACTIVE)

@@ -25,11 +25,11 @@ NOT_COMPLAINTS = ('PCI: Using host bridge windows from ACPI; if necessary, use "
                   ' and report a bug',)
 
 
-def boot(cmdline, timeout=900):
+def boot(cmdline, *extra, timeout=900):
     kernel = Path(LINUX) / "vmlinuz"
     initrd = ROOT / ".cache" / "initramfs.cpio.gz"
     return run_vx86("run", "--engine", "emu", "--mem", "512M", "--kernel", kernel,
-                    "--initrd", initrd, "--cmdline", cmdline, timeout=timeout)
+                    "--initrd", initrd, *extra, "--cmdline", cmdline, timeout=timeout)
 
 
 def lines_of(r):
@@ -106,10 +106,13 @@ NO_MPPARSE_WARNINGS = (
 
 
 def test_linux_boots_with_acpi_off_and_resets():
+    # On virtio-mmio: without ACPI this kernel (no MP-table support) finds
+    # no virtio-mmio device, but would find the PCI functions and then warn
+    # that it can route none of their interrupts (README, --transport).
     r = boot('console=ttyS0 quiet acpi=off vx86.run="echo no ACPI: $(ls /sys/firmware/acpi'
              ' 2>&1 | wc -l); dmesg | grep -E i8042\\|serio\\|input:;'
              " echo loud-begin; dmesg -r | grep -E '^<[0-4]>'; echo loud-end\""
-             ' vx86.end=reboot')
+             ' vx86.end=reboot', "--transport", "mmio")
     assert r.status == 0, r
     assert "vx86-initramfs: exit 0" in r.out, r
     lines = lines_of(r)

@@ -107,7 +107,8 @@ def test_disk_option_errors(tmp_path):
 
 
 def test_virtio_guest_rng_irq_console_and_hostile_buffer(engine):
-    r = run_vx86("run", "--engine", engine, "--kernel", guest("virtio.elf"))
+    r = run_vx86("run", "--engine", engine, "--transport", "mmio", "--kernel",
+                 guest("virtio.elf"))
     assert r.status == 1 and "PASS" in r.out, r
     lines = r.out.replace("\r", "").split("\n")
     assert "rng: 1 interrupt(s), 64 bytes" in lines, r
