@@ -79,6 +79,46 @@ static int set_memory(struct vm *vm, struct kvm_vm *k)
     return 0;
 }
 
+/*
+ * The PC's wiring of GSIs to the in-kernel interrupt controllers, as the
+ * MADT describes it (and QEMU and kvmtool set it): ISA IRQs 0-15 to the
+ * 8259A pair (but 2, the cascade), and GSI n to IOAPIC input n, except that
+ * IRQ 0, the PIT's, reaches input 2 (the MADT's interrupt source override)
+ * and nothing else does. KVM's own default table sends GSI 0 to input 0,
+ * where a guest that follows the MADT never looks for the timer. Returns 0
+ * or -1 with errno set.
+ */
+static int set_pc_routing(struct kvm_vm *k)
+{
+    struct {
+        struct kvm_irq_routing head;
+        struct kvm_irq_routing_entry e[15 + 23];
+    } r = {0};
+    unsigned n = 0;
+
+    for (unsigned irq = 0; irq < 16; irq++) {
+        if (irq == 2)
+            continue;
+        r.e[n++] = (struct kvm_irq_routing_entry){
+            .gsi = irq,
+            .type = KVM_IRQ_ROUTING_IRQCHIP,
+            .u.irqchip = {.irqchip = irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+                          .pin = irq % 8},
+        };
+    }
+    for (unsigned gsi = 0; gsi < 24; gsi++) {
+        if (gsi == 2)
+            continue;
+        r.e[n++] = (struct kvm_irq_routing_entry){
+            .gsi = gsi,
+            .type = KVM_IRQ_ROUTING_IRQCHIP,
+            .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi},
+        };
+    }
+    r.head.nr = n;
+    return ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, &r);
+}
+
 static int kvm_vm_init(struct vm *vm)
 {
     struct kvm_pit_config pit = {.flags = 0};
@@ -126,6 +166,9 @@ static int kvm_vm_init(struct vm *vm)
     }
     step = "KVM_CREATE_IRQCHIP";
     if (ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+        goto fail;
+    step = "KVM_SET_GSI_ROUTING";
+    if (set_pc_routing(k))
         goto fail;
     step = "KVM_CREATE_PIT2";
     if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
