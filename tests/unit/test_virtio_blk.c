@@ -17,31 +17,11 @@
 
 #include "virtio/devices.h"
 #include "vm/vm.h"
+#include "virtio_mmio_driver.h"
 
-/* virtio-mmio registers (VIRTIO 1.2 §4.2.2). */
-#define R_MAGIC         0x000
-#define R_VERSION       0x004
-#define R_DEVICE_ID     0x008
-#define R_DEV_FEAT      0x010
-#define R_DEV_FEAT_SEL  0x014
-#define R_DRV_FEAT      0x020
-#define R_DRV_FEAT_SEL  0x024
-#define R_QUEUE_SEL     0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM     0x038
-#define R_QUEUE_READY   0x044
-#define R_NOTIFY        0x050
-#define R_ISR           0x060
-#define R_ACK           0x064
-#define R_STATUS        0x070
-#define R_DESC          0x080
-#define R_DRIVER        0x090
-#define R_DEVICE        0x0a0
-#define R_CONFIG        0x100
-
-#define DESC  0x10000ULL
-#define AVAIL 0x11000ULL
-#define USED  0x12000ULL
+#define DESC  desc_of(0)
+#define AVAIL avail_of(0)
+#define USED  used_of(0)
 #define HDR   0x20000ULL
 #define DATA  0x21000ULL
 #define STAT  0x23000ULL
@@ -53,18 +33,6 @@
 
 enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8 };
 enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
-
-static int irq_level[24]; /* the IOAPIC's GSIs */
-
-static int fake_irq_set(struct vm *vm, uint32_t gsi, int level)
-{
-    (void)vm;
-    if (gsi < sizeof(irq_level) / sizeof(irq_level[0]))
-        irq_level[gsi] = level;
-    return 0;
-}
-
-static const struct accel_ops fake_engine = {.name = "fake", .irq_set = fake_irq_set};
 
 struct fixture {
     struct vm vm;
@@ -121,61 +89,31 @@ static int setup_ro(void **state)
     return 0;
 }
 
-static uint32_t rd(struct fixture *f, uint64_t off)
-{
-    return (uint32_t)bus_read(&f->vm.mmio, VIRTIO_MMIO_BASE + off, 4);
-}
-
-static void wr(struct fixture *f, uint64_t off, uint32_t v)
-{
-    bus_write(&f->vm.mmio, VIRTIO_MMIO_BASE + off, 4, v);
-}
-
 /* Linux's virtio_mmio probe and virtio_dev_probe, queue 0 of size qsize
  * on fresh (zeroed) rings. */
 static void driver_init(struct fixture *f, uint32_t feat_hi, uint16_t qsize)
 {
     static const uint8_t zero[0x1000];
 
-    wr(f, R_STATUS, 0);
+    mmio_wr(&f->vm, R_STATUS, 0);
     mem_write(&f->vm.mem, AVAIL, zero, sizeof(zero));
     mem_write(&f->vm.mem, USED, zero, sizeof(zero));
-    wr(f, R_STATUS, 1);
-    wr(f, R_STATUS, 3);
-    wr(f, R_DEV_FEAT_SEL, 0);
-    wr(f, R_DRV_FEAT_SEL, 0);
-    wr(f, R_DRV_FEAT, rd(f, R_DEV_FEAT) & (1u << 9)); /* FLUSH */
-    wr(f, R_DRV_FEAT_SEL, 1);
-    wr(f, R_DRV_FEAT, feat_hi);
-    wr(f, R_STATUS, 0xb);
-    wr(f, R_QUEUE_SEL, 0);
-    wr(f, R_QUEUE_NUM, qsize);
-    wr(f, R_DESC, DESC);
-    wr(f, R_DRIVER, AVAIL);
-    wr(f, R_DEVICE, USED);
-    wr(f, R_QUEUE_READY, 1);
-    wr(f, R_STATUS, 0xf);
+    mmio_wr(&f->vm, R_STATUS, 1);
+    mmio_wr(&f->vm, R_STATUS, 3);
+    mmio_wr(&f->vm, R_DEV_FEAT_SEL, 0);
+    mmio_wr(&f->vm, R_DRV_FEAT_SEL, 0);
+    mmio_wr(&f->vm, R_DRV_FEAT, mmio_rd(&f->vm, R_DEV_FEAT) & (1u << 9)); /* FLUSH */
+    mmio_wr(&f->vm, R_DRV_FEAT_SEL, 1);
+    mmio_wr(&f->vm, R_DRV_FEAT, feat_hi);
+    mmio_wr(&f->vm, R_STATUS, 0xb);
+    mmio_wr(&f->vm, R_QUEUE_SEL, 0);
+    mmio_wr(&f->vm, R_QUEUE_NUM, qsize);
+    mmio_wr(&f->vm, R_DESC, DESC);
+    mmio_wr(&f->vm, R_DRIVER, AVAIL);
+    mmio_wr(&f->vm, R_DEVICE, USED);
+    mmio_wr(&f->vm, R_QUEUE_READY, 1);
+    mmio_wr(&f->vm, R_STATUS, 0xf);
     f->avail_idx = 0;
-}
-
-static void put_desc(struct fixture *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-                     uint16_t next)
-{
-    uint8_t d[16];
-
-    memcpy(d, &addr, 8);
-    memcpy(d + 8, &len, 4);
-    memcpy(d + 12, &flags, 2);
-    memcpy(d + 14, &next, 2);
-    mem_write(&f->vm.mem, DESC + 16 * i, d, 16);
-}
-
-static uint16_t used_idx(struct fixture *f)
-{
-    uint16_t v;
-
-    mem_read(&f->vm.mem, USED + 2, &v, 2);
-    return v;
 }
 
 /* Offers descriptor 0 and notifies; returns once the device used it, or
@@ -188,8 +126,8 @@ static void kick(struct fixture *f, int ms)
     f->avail_idx++;
     mem_write(&f->vm.mem, AVAIL + 2, &f->avail_idx, 2);
     want = f->avail_idx;
-    wr(f, R_NOTIFY, 0);
-    for (int i = 0; i < ms && used_idx(f) != want; i++)
+    mmio_wr(&f->vm, R_NOTIFY, 0);
+    for (int i = 0; i < ms && ring_used_idx(&f->vm, 0) != want; i++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
@@ -198,20 +136,20 @@ static uint8_t request(struct fixture *f, uint32_t type, uint64_t sector, uint32
 {
     uint32_t hdr[4] = {type, 0, (uint32_t)sector, (uint32_t)(sector >> 32)};
     uint8_t status = 0xee;
-    uint16_t before = used_idx(f);
+    uint16_t before = ring_used_idx(&f->vm, 0);
 
     mem_write(&f->vm.mem, HDR, hdr, 16);
     mem_write(&f->vm.mem, STAT, &status, 1);
-    put_desc(f, 0, HDR, 16, 1, 1);
+    ring_put_desc(&f->vm, 0, 0, HDR, 16, 1, 1);
     if (len) {
-        put_desc(f, 1, DATA, len, 1 | (in ? 2 : 0), 2);
-        put_desc(f, 2, STAT, 1, 2, 0);
+        ring_put_desc(&f->vm, 0, 1, DATA, len, 1 | (in ? 2 : 0), 2);
+        ring_put_desc(&f->vm, 0, 2, STAT, 1, 2, 0);
     } else {
-        put_desc(f, 0, HDR, 16, 1, 2);
-        put_desc(f, 2, STAT, 1, 2, 0);
+        ring_put_desc(&f->vm, 0, 0, HDR, 16, 1, 2);
+        ring_put_desc(&f->vm, 0, 2, STAT, 1, 2, 0);
     }
     kick(f, 5000);
-    assert_int_equal(used_idx(f), (uint16_t)(before + 1));
+    assert_int_equal(ring_used_idx(&f->vm, 0), (uint16_t)(before + 1));
     mem_read(&f->vm.mem, STAT, &status, 1);
     return status;
 }
@@ -220,17 +158,17 @@ static void test_identity_and_config(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(rd(f, R_MAGIC), 0x74726976);
-    assert_int_equal(rd(f, R_VERSION), 2);
-    assert_int_equal(rd(f, R_DEVICE_ID), 2);
-    assert_int_equal(rd(f, R_QUEUE_NUM_MAX), VIRTQ_MAX_SIZE);
-    assert_int_equal(rd(f, R_CONFIG), SECTORS);
-    assert_int_equal(rd(f, R_CONFIG + 4), 0);
+    assert_int_equal(mmio_rd(&f->vm, R_MAGIC), 0x74726976);
+    assert_int_equal(mmio_rd(&f->vm, R_VERSION), 2);
+    assert_int_equal(mmio_rd(&f->vm, R_DEVICE_ID), 2);
+    assert_int_equal(mmio_rd(&f->vm, R_QUEUE_NUM_MAX), VIRTQ_MAX_SIZE);
+    assert_int_equal(mmio_rd(&f->vm, R_CONFIG), SECTORS);
+    assert_int_equal(mmio_rd(&f->vm, R_CONFIG + 4), 0);
     assert_int_equal(bus_read(&f->vm.mmio, VIRTIO_MMIO_BASE + R_CONFIG, 1), SECTORS);
-    wr(f, R_DEV_FEAT_SEL, 1);
-    assert_int_equal(rd(f, R_DEV_FEAT) & F_VERSION1_HI, F_VERSION1_HI);
-    wr(f, R_DEV_FEAT_SEL, 0);
-    assert_int_equal(rd(f, R_DEV_FEAT) & F_RO, 0);
+    mmio_wr(&f->vm, R_DEV_FEAT_SEL, 1);
+    assert_int_equal(mmio_rd(&f->vm, R_DEV_FEAT) & F_VERSION1_HI, F_VERSION1_HI);
+    mmio_wr(&f->vm, R_DEV_FEAT_SEL, 0);
+    assert_int_equal(mmio_rd(&f->vm, R_DEV_FEAT) & F_RO, 0);
 }
 
 static void test_write_flush_read(void **state)
@@ -269,10 +207,10 @@ static void test_get_id_and_interrupt(void **state)
     assert_int_equal(request(f, T_GET_ID, 0, 20, true), S_OK);
     mem_read(&f->vm.mem, DATA, id, 20);
     assert_string_equal(id, name);
-    assert_int_equal(rd(f, R_ISR), 1);
+    assert_int_equal(mmio_rd(&f->vm, R_ISR), 1);
     assert_int_equal(irq_level[f->dev->irq], 1);
-    wr(f, R_ACK, 1);
-    assert_int_equal(rd(f, R_ISR), 0);
+    mmio_wr(&f->vm, R_ACK, 1);
+    assert_int_equal(mmio_rd(&f->vm, R_ISR), 0);
     assert_int_equal(irq_level[f->dev->irq], 0);
 }
 
@@ -281,7 +219,7 @@ static void test_read_only(void **state)
     struct fixture *f = *state;
     uint8_t buf[512], back[512];
 
-    assert_int_equal(rd(f, R_DEV_FEAT) & F_RO, F_RO);
+    assert_int_equal(mmio_rd(&f->vm, R_DEV_FEAT) & F_RO, F_RO);
     driver_init(f, F_VERSION1_HI, QSIZE);
     memset(buf, 0xab, sizeof(buf));
     mem_write(&f->vm.mem, DATA, buf, sizeof(buf));
@@ -297,11 +235,11 @@ static void test_features_ok_refused(void **state)
     struct fixture *f = *state;
 
     driver_init(f, 0, QSIZE);
-    assert_int_equal(rd(f, R_STATUS) & 8, 0);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 8, 0);
     driver_init(f, F_VERSION1_HI | 0x80000000u, QSIZE);
-    assert_int_equal(rd(f, R_STATUS) & 8, 0);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 8, 0);
     driver_init(f, F_VERSION1_HI, QSIZE);
-    assert_int_equal(rd(f, R_STATUS) & 8, 8);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 8, 8);
 }
 
 /* A notification before DRIVER_OK is ignored. */
@@ -310,10 +248,10 @@ static void test_notify_before_ready(void **state)
     struct fixture *f = *state;
 
     driver_init(f, F_VERSION1_HI, QSIZE);
-    wr(f, R_STATUS, 0xb); /* DRIVER_OK taken back */
-    put_desc(f, 0, HDR, 16, 0, 0);
+    mmio_wr(&f->vm, R_STATUS, 0xb); /* DRIVER_OK taken back */
+    ring_put_desc(&f->vm, 0, 0, HDR, 16, 0, 0);
     kick(f, 100);
-    assert_int_equal(used_idx(f), 0);
+    assert_int_equal(ring_used_idx(&f->vm, 0), 0);
 }
 
 /* A descriptor loop, then a queue size that is not a power of two: each
@@ -324,23 +262,23 @@ static void test_hostile_ring_then_reset(void **state)
     struct fixture *f = *state;
 
     driver_init(f, F_VERSION1_HI, QSIZE);
-    put_desc(f, 0, HDR, 16, 1, 1);
-    put_desc(f, 1, DATA, 16, 1, 0);
+    ring_put_desc(&f->vm, 0, 0, HDR, 16, 1, 1);
+    ring_put_desc(&f->vm, 0, 1, DATA, 16, 1, 0);
     kick(f, 100);
     /* The I/O thread finds the loop: wait for it, 5 s at most. */
-    for (int i = 0; i < 5000 && !(rd(f, R_STATUS) & 64); i++)
+    for (int i = 0; i < 5000 && !(mmio_rd(&f->vm, R_STATUS) & 64); i++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
-    assert_int_equal(used_idx(f), 0);
-    assert_int_equal(rd(f, R_STATUS) & 64, 64);
-    assert_int_equal(rd(f, R_ISR) & 2, 2);
+    assert_int_equal(ring_used_idx(&f->vm, 0), 0);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 64, 64);
+    assert_int_equal(mmio_rd(&f->vm, R_ISR) & 2, 2);
     assert_int_equal(irq_level[f->dev->irq], 1);
 
     driver_init(f, F_VERSION1_HI, 6);
-    assert_int_equal(rd(f, R_STATUS) & 64, 64);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 64, 64);
 
     driver_init(f, F_VERSION1_HI, QSIZE);
-    assert_int_equal(rd(f, R_STATUS), 0xf);
-    assert_int_equal(rd(f, R_ISR), 0);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS), 0xf);
+    assert_int_equal(mmio_rd(&f->vm, R_ISR), 0);
     assert_int_equal(request(f, T_IN, 1, 512, true), S_OK);
 }
 
@@ -354,17 +292,17 @@ static void test_reset_mid_request(void **state)
 
     driver_init(f, F_VERSION1_HI, QSIZE);
     mem_write(&f->vm.mem, HDR, hdr, 16);
-    put_desc(f, 0, HDR, 16, 1, 1);
-    put_desc(f, 1, DATA, SECTORS * 512, 1 | 2, 2);
-    put_desc(f, 2, STAT, 1, 2, 0);
+    ring_put_desc(&f->vm, 0, 0, HDR, 16, 1, 1);
+    ring_put_desc(&f->vm, 0, 1, DATA, SECTORS * 512, 1 | 2, 2);
+    ring_put_desc(&f->vm, 0, 2, STAT, 1, 2, 0);
     mem_write(&f->vm.mem, AVAIL + 4, &head, 2);
     mem_write(&f->vm.mem, AVAIL + 2, &idx, 2);
-    wr(f, R_NOTIFY, 0);
-    wr(f, R_STATUS, 0);
-    after = used_idx(f);
-    assert_int_equal(rd(f, R_STATUS), 0);
+    mmio_wr(&f->vm, R_NOTIFY, 0);
+    mmio_wr(&f->vm, R_STATUS, 0);
+    after = ring_used_idx(&f->vm, 0);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS), 0);
     nanosleep(&(struct timespec){0, 50000000}, NULL);
-    assert_int_equal(used_idx(f), after);
+    assert_int_equal(ring_used_idx(&f->vm, 0), after);
     driver_init(f, F_VERSION1_HI, QSIZE);
     assert_int_equal(request(f, T_IN, 1, 512, true), S_OK);
 }

@@ -19,23 +19,9 @@
 #include "virtio/console.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
+#include "virtio_mmio_driver.h"
 
 /* virtio-mmio registers (VIRTIO 1.2 §4.2.2). */
-#define R_DEVICE_ID    0x008
-#define R_DEV_FEAT     0x010
-#define R_DEV_FEAT_SEL 0x014
-#define R_DRV_FEAT     0x020
-#define R_DRV_FEAT_SEL 0x024
-#define R_QUEUE_SEL    0x030
-#define R_QUEUE_NUM    0x038
-#define R_QUEUE_READY  0x044
-#define R_NOTIFY       0x050
-#define R_ISR          0x060
-#define R_ACK          0x064
-#define R_STATUS       0x070
-#define R_DESC         0x080
-#define R_DRIVER       0x090
-#define R_DEVICE       0x0a0
 
 #define RECEIVEQ  0
 #define TRANSMITQ 1
@@ -46,34 +32,6 @@
 
 #define F_NEXT  1
 #define F_WRITE 2
-
-static int irq_level[24]; /* the IOAPIC's GSIs */
-
-static int fake_irq_set(struct vm *vm, uint32_t gsi, int level)
-{
-    (void)vm;
-    if (gsi < sizeof(irq_level) / sizeof(irq_level[0]))
-        irq_level[gsi] = level;
-    return 0;
-}
-
-static const struct accel_ops fake_engine = {.name = "fake", .irq_set = fake_irq_set};
-
-/* Ring addresses of queue q. */
-static uint64_t desc_of(int q)
-{
-    return 0x10000ULL + 0x3000ULL * (uint64_t)q;
-}
-
-static uint64_t avail_of(int q)
-{
-    return desc_of(q) + 0x1000;
-}
-
-static uint64_t used_of(int q)
-{
-    return desc_of(q) + 0x2000;
-}
 
 struct fixture {
     struct vm vm;
@@ -109,36 +67,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static uint32_t rd(struct fixture *f, uint64_t off)
-{
-    return (uint32_t)bus_read(&f->vm.mmio, VIRTIO_MMIO_BASE + off, 4);
-}
-
-static void wr(struct fixture *f, uint64_t off, uint32_t v)
-{
-    bus_write(&f->vm.mmio, VIRTIO_MMIO_BASE + off, 4, v);
-}
-
-static void put_desc(struct fixture *f, int q, unsigned i, uint64_t addr, uint32_t len,
-                     uint16_t flags, uint16_t next)
-{
-    uint8_t d[16];
-
-    memcpy(d, &addr, 8);
-    memcpy(d + 8, &len, 4);
-    memcpy(d + 12, &flags, 2);
-    memcpy(d + 14, &next, 2);
-    mem_write(&f->vm.mem, desc_of(q) + 16 * i, d, 16);
-}
-
-static uint16_t used_idx(struct fixture *f, int q)
-{
-    uint16_t v;
-
-    mem_read(&f->vm.mem, used_of(q) + 2, &v, 2);
-    return v;
-}
-
 /* The n-th used element of queue q: its head and length. */
 static void used_elem(struct fixture *f, int q, uint16_t n, uint32_t *head, uint32_t *len)
 {
@@ -152,7 +80,7 @@ static void offer(struct fixture *f, int q, uint16_t head)
     mem_write(&f->vm.mem, avail_of(q) + 4 + 2 * (f->avail_idx[q] % QSIZE), &head, 2);
     f->avail_idx[q]++;
     mem_write(&f->vm.mem, avail_of(q) + 2, &f->avail_idx[q], 2);
-    wr(f, R_NOTIFY, (uint32_t)q);
+    mmio_wr(&f->vm, R_NOTIFY, (uint32_t)q);
 }
 
 /* Linux's probe with VERSION_1 alone, both queues on fresh rings, and no
@@ -161,30 +89,30 @@ static void driver_init(struct fixture *f)
 {
     static const uint8_t zero[0x6000];
 
-    wr(f, R_STATUS, 0);
+    mmio_wr(&f->vm, R_STATUS, 0);
     mem_write(&f->vm.mem, desc_of(0), zero, sizeof(zero));
     f->avail_idx[0] = f->avail_idx[1] = 0;
-    wr(f, R_STATUS, 3);
-    wr(f, R_DRV_FEAT_SEL, 0);
-    wr(f, R_DRV_FEAT, 0);
-    wr(f, R_DRV_FEAT_SEL, 1);
-    wr(f, R_DRV_FEAT, 1); /* VERSION_1 */
-    wr(f, R_STATUS, 0xb);
+    mmio_wr(&f->vm, R_STATUS, 3);
+    mmio_wr(&f->vm, R_DRV_FEAT_SEL, 0);
+    mmio_wr(&f->vm, R_DRV_FEAT, 0);
+    mmio_wr(&f->vm, R_DRV_FEAT_SEL, 1);
+    mmio_wr(&f->vm, R_DRV_FEAT, 1); /* VERSION_1 */
+    mmio_wr(&f->vm, R_STATUS, 0xb);
     for (int q = 0; q < 2; q++) {
-        wr(f, R_QUEUE_SEL, (uint32_t)q);
-        wr(f, R_QUEUE_NUM, QSIZE);
-        wr(f, R_DESC, (uint32_t)desc_of(q));
-        wr(f, R_DRIVER, (uint32_t)avail_of(q));
-        wr(f, R_DEVICE, (uint32_t)used_of(q));
-        wr(f, R_QUEUE_READY, 1);
+        mmio_wr(&f->vm, R_QUEUE_SEL, (uint32_t)q);
+        mmio_wr(&f->vm, R_QUEUE_NUM, QSIZE);
+        mmio_wr(&f->vm, R_DESC, (uint32_t)desc_of(q));
+        mmio_wr(&f->vm, R_DRIVER, (uint32_t)avail_of(q));
+        mmio_wr(&f->vm, R_DEVICE, (uint32_t)used_of(q));
+        mmio_wr(&f->vm, R_QUEUE_READY, 1);
     }
-    wr(f, R_STATUS, 0xf);
+    mmio_wr(&f->vm, R_STATUS, 0xf);
 }
 
 /* Posts receive descriptor i: len writable bytes at BUF + 0x1000 * i. */
 static void post(struct fixture *f, unsigned i, uint32_t len)
 {
-    put_desc(f, RECEIVEQ, i, BUF + 0x1000ULL * i, len, F_WRITE, 0);
+    ring_put_desc(&f->vm, RECEIVEQ, i, BUF + 0x1000ULL * i, len, F_WRITE, 0);
     offer(f, RECEIVEQ, (uint16_t)i);
 }
 
@@ -194,7 +122,7 @@ static void expect_received(struct fixture *f, uint16_t n, unsigned i, const cha
     uint32_t head, len;
     char got[64] = {0};
 
-    assert_true(used_idx(f, RECEIVEQ) > n);
+    assert_true(ring_used_idx(&f->vm, RECEIVEQ) > n);
     used_elem(f, RECEIVEQ, n, &head, &len);
     assert_int_equal(head, i);
     assert_int_equal(len, strlen(text));
@@ -212,9 +140,10 @@ static void test_identity(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(rd(f, R_DEVICE_ID), 3);
-    wr(f, R_DEV_FEAT_SEL, 0);
-    assert_int_equal(rd(f, R_DEV_FEAT) & 0xffffff, 0); /* no SIZE, MULTIPORT, EMERG_WRITE */
+    assert_int_equal(mmio_rd(&f->vm, R_DEVICE_ID), 3);
+    mmio_wr(&f->vm, R_DEV_FEAT_SEL, 0);
+    assert_int_equal(mmio_rd(&f->vm, R_DEV_FEAT) & 0xffffff,
+                     0); /* no SIZE, MULTIPORT, EMERG_WRITE */
 }
 
 /* Input goes into the posted buffer at once, with an interrupt; what does
@@ -225,17 +154,17 @@ static void test_input_into_posted_buffers(void **state)
 
     driver_init(f);
     post(f, 0, 8);
-    assert_int_equal(used_idx(f, RECEIVEQ), 0);
+    assert_int_equal(ring_used_idx(&f->vm, RECEIVEQ), 0);
     assert_int_equal(input(f, "echo $((6*7))\n"), 14);
-    assert_int_equal(used_idx(f, RECEIVEQ), 1);
+    assert_int_equal(ring_used_idx(&f->vm, RECEIVEQ), 1);
     expect_received(f, 0, 0, "echo $((");
-    assert_int_equal(rd(f, R_ISR), 1);
+    assert_int_equal(mmio_rd(&f->vm, R_ISR), 1);
     assert_int_equal(irq_level[f->dev->irq], 1);
-    wr(f, R_ACK, 1);
+    mmio_wr(&f->vm, R_ACK, 1);
     assert_int_equal(irq_level[f->dev->irq], 0);
 
     post(f, 1, 64);
-    assert_int_equal(used_idx(f, RECEIVEQ), 2);
+    assert_int_equal(ring_used_idx(&f->vm, RECEIVEQ), 2);
     expect_received(f, 1, 1, "6*7))\n");
     assert_int_equal(irq_level[f->dev->irq], 1);
 }
@@ -248,8 +177,8 @@ static void test_input_across_a_chain(void **state)
     uint32_t head, len;
 
     driver_init(f);
-    put_desc(f, RECEIVEQ, 2, BUF, 3, F_WRITE | F_NEXT, 3);
-    put_desc(f, RECEIVEQ, 3, BUF + 0x100, 16, F_WRITE, 0);
+    ring_put_desc(&f->vm, RECEIVEQ, 2, BUF, 3, F_WRITE | F_NEXT, 3);
+    ring_put_desc(&f->vm, RECEIVEQ, 3, BUF + 0x100, 16, F_WRITE, 0);
     offer(f, RECEIVEQ, 2);
     assert_int_equal(input(f, "hello"), 5);
     used_elem(f, RECEIVEQ, 0, &head, &len);
@@ -269,14 +198,14 @@ static void test_input_before_any_buffer(void **state)
     assert_int_equal(input(f, "early "), 6);
     driver_init(f);
     assert_int_equal(input(f, "bird"), 4);
-    assert_int_equal(used_idx(f, RECEIVEQ), 0);
+    assert_int_equal(ring_used_idx(&f->vm, RECEIVEQ), 0);
     assert_int_equal(irq_level[f->dev->irq], 0);
     post(f, 0, 64);
-    assert_int_equal(used_idx(f, RECEIVEQ), 1);
+    assert_int_equal(ring_used_idx(&f->vm, RECEIVEQ), 1);
     expect_received(f, 0, 0, "early bird");
     /* Nothing left: the next buffer waits for the next key. */
     post(f, 1, 64);
-    assert_int_equal(used_idx(f, RECEIVEQ), 1);
+    assert_int_equal(ring_used_idx(&f->vm, RECEIVEQ), 1);
     assert_int_equal(input(f, "!"), 1);
     expect_received(f, 1, 1, "!");
 }
@@ -295,7 +224,7 @@ static void test_overflow_drops_the_newest(void **state)
     assert_int_equal(virtio_console_input(f->dev, typed, 3000), 3000);
     assert_int_equal(virtio_console_input(f->dev, typed + 3000, sizeof(typed) - 3000),
                      INPUT_MAX - 3000);
-    put_desc(f, RECEIVEQ, 0, BUF, INPUT_MAX, F_WRITE, 0);
+    ring_put_desc(&f->vm, RECEIVEQ, 0, BUF, INPUT_MAX, F_WRITE, 0);
     offer(f, RECEIVEQ, 0);
     used_elem(f, RECEIVEQ, 0, &head, &len);
     assert_int_equal(len, INPUT_MAX);
@@ -305,12 +234,12 @@ static void test_overflow_drops_the_newest(void **state)
     /* The ring now starts at 0 again after a full round; move it to 3000
      * and make the next input wrap. */
     assert_int_equal(virtio_console_input(f->dev, typed, 3000), 3000);
-    put_desc(f, RECEIVEQ, 0, BUF, 3000, F_WRITE, 0);
+    ring_put_desc(&f->vm, RECEIVEQ, 0, BUF, 3000, F_WRITE, 0);
     offer(f, RECEIVEQ, 0);
     assert_int_equal(virtio_console_input(f->dev, typed + 100, 2000), 2000);
-    put_desc(f, RECEIVEQ, 0, BUF, INPUT_MAX, F_WRITE, 0);
+    ring_put_desc(&f->vm, RECEIVEQ, 0, BUF, INPUT_MAX, F_WRITE, 0);
     offer(f, RECEIVEQ, 0);
-    assert_int_equal(used_idx(f, RECEIVEQ), 3);
+    assert_int_equal(ring_used_idx(&f->vm, RECEIVEQ), 3);
     used_elem(f, RECEIVEQ, 2, &head, &len);
     assert_int_equal(len, 2000);
     mem_read(&f->vm.mem, BUF, got, 2000);
@@ -325,27 +254,27 @@ static void test_hostile_receive_buffers(void **state)
     struct fixture *f = *state;
 
     driver_init(f);
-    put_desc(f, RECEIVEQ, 0, BUF, 16, 0, 0);
+    ring_put_desc(&f->vm, RECEIVEQ, 0, BUF, 16, 0, 0);
     offer(f, RECEIVEQ, 0);
-    assert_int_equal(rd(f, R_STATUS) & 64, 0); /* no input yet: not looked at */
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 64, 0); /* no input yet: not looked at */
     assert_int_equal(input(f, "ls\n"), 3);
-    assert_int_equal(used_idx(f, RECEIVEQ), 0);
-    assert_int_equal(rd(f, R_STATUS) & 64, 64);
-    assert_int_equal(rd(f, R_ISR) & 2, 2);
+    assert_int_equal(ring_used_idx(&f->vm, RECEIVEQ), 0);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 64, 64);
+    assert_int_equal(mmio_rd(&f->vm, R_ISR) & 2, 2);
 
     driver_init(f);
-    put_desc(f, RECEIVEQ, 0, BUF, 0, F_WRITE, 0);
+    ring_put_desc(&f->vm, RECEIVEQ, 0, BUF, 0, F_WRITE, 0);
     offer(f, RECEIVEQ, 0);
-    assert_int_equal(rd(f, R_STATUS) & 64, 64);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 64, 64);
 
     /* Outside guest RAM: the ring walker refuses it. */
     driver_init(f);
-    put_desc(f, RECEIVEQ, 0, 0xfffff000ULL, 16, F_WRITE, 0);
+    ring_put_desc(&f->vm, RECEIVEQ, 0, 0xfffff000ULL, 16, F_WRITE, 0);
     offer(f, RECEIVEQ, 0);
-    assert_int_equal(rd(f, R_STATUS) & 64, 64);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 64, 64);
 
     driver_init(f);
-    assert_int_equal(rd(f, R_STATUS), 0xf);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS), 0xf);
     post(f, 0, 16);
     expect_received(f, 0, 0, "ls\n");
 }
@@ -364,8 +293,8 @@ static void test_output_reaches_the_console(void **state)
     driver_init(f);
     mem_write(&f->vm.mem, TX_BUF, text, 5);
     mem_write(&f->vm.mem, TX_BUF + 0x100, text + 5, sizeof(text) - 6);
-    put_desc(f, TRANSMITQ, 0, TX_BUF, 5, F_NEXT, 1);
-    put_desc(f, TRANSMITQ, 1, TX_BUF + 0x100, sizeof(text) - 6, 0, 0);
+    ring_put_desc(&f->vm, TRANSMITQ, 0, TX_BUF, 5, F_NEXT, 1);
+    ring_put_desc(&f->vm, TRANSMITQ, 1, TX_BUF + 0x100, sizeof(text) - 6, 0, 0);
     offer(f, TRANSMITQ, 0);
     dup2(saved, STDOUT_FILENO);
     close(saved);
@@ -373,7 +302,7 @@ static void test_output_reaches_the_console(void **state)
     assert_int_equal(read(fds[0], got, sizeof(got)), (ssize_t)sizeof(text) - 1);
     close(fds[0]);
     assert_string_equal(got, text);
-    assert_int_equal(used_idx(f, TRANSMITQ), 1);
+    assert_int_equal(ring_used_idx(&f->vm, TRANSMITQ), 1);
 }
 
 int main(void)

@@ -18,22 +18,9 @@
 
 #include "virtio/devices.h"
 #include "vm/vm.h"
+#include "virtio_mmio_driver.h"
 
 /* virtio-mmio registers (VIRTIO 1.2 §4.2.2). */
-#define R_DEVICE_ID    0x008
-#define R_DEV_FEAT     0x010
-#define R_DEV_FEAT_SEL 0x014
-#define R_DRV_FEAT     0x020
-#define R_DRV_FEAT_SEL 0x024
-#define R_QUEUE_SEL    0x030
-#define R_QUEUE_NUM    0x038
-#define R_QUEUE_READY  0x044
-#define R_NOTIFY       0x050
-#define R_STATUS       0x070
-#define R_DESC         0x080
-#define R_DRIVER       0x090
-#define R_DEVICE       0x0a0
-#define R_CONFIG       0x100
 
 #define QSIZE   8
 #define RX_BUF  0x20000ULL /* QSIZE buffers of BUF_LEN */
@@ -47,32 +34,7 @@
 
 static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 
-static int fake_irq_set(struct vm *vm, uint32_t gsi, int level)
-{
-    (void)vm;
-    (void)gsi;
-    (void)level;
-    return 0;
-}
-
-static const struct accel_ops fake_engine = {.name = "fake", .irq_set = fake_irq_set};
-
 /* Ring addresses of queue q (0 receive, 1 transmit). */
-static uint64_t desc_of(int q)
-{
-    return 0x10000ULL + 0x3000ULL * (uint64_t)q;
-}
-
-static uint64_t avail_of(int q)
-{
-    return desc_of(q) + 0x1000;
-}
-
-static uint64_t used_of(int q)
-{
-    return desc_of(q) + 0x2000;
-}
-
 struct fixture {
     struct vm vm;
     struct virtio_dev *dev;
@@ -106,42 +68,12 @@ static int teardown(void **state)
     return 0;
 }
 
-static uint32_t rd(struct fixture *f, uint64_t off)
-{
-    return (uint32_t)bus_read(&f->vm.mmio, VIRTIO_MMIO_BASE + off, 4);
-}
-
-static void wr(struct fixture *f, uint64_t off, uint32_t v)
-{
-    bus_write(&f->vm.mmio, VIRTIO_MMIO_BASE + off, 4, v);
-}
-
-static void put_desc(struct fixture *f, int q, unsigned i, uint64_t addr, uint32_t len,
-                     uint16_t flags, uint16_t next)
-{
-    uint8_t d[16];
-
-    memcpy(d, &addr, 8);
-    memcpy(d + 8, &len, 4);
-    memcpy(d + 12, &flags, 2);
-    memcpy(d + 14, &next, 2);
-    mem_write(&f->vm.mem, desc_of(q) + 16 * i, d, 16);
-}
-
-static uint16_t used_idx(struct fixture *f, int q)
-{
-    uint16_t v;
-
-    mem_read(&f->vm.mem, used_of(q) + 2, &v, 2);
-    return v;
-}
-
 /* Waits up to 5 s for queue q's used index to reach want. */
 static void wait_used(struct fixture *f, int q, uint16_t want)
 {
-    for (int i = 0; i < 5000 && used_idx(f, q) != want; i++)
+    for (int i = 0; i < 5000 && ring_used_idx(&f->vm, q) != want; i++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
-    assert_int_equal(used_idx(f, q), want);
+    assert_int_equal(ring_used_idx(&f->vm, q), want);
 }
 
 /* Makes descriptor head available on queue q and notifies. */
@@ -150,31 +82,31 @@ static void offer(struct fixture *f, int q, uint16_t head)
     mem_write(&f->vm.mem, avail_of(q) + 4 + 2 * (f->avail_idx[q] % QSIZE), &head, 2);
     f->avail_idx[q]++;
     mem_write(&f->vm.mem, avail_of(q) + 2, &f->avail_idx[q], 2);
-    wr(f, R_NOTIFY, (uint32_t)q);
+    mmio_wr(&f->vm, R_NOTIFY, (uint32_t)q);
 }
 
 /* Linux's probe with VERSION_1, MAC and STATUS; both queues; every receive
  * descriptor posted (one BUF_LEN buffer each). */
 static void driver_init(struct fixture *f)
 {
-    wr(f, R_STATUS, 0);
-    wr(f, R_STATUS, 3);
-    wr(f, R_DRV_FEAT_SEL, 0);
-    wr(f, R_DRV_FEAT, F_MAC | F_STATUS);
-    wr(f, R_DRV_FEAT_SEL, 1);
-    wr(f, R_DRV_FEAT, 1); /* VERSION_1 */
-    wr(f, R_STATUS, 0xb);
+    mmio_wr(&f->vm, R_STATUS, 0);
+    mmio_wr(&f->vm, R_STATUS, 3);
+    mmio_wr(&f->vm, R_DRV_FEAT_SEL, 0);
+    mmio_wr(&f->vm, R_DRV_FEAT, F_MAC | F_STATUS);
+    mmio_wr(&f->vm, R_DRV_FEAT_SEL, 1);
+    mmio_wr(&f->vm, R_DRV_FEAT, 1); /* VERSION_1 */
+    mmio_wr(&f->vm, R_STATUS, 0xb);
     for (int q = 0; q < 2; q++) {
-        wr(f, R_QUEUE_SEL, (uint32_t)q);
-        wr(f, R_QUEUE_NUM, QSIZE);
-        wr(f, R_DESC, (uint32_t)desc_of(q));
-        wr(f, R_DRIVER, (uint32_t)avail_of(q));
-        wr(f, R_DEVICE, (uint32_t)used_of(q));
-        wr(f, R_QUEUE_READY, 1);
+        mmio_wr(&f->vm, R_QUEUE_SEL, (uint32_t)q);
+        mmio_wr(&f->vm, R_QUEUE_NUM, QSIZE);
+        mmio_wr(&f->vm, R_DESC, (uint32_t)desc_of(q));
+        mmio_wr(&f->vm, R_DRIVER, (uint32_t)avail_of(q));
+        mmio_wr(&f->vm, R_DEVICE, (uint32_t)used_of(q));
+        mmio_wr(&f->vm, R_QUEUE_READY, 1);
     }
-    wr(f, R_STATUS, 0xf);
+    mmio_wr(&f->vm, R_STATUS, 0xf);
     for (unsigned i = 0; i < QSIZE; i++) {
-        put_desc(f, 0, i, RX_BUF + BUF_LEN * i, BUF_LEN, 2, 0);
+        ring_put_desc(&f->vm, 0, i, RX_BUF + BUF_LEN * i, BUF_LEN, 2, 0);
         offer(f, 0, (uint16_t)i);
     }
 }
@@ -186,7 +118,7 @@ static void arp_roundtrip(struct fixture *f, unsigned n)
     uint8_t hdr[12] = {0}, frame[42], got[12 + 42];
     uint8_t arp[] = {0, 1, 8, 0, 6, 4, 0, 1};
     uint32_t me = inet_addr("10.0.2.15"), gw = inet_addr("10.0.2.2"), len;
-    uint16_t tx = used_idx(f, 1);
+    uint16_t tx = ring_used_idx(&f->vm, 1);
 
     memset(frame, 0xff, 6);
     memcpy(frame + 6, mac, 6);
@@ -199,8 +131,8 @@ static void arp_roundtrip(struct fixture *f, unsigned n)
     memcpy(frame + 38, &gw, 4);
     mem_write(&f->vm.mem, TX_HDR, hdr, sizeof(hdr));
     mem_write(&f->vm.mem, TX_DATA, frame, sizeof(frame));
-    put_desc(f, 1, 0, TX_HDR, 12, 1, 1);
-    put_desc(f, 1, 1, TX_DATA, sizeof(frame), 0, 0);
+    ring_put_desc(&f->vm, 1, 0, TX_HDR, 12, 1, 1);
+    ring_put_desc(&f->vm, 1, 1, TX_DATA, sizeof(frame), 0, 0);
     offer(f, 1, 0);
     wait_used(f, 1, (uint16_t)(tx + 1));
     wait_used(f, 0, (uint16_t)(n + 1));
@@ -220,9 +152,9 @@ static void test_identity_and_config(void **state)
     struct fixture *f = *state;
     uint8_t m[6];
 
-    assert_int_equal(rd(f, R_DEVICE_ID), 1);
-    wr(f, R_DEV_FEAT_SEL, 0);
-    assert_int_equal(rd(f, R_DEV_FEAT) & (F_MAC | F_STATUS), F_MAC | F_STATUS);
+    assert_int_equal(mmio_rd(&f->vm, R_DEVICE_ID), 1);
+    mmio_wr(&f->vm, R_DEV_FEAT_SEL, 0);
+    assert_int_equal(mmio_rd(&f->vm, R_DEV_FEAT) & (F_MAC | F_STATUS), F_MAC | F_STATUS);
     for (int i = 0; i < 6; i++)
         m[i] = (uint8_t)bus_read(&f->vm.mmio, VIRTIO_MMIO_BASE + R_CONFIG + i, 1);
     assert_memory_equal(m, mac, 6);
@@ -246,18 +178,18 @@ static void test_hostile_frames(void **state)
     static uint8_t big[70000];
 
     driver_init(f);
-    put_desc(f, 1, 0, TX_HDR, 4, 0, 0);
+    ring_put_desc(&f->vm, 1, 0, TX_HDR, 4, 0, 0);
     offer(f, 1, 0);
     wait_used(f, 1, 1);
     mem_write(&f->vm.mem, BIG, big, sizeof(big));
-    put_desc(f, 1, 0, BIG, sizeof(big), 0, 0);
+    ring_put_desc(&f->vm, 1, 0, BIG, sizeof(big), 0, 0);
     offer(f, 1, 0);
     wait_used(f, 1, 2);
-    put_desc(f, 1, 0, TX_HDR, 12, 0, 0);
+    ring_put_desc(&f->vm, 1, 0, TX_HDR, 12, 0, 0);
     offer(f, 1, 0);
     wait_used(f, 1, 3);
-    assert_int_equal(rd(f, R_STATUS) & 64, 0); /* no NEEDS_RESET */
-    assert_int_equal(used_idx(f, 0), 0);
+    assert_int_equal(mmio_rd(&f->vm, R_STATUS) & 64, 0); /* no NEEDS_RESET */
+    assert_int_equal(ring_used_idx(&f->vm, 0), 0);
     arp_roundtrip(f, 0);
 }
 
