@@ -13,6 +13,9 @@
  *                return ACCEL_EXIT_INTR promptly
  *   irq_set      from any thread; drives a platform interrupt line (GSI)
  *   msi_send     from any thread; a device's MSI write of data to addr
+ *   msi_irqfd    from any thread; binds eventfd fd so that writing it sends
+ *                the MSI addr/data in the kernel (again: a new message; addr
+ *                0 unbinds); NULL when the engine has no such path (emu)
  *   ioeventfd    from any thread; (un)binds eventfd fd to the guest's MMIO
  *                write of len bytes at gpa (of value data only, with match):
  *                such a write signals fd and completes without an exit;
@@ -101,6 +104,7 @@ struct accel_ops {
     int (*set_state)(struct accel_vcpu *v, const struct cpu_state *s);
     int (*irq_set)(struct vm *vm, uint32_t gsi, int level);
     int (*msi_send)(struct vm *vm, uint64_t addr, uint32_t data);
+    int (*msi_irqfd)(struct vm *vm, int fd, uint64_t addr, uint32_t data);
     int (*ioeventfd)(struct vm *vm, uint64_t gpa, unsigned len, bool match, uint64_t data, int fd,
                      bool assign);
     void (*mem_written)(struct vm *vm, uint64_t gpa, uint64_t len);

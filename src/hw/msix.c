@@ -11,7 +11,7 @@
 #define MSIX_CAP_PBA     8
 
 int msix_init(struct msix *m, struct pci_device *d, unsigned nvec, unsigned bar, uint32_t table_off,
-              uint32_t pba_off, msix_send_fn *send, void *opaque)
+              uint32_t pba_off, msix_send_fn *send, msix_route_fn *route, void *opaque)
 {
     unsigned cap;
     int err;
@@ -26,6 +26,7 @@ int msix_init(struct msix *m, struct pci_device *d, unsigned nvec, unsigned bar,
     if (err)
         return -err;
     m->send = send;
+    m->route = route;
     m->opaque = opaque;
     m->cap = cap;
     m->nvec = nvec;
@@ -55,7 +56,7 @@ static void fire(struct msix *m, unsigned vec)
     const struct msix_entry *e = &m->table[vec];
 
     m->pending &= ~(1ULL << vec);
-    m->send(m->opaque, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
+    m->send(m->opaque, vec, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
 }
 
 /* A mask was lifted: what waited goes out (§6.8.3.4). m->lock held. */
@@ -106,6 +107,9 @@ void msix_table_write(struct msix *m, uint64_t off, unsigned size, uint64_t valu
     pthread_mutex_lock(&m->lock);
     memcpy((uint8_t *)m->table + off, &value, size);
     m->table[vec].ctrl &= MSIX_ENTRY_MASKED; /* the other bits are reserved */
+    if (m->route && off % MSIX_ENTRY_SIZE < 12)
+        m->route(m->opaque, vec, (uint64_t)m->table[vec].addr_hi << 32 | m->table[vec].addr_lo,
+                 m->table[vec].data);
     flush_pending(m);
     pthread_mutex_unlock(&m->lock);
 }

@@ -28,7 +28,11 @@
 #define MSIX_CTRL_ENABLED 0x8000 /* Message Control: MSI-X enable */
 #define MSIX_ENTRY_MASKED 1      /* Vector Control: mask bit */
 
-typedef void msix_send_fn(void *opaque, uint64_t addr, uint32_t data);
+/* Sends vector vec's message: data written to addr. */
+typedef void msix_send_fn(void *opaque, unsigned vec, uint64_t addr, uint32_t data);
+/* Vector vec's message is now addr/data (the guest wrote its table entry),
+ * for a device that binds messages ahead of sending them (irqfd). */
+typedef void msix_route_fn(void *opaque, unsigned vec, uint64_t addr, uint32_t data);
 
 struct msix_entry {
     uint32_t addr_lo, addr_hi, data, ctrl;
@@ -37,6 +41,7 @@ struct msix_entry {
 struct msix {
     pthread_mutex_t lock;
     msix_send_fn *send;
+    msix_route_fn *route; /* NULL: none */
     void *opaque;
     unsigned cap; /* the capability's offset in config space */
     unsigned nvec;
@@ -48,10 +53,11 @@ struct msix {
 /*
  * Adds the capability to d for nvec (1 to MSIX_MAX_VECTORS) vectors, the
  * table at table_off and the pending bits at pba_off in BAR bar (8-byte
- * aligned offsets). Every vector starts masked. Returns 0 or -errno.
+ * aligned offsets). Every vector starts masked. send (and route, if not
+ * NULL) run with m->lock held. Returns 0 or -errno.
  */
 int msix_init(struct msix *m, struct pci_device *d, unsigned nvec, unsigned bar, uint32_t table_off,
-              uint32_t pba_off, msix_send_fn *send, void *opaque);
+              uint32_t pba_off, msix_send_fn *send, msix_route_fn *route, void *opaque);
 void msix_destroy(struct msix *m);
 
 /* From d's config write hook (pci->lock held): picks up Message Control. */

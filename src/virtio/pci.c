@@ -11,15 +11,17 @@
  *
  * plus the PCI configuration access capability (§4.1.4.9), a window onto
  * the BAR through config space. Interrupts go through MSI-X, a vector per
- * queue and one for config changes as the driver assigns them; with MSI-X
- * off, through ISR and the INTA line, which the DSDT's _PRT routes to the
- * device's GSI.
+ * queue and one for config changes as the driver assigns them (on the kvm
+ * engine each vector is an irqfd); with MSI-X off, through ISR and the INTA
+ * line, which the DSDT's _PRT routes to the device's GSI.
  *
  * Lock order: pci->lock (config hooks), then d->lock, then the MSI-X lock.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "hw/msix.h"
 #include "hw/pc.h"
@@ -82,6 +84,10 @@ struct vpci {
     unsigned cfg_cap; /* the PCI configuration access capability */
     bool bound;       /* the notify registers are bound at bound_base */
     uint64_t bound_base;
+    /* Each MSI-X vector's eventfd for the engine's irqfd, or -1; bound to
+     * the vector's message once the guest wrote it. MSI-X lock. */
+    int irqfd[MSIX_MAX_VECTORS];
+    bool irqfd_bound[MSIX_MAX_VECTORS];
     /* MSI-X vectors the driver chose; d->lock. */
     uint16_t config_vector, queue_vector[VIRTIO_MAX_QUEUES];
 };
@@ -367,9 +373,26 @@ static void pci_interrupt(struct virtio_dev *d, int q)
     msix_notify(&p->msix, config ? p->config_vector : p->queue_vector[q]);
 }
 
-static void send_msi(void *opaque, uint64_t addr, uint32_t data)
+/* Where the engine can inject an MSI on an eventfd write (KVM's irqfd),
+ * each vector has an eventfd bound to its message whenever the guest
+ * rewrites it, and sending is one write; otherwise vm_msi_send. Both with
+ * the MSI-X lock held, so a vector's binding and its sends keep order. */
+static void route_msi(void *opaque, unsigned vec, uint64_t addr, uint32_t data)
 {
-    vm_msi_send(opaque, addr, data);
+    struct vpci *p = opaque;
+
+    if (p->irqfd[vec] >= 0)
+        p->irqfd_bound[vec] = !vm_msi_irqfd(p->dev->vm, p->irqfd[vec], addr, data);
+}
+
+static void send_msi(void *opaque, unsigned vec, uint64_t addr, uint32_t data)
+{
+    struct vpci *p = opaque;
+    uint64_t one = 1;
+
+    if (p->irqfd_bound[vec] && write(p->irqfd[vec], &one, sizeof(one)) == sizeof(one))
+        return;
+    vm_msi_send(p->dev->vm, addr, data);
 }
 
 static unsigned add_cap(struct pci_device *pd, uint8_t type, unsigned len, uint32_t off,
@@ -437,7 +460,12 @@ static int setup(struct vpci *p, unsigned slot)
     /* cap.bar, cap.offset, cap.length and pci_cfg_data are the driver's. */
     pd->wmask[p->cfg_cap + CAP_BAR] = 0xff;
     memset(pd->wmask + p->cfg_cap + CAP_OFFSET, 0xff, 12);
-    return msix_init(&p->msix, pd, d->nr_queues + 1, BAR, MSIX_TABLE, MSIX_PBA, send_msi, d->vm);
+    for (unsigned v = 0; v < MSIX_MAX_VECTORS; v++)
+        p->irqfd[v] = v <= d->nr_queues && vm_has_msi_irqfd(d->vm)
+                          ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+                          : -1;
+    return msix_init(&p->msix, pd, d->nr_queues + 1, BAR, MSIX_TABLE, MSIX_PBA, send_msi, route_msi,
+                     p);
 }
 
 int virtio_pci_add(struct virtio_dev *d, int index, unsigned slot)
@@ -451,6 +479,8 @@ int virtio_pci_add(struct virtio_dev *d, int index, unsigned slot)
     if (!p)
         return -ENOMEM;
     p->dev = d;
+    for (unsigned v = 0; v < MSIX_MAX_VECTORS; v++)
+        p->irqfd[v] = -1;
     p->config_vector = MSIX_NO_VECTOR;
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
         p->queue_vector[i] = MSIX_NO_VECTOR;
@@ -474,6 +504,12 @@ void virtio_pci_remove(struct virtio_dev *d)
         return;
     if (p->msix.send)
         msix_destroy(&p->msix);
+    for (unsigned v = 0; v < MSIX_MAX_VECTORS; v++) {
+        if (p->irqfd_bound[v])
+            vm_msi_irqfd(d->vm, p->irqfd[v], 0, 0);
+        if (p->irqfd[v] >= 0)
+            close(p->irqfd[v]);
+    }
     free(p);
     d->transport = NULL;
 }

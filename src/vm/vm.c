@@ -124,6 +124,23 @@ void vm_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
                 strerror(-err));
 }
 
+bool vm_has_msi_irqfd(const struct vm *vm)
+{
+    return vm->accel->msi_irqfd != NULL;
+}
+
+int vm_msi_irqfd(struct vm *vm, int fd, uint64_t addr, uint32_t data)
+{
+    int err;
+
+    if (!vm->accel->msi_irqfd)
+        return -ENOTSUP;
+    err = vm->accel->msi_irqfd(vm, fd, addr, data);
+    if (err)
+        log_err("%s engine: cannot bind an MSI to an irqfd: %s", vm->accel->name, strerror(-err));
+    return err;
+}
+
 void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
     if (vm->accel && vm->accel->mem_written && vm->accel_vm && len)

@@ -146,6 +146,14 @@ void vm_irq_set(struct vm *vm, uint32_t gsi, int level);
 /* Sends a message-signalled interrupt: data written to addr (PCI MSI). */
 void vm_msi_send(struct vm *vm, uint64_t addr, uint32_t data);
 
+/* Whether the engine injects MSIs on eventfd writes (irqfd). */
+bool vm_has_msi_irqfd(const struct vm *vm);
+
+/* Binds eventfd fd so that a write to it sends the MSI addr/data without
+ * vx86 (again with the same fd: a new message; addr 0: unbind). Returns 0
+ * or -errno (-ENOTSUP without irqfd). Any thread. */
+int vm_msi_irqfd(struct vm *vm, int fd, uint64_t addr, uint32_t data);
+
 /* A device (not a vCPU) wrote [gpa, gpa + len) of guest RAM: lets the engine
  * drop what it cached from there. Any thread; a range outside RAM is ignored. */
 void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len);

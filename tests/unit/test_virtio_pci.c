@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "hw/msix.h"
@@ -76,6 +77,35 @@ static int fake_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
 static const struct accel_ops fake_engine = {
     .name = "fake", .irq_set = fake_irq_set, .msi_send = fake_msi_send};
 
+/* An engine with irqfds: the bindings it was given, by eventfd. */
+static struct {
+    int fd[8];
+    uint64_t addr[8];
+    uint32_t data[8];
+    int n;
+} irqfds;
+
+static int fake_msi_irqfd(struct vm *vm, int fd, uint64_t addr, uint32_t data)
+{
+    int i = 0;
+
+    (void)vm;
+    while (i < irqfds.n && irqfds.fd[i] != fd)
+        i++;
+    if (i == irqfds.n) {
+        if (irqfds.n == 8)
+            return -ENOSPC;
+        irqfds.n++;
+    }
+    irqfds.fd[i] = fd, irqfds.addr[i] = addr, irqfds.data[i] = data;
+    return 0;
+}
+
+static const struct accel_ops irqfd_engine = {.name = "fake-irqfd",
+                                              .irq_set = fake_irq_set,
+                                              .msi_send = fake_msi_send,
+                                              .msi_irqfd = fake_msi_irqfd};
+
 struct fixture {
     struct vm vm;
     struct pc pc;
@@ -83,15 +113,16 @@ struct fixture {
     uint16_t avail_idx;
 };
 
-static int setup(void **state)
+static int setup_on(void **state, const struct accel_ops *engine)
 {
     static struct fixture f;
     struct bus_range reset = {0};
 
     memset(&f, 0, sizeof(f));
     memset(&msi, 0, sizeof(msi));
+    memset(&irqfds, 0, sizeof(irqfds));
     memset(irq_level, 0, sizeof(irq_level));
-    f.vm.accel = &fake_engine;
+    f.vm.accel = engine;
     f.vm.pc = &f.pc;
     bus_init(&f.vm.pio, "pio");
     bus_init(&f.vm.mmio, "mmio");
@@ -102,6 +133,16 @@ static int setup(void **state)
     assert_int_equal(virtio_pci_add(f.dev, 0, SLOT), 0);
     *state = &f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_on(state, &fake_engine);
+}
+
+static int setup_irqfd(void **state)
+{
+    return setup_on(state, &irqfd_engine);
 }
 
 static int teardown(void **state)
@@ -309,6 +350,34 @@ static void test_msix_delivery(void **state)
     assert_int_equal(used_idx(f), 3);
 }
 
+/* With irqfds, each vector's eventfd is bound to the message the guest
+ * wrote, and an interrupt is a write to it, not a call to the engine. */
+static void test_msix_through_irqfd(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t count = 0;
+    int fd = -1;
+
+    driver_init(f, true);
+    assert_int_equal(irqfds.n, 2);
+    for (int i = 0; i < irqfds.n; i++) {
+        assert_int_equal(irqfds.addr[i], 0xfee00000);
+        if (irqfds.data[i] == 0x41)
+            fd = irqfds.fd[i];
+    }
+    assert_true(fd >= 0);
+    offer(f);
+    assert_int_equal(used_idx(f), 1);
+    assert_int_equal(msi.count, 0);
+    assert_int_equal(read(fd, &count, sizeof(count)), sizeof(count));
+    assert_int_equal(count, 1);
+    /* the guest moves the vector: the binding follows */
+    bar_wr(f, TABLE + 16 + 8, 4, 0x51);
+    for (int i = 0; i < irqfds.n; i++)
+        if (irqfds.fd[i] == fd)
+            assert_int_equal(irqfds.data[i], 0x51);
+}
+
 static void test_intx_and_isr(void **state)
 {
     struct fixture *f = *state;
@@ -398,6 +467,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bar_decoding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msix_delivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_msix_through_irqfd, setup_irqfd, teardown),
         cmocka_unit_test_setup_teardown(test_intx_and_isr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cfg_access_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_driver, setup, teardown),

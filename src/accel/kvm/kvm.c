@@ -79,46 +79,6 @@ static int set_memory(struct vm *vm, struct kvm_vm *k)
     return 0;
 }
 
-/*
- * The PC's wiring of GSIs to the in-kernel interrupt controllers, as the
- * MADT describes it (and QEMU and kvmtool set it): ISA IRQs 0-15 to the
- * 8259A pair (but 2, the cascade), and GSI n to IOAPIC input n, except that
- * IRQ 0, the PIT's, reaches input 2 (the MADT's interrupt source override)
- * and nothing else does. KVM's own default table sends GSI 0 to input 0,
- * where a guest that follows the MADT never looks for the timer. Returns 0
- * or -1 with errno set.
- */
-static int set_pc_routing(struct kvm_vm *k)
-{
-    struct {
-        struct kvm_irq_routing head;
-        struct kvm_irq_routing_entry e[15 + 23];
-    } r = {0};
-    unsigned n = 0;
-
-    for (unsigned irq = 0; irq < 16; irq++) {
-        if (irq == 2)
-            continue;
-        r.e[n++] = (struct kvm_irq_routing_entry){
-            .gsi = irq,
-            .type = KVM_IRQ_ROUTING_IRQCHIP,
-            .u.irqchip = {.irqchip = irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
-                          .pin = irq % 8},
-        };
-    }
-    for (unsigned gsi = 0; gsi < 24; gsi++) {
-        if (gsi == 2)
-            continue;
-        r.e[n++] = (struct kvm_irq_routing_entry){
-            .gsi = gsi,
-            .type = KVM_IRQ_ROUTING_IRQCHIP,
-            .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi},
-        };
-    }
-    r.head.nr = n;
-    return ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, &r);
-}
-
 static int kvm_vm_init(struct vm *vm)
 {
     struct kvm_pit_config pit = {.flags = 0};
@@ -168,8 +128,11 @@ static int kvm_vm_init(struct vm *vm)
     if (ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         goto fail;
     step = "KVM_SET_GSI_ROUTING";
-    if (set_pc_routing(k))
+    err = kvm_irq_routing_init(k);
+    if (err) {
+        errno = -err;
         goto fail;
+    }
     step = "KVM_CREATE_PIT2";
     if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
         goto fail;
@@ -198,6 +161,7 @@ static void kvm_vm_destroy(struct vm *vm)
 
     if (!k)
         return;
+    kvm_irq_routing_destroy(k);
     free(k->cpuid);
     if (k->vm_fd >= 0)
         close(k->vm_fd);
@@ -391,25 +355,6 @@ static int kvm_vcpu_run(struct accel_vcpu *v, struct accel_exit *e)
     }
 }
 
-static int kvm_irq_set(struct vm *vm, uint32_t gsi, int level)
-{
-    struct kvm_vm *k = vm->accel_vm;
-    struct kvm_irq_level irq = {.irq = gsi, .level = (uint32_t)level};
-
-    return ioctl(k->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
-}
-
-/* KVM_SIGNAL_MSI answers 0 when no LAPIC took the message, which is the
- * guest's business, not an error. */
-static int kvm_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
-{
-    struct kvm_vm *k = vm->accel_vm;
-    struct kvm_msi msi = {
-        .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
-
-    return ioctl(k->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
-}
-
 static int kvm_ioeventfd(struct vm *vm, uint64_t gpa, unsigned len, bool match, uint64_t data,
                          int fd, bool assign)
 {
@@ -438,5 +383,6 @@ const struct accel_ops accel_kvm_ops = {
     .set_state = kvm_set_state,
     .irq_set = kvm_irq_set,
     .msi_send = kvm_msi_send,
+    .msi_irqfd = kvm_msi_irqfd,
     .ioeventfd = kvm_ioeventfd,
 };
