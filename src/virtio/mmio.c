@@ -83,14 +83,6 @@ static uint32_t reg_read(struct virtio_dev *d, uint64_t off)
     }
 }
 
-static void set_half(uint64_t *x, bool high, uint32_t v)
-{
-    if (high)
-        *x = (*x & 0xffffffffULL) | (uint64_t)v << 32;
-    else
-        *x = (*x & ~0xffffffffULL) | v;
-}
-
 static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
 {
     struct virtq *q = cur_queue(d);
@@ -130,15 +122,15 @@ static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
         break;
     case QUEUE_DESC_LOW:
     case QUEUE_DESC_HIGH:
-        set_half(&q->desc, off == QUEUE_DESC_HIGH, v);
+        virtio_set_half(&q->desc, off == QUEUE_DESC_HIGH, v);
         break;
     case QUEUE_DRIVER_LOW:
     case QUEUE_DRIVER_HIGH:
-        set_half(&q->avail, off == QUEUE_DRIVER_HIGH, v);
+        virtio_set_half(&q->avail, off == QUEUE_DRIVER_HIGH, v);
         break;
     case QUEUE_DEVICE_LOW:
     case QUEUE_DEVICE_HIGH:
-        set_half(&q->used, off == QUEUE_DEVICE_HIGH, v);
+        virtio_set_half(&q->used, off == QUEUE_DEVICE_HIGH, v);
         break;
     }
 }

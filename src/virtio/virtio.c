@@ -82,16 +82,18 @@ uint32_t virtio_features_read(const struct virtio_dev *d)
                                     : 0;
 }
 
-void virtio_features_write(struct virtio_dev *d, uint32_t v)
+void virtio_set_half(uint64_t *x, bool high, uint32_t v)
 {
-    uint64_t *x = &d->driver_features;
-
-    if (d->driver_features_sel >= 2 || (d->status & VIRTIO_STATUS_FEATURES_OK))
-        return;
-    if (d->driver_features_sel)
+    if (high)
         *x = (*x & 0xffffffffULL) | (uint64_t)v << 32;
     else
         *x = (*x & ~0xffffffffULL) | v;
+}
+
+void virtio_features_write(struct virtio_dev *d, uint32_t v)
+{
+    if (d->driver_features_sel < 2 && !(d->status & VIRTIO_STATUS_FEATURES_OK))
+        virtio_set_half(&d->driver_features, d->driver_features_sel, v);
 }
 
 void virtio_set_status(struct virtio_dev *d, uint32_t v)

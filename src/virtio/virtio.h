@@ -119,6 +119,9 @@ void virtio_isr_clear(struct virtio_dev *d, uint32_t bits);
  * d->lock held: */
 /* The 32 feature bits that the selector picks, 0 past bit 63. */
 uint32_t virtio_features_read(const struct virtio_dev *d);
+/* Sets the low or the high 32 bits of *x to v (registers that the driver
+ * writes a 64-bit value to in two halves). */
+void virtio_set_half(uint64_t *x, bool high, uint32_t v);
 /* Sets 32 driver feature bits at the selector, until FEATURES_OK. */
 void virtio_features_write(struct virtio_dev *d, uint32_t v);
 /* A write of the device status: 0 resets; FEATURES_OK holds only for a
