@@ -1,7 +1,7 @@
 /*
  * difftest: the emu engine against the host CPU, instruction by instruction.
  *
- *   difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-l] [-v]
+ *   difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-F] [-l] [-v]
  *
  * Runs CASES random cases (default 20000) of the forms in forms.c, each on
  * the host CPU (in a forked child) and in the interpreter, and compares
@@ -11,6 +11,8 @@
  * any case differs, 2 on bad usage or set-up failure, 77 (meson's "skipped")
  * if this host cannot run the native side at all. -l lists the forms,
  * -v prints every case, -m sets how many failures are printed in full.
+ * -F uses only the host's flat user segments, as on a host that cannot
+ * load LDT segments (see difftest.h): 16-bit forms are then skipped.
  */
 #include <Zydis/Zydis.h>
 #include <errno.h>
@@ -154,14 +156,16 @@ static bool check(const struct dt_case *c, const struct dt_result *nat, const st
         printf("  mem 0x%x: native %02x emu %02x (input %02x)\n", DT_DATA + i, nat->data[i],
                emu->data[i], c->data[i]);
     }
-    printf("  replay: difftest -s 0x%" PRIx64 " -c %" PRIu64 "%s%s%s\n", seed, n,
-           filter ? " -f '" : "", filter ? filter : "", filter ? "'" : "");
+    printf("  replay: difftest -s 0x%" PRIx64 " -c %" PRIu64 "%s%s%s%s\n", seed, n,
+           c->gs_sel == DT_GS_SEL ? "" : " -F", filter ? " -f '" : "", filter ? filter : "",
+           filter ? "'" : "");
     return false;
 }
 
 /* Keeps the forms of the modes this host runs natively: 32-bit and 16-bit
- * code need the kernel's IA-32 emulation (its 32-bit user code segment). */
-static int drop_missing_modes(int *matched, int n)
+ * code need the kernel's IA-32 emulation (its 32-bit user code segment),
+ * 16-bit code an LDT code segment too. */
+static int drop_missing_modes(int *matched, int n, bool ldt)
 {
     static struct dt_case probe[3];
     static struct dt_result out[3];
@@ -171,17 +175,21 @@ static int drop_missing_modes(int *matched, int n)
 
     for (int i = 0; i < 3; i++) {
         probe[i] = (struct dt_case){.code = {0x90}, .len = 1, .mode = modes[i]};
+        dt_case_gs(&probe[i], ldt);
         probe[i].in.rflags = 2;
         probe[i].in.gpr[R_SP] = DT_DATA + 0x800;
     }
     if (native_run(probe, out, 3))
         return 0;
     for (int i = 0; i < 3; i++) {
-        ok[i] = out[i].vector == -1;
-        if (!ok[i])
+        ok[i] = out[i].vector == -1 && (modes[i] != 16 || ldt);
+        if (modes[i] == 16 && !ldt)
+            printf("difftest: 16-bit code needs an LDT code segment, which this run cannot "
+                   "use: the 16-bit forms are skipped\n");
+        else if (!ok[i])
             printf("difftest: this host cannot run %d-bit code natively (%s): those forms are "
                    "skipped\n",
-                   modes[i], vector_name(out[i].vector));
+                   modes[i], out[i].vector == -2 ? out[i].why : vector_name(out[i].vector));
     }
     for (int i = 0; i < n; i++) {
         int mode = dt_form_mode(matched[i]);
@@ -204,21 +212,64 @@ static void trace(uint64_t n, const struct dt_case *c, const struct dt_result *n
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-l] [-v]\n");
+            "usage: difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-F] [-l] [-v]\n");
     exit(2);
+}
+
+/* Runs the cases [start, end) of the matched forms; returns how many differ,
+ * or -1 if the native side failed. */
+static int64_t run_cases(uint64_t seed, uint64_t start, uint64_t end, const int *matched,
+                         int nmatched, bool ldt, const char *filter, bool verbose, int max_print,
+                         bool print_all, int *fails, uint64_t *faults)
+{
+    static struct dt_case batch[CHUNK];
+    static struct dt_result nat[CHUNK], emu;
+    int64_t failures = 0;
+
+    for (uint64_t base = start; base < end; base += CHUNK) {
+        int n = end - base < CHUNK ? (int)(end - base) : CHUNK;
+
+        for (int i = 0; i < n; i++) {
+            uint64_t k = base + (uint64_t)i;
+
+            dt_case_make(&batch[i], seed, k, matched[k % (uint64_t)nmatched], ldt);
+        }
+        if (native_run(batch, nat, n)) {
+            fprintf(stderr,
+                    "difftest: seed 0x%" PRIx64 ": the native side failed in cases %" PRIu64
+                    "..%" PRIu64 "\n",
+                    seed, base, base + (uint64_t)n - 1);
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t k = base + (uint64_t)i;
+            bool print;
+
+            emu_side_run(&batch[i], &emu);
+            if (verbose)
+                trace(k, &batch[i], &nat[i]);
+            if (nat[i].vector >= 0 && nat[i].vector < 32 && nat[i].vector == emu.vector)
+                faults[nat[i].vector]++;
+            print = fails[batch[i].form] == 0 && failures < max_print;
+            if (!check(&batch[i], &nat[i], &emu, print || print_all, seed, k, filter)) {
+                failures++;
+                fails[batch[i].form]++;
+            }
+        }
+    }
+    return failures;
 }
 
 int main(int argc, char **argv)
 {
     uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32), cases = 20000;
-    uint64_t only_case = UINT64_MAX, failures = 0, faults[32] = {0}, start = 0;
+    uint64_t only_case = UINT64_MAX, faults[32] = {0}, start = 0;
     const char *filter = NULL;
-    int opt, max_print = 10, *matched, nmatched = 0, *fails, err;
-    static struct dt_case batch[CHUNK];
-    static struct dt_result nat[CHUNK], emu;
-    bool list = false, verbose = false;
+    int opt, max_print = 10, *matched = NULL, nmatched = 0, *fails = NULL, err, status = 2;
+    bool list = false, verbose = false, use_ldt = true, ldt = false, emu_up = false;
+    int64_t failures;
 
-    while ((opt = getopt(argc, argv, "n:s:c:f:m:lv")) != -1) {
+    while ((opt = getopt(argc, argv, "n:s:c:f:m:Flv")) != -1) {
         switch (opt) {
         case 'n':
             cases = strtoull(optarg, NULL, 0);
@@ -234,6 +285,9 @@ int main(int argc, char **argv)
             break;
         case 'm':
             max_print = atoi(optarg);
+            break;
+        case 'F':
+            use_ldt = false;
             break;
         case 'l':
             list = true;
@@ -253,73 +307,52 @@ int main(int argc, char **argv)
     matched = calloc((size_t)dt_form_count(), sizeof(*matched));
     fails = calloc((size_t)dt_form_count(), sizeof(*fails));
     if (!matched || !fails)
-        return 2;
+        goto out;
     for (int f = 0; f < dt_form_count(); f++)
         if (!filter || strstr(dt_form_name(f), filter))
             matched[nmatched++] = f;
     if (list) {
         for (int i = 0; i < nmatched; i++)
             printf("%s\n", dt_form_name(matched[i]));
-        return 0;
+        status = 0;
+        goto out;
     }
     if (nmatched == 0) {
         fprintf(stderr, "difftest: no form matches '%s' (see -l)\n", filter);
-        return 2;
+        goto out;
     }
     if (only_case != UINT64_MAX) {
         start = only_case;
         cases = only_case + 1;
     }
-    err = native_start();
+    err = native_start(use_ldt, &ldt);
     if (err == -ENOTSUP) {
         printf("difftest: SKIP: this host cannot run instructions in the native sandbox\n");
-        return 77;
+        status = 77;
+        goto out;
     }
     if (err || emu_side_init()) {
         fprintf(stderr, "difftest: cannot set up the native child or the emu VM\n");
-        return 2;
+        goto out_native;
     }
-    nmatched = drop_missing_modes(matched, nmatched);
-    if (nmatched == 0)
-        return 77;
-    printf("difftest: seed 0x%" PRIx64 ", %" PRIu64 " cases of %d forms\n", seed, cases - start,
-           nmatched);
-    for (uint64_t base = start; base < cases; base += CHUNK) {
-        int n = cases - base < CHUNK ? (int)(cases - base) : CHUNK;
-
-        for (int i = 0; i < n; i++) {
-            uint64_t k = base + (uint64_t)i;
-
-            dt_case_make(&batch[i], seed, k, matched[k % (uint64_t)nmatched]);
-        }
-        if (native_run(batch, nat, n)) {
-            fprintf(stderr,
-                    "difftest: seed 0x%" PRIx64 ": the native side failed in cases %" PRIu64
-                    "..%" PRIu64 "\n",
-                    seed, base, base + (uint64_t)n - 1);
-            return 1;
-        }
-        for (int i = 0; i < n; i++) {
-            uint64_t k = base + (uint64_t)i;
-            bool print;
-
-            emu_side_run(&batch[i], &emu);
-            if (verbose)
-                trace(k, &batch[i], &nat[i]);
-            if (nat[i].vector >= 0 && nat[i].vector < 32 && nat[i].vector == emu.vector)
-                faults[nat[i].vector]++;
-            print = fails[batch[i].form] == 0 && failures < (uint64_t)max_print;
-            if (!check(&batch[i], &nat[i], &emu, print || only_case != UINT64_MAX, seed, k,
-                       filter)) {
-                failures++;
-                fails[batch[i].form]++;
-            }
-        }
+    emu_up = true;
+    if (use_ldt && !ldt)
+        printf("difftest: this host faults on loading LDT segments: the flat user segments "
+               "only (as -F)\n");
+    nmatched = drop_missing_modes(matched, nmatched, ldt);
+    if (nmatched == 0) {
+        status = 77;
+        goto out_native;
     }
-    emu_side_exit();
-    native_stop();
-
-    printf("difftest: %" PRIu64 " cases, %" PRIu64 " differ; faults that agree:", cases - start,
+    printf("difftest: seed 0x%" PRIx64 ", %" PRIu64 " cases of %d forms%s\n", seed, cases - start,
+           nmatched, ldt ? "" : ", flat segments");
+    failures = run_cases(seed, start, cases, matched, nmatched, ldt, filter, verbose, max_print,
+                         only_case != UINT64_MAX, fails, faults);
+    if (failures < 0) {
+        status = 1;
+        goto out_native;
+    }
+    printf("difftest: %" PRIu64 " cases, %" PRId64 " differ; faults that agree:", cases - start,
            failures);
     for (int v = 0; v < 32; v++)
         if (faults[v])
@@ -330,9 +363,15 @@ int main(int argc, char **argv)
         for (int f = 0; f < dt_form_count(); f++)
             if (fails[f])
                 printf("  %-24s %d\n", dt_form_name(f), fails[f]);
-        printf("difftest: FAILED with seed 0x%" PRIx64 "\n", seed);
+        printf("difftest: FAILED with seed 0x%" PRIx64 "%s\n", seed, ldt ? "" : " (-F)");
     }
+    status = failures ? 1 : 0;
+out_native:
+    if (emu_up)
+        emu_side_exit();
+    native_stop();
+out:
     free(matched);
     free(fails);
-    return failures ? 1 : 0;
+    return status;
 }

@@ -18,10 +18,14 @@
 #define DT_CODE      0x300000 /* the page holding the instruction */
 #define DT_INSN      0x300800
 #define DT_INSN_MAX  15
-/* LDT segments, the same on both sides: GS is a data segment with base
- * DT_DATA in every mode; 16-bit code runs in a 16-bit code segment with
- * base DT_CODE, with DS, ES and SS a 16-bit data segment with base DT_DATA
- * (so offsets are small and the stack is SP). */
+/* LDT segments, the same on both sides, where the host lets user code load
+ * them: GS is a data segment with base DT_DATA in every mode; 16-bit code
+ * runs in a 16-bit code segment with base DT_CODE, with DS, ES and SS a
+ * 16-bit data segment with base DT_DATA (so offsets are small and the
+ * stack is SP). Where it does not (the native child finds out), only the
+ * host's flat user segments are used: GS is a null selector with base
+ * DT_DATA (arch_prctl) in 64-bit code and the flat DT_USER_DS in 32-bit
+ * code, and 16-bit code cannot run. */
 #define DT_GS_SEL     0x07 /* LDT entry 0, RPL 3 */
 #define DT_DATA16_SEL 0x0f /* LDT entry 1 */
 #define DT_CODE16_SEL 0x17 /* LDT entry 2 */
@@ -82,6 +86,8 @@ struct dt_case {
     struct dt_regs in;
     uint8_t data[DT_DATA_SIZE];
     uint64_t target; /* a branch's target (linear), 0 for other forms */
+    uint16_t gs_sel;  /* GS: DT_GS_SEL, DT_USER_DS, or 0 (null, base by arch_prctl) */
+    uint32_t gs_base; /* ... and its base */
 
     /* What to ignore in the comparison, from the SDM's "undefined". */
     uint32_t flags_undef;
@@ -94,14 +100,18 @@ int dt_forms_init(void);
 int dt_form_count(void);
 const char *dt_form_name(int form);
 int dt_form_mode(int form); /* 64, 32 or 16 */
-/* Builds case number n of a run with this seed, of the given form: the
- * same arguments give the same case. */
-void dt_case_make(struct dt_case *c, uint64_t seed, uint64_t n, int form);
+/* Builds case number n of a run with this seed, of the given form, for a
+ * host where the LDT segments are usable (ldt) or not: the same arguments
+ * give the same case. */
+void dt_case_make(struct dt_case *c, uint64_t seed, uint64_t n, int form, bool ldt);
+/* Sets the GS of a case of c->mode, as dt_case_make does. */
+void dt_case_gs(struct dt_case *c, bool ldt);
 
 /* native.c: a forked child runs cases and survives their signals.
  * native_start: 0, -ENOTSUP if this host cannot run the native side (no
- * RWX mappings, no modify_ldt; the child said why), or another -errno. */
-int native_start(void);
+ * RWX mappings; the child said why), or another -errno. *ldt says whether
+ * the child could load the LDT segments (never if use_ldt is false). */
+int native_start(bool use_ldt, bool *ldt);
 int native_run(const struct dt_case *cases, struct dt_result *results, int count);
 void native_stop(void);
 

@@ -102,15 +102,6 @@ int emu_side_init(void)
     /* IST1 of the 64-bit TSS (SDM Vol. 3A Figure 8-11). */
     mem_write(&vm.mem, BOOT_TSS + 0x24, &ist, sizeof(ist));
     boot_state.idt = (struct cpu_dtable){.base = IDT_BASE, .limit = 32 * 16 - 1};
-    /* The native side's GS: an LDT data segment with base DT_DATA. */
-    boot_state.gs = (struct cpu_segment){.base = DT_DATA,
-                                         .limit = DT_SEG_LIMIT,
-                                         .selector = DT_GS_SEL,
-                                         .type = 3,
-                                         .s = 1,
-                                         .dpl = 3,
-                                         .present = 1,
-                                         .db = 1};
     err = vm_create_vcpus(&vm, &boot_state);
     if (err)
         return err;
@@ -126,6 +117,23 @@ void emu_side_exit(void)
     pthread_mutex_unlock(&wd_lock);
     pthread_join(watchdog, NULL);
     vm_destroy(&vm);
+}
+
+/* The native side's GS (difftest.h): an LDT data segment with base
+ * DT_DATA, the flat user data segment, or a null selector with a base. */
+static struct cpu_segment case_gs(const struct dt_case *c)
+{
+    if (c->gs_sel == 0)
+        return (struct cpu_segment){.base = c->gs_base, .unusable = 1};
+    return (struct cpu_segment){.base = c->gs_base,
+                                .limit = c->gs_sel == DT_GS_SEL ? DT_SEG_LIMIT : 0xffffffff,
+                                .selector = c->gs_sel,
+                                .type = 3,
+                                .s = 1,
+                                .dpl = 3,
+                                .present = 1,
+                                .db = 1,
+                                .g = c->gs_sel != DT_GS_SEL};
 }
 
 /* cpu_state lists GPRs as rax rbx rcx rdx rsi rdi rsp rbp r8..r15. */
@@ -155,6 +163,7 @@ void emu_side_run(const struct dt_case *c, struct dt_result *r)
     /* IF as in a user process, so that PUSHF pushes the same image. */
     s.rflags = c->in.rflags | F_IF | 2;
     s.rip = DT_INSN - cs_base;
+    s.gs = case_gs(c);
     if (c->mode == 32) { /* compatibility mode: a flat 32-bit code segment */
         s.cs.selector = SEL_CODE32;
         s.cs.l = 0;

@@ -90,7 +90,8 @@ struct gen {
     uint8_t rex;   /* W R X B bits */
     bool rex_any;  /* emit a REX byte even with no bits */
     bool a32;      /* 0x67: 32-bit addressing in 64-bit and 16-bit code, 16-bit in 32-bit */
-    bool gs;       /* a GS override: addresses are offsets from DT_DATA */
+    bool gs;       /* a GS override: addresses are offsets from gs_base */
+    uint64_t gs_base;
     int reg;       /* ModRM.reg or +r register; -1 for neither */
     bool mem;      /* the r/m operand is memory */
     int rm;        /* ... else this register */
@@ -178,7 +179,9 @@ static void add_prefix(struct gen *g, uint8_t p)
 /* The effective address (offset in its segment) that reaches linear addr. */
 static uint64_t offset_of(const struct gen *g, uint64_t addr)
 {
-    return g->gs || g->m16 ? addr - DT_DATA : addr;
+    if (g->m16)
+        return addr - DT_DATA;
+    return g->gs ? addr - g->gs_base : addr;
 }
 
 /* Where a register that points into the data page points: its value. */
@@ -652,7 +655,7 @@ static void setup_string(struct gen *g)
         g->gs = true;
         add_prefix(g, 0x65);
         if (!g->m16)
-            si -= DT_DATA;
+            si -= g->gs_base;
     }
     if (a32) {
         add_prefix(g, 0x67);
@@ -685,7 +688,8 @@ static void setup_string(struct gen *g)
 
 static bool build(struct dt_case *c, struct rng *r, const struct form *f)
 {
-    struct gen g = {.c = c, .r = r, .f = f, .reg = -1, .m32 = f->mode != 64, .m16 = f->mode == 16};
+    struct gen g = {.c = c, .r = r, .f = f, .reg = -1, .m32 = f->mode != 64, .m16 = f->mode == 16,
+                    .gs_base = c->gs_base};
     uint64_t *gpr = c->in.gpr, lo = DT_DATA + 64, hi = DT_DATA + DT_DATA_SIZE - 64;
     uint16_t avoid = 0;
     unsigned osz = f->osz;
@@ -750,6 +754,8 @@ static bool build(struct dt_case *c, struct rng *r, const struct form *f)
             uint64_t addr;
 
             g.a32 = chance(r, 10);
+            if (g.a32 && g.m32 && !g.m16 && g.gs_base != DT_DATA)
+                g.a32 = false; /* a flat GS cannot bring 16-bit offsets to the page */
             if (g.a32)
                 add_prefix(&g, 0x67);
             if (g.a32 && g.m32 && !g.m16) { /* 16-bit offsets reach the page only through GS */
@@ -785,7 +791,7 @@ static bool build(struct dt_case *c, struct rng *r, const struct form *f)
             g.gs = true;
             add_prefix(&g, 0x65);
             if (!g.m16)
-                gpr[R_BX] -= DT_DATA;
+                gpr[R_BX] -= g.gs_base;
         }
         if ((g.m16 || !g.m32) && chance(r, 20)) {
             add_prefix(&g, 0x67);
@@ -824,13 +830,22 @@ static bool build(struct dt_case *c, struct rng *r, const struct form *f)
     return true;
 }
 
-void dt_case_make(struct dt_case *c, uint64_t seed, uint64_t n, int form)
+void dt_case_gs(struct dt_case *c, bool ldt)
+{
+    c->gs_sel = ldt ? DT_GS_SEL : c->mode == 64 ? 0 : DT_USER_DS;
+    c->gs_base = ldt || c->mode == 64 ? DT_DATA : 0;
+}
+
+void dt_case_make(struct dt_case *c, uint64_t seed, uint64_t n, int form, bool ldt)
 {
     struct rng r = {seed ^ (n * 0xd1b54a32d192ed03ULL)};
+    const struct form *f = dt_form(form);
 
     next(&r);
     do {
         memset(c, 0, sizeof(*c));
         c->form = form;
-    } while (!build(c, &r, dt_form(form)));
+        c->mode = f->mode;
+        dt_case_gs(c, ldt);
+    } while (!build(c, &r, f));
 }

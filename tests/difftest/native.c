@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <asm/prctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -52,6 +53,7 @@ static int cmd_fd = -1, done_fd = -1;
 /* Child state. */
 static sigjmp_buf fault_jmp;
 static volatile sig_atomic_t fault_sig, fault_trapno;
+static bool gs_base_set; /* GS is null with base DT_DATA (arch_prctl) */
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
@@ -120,6 +122,16 @@ static void run_one(const struct dt_case *c, struct dt_result *r)
     uint8_t *after = ADDR(DT_INSN + c->len);
 
     memcpy(ADDR(DT_DATA), c->data, DT_DATA_SIZE);
+    memcpy(ADDR(N_GS_SEL), &c->gs_sel, 2);
+    if (c->gs_sel == 0 && !gs_base_set) {
+        if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)c->gs_base)) {
+            r->vector = -2;
+            snprintf(r->why, sizeof(r->why), "arch_prctl(ARCH_SET_GS): %s", strerror(errno));
+            return;
+        }
+        gs_base_set = true;
+    }
+    gs_base_set &= c->gs_sel == 0;
     put_entry(ADDR(DT_CODE + (uintptr_t)(dt_prologue_end - dt_prologue)), c->mode);
     memcpy(ADDR(DT_INSN), c->code, c->len);
     put_exit(after, c->mode, N_EPILOGUE);
@@ -155,24 +167,11 @@ static void *map_fixed(uintptr_t addr, size_t len, int prot)
     return p;
 }
 
-static __attribute__((noreturn)) void child_main(int in_fd, int out_fd)
+/* Installs the LDT of difftest.h. In 64-bit mode a GS load takes the
+ * 32-bit base from the descriptor (SDM Vol. 3A §3.4.4). */
+static bool ldt_install(void)
 {
-    static uint8_t altstack[65536];
-    stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
-    struct sigaction sa;
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
-    int n;
-
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    map_fixed(DT_DATA, DT_DATA_SIZE, PROT_READ | PROT_WRITE);
-    map_fixed(N_STATE, 4096, PROT_READ | PROT_WRITE);
-    map_fixed(DT_CODE, 4096, PROT_READ | PROT_WRITE | PROT_EXEC);
-    memcpy(ADDR(DT_CODE), dt_prologue, (size_t)(dt_prologue_end - dt_prologue));
-    memcpy(ADDR(N_EPILOGUE - (uintptr_t)(dt_epilogue - dt_epilogue_taken)), dt_epilogue_taken,
-           (size_t)(dt_epilogue_end - dt_epilogue_taken));
-    /* The LDT of difftest.h. In 64-bit mode a GS load takes the 32-bit base
-     * from the descriptor (SDM Vol. 3A §3.4.4). */
-    struct user_desc ldt[3] = {
+    static const struct user_desc ldt[3] = {
         {.entry_number = DT_GS_SEL >> 3,
          .base_addr = DT_DATA,
          .limit = DT_SEG_LIMIT,
@@ -193,12 +192,45 @@ static __attribute__((noreturn)) void child_main(int in_fd, int out_fd)
          .useable = 1},
     };
 
-    for (int i = 0; i < 3; i++) {
-        if (syscall(SYS_modify_ldt, 1, &ldt[i], sizeof(ldt[i]))) {
-            perror("difftest: modify_ldt");
-            _exit(3);
-        }
-    }
+    for (int i = 0; i < 3; i++)
+        if (syscall(SYS_modify_ldt, 1, &ldt[i], sizeof(ldt[i])))
+            return false;
+    return true;
+}
+
+/* Whether the LDT's GS loads and reaches the data page. Some hosts accept
+ * modify_ldt and then fault on the load (software-virtualized ones whose
+ * hypervisor runs user code under its own descriptor tables). Runs with
+ * the fault handlers installed. */
+static bool ldt_usable(void)
+{
+    volatile uint64_t *marker = ADDR(DT_DATA);
+    uint64_t seen = 0;
+
+    if (!ldt_install())
+        return false;
+    *marker = 0x5644583836ULL;
+    if (sigsetjmp(fault_jmp, 1))
+        return false;
+    __asm__ volatile("mov %w1, %%gs\n\tmov %%gs:0, %0" : "=r"(seen) : "r"(DT_GS_SEL) : "memory");
+    return seen == *marker;
+}
+
+static __attribute__((noreturn)) void child_main(int in_fd, int out_fd, bool use_ldt)
+{
+    static uint8_t altstack[65536];
+    stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
+    struct sigaction sa;
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+    int n;
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    map_fixed(DT_DATA, DT_DATA_SIZE, PROT_READ | PROT_WRITE);
+    map_fixed(N_STATE, 4096, PROT_READ | PROT_WRITE);
+    map_fixed(DT_CODE, 4096, PROT_READ | PROT_WRITE | PROT_EXEC);
+    memcpy(ADDR(DT_CODE), dt_prologue, (size_t)(dt_prologue_end - dt_prologue));
+    memcpy(ADDR(N_EPILOGUE - (uintptr_t)(dt_epilogue - dt_epilogue_taken)), dt_epilogue_taken,
+           (size_t)(dt_epilogue_end - dt_epilogue_taken));
     if (sigaltstack(&ss, NULL)) {
         perror("difftest: sigaltstack");
         _exit(3);
@@ -209,7 +241,7 @@ static __attribute__((noreturn)) void child_main(int in_fd, int out_fd)
     sigemptyset(&sa.sa_mask);
     for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sigaction(sigs[i], &sa, NULL);
-    n = 0; /* ready */
+    n = use_ldt && ldt_usable(); /* ready, and whether the LDT serves */
     if (write(out_fd, &n, sizeof(n)) != sizeof(n))
         _exit(3);
     while (read(in_fd, &n, sizeof(n)) == sizeof(n)) {
@@ -221,7 +253,7 @@ static __attribute__((noreturn)) void child_main(int in_fd, int out_fd)
     _exit(0);
 }
 
-int native_start(void)
+int native_start(bool use_ldt, bool *ldt)
 {
     int to_child[2], from_child[2], ready;
 
@@ -245,7 +277,7 @@ int native_start(void)
     if (child == 0) {
         close(to_child[1]);
         close(from_child[0]);
-        child_main(to_child[0], from_child[1]);
+        child_main(to_child[0], from_child[1], use_ldt);
     }
     close(to_child[0]);
     close(from_child[1]);
@@ -256,6 +288,7 @@ int native_start(void)
         native_stop();
         return -ENOTSUP;
     }
+    *ldt = ready;
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #define N_TAKEN     (N_STATE + 0x300) /* set by the epilogue's "taken" entry */
 #define N_FAR       (N_STATE + 0x400) /* m16:32 to the instruction (32/16-bit code) */
 #define N_DATA_SEL  (N_STATE + 0x410) /* selector for DS, ES and SS */
+#define N_GS_SEL    (N_STATE + 0x418) /* selector for GS; 0: GS is left as it is */
 #define N_EPILOGUE  (DT_CODE + 0xc00)
 
 #endif

@@ -4,8 +4,9 @@
  * disp32 of a ModRM with no base, so the code runs wherever it is copied.
  *
  * dt_prologue: called from C; saves the callee-saved registers and RSP,
- * loads GS, DS, ES, SS, RFLAGS and all 16 GPRs from N_IN. native.c appends
- * the jump to the instruction.
+ * loads GS (unless N_GS_SEL is 0: then native.c set its base), DS, ES, SS,
+ * RFLAGS and all 16 GPRs from N_IN. native.c appends the jump to the
+ * instruction.
  *
  * dt_epilogue: stores all 16 GPRs and RFLAGS to N_OUT, restores the
  * segments and the C stack, returns. dt_epilogue_taken, just before it,
@@ -29,8 +30,11 @@ dt_prologue:
     push %r14
     push %r15
     mov %rsp, N_SAVED_RSP
-    mov $DT_GS_SEL, %eax
+    movzwl N_GS_SEL, %eax
+    test %eax, %eax
+    jz 1f
     mov %eax, %gs
+1:
     mov N_DATA_SEL, %ds
     mov N_DATA_SEL, %es
     mov N_DATA_SEL, %ss
