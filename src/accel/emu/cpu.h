@@ -121,6 +121,10 @@ enum {
 #define PFEC_RSVD (1u << 3)
 #define PFEC_I    (1u << 4)
 
+/* MAXPHYADDR, as CPUID 80000008H reports it: physical-address bits at and
+ * above it are reserved in paging entries and in IA32_APIC_BASE. */
+#define EMU_PHYS_BITS 40
+
 /* Segment register indexes, in the order of the ModRM sreg encoding. */
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_COUNT };
 

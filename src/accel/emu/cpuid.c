@@ -6,11 +6,11 @@
 
 /*
  * CPUID advertises what this CPU implements and nothing more: integer
- * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP, long mode, SYSCALL,
- * SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz), MSRs with MTRRs
- * and PAT, the local APIC (x2APIC, TSC-deadline), RDRAND/RDSEED, RDPID,
- * FSGSBASE, and KVM's signature leaves; fpu.c adds x87, MMX, SSE to SSE4.2,
- * AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
+ * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP and 1 GiB pages, long
+ * mode, SYSCALL, SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz),
+ * MSRs with MTRRs and PAT, the local APIC (x2APIC, TSC-deadline),
+ * RDRAND/RDSEED, RDPID, FSGSBASE, and KVM's signature leaves; fpu.c adds
+ * x87, MMX, SSE to SSE4.2, AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
  */
 /* Bits of the APIC ID that number the vCPUs within the one package. */
 static uint32_t core_bits(const struct emu_cpu *cpu)
@@ -104,14 +104,15 @@ void emu_cpuid(struct emu_cpu *cpu)
         break;
     }
     case 0x80000001:
-        c = 1u << 0 | 1u << 5;                         /* LAHF/SAHF in 64-bit mode, LZCNT */
-        d = 1u << 11 | 1u << 20 | 1u << 27 | 1u << 29; /* SYSCALL NX RDTSCP LM */
+        c = 1u << 0 | 1u << 5; /* LAHF/SAHF in 64-bit mode, LZCNT */
+        /* SYSCALL NX Page1GB RDTSCP LM */
+        d = 1u << 11 | 1u << 20 | 1u << 26 | 1u << 27 | 1u << 29;
         break;
     case 0x80000007:
         d = 1u << 8; /* invariant TSC */
         break;
     case 0x80000008:
-        a = 0x3028; /* 40 physical, 48 linear address bits */
+        a = 48u << 8 | EMU_PHYS_BITS; /* linear and physical address bits */
         break;
     default:
         break;
