@@ -105,6 +105,24 @@ static void write_cr0(struct emu_cpu *cpu, uint64_t v)
     emu_update_mode(cpu);
 }
 
+/* INVLPG (SDM Vol. 2A) checks neither the segment limit nor the address:
+ * a non-canonical address, which no TLB entry can hold, is a no-op. */
+static void invlpg(struct emu_cpu *cpu)
+{
+    int seg = emu_op_seg(cpu, 0);
+    uint64_t lin = emu_op_address(cpu, 0);
+
+    if (cpu->code_bits == 64) {
+        if (seg == SEG_FS || seg == SEG_GS)
+            lin += cpu->seg[seg].base;
+        if (!emu_canonical(lin))
+            return;
+    } else {
+        lin = (lin + cpu->seg[seg].base) & 0xffffffff;
+    }
+    emu_tlb_flush_page(cpu, lin);
+}
+
 /* INVPCID (SDM Vol. 2A): the TLB is not tagged by PCID, so invalidating
  * one context invalidates every non-global entry, which is allowed. */
 static void invpcid(struct emu_cpu *cpu)
@@ -211,6 +229,9 @@ static void load_dtable(struct emu_cpu *cpu, struct cpu_dtable *t)
 
     if (cpu->code_bits != 64 && cpu->insn->operand_width == 16)
         base &= 0xffffff;
+    /* SDM Vol. 2A, LGDT/LIDT: #GP(0) for a non-canonical base in 64-bit mode. */
+    if (cpu->code_bits == 64 && !emu_canonical(base))
+        emu_raise(cpu, EXC_GP, 0);
     t->limit = limit;
     t->base = base;
 }
@@ -249,6 +270,9 @@ static void load_system_seg(struct emu_cpu *cpu, bool tr)
         if ((uint64_t)(sel & ~7u) + 15 > cpu->gdt.limit)
             emu_raise(cpu, EXC_GP, sel & 0xfffc);
         s.base |= emu_read_lin(cpu, cpu->gdt.base + (sel & ~7u) + 8, 4, ACC_READ, 0) << 32;
+        /* SDM Vol. 2A, LLDT and LTR: a non-canonical base is #GP(selector). */
+        if (!emu_canonical(s.base))
+            emu_raise(cpu, EXC_GP, sel & 0xfffc);
     }
     if (tr) {
         /* Mark the TSS busy in the GDT. */
@@ -467,8 +491,7 @@ bool emu_exec_system(struct emu_cpu *cpu)
         cpu->cr0 &= ~CR0_TS;
         return true;
     case ZYDIS_MNEMONIC_INVLPG:
-        emu_tlb_flush_page(cpu,
-                           emu_linear(cpu, emu_op_seg(cpu, 0), emu_op_address(cpu, 0), 1, false));
+        invlpg(cpu);
         return true;
     case ZYDIS_MNEMONIC_INVPCID:
         invpcid(cpu);
