@@ -42,9 +42,12 @@ void emu_cpuid(struct emu_cpu *cpu)
         b = (uint32_t)cpu->index << 24 | (1u << core_bits(cpu)) << 16 | 8u << 8;
         /* CX16 PCID x2APIC MOVBE POPCNT TSC-deadline RDRAND hypervisor */
         c = 1u << 13 | 1u << 17 | 1u << 21 | 1u << 22 | 1u << 23 | 1u << 24 | 1u << 30 | 1u << 31;
-        /* PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH HTT */
-        d = 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 9 | 1u << 11 | 1u << 12 |
-            1u << 13 | 1u << 15 | 1u << 16 | 1u << 19 | 1u << 28;
+        /* PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH HTT; APIC
+         * reads 0 while IA32_APIC_BASE.EN disables it (SDM Vol. 3A §11.4.3). */
+        d = 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 11 | 1u << 12 | 1u << 13 |
+            1u << 15 | 1u << 16 | 1u << 19 | 1u << 28;
+        if (cpu->msr.apic_base & (1ULL << 11))
+            d |= 1u << 9;
         break;
     case 0xb: {
         /* x2APIC topology (SDM Vol. 3A §9.9): one thread per core, every
