@@ -143,6 +143,29 @@ static void invpcid(struct emu_cpu *cpu)
         emu_tlb_flush(cpu, type == 2);
 }
 
+/* KVM's hypercall ABI (Linux Documentation/virt/kvm/x86/hypercalls.rst),
+ * which CPUID 40000000H's signature promises: the number in RAX, arguments
+ * in RBX, RCX, RDX and RSI, the result in RAX, nothing else changed. vx86
+ * offers none of the hypercalls that need a feature bit in 40000001H, so
+ * only KVM_HC_VAPIC_POLL_IRQ (a no-op) answers; the others return
+ * -KVM_ENOSYS, and CPL > 0 gets -KVM_EPERM, as from KVM. */
+#define KVM_HC_VAPIC_POLL_IRQ 1
+#define KVM_ENOSYS            1000
+#define KVM_EPERM             1
+
+static void kvm_hypercall(struct emu_cpu *cpu)
+{
+    uint64_t nr = cpu->gpr[0], ret = (uint64_t)-KVM_ENOSYS;
+
+    if (cpu->code_bits != 64)
+        nr &= 0xffffffff;
+    if (cpu->cpl != 0)
+        ret = (uint64_t)-KVM_EPERM;
+    else if (nr == KVM_HC_VAPIC_POLL_IRQ)
+        ret = 0;
+    cpu->gpr[0] = cpu->code_bits == 64 ? ret : ret & 0xffffffff;
+}
+
 static void write_cr4(struct emu_cpu *cpu, uint64_t v)
 {
     uint64_t old = cpu->cr4;
@@ -511,6 +534,17 @@ bool emu_exec_system(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_CPUID:
         emu_cpuid(cpu);
         return true;
+    case ZYDIS_MNEMONIC_VMCALL:
+        kvm_hypercall(cpu);
+        return true;
+    case ZYDIS_MNEMONIC_VMMCALL:
+        /* AMD's hypercall instruction: #UD on this Intel CPU model, as on
+         * Intel hardware (KVM may patch it; a guest must not rely on it). */
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    case ZYDIS_MNEMONIC_RDPMC:
+        /* CPUID leaf 0AH reports no architectural PMU (version 0), so
+         * every counter ECX can name is invalid: #GP(0) (SDM Vol. 2B). */
+        emu_raise(cpu, EXC_GP, 0);
     case ZYDIS_MNEMONIC_RDTSC:
     case ZYDIS_MNEMONIC_RDTSCP:
         if ((cpu->cr4 & CR4_TSD) && cpu->cpl != 0)
