@@ -6,6 +6,7 @@
  *     #PF with RSVD and P (and W for a write), CR2 the linear address;
  *   - so do bits 20:13 of a 2 MiB page, bits 29:13 of a 1 GiB page and PS
  *     in a PML4E;
+ *   - MOV to CR3 of a table address with such a bit raises #GP(0);
  *   - a translation that ends in a fault (reserved bit, write to a
  *     read-only page with CR0.WP) leaves the leaf's A and D flags clear; a
  *     successful read sets A in every entry of the walk, a write sets D in
@@ -180,6 +181,23 @@ static void test_accessed_dirty(void)
     CHECK(*e[3] & PTE_D);
 }
 
+/* MOV to CR3 of a table address with bit M set: #GP(0), CR3 unchanged
+ * (SDM Vol. 3A §4.5.2; Vol. 2B, MOV to/from control registers). */
+static void test_cr3(void)
+{
+    uint64_t at, cr3 = read_cr3();
+
+    __asm__ volatile(TRAP_TRY("mov %[v], %%cr3")
+                     : [at] "=&r"(at)
+                     : [v] "r"(cr3 | bit_m)
+                     : "memory");
+    printf("MOV to CR3 with bit M: vector %lu, error code 0x%lx\n", trap_last.vector,
+           trap_last.error_code);
+    CHECK(trap_last.vector == EXC_GP);
+    CHECK(trap_last.error_code == 0);
+    CHECK(read_cr3() == cr3);
+}
+
 int guest_main(const char *cmdline, uint64_t mem_size)
 {
     uint32_t r[4];
@@ -196,5 +214,6 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     write_cr3((uint64_t)pml4);
     test_reserved();
     test_accessed_dirty();
+    test_cr3();
     guest_finish();
 }

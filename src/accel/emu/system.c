@@ -200,6 +200,11 @@ static void mov_cr(struct emu_cpu *cpu)
             cpu->cr2 = v;
             break;
         case 3:
+            /* In long mode, bits from MAXPHYADDR up are reserved but for
+             * bit 63 with PCIDE (SDM Vol. 3A §4.5.2, MOV CR): #GP(0). */
+            if (emu_long_mode(cpu) &&
+                ((cpu->cr4 & CR4_PCIDE) ? v & ~(1ULL << 63) : v) >> EMU_PHYS_BITS)
+                emu_raise(cpu, EXC_GP, 0);
             /* With PCIDE, bit 63 asks to keep the new PCID's entries
              * (SDM §4.10.4.1). The TLB is not tagged by PCID, so it keeps
              * entries only when the PCID and tables stay the same. */
