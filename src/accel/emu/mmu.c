@@ -92,7 +92,7 @@ struct walk {
     uint64_t gpa;
     bool writable, user, nx, global;
     int entries;
-    uint64_t entry_gpa[4];
+    uint64_t entry_gpa[4], entry[4];
 };
 
 /* Reserved bits of a present 64-bit entry, any level (SDM Vol. 3A Tables
@@ -123,7 +123,8 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
         entry = read_pte(cpu, entry_gpa, false);
         if (!(entry & PTE_P))
             page_fault(cpu, linear, code);
-        w->entry_gpa[w->entries++] = entry_gpa;
+        w->entry_gpa[w->entries] = entry_gpa;
+        w->entry[w->entries++] = entry;
         w->writable = entry & PTE_RW;
         w->user = entry & PTE_US;
         if ((entry & PTE_PS) && (cpu->cr4 & CR4_PSE)) {
@@ -139,7 +140,8 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
         entry = read_pte(cpu, entry_gpa, false);
         if (!(entry & PTE_P))
             page_fault(cpu, linear, code);
-        w->entry_gpa[w->entries++] = entry_gpa;
+        w->entry_gpa[w->entries] = entry_gpa;
+        w->entry[w->entries++] = entry;
         w->writable &= !!(entry & PTE_RW);
         w->user &= !!(entry & PTE_US);
         w->gpa = (entry & 0xfffff000) | (linear & 0xfff);
@@ -166,7 +168,8 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
             page_fault(cpu, linear, code);
         if (entry & rsvd)
             page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
-        w->entry_gpa[w->entries++] = entry_gpa;
+        w->entry_gpa[w->entries] = entry_gpa;
+        w->entry[w->entries++] = entry;
         w->writable &= !!(entry & PTE_RW);
         w->user &= !!(entry & PTE_US);
         w->nx |= nxe && (entry & PTE_NX);
@@ -193,11 +196,11 @@ static void set_accessed(struct emu_cpu *cpu, const struct walk *w, bool write)
     int leaf = w->entries - 1;
 
     for (int i = 0; i < leaf; i++)
-        if (!(read_pte(cpu, w->entry_gpa[i], false) & PTE_A))
+        if (!(w->entry[i] & PTE_A))
             set_pte_bits(cpu, w->entry_gpa[i], PTE_A);
     if (write)
         set_pte_bits(cpu, w->entry_gpa[leaf], PTE_A | PTE_D);
-    else if (!(read_pte(cpu, w->entry_gpa[leaf], false) & PTE_A))
+    else if (!(w->entry[leaf] & PTE_A))
         set_pte_bits(cpu, w->entry_gpa[leaf], PTE_A);
 }
 
