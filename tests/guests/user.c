@@ -2,7 +2,9 @@
  * User mode: a GDT with user segments and a TSS, a drop to CPL 3 with IRETQ,
  * system calls with SYSCALL/SYSRET and with INT 0x80 through a DPL-3 gate,
  * and the faults that CPL 3 must take: privileged instructions, port I/O
- * with IOPL 0, INT n through a DPL-0 gate, supervisor and read-only pages.
+ * with IOPL 0, INT n through a DPL-0 gate, supervisor and read-only pages;
+ * and GS after IRETQ to CPL 3 nulls a DPL-0 selector in it (SDM IRET): in
+ * 64-bit mode the null GS keeps its base, which GS: accesses still use.
  * Each user program runs by itself from user_enter() until it returns or
  * faults; the kernel checks its result and what the kernel side saw.
  */
@@ -281,6 +283,46 @@ static void test_programs(void)
     CHECK(r & RFLAGS_DF);
 }
 
+#define MSR_GS_BASE 0xc0000101u
+#define GS_MAGIC    0x6773626173650001L
+
+static const long gs_target = GS_MAGIC;
+
+static long prog_gs_read(void)
+{
+    long v;
+
+    asm volatile("mov %%gs:0, %0" : "=r"(v));
+    return v;
+}
+
+static long prog_gs_selector(void)
+{
+    uint16_t v;
+
+    asm volatile("mov %%gs, %0" : "=r"(v));
+    return v;
+}
+
+/* Leaves GS null with base 0. */
+static void test_iret_null_gs(void)
+{
+    long r;
+
+    asm volatile("mov %0, %%gs" : : "r"(KERNEL_DS));
+    wrmsr(MSR_GS_BASE, (uint64_t)&gs_target);
+    r = run_returning("GS after IRETQ to CPL 3", prog_gs_selector);
+    printf("GS holding a DPL-0 selector after IRETQ to CPL 3: %lx\n", r);
+    CHECK(r == 0);
+    asm volatile("mov %0, %%gs" : : "r"(KERNEL_DS));
+    wrmsr(MSR_GS_BASE, (uint64_t)&gs_target);
+    r = run_returning("GS: read after IRETQ to CPL 3", prog_gs_read);
+    printf("GS: read through the nulled GS: %lx\n", r);
+    CHECK(r == GS_MAGIC);
+    asm volatile("mov %0, %%gs" : : "r"(0));
+    wrmsr(MSR_GS_BASE, 0);
+}
+
 static void check_fault(const char *what, long r, uint64_t vector, uint64_t error_code,
                         long (*prog)(void))
 {
@@ -329,6 +371,7 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     setup_syscall();
     setup_paging();
     test_programs();
+    test_iret_null_gs();
     test_faults();
     guest_finish();
 }

@@ -32,6 +32,8 @@ PVM_LIMITS = {
     "smep_smap.elf": "PVM cannot emulate STAC/CLAC",
     "rep_fault.elf": "PVM's emulator writes half of a store that straddles into a "
                      "not-present page before the #PF",
+    "paging_pae.elf": "PVM raises #GP on enabling paging in 32-bit protected mode",
+    "msr.elf": "PVM accepts IA32_SPEC_CTRL and IA32_PRED_CMD though CPUID reports neither",
 }
 
 

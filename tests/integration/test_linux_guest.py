@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not LINUX, reason="VX86_LINUX not set: the Linux
 # Linux's names for what the emu engine's CPUID advertises (src/accel/emu/
 # cpuid.c and fpu.c), and for extensions it does not implement.
 EXPECTED_FLAGS = set("""fpu pse tsc msr pae cx8 apic sep mtrr pge cmov pat clflush mmx fxsr sse
-    sse2 syscall nx rdtscp lm constant_tsc pni pclmulqdq ssse3 cx16 pcid sse4_1 sse4_2 x2apic
+    sse2 syscall nx pdpe1gb rdtscp lm constant_tsc pni pclmulqdq ssse3 cx16 pcid sse4_1 sse4_2 x2apic
     movbe popcnt tsc_deadline_timer aes xsave rdrand hypervisor lahf_lm abm fsgsbase smep erms
     invpcid rdseed smap clflushopt clwb rdpid""".split())
 ABSENT_FLAGS = set("""avx avx2 avx512f fma f16c bmi1 bmi2 adx sha_ni vmx svm hle rtm pku umip

@@ -121,6 +121,10 @@ enum {
 #define PFEC_RSVD (1u << 3)
 #define PFEC_I    (1u << 4)
 
+/* MAXPHYADDR, as CPUID 80000008H reports it: physical-address bits at and
+ * above it are reserved in paging entries and in IA32_APIC_BASE. */
+#define EMU_PHYS_BITS 40
+
 /* Segment register indexes, in the order of the ModRM sreg encoding. */
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_COUNT };
 
@@ -148,7 +152,7 @@ static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
 struct emu_msrs {
     uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
-    uint64_t tsc_aux, pat, apic_base, misc_enable, tsc_offset, spec_ctrl;
+    uint64_t tsc_aux, pat, apic_base, misc_enable, tsc_offset;
     /* Memory type ranges: stored for the guest, no effect on emulation. */
     uint64_t mtrr_def_type, mtrr_var[16], mtrr_fixed[11];
     uint64_t mcg_status;

@@ -6,11 +6,11 @@
 
 /*
  * CPUID advertises what this CPU implements and nothing more: integer
- * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP, long mode, SYSCALL,
- * SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz), MSRs with MTRRs
- * and PAT, the local APIC (x2APIC, TSC-deadline), RDRAND/RDSEED, RDPID,
- * FSGSBASE, and KVM's signature leaves; fpu.c adds x87, MMX, SSE to SSE4.2,
- * AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
+ * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP and 1 GiB pages, long
+ * mode, SYSCALL, SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz),
+ * MSRs with MTRRs and PAT, the local APIC (x2APIC, TSC-deadline),
+ * RDRAND/RDSEED, RDPID, FSGSBASE, and KVM's signature leaves; fpu.c adds
+ * x87, MMX, SSE to SSE4.2, AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
  */
 /* Bits of the APIC ID that number the vCPUs within the one package. */
 static uint32_t core_bits(const struct emu_cpu *cpu)
@@ -42,9 +42,12 @@ void emu_cpuid(struct emu_cpu *cpu)
         b = (uint32_t)cpu->index << 24 | (1u << core_bits(cpu)) << 16 | 8u << 8;
         /* CX16 PCID x2APIC MOVBE POPCNT TSC-deadline RDRAND hypervisor */
         c = 1u << 13 | 1u << 17 | 1u << 21 | 1u << 22 | 1u << 23 | 1u << 24 | 1u << 30 | 1u << 31;
-        /* PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH HTT */
-        d = 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 9 | 1u << 11 | 1u << 12 |
-            1u << 13 | 1u << 15 | 1u << 16 | 1u << 19 | 1u << 28;
+        /* PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH HTT; APIC
+         * reads 0 while IA32_APIC_BASE.EN disables it (SDM Vol. 3A §11.4.3). */
+        d = 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 8 | 1u << 11 | 1u << 12 | 1u << 13 |
+            1u << 15 | 1u << 16 | 1u << 19 | 1u << 28;
+        if (cpu->msr.apic_base & (1ULL << 11))
+            d |= 1u << 9;
         break;
     case 0xb: {
         /* x2APIC topology (SDM Vol. 3A §9.9): one thread per core, every
@@ -104,14 +107,15 @@ void emu_cpuid(struct emu_cpu *cpu)
         break;
     }
     case 0x80000001:
-        c = 1u << 0 | 1u << 5;                         /* LAHF/SAHF in 64-bit mode, LZCNT */
-        d = 1u << 11 | 1u << 20 | 1u << 27 | 1u << 29; /* SYSCALL NX RDTSCP LM */
+        c = 1u << 0 | 1u << 5; /* LAHF/SAHF in 64-bit mode, LZCNT */
+        /* SYSCALL NX Page1GB RDTSCP LM */
+        d = 1u << 11 | 1u << 20 | 1u << 26 | 1u << 27 | 1u << 29;
         break;
     case 0x80000007:
         d = 1u << 8; /* invariant TSC */
         break;
     case 0x80000008:
-        a = 0x3028; /* 40 physical, 48 linear address bits */
+        a = 48u << 8 | EMU_PHYS_BITS; /* linear and physical address bits */
         break;
     default:
         break;

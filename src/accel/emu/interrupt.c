@@ -282,9 +282,11 @@ void emu_null_inner_segments(struct emu_cpu *cpu)
 
         if (s == SEG_CS || s == SEG_SS || d->unusable)
             continue;
-        /* Data and non-conforming code segments more privileged than the new CPL. */
+        /* Data and non-conforming code segments more privileged than the
+         * new CPL. Only the selector becomes null: the base stays, which
+         * FS: and GS: accesses in 64-bit mode still use (as Intel CPUs do). */
         if ((!(d->type & 0x8) || !(d->type & 0x4)) && d->dpl < cpu->cpl)
-            *d = (struct cpu_segment){.unusable = 1};
+            *d = (struct cpu_segment){.unusable = 1, .base = d->base};
     }
 }
 

@@ -85,52 +85,75 @@ static __attribute__((noreturn)) void page_fault(struct emu_cpu *cpu, uint64_t l
     emu_raise(cpu, EXC_PF, (int)code);
 }
 
+/* What a walk found: the translation, the rights the entries combine to,
+ * and the entries it used (leaf last), whose A and D flags are set only
+ * once the access is known not to fault (SDM Vol. 3A §4.8). */
 struct walk {
     uint64_t gpa;
     bool writable, user, nx, global;
+    int entries;
+    uint64_t entry_gpa[4], entry[4];
 };
 
+/* Reserved bits of a present 64-bit entry, any level (SDM Vol. 3A Tables
+ * 4-14 to 4-20): physical-address bits from MAXPHYADDR up (to bit 51 in
+ * 4-level paging, to bit 62 in PAE paging), and XD while EFER.NXE is 0. */
+static uint64_t reserved_bits(const struct emu_cpu *cpu, bool lm)
+{
+    uint64_t r = (lm ? 1ULL << 52 : 1ULL << 63) - (1ULL << EMU_PHYS_BITS);
+
+    return cpu->efer & EFER_NXE ? r : r | PTE_NX;
+}
+
 /* Walks the paging structures for linear (no permission checks yet); raises
- * #PF for a not-present or reserved entry. Sets accessed bits on the way. */
+ * #PF for a not-present entry, or with RSVD for a reserved bit set. */
 static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct walk *w)
 {
     bool pae = cpu->cr4 & CR4_PAE, lm = emu_long_mode(cpu);
     bool nxe = cpu->efer & EFER_NXE;
-    uint64_t table, entry = 0, entry_gpa;
+    uint64_t table, entry = 0, entry_gpa, rsvd;
     int level, shift_top;
 
     w->writable = w->user = true;
     w->nx = w->global = false;
+    w->entries = 0;
     if (!pae) {
         /* 32-bit paging: two levels of 4-byte entries. */
         entry_gpa = (cpu->cr3 & 0xfffff000) + ((linear >> 22) & 0x3ff) * 4;
         entry = read_pte(cpu, entry_gpa, false);
         if (!(entry & PTE_P))
             page_fault(cpu, linear, code);
+        w->entry_gpa[w->entries] = entry_gpa;
+        w->entry[w->entries++] = entry;
         w->writable = entry & PTE_RW;
         w->user = entry & PTE_US;
-        if (!(entry & PTE_A))
-            set_pte_bits(cpu, entry_gpa, PTE_A);
         if ((entry & PTE_PS) && (cpu->cr4 & CR4_PSE)) {
+            /* Bits 20:13 are physical-address bits 39:32; bit 21 (to
+             * MAXPHYADDR - 19) is reserved (SDM Vol. 3A Table 4-4). */
+            if (entry & (1ULL << (EMU_PHYS_BITS - 19)))
+                page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
             w->gpa = (entry & 0xffc00000) | (((entry >> 13) & 0xff) << 32) | (linear & 0x3fffff);
             w->global = entry & PTE_G;
-            goto leaf;
+            return;
         }
         entry_gpa = (entry & 0xfffff000) + ((linear >> 12) & 0x3ff) * 4;
         entry = read_pte(cpu, entry_gpa, false);
         if (!(entry & PTE_P))
             page_fault(cpu, linear, code);
+        w->entry_gpa[w->entries] = entry_gpa;
+        w->entry[w->entries++] = entry;
         w->writable &= !!(entry & PTE_RW);
         w->user &= !!(entry & PTE_US);
         w->gpa = (entry & 0xfffff000) | (linear & 0xfff);
         w->global = entry & PTE_G;
-        goto leaf;
+        return;
     }
+    rsvd = reserved_bits(cpu, lm);
     if (lm) {
         table = cpu->cr3 & ADDR_MASK;
         shift_top = 39;
     } else {
-        /* PAE: the four PDPTEs (SDM §4.4.1); they carry no R/W, U/S or NX. */
+        /* PAE: the four PDPTEs (SDM §4.4.1); they carry no R/W, U/S, NX or A. */
         entry_gpa = (cpu->cr3 & 0xffffffe0) + ((linear >> 30) & 3) * 8;
         entry = read_pte(cpu, entry_gpa, true);
         if (!(entry & PTE_P))
@@ -143,33 +166,42 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
         entry = read_pte(cpu, entry_gpa, true);
         if (!(entry & PTE_P))
             page_fault(cpu, linear, code);
-        if ((entry & PTE_NX) && !nxe)
+        if (entry & rsvd)
             page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
+        w->entry_gpa[w->entries] = entry_gpa;
+        w->entry[w->entries++] = entry;
         w->writable &= !!(entry & PTE_RW);
         w->user &= !!(entry & PTE_US);
         w->nx |= nxe && (entry & PTE_NX);
-        if (!(entry & PTE_A))
-            set_pte_bits(cpu, entry_gpa, PTE_A);
         if (level == 12 || ((entry & PTE_PS) && level <= 30)) {
             uint64_t page_mask = (1ULL << level) - 1;
 
+            /* Bits 12 (PAT) to the page size are reserved in large pages. */
             if (level > 12 && (entry & (page_mask & ~0x1fffULL) & ADDR_MASK))
                 page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
             w->gpa = (entry & ADDR_MASK & ~page_mask) | (linear & page_mask);
             w->global = entry & PTE_G;
-            break;
+            return;
         }
         if (level == 39 && (entry & PTE_PS))
             page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
         table = entry & ADDR_MASK;
     }
-leaf:
-    /* The leaf's dirty bit is set on the first write through it; entry_gpa
-     * still points at the leaf. */
-    if (code & PFEC_W)
-        set_pte_bits(cpu, entry_gpa, (entry & PTE_A ? 0 : PTE_A) | PTE_D);
-    else if (!(entry & PTE_A))
-        set_pte_bits(cpu, entry_gpa, PTE_A);
+}
+
+/* After a translation that does not fault: A in every entry it used, and D
+ * in the leaf for a write (SDM Vol. 3A §4.8). */
+static void set_accessed(struct emu_cpu *cpu, const struct walk *w, bool write)
+{
+    int leaf = w->entries - 1;
+
+    for (int i = 0; i < leaf; i++)
+        if (!(w->entry[i] & PTE_A))
+            set_pte_bits(cpu, w->entry_gpa[i], PTE_A);
+    if (write)
+        set_pte_bits(cpu, w->entry_gpa[leaf], PTE_A | PTE_D);
+    else if (!(w->entry[leaf] & PTE_A))
+        set_pte_bits(cpu, w->entry_gpa[leaf], PTE_A);
 }
 
 /* The TLB miss path of translate(): walks, checks and fills the entry. */
@@ -203,6 +235,7 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
                 (!(cpu->rflags & RFLAGS_AC) || cpu->cpl == 3))
                 page_fault(cpu, linear, code | PFEC_P);
         }
+        set_accessed(cpu, &w, acc == ACC_WRITE);
     }
     e->vpn = tag;
     e->gpa = w.gpa & ~0xfffULL;

@@ -2,7 +2,8 @@
  * Model-specific registers (SDM Vol. 4): the architectural ones Linux
  * touches, MTRRs as plain storage, the local APIC's x2APIC and TSC-deadline
  * registers, and KVM's paravirtual clock. Unknown MSRs raise #GP, as on
- * hardware.
+ * hardware, and so do those of features CPUID does not report (IA32_SPEC_CTRL,
+ * IA32_PRED_CMD: no IBRS, STIBP or SSBD).
  */
 #include "accel/emu/cpu.h"
 #include "hw/irqchip/irqchip.h"
@@ -11,7 +12,6 @@
 /* MSR numbers, SDM Vol. 4. */
 #define MSR_IA32_TSC               0x10
 #define MSR_IA32_APIC_BASE         0x1b
-#define MSR_IA32_SPEC_CTRL         0x48
 #define MSR_IA32_ARCH_CAPABILITIES 0x10a
 #define MSR_IA32_SYSENTER_CS       0x174
 #define MSR_IA32_SYSENTER_ESP      0x175
@@ -62,6 +62,39 @@ static uint64_t *mtrr_slot(struct emu_cpu *cpu, uint32_t index)
     return NULL;
 }
 
+#define APIC_BASE_BSP  (1ULL << 8)
+#define APIC_BASE_EXTD (1ULL << 10)
+#define APIC_BASE_EN   (1ULL << 11)
+
+/* The APIC's mode in IA32_APIC_BASE: EN and EXTD (SDM Vol. 3A §11.12.5). */
+static uint64_t apic_mode(uint64_t base)
+{
+    return base & (APIC_BASE_EN | APIC_BASE_EXTD);
+}
+
+/*
+ * IA32_APIC_BASE (SDM Vol. 3A §11.4.4, §11.12.5 Figure 11-27): bit 8 (BSP)
+ * is read-only, bits 10 (EXTD) and 11 (EN) the mode, 12 up to MAXPHYADDR
+ * the base; the rest is reserved. The legal moves are xAPIC -> x2APIC and
+ * any mode -> disabled -> xAPIC; EXTD without EN is invalid. Like KVM, a
+ * move from disabled straight to x2APIC is refused too.
+ */
+static void write_apic_base(struct emu_cpu *cpu, uint64_t v)
+{
+    uint64_t valid = ((1ULL << EMU_PHYS_BITS) - 1) & ~0xfffULL;
+    uint64_t old = apic_mode(cpu->msr.apic_base), new = apic_mode(v);
+
+    valid |= APIC_BASE_BSP | APIC_BASE_EXTD | APIC_BASE_EN;
+    if ((v & ~valid) || new == APIC_BASE_EXTD)
+        emu_raise(cpu, EXC_GP, 0);
+    if (old == (APIC_BASE_EN | APIC_BASE_EXTD) && new == APIC_BASE_EN)
+        emu_raise(cpu, EXC_GP, 0);
+    if (old == 0 && new == (APIC_BASE_EN | APIC_BASE_EXTD))
+        emu_raise(cpu, EXC_GP, 0);
+    cpu->msr.apic_base = (v & ~APIC_BASE_BSP) | (cpu->msr.apic_base & APIC_BASE_BSP);
+    lapic_set_base(cpu->evm->chip, cpu->index, cpu->msr.apic_base);
+}
+
 uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
 {
     uint64_t *mtrr = mtrr_slot(cpu, index);
@@ -96,8 +129,6 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
         return emu_tsc(cpu);
     case MSR_IA32_APIC_BASE:
         return cpu->msr.apic_base;
-    case MSR_IA32_SPEC_CTRL:
-        return cpu->msr.spec_ctrl;
     case MSR_IA32_SYSENTER_CS:
         return cpu->msr.sysenter_cs;
     case MSR_IA32_SYSENTER_ESP:
@@ -167,14 +198,7 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         emu_kvmclock_publish(cpu);
         return;
     case MSR_IA32_APIC_BASE:
-        /* Bits 8 (BSP, read-only), 10 (x2APIC), 11 (enable), 12-39 the base. */
-        if (v & ~0xfffffffd00ULL)
-            emu_raise(cpu, EXC_GP, 0);
-        cpu->msr.apic_base = (v & ~0x100ULL) | (cpu->msr.apic_base & 0x100);
-        lapic_set_base(cpu->evm->chip, cpu->index, cpu->msr.apic_base);
-        return;
-    case MSR_IA32_SPEC_CTRL:
-        cpu->msr.spec_ctrl = v;
+        write_apic_base(cpu, v);
         return;
     case MSR_IA32_SYSENTER_CS:
         cpu->msr.sysenter_cs = v;

@@ -105,6 +105,24 @@ static void write_cr0(struct emu_cpu *cpu, uint64_t v)
     emu_update_mode(cpu);
 }
 
+/* INVLPG (SDM Vol. 2A) checks neither the segment limit nor the address:
+ * a non-canonical address, which no TLB entry can hold, is a no-op. */
+static void invlpg(struct emu_cpu *cpu)
+{
+    int seg = emu_op_seg(cpu, 0);
+    uint64_t lin = emu_op_address(cpu, 0);
+
+    if (cpu->code_bits == 64) {
+        if (seg == SEG_FS || seg == SEG_GS)
+            lin += cpu->seg[seg].base;
+        if (!emu_canonical(lin))
+            return;
+    } else {
+        lin = (lin + cpu->seg[seg].base) & 0xffffffff;
+    }
+    emu_tlb_flush_page(cpu, lin);
+}
+
 /* INVPCID (SDM Vol. 2A): the TLB is not tagged by PCID, so invalidating
  * one context invalidates every non-global entry, which is allowed. */
 static void invpcid(struct emu_cpu *cpu)
@@ -123,6 +141,29 @@ static void invpcid(struct emu_cpu *cpu)
         emu_tlb_flush_page(cpu, lin);
     else
         emu_tlb_flush(cpu, type == 2);
+}
+
+/* KVM's hypercall ABI (Linux Documentation/virt/kvm/x86/hypercalls.rst),
+ * which CPUID 40000000H's signature promises: the number in RAX, arguments
+ * in RBX, RCX, RDX and RSI, the result in RAX, nothing else changed. vx86
+ * offers none of the hypercalls that need a feature bit in 40000001H, so
+ * only KVM_HC_VAPIC_POLL_IRQ (a no-op) answers; the others return
+ * -KVM_ENOSYS, and CPL > 0 gets -KVM_EPERM, as from KVM. */
+#define KVM_HC_VAPIC_POLL_IRQ 1
+#define KVM_ENOSYS            1000
+#define KVM_EPERM             1
+
+static void kvm_hypercall(struct emu_cpu *cpu)
+{
+    uint64_t nr = cpu->gpr[0], ret = (uint64_t)-KVM_ENOSYS;
+
+    if (cpu->code_bits != 64)
+        nr &= 0xffffffff;
+    if (cpu->cpl != 0)
+        ret = (uint64_t)-KVM_EPERM;
+    else if (nr == KVM_HC_VAPIC_POLL_IRQ)
+        ret = 0;
+    cpu->gpr[0] = cpu->code_bits == 64 ? ret : ret & 0xffffffff;
 }
 
 static void write_cr4(struct emu_cpu *cpu, uint64_t v)
@@ -159,6 +200,11 @@ static void mov_cr(struct emu_cpu *cpu)
             cpu->cr2 = v;
             break;
         case 3:
+            /* In long mode, bits from MAXPHYADDR up are reserved but for
+             * bit 63 with PCIDE (SDM Vol. 3A §4.5.2, MOV CR): #GP(0). */
+            if (emu_long_mode(cpu) &&
+                ((cpu->cr4 & CR4_PCIDE) ? v & ~(1ULL << 63) : v) >> EMU_PHYS_BITS)
+                emu_raise(cpu, EXC_GP, 0);
             /* With PCIDE, bit 63 asks to keep the new PCID's entries
              * (SDM §4.10.4.1). The TLB is not tagged by PCID, so it keeps
              * entries only when the PCID and tables stay the same. */
@@ -211,6 +257,9 @@ static void load_dtable(struct emu_cpu *cpu, struct cpu_dtable *t)
 
     if (cpu->code_bits != 64 && cpu->insn->operand_width == 16)
         base &= 0xffffff;
+    /* SDM Vol. 2A, LGDT/LIDT: #GP(0) for a non-canonical base in 64-bit mode. */
+    if (cpu->code_bits == 64 && !emu_canonical(base))
+        emu_raise(cpu, EXC_GP, 0);
     t->limit = limit;
     t->base = base;
 }
@@ -249,6 +298,9 @@ static void load_system_seg(struct emu_cpu *cpu, bool tr)
         if ((uint64_t)(sel & ~7u) + 15 > cpu->gdt.limit)
             emu_raise(cpu, EXC_GP, sel & 0xfffc);
         s.base |= emu_read_lin(cpu, cpu->gdt.base + (sel & ~7u) + 8, 4, ACC_READ, 0) << 32;
+        /* SDM Vol. 2A, LLDT and LTR: a non-canonical base is #GP(selector). */
+        if (!emu_canonical(s.base))
+            emu_raise(cpu, EXC_GP, sel & 0xfffc);
     }
     if (tr) {
         /* Mark the TSS busy in the GDT. */
@@ -467,8 +519,7 @@ bool emu_exec_system(struct emu_cpu *cpu)
         cpu->cr0 &= ~CR0_TS;
         return true;
     case ZYDIS_MNEMONIC_INVLPG:
-        emu_tlb_flush_page(cpu,
-                           emu_linear(cpu, emu_op_seg(cpu, 0), emu_op_address(cpu, 0), 1, false));
+        invlpg(cpu);
         return true;
     case ZYDIS_MNEMONIC_INVPCID:
         invpcid(cpu);
@@ -488,6 +539,17 @@ bool emu_exec_system(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_CPUID:
         emu_cpuid(cpu);
         return true;
+    case ZYDIS_MNEMONIC_VMCALL:
+        kvm_hypercall(cpu);
+        return true;
+    case ZYDIS_MNEMONIC_VMMCALL:
+        /* AMD's hypercall instruction: #UD on this Intel CPU model, as on
+         * Intel hardware (KVM may patch it; a guest must not rely on it). */
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    case ZYDIS_MNEMONIC_RDPMC:
+        /* CPUID leaf 0AH reports no architectural PMU (version 0), so
+         * every counter ECX can name is invalid: #GP(0) (SDM Vol. 2B). */
+        emu_raise(cpu, EXC_GP, 0);
     case ZYDIS_MNEMONIC_RDTSC:
     case ZYDIS_MNEMONIC_RDTSCP:
         if ((cpu->cr4 & CR4_TSD) && cpu->cpl != 0)

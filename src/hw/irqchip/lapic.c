@@ -396,7 +396,8 @@ void lapic_write(struct lapic *l, uint32_t offset, uint32_t value, const struct 
 
 /* x2APIC MSR access rules, SDM Table 11-6: no APR, DFR or ICR2; EOI and
  * SELF IPI are write-only; ID, version, PPR, LDR, ISR, TMR, IRR and the
- * current count are read-only. */
+ * current count are read-only. A write of reserved bits raises #GP: any
+ * bit of EOI or ESR, bits 31:8 of SELF IPI (§11.12.11). */
 static bool x2_readable(uint32_t off)
 {
     switch (off) {
@@ -472,7 +473,8 @@ int lapic_wrmsr(struct lapic *l, uint32_t msr, uint64_t value, const struct lapi
         l->icr_lo = (uint32_t)value & ICR_WRITABLE;
         send(l, fx);
     } else if (x2_msr(l, msr) && x2_writable(off) && !(value >> 32) &&
-               !((off == APIC_EOI || off == APIC_ESR) && value)) {
+               !((off == APIC_EOI || off == APIC_ESR) && value) &&
+               !(off == APIC_SELF_IPI && (value & ~0xffULL))) {
         write_reg(l, off, (uint32_t)value, now->ns, fx);
     } else {
         r = -1;

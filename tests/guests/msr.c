@@ -1,0 +1,138 @@
+/*
+ * What CPUID promises about MSRs, performance counters and hypercalls:
+ *   - IA32_SPEC_CTRL (48H) exists only with CPUID.07H:EDX IBRS, STIBP or
+ *     SSBD, IA32_PRED_CMD (49H) only with IBRS/IBPB (SDM Vol. 4 Table 2-2):
+ *     otherwise RDMSR/WRMSR raise #GP(0);
+ *   - RDPMC of a counter the architectural PMU (CPUID leaf 0AH) does not
+ *     report raises #GP(0) (SDM Vol. 2B, RDPMC);
+ *   - under KVM's signature (CPUID 40000000H), VMCALL is KVM's hypercall
+ *     (Linux Documentation/virt/kvm/x86/hypercalls.rst): an unknown number
+ *     in RAX returns -KVM_ENOSYS (-1000) in RAX, other registers kept.
+ */
+#include "lib/guest.h"
+#include "lib/trap.h"
+
+#define MSR_SPEC_CTRL 0x48u
+#define MSR_PRED_CMD  0x49u
+#define CPUID_7_IBRS  (1u << 26)
+#define CPUID_7_STIBP (1u << 27)
+#define CPUID_7_SSBD  (1u << 31)
+#define KVM_ENOSYS    1000
+
+static uint64_t try_rdmsr(uint32_t msr)
+{
+    uint64_t at;
+    uint32_t lo = 0, hi = 0;
+
+    __asm__ volatile(TRAP_TRY("rdmsr") : [at] "=&r"(at), "+a"(lo), "+d"(hi) : "c"(msr) : "memory");
+    return trap_last.vector;
+}
+
+static uint64_t try_wrmsr(uint32_t msr, uint64_t v)
+{
+    uint64_t at;
+
+    __asm__ volatile(TRAP_TRY("wrmsr")
+                     : [at] "=&r"(at)
+                     : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+                     : "memory");
+    return trap_last.vector;
+}
+
+static void check_msr(const char *name, uint32_t msr, int exists, int readable)
+{
+    uint64_t rv = readable ? try_rdmsr(msr) : EXC_GP, wv = try_wrmsr(msr, 0);
+
+    printf("%s: %s; RDMSR vector %lu, WRMSR vector %lu\n", name,
+           exists ? "in CPUID" : "not in CPUID", rv, wv);
+    if (exists) {
+        CHECK(wv == TRAP_NONE);
+        if (readable)
+            CHECK(rv == TRAP_NONE);
+    } else {
+        CHECK(wv == EXC_GP);
+        CHECK(rv == EXC_GP);
+    }
+}
+
+static void test_spec_msrs(void)
+{
+    uint32_t r[4];
+
+    cpuid(7, 0, r);
+    check_msr("IA32_SPEC_CTRL", MSR_SPEC_CTRL,
+              !!(r[3] & (CPUID_7_IBRS | CPUID_7_STIBP | CPUID_7_SSBD)), 1);
+    /* IA32_PRED_CMD is write-only. */
+    check_msr("IA32_PRED_CMD", MSR_PRED_CMD, !!(r[3] & CPUID_7_IBRS), 0);
+}
+
+static void check_rdpmc_gp(uint32_t counter)
+{
+    uint64_t at;
+    uint32_t lo = 0, hi = 0;
+
+    __asm__ volatile(TRAP_TRY("rdpmc")
+                     : [at] "=&r"(at), "+a"(lo), "+d"(hi)
+                     : "c"(counter)
+                     : "memory");
+    printf("RDPMC(0x%x): vector %lu, error code 0x%lx\n", counter, trap_last.vector,
+           trap_last.error_code);
+    CHECK(trap_last.vector == EXC_GP);
+    CHECK(trap_last.error_code == 0);
+    CHECK(trap_last.rip == at);
+}
+
+static void test_rdpmc(void)
+{
+    uint32_t r[4], gp = 0, fixed = 0;
+
+    cpuid(0, 0, r);
+    if (r[0] >= 0xa) {
+        cpuid(0xa, 0, r);
+        if (r[0] & 0xff) {
+            gp = r[0] >> 8 & 0xff;
+            fixed = (r[0] & 0xff) > 1 ? (r[3] & 0x1f) : 0;
+        }
+        printf("architectural PMU version %u: %u general counters, %u fixed\n", r[0] & 0xff, gp,
+               fixed);
+    }
+    check_rdpmc_gp(gp);
+    check_rdpmc_gp(64);
+    check_rdpmc_gp(1u << 30 | fixed);
+}
+
+static void test_hypercall(void)
+{
+    uint32_t r[4];
+    uint64_t at, rax = 12345678, rbx = 0x1111, rcx = 0x2222, rdx = 0x3333, rsi = 0x4444;
+
+    cpuid(0x40000000, 0, r);
+    if (r[1] != 0x4b4d564b || r[2] != 0x564b4d56 || r[3] != 0x4d) {
+        printf("SKIP hypercall: no KVM signature in CPUID 40000000H\n");
+        return;
+    }
+    cpuid(0, 0, r);
+    if (r[1] != 0x756e6547) {
+        printf("SKIP hypercall: not an Intel CPU model (VMCALL is Intel's)\n");
+        return;
+    }
+    __asm__ volatile(TRAP_TRY("vmcall")
+                     : [at] "=&r"(at), "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx), "+S"(rsi)
+                     :
+                     : "memory");
+    printf("VMCALL of hypercall 12345678: vector %lu, RAX %ld\n", trap_last.vector, (long)rax);
+    CHECK(trap_last.vector == TRAP_NONE);
+    CHECK((long)rax == -KVM_ENOSYS);
+    CHECK(rbx == 0x1111 && rcx == 0x2222 && rdx == 0x3333 && rsi == 0x4444);
+}
+
+int guest_main(const char *cmdline, uint64_t mem_size)
+{
+    (void)cmdline;
+    (void)mem_size;
+    idt_init();
+    test_spec_msrs();
+    test_rdpmc();
+    test_hypercall();
+    guest_finish();
+}
