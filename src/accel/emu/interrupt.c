@@ -282,9 +282,11 @@ void emu_null_inner_segments(struct emu_cpu *cpu)
 
         if (s == SEG_CS || s == SEG_SS || d->unusable)
             continue;
-        /* Data and non-conforming code segments more privileged than the new CPL. */
+        /* Data and non-conforming code segments more privileged than the new
+         * CPL. Only the selector and the rights go: in 64-bit mode FS and GS
+         * still address through their base. */
         if ((!(d->type & 0x8) || !(d->type & 0x4)) && d->dpl < cpu->cpl)
-            *d = (struct cpu_segment){.unusable = 1};
+            *d = (struct cpu_segment){.unusable = 1, .base = d->base};
     }
 }
 
@@ -292,6 +294,14 @@ void emu_iret(struct emu_cpu *cpu, int opsize)
 {
     unsigned size = (unsigned)opsize / 8;
 
+    /* IRET ends NMI blocking even if it then faults (SDM Vol. 3A §6.7.1;
+     * Vol. 3C §27.2.3, "NMI unblocking due to IRET"); a held NMI is taken
+     * before the next instruction. */
+    if (cpu->nmi_blocked) {
+        cpu->nmi_blocked = false;
+        if (cpu->nmi_pending)
+            atomic_store(&cpu->wake, true);
+    }
     if (!(cpu->cr0 & CR0_PE)) {
         uint64_t ip = emu_pop(cpu, size), cs = emu_pop(cpu, size), fl = emu_pop(cpu, size);
         uint64_t keep = size == 2 ? ~0xffffULL : ~0x257fd5ULL;
@@ -385,6 +395,11 @@ void emu_sysret(struct emu_cpu *cpu, int opsize)
     cpu->seg[SEG_SS].present = 1;
     cpu->seg[SEG_SS].s = 1;
     cpu->seg[SEG_SS].type = 3;
+    /* A SYSRET that sets TF traps at once, in user mode: unlike IRET's, its
+     * TF counts for itself (as Linux's entry code notes, which uses IRET
+     * to return with TF set). */
+    if (cpu->rflags & RFLAGS_TF)
+        cpu->db_due = DR6_BS;
     emu_update_mode(cpu);
 }
 
