@@ -422,7 +422,7 @@ static void test_registers(void)
     write_dr6(0xffffffff);
     printf("DR6 after writing ones: %lx\n", read_dr6());
     CHECK(read_dr6() == 0xffffeffful);
-    write_dr7(1ul << 11 | 1ul << 12 | 1ul << 14 | 1ul << 15); /* reserved */
+    write_dr7(1ul << 12 | 1ul << 14 | 1ul << 15); /* reserved (bit 11 is RTM where there is RTM) */
     CHECK(read_dr7() == DR7_FIXED1);
     write_dr0(0x123456789abcul);
     CHECK(read_dr0() == 0x123456789abcul);

@@ -32,6 +32,9 @@ PVM_LIMITS = {
     "smep_smap.elf": "PVM cannot emulate STAC/CLAC",
     "rep_fault.elf": "PVM's emulator writes half of a store that straddles into a "
                      "not-present page before the #PF",
+    "debug.elf": "PVM does not hold a single-step trap over MOV SS and cannot emulate "
+                 "INT n with RFLAGS.TF set (KVM emulation failure)",
+    "nmi.elf": "PVM keeps NMIs blocked after an IRET that faults",
 }
 
 
