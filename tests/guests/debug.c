@@ -12,9 +12,9 @@
 #include "lib/guest.h"
 #include "lib/trap.h"
 
-#define TF RFLAGS_TF
+#define TF     RFLAGS_TF
 #define EXC_DB 1
-#define RF (1ul << 16)
+#define RF     (1ul << 16)
 
 #define DR6_FIXED1 0xffff0ff0ul /* bits 4-11 and 16-31 read as 1 (SDM Vol. 3B §17.2.3) */
 #define DR6_BD     (1ul << 13)
@@ -23,19 +23,19 @@
 #define DR7_GD     (1ul << 13)
 #define CR4_DE     (1ul << 3)
 
-#define VEC_SOFT   0x40 /* INT n in these tests */
-#define MAX_DB     16
+#define VEC_SOFT 0x40 /* INT n in these tests */
+#define MAX_DB   16
 
 #define DR_ACCESSORS(n)                                                                            \
     static inline unsigned long read_dr##n(void)                                                   \
     {                                                                                              \
         unsigned long v;                                                                           \
-        __asm__ volatile("mov %%dr" #n ", %0" : "=r"(v));                                         \
+        __asm__ volatile("mov %%dr" #n ", %0" : "=r"(v));                                          \
         return v;                                                                                  \
     }                                                                                              \
     static inline void write_dr##n(unsigned long v)                                                \
     {                                                                                              \
-        __asm__ volatile("mov %0, %%dr" #n : : "r"(v));                                           \
+        __asm__ volatile("mov %0, %%dr" #n : : "r"(v));                                            \
     }
 DR_ACCESSORS(0)
 DR_ACCESSORS(1)
@@ -123,8 +123,7 @@ static void test_single_step(void)
                  : "=r"(l[0]), "=r"(l[1]), "=r"(l[2]), "=r"(l[3]), "=r"(l[4])
                  :
                  : "memory", "cc");
-    expect("single-step", 4, (uint64_t[]){l[1], l[2], l[3], l[4]},
-           (uint64_t[]){bs, bs, bs, bs});
+    expect("single-step", 4, (uint64_t[]){l[1], l[2], l[3], l[4]}, (uint64_t[]){bs, bs, bs, bs});
     CHECK(!(db_rflags[0] & RF)); /* a trap's frame has RF clear */
 }
 
@@ -251,8 +250,7 @@ static void test_syscall(void)
     wrmsr(MSR_SFMASK, TF);
     reset();
     after = syscall_with_tf();
-    printf("syscall, TF masked: %u #DB, first at %lx (expected %lx)\n", db_count, db_rip[0],
-           after);
+    printf("syscall, TF masked: %u #DB, first at %lx (expected %lx)\n", db_count, db_rip[0], after);
     CHECK(db_count == 4 && db_rip[0] == after);
 
     /* TF kept: the trap after SYSCALL is at the stub's first instruction. */

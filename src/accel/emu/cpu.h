@@ -89,6 +89,8 @@ struct emu_vm {
 #define RFLAGS_VIF    (1ULL << 19)
 #define RFLAGS_VIP    (1ULL << 20)
 #define RFLAGS_ID     (1ULL << 21)
+#define RFLAGS_STATUS (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+
 /* Debug registers, SDM Vol. 3B §17.2: DR6 reads back with bits 4-11 and
  * 16-31 set (no RTM, no bus-lock detection), DR7 with bit 10 set; DR6's
  * B0-B3, BD, BS, BT and DR7's enables, GD and the R/W and LEN fields hold
@@ -101,8 +103,6 @@ struct emu_vm {
 #define DR7_GD       (1ULL << 13)
 #define DR7_FIXED1   (1ULL << 10)
 #define DR7_WRITABLE 0xffff23ffULL
-
-#define RFLAGS_STATUS (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
 
 /* Exception vectors, SDM Vol. 3A Table 6-1. */
 enum {
