@@ -391,6 +391,25 @@ static void test_data_breakpoints(void)
     data_case(3, 0, 1, 2, 1, false, false);
 }
 
+/* x87 and SSE accesses report too: FSTP stores eight bytes. */
+static void test_data_breakpoint_x87(void)
+{
+    volatile uint8_t *base = (volatile uint8_t *)watched;
+    uint64_t after;
+
+    write_dr1((uint64_t)(base + 4));
+    write_dr7(DR7_FIXED1 | 1ul << 3 | 1ul << 20 | 3ul << 22); /* G1, write, 4 bytes */
+    reset();
+    asm volatile("fldz\n\t"
+                 "fstpl (%1)\n"
+                 "1:\tlea 1b(%%rip), %0"
+                 : "=r"(after)
+                 : "r"(base)
+                 : "memory");
+    write_dr7(DR7_FIXED1);
+    expect("FSTP under a write breakpoint", 1, (uint64_t[]){after}, (uint64_t[]){DR6_FIXED1 | 2});
+}
+
 /* An I/O breakpoint (R/W = 10) needs CR4.DE: a trap after OUT to its port. */
 static void test_io_breakpoint(void)
 {
@@ -467,6 +486,7 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     test_rf_in_frames();
     test_instruction_breakpoint();
     test_data_breakpoints();
+    test_data_breakpoint_x87();
     test_io_breakpoint();
     guest_finish();
 }
