@@ -144,8 +144,8 @@ static uint64_t exec_hits(struct emu_cpu *cpu)
  * The single-step rule (SDM Vol. 3B §17.3.1.4): a #DB trap with DR6.BS after
  * an instruction that began with TF set, so POPF or IRET that sets TF traps
  * only after the next instruction. SYSCALL goes by TF as it leaves it, so
- * one whose FMASK clears TF does not trap in the kernel; SYSRET, which traps
- * whenever it leaves TF set, sets db_due itself. A software interrupt
+ * one whose FMASK clears TF does not trap in the kernel; SYSRET that leaves
+ * TF set traps too, through db_due (interrupt.c). A software interrupt
  * (INT n, INT3, INTO, ICEBP) clears TF on the way to its handler and does
  * not trap.
  */
@@ -155,8 +155,6 @@ static bool single_step(const struct emu_cpu *cpu, uint64_t rflags_before)
 
     if (m == ZYDIS_MNEMONIC_SYSCALL)
         return cpu->rflags & RFLAGS_TF;
-    if (m == ZYDIS_MNEMONIC_SYSRET)
-        return false;
     return rflags_before & RFLAGS_TF;
 }
 
@@ -164,6 +162,7 @@ void emu_debug_step(struct emu_cpu *cpu)
 {
     uint64_t before = cpu->rflags, held = cpu->db_pending, bits;
 
+    /* A SYSRET that ran in a block left its trap due: take it first. */
     if (cpu->db_due) {
         report(cpu, cpu->db_due);
         cpu->db_due = 0;
@@ -186,8 +185,9 @@ void emu_debug_step(struct emu_cpu *cpu)
             emu_raise(cpu, EXC_DB, EXC_NO_ERROR);
         }
     }
-    /* RF clears when an instruction completes; IRET may set it again. A
-     * fault pushes it set anyway, and so loses nothing. */
+    /* RF clears at the start of the instruction, after the instruction
+     * breakpoint check (SDM Vol. 3B §17.3.1.1); IRET may set it again, and
+     * a fault pushes it set. */
     cpu->rflags &= ~RFLAGS_RF;
     emu_step(cpu);
 
@@ -196,7 +196,8 @@ void emu_debug_step(struct emu_cpu *cpu)
      * through, to trap at its handler's first instruction. */
     if (cpu->db_soft == DB_SOFT_ICEBP)
         return;
-    bits = (held | cpu->db_hits) & (cpu->db_soft ? DR6_B0_3 : ~0ULL);
+    bits = (held | cpu->db_hits | cpu->db_due) & (cpu->db_soft ? DR6_B0_3 : ~0ULL);
+    cpu->db_due = 0;
     if (!cpu->db_soft && single_step(cpu, before))
         bits |= DR6_BS;
     if (!bits)
