@@ -239,6 +239,14 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
     unsigned n = 0, ran;
 
     while (n < budget && !cpu->halted && !cpu->triple_fault) {
+        if (__builtin_expect(emu_debug_on(cpu), 0)) {
+            emu_debug_step(cpu);
+            n++;
+            prev = NULL;
+            if (emu_events_due(cpu))
+                break;
+            continue;
+        }
         b = prev ? follow(cpu, prev) : NULL;
         if (!b) {
             uint64_t epoch = cpu->map_epoch;

@@ -91,6 +91,19 @@ struct emu_vm {
 #define RFLAGS_ID     (1ULL << 21)
 #define RFLAGS_STATUS (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
 
+/* Debug registers, SDM Vol. 3B §17.2: DR6 reads back with bits 4-11 and
+ * 16-31 set (no RTM, no bus-lock detection), DR7 with bit 10 set; DR6's
+ * B0-B3, BD, BS, BT and DR7's enables, GD and the R/W and LEN fields hold
+ * what software writes. */
+#define DR6_B0_3     0xfULL
+#define DR6_BD       (1ULL << 13)
+#define DR6_BS       (1ULL << 14)
+#define DR6_FIXED1   0xffff0ff0ULL
+#define DR6_WRITABLE (DR6_B0_3 | DR6_BD | DR6_BS | (1ULL << 15))
+#define DR7_GD       (1ULL << 13)
+#define DR7_FIXED1   (1ULL << 10)
+#define DR7_WRITABLE 0xffff23ffULL
+
 /* Exception vectors, SDM Vol. 3A Table 6-1. */
 enum {
     EXC_DE = 0,
@@ -170,6 +183,19 @@ struct emu_cpu {
     uint8_t fxsave[512] __attribute__((aligned(16)));
     bool halted;
     bool intr_shadow; /* the instruction after MOV SS / STI cannot be interrupted */
+    uint64_t dr[4], dr6, dr7;
+    /* NMI blocking (SDM Vol. 3A §6.7.1): from an NMI's delivery to the next
+     * IRET; an NMI that comes meanwhile waits in nmi_pending. */
+    bool nmi_blocked, nmi_pending;
+
+    /* Debug state (debug.c), derived or per instruction. */
+    uint8_t bp_exec, bp_data, bp_io; /* enabled DR0-3 breakpoints of each kind */
+    uint8_t db_hits;                 /* data and I/O breakpoints this instruction hit */
+    bool db_shadow;                  /* this instruction was MOV SS or POP SS */
+    uint8_t db_soft;                 /* DB_SOFT_*: it delivered a software interrupt */
+    bool exc_no_rf;                  /* the fault being raised pushes RF as it is */
+    uint64_t db_pending;             /* DR6 bits of traps held over a MOV SS */
+    uint64_t db_due;                 /* DR6 bits of a trap due before the next instruction */
 
     /* Derived from the state above by emu_update_mode(). */
     int cpl;
@@ -261,6 +287,35 @@ uint64_t emu_pop(struct emu_cpu *cpu, unsigned size);
  * unchanged: the value on top of the stack, then RSP moved up by bytes. */
 uint64_t emu_stack_top(struct emu_cpu *cpu, unsigned size);
 void emu_stack_drop(struct emu_cpu *cpu, uint64_t bytes);
+
+/* debug.c: debug registers, breakpoints and single-step (SDM Vol. 3B ch. 17). */
+enum { DB_SOFT_NONE, DB_SOFT_INT, DB_SOFT_ICEBP };
+/* True when instructions must run one at a time through emu_debug_step:
+ * TF or RF set, a breakpoint enabled, or a trap held over MOV SS. TF and RF
+ * only change in instructions that end a block, so the block loop reads
+ * this once per block. */
+static inline bool emu_debug_on(const struct emu_cpu *cpu)
+{
+    return (cpu->rflags & (RFLAGS_TF | RFLAGS_RF)) | cpu->bp_exec | cpu->bp_data | cpu->bp_io |
+           cpu->db_pending | cpu->db_due;
+}
+/* One instruction with instruction breakpoints before it and data, I/O and
+ * single-step traps after it. */
+void emu_debug_step(struct emu_cpu *cpu);
+/* Recomputes bp_* from DR7 and CR4.DE; after either changes. */
+void emu_debug_update(struct emu_cpu *cpu);
+/* MOV to or from DRn (n 0-7), with the checks of SDM Vol. 2B "MOV-Move to/from
+ * Debug Registers". */
+void emu_mov_dr(struct emu_cpu *cpu, int n, bool to_dr, ZydisRegister gpr);
+/* A data access of size bytes at linear; records the data breakpoints it
+ * hits. Call only when cpu->bp_data. */
+void emu_debug_watch(struct emu_cpu *cpu, uint64_t linear, unsigned size, bool write);
+/* Port I/O of size bytes at port; records the I/O breakpoints it hits. Call
+ * only when cpu->bp_io. */
+void emu_debug_io(struct emu_cpu *cpu, uint16_t port, unsigned size);
+/* ICEBP (INT1, F1): a #DB trap delivered like a hardware exception, with no
+ * gate DPL check and DR6 unchanged (SDM Vol. 3A §6.15, Interrupt 1). */
+void emu_icebp(struct emu_cpu *cpu);
 
 /* system.c */
 /* #GP(0) unless CPL <= IOPL or the TSS I/O bitmap allows all size bytes at port. */

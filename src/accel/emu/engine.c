@@ -87,6 +87,12 @@ void emu_reset(struct emu_cpu *cpu)
     cpu->rip = 0xfff0;
     cpu->cr2 = cpu->cr3 = cpu->cr4 = cpu->cr8 = cpu->efer = 0;
     cpu->halted = cpu->intr_shadow = cpu->irq_blocked = false;
+    cpu->nmi_blocked = cpu->nmi_pending = false;
+    memset(cpu->dr, 0, sizeof(cpu->dr));
+    cpu->dr6 = DR6_FIXED1;
+    cpu->dr7 = DR7_FIXED1;
+    cpu->db_pending = cpu->db_due = 0;
+    emu_debug_update(cpu);
     cpu->rflags = RFLAGS_FIXED;
     cpu->cr0 = CR0_ET | CR0_CD | CR0_NW;
     cpu->msr.pat = 0x0007040600070406ULL;

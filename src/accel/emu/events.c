@@ -100,7 +100,12 @@ bool emu_events(struct emu_cpu *cpu)
     }
     if (!cpu->wait_sipi) {
         if (irqchip_take_nmi(chip, cpu->index))
+            cpu->nmi_pending = true;
+        if (cpu->nmi_pending && !cpu->nmi_blocked) {
+            cpu->nmi_pending = false;
+            cpu->nmi_blocked = true;
             emu_external_interrupt(cpu, EXC_NMI);
+        }
         maskable(cpu, chip);
     }
     cpu->deadline = irqchip_next_deadline(chip, cpu->index);

@@ -275,7 +275,7 @@ static bool exec_move(struct emu_cpu *cpu)
                 emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
             emu_load_seg(cpu, seg, (uint16_t)emu_op_read(cpu, 1));
             if (seg == SEG_SS)
-                cpu->intr_shadow = true;
+                cpu->intr_shadow = cpu->db_shadow = true;
             return true;
         }
         if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -429,7 +429,7 @@ static bool exec_stack(struct emu_cpu *cpu)
             emu_load_seg(cpu, seg, (uint16_t)v);
             emu_pop(cpu, size);
             if (seg == SEG_SS)
-                cpu->intr_shadow = true;
+                cpu->intr_shadow = cpu->db_shadow = true;
             return true;
         }
         /* A memory destination is addressed with the incremented RSP (SDM POP). */
@@ -727,6 +727,12 @@ static void fault_entry(struct emu_cpu *cpu)
 
     emu_split_unlock(cpu);
     cpu->rip = cpu->insn_rip;
+    /* A fault's frame has RF set, so that the instruction it returns to
+     * does not hit its instruction breakpoint again; an instruction
+     * breakpoint's own #DB is the exception (SDM Vol. 3B §17.3.1.1). */
+    if (!cpu->exc_no_rf)
+        cpu->rflags |= RFLAGS_RF;
+    cpu->exc_no_rf = false;
     if (cpu->delivering >= 0) {
         int first = cpu->delivering, second = exception_class(vector);
 
@@ -748,6 +754,7 @@ static void fault_entry(struct emu_cpu *cpu)
 /* INT n, INT3, INTO: software interrupts, returning after the instruction. */
 void emu_soft_interrupt(struct emu_cpu *cpu, int vector)
 {
+    cpu->db_soft = DB_SOFT_INT;
     cpu->delivering = CLASS_BENIGN;
     emu_deliver(cpu, vector, EXC_NO_ERROR, true);
     cpu->delivering = -1;
@@ -788,7 +795,10 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
             continue;
         if (cpu->trace) {
             for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++) {
-                emu_step(cpu);
+                if (emu_debug_on(cpu))
+                    emu_debug_step(cpu);
+                else
+                    emu_step(cpu);
                 if (emu_events_due(cpu))
                     break;
             }

@@ -39,6 +39,8 @@ void fpu_mem_read(struct emu_cpu *cpu, int seg, uint64_t off, void *buf, unsigne
     uint64_t lin = emu_linear(cpu, seg, off, len, false);
     uint8_t *b = buf;
 
+    if (cpu->bp_data)
+        emu_debug_watch(cpu, lin, len, false);
     for (unsigned i = 0; i < len; i += 8) {
         unsigned n = len - i < 8 ? len - i : 8;
         uint64_t v = emu_read_lin(cpu, lin + i, n, ACC_READ, cpu->cpl);
@@ -51,6 +53,8 @@ uint64_t fpu_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t off, unsigne
 {
     uint64_t lin = emu_linear(cpu, seg, off, len, true);
 
+    if (cpu->bp_data)
+        emu_debug_watch(cpu, lin, len, true);
     /* Within one page the first write's translation holds for the rest.
      * Across two, a 1-byte read with write rights checks each end (RAM
      * reads have no side effects; a store to MMIO across pages is rare). */

@@ -187,6 +187,15 @@ void emu_deliver(struct emu_cpu *cpu, int vector, int error, bool soft)
         deliver_protected(cpu, vector, error, soft);
 }
 
+/* The i-th size-byte slot from the top of the stack, read without moving
+ * RSP: an IRET that faults leaves RSP as it was. */
+static uint64_t stack_slot(struct emu_cpu *cpu, unsigned i, unsigned size)
+{
+    uint64_t mask = cpu->code_bits == 64 ? ~0ULL : cpu->seg[SEG_SS].db ? 0xffffffffULL : 0xffffULL;
+
+    return emu_read(cpu, SEG_SS, (cpu->gpr[GPR_RSP] + (uint64_t)i * size) & mask, size);
+}
+
 /* IRET to the same or an outer privilege level, protected or long mode. */
 static void iret_protected(struct emu_cpu *cpu, int opsize)
 {
@@ -202,16 +211,16 @@ static void iret_protected(struct emu_cpu *cpu, int opsize)
         emu_task_return(cpu);
         return;
     }
-    rip = emu_pop(cpu, size);
-    cs_sel = (uint16_t)emu_pop(cpu, size);
-    flags = emu_pop(cpu, size);
+    rip = stack_slot(cpu, 0, size);
+    cs_sel = (uint16_t)stack_slot(cpu, 1, size);
+    flags = stack_slot(cpu, 2, size);
     if ((flags & RFLAGS_VM) && cpu->cpl == 0 && !emu_long_mode(cpu)) {
         /* Back to virtual-8086 mode (SDM IRET pseudo-code, RETURN-TO-VIRTUAL-8086-MODE). */
-        uint64_t esp = emu_pop(cpu, 4);
-        uint16_t sels[4], ssv = (uint16_t)emu_pop(cpu, 4);
+        uint64_t esp = stack_slot(cpu, 3, 4);
+        uint16_t sels[4], ssv = (uint16_t)stack_slot(cpu, 4, 4);
 
-        for (int i = 0; i < 4; i++)
-            sels[i] = (uint16_t)emu_pop(cpu, 4);
+        for (unsigned i = 0; i < 4; i++)
+            sels[i] = (uint16_t)stack_slot(cpu, 5 + i, 4);
         /* Every flag comes from the image, VM included (SDM IRET, RETURN-TO-VIRTUAL-8086-MODE). */
         cpu->rflags = (flags & 0x3f7fd5) | RFLAGS_FIXED;
         cpu->cpl = 3;
@@ -237,8 +246,8 @@ static void iret_protected(struct emu_cpu *cpu, int opsize)
         emu_raise(cpu, EXC_NP, cs_sel & 0xfffc);
     outer = rpl > cpu->cpl;
     if (outer || lm64) {
-        rsp = emu_pop(cpu, size);
-        ss_sel = (uint16_t)emu_pop(cpu, size);
+        rsp = stack_slot(cpu, 3, size);
+        ss_sel = (uint16_t)stack_slot(cpu, 4, size);
         if ((ss_sel & 0xfffc) == 0) {
             if (!emu_long_mode(cpu) || !cs.l || rpl == 3)
                 emu_raise(cpu, EXC_GP, 0);
@@ -269,6 +278,8 @@ static void iret_protected(struct emu_cpu *cpu, int opsize)
     if (outer || lm64) {
         cpu->seg[SEG_SS] = ss;
         cpu->gpr[GPR_RSP] = size == 8 ? rsp : (size == 4 ? rsp & 0xffffffff : rsp & 0xffff);
+    } else {
+        emu_stack_drop(cpu, 3 * size);
     }
     emu_update_mode(cpu);
     if (outer)
@@ -294,6 +305,14 @@ void emu_iret(struct emu_cpu *cpu, int opsize)
 {
     unsigned size = (unsigned)opsize / 8;
 
+    /* IRET ends NMI blocking even if it then faults (SDM Vol. 3A §6.7.1;
+     * Vol. 3C §27.2.3, "NMI unblocking due to IRET"); a held NMI is taken
+     * before the next instruction. */
+    if (cpu->nmi_blocked) {
+        cpu->nmi_blocked = false;
+        if (cpu->nmi_pending)
+            atomic_store(&cpu->wake, true);
+    }
     if (!(cpu->cr0 & CR0_PE)) {
         uint64_t ip = emu_pop(cpu, size), cs = emu_pop(cpu, size), fl = emu_pop(cpu, size);
         uint64_t keep = size == 2 ? ~0xffffULL : ~0x257fd5ULL;
@@ -387,6 +406,11 @@ void emu_sysret(struct emu_cpu *cpu, int opsize)
     cpu->seg[SEG_SS].present = 1;
     cpu->seg[SEG_SS].s = 1;
     cpu->seg[SEG_SS].type = 3;
+    /* A SYSRET that sets TF traps at once, in user mode: unlike IRET's, its
+     * TF counts for itself (as Linux's entry code notes, which uses IRET
+     * to return with TF set). */
+    if (cpu->rflags & RFLAGS_TF)
+        cpu->db_due = DR6_BS;
     emu_update_mode(cpu);
 }
 

@@ -380,6 +380,8 @@ uint8_t *emu_host_range(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned 
 
     if (!emu_long_mode(cpu))
         linear &= 0xffffffff;
+    if (cpu->bp_data)
+        emu_debug_watch(cpu, linear, len, write);
     if ((linear & 0xfff) + len > 4096)
         return NULL;
     e = translate(cpu, linear, write ? ACC_WRITE : ACC_READ, cpu->cpl);

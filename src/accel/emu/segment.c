@@ -53,12 +53,20 @@ uint64_t emu_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size
 
 uint64_t emu_read(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size)
 {
-    return emu_read_lin(cpu, emu_linear(cpu, seg, offset, size, false), size, ACC_READ, cpu->cpl);
+    uint64_t lin = emu_linear(cpu, seg, offset, size, false);
+
+    if (cpu->bp_data)
+        emu_debug_watch(cpu, lin, size, false);
+    return emu_read_lin(cpu, lin, size, ACC_READ, cpu->cpl);
 }
 
 void emu_write(struct emu_cpu *cpu, int seg, uint64_t offset, uint64_t value, unsigned size)
 {
-    emu_write_lin(cpu, emu_linear(cpu, seg, offset, size, true), value, size, cpu->cpl);
+    uint64_t lin = emu_linear(cpu, seg, offset, size, true);
+
+    if (cpu->bp_data)
+        emu_debug_watch(cpu, lin, size, true);
+    emu_write_lin(cpu, lin, value, size, cpu->cpl);
 }
 
 static unsigned stack_bits(const struct emu_cpu *cpu)

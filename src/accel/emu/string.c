@@ -170,6 +170,15 @@ static void count_zero(struct emu_cpu *cpu, ZydisMnemonic m, unsigned aw)
         cpu->gpr[GPR_RDI] &= 0xffffffff;
 }
 
+/* Not finished: the instruction runs again after pending events. An event
+ * taken between iterations pushes RF set, so that the instruction's
+ * breakpoint does not fire again when it resumes (SDM Vol. 3B §17.3.1.1). */
+static void unfinished(struct emu_cpu *cpu)
+{
+    cpu->rip = cpu->insn_rip;
+    cpu->rflags |= RFLAGS_RF;
+}
+
 bool emu_exec_string(struct emu_cpu *cpu)
 {
     ZydisMnemonic m = cpu->insn->mnemonic;
@@ -180,6 +189,7 @@ bool emu_exec_string(struct emu_cpu *cpu)
     bool repne = cpu->insn->attributes & ZYDIS_ATTRIB_HAS_REPNE;
     uint64_t delta = (cpu->rflags & RFLAGS_DF) ? -(uint64_t)size : size;
     uint16_t port = (uint16_t)cpu->gpr[GPR_RDX];
+    bool step;
     int seg;
 
     switch (m) {
@@ -225,7 +235,10 @@ bool emu_exec_string(struct emu_cpu *cpu)
         count_zero(cpu, m, aw);
         return true;
     }
-    if (rep && !(cpu->rflags & RFLAGS_DF) && aw >= 4 &&
+    /* Single-step and data breakpoints trap between iterations (SDM Vol. 3B
+     * §17.3.1.4): one element per execution then. */
+    step = (cpu->rflags & RFLAGS_TF) || cpu->bp_data;
+    if (rep && !step && !(cpu->rflags & RFLAGS_DF) && aw >= 4 &&
         (m == ZYDIS_MNEMONIC_MOVSB || m == ZYDIS_MNEMONIC_MOVSW || m == ZYDIS_MNEMONIC_MOVSD ||
          m == ZYDIS_MNEMONIC_MOVSQ || m == ZYDIS_MNEMONIC_STOSB || m == ZYDIS_MNEMONIC_STOSW ||
          m == ZYDIS_MNEMONIC_STOSD || m == ZYDIS_MNEMONIC_STOSQ) &&
@@ -234,10 +247,10 @@ bool emu_exec_string(struct emu_cpu *cpu)
                  m == ZYDIS_MNEMONIC_MOVSQ,
              size, aw, seg)) {
         if (get_index(cpu, GPR_RCX, aw) != 0)
-            cpu->rip = cpu->insn_rip;
+            unfinished(cpu);
         return true;
     }
-    for (int n = 0; !rep || n < SLICE; n++) {
+    for (int n = 0; !rep || n < (step ? 1 : SLICE); n++) {
         uint64_t si = get_index(cpu, GPR_RSI, aw), di = get_index(cpu, GPR_RDI, aw), v, f;
 
         if (rep && get_index(cpu, GPR_RCX, aw) == 0)
@@ -313,8 +326,7 @@ bool emu_exec_string(struct emu_cpu *cpu)
         if (cpu->vm->stopping)
             break;
     }
-    /* Not finished: run the instruction again after pending events. */
     if (get_index(cpu, GPR_RCX, aw) != 0)
-        cpu->rip = cpu->insn_rip;
+        unfinished(cpu);
     return true;
 }

@@ -68,6 +68,8 @@ void emu_check_io(struct emu_cpu *cpu, uint16_t port, unsigned size)
 {
     uint64_t iopl = (cpu->rflags & RFLAGS_IOPL) >> 12, base, bits;
 
+    if (cpu->bp_io)
+        emu_debug_io(cpu, port, size);
     if (!(cpu->cr0 & CR0_PE) || (!(cpu->rflags & RFLAGS_VM) && (uint64_t)cpu->cpl <= iopl))
         return;
     if (cpu->tr.limit < 0x67)
@@ -453,11 +455,14 @@ bool emu_exec_system(struct emu_cpu *cpu)
 
     switch (m) {
     case ZYDIS_MNEMONIC_MOV:
-        if (ZydisRegisterGetClass(cpu->ops[0].reg.value) == ZYDIS_REGCLASS_DEBUG ||
-            ZydisRegisterGetClass(cpu->ops[1].reg.value) == ZYDIS_REGCLASS_DEBUG) {
-            /* Debug registers hold values but breakpoints do not fire yet. */
-            if (ZydisRegisterGetClass(cpu->ops[1].reg.value) == ZYDIS_REGCLASS_DEBUG)
-                emu_reg_write(cpu, cpu->ops[0].reg.value, 0);
+        if (ZydisRegisterGetClass(cpu->ops[0].reg.value) == ZYDIS_REGCLASS_DEBUG) {
+            emu_mov_dr(cpu, cpu->ops[0].reg.value - ZYDIS_REGISTER_DR0, true,
+                       cpu->ops[1].reg.value);
+            return true;
+        }
+        if (ZydisRegisterGetClass(cpu->ops[1].reg.value) == ZYDIS_REGCLASS_DEBUG) {
+            emu_mov_dr(cpu, cpu->ops[1].reg.value - ZYDIS_REGISTER_DR0, false,
+                       cpu->ops[0].reg.value);
             return true;
         }
         mov_cr(cpu);
@@ -595,6 +600,9 @@ bool emu_exec_system(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_INT3:
         emu_soft_interrupt(cpu, EXC_BP);
+        return true;
+    case ZYDIS_MNEMONIC_INT1:
+        emu_icebp(cpu);
         return true;
     case ZYDIS_MNEMONIC_INTO:
         if (cpu->code_bits == 64)
