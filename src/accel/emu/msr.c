@@ -11,6 +11,7 @@
 
 /* MSR numbers, SDM Vol. 4. */
 #define MSR_IA32_TSC               0x10
+#define MSR_IA32_TSC_ADJUST        0x3b
 #define MSR_IA32_APIC_BASE         0x1b
 #define MSR_IA32_ARCH_CAPABILITIES 0x10a
 #define MSR_IA32_SYSENTER_CS       0x174
@@ -127,6 +128,8 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
         return cpu->msr.mcg_status;
     case MSR_IA32_TSC:
         return emu_tsc(cpu);
+    case MSR_IA32_TSC_ADJUST:
+        return cpu->msr.tsc_adjust;
     case MSR_IA32_APIC_BASE:
         return cpu->msr.apic_base;
     case MSR_IA32_SYSENTER_CS:
@@ -194,7 +197,15 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         return;
 
     case MSR_IA32_TSC:
+        /* A TSC write moves IA32_TSC_ADJUST by as much, and a write to
+         * IA32_TSC_ADJUST moves the TSC (SDM Vol. 3B §18.17.3). */
+        cpu->msr.tsc_adjust += v - emu_tsc(cpu);
         cpu->msr.tsc_offset = v - emu_now_ns();
+        emu_kvmclock_publish(cpu);
+        return;
+    case MSR_IA32_TSC_ADJUST:
+        cpu->msr.tsc_offset += v - cpu->msr.tsc_adjust;
+        cpu->msr.tsc_adjust = v;
         emu_kvmclock_publish(cpu);
         return;
     case MSR_IA32_APIC_BASE:

@@ -166,6 +166,14 @@ static void kvm_hypercall(struct emu_cpu *cpu)
     cpu->gpr[0] = cpu->code_bits == 64 ? ret : ret & 0xffffffff;
 }
 
+/* CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR raise #GP(0) above CPL 0
+ * (SDM Vol. 3A §2.5), virtual-8086 mode included. */
+static void umip_check(struct emu_cpu *cpu)
+{
+    if ((cpu->cr4 & CR4_UMIP) && cpu->cpl > 0)
+        emu_raise(cpu, EXC_GP, 0);
+}
+
 static void write_cr4(struct emu_cpu *cpu, uint64_t v)
 {
     uint64_t old = cpu->cr4;
@@ -490,9 +498,11 @@ bool emu_exec_system(struct emu_cpu *cpu)
         load_dtable(cpu, &cpu->idt);
         return true;
     case ZYDIS_MNEMONIC_SGDT:
+        umip_check(cpu);
         store_dtable(cpu, &cpu->gdt);
         return true;
     case ZYDIS_MNEMONIC_SIDT:
+        umip_check(cpu);
         store_dtable(cpu, &cpu->idt);
         return true;
     case ZYDIS_MNEMONIC_LTR:
@@ -502,12 +512,15 @@ bool emu_exec_system(struct emu_cpu *cpu)
         load_system_seg(cpu, m == ZYDIS_MNEMONIC_LTR);
         return true;
     case ZYDIS_MNEMONIC_STR:
+        umip_check(cpu);
         emu_op_write(cpu, 0, cpu->tr.selector);
         return true;
     case ZYDIS_MNEMONIC_SLDT:
+        umip_check(cpu);
         emu_op_write(cpu, 0, cpu->ldt.selector);
         return true;
     case ZYDIS_MNEMONIC_SMSW:
+        umip_check(cpu);
         emu_op_write(cpu, 0, cpu->cr0 & emu_mask(cpu->ops[0].size / 8));
         return true;
     case ZYDIS_MNEMONIC_LMSW:
