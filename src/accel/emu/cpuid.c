@@ -123,5 +123,6 @@ void emu_cpuid(struct emu_cpu *cpu)
         break;
     }
     emu_fpu_cpuid(cpu, leaf, (uint32_t)cpu->gpr[GPR_RCX], &a, &b, &c, &d);
+    cpu_model_filter(cpu->vm->cfg.cpu_off, leaf, (uint32_t)cpu->gpr[GPR_RCX], &a, &b, &c, &d);
     cpu->gpr[0] = a, cpu->gpr[GPR_RBX] = b, cpu->gpr[GPR_RCX] = c, cpu->gpr[GPR_RDX] = d;
 }

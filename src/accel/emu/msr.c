@@ -85,7 +85,9 @@ static void write_apic_base(struct emu_cpu *cpu, uint64_t v)
     uint64_t valid = ((1ULL << EMU_PHYS_BITS) - 1) & ~0xfffULL;
     uint64_t old = apic_mode(cpu->msr.apic_base), new = apic_mode(v);
 
-    valid |= APIC_BASE_BSP | APIC_BASE_EXTD | APIC_BASE_EN;
+    valid |= APIC_BASE_BSP | APIC_BASE_EN;
+    if (cpu_model_has(cpu->vm->cfg.cpu_off, CPU_X2APIC))
+        valid |= APIC_BASE_EXTD;
     if ((v & ~valid) || new == APIC_BASE_EXTD)
         emu_raise(cpu, EXC_GP, 0);
     if (old == (APIC_BASE_EN | APIC_BASE_EXTD) && new == APIC_BASE_EN)
@@ -129,6 +131,8 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
     case MSR_IA32_TSC:
         return emu_tsc(cpu);
     case MSR_IA32_TSC_ADJUST:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_TSC_ADJUST))
+            emu_raise(cpu, EXC_GP, 0);
         return cpu->msr.tsc_adjust;
     case MSR_IA32_APIC_BASE:
         return cpu->msr.apic_base;
@@ -204,6 +208,8 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         emu_kvmclock_publish(cpu);
         return;
     case MSR_IA32_TSC_ADJUST:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_TSC_ADJUST))
+            emu_raise(cpu, EXC_GP, 0);
         cpu->msr.tsc_offset += v - cpu->msr.tsc_adjust;
         cpu->msr.tsc_adjust = v;
         emu_kvmclock_publish(cpu);

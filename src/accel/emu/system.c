@@ -127,9 +127,16 @@ static void invlpg(struct emu_cpu *cpu)
  * one context invalidates every non-global entry, which is allowed. */
 static void invpcid(struct emu_cpu *cpu)
 {
-    uint64_t type = emu_op_read(cpu, 0), off = emu_op_address(cpu, 1);
-    int seg = emu_op_seg(cpu, 1);
-    uint64_t pcid = emu_read(cpu, seg, off, 8), lin = emu_read(cpu, seg, off + 8, 8);
+    uint64_t type, off, pcid, lin;
+    int seg;
+
+    if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_INVPCID))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    type = emu_op_read(cpu, 0);
+    off = emu_op_address(cpu, 1);
+    seg = emu_op_seg(cpu, 1);
+    pcid = emu_read(cpu, seg, off, 8);
+    lin = emu_read(cpu, seg, off + 8, 8);
 
     if (type > 3 || (pcid >> 12))
         emu_raise(cpu, EXC_GP, 0);
@@ -174,11 +181,31 @@ static void umip_check(struct emu_cpu *cpu)
         emu_raise(cpu, EXC_GP, 0);
 }
 
+/* The CR4 bits of features the CPU model took away: reserved, as on a CPU
+ * without them (SDM Vol. 3A §2.5). */
+static uint64_t cr4_taken_away(const struct emu_cpu *cpu)
+{
+    static const struct {
+        enum cpu_feature f;
+        uint64_t bit;
+    } bits[] = {{CPU_UMIP, CR4_UMIP},
+                {CPU_FSGSBASE, CR4_FSGSBASE},
+                {CPU_PCID, CR4_PCIDE},
+                {CPU_SMEP, CR4_SMEP},
+                {CPU_SMAP, CR4_SMAP}};
+    uint64_t taken = 0;
+
+    for (unsigned i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, bits[i].f))
+            taken |= bits[i].bit;
+    return taken;
+}
+
 static void write_cr4(struct emu_cpu *cpu, uint64_t v)
 {
     uint64_t old = cpu->cr4;
 
-    if (v & ~CR4_KNOWN)
+    if (v & (~CR4_KNOWN | cr4_taken_away(cpu)))
         emu_raise(cpu, EXC_GP, 0);
     if (emu_long_mode(cpu) && !(v & CR4_PAE))
         emu_raise(cpu, EXC_GP, 0);
