@@ -28,6 +28,8 @@ static const char usage[] =
     "  --engine ENGINE      auto (default), kvm or emu\n"
     "  --mem SIZE           guest RAM, e.g. 256M or 1G (default 256M)\n"
     "  --cpus N             virtual CPUs (default 1)\n"
+    "  --cpu MODEL[,-FEATURE]...  the CPU model: vx86 (default) or max, the same;\n"
+    "                       -FEATURE takes a feature away (x2apic, umip, pcid, ...)\n"
     "  --cmdline TEXT       kernel command line\n"
     "  --serial stdio|FILE  where the console goes (default stdio)\n"
     "  --on-reboot ACTION   what a guest reset does: exit (default) ends vx86,\n"
@@ -81,6 +83,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_ENGINE,
         OPT_MEM,
         OPT_CPUS,
+        OPT_CPU,
         OPT_CMDLINE,
         OPT_SERIAL,
         OPT_ON_REBOOT,
@@ -95,6 +98,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"engine", required_argument, NULL, OPT_ENGINE},
         {"mem", required_argument, NULL, OPT_MEM},
         {"cpus", required_argument, NULL, OPT_CPUS},
+        {"cpu", required_argument, NULL, OPT_CPU},
         {"cmdline", required_argument, NULL, OPT_CMDLINE},
         {"serial", required_argument, NULL, OPT_SERIAL},
         {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
@@ -132,6 +136,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
             break;
         case OPT_CPUS:
             if (config_parse_cpus(optarg, &cfg->cpus))
+                return -EINVAL;
+            break;
+        case OPT_CPU:
+            if (cpu_model_parse(optarg, &cfg->cpu_off))
                 return -EINVAL;
             break;
         case OPT_CMDLINE:

@@ -16,6 +16,7 @@
 #include "accel/accel.h"
 #include "hw/bus.h"
 #include "virtio/virtio.h"
+#include "vm/cpu_model.h"
 #include "vm/mem.h"
 
 enum vx86_status {
@@ -74,6 +75,7 @@ struct vm_config {
     const char *serial;  /* "stdio" or a file to write the console to */
     uint64_t mem_size;
     int cpus;
+    cpu_features_t cpu_off; /* the CPU model's features --cpu took away */
     enum engine_choice engine;
     enum on_reboot on_reboot;
     enum virtio_transport transport;

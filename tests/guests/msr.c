@@ -5,6 +5,9 @@
  *     otherwise RDMSR/WRMSR raise #GP(0);
  *   - RDPMC of a counter the architectural PMU (CPUID leaf 0AH) does not
  *     report raises #GP(0) (SDM Vol. 2B, RDPMC);
+ *   - IA32_TSC_ADJUST (3BH), with CPUID.07H:EBX bit 1, starts at 0; a
+ *     write to it moves the TSC by the change, and a write to the TSC
+ *     moves it by as much (SDM Vol. 3B §18.17.3);
  *   - under KVM's signature (CPUID 40000000H), VMCALL is KVM's hypercall
  *     (Linux Documentation/virt/kvm/x86/hypercalls.rst): an unknown number
  *     in RAX returns -KVM_ENOSYS (-1000) in RAX, other registers kept.
@@ -18,6 +21,9 @@
 #define CPUID_7_STIBP (1u << 27)
 #define CPUID_7_SSBD  (1u << 31)
 #define KVM_ENOSYS    1000
+#define MSR_TSC        0x10u
+#define MSR_TSC_ADJUST 0x3bu
+#define CPUID_7_TSC_ADJUST (1u << 1) /* EBX */
 
 static uint64_t try_rdmsr(uint32_t msr)
 {
@@ -126,6 +132,40 @@ static void test_hypercall(void)
     CHECK(rbx == 0x1111 && rcx == 0x2222 && rdx == 0x3333 && rsi == 0x4444);
 }
 
+static uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
+static void test_tsc_adjust(void)
+{
+    const uint64_t step = 1ull << 40, slack = 1ull << 36; /* far more than the run takes */
+    uint32_t r[4];
+    uint64_t t0, t1, adj;
+
+    cpuid(7, 0, r);
+    if (!(r[1] & CPUID_7_TSC_ADJUST)) {
+        printf("SKIP IA32_TSC_ADJUST: not in CPUID.07H:EBX\n");
+        return;
+    }
+    CHECK(rdmsr(MSR_TSC_ADJUST) == 0);
+    t0 = rdtsc();
+    wrmsr(MSR_TSC_ADJUST, step);
+    t1 = rdtsc();
+    printf("TSC_ADJUST += 2^40: TSC moved by 0x%lx\n", t1 - t0);
+    CHECK(t1 - t0 >= step && t1 - t0 < step + slack);
+    t0 = rdtsc();
+    wrmsr(MSR_TSC, t0 + step);
+    adj = rdmsr(MSR_TSC_ADJUST);
+    printf("TSC += 2^40: TSC_ADJUST 0x%lx\n", adj);
+    CHECK(adj <= 2 * step && adj > 2 * step - slack);
+    wrmsr(MSR_TSC_ADJUST, 0);
+    CHECK(rdtsc() < t0);
+}
+
 int guest_main(const char *cmdline, uint64_t mem_size)
 {
     (void)cmdline;
@@ -134,5 +174,6 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     test_spec_msrs();
     test_rdpmc();
     test_hypercall();
+    test_tsc_adjust();
     guest_finish();
 }

@@ -253,6 +253,36 @@ __attribute__((naked)) static long prog_write_ro(void)
     asm("movb $1, " STR(USER_RO_PAGE) " + 0x20");
 }
 
+#define CR4_UMIP     (1ul << 11)
+#define CPUID_7_UMIP (1u << 2) /* ECX */
+
+/* User-mode instruction prevention's instructions, each storing a value
+ * that depends on its system register, and returning it. */
+__attribute__((naked)) static long prog_smsw(void)
+{
+    asm("smsw %eax\n\tmovzwl %ax, %eax\n\tret");
+}
+
+__attribute__((naked)) static long prog_sgdt(void)
+{
+    asm("sgdt -16(%rsp)\n\tmovzwl -16(%rsp), %eax\n\tret");
+}
+
+__attribute__((naked)) static long prog_sidt(void)
+{
+    asm("sidt -16(%rsp)\n\tmovzwl -16(%rsp), %eax\n\tret");
+}
+
+__attribute__((naked)) static long prog_str(void)
+{
+    asm("str %ax\n\tmovzwl %ax, %eax\n\tret");
+}
+
+__attribute__((naked)) static long prog_sldt(void)
+{
+    asm("sldt %ax\n\tmovzwl %ax, %eax\n\tret");
+}
+
 /* ---- the kernel's checks ---- */
 
 static void test_programs(void)
@@ -357,6 +387,39 @@ static void test_faults(void)
     CHECK(frames[1][0x20] == 0);
 }
 
+/* CR4.UMIP (SDM Vol. 3A §2.5): at CPL 3 SGDT, SIDT, SLDT, SMSW and STR
+ * work while it is clear and raise #GP(0) while it is set. */
+static void test_umip(void)
+{
+    static const struct {
+        const char *name;
+        long (*prog)(void);
+    } progs[] = {{"SMSW at CPL 3, CR4.UMIP set", prog_smsw},
+                 {"SGDT at CPL 3, CR4.UMIP set", prog_sgdt},
+                 {"SIDT at CPL 3, CR4.UMIP set", prog_sidt},
+                 {"STR at CPL 3, CR4.UMIP set", prog_str},
+                 {"SLDT at CPL 3, CR4.UMIP set", prog_sldt}};
+    uint32_t r[4];
+
+    cpuid(7, 0, r);
+    if (!(r[2] & CPUID_7_UMIP)) {
+        printf("SKIP UMIP: not in CPUID.07H:ECX\n");
+        return;
+    }
+    CHECK(run_returning("SMSW at CPL 3", prog_smsw) == (long)(read_cr0() & 0xffff));
+    CHECK(run_returning("SGDT at CPL 3", prog_sgdt) == (long)(sizeof(gdt) - 1));
+    CHECK(run_returning("STR at CPL 3", prog_str) == TSS_SEL);
+    CHECK(run_returning("SLDT at CPL 3", prog_sldt) == 0);
+    run_returning("SIDT at CPL 3", prog_sidt);
+    write_cr4(read_cr4() | CR4_UMIP);
+    for (unsigned i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+        long ret = run(progs[i].prog);
+
+        check_fault(progs[i].name, ret, EXC_GP, 0, progs[i].prog);
+    }
+    write_cr4(read_cr4() & ~CR4_UMIP);
+}
+
 int guest_main(const char *cmdline, uint64_t mem_size)
 {
     (void)cmdline;
@@ -373,5 +436,6 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     test_programs();
     test_iret_null_gs();
     test_faults();
+    test_umip();
     guest_finish();
 }

@@ -33,6 +33,8 @@ PVM_LIMITS = {
     "rep_fault.elf": "PVM's emulator writes half of a store that straddles into a "
                      "not-present page before the #PF",
     "paging_pae.elf": "PVM raises #GP on enabling paging in 32-bit protected mode",
+    "cpu_model.elf": "PVM runs the guest's CPUID on the host CPU, which has no CPUID "
+                     "faulting, so the CPUID vx86 gives KVM never reaches the guest",
     "msr.elf": "PVM accepts IA32_SPEC_CTRL and IA32_PRED_CMD though CPUID reports neither",
     "debug.elf": "PVM does not hold a single-step trap over MOV SS and cannot emulate "
                  "INT n with RFLAGS.TF set (KVM emulation failure)",
@@ -48,6 +50,38 @@ def test_guest_passes(engine, name):
                  "--kernel", GUESTS / name)
     assert r.status == 1, r
     assert "PASS" in r.out and "FAIL" not in r.out, r
+    # A guest skips the checks of a feature CPUID does not offer; the emu
+    # CPU offers every one the guests check.
+    if engine == "emu":
+        assert "SKIP" not in r.out, r
+
+
+# Every feature --cpu can take away, as QEMU names them.
+CPU_FEATURES = ("x2apic", "tsc-deadline", "pcid", "invpcid", "smep", "smap", "umip",
+                "fsgsbase", "tsc-adjust", "rdrand", "rdseed", "rdpid", "pdpe1gb")
+
+
+@pytest.mark.parametrize("off", [CPU_FEATURES, ("x2apic",), ("umip", "pdpe1gb", "rdpid")],
+                         ids=["all", "x2apic", "some"])
+def test_cpu_model_takes_features_away(engine, off):
+    if engine == "kvm" and kvm_is_pvm():
+        pytest.skip(f"cpu_model.elf on kvm: {PVM_LIMITS['cpu_model.elf']} (software-backed KVM here)")
+    r = run_vx86("run", "--engine", engine, "--mem", "128M",
+                 "--cpu", "max," + ",".join("-" + f for f in off),
+                 "--cmdline", "vx86 off=" + ",".join(off),
+                 "--kernel", GUESTS / "cpu_model.elf")
+    assert r.status == 1, r
+    assert "PASS" in r.out and "FAIL" not in r.out, r
+    for f in off:
+        assert f"{f}: taken away, absent in CPUID" in r.out, r
+
+
+def test_cpu_model_rejects_what_vx86_lacks():
+    r = run_vx86("run", "--cpu", "max,+avx512f", "--kernel", GUESTS / "hello.elf")
+    assert r.status == 2, r
+    assert "'+avx512f' is not +FEATURE or -FEATURE of a feature vx86 implements" in r.err, r
+    r = run_vx86("run", "--cpu", "host", "--kernel", GUESTS / "hello.elf")
+    assert r.status == 2 and "unknown CPU model 'host'" in r.err, r
 
 
 def test_hello_output(engine):

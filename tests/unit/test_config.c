@@ -1,4 +1,5 @@
-/* Parsing of --mem, --engine, --on-reboot, --cpus, --disk and --net (vm/config.h). */
+/* Parsing of --mem, --engine, --on-reboot, --cpus, --disk and --net (vm/config.h),
+ * and --cpu (vm/cpu_model.h). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <cmocka.h>
 
 #include "vm/config.h"
+#include "vm/cpu_model.h"
 #include "vm/mem.h"
 
 #define KiB (1ULL << 10)
@@ -200,6 +202,60 @@ static void test_parse_cpus(void **state)
     }
 }
 
+static void test_parse_cpu(void **state)
+{
+    static const struct {
+        const char *s;
+        int ok;
+        cpu_features_t off;
+    } vectors[] = {
+        {"vx86", 1, 0},
+        {"max", 1, 0},
+        {"max,-x2apic", 1, 1u << CPU_X2APIC},
+        {"vx86,-umip,-pdpe1gb", 1, 1u << CPU_UMIP | 1u << CPU_PDPE1GB},
+        {"max,-x2apic,+x2apic", 1, 0},
+        {"max,+tsc-deadline", 1, 0},
+        {"max,-tsc-adjust,-rdpid", 1, 1u << CPU_TSC_ADJUST | 1u << CPU_RDPID},
+        {"host", 0, 0},
+        {"", 0, 0},
+        {"maxx", 0, 0},
+        {"max,", 0, 0},
+        {"max,x2apic", 0, 0},
+        {"max,-avx", 0, 0},
+        {"max,-x2api", 0, 0},
+        {"max,-x2apicx", 0, 0},
+        {"max,-", 0, 0},
+        {"max,,-x2apic", 0, 0},
+        {"qemu64,-x2apic", 0, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        cpu_features_t off = 0xdead;
+        int err = cpu_model_parse(vectors[i].s, &off);
+
+        if (vectors[i].ok && (err || off != vectors[i].off))
+            fail_msg("--cpu \"%s\": gave %d and 0x%x", vectors[i].s, err, off);
+        if (!vectors[i].ok && err != -EINVAL)
+            fail_msg("--cpu \"%s\": accepted as 0x%x", vectors[i].s, off);
+    }
+}
+
+static void test_cpu_filter(void **state)
+{
+    uint32_t a = ~0u, b = ~0u, c = ~0u, d = ~0u;
+
+    (void)state;
+    cpu_model_filter(1u << CPU_X2APIC | 1u << CPU_SMEP, 1, 0x1234, &a, &b, &c, &d);
+    assert_int_equal(c, ~(1u << 21)); /* leaf 1 has no subleaves: ECX's value does not matter */
+    assert_int_equal(a & b & d, ~0u);
+    b = ~0u;
+    cpu_model_filter(1u << CPU_SMEP, 7, 1, &a, &b, &c, &d);
+    assert_int_equal(b, ~0u); /* subleaf 1 of leaf 7 holds other features */
+    cpu_model_filter(1u << CPU_SMEP, 7, 0, &a, &b, &c, &d);
+    assert_int_equal(b, ~(1u << 7));
+}
+
 static void test_parse_disk(void **state)
 {
     struct vm_config cfg = {0};
@@ -289,6 +345,8 @@ int main(void)
         cmocka_unit_test(test_parse_engine),
         cmocka_unit_test(test_parse_on_reboot),
         cmocka_unit_test(test_parse_cpus),
+        cmocka_unit_test(test_parse_cpu),
+        cmocka_unit_test(test_cpu_filter),
         cmocka_unit_test(test_parse_disk),
         cmocka_unit_test(test_parse_net),
     };

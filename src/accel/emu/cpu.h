@@ -165,7 +165,7 @@ static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
 struct emu_msrs {
     uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
-    uint64_t tsc_aux, pat, apic_base, misc_enable, tsc_offset;
+    uint64_t tsc_aux, pat, apic_base, misc_enable, tsc_offset, tsc_adjust;
     /* Memory type ranges: stored for the guest, no effect on emulation. */
     uint64_t mtrr_def_type, mtrr_var[16], mtrr_fixed[11];
     uint64_t mcg_status;

@@ -8,7 +8,7 @@
  * CPUID advertises what this CPU implements and nothing more: integer
  * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP and 1 GiB pages, long
  * mode, SYSCALL, SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz),
- * MSRs with MTRRs and PAT, the local APIC (x2APIC, TSC-deadline),
+ * MSRs with MTRRs and PAT, IA32_TSC_ADJUST, UMIP, the local APIC (x2APIC, TSC-deadline),
  * RDRAND/RDSEED, RDPID, FSGSBASE, and KVM's signature leaves; fpu.c adds
  * x87, MMX, SSE to SSE4.2, AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
  */
@@ -67,9 +67,11 @@ void emu_cpuid(struct emu_cpu *cpu)
     }
     case 7:
         if ((uint32_t)cpu->gpr[GPR_RCX] == 0) {
-            /* FSGSBASE SMEP ERMS INVPCID RDSEED SMAP CLFLUSHOPT CLWB; RDPID */
-            b = 1u << 0 | 1u << 7 | 1u << 9 | 1u << 10 | 1u << 18 | 1u << 20 | 1u << 23 | 1u << 24;
-            c = 1u << 22;
+            /* FSGSBASE TSC_ADJUST SMEP ERMS INVPCID RDSEED SMAP CLFLUSHOPT CLWB;
+             * UMIP RDPID */
+            b = 1u << 0 | 1u << 1 | 1u << 7 | 1u << 9 | 1u << 10 | 1u << 18 | 1u << 20 | 1u << 23 |
+                1u << 24;
+            c = 1u << 2 | 1u << 22;
             d = 1u << 29; /* IA32_ARCH_CAPABILITIES */
         }
         break;
@@ -121,5 +123,6 @@ void emu_cpuid(struct emu_cpu *cpu)
         break;
     }
     emu_fpu_cpuid(cpu, leaf, (uint32_t)cpu->gpr[GPR_RCX], &a, &b, &c, &d);
+    cpu_model_filter(cpu->vm->cfg.cpu_off, leaf, (uint32_t)cpu->gpr[GPR_RCX], &a, &b, &c, &d);
     cpu->gpr[0] = a, cpu->gpr[GPR_RBX] = b, cpu->gpr[GPR_RCX] = c, cpu->gpr[GPR_RDX] = d;
 }

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "accel/emu/cpu.h"
+#include "vm/vm.h"
 
 static uint8_t al(const struct emu_cpu *cpu)
 {
@@ -225,9 +226,14 @@ bool emu_exec_legacy(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_RDRAND:
     case ZYDIS_MNEMONIC_RDSEED:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off,
+                           m == ZYDIS_MNEMONIC_RDRAND ? CPU_RDRAND : CPU_RDSEED))
+            emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
         random_number(cpu);
         return true;
     case ZYDIS_MNEMONIC_RDPID:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_RDPID))
+            emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
         emu_op_write(cpu, 0, cpu->msr.tsc_aux);
         return true;
     case ZYDIS_MNEMONIC_RDFSBASE:

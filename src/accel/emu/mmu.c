@@ -173,6 +173,9 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
         w->writable &= !!(entry & PTE_RW);
         w->user &= !!(entry & PTE_US);
         w->nx |= nxe && (entry & PTE_NX);
+        /* PS in a PDPTE is reserved without 1-GByte pages (SDM Vol. 3A §4.5). */
+        if (level == 30 && (entry & PTE_PS) && !cpu_model_has(cpu->vm->cfg.cpu_off, CPU_PDPE1GB))
+            page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
         if (level == 12 || ((entry & PTE_PS) && level <= 30)) {
             uint64_t page_mask = (1ULL << level) - 1;
 

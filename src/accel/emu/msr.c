@@ -11,6 +11,7 @@
 
 /* MSR numbers, SDM Vol. 4. */
 #define MSR_IA32_TSC               0x10
+#define MSR_IA32_TSC_ADJUST        0x3b
 #define MSR_IA32_APIC_BASE         0x1b
 #define MSR_IA32_ARCH_CAPABILITIES 0x10a
 #define MSR_IA32_SYSENTER_CS       0x174
@@ -84,7 +85,9 @@ static void write_apic_base(struct emu_cpu *cpu, uint64_t v)
     uint64_t valid = ((1ULL << EMU_PHYS_BITS) - 1) & ~0xfffULL;
     uint64_t old = apic_mode(cpu->msr.apic_base), new = apic_mode(v);
 
-    valid |= APIC_BASE_BSP | APIC_BASE_EXTD | APIC_BASE_EN;
+    valid |= APIC_BASE_BSP | APIC_BASE_EN;
+    if (cpu_model_has(cpu->vm->cfg.cpu_off, CPU_X2APIC))
+        valid |= APIC_BASE_EXTD;
     if ((v & ~valid) || new == APIC_BASE_EXTD)
         emu_raise(cpu, EXC_GP, 0);
     if (old == (APIC_BASE_EN | APIC_BASE_EXTD) && new == APIC_BASE_EN)
@@ -127,6 +130,10 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
         return cpu->msr.mcg_status;
     case MSR_IA32_TSC:
         return emu_tsc(cpu);
+    case MSR_IA32_TSC_ADJUST:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_TSC_ADJUST))
+            emu_raise(cpu, EXC_GP, 0);
+        return cpu->msr.tsc_adjust;
     case MSR_IA32_APIC_BASE:
         return cpu->msr.apic_base;
     case MSR_IA32_SYSENTER_CS:
@@ -194,7 +201,17 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         return;
 
     case MSR_IA32_TSC:
+        /* A TSC write moves IA32_TSC_ADJUST by as much, and a write to
+         * IA32_TSC_ADJUST moves the TSC (SDM Vol. 3B §18.17.3). */
+        cpu->msr.tsc_adjust += v - emu_tsc(cpu);
         cpu->msr.tsc_offset = v - emu_now_ns();
+        emu_kvmclock_publish(cpu);
+        return;
+    case MSR_IA32_TSC_ADJUST:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_TSC_ADJUST))
+            emu_raise(cpu, EXC_GP, 0);
+        cpu->msr.tsc_offset += v - cpu->msr.tsc_adjust;
+        cpu->msr.tsc_adjust = v;
         emu_kvmclock_publish(cpu);
         return;
     case MSR_IA32_APIC_BASE:

@@ -129,9 +129,16 @@ static void invlpg(struct emu_cpu *cpu)
  * one context invalidates every non-global entry, which is allowed. */
 static void invpcid(struct emu_cpu *cpu)
 {
-    uint64_t type = emu_op_read(cpu, 0), off = emu_op_address(cpu, 1);
-    int seg = emu_op_seg(cpu, 1);
-    uint64_t pcid = emu_read(cpu, seg, off, 8), lin = emu_read(cpu, seg, off + 8, 8);
+    uint64_t type, off, pcid, lin;
+    int seg;
+
+    if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_INVPCID))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    type = emu_op_read(cpu, 0);
+    off = emu_op_address(cpu, 1);
+    seg = emu_op_seg(cpu, 1);
+    pcid = emu_read(cpu, seg, off, 8);
+    lin = emu_read(cpu, seg, off + 8, 8);
 
     if (type > 3 || (pcid >> 12))
         emu_raise(cpu, EXC_GP, 0);
@@ -168,11 +175,39 @@ static void kvm_hypercall(struct emu_cpu *cpu)
     cpu->gpr[0] = cpu->code_bits == 64 ? ret : ret & 0xffffffff;
 }
 
+/* CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR raise #GP(0) above CPL 0
+ * (SDM Vol. 3A §2.5), virtual-8086 mode included. */
+static void umip_check(struct emu_cpu *cpu)
+{
+    if ((cpu->cr4 & CR4_UMIP) && cpu->cpl > 0)
+        emu_raise(cpu, EXC_GP, 0);
+}
+
+/* The CR4 bits of features the CPU model took away: reserved, as on a CPU
+ * without them (SDM Vol. 3A §2.5). */
+static uint64_t cr4_taken_away(const struct emu_cpu *cpu)
+{
+    static const struct {
+        enum cpu_feature f;
+        uint64_t bit;
+    } bits[] = {{CPU_UMIP, CR4_UMIP},
+                {CPU_FSGSBASE, CR4_FSGSBASE},
+                {CPU_PCID, CR4_PCIDE},
+                {CPU_SMEP, CR4_SMEP},
+                {CPU_SMAP, CR4_SMAP}};
+    uint64_t taken = 0;
+
+    for (unsigned i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, bits[i].f))
+            taken |= bits[i].bit;
+    return taken;
+}
+
 static void write_cr4(struct emu_cpu *cpu, uint64_t v)
 {
     uint64_t old = cpu->cr4;
 
-    if (v & ~CR4_KNOWN)
+    if (v & (~CR4_KNOWN | cr4_taken_away(cpu)))
         emu_raise(cpu, EXC_GP, 0);
     if (emu_long_mode(cpu) && !(v & CR4_PAE))
         emu_raise(cpu, EXC_GP, 0);
@@ -495,9 +530,11 @@ bool emu_exec_system(struct emu_cpu *cpu)
         load_dtable(cpu, &cpu->idt);
         return true;
     case ZYDIS_MNEMONIC_SGDT:
+        umip_check(cpu);
         store_dtable(cpu, &cpu->gdt);
         return true;
     case ZYDIS_MNEMONIC_SIDT:
+        umip_check(cpu);
         store_dtable(cpu, &cpu->idt);
         return true;
     case ZYDIS_MNEMONIC_LTR:
@@ -507,12 +544,15 @@ bool emu_exec_system(struct emu_cpu *cpu)
         load_system_seg(cpu, m == ZYDIS_MNEMONIC_LTR);
         return true;
     case ZYDIS_MNEMONIC_STR:
+        umip_check(cpu);
         emu_op_write(cpu, 0, cpu->tr.selector);
         return true;
     case ZYDIS_MNEMONIC_SLDT:
+        umip_check(cpu);
         emu_op_write(cpu, 0, cpu->ldt.selector);
         return true;
     case ZYDIS_MNEMONIC_SMSW:
+        umip_check(cpu);
         emu_op_write(cpu, 0, cpu->cr0 & emu_mask(cpu->ops[0].size / 8));
         return true;
     case ZYDIS_MNEMONIC_LMSW:

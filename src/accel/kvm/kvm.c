@@ -114,6 +114,12 @@ static int kvm_vm_init(struct vm *vm)
     k->cpuid = get_supported_cpuid(k->sys_fd);
     if (!k->cpuid)
         goto fail;
+    for (uint32_t i = 0; i < k->cpuid->nent; i++) {
+        struct kvm_cpuid_entry2 *e = &k->cpuid->entries[i];
+
+        cpu_model_filter(vm->cfg.cpu_off, e->function, e->index, &e->eax, &e->ebx, &e->ecx,
+                         &e->edx);
+    }
     /* Only VMX needs these; other KVMs may refuse them, which is harmless. */
     if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
         log_info("kvm engine: KVM_SET_TSS_ADDR: %s (not needed here)", strerror(errno));

@@ -1,0 +1,83 @@
+#include "vm/cpu_model.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
+
+enum { EAX, EBX, ECX, EDX };
+
+/* Where CPUID reports each feature (SDM Vol. 2A, CPUID, Tables 3-8 to 3-10). */
+static const struct {
+    const char *name; /* QEMU's */
+    uint32_t leaf, subleaf;
+    uint8_t reg, bit;
+} features[CPU_FEATURE_COUNT] = {
+    [CPU_X2APIC] = {"x2apic", 1, 0, ECX, 21},
+    [CPU_TSC_DEADLINE] = {"tsc-deadline", 1, 0, ECX, 24},
+    [CPU_PCID] = {"pcid", 1, 0, ECX, 17},
+    [CPU_RDRAND] = {"rdrand", 1, 0, ECX, 30},
+    [CPU_FSGSBASE] = {"fsgsbase", 7, 0, EBX, 0},
+    [CPU_TSC_ADJUST] = {"tsc-adjust", 7, 0, EBX, 1},
+    [CPU_SMEP] = {"smep", 7, 0, EBX, 7},
+    [CPU_INVPCID] = {"invpcid", 7, 0, EBX, 10},
+    [CPU_RDSEED] = {"rdseed", 7, 0, EBX, 18},
+    [CPU_SMAP] = {"smap", 7, 0, EBX, 20},
+    [CPU_UMIP] = {"umip", 7, 0, ECX, 2},
+    [CPU_RDPID] = {"rdpid", 7, 0, ECX, 22},
+    [CPU_PDPE1GB] = {"pdpe1gb", 0x80000001, 0, EDX, 26},
+};
+
+static int find(const char *name, size_t len)
+{
+    for (int f = 0; f < CPU_FEATURE_COUNT; f++)
+        if (strlen(features[f].name) == len && !strncmp(features[f].name, name, len))
+            return f;
+    return -1;
+}
+
+int cpu_model_parse(const char *s, cpu_features_t *off)
+{
+    const char *p = strchr(s, ','), *end;
+    size_t model = p ? (size_t)(p - s) : strlen(s);
+    char known[256] = "";
+
+    if (!((model == 4 && !strncmp(s, "vx86", 4)) || (model == 3 && !strncmp(s, "max", 3)))) {
+        log_err("--cpu %s: unknown CPU model '%.*s' (vx86 or max)", s, (int)model, s);
+        return -EINVAL;
+    }
+    *off = 0;
+    for (; p; p = end) {
+        int f;
+
+        p++;
+        end = strchr(p, ',');
+        if ((*p != '+' && *p != '-') ||
+            (f = find(p + 1, end ? (size_t)(end - p - 1) : strlen(p + 1))) < 0) {
+            for (int i = 0; i < CPU_FEATURE_COUNT; i++)
+                snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
+                         i ? " " : "", features[i].name);
+            log_err("--cpu %s: '%.*s' is not +FEATURE or -FEATURE of a feature vx86 "
+                    "implements (%s)",
+                    s, end ? (int)(end - p) : (int)strlen(p), p, known);
+            return -EINVAL;
+        }
+        if (*p == '-')
+            *off |= 1u << f;
+        else
+            *off &= ~(1u << f);
+    }
+    return 0;
+}
+
+void cpu_model_filter(cpu_features_t off, uint32_t leaf, uint32_t subleaf, uint32_t *a,
+                      uint32_t *b, uint32_t *c, uint32_t *d)
+{
+    uint32_t *regs[4] = {a, b, c, d};
+
+    for (int f = 0; f < CPU_FEATURE_COUNT; f++)
+        if ((off & (1u << f)) && features[f].leaf == leaf &&
+            (leaf != 7 || features[f].subleaf == subleaf)) /* of these, only 07H has subleaves */
+            *regs[features[f].reg] &= ~(1u << features[f].bit);
+}
