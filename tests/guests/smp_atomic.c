@@ -501,9 +501,11 @@ static void worker(int me)
         __asm__ volatile("lock xaddq %1, %0" : "+m"(cell16[0]), "+r"(one) : : "cc", "memory");
     }
     for (int pl = 0; pl < PL_COUNT; pl++) {
+        uint64_t t0 = rdtsc();
+
         run_cells(me, pl);
         if (me == 0)
-            printf("%s: done\n", pl_name[pl]);
+            printf("%s: %lu M TSC ticks\n", pl_name[pl], (unsigned long)((rdtsc() - t0) >> 20));
         barrier(); /* the BSP may read the cells now; none is written again */
     }
 }

@@ -725,7 +725,7 @@ static void fault_entry(struct emu_cpu *cpu)
 {
     int vector = cpu->exc_vector, error = cpu->exc_error;
 
-    emu_split_unlock(cpu);
+    emu_end_exclusive(cpu);
     cpu->rip = cpu->insn_rip;
     if (cpu->delivering >= 0) {
         int first = cpu->delivering, second = exception_class(vector);
@@ -771,13 +771,17 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
         fault_entry(cpu);
         break;
     case JMP_INTERNAL:
-        emu_split_unlock(cpu);
+        emu_end_exclusive(cpu);
+        emu_exec_end(cpu);
         cpu->delivering = -1;
         return 0;
     default:
         break;
     }
+    /* A fault comes back here inside emu_exec_start's section: its delivery
+     * is still the instruction's. Events, which may sleep, are outside. */
     while (!cpu->triple_fault) {
+        emu_exec_end(cpu);
         if (atomic_exchange(&cpu->kicked, false)) {
             exit->reason = ACCEL_EXIT_INTR;
             return 0;
@@ -786,6 +790,7 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
              emu_now_ns() >= cpu->deadline) &&
             !emu_events(cpu))
             continue;
+        emu_exec_start(cpu);
         if (cpu->trace) {
             for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++) {
                 emu_step(cpu);
@@ -796,6 +801,7 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
             emu_run_blocks(cpu, 4096);
         }
     }
+    emu_exec_end(cpu);
     exit->reason = ACCEL_EXIT_SHUTDOWN;
     return 0;
 }
