@@ -492,12 +492,12 @@ static void run_cells(int me, int pl)
 static void worker(int me)
 {
     for (int i = 0; i < ITERS; i++) {
+        uint64_t one = 1;
+
         cx16_inc(cell16);
         __asm__ volatile("lock addq $1, %0" : "+m"(cell16[0]) : : "cc", "memory");
         __asm__ volatile("lock addq $1, %0" : "+m"(cell16[1]) : : "cc", "memory");
         cx8_inc(&cell16[1]);
-        uint64_t one = 1;
-
         __asm__ volatile("lock xaddq %1, %0" : "+m"(cell16[0]), "+r"(one) : : "cc", "memory");
     }
     for (int pl = 0; pl < PL_COUNT; pl++) {
@@ -595,7 +595,8 @@ int guest_main(const char *cmdline, uint64_t mem_size)
             }
     start_aps();
     worker(0);
-    expect("CMPXCHG16B/LOCK ADD/XADD low half", PL_ALIGNED, 3, cell16[0], 3ull * ncpu * ITERS);
+    expect("CMPXCHG16B/LOCK ADD/XADD low half", PL_ALIGNED, 3, cell16[0],
+           3ull * ncpu * ITERS);
     expect("CMPXCHG16B/LOCK ADD/CMPXCHG8B high half", PL_ALIGNED, 3, cell16[1],
            3ull * ncpu * ITERS);
     for (int pl = 0; pl < PL_COUNT; pl++)
