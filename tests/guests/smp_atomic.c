@@ -31,7 +31,9 @@
  * Each kind of cell at every operand size is placed aligned, across a cache
  * line, across two pages next to each other in guest-physical memory, and
  * across two pages that are not (a separate mapping). A lost update shows as
- * a wrong total or a wrong CF. With one processor it checks the same sums.
+ * a wrong total or a wrong CF. Last, all processors at once run XCHG, LOCK
+ * OR and LOCK XADD on their local APIC's TPR (MMIO) and check what it reads.
+ * With one processor it checks the same sums.
  */
 #include "lib/guest.h"
 #include "lib/pgtable.h"
@@ -45,6 +47,7 @@
 #define SPLIT_VA 0x8000000000ull /* PML4 entry 1: nothing else there */
 
 #define LAPIC_ID       0x20
+#define LAPIC_TPR      0x80
 #define LAPIC_SVR      0xf0
 #define LAPIC_ICR_LO   0x300
 #define LAPIC_ICR_HI   0x310
@@ -70,7 +73,7 @@ static uint8_t apic_ids[NCPU_MAX];
 static volatile int ap_next, ap_alive;
 static uint8_t ap_stacks[NCPU_MAX][8192] __attribute__((aligned(16)));
 static volatile uint64_t tokens[PL_COUNT][NCPU_MAX][4];
-static volatile int bit_errors[NCPU_MAX];
+static volatile int bit_errors[NCPU_MAX], tpr_errors[NCPU_MAX];
 
 extern uint8_t ap_tramp_start[], ap_tramp_end[], ap_tramp_cr3[], ap_tramp_stack[],
     ap_tramp_entry[];
@@ -489,6 +492,30 @@ static void run_cells(int me, int pl)
     barrier();
 }
 
+/*
+ * Locked operations on MMIO, all processors at once: each on its own local
+ * APIC's task-priority register (SDM Vol. 3A §11.8.3.1), which takes the
+ * value written and reads it back. Returns the values read wrong.
+ */
+static int lapic_locked(int me)
+{
+    volatile uint32_t *tpr = (volatile uint32_t *)(LAPIC + LAPIC_TPR);
+    uint32_t want = (uint32_t)(me + 1) << 4, v;
+    int bad = 0;
+
+    for (int i = 0; i < ITERS_FAR; i++) {
+        v = want;
+        __asm__ volatile("xchgl %0, %1" : "+r"(v), "+m"(*tpr) : : "memory");
+        bad += i > 0 && v != want;
+        __asm__ volatile("lock orl $0, %0" : "+m"(*tpr) : : "cc", "memory");
+        v = 0;
+        __asm__ volatile("lock xaddl %0, %1" : "+r"(v), "+m"(*tpr) : : "cc", "memory");
+        bad += v != want;
+    }
+    *tpr = 0;
+    return bad;
+}
+
 static void worker(int me)
 {
     for (int i = 0; i < ITERS; i++) {
@@ -508,6 +535,8 @@ static void worker(int me)
             printf("%s: %lu M TSC ticks\n", pl_name[pl], (unsigned long)((rdtsc() - t0) >> 20));
         barrier(); /* the BSP may read the cells now; none is written again */
     }
+    tpr_errors[me] = lapic_locked(me);
+    barrier();
 }
 
 /* ---- the checks, on the BSP after everyone is done ---- */
@@ -606,6 +635,11 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     if (bad)
         printf("FAIL: %d bit tests saw another processor's bit change\n", bad);
     CHECK(bad == 0);
+    for (int c = 0; c < ncpu; c++) {
+        if (tpr_errors[c])
+            printf("FAIL: processor %d read its TPR wrong %d times\n", c, tpr_errors[c]);
+        CHECK(tpr_errors[c] == 0);
+    }
     printf("%d processors: %d cells wrong, %d bad bit tests\n", ncpu, lost_total, bad);
     guest_finish();
 }
