@@ -593,7 +593,7 @@ static uint64_t peek(const uint8_t *p, unsigned size)
 
 static ZydisRegister acc_reg(unsigned size)
 {
-    return size == 8 ? ZYDIS_REGISTER_RAX
+    return size == 8   ? ZYDIS_REGISTER_RAX
            : size == 4 ? ZYDIS_REGISTER_EAX
            : size == 2 ? ZYDIS_REGISTER_AX
                        : ZYDIS_REGISTER_AL;
@@ -681,11 +681,11 @@ static void locked_rmw(struct emu_cpu *cpu, int mem_op, uint8_t *p, unsigned siz
             break;
         }
         case ZYDIS_MNEMONIC_CMPXCHG8B:
-            swapped = old == ((cpu->gpr[GPR_RDX] & 0xffffffff) << 32 |
-                              (cpu->gpr[GPR_RAX] & 0xffffffff));
-            new = swapped ? (cpu->gpr[GPR_RCX] & 0xffffffff) << 32 |
-                                (cpu->gpr[GPR_RBX] & 0xffffffff)
-                          : old;
+            swapped =
+                old == ((cpu->gpr[GPR_RDX] & 0xffffffff) << 32 | (cpu->gpr[GPR_RAX] & 0xffffffff));
+            new = swapped
+                      ? (cpu->gpr[GPR_RCX] & 0xffffffff) << 32 | (cpu->gpr[GPR_RBX] & 0xffffffff)
+                      : old;
             break;
         case ZYDIS_MNEMONIC_BTS:
             new = old | 1ULL << bit;

@@ -213,7 +213,7 @@ struct emu_cpu {
     pthread_mutex_t lock; /* with wake: sleeping in HLT */
     pthread_cond_t wake_cond;
     struct accel_exit *exit;
-    bool trace;            /* VX86_EMU_TRACE set */
+    bool trace; /* VX86_EMU_TRACE set */
     /* Between emu_exec_start and emu_exec_end: running guest instructions,
      * which an exclusive section waits for (engine.c). */
     atomic_bool running;
