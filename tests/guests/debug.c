@@ -411,6 +411,26 @@ static void test_data_breakpoint_x87(void)
 }
 
 /* An I/O breakpoint (R/W = 10) needs CR4.DE: a trap after OUT to its port. */
+/* A locked read-modify-write reports too: it is a write (the emu engine
+ * runs it as a host atomic, apart from plain stores). */
+static void test_data_breakpoint_locked(void)
+{
+    volatile uint8_t *base = (volatile uint8_t *)watched;
+    uint64_t after;
+
+    write_dr1((uint64_t)(base + 4));
+    write_dr7(DR7_FIXED1 | 1ul << 3 | 1ul << 20 | 3ul << 22); /* G1, write, 4 bytes */
+    reset();
+    asm volatile("lock incl 4(%1)\n"
+                 "1:\tlea 1b(%%rip), %0"
+                 : "=r"(after)
+                 : "r"(base)
+                 : "memory");
+    write_dr7(DR7_FIXED1);
+    expect("LOCK INC under a write breakpoint", 1, (uint64_t[]){after},
+           (uint64_t[]){DR6_FIXED1 | 2});
+}
+
 static void test_io_breakpoint(void)
 {
     uint64_t after;
@@ -487,6 +507,7 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     test_instruction_breakpoint();
     test_data_breakpoints();
     test_data_breakpoint_x87();
+    test_data_breakpoint_locked();
     test_io_breakpoint();
     guest_finish();
 }

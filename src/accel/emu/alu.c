@@ -5,7 +5,7 @@
  * are the host CPU's own - the oracle the differential test compares with.
  * The file is compiled with -mno-red-zone: the asm pushes onto the stack.
  */
-#include <pthread.h>
+#include <string.h>
 
 #include "accel/emu/cpu.h"
 
@@ -418,6 +418,22 @@ static void div1(struct emu_cpu *cpu, bool is_signed, uint64_t src, unsigned siz
     }
 }
 
+/* The operand-sized word of a memory BT/BTS/BTR/BTC that holds the bit: a
+ * register offset is signed, from -2^(bits-1), and reaches outside the
+ * operand (SDM BT: the word at addr + (offset DIV bits) * size); an
+ * immediate one is taken modulo the operand size. */
+static uint64_t bit_address(struct emu_cpu *cpu, unsigned size, uint64_t addr, uint64_t off)
+{
+    if (cpu->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        unsigned bits = size * 8;
+        int64_t soff = (int64_t)(off << (64 - bits)) >> (64 - bits);
+
+        addr += (uint64_t)((soff >> 3) & ~(int64_t)(size - 1));
+        addr &= emu_mask(cpu->insn->address_width / 8);
+    }
+    return addr;
+}
+
 /* BT/BTS/BTR/BTC: a register bit offset addresses a bit string in memory. */
 static void bit_test(struct emu_cpu *cpu, ZydisMnemonic m)
 {
@@ -429,13 +445,7 @@ static void bit_test(struct emu_cpu *cpu, ZydisMnemonic m)
 
     if (mem) {
         seg = emu_op_seg(cpu, 0);
-        addr = emu_op_address(cpu, 0);
-        if (cpu->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
-            int64_t soff = (int64_t)(off << (64 - bits)) >> (64 - bits);
-
-            addr += (uint64_t)((soff >> 3) & ~(int64_t)(size - 1));
-            addr &= emu_mask(cpu->insn->address_width / 8);
-        }
+        addr = bit_address(cpu, size, emu_op_address(cpu, 0), off);
         v = emu_read(cpu, seg, addr, size);
     } else {
         v = emu_op_read(cpu, 0);
@@ -510,26 +520,12 @@ static void cmpxchg_double(struct emu_cpu *cpu)
     }
 }
 
-/* Locked operations whose operand is not in one page of RAM (MMIO, page
- * crossing) are serialised by this lock instead: atomic against each other,
- * though not against plain stores. */
-static pthread_mutex_t split_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool exec_alu(struct emu_cpu *cpu);
 
-static uint64_t load_n(const uint8_t *p, unsigned size)
-{
-    switch (size) {
-    case 1:
-        return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-    case 2:
-        return __atomic_load_n((const uint16_t *)p, __ATOMIC_SEQ_CST);
-    case 4:
-        return __atomic_load_n((const uint32_t *)p, __ATOMIC_SEQ_CST);
-    default:
-        return __atomic_load_n((const uint64_t *)p, __ATOMIC_SEQ_CST);
-    }
-}
-
-/* Compare-and-swap of size bytes; on failure *expected gets the current value. */
+/* Compare-and-swap of size bytes at p, which need not be aligned (a locked
+ * operation across a cache line or two host pages is atomic on an x86 host,
+ * SDM Vol. 3A §9.1.2.2); on failure *expected gets the current value. Inline
+ * LOCK CMPXCHG rather than __atomic builtins: those assume an aligned object. */
 static bool cas_n(uint8_t *p, uint64_t *expected, uint64_t desired, unsigned size)
 {
     bool ok;
@@ -538,71 +534,268 @@ static bool cas_n(uint8_t *p, uint64_t *expected, uint64_t desired, unsigned siz
     case 1: {
         uint8_t e = (uint8_t)*expected;
 
-        ok = __atomic_compare_exchange_n(p, &e, (uint8_t)desired, false, __ATOMIC_SEQ_CST,
-                                         __ATOMIC_SEQ_CST);
+        __asm__ volatile("lock cmpxchgb %[d], (%[p])"
+                         : "+a"(e), "=@ccz"(ok)
+                         : [p] "r"(p), [d] "q"((uint8_t)desired)
+                         : "memory");
         *expected = e;
         return ok;
     }
     case 2: {
         uint16_t e = (uint16_t)*expected;
 
-        ok = __atomic_compare_exchange_n((uint16_t *)p, &e, (uint16_t)desired, false,
-                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        __asm__ volatile("lock cmpxchgw %[d], (%[p])"
+                         : "+a"(e), "=@ccz"(ok)
+                         : [p] "r"(p), [d] "r"((uint16_t)desired)
+                         : "memory");
         *expected = e;
         return ok;
     }
     case 4: {
         uint32_t e = (uint32_t)*expected;
 
-        ok = __atomic_compare_exchange_n((uint32_t *)p, &e, (uint32_t)desired, false,
-                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        __asm__ volatile("lock cmpxchgl %[d], (%[p])"
+                         : "+a"(e), "=@ccz"(ok)
+                         : [p] "r"(p), [d] "r"((uint32_t)desired)
+                         : "memory");
         *expected = e;
         return ok;
     }
     default:
-        return __atomic_compare_exchange_n((uint64_t *)p, expected, desired, false,
-                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        __asm__ volatile("lock cmpxchgq %[d], (%[p])"
+                         : "+a"(*expected), "=@ccz"(ok)
+                         : [p] "r"(p), [d] "r"(desired)
+                         : "memory");
+        return ok;
     }
+}
+
+/* CMPXCHG16B on the host: p is 16-byte aligned (the guest's #GP saw to it). */
+static bool cas_16(uint8_t *p, uint64_t *lo, uint64_t *hi, uint64_t new_lo, uint64_t new_hi)
+{
+    bool ok;
+
+    __asm__ volatile("lock cmpxchg16b (%[p])"
+                     : "+a"(*lo), "+d"(*hi), "=@ccz"(ok)
+                     : [p] "r"(p), "b"(new_lo), "c"(new_hi)
+                     : "memory");
+    return ok;
+}
+
+/* A first guess at the value for the CAS loop: a torn read only costs a retry. */
+static uint64_t peek(const uint8_t *p, unsigned size)
+{
+    uint64_t v = 0;
+
+    memcpy(&v, p, size);
+    return v;
+}
+
+static ZydisRegister acc_reg(unsigned size)
+{
+    return size == 8   ? ZYDIS_REGISTER_RAX
+           : size == 4 ? ZYDIS_REGISTER_EAX
+           : size == 2 ? ZYDIS_REGISTER_AX
+                       : ZYDIS_REGISTER_AL;
+}
+
+/*
+ * Where a locked read-modify-write (or XCHG) works: segment, offset and
+ * size of its memory operand mem_op. For BTS/BTR/BTC that is the operand-
+ * sized word holding the bit, the register form reaching outside the
+ * operand; *bit is the bit's number in it.
+ */
+static void locked_operand(struct emu_cpu *cpu, int mem_op, int *seg, uint64_t *addr,
+                           unsigned *size, unsigned *bit)
+{
+    ZydisMnemonic m = cpu->insn->mnemonic;
+
+    *seg = emu_op_seg(cpu, mem_op);
+    *addr = emu_op_address(cpu, mem_op);
+    *size = cpu->ops[mem_op].size / 8;
+    switch (m) {
+    case ZYDIS_MNEMONIC_BTS:
+    case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC:
+        *addr = bit_address(cpu, *size, *addr, emu_op_read(cpu, 1));
+        *bit = (unsigned)(emu_op_read(cpu, 1) & (*size * 8 - 1));
+        break;
+    case ZYDIS_MNEMONIC_CMPXCHG8B:
+        *size = 8;
+        break;
+    case ZYDIS_MNEMONIC_CMPXCHG16B:
+        *size = 16;
+        if (*addr & 15)
+            emu_raise(cpu, EXC_GP, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+/* CMPXCHG16B by host CMPXCHG16B: EDX:EAX and ZF as the guest's. */
+static void locked_cmpxchg16b(struct emu_cpu *cpu, uint8_t *p)
+{
+    uint64_t lo = cpu->gpr[GPR_RAX], hi = cpu->gpr[GPR_RDX];
+
+    if (cas_16(p, &lo, &hi, cpu->gpr[GPR_RBX], cpu->gpr[GPR_RCX])) {
+        cpu->rflags |= RFLAGS_ZF;
+    } else {
+        cpu->gpr[GPR_RAX] = lo;
+        cpu->gpr[GPR_RDX] = hi;
+        cpu->rflags &= ~RFLAGS_ZF;
+    }
+}
+
+/*
+ * The locked read-modify-write of the instruction on the size bytes at p
+ * (host memory): the new value is computed from the one read and stored by
+ * compare-and-swap, again if another vCPU or a device changed it meanwhile,
+ * so the operation is atomic against every other access, as on hardware.
+ * src is the source operand (XCHG's register). Flags and registers are
+ * written once the swap is done.
+ */
+static void locked_rmw(struct emu_cpu *cpu, int mem_op, uint8_t *p, unsigned size, unsigned bit,
+                       uint64_t src)
+{
+    ZydisMnemonic m = cpu->insn->mnemonic;
+    uint64_t old = peek(p, size), new, f;
+    bool swapped = true;
+
+    for (;;) {
+        f = flags_in(cpu);
+        switch (m) {
+        case ZYDIS_MNEMONIC_XCHG:
+            new = src;
+            break;
+        case ZYDIS_MNEMONIC_XADD:
+            new = binop(ZYDIS_MNEMONIC_ADD, old, src, size, &f);
+            break;
+        case ZYDIS_MNEMONIC_CMPXCHG: {
+            uint64_t acc = cpu->gpr[GPR_RAX] & emu_mask(size), t = acc;
+
+            HOST_OP2("cmp", size, t, old, f, "r", "%[s]");
+            swapped = acc == old;
+            /* On a mismatch the old value is written back (a locked cycle). */
+            new = swapped ? src : old;
+            break;
+        }
+        case ZYDIS_MNEMONIC_CMPXCHG8B:
+            swapped =
+                old == ((cpu->gpr[GPR_RDX] & 0xffffffff) << 32 | (cpu->gpr[GPR_RAX] & 0xffffffff));
+            new = swapped
+                      ? (cpu->gpr[GPR_RCX] & 0xffffffff) << 32 | (cpu->gpr[GPR_RBX] & 0xffffffff)
+                      : old;
+            break;
+        case ZYDIS_MNEMONIC_BTS:
+            new = old | 1ULL << bit;
+            break;
+        case ZYDIS_MNEMONIC_BTR:
+            new = old & ~(1ULL << bit);
+            break;
+        case ZYDIS_MNEMONIC_BTC:
+            new = old ^ 1ULL << bit;
+            break;
+        case ZYDIS_MNEMONIC_INC:
+        case ZYDIS_MNEMONIC_DEC:
+        case ZYDIS_MNEMONIC_NEG:
+        case ZYDIS_MNEMONIC_NOT:
+            new = unop(m, old, size, &f);
+            break;
+        default:
+            new = binop(m, old, src, size, &f);
+            break;
+        }
+        if (cas_n(p, &old, new, size))
+            break;
+    }
+    switch (m) {
+    case ZYDIS_MNEMONIC_XCHG:
+        emu_op_write(cpu, mem_op == 0 ? 1 : 0, old);
+        return;
+    case ZYDIS_MNEMONIC_NOT:
+        return;
+    case ZYDIS_MNEMONIC_CMPXCHG8B:
+        /* ZF alone; EDX:EAX take the old value on a mismatch (SDM CMPXCHG8B). */
+        if (swapped) {
+            cpu->rflags |= RFLAGS_ZF;
+        } else {
+            cpu->gpr[GPR_RAX] = old & 0xffffffff;
+            cpu->gpr[GPR_RDX] = old >> 32;
+            cpu->rflags &= ~RFLAGS_ZF;
+        }
+        return;
+    case ZYDIS_MNEMONIC_BTS:
+    case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC:
+        cpu->rflags = (cpu->rflags & ~RFLAGS_CF) | ((old >> bit) & 1);
+        return;
+    default:
+        flags_out(cpu, f);
+        break;
+    }
+    if (m == ZYDIS_MNEMONIC_XADD)
+        emu_op_write(cpu, 1, old);
+    else if (!swapped)
+        emu_reg_write(cpu, acc_reg(size), old);
+}
+
+/*
+ * A locked read-modify-write, XCHG's included, of memory operand mem_op (src
+ * the register operand's value). Its operand is translated for writing
+ * first, both pages of it when it crosses one, so that a fault comes before
+ * anything is written. In RAM that is contiguous in the host (one page, or
+ * two adjacent ones: guest RAM is one host mapping, vm/mem.h) it is a host
+ * atomic operation. Elsewhere (MMIO, or two pages apart in the host) it runs
+ * as the plain instruction alone: every other vCPU stopped at an
+ * instruction boundary meanwhile (emu_start_exclusive), atomic against them
+ * but not against device DMA, which no vCPU stops.
+ */
+static bool exec_locked(struct emu_cpu *cpu, int mem_op, uint64_t src)
+{
+    ZydisMnemonic m = cpu->insn->mnemonic;
+    unsigned size, bit = 0;
+    uint64_t addr;
+    uint8_t *p;
+    int seg;
+    bool done = true;
+
+    locked_operand(cpu, mem_op, &seg, &addr, &size, &bit);
+    p = emu_host_atomic(cpu, seg, addr, size);
+    if (p && m == ZYDIS_MNEMONIC_CMPXCHG16B) {
+        locked_cmpxchg16b(cpu, p);
+        return true;
+    }
+    if (p) {
+        locked_rmw(cpu, mem_op, p, size, bit, src);
+        return true;
+    }
+    emu_start_exclusive(cpu);
+    if (m == ZYDIS_MNEMONIC_XCHG) {
+        uint64_t old = emu_op_read(cpu, mem_op);
+
+        emu_op_write(cpu, mem_op, src);
+        emu_op_write(cpu, mem_op == 0 ? 1 : 0, old);
+    } else {
+        done = exec_alu(cpu);
+    }
+    emu_end_exclusive(cpu);
+    return done;
 }
 
 void emu_xchg_mem(struct emu_cpu *cpu, int mem_op, int reg_op)
 {
-    unsigned size = cpu->ops[mem_op].size / 8;
-    uint64_t v = emu_op_read(cpu, reg_op), old;
-    uint8_t *p =
-        emu_host_range(cpu, emu_op_seg(cpu, mem_op), emu_op_address(cpu, mem_op), size, true);
-
-    if (!p) {
-        pthread_mutex_lock(&split_lock);
-        cpu->holds_split_lock = true;
-        old = emu_op_read(cpu, mem_op);
-        emu_op_write(cpu, mem_op, v);
-        emu_split_unlock(cpu);
-    } else {
-        old = load_n(p, size);
-        while (!cas_n(p, &old, v, size))
-            ;
-    }
-    emu_op_write(cpu, reg_op, old);
+    exec_locked(cpu, mem_op, emu_op_read(cpu, reg_op));
 }
 
-static bool exec_alu(struct emu_cpu *cpu);
-
-/*
- * LOCK-prefixed read-modify-write of a memory operand in RAM: the result is
- * computed from the value read and stored with compare-and-swap, retried if
- * another vCPU changed the location meanwhile, so locked operations are
- * atomic against every other access, as on hardware.
- */
-static bool exec_locked(struct emu_cpu *cpu)
+bool emu_exec_alu(struct emu_cpu *cpu)
 {
-    ZydisMnemonic m = cpu->insn->mnemonic;
-    unsigned size = cpu->ops[0].size / 8;
-    uint64_t old, new, src = 0, f;
-    bool swapped = true;
-    uint8_t *p;
+    uint64_t src = 0;
 
-    switch (m) {
+    if (!(cpu->insn->attributes & ZYDIS_ATTRIB_HAS_LOCK) ||
+        cpu->ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY)
+        return exec_alu(cpu);
+    switch (cpu->insn->mnemonic) {
     case ZYDIS_MNEMONIC_ADD:
     case ZYDIS_MNEMONIC_OR:
     case ZYDIS_MNEMONIC_ADC:
@@ -618,78 +811,17 @@ static bool exec_locked(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_DEC:
     case ZYDIS_MNEMONIC_NEG:
     case ZYDIS_MNEMONIC_NOT:
+    case ZYDIS_MNEMONIC_BTS:
+    case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC:
+    case ZYDIS_MNEMONIC_CMPXCHG8B:
+    case ZYDIS_MNEMONIC_CMPXCHG16B:
         break;
     default:
-        return false; /* BT*, CMPXCHG8B/16B: under split_lock */
+        /* LOCK on any other instruction is #UD (SDM LOCK). */
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     }
-    p = emu_host_range(cpu, emu_op_seg(cpu, 0), emu_op_address(cpu, 0), size, true);
-    if (!p)
-        return false;
-    old = load_n(p, size);
-    for (;;) {
-        f = flags_in(cpu);
-        switch (m) {
-        case ZYDIS_MNEMONIC_XADD:
-            new = binop(ZYDIS_MNEMONIC_ADD, old, src, size, &f);
-            break;
-        case ZYDIS_MNEMONIC_CMPXCHG: {
-            uint64_t acc = cpu->gpr[GPR_RAX] & emu_mask(size), t = acc;
-
-            HOST_OP2("cmp", size, t, old, f, "r", "%[s]");
-            swapped = acc == old;
-            /* On a mismatch the old value is written back (a locked cycle). */
-            new = swapped ? src : old;
-            break;
-        }
-        case ZYDIS_MNEMONIC_INC:
-        case ZYDIS_MNEMONIC_DEC:
-        case ZYDIS_MNEMONIC_NEG:
-        case ZYDIS_MNEMONIC_NOT:
-            new = unop(m, old, size, &f);
-            break;
-        default:
-            new = binop(m, old, src, size, &f);
-            break;
-        }
-        if (cas_n(p, &old, new, size))
-            break;
-    }
-    if (m != ZYDIS_MNEMONIC_NOT)
-        flags_out(cpu, f);
-    if (m == ZYDIS_MNEMONIC_XADD)
-        emu_op_write(cpu, 1, old);
-    else if (!swapped)
-        emu_reg_write(cpu,
-                      size == 8   ? ZYDIS_REGISTER_RAX
-                      : size == 4 ? ZYDIS_REGISTER_EAX
-                      : size == 2 ? ZYDIS_REGISTER_AX
-                                  : ZYDIS_REGISTER_AL,
-                      old);
-    return true;
-}
-
-bool emu_exec_alu(struct emu_cpu *cpu)
-{
-    bool done;
-
-    if (!(cpu->insn->attributes & ZYDIS_ATTRIB_HAS_LOCK) ||
-        cpu->ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY)
-        return exec_alu(cpu);
-    if (exec_locked(cpu))
-        return true;
-    pthread_mutex_lock(&split_lock);
-    cpu->holds_split_lock = true;
-    done = exec_alu(cpu);
-    emu_split_unlock(cpu);
-    return done;
-}
-
-void emu_split_unlock(struct emu_cpu *cpu)
-{
-    if (cpu->holds_split_lock) {
-        cpu->holds_split_lock = false;
-        pthread_mutex_unlock(&split_lock);
-    }
+    return exec_locked(cpu, 0, src);
 }
 
 static bool exec_alu(struct emu_cpu *cpu)

@@ -33,6 +33,11 @@ struct emu_vm {
     uint64_t pages;
     _Atomic uint8_t *code; /* per page: decoded instructions may exist */
     _Atomic uint32_t *gen; /* per page: bumped when code there is written */
+    /* Exclusive sections (engine.c): excl_pending while one vCPU runs alone
+     * or waits for the others to stop; the lock and cond order both. */
+    atomic_bool excl_pending;
+    pthread_mutex_t excl_lock;
+    pthread_cond_t excl_cond;
 };
 
 /* SDM Vol. 3A §2.5 (control registers), §2.2.1 (EFER), §3.4.5 (RFLAGS). */
@@ -238,8 +243,11 @@ struct emu_cpu {
     pthread_mutex_t lock; /* with wake: sleeping in HLT */
     pthread_cond_t wake_cond;
     struct accel_exit *exit;
-    bool trace;            /* VX86_EMU_TRACE set */
-    bool holds_split_lock; /* inside a locked operation on MMIO or across pages */
+    bool trace; /* VX86_EMU_TRACE set */
+    /* Between emu_exec_start and emu_exec_end: running guest instructions,
+     * which an exclusive section waits for (engine.c). */
+    atomic_bool running;
+    bool exclusive; /* inside its own exclusive section */
 };
 
 /* interrupt.c */
@@ -274,6 +282,13 @@ unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned 
  * NULL when they are not in one page of RAM. Raises #GP, #SS, #PF. Used for
  * atomic read-modify-writes and bulk string moves. */
 uint8_t *emu_host_range(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned len, bool write);
+
+/* Host address of the len bytes at seg:offset for a locked read-modify-
+ * write: checked and translated for writing, both pages when they cross one
+ * (faults raised before the caller writes anything), counted as a store for
+ * the decode caches; NULL unless they are RAM contiguous in the host (one
+ * page, or two that are adjacent in vx86's mapping of guest RAM). */
+uint8_t *emu_host_atomic(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned len);
 
 /* Segmented access (limit, rights, canonical checks) then linear. */
 uint64_t emu_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, bool write);
@@ -371,6 +386,22 @@ void emu_op_write(struct emu_cpu *cpu, int i, uint64_t value);
 uint64_t emu_op_address(struct emu_cpu *cpu, int i); /* effective address (offset) */
 int emu_op_seg(struct emu_cpu *cpu, int i);
 
+/*
+ * engine.c: exclusive sections, QEMU's start_exclusive: one vCPU runs while
+ * every other one is stopped at an instruction boundary. A vCPU runs guest
+ * instructions only between emu_exec_start and emu_exec_end (emu_run);
+ * emu_exec_start waits while another vCPU's section is pending.
+ * emu_start_exclusive, from inside an instruction, makes the others leave
+ * their blocks (through their wake flag) and waits until none runs;
+ * emu_end_exclusive lets them go on, and does nothing outside a section
+ * (fault entry calls it for an instruction that faulted inside one).
+ * Devices go on meanwhile: a section is not atomic against their DMA.
+ */
+void emu_exec_start(struct emu_cpu *cpu);
+void emu_exec_end(struct emu_cpu *cpu);
+void emu_start_exclusive(struct emu_cpu *cpu);
+void emu_end_exclusive(struct emu_cpu *cpu);
+
 /* events.c: between instructions. The TSC runs at EMU_TSC_HZ from
  * CLOCK_MONOTONIC (advertised in CPUID 15H/16H). */
 #define EMU_TSC_HZ 1000000000ULL
@@ -419,10 +450,9 @@ void emu_task_gate_interrupt(struct emu_cpu *cpu, uint16_t tss_sel, int error);
 bool emu_exec_legacy(struct emu_cpu *cpu);
 
 /* alu.c: host-computed results and status flags. LOCK-prefixed read-
- * modify-writes and XCHG with memory run as host atomic operations. */
+ * modify-writes and XCHG with memory run as host atomic operations, or in an
+ * exclusive section where their operand is not contiguous host RAM. */
 void emu_xchg_mem(struct emu_cpu *cpu, int mem_op, int reg_op);
-/* Releases the lock of a locked operation that faulted (fault entry). */
-void emu_split_unlock(struct emu_cpu *cpu);
 bool emu_exec_alu(struct emu_cpu *cpu);
 bool emu_cond(uint64_t rflags, unsigned cc);
 

@@ -49,6 +49,8 @@ static int emu_vm_init(struct vm *vm)
         return -ENOMEM;
     emu_exec_init();
     vm->accel_vm = e;
+    pthread_mutex_init(&e->excl_lock, NULL);
+    pthread_cond_init(&e->excl_cond, NULL);
     e->base = vm->mem.base;
     e->pages = vm->mem.size >> 12;
     e->code = calloc(e->pages, sizeof(*e->code));
@@ -75,8 +77,84 @@ static void emu_vm_destroy(struct vm *vm)
         irqchip_destroy(e->chip);
     free(e->code);
     free(e->gen);
+    pthread_mutex_destroy(&e->excl_lock);
+    pthread_cond_destroy(&e->excl_cond);
     free(e);
     vm->accel_vm = NULL;
+}
+
+/*
+ * Exclusive sections. running and excl_pending are sequentially consistent,
+ * so that of a vCPU setting running then reading excl_pending and one
+ * setting excl_pending then reading running, at least one sees the other's
+ * store: no vCPU runs on into a section that believes it stopped.
+ */
+void emu_exec_start(struct emu_cpu *cpu)
+{
+    struct emu_vm *e = cpu->evm;
+
+    atomic_store(&cpu->running, true);
+    while (atomic_load(&e->excl_pending)) {
+        pthread_mutex_lock(&e->excl_lock);
+        atomic_store(&cpu->running, false);
+        pthread_cond_broadcast(&e->excl_cond);
+        while (atomic_load(&e->excl_pending))
+            pthread_cond_wait(&e->excl_cond, &e->excl_lock);
+        pthread_mutex_unlock(&e->excl_lock);
+        atomic_store(&cpu->running, true);
+    }
+}
+
+void emu_exec_end(struct emu_cpu *cpu)
+{
+    struct emu_vm *e = cpu->evm;
+
+    if (!atomic_load_explicit(&cpu->running, memory_order_relaxed))
+        return;
+    atomic_store(&cpu->running, false);
+    if (atomic_load(&e->excl_pending)) {
+        pthread_mutex_lock(&e->excl_lock);
+        pthread_cond_broadcast(&e->excl_cond);
+        pthread_mutex_unlock(&e->excl_lock);
+    }
+}
+
+void emu_start_exclusive(struct emu_cpu *cpu)
+{
+    struct emu_vm *e = cpu->evm;
+    struct vm *vm = cpu->vm;
+
+    /* Stopped itself first: two vCPUs starting sections wait for each other. */
+    emu_exec_end(cpu);
+    pthread_mutex_lock(&e->excl_lock);
+    while (atomic_load(&e->excl_pending))
+        pthread_cond_wait(&e->excl_cond, &e->excl_lock);
+    atomic_store(&e->excl_pending, true);
+    /* The wake flag ends a vCPU's run of blocks (emu_events_due); the
+     * events it then polls for are none: a harmless look. */
+    for (int i = 0; i < vm->nr_vcpus; i++)
+        if (i != cpu->index)
+            atomic_store(&vcpu_of(vm, i)->wake, true);
+    for (int i = 0; i < vm->nr_vcpus; i++)
+        while (i != cpu->index && atomic_load(&vcpu_of(vm, i)->running))
+            pthread_cond_wait(&e->excl_cond, &e->excl_lock);
+    pthread_mutex_unlock(&e->excl_lock);
+    cpu->exclusive = true;
+}
+
+void emu_end_exclusive(struct emu_cpu *cpu)
+{
+    struct emu_vm *e = cpu->evm;
+
+    if (!cpu->exclusive)
+        return;
+    cpu->exclusive = false;
+    pthread_mutex_lock(&e->excl_lock);
+    atomic_store(&e->excl_pending, false);
+    pthread_cond_broadcast(&e->excl_cond);
+    pthread_mutex_unlock(&e->excl_lock);
+    /* Back among the running, behind any section another vCPU has begun. */
+    emu_exec_start(cpu);
 }
 
 /* The power-on state (SDM Vol. 3A Table 9-1) with the boot state laid on

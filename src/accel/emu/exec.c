@@ -725,7 +725,7 @@ static void fault_entry(struct emu_cpu *cpu)
 {
     int vector = cpu->exc_vector, error = cpu->exc_error;
 
-    emu_split_unlock(cpu);
+    emu_end_exclusive(cpu);
     cpu->rip = cpu->insn_rip;
     /* A fault's frame has RF set, so that the instruction it returns to
      * does not hit its instruction breakpoint again; an instruction
@@ -778,13 +778,17 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
         fault_entry(cpu);
         break;
     case JMP_INTERNAL:
-        emu_split_unlock(cpu);
+        emu_end_exclusive(cpu);
+        emu_exec_end(cpu);
         cpu->delivering = -1;
         return 0;
     default:
         break;
     }
+    /* A fault comes back here inside emu_exec_start's section: its delivery
+     * is still the instruction's. Events, which may sleep, are outside. */
     while (!cpu->triple_fault) {
+        emu_exec_end(cpu);
         if (atomic_exchange(&cpu->kicked, false)) {
             exit->reason = ACCEL_EXIT_INTR;
             return 0;
@@ -793,6 +797,7 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
              emu_now_ns() >= cpu->deadline) &&
             !emu_events(cpu))
             continue;
+        emu_exec_start(cpu);
         if (cpu->trace) {
             for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++) {
                 if (emu_debug_on(cpu))
@@ -806,6 +811,7 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
             emu_run_blocks(cpu, 4096);
         }
     }
+    emu_exec_end(cpu);
     exit->reason = ACCEL_EXIT_SHUTDOWN;
     return 0;
 }

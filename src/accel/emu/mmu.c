@@ -394,3 +394,34 @@ uint8_t *emu_host_range(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned 
         emu_code_written(cpu, e->host);
     return e->host + (linear & 0xfff);
 }
+
+uint8_t *emu_host_atomic(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned len)
+{
+    uint64_t linear = emu_linear(cpu, seg, offset, len, true), last;
+    uint8_t *first;
+
+    if (!emu_long_mode(cpu))
+        linear &= 0xffffffff;
+    if (cpu->bp_data)
+        emu_debug_watch(cpu, linear, len, true);
+    first = translate(cpu, linear, ACC_WRITE, cpu->cpl)->host;
+    if ((linear & 0xfff) + len <= 4096) {
+        if (!first)
+            return NULL;
+        emu_code_written(cpu, first);
+        return first + (linear & 0xfff);
+    }
+    /* Across a page: CR2 of a fault on the second is its first byte. */
+    last = (linear + len - 1) & ~0xfffULL;
+    if (!emu_long_mode(cpu))
+        last &= 0xffffffff;
+    {
+        uint8_t *second = translate(cpu, last, ACC_WRITE, cpu->cpl)->host;
+
+        if (!first || second != first + 4096)
+            return NULL;
+        emu_code_written(cpu, first);
+        emu_code_written(cpu, second);
+    }
+    return first + (linear & 0xfff);
+}
