@@ -39,6 +39,16 @@ static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
         vm_reset(opaque, "guest requested a reset through port 0xcf9");
 }
 
+static void testdev_irq(void *opaque, unsigned gsi, int level)
+{
+    vm_irq_set(opaque, gsi, level);
+}
+
+static void testdev_flush(void *opaque, uint64_t gpa)
+{
+    vm_mem_written(opaque, gpa, 4096);
+}
+
 static void dma_written(void *opaque, uint64_t gpa, uint64_t len)
 {
     vm_mem_written(opaque, gpa, len);
@@ -115,6 +125,8 @@ int pc_init(struct vm *vm)
     }
     if (!err)
         err = fw_cfg_setup(vm);
+    if (!err && vm->cfg.testdev)
+        err = pc_testdev_init(&pc->testdev, &vm->pio, &vm->mmio, testdev_irq, testdev_flush, vm);
     if (err)
         log_err("cannot register platform devices: %s", strerror(-err));
     return err;
@@ -130,6 +142,7 @@ void pc_destroy(struct vm *vm)
     acpi_pm_destroy(&vm->pc->acpi_pm);
     pci_destroy(&vm->pc->pci);
     fw_cfg_destroy(&vm->pc->fw_cfg);
+    pc_testdev_destroy(&vm->pc->testdev);
     free(vm->pc);
     vm->pc = NULL;
 }

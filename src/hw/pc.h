@@ -1,8 +1,9 @@
 /*
  * The PC platform's devices, created together for a VM: COM1, debug-exit,
  * i8042, POST port, boot timer, CMOS RTC, ACPI power management and reset
- * control, QEMU's fw_cfg, the PCI host bridge. The interrupt controllers and PIT come from
- * the engine (KVM's in-kernel irqchip for kvm).
+ * control, QEMU's fw_cfg, the PCI host bridge, and with --testdev QEMU's test
+ * devices for kvm-unit-tests (pc_testdev.h, pci_testdev.h). The interrupt
+ * controllers and PIT come from the engine (KVM's in-kernel irqchip for kvm).
  */
 #ifndef VX86_HW_PC_H
 #define VX86_HW_PC_H
@@ -11,6 +12,7 @@
 #include "hw/boot_timer.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
+#include "hw/pc_testdev.h"
 #include "hw/pci.h"
 #include "hw/post.h"
 #include "hw/rtc.h"
@@ -26,6 +28,7 @@ struct pc {
     struct acpi_pm acpi_pm;
     struct fw_cfg fw_cfg;
     struct pci pci;
+    struct pc_testdev testdev; /* zeroed without --testdev */
 };
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */
