@@ -31,6 +31,11 @@ static void kbc_reset(void *opaque)
     vm_reset(opaque, "guest requested a reset through the i8042");
 }
 
+static void port92_reset(void *opaque)
+{
+    vm_reset(opaque, "guest requested a reset through port 0x92");
+}
+
 static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
 {
     if (ev == ACPI_PM_POWEROFF)
@@ -123,6 +128,8 @@ int pc_init(struct vm *vm)
         reset = acpi_pm_reset_range(&pc->acpi_pm);
         err = pci_init(&pc->pci, &vm->pio, &vm->mmio, &reset);
     }
+    if (!err)
+        err = port92_init(&pc->port92, &vm->pio, port92_reset, vm);
     if (!err)
         err = fw_cfg_setup(vm);
     if (!err && vm->cfg.testdev)
