@@ -10,6 +10,9 @@
 #include "util/log.h"
 #include "vm/console.h"
 
+/* The last slot, clear of the virtio functions from 00:01.0 on. */
+#define PCI_TESTDEV_SLOT 31
+
 static void com1_irq(void *opaque, int level)
 {
     vm_irq_set(opaque, SERIAL_COM1_IRQ, level);
@@ -134,6 +137,8 @@ int pc_init(struct vm *vm)
         err = fw_cfg_setup(vm);
     if (!err && vm->cfg.testdev)
         err = pc_testdev_init(&pc->testdev, &vm->pio, &vm->mmio, testdev_irq, testdev_flush, vm);
+    if (!err && vm->cfg.testdev)
+        err = pci_testdev_init(&pc->pci_testdev, &pc->pci, &vm->pio, PCI_TESTDEV_SLOT);
     if (err)
         log_err("cannot register platform devices: %s", strerror(-err));
     return err;
@@ -150,6 +155,7 @@ void pc_destroy(struct vm *vm)
     pci_destroy(&vm->pc->pci);
     fw_cfg_destroy(&vm->pc->fw_cfg);
     pc_testdev_destroy(&vm->pc->testdev);
+    pci_testdev_destroy(&vm->pc->pci_testdev);
     free(vm->pc);
     vm->pc = NULL;
 }

@@ -15,6 +15,7 @@
 #include "hw/i8042.h"
 #include "hw/pc_testdev.h"
 #include "hw/pci.h"
+#include "hw/pci_testdev.h"
 #include "hw/port92.h"
 #include "hw/post.h"
 #include "hw/rtc.h"
@@ -31,7 +32,8 @@ struct pc {
     struct fw_cfg fw_cfg;
     struct pci pci;
     struct port92 port92;
-    struct pc_testdev testdev; /* zeroed without --testdev */
+    struct pc_testdev testdev; /* these two zeroed without --testdev */
+    struct pci_testdev pci_testdev;
 };
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */
