@@ -65,3 +65,26 @@ def test_kvm_unit_test(suite, name):
     r = run_vx86(*argv, timeout=60)
     verdict, detail = runner.verdict(r.status, r.out)
     assert verdict == "PASS", f"{name}: {verdict} ({detail})\n{r!r}"
+
+
+def test_realmode_loads_in_conventional_memory(suite, tmp_path):
+    """realmode.flat is a multiboot image at 0x8000, where vx86 keeps its
+    multiboot information by default: it loads (the information goes after
+    it) and its real-mode checks pass up to "sti inhibit", whose HLT waits
+    for the timer tick a BIOS would have set up (on QEMU, SeaBIOS's), which
+    vx86 has no firmware to give."""
+    _, src, _ = suite
+    out = tmp_path / "serial"
+    proc = subprocess.Popen([str(VX86), "run", "--engine", "emu", "--testdev", "--kernel",
+                             src / "x86" / "realmode.flat", "--serial", out],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        status = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        status = None
+    text = out.read_text(errors="replace") if out.exists() else ""
+    assert status is None, f"status {status}: {proc.stderr.read().decode(errors='replace')}"
+    assert "PASS: int 1" in text and "FAIL" not in text, text
