@@ -51,9 +51,9 @@ struct __attribute__((packed)) gas {
     uint64_t address;
 };
 
-#define GAS_SYSTEM_IO   1
-#define GAS_ACCESS_BYTE 1
-#define GAS_ACCESS_WORD 2
+#define GAS_SYSTEM_IO    1
+#define GAS_ACCESS_BYTE  1
+#define GAS_ACCESS_WORD  2
 #define GAS_ACCESS_DWORD 3
 
 /* §5.2.9, Table 5.9: the FADT of revision 6 (ACPI 6.0 and later). */

@@ -118,8 +118,8 @@ static int place_block(const struct guest_mem *mem, const struct boot_image *img
 static int write_cmdline(const struct guest_mem *mem, const struct boot_image *img, uint64_t gpa)
 {
     char line[BOOT_CMDLINE_MAX + 1];
-    int n = snprintf(line, sizeof(line), "%s%s%s", img->name, *img->cmdline ? " " : "",
-                     img->cmdline);
+    int n =
+        snprintf(line, sizeof(line), "%s%s%s", img->name, *img->cmdline ? " " : "", img->cmdline);
 
     if (n < 0 || n > BOOT_CMDLINE_MAX) {
         log_err("--cmdline: the kernel's path and the command line exceed the limit of %d bytes",
@@ -128,7 +128,6 @@ static int write_cmdline(const struct guest_mem *mem, const struct boot_image *i
     }
     return mem_write(mem, gpa, line, (uint64_t)n + 1);
 }
-
 
 static int write_info(const struct guest_mem *mem, const struct boot_image *img, uint64_t block)
 {

@@ -72,12 +72,10 @@ int pc_testdev_init(struct pc_testdev *t, struct bus *pio, struct bus *mmio, pc_
                     pc_testdev_flush_fn *flush, void *opaque)
 {
     const struct bus_range ranges[] = {
-        {PC_TESTDEV_DATA_PORT, 4, BUS_W1 | BUS_W2 | BUS_W4, data_read, data_write, t,
-         "pc-testdev"},
+        {PC_TESTDEV_DATA_PORT, 4, BUS_W1 | BUS_W2 | BUS_W4, data_read, data_write, t, "pc-testdev"},
         {PC_TESTDEV_FLUSH_PORT, 4, BUS_W4, NULL, flush_write, t, "pc-testdev flush"},
         {PC_TESTDEV_BYTE_PORT, 4, BUS_W1, data_read, data_write, t, "pc-testdev"},
-        {PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_LINES, BUS_W1, NULL, irq_write, t,
-         "pc-testdev irq"},
+        {PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_LINES, BUS_W1, NULL, irq_write, t, "pc-testdev irq"},
     };
     int err = 0;
 

@@ -31,15 +31,15 @@
 #include "hw/bus.h"
 #include "hw/pci.h"
 
-#define PCI_TESTDEV_VENDOR  0x1b36
-#define PCI_TESTDEV_DEVICE  0x0005
-#define PCI_TESTDEV_CLASS   0xff0000 /* "device does not fit any class" */
-#define PCI_TESTDEV_MEM_BAR 0
-#define PCI_TESTDEV_IO_BAR  1
+#define PCI_TESTDEV_VENDOR   0x1b36
+#define PCI_TESTDEV_DEVICE   0x0005
+#define PCI_TESTDEV_CLASS    0xff0000 /* "device does not fit any class" */
+#define PCI_TESTDEV_MEM_BAR  0
+#define PCI_TESTDEV_IO_BAR   1
 #define PCI_TESTDEV_MEM_SIZE 4096
 #define PCI_TESTDEV_IO_SIZE  256
 #define PCI_TESTDEV_IO_BASE  0xc000 /* in the DSDT's I/O window */
-#define PCI_TESTDEV_TESTS    6       /* memory 0-2, I/O 3-5 */
+#define PCI_TESTDEV_TESTS    6      /* memory 0-2, I/O 3-5 */
 
 struct pci_testdev {
     struct pci_device pci;

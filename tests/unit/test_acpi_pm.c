@@ -68,9 +68,9 @@ static void test_pm_timer(void **state)
         uint32_t ticks;
     } vectors[] = {
         {0, 0},
-        {1000, 3},                     /* 3.58 ticks */
-        {1000000000, 3579545},         /* one second */
-        {1000000280, 3579546},         /* a tick is 279.37 ns */
+        {1000, 3},                      /* 3.58 ticks */
+        {1000000000, 3579545},          /* one second */
+        {1000000280, 3579546},          /* a tick is 279.37 ns */
         {1200ULL * 1000000000, 486704}, /* 2^32 ticks wrap at 1199.86 s */
         {3600ULL * 1000000000, (uint32_t)(3600ULL * 3579545)},
     };

@@ -41,8 +41,7 @@ static int setup(void **state)
     memset(&f, 0, sizeof(f));
     bus_init(&f.pio, "pio");
     bus_init(&f.mmio, "mmio");
-    if (pci_init(&f.pci, &f.pio, &f.mmio, &reset) ||
-        pci_testdev_init(&f.t, &f.pci, &f.pio, SLOT))
+    if (pci_init(&f.pci, &f.pio, &f.mmio, &reset) || pci_testdev_init(&f.t, &f.pci, &f.pio, SLOT))
         return -1;
     *state = &f;
     return 0;
