@@ -40,6 +40,9 @@ static const char usage[] =
     "                       a virtio-net NIC on a TAP interface or libslirp\n"
     "  --transport pci|mmio how the virtio devices attach: PCI functions with\n"
     "                       MSI-X (default) or virtio-mmio windows\n"
+    "  --testdev            QEMU's test devices for kvm-unit-tests: pc-testdev\n"
+    "                       (ports 0xe0-0xeb, 0x2000-0x2017, MMIO 0xff000000)\n"
+    "                       and pci-testdev\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
@@ -90,6 +93,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_DISK,
         OPT_NET,
         OPT_TRANSPORT,
+        OPT_TESTDEV,
         OPT_VERBOSE
     };
     static const struct option opts[] = {
@@ -105,6 +109,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"disk", required_argument, NULL, OPT_DISK},
         {"net", required_argument, NULL, OPT_NET},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
+        {"testdev", no_argument, NULL, OPT_TESTDEV},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -163,6 +168,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         case OPT_TRANSPORT:
             if (config_parse_transport(optarg, &cfg->transport))
                 return -EINVAL;
+            break;
+        case OPT_TESTDEV:
+            cfg->testdev = true;
             break;
         case OPT_VERBOSE:
             log_verbose = true;

@@ -51,9 +51,10 @@ struct __attribute__((packed)) gas {
     uint64_t address;
 };
 
-#define GAS_SYSTEM_IO   1
-#define GAS_ACCESS_BYTE 1
-#define GAS_ACCESS_WORD 2
+#define GAS_SYSTEM_IO    1
+#define GAS_ACCESS_BYTE  1
+#define GAS_ACCESS_WORD  2
+#define GAS_ACCESS_DWORD 3
 
 /* §5.2.9, Table 5.9: the FADT of revision 6 (ACPI 6.0 and later). */
 struct __attribute__((packed)) fadt {
@@ -89,6 +90,7 @@ _Static_assert(sizeof(struct fadt) == 276, "FADT revision 6 is 276 bytes");
 #define FADT_PROC_C1       (1u << 2)
 #define FADT_PWR_BUTTON    (1u << 4) /* set: no fixed-feature power button */
 #define FADT_SLP_BUTTON    (1u << 5) /* set: no fixed-feature sleep button */
+#define FADT_TMR_VAL_EXT   (1u << 8) /* PM_TMR counts 32 bits, not 24 */
 #define FADT_RESET_REG_SUP (1u << 10)
 #define BOOT_ARCH_LEGACY   (1u << 0) /* ISA devices (COM1, RTC, PIT) */
 /* Latencies above 100 / 1000 us say C2 / C3 are not supported (Table 5.9). */
@@ -496,10 +498,13 @@ static void build_fadt(uint8_t *area)
     f.pm1a_cnt_blk = ACPI_PM1_CNT_PORT;
     f.pm1_evt_len = ACPI_PM1_EVT_LEN;
     f.pm1_cnt_len = ACPI_PM1_CNT_LEN;
+    f.pm_tmr_blk = ACPI_PM_TMR_PORT;
+    f.pm_tmr_len = ACPI_PM_TMR_LEN;
     /* The 64-bit blocks repeat the 32-bit ones with matching widths, or
      * ACPICA warns of a mismatch. PM1 event registers are two 16-bit halves. */
     f.x_pm1a_evt_blk = io_gas(ACPI_PM1_EVT_PORT, ACPI_PM1_EVT_LEN, GAS_ACCESS_WORD);
     f.x_pm1a_cnt_blk = io_gas(ACPI_PM1_CNT_PORT, ACPI_PM1_CNT_LEN, GAS_ACCESS_WORD);
+    f.x_pm_tmr_blk = io_gas(ACPI_PM_TMR_PORT, ACPI_PM_TMR_LEN, GAS_ACCESS_DWORD);
     f.p_lvl2_lat = NO_C2_LATENCY;
     f.p_lvl3_lat = NO_C3_LATENCY;
     f.century = RTC_CENTURY;
@@ -509,7 +514,8 @@ static void build_fadt(uint8_t *area)
      * nothing more). Booted with acpi=off, Linux probes the ports and
      * finds the controller and its keyboard. */
     f.iapc_boot_arch = BOOT_ARCH_LEGACY;
-    f.flags = FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
+    f.flags = FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT |
+              FADT_RESET_REG_SUP;
     f.reset_reg = io_gas(ACPI_RESET_PORT, 1, GAS_ACCESS_BYTE);
     f.reset_value = ACPI_RESET_VALUE;
     memcpy(&f.hypervisor_vendor_id, "vx86vx86", 8);

@@ -71,20 +71,26 @@ out:
     return err;
 }
 
-int boot_check_range(const struct guest_mem *mem, const struct boot_image *img, uint64_t gpa,
-                     uint64_t len, const char *what)
+int boot_check_ram(const struct guest_mem *mem, const struct boot_image *img, uint64_t gpa,
+                   uint64_t len, uint64_t floor, const char *what)
 {
     if (!mem_ptr(mem, gpa, len)) {
         log_err("%s: %s at 0x%" PRIx64 " (%" PRIu64 " bytes) lies outside guest RAM", img->name,
                 what, gpa, len);
         return -EINVAL;
     }
-    if (len && gpa < BOOT_AREA_END) {
-        log_err("%s: %s at 0x%" PRIx64 " overlaps vx86's boot area below 0x%llx", img->name, what,
-                gpa, BOOT_AREA_END);
+    if (len && gpa < floor) {
+        log_err("%s: %s at 0x%" PRIx64 " overlaps vx86's boot area below 0x%" PRIx64, img->name,
+                what, gpa, floor);
         return -EINVAL;
     }
     return 0;
+}
+
+int boot_check_range(const struct guest_mem *mem, const struct boot_image *img, uint64_t gpa,
+                     uint64_t len, const char *what)
+{
+    return boot_check_ram(mem, img, gpa, len, BOOT_AREA_END, what);
 }
 
 int boot_write_cmdline(const struct guest_mem *mem, const struct boot_image *img)
@@ -120,7 +126,7 @@ static int load_elf64(const struct guest_mem *mem, const struct boot_image *img,
                       struct cpu_state *cpu)
 {
     struct elf_info info;
-    int err = elf_load(mem, img, &info);
+    int err = elf_load(mem, img, BOOT_AREA_END, &info);
 
     if (err)
         return err;

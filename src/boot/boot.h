@@ -65,8 +65,9 @@ struct elf_info {
 int elf_inspect(const struct boot_image *img, struct elf_info *info);
 
 /* elf_inspect(), then loads the PT_LOAD segments at their physical
- * addresses. */
-int elf_load(const struct guest_mem *mem, const struct boot_image *img, struct elf_info *info);
+ * addresses, none of which may lie below floor (boot_check_ram()). */
+int elf_load(const struct guest_mem *mem, const struct boot_image *img, uint64_t floor,
+             struct elf_info *info);
 
 /* Looks for a note of the given name (owner, e.g. "Xen") and type in the
  * PT_NOTE segments. 1: found, *desc (inside img->data) and *descsz set;
@@ -91,9 +92,15 @@ int linux_detect(const struct boot_image *img);
  * fills *cpu for its 64-bit (bzImage) or PVH (vmlinux) entry. */
 int linux_load(const struct guest_mem *mem, const struct boot_image *img, struct cpu_state *cpu);
 
-/* Checks that [gpa, gpa + len) is in RAM and clear of vx86's boot area. */
+/* Checks that [gpa, gpa + len) is in RAM and clear of vx86's boot area
+ * (below BOOT_AREA_END). */
 int boot_check_range(const struct guest_mem *mem, const struct boot_image *img, uint64_t gpa,
                      uint64_t len, const char *what);
+
+/* The same with the boot area ending at floor instead: a multiboot image
+ * leaves vx86 only the page below BOOT_MB_FLOOR (layout.h). */
+int boot_check_ram(const struct guest_mem *mem, const struct boot_image *img, uint64_t gpa,
+                   uint64_t len, uint64_t floor, const char *what);
 
 /* Writes the GDT and TSS of layout.h. */
 int boot_write_gdt(const struct guest_mem *mem);

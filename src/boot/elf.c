@@ -136,7 +136,8 @@ int elf_inspect(const struct boot_image *img, struct elf_info *info)
     return 0;
 }
 
-int elf_load(const struct guest_mem *mem, const struct boot_image *img, struct elf_info *info)
+int elf_load(const struct guest_mem *mem, const struct boot_image *img, uint64_t floor,
+             struct elf_info *info)
 {
     uint64_t phoff, phnum;
     int err = elf_inspect(img, info);
@@ -151,7 +152,7 @@ int elf_load(const struct guest_mem *mem, const struct boot_image *img, struct e
         read_phdr(img, info->bits, phoff + i * phdr_size(info->bits), &p);
         if (p.type != PT_LOAD || p.memsz == 0)
             continue;
-        err = boot_check_range(mem, img, p.paddr, p.memsz, "ELF segment");
+        err = boot_check_ram(mem, img, p.paddr, p.memsz, floor, "ELF segment");
         if (err)
             return err;
         dst = mem_ptr(mem, p.paddr, p.memsz);

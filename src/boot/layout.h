@@ -1,17 +1,22 @@
 /*
  * Where vx86 puts its boot structures in guest RAM. The first 64 KiB belong
- * to vx86 at boot; a kernel image may not load there.
+ * to vx86 at boot; a kernel image may not load there, except a multiboot
+ * one, which may load anywhere from BOOT_MB_FLOOR on, as on a PC (QEMU and
+ * GRUB load kvm-unit-tests' realmode test at 0x8000).
  *
  *   0x0000  real-mode IVT and BIOS data area, left zero
  *   0x0500  GDT: null, 64-bit code, data, 32-bit code, 64-bit TSS (16 bytes)
  *   0x0600  the TSS the GDT's TSS descriptor points at
  *   0x1000  PML4, 0x2000 PDPT, 0x3000-0x6fff four page directories: the
  *           first 4 GiB identity-mapped with 2 MiB pages
- *   0x7000  multiboot information, or Linux's zero page (struct boot_params,
- *           4 KiB), or PVH's struct hvm_start_info with its module list
- *           and memory map
+ *   0x7000  Linux's zero page (struct boot_params, 4 KiB), or PVH's struct
+ *           hvm_start_info with its module list and memory map
  *   0x8000  kernel command line, NUL-terminated
- *   0x9000  multiboot memory map and boot loader name
+ *   0x7000-0x9fff  a multiboot kernel's block (BOOT_MB_BLOCK_SIZE): its
+ *           information at +0, command line at +0x1000, memory map and
+ *           boot loader name at +0x2000; where the image overlaps it, the
+ *           block goes to the first page after the image instead (QEMU
+ *           puts it there always)
  *   0xa000-0xffff  stack of a 64-bit ELF kernel (RSP = 0x10000)
  *   0x10000 a flat binary, entered in real mode at 1000:0000
  *
@@ -29,12 +34,15 @@
 #define BOOT_PML4        0x1000ULL
 #define BOOT_PDPT        0x2000ULL
 #define BOOT_PD          0x3000ULL
-#define BOOT_MB_INFO     0x7000ULL
+#define BOOT_MB_INFO     0x7000ULL /* the block's default place */
+#define BOOT_MB_CMDLINE_OFF 0x1000ULL
+#define BOOT_MB_MMAP_OFF    0x2000ULL
+#define BOOT_MB_BLOCK_SIZE  0x3000ULL
+#define BOOT_MB_FLOOR       0x1000ULL /* IVT, BIOS data area, GDT and TSS below */
 #define BOOT_ZERO_PAGE   0x7000ULL
 #define BOOT_START_INFO  0x7000ULL
 #define BOOT_CMDLINE     0x8000ULL
 #define BOOT_CMDLINE_MAX 4095
-#define BOOT_MB_MMAP     0x9000ULL
 #define BOOT_STACK_TOP   0x10000ULL
 #define BOOT_AREA_END    0x10000ULL
 

@@ -364,7 +364,7 @@ static int load_pvh(const struct guest_mem *mem, const struct boot_image *img,
     err = boot_write_cmdline(mem, img);
     if (err)
         return err;
-    err = elf_load(mem, img, &info);
+    err = elf_load(mem, img, BOOT_AREA_END, &info);
     if (!err && img->initrd) {
         struct hvm_modlist_entry mod = {.paddr = initrd, .size = img->initrd_size};
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "boot/boot.h"
@@ -66,7 +67,7 @@ int multiboot_detect(const struct boot_image *img)
 }
 
 static int load_aout(const struct guest_mem *mem, const struct boot_image *img, long off,
-                     const struct mb_header *h)
+                     const struct mb_header *h, uint64_t *img_start, uint64_t *img_end)
 {
     uint64_t start, end, bss_end, len;
     int err;
@@ -85,15 +86,50 @@ static int load_aout(const struct guest_mem *mem, const struct boot_image *img, 
     bss_end = h->bss_end_addr ? h->bss_end_addr : end;
     if (bss_end < end)
         return log_err("%s: multiboot bss_end_addr lies below load_end_addr", img->name), -EINVAL;
-    err = boot_check_range(mem, img, h->load_addr, bss_end - h->load_addr, "multiboot image");
+    err = boot_check_ram(mem, img, h->load_addr, bss_end - h->load_addr, BOOT_MB_FLOOR,
+                         "multiboot image");
     if (err)
         return err;
     mem_write(mem, h->load_addr, img->data + start, len);
     memset(mem_ptr(mem, end, bss_end - end), 0, bss_end - end);
+    *img_start = h->load_addr;
+    *img_end = bss_end;
     return 0;
 }
 
-static int write_info(const struct guest_mem *mem, const struct boot_image *img)
+/* Where the information block goes: BOOT_MB_INFO, or the first page after
+ * an image that covers it. */
+static int place_block(const struct guest_mem *mem, const struct boot_image *img,
+                       uint64_t img_start, uint64_t img_end, uint64_t *block)
+{
+    *block = BOOT_MB_INFO;
+    if (img_start < BOOT_MB_INFO + BOOT_MB_BLOCK_SIZE && img_end > BOOT_MB_INFO)
+        *block = (img_end + 0xfff) & ~0xfffULL;
+    if (*block + BOOT_MB_BLOCK_SIZE > MEM_4G || !mem_ptr(mem, *block, BOOT_MB_BLOCK_SIZE)) {
+        log_err("%s: no room in RAM below 4 GiB for the multiboot information after the image",
+                img->name);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The command line a PC boot loader gives (QEMU's -kernel/-append, GRUB's
+ * "multiboot PATH ARGS"): the kernel's path, then the user's words. */
+static int write_cmdline(const struct guest_mem *mem, const struct boot_image *img, uint64_t gpa)
+{
+    char line[BOOT_CMDLINE_MAX + 1];
+    int n =
+        snprintf(line, sizeof(line), "%s%s%s", img->name, *img->cmdline ? " " : "", img->cmdline);
+
+    if (n < 0 || n > BOOT_CMDLINE_MAX) {
+        log_err("--cmdline: the kernel's path and the command line exceed the limit of %d bytes",
+                BOOT_CMDLINE_MAX);
+        return -EINVAL;
+    }
+    return mem_write(mem, gpa, line, (uint64_t)n + 1);
+}
+
+static int write_info(const struct guest_mem *mem, const struct boot_image *img, uint64_t block)
 {
     struct e820_entry map[E820_MAX];
     struct mb_mmap_entry mm[E820_MAX];
@@ -103,10 +139,10 @@ static int write_info(const struct guest_mem *mem, const struct boot_image *img)
         .flags = MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_LOADER,
         .mem_lower = 0x9fc00 / 1024,
         .mem_upper = (uint32_t)((low_top - 0x100000) / 1024),
-        .cmdline = BOOT_CMDLINE,
+        .cmdline = (uint32_t)(block + BOOT_MB_CMDLINE_OFF),
         .mmap_length = (uint32_t)(n * sizeof(mm[0])),
-        .mmap_addr = BOOT_MB_MMAP,
-        .boot_loader_name = (uint32_t)(BOOT_MB_MMAP + sizeof(mm)),
+        .mmap_addr = (uint32_t)(block + BOOT_MB_MMAP_OFF),
+        .boot_loader_name = (uint32_t)(block + BOOT_MB_MMAP_OFF + sizeof(mm)),
     };
 
     for (int i = 0; i < n; i++)
@@ -114,12 +150,12 @@ static int write_info(const struct guest_mem *mem, const struct boot_image *img)
                                        .addr = map[i].addr,
                                        .len = map[i].size,
                                        .type = map[i].type};
-    err = boot_write_cmdline(mem, img);
+    err = write_cmdline(mem, img, info.cmdline);
     if (err)
         return err;
-    mem_write(mem, BOOT_MB_MMAP, mm, (uint64_t)n * sizeof(mm[0]));
+    mem_write(mem, info.mmap_addr, mm, (uint64_t)n * sizeof(mm[0]));
     mem_write(mem, info.boot_loader_name, loader_name, sizeof(loader_name));
-    return mem_write(mem, BOOT_MB_INFO, &info, sizeof(info));
+    return mem_write(mem, block, &info, sizeof(info));
 }
 
 int multiboot_load(const struct guest_mem *mem, const struct boot_image *img, struct cpu_state *cpu)
@@ -127,7 +163,7 @@ int multiboot_load(const struct guest_mem *mem, const struct boot_image *img, st
     long off = find_header(img);
     struct mb_header h = {0};
     uint32_t unknown;
-    uint64_t entry;
+    uint64_t entry, img_start = 0, img_end = 0, block;
     int err;
 
     if (off < 0)
@@ -144,7 +180,7 @@ int multiboot_load(const struct guest_mem *mem, const struct boot_image *img, st
         return -EINVAL;
     }
     if (h.flags & MB_FLAG_AOUT) {
-        err = load_aout(mem, img, off, &h);
+        err = load_aout(mem, img, off, &h, &img_start, &img_end);
         entry = h.entry_addr;
     } else {
         struct elf_info info;
@@ -154,8 +190,10 @@ int multiboot_load(const struct guest_mem *mem, const struct boot_image *img, st
                     img->name);
             return -EINVAL;
         }
-        err = elf_load(mem, img, &info);
+        err = elf_load(mem, img, BOOT_MB_FLOOR, &info);
         entry = info.entry;
+        img_start = info.start;
+        img_end = info.end;
     }
     if (err)
         return err;
@@ -164,13 +202,15 @@ int multiboot_load(const struct guest_mem *mem, const struct boot_image *img, st
                 entry);
         return -EINVAL;
     }
-    err = write_info(mem, img);
+    err = place_block(mem, img, img_start, img_end, &block);
+    if (!err)
+        err = write_info(mem, img, block);
     if (!err)
         err = boot_write_gdt(mem);
     if (err)
         return err;
     cpu_state_protected32(cpu, (uint32_t)entry);
     cpu->rax = MB_BOOT_MAGIC;
-    cpu->rbx = BOOT_MB_INFO;
+    cpu->rbx = block;
     return 0;
 }

@@ -1,6 +1,7 @@
 #include "hw/acpi_pm.h"
 
 #include <string.h>
+#include <time.h>
 
 /* PM1 status bits (ACPI 6.5 Table 4.13): write 1 to clear. */
 #define PM1_STS_MASK 0xc731u /* TMR, BM, GBL, PWRBTN, SLPBTN, RTC, PCIEXP_WAKE, WAK */
@@ -79,6 +80,27 @@ static void cnt_write(void *opaque, uint64_t offset, unsigned size, uint64_t val
         pm->event(pm->opaque, ACPI_PM_POWEROFF);
 }
 
+/* Ticks of the 3.579545 MHz clock since clock_ns's origin, the low 32 bits;
+ * the two halves keep ns * HZ from overflowing. */
+static uint64_t tmr_read(void *opaque, uint64_t offset, unsigned size)
+{
+    struct acpi_pm *pm = opaque;
+    uint64_t ns = pm->clock_ns();
+    uint32_t ticks = (uint32_t)(ns / 1000000000 * ACPI_PM_TMR_HZ +
+                                ns % 1000000000 * ACPI_PM_TMR_HZ / 1000000000);
+
+    (void)size;
+    return ticks >> (8 * offset);
+}
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t rcr_read(void *opaque, uint64_t offset, unsigned size)
 {
     struct acpi_pm *pm = opaque;
@@ -119,6 +141,7 @@ int acpi_pm_init(struct acpi_pm *pm, struct bus *pio,
     pm->cnt = PM1_CNT_SCI_EN;
     pm->event = event;
     pm->opaque = opaque;
+    pm->clock_ns = monotonic_ns;
     /* 32-bit accesses to the event block reach both halves as two 16-bit ones. */
     err = bus_register(pio, &(struct bus_range){.base = ACPI_PM1_EVT_PORT,
                                                 .len = ACPI_PM1_EVT_LEN,
@@ -135,6 +158,13 @@ int acpi_pm_init(struct acpi_pm *pm, struct bus *pio,
                                                     .write = cnt_write,
                                                     .opaque = pm,
                                                     .name = "acpi-pm1-cnt"});
+    if (!err)
+        err = bus_register(pio, &(struct bus_range){.base = ACPI_PM_TMR_PORT,
+                                                    .len = ACPI_PM_TMR_LEN,
+                                                    .widths = BUS_W1 | BUS_W2 | BUS_W4,
+                                                    .read = tmr_read,
+                                                    .opaque = pm,
+                                                    .name = "acpi-pm-tmr"});
     return err;
 }
 

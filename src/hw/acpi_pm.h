@@ -10,6 +10,10 @@
  *                     legacy mode, FADT SMI_CMD = 0); SLP_EN with SLP_TYP =
  *                     ACPI_PM_SLP_TYP_S5 powers off; other sleep types are
  *                     not offered (the DSDT has only \_S5) and are ignored
+ *   ACPI_PM_BASE + 8  PM_TMR    the power management timer (§4.8.3.3): a
+ *                     free-running 32-bit count at 3.579545 MHz (the FADT
+ *                     sets TMR_VAL_EXT), read-only; its overflow status
+ *                     (TMR_STS) is never set, so it raises no SCI
  *   0xCF9             reset control: a write with bit 2 (RST_CPU) resets;
  *                     reached through the PCI host (hw/pci.h)
  *
@@ -31,6 +35,9 @@
 #define ACPI_PM1_EVT_LEN  4
 #define ACPI_PM1_CNT_PORT (ACPI_PM_BASE + 4)
 #define ACPI_PM1_CNT_LEN  2
+#define ACPI_PM_TMR_PORT  (ACPI_PM_BASE + 8) /* where QEMU's PIIX4 has it */
+#define ACPI_PM_TMR_LEN   4
+#define ACPI_PM_TMR_HZ    3579545ULL
 #define ACPI_PM_SCI_IRQ   9
 /* The SLP_TYP value the DSDT's \_S5 package names; any 3-bit value is
  * valid, a non-zero one keeps a stray SLP_EN from powering off. */
@@ -55,9 +62,10 @@ struct acpi_pm {
     uint8_t rcr; /* reset control: only SYS_RST (bit 1) is kept */
     void (*event)(void *opaque, enum acpi_pm_event ev);
     void *opaque;
+    uint64_t (*clock_ns)(void); /* PM_TMR's time base: CLOCK_MONOTONIC; replaceable for tests */
 };
 
-/* Registers the PM1 blocks on pio. event() runs on the vCPU thread that
+/* Registers the PM1 blocks and the PM timer on pio. event() runs on the vCPU thread that
  * wrote the register. Returns 0 or -errno. */
 int acpi_pm_init(struct acpi_pm *pm, struct bus *pio,
                  void (*event)(void *opaque, enum acpi_pm_event ev), void *opaque);

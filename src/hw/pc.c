@@ -10,6 +10,9 @@
 #include "util/log.h"
 #include "vm/console.h"
 
+/* The last slot, clear of the virtio functions from 00:01.0 on. */
+#define PCI_TESTDEV_SLOT 31
+
 static void com1_irq(void *opaque, int level)
 {
     vm_irq_set(opaque, SERIAL_COM1_IRQ, level);
@@ -31,12 +34,27 @@ static void kbc_reset(void *opaque)
     vm_reset(opaque, "guest requested a reset through the i8042");
 }
 
+static void port92_reset(void *opaque)
+{
+    vm_reset(opaque, "guest requested a reset through port 0x92");
+}
+
 static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
 {
     if (ev == ACPI_PM_POWEROFF)
         vm_stop(opaque, VX86_OK, "guest powered off");
     else
         vm_reset(opaque, "guest requested a reset through port 0xcf9");
+}
+
+static void testdev_irq(void *opaque, unsigned gsi, int level)
+{
+    vm_irq_set(opaque, gsi, level);
+}
+
+static void testdev_flush(void *opaque, uint64_t gpa)
+{
+    vm_mem_written(opaque, gpa, 4096);
 }
 
 static void dma_written(void *opaque, uint64_t gpa, uint64_t len)
@@ -114,7 +132,13 @@ int pc_init(struct vm *vm)
         err = pci_init(&pc->pci, &vm->pio, &vm->mmio, &reset);
     }
     if (!err)
+        err = port92_init(&pc->port92, &vm->pio, port92_reset, vm);
+    if (!err)
         err = fw_cfg_setup(vm);
+    if (!err && vm->cfg.testdev)
+        err = pc_testdev_init(&pc->testdev, &vm->pio, &vm->mmio, testdev_irq, testdev_flush, vm);
+    if (!err && vm->cfg.testdev)
+        err = pci_testdev_init(&pc->pci_testdev, &pc->pci, &vm->pio, PCI_TESTDEV_SLOT);
     if (err)
         log_err("cannot register platform devices: %s", strerror(-err));
     return err;
@@ -130,6 +154,8 @@ void pc_destroy(struct vm *vm)
     acpi_pm_destroy(&vm->pc->acpi_pm);
     pci_destroy(&vm->pc->pci);
     fw_cfg_destroy(&vm->pc->fw_cfg);
+    pc_testdev_destroy(&vm->pc->testdev);
+    pci_testdev_destroy(&vm->pc->pci_testdev);
     free(vm->pc);
     vm->pc = NULL;
 }

@@ -1,8 +1,10 @@
 /*
  * The PC platform's devices, created together for a VM: COM1, debug-exit,
- * i8042, POST port, boot timer, CMOS RTC, ACPI power management and reset
- * control, QEMU's fw_cfg, the PCI host bridge. The interrupt controllers and PIT come from
- * the engine (KVM's in-kernel irqchip for kvm).
+ * i8042, POST port, boot timer, CMOS RTC, ACPI power management (PM1
+ * blocks, PM timer) and reset control, System Control Port A (0x92),
+ * QEMU's fw_cfg, the PCI host bridge, and with --testdev QEMU's test
+ * devices for kvm-unit-tests (pc_testdev.h, pci_testdev.h). The interrupt
+ * controllers and PIT come from the engine (KVM's in-kernel irqchip for kvm).
  */
 #ifndef VX86_HW_PC_H
 #define VX86_HW_PC_H
@@ -11,7 +13,10 @@
 #include "hw/boot_timer.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
+#include "hw/pc_testdev.h"
 #include "hw/pci.h"
+#include "hw/pci_testdev.h"
+#include "hw/port92.h"
 #include "hw/post.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -26,6 +31,9 @@ struct pc {
     struct acpi_pm acpi_pm;
     struct fw_cfg fw_cfg;
     struct pci pci;
+    struct port92 port92;
+    struct pc_testdev testdev; /* these two zeroed without --testdev */
+    struct pci_testdev pci_testdev;
 };
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */

@@ -61,6 +61,15 @@ void pci_cfg_write(struct pci *pci, unsigned devfn, unsigned off, unsigned size,
     pthread_mutex_unlock(&pci->lock);
 }
 
+/* The register an access at 0xCFC + (offset - 4) reaches. CONFIG_ADDRESS
+ * bits 1:0 read 0 but, as on QEMU's i440FX, are ORed into the byte offset:
+ * kvm-unit-tests (lib/x86/asm/pci.h) selects a word that way and reads
+ * 0xCFC. */
+static unsigned data_offset(uint32_t addr, uint64_t offset)
+{
+    return (addr & 0xfc) + ((addr & 3) | (unsigned)(offset - 4));
+}
+
 /* 0xCF8-0xCFF. As on the PIIX and ICH, only a dword access at 0xCF8 is
  * CONFIG_ADDRESS; a byte at 0xCF9 is the reset control register; other
  * accesses to 0xCF8-0xCFB reach nothing (Linux's type 2 probe writes bytes
@@ -78,10 +87,10 @@ static uint64_t conf1_read(void *opaque, uint64_t offset, unsigned size)
     addr = pci->config_address;
     pthread_mutex_unlock(&pci->lock);
     if (offset == 0)
-        return addr;
+        return addr & CONFIG_ADDRESS_MASK;
     if (!(addr & PCI_CONFIG_ENABLE) || (addr >> 16 & 0xff) != 0)
         return ones(size);
-    return pci_cfg_read(pci, addr >> 8 & 0xff, (addr & 0xfc) + (unsigned)(offset - 4), size);
+    return pci_cfg_read(pci, addr >> 8 & 0xff, data_offset(addr, offset), size);
 }
 
 static void conf1_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
@@ -98,13 +107,12 @@ static void conf1_write(void *opaque, uint64_t offset, unsigned size, uint64_t v
         return;
     pthread_mutex_lock(&pci->lock);
     if (offset == 0)
-        pci->config_address = (uint32_t)value & CONFIG_ADDRESS_MASK;
+        pci->config_address = (uint32_t)value & (CONFIG_ADDRESS_MASK | 3);
     addr = pci->config_address;
     pthread_mutex_unlock(&pci->lock);
     if (offset == 0 || !(addr & PCI_CONFIG_ENABLE) || (addr >> 16 & 0xff) != 0)
         return;
-    pci_cfg_write(pci, addr >> 8 & 0xff, (addr & 0xfc) + (unsigned)(offset - 4), size,
-                  (uint32_t)value);
+    pci_cfg_write(pci, addr >> 8 & 0xff, data_offset(addr, offset), size, (uint32_t)value);
 }
 
 /* ECAM (PCIe Base 6.0 §7.2.2, Table 7-1): offset bits 19:15 device, 14:12

@@ -7,6 +7,11 @@
 enum { SEC = 0, SEC_ALARM, MIN, MIN_ALARM, HOUR, HOUR_ALARM, WDAY, MDAY, MONTH, YEAR,
        REG_A = 0x0a, REG_B, REG_C, REG_D, CENTURY = 0x32 };
 
+#define A_UIP       0x80
+#define A_DV_MASK   0x70
+#define A_DV_32K    0x20 /* divider running from a 32.768 kHz crystal */
+#define UIP_NS      244000 /* UIP rises this long before each update */
+
 #define B_24H    0x02
 #define B_BINARY 0x04
 #define B_SET    0x80
@@ -35,9 +40,25 @@ static unsigned decode(const struct rtc *rtc, uint8_t v)
 
 static void guest_time(const struct rtc *rtc, struct tm *tm)
 {
-    time_t t = rtc->now() + rtc->offset;
+    struct timespec ts;
+    time_t t;
 
+    rtc->now(&ts);
+    t = ts.tv_sec + rtc->offset;
     gmtime_r(&t, tm);
+}
+
+/* Register A with UIP: set in the last 244 us of each guest second (the
+ * offset is whole seconds, so the host's fraction is the guest's). */
+static uint8_t read_reg_a(const struct rtc *rtc)
+{
+    struct timespec ts;
+    uint8_t a = rtc->cmos[REG_A];
+
+    if ((a & A_DV_MASK) != A_DV_32K || (rtc->cmos[REG_B] & B_SET))
+        return a;
+    rtc->now(&ts);
+    return ts.tv_nsec >= 1000000000L - UIP_NS ? a | A_UIP : a;
 }
 
 static uint8_t read_time(const struct rtc *rtc, unsigned reg)
@@ -108,6 +129,8 @@ static uint64_t rtc_read(void *opaque, uint64_t offset, unsigned size)
     reg = rtc->index;
     if (is_time(reg) && reg != SEC_ALARM && reg != MIN_ALARM && reg != HOUR_ALARM)
         v = read_time(rtc, reg);
+    else if (reg == REG_A)
+        v = read_reg_a(rtc);
     else
         v = rtc->cmos[reg];
     if (reg == REG_C)
@@ -147,9 +170,9 @@ out:
     pthread_mutex_unlock(&rtc->lock);
 }
 
-static time_t host_now(void)
+static void host_now(struct timespec *ts)
 {
-    return time(NULL);
+    clock_gettime(CLOCK_REALTIME, ts);
 }
 
 int rtc_init(struct rtc *rtc, struct bus *pio, uint64_t mem_size)

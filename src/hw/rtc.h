@@ -2,8 +2,14 @@
  * The PC's CMOS real-time clock (Motorola MC146818A), ports 0x70 (index,
  * bit 7 masks NMI) and 0x71 (data): the host's wall-clock time in BCD or
  * binary, 24- or 12-hour format as register B says, plus 114 bytes of CMOS
- * RAM. The clock reads the host's time at each access (no update cycle, so
- * UIP is never set); a guest's writes to the time registers set an offset.
+ * RAM. The clock reads the host's time at each access; a guest's writes to
+ * the time registers set an offset. The update cycle is modelled as the
+ * guest sees it: once a second, at each whole second of the guest's clock,
+ * the registers move on, and register A's UIP bit is set for the 244 us
+ * before (data sheet, "Update Cycle"), while the divider runs (A bits 6:4 =
+ * 010) and register B's SET bit is clear. Guests (kvm-unit-tests, Linux's
+ * mach_get_cmos_time) wait for UIP to rise and fall to catch a second's
+ * start.
  * Not yet: the periodic, alarm and update interrupts on IRQ 8.
  */
 #ifndef VX86_HW_RTC_H
@@ -22,7 +28,7 @@ struct rtc {
     uint8_t index;
     uint8_t cmos[128];      /* registers 0x0a-0x0d and the RAM */
     int64_t offset;         /* seconds the guest set the clock away from the host's */
-    time_t (*now)(void);    /* the host clock; replaceable for tests */
+    void (*now)(struct timespec *ts); /* the host's wall clock; replaceable for tests */
 };
 
 /* Registers ports 0x70-0x71; mem_size fills the CMOS memory-size bytes. */

@@ -82,6 +82,7 @@ struct vm_config {
     struct vm_disk disks[VM_MAX_DISKS];
     int nr_disks;
     struct vm_net net;
+    bool testdev; /* --testdev: QEMU's pc-testdev and pci-testdev (hw/pc.h) */
 };
 
 struct vcpu {

@@ -120,6 +120,14 @@ static void test_fadt(void **state)
     assert_int_equal(get(fadt + 172, 1), 1);
     assert_int_equal(get(fadt + 173, 1), 16);
     assert_int_equal(get(fadt + 176, 8), ACPI_PM1_CNT_PORT);
+    /* PM_TMR_BLK and X_PM_TMR_BLK: 32-bit I/O; TMR_VAL_EXT says 32 bits count. */
+    assert_int_equal(get(fadt + 76, 4), ACPI_PM_TMR_PORT);
+    assert_int_equal(get(fadt + 91, 1), 4);
+    assert_int_equal(get(fadt + 208, 1), 1);
+    assert_int_equal(get(fadt + 209, 1), 32);
+    assert_int_equal(get(fadt + 211, 1), 3);
+    assert_int_equal(get(fadt + 212, 8), ACPI_PM_TMR_PORT);
+    assert_int_not_equal(get(fadt + 112, 4) & (1u << 8), 0);
     /* RESET_REG: byte I/O port 0xCF9, value 6. */
     assert_int_equal(get(fadt + 116, 1), 1);
     assert_int_equal(get(fadt + 117, 1), 8);

@@ -52,6 +52,42 @@ static int teardown(void **state)
     return 0;
 }
 
+static uint64_t fake_ns;
+
+static uint64_t fake_clock(void)
+{
+    return fake_ns;
+}
+
+/* PM_TMR counts 3579545 Hz from the clock, all 32 bits, read-only, at any
+ * width. */
+static void test_pm_timer(void **state)
+{
+    static const struct {
+        uint64_t ns;
+        uint32_t ticks;
+    } vectors[] = {
+        {0, 0},
+        {1000, 3},                      /* 3.58 ticks */
+        {1000000000, 3579545},          /* one second */
+        {1000000280, 3579546},          /* a tick is 279.37 ns */
+        {1200ULL * 1000000000, 486704}, /* 2^32 ticks wrap at 1199.86 s */
+        {3600ULL * 1000000000, (uint32_t)(3600ULL * 3579545)},
+    };
+    struct fixture *f = *state;
+
+    f->pm.clock_ns = fake_clock;
+    for (unsigned i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        fake_ns = vectors[i].ns;
+        assert_int_equal(bus_read(&f->pio, ACPI_PM_TMR_PORT, 4), vectors[i].ticks);
+    }
+    fake_ns = 1000000000;
+    assert_int_equal(bus_read(&f->pio, ACPI_PM_TMR_PORT, 2), 3579545 & 0xffff);
+    assert_int_equal(bus_read(&f->pio, ACPI_PM_TMR_PORT + 2, 1), (3579545 >> 16) & 0xff);
+    bus_write(&f->pio, ACPI_PM_TMR_PORT, 4, 0);
+    assert_int_equal(bus_read(&f->pio, ACPI_PM_TMR_PORT, 4), 3579545);
+}
+
 #define SLP(typ) (((typ) << PM1_CNT_SLP_SHIFT) | PM1_CNT_SLP_EN)
 
 /* What ACPICA's acpi_hw_legacy_sleep() does for S5: SLP_TYP alone, then
@@ -132,6 +168,7 @@ static void test_reset_control(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pm_timer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s5_powers_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s5_by_byte_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_sleep_types_are_ignored, setup, teardown),

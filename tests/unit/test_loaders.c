@@ -312,7 +312,6 @@ static void assert_protected32(uint32_t entry)
     assert_int_equal(cpu.ds.selector, SEL_DATA);
     assert_int_equal(cpu.ss.selector, SEL_DATA);
     assert_int_equal(cpu.rax, MB_BOOT_MAGIC);
-    assert_int_equal(cpu.rbx, BOOT_MB_INFO);
     assert_int_equal(cpu.gdt.base, BOOT_GDT);
     assert_int_equal(cpu.rflags, 2);
 }
@@ -500,7 +499,7 @@ static const struct {
     {"segment at 0x100", ELF64, .paddr = 0x100, .filesz = 16, .memsz = 16, .msg = "boot area"},
     {"segment across 0x10000", ELF64, .paddr = 0xf000, .memsz = 0x2000, .msg = "boot area"},
     {"segment ending at 0x10000", ELF64, .paddr = 0x10000 - 128, .msg = "boot area"},
-    {"ELF32 segment at the command line", ELF32_MB, .paddr = BOOT_CMDLINE, .msg = "boot area"},
+    {"ELF32 multiboot segment on the GDT", ELF32_MB, .paddr = BOOT_GDT, .msg = "boot area"},
     {"no PT_LOAD", ELF64, .patch_at = PH64(p_type), .patch_len = 4, .patch = PT_NOTE,
      .msg = "no loadable segment"},
     {"only an empty PT_LOAD", ELF64, .patch_at = PH64(p_memsz), .patch_len = 8, .patch = 0,
@@ -543,20 +542,23 @@ static void test_elf_rejects(void **state)
 
 /* --- multiboot --- */
 
-static void assert_mb_info(const char *cmdline)
+/* The information block at block; cmdline as the kernel sees it, with the
+ * kernel's path (load() names it test.img) first. */
+static void assert_mb_info_at(uint64_t block, const char *cmdline)
 {
     struct mb_info info;
     struct mb_mmap_entry mm[8];
     uint64_t top = mem.regions[0].size;
 
-    memcpy(&info, guest(BOOT_MB_INFO, sizeof(info)), sizeof(info));
+    assert_int_equal(cpu.rbx, block);
+    memcpy(&info, guest(block, sizeof(info)), sizeof(info));
     /* memory, command line, memory map, boot loader name */
     assert_int_equal(info.flags, (1u << 0) | (1u << 2) | (1u << 6) | (1u << 9));
     assert_int_equal(info.mem_lower, 639);
     assert_int_equal(info.mem_upper, (top - MiB) / 1024);
-    assert_int_equal(info.cmdline, BOOT_CMDLINE);
-    assert_cmdline(cmdline);
-    assert_int_equal(info.mmap_addr, BOOT_MB_MMAP);
+    assert_int_equal(info.cmdline, block + BOOT_MB_CMDLINE_OFF);
+    assert_string_equal((const char *)guest(info.cmdline, strlen(cmdline) + 1), cmdline);
+    assert_int_equal(info.mmap_addr, block + BOOT_MB_MMAP_OFF);
     assert_int_equal(info.mmap_length % sizeof(mm[0]), 0);
     assert_int_equal(info.mmap_length, (5 + (mem.nr_regions > 1)) * sizeof(mm[0]));
     memcpy(mm, guest(info.mmap_addr, info.mmap_length), info.mmap_length);
@@ -583,6 +585,11 @@ static void assert_mb_info(const char *cmdline)
     assert_string_equal((const char *)guest(info.boot_loader_name, 5), "vx86");
 }
 
+static void assert_mb_info(const char *cmdline)
+{
+    assert_mb_info_at(BOOT_MB_INFO, cmdline);
+}
+
 static void test_multiboot_elf32(void **state)
 {
     const struct elf_spec e = {
@@ -598,7 +605,7 @@ static void test_multiboot_elf32(void **state)
     assert_memory_equal(guest(0x100000, sizeof(mb_text)), mb_text, sizeof(mb_text));
     assert_filled(0x100000 + sizeof(mb_text), 0x2000 - sizeof(mb_text), 0);
     assert_protected32(0x10000c);
-    assert_mb_info("root=/dev/vda quiet");
+    assert_mb_info("test.img root=/dev/vda quiet");
 }
 
 /* A multiboot header takes precedence over the ELF64 way in. */
@@ -615,7 +622,7 @@ static void test_multiboot_elf64(void **state)
     (void)state;
     assert_int_equal(load(img, size, ""), 0);
     assert_protected32(0x200000);
-    assert_mb_info("");
+    assert_mb_info("test.img");
 }
 
 static void test_multiboot_big_ram(void **state)
@@ -631,7 +638,7 @@ static void test_multiboot_big_ram(void **state)
     (void)state;
     assert_int_equal(mem.nr_regions, 2);
     assert_int_equal(load(img, size, "x"), 0);
-    assert_mb_info("x");
+    assert_mb_info("test.img x");
 }
 
 static void test_multiboot_aout(void **state)
@@ -646,7 +653,7 @@ static void test_multiboot_aout(void **state)
     assert_filled(0x201000, 16, FILL);
     assert_filled(0x1ffff0, 16, FILL);
     assert_protected32(0x200040);
-    assert_mb_info("aout");
+    assert_mb_info("test.img aout");
 }
 
 /* load_end_addr 0: the rest of the file; bss_end_addr 0: no bss. */
@@ -664,6 +671,42 @@ static void test_multiboot_aout_whole_file(void **state)
     assert_memory_equal(guest(0x200000, 0x1f0), img + 0x10, 0x1f0);
     assert_filled(0x2001f0, 16, FILL);
     assert_protected32(0x200040);
+}
+
+/* A multiboot kernel may load in conventional memory, over the block's
+ * default place, as kvm-unit-tests' realmode test does at 0x8000: the
+ * block goes to the first page after the image. */
+static void test_multiboot_low(void **state)
+{
+    const struct elf_spec e = {
+        .bits = 32,
+        .entry = 0x8000,
+        .nr_segs = 1,
+        .segs = {{PT_LOAD, 0x8000, sizeof(mb_text), 0x5a30, mb_text_with(0)}},
+    };
+    size_t size = build_elf(&e);
+
+    (void)state;
+    assert_int_equal(load(img, size, "a b"), 0);
+    assert_memory_equal(guest(0x8000, sizeof(mb_text)), mb_text, sizeof(mb_text));
+    assert_filled(0x8000 + sizeof(mb_text), 0x5a30 - sizeof(mb_text), 0);
+    assert_protected32(0x8000);
+    assert_mb_info_at(0xe000, "test.img a b");
+}
+
+/* An image that ends where no block fits after it. */
+static void test_multiboot_no_room(void **state)
+{
+    const struct elf_spec e = {
+        .bits = 32,
+        .entry = 0x7000,
+        .nr_segs = 1,
+        .segs = {{PT_LOAD, 0x7000, sizeof(mb_text), RAM - 0x7000 - 0x1000, mb_text_with(0)}},
+    };
+    size_t size = build_elf(&e);
+
+    (void)state;
+    expect_reject(load(img, size, ""), "image up to the end of RAM", "no room in RAM");
 }
 
 static const struct {
@@ -695,9 +738,7 @@ static const struct {
     {"bss to the top of 32-bit space",
      {MB_FLAG_AOUT, 0x200010, 0x200000, 0x200070, 0xffffffff, 0x200040, 0x80},
      "outside guest RAM"},
-    {"image in the boot area",
-     {MB_FLAG_AOUT, 0x8010, 0x8000, 0x8070, 0x9000, 0x8040, 0x80},
-     "boot area"},
+    {"image on the GDT", {MB_FLAG_AOUT, 0x510, 0x500, 0x570, 0x1000, 0x540, 0x80}, "boot area"},
     {"image above RAM",
      {MB_FLAG_AOUT, 0xfff00010, 0xfff00000, 0xfff00070, 0, 0xfff00040, 0x80},
      "outside guest RAM"},
@@ -1002,6 +1043,8 @@ int main(void)
         T(test_multiboot_aout_rejects),
         T(test_multiboot_flags),
         T(test_multiboot_search),
+        T(test_multiboot_low),
+        T(test_multiboot_no_room),
         T(test_cmdline_limit),
         T(test_flat),
         T(test_flat_size),

@@ -12,9 +12,12 @@
 /* 2026-11-25 14:07:09 UTC, a Wednesday */
 #define FIXED_TIME 1795615629
 
-static time_t fixed_now(void)
+static long fixed_nsec; /* the fraction of FIXED_TIME's second */
+
+static void fixed_now(struct timespec *ts)
 {
-    return FIXED_TIME;
+    ts->tv_sec = FIXED_TIME;
+    ts->tv_nsec = fixed_nsec;
 }
 
 struct fixture {
@@ -42,6 +45,7 @@ static int setup(void **state)
     if (rtc_init(&f.rtc, &f.pio, 256ULL << 20))
         return -1;
     f.rtc.now = fixed_now;
+    fixed_nsec = 0;
     *state = &f;
     return 0;
 }
@@ -66,8 +70,43 @@ static void test_bcd_24h(void **state)
     assert_int_equal(cmos_read(f, 0x08), 0x11);
     assert_int_equal(cmos_read(f, 0x09), 0x26);
     assert_int_equal(cmos_read(f, 0x32), 0x20);
-    assert_int_equal(cmos_read(f, 0x0a) & 0x80, 0); /* never updating */
+    assert_int_equal(cmos_read(f, 0x0a), 0x26); /* not updating */
     assert_int_equal(cmos_read(f, 0x0d), 0x80);     /* valid RAM and time */
+}
+
+/* UIP is set in the 244 us before each second's update, as the divider
+ * runs and SET is clear; writes cannot set it. */
+static void test_update_in_progress(void **state)
+{
+    static const struct {
+        long nsec;
+        uint8_t a;
+    } vectors[] = {
+        {0, 0x26},
+        {500000000, 0x26},
+        {999755999, 0x26},
+        {999756000, 0xa6},
+        {999999999, 0xa6},
+    };
+    struct fixture *f = *state;
+
+    for (unsigned i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        fixed_nsec = vectors[i].nsec;
+        assert_int_equal(cmos_read(f, 0x0a), vectors[i].a);
+    }
+    cmos_write(f, 0x0a, 0xa6);
+    fixed_nsec = 0;
+    assert_int_equal(cmos_read(f, 0x0a), 0x26);
+    /* SET stops updates; so does a stopped divider. */
+    fixed_nsec = 999900000;
+    cmos_write(f, 0x0b, 0x82);
+    assert_int_equal(cmos_read(f, 0x0a), 0x26);
+    cmos_write(f, 0x0b, 0x02);
+    assert_int_equal(cmos_read(f, 0x0a), 0xa6);
+    cmos_write(f, 0x0a, 0x76);
+    assert_int_equal(cmos_read(f, 0x0a), 0x76);
+    cmos_write(f, 0x0a, 0x26);
+    fixed_nsec = 0;
 }
 
 static void test_binary_12h(void **state)
@@ -114,6 +153,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bcd_24h),
+        cmocka_unit_test(test_update_in_progress),
         cmocka_unit_test(test_binary_12h),
         cmocka_unit_test(test_setting_the_clock_moves_it),
         cmocka_unit_test(test_ram_and_memory_size),

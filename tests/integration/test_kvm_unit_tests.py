@@ -1,0 +1,90 @@
+"""kvm-unit-tests (the peer suite, ../shared/peers/kvm-unit-tests.tar.gz)
+under vx86's emu engine: each test that passes on vx86 must keep passing.
+scripts/kvm-unit-tests builds the suite once into .cache/kvm-unit-tests and
+turns each test's unittests.cfg entry into vx86's command line, the same way
+for this file as for the table it prints against QEMU.
+
+Left out: the tests that fail or time out on vx86 (the script's table says
+which and why), and the slow ones: sieve, and all but three of the
+vmexit_* loops (each times a million exits, ~3 s here). kvmclock_test runs
+with 10^5 loops per check instead of 10^7 (100 s on the emu engine)."""
+import importlib.machinery
+import importlib.util
+import subprocess
+
+import pytest
+
+from conftest import ROOT, VX86, engine_unavailable, run_vx86
+
+SCRIPT = ROOT / "scripts" / "kvm-unit-tests"
+
+PASSING = [
+    "ioapic", "smptest", "smptest3", "vmexit_cpuid", "vmexit_inl_pmtimer", "vmexit_ipi_halt",
+    "smap", "memory", "setjmp", "tsc", "xsave", "rmap_chain", "pcid-enabled", "rdpru", "umip",
+    "kvmclock_test",
+]
+
+# Smaller parameters than unittests.cfg gives, for time.
+TEST_ARGS = {"kvmclock_test": "100000 `date +%s`"}
+
+
+def load_runner():
+    loader = importlib.machinery.SourceFileLoader("kvm_unit_tests", str(SCRIPT))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def suite():
+    runner = load_runner()
+    tarball = runner.find_tarball()
+    if tarball is None:
+        pytest.skip("kvm-unit-tests not run: ../shared/peers/kvm-unit-tests.tar.gz is absent "
+                    "(scripts/kvm-unit-tests --source TARBALL builds it from elsewhere)")
+    why = engine_unavailable("emu")
+    if why:
+        pytest.skip(why)
+    r = subprocess.run([str(SCRIPT), "--build-only", "--source", str(tarball)],
+                       capture_output=True, timeout=600)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    src = ROOT / r.stdout.decode().strip()
+    tests = {t["name"]: t for t in runner.parse_cfg(src / "x86" / "unittests.cfg")}
+    return runner, src, tests
+
+
+@pytest.mark.parametrize("name", PASSING)
+def test_kvm_unit_test(suite, name):
+    runner, src, tests = suite
+    test = dict(tests[name])
+    if name in TEST_ARGS:
+        test["test_args"] = TEST_ARGS[name]
+    argv, _ = runner.plan(test, src / "x86" / test["file"])
+    assert not isinstance(argv, str), f"{name} is skipped on vx86: {argv}"
+    r = run_vx86(*argv, timeout=60)
+    verdict, detail = runner.verdict(r.status, r.out)
+    assert verdict == "PASS", f"{name}: {verdict} ({detail})\n{r!r}"
+
+
+def test_realmode_loads_in_conventional_memory(suite, tmp_path):
+    """realmode.flat is a multiboot image at 0x8000, where vx86 keeps its
+    multiboot information by default: it loads (the information goes after
+    it) and its real-mode checks pass up to "sti inhibit", whose HLT waits
+    for the timer tick a BIOS would have set up (on QEMU, SeaBIOS's), which
+    vx86 has no firmware to give."""
+    _, src, _ = suite
+    out = tmp_path / "serial"
+    proc = subprocess.Popen([str(VX86), "run", "--engine", "emu", "--testdev", "--kernel",
+                             src / "x86" / "realmode.flat", "--serial", out],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        status = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        status = None
+    text = out.read_text(errors="replace") if out.exists() else ""
+    assert status is None, f"status {status}: {proc.stderr.read().decode(errors='replace')}"
+    assert "PASS: int 1" in text and "FAIL" not in text, text
