@@ -309,6 +309,23 @@ static void test_instruction_breakpoint(void)
                  : "rax", "rcx", "memory", "cc");
     expect("instruction breakpoint", 2, (uint64_t[]){at, at}, (uint64_t[]){b0, b0});
     CHECK(!(db_rflags[0] & RF));
+
+    /* Intel CPUs report no instruction breakpoint on the instruction after
+     * MOV SS (SDM Vol. 3A §6.8.3); the vx86 CPU model is Intel's. */
+    reset();
+    asm volatile("lea 1f(%%rip), %0\n\t"
+                 "mov %0, %%dr0\n\t"
+                 "mov $0x401, %%eax\n\t"
+                 "mov %%rax, %%dr7\n\t"
+                 "mov %%ss, %%eax\n\t"
+                 "mov %%eax, %%ss\n"
+                 "1:\tnop\n\t"
+                 "mov $0x400, %%eax\n\t"
+                 "mov %%rax, %%dr7"
+                 : "=&r"(at)
+                 :
+                 : "rax", "memory", "cc");
+    expect("instruction breakpoint after MOV SS", 0, (uint64_t[]){0}, (uint64_t[]){0});
 }
 
 static volatile uint64_t watched[2] __attribute__((aligned(16)));

@@ -10,7 +10,10 @@
  *     moves it by as much (SDM Vol. 3B §18.17.3);
  *   - under KVM's signature (CPUID 40000000H), VMCALL is KVM's hypercall
  *     (Linux Documentation/virt/kvm/x86/hypercalls.rst): an unknown number
- *     in RAX returns -KVM_ENOSYS (-1000) in RAX, other registers kept.
+ *     in RAX returns -KVM_ENOSYS (-1000) in RAX, other registers kept;
+ *     KVM_HC_SEND_IPI (10) sends the IPI of ICR RSI to APIC IDs RDX + i for
+ *     each bit i of RBX:RCX and returns how many took it, -KVM_EINVAL (-22)
+ *     for a logical destination.
  */
 #include "lib/guest.h"
 #include "lib/trap.h"
@@ -21,6 +24,7 @@
 #define CPUID_7_STIBP (1u << 27)
 #define CPUID_7_SSBD  (1u << 31)
 #define KVM_ENOSYS    1000
+#define KVM_HC_SEND_IPI 10
 #define MSR_TSC        0x10u
 #define MSR_TSC_ADJUST 0x3bu
 #define CPUID_7_TSC_ADJUST (1u << 1) /* EBX */
@@ -107,6 +111,45 @@ static void test_rdpmc(void)
     check_rdpmc_gp(1u << 30 | fixed);
 }
 
+static volatile int ipis;
+
+static void ipi_handler(struct trap_frame *f)
+{
+    (void)f;
+    ipis++;
+    *(volatile uint32_t *)0xfee000b0 = 0; /* EOI */
+}
+
+static long send_ipi(uint64_t low, uint64_t high, uint64_t min, uint64_t icr)
+{
+    uint64_t at, rax = KVM_HC_SEND_IPI;
+
+    __asm__ volatile(TRAP_TRY("vmcall")
+                     : [at] "=&r"(at), "+a"(rax)
+                     : "b"(low), "c"(high), "d"(min), "S"(icr)
+                     : "memory");
+    CHECK(trap_last.vector == TRAP_NONE);
+    return (long)rax;
+}
+
+/* KVM_HC_SEND_IPI to this CPU: a fixed IPI that arrives once IF is set. */
+static void test_pv_send_ipi(void)
+{
+    volatile uint32_t *svr = (volatile uint32_t *)0xfee000f0;
+    uint32_t id = *(volatile uint32_t *)0xfee00020 >> 24;
+    long n;
+
+    *svr |= 0x100; /* APIC software-enabled */
+    trap_set_handler(0x40, ipi_handler);
+    n = send_ipi(1ull << (id % 64), 0, id - id % 64, 0x40);
+    __asm__ volatile("sti; nop; cli" ::: "memory");
+    printf("KVM_HC_SEND_IPI to APIC %u: RAX %ld, %d interrupt(s)\n", id, n, ipis);
+    CHECK(n == 1 && ipis == 1);
+    CHECK(send_ipi(~0ull, ~0ull, 0xffffffff, 0x40) == 0); /* no such APIC IDs */
+    CHECK(send_ipi(1, 0, id, 0x40 | 1u << 11) == -22);     /* logical destination */
+    CHECK(ipis == 1);
+}
+
 static void test_hypercall(void)
 {
     uint32_t r[4];
@@ -130,6 +173,7 @@ static void test_hypercall(void)
     CHECK(trap_last.vector == TRAP_NONE);
     CHECK((long)rax == -KVM_ENOSYS);
     CHECK(rbx == 0x1111 && rcx == 0x2222 && rdx == 0x3333 && rsi == 0x4444);
+    test_pv_send_ipi();
 }
 
 static uint64_t rdtsc(void)

@@ -183,9 +183,9 @@ static void nmi_ipi(void **state)
     struct fixture *f = *state;
 
     ipi(f, 0, 1, ICR_ASSERT | ICR_NMI);
-    assert_false(irqchip_take_nmi(f->c, 0));
-    assert_true(irqchip_take_nmi(f->c, 1));
-    assert_false(irqchip_take_nmi(f->c, 1));
+    assert_int_equal(irqchip_take_nmi(f->c, 0), 0);
+    assert_int_equal(irqchip_take_nmi(f->c, 1), 1);
+    assert_int_equal(irqchip_take_nmi(f->c, 1), 0);
 }
 
 static void tpr_ppr(void **state)
@@ -266,6 +266,19 @@ static void timer_oneshot(void **state)
     wr(f, 0, EOI, 0);
     fake_now = T0 + 5000;
     assert_int_equal(irqchip_pending(f->c, 0, true), -1);
+    /* An expired one-shot stays at 0 when the mode becomes periodic... */
+    wr(f, 0, LVTT, 0x200ef);
+    assert_int_equal(rd(f, 0, TMCCT), 0);
+    assert_true(irqchip_next_deadline(f->c, 0) == UINT64_MAX);
+    /* ...until the initial count is written. */
+    wr(f, 0, TMICT, 1000);
+    assert_int_equal(rd(f, 0, TMCCT), 1000);
+    assert_int_equal(irqchip_next_deadline(f->c, 0), T0 + 6000);
+    /* One that has not expired goes on counting in the new mode. */
+    fake_now = T0 + 5400;
+    wr(f, 0, LVTT, 0xef);
+    wr(f, 0, LVTT, 0x200ef);
+    assert_int_equal(rd(f, 0, TMCCT), 600);
 }
 
 static void timer_periodic(void **state)

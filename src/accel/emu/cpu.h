@@ -190,8 +190,12 @@ struct emu_cpu {
     bool intr_shadow; /* the instruction after MOV SS / STI cannot be interrupted */
     uint64_t dr[4], dr6, dr7;
     /* NMI blocking (SDM Vol. 3A §6.7.1): from an NMI's delivery to the next
-     * IRET; an NMI that comes meanwhile waits in nmi_pending. */
-    bool nmi_blocked, nmi_pending;
+     * IRET. NMIs that come meanwhile wait in nmi_pending: one while an NMI
+     * is blocked (they collapse, as on hardware), two otherwise (two may
+     * arrive from different sources before the first is taken; KVM keeps
+     * them so too). */
+    bool nmi_blocked;
+    uint8_t nmi_pending;
 
     /* Debug state (debug.c), derived or per instruction. */
     uint8_t bp_exec, bp_data, bp_io; /* enabled DR0-3 breakpoints of each kind */
@@ -411,12 +415,15 @@ uint64_t emu_tsc(const struct emu_cpu *cpu);
  * when the vCPU cannot run (halted or waiting for SIPI) and slept instead. */
 bool emu_events(struct emu_cpu *cpu);
 /* True when the run loop must look up before the next instruction: a kick
- * (the VM stops), irqchip news, or an interrupt waiting for RFLAGS.IF. */
+ * (the VM stops), irqchip news, or an interrupt waiting for RFLAGS.IF or
+ * an NMI for the end of an interrupt shadow. */
 static inline bool emu_events_due(struct emu_cpu *cpu)
 {
     return atomic_load_explicit(&cpu->wake, memory_order_relaxed) ||
            atomic_load_explicit(&cpu->kicked, memory_order_relaxed) ||
-           (cpu->irq_blocked && (cpu->rflags & RFLAGS_IF) && !cpu->intr_shadow);
+           (((cpu->irq_blocked && (cpu->rflags & RFLAGS_IF)) ||
+             (cpu->nmi_pending && !cpu->nmi_blocked)) &&
+            !cpu->intr_shadow);
 }
 /* kvmclock.c: writes the vCPU's pvclock structure if the guest enabled it. */
 void emu_kvmclock_publish(struct emu_cpu *cpu);

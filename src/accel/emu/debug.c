@@ -161,6 +161,7 @@ static bool single_step(const struct emu_cpu *cpu, uint64_t rflags_before)
 void emu_debug_step(struct emu_cpu *cpu)
 {
     uint64_t before = cpu->rflags, held = cpu->db_pending, bits;
+    bool after_mov_ss = cpu->intr_shadow && cpu->db_shadow;
 
     /* A SYSRET that ran in a block left its trap due: take it first. */
     if (cpu->db_due) {
@@ -176,8 +177,9 @@ void emu_debug_step(struct emu_cpu *cpu)
     cpu->insn_rip = cpu->rip;
     /* An instruction breakpoint is a fault before the instruction, unless
      * RF says it was reported already; its frame keeps RF as it is, for
-     * the handler to set (SDM Vol. 3B §17.3.1.1). */
-    if (cpu->bp_exec && !(before & RFLAGS_RF)) {
+     * the handler to set (SDM Vol. 3B §17.3.1.1). Intel CPUs do not report
+     * it at all for the instruction after MOV SS or POP SS (§6.8.3). */
+    if (cpu->bp_exec && !(before & RFLAGS_RF) && !after_mov_ss) {
         bits = exec_hits(cpu);
         if (bits) {
             report(cpu, bits);

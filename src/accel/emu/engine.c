@@ -165,7 +165,8 @@ void emu_reset(struct emu_cpu *cpu)
     cpu->rip = 0xfff0;
     cpu->cr2 = cpu->cr3 = cpu->cr4 = cpu->cr8 = cpu->efer = 0;
     cpu->halted = cpu->intr_shadow = cpu->irq_blocked = false;
-    cpu->nmi_blocked = cpu->nmi_pending = false;
+    cpu->nmi_blocked = false;
+    cpu->nmi_pending = 0;
     memset(cpu->dr, 0, sizeof(cpu->dr));
     cpu->dr6 = DR6_FIXED1;
     cpu->dr7 = DR7_FIXED1;

@@ -99,10 +99,13 @@ bool emu_events(struct emu_cpu *cpu)
         }
     }
     if (!cpu->wait_sipi) {
-        if (irqchip_take_nmi(chip, cpu->index))
-            cpu->nmi_pending = true;
-        if (cpu->nmi_pending && !cpu->nmi_blocked) {
-            cpu->nmi_pending = false;
+        int limit = cpu->nmi_blocked ? 1 : 2, n = cpu->nmi_pending + irqchip_take_nmi(chip, cpu->index);
+
+        cpu->nmi_pending = (uint8_t)(n < limit ? n : limit);
+        /* Not in the shadow of STI or MOV SS, which Intel CPUs extend to
+         * NMIs (SDM Vol. 3A §6.8.3; KVM does not inject one there either). */
+        if (cpu->nmi_pending && !cpu->nmi_blocked && !cpu->intr_shadow) {
+            cpu->nmi_pending--;
             cpu->nmi_blocked = true;
             emu_external_interrupt(cpu, EXC_NMI);
         }

@@ -154,13 +154,42 @@ static void invpcid(struct emu_cpu *cpu)
 
 /* KVM's hypercall ABI (Linux Documentation/virt/kvm/x86/hypercalls.rst),
  * which CPUID 40000000H's signature promises: the number in RAX, arguments
- * in RBX, RCX, RDX and RSI, the result in RAX, nothing else changed. vx86
- * offers none of the hypercalls that need a feature bit in 40000001H, so
- * only KVM_HC_VAPIC_POLL_IRQ (a no-op) answers; the others return
- * -KVM_ENOSYS, and CPL > 0 gets -KVM_EPERM, as from KVM. */
+ * in RBX, RCX, RDX and RSI, the result in RAX, nothing else changed.
+ * KVM_HC_VAPIC_POLL_IRQ (a no-op) and KVM_HC_SEND_IPI answer, as in KVM,
+ * which does not require the latter's feature bit (40000001H, not set: a
+ * guest that follows it sends IPIs through the APIC, which costs the emu
+ * engine no more); the others return -KVM_ENOSYS, and CPL > 0 gets
+ * -KVM_EPERM, as from KVM. */
 #define KVM_HC_VAPIC_POLL_IRQ 1
+#define KVM_HC_SEND_IPI       10
 #define KVM_ENOSYS            1000
+#define KVM_EINVAL            22
 #define KVM_EPERM             1
+
+/* KVM_HC_SEND_IPI: the IPI of ICR value icr (physical destination, no
+ * shorthand) to APIC IDs min + i for each bit i of the bitmap low:high (64
+ * bits each in 64-bit mode, 32 otherwise). Returns how many took it. */
+static uint64_t pv_send_ipi(struct emu_cpu *cpu, uint64_t low, uint64_t high, uint64_t min,
+                            uint64_t icr)
+{
+    unsigned bits = cpu->code_bits == 64 ? 64 : 32;
+    uint64_t n = 0;
+
+    if (bits == 32)
+        min &= 0xffffffff;
+
+    if (icr & (1u << 11 | 3u << 18)) /* logical destination, shorthand */
+        return (uint64_t)-KVM_EINVAL;
+    for (unsigned i = 0; i < 2 * bits; i++) {
+        uint64_t word = i < bits ? low : high, id = min + i;
+
+        if (!((word >> (i % bits)) & 1) || id > 0xff)
+            continue;
+        n += (uint64_t)irqchip_msi(cpu->evm->chip, 0xfee00000u | id << 12,
+                                   (uint32_t)icr & 0x7ff);
+    }
+    return n;
+}
 
 static void kvm_hypercall(struct emu_cpu *cpu)
 {
@@ -172,6 +201,9 @@ static void kvm_hypercall(struct emu_cpu *cpu)
         ret = (uint64_t)-KVM_EPERM;
     else if (nr == KVM_HC_VAPIC_POLL_IRQ)
         ret = 0;
+    else if (nr == KVM_HC_SEND_IPI)
+        ret = pv_send_ipi(cpu, cpu->gpr[GPR_RBX], cpu->gpr[GPR_RCX], cpu->gpr[GPR_RDX],
+                          cpu->gpr[GPR_RSI]);
     cpu->gpr[0] = cpu->code_bits == 64 ? ret : ret & 0xffffffff;
 }
 
@@ -519,8 +551,10 @@ bool emu_exec_system(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_STI:
         if (!may_change_if(cpu))
             emu_raise(cpu, EXC_GP, 0);
-        if (!(cpu->rflags & RFLAGS_IF))
+        if (!(cpu->rflags & RFLAGS_IF)) {
             cpu->intr_shadow = true;
+            cpu->db_shadow = false; /* STI's shadow holds back no debug exception */
+        }
         cpu->rflags |= RFLAGS_IF;
         return true;
     case ZYDIS_MNEMONIC_LGDT:

@@ -342,7 +342,7 @@ int irqchip_ack(struct irqchip *c, int cpu)
     return v;
 }
 
-bool irqchip_take_nmi(struct irqchip *c, int cpu)
+int irqchip_take_nmi(struct irqchip *c, int cpu)
 {
     return lapic_take_nmi(&c->lapic[cpu]);
 }

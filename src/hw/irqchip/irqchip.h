@@ -94,8 +94,9 @@ int irqchip_pending(struct irqchip *c, int cpu, bool if_flag);
  */
 int irqchip_ack(struct irqchip *c, int cpu);
 
-/* Whether an NMI (ICR, IOAPIC or LVT NMI delivery) is pending; consumes it. */
-bool irqchip_take_nmi(struct irqchip *c, int cpu);
+/* How many NMIs (ICR, IOAPIC or LVT NMI delivery) are pending, 0 to 2;
+ * consumes them. */
+int irqchip_take_nmi(struct irqchip *c, int cpu);
 
 /*
  * IRQCHIP_INIT: cpu got INIT; its LAPIC has been reset as INIT does, and

@@ -142,7 +142,8 @@ static void reset(struct lapic *l)
     if (l->index == 0)
         l->lvt[LVT_LINT0] = APIC_DM_EXTINT << 8;
     lapic_timer_reset(l);
-    l->nmi_pending = l->init_pending = l->sipi_pending = l->extint_pending = false;
+    l->nmi_pending = 0;
+    l->init_pending = l->sipi_pending = l->extint_pending = false;
     update_extint(l);
 }
 
@@ -557,7 +558,9 @@ bool lapic_accept(struct lapic *l, const struct apic_msg *m)
         }
         break;
     case APIC_DM_NMI:
-        ok = l->nmi_pending = true;
+        if (l->nmi_pending < 2)
+            l->nmi_pending++;
+        ok = true;
         break;
     case APIC_DM_INIT:
         /* INIT level de-assert only resynchronized arbitration IDs on P6. */
@@ -635,13 +638,13 @@ int lapic_intr(struct lapic *l, bool pic_int, bool ack)
     return r;
 }
 
-bool lapic_take_nmi(struct lapic *l)
+int lapic_take_nmi(struct lapic *l)
 {
-    bool nmi;
+    int nmi;
 
     pthread_mutex_lock(&l->lock);
     nmi = l->nmi_pending;
-    l->nmi_pending = false;
+    l->nmi_pending = 0;
     pthread_mutex_unlock(&l->lock);
     return nmi;
 }

@@ -72,8 +72,12 @@ struct lapic {
     uint64_t timer_start_ns; /* when the current count was the initial count */
     uint64_t timer_next_ns;  /* next expiry while timer_armed */
     bool timer_armed;
+    bool timer_done; /* a one-shot count reached 0: stopped until TMICT is written */
     uint64_t tsc_deadline;
-    bool nmi_pending, init_pending, sipi_pending, extint_pending;
+    /* NMIs delivered and not yet taken, at most 2: two from different
+     * sources may arrive before the CPU takes either (KVM counts so too). */
+    uint8_t nmi_pending;
+    bool init_pending, sipi_pending, extint_pending;
     bool wait_sipi; /* after INIT (or as an AP at power-on): only SIPI starts it */
     uint8_t sipi_vector;
     /* LINT0 takes the 8259A's INT: LVT LINT0 unmasked ExtINT, or the APIC
@@ -126,7 +130,7 @@ uint64_t lapic_next_deadline(struct lapic *l, const struct lapic_now *now);
  * 8259A, which then gives its own). */
 int lapic_intr(struct lapic *l, bool pic_int, bool ack);
 
-bool lapic_take_nmi(struct lapic *l);
+int lapic_take_nmi(struct lapic *l);
 /* IRQCHIP_INIT (after resetting the APIC as INIT does), IRQCHIP_SIPI with
  * *vector, or 0. */
 int lapic_take_startup(struct lapic *l, uint8_t *vector);

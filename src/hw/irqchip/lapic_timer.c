@@ -10,7 +10,7 @@ int lapic_timer_mode(const struct lapic *l)
 void lapic_timer_reset(struct lapic *l)
 {
     l->timer_initial = l->dcr = 0;
-    l->timer_armed = false;
+    l->timer_armed = l->timer_done = false;
     l->tsc_deadline = 0;
 }
 
@@ -36,7 +36,7 @@ static uint64_t ns_to_ticks(uint64_t ns, uint32_t div)
 
 static bool counting(const struct lapic *l)
 {
-    return l->timer_initial && lapic_timer_mode(l) != TIMER_TSC_DEADLINE;
+    return l->timer_initial && !l->timer_done && lapic_timer_mode(l) != TIMER_TSC_DEADLINE;
 }
 
 /* Recomputes the next expiry from timer_start_ns. */
@@ -66,6 +66,7 @@ void lapic_timer_start(struct lapic *l, uint32_t initial, uint64_t now)
         return;
     l->timer_initial = initial;
     l->timer_start_ns = now;
+    l->timer_done = false;
     rearm(l, now);
 }
 
@@ -85,6 +86,12 @@ void lapic_timer_set_dcr(struct lapic *l, uint32_t dcr, uint64_t now)
 
 void lapic_timer_mode_changed(struct lapic *l, int old_mode, uint64_t now)
 {
+    /* A one-shot count that reached 0 stays there when the mode changes to
+     * periodic: only a write of the initial count starts the timer again
+     * (as KVM's, which kvm-unit-tests' apic test checks). */
+    if (old_mode == TIMER_ONESHOT && counting(l) && now >= l->timer_start_ns &&
+        now - l->timer_start_ns >= ticks_to_ns(l->timer_initial, divisor(l)))
+        l->timer_done = true;
     /* Entering or leaving TSC-deadline mode disarms the timer (§11.5.4.1). */
     if ((old_mode == TIMER_TSC_DEADLINE) != (lapic_timer_mode(l) == TIMER_TSC_DEADLINE))
         l->timer_initial = 0, l->tsc_deadline = 0;
