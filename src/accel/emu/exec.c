@@ -778,22 +778,31 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
         break;
     }
     while (!cpu->triple_fault) {
-        if (atomic_exchange(&cpu->kicked, false)) {
+        unsigned pass = cpu->pass_limit ? EMU_LIMITED_PASS : 4096;
+
+        if (atomic_exchange(&cpu->kicked, false) ||
+            (cpu->pass_limit && cpu->passes >= cpu->pass_limit)) {
             exit->reason = ACCEL_EXIT_INTR;
             return 0;
         }
-        if ((cpu->halted || cpu->wait_sipi || emu_events_due(cpu) ||
+        cpu->passes++;
+        if ((cpu->halted || cpu->wait_sipi || emu_events_due(cpu) || cpu->pass_limit ||
              emu_now_ns() >= cpu->deadline) &&
-            !emu_events(cpu))
+            !emu_events(cpu)) {
+            if (cpu->pass_limit) { /* it would have slept */
+                exit->reason = ACCEL_EXIT_INTR;
+                return 0;
+            }
             continue;
+        }
         if (cpu->trace) {
-            for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++) {
+            for (unsigned n = 0; n < pass && !cpu->halted && !cpu->triple_fault; n++) {
                 emu_step(cpu);
                 if (emu_events_due(cpu))
                     break;
             }
         } else {
-            emu_run_blocks(cpu, 4096);
+            emu_run_blocks(cpu, pass);
         }
     }
     exit->reason = ACCEL_EXIT_SHUTDOWN;
