@@ -33,13 +33,15 @@
  *     through set_state; map_epoch only moves forward, so that no block
  *     link of an earlier input is followed.
  *   - The devices: the platform's (pc.c), the interrupt controllers and the
- *     virtio devices are made again on fresh buses; they only allocate.
- *     quiet.c stands in for the console's write(2) per byte and for
- *     virtio-rng's getrandom.
+ *     virtio devices are made again on fresh buses (they only allocate),
+ *     if the last input reached any of them: the engine's calls into the
+ *     buses and the LAPICs are wrapped (ld --wrap, set by scripts/fuzz-run
+ *     and meson.build) to tell. quiet.c stands in for the console's
+ *     write(2) per byte and for virtio-rng's getrandom.
  *
  * Each input runs for at most PASSES passes of the engine's run loop
  * (cpu->pass_limit: up to EMU_LIMITED_PASS instructions, one exception or
- * one event poll each), until it triple-faults, stops the VM (debug exit,
+ * one event poll each; the committed seeds need 5 at most), until it triple-faults, stops the VM (debug exit,
  * ACPI, i8042 reset) or halts with no timer left to wake it. Time is
  * virtual: the interrupt controllers' clock advances NS_PER_PASS per pass,
  * and a halted vCPU skips to its next timer deadline. So an input runs the
@@ -76,7 +78,7 @@
  * the CPU sets accessed and dirty bits there without a store the engine
  * counts, so they are put back after every input. */
 #define TABLE_PAGES ((BOOT_PD + 4 * 4096) >> 12)
-#define PASSES      32
+#define PASSES      8
 #define NS_PER_PASS 1000
 #define F_DF        (1ULL << 10)
 #define F_IF        (1ULL << 9)
@@ -113,6 +115,85 @@ static void wake(void *opaque, int index)
 {
     (void)opaque, (void)index;
     atomic_store(&cpu->wake, true);
+}
+
+/*
+ * Whether the devices may have changed since they were made: the engine
+ * reaches them only through these calls (the irqchip's timers and
+ * interrupts start from them too). A bus access that hits no device
+ * changes nothing.
+ */
+static bool touched = true;
+
+uint64_t __real_bus_read(const struct bus *bus, uint64_t addr, unsigned size);
+void __real_bus_write(const struct bus *bus, uint64_t addr, unsigned size, uint64_t value);
+uint32_t __real_lapic_mmio_read(struct irqchip *c, int index, uint32_t offset);
+void __real_lapic_mmio_write(struct irqchip *c, int index, uint32_t offset, uint32_t value);
+int __real_lapic_msr_read(struct irqchip *c, int index, uint32_t msr, uint64_t *value);
+int __real_lapic_msr_write(struct irqchip *c, int index, uint32_t msr, uint64_t value);
+void __real_lapic_set_cr8(struct irqchip *c, int index, uint64_t cr8);
+void __real_lapic_set_base(struct irqchip *c, int index, uint64_t base);
+uint64_t __wrap_bus_read(const struct bus *bus, uint64_t addr, unsigned size);
+void __wrap_bus_write(const struct bus *bus, uint64_t addr, unsigned size, uint64_t value);
+uint32_t __wrap_lapic_mmio_read(struct irqchip *c, int index, uint32_t offset);
+void __wrap_lapic_mmio_write(struct irqchip *c, int index, uint32_t offset, uint32_t value);
+int __wrap_lapic_msr_read(struct irqchip *c, int index, uint32_t msr, uint64_t *value);
+int __wrap_lapic_msr_write(struct irqchip *c, int index, uint32_t msr, uint64_t value);
+void __wrap_lapic_set_cr8(struct irqchip *c, int index, uint64_t cr8);
+void __wrap_lapic_set_base(struct irqchip *c, int index, uint64_t base);
+
+static void note(const struct bus *bus, uint64_t addr, unsigned size)
+{
+    if (bus_find(bus, addr) || bus_find(bus, addr + size - 1))
+        touched = true;
+}
+
+uint64_t __wrap_bus_read(const struct bus *bus, uint64_t addr, unsigned size)
+{
+    note(bus, addr, size);
+    return __real_bus_read(bus, addr, size);
+}
+
+void __wrap_bus_write(const struct bus *bus, uint64_t addr, unsigned size, uint64_t value)
+{
+    note(bus, addr, size);
+    __real_bus_write(bus, addr, size, value);
+}
+
+uint32_t __wrap_lapic_mmio_read(struct irqchip *c, int index, uint32_t offset)
+{
+    touched = true;
+    return __real_lapic_mmio_read(c, index, offset);
+}
+
+void __wrap_lapic_mmio_write(struct irqchip *c, int index, uint32_t offset, uint32_t value)
+{
+    touched = true;
+    __real_lapic_mmio_write(c, index, offset, value);
+}
+
+int __wrap_lapic_msr_read(struct irqchip *c, int index, uint32_t msr, uint64_t *value)
+{
+    touched = true;
+    return __real_lapic_msr_read(c, index, msr, value);
+}
+
+int __wrap_lapic_msr_write(struct irqchip *c, int index, uint32_t msr, uint64_t value)
+{
+    touched = true;
+    return __real_lapic_msr_write(c, index, msr, value);
+}
+
+void __wrap_lapic_set_cr8(struct irqchip *c, int index, uint64_t cr8)
+{
+    touched = true;
+    __real_lapic_set_cr8(c, index, cr8);
+}
+
+void __wrap_lapic_set_base(struct irqchip *c, int index, uint64_t base)
+{
+    touched = true;
+    __real_lapic_set_base(c, index, base);
 }
 
 /* The devices, made again on empty buses, in vm_create's order. */
@@ -291,8 +372,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!cpu)
         init();
     ram_reset();
-    if (devices_reset())
+    if (touched && devices_reset())
         fail("cannot make the devices again");
+    touched = false;
     atomic_store(&vm.stopping, false);
     vm.status = 0;
     vm.reset = false;
