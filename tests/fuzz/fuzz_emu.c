@@ -41,8 +41,9 @@
  *
  * Each input runs for at most PASSES passes of the engine's run loop
  * (cpu->pass_limit: up to EMU_LIMITED_PASS instructions, one exception or
- * one event poll each; the committed seeds need 5 at most), until it triple-faults, stops the VM (debug exit,
- * ACPI, i8042 reset) or halts with no timer left to wake it. Time is
+ * one event poll each; the committed seeds need 5 at most), until it
+ * triple-faults, stops the VM (debug exit, ACPI, i8042 reset) or halts
+ * with no timer left to wake it. Time is
  * virtual: the interrupt controllers' clock advances NS_PER_PASS per pass,
  * and a halted vCPU skips to its next timer deadline. So an input runs the
  * same whatever ran before, except what reads the host's clock itself:
@@ -66,14 +67,14 @@
 #include "virtio/devices.h"
 #include "vm/vm.h"
 
-#define RAM_SIZE    MEM_MIN_SIZE
-#define RAM_PAGES   (RAM_SIZE >> 12)
-#define HEADER      10
-#define CODE_MAX    16384
-#define ENTRY       0x100000 /* protected and long mode */
-#define REAL_SEG    0x1000   /* real mode: 1000:0000 */
-#define IDT_BASE    0x8000   /* up to 256 16-byte gates */
-#define STACK_TOP   0x90000
+#define RAM_SIZE  MEM_MIN_SIZE
+#define RAM_PAGES (RAM_SIZE >> 12)
+#define HEADER    10
+#define CODE_MAX  16384
+#define ENTRY     0x100000 /* protected and long mode */
+#define REAL_SEG  0x1000   /* real mode: 1000:0000 */
+#define IDT_BASE  0x8000   /* up to 256 16-byte gates */
+#define STACK_TOP 0x90000
 /* The pages of the boot GDT, TSS and page tables, in every input's RAM:
  * the CPU sets accessed and dirty bits there without a store the engine
  * counts, so they are put back after every input. */
@@ -226,7 +227,8 @@ static void ram_reset(void)
     struct emu_vm *e = vm.accel_vm;
 
     for (uint64_t p = 0; p < RAM_PAGES; p++)
-        if (p < TABLE_PAGES || atomic_load_explicit(&e->gen[p], memory_order_relaxed) != gen_at_start[p]) {
+        if (p < TABLE_PAGES ||
+            atomic_load_explicit(&e->gen[p], memory_order_relaxed) != gen_at_start[p]) {
             memcpy(vm.mem.base + (p << 12), pristine + (p << 12), 4096);
             vm_mem_written(&vm, p << 12, 4096);
         }
