@@ -11,99 +11,276 @@
  *   byte 1           RFLAGS: CF PF AF ZF SF as given, bit 3 DF, bit 5 IF
  *   bytes 2-9        a seed: each GPR is random, small, or an address in RAM
  *
- * Each input gets its own VM (4 MiB of RAM, the platform devices), runs
- * until it stops, shuts down or runs out of time - a watchdog thread stops
- * the VM after RUN_NS, which the engine sees within 4096 instructions - and
- * is destroyed. The target must not crash, hang or touch memory outside
- * guest RAM; the sanitizers check the last.
+ * One VM (2 MiB of RAM, the platform devices) and its vCPU serve every
+ * input, so that no input pays for mmap, thread creation or fresh pages
+ * (each costs microseconds on a virtualized host). Between inputs, all an
+ * input can change is put back as a fresh VM has it:
+ *
+ *   - RAM: the pages the last input stored to go back to what they held
+ *     after init(): zero, but for the GDT, TSS and page tables of
+ *     boot_write_gdt and cpu_state_long64 (written once). The engine
+ *     bumps a page's code generation on the first store to a page marked as
+ *     holding code (emu_code_written, vm_mem_written for device DMA); every
+ *     page is marked before each input, so a generation that moved is a
+ *     page that was written. The bump also drops what the decode and block
+ *     caches hold for the page. Two writers do not tell the engine: the
+ *     CPU's accessed and dirty bits in paging structures, which can only
+ *     be in pages with non-zero content (the boot tables, always put back,
+ *     or pages the input wrote), and kvmclock, whose structures (at the
+ *     last addresses the MSRs were given) count as written.
+ *   - The vCPU: every field of struct emu_cpu as it was after creation (its
+ *     lock and condition variable aside), then the input's registers
+ *     through set_state; map_epoch only moves forward, so that no block
+ *     link of an earlier input is followed.
+ *   - The devices: the platform's (pc.c), the interrupt controllers and the
+ *     virtio devices are made again on fresh buses (they only allocate),
+ *     if the last input reached any of them: the engine's calls into the
+ *     buses and the LAPICs are wrapped (ld --wrap, set by scripts/fuzz-run
+ *     and meson.build) to tell. quiet.c stands in for the console's
+ *     write(2) per byte and for virtio-rng's getrandom.
+ *
+ * Each input runs for at most PASSES passes of the engine's run loop
+ * (cpu->pass_limit: up to EMU_LIMITED_PASS instructions, one exception or
+ * one event poll each; the committed seeds need 5 at most), until it
+ * triple-faults, stops the VM (debug exit, ACPI, i8042 reset) or halts
+ * with no timer left to wake it. Time is
+ * virtual: the interrupt controllers' clock advances NS_PER_PASS per pass,
+ * and a halted vCPU skips to its next timer deadline. So an input runs the
+ * same whatever ran before, except what reads the host's clock itself:
+ * RDTSC, RDMSR of the TSC, kvmclock and the RTC.
+ *
+ * The target must not crash, hang or touch memory outside guest RAM; the
+ * sanitizers check the last.
  */
 #include <errno.h>
-#include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "accel/accel.h"
+#include "accel/emu/cpu.h"
 #include "boot/boot.h"
 #include "boot/layout.h"
+#include "hw/irqchip/irqchip.h"
+#include "hw/pc.h"
+#include "virtio/devices.h"
 #include "vm/vm.h"
 
-#define RAM_SIZE  (4ULL << 20)
+#define RAM_SIZE  MEM_MIN_SIZE
+#define RAM_PAGES (RAM_SIZE >> 12)
 #define HEADER    10
 #define CODE_MAX  16384
 #define ENTRY     0x100000 /* protected and long mode */
 #define REAL_SEG  0x1000   /* real mode: 1000:0000 */
 #define IDT_BASE  0x8000   /* up to 256 16-byte gates */
 #define STACK_TOP 0x90000
-#define RUN_NS    500000L
-#define F_DF      (1ULL << 10)
-#define F_IF      (1ULL << 9)
-#define F_STATUS  0xd5ULL
+/* The pages of the boot GDT, TSS and page tables, in every input's RAM:
+ * the CPU sets accessed and dirty bits there without a store the engine
+ * counts, so they are put back after every input. */
+#define TABLE_PAGES ((BOOT_PD + 4 * 4096) >> 12)
+#define PASSES      8
+#define NS_PER_PASS 1000
+#define F_DF        (1ULL << 10)
+#define F_IF        (1ULL << 9)
+#define F_STATUS    0xd5ULL
 
-/* The watchdog: stops the VM of the run in progress once its time is up. */
-static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
-static struct vm *wd_vm; /* armed: the VM running now */
-static struct timespec wd_deadline;
+static struct vm vm;
+static struct emu_cpu *cpu;
+static struct emu_cpu fresh;             /* the vCPU as created */
+static uint8_t *pristine;                /* RAM as every input starts with it */
+static struct cpu_state entry_state[4];  /* by mode, see setup() */
+static uint32_t gen_at_start[RAM_PAGES]; /* code generations when the input began */
+static uint64_t skipped_ns;              /* virtual time skipped while halted */
 
-static bool passed(const struct timespec *t)
+/* The skipped range of emu_cpu: its lock and condition variable, which
+ * stay as they are (unlocked, no waiter: the target has one thread). */
+#define KEEP_FROM offsetof(struct emu_cpu, lock)
+#define KEEP_TO   (offsetof(struct emu_cpu, wake_cond) + sizeof(pthread_cond_t))
+_Static_assert(offsetof(struct emu_cpu, wake_cond) == KEEP_FROM + sizeof(pthread_mutex_t),
+               "emu_cpu: lock and wake_cond must be adjacent");
+
+static uint64_t virtual_ns(void)
 {
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+    return skipped_ns + cpu->passes * NS_PER_PASS;
 }
 
-static void *watchdog_main(void *arg)
+static uint64_t virtual_tsc(void *opaque, int index)
 {
-    (void)arg;
-    pthread_mutex_lock(&wd_lock);
-    for (;;) {
-        while (!wd_vm)
-            pthread_cond_wait(&wd_cond, &wd_lock);
-        pthread_cond_timedwait(&wd_cond, &wd_lock, &wd_deadline);
-        if (wd_vm && passed(&wd_deadline)) {
-            vm_stop(wd_vm, 0, NULL);
-            wd_vm = NULL;
+    (void)opaque, (void)index;
+    return virtual_ns(); /* EMU_TSC_HZ is 1 GHz */
+}
+
+/* The irqchip's "look again": one thread, so no lock to take. */
+static void wake(void *opaque, int index)
+{
+    (void)opaque, (void)index;
+    atomic_store(&cpu->wake, true);
+}
+
+/*
+ * Whether the devices may have changed since they were made: the engine
+ * reaches them only through these calls (the irqchip's timers and
+ * interrupts start from them too). A bus access that hits no device
+ * changes nothing.
+ */
+static bool touched = true;
+
+uint64_t __real_bus_read(const struct bus *bus, uint64_t addr, unsigned size);
+void __real_bus_write(const struct bus *bus, uint64_t addr, unsigned size, uint64_t value);
+uint32_t __real_lapic_mmio_read(struct irqchip *c, int index, uint32_t offset);
+void __real_lapic_mmio_write(struct irqchip *c, int index, uint32_t offset, uint32_t value);
+int __real_lapic_msr_read(struct irqchip *c, int index, uint32_t msr, uint64_t *value);
+int __real_lapic_msr_write(struct irqchip *c, int index, uint32_t msr, uint64_t value);
+void __real_lapic_set_cr8(struct irqchip *c, int index, uint64_t cr8);
+void __real_lapic_set_base(struct irqchip *c, int index, uint64_t base);
+uint64_t __wrap_bus_read(const struct bus *bus, uint64_t addr, unsigned size);
+void __wrap_bus_write(const struct bus *bus, uint64_t addr, unsigned size, uint64_t value);
+uint32_t __wrap_lapic_mmio_read(struct irqchip *c, int index, uint32_t offset);
+void __wrap_lapic_mmio_write(struct irqchip *c, int index, uint32_t offset, uint32_t value);
+int __wrap_lapic_msr_read(struct irqchip *c, int index, uint32_t msr, uint64_t *value);
+int __wrap_lapic_msr_write(struct irqchip *c, int index, uint32_t msr, uint64_t value);
+void __wrap_lapic_set_cr8(struct irqchip *c, int index, uint64_t cr8);
+void __wrap_lapic_set_base(struct irqchip *c, int index, uint64_t base);
+
+static void note(const struct bus *bus, uint64_t addr, unsigned size)
+{
+    if (bus_find(bus, addr) || bus_find(bus, addr + size - 1))
+        touched = true;
+}
+
+uint64_t __wrap_bus_read(const struct bus *bus, uint64_t addr, unsigned size)
+{
+    note(bus, addr, size);
+    return __real_bus_read(bus, addr, size);
+}
+
+void __wrap_bus_write(const struct bus *bus, uint64_t addr, unsigned size, uint64_t value)
+{
+    note(bus, addr, size);
+    __real_bus_write(bus, addr, size, value);
+}
+
+uint32_t __wrap_lapic_mmio_read(struct irqchip *c, int index, uint32_t offset)
+{
+    touched = true;
+    return __real_lapic_mmio_read(c, index, offset);
+}
+
+void __wrap_lapic_mmio_write(struct irqchip *c, int index, uint32_t offset, uint32_t value)
+{
+    touched = true;
+    __real_lapic_mmio_write(c, index, offset, value);
+}
+
+int __wrap_lapic_msr_read(struct irqchip *c, int index, uint32_t msr, uint64_t *value)
+{
+    touched = true;
+    return __real_lapic_msr_read(c, index, msr, value);
+}
+
+int __wrap_lapic_msr_write(struct irqchip *c, int index, uint32_t msr, uint64_t value)
+{
+    touched = true;
+    return __real_lapic_msr_write(c, index, msr, value);
+}
+
+void __wrap_lapic_set_cr8(struct irqchip *c, int index, uint64_t cr8)
+{
+    touched = true;
+    __real_lapic_set_cr8(c, index, cr8);
+}
+
+void __wrap_lapic_set_base(struct irqchip *c, int index, uint64_t base)
+{
+    touched = true;
+    __real_lapic_set_base(c, index, base);
+}
+
+/* The devices, made again on empty buses, in vm_create's order. */
+static int devices_reset(void)
+{
+    struct emu_vm *e = vm.accel_vm;
+
+    virtio_devices_destroy(&vm);
+    pc_destroy(&vm);
+    irqchip_destroy(e->chip);
+    e->chip = NULL;
+    bus_destroy(&vm.pio);
+    bus_destroy(&vm.mmio);
+    bus_init(&vm.pio, "pio");
+    bus_init(&vm.mmio, "mmio");
+    if (pc_init(&vm))
+        return -1;
+    e->chip = irqchip_create(&vm, 1, EMU_TSC_HZ, virtual_tsc, wake, NULL);
+    if (!e->chip)
+        return -1;
+    irqchip_set_clock(e->chip, virtual_ns);
+    return virtio_devices_create(&vm);
+}
+
+/* Restores the pages written since gen_at_start (vm_mem_written drops what
+ * the decode caches hold for them), then marks every page as holding code
+ * so that the first store to it shows. */
+static void ram_reset(void)
+{
+    struct emu_vm *e = vm.accel_vm;
+
+    for (uint64_t p = 0; p < RAM_PAGES; p++)
+        if (p < TABLE_PAGES ||
+            atomic_load_explicit(&e->gen[p], memory_order_relaxed) != gen_at_start[p]) {
+            memcpy(vm.mem.base + (p << 12), pristine + (p << 12), 4096);
+            vm_mem_written(&vm, p << 12, 4096);
         }
-    }
-    return NULL;
+    /* One thread: plain copies of the flags and generations will do. */
+    memset((void *)e->code, 1, RAM_PAGES);
+    memcpy(gen_at_start, (const void *)e->gen, sizeof(gen_at_start));
 }
 
-static pthread_condattr_t wd_attr;
-
-static void watchdog_start(void)
+/* The vCPU as created, with the input's registers; see the top. */
+static void cpu_reset(const struct cpu_state *s)
 {
-    pthread_t t;
+    uint64_t epoch = cpu->map_epoch;
 
-    pthread_condattr_init(&wd_attr);
-    pthread_condattr_setclock(&wd_attr, CLOCK_MONOTONIC);
-    pthread_cond_destroy(&wd_cond);
-    pthread_cond_init(&wd_cond, &wd_attr);
-    if (pthread_create(&t, NULL, watchdog_main, NULL) == 0)
-        pthread_detach(t);
+    memcpy(cpu, &fresh, KEEP_FROM);
+    memcpy((char *)cpu + KEEP_TO, (const char *)&fresh + KEEP_TO, sizeof(fresh) - KEEP_TO);
+    cpu->map_epoch = epoch + 1;
+    cpu->pass_limit = PASSES;
+    vm.accel->set_state(vm.vcpus[0].accel, s);
 }
 
-static void watchdog_arm(struct vm *vm)
+static void fail(const char *why)
 {
-    pthread_mutex_lock(&wd_lock);
-    clock_gettime(CLOCK_MONOTONIC, &wd_deadline);
-    wd_deadline.tv_nsec += RUN_NS;
-    if (wd_deadline.tv_nsec >= 1000000000L) {
-        wd_deadline.tv_sec++;
-        wd_deadline.tv_nsec -= 1000000000L;
-    }
-    wd_vm = vm;
-    pthread_cond_signal(&wd_cond);
-    pthread_mutex_unlock(&wd_lock);
+    fprintf(stderr, "fuzz_emu: %s\n", why);
+    abort();
 }
 
-static void watchdog_disarm(void)
+/* The VM and its vCPU, once; the state they are created in is what every
+ * input starts from. */
+static void init(void)
 {
-    pthread_mutex_lock(&wd_lock);
-    wd_vm = NULL;
-    pthread_cond_signal(&wd_cond);
-    pthread_mutex_unlock(&wd_lock);
+    struct vm_config cfg = {
+        .cmdline = "", .serial = "stdio", .mem_size = RAM_SIZE, .cpus = 1, .engine = ENGINE_EMU};
+    struct cpu_state s;
+
+    cpu_state_real(&s, REAL_SEG, 0, 0xfff0);
+    if (vm_create(&vm, &cfg, &accel_emu_ops) || vm_create_vcpus(&vm, &s))
+        fail("cannot create the VM");
+    cpu = (struct emu_cpu *)vm.vcpus[0].accel;
+    fresh = *cpu;
+    /* The entry states by mode, and the tables they need, in every input's RAM. */
+    cpu_state_real(&entry_state[0], REAL_SEG, 0, 0xfff0);
+    cpu_state_protected32(&entry_state[1], ENTRY);
+    if (boot_write_gdt(&vm.mem) || cpu_state_long64(&vm.mem, &entry_state[2], ENTRY))
+        fail("cannot write the boot tables");
+    entry_state[3] = entry_state[2];
+    entry_state[3].cs.selector = SEL_CODE32;
+    entry_state[3].cs.l = 0;
+    entry_state[3].cs.db = 1;
+    pristine = malloc(RAM_SIZE);
+    if (!pristine)
+        fail("out of memory");
+    memcpy(pristine, vm.mem.base, RAM_SIZE);
 }
 
 /* splitmix64 */
@@ -118,15 +295,15 @@ static uint64_t next(uint64_t *s)
 
 /* Every vector to the entry point: interrupt gates (SDM Vol. 3A §6.11,
  * §6.14.1), or the real-mode IVT. */
-static void write_idt(struct vm *vm, struct cpu_state *s, int mode)
+static void write_idt(struct cpu_state *s, int mode)
 {
-    uint8_t *idt = mem_ptr(&vm->mem, mode == 0 ? 0 : IDT_BASE, 256 * 16);
+    uint8_t *idt = mem_ptr(&vm.mem, mode == 0 ? 0 : IDT_BASE, 256 * 16);
 
     for (int v = 0; v < 256; v++) {
         if (mode == 0) {
             uint32_t ivt = (uint32_t)REAL_SEG << 16;
 
-            memcpy(mem_ptr(&vm->mem, (uint64_t)v * 4, 4), &ivt, 4);
+            memcpy(mem_ptr(&vm.mem, (uint64_t)v * 4, 4), &ivt, 4);
         } else if (mode == 1) {
             uint64_t gate = (ENTRY & 0xffff) | (uint64_t)SEL_CODE32 << 16 | 0x8eULL << 40 |
                             (uint64_t)(ENTRY >> 16) << 48;
@@ -146,30 +323,23 @@ static void write_idt(struct vm *vm, struct cpu_state *s, int mode)
             (struct cpu_dtable){.base = IDT_BASE, .limit = mode == 1 ? 256 * 8 - 1 : 256 * 16 - 1};
 }
 
-static int setup(struct vm *vm, struct cpu_state *s, const uint8_t *data, size_t size)
+/* Writes the input's code and tables into RAM, each write counted as the
+ * input's (vm_mem_written), and its registers into *s. */
+static int setup(struct cpu_state *s, const uint8_t *data, size_t size)
 {
-    int mode = data[0] & 3, err = 0;
+    int mode = data[0] & 3;
     uint64_t seed, entry = mode == 0 ? (uint64_t)REAL_SEG << 4 : ENTRY, *gpr = &s->rax;
     size_t code = size - HEADER < CODE_MAX ? size - HEADER : CODE_MAX;
 
     memcpy(&seed, data + 2, 8);
-    if (mode == 0) {
-        cpu_state_real(s, REAL_SEG, 0, 0xfff0);
-    } else if (mode == 1) {
-        cpu_state_protected32(s, ENTRY);
-        err = boot_write_gdt(&vm->mem);
-    } else {
-        err = cpu_state_long64(&vm->mem, s, ENTRY);
-        if (mode == 3) {
-            s->cs.selector = SEL_CODE32;
-            s->cs.l = 0;
-            s->cs.db = 1;
-        }
-    }
-    if (err || mem_write(&vm->mem, entry, data + HEADER, code))
+    *s = entry_state[mode];
+    if (mem_write(&vm.mem, entry, data + HEADER, code))
         return -EINVAL;
-    if (data[0] & 4)
-        write_idt(vm, s, mode);
+    vm_mem_written(&vm, entry, code);
+    if (data[0] & 4) {
+        write_idt(s, mode);
+        vm_mem_written(&vm, mode == 0 ? 0 : IDT_BASE, 256 * 16);
+    }
     /* rax rbx rcx rdx rsi rdi rsp rbp r8..r15 */
     for (int i = 0; i < 16; i++) {
         uint64_t v = next(&seed);
@@ -196,28 +366,40 @@ static int setup(struct vm *vm, struct cpu_state *s, const uint8_t *data, size_t
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    struct vm_config cfg = {
-        .cmdline = "", .serial = "stdio", .mem_size = RAM_SIZE, .cpus = 1, .engine = ENGINE_EMU};
-    struct vm vm;
     struct cpu_state s;
     struct accel_exit exit;
 
     if (size < HEADER)
         return 0;
-    pthread_once(&once, watchdog_start);
-    memset(&vm, 0, sizeof(vm));
-    if (vm_create(&vm, &cfg, &accel_emu_ops) || setup(&vm, &s, data, size) ||
-        vm_create_vcpus(&vm, &s))
-        goto out;
-    watchdog_arm(&vm);
-    do {
+    if (!cpu)
+        init();
+    ram_reset();
+    if (touched && devices_reset())
+        fail("cannot make the devices again");
+    touched = false;
+    atomic_store(&vm.stopping, false);
+    vm.status = 0;
+    vm.reset = false;
+    skipped_ns = 0;
+    if (setup(&s, data, size))
+        return 0;
+    cpu_reset(&s);
+    for (;;) {
+        uint64_t now;
+
         memset(&exit, 0, sizeof(exit));
-        if (vm.accel->vcpu_run(vm.vcpus[0].accel, &exit))
+        if (vm.accel->vcpu_run(vm.vcpus[0].accel, &exit) || exit.reason != ACCEL_EXIT_INTR ||
+            atomic_load(&vm.stopping) || cpu->passes >= cpu->pass_limit)
             break;
-    } while (exit.reason == ACCEL_EXIT_INTR && !atomic_load(&vm.stopping));
-    watchdog_disarm();
-out:
-    vm_destroy(&vm);
+        /* Halted (or waiting for a start-up IPI): on to the next timer
+         * event, if there is one. Each run takes a pass, so this ends. */
+        now = virtual_ns();
+        if (cpu->deadline == UINT64_MAX)
+            break;
+        if (cpu->deadline > now)
+            skipped_ns += cpu->deadline - now;
+    }
+    vm_mem_written(&vm, cpu->msr.kvm_system_time & ~1ULL, 32);
+    vm_mem_written(&vm, cpu->msr.kvm_wall_clock, 12);
     return 0;
 }

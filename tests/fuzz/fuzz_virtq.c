@@ -8,6 +8,11 @@
  * The target pops every chain the rings offer, checks that each buffer it
  * got lies inside guest RAM, fills the device-writable buffers through
  * virtq_elem_write() and returns them, as a device would.
+ *
+ * Guest RAM is made once; before each input, what the last one wrote goes
+ * back to zero: its bytes, and the pages the walker wrote (it reports them
+ * through the engine's mem_written, as devices do for the emu engine's
+ * decode caches).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -18,7 +23,20 @@
 #include "virtio/virtq.h"
 #include "vm/vm.h"
 
-#define HDR 27
+#define HDR       27
+#define RAM_PAGES (MEM_MIN_SIZE >> 12)
+
+static bool dirty[RAM_PAGES];
+
+/* Called for every write of the walker to guest RAM, inside RAM. */
+static void written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+    (void)vm;
+    for (uint64_t p = gpa >> 12; p < RAM_PAGES && p <= (gpa + len - 1) >> 12; p++)
+        dirty[p] = true;
+}
+
+static const struct accel_ops engine = {.name = "fuzz", .mem_written = written};
 
 static void check(bool ok, const char *why)
 {
@@ -34,13 +52,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct virtq_elem e;
     static uint8_t fill[4096];
     struct virtq q = {0};
+    size_t ram;
 
     if (size < HDR)
         return 0;
-    if (!vm.mem.base && mem_init(&vm.mem, MEM_MIN_SIZE))
-        abort();
-    memset(vm.mem.base, 0, vm.mem.size);
-    memcpy(vm.mem.base, data + HDR, size - HDR < vm.mem.size ? size - HDR : vm.mem.size);
+    if (!vm.mem.base) {
+        if (mem_init(&vm.mem, MEM_MIN_SIZE))
+            abort();
+        vm.accel = &engine;
+        vm.accel_vm = dirty; /* vm_mem_written calls written() only with one */
+    }
+    for (unsigned p = 0; p < RAM_PAGES; p++)
+        if (dirty[p]) {
+            memset(vm.mem.base + p * 4096, 0, 4096);
+            dirty[p] = false;
+        }
+    ram = size - HDR < vm.mem.size ? size - HDR : vm.mem.size;
+    memcpy(vm.mem.base, data + HDR, ram);
+    if (ram)
+        written(&vm, 0, ram);
     q.indirect = data[0] & 1;
     q.event_idx = data[0] & 2;
     memcpy(&q.size, data + 1, 2);

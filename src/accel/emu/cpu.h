@@ -252,6 +252,16 @@ struct emu_cpu {
      * which an exclusive section waits for (engine.c). */
     atomic_bool running;
     bool exclusive; /* inside its own exclusive section */
+    /* For a harness that bounds a run by work instead of by a clock
+     * (tests/fuzz/fuzz_emu.c). passes counts the passes of emu_run's loop
+     * (each runs up to EMU_LIMITED_PASS instructions, or delivers one
+     * exception, or polls events once). With pass_limit non-zero, emu_run
+     * returns ACCEL_EXIT_INTR once passes reaches it and where it would
+     * sleep (HLT, wait-for-SIPI), polls events every pass instead of
+     * reading the host clock for the deadline, and a REP string
+     * instruction runs at most EMU_LIMITED_PASS elements per step. 0: no
+     * limit. */
+    uint64_t passes, pass_limit;
 };
 
 /* interrupt.c */
@@ -372,6 +382,7 @@ void emu_decode(struct emu_cpu *cpu);
 static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p);
 
 /* exec.c */
+#define EMU_LIMITED_PASS 16 /* instructions per pass, REP elements per step, with a pass_limit */
 /* Builds the interpreter's tables; once per process, before any emu_run. */
 void emu_exec_init(void);
 /* Executes instructions until an exit is due; fills *exit. */

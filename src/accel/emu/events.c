@@ -113,7 +113,8 @@ bool emu_events(struct emu_cpu *cpu)
     }
     cpu->deadline = irqchip_next_deadline(chip, cpu->index);
     if (cpu->wait_sipi || cpu->halted) {
-        sleep_until_event(cpu);
+        if (!cpu->pass_limit)
+            sleep_until_event(cpu);
         return false;
     }
     return true;

@@ -788,18 +788,27 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
     /* A fault comes back here inside emu_exec_start's section: its delivery
      * is still the instruction's. Events, which may sleep, are outside. */
     while (!cpu->triple_fault) {
+        unsigned pass = cpu->pass_limit ? EMU_LIMITED_PASS : 4096;
+
         emu_exec_end(cpu);
-        if (atomic_exchange(&cpu->kicked, false)) {
+        if (atomic_exchange(&cpu->kicked, false) ||
+            (cpu->pass_limit && cpu->passes >= cpu->pass_limit)) {
             exit->reason = ACCEL_EXIT_INTR;
             return 0;
         }
-        if ((cpu->halted || cpu->wait_sipi || emu_events_due(cpu) ||
+        cpu->passes++;
+        if ((cpu->halted || cpu->wait_sipi || emu_events_due(cpu) || cpu->pass_limit ||
              emu_now_ns() >= cpu->deadline) &&
-            !emu_events(cpu))
+            !emu_events(cpu)) {
+            if (cpu->pass_limit) { /* it would have slept */
+                exit->reason = ACCEL_EXIT_INTR;
+                return 0;
+            }
             continue;
+        }
         emu_exec_start(cpu);
         if (cpu->trace) {
-            for (int n = 0; n < 4096 && !cpu->halted && !cpu->triple_fault; n++) {
+            for (unsigned n = 0; n < pass && !cpu->halted && !cpu->triple_fault; n++) {
                 if (emu_debug_on(cpu))
                     emu_debug_step(cpu);
                 else
@@ -808,7 +817,7 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
                     break;
             }
         } else {
-            emu_run_blocks(cpu, 4096);
+            emu_run_blocks(cpu, pass);
         }
     }
     emu_exec_end(cpu);

@@ -250,7 +250,8 @@ bool emu_exec_string(struct emu_cpu *cpu)
             unfinished(cpu);
         return true;
     }
-    for (int n = 0; !rep || n < (step ? 1 : SLICE); n++) {
+    for (unsigned n = 0, slice = step ? 1 : cpu->pass_limit ? EMU_LIMITED_PASS : SLICE;
+         !rep || n < slice; n++) {
         uint64_t si = get_index(cpu, GPR_RSI, aw), di = get_index(cpu, GPR_RDI, aw), v, f;
 
         if (rep && get_index(cpu, GPR_RCX, aw) == 0)
