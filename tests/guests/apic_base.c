@@ -17,17 +17,6 @@
 #define CPUID_1_APIC    (1u << 9)
 #define CPUID_1_X2APIC  (1u << 21)
 
-static uint64_t try_wrmsr(uint32_t msr, uint64_t v)
-{
-    uint64_t at;
-
-    __asm__ volatile(TRAP_TRY("wrmsr")
-                     : [at] "=&r"(at)
-                     : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
-                     : "memory");
-    return trap_last.vector;
-}
-
 static int cpuid_apic(void)
 {
     uint32_t r[4];
@@ -42,7 +31,7 @@ static void check_refused(const char *what, uint64_t v)
     uint64_t before = rdmsr(MSR_APIC_BASE);
 
     printf("%s (%lx -> %lx): ", what, before, v);
-    try_wrmsr(MSR_APIC_BASE, v);
+    trap_try_wrmsr(MSR_APIC_BASE, v);
     printf("vector %lu, error code 0x%lx\n", trap_last.vector, trap_last.error_code);
     CHECK(trap_last.vector == EXC_GP);
     CHECK(trap_last.error_code == 0);
@@ -52,7 +41,7 @@ static void check_refused(const char *what, uint64_t v)
 static void check_taken(const char *what, uint64_t v)
 {
     printf("%s (-> %lx): ", what, v);
-    try_wrmsr(MSR_APIC_BASE, v);
+    trap_try_wrmsr(MSR_APIC_BASE, v);
     printf("vector %lu\n", trap_last.vector);
     CHECK(trap_last.vector == TRAP_NONE);
     CHECK((rdmsr(MSR_APIC_BASE) & ~0x100ull) == (v & ~0x100ull));
@@ -81,10 +70,10 @@ int guest_main(const char *cmdline, uint64_t mem_size)
 
     if (r[2] & CPUID_1_X2APIC) {
         check_taken("xAPIC -> x2APIC", x2apic);
-        try_wrmsr(MSR_X2_SELF_IPI, 0x100 | 0x40);
+        trap_try_wrmsr(MSR_X2_SELF_IPI, 0x100 | 0x40);
         printf("SELF IPI with bit 8 set: vector %lu\n", trap_last.vector);
         CHECK(trap_last.vector == EXC_GP);
-        try_wrmsr(MSR_X2_SELF_IPI, 0xff000040);
+        trap_try_wrmsr(MSR_X2_SELF_IPI, 0xff000040);
         printf("SELF IPI with bits 31:24 set: vector %lu\n", trap_last.vector);
         CHECK(trap_last.vector == EXC_GP);
         check_refused("x2APIC -> xAPIC", xapic);

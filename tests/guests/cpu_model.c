@@ -98,26 +98,6 @@ static uint64_t try_cr4(uint64_t v)
     return trap_last.vector;
 }
 
-static uint64_t try_wrmsr(uint32_t msr, uint64_t v)
-{
-    uint64_t at;
-
-    __asm__ volatile(TRAP_TRY("wrmsr")
-                     : [at] "=&r"(at)
-                     : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
-                     : "memory");
-    return trap_last.vector;
-}
-
-static uint64_t try_rdmsr(uint32_t msr)
-{
-    uint64_t at;
-    uint32_t lo = 0, hi = 0;
-
-    __asm__ volatile(TRAP_TRY("rdmsr") : [at] "=&r"(at), "+a"(lo), "+d"(hi) : "c"(msr) : "memory");
-    return trap_last.vector;
-}
-
 /* A 1 GiB page at VA_1G: mapped when CPUID offers them, #PF RSVD if not. */
 static void check_1g_page(int offered)
 {
@@ -165,10 +145,10 @@ static void check_feature(const struct feature *f, int off)
         break;
     case APIC_EXTD:
         if (off)
-            CHECK(try_wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_EXTD) == EXC_GP);
+            CHECK(trap_try_wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_EXTD) == EXC_GP);
         break;
     case MSR_READ:
-        CHECK(try_rdmsr(MSR_TSC_ADJUST) == (off ? EXC_GP : TRAP_NONE));
+        CHECK(trap_try_rdmsr(MSR_TSC_ADJUST) == (off ? EXC_GP : TRAP_NONE));
         break;
     case INSN:
         CHECK(try_insn(f->name) == (off ? EXC_UD : TRAP_NONE));

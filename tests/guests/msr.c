@@ -29,29 +29,9 @@
 #define MSR_TSC_ADJUST 0x3bu
 #define CPUID_7_TSC_ADJUST (1u << 1) /* EBX */
 
-static uint64_t try_rdmsr(uint32_t msr)
-{
-    uint64_t at;
-    uint32_t lo = 0, hi = 0;
-
-    __asm__ volatile(TRAP_TRY("rdmsr") : [at] "=&r"(at), "+a"(lo), "+d"(hi) : "c"(msr) : "memory");
-    return trap_last.vector;
-}
-
-static uint64_t try_wrmsr(uint32_t msr, uint64_t v)
-{
-    uint64_t at;
-
-    __asm__ volatile(TRAP_TRY("wrmsr")
-                     : [at] "=&r"(at)
-                     : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
-                     : "memory");
-    return trap_last.vector;
-}
-
 static void check_msr(const char *name, uint32_t msr, int exists, int readable)
 {
-    uint64_t rv = readable ? try_rdmsr(msr) : EXC_GP, wv = try_wrmsr(msr, 0);
+    uint64_t rv = readable ? trap_try_rdmsr(msr) : EXC_GP, wv = trap_try_wrmsr(msr, 0);
 
     printf("%s: %s; RDMSR vector %lu, WRMSR vector %lu\n", name,
            exists ? "in CPUID" : "not in CPUID", rv, wv);

@@ -71,4 +71,26 @@ void trap_dispatch(struct trap_frame *f);
     "2:\n\t"                                                                                       \
     "movq $0, trap_resume(%%rip)\n\t"
 
+/* RDMSR and WRMSR of msr with a trap expected or not: the vector that came
+ * (trap_last.vector, TRAP_NONE if none). */
+static inline uint64_t trap_try_rdmsr(uint32_t msr)
+{
+    uint64_t at;
+    uint32_t lo = 0, hi = 0;
+
+    __asm__ volatile(TRAP_TRY("rdmsr") : [at] "=&r"(at), "+a"(lo), "+d"(hi) : "c"(msr) : "memory");
+    return trap_last.vector;
+}
+
+static inline uint64_t trap_try_wrmsr(uint32_t msr, uint64_t v)
+{
+    uint64_t at;
+
+    __asm__ volatile(TRAP_TRY("wrmsr")
+                     : [at] "=&r"(at)
+                     : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+                     : "memory");
+    return trap_last.vector;
+}
+
 #endif
