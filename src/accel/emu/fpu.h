@@ -25,6 +25,7 @@
 #define FX_FDP        16
 #define FX_MXCSR      24
 #define FX_MXCSR_MASK 28
+#define FX_HOST_BYTES 464 /* what FXSAVE writes; the rest of the 512 is software's */
 #define FX_ST(i)      (32 + 16 * (i)) /* ST(i) / MMi: 80 bits, then 6 reserved bytes */
 #define FX_XMM(i)     (160 + 16 * (i))
 

@@ -214,7 +214,9 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
                 memcpy(cpu->fxsave + FX_XMM(r), p->xmm[r], 16);
         set_fx32(cpu, FX_MXCSR, mxcsr);
     } else {
-        memcpy(cpu->fxsave, ctx.fx, sizeof(cpu->fxsave));
+        /* Bytes 464-511 are software's (SDM Vol. 1 Table 10-2): the host's
+         * FXSAVE left them as the stack had them. */
+        memcpy(cpu->fxsave, ctx.fx, FX_HOST_BYTES);
     }
     return true;
 }
