@@ -29,7 +29,7 @@ static const char usage[] =
     "  --mem SIZE           guest RAM, e.g. 256M or 1G (default 256M)\n"
     "  --cpus N             virtual CPUs (default 1)\n"
     "  --cpu MODEL[,-FEATURE]...  the CPU model: vx86 (default) or max, the same;\n"
-    "                       -FEATURE takes a feature away (x2apic, umip, pcid, ...)\n"
+    "                       -FEATURE takes a feature away (x2apic, umip, pku, ...)\n"
     "  --cmdline TEXT       kernel command line\n"
     "  --serial stdio|FILE  where the console goes (default stdio)\n"
     "  --on-reboot ACTION   what a guest reset does: exit (default) ends vx86,\n"

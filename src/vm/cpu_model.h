@@ -28,6 +28,7 @@ enum cpu_feature {
     CPU_RDSEED,
     CPU_RDPID,
     CPU_PDPE1GB,
+    CPU_PKU,
     CPU_FEATURE_COUNT
 };
 

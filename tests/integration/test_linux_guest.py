@@ -25,8 +25,8 @@ pytestmark = pytest.mark.skipif(not LINUX, reason="VX86_LINUX not set: the Linux
 EXPECTED_FLAGS = set("""fpu pse tsc msr pae cx8 apic sep mtrr pge cmov pat clflush mmx fxsr sse
     sse2 syscall nx pdpe1gb rdtscp lm constant_tsc pni pclmulqdq ssse3 cx16 pcid sse4_1 sse4_2 x2apic
     movbe popcnt tsc_deadline_timer aes xsave rdrand hypervisor lahf_lm abm fsgsbase smep erms
-    invpcid rdseed smap clflushopt clwb rdpid umip tsc_adjust""".split())
-ABSENT_FLAGS = set("""avx avx2 avx512f fma f16c bmi1 bmi2 adx sha_ni vmx svm hle rtm pku
+    invpcid rdseed smap clflushopt clwb rdpid umip tsc_adjust pku ospke""".split())
+ABSENT_FLAGS = set("""avx avx2 avx512f fma f16c bmi1 bmi2 adx sha_ni vmx svm hle rtm
     la57 mpx""".split())
 
 SEQ = 200000  # lines of `seq 1 SEQ`: the workload's input, about 1.3 MB

@@ -332,13 +332,20 @@ void emu_fpu_cpuid(const struct emu_cpu *cpu, uint32_t leaf, uint32_t subleaf, u
         break;
     case 0xd:
         if (subleaf == 0) {
-            *a = XCR0_SUPPORTED;
-            *b = XSAVE_SIZE; /* for the components XCR0 enables: always these two */
-            *c = XSAVE_SIZE;
+            uint64_t all = fpu_xcr0_supported(cpu);
+
+            *a = (uint32_t)all;
+            /* The area's size for the components XCR0 enables, and for all. */
+            *b = cpu->xcr0 & XFEATURE_PKRU ? XSAVE_PKRU_OFFSET + XSAVE_PKRU_SIZE : XSAVE_SIZE;
+            *c = all & XFEATURE_PKRU ? XSAVE_PKRU_OFFSET + XSAVE_PKRU_SIZE : XSAVE_SIZE;
             *d = 0;
         } else if (subleaf == 1) {
             *a = 1u << 0; /* XSAVEOPT; no XSAVEC, XGETBV with ECX=1, XSAVES */
             *b = *c = *d = 0;
+        } else if (subleaf == 9 && (fpu_xcr0_supported(cpu) & XFEATURE_PKRU)) {
+            *a = XSAVE_PKRU_SIZE;
+            *b = XSAVE_PKRU_OFFSET;
+            *c = *d = 0;
         } else {
             *a = *b = *c = *d = 0;
         }

@@ -42,12 +42,16 @@
 #define MXCSR_EXC         0x003f
 #define MXCSR_MASKS_SHIFT 7
 
-/* XCR0 components this CPU supports (SDM Vol. 1 §13.1). */
-#define XFEATURE_X87   1ull
-#define XFEATURE_SSE   2ull
-#define XCR0_SUPPORTED (XFEATURE_X87 | XFEATURE_SSE)
-#define XSAVE_HEADER   512 /* XSTATE_BV, XCOMP_BV, reserved: 64 bytes */
-#define XSAVE_SIZE     576
+/* XCR0 components this CPU supports (SDM Vol. 1 §13.1): x87 and SSE, and
+ * PKRU where the CPU model has PKU (fpu_xcr0_supported). */
+#define XFEATURE_X87      1ull
+#define XFEATURE_SSE      2ull
+#define XFEATURE_PKRU     (1ull << 9)
+#define XSAVE_HEADER      512 /* XSTATE_BV, XCOMP_BV, reserved: 64 bytes */
+#define XSAVE_SIZE        576 /* the legacy region and the header */
+#define XSAVE_PKRU_OFFSET 2688 /* standard format (CPUID.(EAX=0DH,ECX=9):EBX, as Intel's) */
+#define XSAVE_PKRU_SIZE   8
+uint64_t fpu_xcr0_supported(const struct emu_cpu *cpu);
 
 /* Register files by Zydis register number (cheaper than ZydisRegisterGetClass). */
 static inline bool fpu_is_mmx(ZydisRegister r)

@@ -91,6 +91,7 @@ static __attribute__((noreturn)) void page_fault(struct emu_cpu *cpu, uint64_t l
 struct walk {
     uint64_t gpa;
     bool writable, user, nx, global;
+    uint8_t pkey; /* the leaf's protection key, 4-level paging only */
     int entries;
     uint64_t entry_gpa[4], entry[4];
 };
@@ -117,6 +118,7 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
     w->writable = w->user = true;
     w->nx = w->global = false;
     w->entries = 0;
+    w->pkey = 0;
     if (!pae) {
         /* 32-bit paging: two levels of 4-byte entries. */
         entry_gpa = (cpu->cr3 & 0xfffff000) + ((linear >> 22) & 0x3ff) * 4;
@@ -184,6 +186,8 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
                 page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
             w->gpa = (entry & ADDR_MASK & ~page_mask) | (linear & page_mask);
             w->global = entry & PTE_G;
+            if (lm)
+                w->pkey = (uint8_t)((entry >> 59) & 15);
             return;
         }
         if (level == 39 && (entry & PTE_PS))
@@ -208,6 +212,27 @@ static void set_accessed(struct emu_cpu *cpu, const struct walk *w, bool write)
 }
 
 /* The TLB miss path of translate(): walks, checks and fills the entry. */
+/* Protection keys (SDM Vol. 3A §4.6.2): a data access to a user page, at
+ * any CPL, is refused if PKRU's AD bit for the page's key is set, a write
+ * if its WD bit is, unless a supervisor one with CR0.WP clear. TLB entries
+ * keep the verdict: a PKRU change empties the TLB (emu_set_pkru). */
+static void pkey_check(struct emu_cpu *cpu, uint64_t linear, uint32_t code, const struct walk *w,
+                       bool write, bool user)
+{
+    uint32_t rights = cpu->pkru >> (2 * w->pkey);
+
+    if ((rights & 1) || (write && (rights & 2) && (user || (cpu->cr0 & CR0_WP))))
+        page_fault(cpu, linear, code | PFEC_P | PFEC_PK);
+}
+
+void emu_set_pkru(struct emu_cpu *cpu, uint32_t v)
+{
+    if (v != cpu->pkru) {
+        cpu->pkru = v;
+        emu_tlb_flush(cpu, true);
+    }
+}
+
 static __attribute__((noinline)) struct tlb_entry *
 translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cpl)
 {
@@ -229,6 +254,8 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
             page_fault(cpu, linear, code | PFEC_P);
         if (acc == ACC_FETCH && w.nx)
             page_fault(cpu, linear, code | PFEC_P);
+        if (w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_PKE) && emu_long_mode(cpu))
+            pkey_check(cpu, linear, code, &w, acc == ACC_WRITE, user);
         if (!user && w.user) {
             if (acc == ACC_FETCH && (cpu->cr4 & CR4_SMEP))
                 page_fault(cpu, linear, code | PFEC_P);

@@ -14,7 +14,7 @@
 #define CR4_KNOWN                                                                                  \
     (CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |      \
      CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP |  \
-     CR4_SMAP)
+     CR4_SMAP | CR4_PKE)
 
 void emu_update_mode(struct emu_cpu *cpu)
 {
@@ -207,6 +207,22 @@ static void kvm_hypercall(struct emu_cpu *cpu)
     cpu->gpr[0] = cpu->code_bits == 64 ? ret : ret & 0xffffffff;
 }
 
+/* RDPKRU and WRPKRU (SDM Vol. 2B): #UD unless CR4.PKE, #GP(0) unless ECX
+ * (and for WRPKRU EDX) is 0; at any CPL. */
+static void pkru_access(struct emu_cpu *cpu, bool write)
+{
+    if (!(cpu->cr4 & CR4_PKE))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    if ((uint32_t)cpu->gpr[GPR_RCX] || (write && (uint32_t)cpu->gpr[GPR_RDX]))
+        emu_raise(cpu, EXC_GP, 0);
+    if (write) {
+        emu_set_pkru(cpu, (uint32_t)cpu->gpr[GPR_RAX]);
+    } else {
+        cpu->gpr[GPR_RAX] = cpu->pkru;
+        cpu->gpr[GPR_RDX] = 0;
+    }
+}
+
 /* CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR raise #GP(0) above CPL 0
  * (SDM Vol. 3A §2.5), virtual-8086 mode included. */
 static void umip_check(struct emu_cpu *cpu)
@@ -226,7 +242,8 @@ static uint64_t cr4_taken_away(const struct emu_cpu *cpu)
                 {CPU_FSGSBASE, CR4_FSGSBASE},
                 {CPU_PCID, CR4_PCIDE},
                 {CPU_SMEP, CR4_SMEP},
-                {CPU_SMAP, CR4_SMAP}};
+                {CPU_SMAP, CR4_SMAP},
+                {CPU_PKU, CR4_PKE}};
     uint64_t taken = 0;
 
     for (unsigned i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
@@ -246,7 +263,7 @@ static void write_cr4(struct emu_cpu *cpu, uint64_t v)
     if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && ((cpu->cr3 & 0xfff) || !emu_long_mode(cpu)))
         emu_raise(cpu, EXC_GP, 0);
     cpu->cr4 = v;
-    if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE))
+    if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE | CR4_PKE))
         emu_tlb_flush(cpu, true);
 }
 
@@ -605,6 +622,10 @@ bool emu_exec_system(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_WBINVD:
     case ZYDIS_MNEMONIC_INVD:
+        return true;
+    case ZYDIS_MNEMONIC_RDPKRU:
+    case ZYDIS_MNEMONIC_WRPKRU:
+        pkru_access(cpu, m == ZYDIS_MNEMONIC_WRPKRU);
         return true;
     case ZYDIS_MNEMONIC_RDMSR:
         v = emu_rdmsr(cpu, (uint32_t)cpu->gpr[GPR_RCX]);

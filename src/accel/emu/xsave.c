@@ -11,6 +11,7 @@
  * a store is probed at both ends before its first byte is written.
  */
 #include "accel/emu/fpu.h"
+#include "vm/vm.h"
 
 #define LEGACY_X87_END 160 /* x87 state: bytes 0-23 and 32-159 */
 
@@ -121,6 +122,8 @@ static void xsave(struct emu_cpu *cpu)
 
     fpu_mem_read(cpu, seg, ea + XSAVE_HEADER, &bv, 8);
     fpu_mem_probe_write(cpu, seg, ea, XSAVE_SIZE);
+    if (req & XFEATURE_PKRU)
+        fpu_mem_probe_write(cpu, seg, ea + XSAVE_PKRU_OFFSET, XSAVE_PKRU_SIZE);
     build_legacy(cpu, img);
     if (req & XFEATURE_X87) {
         fpu_mem_write(cpu, seg, ea, img, FX_MXCSR);
@@ -129,6 +132,11 @@ static void xsave(struct emu_cpu *cpu)
     if (req & XFEATURE_SSE) {
         fpu_mem_write(cpu, seg, ea + FX_MXCSR, img + FX_MXCSR, 8);
         fpu_mem_write(cpu, seg, ea + FX_XMM(0), img + FX_XMM(0), 16 * xmm_count(cpu));
+    }
+    if (req & XFEATURE_PKRU) {
+        uint64_t pkru = cpu->pkru;
+
+        fpu_mem_write(cpu, seg, ea + XSAVE_PKRU_OFFSET, &pkru, XSAVE_PKRU_SIZE);
     }
     bv = (bv & ~req) | req;
     fpu_mem_write(cpu, seg, ea + XSAVE_HEADER, &bv, 8);
@@ -145,6 +153,7 @@ static void xrstor(struct emu_cpu *cpu)
     uint8_t img[FX_XMM(16)];
     unsigned n = FX_XMM(xmm_count(cpu));
     uint32_t mxcsr;
+    uint64_t pkru = 0; /* PKRU's initial state */
 
     fpu_mem_read(cpu, seg, ea + XSAVE_HEADER, hdr, sizeof(hdr));
     if ((hdr[0] & ~cpu->xcr0) || hdr[1] || hdr[2])
@@ -153,6 +162,8 @@ static void xrstor(struct emu_cpu *cpu)
     memcpy(&mxcsr, img + FX_MXCSR, 4);
     if ((req & XFEATURE_SSE) && (mxcsr & ~fpu_mxcsr_mask()))
         emu_raise(cpu, EXC_GP, 0);
+    if ((req & hdr[0] & XFEATURE_PKRU))
+        fpu_mem_read(cpu, seg, ea + XSAVE_PKRU_OFFSET, &pkru, XSAVE_PKRU_SIZE);
 
     if (req & XFEATURE_X87) {
         if (hdr[0] & XFEATURE_X87) {
@@ -169,6 +180,15 @@ static void xrstor(struct emu_cpu *cpu)
             memset(cpu->fxsave + FX_XMM(0), 0, n - FX_XMM(0));
         set_fx32(cpu, FX_MXCSR, mxcsr);
     }
+    if (req & XFEATURE_PKRU)
+        emu_set_pkru(cpu, (uint32_t)pkru);
+}
+
+uint64_t fpu_xcr0_supported(const struct emu_cpu *cpu)
+{
+    uint64_t all = XFEATURE_X87 | XFEATURE_SSE;
+
+    return cpu_model_has(cpu->vm->cfg.cpu_off, CPU_PKU) ? all | XFEATURE_PKRU : all;
 }
 
 /* XGETBV/XSETBV (SDM Vol. 2C): only XCR0 exists; it must keep x87 set. */
@@ -188,7 +208,7 @@ static void xsetbv(struct emu_cpu *cpu)
 
     if (!(cpu->cr4 & CR4_OSXSAVE))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
-    if ((uint32_t)cpu->gpr[GPR_RCX] != 0 || !(v & XFEATURE_X87) || (v & ~XCR0_SUPPORTED))
+    if ((uint32_t)cpu->gpr[GPR_RCX] != 0 || !(v & XFEATURE_X87) || (v & ~fpu_xcr0_supported(cpu)))
         emu_raise(cpu, EXC_GP, 0);
     cpu->xcr0 = v;
 }
