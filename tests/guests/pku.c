@@ -6,8 +6,9 @@
  *     while CR4.PKE is clear, #GP(0) with ECX (or EDX) not 0;
  *   - PKRU.AD of a user page's key refuses reads and writes, PKRU.WD
  *     writes (supervisor ones only with CR0.WP): #PF with PK and P, CR2 the
- *     address; a supervisor page's key is ignored; a PKRU change takes
- *     effect at once (no stale translation);
+ *     address, PK also with another permission fault (a write to a
+ *     read-only page); a supervisor page's key is ignored; a PKRU change
+ *     takes effect at once (no stale translation);
  *   - PKRU is XSAVE component 9 (CPUID.(0DH,9): 8 bytes at 2688): XSAVE
  *     stores it, XRSTOR loads it, or its initial 0 when XSTATE_BV[9] is 0.
  */
@@ -26,6 +27,7 @@
 #define PKRU_WD(k)   (2u << (2 * (k)))
 #define VA_USER      0x8000000000ull /* PML4[1]: a user page with key KEY */
 #define VA_SUPER     0x8000001000ull /* a supervisor page with key KEY */
+#define VA_RO        0x8000002000ull /* a read-only user page with key KEY */
 #define XSAVE_PKRU   2688
 
 static uint8_t frame[2][4096] __attribute__((aligned(4096)));
@@ -113,6 +115,7 @@ static void test_pages(void)
     pgtable_identity(pml4, PAGE_1G, PTE_P | PTE_RW);
     pgtable_map(pml4, VA_USER, (uint64_t)frame[0], PAGE_4K, PTE_P | PTE_RW | PTE_US | PTE_KEY(KEY));
     pgtable_map(pml4, VA_SUPER, (uint64_t)frame[1], PAGE_4K, PTE_P | PTE_RW | PTE_KEY(KEY));
+    pgtable_map(pml4, VA_RO, (uint64_t)frame[1], PAGE_4K, PTE_P | PTE_US | PTE_KEY(KEY));
     write_cr3((uint64_t)pml4);
     write_cr0(read_cr0() | CR0_WP);
 
@@ -121,6 +124,9 @@ static void test_pages(void)
     access("read, AD", VA_USER, 0, PF_PK | PF_P);
     access("write, AD", VA_USER, 1, PF_PK | PF_W | PF_P);
     access("write to a supervisor page, AD", VA_SUPER, 1, 0);
+    access("write to a read-only page, AD", VA_RO, 1, PF_PK | PF_W | PF_P);
+    wrpkru(0);
+    access("write to a read-only page", VA_RO, 1, PF_W | PF_P);
     wrpkru(PKRU_WD(KEY));
     access("read, WD", VA_USER, 0, 0);
     access("write, WD, CR0.WP", VA_USER, 1, PF_PK | PF_W | PF_P);

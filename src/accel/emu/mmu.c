@@ -214,15 +214,19 @@ static void set_accessed(struct emu_cpu *cpu, const struct walk *w, bool write)
 /* The TLB miss path of translate(): walks, checks and fills the entry. */
 /* Protection keys (SDM Vol. 3A §4.6.2): a data access to a user page, at
  * any CPL, is refused if PKRU's AD bit for the page's key is set, a write
- * if its WD bit is, unless a supervisor one with CR0.WP clear. TLB entries
- * keep the verdict: a PKRU change empties the TLB (emu_set_pkru). */
-static void pkey_check(struct emu_cpu *cpu, uint64_t linear, uint32_t code, const struct walk *w,
-                       bool write, bool user)
+ * if its WD bit is, unless a supervisor one with CR0.WP clear. A refusal
+ * sets PK in the error code of whatever #PF the access raises, alone or
+ * with another permission fault (§4.7). TLB entries keep the verdict: a
+ * PKRU change empties the TLB (emu_set_pkru). */
+static bool pkey_denies(const struct emu_cpu *cpu, const struct walk *w, enum emu_access acc,
+                        bool user)
 {
-    uint32_t rights = cpu->pkru >> (2 * w->pkey);
+    uint32_t rights;
 
-    if ((rights & 1) || (write && (rights & 2) && (user || (cpu->cr0 & CR0_WP))))
-        page_fault(cpu, linear, code | PFEC_P | PFEC_PK);
+    if (!w->user || acc == ACC_FETCH || !(cpu->cr4 & CR4_PKE) || !emu_long_mode(cpu))
+        return false;
+    rights = cpu->pkru >> (2 * w->pkey);
+    return (rights & 1) || (acc == ACC_WRITE && (rights & 2) && (user || (cpu->cr0 & CR0_WP)));
 }
 
 void emu_set_pkru(struct emu_cpu *cpu, uint32_t v)
@@ -248,14 +252,14 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
         if (acc == ACC_FETCH && ((cpu->efer & EFER_NXE) || (cpu->cr4 & CR4_SMEP)))
             code |= PFEC_I;
         walk(cpu, linear, code, &w);
+        if (pkey_denies(cpu, &w, acc, user))
+            code |= PFEC_PK;
         if (user && !w.user)
             page_fault(cpu, linear, code | PFEC_P);
         if (acc == ACC_WRITE && !w.writable && (user || (cpu->cr0 & CR0_WP)))
             page_fault(cpu, linear, code | PFEC_P);
         if (acc == ACC_FETCH && w.nx)
             page_fault(cpu, linear, code | PFEC_P);
-        if (w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_PKE) && emu_long_mode(cpu))
-            pkey_check(cpu, linear, code, &w, acc == ACC_WRITE, user);
         if (!user && w.user) {
             if (acc == ACC_FETCH && (cpu->cr4 & CR4_SMEP))
                 page_fault(cpu, linear, code | PFEC_P);
@@ -265,6 +269,8 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
                 (!(cpu->rflags & RFLAGS_AC) || cpu->cpl == 3))
                 page_fault(cpu, linear, code | PFEC_P);
         }
+        if (code & PFEC_PK)
+            page_fault(cpu, linear, code | PFEC_P);
         set_accessed(cpu, &w, acc == ACC_WRITE);
     }
     e->vpn = tag;
