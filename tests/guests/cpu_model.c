@@ -103,15 +103,11 @@ static uint64_t try_cr4(uint64_t v)
 static void check_1g_page(int offered)
 {
     uint64_t *pml4 = pgtable_new(), at;
-    uint8_t v = 0;
 
     pgtable_identity(pml4, PAGE_1G, PTE_P | PTE_RW);
     *pgtable_entry(pml4, VA_1G, 3) = PTE_P | PTE_RW | PTE_PS; /* onto physical 0 */
     write_cr3((uint64_t)pml4);
-    __asm__ volatile(TRAP_TRY("movb (%[p]), %[v]")
-                     : [at] "=&r"(at), [v] "+r"(v)
-                     : [p] "r"(VA_1G + 0x1000)
-                     : "memory");
+    trap_try_read(VA_1G + 0x1000, &at);
     printf("pdpe1gb: read through a 1 GiB page: vector %lu, error code 0x%lx\n",
            trap_last.vector, trap_last.error_code);
     if (offered) {

@@ -51,18 +51,6 @@ static uint64_t try_call(uint64_t fn)
     return r;
 }
 
-/* Reads the byte at va; *at is the address of the reading instruction. */
-static uint8_t try_read(uint64_t va, uint64_t *at)
-{
-    uint8_t v = 0;
-
-    __asm__ volatile(TRAP_TRY("movb (%[p]), %[v]")
-                     : [at] "=&r"(*at), [v] "+r"(v)
-                     : [p] "r"(va)
-                     : "memory");
-    return v;
-}
-
 static void set_nxe(int on)
 {
     uint64_t efer = rdmsr(MSR_EFER);
@@ -109,13 +97,13 @@ static void test_nxe_on(void)
     r = try_call(NX_PDE_VA);
     check_pf("fetch under an XD page directory entry", PF_ID | PF_P, NX_PDE_VA, NX_PDE_VA);
 
-    r = try_read(NX_VA + 5, &at);
+    r = trap_try_read(NX_VA + 5, &at);
     printf("read of an XD page: vector %lu, value %lx\n", trap_last.vector, r);
     CHECK(trap_last.vector == TRAP_NONE);
     CHECK(r == 0xc3);
     *(volatile uint8_t *)(NX_VA + 0x100) = 0x77;
     CHECK(code_frame[0x100] == 0x77);
-    CHECK(try_read(NX_PDE_VA + 1, &at) == (FUNC_RESULT & 0xff));
+    CHECK(trap_try_read(NX_PDE_VA + 1, &at) == (FUNC_RESULT & 0xff));
     CHECK(trap_last.vector == TRAP_NONE);
 }
 
@@ -130,11 +118,11 @@ static void test_nxe_off(void)
     CHECK(trap_last.vector == TRAP_NONE);
     CHECK(r == FUNC_RESULT);
 
-    try_read(NX_VA + 0x10, &at);
+    trap_try_read(NX_VA + 0x10, &at);
     check_pf("NXE clear, read through a PTE with bit 63", PF_RSVD | PF_P, at, NX_VA + 0x10);
     try_call(NX_VA);
     check_pf("NXE clear, fetch through a PTE with bit 63", PF_RSVD | PF_P, NX_VA, NX_VA);
-    try_read(NX_PDE_VA + 0x20, &at);
+    trap_try_read(NX_PDE_VA + 0x20, &at);
     check_pf("NXE clear, read through a PDE with bit 63", PF_RSVD | PF_P, at, NX_PDE_VA + 0x20);
 }
 

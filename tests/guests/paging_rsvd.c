@@ -40,17 +40,6 @@ static uint8_t frame[4096] __attribute__((aligned(4096)));
 static uint64_t *pml4;
 static uint64_t bit_m; /* the lowest reserved physical-address bit */
 
-static uint8_t try_read(uint64_t va, uint64_t *at)
-{
-    uint8_t v = 0;
-
-    __asm__ volatile(TRAP_TRY("movb (%[p]), %[v]")
-                     : [at] "=&r"(*at), [v] "+r"(v)
-                     : [p] "r"(va)
-                     : "memory");
-    return v;
-}
-
 static void try_write(uint64_t va, uint64_t *at)
 {
     __asm__ volatile(TRAP_TRY("movb $0x5a, (%[p])") : [at] "=&r"(*at) : [p] "r"(va) : "memory");
@@ -73,7 +62,7 @@ static void check_rsvd(const char *what, uint64_t va, uint64_t *leaf)
 
     *leaf &= ~(PTE_A | PTE_D);
     invlpg((void *)va);
-    try_read(va + 0x10, &at);
+    trap_try_read(va + 0x10, &at);
     check_pf(what, at, va + 0x10, PF_RSVD | PF_P);
     try_write(va + 0x20, &at);
     check_pf(what, at, va + 0x20, PF_RSVD | PF_W | PF_P);
@@ -167,7 +156,7 @@ static void test_accessed_dirty(void)
     pgtable_map(pml4, VA_OK, (uint64_t)frame, PAGE_4K, PTE_P | PTE_RW);
     walk_entries(VA_OK, 4, e);
     clear_ad(e, 4, VA_OK);
-    try_read(VA_OK + 0x50, &at);
+    trap_try_read(VA_OK + 0x50, &at);
     printf("read of a valid page: vector %lu\n", trap_last.vector);
     CHECK(trap_last.vector == TRAP_NONE);
     for (int i = 0; i < 4; i++)

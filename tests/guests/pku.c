@@ -68,15 +68,11 @@ static void wrpkru(uint32_t v)
 static void access(const char *what, uint64_t va, int write, uint32_t expect)
 {
     uint64_t at;
-    uint8_t v = 0;
 
     if (write)
         __asm__ volatile(TRAP_TRY("movb $7, (%[p])") : [at] "=&r"(at) : [p] "r"(va) : "memory");
     else
-        __asm__ volatile(TRAP_TRY("movb (%[p]), %[v]")
-                         : [at] "=&r"(at), [v] "+r"(v)
-                         : [p] "r"(va)
-                         : "memory");
+        trap_try_read(va, &at);
     printf("%s: vector %lu, error code 0x%lx\n", what, trap_last.vector, trap_last.error_code);
     if (!expect) {
         CHECK(trap_last.vector == TRAP_NONE);

@@ -55,18 +55,6 @@ static uint64_t try_call(uint64_t fn)
     return r;
 }
 
-/* Reads the byte at va; *at is the address of the reading instruction. */
-static uint8_t try_read(uint64_t va, uint64_t *at)
-{
-    uint8_t v = 0;
-
-    __asm__ volatile(TRAP_TRY("movb (%[p]), %[v]")
-                     : [at] "=&r"(*at), [v] "+r"(v)
-                     : [p] "r"(va)
-                     : "memory");
-    return v;
-}
-
 static void try_write(uint64_t va, uint8_t v, uint64_t *at)
 {
     __asm__ volatile(TRAP_TRY("movb %[v], (%[p])")
@@ -122,7 +110,7 @@ static void test_smep(void)
     r = try_call(USER_VA);
     check_pf("SMEP on, fetch from a user page", PF_ID | PF_P, USER_VA, USER_VA);
     CHECK(r == 0);
-    r = try_read(USER_DATA, &at);
+    r = trap_try_read(USER_DATA, &at);
     check_none("SMEP on, read of a user page");
     CHECK(r == 0x42);
 
@@ -147,7 +135,7 @@ static void check_smap_access(const char *how, int ac, uint8_t v)
 
     printf("SMAP on, %s:\n", how);
     CHECK(!!(read_flags() & RFLAGS_AC) == ac);
-    r = try_read(USER_DATA, &at);
+    r = trap_try_read(USER_DATA, &at);
     if (ac) {
         check_none("  read of a user page");
         CHECK(r == 0x42);
@@ -168,7 +156,7 @@ static void test_smap(void)
 {
     uint64_t at, r;
 
-    r = try_read(USER_DATA, &at);
+    r = trap_try_read(USER_DATA, &at);
     check_none("SMAP off, read of a user page");
     CHECK(r == 0x42);
 

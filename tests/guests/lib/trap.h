@@ -71,6 +71,19 @@ void trap_dispatch(struct trap_frame *f);
     "2:\n\t"                                                                                       \
     "movq $0, trap_resume(%%rip)\n\t"
 
+/* Reads the byte at va with a trap expected or not; *at is the address of
+ * the reading instruction. */
+static inline uint8_t trap_try_read(uint64_t va, uint64_t *at)
+{
+    uint8_t v = 0;
+
+    __asm__ volatile(TRAP_TRY("movb (%[p]), %[v]")
+                     : [at] "=&r"(*at), [v] "+r"(v)
+                     : [p] "r"(va)
+                     : "memory");
+    return v;
+}
+
 /* RDMSR and WRMSR of msr with a trap expected or not: the vector that came
  * (trap_last.vector, TRAP_NONE if none). */
 static inline uint64_t trap_try_rdmsr(uint32_t msr)
