@@ -453,5 +453,99 @@ def write(path, data, host, ctx, args, cmd, cpu_parts):
         lines += overhead_section(data["overhead"])
     if "nano" in data:
         lines += exit_section(data["nano"], host)
+    lines += kept_user_section(path)
     lines += notes(host)
     path.write_text("\n".join(lines).rstrip() + "\n")
+
+
+# Section 6 comes from bench/user/run, a run of its own: bench/run keeps it
+# between these markers when it rewrites the rest of the file.
+USER_BEGIN = "<!-- section 6: bench/user/run writes it -->"
+USER_END = "<!-- end of section 6 -->"
+
+
+def kept_user_section(path):
+    """The lines of section 6 in the report at path, markers included; []
+    when it has none."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    if USER_BEGIN not in lines or USER_END not in lines:
+        return []
+    return lines[lines.index(USER_BEGIN):lines.index(USER_END) + 1] + [""]
+
+
+def user_section(saved):
+    """Section 6 from the results bench/user/run saved."""
+    host, data, works = saved["host"], saved["data"], saved["workloads"]
+    cols = [c for c in COLS if c in data]
+    ok = {c: v for c, v in data.items() if isinstance(v, list) and v}
+    ref = "vx86-emu"
+    others = [c for c in cols if c != ref and c in ok and ref in ok]
+    out = [USER_BEGIN, "## 6. User-mode work in the Linux guest", "",
+           f"Written by `{saved['cmd']}` (a run of its own, not part of `bench/run`) on "
+           f"{host['date']}: vx86 commit {host['commit']}, {host['cpu_model']}, "
+           f"{host['cpus']} CPU(s), {host['qemu']}, {saved['args']['warmup']} warm-up "
+           f"round(s) + {saved['args']['runs']} measured round(s), "
+           f"{host['elapsed_s'] / 60:.1f} min in all."]
+    if saved.get("note"):
+        out += ["", f"**{saved['note']}**"]
+    out += ["",
+            "The default guest of section 1 (Debian's kernel, the busybox initramfs with "
+            "bench/user/user.sh added as /bench/user.sh, 256 MiB, 1 vCPU) runs "
+            "`vx86.run=\"sh /bench/user.sh\"`: busybox's own programs on files in tmpfs, "
+            "inputs made inside the guest by awk from a counter (25,000 lines of a linear "
+            "congruential sequence, 0.53 MB, and four copies of them, 2.1 MB). Each piece is "
+            "timed inside the guest by CLOCK_MONOTONIC (the `now at` line of "
+            "/proc/timer_list, read by the shell's builtin `read`), so the boot is not "
+            "counted. QEMU TCG is `-M microvm` with section 1's extra Linux parameters, "
+            "QEMU TCG pc `-M pc`. Cells: seconds, median (min–max) over the rounds; the "
+            "ratios are vx86 / QEMU of the same round, median (min–max). *whole* is the "
+            "span from the first piece to the last, by the guest's clock and by the host's "
+            "(the arrival of the lines `user begin` and `user whole` on the VMM's stdout), "
+            "which shows that the guest's clock keeps time.", ""]
+    head = ["work"] + [TITLES[c] + " (s)" for c in cols] + \
+        [f"{TITLES[ref]} / {TITLES[c]}" for c in others]
+    out += ["| " + " | ".join(head) + " |", "| --- " * len(head) + "|"]
+    rows = list(works) + ["whole", "whole-host"]
+    for name in rows:
+        label = {"whole": "whole (guest clock)", "whole-host": "whole (host clock)"}.get(
+            name, name)
+        row = [label]
+        for c in cols:
+            v = data[c]
+            if not isinstance(v, list):
+                row.append(na_cell(v["na"]) if name == rows[0] else "")
+            else:
+                row.append(stat(series(v, name)))
+        for c in others:
+            row.append(stat(ratios(ok[ref], ok[c], name), unit="×"))
+        out.append("| " + " | ".join(row) + " |")
+    out += ["", "What each row does:", ""]
+    out += [f"- **{n}**: {d}" for n, d in works.items()]
+    checks = saved["checks"]
+    runs = [chk for col in checks for chk in checks[col]]
+    out.append("")
+    if runs and all(chk == runs[0] for chk in runs):
+        out.append("Results (digests of every output, counts) identical in every boot of "
+                   f"every column: {', '.join(TITLES[c] for c in checks)}.")
+    else:
+        out.append("**Results differ between boots or columns**: see "
+                   "build/bench/user.json.")
+    return out + [USER_END]
+
+
+def write_user(path, saved):
+    """Writes section 6 into the report at path: in place of the one there,
+    else before the notes, else at the end. Returns the section's lines."""
+    section = user_section(saved)
+    lines = path.read_text().splitlines() if path.exists() else []
+    if USER_BEGIN in lines and USER_END in lines:
+        lines[lines.index(USER_BEGIN):lines.index(USER_END) + 1] = section
+    elif "## Notes" in lines:
+        at = lines.index("## Notes")
+        lines[at:at] = section + [""]
+    else:
+        lines += [""] + section
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return section
