@@ -439,7 +439,8 @@ def write(path, data, host, ctx, args, cmd, cpu_parts):
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# vx86 benchmarks", "",
              "vx86 against QEMU and native, side by side, on one machine in one run "
-             "(issue 7). Written by `bench/run`; do not edit by hand.", ""]
+             "(issue 7). Written by `bench/run`, section 6 by `bench/user/run`; do not edit by "
+             "hand.", ""]
     lines += host_section(host, args, cmd, ctx)
     if chart(png, data):
         lines += [f"![benchmark chart]({png.name})", ""]
@@ -487,7 +488,9 @@ def user_section(saved):
            f"{host['date']}: vx86 commit {host['commit']}, {host['cpu_model']}, "
            f"{host['cpus']} CPU(s), {host['qemu']}, {saved['args']['warmup']} warm-up "
            f"round(s) + {saved['args']['runs']} measured round(s), "
-           f"{host['elapsed_s'] / 60:.1f} min in all."]
+           f"{host['elapsed_s'] / 60:.1f} min in all" +
+           (f", the host's load average {host['loadavg'][0]:.1f} at the start and "
+            f"{host['loadavg'][1]:.1f} at the end." if "loadavg" in host else ".")]
     if saved.get("note"):
         out += ["", f"**{saved['note']}**"]
     out += ["",
