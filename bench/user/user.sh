@@ -4,7 +4,9 @@
 #   user NAME MICROSECONDS CHECK
 # CHECK (a digest or a count) is the same on every VMM when the guest
 # computed the same thing. The inputs come from a counter, never from
-# /dev/urandom, so every run does the same work.
+# /dev/urandom, so every run does the same work; "user-input BYTES MD5"
+# names them. "user begin" and "user whole MICROSECONDS" bracket all the
+# pieces, so that the host can time the same span by its own clock.
 set -e
 cd /tmp
 
