@@ -102,6 +102,19 @@ int config_parse_transport(const char *s, enum virtio_transport *out)
     return 0;
 }
 
+int config_parse_jit(const char *s, bool *off)
+{
+    if (!strcmp(s, "on"))
+        *off = false;
+    else if (!strcmp(s, "off"))
+        *off = true;
+    else {
+        log_err("--jit %s: on or off", s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int config_parse_cpus(const char *s, int *out)
 {
     char *end = (char *)s;

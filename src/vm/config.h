@@ -22,6 +22,9 @@ int config_parse_on_reboot(const char *s, enum on_reboot *out);
 /* "mmio" or "pci". */
 int config_parse_transport(const char *s, enum virtio_transport *out);
 
+/* "on" or "off": whether the emu engine translates hot code (--jit). */
+int config_parse_jit(const char *s, bool *off);
+
 /* 1 to VM_MAX_CPUS. */
 int config_parse_cpus(const char *s, int *out);
 

@@ -83,6 +83,7 @@ struct vm_config {
     int nr_disks;
     struct vm_net net;
     bool testdev; /* --testdev: QEMU's pc-testdev and pci-testdev (hw/pc.h) */
+    bool jit_off; /* --jit off: the emu engine only interprets */
 };
 
 struct vcpu {

@@ -12,33 +12,10 @@
  */
 #include <sys/mman.h>
 
-#include "accel/emu/uop.h"
+#include "accel/emu/jit/jit.h"
 
-#define BLOCK_MAX   32
 #define HASH_BITS   18 /* table entries: a Linux boot runs ~100k blocks */
 #define ARENA_BYTES (32u << 20)
-
-/*
- * A link remembers the block that followed this one at rip, so the next time
- * the lookup (a TLB walk and a hash) is skipped. It holds while the vCPU's
- * map_epoch is unchanged (no TLB flush, mode change or cache flush since)
- * and the block's page has not been written.
- */
-struct block_link {
-    uint64_t rip, epoch;
-    struct emu_block *to;
-};
-
-struct emu_block {
-    uint64_t key; /* as the decode cache's: host address and decoder mode */
-    uint32_t gen, page;
-    uint16_t count;
-    bool linkable; /* ends with a handler of its own, not a generic instruction */
-    uint8_t next_link;
-    uint64_t rip_mask;
-    struct block_link link[2];
-    struct emu_uop uops[];
-};
 
 struct emu_block_cache {
     struct emu_block *table[1u << HASH_BITS];
@@ -82,6 +59,7 @@ static void flush(struct emu_cpu *cpu)
     memset(cpu->blocks->table, 0, sizeof(cpu->blocks->table));
     cpu->blocks->used = 0;
     cpu->map_epoch++; /* no link may lead into the old blocks */
+    emu_jit_flush(cpu); /* translations point into the arena */
 }
 
 /* The instruction has no handler: run its decode through exec.c's groups. */
@@ -151,6 +129,8 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     b->next_link = 0;
     memset(b->link, 0, sizeof(b->link));
     b->rip_mask = cpu->code_bits == 64 ? ~0ULL : 0xffffffffULL;
+    b->jit = NULL;
+    b->runs = 0;
     end = (uint8_t *)&b->uops[n];
     if (b->uops[n - 1].fn == uop_generic)
         end = (uint8_t *)((struct emu_decoded *)(uintptr_t)b->uops[n - 1].imm + 1);
@@ -233,16 +213,54 @@ static void link(struct emu_cpu *cpu, struct emu_block *prev, struct emu_block *
     prev->next_link ^= 1;
 }
 
+/* b's translation for this RIP and CPL, made if b is hot enough; NULL when
+ * the interpreter is to run it. *flushed: the caches were emptied to make
+ * room (b is gone). */
+static void *translation(struct emu_cpu *cpu, struct emu_block *b, bool *flushed)
+{
+    *flushed = false;
+    if (cpu->intr_shadow)
+        return NULL;
+    if (b->jit && b->jit_rip == cpu->rip && b->jit_cpl == cpu->cpl)
+        return b->jit;
+    if (b->runs < emu_jit_threshold(cpu)) {
+        b->runs++;
+        return NULL;
+    }
+    if (!emu_jit_translate(cpu, b)) {
+        flush(cpu);
+        *flushed = true;
+        return NULL;
+    }
+    return b->jit;
+}
+
+/* Runs b's translation; returns how many instructions ran. *site: a link
+ * site to point at the next block, as emu_jit_run. */
+static unsigned run_translated(struct emu_cpu *cpu, const struct emu_block *b, unsigned budget,
+                               void **site)
+{
+    int32_t start = (int32_t)(budget < INT32_MAX ? budget : INT32_MAX);
+
+    cpu->jit_budget = start;
+    cpu->code_changed = false;
+    *site = emu_jit_run(cpu, b);
+    return (unsigned)(start - cpu->jit_budget);
+}
+
 unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
 {
     struct emu_block *prev = NULL, *b;
     unsigned n = 0, ran;
+    void *site = NULL;
+    uint64_t site_epoch = 0;
 
     while (n < budget && !cpu->halted && !cpu->triple_fault) {
         if (__builtin_expect(emu_debug_on(cpu), 0)) {
             emu_debug_step(cpu);
             n++;
             prev = NULL;
+            site = NULL;
             if (emu_events_due(cpu))
                 break;
             continue;
@@ -256,6 +274,29 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
             if (b && prev && cpu->map_epoch == epoch)
                 link(cpu, prev, b);
         }
+        if (b && cpu->jit && budget - n >= b->count) {
+            bool flushed;
+            void *code = translation(cpu, b, &flushed);
+
+            if (flushed) {
+                prev = NULL;
+                site = NULL;
+                continue;
+            }
+            if (code) {
+                /* The previous translation's exit jumps here from now on:
+                 * the same page, mode and CPL, the code cache unchanged. */
+                if (site && site_epoch == emu_jit_epoch(cpu) && b->jit_cpl == cpu->cpl)
+                    emu_jit_link(cpu, site, b);
+                n += run_translated(cpu, b, budget - n, &site);
+                site_epoch = emu_jit_epoch(cpu);
+                prev = NULL;
+                if (emu_events_due(cpu))
+                    break;
+                continue;
+            }
+        }
+        site = NULL;
         if (b) {
             ran = run_block(cpu, b);
             n += ran;

@@ -223,6 +223,9 @@ struct emu_cpu {
     struct emu_decoded *decoded;
     struct emu_decode_cache *dcache;
     struct emu_block_cache *blocks; /* block.c */
+    struct emu_jit *jit;            /* jit/: NULL when the translator is off */
+    int32_t jit_budget;             /* instructions translated code may still run */
+    uint64_t jit_ctx;               /* jit/internal.h: the jump cache's context */
     /* Bumped whenever linear-to-physical mappings or the mode may change
      * (TLB flushes, emu_update_mode, a block cache flush): block links
      * made under another epoch are not followed. */

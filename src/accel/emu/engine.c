@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "accel/emu/uop.h"
+#include "accel/emu/jit/jit.h"
 #include "hw/irqchip/irqchip.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -199,8 +199,9 @@ static int emu_vcpu_init(struct vm *vm, int index, struct accel_vcpu **out)
     cpu->vm = vm;
     cpu->evm = vm->accel_vm;
     cpu->index = index;
-    if (emu_dcache_init(cpu) || emu_blocks_init(cpu)) {
+    if (emu_dcache_init(cpu) || emu_blocks_init(cpu) || emu_jit_init(cpu)) {
         emu_dcache_free(cpu);
+        emu_blocks_free(cpu);
         free(cpu);
         return -ENOMEM;
     }
@@ -232,6 +233,7 @@ static void emu_vcpu_destroy(struct accel_vcpu *v)
     pthread_cond_destroy(&cpu->wake_cond);
     emu_dcache_free(cpu);
     emu_blocks_free(cpu);
+    emu_jit_free(cpu);
     free(cpu);
 }
 

@@ -86,6 +86,37 @@ emu_uop_fn uop_jmp_rel, uop_jmp_r, uop_jmp_m, uop_jcc, uop_call_rel, uop_call_r,
 emu_uop_fn uop_ret, uop_ret_imm;
 
 /* block.c */
+#define BLOCK_MAX 32
+
+/*
+ * A link remembers the block that followed this one at rip, so the next time
+ * the lookup (a TLB walk and a hash) is skipped. It holds while the vCPU's
+ * map_epoch is unchanged (no TLB flush, mode change or cache flush since)
+ * and the block's page has not been written.
+ */
+struct block_link {
+    uint64_t rip, epoch;
+    struct emu_block *to;
+};
+
+struct emu_block {
+    uint64_t key; /* as the decode cache's: host address and decoder mode */
+    uint32_t gen, page;
+    uint16_t count;
+    bool linkable; /* ends with a handler of its own, not a generic instruction */
+    uint8_t next_link;
+    uint64_t rip_mask;
+    struct block_link link[2];
+    /* The translation (jit/jit.h): host code for RIP jit_rip at CPL
+     * jit_cpl, NULL if none; runs counts how often the block loop ran the
+     * block, for the translator's hotness threshold. */
+    void *jit;
+    uint64_t jit_rip;
+    uint8_t jit_cpl;
+    uint16_t runs;
+    struct emu_uop uops[];
+};
+
 struct emu_block_cache;
 int emu_blocks_init(struct emu_cpu *cpu);
 void emu_blocks_free(struct emu_cpu *cpu);

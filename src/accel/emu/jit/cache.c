@@ -1,0 +1,141 @@
+/*
+ * The code cache: one memfd mapped twice, read-write for the translator and
+ * read-execute for the vCPU (W^X without mprotect calls, which cost a host
+ * syscall each here). It starts with the entry and exit trampolines; blocks
+ * follow, bump-allocated, until the cache is full and emptied as a whole.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "accel/emu/jit/internal.h"
+#include "vm/vm.h"
+
+/* Host code for: push the callee-saved registers, keep the stack 16-byte
+ * aligned for calls into C, RBX = cpu, jump to the block (RSI); and the
+ * way back, returning RAX. */
+static void emit_trampolines(struct emu_jit *j)
+{
+    struct jit_buf b = {j->rw, j->rw + 256, false};
+    static const uint8_t saved[] = {HR_RBX, HR_RBP, HR_R12, HR_R13, HR_R14, HR_R15};
+
+    for (unsigned i = 0; i < sizeof(saved); i++) {
+        if (saved[i] & 8)
+            e8(&b, 0x41);
+        e8(&b, (uint8_t)(0x50 + (saved[i] & 7)));
+    }
+    e8(&b, 0x48); /* sub rsp, 8 */
+    e8(&b, 0x83);
+    e8(&b, 0xec);
+    e8(&b, 8);
+    mov_rr(&b, 8, HR_RBX, HR_RDI);
+    jmp_r(&b, HR_RSI);
+    j->exit = j->rx + (b.p - j->rw);
+    e8(&b, 0x48); /* add rsp, 8 */
+    e8(&b, 0x83);
+    e8(&b, 0xc4);
+    e8(&b, 8);
+    for (unsigned i = sizeof(saved); i-- > 0;)
+        pop_r(&b, saved[i]);
+    e8(&b, 0xc3);
+    j->start = (size_t)(b.p - j->rw + 63) & ~(size_t)63;
+    j->used = j->start;
+}
+
+int emu_jit_init(struct emu_cpu *cpu)
+{
+    struct emu_jit *j;
+    int fd;
+
+    if (cpu->vm->cfg.jit_off)
+        return 0;
+    j = calloc(1, sizeof(*j));
+    if (!j)
+        return -ENOMEM;
+    fd = memfd_create("vx86-jit", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, EMU_JIT_CACHE_BYTES) < 0)
+        goto fail;
+    j->rw = mmap(NULL, EMU_JIT_CACHE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    j->rx = mmap(NULL, EMU_JIT_CACHE_BYTES, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    close(fd);
+    fd = -1;
+    if (j->rw == MAP_FAILED || j->rx == MAP_FAILED)
+        goto fail;
+    j->eager = getenv("VX86_JIT_EAGER") != NULL;
+    emit_trampolines(j);
+    cpu->jit = j;
+    return 0;
+fail:
+    /* No code cache (a host without memfd, or a seccomp filter that forbids
+     * executable mappings): the interpreter runs everything. */
+    if (fd >= 0)
+        close(fd);
+    if (j->rw && j->rw != MAP_FAILED)
+        munmap(j->rw, EMU_JIT_CACHE_BYTES);
+    if (j->rx && j->rx != MAP_FAILED)
+        munmap(j->rx, EMU_JIT_CACHE_BYTES);
+    free(j);
+    return 0;
+}
+
+void emu_jit_free(struct emu_cpu *cpu)
+{
+    struct emu_jit *j = cpu->jit;
+
+    if (!j)
+        return;
+    munmap(j->rw, EMU_JIT_CACHE_BYTES);
+    munmap(j->rx, EMU_JIT_CACHE_BYTES);
+    free(j);
+    cpu->jit = NULL;
+}
+
+void emu_jit_flush(struct emu_cpu *cpu)
+{
+    struct emu_jit *j = cpu->jit;
+
+    if (!j)
+        return;
+    j->used = j->start;
+    j->flushes++;
+    memset(j->jc, 0, sizeof(j->jc));
+}
+
+unsigned emu_jit_threshold(const struct emu_cpu *cpu)
+{
+    return cpu->jit->eager ? 0 : JIT_HOT_RUNS;
+}
+
+uint64_t emu_jit_epoch(const struct emu_cpu *cpu)
+{
+    return cpu->jit->flushes;
+}
+
+void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p)
+{
+    emu_code_written(cpu, p);
+}
+
+void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b)
+{
+    typedef void *entry_fn(struct emu_cpu *cpu, const void *code);
+
+    struct emu_jit *j = cpu->jit;
+    struct jc_entry *e = &j->jc[jc_index(cpu->rip)];
+
+    cpu->jit_ctx = jit_ctx(cpu);
+    *e = (struct jc_entry){cpu->rip, cpu->jit_ctx, b->jit, 0};
+    return ((entry_fn *)(void *)j->rx)(cpu, b->jit);
+}
+
+void emu_jit_link(struct emu_cpu *cpu, void *site, const struct emu_block *b)
+{
+    struct emu_jit *j = cpu->jit;
+    uint8_t *hole = (uint8_t *)site;
+
+    /* site is the rel32 of a JMP that so far falls through to the exit. */
+    /* The displacement between the writable aliases is the same. */
+    jit_bind_to(j->rw + (hole - j->rx), j->rw + ((const uint8_t *)b->jit - j->rx));
+}

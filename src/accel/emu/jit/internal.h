@@ -1,0 +1,49 @@
+/* The translator's own state, shared by cache.c and translate.c. */
+#ifndef VX86_ACCEL_EMU_JIT_INTERNAL_H
+#define VX86_ACCEL_EMU_JIT_INTERNAL_H
+
+#include "accel/emu/jit/emit.h"
+#include "accel/emu/jit/jit.h"
+
+/* Translate a block once the block loop has run it this often (QEMU
+ * translates at once; here a block already runs fast in the interpreter,
+ * and most of a boot's blocks run a few times only). */
+#define JIT_HOT_RUNS 16
+
+/*
+ * The jump cache: translations by guest RIP, for exits whose target is not
+ * in the block's page (returns, indirect branches, calls to other pages).
+ * An entry holds while ctx equals cpu->jit_ctx, which emu_jit_run sets from
+ * map_epoch and the CPL: no mapping of code changed since it was made.
+ */
+#define JC_BITS 12
+
+struct jc_entry {
+    uint64_t rip, ctx;
+    const void *code;
+    uint64_t pad;
+};
+
+static inline unsigned jc_index(uint64_t rip)
+{
+    return (unsigned)((rip ^ (rip >> 12)) & ((1u << JC_BITS) - 1));
+}
+
+struct emu_jit {
+    struct jc_entry jc[1u << JC_BITS];
+    uint8_t *rw, *rx;   /* the two mappings of the code cache */
+    const uint8_t *exit; /* the exit trampoline (in rx) */
+    size_t start, used; /* first block's offset, bytes in use */
+    uint64_t flushes;   /* how often the cache was emptied */
+    bool eager;         /* VX86_JIT_EAGER: translate at the first run */
+};
+
+static inline uint64_t jit_ctx(const struct emu_cpu *cpu)
+{
+    return cpu->map_epoch << 2 | (unsigned)cpu->cpl;
+}
+
+/* emu_code_written for translated code, which cannot call an inline. */
+void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p);
+
+#endif

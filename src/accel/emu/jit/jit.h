@@ -1,0 +1,69 @@
+/*
+ * The binary translator: hot blocks of uops (uop.h, block.c) become host
+ * x86-64 code that runs the same instructions with the guest's state in
+ * struct emu_cpu. It sits behind the block loop: the interpreter still
+ * builds and runs every block first, is the reference, and runs whatever the
+ * translator leaves out (cold blocks, 16-bit code, blocks after MOV SS/STI,
+ * single-stepping).
+ *
+ * What translated code keeps exact:
+ * - State: guest registers and flags live in struct emu_cpu between
+ *   instructions (host flags carry guest flags only between an arithmetic
+ *   instruction and the next one that reads or overwrites them, within one
+ *   block, and never across anything that can fault or call C).
+ * - Faults: memory operands use an inline probe of the vCPU's TLB, exactly
+ *   uop_tlb_hit's test; anything else (a miss, a page-crossing access, MMIO,
+ *   32-bit code's segmented accesses, instructions without a template) runs
+ *   the instruction's own uop handler with insn_rip and rip set, as the
+ *   block loop would, so a fault leaves the state the interpreter leaves.
+ * - Self-modifying code: an inline store to a page holding code bumps the
+ *   page's generation as uop_write does and ends the block after the
+ *   instruction; every translated block checks its page's generation on
+ *   entry, so code another vCPU or a device changed is never run.
+ * - Events: every block entry checks kicked/wake and takes its instructions
+ *   from jit_budget, so the block loop regains control as often as with
+ *   the interpreter.
+ *
+ * Translations are per vCPU, valid for one linear RIP and CPL, in a code
+ * cache of EMU_JIT_CACHE_BYTES with two mappings of one memfd (written
+ * through one, run through the other: never writable and executable at
+ * once); it is emptied together with the block arena, which translations
+ * point into.
+ */
+#ifndef VX86_ACCEL_EMU_JIT_JIT_H
+#define VX86_ACCEL_EMU_JIT_JIT_H
+
+#include "accel/emu/uop.h"
+
+#define EMU_JIT_CACHE_BYTES (32u << 20)
+
+/* Creates cpu->jit when the VM's configuration asks for the translator
+ * and the host gives the code cache; cpu->jit stays NULL otherwise.
+ * -errno only for a failure that must end vx86 (none today). */
+int emu_jit_init(struct emu_cpu *cpu);
+void emu_jit_free(struct emu_cpu *cpu);
+/* Empties the code cache (the block arena is being emptied). */
+void emu_jit_flush(struct emu_cpu *cpu);
+
+/* How often the block loop runs a block before it is translated. */
+unsigned emu_jit_threshold(const struct emu_cpu *cpu);
+/* Changes whenever the code cache is emptied: link sites from before are
+ * gone. */
+uint64_t emu_jit_epoch(const struct emu_cpu *cpu);
+
+/* Translates b for cpu->rip and cpu->cpl into b->jit; false when the code
+ * cache is full (the caller empties both caches and goes on). */
+bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b);
+
+/* Runs translated code from b (cpu->rip == b->jit_rip) until it exits,
+ * with cpu->jit_budget instructions at most (approximately: a block's
+ * instructions are taken on entry). Returns a link site to patch to the
+ * block at the new cpu->rip (a direct branch within the page), or NULL. */
+void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b);
+
+/* Points the link site returned by emu_jit_run at b's translation, which
+ * must be for the same CPL and for cpu->rip, in the same linear page as the
+ * site's block. */
+void emu_jit_link(struct emu_cpu *cpu, void *site, const struct emu_block *b);
+
+#endif
