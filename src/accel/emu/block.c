@@ -79,6 +79,7 @@ void emu_blocks_free(struct emu_cpu *cpu)
 
 static void flush(struct emu_cpu *cpu)
 {
+    cpu->stats.block_flushes++;
     memset(cpu->blocks->table, 0, sizeof(cpu->blocks->table));
     cpu->blocks->used = 0;
     cpu->map_epoch++; /* no link may lead into the old blocks */
@@ -108,6 +109,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     struct emu_block *b;
     uint8_t *end;
 
+    cpu->stats.blocks_built++;
     if (c->used + BLOCK_BYTES > ARENA_BYTES)
         flush(cpu);
     b = (struct emu_block *)(c->arena + c->used);
@@ -242,6 +244,7 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
         if (__builtin_expect(emu_debug_on(cpu), 0)) {
             emu_debug_step(cpu);
             n++;
+            cpu->stats.insns++;
             prev = NULL;
             if (emu_events_due(cpu))
                 break;
@@ -259,12 +262,16 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
         if (b) {
             ran = run_block(cpu, b);
             n += ran;
+            /* Counted here, not from the return value: an exception
+             * leaves this loop by longjmp. */
+            cpu->stats.insns += ran;
             /* Only a block that ran to its end with a handler of its own
              * leaves the mode and mappings as they were. */
             prev = ran == b->count && b->linkable ? b : NULL;
         } else {
             emu_step(cpu);
             n++;
+            cpu->stats.insns++;
             prev = NULL;
         }
         if (emu_events_due(cpu))

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "accel/emu/profile.h"
 #include "accel/emu/uop.h"
 #include "hw/irqchip/irqchip.h"
 #include "util/log.h"
@@ -199,8 +200,10 @@ static int emu_vcpu_init(struct vm *vm, int index, struct accel_vcpu **out)
     cpu->vm = vm;
     cpu->evm = vm->accel_vm;
     cpu->index = index;
-    if (emu_dcache_init(cpu) || emu_blocks_init(cpu)) {
+    if (emu_dcache_init(cpu) || emu_blocks_init(cpu) ||
+        (vm->cfg.profile && emu_profile_init(cpu))) {
         emu_dcache_free(cpu);
+        emu_blocks_free(cpu);
         free(cpu);
         return -ENOMEM;
     }
@@ -232,6 +235,7 @@ static void emu_vcpu_destroy(struct accel_vcpu *v)
     pthread_cond_destroy(&cpu->wake_cond);
     emu_dcache_free(cpu);
     emu_blocks_free(cpu);
+    emu_profile_free(cpu);
     free(cpu);
 }
 
@@ -337,4 +341,5 @@ const struct accel_ops accel_emu_ops = {
     .irq_set = emu_irq_set,
     .msi_send = emu_msi_send,
     .mem_written = emu_mem_written,
+    .profile = emu_profile_write,
 };

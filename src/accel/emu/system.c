@@ -521,6 +521,7 @@ static void port_io(struct emu_cpu *cpu, bool in)
     uint16_t port = (uint16_t)emu_op_read(cpu, port_op);
 
     emu_check_io(cpu, port, size);
+    cpu->stats.pio++;
     if (in)
         emu_op_write(cpu, 0, bus_read(&cpu->vm->pio, port, size));
     else
