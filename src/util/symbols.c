@@ -76,8 +76,8 @@ int symbols_parse_map(struct symbols *s, const char *text, size_t len)
         for (char *t = end; t > p && isspace((unsigned char)t[-1]);)
             *--t = '\0';
         for (; is_hex(*q) && digits < 16; q++, digits++)
-            addr = addr << 4 | (uint64_t)(isdigit((unsigned char)*q) ? *q - '0'
-                                                                    : (tolower(*q) - 'a' + 10));
+            addr = addr << 4 |
+                   (uint64_t)(isdigit((unsigned char)*q) ? *q - '0' : (tolower(*q) - 'a' + 10));
         if (!digits || *q != ' ')
             continue;
         type = q[1];
@@ -116,9 +116,8 @@ static int parse_elf(struct symbols *s, const uint8_t *f, size_t len)
         size_t count;
 
         memcpy(&sh, f + shoff + i * sizeof(sh), sizeof(sh));
-        if (sh.sh_type != SHT_SYMTAB || sh.sh_link >= shnum ||
-            sh.sh_entsize != sizeof(Elf64_Sym) || sh.sh_offset > len ||
-            sh.sh_size > len - sh.sh_offset)
+        if (sh.sh_type != SHT_SYMTAB || sh.sh_link >= shnum || sh.sh_entsize != sizeof(Elf64_Sym) ||
+            sh.sh_offset > len || sh.sh_size > len - sh.sh_offset)
             continue;
         memcpy(&str, f + shoff + sh.sh_link * sizeof(str), sizeof(str));
         if (str.sh_offset > len || str.sh_size > len - str.sh_offset || !str.sh_size)

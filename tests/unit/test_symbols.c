@@ -10,20 +10,19 @@
 #include "util/symbols.h"
 
 /* System.map and /proc/kallsyms lines as a serial console captures them. */
-static const char map_text[] =
-    "vx86-initramfs: Linux 6.1.0\r\n"
-    "0000000000000000 A fixed_percpu_data\r\n"
-    "ffffffff81000000 T _text\r\n"
-    "ffffffff81000000 T startup_64\r\n"
-    "ffffffff81000100 t helper\r\n"
-    "ffffffff81000200 W weak_fn\r\n"
-    "ffffffff81800000 D some_data\r\n"
-    "ffffffff81001000 T _etext\r\n"
-    "ffffffffc0001000 t vring_del_virtqueue\t[virtio_ring]\r\n"
-    "ffffffffzzzz T bad_address\r\n"
-    "ffffffff81000300 Tno_space\r\n"
-    "ffffffff81000400 T \r\n"
-    "ffffffff81000500 T last_without_newline";
+static const char map_text[] = "vx86-initramfs: Linux 6.1.0\r\n"
+                               "0000000000000000 A fixed_percpu_data\r\n"
+                               "ffffffff81000000 T _text\r\n"
+                               "ffffffff81000000 T startup_64\r\n"
+                               "ffffffff81000100 t helper\r\n"
+                               "ffffffff81000200 W weak_fn\r\n"
+                               "ffffffff81800000 D some_data\r\n"
+                               "ffffffff81001000 T _etext\r\n"
+                               "ffffffffc0001000 t vring_del_virtqueue\t[virtio_ring]\r\n"
+                               "ffffffffzzzz T bad_address\r\n"
+                               "ffffffff81000300 Tno_space\r\n"
+                               "ffffffff81000400 T \r\n"
+                               "ffffffff81000500 T last_without_newline";
 
 static void parses_text_symbols_only(void **state)
 {

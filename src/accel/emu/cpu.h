@@ -260,6 +260,10 @@ struct emu_cpu {
     uint64_t link_cs_base; /* CS when emu_update_mode last bumped map_epoch */
     uint32_t link_cs_limit;
     bool code_changed; /* this vCPU stored to a page holding decoded code */
+    /* The last pass of emu_run ran its whole budget, so it ended at an
+     * arbitrary instruction rather than at an exception, an event or a
+     * HLT: where profile.c prefers to sample. */
+    bool pass_full;
 
     /* Exceptions: emu_raise() records one and jumps to fault_jmp. */
     jmp_buf fault_jmp;

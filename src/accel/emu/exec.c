@@ -824,7 +824,9 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
                     break;
             }
         } else {
-            emu_run_blocks(cpu, pass);
+            /* False first: an exception leaves by longjmp. */
+            cpu->pass_full = false;
+            cpu->pass_full = emu_run_blocks(cpu, pass) >= pass;
         }
     }
     emu_exec_end(cpu);

@@ -5,6 +5,9 @@
  * never later than the next sample, so emu_events runs then and calls
  * emu_profile_tick, which reads the clock once more. A halted vCPU wakes
  * for its samples too, so idle time is sampled like the rest.
+ *
+ * A sample is where the pass that was running when it came due ended: up
+ * to one pass (4096 instructions, some 30 us) late.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -104,7 +107,9 @@ static void sample(struct emu_cpu *cpu, struct emu_profile *p, uint64_t now)
         .ns = now - p->t0,
         .pc = pc,
         .insns = cpu->stats.insns,
-        .state = cpu->wait_sipi ? SAMPLE_WAIT_SIPI : cpu->halted ? SAMPLE_HALTED : SAMPLE_RUN,
+        .state = cpu->wait_sipi ? SAMPLE_WAIT_SIPI
+                 : cpu->halted  ? SAMPLE_HALTED
+                                : SAMPLE_RUN,
         .cpl = (uint8_t)cpu->cpl,
         .bits = (uint8_t)cpu->code_bits,
     };
@@ -116,6 +121,16 @@ void emu_profile_tick(struct emu_cpu *cpu)
     uint64_t now = emu_now_ns();
 
     if (now < p->next_sample)
+        return;
+    /*
+     * A pass that ended early ended at a special place: an exception
+     * handler's entry, the instruction after a WRMSR that armed a timer.
+     * Sampled there, such places would take the samples due during the
+     * whole pass; so a running vCPU is sampled at the end of a full pass,
+     * unless that is a sampling period late.
+     */
+    if (!cpu->pass_full && !cpu->halted && !cpu->wait_sipi &&
+        now < p->next_sample + EMU_PROFILE_PERIOD_NS)
         return;
     /* From now, not from the missed time: a vCPU that was away (an
      * exclusive section, a slow device) gets one sample, not a burst. */

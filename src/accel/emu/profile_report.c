@@ -17,8 +17,8 @@
 
 static const char *const exc_names[32] = {
     [EXC_DE] = "#DE", [EXC_DB] = "#DB", [EXC_NMI] = "NMI", [EXC_BP] = "#BP", [EXC_OF] = "#OF",
-    [EXC_BR] = "#BR", [EXC_UD] = "#UD", [EXC_NM] = "#NM", [EXC_DF] = "#DF", [EXC_TS] = "#TS",
-    [EXC_NP] = "#NP", [EXC_SS] = "#SS", [EXC_GP] = "#GP", [EXC_PF] = "#PF", [EXC_MF] = "#MF",
+    [EXC_BR] = "#BR", [EXC_UD] = "#UD", [EXC_NM] = "#NM",  [EXC_DF] = "#DF", [EXC_TS] = "#TS",
+    [EXC_NP] = "#NP", [EXC_SS] = "#SS", [EXC_GP] = "#GP",  [EXC_PF] = "#PF", [EXC_MF] = "#MF",
     [EXC_AC] = "#AC", [EXC_MC] = "#MC", [EXC_XM] = "#XM",
 };
 
@@ -116,8 +116,9 @@ static void header(struct report *r)
     if (!r->map)
         fprintf(f, "symbols       none (--profile FILE,map=PATH names kernel functions)\n");
     else if (r->have_slide)
-        fprintf(f, "symbols       %s code symbols; kernel text moved by %s0x%" PRIx64
-                   " from the map's (MSR_LSTAR against entry_SYSCALL_64)\n",
+        fprintf(f,
+                "symbols       %s code symbols; kernel text moved by %s0x%" PRIx64
+                " from the map's (MSR_LSTAR against entry_SYSCALL_64)\n",
                 num(a, r->map->n), r->slide >> 63 ? "-" : "+",
                 r->slide >> 63 ? -r->slide : r->slide);
     else
@@ -196,7 +197,8 @@ static void counters(struct report *r)
         fprintf(f, "exceptions by vector:");
         for (int v = 0; v < 32; v++)
             if (t->exceptions[v])
-                fprintf(f, " %s %" PRIu64, exc_names[v] ? exc_names[v] : "vector", t->exceptions[v]);
+                fprintf(f, " %s %" PRIu64, exc_names[v] ? exc_names[v] : "vector",
+                        t->exceptions[v]);
         fprintf(f, "\n");
     }
     if (irq) {
@@ -246,8 +248,9 @@ static void milestones(struct report *r)
     }
     if (bt && atomic_load(&bt->fired))
         m[MS_TIMER] = (struct milestone){m[MS_TIMER].what, bt->ns, true};
-    fprintf(f, "\n== boot phases (from one milestone to the next; milestones seen by the "
-               "samples, within %.0f ms)\n",
+    fprintf(f,
+            "\n== boot phases (from one milestone to the next; milestones seen by the "
+            "samples, within %.0f ms)\n",
             (double)EMU_PROFILE_PERIOD_NS / 1e6);
     fprintf(f, "%-30s %11s %11s %22s %9s\n", "until", "at_ms", "phase_ms", "instructions", "MIPS");
     fprintf(f, "%-30s %11.1f\n", m[MS_START].what, 0.0);
@@ -274,8 +277,9 @@ static void phases(struct report *r)
     FILE *f = r->f;
     char a[32];
 
-    fprintf(f, "\n== phases (%.0f ms of host time each, all vCPUs; kern/user/idle: shares of the "
-               "samples)\n",
+    fprintf(f,
+            "\n== phases (%.0f ms of host time each, all vCPUs; kern/user/idle: shares of the "
+            "samples)\n",
             (double)EMU_PROFILE_PHASE_NS / 1e6);
     if (!d || !n) {
         fprintf(f, "(out of memory)\n");
@@ -378,8 +382,9 @@ static void functions(struct report *r)
 
     for (int i = 0; i < r->ncpu; i++)
         total += r->cpu[i]->prof->nsamples;
-    fprintf(f, "\n== top guest code by samples (kernel functions%s; user mode and idle as one "
-               "line each)\n",
+    fprintf(f,
+            "\n== top guest code by samples (kernel functions%s; user mode and idle as one "
+            "line each)\n",
             r->map ? "" : ", by 4 KiB page without a map");
     keys = malloc((total ? total : 1) * sizeof(*keys));
     if (!keys) {
@@ -437,8 +442,9 @@ static void functions(struct report *r)
     if (nkeys > TOP_FUNCTIONS)
         fprintf(f, "(%zu more)\n", nkeys - TOP_FUNCTIONS);
     if (r->map && kernel && unnamed * 10 > kernel)
-        fprintf(f, "note: %.0f%% of the kernel samples have no symbol: is the map this kernel's? "
-                   "(module addresses need nokaslr, or a map from this boot)\n",
+        fprintf(f,
+                "note: %.0f%% of the kernel samples have no symbol: is the map this kernel's? "
+                "(module addresses need nokaslr, or a map from this boot)\n",
                 pct(unnamed, kernel));
     free(keys);
 }
