@@ -3,10 +3,12 @@
 section, plausible counts, and name the guest's functions from its ELF
 symbol table."""
 import re
+import subprocess
+import time
 
 import pytest
 
-from conftest import engine_unavailable, guest, run_vx86
+from conftest import VX86, engine_unavailable, guest, run_vx86
 
 SECTIONS = ["== totals", "== counters", "== boot phases", "== phases", "== top guest code"]
 COUNTERS = ["blocks_built", "block_flushes", "jit_translations", "jit_helper_calls",
@@ -67,6 +69,37 @@ def test_map_names_the_guest_functions(tmp_path):
     assert re.search(r"^symbols\s+\d+ code symbols", report, re.M), report
     names = [line.split()[-1] for line in top_lines(report)]
     assert any(not n.startswith("[") for n in names), report
+
+
+def test_report_written_after_a_triple_fault(tmp_path):
+    out = tmp_path / "profile.txt"
+    r = run_vx86("run", "--engine", "emu", "--kernel", guest("fail_triplefault.elf"),
+                 "--profile", out)
+    assert r.status == 4, r
+    report = out.read_text()
+    assert number(report, "instructions") > 0 and "== top guest code" in report, report
+
+
+def test_report_written_on_sigterm(tmp_path):
+    """echo.elf waits for console input; SIGTERM ends vx86 with status 0."""
+    out = tmp_path / "profile.txt"
+    p = subprocess.Popen([str(VX86), "run", "--engine", "emu", "--kernel", guest("echo.elf"),
+                          "--profile", out], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    line = b""
+    while b"echo: ready" not in line and time.monotonic() < deadline:
+        line = p.stdout.readline()
+        assert line, "vx86 ended early"
+    time.sleep(0.1)  # a few samples of the guest waiting in HLT
+    p.terminate()
+    p.wait(timeout=30)
+    assert p.returncode == 0
+    report = out.read_text()
+    assert number(report, "samples") > 0 and "== top guest code" in report, report
+    p.stdin.close()
+    p.stdout.close()
+    p.stderr.close()
 
 
 def test_kvm_engine_refuses_profile(tmp_path):
