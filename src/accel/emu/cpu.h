@@ -179,7 +179,7 @@ struct emu_stats {
     uint64_t pio;              /* port I/O accesses (each element of REP INS/OUTS) */
     uint64_t mmio;             /* accesses to MMIO devices (the bus) */
     uint64_t apic;             /* accesses to the local APIC page */
-    uint64_t halts;            /* sleeps in HLT or wait-for-SIPI */
+    uint64_t halts;            /* HLT instructions run */
     uint64_t exits;            /* returns from vcpu_run to the VM's loop */
 };
 

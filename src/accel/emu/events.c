@@ -117,7 +117,6 @@ bool emu_events(struct emu_cpu *cpu)
     if (cpu->prof)
         emu_profile_deadline(cpu);
     if (cpu->wait_sipi || cpu->halted) {
-        cpu->stats.halts++;
         if (!cpu->pass_limit)
             sleep_until_event(cpu);
         return false;

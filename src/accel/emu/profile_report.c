@@ -191,7 +191,7 @@ static void counters(struct report *r)
     counter(f, "pio", t->pio, in, "port I/O accesses");
     counter(f, "mmio", t->mmio, in, "MMIO device accesses");
     counter(f, "apic", t->apic, in, "local APIC page accesses");
-    counter(f, "halts", t->halts, in, "sleeps in HLT or waiting for a start-up IPI");
+    counter(f, "halts", t->halts, in, "HLT instructions run");
     counter(f, "exits", t->exits, in, "vcpu_run calls (returns to the VM loop)");
     if (exc) {
         fprintf(f, "exceptions by vector:");

@@ -560,6 +560,7 @@ bool emu_exec_system(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_HLT:
         cpu->halted = true;
+        cpu->stats.halts++;
         return true;
     case ZYDIS_MNEMONIC_CLI:
         if (!may_change_if(cpu))
