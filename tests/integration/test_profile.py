@@ -71,6 +71,17 @@ def test_map_names_the_guest_functions(tmp_path):
     assert any(not n.startswith("[") for n in names), report
 
 
+def test_boot_timer_is_a_milestone(tmp_path):
+    """io.elf writes 123 to the boot timer (port 0x440 and MMIO)."""
+    out = tmp_path / "profile.txt"
+    r = run_vx86("run", "--engine", "emu", "--mem", "128M", "--kernel", guest("io.elf"),
+                 "--profile", out)
+    assert r.status == 1, r
+    phases = out.read_text().split("== boot phases", 1)[1].split("==", 1)[0]
+    rows = [line.split()[0] for line in phases.splitlines()[2:] if line.strip()]
+    assert rows == ["start", "64-bit", "boot", "end"], phases
+
+
 def test_report_written_after_a_triple_fault(tmp_path):
     out = tmp_path / "profile.txt"
     r = run_vx86("run", "--engine", "emu", "--kernel", guest("fail_triplefault.elf"),
