@@ -396,8 +396,12 @@ static void functions(struct report *r)
 
         for (size_t j = 0; j < p->nsamples; j++) {
             keys[nkeys] = key_of(r, &p->samples[j]);
-            kernel += keys[nkeys].kind <= KEY_PAGE;
-            unnamed += keys[nkeys].kind == KEY_PAGE;
+            /* Only the upper half is the kernel's own: code below it (a
+             * decompressor, firmware) is in no kernel map. */
+            if (keys[nkeys].kind <= KEY_PAGE && p->samples[j].pc >> 63) {
+                kernel++;
+                unnamed += keys[nkeys].kind == KEY_PAGE;
+            }
             nkeys++;
         }
     }
@@ -443,8 +447,8 @@ static void functions(struct report *r)
         fprintf(f, "(%zu more)\n", nkeys - TOP_FUNCTIONS);
     if (r->map && kernel && unnamed * 10 > kernel)
         fprintf(f,
-                "note: %.0f%% of the kernel samples have no symbol: is the map this kernel's? "
-                "(module addresses need nokaslr, or a map from this boot)\n",
+                "note: %.0f%% of the samples in the kernel's half have no symbol: is the map "
+                "this kernel's? (module addresses need nokaslr, or a map from this boot)\n",
                 pct(unnamed, kernel));
     free(keys);
 }
