@@ -11,6 +11,7 @@
 #include "boot/boot.h"
 #include "host/host.h"
 #include "util/log.h"
+#include "util/symbols.h"
 #include "vm/config.h"
 #include "vm/console.h"
 #include "vm/vm.h"
@@ -45,6 +46,9 @@ static const char usage[] =
     "                       and pci-testdev\n"
     "  --jit on|off         the emu engine's binary translator (default on);\n"
     "                       VX86_JIT_EAGER=1 translates code at its first run\n"
+    "  --profile FILE[,map=PATH]  emu engine: write a profile of the run to FILE\n"
+    "                       at its end (instructions, counters, phases, sampled\n"
+    "                       guest code named from a System.map or kallsyms PATH)\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
@@ -97,6 +101,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_TRANSPORT,
         OPT_TESTDEV,
         OPT_JIT,
+        OPT_PROFILE,
         OPT_VERBOSE
     };
     static const struct option opts[] = {
@@ -114,6 +119,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"transport", required_argument, NULL, OPT_TRANSPORT},
         {"testdev", no_argument, NULL, OPT_TESTDEV},
         {"jit", required_argument, NULL, OPT_JIT},
+        {"profile", required_argument, NULL, OPT_PROFILE},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -180,6 +186,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
             if (config_parse_jit(optarg, &cfg->jit_off))
                 return -EINVAL;
             break;
+        case OPT_PROFILE:
+            if (config_parse_profile(optarg, cfg))
+                return -EINVAL;
+            break;
         case OPT_VERBOSE:
             log_verbose = true;
             break;
@@ -205,12 +215,19 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
     return 0;
 }
 
+/* --profile: where the report goes and the symbols it names code with. */
+struct profile_out {
+    FILE *f; /* NULL: no profile */
+    struct symbols map;
+};
+
 /*
  * One boot of the guest: a fresh VM, the kernel and tables loaded, run to
  * the end. *reset says whether it ended by a guest reset.
  */
 static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
-                     const struct boot_image *img, bool first, bool *reset)
+                     const struct boot_image *img, bool first, bool *reset,
+                     struct profile_out *prof)
 {
     struct vm vm = {.start = start_time, .stop_fd = -1};
     struct acpi_mmio_dev devs[VIRTIO_MMIO_MAX];
@@ -232,6 +249,13 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
         goto out;
     status = vm_run(&vm);
     *reset = vm.reset && !vm.signalled;
+    if (prof->f) {
+        if (!first)
+            fputs("\n", prof->f);
+        if (vm_write_profile(&vm, prof->f, cfg->profile_map ? &prof->map : NULL) &&
+            status == VX86_OK)
+            status = VX86_EHOST;
+    }
 out:
     vm_destroy(&vm);
     return status;
@@ -243,6 +267,7 @@ static int cmd_run(int argc, char **argv)
     struct boot_image img = {0};
     const struct accel_ops *accel;
     uint8_t *data = NULL, *initrd = NULL;
+    struct profile_out prof = {0};
     int status = VX86_EBADINPUT;
     bool reset, first = true;
 
@@ -258,15 +283,31 @@ static int cmd_run(int argc, char **argv)
     img.data = data;
     img.cmdline = cfg.cmdline;
     accel = pick_engine(cfg.engine);
+    if (cfg.profile && !accel->profile) {
+        log_err("--profile: the %s engine has no profiler; it needs --engine emu", accel->name);
+        goto out;
+    }
+    if (cfg.profile_map && symbols_load(&prof.map, cfg.profile_map))
+        goto out;
+    if (cfg.profile && !(prof.f = fopen(cfg.profile, "w"))) {
+        log_err("--profile %s: cannot create it: %s", cfg.profile, strerror(errno));
+        goto out;
+    }
     /* The images stay in memory so that a restart boots the same ones. */
     for (;;) {
-        status = boot_once(&cfg, accel, &img, first, &reset);
+        status = boot_once(&cfg, accel, &img, first, &reset, &prof);
         if (!reset || cfg.on_reboot != ON_REBOOT_RESTART)
             break;
         log_info("restarting the guest (--on-reboot restart)");
         first = false;
     }
 out:
+    if (prof.f && fclose(prof.f)) {
+        log_err("--profile %s: %s", cfg.profile, strerror(errno));
+        if (status == VX86_OK)
+            status = VX86_EHOST;
+    }
+    symbols_free(&prof.map);
     free(data);
     free(initrd);
     console_restore();

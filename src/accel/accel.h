@@ -23,6 +23,11 @@
  *   mem_written  from any thread; a device wrote [gpa, gpa + len) of guest RAM
  *                (inside RAM), so code cached from it is stale; NULL when the
  *                engine caches none (kvm)
+ *   profile      after all vCPU threads have been joined, before vcpu_destroy:
+ *                writes the report of `vx86 run --profile` (vm->cfg.profile
+ *                set when the vCPUs were created) to f, naming guest kernel
+ *                code from map (NULL: none); NULL when the engine has no
+ *                profiler (kvm)
  *   vcpu_destroy, vm_destroy   after all vCPU threads have been joined
  *
  * Every function returns 0 or -errno unless said otherwise; on failure the
@@ -33,9 +38,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct vm;
 struct accel_vcpu;
+struct symbols;
 
 enum accel_exit_reason {
     ACCEL_EXIT_INTR,     /* kicked or interrupted by a signal: check for stop, run again */
@@ -108,6 +115,7 @@ struct accel_ops {
     int (*ioeventfd)(struct vm *vm, uint64_t gpa, unsigned len, bool match, uint64_t data, int fd,
                      bool assign);
     void (*mem_written)(struct vm *vm, uint64_t gpa, uint64_t len);
+    int (*profile)(struct vm *vm, FILE *f, const struct symbols *map);
 };
 
 extern const struct accel_ops accel_kvm_ops;

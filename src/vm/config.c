@@ -278,3 +278,23 @@ int config_parse_net(char *s, struct vm_config *cfg)
     cfg->net = net;
     return 0;
 }
+
+int config_parse_profile(char *s, struct vm_config *cfg)
+{
+    char *opt = strchr(s, ',');
+
+    if (opt) {
+        *opt++ = '\0';
+        if (strncmp(opt, "map=", 4) || !opt[4]) {
+            log_err("--profile %s: unknown option %s (the one option is map=PATH)", s, opt);
+            return -EINVAL;
+        }
+        cfg->profile_map = opt + 4;
+    }
+    if (!*s) {
+        log_err("--profile: needs a file name (--profile FILE[,map=PATH])");
+        return -EINVAL;
+    }
+    cfg->profile = s;
+    return 0;
+}

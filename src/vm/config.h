@@ -40,4 +40,8 @@ int config_parse_disk(char *s, struct vm_config *cfg);
  */
 int config_parse_net(char *s, struct vm_config *cfg);
 
+/* One --profile: "FILE" or "FILE,map=PATH". Cuts s at the first comma;
+ * cfg->profile and cfg->profile_map point into s. */
+int config_parse_profile(char *s, struct vm_config *cfg);
+
 #endif

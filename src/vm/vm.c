@@ -156,6 +156,15 @@ uint64_t vm_uptime_ns(const struct vm *vm)
            (uint64_t)(now.tv_nsec - vm->start.tv_nsec);
 }
 
+int vm_write_profile(struct vm *vm, FILE *f, const struct symbols *map)
+{
+    int err = vm->accel->profile ? vm->accel->profile(vm, f, map) : -ENOTSUP;
+
+    if (err)
+        log_err("--profile %s: cannot write the report: %s", vm->cfg.profile, strerror(-err));
+    return err;
+}
+
 static void seg_line(const char *name, const struct cpu_segment *s)
 {
     fprintf(stderr, "  %-3s %04x base %016" PRIx64 " limit %08x type %x dpl %u%s%s%s\n", name,

@@ -84,6 +84,8 @@ struct vm_config {
     struct vm_net net;
     bool testdev; /* --testdev: QEMU's pc-testdev and pci-testdev (hw/pc.h) */
     bool jit_off; /* --jit off: the emu engine only interprets */
+    const char *profile;     /* --profile FILE: the report's file; NULL: no profile */
+    const char *profile_map; /* its map=PATH: kernel symbols; NULL: none */
 };
 
 struct vcpu {
@@ -161,6 +163,10 @@ int vm_msi_irqfd(struct vm *vm, int fd, uint64_t addr, uint32_t data);
 /* A device (not a vCPU) wrote [gpa, gpa + len) of guest RAM: lets the engine
  * drop what it cached from there. Any thread; a range outside RAM is ignored. */
 void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* After vm_run: writes the engine's --profile report to f (accel.h's
+ * profile). Returns 0 or -errno after printing one line. */
+int vm_write_profile(struct vm *vm, FILE *f, const struct symbols *map);
 
 /* Prints the vCPU's registers to stderr, for fatal exits. */
 void vm_dump_vcpu(struct vcpu *vcpu);

@@ -1,4 +1,4 @@
-/* Parsing of --mem, --engine, --on-reboot, --cpus, --disk and --net (vm/config.h),
+/* Parsing of --mem, --engine, --on-reboot, --cpus, --disk, --net and --profile (vm/config.h),
  * and --cpu (vm/cpu_model.h). */
 #include <errno.h>
 #include <setjmp.h>
@@ -256,6 +256,26 @@ static void test_cpu_filter(void **state)
     assert_int_equal(b, ~(1u << 7));
 }
 
+static void test_parse_profile(void **state)
+{
+    char plain[] = "out.prof", with_map[] = "/tmp/p.txt,map=/boot/System.map";
+    char unknown[] = "p.txt,every=2ms", empty_map[] = "p.txt,map=", no_file[] = ",map=m";
+    struct vm_config cfg = {0};
+
+    (void)state;
+    assert_int_equal(config_parse_profile(plain, &cfg), 0);
+    assert_string_equal(cfg.profile, "out.prof");
+    assert_null(cfg.profile_map);
+    assert_int_equal(config_parse_profile(with_map, &cfg), 0);
+    assert_string_equal(cfg.profile, "/tmp/p.txt");
+    assert_string_equal(cfg.profile_map, "/boot/System.map");
+    cfg = (struct vm_config){0};
+    assert_int_equal(config_parse_profile(unknown, &cfg), -EINVAL);
+    assert_int_equal(config_parse_profile(empty_map, &cfg), -EINVAL);
+    assert_int_equal(config_parse_profile(no_file, &cfg), -EINVAL);
+    assert_null(cfg.profile);
+}
+
 static void test_parse_disk(void **state)
 {
     struct vm_config cfg = {0};
@@ -348,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_parse_cpu),
         cmocka_unit_test(test_cpu_filter),
         cmocka_unit_test(test_parse_disk),
+        cmocka_unit_test(test_parse_profile),
         cmocka_unit_test(test_parse_net),
     };
 

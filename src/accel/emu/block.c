@@ -56,6 +56,7 @@ void emu_blocks_free(struct emu_cpu *cpu)
 
 static void flush(struct emu_cpu *cpu)
 {
+    cpu->stats.block_flushes++;
     memset(cpu->blocks->table, 0, sizeof(cpu->blocks->table));
     cpu->blocks->used = 0;
     cpu->map_epoch++; /* no link may lead into the old blocks */
@@ -86,6 +87,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     struct emu_block *b;
     uint8_t *end;
 
+    cpu->stats.blocks_built++;
     if (c->used + BLOCK_BYTES > ARENA_BYTES)
         flush(cpu);
     b = (struct emu_block *)(c->arena + c->used);
@@ -232,6 +234,7 @@ static void *translation(struct emu_cpu *cpu, struct emu_block *b, bool *flushed
         *flushed = true;
         return NULL;
     }
+    cpu->stats.jit_translations++;
     return b->jit;
 }
 
@@ -259,6 +262,7 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
         if (__builtin_expect(emu_debug_on(cpu), 0)) {
             emu_debug_step(cpu);
             n++;
+            cpu->stats.insns++;
             prev = NULL;
             site = NULL;
             if (emu_events_due(cpu))
@@ -288,7 +292,9 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
                  * the same page, mode and CPL, the code cache unchanged. */
                 if (site && site_epoch == emu_jit_epoch(cpu) && b->jit_cpl == cpu->cpl)
                     emu_jit_link(cpu, site, b);
-                n += run_translated(cpu, b, budget - n, &site);
+                ran = run_translated(cpu, b, budget - n, &site);
+                n += ran;
+                cpu->stats.insns += ran;
                 site_epoch = emu_jit_epoch(cpu);
                 prev = NULL;
                 if (emu_events_due(cpu))
@@ -300,12 +306,16 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
         if (b) {
             ran = run_block(cpu, b);
             n += ran;
+            /* Counted here, not from the return value: an exception
+             * leaves this loop by longjmp. */
+            cpu->stats.insns += ran;
             /* Only a block that ran to its end with a handler of its own
              * leaves the mode and mappings as they were. */
             prev = ran == b->count && b->linkable ? b : NULL;
         } else {
             emu_step(cpu);
             n++;
+            cpu->stats.insns++;
             prev = NULL;
         }
         if (emu_events_due(cpu))

@@ -155,6 +155,36 @@ enum emu_access { ACC_READ, ACC_WRITE, ACC_FETCH };
 
 #define TLB_SIZE 256
 
+/*
+ * Event counters, one set per vCPU, written only by its own thread. Each is
+ * a plain add on a path that is already slow (a TLB walk, a block build, an
+ * exception delivery, a device access), so they are always on; profile.c
+ * reads them for `vx86 run --profile` and docs/profiling.md says what each
+ * means.
+ */
+struct emu_stats {
+    uint64_t insns;            /* guest instructions retired (each pass's count) */
+    uint64_t blocks_built;     /* decoded blocks built (block cache misses) */
+    uint64_t block_flushes;    /* block cache arena emptied */
+    uint64_t jit_translations; /* blocks the binary translator translated */
+    uint64_t jit_helper_calls; /* calls from translated code back into C */
+    uint64_t tlb_misses;       /* TLB lookups that walked (or read) the page tables */
+    uint64_t tlb_flushes;      /* whole-TLB flushes (CR3, CR4, PKRU writes...) */
+    uint64_t tlb_page_flushes; /* one-page flushes (INVLPG, INVPCID address) */
+    uint64_t steps;            /* instructions run alone by emu_step, outside any block */
+    uint64_t generic;          /* instructions run through exec.c's generic groups */
+    uint64_t exceptions[32];   /* exceptions delivered, by vector */
+    uint64_t soft_ints;        /* INT n, INT3, INTO delivered */
+    uint64_t interrupts[256];  /* external interrupts and NMIs delivered, by vector */
+    uint64_t pio;              /* port I/O accesses (each element of REP INS/OUTS) */
+    uint64_t mmio;             /* accesses to MMIO devices (the bus) */
+    uint64_t apic;             /* accesses to the local APIC page */
+    uint64_t halts;            /* HLT instructions run */
+    uint64_t exits;            /* returns from vcpu_run to the VM's loop */
+};
+
+struct emu_profile;
+
 struct tlb_entry {
     uint64_t vpn;  /* emu_tlb_tag(); 0 marks an empty entry */
     uint8_t *host; /* host address of the page; NULL for MMIO */
@@ -233,6 +263,10 @@ struct emu_cpu {
     uint64_t link_cs_base; /* CS when emu_update_mode last bumped map_epoch */
     uint32_t link_cs_limit;
     bool code_changed; /* this vCPU stored to a page holding decoded code */
+    /* The last pass of emu_run ran its whole budget, so it ended at an
+     * arbitrary instruction rather than at an exception, an event or a
+     * HLT: where profile.c prefers to sample. */
+    bool pass_full;
 
     /* Exceptions: emu_raise() records one and jumps to fault_jmp. */
     jmp_buf fault_jmp;
@@ -268,6 +302,10 @@ struct emu_cpu {
      * instruction runs at most EMU_LIMITED_PASS elements per step. 0: no
      * limit. */
     uint64_t passes, pass_limit;
+
+    /* Kept last: the fields above are the interpreter's hot ones. */
+    struct emu_stats stats;
+    struct emu_profile *prof; /* profile.c; NULL unless --profile */
 };
 
 /* interrupt.c */
@@ -445,6 +483,22 @@ static inline bool emu_events_due(struct emu_cpu *cpu)
              (cpu->nmi_pending && !cpu->nmi_blocked)) &&
             !cpu->intr_shadow);
 }
+/*
+ * profile.c: `vx86 run --profile` (docs/profiling.md). A vCPU samples
+ * itself: emu_events calls emu_profile_tick first (a sample of RIP, CPL and
+ * mode when the sampling period has passed; a phase snapshot of the
+ * counters every EMU_PROFILE_PHASE_NS) and emu_profile_deadline last (so
+ * that the next sample ends a pass or a sleep in time). Both only where
+ * cpu->prof is set; without --profile nothing runs but the counters.
+ */
+#define EMU_PROFILE_PERIOD_NS 1000000ULL   /* 1 ms of host time between samples */
+#define EMU_PROFILE_PHASE_NS  100000000ULL /* 100 ms phases */
+/* At vCPU creation, when the VM's configuration asks for a profile. */
+int emu_profile_init(struct emu_cpu *cpu);
+void emu_profile_free(struct emu_cpu *cpu);
+void emu_profile_tick(struct emu_cpu *cpu);
+void emu_profile_deadline(struct emu_cpu *cpu);
+
 /* kvmclock.c: writes the vCPU's pvclock structure if the guest enabled it. */
 void emu_kvmclock_publish(struct emu_cpu *cpu);
 /* Writes the wall clock at boot into gpa (MSR_KVM_WALL_CLOCK_NEW). */

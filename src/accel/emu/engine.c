@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "accel/emu/jit/jit.h"
+#include "accel/emu/profile.h"
 #include "hw/irqchip/irqchip.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -199,7 +200,8 @@ static int emu_vcpu_init(struct vm *vm, int index, struct accel_vcpu **out)
     cpu->vm = vm;
     cpu->evm = vm->accel_vm;
     cpu->index = index;
-    if (emu_dcache_init(cpu) || emu_blocks_init(cpu) || emu_jit_init(cpu)) {
+    if (emu_dcache_init(cpu) || emu_blocks_init(cpu) || emu_jit_init(cpu) ||
+        (vm->cfg.profile && emu_profile_init(cpu))) {
         emu_dcache_free(cpu);
         emu_blocks_free(cpu);
         free(cpu);
@@ -234,6 +236,7 @@ static void emu_vcpu_destroy(struct accel_vcpu *v)
     emu_dcache_free(cpu);
     emu_blocks_free(cpu);
     emu_jit_free(cpu);
+    emu_profile_free(cpu);
     free(cpu);
 }
 
@@ -339,4 +342,5 @@ const struct accel_ops accel_emu_ops = {
     .irq_set = emu_irq_set,
     .msi_send = emu_msi_send,
     .mem_written = emu_mem_written,
+    .profile = emu_profile_write,
 };

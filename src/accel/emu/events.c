@@ -79,6 +79,8 @@ bool emu_events(struct emu_cpu *cpu)
     uint8_t sipi;
 
     atomic_store(&cpu->wake, false);
+    if (cpu->prof)
+        emu_profile_tick(cpu);
     /* An INIT may have a start-up IPI queued behind it (Linux sends them
      * back to back to modern CPUs): take both now, since no wake-up will
      * come for the SIPI again. */
@@ -112,6 +114,8 @@ bool emu_events(struct emu_cpu *cpu)
         maskable(cpu, chip);
     }
     cpu->deadline = irqchip_next_deadline(chip, cpu->index);
+    if (cpu->prof)
+        emu_profile_deadline(cpu);
     if (cpu->wait_sipi || cpu->halted) {
         if (!cpu->pass_limit)
             sleep_until_event(cpu);

@@ -667,6 +667,7 @@ void emu_exec_decoded(struct emu_cpu *cpu)
 {
     unsigned group;
 
+    cpu->stats.generic++;
     if ((cpu->insn->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) && cpu->cpl != 0)
         emu_raise(cpu, EXC_GP, 0);
     group = cpu->decoded->group;
@@ -684,6 +685,7 @@ void emu_exec_decoded(struct emu_cpu *cpu)
 
 void emu_step(struct emu_cpu *cpu)
 {
+    cpu->stats.steps++;
     cpu->intr_shadow = false;
     cpu->insn_rip = cpu->rip;
     emu_decode(cpu);
@@ -747,6 +749,7 @@ static void fault_entry(struct emu_cpu *cpu)
         }
     }
     cpu->delivering = exception_class(vector);
+    cpu->stats.exceptions[vector & 31]++;
     emu_deliver(cpu, vector, has_error_code(vector) ? error : EXC_NO_ERROR, false);
     cpu->delivering = -1;
 }
@@ -754,6 +757,7 @@ static void fault_entry(struct emu_cpu *cpu)
 /* INT n, INT3, INTO: software interrupts, returning after the instruction. */
 void emu_soft_interrupt(struct emu_cpu *cpu, int vector)
 {
+    cpu->stats.soft_ints++;
     cpu->db_soft = DB_SOFT_INT;
     cpu->delivering = CLASS_BENIGN;
     emu_deliver(cpu, vector, EXC_NO_ERROR, true);
@@ -762,6 +766,7 @@ void emu_soft_interrupt(struct emu_cpu *cpu, int vector)
 
 void emu_external_interrupt(struct emu_cpu *cpu, int vector)
 {
+    cpu->stats.interrupts[vector & 255]++;
     cpu->insn_rip = cpu->rip;
     cpu->halted = false;
     cpu->delivering = CLASS_BENIGN;
@@ -771,6 +776,7 @@ void emu_external_interrupt(struct emu_cpu *cpu, int vector)
 
 int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
 {
+    cpu->stats.exits++;
     cpu->exit = exit;
     exit->why[0] = '\0';
     switch (setjmp(cpu->fault_jmp)) {
@@ -809,6 +815,7 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
         emu_exec_start(cpu);
         if (cpu->trace) {
             for (unsigned n = 0; n < pass && !cpu->halted && !cpu->triple_fault; n++) {
+                cpu->stats.insns++;
                 if (emu_debug_on(cpu))
                     emu_debug_step(cpu);
                 else
@@ -817,7 +824,9 @@ int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)
                     break;
             }
         } else {
-            emu_run_blocks(cpu, pass);
+            /* False first: an exception leaves by longjmp. */
+            cpu->pass_full = false;
+            cpu->pass_full = emu_run_blocks(cpu, pass) >= pass;
         }
     }
     emu_exec_end(cpu);

@@ -36,6 +36,7 @@ static uint64_t apic_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size)
 
 void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
 {
+    cpu->stats.tlb_flushes++;
     cpu->map_epoch++;
     for (int a = 0; a < 3; a++)
         for (int i = 0; i < TLB_SIZE; i++)
@@ -47,6 +48,7 @@ void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear)
 {
     uint64_t vpn = linear >> 12;
 
+    cpu->stats.tlb_page_flushes++;
     cpu->map_epoch++;
     for (int a = 0; a < 3; a++) {
         struct tlb_entry *e = &cpu->tlb[a][vpn % TLB_SIZE];
@@ -246,6 +248,7 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
     uint32_t code = (acc == ACC_WRITE ? PFEC_W : 0) | (user ? PFEC_U : 0);
     struct walk w;
 
+    cpu->stats.tlb_misses++;
     if (!(cpu->cr0 & CR0_PG)) {
         w = (struct walk){.gpa = emu_long_mode(cpu) ? linear : linear & 0xffffffff};
     } else {
@@ -305,8 +308,11 @@ static uint64_t phys_read(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t lin
         memcpy(&v, e->host + (linear & 0xfff), size);
         return v;
     }
-    if (is_apic_page(cpu, e->gpa))
+    if (is_apic_page(cpu, e->gpa)) {
+        cpu->stats.apic++;
         return apic_read(cpu, e->gpa | (linear & 0xfff), size);
+    }
+    cpu->stats.mmio++;
     return bus_read(&cpu->vm->mmio, e->gpa | (linear & 0xfff), size);
 }
 
@@ -335,10 +341,13 @@ static void phys_write(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear
         memcpy(e->host + (linear & 0xfff), &v, size);
         emu_code_written(cpu, e->host);
     } else if (is_apic_page(cpu, e->gpa)) {
+        cpu->stats.apic++;
         /* The APIC takes aligned 32-bit writes (SDM Vol. 3A §11.4.1). */
         lapic_mmio_write(cpu->evm->chip, cpu->index, (uint32_t)(linear & 0xffc), (uint32_t)v);
-    } else
+    } else {
+        cpu->stats.mmio++;
         bus_write(&cpu->vm->mmio, e->gpa | (linear & 0xfff), size, v);
+    }
 }
 
 void emu_write_lin(struct emu_cpu *cpu, uint64_t linear, uint64_t value, unsigned size, int cpl)

@@ -307,10 +307,12 @@ bool emu_exec_string(struct emu_cpu *cpu)
         case ZYDIS_MNEMONIC_INSD:
             /* The destination is probed first: a fault must not lose port data. */
             emu_linear(cpu, SEG_ES, di, size, true);
+            cpu->stats.pio++;
             emu_write(cpu, SEG_ES, di, bus_read(&cpu->vm->pio, port, size), size);
             set_index(cpu, GPR_RDI, aw, di + delta);
             break;
         default: /* OUTS */
+            cpu->stats.pio++;
             bus_write(&cpu->vm->pio, port, size, emu_read(cpu, seg, si, size));
             set_index(cpu, GPR_RSI, aw, si + delta);
             break;

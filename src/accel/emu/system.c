@@ -521,6 +521,7 @@ static void port_io(struct emu_cpu *cpu, bool in)
     uint16_t port = (uint16_t)emu_op_read(cpu, port_op);
 
     emu_check_io(cpu, port, size);
+    cpu->stats.pio++;
     if (in)
         emu_op_write(cpu, 0, bus_read(&cpu->vm->pio, port, size));
     else
@@ -559,6 +560,7 @@ bool emu_exec_system(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_HLT:
         cpu->halted = true;
+        cpu->stats.halts++;
         return true;
     case ZYDIS_MNEMONIC_CLI:
         if (!may_change_if(cpu))

@@ -268,6 +268,7 @@ static void call_handler(struct tr *t, const struct emu_uop *u, uint64_t rip, ui
     materialize(t);
     store_rip(t, offsetof(struct emu_cpu, insn_rip), rip);
     store_rip(t, offsetof(struct emu_cpu, rip), next);
+    emit_rm(&t->b, 0xff, 8, 0, CPU(stats.jit_helper_calls)); /* INC */
     mov_rr(&t->b, 8, HR_RDI, HR_RBX);
     mov_imm(&t->b, HR_RSI, (uintptr_t)u);
     mov_imm(&t->b, HR_RAX, (uintptr_t)u->fn);
