@@ -28,6 +28,7 @@ static const struct {
     [CPU_RDPID] = {"rdpid", 7, 0, ECX, 22},
     [CPU_PDPE1GB] = {"pdpe1gb", 0x80000001, 0, EDX, 26},
     [CPU_PKU] = {"pku", 7, 0, ECX, 3},
+    [CPU_PKS] = {"pks", 7, 0, ECX, 31},
 };
 
 static int find(const char *name, size_t len)

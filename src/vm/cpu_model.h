@@ -29,6 +29,7 @@ enum cpu_feature {
     CPU_RDPID,
     CPU_PDPE1GB,
     CPU_PKU,
+    CPU_PKS,
     CPU_FEATURE_COUNT
 };
 

@@ -68,10 +68,10 @@ void emu_cpuid(struct emu_cpu *cpu)
     case 7:
         if ((uint32_t)cpu->gpr[GPR_RCX] == 0) {
             /* FSGSBASE TSC_ADJUST SMEP ERMS INVPCID RDSEED SMAP CLFLUSHOPT CLWB;
-             * UMIP PKU (OSPKE: CR4.PKE) RDPID */
+             * UMIP PKU (OSPKE: CR4.PKE) RDPID PKS */
             b = 1u << 0 | 1u << 1 | 1u << 7 | 1u << 9 | 1u << 10 | 1u << 18 | 1u << 20 | 1u << 23 |
                 1u << 24;
-            c = 1u << 2 | 1u << 3 | 1u << 22;
+            c = 1u << 2 | 1u << 3 | 1u << 22 | 1u << 31;
             if (cpu->cr4 & CR4_PKE)
                 c |= 1u << 4; /* OSPKE */
             d = 1u << 29; /* IA32_ARCH_CAPABILITIES */

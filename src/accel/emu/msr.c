@@ -19,6 +19,7 @@
 #define MSR_IA32_SYSENTER_EIP      0x176
 #define MSR_IA32_MISC_ENABLE       0x1a0
 #define MSR_IA32_PAT               0x277
+#define MSR_IA32_PKRS              0x6e1
 #define MSR_KVM_WALL_CLOCK         0x11
 #define MSR_KVM_SYSTEM_TIME        0x12
 #define MSR_KVM_WALL_CLOCK_NEW     0x4b564d00
@@ -146,6 +147,10 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
         return cpu->msr.misc_enable;
     case MSR_IA32_PAT:
         return cpu->msr.pat;
+    case MSR_IA32_PKRS:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_PKS))
+            emu_raise(cpu, EXC_GP, 0);
+        return cpu->pkrs;
     case MSR_EFER:
         return cpu->efer;
     case MSR_STAR:
@@ -231,6 +236,12 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         return;
     case MSR_IA32_PAT:
         cpu->msr.pat = v;
+        return;
+    case MSR_IA32_PKRS:
+        /* Bits 63:32 are reserved (SDM Vol. 4, Table 2-2). */
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_PKS) || (v >> 32))
+            emu_raise(cpu, EXC_GP, 0);
+        emu_set_pkrs(cpu, (uint32_t)v);
         return;
     case MSR_EFER:
         /* LMA is read-only; LME may not change while paging is on. */
