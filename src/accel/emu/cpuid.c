@@ -6,11 +6,14 @@
 
 /*
  * CPUID advertises what this CPU implements and nothing more: integer
- * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP and 1 GiB pages, long
+ * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP, 1 GiB pages and
+ * protection keys (PKU, PKS), long
  * mode, SYSCALL, SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz),
  * MSRs with MTRRs and PAT, IA32_TSC_ADJUST, UMIP, the local APIC (x2APIC, TSC-deadline),
  * RDRAND/RDSEED, RDPID, FSGSBASE, and KVM's signature leaves; fpu.c adds
- * x87, MMX, SSE to SSE4.2, AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
+ * x87, MMX, SSE to SSE4.2, AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH). As
+ * GenuineIntel or, with --cpu ...,vendor=AuthenticAMD, as AMD's CPUs lay
+ * out their extended leaves.
  */
 /* Bits of the APIC ID that number the vCPUs within the one package. */
 static uint32_t core_bits(const struct emu_cpu *cpu)
