@@ -30,7 +30,9 @@ static const char usage[] =
     "  --mem SIZE           guest RAM, e.g. 256M or 1G (default 256M)\n"
     "  --cpus N             virtual CPUs (default 1)\n"
     "  --cpu MODEL[,-FEATURE]...  the CPU model: vx86 (default) or max, the same;\n"
-    "                       -FEATURE takes a feature away (x2apic, umip, pku, ...)\n"
+    "                       -FEATURE takes a feature away (x2apic, umip, pku, ...),\n"
+    "                       vendor=AuthenticAMD makes it an AMD CPU (default\n"
+    "                       vendor=GenuineIntel)\n"
     "  --cmdline TEXT       kernel command line\n"
     "  --serial stdio|FILE  where the console goes (default stdio)\n"
     "  --on-reboot ACTION   what a guest reset does: exit (default) ends vx86,\n"
@@ -154,7 +156,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
                 return -EINVAL;
             break;
         case OPT_CPU:
-            if (cpu_model_parse(optarg, &cfg->cpu_off))
+            if (cpu_model_parse(optarg, &cfg->cpu_off, &cfg->cpu_vendor))
                 return -EINVAL;
             break;
         case OPT_CMDLINE:

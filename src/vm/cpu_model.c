@@ -28,6 +28,7 @@ static const struct {
     [CPU_RDPID] = {"rdpid", 7, 0, ECX, 22},
     [CPU_PDPE1GB] = {"pdpe1gb", 0x80000001, 0, EDX, 26},
     [CPU_PKU] = {"pku", 7, 0, ECX, 3},
+    [CPU_PKS] = {"pks", 7, 0, ECX, 31},
 };
 
 static int find(const char *name, size_t len)
@@ -38,7 +39,25 @@ static int find(const char *name, size_t len)
     return -1;
 }
 
-int cpu_model_parse(const char *s, cpu_features_t *off)
+/* CPUID's 12 bytes in EBX, EDX, ECX order. */
+static const char *const vendors[] = {
+    [CPU_VENDOR_INTEL] = "GenuineIntel",
+    [CPU_VENDOR_AMD] = "AuthenticAMD",
+};
+
+static int parse_vendor(const char *s, const char *p, size_t len, enum cpu_vendor *vendor)
+{
+    for (unsigned v = 0; v < sizeof(vendors) / sizeof(vendors[0]); v++) {
+        if (strlen(vendors[v]) == len && !strncmp(vendors[v], p, len)) {
+            *vendor = (enum cpu_vendor)v;
+            return 0;
+        }
+    }
+    log_err("--cpu %s: unknown vendor '%.*s' (GenuineIntel or AuthenticAMD)", s, (int)len, p);
+    return -EINVAL;
+}
+
+int cpu_model_parse(const char *s, cpu_features_t *off, enum cpu_vendor *vendor)
 {
     const char *p = strchr(s, ','), *end;
     size_t model = p ? (size_t)(p - s) : strlen(s);
@@ -49,11 +68,17 @@ int cpu_model_parse(const char *s, cpu_features_t *off)
         return -EINVAL;
     }
     *off = 0;
+    *vendor = CPU_VENDOR_INTEL;
     for (; p; p = end) {
         int f;
 
         p++;
         end = strchr(p, ',');
+        if (!strncmp(p, "vendor=", 7)) {
+            if (parse_vendor(s, p + 7, end ? (size_t)(end - p - 7) : strlen(p + 7), vendor))
+                return -EINVAL;
+            continue;
+        }
         if ((*p != '+' && *p != '-') ||
             (f = find(p + 1, end ? (size_t)(end - p - 1) : strlen(p + 1))) < 0) {
             for (int i = 0; i < CPU_FEATURE_COUNT; i++)
@@ -70,6 +95,15 @@ int cpu_model_parse(const char *s, cpu_features_t *off)
             *off &= ~(1u << f);
     }
     return 0;
+}
+
+void cpu_model_vendor(enum cpu_vendor vendor, uint32_t leaf, uint32_t *b, uint32_t *c, uint32_t *d)
+{
+    if (leaf == 0 || (leaf == 0x80000000 && vendor == CPU_VENDOR_AMD)) {
+        memcpy(b, vendors[vendor], 4);
+        memcpy(d, vendors[vendor] + 4, 4);
+        memcpy(c, vendors[vendor] + 8, 4);
+    }
 }
 
 void cpu_model_filter(cpu_features_t off, uint32_t leaf, uint32_t subleaf, uint32_t *a,

@@ -76,6 +76,7 @@ struct vm_config {
     uint64_t mem_size;
     int cpus;
     cpu_features_t cpu_off; /* the CPU model's features --cpu took away */
+    enum cpu_vendor cpu_vendor;
     enum engine_choice engine;
     enum on_reboot on_reboot;
     enum virtio_transport transport;

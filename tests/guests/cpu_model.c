@@ -4,7 +4,7 @@
  * guest knows must be in CPUID exactly when it is not taken away (on KVM:
  * and the host CPU has it), and one taken away must also be refused as by
  * a CPU without it:
- *   - a CR4 enable bit (UMIP, FSGSBASE, PCIDE, SMEP, SMAP, PKE) is reserved:
+ *   - a CR4 enable bit (UMIP, FSGSBASE, PCIDE, SMEP, SMAP, PKE, PKS) is reserved:
  *     MOV to CR4 raises #GP(0) (SDM Vol. 3A §2.5);
  *   - x2APIC: IA32_APIC_BASE.EXTD is reserved: WRMSR raises #GP(0);
  *   - IA32_TSC_ADJUST: RDMSR raises #GP(0);
@@ -45,6 +45,7 @@ static const struct feature {
     {"rdpid", 7, 0, ECX, 22, INSN, 0},
     {"pdpe1gb", 0x80000001, 0, EDX, 26, CPUID_ONLY, 0},
     {"pku", 7, 0, ECX, 3, CR4_BIT, 1ull << 22},
+    {"pks", 7, 0, ECX, 31, CR4_BIT, 1ull << 24},
 };
 
 /* Whether the comma-separated list after "off=" in cmdline names name. */

@@ -36,6 +36,8 @@ PVM_LIMITS = {
     "paging_pae.elf": "PVM raises #GP on enabling paging in 32-bit protected mode",
     "cpu_model.elf": "PVM runs the guest's CPUID on the host CPU, which has no CPUID "
                      "faulting, so the CPUID vx86 gives KVM never reaches the guest",
+    "vendor.elf": "PVM runs the guest's CPUID on the host CPU, which has no CPUID "
+                  "faulting, so the GenuineIntel vx86 gives KVM never reaches the guest",
     "msr.elf": "PVM accepts IA32_SPEC_CTRL and IA32_PRED_CMD though CPUID reports neither",
     "debug.elf": "PVM does not hold a single-step trap over MOV SS and cannot emulate "
                  "INT n with RFLAGS.TF set (KVM emulation failure)",
@@ -59,7 +61,7 @@ def test_guest_passes(engine, name):
 
 # Every feature --cpu can take away, as QEMU names them.
 CPU_FEATURES = ("x2apic", "tsc-deadline", "pcid", "invpcid", "smep", "smap", "umip",
-                "fsgsbase", "tsc-adjust", "rdrand", "rdseed", "rdpid", "pdpe1gb", "pku")
+                "fsgsbase", "tsc-adjust", "rdrand", "rdseed", "rdpid", "pdpe1gb", "pku", "pks")
 
 
 @pytest.mark.parametrize("off", [CPU_FEATURES, ("x2apic",), ("umip", "pdpe1gb", "rdpid")],
@@ -77,12 +79,25 @@ def test_cpu_model_takes_features_away(engine, off):
         assert f"{f}: taken away, absent in CPUID" in r.out, r
 
 
+def test_cpu_vendor_amd(engine):
+    if engine == "kvm":
+        pytest.skip("vendor.elf as AMD on kvm: KVM gives the guest the vendor string, but the "
+                    "host CPU runs SYSENTER and SYSEXIT as its own vendor's do")
+    r = run_vx86("run", "--engine", engine, "--mem", "128M", "--cpu", "max,vendor=AuthenticAMD",
+                 "--cmdline", "vx86 amd", "--kernel", GUESTS / "vendor.elf")
+    assert r.status == 1, r
+    assert "PASS" in r.out and "FAIL" not in r.out, r
+    assert "vendor AuthenticAMD" in r.out, r
+
+
 def test_cpu_model_rejects_what_vx86_lacks():
     r = run_vx86("run", "--cpu", "max,+avx512f", "--kernel", GUESTS / "hello.elf")
     assert r.status == 2, r
     assert "'+avx512f' is not +FEATURE or -FEATURE of a feature vx86 implements" in r.err, r
     r = run_vx86("run", "--cpu", "host", "--kernel", GUESTS / "hello.elf")
     assert r.status == 2 and "unknown CPU model 'host'" in r.err, r
+    r = run_vx86("run", "--cpu", "max,vendor=HygonGenuine", "--kernel", GUESTS / "hello.elf")
+    assert r.status == 2 and "unknown vendor 'HygonGenuine'" in r.err, r
 
 
 def test_hello_output(engine):

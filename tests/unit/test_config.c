@@ -208,6 +208,7 @@ static void test_parse_cpu(void **state)
         const char *s;
         int ok;
         cpu_features_t off;
+        enum cpu_vendor vendor;
     } vectors[] = {
         {"vx86", 1, 0},
         {"max", 1, 0},
@@ -227,15 +228,26 @@ static void test_parse_cpu(void **state)
         {"max,-", 0, 0},
         {"max,,-x2apic", 0, 0},
         {"qemu64,-x2apic", 0, 0},
+        {"max,vendor=AuthenticAMD", 1, 0, CPU_VENDOR_AMD},
+        {"vx86,-pks,vendor=AuthenticAMD,-x2apic", 1, 1u << CPU_PKS | 1u << CPU_X2APIC,
+         CPU_VENDOR_AMD},
+        {"max,vendor=AuthenticAMD,vendor=GenuineIntel", 1, 0, CPU_VENDOR_INTEL},
+        {"max,vendor=GenuineIntel", 1, 0, CPU_VENDOR_INTEL},
+        {"max,vendor=", 0, 0},
+        {"max,vendor=AMD", 0, 0},
+        {"max,vendor=AuthenticAMDx", 0, 0},
+        {"max,vendor=authenticamd", 0, 0},
+        {"max,+vendor=AuthenticAMD", 0, 0},
     };
 
     (void)state;
     for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
         cpu_features_t off = 0xdead;
-        int err = cpu_model_parse(vectors[i].s, &off);
+        enum cpu_vendor vendor = (enum cpu_vendor)7; /* neither */
+        int err = cpu_model_parse(vectors[i].s, &off, &vendor);
 
-        if (vectors[i].ok && (err || off != vectors[i].off))
-            fail_msg("--cpu \"%s\": gave %d and 0x%x", vectors[i].s, err, off);
+        if (vectors[i].ok && (err || off != vectors[i].off || vendor != vectors[i].vendor))
+            fail_msg("--cpu \"%s\": gave %d, 0x%x and vendor %d", vectors[i].s, err, off, vendor);
         if (!vectors[i].ok && err != -EINVAL)
             fail_msg("--cpu \"%s\": accepted as 0x%x", vectors[i].s, off);
     }
@@ -274,6 +286,23 @@ static void test_parse_profile(void **state)
     assert_int_equal(config_parse_profile(empty_map, &cfg), -EINVAL);
     assert_int_equal(config_parse_profile(no_file, &cfg), -EINVAL);
     assert_null(cfg.profile);
+}
+
+static void test_cpu_vendor(void **state)
+{
+    uint32_t r[3] = {1, 2, 3}; /* EBX, EDX, ECX: the string's order */
+
+    (void)state;
+    cpu_model_vendor(CPU_VENDOR_AMD, 0, &r[0], &r[2], &r[1]);
+    assert_memory_equal(r, "AuthenticAMD", 12);
+    cpu_model_vendor(CPU_VENDOR_INTEL, 0, &r[0], &r[2], &r[1]);
+    assert_memory_equal(r, "GenuineIntel", 12);
+    cpu_model_vendor(CPU_VENDOR_AMD, 0x80000000, &r[0], &r[2], &r[1]);
+    assert_memory_equal(r, "AuthenticAMD", 12);
+    r[0] = r[1] = r[2] = 0;
+    cpu_model_vendor(CPU_VENDOR_INTEL, 0x80000000, &r[0], &r[2], &r[1]);
+    cpu_model_vendor(CPU_VENDOR_AMD, 1, &r[0], &r[2], &r[1]);
+    assert_true(!r[0] && !r[1] && !r[2]); /* Intel's 80000000H has no string */
 }
 
 static void test_parse_disk(void **state)
@@ -367,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_parse_cpus),
         cmocka_unit_test(test_parse_cpu),
         cmocka_unit_test(test_cpu_filter),
+        cmocka_unit_test(test_cpu_vendor),
         cmocka_unit_test(test_parse_disk),
         cmocka_unit_test(test_parse_profile),
         cmocka_unit_test(test_parse_net),

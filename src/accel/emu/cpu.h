@@ -71,6 +71,7 @@ struct emu_vm {
 #define CR4_SMEP       (1ULL << 20)
 #define CR4_SMAP       (1ULL << 21)
 #define CR4_PKE        (1ULL << 22)
+#define CR4_PKS        (1ULL << 24)
 
 #define EFER_SCE (1ULL << 0)
 #define EFER_LME (1ULL << 8)
@@ -216,7 +217,9 @@ struct emu_cpu {
     struct cpu_segment seg[SEG_COUNT], ldt, tr;
     struct cpu_dtable gdt, idt;
     uint64_t cr0, cr2, cr3, cr4, cr8, efer, xcr0;
-    uint32_t pkru; /* protection-key rights for user pages (SDM Vol. 3A §4.6.2) */
+    /* Protection-key rights (SDM Vol. 3A §4.6.2): PKRU for user pages,
+     * IA32_PKRS for supervisor pages. */
+    uint32_t pkru, pkrs;
     struct emu_msrs msr;
     uint8_t fxsave[512] __attribute__((aligned(16)));
     bool halted;
@@ -325,9 +328,10 @@ void emu_sysexit(struct emu_cpu *cpu, int opsize);
 /* mmu.c: linear addresses. */
 void emu_tlb_flush(struct emu_cpu *cpu, bool include_global);
 void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear);
-/* Sets PKRU (WRPKRU, XRSTOR); the TLB, which caches protection-key
- * verdicts, is emptied when it changes. */
+/* Set PKRU (WRPKRU, XRSTOR) and IA32_PKRS (WRMSR); the TLB, which caches
+ * protection-key verdicts, is emptied when one changes. */
 void emu_set_pkru(struct emu_cpu *cpu, uint32_t v);
+void emu_set_pkrs(struct emu_cpu *cpu, uint32_t v);
 uint64_t emu_read_lin(struct emu_cpu *cpu, uint64_t linear, unsigned size, enum emu_access acc,
                       int cpl);
 void emu_write_lin(struct emu_cpu *cpu, uint64_t linear, uint64_t value, unsigned size, int cpl);

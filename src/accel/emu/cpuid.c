@@ -6,11 +6,14 @@
 
 /*
  * CPUID advertises what this CPU implements and nothing more: integer
- * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP and 1 GiB pages, long
+ * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP, 1 GiB pages and
+ * protection keys (PKU, PKS), long
  * mode, SYSCALL, SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz),
  * MSRs with MTRRs and PAT, IA32_TSC_ADJUST, UMIP, the local APIC (x2APIC, TSC-deadline),
  * RDRAND/RDSEED, RDPID, FSGSBASE, and KVM's signature leaves; fpu.c adds
- * x87, MMX, SSE to SSE4.2, AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
+ * x87, MMX, SSE to SSE4.2, AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH). As
+ * GenuineIntel or, with --cpu ...,vendor=AuthenticAMD, as AMD's CPUs lay
+ * out their extended leaves.
  */
 /* Bits of the APIC ID that number the vCPUs within the one package. */
 static uint32_t core_bits(const struct emu_cpu *cpu)
@@ -22,19 +25,22 @@ static uint32_t core_bits(const struct emu_cpu *cpu)
     return bits;
 }
 
-void emu_cpuid(struct emu_cpu *cpu)
+/* Leaf 1's EDX bits that AMD repeats in leaf 80000001H's EDX (AMD APM
+ * Vol. 3, CPUID Fn8000_0001_EDX): FPU to APIC, MTRR to PSE36, MMX, FXSR. */
+#define AMD_LEAF1_EDX_MIRROR 0x0183f3ffu
+
+static void cpuid_leaf(struct emu_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
-    uint32_t leaf = (uint32_t)cpu->gpr[0], a = 0, b = 0, c = 0, d = 0;
+    bool amd = cpu->vm->cfg.cpu_vendor == CPU_VENDOR_AMD;
+    uint32_t a = 0, b = 0, c = 0, d = 0;
 
     switch (leaf) {
     case 0:
-        /* "GenuineIntel": Linux runs only generic code for a vendor it does
-         * not know, and then ignores the invariant TSC (and warns). The
-         * brand string (leaves 80000002H-80000004H) says what this is. */
+        /* The vendor is cpu_model_vendor's: GenuineIntel unless --cpu says
+         * AuthenticAMD (Linux runs only generic code for a vendor it does
+         * not know, and then ignores the invariant TSC). The brand string
+         * (leaves 80000002H-80000004H) says what this is. */
         a = 0x16;
-        b = 0x756e6547;
-        d = 0x49656e69;
-        c = 0x6c65746e;
         break;
     case 1:
         a = 0x000006f1; /* family 6 */
@@ -53,7 +59,7 @@ void emu_cpuid(struct emu_cpu *cpu)
         /* x2APIC topology (SDM Vol. 3A §9.9): one thread per core, every
          * vCPU a core of package 0. ECX[15:8] is the level type, 0 past
          * the last level; EDX the x2APIC ID at every subleaf. */
-        uint32_t sub = (uint32_t)cpu->gpr[GPR_RCX] & 0xff;
+        uint32_t sub = subleaf & 0xff;
 
         if (sub == 0) {
             a = 0, b = 1, c = 1u << 8;
@@ -66,12 +72,12 @@ void emu_cpuid(struct emu_cpu *cpu)
         break;
     }
     case 7:
-        if ((uint32_t)cpu->gpr[GPR_RCX] == 0) {
+        if (subleaf == 0) {
             /* FSGSBASE TSC_ADJUST SMEP ERMS INVPCID RDSEED SMAP CLFLUSHOPT CLWB;
-             * UMIP PKU (OSPKE: CR4.PKE) RDPID */
+             * UMIP PKU (OSPKE: CR4.PKE) RDPID PKS */
             b = 1u << 0 | 1u << 1 | 1u << 7 | 1u << 9 | 1u << 10 | 1u << 18 | 1u << 20 | 1u << 23 |
                 1u << 24;
-            c = 1u << 2 | 1u << 3 | 1u << 22;
+            c = 1u << 2 | 1u << 3 | 1u << 22 | 1u << 31;
             if (cpu->cr4 & CR4_PKE)
                 c |= 1u << 4; /* OSPKE */
             d = 1u << 29; /* IA32_ARCH_CAPABILITIES */
@@ -114,17 +120,40 @@ void emu_cpuid(struct emu_cpu *cpu)
         c = 1u << 0 | 1u << 5; /* LAHF/SAHF in 64-bit mode, LZCNT */
         /* SYSCALL NX Page1GB RDTSCP LM */
         d = 1u << 11 | 1u << 20 | 1u << 26 | 1u << 27 | 1u << 29;
+        if (amd) {
+            uint32_t l1[4];
+
+            cpuid_leaf(cpu, 1, 0, l1);
+            d |= l1[3] & AMD_LEAF1_EDX_MIRROR;
+        }
         break;
     case 0x80000007:
         d = 1u << 8; /* invariant TSC */
         break;
     case 0x80000008:
         a = 48u << 8 | EMU_PHYS_BITS; /* linear and physical address bits */
+        /* AMD: the package's cores less one, and the APIC ID bits that
+         * number them (AMD APM Vol. 3, CPUID Fn8000_0008_ECX); Intel's ECX
+         * is reserved. */
+        if (amd)
+            c = core_bits(cpu) << 12 | (uint32_t)(cpu->vm->cfg.cpus - 1);
         break;
     default:
         break;
     }
-    emu_fpu_cpuid(cpu, leaf, (uint32_t)cpu->gpr[GPR_RCX], &a, &b, &c, &d);
-    cpu_model_filter(cpu->vm->cfg.cpu_off, leaf, (uint32_t)cpu->gpr[GPR_RCX], &a, &b, &c, &d);
-    cpu->gpr[0] = a, cpu->gpr[GPR_RBX] = b, cpu->gpr[GPR_RCX] = c, cpu->gpr[GPR_RDX] = d;
+    emu_fpu_cpuid(cpu, leaf, subleaf, &a, &b, &c, &d);
+    cpu_model_filter(cpu->vm->cfg.cpu_off, leaf, subleaf, &a, &b, &c, &d);
+    cpu_model_vendor(cpu->vm->cfg.cpu_vendor, leaf, &b, &c, &d);
+    out[0] = a, out[1] = b, out[2] = c, out[3] = d;
+}
+
+void emu_cpuid(struct emu_cpu *cpu)
+{
+    uint32_t r[4];
+
+    cpuid_leaf(cpu, (uint32_t)cpu->gpr[0], (uint32_t)cpu->gpr[GPR_RCX], r);
+    cpu->gpr[0] = r[0];
+    cpu->gpr[GPR_RBX] = r[1];
+    cpu->gpr[GPR_RCX] = r[2];
+    cpu->gpr[GPR_RDX] = r[3];
 }

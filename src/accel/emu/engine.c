@@ -168,7 +168,7 @@ void emu_reset(struct emu_cpu *cpu)
     cpu->halted = cpu->intr_shadow = cpu->irq_blocked = false;
     cpu->nmi_blocked = false;
     cpu->nmi_pending = 0;
-    cpu->pkru = 0;
+    cpu->pkru = cpu->pkrs = 0;
     memset(cpu->dr, 0, sizeof(cpu->dr));
     cpu->dr6 = DR6_FIXED1;
     cpu->dr7 = DR7_FIXED1;

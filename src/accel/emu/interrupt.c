@@ -1,9 +1,11 @@
 /*
  * Exceptions and interrupts: delivery through the real-mode IVT or the
  * protected/long-mode IDT with privilege and IST stack switches (SDM Vol. 3A
- * §6.12, §6.14), IRET, SYSCALL/SYSRET (Vol. 2B).
+ * §6.12, §6.14), IRET, SYSCALL/SYSRET and SYSENTER/SYSEXIT (Vol. 2B), the
+ * latter two pairs as the CPU model's vendor has them.
  */
 #include "accel/emu/cpu.h"
+#include "vm/vm.h"
 
 #define GATE_TASK   0x5
 #define GATE_INT16  0x6
@@ -337,23 +339,43 @@ void emu_iret(struct emu_cpu *cpu, int opsize)
     iret_protected(cpu, opsize);
 }
 
+static bool amd(const struct emu_cpu *cpu)
+{
+    return cpu->vm->cfg.cpu_vendor == CPU_VENDOR_AMD;
+}
+
+/*
+ * SYSCALL and SYSRET (SDM Vol. 2B; AMD APM Vol. 3). In long mode, 64-bit
+ * and compatibility mode alike, SYSCALL enters 64-bit mode at LSTAR or
+ * CSTAR. Outside long mode Intel CPUs raise #UD; AMD ones, which invented
+ * the pair, run the legacy form: EIP from STAR[31:0], flat 32-bit CS and
+ * SS from STAR[47:32], VM, IF and RF cleared (APM SYSCALL, "legacy mode").
+ */
 void emu_syscall(struct emu_cpu *cpu)
 {
     uint16_t sel = (uint16_t)(cpu->msr.star >> 32);
+    bool lm = emu_long_mode(cpu);
 
-    if (!(cpu->efer & EFER_SCE) || !emu_long_mode(cpu))
+    if (!(cpu->efer & EFER_SCE) || (!lm && !amd(cpu)))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
-    cpu->gpr[GPR_RCX] = cpu->next_rip;
-    cpu->gpr[11] = cpu->rflags & ~RFLAGS_RF;
-    cpu->rip = cpu->code_bits == 64 ? cpu->msr.lstar : cpu->msr.cstar;
-    cpu->rflags &= ~(cpu->msr.sfmask | RFLAGS_RF);
+    if (lm) {
+        cpu->gpr[GPR_RCX] = cpu->next_rip;
+        cpu->gpr[11] = cpu->rflags & ~RFLAGS_RF;
+        cpu->rip = cpu->code_bits == 64 ? cpu->msr.lstar : cpu->msr.cstar;
+        cpu->rflags &= ~(cpu->msr.sfmask | RFLAGS_RF);
+    } else {
+        cpu->gpr[GPR_RCX] = cpu->next_rip & 0xffffffff;
+        cpu->rip = cpu->msr.star & 0xffffffff;
+        cpu->rflags &= ~(RFLAGS_VM | RFLAGS_IF | RFLAGS_RF);
+    }
     cpu->rflags |= RFLAGS_FIXED;
     cpu->seg[SEG_CS] = (struct cpu_segment){.selector = sel & 0xfffc,
                                             .limit = 0xffffffff,
                                             .type = 0xb,
                                             .s = 1,
                                             .present = 1,
-                                            .l = 1,
+                                            .l = lm,
+                                            .db = !lm,
                                             .g = 1};
     cpu->seg[SEG_SS] = (struct cpu_segment){.selector = (uint16_t)(sel + 8),
                                             .limit = 0xffffffff,
@@ -365,18 +387,22 @@ void emu_syscall(struct emu_cpu *cpu)
     emu_update_mode(cpu);
 }
 
+/* SYSRET: as SYSCALL, legacy mode only on AMD, where it sets IF and takes
+ * nothing from R11. A non-canonical RCX is #GP(0) at CPL 0 on Intel; AMD
+ * CPUs return, and the fetch faults at CPL 3. */
 void emu_sysret(struct emu_cpu *cpu, int opsize)
 {
     uint16_t sel = (uint16_t)(cpu->msr.star >> 48);
+    bool lm = emu_long_mode(cpu);
 
-    if (!(cpu->efer & EFER_SCE) || !emu_long_mode(cpu))
+    if (!(cpu->efer & EFER_SCE) || (!lm && !amd(cpu)))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
-    if (cpu->cpl != 0)
+    if (!(cpu->cr0 & CR0_PE) || cpu->cpl != 0)
         emu_raise(cpu, EXC_GP, 0);
     if (opsize == 64) {
         uint64_t rcx = cpu->gpr[GPR_RCX];
 
-        if (!emu_canonical(rcx))
+        if (!emu_canonical(rcx) && !amd(cpu))
             emu_raise(cpu, EXC_GP, 0);
         cpu->rip = rcx;
         cpu->seg[SEG_CS] = (struct cpu_segment){.selector = (uint16_t)((sel + 16) | 3),
@@ -398,7 +424,10 @@ void emu_sysret(struct emu_cpu *cpu, int opsize)
                                                 .db = 1,
                                                 .g = 1};
     }
-    cpu->rflags = (cpu->gpr[11] & 0x3c7fd7) | RFLAGS_FIXED;
+    if (lm)
+        cpu->rflags = (cpu->gpr[11] & 0x3c7fd7) | RFLAGS_FIXED;
+    else
+        cpu->rflags |= RFLAGS_IF;
     /* SS keeps its cached attributes except the selector and DPL (SDM SYSRET). */
     cpu->seg[SEG_SS].selector = (uint16_t)((sel + 8) | 3);
     cpu->seg[SEG_SS].dpl = 3;
@@ -414,12 +443,16 @@ void emu_sysret(struct emu_cpu *cpu, int opsize)
     emu_update_mode(cpu);
 }
 
-/* SYSENTER/SYSEXIT (SDM Vol. 2B): flat segments derived from IA32_SYSENTER_CS. */
+/* SYSENTER/SYSEXIT (SDM Vol. 2B): flat segments derived from
+ * IA32_SYSENTER_CS. AMD CPUs have them in legacy mode only: #UD in long
+ * mode (AMD APM Vol. 3, SYSENTER, SYSEXIT). */
 void emu_sysenter(struct emu_cpu *cpu)
 {
     uint16_t cs = (uint16_t)cpu->msr.sysenter_cs & 0xfffc;
     bool lm = emu_long_mode(cpu);
 
+    if (lm && amd(cpu))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     if (!(cpu->cr0 & CR0_PE) || cs == 0)
         emu_raise(cpu, EXC_GP, 0);
     cpu->rflags &= ~(RFLAGS_VM | RFLAGS_IF | RFLAGS_RF);
@@ -437,6 +470,8 @@ void emu_sysexit(struct emu_cpu *cpu, int opsize)
     uint16_t base = (uint16_t)cpu->msr.sysenter_cs & 0xfffc;
     bool to64 = opsize == 64;
 
+    if (emu_long_mode(cpu) && amd(cpu))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     if (!(cpu->cr0 & CR0_PE) || base == 0 || cpu->cpl != 0)
         emu_raise(cpu, EXC_GP, 0);
     cpu->seg[SEG_CS] = (struct cpu_segment){.selector = (uint16_t)((base + (to64 ? 32 : 16)) | 3),

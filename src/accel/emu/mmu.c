@@ -214,29 +214,41 @@ static void set_accessed(struct emu_cpu *cpu, const struct walk *w, bool write)
 }
 
 /* The TLB miss path of translate(): walks, checks and fills the entry. */
-/* Protection keys (SDM Vol. 3A §4.6.2): a data access to a user page, at
- * any CPL, is refused if PKRU's AD bit for the page's key is set, a write
- * if its WD bit is, unless a supervisor one with CR0.WP clear. A refusal
- * sets PK in the error code of whatever #PF the access raises, alone or
- * with another permission fault (§4.7). TLB entries keep the verdict: a
- * PKRU change empties the TLB (emu_set_pkru). */
+/* Protection keys (SDM Vol. 3A §4.6.2): a data access, at any CPL and
+ * implicit ones too, is refused if the AD bit for the page's key is set,
+ * a write if its WD bit is, unless a supervisor one with CR0.WP clear; the
+ * bits are PKRU's for a user page (with CR4.PKE), IA32_PKRS's for a
+ * supervisor page (with CR4.PKS). A refusal sets PK in the error code of
+ * whatever #PF the access raises, alone or with another permission fault
+ * (§4.7). TLB entries keep the verdict: a change of either register
+ * empties the TLB (set_keys). */
 static bool pkey_denies(const struct emu_cpu *cpu, const struct walk *w, enum emu_access acc,
                         bool user)
 {
     uint32_t rights;
 
-    if (!w->user || acc == ACC_FETCH || !(cpu->cr4 & CR4_PKE) || !emu_long_mode(cpu))
+    if (acc == ACC_FETCH || !emu_long_mode(cpu) || !(cpu->cr4 & (w->user ? CR4_PKE : CR4_PKS)))
         return false;
-    rights = cpu->pkru >> (2 * w->pkey);
+    rights = (w->user ? cpu->pkru : cpu->pkrs) >> (2 * w->pkey);
     return (rights & 1) || (acc == ACC_WRITE && (rights & 2) && (user || (cpu->cr0 & CR0_WP)));
+}
+
+static void set_keys(struct emu_cpu *cpu, uint32_t *reg, uint32_t v)
+{
+    if (v != *reg) {
+        *reg = v;
+        emu_tlb_flush(cpu, true);
+    }
 }
 
 void emu_set_pkru(struct emu_cpu *cpu, uint32_t v)
 {
-    if (v != cpu->pkru) {
-        cpu->pkru = v;
-        emu_tlb_flush(cpu, true);
-    }
+    set_keys(cpu, &cpu->pkru, v);
+}
+
+void emu_set_pkrs(struct emu_cpu *cpu, uint32_t v)
+{
+    set_keys(cpu, &cpu->pkrs, v);
 }
 
 static __attribute__((noinline)) struct tlb_entry *

@@ -19,6 +19,7 @@
 #define MSR_IA32_SYSENTER_EIP      0x176
 #define MSR_IA32_MISC_ENABLE       0x1a0
 #define MSR_IA32_PAT               0x277
+#define MSR_IA32_PKRS              0x6e1
 #define MSR_KVM_WALL_CLOCK         0x11
 #define MSR_KVM_SYSTEM_TIME        0x12
 #define MSR_KVM_WALL_CLOCK_NEW     0x4b564d00
@@ -39,6 +40,17 @@
 #define MSR_GS_BASE                0xc0000101
 #define MSR_KERNEL_GS_BASE         0xc0000102
 #define MSR_TSC_AUX                0xc0000103
+#define MSR_K7_EVNTSEL0            0xc0010000 /* AMD: PerfEvtSel0-3, then PerfCtr0-3 */
+#define MSR_K7_PERFCTR3            0xc0010007
+
+/* AMD's four legacy performance counters, which every AMD64 CPU has (AMD
+ * APM Vol. 2 §13.2.1; no CPUID bit): this CPU counts nothing, so they read
+ * 0 and take writes, as KVM's do without a PMU. */
+static bool is_amd_perf_msr(const struct emu_cpu *cpu, uint32_t index)
+{
+    return cpu->vm->cfg.cpu_vendor == CPU_VENDOR_AMD && index >= MSR_K7_EVNTSEL0 &&
+           index <= MSR_K7_PERFCTR3;
+}
 
 /* x2APIC registers and IA32_TSC_DEADLINE belong to the local APIC. */
 static bool is_lapic_msr(uint32_t index)
@@ -104,6 +116,8 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
 
     if (mtrr)
         return *mtrr;
+    if (is_amd_perf_msr(cpu, index))
+        return 0;
     switch (index) {
     case MSR_IA32_UCODE_REV:
         return 0;
@@ -146,6 +160,10 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
         return cpu->msr.misc_enable;
     case MSR_IA32_PAT:
         return cpu->msr.pat;
+    case MSR_IA32_PKRS:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_PKS))
+            emu_raise(cpu, EXC_GP, 0);
+        return cpu->pkrs;
     case MSR_EFER:
         return cpu->efer;
     case MSR_STAR:
@@ -183,6 +201,8 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         *mtrr = v;
         return;
     }
+    if (is_amd_perf_msr(cpu, index))
+        return;
     switch (index) {
     case MSR_IA32_UCODE_REV:
         return; /* writing 0 before CPUID asks for the revision: accepted */
@@ -231,6 +251,12 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         return;
     case MSR_IA32_PAT:
         cpu->msr.pat = v;
+        return;
+    case MSR_IA32_PKRS:
+        /* Bits 63:32 are reserved (SDM Vol. 4, Table 2-2). */
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_PKS) || (v >> 32))
+            emu_raise(cpu, EXC_GP, 0);
+        emu_set_pkrs(cpu, (uint32_t)v);
         return;
     case MSR_EFER:
         /* LMA is read-only; LME may not change while paging is on. */

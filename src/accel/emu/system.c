@@ -14,7 +14,7 @@
 #define CR4_KNOWN                                                                                  \
     (CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |      \
      CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP |  \
-     CR4_SMAP | CR4_PKE)
+     CR4_SMAP | CR4_PKE | CR4_PKS)
 
 void emu_update_mode(struct emu_cpu *cpu)
 {
@@ -243,7 +243,8 @@ static uint64_t cr4_taken_away(const struct emu_cpu *cpu)
                 {CPU_PCID, CR4_PCIDE},
                 {CPU_SMEP, CR4_SMEP},
                 {CPU_SMAP, CR4_SMAP},
-                {CPU_PKU, CR4_PKE}};
+                {CPU_PKU, CR4_PKE},
+                {CPU_PKS, CR4_PKS}};
     uint64_t taken = 0;
 
     for (unsigned i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
@@ -263,7 +264,8 @@ static void write_cr4(struct emu_cpu *cpu, uint64_t v)
     if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && ((cpu->cr3 & 0xfff) || !emu_long_mode(cpu)))
         emu_raise(cpu, EXC_GP, 0);
     cpu->cr4 = v;
-    if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE | CR4_PKE))
+    if ((old ^ v) &
+        (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE | CR4_PKE | CR4_PKS))
         emu_tlb_flush(cpu, true);
 }
 

@@ -119,6 +119,10 @@ static int kvm_vm_init(struct vm *vm)
 
         cpu_model_filter(vm->cfg.cpu_off, e->function, e->index, &e->eax, &e->ebx, &e->ecx,
                          &e->edx);
+        /* The vendor string reaches the guest, and KVM's emulator goes by
+         * it (SYSCALL in compatibility mode, SYSENTER in long mode); what
+         * the host CPU runs natively stays the host vendor's. */
+        cpu_model_vendor(vm->cfg.cpu_vendor, e->function, &e->ebx, &e->ecx, &e->edx);
     }
     /* Only VMX needs these; other KVMs may refuse them, which is harmless. */
     if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
