@@ -3,7 +3,8 @@
  * address of their first byte and the decoder mode. A block lies in one
  * guest page and ends at a branch, at an instruction without a handler of
  * its own (which runs through the generic groups from the block's copy of
- * its decode), at the page's end, or after BLOCK_MAX instructions. It is
+ * its decode) unless emu_uop_generic_continues says it may go on after it,
+ * at the page's end, or after BLOCK_MAX instructions. It is
  * valid while its page's generation (struct emu_vm) is unchanged, so a
  * store to the page, by any vCPU, retires it.
  *
@@ -23,10 +24,14 @@ struct emu_block_cache {
     size_t used;
 };
 
-/* The most a block can take of the arena: its uops and one generic decode. */
+/* Instructions without a handler of their own in one block, at most: the
+ * last of them ends it. */
+#define GENERIC_MAX 8
+
+/* The most a block can take of the arena: its uops and generic decodes. */
 #define BLOCK_BYTES                                                                                \
-    (sizeof(struct emu_block) + BLOCK_MAX * sizeof(struct emu_uop) + sizeof(struct emu_decoded) +  \
-     16)
+    (sizeof(struct emu_block) + BLOCK_MAX * sizeof(struct emu_uop) +                               \
+     GENERIC_MAX * sizeof(struct emu_decoded) + 16)
 
 int emu_blocks_init(struct emu_cpu *cpu)
 {
@@ -64,7 +69,7 @@ static void flush(struct emu_cpu *cpu)
 }
 
 /* The instruction has no handler: run its decode through exec.c's groups. */
-static void uop_generic(struct emu_cpu *cpu, const struct emu_uop *u)
+void uop_generic(struct emu_cpu *cpu, const struct emu_uop *u)
 {
     struct emu_decoded *d = (struct emu_decoded *)(uintptr_t)u->imm;
 
@@ -82,10 +87,10 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
                                uint64_t page)
 {
     struct emu_block_cache *c = cpu->blocks;
-    unsigned off = (unsigned)((uintptr_t)(host - cpu->evm->base) & 0xfff), n = 0;
+    unsigned off = (unsigned)((uintptr_t)(host - cpu->evm->base) & 0xfff), n = 0, ng = 0;
     const uint8_t *page_start = host - off;
+    struct emu_decoded dec[GENERIC_MAX], *d;
     struct emu_block *b;
-    uint8_t *end;
 
     cpu->stats.blocks_built++;
     if (c->used + BLOCK_BYTES > ARENA_BYTES)
@@ -109,15 +114,14 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
         off += insn.length;
         n++;
         if (kind == UOP_GENERIC) {
-            struct emu_decoded *d =
-                (struct emu_decoded *)(((uintptr_t)&b->uops[n] + 15) & ~(uintptr_t)15);
-            d->insn = insn;
-            memcpy(d->ops, ops, sizeof(d->ops));
-            d->group = GROUP_UNKNOWN;
-            d->fpu_len = 0;
+            dec[ng].insn = insn;
+            memcpy(dec[ng].ops, ops, sizeof(dec[ng].ops));
+            dec[ng].group = GROUP_UNKNOWN;
+            dec[ng].fpu_len = 0;
             u->fn = uop_generic;
-            u->imm = (uintptr_t)d;
-            break;
+            u->imm = ng++; /* its decode's index until they are placed */
+            if (ng == GENERIC_MAX || !emu_uop_generic_continues(&insn, ops))
+                break;
         }
         if (kind == UOP_BRANCH)
             break;
@@ -133,10 +137,13 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     b->rip_mask = cpu->code_bits == 64 ? ~0ULL : 0xffffffffULL;
     b->jit = NULL;
     b->runs = 0;
-    end = (uint8_t *)&b->uops[n];
-    if (b->uops[n - 1].fn == uop_generic)
-        end = (uint8_t *)((struct emu_decoded *)(uintptr_t)b->uops[n - 1].imm + 1);
-    c->used = ((size_t)(end - c->arena) + 15) & ~(size_t)15;
+    /* The decodes go after the uops. */
+    d = (struct emu_decoded *)(((uintptr_t)&b->uops[n] + 15) & ~(uintptr_t)15);
+    memcpy(d, dec, ng * sizeof(*d));
+    for (unsigned i = 0; i < n; i++)
+        if (b->uops[i].fn == uop_generic)
+            b->uops[i].imm = (uintptr_t)&d[b->uops[i].imm];
+    c->used = ((size_t)((uint8_t *)&d[ng] - c->arena) + 15) & ~(size_t)15;
     return b;
 }
 
@@ -188,10 +195,13 @@ static unsigned run_block(struct emu_cpu *cpu, const struct emu_block *b)
     }
     cpu->code_changed = false;
     for (; u < end; u++) {
+        uint64_t next = (cpu->rip + u->len) & b->rip_mask;
+
         cpu->insn_rip = cpu->rip;
-        cpu->rip = (cpu->rip + u->len) & b->rip_mask;
+        cpu->rip = next;
         u->fn(cpu, u);
-        if (__builtin_expect(cpu->code_changed, 0))
+        /* A REP string instruction left to be resumed sets RIP back. */
+        if (__builtin_expect(cpu->code_changed || cpu->rip != next, 0))
             return (unsigned)(u - b->uops) + 1;
     }
     return (unsigned)(end - b->uops);
@@ -251,6 +261,39 @@ static unsigned run_translated(struct emu_cpu *cpu, const struct emu_block *b, u
     return (unsigned)(start - cpu->jit_budget);
 }
 
+/* The translation to run at CS:RIP, if any: *bp gets its block, else the
+ * block for the interpreter (or NULL: emu_step). */
+static void *find(struct emu_cpu *cpu, struct emu_block *prev, unsigned left,
+                  struct emu_block **bp)
+{
+    struct emu_block *b;
+    bool flushed;
+    void *code;
+
+    /* A block translated for this RIP and context: no TLB walk or hash. */
+    b = cpu->jit && !cpu->intr_shadow ? emu_jit_cached(cpu) : NULL;
+    if (b && left >= b->count) {
+        *bp = b;
+        return b->jit;
+    }
+    b = prev ? follow(cpu, prev) : NULL;
+    if (!b) {
+        uint64_t epoch = cpu->map_epoch;
+
+        b = lookup(cpu);
+        /* A lookup that flushed the cache has freed prev, too. */
+        if (b && prev && cpu->map_epoch == epoch)
+            link(cpu, prev, b);
+    }
+    *bp = b;
+    if (!b || !cpu->jit || left < b->count)
+        return NULL;
+    code = translation(cpu, b, &flushed);
+    if (flushed)
+        *bp = lookup(cpu);
+    return code;
+}
+
 unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
 {
     struct emu_block *prev = NULL, *b;
@@ -269,55 +312,30 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
                 break;
             continue;
         }
-        b = prev ? follow(cpu, prev) : NULL;
-        if (!b) {
-            uint64_t epoch = cpu->map_epoch;
-
-            b = lookup(cpu);
-            /* A lookup that flushed the cache has freed prev, too. */
-            if (b && prev && cpu->map_epoch == epoch)
-                link(cpu, prev, b);
-        }
-        if (b && cpu->jit && budget - n >= b->count) {
-            bool flushed;
-            void *code = translation(cpu, b, &flushed);
-
-            if (flushed) {
-                prev = NULL;
-                site = NULL;
-                continue;
-            }
-            if (code) {
-                /* The previous translation's exit jumps here from now on:
-                 * the same page, mode and CPL, the code cache unchanged. */
-                if (site && site_epoch == emu_jit_epoch(cpu) && b->jit_cpl == cpu->cpl)
-                    emu_jit_link(cpu, site, b);
-                ran = run_translated(cpu, b, budget - n, &site);
-                n += ran;
-                cpu->stats.insns += ran;
-                site_epoch = emu_jit_epoch(cpu);
-                prev = NULL;
-                if (emu_events_due(cpu))
-                    break;
-                continue;
-            }
-        }
-        site = NULL;
-        if (b) {
+        if (find(cpu, prev, budget - n, &b)) {
+            /* The previous translation's exit jumps here from now on: the
+             * same page, mode and CPL, the code cache unchanged. */
+            if (site && site_epoch == emu_jit_epoch(cpu) && b->jit_cpl == cpu->cpl)
+                emu_jit_link(cpu, site, b);
+            ran = run_translated(cpu, b, budget - n, &site);
+            site_epoch = emu_jit_epoch(cpu);
+            prev = NULL;
+        } else if (b) {
+            site = NULL;
             ran = run_block(cpu, b);
-            n += ran;
-            /* Counted here, not from the return value: an exception
-             * leaves this loop by longjmp. */
-            cpu->stats.insns += ran;
             /* Only a block that ran to its end with a handler of its own
              * leaves the mode and mappings as they were. */
             prev = ran == b->count && b->linkable ? b : NULL;
         } else {
+            site = NULL;
             emu_step(cpu);
-            n++;
-            cpu->stats.insns++;
+            ran = 1;
             prev = NULL;
         }
+        n += ran;
+        /* Counted here, not from the return value: an exception leaves
+         * this loop by longjmp. */
+        cpu->stats.insns += ran;
         if (emu_events_due(cpu))
             break;
     }

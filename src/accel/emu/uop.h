@@ -54,6 +54,15 @@ enum uop_kind {
 enum uop_kind emu_uop_compile(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops,
                               int code_bits, struct emu_uop *u);
 
+/* Whether a block may go on after this UOP_GENERIC instruction: one that
+ * changes no mode, privilege, mapping, interrupt or debug state and does
+ * not branch (its generic handler then leaves RIP at the next instruction,
+ * but for a REP string instruction it interrupts, which ends the block). */
+bool emu_uop_generic_continues(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops);
+
+/* block.c: runs a UOP_GENERIC instruction's decode through exec.c. */
+emu_uop_fn uop_generic;
+
 /* uop_move.c and uop_alu.c: the handler tables emu_uop_compile picks from. */
 enum uop_form { FORM_RR, FORM_RI, FORM_RM, FORM_MR, FORM_MI, FORM_COUNT };
 enum uop_alu {

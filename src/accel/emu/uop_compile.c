@@ -375,6 +375,92 @@ static enum uop_kind control(const ZydisDecodedInstruction *insn, const ZydisDec
     }
 }
 
+/* Only general registers, memory and immediates: no segment, control or
+ * debug register is written or read. */
+static bool plain_operands(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops)
+{
+    for (unsigned i = 0; i < insn->operand_count; i++) {
+        ZydisRegisterClass cls;
+
+        if (ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER)
+            continue;
+        cls = ZydisRegisterGetClass(ops[i].reg.value);
+        if (cls != ZYDIS_REGCLASS_GPR8 && cls != ZYDIS_REGCLASS_GPR16 &&
+            cls != ZYDIS_REGCLASS_GPR32 && cls != ZYDIS_REGCLASS_GPR64 &&
+            cls != ZYDIS_REGCLASS_FLAGS && cls != ZYDIS_REGCLASS_IP &&
+            cls != ZYDIS_REGCLASS_X87 && cls != ZYDIS_REGCLASS_MMX &&
+            cls != ZYDIS_REGCLASS_XMM)
+            return false;
+    }
+    return true;
+}
+
+bool emu_uop_generic_continues(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops)
+{
+    static const ZydisMnemonic straight[] = {
+        ZYDIS_MNEMONIC_ADC,     ZYDIS_MNEMONIC_ADD,        ZYDIS_MNEMONIC_AND,
+        ZYDIS_MNEMONIC_BSF,     ZYDIS_MNEMONIC_BSR,        ZYDIS_MNEMONIC_BSWAP,
+        ZYDIS_MNEMONIC_BT,      ZYDIS_MNEMONIC_BTC,        ZYDIS_MNEMONIC_BTR,
+        ZYDIS_MNEMONIC_BTS,     ZYDIS_MNEMONIC_CBW,        ZYDIS_MNEMONIC_CDQ,
+        ZYDIS_MNEMONIC_CDQE,    ZYDIS_MNEMONIC_CLC,        ZYDIS_MNEMONIC_CLD,
+        ZYDIS_MNEMONIC_CMC,     ZYDIS_MNEMONIC_CMP,
+        ZYDIS_MNEMONIC_CMPSB,   ZYDIS_MNEMONIC_CMPSD,      ZYDIS_MNEMONIC_CMPSQ,
+        ZYDIS_MNEMONIC_CMPSW,   ZYDIS_MNEMONIC_CMPXCHG,    ZYDIS_MNEMONIC_CMPXCHG16B,
+        ZYDIS_MNEMONIC_CMPXCHG8B, ZYDIS_MNEMONIC_CPUID,    ZYDIS_MNEMONIC_CQO,
+        ZYDIS_MNEMONIC_CRC32,   ZYDIS_MNEMONIC_CWD,        ZYDIS_MNEMONIC_CWDE,
+        ZYDIS_MNEMONIC_DEC,     ZYDIS_MNEMONIC_DIV,        ZYDIS_MNEMONIC_IDIV,
+        ZYDIS_MNEMONIC_IMUL,    ZYDIS_MNEMONIC_INC,        ZYDIS_MNEMONIC_LAHF,
+        ZYDIS_MNEMONIC_LEA,     ZYDIS_MNEMONIC_LEAVE,      ZYDIS_MNEMONIC_LFENCE,
+        ZYDIS_MNEMONIC_LODSB,   ZYDIS_MNEMONIC_LODSD,      ZYDIS_MNEMONIC_LODSQ,
+        ZYDIS_MNEMONIC_LODSW,   ZYDIS_MNEMONIC_LZCNT,      ZYDIS_MNEMONIC_MFENCE,
+        ZYDIS_MNEMONIC_MOV,     ZYDIS_MNEMONIC_MOVBE,      ZYDIS_MNEMONIC_MOVSB,
+        ZYDIS_MNEMONIC_MOVSD,   ZYDIS_MNEMONIC_MOVSQ,      ZYDIS_MNEMONIC_MOVSW,
+        ZYDIS_MNEMONIC_MOVSX,   ZYDIS_MNEMONIC_MOVSXD,     ZYDIS_MNEMONIC_MOVZX,
+        ZYDIS_MNEMONIC_MUL,     ZYDIS_MNEMONIC_NEG,        ZYDIS_MNEMONIC_NOP,
+        ZYDIS_MNEMONIC_NOT,     ZYDIS_MNEMONIC_OR,         ZYDIS_MNEMONIC_PAUSE,
+        ZYDIS_MNEMONIC_POPCNT,  ZYDIS_MNEMONIC_PREFETCHNTA, ZYDIS_MNEMONIC_PREFETCHT0,
+        ZYDIS_MNEMONIC_PREFETCHT1, ZYDIS_MNEMONIC_PREFETCHT2, ZYDIS_MNEMONIC_PREFETCHW,
+        ZYDIS_MNEMONIC_PUSHF,   ZYDIS_MNEMONIC_PUSHFD,     ZYDIS_MNEMONIC_PUSHFQ,
+        ZYDIS_MNEMONIC_RCL,     ZYDIS_MNEMONIC_RCR,        ZYDIS_MNEMONIC_RDPID,
+        ZYDIS_MNEMONIC_RDTSC,   ZYDIS_MNEMONIC_RDTSCP,     ZYDIS_MNEMONIC_ROL,
+        ZYDIS_MNEMONIC_ROR,     ZYDIS_MNEMONIC_SAHF,       ZYDIS_MNEMONIC_SAR,
+        ZYDIS_MNEMONIC_SBB,     ZYDIS_MNEMONIC_SCASB,      ZYDIS_MNEMONIC_SCASD,
+        ZYDIS_MNEMONIC_SCASQ,   ZYDIS_MNEMONIC_SCASW,      ZYDIS_MNEMONIC_SFENCE,
+        ZYDIS_MNEMONIC_SHL,     ZYDIS_MNEMONIC_SHLD,       ZYDIS_MNEMONIC_SHR,
+        ZYDIS_MNEMONIC_SHRD,    ZYDIS_MNEMONIC_STC,        ZYDIS_MNEMONIC_STD,
+        ZYDIS_MNEMONIC_STOSB,   ZYDIS_MNEMONIC_STOSD,      ZYDIS_MNEMONIC_STOSQ,
+        ZYDIS_MNEMONIC_STOSW,   ZYDIS_MNEMONIC_SUB,        ZYDIS_MNEMONIC_TEST,
+        ZYDIS_MNEMONIC_TZCNT,   ZYDIS_MNEMONIC_XADD,       ZYDIS_MNEMONIC_XCHG,
+        ZYDIS_MNEMONIC_XOR,
+    };
+
+    switch (insn->meta.isa_ext) {
+    /* Data instructions of the host-run FPU group: they change no mode,
+     * mapping or control flow (XSAVE/XRSTOR, which load PKRU, are not
+     * among them). */
+    case ZYDIS_ISA_EXT_MMX:
+    case ZYDIS_ISA_EXT_SSE:
+    case ZYDIS_ISA_EXT_SSE2:
+    case ZYDIS_ISA_EXT_SSE3:
+    case ZYDIS_ISA_EXT_SSSE3:
+    case ZYDIS_ISA_EXT_SSE4:
+    case ZYDIS_ISA_EXT_AES:
+    case ZYDIS_ISA_EXT_PCLMULQDQ:
+    case ZYDIS_ISA_EXT_X87:
+        return insn->mnemonic != ZYDIS_MNEMONIC_FXRSTOR && insn->mnemonic != ZYDIS_MNEMONIC_FXRSTOR64;
+    default:
+        break;
+    }
+    if (!plain_operands(insn, ops))
+        return false;
+    if (insn->meta.category == ZYDIS_CATEGORY_CMOV || insn->meta.category == ZYDIS_CATEGORY_SETCC)
+        return true;
+    for (unsigned i = 0; i < sizeof(straight) / sizeof(straight[0]); i++)
+        if (insn->mnemonic == straight[i])
+            return true;
+    return false;
+}
+
 enum uop_kind emu_uop_compile(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops,
                               int code_bits, struct emu_uop *u)
 {

@@ -64,6 +64,14 @@ int emu_jit_init(struct emu_cpu *cpu)
     if (j->rw == MAP_FAILED || j->rx == MAP_FAILED)
         goto fail;
     j->eager = getenv("VX86_JIT_EAGER") != NULL;
+    if (getenv("VX86_JIT_PERF_MAP")) {
+        char path[64];
+
+        /* perf report names samples in translated code from this file:
+         * one line per translation, its guest RIP as the symbol. */
+        snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+        j->perf_map = fopen(path, "a");
+    }
     emit_trampolines(j);
     cpu->jit = j;
     return 0;
@@ -88,6 +96,8 @@ void emu_jit_free(struct emu_cpu *cpu)
         return;
     munmap(j->rw, EMU_JIT_CACHE_BYTES);
     munmap(j->rx, EMU_JIT_CACHE_BYTES);
+    if (j->perf_map)
+        fclose(j->perf_map);
     free(j);
     cpu->jit = NULL;
 }
@@ -113,6 +123,17 @@ uint64_t emu_jit_epoch(const struct emu_cpu *cpu)
     return cpu->jit->flushes;
 }
 
+struct emu_block *emu_jit_cached(struct emu_cpu *cpu)
+{
+    const struct jc_entry *e = &cpu->jit->jc[jc_index(cpu->rip)];
+    struct emu_block *b = e->block;
+
+    if (e->rip != cpu->rip || e->ctx != jit_ctx(cpu) || !b || b->jit != e->code ||
+        b->gen != emu_code_gen(cpu, b->page))
+        return NULL;
+    return b;
+}
+
 void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p)
 {
     emu_code_written(cpu, p);
@@ -126,7 +147,7 @@ void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b)
     struct jc_entry *e = &j->jc[jc_index(cpu->rip)];
 
     cpu->jit_ctx = jit_ctx(cpu);
-    *e = (struct jc_entry){cpu->rip, cpu->jit_ctx, b->jit, 0};
+    *e = (struct jc_entry){cpu->rip, cpu->jit_ctx, b->jit, (struct emu_block *)b};
     return ((entry_fn *)(void *)j->rx)(cpu, b->jit);
 }
 

@@ -2,6 +2,8 @@
 #ifndef VX86_ACCEL_EMU_JIT_INTERNAL_H
 #define VX86_ACCEL_EMU_JIT_INTERNAL_H
 
+#include <stdio.h>
+
 #include "accel/emu/jit/emit.h"
 #include "accel/emu/jit/jit.h"
 
@@ -21,7 +23,7 @@
 struct jc_entry {
     uint64_t rip, ctx;
     const void *code;
-    uint64_t pad;
+    struct emu_block *block; /* for the block loop: code is its translation */
 };
 
 static inline unsigned jc_index(uint64_t rip)
@@ -36,6 +38,7 @@ struct emu_jit {
     size_t start, used; /* first block's offset, bytes in use */
     uint64_t flushes;   /* how often the cache was emptied */
     bool eager;         /* VX86_JIT_EAGER: translate at the first run */
+    FILE *perf_map;     /* VX86_JIT_PERF_MAP: perf's /tmp/perf-PID.map, or NULL */
 };
 
 static inline uint64_t jit_ctx(const struct emu_cpu *cpu)

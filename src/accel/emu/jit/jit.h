@@ -51,6 +51,10 @@ unsigned emu_jit_threshold(const struct emu_cpu *cpu);
  * gone. */
 uint64_t emu_jit_epoch(const struct emu_cpu *cpu);
 
+/* The block whose translation the jump cache holds for cpu->rip in this
+ * context, still valid (its page unchanged); NULL if none. */
+struct emu_block *emu_jit_cached(struct emu_cpu *cpu);
+
 /* Translates b for cpu->rip and cpu->cpl into b->jit; false when the code
  * cache is full (the caller empties both caches and goes on). */
 bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b);

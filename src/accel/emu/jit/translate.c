@@ -1071,6 +1071,16 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         return true;
     }
     exit_if_code_changed(t);
+    if (u->fn == uop_generic) {
+        /* A REP string instruction left to be resumed sets RIP back. */
+        uint8_t *on;
+
+        mov_imm(&t->b, HR_RAX, t->next);
+        alu_load(&t->b, JA_CMP, 8, HR_RAX, CPU(rip));
+        on = jcc32(&t->b, CC_E);
+        exit_indirect(t);
+        jit_bind(&t->b, on);
+    }
     return false;
 }
 
@@ -1162,6 +1172,9 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     j->used = ((size_t)(t->b.p - j->rw) + 15) & ~(size_t)15;
     b->jit = j->rx + (entry - j->rw);
     b->jit_rip = cpu->rip;
+    if (j->perf_map)
+        fprintf(j->perf_map, "%lx %lx guest_%llx\n", (unsigned long)(uintptr_t)b->jit,
+                (unsigned long)(t->b.p - entry), (unsigned long long)cpu->rip);
     b->jit_cpl = (uint8_t)cpu->cpl;
     free(t);
     return true;
