@@ -120,6 +120,7 @@ struct stub {
     const struct emu_uop *u;
     uint64_t rip, next; /* the instruction's RIP and the next one */
     uint8_t *resume;    /* where its template ends; NULL if it ends the block */
+    uint16_t dirty;     /* the translation's dirty registers where it branches here */
     bool smc;
     bool rip_stored;  /* smc: the instruction stored cpu->rip itself */
     uint64_t smc_rip; /* smc: RIP after the instruction (a branch's target) */
@@ -134,6 +135,11 @@ struct tr {
     unsigned user;     /* the TLB tag's privilege bit for this CPL */
     bool flat64;       /* 64-bit code: memory templates apply */
     uint64_t pending;  /* guest flags now in the host flags (RFLAGS bits) */
+    /* Guest registers held in host registers for the whole block: loaded
+     * after the entry checks, written back (the dirty ones) before every
+     * exit and call into C, loaded again after each call. */
+    uint8_t host_of[16]; /* host register of a guest GPR, or HR_NONE */
+    uint16_t cached, dirty;
     struct stub stubs[BLOCK_MAX * 2 + 2];
     unsigned nstubs;
 };
@@ -142,7 +148,7 @@ static struct stub *new_stub(struct tr *t, const struct emu_uop *u)
 {
     struct stub *s = &t->stubs[t->nstubs++];
 
-    *s = (struct stub){.u = u, .rip = t->rip, .next = t->next};
+    *s = (struct stub){.u = u, .rip = t->rip, .next = t->next, .dirty = t->dirty};
     return s;
 }
 
@@ -154,6 +160,75 @@ static void to_stub(struct tr *t, struct stub *s, unsigned cc)
         s->holes[s->nholes++] = hole;
     else
         t->b.full = true; /* give up on this block rather than mis-link */
+}
+
+/* A guest register operand: its host register, or its slot in emu_cpu. */
+struct opnd {
+    bool reg;
+    uint8_t r;
+    struct jit_mem m;
+};
+
+static struct opnd gpr_op(const struct tr *t, unsigned g)
+{
+    if (t->host_of[g] != HR_NONE)
+        return (struct opnd){true, t->host_of[g], {0}};
+    return (struct opnd){false, 0, GPR(g)};
+}
+
+/* op with ModRM reg field r and r/m operand o. */
+static void emit_o(struct tr *t, uint32_t op, unsigned size, unsigned r, struct opnd o)
+{
+    if (o.reg)
+        emit_rr(&t->b, op, size, r, o.r);
+    else
+        emit_rm(&t->b, op, size, r, o.m);
+}
+
+/* A guest register into RAX-like host register r at size (32-bit loads
+ * zero-extend; 8/16-bit ones leave the rest of r as it was). */
+static void get(struct tr *t, unsigned size, unsigned r, unsigned gpr)
+{
+    emit_o(t, sized(0x8a, size), size, r, gpr_op(t, gpr));
+}
+
+/* Host register r into a guest register at size: as uop_set, if a 32-bit
+ * value in r is zero-extended already. */
+static void put(struct tr *t, unsigned size, unsigned gpr, unsigned r)
+{
+    emit_o(t, sized(0x88, size), size == 4 ? 8 : size, r, gpr_op(t, gpr));
+    if (t->host_of[gpr] != HR_NONE)
+        t->dirty |= (uint16_t)(1u << gpr);
+}
+
+/* An immediate into a guest register at size 1 or 2 (a merge). */
+static void put_imm(struct tr *t, unsigned size, unsigned gpr, uint32_t v)
+{
+    emit_o(t, sized(0xc6, size), size, 0, gpr_op(t, gpr));
+    if (size == 1) {
+        e8(&t->b, (uint8_t)v);
+    } else {
+        e8(&t->b, (uint8_t)v);
+        e8(&t->b, (uint8_t)(v >> 8));
+    }
+    if (t->host_of[gpr] != HR_NONE)
+        t->dirty |= (uint16_t)(1u << gpr);
+}
+
+/* Stores the cached registers in mask to emu_cpu. */
+static void write_back(struct tr *t, uint16_t mask)
+{
+    for (unsigned g = 0; g < 16; g++)
+        if (mask & (1u << g))
+            mov_store(&t->b, 8, GPR(g), t->host_of[g]);
+}
+
+/* Loads every cached register from emu_cpu (after C may have changed it). */
+static void reload(struct tr *t)
+{
+    for (unsigned g = 0; g < 16; g++)
+        if (t->cached & (1u << g))
+            mov_load(&t->b, 8, t->host_of[g], GPR(g));
 }
 
 static void xor_eax(struct tr *t)
@@ -263,9 +338,11 @@ static unsigned cond(struct tr *t, unsigned cc)
 
 /* Calls u's handler as the block loop would: insn_rip and rip set first,
  * flags in RFLAGS. */
-static void call_handler(struct tr *t, const struct emu_uop *u, uint64_t rip, uint64_t next)
+static void call_handler(struct tr *t, const struct emu_uop *u, uint64_t rip, uint64_t next,
+                         uint16_t dirty)
 {
     materialize(t);
+    write_back(t, dirty);
     store_rip(t, offsetof(struct emu_cpu, insn_rip), rip);
     store_rip(t, offsetof(struct emu_cpu, rip), next);
     emit_rm(&t->b, 0xff, 8, 0, CPU(stats.jit_helper_calls)); /* INC */
@@ -273,13 +350,22 @@ static void call_handler(struct tr *t, const struct emu_uop *u, uint64_t rip, ui
     mov_imm(&t->b, HR_RSI, (uintptr_t)u);
     mov_imm(&t->b, HR_RAX, (uintptr_t)u->fn);
     call_r(&t->b, HR_RAX);
+    reload(t);
 }
 
-/* Leaves translated code with cpu->rip already set. */
-static void exit_indirect(struct tr *t)
+/* Leaves translated code with cpu->rip already set and emu_cpu up to
+ * date. */
+static void leave(struct tr *t)
 {
     xor_eax(t);
     jmp_exit(t);
+}
+
+/* Leaves from the translation's main path (cpu->rip set). */
+static void exit_indirect(struct tr *t)
+{
+    write_back(t, t->dirty);
+    leave(t);
 }
 
 /* Jumps to the jump cache's translation for the guest RIP in RAX (also in
@@ -303,12 +389,13 @@ static void jump_cached(struct tr *t)
     jmp_m(&t->b, jm(HR_RDX, 16));
     jit_bind(&t->b, miss[0]);
     jit_bind(&t->b, miss[1]);
-    exit_indirect(t);
+    leave(t);
 }
 
 /* Leaves for the guest RIP in RAX: cpu->rip, then the jump cache. */
 static void exit_rax(struct tr *t)
 {
+    write_back(t, t->dirty);
     mov_store(&t->b, 8, CPU(rip), HR_RAX);
     jump_cached(t);
 }
@@ -322,7 +409,7 @@ static void exit_if_code_changed(struct tr *t)
     emit_rm(&t->b, 0x80, 1, JA_CMP, CPU(code_changed));
     e8(&t->b, 0);
     hole = jcc32(&t->b, CC_E);
-    exit_indirect(t);
+    leave(t);
     jit_bind(&t->b, hole);
 }
 
@@ -331,7 +418,10 @@ static void exit_if_code_changed(struct tr *t)
 static void exit_to(struct tr *t, uint64_t target)
 {
     if ((target >> 12) == t->page) {
-        uint8_t *site = jmp32(&t->b);
+        uint8_t *site;
+
+        write_back(t, t->dirty);
+        site = jmp32(&t->b);
 
         jit_bind(&t->b, site);
         store_rip(t, offsetof(struct emu_cpu, rip), target);
@@ -359,11 +449,11 @@ static void emit_ea(struct tr *t, const struct emu_uop *u)
         mov_imm(&t->b, HR_RSI, u->addr_size == 8 ? a : (uint32_t)a);
     } else {
         if (u->base != UOP_NO_REG) {
-            mov_load(&t->b, 8, HR_RSI, GPR(u->base));
+            get(t, 8, HR_RSI, u->base);
             have = true;
         }
         if (u->index != UOP_NO_REG) {
-            mov_load(&t->b, 8, HR_RAX, GPR(u->index));
+            get(t, 8, HR_RAX, u->index);
             if (have) {
                 lea(&t->b, 8, HR_RSI, (struct jit_mem){HR_RSI, HR_RAX, u->scale, u->disp});
             } else {
@@ -433,20 +523,6 @@ static void smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after)
     to_stub(t, s, CC_NE);
 }
 
-/* A guest register into RAX-like host register r at size (32-bit loads
- * zero-extend; 8/16-bit ones leave the rest of r as it was). */
-static void get(struct tr *t, unsigned size, unsigned r, unsigned gpr)
-{
-    mov_load(&t->b, size, r, GPR(gpr));
-}
-
-/* Host register r into a guest register at size: as uop_set, if a 32-bit
- * value in r is zero-extended already. */
-static void put(struct tr *t, unsigned size, unsigned gpr, unsigned r)
-{
-    mov_store(&t->b, size == 4 ? 8 : size, GPR(gpr), r);
-}
-
 static const uint8_t alu_map[ALU_COUNT] = {
     [ALU_ADD] = JA_ADD, [ALU_OR] = JA_OR,   [ALU_ADC] = JA_ADC, [ALU_SBB] = JA_SBB,
     [ALU_AND] = JA_AND, [ALU_SUB] = JA_SUB, [ALU_XOR] = JA_XOR, [ALU_CMP] = JA_CMP,
@@ -464,14 +540,13 @@ static void load_cf(struct tr *t)
     e8(&t->b, 0);
 }
 
-/* The ALU operation with RAX (the guest's first operand) and memory m or
+/* The ALU operation with RAX (the guest's first operand) and operand m or
  * an immediate (m == NULL). */
-static void alu_op(struct tr *t, unsigned op, unsigned size, const struct jit_mem *m,
-                   uint64_t imm)
+static void alu_op(struct tr *t, unsigned op, unsigned size, const struct opnd *m, uint64_t imm)
 {
     if (op == ALU_TEST) {
         if (m) {
-            emit_rm(&t->b, sized(0x84, size), size, HR_RAX, *m);
+            emit_o(t, sized(0x84, size), size, HR_RAX, *m);
         } else {
             emit_rr(&t->b, sized(0xf6, size), size, 0, HR_RAX);
             if (size == 1)
@@ -483,7 +558,7 @@ static void alu_op(struct tr *t, unsigned op, unsigned size, const struct jit_me
                 e32(&t->b, (uint32_t)imm);
         }
     } else if (m) {
-        alu_load(&t->b, alu_map[op], size, HR_RAX, *m);
+        emit_o(t, sized((uint32_t)alu_map[op] * 8 + 2, size), size, HR_RAX, *m);
     } else {
         alu_ri(&t->b, alu_map[op], size, HR_RAX, (uint32_t)imm);
     }
@@ -504,7 +579,7 @@ static bool t_alu(struct tr *t, const struct emu_uop *u, struct kind k)
 {
     unsigned size = u->size, op = k.op;
     bool writes = op != ALU_CMP && op != ALU_TEST;
-    struct jit_mem src;
+    struct opnd src;
     struct stub *s;
 
     if ((k.form == FORM_RI || k.form == FORM_MI) && !fits32(u->imm, size))
@@ -515,7 +590,7 @@ static bool t_alu(struct tr *t, const struct emu_uop *u, struct kind k)
         /* Flags first: writing pending ones back clobbers RAX. */
         alu_flags_in(t, op);
         get(t, size, HR_RAX, u->reg);
-        src = GPR(u->rm);
+        src = gpr_op(t, u->rm);
         alu_op(t, op, size, k.form == FORM_RR ? &src : NULL, u->imm);
         if (writes)
             put(t, size, u->reg, HR_RAX);
@@ -528,7 +603,7 @@ static bool t_alu(struct tr *t, const struct emu_uop *u, struct kind k)
         emit_ea(t, u);
         probe(t, s, ACC_READ, size);
         get(t, size, HR_RAX, u->reg);
-        src = jm(HR_RDI, 0);
+        src = (struct opnd){false, 0, jm(HR_RDI, 0)};
         if (op == ALU_ADC || op == ALU_SBB)
             load_cf(t);
         alu_op(t, op, size, &src, 0);
@@ -647,7 +722,7 @@ static bool t_mov(struct tr *t, const struct emu_uop *u, struct kind k)
             mov_imm(&t->b, HR_RAX, size == 4 ? (uint32_t)u->imm : u->imm);
             put(t, size, u->reg, HR_RAX);
         } else {
-            mov_store_imm(&t->b, size, GPR(u->reg), (uint32_t)u->imm);
+            put_imm(t, size, u->reg, (uint32_t)u->imm);
         }
         return true;
     case FORM_RM:
@@ -681,10 +756,10 @@ static bool t_mov(struct tr *t, const struct emu_uop *u, struct kind k)
 /* The source operand of a register-or-memory form: a guest register, or
  * memory at RDI after a read probe (which may need a stub). */
 static bool rm_source(struct tr *t, const struct emu_uop *u, bool mem, unsigned size,
-                      struct stub **s, struct jit_mem *m)
+                      struct stub **s, struct opnd *m)
 {
     if (!mem) {
-        *m = GPR(u->rm);
+        *m = gpr_op(t, u->rm);
         return true;
     }
     if (!t->flat64)
@@ -692,7 +767,7 @@ static bool rm_source(struct tr *t, const struct emu_uop *u, bool mem, unsigned 
     *s = new_stub(t, u);
     emit_ea(t, u);
     probe(t, *s, ACC_READ, size);
-    *m = jm(HR_RDI, 0);
+    *m = (struct opnd){false, 0, jm(HR_RDI, 0)};
     return true;
 }
 
@@ -700,14 +775,14 @@ static bool t_imul(struct tr *t, const struct emu_uop *u, struct kind k)
 {
     unsigned size = u->size;
     struct stub *s = NULL;
-    struct jit_mem m;
+    struct opnd m;
 
     if (size < 2 || (k.op && !fits32(u->imm, size)) ||
         !rm_source(t, u, k.form == FORM_RM, size, &s, &m))
         return false;
     flags_overwritten(t, RFLAGS_STATUS);
     if (k.op) {
-        emit_rm(&t->b, 0x69, size, HR_RAX, m);
+        emit_o(t, 0x69, size, HR_RAX, m);
         if (size == 2) {
             e8(&t->b, (uint8_t)u->imm);
             e8(&t->b, (uint8_t)(u->imm >> 8));
@@ -716,7 +791,7 @@ static bool t_imul(struct tr *t, const struct emu_uop *u, struct kind k)
         }
     } else {
         get(t, size, HR_RAX, u->reg);
-        emit_rm(&t->b, 0x0faf, size, HR_RAX, m);
+        emit_o(t, 0x0faf, size, HR_RAX, m);
     }
     put(t, size, u->reg, HR_RAX);
     t->pending = RFLAGS_STATUS;
@@ -732,18 +807,16 @@ static bool t_extend(struct tr *t, const struct emu_uop *u, struct kind k, bool 
 {
     unsigned size = u->size, from = u->aux;
     struct stub *s = NULL;
-    struct jit_mem m;
+    struct opnd m;
 
     if (!rm_source(t, u, k.form, from, &s, &m))
         return false;
     if (from == 4 && !sign)
-        mov_load(&t->b, 4, HR_RAX, m);
+        emit_o(t, 0x8b, 4, HR_RAX, m);
     else if (from == 4)
-        emit_rm(&t->b, 0x63, 8, HR_RAX, m);
-    else if (from == 8)
-        mov_load(&t->b, 8, HR_RAX, m);
+        emit_o(t, 0x63, 8, HR_RAX, m);
     else
-        emit_rm(&t->b, (sign ? 0x0fbe : 0x0fb6) + (from == 2), sign ? 8 : 4, HR_RAX, m);
+        emit_o(t, (sign ? 0x0fbe : 0x0fb6) + (from == 2), sign ? 8 : 4, HR_RAX, m);
     if (size == 4 && sign)
         mov_rr(&t->b, 4, HR_RAX, HR_RAX);
     put(t, size, u->reg, HR_RAX);
@@ -770,13 +843,13 @@ static bool t_cmov(struct tr *t, const struct emu_uop *u, struct kind k)
 {
     unsigned size = u->size, hcc;
     struct stub *s = NULL;
-    struct jit_mem m;
+    struct opnd m;
 
     if (size < 2 || !rm_source(t, u, k.form, size, &s, &m))
         return false;
     hcc = cond(t, u->aux);
     get(t, size, HR_RDX, u->reg);
-    emit_rm(&t->b, 0x0f40u | hcc, size, HR_RDX, m);
+    emit_o(t, 0x0f40u | hcc, size, HR_RDX, m);
     put(t, size, u->reg, HR_RDX);
     if (s)
         s->resume = t->b.p;
@@ -802,7 +875,7 @@ static bool t_setcc(struct tr *t, const struct emu_uop *u, struct kind k)
         smc_check(t, u, t->next);
         s->resume = t->b.p;
     } else {
-        mov_store(&t->b, 1, GPR(u->reg), HR_RDX);
+        put(t, 1, u->reg, HR_RDX);
     }
     return true;
 }
@@ -819,7 +892,7 @@ static bool t_xchg(struct tr *t, const struct emu_uop *u)
 /* RSI = RSP - size, probed for a store of size bytes: a 64-bit push. */
 static void push_probe(struct tr *t, struct stub *s, unsigned size)
 {
-    mov_load(&t->b, 8, HR_RSI, GPR(GPR_RSP));
+    get(t, 8, HR_RSI, GPR_RSP);
     lea(&t->b, 8, HR_RSI, jm(HR_RSI, -(int32_t)size));
     probe(t, s, ACC_WRITE, size);
 }
@@ -838,7 +911,7 @@ static bool t_push(struct tr *t, const struct emu_uop *u, bool imm)
     else
         get(t, size, HR_RAX, u->reg);
     mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
-    mov_store(&t->b, 8, GPR(GPR_RSP), HR_RSI);
+    put(t, 8, GPR_RSP, HR_RSI);
     smc_check(t, u, t->next);
     s->resume = t->b.p;
     return true;
@@ -852,11 +925,11 @@ static bool t_pop(struct tr *t, const struct emu_uop *u)
     if (!t->flat64 || (size != 8 && size != 2))
         return false;
     s = new_stub(t, u);
-    mov_load(&t->b, 8, HR_RSI, GPR(GPR_RSP));
+    get(t, 8, HR_RSI, GPR_RSP);
     probe(t, s, ACC_READ, size);
     mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
     lea(&t->b, 8, HR_RSI, jm(HR_RSI, (int32_t)size));
-    mov_store(&t->b, 8, GPR(GPR_RSP), HR_RSI);
+    put(t, 8, GPR_RSP, HR_RSI);
     put(t, size, u->reg, HR_RAX);
     s->resume = t->b.p;
     return true;
@@ -949,7 +1022,7 @@ static bool t_call(struct tr *t, const struct emu_uop *u, bool rel)
     push_probe(t, s, 8);
     mov_imm(&t->b, HR_RAX, t->next);
     mov_store(&t->b, 8, jm(HR_RDI, 0), HR_RAX);
-    mov_store(&t->b, 8, GPR(GPR_RSP), HR_RSI);
+    put(t, 8, GPR_RSP, HR_RSI);
     if (rel) {
         smc_check(t, u, target);
         exit_to(t, target);
@@ -958,7 +1031,7 @@ static bool t_call(struct tr *t, const struct emu_uop *u, bool rel)
         smc_check(t, u, 0);
         t->stubs[t->nstubs - 1].rip_stored = true;
         mov_rr(&t->b, 8, HR_RAX, HR_RDX);
-        jump_cached(t);
+        exit_rax(t);
     }
     return true;
 }
@@ -971,12 +1044,12 @@ static bool t_ret(struct tr *t, const struct emu_uop *u, struct kind k)
         return false;
     materialize(t);
     s = new_stub(t, u);
-    mov_load(&t->b, 8, HR_RSI, GPR(GPR_RSP));
+    get(t, 8, HR_RSI, GPR_RSP);
     probe(t, s, ACC_READ, 8);
     mov_load(&t->b, 8, HR_RAX, jm(HR_RDI, 0));
     canonical_check(t, s, HR_RAX);
     lea(&t->b, 8, HR_RSI, jm(HR_RSI, 8 + (int32_t)(k.op ? u->imm : 0)));
-    mov_store(&t->b, 8, GPR(GPR_RSP), HR_RSI);
+    put(t, 8, GPR_RSP, HR_RSI);
     exit_rax(t);
     return true;
 }
@@ -1065,7 +1138,8 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
     /* No template (or not this form): the handler. It leaves cpu->rip at
      * the next instruction or, for a branch or an instruction of the
      * generic groups (always a block's last), where execution goes on. */
-    call_handler(t, u, t->rip, t->next);
+    call_handler(t, u, t->rip, t->next, t->dirty);
+    t->dirty = 0;
     if (last) {
         exit_indirect(t);
         return true;
@@ -1078,7 +1152,7 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         mov_imm(&t->b, HR_RAX, t->next);
         alu_load(&t->b, JA_CMP, 8, HR_RAX, CPU(rip));
         on = jcc32(&t->b, CC_E);
-        exit_indirect(t);
+        leave(t);
         jit_bind(&t->b, on);
     }
     return false;
@@ -1090,23 +1164,62 @@ static void emit_stub(struct tr *t, struct stub *s)
         jit_bind(&t->b, s->holes[i]);
     if (s->smc) {
         /* The store hit a page holding code: as emu_code_written. */
+        write_back(t, s->dirty);
         mov_rr(&t->b, 8, HR_RSI, HR_RDI);
         mov_rr(&t->b, 8, HR_RDI, HR_RBX);
         mov_imm(&t->b, HR_RAX, (uintptr_t)emu_jit_code_written);
         call_r(&t->b, HR_RAX);
         if (!s->rip_stored)
             store_rip(t, offsetof(struct emu_cpu, rip), s->smc_rip);
-        exit_indirect(t);
+        leave(t);
         return;
     }
     t->pending = 0;
-    call_handler(t, s->u, s->rip, s->next);
+    call_handler(t, s->u, s->rip, s->next, s->dirty);
     if (!s->resume) {
-        exit_indirect(t);
+        leave(t);
         return;
     }
     exit_if_code_changed(t);
     jmp_to(&t->b, s->resume);
+}
+
+/* Picks the guest registers the block uses at least twice, most used
+ * first, for the host registers that templates leave alone. */
+static void plan_cache(struct tr *t, const struct emu_block *b)
+{
+    /* Not RBP: a byte operand in it (MOVZX r32, r/m8) would need a REX
+     * prefix that the encoder only adds for byte-sized operations. */
+    static const uint8_t hosts[] = {HR_R12, HR_R13, HR_R14, HR_R15,
+                                    HR_R8,  HR_R9,  HR_R10, HR_R11};
+    unsigned uses[16] = {0};
+
+    memset(t->host_of, HR_NONE, sizeof(t->host_of));
+    for (unsigned i = 0; i < b->count; i++) {
+        const struct emu_uop *u = &b->uops[i];
+        const uint8_t regs[] = {u->reg, u->rm, u->base, u->index};
+        enum tk tk = kind_of(u->fn).tk;
+
+        if (u->fn == uop_generic)
+            continue;
+        for (unsigned j = 0; j < 4; j++)
+            if (regs[j] < 16)
+                uses[regs[j]]++;
+        if (tk == T_PUSH_R || tk == T_PUSH_I || tk == T_POP_R || tk == T_CALL_REL ||
+            tk == T_CALL_R || tk == T_RET)
+            uses[GPR_RSP]++;
+    }
+    for (unsigned n = 0; n < sizeof(hosts); n++) {
+        unsigned best = 16;
+
+        for (unsigned g = 0; g < 16; g++)
+            if (uses[g] >= 2 && !(t->cached & (1u << g)) && (best == 16 || uses[g] > uses[best]))
+                best = g;
+        if (best == 16)
+            break;
+        t->cached |= (uint16_t)(1u << best);
+        t->host_of[best] = hosts[n];
+    }
 }
 
 bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
@@ -1145,6 +1258,8 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         emit_rm(&t->b, 0x81, 4, JA_SUB, CPU(jit_budget));
         e32(&t->b, b->count);
         budget_out = jcc32(&t->b, CC_S);
+        plan_cache(t, b);
+        reload(t);
         for (unsigned i = 0; i < b->count && !ended; i++) {
             t->rip = rip;
             t->next = (rip + b->uops[i].len) & t->mask;
@@ -1162,7 +1277,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         jit_bind(&t->b, stale);
     }
     store_rip(t, offsetof(struct emu_cpu, rip), cpu->rip);
-    exit_indirect(t);
+    leave(t);
     for (unsigned i = 0; i < t->nstubs; i++)
         emit_stub(t, &t->stubs[i]);
     if (t->b.full) {
