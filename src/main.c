@@ -43,6 +43,8 @@ static const char usage[] =
     "  --testdev            QEMU's test devices for kvm-unit-tests: pc-testdev\n"
     "                       (ports 0xe0-0xeb, 0x2000-0x2017, MMIO 0xff000000)\n"
     "                       and pci-testdev\n"
+    "  --no-pit             leave the 8254 PIT (ports 0x40-0x43, 0x61) out of the\n"
+    "                       machine, as QEMU's -machine pit=off\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
@@ -94,6 +96,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_NET,
         OPT_TRANSPORT,
         OPT_TESTDEV,
+        OPT_NO_PIT,
         OPT_VERBOSE
     };
     static const struct option opts[] = {
@@ -110,6 +113,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"net", required_argument, NULL, OPT_NET},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
         {"testdev", no_argument, NULL, OPT_TESTDEV},
+        {"no-pit", no_argument, NULL, OPT_NO_PIT},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -171,6 +175,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
             break;
         case OPT_TESTDEV:
             cfg->testdev = true;
+            break;
+        case OPT_NO_PIT:
+            cfg->no_pit = true;
             break;
         case OPT_VERBOSE:
             log_verbose = true;

@@ -83,6 +83,7 @@ struct vm_config {
     int nr_disks;
     struct vm_net net;
     bool testdev; /* --testdev: QEMU's pc-testdev and pci-testdev (hw/pc.h) */
+    bool no_pit;  /* --no-pit: a PC without the 8254 PIT (QEMU's -machine pit=off) */
 };
 
 struct vcpu {
