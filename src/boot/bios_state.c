@@ -118,13 +118,13 @@ static const uint8_t hwirq_slave_handler[] = {
 /* Port writes of the init stub, in order (8259A data sheet, "Initialization
  * Command Words"; 82C54 data sheet, "Control Word Format"). */
 static const uint8_t init_writes[][2] = {
-    {0x20, 0x11}, {0xa0, 0x11},     /* ICW1: edge triggered, cascade, ICW4 */
+    {0x20, 0x11},     {0xa0, 0x11},     /* ICW1: edge triggered, cascade, ICW4 */
     {0x21, VEC_IRQ0}, {0xa1, VEC_IRQ8}, /* ICW2: vector bases */
-    {0x21, 0x04}, {0xa1, 0x02},     /* ICW3: slave on IR2; slave ID 2 */
-    {0x21, 0x01}, {0xa1, 0x01},     /* ICW4: 8086 mode */
-    {0x21, 0xfa}, {0xa1, 0xff},     /* OCW1: IRQ0 and IRQ2 unmasked */
-    {0x43, 0x34},                   /* PIT counter 0, LSB then MSB, mode 2, binary */
-    {0x40, 0x00}, {0x40, 0x00},     /* count 0: 65536 */
+    {0x21, 0x04},     {0xa1, 0x02},     /* ICW3: slave on IR2; slave ID 2 */
+    {0x21, 0x01},     {0xa1, 0x01},     /* ICW4: 8086 mode */
+    {0x21, 0xfa},     {0xa1, 0xff},     /* OCW1: IRQ0 and IRQ2 unmasked */
+    {0x43, 0x34},                       /* PIT counter 0, LSB then MSB, mode 2, binary */
+    {0x40, 0x00},     {0x40, 0x00},     /* count 0: 65536 */
 };
 
 #define NR_INIT_WRITES (sizeof(init_writes) / sizeof(init_writes[0]))
