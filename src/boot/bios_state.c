@@ -21,9 +21,11 @@
  *     the others return at once.
  *   - The BIOS data area (IBM PC/AT Technical Reference, "BIOS data area";
  *     the fields SeaBIOS's struct bios_data_area_s names): COM1 at 0x3f8,
- *     the equipment word (x87, one serial port), 639 KiB of base memory with
- *     the 1 KiB EBDA above it (the e820 map reserves it), and the timer tick
- *     count at 0x46c, started from the time of day as the RTC reads it.
+ *     the equipment word (x87, one serial port), 639 KiB of base memory and
+ *     the segment of the 1 KiB EBDA above it (which the e820 map reserves;
+ *     its contents are left alone, as a multiboot image or its information
+ *     may lie there), and the timer tick count at 0x46c, started from the
+ *     time of day as the RTC reads it.
  *
  * The handlers and the code that programs the devices live in the F000
  * segment, at the IBM PC BIOS's fixed addresses where it has them (INT 08h
@@ -198,7 +200,7 @@ int bios_state_write(const struct guest_mem *mem, struct cpu_state *cpu)
     uint16_t com1 = 0x3f8, equipment = EQUIP_X87 | EQUIP_SERIAL_1;
     uint16_t base_kb = EBDA_BASE / 1024, ebda_seg = EBDA_BASE >> 4;
     uint32_t ticks = ticks_now();
-    uint8_t ebda_kb = 1, stub[STUB_MAX];
+    uint8_t stub[STUB_MAX];
     size_t len;
     int err = build_stub(cpu, stub, &len);
 
@@ -217,7 +219,7 @@ int bios_state_write(const struct guest_mem *mem, struct cpu_state *cpu)
         ivt[v] = 0;
     ivt[0x79] = 0;
 
-    if (!mem_ptr(mem, seg, 0x10000) || !mem_ptr(mem, EBDA_BASE, 1)) {
+    if (!mem_ptr(mem, seg, 0x10000)) {
         log_err("BIOS state: guest RAM does not cover the first MiB");
         return -EINVAL;
     }
@@ -228,7 +230,6 @@ int bios_state_write(const struct guest_mem *mem, struct cpu_state *cpu)
     mem_write(mem, BDA_EQUIPMENT, &equipment, sizeof(equipment));
     mem_write(mem, BDA_BASE_MEM, &base_kb, sizeof(base_kb));
     mem_write(mem, BDA_TICKS, &ticks, sizeof(ticks));
-    mem_write(mem, EBDA_BASE, &ebda_kb, sizeof(ebda_kb));
     mem_write(mem, seg + OFF_HWIRQ_MASTER, hwirq_master_handler, sizeof(hwirq_master_handler));
     mem_write(mem, seg + OFF_HWIRQ_SLAVE, hwirq_slave_handler, sizeof(hwirq_slave_handler));
     mem_write(mem, seg + OFF_INT08, int08_handler, sizeof(int08_handler));
