@@ -929,20 +929,25 @@ static void test_flat(void **state)
 
 /* What a PC BIOS leaves (bios_state.c), for a multiboot kernel as for a
  * flat binary: the IVT, the BIOS data area, the PICs and the PIT. */
+static uint32_t le(uint64_t gpa, unsigned size)
+{
+    uint32_t v = 0;
+
+    memcpy(&v, guest(gpa, size), size);
+    return v;
+}
+
 static void assert_bios_state(void)
 {
-    uint32_t ticks;
-
-    assert_int_equal(*(uint32_t *)guest(0x08 * 4, 4), 0xf000fea5); /* IRQ0: timer */
-    assert_int_equal(*(uint32_t *)guest(0x09 * 4, 4) >> 16, 0xf000);
-    assert_int_equal(*(uint32_t *)guest(0x70 * 4, 4) >> 16, 0xf000);
-    assert_int_equal(*(uint32_t *)guest(0x10 * 4, 4), 0xf000ff53); /* IRET */
+    assert_int_equal(le(0x08 * 4, 4), 0xf000fea5); /* IRQ0: timer */
+    assert_int_equal(le(0x09 * 4, 4) >> 16, 0xf000);
+    assert_int_equal(le(0x70 * 4, 4) >> 16, 0xf000);
+    assert_int_equal(le(0x10 * 4, 4), 0xf000ff53); /* IRET */
     assert_int_equal(*guest(0xfff53, 1), 0xcf);
-    assert_int_equal(*(uint32_t *)guest(0x60 * 4, 4), 0);
-    assert_int_equal(*(uint16_t *)guest(0x400, 2), 0x3f8);
-    assert_int_equal(*(uint16_t *)guest(0x413, 2), 639);
-    memcpy(&ticks, guest(0x46c, 4), 4);
-    assert_true(ticks < 0x1800b0);
+    assert_int_equal(le(0x60 * 4, 4), 0);
+    assert_int_equal(le(0x400, 2), 0x3f8);
+    assert_int_equal(le(0x413, 2), 639);
+    assert_true(le(0x46c, 4) < 0x1800b0);
     assert_int_equal(*guest(0x470, 1), 0);
     assert_true(stub_writes(0x20, 0x11) && stub_writes(0xa0, 0x11));
     assert_true(stub_writes(0x21, 0x08) && stub_writes(0xa1, 0x70));
