@@ -51,6 +51,8 @@ static const char usage[] =
     "  --profile FILE[,map=PATH]  emu engine: write a profile of the run to FILE\n"
     "                       at its end (instructions, counters, phases, sampled\n"
     "                       guest code named from a System.map or kallsyms PATH)\n"
+    "  --no-pit             leave the 8254 PIT (ports 0x40-0x43, 0x61) out of the\n"
+    "                       machine, as QEMU's -machine pit=off\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
@@ -104,6 +106,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_TESTDEV,
         OPT_JIT,
         OPT_PROFILE,
+        OPT_NO_PIT,
         OPT_VERBOSE
     };
     static const struct option opts[] = {
@@ -122,6 +125,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"testdev", no_argument, NULL, OPT_TESTDEV},
         {"jit", required_argument, NULL, OPT_JIT},
         {"profile", required_argument, NULL, OPT_PROFILE},
+        {"no-pit", no_argument, NULL, OPT_NO_PIT},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -191,6 +195,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         case OPT_PROFILE:
             if (config_parse_profile(optarg, cfg))
                 return -EINVAL;
+            break;
+        case OPT_NO_PIT:
+            cfg->no_pit = true;
             break;
         case OPT_VERBOSE:
             log_verbose = true;

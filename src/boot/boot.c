@@ -119,7 +119,8 @@ static int load_flat(const struct guest_mem *mem, const struct boot_image *img,
         return err;
     mem_write(mem, FLAT_LOAD_ADDR, img->data, img->size);
     cpu_state_real(cpu, FLAT_SEGMENT, 0, 0);
-    return boot_write_gdt(mem);
+    err = boot_write_gdt(mem);
+    return err ? err : bios_state_write(mem, cpu);
 }
 
 static int load_elf64(const struct guest_mem *mem, const struct boot_image *img,
@@ -167,8 +168,11 @@ int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
                 img->name);
         return -EINVAL;
     }
-    if (mb)
-        return multiboot_load(mem, img, cpu);
+    if (mb) {
+        int err = multiboot_load(mem, img, cpu);
+
+        return err ? err : bios_state_write(mem, cpu);
+    }
     if (elf_is_elf(img->data, img->size))
         return load_elf64(mem, img, cpu);
     return load_flat(mem, img, cpu);

@@ -15,6 +15,10 @@
  *   flat binary     anything else: loaded at 0x10000, entered in real mode at
  *                   1000:0000 with every segment register 0x1000
  *
+ * Multiboot kernels and flat binaries find the state a PC BIOS leaves
+ * (bios_state_write()); Linux and ELF64 kernels find the PICs, PIT, IVT and
+ * BIOS data area as the machine's reset left them.
+ *
  * Every field of the image is checked before use; a bad one gets one line
  * naming the file and the problem, and -EINVAL.
  */
@@ -43,6 +47,14 @@ int boot_read_file(const char *path, uint64_t max, uint8_t **out, size_t *size);
 /* Loads img into mem and fills *cpu for the boot vCPU. */
 int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
                     struct cpu_state *cpu);
+
+/* Sets up what a PC BIOS leaves for a multiboot kernel or a real-mode
+ * program (bios_state.c): the real-mode IVT and its handlers, the BIOS data
+ * area, and a stub in the F000 segment that programs the PICs and the PIT
+ * and then goes on to the entry *cpu held; *cpu now starts at the stub.
+ * *cpu must be in real mode, or in 32-bit protected mode with a zero CS
+ * base. Returns 0 or -errno after printing one line. */
+int bios_state_write(const struct guest_mem *mem, struct cpu_state *cpu);
 
 /* Writes the platform's firmware tables for cpus vCPUs and the ndevs MMIO
  * devices that only ACPI can describe into the BIOS area (layout.h): ACPI

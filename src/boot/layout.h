@@ -4,7 +4,8 @@
  * one, which may load anywhere from BOOT_MB_FLOOR on, as on a PC (QEMU and
  * GRUB load kvm-unit-tests' realmode test at 0x8000).
  *
- *   0x0000  real-mode IVT and BIOS data area, left zero
+ *   0x0000  real-mode IVT and BIOS data area: zero, or for multiboot and flat
+ *           kernels what a PC BIOS leaves there (bios_state.c)
  *   0x0500  GDT: null, 64-bit code, data, 32-bit code, 64-bit TSS (16 bytes)
  *   0x0600  the TSS the GDT's TSS descriptor points at
  *   0x1000  PML4, 0x2000 PDPT, 0x3000-0x6fff four page directories: the
@@ -25,6 +26,9 @@
  *
  *   0xe0000-0xeffff  ACPI tables, the RSDP first (acpi.c)
  *   0xf0000-0xf0fff  MP floating pointer and configuration table (mptable.c)
+ *   0xff000-0xfffff  for multiboot and flat kernels, the BIOS's interrupt
+ *           handlers and the stub that programs the PICs and the PIT
+ *           (bios_state.c)
  */
 #ifndef VX86_BOOT_LAYOUT_H
 #define VX86_BOOT_LAYOUT_H

@@ -87,6 +87,7 @@ struct vm_config {
     bool jit_off; /* --jit off: the emu engine only interprets */
     const char *profile;     /* --profile FILE: the report's file; NULL: no profile */
     const char *profile_map; /* its map=PATH: kernel symbols; NULL: none */
+    bool no_pit;  /* --no-pit: a PC without the 8254 PIT (QEMU's -machine pit=off) */
 };
 
 struct vcpu {

@@ -298,9 +298,49 @@ static void assert_long_mode(uint64_t entry)
     assert_int_equal(cpu.rflags, 2);
 }
 
+/* The boot vCPU of a multiboot or flat kernel starts in the BIOS stub
+ * (bios_state.c): OUTs (MOV AL, imm8; OUT imm8, AL), then EAX loaded and a
+ * jump to the kernel. Checks that it gives EAX back as eax; returns the
+ * linear address it jumps to, or for a far jump (real mode) *seg:offset. */
+static uint64_t stub_target(uint32_t eax, uint16_t *seg)
+{
+    uint64_t at = cpu.cs.base + cpu.rip;
+    const uint8_t *p = guest(at, 64);
+    uint32_t v, rel;
+    size_t n = 0;
+
+    while (p[n] == 0xb0 && p[n + 2] == 0xe6)
+        n += 4;
+    if (p[n] == 0x66)
+        n++;
+    assert_int_equal(p[n], 0xb8);
+    memcpy(&v, p + n + 1, 4);
+    assert_int_equal(v, eax);
+    n += 5;
+    if (p[n] == 0xea) {
+        assert_non_null(seg);
+        *seg = (uint16_t)(p[n + 3] | p[n + 4] << 8);
+        return (uint64_t)(p[n + 1] | p[n + 2] << 8);
+    }
+    assert_int_equal(p[n], 0xe9);
+    memcpy(&rel, p + n + 1, 4);
+    return (uint32_t)(at + n + 5 + rel);
+}
+
+/* Whether the stub writes value to port. */
+static int stub_writes(uint8_t port, uint8_t value)
+{
+    const uint8_t *p = guest(cpu.cs.base + cpu.rip, 64);
+
+    for (size_t n = 0; p[n] == 0xb0 && p[n + 2] == 0xe6; n += 4)
+        if (p[n + 3] == port && p[n + 1] == value)
+            return 1;
+    return 0;
+}
+
 static void assert_protected32(uint32_t entry)
 {
-    assert_int_equal(cpu.rip, entry);
+    assert_int_equal(stub_target(MB_BOOT_MAGIC, NULL), entry);
     assert_true(cpu.cr0 & CR0_PE);
     assert_false(cpu.cr0 & CR0_PG);
     assert_int_equal(cpu.efer, 0);
@@ -823,7 +863,7 @@ static void test_multiboot_search(void **state)
             if (err)
                 fail_msg("header at %zu: not multiboot, yet rejected: %s", search_vectors[i].offset,
                          logbuf);
-            assert_int_equal(cpu.cs.selector, FLAT_SEGMENT);
+            assert_false(cpu.cr0 & CR0_PE); /* a flat binary */
         }
     }
 }
@@ -858,11 +898,12 @@ static void test_cmdline_limit(void **state)
 
 static void assert_real_mode(void)
 {
-    assert_int_equal(cpu.rip, 0);
+    uint16_t seg = 0;
+
+    assert_int_equal(stub_target(0, &seg), 0);
+    assert_int_equal(seg, FLAT_SEGMENT);
     assert_false(cpu.cr0 & CR0_PE);
     assert_int_equal(cpu.efer, 0);
-    assert_int_equal(cpu.cs.selector, FLAT_SEGMENT);
-    assert_int_equal(cpu.cs.base, FLAT_LOAD_ADDR);
     assert_int_equal(cpu.cs.limit, 0xffff);
     assert_int_equal(cpu.ds.selector, FLAT_SEGMENT);
     assert_int_equal(cpu.es.selector, FLAT_SEGMENT);
@@ -884,6 +925,55 @@ static void test_flat(void **state)
 
     assert_int_equal(load(code, 1, ""), 0);
     assert_real_mode();
+}
+
+/* What a PC BIOS leaves (bios_state.c), for a multiboot kernel as for a
+ * flat binary: the IVT, the BIOS data area, the PICs and the PIT. */
+static uint32_t le(uint64_t gpa, unsigned size)
+{
+    uint32_t v = 0;
+
+    memcpy(&v, guest(gpa, size), size);
+    return v;
+}
+
+static void assert_bios_state(void)
+{
+    assert_int_equal(le(0x08 * 4, 4), 0xf000fea5); /* IRQ0: timer */
+    assert_int_equal(le(0x09 * 4, 4) >> 16, 0xf000);
+    assert_int_equal(le(0x70 * 4, 4) >> 16, 0xf000);
+    assert_int_equal(le(0x10 * 4, 4), 0xf000ff53); /* IRET */
+    assert_int_equal(*guest(0xfff53, 1), 0xcf);
+    assert_int_equal(le(0x60 * 4, 4), 0);
+    assert_int_equal(le(0x400, 2), 0x3f8);
+    assert_int_equal(le(0x413, 2), 639);
+    assert_true(le(0x46c, 4) < 0x1800b0);
+    assert_int_equal(*guest(0x470, 1), 0);
+    assert_true(stub_writes(0x20, 0x11) && stub_writes(0xa0, 0x11));
+    assert_true(stub_writes(0x21, 0x08) && stub_writes(0xa1, 0x70));
+    assert_true(stub_writes(0x21, 0xfa)); /* IRQ0 and the cascade unmasked */
+    assert_true(stub_writes(0x43, 0x34) && stub_writes(0x40, 0x00));
+}
+
+static void test_bios_state(void **state)
+{
+    static const uint8_t code[] = {0xf4};
+    size_t size = build_aout(&aout_ok);
+
+    (void)state;
+    assert_int_equal(load(code, sizeof(code), ""), 0);
+    assert_bios_state();
+    memset(mem.base, FILL, 0x100000);
+    assert_int_equal(load(img, size, ""), 0);
+    assert_bios_state();
+
+    /* Not for an ELF64 kernel (nor Linux): the IVT stays as RAM was. */
+    memset(mem.base, FILL, 0x100000);
+    size = build_elf(&(struct elf_spec){
+        .bits = 64, .entry = 0x100000, .nr_segs = 1, .segs = {{PT_LOAD, 0x100000, 16, 16}}});
+    assert_int_equal(load(img, size, ""), 0);
+    assert_filled(0, 0x500, FILL);
+    assert_filled(0xff000, 0x1000, FILL);
 }
 
 /* Up to the VGA window at 0xa0000, not a byte more; something that starts
@@ -1047,6 +1137,7 @@ int main(void)
         T(test_multiboot_no_room),
         T(test_cmdline_limit),
         T(test_flat),
+        T(test_bios_state),
         T(test_flat_size),
         T(test_read_file),
         T(test_e820),

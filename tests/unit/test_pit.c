@@ -243,6 +243,27 @@ static void pit_through_ioapic(void **state)
     assert_int_equal(take(f, 0), 0x41);
 }
 
+/* --no-pit (QEMU's -machine pit=off): the PIT's ports stay off the bus, the
+ * PICs' do not, and no timer deadline comes from it. */
+static void no_pit(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    (void)state;
+    assert_non_null(f);
+    f->vm.cfg.no_pit = true;
+    bus_init(&f->vm.pio, "pio");
+    bus_init(&f->vm.mmio, "mmio");
+    f->c = irqchip_create(&f->vm, 1, TSC_HZ, NULL, on_wake, f);
+    assert_non_null(f->c);
+    for (uint16_t port = 0x40; port <= 0x43; port++)
+        assert_null(bus_find(&f->vm.pio, port));
+    assert_null(bus_find(&f->vm.pio, 0x61));
+    assert_non_null(bus_find(&f->vm.pio, 0x20));
+    assert_int_equal(irqchip_next_deadline(f->c, 0), UINT64_MAX);
+    teardown((void **)&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(mode3_square_wave, setup, teardown),
         cmocka_unit_test_setup_teardown(refresh_toggles, setup, teardown),
         cmocka_unit_test_setup_teardown(pit_through_ioapic, setup, teardown),
+        cmocka_unit_test(no_pit),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

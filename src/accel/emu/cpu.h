@@ -97,6 +97,9 @@ struct emu_vm {
 #define RFLAGS_VIP    (1ULL << 20)
 #define RFLAGS_ID     (1ULL << 21)
 #define RFLAGS_STATUS (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+/* Every flag that is not reserved (SDM Vol. 1 §3.4.3, Figure 3-8): bits 3,
+ * 5, 15 and 22-63 read as 0, bit 1 (RFLAGS_FIXED) as 1. */
+#define RFLAGS_DEFINED 0x3f7fd5ULL
 
 /* Debug registers, SDM Vol. 3B §17.2: DR6 reads back with bits 4-11 and
  * 16-31 set (no RTM, no bus-lock detection), DR7 with bit 10 set; DR6's

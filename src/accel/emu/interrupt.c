@@ -317,18 +317,21 @@ void emu_iret(struct emu_cpu *cpu, int opsize)
     }
     if (!(cpu->cr0 & CR0_PE)) {
         uint64_t ip = emu_pop(cpu, size), cs = emu_pop(cpu, size), fl = emu_pop(cpu, size);
-        uint64_t keep = size == 2 ? ~0xffffULL : ~0x257fd5ULL;
+        /* SDM IRET, REAL-ADDRESS-MODE: EFLAGS from the image AND 257FD5H
+         * (VM, VIF and VIP stay); the reserved bits 3, 5 and 15 read as 0
+         * (Vol. 1 §3.4.3) whatever the image holds, at either width. */
+        uint64_t change = (size == 2 ? 0xffff : 0x257fd5) & RFLAGS_DEFINED;
 
         emu_load_seg(cpu, SEG_CS, (uint16_t)cs);
         cpu->rip = ip & (size == 2 ? 0xffff : 0xffffffff);
-        cpu->rflags = (cpu->rflags & keep) | (fl & ~keep) | RFLAGS_FIXED;
+        cpu->rflags = (cpu->rflags & ~change) | (fl & change) | RFLAGS_FIXED;
         return;
     }
     if (cpu->rflags & RFLAGS_VM) {
         if (((cpu->rflags & RFLAGS_IOPL) >> 12) < 3)
             emu_raise(cpu, EXC_GP, 0);
         uint64_t ip = emu_pop(cpu, size), cs = emu_pop(cpu, size), fl = emu_pop(cpu, size);
-        uint64_t change = (size == 2 ? 0xffff : 0xffffffff) &
+        uint64_t change = (size == 2 ? 0xffff : 0xffffffff) & RFLAGS_DEFINED &
                           ~(RFLAGS_IOPL | RFLAGS_VM | RFLAGS_VIP | RFLAGS_VIF);
 
         emu_load_seg(cpu, SEG_CS, (uint16_t)cs);

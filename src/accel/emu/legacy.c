@@ -1,6 +1,6 @@
 /*
  * Instructions that exist only outside 64-bit mode or are rarely used:
- * decimal arithmetic (DAA/DAS/AAA/AAS/AAM/AAD, SDM Vol. 2 pseudo-code),
+ * decimal arithmetic (DAA/DAS/AAA/AAS/AAM/AAD, SDM Vol. 2 pseudo-code), SALC,
  * BOUND, ARPL, far-pointer loads (LDS/LES/LFS/LGS/LSS), descriptor queries
  * (LAR/LSL/VERR/VERW), RDRAND/RDSEED, RDPID and the FS/GS base
  * instructions. The host cannot run the decimal ones in 64-bit mode, so
@@ -180,6 +180,11 @@ bool emu_exec_legacy(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_AAM:
     case ZYDIS_MNEMONIC_AAD:
         decimal(cpu, m);
+        return true;
+    case ZYDIS_MNEMONIC_SALC:
+        /* Undocumented in the SDM, invalid in 64-bit mode (Zydis decodes it
+         * only outside): AL = CF ? 0xff : 0, flags unchanged. */
+        set_al(cpu, cpu->rflags & RFLAGS_CF ? 0xff : 0);
         return true;
     case ZYDIS_MNEMONIC_BOUND: {
         unsigned size = cpu->ops[0].size / 8;

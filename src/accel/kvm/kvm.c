@@ -144,7 +144,7 @@ static int kvm_vm_init(struct vm *vm)
         goto fail;
     }
     step = "KVM_CREATE_PIT2";
-    if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+    if (!vm->cfg.no_pit && ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
         goto fail;
     step = "KVM_SET_USER_MEMORY_REGION";
     err = set_memory(vm, k);

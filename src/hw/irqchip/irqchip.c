@@ -241,6 +241,8 @@ struct irqchip *irqchip_create(struct vm *vm, int ncpus, uint64_t tsc_hz,
         lapic_init(&c->lapic[i], i, tsc_hz);
 
     for (int i = 0; i < NR_PIO_RANGES && !err; i++) {
+        if (vm->cfg.no_pit && pit_port(pio_ranges[i].base))
+            continue;
         c->ports[i] = (struct irqchip_port){c, pio_ranges[i].base};
         err = bus_register(&vm->pio, &(struct bus_range){.base = pio_ranges[i].base,
                                                          .len = pio_ranges[i].len,

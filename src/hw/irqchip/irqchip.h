@@ -47,8 +47,10 @@ struct irqchip;
  * Creates the PIC, PIT, IOAPIC and ncpus (1-64) LAPICs and registers the
  * PIO devices and the IOAPIC on vm's buses (before any vCPU runs). now_tsc
  * gives cpu's TSC, the time base of IA32_TSC_DEADLINE; NULL derives a TSC
- * from clock_ns and tsc_hz. wake: see above. Returns NULL (errno set) on
- * failure: ENOMEM, EINVAL for ncpus, or EEXIST when the ports are taken.
+ * from clock_ns and tsc_hz. wake: see above. With vm->cfg.no_pit the PIT
+ * and port 0x61 stay off the bus (the PIT, never programmed, gives no IRQ0).
+ * Returns NULL (errno set) on failure: ENOMEM, EINVAL for ncpus, or EEXIST
+ * when the ports are taken.
  */
 struct irqchip *irqchip_create(struct vm *vm, int ncpus, uint64_t tsc_hz,
                                uint64_t (*now_tsc)(void *opaque, int cpu),
