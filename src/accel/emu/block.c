@@ -235,6 +235,8 @@ static void *translation(struct emu_cpu *cpu, struct emu_block *b, bool *flushed
         return NULL;
     if (b->jit && b->jit_rip == cpu->rip && b->jit_cpl == cpu->cpl)
         return b->jit;
+    if (b->runs == EMU_JIT_NEVER)
+        return NULL;
     if (b->runs < emu_jit_threshold(cpu)) {
         b->runs++;
         return NULL;
@@ -244,7 +246,8 @@ static void *translation(struct emu_cpu *cpu, struct emu_block *b, bool *flushed
         *flushed = true;
         return NULL;
     }
-    cpu->stats.jit_translations++;
+    if (b->jit)
+        cpu->stats.jit_translations++;
     return b->jit;
 }
 

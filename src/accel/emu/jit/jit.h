@@ -55,8 +55,12 @@ uint64_t emu_jit_epoch(const struct emu_cpu *cpu);
  * context, still valid (its page unchanged); NULL if none. */
 struct emu_block *emu_jit_cached(struct emu_cpu *cpu);
 
-/* Translates b for cpu->rip and cpu->cpl into b->jit; false when the code
- * cache is full (the caller empties both caches and goes on). */
+/* b->runs of a block the translator cannot translate. */
+#define EMU_JIT_NEVER UINT16_MAX
+
+/* Translates b for cpu->rip and cpu->cpl into b->jit (or marks it
+ * EMU_JIT_NEVER); false when the code cache is full (the caller empties
+ * both caches and goes on). */
 bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b);
 
 /* Runs translated code from b (cpu->rip == b->jit_rip) until it exits,

@@ -13,7 +13,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "accel/emu/jit/internal.h"
+#include "accel/emu/jit/tr.h"
 
 _Static_assert(sizeof(struct tlb_entry) == 32, "the probe scales the TLB index by 32");
 _Static_assert(offsetof(struct tlb_entry, vpn) == 0 && offsetof(struct tlb_entry, host) == 8,
@@ -21,8 +21,6 @@ _Static_assert(offsetof(struct tlb_entry, vpn) == 0 && offsetof(struct tlb_entry
 _Static_assert(offsetof(struct emu_cpu, wake) == offsetof(struct emu_cpu, kicked) + 1,
                "block entries test kicked and wake with one 16-bit compare");
 
-#define CPU(field) jm(HR_RBX, (int32_t)offsetof(struct emu_cpu, field))
-#define GPR(r)     jm(HR_RBX, (int32_t)(offsetof(struct emu_cpu, gpr) + 8 * (unsigned)(r)))
 
 /* What a uop's handler does, for the templates. */
 enum tk {
@@ -112,39 +110,7 @@ static struct kind kind_of(emu_uop_fn *fn)
     return (struct kind){fn, T_HELPER, 0, 0};
 }
 
-/* An out-of-line path: the handler for the whole instruction (slow), or
- * the end of a block after a store to code (smc). */
-struct stub {
-    uint8_t *holes[4];
-    unsigned nholes;
-    const struct emu_uop *u;
-    uint64_t rip, next; /* the instruction's RIP and the next one */
-    uint8_t *resume;    /* where its template ends; NULL if it ends the block */
-    uint16_t dirty;     /* the translation's dirty registers where it branches here */
-    bool smc;
-    bool rip_stored;  /* smc: the instruction stored cpu->rip itself */
-    uint64_t smc_rip; /* smc: RIP after the instruction (a branch's target) */
-};
-
-struct tr {
-    struct emu_cpu *cpu;
-    struct emu_jit *j;
-    struct jit_buf b;
-    const struct emu_block *blk;
-    uint64_t rip, next, mask, page;
-    unsigned user;     /* the TLB tag's privilege bit for this CPL */
-    bool flat64;       /* 64-bit code: memory templates apply */
-    uint64_t pending;  /* guest flags now in the host flags (RFLAGS bits) */
-    /* Guest registers held in host registers for the whole block: loaded
-     * after the entry checks, written back (the dirty ones) before every
-     * exit and call into C, loaded again after each call. */
-    uint8_t host_of[16]; /* host register of a guest GPR, or HR_NONE */
-    uint16_t cached, dirty;
-    struct stub stubs[BLOCK_MAX * 2 + 2];
-    unsigned nstubs;
-};
-
-static struct stub *new_stub(struct tr *t, const struct emu_uop *u)
+struct stub *tr_stub(struct tr *t, const struct emu_uop *u)
 {
     struct stub *s = &t->stubs[t->nstubs++];
 
@@ -152,22 +118,16 @@ static struct stub *new_stub(struct tr *t, const struct emu_uop *u)
     return s;
 }
 
-static void to_stub(struct tr *t, struct stub *s, unsigned cc)
+void tr_to_stub(struct tr *t, struct stub *s, unsigned cc)
 {
     uint8_t *hole = cc == 0xff ? jmp32(&t->b) : jcc32(&t->b, cc);
 
-    if (hole && s->nholes < 4)
+    if (hole && s->nholes < sizeof(s->holes) / sizeof(s->holes[0]))
         s->holes[s->nholes++] = hole;
-    else
-        t->b.full = true; /* give up on this block rather than mis-link */
+    else if (hole)
+        t->unfit = true; /* give up on this block rather than mis-link */
 }
 
-/* A guest register operand: its host register, or its slot in emu_cpu. */
-struct opnd {
-    bool reg;
-    uint8_t r;
-    struct jit_mem m;
-};
 
 static struct opnd gpr_op(const struct tr *t, unsigned g)
 {
@@ -187,14 +147,14 @@ static void emit_o(struct tr *t, uint32_t op, unsigned size, unsigned r, struct 
 
 /* A guest register into RAX-like host register r at size (32-bit loads
  * zero-extend; 8/16-bit ones leave the rest of r as it was). */
-static void get(struct tr *t, unsigned size, unsigned r, unsigned gpr)
+void tr_get(struct tr *t, unsigned size, unsigned r, unsigned gpr)
 {
     emit_o(t, sized(0x8a, size), size, r, gpr_op(t, gpr));
 }
 
 /* Host register r into a guest register at size: as uop_set, if a 32-bit
  * value in r is zero-extended already. */
-static void put(struct tr *t, unsigned size, unsigned gpr, unsigned r)
+void tr_put(struct tr *t, unsigned size, unsigned gpr, unsigned r)
 {
     emit_o(t, sized(0x88, size), size == 4 ? 8 : size, r, gpr_op(t, gpr));
     if (t->host_of[gpr] != HR_NONE)
@@ -259,7 +219,7 @@ static void merge_flags(struct tr *t, unsigned reg, uint64_t mask)
 }
 
 /* Writes pending host flags back to guest RFLAGS. */
-static void materialize(struct tr *t)
+void tr_materialize(struct tr *t)
 {
     if (!t->pending)
         return;
@@ -274,7 +234,7 @@ static void materialize(struct tr *t)
 static void flags_overwritten(struct tr *t, uint64_t mask)
 {
     if (t->pending & ~mask)
-        materialize(t);
+        tr_materialize(t);
     t->pending = 0;
 }
 
@@ -304,7 +264,7 @@ static unsigned cond(struct tr *t, unsigned cc)
 
     if (t->pending && (cond_flags(cc) & ~t->pending) == 0)
         return cc;
-    materialize(t);
+    tr_materialize(t);
     switch (cc >> 1) {
     case 0: /* O: BT copies OF into CF */
     case 1: /* B */
@@ -341,7 +301,7 @@ static unsigned cond(struct tr *t, unsigned cc)
 static void call_handler(struct tr *t, const struct emu_uop *u, uint64_t rip, uint64_t next,
                          uint16_t dirty)
 {
-    materialize(t);
+    tr_materialize(t);
     write_back(t, dirty);
     store_rip(t, offsetof(struct emu_cpu, insn_rip), rip);
     store_rip(t, offsetof(struct emu_cpu, rip), next);
@@ -436,12 +396,12 @@ static void exit_to(struct tr *t, uint64_t target)
 /* The memory operand's linear address into RSI (64-bit code). A scaled
  * index without a base and an FS/GS base need instructions that change the
  * host flags: pending guest flags are written back first. */
-static void emit_ea(struct tr *t, const struct emu_uop *u)
+void tr_ea(struct tr *t, const struct emu_uop *u)
 {
     bool have = false;
 
     if ((u->base == UOP_NO_REG && u->index != UOP_NO_REG && u->scale) || u->seg >= SEG_FS)
-        materialize(t);
+        tr_materialize(t);
 
     if (u->base == UOP_RIP_REG) {
         uint64_t a = t->next + (uint64_t)(int64_t)u->disp;
@@ -449,11 +409,11 @@ static void emit_ea(struct tr *t, const struct emu_uop *u)
         mov_imm(&t->b, HR_RSI, u->addr_size == 8 ? a : (uint32_t)a);
     } else {
         if (u->base != UOP_NO_REG) {
-            get(t, 8, HR_RSI, u->base);
+            tr_get(t, 8, HR_RSI, u->base);
             have = true;
         }
         if (u->index != UOP_NO_REG) {
-            get(t, 8, HR_RAX, u->index);
+            tr_get(t, 8, HR_RAX, u->index);
             if (have) {
                 lea(&t->b, 8, HR_RSI, (struct jit_mem){HR_RSI, HR_RAX, u->scale, u->disp});
             } else {
@@ -481,11 +441,11 @@ static void emit_ea(struct tr *t, const struct emu_uop *u)
 
 /* uop_tlb_hit as code: the host address of size bytes at linear RSI into
  * RDI, or a jump to s. Clobbers RAX, RCX and the host flags. */
-static void probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
+void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
 {
     int32_t tlb = (int32_t)(offsetof(struct emu_cpu, tlb) + acc * sizeof(t->cpu->tlb[0]));
 
-    materialize(t);
+    tr_materialize(t);
     mov_rr(&t->b, 8, HR_RAX, HR_RSI);
     shift_ri(&t->b, 5, 8, HR_RAX, 12);
     mov_rr(&t->b, 4, HR_RCX, HR_RAX);
@@ -493,23 +453,23 @@ static void probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned si
     shift_ri(&t->b, 4, 4, HR_RCX, 5);
     lea(&t->b, 8, HR_RAX, (struct jit_mem){HR_RAX, HR_RAX, 0, (int32_t)t->user + 1});
     alu_load(&t->b, JA_CMP, 8, HR_RAX, (struct jit_mem){HR_RBX, HR_RCX, 0, tlb});
-    to_stub(t, s, CC_NE);
+    tr_to_stub(t, s, CC_NE);
     mov_rr(&t->b, 4, HR_RAX, HR_RSI);
     alu_ri(&t->b, JA_AND, 4, HR_RAX, 0xfff);
     if (size > 1) {
         alu_ri(&t->b, JA_CMP, 4, HR_RAX, 4096 - size);
-        to_stub(t, s, CC_A);
+        tr_to_stub(t, s, CC_A);
     }
     mov_load(&t->b, 8, HR_RDI, (struct jit_mem){HR_RBX, HR_RCX, 0, tlb + 8});
     test_rr(&t->b, 8, HR_RDI, HR_RDI);
-    to_stub(t, s, CC_E);
+    tr_to_stub(t, s, CC_E);
     alu_rr(&t->b, JA_ADD, 8, HR_RDI, HR_RAX);
 }
 
 /* After a store through RDI: a page holding code ends the block (stub). */
-static void smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after)
+void tr_smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after)
 {
-    struct stub *s = new_stub(t, u);
+    struct stub *s = tr_stub(t, u);
 
     s->smc = true;
     s->smc_rip = rip_after;
@@ -520,7 +480,7 @@ static void smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after)
     mov_imm(&t->b, HR_RCX, (uintptr_t)t->cpu->evm->code);
     emit_rm(&t->b, 0x80, 1, JA_CMP, (struct jit_mem){HR_RCX, HR_RAX, 0, 0});
     e8(&t->b, 0);
-    to_stub(t, s, CC_NE);
+    tr_to_stub(t, s, CC_NE);
 }
 
 static const uint8_t alu_map[ALU_COUNT] = {
@@ -568,7 +528,7 @@ static void alu_op(struct tr *t, unsigned op, unsigned size, const struct opnd *
 static void alu_flags_in(struct tr *t, unsigned op)
 {
     if (op == ALU_ADC || op == ALU_SBB) {
-        materialize(t);
+        tr_materialize(t);
         load_cf(t);
     } else {
         flags_overwritten(t, RFLAGS_STATUS);
@@ -589,38 +549,38 @@ static bool t_alu(struct tr *t, const struct emu_uop *u, struct kind k)
     case FORM_RI:
         /* Flags first: writing pending ones back clobbers RAX. */
         alu_flags_in(t, op);
-        get(t, size, HR_RAX, u->reg);
+        tr_get(t, size, HR_RAX, u->reg);
         src = gpr_op(t, u->rm);
         alu_op(t, op, size, k.form == FORM_RR ? &src : NULL, u->imm);
         if (writes)
-            put(t, size, u->reg, HR_RAX);
+            tr_put(t, size, u->reg, HR_RAX);
         t->pending = RFLAGS_STATUS;
         return true;
     case FORM_RM:
         if (!t->flat64)
             return false;
-        s = new_stub(t, u);
-        emit_ea(t, u);
-        probe(t, s, ACC_READ, size);
-        get(t, size, HR_RAX, u->reg);
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, ACC_READ, size);
+        tr_get(t, size, HR_RAX, u->reg);
         src = (struct opnd){false, 0, jm(HR_RDI, 0)};
         if (op == ALU_ADC || op == ALU_SBB)
             load_cf(t);
         alu_op(t, op, size, &src, 0);
         if (writes)
-            put(t, size, u->reg, HR_RAX);
+            tr_put(t, size, u->reg, HR_RAX);
         t->pending = RFLAGS_STATUS;
-        materialize(t);
+        tr_materialize(t);
         s->resume = t->b.p;
         return true;
     default: /* FORM_MR, FORM_MI: memory is the destination */
         if (!t->flat64)
             return false;
-        s = new_stub(t, u);
-        emit_ea(t, u);
-        probe(t, s, writes ? ACC_WRITE : ACC_READ, size);
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, writes ? ACC_WRITE : ACC_READ, size);
         if (k.form == FORM_MR)
-            get(t, size, HR_RDX, u->reg);
+            tr_get(t, size, HR_RDX, u->reg);
         if (op == ALU_ADC || op == ALU_SBB)
             load_cf(t);
         if (op == ALU_TEST && k.form == FORM_MR) {
@@ -640,9 +600,9 @@ static bool t_alu(struct tr *t, const struct emu_uop *u, struct kind k)
             alu_mi(&t->b, alu_map[op], size, jm(HR_RDI, 0), (uint32_t)u->imm);
         }
         t->pending = RFLAGS_STATUS;
-        materialize(t);
+        tr_materialize(t);
         if (writes)
-            smc_check(t, u, t->next);
+            tr_smc_check(t, u, t->next);
         s->resume = t->b.p;
         return true;
     }
@@ -662,28 +622,28 @@ static bool t_unary(struct tr *t, const struct emu_uop *u, struct kind k)
     if (!k.form) {
         if (mask)
             flags_overwritten(t, mask);
-        get(t, size, HR_RAX, u->reg);
+        tr_get(t, size, HR_RAX, u->reg);
         if (incdec)
             emit_rr(&t->b, sized(0xfe, size), size, ext[k.op], HR_RAX);
         else
             unary_r(&t->b, ext[k.op], size, HR_RAX);
-        put(t, size, u->reg, HR_RAX);
+        tr_put(t, size, u->reg, HR_RAX);
         if (mask)
             t->pending = mask;
         return true;
     }
     if (!t->flat64)
         return false;
-    s = new_stub(t, u);
-    emit_ea(t, u);
-    probe(t, s, ACC_WRITE, size);
+    s = tr_stub(t, u);
+    tr_ea(t, u);
+    tr_probe(t, s, ACC_WRITE, size);
     if (incdec)
         incdec_m(&t->b, ext[k.op], size, jm(HR_RDI, 0));
     else
         unary_m(&t->b, ext[k.op], size, jm(HR_RDI, 0));
     t->pending = mask;
-    materialize(t);
-    smc_check(t, u, t->next);
+    tr_materialize(t);
+    tr_smc_check(t, u, t->next);
     s->resume = t->b.p;
     return true;
 }
@@ -700,9 +660,9 @@ static bool t_shift(struct tr *t, const struct emu_uop *u, struct kind k)
     if (k.form != SFORM_RI || !c)
         return false;
     flags_overwritten(t, mask);
-    get(t, size, HR_RAX, u->reg);
+    tr_get(t, size, HR_RAX, u->reg);
     shift_ri(&t->b, ext[k.op], size, HR_RAX, c);
-    put(t, size, u->reg, HR_RAX);
+    tr_put(t, size, u->reg, HR_RAX);
     t->pending = mask;
     return true;
 }
@@ -714,13 +674,13 @@ static bool t_mov(struct tr *t, const struct emu_uop *u, struct kind k)
 
     switch (k.form) {
     case FORM_RR:
-        get(t, size, HR_RAX, u->rm);
-        put(t, size, u->reg, HR_RAX);
+        tr_get(t, size, HR_RAX, u->rm);
+        tr_put(t, size, u->reg, HR_RAX);
         return true;
     case FORM_RI:
         if (size >= 4) {
             mov_imm(&t->b, HR_RAX, size == 4 ? (uint32_t)u->imm : u->imm);
-            put(t, size, u->reg, HR_RAX);
+            tr_put(t, size, u->reg, HR_RAX);
         } else {
             put_imm(t, size, u->reg, (uint32_t)u->imm);
         }
@@ -728,26 +688,26 @@ static bool t_mov(struct tr *t, const struct emu_uop *u, struct kind k)
     case FORM_RM:
         if (!t->flat64)
             return false;
-        s = new_stub(t, u);
-        emit_ea(t, u);
-        probe(t, s, ACC_READ, size);
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, ACC_READ, size);
         mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
-        put(t, size, u->reg, HR_RAX);
+        tr_put(t, size, u->reg, HR_RAX);
         s->resume = t->b.p;
         return true;
     default:
         if (!t->flat64 || (k.form == FORM_MI && !fits32(u->imm, size)))
             return false;
-        s = new_stub(t, u);
-        emit_ea(t, u);
-        probe(t, s, ACC_WRITE, size);
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, ACC_WRITE, size);
         if (k.form == FORM_MR) {
-            get(t, size, HR_RAX, u->reg);
+            tr_get(t, size, HR_RAX, u->reg);
             mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
         } else {
             mov_store_imm(&t->b, size, jm(HR_RDI, 0), (uint32_t)u->imm);
         }
-        smc_check(t, u, t->next);
+        tr_smc_check(t, u, t->next);
         s->resume = t->b.p;
         return true;
     }
@@ -764,9 +724,9 @@ static bool rm_source(struct tr *t, const struct emu_uop *u, bool mem, unsigned 
     }
     if (!t->flat64)
         return false;
-    *s = new_stub(t, u);
-    emit_ea(t, u);
-    probe(t, *s, ACC_READ, size);
+    *s = tr_stub(t, u);
+    tr_ea(t, u);
+    tr_probe(t, *s, ACC_READ, size);
     *m = (struct opnd){false, 0, jm(HR_RDI, 0)};
     return true;
 }
@@ -790,13 +750,13 @@ static bool t_imul(struct tr *t, const struct emu_uop *u, struct kind k)
             e32(&t->b, (uint32_t)u->imm);
         }
     } else {
-        get(t, size, HR_RAX, u->reg);
+        tr_get(t, size, HR_RAX, u->reg);
         emit_o(t, 0x0faf, size, HR_RAX, m);
     }
-    put(t, size, u->reg, HR_RAX);
+    tr_put(t, size, u->reg, HR_RAX);
     t->pending = RFLAGS_STATUS;
     if (s) {
-        materialize(t);
+        tr_materialize(t);
         s->resume = t->b.p;
     }
     return true;
@@ -819,7 +779,7 @@ static bool t_extend(struct tr *t, const struct emu_uop *u, struct kind k, bool 
         emit_o(t, (sign ? 0x0fbe : 0x0fb6) + (from == 2), sign ? 8 : 4, HR_RAX, m);
     if (size == 4 && sign)
         mov_rr(&t->b, 4, HR_RAX, HR_RAX);
-    put(t, size, u->reg, HR_RAX);
+    tr_put(t, size, u->reg, HR_RAX);
     if (s)
         s->resume = t->b.p;
     return true;
@@ -832,10 +792,10 @@ static bool t_lea(struct tr *t, const struct emu_uop *u)
     /* emit_ea adds FS/GS bases, which LEA ignores: it is only the offset. */
     if (u->seg >= SEG_FS || (!flat && u->base == UOP_RIP_REG))
         return false;
-    emit_ea(t, u);
+    tr_ea(t, u);
     if (u->size == 4)
         mov_rr(&t->b, 4, HR_RSI, HR_RSI);
-    put(t, u->size, u->reg, HR_RSI);
+    tr_put(t, u->size, u->reg, HR_RSI);
     return true;
 }
 
@@ -848,9 +808,9 @@ static bool t_cmov(struct tr *t, const struct emu_uop *u, struct kind k)
     if (size < 2 || !rm_source(t, u, k.form, size, &s, &m))
         return false;
     hcc = cond(t, u->aux);
-    get(t, size, HR_RDX, u->reg);
+    tr_get(t, size, HR_RDX, u->reg);
     emit_o(t, 0x0f40u | hcc, size, HR_RDX, m);
-    put(t, size, u->reg, HR_RDX);
+    tr_put(t, size, u->reg, HR_RDX);
     if (s)
         s->resume = t->b.p;
     return true;
@@ -864,37 +824,37 @@ static bool t_setcc(struct tr *t, const struct emu_uop *u, struct kind k)
     if (k.form) {
         if (!t->flat64)
             return false;
-        s = new_stub(t, u);
-        emit_ea(t, u);
-        probe(t, s, ACC_WRITE, 1);
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, ACC_WRITE, 1);
     }
     hcc = cond(t, u->aux);
     setcc_r(&t->b, hcc, HR_RDX);
     if (s) {
         mov_store(&t->b, 1, jm(HR_RDI, 0), HR_RDX);
-        smc_check(t, u, t->next);
+        tr_smc_check(t, u, t->next);
         s->resume = t->b.p;
     } else {
-        put(t, 1, u->reg, HR_RDX);
+        tr_put(t, 1, u->reg, HR_RDX);
     }
     return true;
 }
 
 static bool t_xchg(struct tr *t, const struct emu_uop *u)
 {
-    get(t, u->size, HR_RAX, u->reg);
-    get(t, u->size, HR_RCX, u->rm);
-    put(t, u->size, u->reg, HR_RCX);
-    put(t, u->size, u->rm, HR_RAX);
+    tr_get(t, u->size, HR_RAX, u->reg);
+    tr_get(t, u->size, HR_RCX, u->rm);
+    tr_put(t, u->size, u->reg, HR_RCX);
+    tr_put(t, u->size, u->rm, HR_RAX);
     return true;
 }
 
 /* RSI = RSP - size, probed for a store of size bytes: a 64-bit push. */
 static void push_probe(struct tr *t, struct stub *s, unsigned size)
 {
-    get(t, 8, HR_RSI, GPR_RSP);
+    tr_get(t, 8, HR_RSI, GPR_RSP);
     lea(&t->b, 8, HR_RSI, jm(HR_RSI, -(int32_t)size));
-    probe(t, s, ACC_WRITE, size);
+    tr_probe(t, s, ACC_WRITE, size);
 }
 
 static bool t_push(struct tr *t, const struct emu_uop *u, bool imm)
@@ -904,15 +864,15 @@ static bool t_push(struct tr *t, const struct emu_uop *u, bool imm)
 
     if (!t->flat64 || (size != 8 && size != 2))
         return false;
-    s = new_stub(t, u);
+    s = tr_stub(t, u);
     push_probe(t, s, size);
     if (imm)
         mov_imm(&t->b, HR_RAX, u->imm);
     else
-        get(t, size, HR_RAX, u->reg);
+        tr_get(t, size, HR_RAX, u->reg);
     mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
-    put(t, 8, GPR_RSP, HR_RSI);
-    smc_check(t, u, t->next);
+    tr_put(t, 8, GPR_RSP, HR_RSI);
+    tr_smc_check(t, u, t->next);
     s->resume = t->b.p;
     return true;
 }
@@ -924,13 +884,13 @@ static bool t_pop(struct tr *t, const struct emu_uop *u)
 
     if (!t->flat64 || (size != 8 && size != 2))
         return false;
-    s = new_stub(t, u);
-    get(t, 8, HR_RSI, GPR_RSP);
-    probe(t, s, ACC_READ, size);
+    s = tr_stub(t, u);
+    tr_get(t, 8, HR_RSI, GPR_RSP);
+    tr_probe(t, s, ACC_READ, size);
     mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
     lea(&t->b, 8, HR_RSI, jm(HR_RSI, (int32_t)size));
-    put(t, 8, GPR_RSP, HR_RSI);
-    put(t, size, u->reg, HR_RAX);
+    tr_put(t, 8, GPR_RSP, HR_RSI);
+    tr_put(t, size, u->reg, HR_RAX);
     s->resume = t->b.p;
     return true;
 }
@@ -948,7 +908,7 @@ static void canonical_check(struct tr *t, struct stub *s, unsigned r)
     shift_ri(&t->b, 4, 8, HR_RCX, 16);
     shift_ri(&t->b, 7, 8, HR_RCX, 16);
     alu_rr(&t->b, JA_CMP, 8, HR_RCX, r);
-    to_stub(t, s, CC_NE);
+    tr_to_stub(t, s, CC_NE);
 }
 
 /* Branches end the block: each returns after emitting its exits. */
@@ -987,7 +947,7 @@ static bool t_jmp_rel(struct tr *t, const struct emu_uop *u)
 
     if (!target_ok(t, target))
         return false;
-    materialize(t);
+    tr_materialize(t);
     exit_to(t, target);
     return true;
 }
@@ -998,9 +958,9 @@ static bool t_jmp_r(struct tr *t, const struct emu_uop *u)
 
     if (!t->flat64 || u->size != 8)
         return false;
-    materialize(t);
-    s = new_stub(t, u);
-    get(t, 8, HR_RAX, u->rm);
+    tr_materialize(t);
+    s = tr_stub(t, u);
+    tr_get(t, 8, HR_RAX, u->rm);
     canonical_check(t, s, HR_RAX);
     exit_rax(t);
     return true;
@@ -1013,22 +973,22 @@ static bool t_call(struct tr *t, const struct emu_uop *u, bool rel)
 
     if (!t->flat64 || u->size != 8 || (rel && !target_ok(t, target)))
         return false;
-    materialize(t);
-    s = new_stub(t, u);
+    tr_materialize(t);
+    s = tr_stub(t, u);
     if (!rel) {
-        get(t, 8, HR_RDX, u->rm);
+        tr_get(t, 8, HR_RDX, u->rm);
         canonical_check(t, s, HR_RDX);
     }
     push_probe(t, s, 8);
     mov_imm(&t->b, HR_RAX, t->next);
     mov_store(&t->b, 8, jm(HR_RDI, 0), HR_RAX);
-    put(t, 8, GPR_RSP, HR_RSI);
+    tr_put(t, 8, GPR_RSP, HR_RSI);
     if (rel) {
-        smc_check(t, u, target);
+        tr_smc_check(t, u, target);
         exit_to(t, target);
     } else {
         mov_store(&t->b, 8, CPU(rip), HR_RDX);
-        smc_check(t, u, 0);
+        tr_smc_check(t, u, 0);
         t->stubs[t->nstubs - 1].rip_stored = true;
         mov_rr(&t->b, 8, HR_RAX, HR_RDX);
         exit_rax(t);
@@ -1042,14 +1002,14 @@ static bool t_ret(struct tr *t, const struct emu_uop *u, struct kind k)
 
     if (!t->flat64 || u->size != 8)
         return false;
-    materialize(t);
-    s = new_stub(t, u);
-    get(t, 8, HR_RSI, GPR_RSP);
-    probe(t, s, ACC_READ, 8);
+    tr_materialize(t);
+    s = tr_stub(t, u);
+    tr_get(t, 8, HR_RSI, GPR_RSP);
+    tr_probe(t, s, ACC_READ, 8);
     mov_load(&t->b, 8, HR_RAX, jm(HR_RDI, 0));
     canonical_check(t, s, HR_RAX);
     lea(&t->b, 8, HR_RSI, jm(HR_RSI, 8 + (int32_t)(k.op ? u->imm : 0)));
-    put(t, 8, GPR_RSP, HR_RSI);
+    tr_put(t, 8, GPR_RSP, HR_RSI);
     exit_rax(t);
     return true;
 }
@@ -1133,7 +1093,7 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         ok = false;
         break;
     }
-    if (ok)
+    if (ok || (u->fn == uop_generic && tr_sse(t, u)))
         return false;
     /* No template (or not this form): the handler. It leaves cpu->rip at
      * the next instruction or, for a branch or an instruction of the
@@ -1267,7 +1227,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
             rip = t->next;
         }
         if (!ended) {
-            materialize(t);
+            tr_materialize(t);
             exit_to(t, rip);
         }
         jit_bind(&t->b, budget_out);
@@ -1283,6 +1243,12 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     if (t->b.full) {
         free(t);
         return false;
+    }
+    if (t->unfit) {
+        b->runs = EMU_JIT_NEVER; /* the interpreter runs it from now on */
+        b->jit = NULL;
+        free(t);
+        return true;
     }
     j->used = ((size_t)(t->b.p - j->rw) + 15) & ~(size_t)15;
     b->jit = j->rx + (entry - j->rw);

@@ -1,0 +1,74 @@
+/*
+ * The translator's working state for one block, shared by translate.c
+ * (the integer templates, exits, the block's frame) and sse.c (SSE
+ * templates).
+ */
+#ifndef VX86_ACCEL_EMU_JIT_TR_H
+#define VX86_ACCEL_EMU_JIT_TR_H
+
+#include "accel/emu/jit/internal.h"
+
+#define CPU(field) jm(HR_RBX, (int32_t)offsetof(struct emu_cpu, field))
+#define GPR(r)     jm(HR_RBX, (int32_t)(offsetof(struct emu_cpu, gpr) + 8 * (unsigned)(r)))
+
+/* An out-of-line path: the handler for the whole instruction (slow), or
+ * the end of a block after a store to code (smc). */
+struct stub {
+    uint8_t *holes[8];
+    unsigned nholes;
+    const struct emu_uop *u;
+    uint64_t rip, next; /* the instruction's RIP and the next one */
+    uint8_t *resume;    /* where its template ends; NULL if it ends the block */
+    uint16_t dirty;     /* the translation's dirty registers where it branches here */
+    bool smc;
+    bool rip_stored;  /* smc: the instruction stored cpu->rip itself */
+    uint64_t smc_rip; /* smc: RIP after the instruction (a branch's target) */
+};
+
+struct tr {
+    struct emu_cpu *cpu;
+    struct emu_jit *j;
+    struct jit_buf b;
+    const struct emu_block *blk;
+    uint64_t rip, next, mask, page;
+    unsigned user;     /* the TLB tag's privilege bit for this CPL */
+    bool flat64;       /* 64-bit code: memory templates apply */
+    uint64_t pending;  /* guest flags now in the host flags (RFLAGS bits) */
+    /* Guest registers held in host registers for the whole block: loaded
+     * after the entry checks, written back (the dirty ones) before every
+     * exit and call into C, loaded again after each call. */
+    uint8_t host_of[16]; /* host register of a guest GPR, or HR_NONE */
+    uint16_t cached, dirty;
+    struct stub stubs[BLOCK_MAX * 2 + 2];
+    unsigned nstubs;
+    bool unfit; /* something the translator cannot express: no translation */
+};
+
+/* A guest register operand: its host register, or its slot in emu_cpu. */
+struct opnd {
+    bool reg;
+    uint8_t r;
+    struct jit_mem m;
+};
+
+/* A stub for u's slow path (its handler) at the current instruction. */
+struct stub *tr_stub(struct tr *t, const struct emu_uop *u);
+/* A jump to s (cc 0xff: always). */
+void tr_to_stub(struct tr *t, struct stub *s, unsigned cc);
+/* Writes pending host flags back to guest RFLAGS. */
+void tr_materialize(struct tr *t);
+/* u's memory operand's linear address into RSI (64-bit code). */
+void tr_ea(struct tr *t, const struct emu_uop *u);
+/* The host address of size bytes at linear RSI into RDI for acc, or a jump
+ * to s. Clobbers RAX, RCX and the host flags. */
+void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size);
+/* After a store through RDI: a page holding code ends the block. */
+void tr_smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after);
+/* A guest register into host register r at size, and back. */
+void tr_get(struct tr *t, unsigned size, unsigned r, unsigned gpr);
+void tr_put(struct tr *t, unsigned size, unsigned gpr, unsigned r);
+
+/* sse.c: a template for u, a generic SSE instruction, if it has one. */
+bool tr_sse(struct tr *t, const struct emu_uop *u);
+
+#endif
