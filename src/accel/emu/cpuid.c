@@ -9,7 +9,8 @@
  * instructions, paging with PSE/PAE/PGE/NX/SMEP/SMAP and 1 GiB pages, long
  * mode, SYSCALL, SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz),
  * MSRs with MTRRs and PAT, IA32_TSC_ADJUST, UMIP, the local APIC (x2APIC, TSC-deadline),
- * RDRAND/RDSEED, RDPID, FSGSBASE, and KVM's signature leaves; fpu.c adds
+ * RDRAND/RDSEED, RDPID, FSGSBASE, the speculation controls (msr.c), and
+ * KVM's signature leaves; fpu.c adds
  * x87, MMX, SSE to SSE4.2, AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH).
  */
 /* Bits of the APIC ID that number the vCPUs within the one package. */
@@ -67,6 +68,7 @@ void emu_cpuid(struct emu_cpu *cpu)
     }
     case 7:
         if ((uint32_t)cpu->gpr[GPR_RCX] == 0) {
+            a = 2; /* subleaves 0 to 2 */
             /* FSGSBASE TSC_ADJUST SMEP ERMS INVPCID RDSEED SMAP CLFLUSHOPT CLWB;
              * UMIP PKU (OSPKE: CR4.PKE) RDPID */
             b = 1u << 0 | 1u << 1 | 1u << 7 | 1u << 9 | 1u << 10 | 1u << 18 | 1u << 20 | 1u << 23 |
@@ -74,7 +76,11 @@ void emu_cpuid(struct emu_cpu *cpu)
             c = 1u << 2 | 1u << 3 | 1u << 22;
             if (cpu->cr4 & CR4_PKE)
                 c |= 1u << 4; /* OSPKE */
-            d = 1u << 29; /* IA32_ARCH_CAPABILITIES */
+            /* IBRS and IBPB (IA32_SPEC_CTRL, IA32_PRED_CMD), IA32_ARCH_CAPABILITIES */
+            d = 1u << 26 | 1u << 29;
+        } else if ((uint32_t)cpu->gpr[GPR_RCX] == 2 &&
+                   cpu_model_has(cpu->vm->cfg.cpu_off, CPU_SPEC_CTRL)) {
+            d = 1u << 4; /* BHI_CTRL: IA32_SPEC_CTRL.BHI_DIS_S */
         }
         break;
     case 0x15:
