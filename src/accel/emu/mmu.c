@@ -35,7 +35,7 @@ static uint64_t apic_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size)
 #define PTE_NX    (1ULL << 63)
 #define ADDR_MASK 0x000ffffffffff000ULL
 
-#define NO_PCID 0xffff /* a context slot that holds no PCID's entries */
+#define NO_PCID 0xffff /* a context slot that holds no PCID's entries: all empty */
 
 static uint16_t current_pcid(const struct emu_cpu *cpu)
 {
@@ -78,6 +78,8 @@ void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
 {
     invalidated(cpu);
     for (int i = 0; i < TLB_CONTEXTS; i++) {
+        if (cpu->tlb[i].pcid == NO_PCID)
+            continue;
         clear_context(&cpu->tlb[i], include_global);
         if (include_global) {
             cpu->tlb[i].pcid = NO_PCID;
