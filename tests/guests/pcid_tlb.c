@@ -13,7 +13,7 @@
  *     turn than a TLB may hold; a write without bit 63 drops that PCID's
  *     non-global entries, even when another PCID was current since;
  *   - global entries die on a CR4.PGE toggle, and INVLPG drops one in
- *     every PCID;
+ *     every PCID; INVLPG drops a whole large page, whatever its address;
  *   - INVPCID types 0 (one address, one PCID), 1 (one PCID), 2 (all, with
  *     globals) and 3 (all but globals), and its #GP cases;
  *   - clearing CR4.PCIDE drops everything; the #GP cases of MOV CR3/CR4.
@@ -31,6 +31,8 @@
 #define VA_DATA       0x8000000000ull /* PML4[1]: per address space */
 #define VA_CODE       0x8000001000ull
 #define VA_GLOBAL     0x8000002000ull
+#define VA_LARGE      0x8000200000ull /* a 2 MiB page */
+#define PA_LARGE      0x1000000ull    /* and 2 MiB pages of RAM it maps */
 #define FRAMES        6
 
 static uint8_t frame[FRAMES][4096] __attribute__((aligned(4096)));
@@ -225,6 +227,33 @@ static void test_global(void)
     CHECK(peek(VA_DATA) == 1);
 }
 
+/* INVLPG of any address in a large page drops the whole page's entries
+ * (SDM Vol. 2A, INVLPG), also those made for another 4 KiB of it. */
+static void test_large_page(void)
+{
+    uint64_t *pde = pgtable_entry(space[0], VA_LARGE, 2);
+
+    for (int i = 0; i < 2; i++)
+        *(volatile uint8_t *)(PA_LARGE + i * PAGE_2M + 0x5001) = (uint8_t)(10 + i);
+    *pde = PA_LARGE | PTE_P | PTE_RW | PTE_PS;
+    load(0, 1, 0);
+    CHECK(peek(VA_LARGE + 0x5000) == 10);
+    *pde = (PA_LARGE + PAGE_2M) | PTE_P | PTE_RW | PTE_PS;
+    invlpg((void *)(VA_LARGE + 0x1ff000));
+    CHECK(peek(VA_LARGE + 0x5000) == 11);
+    /* The same with a global large page, INVLPG in another PCID. */
+    *pde = PA_LARGE | PTE_P | PTE_RW | PTE_PS | PTE_G;
+    invlpg((void *)VA_LARGE);
+    CHECK(peek(VA_LARGE + 0x5000) == 10);
+    load(1, 2, 1);
+    *pde = (PA_LARGE + PAGE_2M) | PTE_P | PTE_RW | PTE_PS | PTE_G;
+    invlpg((void *)(VA_LARGE + 0x100000));
+    load(0, 1, 1);
+    CHECK(peek(VA_LARGE + 0x5000) == 11);
+    *pde = 0;
+    invlpg((void *)VA_LARGE);
+}
+
 static void test_invpcid(void)
 {
     /* Type 0: one address in another PCID. */
@@ -302,6 +331,7 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     test_no_pcid();
     test_switch();
     test_global();
+    test_large_page();
     cpuid(7, 0, r);
     if (r[1] & CPUID_7_INVPCID)
         test_invpcid();

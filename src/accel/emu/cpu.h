@@ -161,6 +161,7 @@ struct tlb_entry {
     uint8_t *host; /* host address of the page; NULL for MMIO */
     uint64_t gpa;  /* guest-physical page address */
     bool global;   /* a global page's, with CR4.PGE set: valid for every PCID */
+    uint8_t shift; /* log2 of the size of the page it is part of */
 };
 
 /* A TLB entry's tag: the linear page number and whether it was checked
@@ -188,6 +189,9 @@ static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
  * with bit 63 set keep them even for the PCID they load). Global entries
  * (G set, CR4.PGE set) are valid in every context: each is kept in
  * tlb_global too, where a miss in any context finds it before walking.
+ * An entry is for 4 KiB, also when it is part of a larger page; INVLPG
+ * drops all of such a page's entries, found by scanning the contexts whose
+ * large-page entries span the address (large_lo to large_hi).
  * Invalidations (emu_tlb_flush*) follow §4.10.4.1: what they leave is
  * what the architecture allows a TLB to keep.
  */
@@ -202,6 +206,7 @@ struct emu_tlb_ctx {
     uint64_t epoch;
     bool resume;
     uint64_t mode_key[2];
+    uint64_t large_lo, large_hi; /* linear addresses of its large-page entries; lo > hi: none */
 };
 
 struct emu_msrs {
@@ -278,7 +283,7 @@ struct emu_cpu {
     struct emu_tlb_ctx *tlb_ctx;           /* the current context */
     uint64_t tlb_clock;                    /* LRU stamps */
     struct emu_tlb_ctx tlb[TLB_CONTEXTS];
-    struct tlb_entry tlb_global[3][TLB_SIZE];
+    struct emu_tlb_ctx tlb_global; /* only e and large_lo/hi are used */
 
     struct vm *vm;
     struct emu_vm *evm;

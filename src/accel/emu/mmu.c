@@ -42,9 +42,39 @@ static uint16_t current_pcid(const struct emu_cpu *cpu)
     return cpu->cr4 & CR4_PCIDE ? cpu->cr3 & 0xfff : 0;
 }
 
-static bool holds_page(const struct tlb_entry *e, uint64_t vpn)
+/* Whether e is part of the page holding linear, of whatever size. */
+static bool covers(const struct tlb_entry *e, uint64_t linear)
 {
-    return e->vpn && (e->vpn - 1) >> 1 == vpn;
+    return e->vpn && ((e->vpn - 1) >> 1) >> (e->shift - 12) == linear >> e->shift;
+}
+
+static void note_large(struct emu_tlb_ctx *c, uint64_t linear, unsigned shift)
+{
+    uint64_t base = linear & ~((1ULL << shift) - 1);
+
+    if (base < c->large_lo)
+        c->large_lo = base;
+    if (base + ((1ULL << shift) - 1) > c->large_hi)
+        c->large_hi = base + ((1ULL << shift) - 1);
+}
+
+enum drop { DROP_ALL, DROP_GLOBAL, DROP_NON_GLOBAL };
+
+/* Drops c's entries (those of kind which) for the page holding linear:
+ * the one slot of its 4 KiB, or, where c's large pages may hold it, every
+ * slot (a large page's entries may be in any). */
+static void drop_page(struct emu_tlb_ctx *c, uint64_t linear, enum drop which)
+{
+    bool scan = c->large_lo <= linear && linear <= c->large_hi;
+    int first = scan ? 0 : (int)((linear >> 12) % TLB_SIZE), last = scan ? TLB_SIZE - 1 : first;
+
+    for (int a = 0; a < 3; a++)
+        for (int i = first; i <= last; i++) {
+            struct tlb_entry *e = &c->e[a][i];
+
+            if (covers(e, linear) && (which == DROP_ALL || e->global == (which == DROP_GLOBAL)))
+                e->vpn = 0;
+        }
 }
 
 /* Every invalidation: links made since the last may lead through what it
@@ -64,6 +94,10 @@ static void clear_context(struct emu_tlb_ctx *c, bool include_global)
         for (int i = 0; i < TLB_SIZE; i++)
             if (include_global || !c->e[a][i].global)
                 c->e[a][i].vpn = 0;
+    if (include_global) {
+        c->large_lo = UINT64_MAX;
+        c->large_hi = 0;
+    }
 }
 
 static struct emu_tlb_ctx *find_context(struct emu_cpu *cpu, uint16_t pcid)
@@ -87,9 +121,7 @@ void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
         }
     }
     if (include_global)
-        for (int a = 0; a < 3; a++)
-            for (int i = 0; i < TLB_SIZE; i++)
-                cpu->tlb_global[a][i].vpn = 0;
+        clear_context(&cpu->tlb_global, true);
     if (!cpu->tlb_ctx) { /* the vCPU's first reset */
         cpu->tlb_ctx = &cpu->tlb[0];
         cpu->tlb_cur = cpu->tlb[0].e;
@@ -99,21 +131,12 @@ void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
 
 void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear)
 {
-    uint64_t vpn = linear >> 12;
-
     invalidated(cpu);
-    for (int a = 0; a < 3; a++) {
-        struct tlb_entry *g = &cpu->tlb_global[a][vpn % TLB_SIZE];
-
-        if (holds_page(g, vpn))
-            g->vpn = 0;
-        for (int i = 0; i < TLB_CONTEXTS; i++) {
-            struct tlb_entry *e = &cpu->tlb[i].e[a][vpn % TLB_SIZE];
-
-            if (holds_page(e, vpn) && (e->global || &cpu->tlb[i] == cpu->tlb_ctx))
-                e->vpn = 0;
-        }
-    }
+    drop_page(&cpu->tlb_global, linear, DROP_ALL);
+    for (int i = 0; i < TLB_CONTEXTS; i++)
+        if (cpu->tlb[i].pcid != NO_PCID)
+            drop_page(&cpu->tlb[i], linear,
+                      &cpu->tlb[i] == cpu->tlb_ctx ? DROP_ALL : DROP_GLOBAL);
 }
 
 void emu_tlb_flush_pcid(struct emu_cpu *cpu, uint16_t pcid)
@@ -128,15 +151,10 @@ void emu_tlb_flush_pcid(struct emu_cpu *cpu, uint16_t pcid)
 void emu_tlb_flush_pcid_page(struct emu_cpu *cpu, uint16_t pcid, uint64_t linear)
 {
     struct emu_tlb_ctx *c = find_context(cpu, pcid);
-    uint64_t vpn = linear >> 12;
 
     invalidated(cpu);
-    for (int a = 0; c && a < 3; a++) {
-        struct tlb_entry *e = &c->e[a][vpn % TLB_SIZE];
-
-        if (holds_page(e, vpn) && !e->global)
-            e->vpn = 0;
-    }
+    if (c)
+        drop_page(c, linear, DROP_NON_GLOBAL);
 }
 
 /* What block links depend on besides translations: the mode emu_update_mode
@@ -246,7 +264,8 @@ static __attribute__((noreturn)) void page_fault(struct emu_cpu *cpu, uint64_t l
 struct walk {
     uint64_t gpa;
     bool writable, user, nx, global;
-    uint8_t pkey; /* the leaf's protection key, 4-level paging only */
+    uint8_t pkey;  /* the leaf's protection key, 4-level paging only */
+    uint8_t shift; /* log2 of the page's size */
     int entries;
     uint64_t entry_gpa[4], entry[4];
 };
@@ -291,6 +310,7 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
                 page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
             w->gpa = (entry & 0xffc00000) | (((entry >> 13) & 0xff) << 32) | (linear & 0x3fffff);
             w->global = entry & PTE_G;
+            w->shift = 22;
             return;
         }
         entry_gpa = (entry & 0xfffff000) + ((linear >> 12) & 0x3ff) * 4;
@@ -303,6 +323,7 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
         w->user &= !!(entry & PTE_US);
         w->gpa = (entry & 0xfffff000) | (linear & 0xfff);
         w->global = entry & PTE_G;
+        w->shift = 12;
         return;
     }
     rsvd = reserved_bits(cpu, lm);
@@ -341,6 +362,7 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
                 page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
             w->gpa = (entry & ADDR_MASK & ~page_mask) | (linear & page_mask);
             w->global = entry & PTE_G;
+            w->shift = (uint8_t)level;
             if (lm)
                 w->pkey = (uint8_t)((entry >> 59) & 15);
             return;
@@ -398,17 +420,19 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
     bool user = cpl == 3;
     uint64_t vpn = linear >> 12, tag = emu_tlb_tag(linear, cpl);
     struct tlb_entry *e = &cpu->tlb_cur[acc][vpn % TLB_SIZE];
-    struct tlb_entry *g = &cpu->tlb_global[acc][vpn % TLB_SIZE];
+    struct tlb_entry *g = &cpu->tlb_global.e[acc][vpn % TLB_SIZE];
     uint32_t code = (acc == ACC_WRITE ? PFEC_W : 0) | (user ? PFEC_U : 0);
     struct walk w;
 
     /* A global translation another context cached holds in this one. */
     if (g->vpn == tag) {
         *e = *g;
+        if (e->shift > 12)
+            note_large(cpu->tlb_ctx, linear, e->shift);
         return e;
     }
     if (!(cpu->cr0 & CR0_PG)) {
-        w = (struct walk){.gpa = emu_long_mode(cpu) ? linear : linear & 0xffffffff};
+        w = (struct walk){.gpa = emu_long_mode(cpu) ? linear : linear & 0xffffffff, .shift = 12};
     } else {
         if (acc == ACC_FETCH && ((cpu->efer & EFER_NXE) || (cpu->cr4 & CR4_SMEP)))
             code |= PFEC_I;
@@ -438,13 +462,21 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
     e->gpa = w.gpa & ~0xfffULL;
     /* G counts only with CR4.PGE (SDM Vol. 3A §4.10.2.4). */
     e->global = w.global && (cpu->cr4 & CR4_PGE);
+    e->shift = w.shift;
     e->host = mem_ptr(&cpu->vm->mem, e->gpa, 4096);
     /* SMAP depends on RFLAGS.AC at each access: a supervisor data access
      * to a user page is not kept, so the next one is checked again. */
-    if (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP))
+    if (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP)) {
         e->vpn = 0;
-    else if (e->global)
+        return e;
+    }
+    if (e->shift > 12)
+        note_large(cpu->tlb_ctx, linear, e->shift);
+    if (e->global) {
         *g = *e;
+        if (e->shift > 12)
+            note_large(&cpu->tlb_global, linear, e->shift);
+    }
     return e;
 }
 
