@@ -22,18 +22,18 @@
 #include "lib/pgtable.h"
 #include "lib/trap.h"
 
-#define CR4_PGE       (1ul << 7)
-#define CR4_PCIDE     (1ul << 17)
-#define CPUID_1_PCID  (1u << 17)
+#define CR4_PGE         (1ul << 7)
+#define CR4_PCIDE       (1ul << 17)
+#define CPUID_1_PCID    (1u << 17)
 #define CPUID_7_INVPCID (1u << 10)
-#define PTE_G         (1ull << 8)
-#define NOFLUSH       (1ul << 63)
-#define VA_DATA       0x8000000000ull /* PML4[1]: per address space */
-#define VA_CODE       0x8000001000ull
-#define VA_GLOBAL     0x8000002000ull
-#define VA_LARGE      0x8000200000ull /* a 2 MiB page */
-#define PA_LARGE      0x1000000ull    /* and 2 MiB pages of RAM it maps */
-#define FRAMES        6
+#define PTE_G           (1ull << 8)
+#define NOFLUSH         (1ul << 63)
+#define VA_DATA         0x8000000000ull /* PML4[1]: per address space */
+#define VA_CODE         0x8000001000ull
+#define VA_GLOBAL       0x8000002000ull
+#define VA_LARGE        0x8000200000ull /* a 2 MiB page */
+#define PA_LARGE        0x1000000ull    /* and 2 MiB pages of RAM it maps */
+#define FRAMES          6
 
 static uint8_t frame[FRAMES][4096] __attribute__((aligned(4096)));
 static uint64_t *space[2];

@@ -216,7 +216,7 @@ struct emu_msrs {
     /* Memory type ranges: stored for the guest, no effect on emulation. */
     uint64_t mtrr_def_type, mtrr_var[16], mtrr_fixed[11];
     uint64_t mcg_status;
-    uint64_t spec_ctrl; /* stored only: no predictor to restrict */
+    uint64_t spec_ctrl;                       /* stored only: no predictor to restrict */
     uint64_t kvm_system_time, kvm_wall_clock; /* kvmclock.c */
 };
 

@@ -135,8 +135,7 @@ void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear)
     drop_page(&cpu->tlb_global, linear, DROP_ALL);
     for (int i = 0; i < TLB_CONTEXTS; i++)
         if (cpu->tlb[i].pcid != NO_PCID)
-            drop_page(&cpu->tlb[i], linear,
-                      &cpu->tlb[i] == cpu->tlb_ctx ? DROP_ALL : DROP_GLOBAL);
+            drop_page(&cpu->tlb[i], linear, &cpu->tlb[i] == cpu->tlb_ctx ? DROP_ALL : DROP_GLOBAL);
 }
 
 void emu_tlb_flush_pcid(struct emu_cpu *cpu, uint16_t pcid)
