@@ -7,7 +7,9 @@
  *   - a CR4 enable bit (UMIP, FSGSBASE, PCIDE, SMEP, SMAP, PKE, PKS) is reserved:
  *     MOV to CR4 raises #GP(0) (SDM Vol. 3A §2.5);
  *   - x2APIC: IA32_APIC_BASE.EXTD is reserved: WRMSR raises #GP(0);
- *   - IA32_TSC_ADJUST: RDMSR raises #GP(0);
+ *   - IA32_TSC_ADJUST, IA32_SPEC_CTRL (spec-ctrl), IA32_ARCH_CAPABILITIES:
+ *     RDMSR raises #GP(0); IA32_SPEC_CTRL.BHI_DIS_S (bhi-ctrl) is reserved:
+ *     WRMSR raises #GP(0);
  *   - RDRAND, RDSEED, RDPID, INVPCID raise #UD;
  *   - 1-GByte pages: PS in a PDPTE is reserved, #PF with RSVD (§4.5).
  * TSC-deadline is checked in CPUID only.
@@ -22,30 +24,34 @@
 #define PF_RSVD        (1u << 3)
 #define VA_1G          0x8000000000ull /* PML4[1] */
 
-enum how { CPUID_ONLY, CR4_BIT, APIC_EXTD, MSR_READ, INSN };
+enum how { CPUID_ONLY, CR4_BIT, APIC_EXTD, MSR_READ, MSR_WRITE, INSN };
 enum { EAX, EBX, ECX, EDX };
 
 static const struct feature {
     const char *name;
     uint32_t leaf, subleaf, reg, bit;
     enum how how;
-    uint64_t cr4; /* CR4_BIT */
+    uint64_t arg;   /* CR4_BIT: the bit; MSR_READ, MSR_WRITE: the MSR */
+    uint64_t value; /* MSR_WRITE: what to write */
 } features[] = {
-    {"x2apic", 1, 0, ECX, 21, APIC_EXTD, 0},
-    {"tsc-deadline", 1, 0, ECX, 24, CPUID_ONLY, 0},
-    {"pcid", 1, 0, ECX, 17, CR4_BIT, 1ull << 17},
-    {"rdrand", 1, 0, ECX, 30, INSN, 0},
-    {"fsgsbase", 7, 0, EBX, 0, CR4_BIT, 1ull << 16},
-    {"tsc-adjust", 7, 0, EBX, 1, MSR_READ, 0},
-    {"smep", 7, 0, EBX, 7, CR4_BIT, 1ull << 20},
-    {"invpcid", 7, 0, EBX, 10, INSN, 0},
-    {"rdseed", 7, 0, EBX, 18, INSN, 0},
-    {"smap", 7, 0, EBX, 20, CR4_BIT, 1ull << 21},
-    {"umip", 7, 0, ECX, 2, CR4_BIT, 1ull << 11},
-    {"rdpid", 7, 0, ECX, 22, INSN, 0},
-    {"pdpe1gb", 0x80000001, 0, EDX, 26, CPUID_ONLY, 0},
-    {"pku", 7, 0, ECX, 3, CR4_BIT, 1ull << 22},
-    {"pks", 7, 0, ECX, 31, CR4_BIT, 1ull << 24},
+    {"x2apic", 1, 0, ECX, 21, APIC_EXTD, 0, 0},
+    {"tsc-deadline", 1, 0, ECX, 24, CPUID_ONLY, 0, 0},
+    {"pcid", 1, 0, ECX, 17, CR4_BIT, 1ull << 17, 0},
+    {"rdrand", 1, 0, ECX, 30, INSN, 0, 0},
+    {"fsgsbase", 7, 0, EBX, 0, CR4_BIT, 1ull << 16, 0},
+    {"tsc-adjust", 7, 0, EBX, 1, MSR_READ, MSR_TSC_ADJUST, 0},
+    {"smep", 7, 0, EBX, 7, CR4_BIT, 1ull << 20, 0},
+    {"invpcid", 7, 0, EBX, 10, INSN, 0, 0},
+    {"rdseed", 7, 0, EBX, 18, INSN, 0, 0},
+    {"smap", 7, 0, EBX, 20, CR4_BIT, 1ull << 21, 0},
+    {"umip", 7, 0, ECX, 2, CR4_BIT, 1ull << 11, 0},
+    {"rdpid", 7, 0, ECX, 22, INSN, 0, 0},
+    {"pdpe1gb", 0x80000001, 0, EDX, 26, CPUID_ONLY, 0, 0},
+    {"pku", 7, 0, ECX, 3, CR4_BIT, 1ull << 22, 0},
+    {"pks", 7, 0, ECX, 31, CR4_BIT, 1ull << 24, 0},
+    {"spec-ctrl", 7, 0, EDX, 26, MSR_READ, 0x48, 0},
+    {"arch-capabilities", 7, 0, EDX, 29, MSR_READ, 0x10a, 0},
+    {"bhi-ctrl", 7, 2, EDX, 4, MSR_WRITE, 0x48, 1ull << 10}, /* BHI_DIS_S */
 };
 
 /* Whether the comma-separated list after "off=" in cmdline names name. */
@@ -136,9 +142,9 @@ static void check_feature(const struct feature *f, int off)
     CHECK(offered == !off);
     switch (f->how) {
     case CR4_BIT:
-        v = try_cr4(read_cr4() | f->cr4);
+        v = try_cr4(read_cr4() | f->arg);
         if (v == TRAP_NONE)
-            write_cr4(read_cr4() & ~f->cr4);
+            write_cr4(read_cr4() & ~f->arg);
         CHECK(v == (off ? EXC_GP : TRAP_NONE));
         break;
     case APIC_EXTD:
@@ -146,7 +152,13 @@ static void check_feature(const struct feature *f, int off)
             CHECK(trap_try_wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_EXTD) == EXC_GP);
         break;
     case MSR_READ:
-        CHECK(trap_try_rdmsr(MSR_TSC_ADJUST) == (off ? EXC_GP : TRAP_NONE));
+        CHECK(trap_try_rdmsr((uint32_t)f->arg) == (off ? EXC_GP : TRAP_NONE));
+        break;
+    case MSR_WRITE:
+        v = trap_try_wrmsr((uint32_t)f->arg, f->value);
+        if (v == TRAP_NONE)
+            wrmsr((uint32_t)f->arg, 0);
+        CHECK(v == (off ? EXC_GP : TRAP_NONE));
         break;
     case INSN:
         CHECK(try_insn(f->name) == (off ? EXC_UD : TRAP_NONE));

@@ -2,7 +2,10 @@
  * What CPUID promises about MSRs, performance counters and hypercalls:
  *   - IA32_SPEC_CTRL (48H) exists only with CPUID.07H:EDX IBRS, STIBP or
  *     SSBD, IA32_PRED_CMD (49H) only with IBRS/IBPB (SDM Vol. 4 Table 2-2):
- *     otherwise RDMSR/WRMSR raise #GP(0);
+ *     otherwise RDMSR/WRMSR raise #GP(0); IA32_SPEC_CTRL holds the bits of
+ *     what CPUID offers (IBRS; BHI_DIS_S with CPUID.(7,2):EDX BHI_CTRL), and
+ *     a write of any other raises #GP(0), as does IA32_PRED_CMD's of bits
+ *     but IBPB; IA32_ARCH_CAPABILITIES (10AH) is read-only;
  *   - RDPMC of a counter the architectural PMU (CPUID leaf 0AH) does not
  *     report raises #GP(0) (SDM Vol. 2B, RDPMC);
  *   - IA32_TSC_ADJUST (3BH), with CPUID.07H:EBX bit 1, starts at 0; a
@@ -23,6 +26,13 @@
 #define CPUID_7_IBRS  (1u << 26)
 #define CPUID_7_STIBP (1u << 27)
 #define CPUID_7_SSBD  (1u << 31)
+#define CPUID_7_ARCH_CAP    (1u << 29)
+#define CPUID_7_2_BHI_CTRL  (1u << 4)
+#define MSR_ARCH_CAP        0x10au
+#define SPEC_CTRL_IBRS      (1ull << 0)
+#define SPEC_CTRL_STIBP     (1ull << 1)
+#define SPEC_CTRL_SSBD      (1ull << 2)
+#define SPEC_CTRL_BHI_DIS_S (1ull << 10)
 #define KVM_ENOSYS    1000
 #define KVM_HC_SEND_IPI 10
 #define MSR_TSC        0x10u
@@ -54,6 +64,29 @@ static void test_spec_msrs(void)
               !!(r[3] & (CPUID_7_IBRS | CPUID_7_STIBP | CPUID_7_SSBD)), 1);
     /* IA32_PRED_CMD is write-only. */
     check_msr("IA32_PRED_CMD", MSR_PRED_CMD, !!(r[3] & CPUID_7_IBRS), 0);
+    if (r[3] & CPUID_7_IBRS) {
+        uint32_t r2[4];
+        uint64_t bhi;
+
+        cpuid(7, 2, r2);
+        bhi = r[0] >= 2 && (r2[3] & CPUID_7_2_BHI_CTRL) ? SPEC_CTRL_BHI_DIS_S : 0;
+        wrmsr(MSR_SPEC_CTRL, SPEC_CTRL_IBRS | bhi);
+        CHECK(rdmsr(MSR_SPEC_CTRL) == (SPEC_CTRL_IBRS | bhi));
+        if (!(r[3] & CPUID_7_STIBP))
+            CHECK(trap_try_wrmsr(MSR_SPEC_CTRL, SPEC_CTRL_STIBP) == EXC_GP);
+        if (!(r[3] & CPUID_7_SSBD))
+            CHECK(trap_try_wrmsr(MSR_SPEC_CTRL, SPEC_CTRL_SSBD) == EXC_GP);
+        if (!bhi)
+            CHECK(trap_try_wrmsr(MSR_SPEC_CTRL, SPEC_CTRL_BHI_DIS_S) == EXC_GP);
+        CHECK(trap_try_wrmsr(MSR_SPEC_CTRL, 1ull << 32) == EXC_GP);
+        CHECK(rdmsr(MSR_SPEC_CTRL) == (SPEC_CTRL_IBRS | bhi));
+        wrmsr(MSR_SPEC_CTRL, 0);
+        CHECK(trap_try_wrmsr(MSR_PRED_CMD, 2) == EXC_GP);
+    }
+    if (r[3] & CPUID_7_ARCH_CAP) {
+        CHECK(trap_try_rdmsr(MSR_ARCH_CAP) == TRAP_NONE);
+        CHECK(trap_try_wrmsr(MSR_ARCH_CAP, rdmsr(MSR_ARCH_CAP)) == EXC_GP);
+    }
 }
 
 static void check_rdpmc_gp(uint32_t counter)

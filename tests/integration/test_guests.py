@@ -61,7 +61,8 @@ def test_guest_passes(engine, name):
 
 # Every feature --cpu can take away, as QEMU names them.
 CPU_FEATURES = ("x2apic", "tsc-deadline", "pcid", "invpcid", "smep", "smap", "umip",
-                "fsgsbase", "tsc-adjust", "rdrand", "rdseed", "rdpid", "pdpe1gb", "pku", "pks")
+                "fsgsbase", "tsc-adjust", "rdrand", "rdseed", "rdpid", "pdpe1gb", "pku", "pks",
+                "spec-ctrl", "arch-capabilities", "bhi-ctrl")
 
 
 @pytest.mark.parametrize("off", [CPU_FEATURES, ("x2apic",), ("umip", "pdpe1gb", "rdpid")],

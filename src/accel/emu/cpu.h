@@ -157,7 +157,8 @@ enum { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI };
 /* What a memory access is for: decides the paging checks and the #PF code. */
 enum emu_access { ACC_READ, ACC_WRITE, ACC_FETCH };
 
-#define TLB_SIZE 256
+#define TLB_SIZE     256
+#define TLB_CONTEXTS 8 /* PCIDs with cached translations (Linux uses 6 without PTI) */
 
 /*
  * Event counters, one set per vCPU, written only by its own thread. Each is
@@ -193,7 +194,8 @@ struct tlb_entry {
     uint64_t vpn;  /* emu_tlb_tag(); 0 marks an empty entry */
     uint8_t *host; /* host address of the page; NULL for MMIO */
     uint64_t gpa;  /* guest-physical page address */
-    bool global;
+    bool global;   /* a global page's, with CR4.PGE set: valid for every PCID */
+    uint8_t shift; /* log2 of the size of the page it is part of */
 };
 
 /* A TLB entry's tag: the linear page number and whether it was checked
@@ -203,6 +205,44 @@ static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
     return (((linear >> 12) << 1) | (cpl == 3)) + 1;
 }
 
+/*
+ * The TLB (mmu.c; SDM Vol. 3A §4.10): per PCID, a context of entries for
+ * each access kind, direct-mapped by page number. The current PCID is
+ * CR3[11:0] with CR4.PCIDE set, 0 otherwise (§4.10.1).
+ *
+ * Hit test (translate() in mmu.c, uop_tlb_hit in uop.h, and any machine
+ * code that inlines it): with e = &cpu->tlb_cur[acc][(linear >> 12) %
+ * TLB_SIZE], the access hits iff e->vpn == emu_tlb_tag(linear, cpl), and
+ * then e->host (RAM) or e->gpa (MMIO) is the page. Anything else goes to
+ * the full path (emu_read_lin and friends), which walks and fills.
+ * cpu->tlb_cur points at the current PCID's context; it changes only in
+ * MOV to CR3 (and when the vCPU's state is set from outside the guest), so
+ * code may hold it until an instruction that writes CR3 ends.
+ *
+ * A context keeps its entries while other PCIDs are current (CR3 writes
+ * with bit 63 set keep them even for the PCID they load). Global entries
+ * (G set, CR4.PGE set) are valid in every context: each is kept in
+ * tlb_global too, where a miss in any context finds it before walking.
+ * An entry is for 4 KiB, also when it is part of a larger page; INVLPG
+ * drops all of such a page's entries, found by scanning the contexts whose
+ * large-page entries span the address (large_lo to large_hi).
+ * Invalidations (emu_tlb_flush*) follow §4.10.4.1: what they leave is
+ * what the architecture allows a TLB to keep.
+ */
+struct emu_tlb_ctx {
+    struct tlb_entry e[3][TLB_SIZE]; /* [enum emu_access][vpn % TLB_SIZE] */
+    uint16_t pcid;
+    uint64_t used; /* LRU stamp: the victim for a PCID without a context is the oldest */
+    /* map_epoch values (see struct emu_cpu) are per context slot: slot i's
+     * are i << 56 and up. epoch is the last one this slot used; resume says
+     * the block links made under it still hold (mmu.c, switch_context), for
+     * code running in the mode it left in (mode_key). */
+    uint64_t epoch;
+    bool resume;
+    uint64_t mode_key[2];
+    uint64_t large_lo, large_hi; /* linear addresses of its large-page entries; lo > hi: none */
+};
+
 struct emu_msrs {
     uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
@@ -210,6 +250,7 @@ struct emu_msrs {
     /* Memory type ranges: stored for the guest, no effect on emulation. */
     uint64_t mtrr_def_type, mtrr_var[16], mtrr_fixed[11];
     uint64_t mcg_status;
+    uint64_t spec_ctrl;                       /* stored only: no predictor to restrict */
     uint64_t kvm_system_time, kvm_wall_clock; /* kvmclock.c */
 };
 
@@ -264,7 +305,8 @@ struct emu_cpu {
     uint64_t jit_ctx;               /* jit/internal.h: the jump cache's context */
     /* Bumped whenever linear-to-physical mappings or the mode may change
      * (TLB flushes, emu_update_mode, a block cache flush): block links
-     * made under another epoch are not followed. */
+     * made under another epoch are not followed. A CR3 write that changes
+     * the PCID moves it to the new context's values (struct emu_tlb_ctx). */
     uint64_t map_epoch;
     uint64_t link_cs_base; /* CS when emu_update_mode last bumped map_epoch */
     uint32_t link_cs_limit;
@@ -280,7 +322,11 @@ struct emu_cpu {
     int delivering; /* vector being delivered, -1 if none: for #DF */
     bool triple_fault;
 
-    struct tlb_entry tlb[3][TLB_SIZE]; /* [enum emu_access][vpn % TLB_SIZE] */
+    struct tlb_entry (*tlb_cur)[TLB_SIZE]; /* the current context's e (see struct emu_tlb_ctx) */
+    struct emu_tlb_ctx *tlb_ctx;           /* the current context */
+    uint64_t tlb_clock;                    /* LRU stamps */
+    struct emu_tlb_ctx tlb[TLB_CONTEXTS];
+    struct emu_tlb_ctx tlb_global; /* only e and large_lo/hi are used */
 
     struct vm *vm;
     struct emu_vm *evm;
@@ -328,9 +374,21 @@ void emu_sysret(struct emu_cpu *cpu, int opsize);
 void emu_sysenter(struct emu_cpu *cpu);
 void emu_sysexit(struct emu_cpu *cpu, int opsize);
 
-/* mmu.c: linear addresses. */
+/* mmu.c: the TLB (SDM Vol. 3A §4.10.4). Each invalidation bumps map_epoch. */
+/* Every context's entries, the global ones too with include_global (INVPCID
+ * types 2 and 3, CR0/CR4/EFER changes); the current context is re-keyed to
+ * the current PCID, which a CR4.PCIDE change may have changed. */
 void emu_tlb_flush(struct emu_cpu *cpu, bool include_global);
+/* INVLPG: linear's page in the current PCID, and its global entries in all. */
 void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear);
+/* INVPCID type 1: pcid's non-global entries. */
+void emu_tlb_flush_pcid(struct emu_cpu *cpu, uint16_t pcid);
+/* INVPCID type 0: pcid's non-global entries for linear's page. */
+void emu_tlb_flush_pcid_page(struct emu_cpu *cpu, uint16_t pcid, uint64_t linear);
+/* MOV to CR3 after its checks: cr3 (bit 63 clear) becomes CR3 and its PCID
+ * current; the PCID's non-global entries are dropped unless keep (bit 63
+ * of the value written, with CR4.PCIDE). */
+void emu_tlb_load_cr3(struct emu_cpu *cpu, uint64_t cr3, bool keep);
 /* Set PKRU (WRPKRU, XRSTOR) and IA32_PKRS (WRMSR); the TLB, which caches
  * protection-key verdicts, is emptied when one changes. */
 void emu_set_pkru(struct emu_cpu *cpu, uint32_t v);

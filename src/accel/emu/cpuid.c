@@ -10,10 +10,10 @@
  * protection keys (PKU, PKS), long
  * mode, SYSCALL, SYSENTER, CMPXCHG8B/16B, CMOV, TSC (invariant, 1 GHz),
  * MSRs with MTRRs and PAT, IA32_TSC_ADJUST, UMIP, the local APIC (x2APIC, TSC-deadline),
- * RDRAND/RDSEED, RDPID, FSGSBASE, and KVM's signature leaves; fpu.c adds
- * x87, MMX, SSE to SSE4.2, AES, PCLMULQDQ, FXSR and XSAVE (leaf 0DH). As
- * GenuineIntel or, with --cpu ...,vendor=AuthenticAMD, as AMD's CPUs lay
- * out their extended leaves.
+ * RDRAND/RDSEED, RDPID, FSGSBASE, the speculation controls (msr.c), and
+ * KVM's signature leaves; fpu.c adds x87, MMX, SSE to SSE4.2, AES,
+ * PCLMULQDQ, FXSR and XSAVE (leaf 0DH). As GenuineIntel or, with --cpu
+ * ...,vendor=AuthenticAMD, as AMD's CPUs lay out their extended leaves.
  */
 /* Bits of the APIC ID that number the vCPUs within the one package. */
 static uint32_t core_bits(const struct emu_cpu *cpu)
@@ -73,6 +73,7 @@ static void cpuid_leaf(struct emu_cpu *cpu, uint32_t leaf, uint32_t subleaf, uin
     }
     case 7:
         if (subleaf == 0) {
+            a = 2; /* subleaves 0 to 2 */
             /* FSGSBASE TSC_ADJUST SMEP ERMS INVPCID RDSEED SMAP CLFLUSHOPT CLWB;
              * UMIP PKU (OSPKE: CR4.PKE) RDPID PKS */
             b = 1u << 0 | 1u << 1 | 1u << 7 | 1u << 9 | 1u << 10 | 1u << 18 | 1u << 20 | 1u << 23 |
@@ -80,7 +81,11 @@ static void cpuid_leaf(struct emu_cpu *cpu, uint32_t leaf, uint32_t subleaf, uin
             c = 1u << 2 | 1u << 3 | 1u << 22 | 1u << 31;
             if (cpu->cr4 & CR4_PKE)
                 c |= 1u << 4; /* OSPKE */
-            d = 1u << 29; /* IA32_ARCH_CAPABILITIES */
+            /* IBRS and IBPB (IA32_SPEC_CTRL, IA32_PRED_CMD), IA32_ARCH_CAPABILITIES */
+            d = 1u << 26 | 1u << 29;
+        } else if (subleaf == 2 &&
+                   cpu_model_has(cpu->vm->cfg.cpu_off, CPU_SPEC_CTRL)) {
+            d = 1u << 4; /* BHI_CTRL: IA32_SPEC_CTRL.BHI_DIS_S */
         }
         break;
     case 0x15:

@@ -188,6 +188,7 @@ void emu_reset(struct emu_cpu *cpu)
     cpu->tr = (struct cpu_segment){.limit = 0xffff, .type = 0xb, .present = 1};
     cpu->ldt = (struct cpu_segment){.limit = 0xffff, .type = 2, .present = 1};
     emu_fpu_reset(cpu);
+    emu_tlb_flush(cpu, true); /* nothing cached under the old CR0, CR3, CR4 may survive */
 }
 
 static int emu_vcpu_init(struct vm *vm, int index, struct accel_vcpu **out)

@@ -1,8 +1,9 @@
 /*
  * The emu engine's MMU: linear-to-physical translation for every paging mode
  * (none, 32-bit, PAE, 4-level; SDM Vol. 3A chapter 4) with A/D bits, NX, WP,
- * SMEP and SMAP, and a TLB per access type that caches the host address of
- * each page, so the common access is a tag compare and a memcpy.
+ * SMEP and SMAP, and a TLB per PCID and access type that caches the host
+ * address of each page, so the common access is a tag compare and a memcpy
+ * (cpu.h, struct emu_tlb_ctx).
  */
 #include <string.h>
 
@@ -34,27 +35,198 @@ static uint64_t apic_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size)
 #define PTE_NX    (1ULL << 63)
 #define ADDR_MASK 0x000ffffffffff000ULL
 
-void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
+#define NO_PCID 0xffff /* a context slot that holds no PCID's entries: all empty */
+
+static uint16_t current_pcid(const struct emu_cpu *cpu)
+{
+    return cpu->cr4 & CR4_PCIDE ? cpu->cr3 & 0xfff : 0;
+}
+
+/* Whether e is part of the page holding linear, of whatever size. */
+static bool covers(const struct tlb_entry *e, uint64_t linear)
+{
+    return e->vpn && ((e->vpn - 1) >> 1) >> (e->shift - 12) == linear >> e->shift;
+}
+
+static void note_large(struct emu_tlb_ctx *c, uint64_t linear, unsigned shift)
+{
+    uint64_t base = linear & ~((1ULL << shift) - 1);
+
+    if (base < c->large_lo)
+        c->large_lo = base;
+    if (base + ((1ULL << shift) - 1) > c->large_hi)
+        c->large_hi = base + ((1ULL << shift) - 1);
+}
+
+enum drop { DROP_ALL, DROP_GLOBAL, DROP_NON_GLOBAL };
+
+/* Drops c's entries (those of kind which) for the page holding linear:
+ * the one slot of its 4 KiB, or, where c's large pages may hold it, every
+ * slot (a large page's entries may be in any). */
+static void drop_page(struct emu_tlb_ctx *c, uint64_t linear, enum drop which)
+{
+    bool scan = c->large_lo <= linear && linear <= c->large_hi;
+    int first = scan ? 0 : (int)((linear >> 12) % TLB_SIZE), last = scan ? TLB_SIZE - 1 : first;
+
+    for (int a = 0; a < 3; a++)
+        for (int i = first; i <= last; i++) {
+            struct tlb_entry *e = &c->e[a][i];
+
+            if (covers(e, linear) && (which == DROP_ALL || e->global == (which == DROP_GLOBAL)))
+                e->vpn = 0;
+        }
+}
+
+/* Every invalidation: links made since the last may lead through what it
+ * dropped, and so may those a context saved when it was left (global
+ * entries are in every context; a flush of another PCID's context drops
+ * what its links followed). */
+static void invalidated(struct emu_cpu *cpu)
 {
     cpu->stats.tlb_flushes++;
     cpu->map_epoch++;
+    for (int i = 0; i < TLB_CONTEXTS; i++)
+        cpu->tlb[i].resume = false;
+}
+
+static void clear_context(struct emu_tlb_ctx *c, bool include_global)
+{
     for (int a = 0; a < 3; a++)
         for (int i = 0; i < TLB_SIZE; i++)
-            if (include_global || !cpu->tlb[a][i].global)
-                cpu->tlb[a][i].vpn = 0;
+            if (include_global || !c->e[a][i].global)
+                c->e[a][i].vpn = 0;
+    if (include_global) {
+        c->large_lo = UINT64_MAX;
+        c->large_hi = 0;
+    }
+}
+
+static struct emu_tlb_ctx *find_context(struct emu_cpu *cpu, uint16_t pcid)
+{
+    for (int i = 0; i < TLB_CONTEXTS; i++)
+        if (cpu->tlb[i].pcid == pcid)
+            return &cpu->tlb[i];
+    return NULL;
+}
+
+void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
+{
+    invalidated(cpu);
+    for (int i = 0; i < TLB_CONTEXTS; i++) {
+        if (cpu->tlb[i].pcid == NO_PCID)
+            continue;
+        clear_context(&cpu->tlb[i], include_global);
+        if (include_global) {
+            cpu->tlb[i].pcid = NO_PCID;
+            cpu->tlb[i].used = 0;
+        }
+    }
+    if (include_global)
+        clear_context(&cpu->tlb_global, true);
+    if (!cpu->tlb_ctx) { /* the vCPU's first reset */
+        cpu->tlb_ctx = &cpu->tlb[0];
+        cpu->tlb_cur = cpu->tlb[0].e;
+    }
+    cpu->tlb_ctx->pcid = current_pcid(cpu);
 }
 
 void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear)
 {
-    uint64_t vpn = linear >> 12;
-
     cpu->stats.tlb_page_flushes++;
-    cpu->map_epoch++;
-    for (int a = 0; a < 3; a++) {
-        struct tlb_entry *e = &cpu->tlb[a][vpn % TLB_SIZE];
+    invalidated(cpu);
+    drop_page(&cpu->tlb_global, linear, DROP_ALL);
+    for (int i = 0; i < TLB_CONTEXTS; i++)
+        if (cpu->tlb[i].pcid != NO_PCID)
+            drop_page(&cpu->tlb[i], linear, &cpu->tlb[i] == cpu->tlb_ctx ? DROP_ALL : DROP_GLOBAL);
+}
 
-        if (e->vpn && (e->vpn - 1) >> 1 == vpn)
-            e->vpn = 0;
+void emu_tlb_flush_pcid(struct emu_cpu *cpu, uint16_t pcid)
+{
+    struct emu_tlb_ctx *c = find_context(cpu, pcid);
+
+    invalidated(cpu);
+    if (c)
+        clear_context(c, false);
+}
+
+void emu_tlb_flush_pcid_page(struct emu_cpu *cpu, uint16_t pcid, uint64_t linear)
+{
+    struct emu_tlb_ctx *c = find_context(cpu, pcid);
+
+    invalidated(cpu);
+    if (c)
+        drop_page(c, linear, DROP_NON_GLOBAL);
+}
+
+/* What block links depend on besides translations: the mode emu_update_mode
+ * keys them to. */
+static void mode_key(const struct emu_cpu *cpu, uint64_t key[2])
+{
+    key[0] = (uint64_t)cpu->cpl | (uint64_t)cpu->code_bits << 8 |
+             (uint64_t)cpu->decoder.machine_mode << 16 | (uint64_t)cpu->decoder.stack_width << 24 |
+             (uint64_t)cpu->link_cs_limit << 32;
+    key[1] = cpu->link_cs_base;
+}
+
+/*
+ * Makes to the current context. map_epoch moves to to's values: each slot
+ * uses its own (slot i's from i << 56 up), in increasing order, so a value
+ * names one stretch of one slot's time as the current context, over which
+ * its translations, and the mode, stayed as they were (every invalidation
+ * and every mode change bumps map_epoch). Block links are made under the
+ * current value only. So when nothing has been invalidated since to was
+ * left (resume) and the mode is the one it was left in, the links made
+ * under the value it left with still hold: they followed translations that
+ * to's entries, kept as §4.10.2.4 allows while another PCID was current,
+ * still give. Then map_epoch goes back to that value, and its links are
+ * followed again; otherwise to's stretch starts at a value never used.
+ */
+static void switch_context(struct emu_cpu *cpu, struct emu_tlb_ctx *to)
+{
+    struct emu_tlb_ctx *from = cpu->tlb_ctx;
+    uint64_t key[2], base = (uint64_t)(to - cpu->tlb) << 56;
+
+    mode_key(cpu, key);
+    from->epoch = cpu->map_epoch;
+    from->resume = true;
+    from->mode_key[0] = key[0];
+    from->mode_key[1] = key[1];
+    if (to->epoch < base)
+        to->epoch = base;
+    if (to->resume && to->mode_key[0] == key[0] && to->mode_key[1] == key[1])
+        cpu->map_epoch = to->epoch;
+    else
+        cpu->map_epoch = to->epoch + 1;
+    to->resume = false;
+    cpu->tlb_ctx = to;
+    cpu->tlb_cur = to->e;
+}
+
+void emu_tlb_load_cr3(struct emu_cpu *cpu, uint64_t cr3, bool keep)
+{
+    struct emu_tlb_ctx *c;
+    uint16_t pcid;
+
+    cpu->cr3 = cr3;
+    pcid = current_pcid(cpu);
+    c = find_context(cpu, pcid);
+    if (!c) {
+        /* The least recently used slot but the current one (free ones
+         * have used 0). */
+        c = NULL;
+        for (int i = 0; i < TLB_CONTEXTS; i++)
+            if (&cpu->tlb[i] != cpu->tlb_ctx && (!c || cpu->tlb[i].used < c->used))
+                c = &cpu->tlb[i];
+        clear_context(c, true);
+        c->pcid = pcid;
+        c->resume = false;
+    }
+    c->used = ++cpu->tlb_clock;
+    if (c != cpu->tlb_ctx)
+        switch_context(cpu, c);
+    if (!keep) {
+        invalidated(cpu);
+        clear_context(c, false);
     }
 }
 
@@ -93,7 +265,8 @@ static __attribute__((noreturn)) void page_fault(struct emu_cpu *cpu, uint64_t l
 struct walk {
     uint64_t gpa;
     bool writable, user, nx, global;
-    uint8_t pkey; /* the leaf's protection key, 4-level paging only */
+    uint8_t pkey;  /* the leaf's protection key, 4-level paging only */
+    uint8_t shift; /* log2 of the page's size */
     int entries;
     uint64_t entry_gpa[4], entry[4];
 };
@@ -138,6 +311,7 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
                 page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
             w->gpa = (entry & 0xffc00000) | (((entry >> 13) & 0xff) << 32) | (linear & 0x3fffff);
             w->global = entry & PTE_G;
+            w->shift = 22;
             return;
         }
         entry_gpa = (entry & 0xfffff000) + ((linear >> 12) & 0x3ff) * 4;
@@ -150,6 +324,7 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
         w->user &= !!(entry & PTE_US);
         w->gpa = (entry & 0xfffff000) | (linear & 0xfff);
         w->global = entry & PTE_G;
+        w->shift = 12;
         return;
     }
     rsvd = reserved_bits(cpu, lm);
@@ -188,6 +363,7 @@ static void walk(struct emu_cpu *cpu, uint64_t linear, uint32_t code, struct wal
                 page_fault(cpu, linear, code | PFEC_P | PFEC_RSVD);
             w->gpa = (entry & ADDR_MASK & ~page_mask) | (linear & page_mask);
             w->global = entry & PTE_G;
+            w->shift = (uint8_t)level;
             if (lm)
                 w->pkey = (uint8_t)((entry >> 59) & 15);
             return;
@@ -256,13 +432,21 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
 {
     bool user = cpl == 3;
     uint64_t vpn = linear >> 12, tag = emu_tlb_tag(linear, cpl);
-    struct tlb_entry *e = &cpu->tlb[acc][vpn % TLB_SIZE];
+    struct tlb_entry *e = &cpu->tlb_cur[acc][vpn % TLB_SIZE];
+    struct tlb_entry *g = &cpu->tlb_global.e[acc][vpn % TLB_SIZE];
     uint32_t code = (acc == ACC_WRITE ? PFEC_W : 0) | (user ? PFEC_U : 0);
     struct walk w;
 
+    /* A global translation another context cached holds in this one. */
+    if (g->vpn == tag) {
+        *e = *g;
+        if (e->shift > 12)
+            note_large(cpu->tlb_ctx, linear, e->shift);
+        return e;
+    }
     cpu->stats.tlb_misses++;
     if (!(cpu->cr0 & CR0_PG)) {
-        w = (struct walk){.gpa = emu_long_mode(cpu) ? linear : linear & 0xffffffff};
+        w = (struct walk){.gpa = emu_long_mode(cpu) ? linear : linear & 0xffffffff, .shift = 12};
     } else {
         if (acc == ACC_FETCH && ((cpu->efer & EFER_NXE) || (cpu->cr4 & CR4_SMEP)))
             code |= PFEC_I;
@@ -290,12 +474,23 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
     }
     e->vpn = tag;
     e->gpa = w.gpa & ~0xfffULL;
-    e->global = w.global;
+    /* G counts only with CR4.PGE (SDM Vol. 3A §4.10.2.4). */
+    e->global = w.global && (cpu->cr4 & CR4_PGE);
+    e->shift = w.shift;
     e->host = mem_ptr(&cpu->vm->mem, e->gpa, 4096);
     /* SMAP depends on RFLAGS.AC at each access: a supervisor data access
      * to a user page is not kept, so the next one is checked again. */
-    if (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP))
+    if (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP)) {
         e->vpn = 0;
+        return e;
+    }
+    if (e->shift > 12)
+        note_large(cpu->tlb_ctx, linear, e->shift);
+    if (e->global) {
+        *g = *e;
+        if (e->shift > 12)
+            note_large(&cpu->tlb_global, linear, e->shift);
+    }
     return e;
 }
 
@@ -305,7 +500,7 @@ static inline struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear, 
                                           int cpl)
 {
     uint64_t vpn = linear >> 12, tag = emu_tlb_tag(linear, cpl);
-    struct tlb_entry *e = &cpu->tlb[acc][vpn % TLB_SIZE];
+    struct tlb_entry *e = &cpu->tlb_cur[acc][vpn % TLB_SIZE];
 
     if (__builtin_expect(e->vpn == tag, 1))
         return e;

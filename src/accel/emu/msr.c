@@ -1,9 +1,9 @@
 /*
  * Model-specific registers (SDM Vol. 4): the architectural ones Linux
  * touches, MTRRs as plain storage, the local APIC's x2APIC and TSC-deadline
- * registers, and KVM's paravirtual clock. Unknown MSRs raise #GP, as on
- * hardware, and so do those of features CPUID does not report (IA32_SPEC_CTRL,
- * IA32_PRED_CMD: no IBRS, STIBP or SSBD).
+ * registers, the speculation controls, and KVM's paravirtual clock. Unknown
+ * MSRs raise #GP, as on hardware, and so do those of features CPUID does not
+ * report (the CPU model may take them away).
  */
 #include "accel/emu/cpu.h"
 #include "hw/irqchip/irqchip.h"
@@ -13,6 +13,8 @@
 #define MSR_IA32_TSC               0x10
 #define MSR_IA32_TSC_ADJUST        0x3b
 #define MSR_IA32_APIC_BASE         0x1b
+#define MSR_IA32_SPEC_CTRL         0x48
+#define MSR_IA32_PRED_CMD          0x49
 #define MSR_IA32_ARCH_CAPABILITIES 0x10a
 #define MSR_IA32_SYSENTER_CS       0x174
 #define MSR_IA32_SYSENTER_ESP      0x175
@@ -110,6 +112,59 @@ static void write_apic_base(struct emu_cpu *cpu, uint64_t v)
     lapic_set_base(cpu->evm->chip, cpu->index, cpu->msr.apic_base);
 }
 
+/* IA32_ARCH_CAPABILITIES bits (SDM Vol. 4 Table 2-2). */
+#define ARCH_CAP_RDCL_NO        (1ULL << 0)
+#define ARCH_CAP_IBRS_ALL       (1ULL << 1)
+#define ARCH_CAP_SKIP_L1DFL     (1ULL << 3)
+#define ARCH_CAP_SSB_NO         (1ULL << 4)
+#define ARCH_CAP_MDS_NO         (1ULL << 5)
+#define ARCH_CAP_PSCHANGE_MC_NO (1ULL << 6)
+#define ARCH_CAP_TAA_NO         (1ULL << 8)
+#define ARCH_CAP_SBDR_SSDP_NO   (1ULL << 13)
+#define ARCH_CAP_FBSDP_NO       (1ULL << 14)
+#define ARCH_CAP_PSDP_NO        (1ULL << 15)
+#define ARCH_CAP_BHI_NO         (1ULL << 20)
+#define ARCH_CAP_PBRSB_NO       (1ULL << 24)
+#define ARCH_CAP_GDS_NO         (1ULL << 26)
+#define ARCH_CAP_RFDS_NO        (1ULL << 27)
+#define ARCH_CAP_ITS_NO         (1ULL << 62)
+
+/* IA32_SPEC_CTRL bits: IBRS with CPUID.(EAX=7,ECX=0):EDX[26], BHI_DIS_S
+ * with CPUID.(EAX=7,ECX=2):EDX[4] (SDM Vol. 4 Table 2-2). STIBP and SSBD
+ * are not offered, so their bits are reserved like the others. */
+#define SPEC_CTRL_IBRS      (1ULL << 0)
+#define SPEC_CTRL_BHI_DIS_S (1ULL << 10)
+#define PRED_CMD_IBPB       (1ULL << 0)
+
+/*
+ * The interpreter never runs guest code speculatively: no Meltdown
+ * (RDCL_NO), speculative store bypass, MDS, TAA, page-size-change machine
+ * check, stale MMIO data (SBDR/FBSDP/PSDP), branch history injection,
+ * return stack underflow after a barrier (PBRSB), GDS, RFDS or indirect
+ * target selection; no L1D to flush before a VM entry. So Linux needs no
+ * page-table isolation, whose CR3 switches would empty the TLB on every
+ * kernel entry. With IBRS offered, IBRS_ALL (enhanced IBRS) lets Linux set
+ * IA32_SPEC_CTRL.IBRS once instead of using retpolines: indirect branches
+ * are predicted by nothing, at any privilege level.
+ */
+static uint64_t arch_capabilities(const struct emu_cpu *cpu)
+{
+    uint64_t v = ARCH_CAP_RDCL_NO | ARCH_CAP_SKIP_L1DFL | ARCH_CAP_SSB_NO | ARCH_CAP_MDS_NO |
+                 ARCH_CAP_PSCHANGE_MC_NO | ARCH_CAP_TAA_NO | ARCH_CAP_SBDR_SSDP_NO |
+                 ARCH_CAP_FBSDP_NO | ARCH_CAP_PSDP_NO | ARCH_CAP_BHI_NO | ARCH_CAP_PBRSB_NO |
+                 ARCH_CAP_GDS_NO | ARCH_CAP_RFDS_NO | ARCH_CAP_ITS_NO;
+
+    if (cpu_model_has(cpu->vm->cfg.cpu_off, CPU_SPEC_CTRL))
+        v |= ARCH_CAP_IBRS_ALL;
+    return v;
+}
+
+static uint64_t spec_ctrl_valid(const struct emu_cpu *cpu)
+{
+    return SPEC_CTRL_IBRS |
+           (cpu_model_has(cpu->vm->cfg.cpu_off, CPU_BHI_CTRL) ? SPEC_CTRL_BHI_DIS_S : 0);
+}
+
 uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
 {
     uint64_t *mtrr = mtrr_slot(cpu, index);
@@ -122,14 +177,13 @@ uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index)
     case MSR_IA32_UCODE_REV:
         return 0;
     case MSR_IA32_ARCH_CAPABILITIES:
-        /* The interpreter never runs guest code speculatively: no Meltdown
-         * (RDCL_NO), speculative store bypass, MDS, TAA, page-size-change
-         * machine check, stale MMIO data (SBDR/FBSDP/PSDP), branch history
-         * injection, GDS, RFDS or indirect target selection. So Linux needs
-         * no page-table isolation, whose CR3 switches would empty the TLB
-         * on every kernel entry. */
-        return 1ULL << 0 | 1ULL << 4 | 1ULL << 5 | 1ULL << 6 | 1ULL << 8 | 1ULL << 13 | 1ULL << 14 |
-               1ULL << 15 | 1ULL << 20 | 1ULL << 26 | 1ULL << 27 | 1ULL << 62;
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_ARCH_CAPABILITIES))
+            emu_raise(cpu, EXC_GP, 0);
+        return arch_capabilities(cpu);
+    case MSR_IA32_SPEC_CTRL:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_SPEC_CTRL))
+            emu_raise(cpu, EXC_GP, 0);
+        return cpu->msr.spec_ctrl;
     case MSR_KVM_WALL_CLOCK:
     case MSR_KVM_WALL_CLOCK_NEW:
         return cpu->msr.kvm_wall_clock;
@@ -218,6 +272,16 @@ void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t v)
         return;
     case MSR_IA32_MCG_STATUS:
         cpu->msr.mcg_status = v;
+        return;
+    case MSR_IA32_SPEC_CTRL:
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_SPEC_CTRL) || (v & ~spec_ctrl_valid(cpu)))
+            emu_raise(cpu, EXC_GP, 0);
+        cpu->msr.spec_ctrl = v;
+        return;
+    case MSR_IA32_PRED_CMD:
+        /* Write-only; IBPB has no predictor to empty. */
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_SPEC_CTRL) || (v & ~PRED_CMD_IBPB))
+            emu_raise(cpu, EXC_GP, 0);
         return;
 
     case MSR_IA32_TSC:

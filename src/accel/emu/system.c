@@ -96,6 +96,9 @@ static void write_cr0(struct emu_cpu *cpu, uint64_t v)
             emu_raise(cpu, EXC_GP, 0);
         cpu->efer |= EFER_LMA;
     }
+    /* Paging stays on while PCIDs are on (SDM Vol. 2B, MOV CR). */
+    if (!(v & CR0_PG) && (old & CR0_PG) && (cpu->cr4 & CR4_PCIDE))
+        emu_raise(cpu, EXC_GP, 0);
     if (!(v & CR0_PG) && (old & CR0_PG) && emu_long_mode(cpu)) {
         if (cpu->code_bits == 64)
             emu_raise(cpu, EXC_GP, 0);
@@ -125,8 +128,8 @@ static void invlpg(struct emu_cpu *cpu)
     emu_tlb_flush_page(cpu, lin);
 }
 
-/* INVPCID (SDM Vol. 2A): the TLB is not tagged by PCID, so invalidating
- * one context invalidates every non-global entry, which is allowed. */
+/* INVPCID (SDM Vol. 2A; Vol. 3A §4.10.4.1): 0, one address in one PCID; 1,
+ * one PCID; 2, everything; 3, everything but global translations. */
 static void invpcid(struct emu_cpu *cpu)
 {
     uint64_t type, off, pcid, lin;
@@ -147,7 +150,9 @@ static void invpcid(struct emu_cpu *cpu)
     if (type == 0 && !emu_canonical(lin))
         emu_raise(cpu, EXC_GP, 0);
     if (type == 0)
-        emu_tlb_flush_page(cpu, lin);
+        emu_tlb_flush_pcid_page(cpu, (uint16_t)pcid, lin);
+    else if (type == 1)
+        emu_tlb_flush_pcid(cpu, (uint16_t)pcid);
     else
         emu_tlb_flush(cpu, type == 2);
 }
@@ -294,11 +299,8 @@ static void mov_cr(struct emu_cpu *cpu)
                 ((cpu->cr4 & CR4_PCIDE) ? v & ~(1ULL << 63) : v) >> EMU_PHYS_BITS)
                 emu_raise(cpu, EXC_GP, 0);
             /* With PCIDE, bit 63 asks to keep the new PCID's entries
-             * (SDM §4.10.4.1). The TLB is not tagged by PCID, so it keeps
-             * entries only when the PCID and tables stay the same. */
-            if (!((cpu->cr4 & CR4_PCIDE) && (v >> 63) && (v & ~(1ULL << 63)) == cpu->cr3))
-                emu_tlb_flush(cpu, false);
-            cpu->cr3 = v & ~(1ULL << 63);
+             * (SDM Vol. 3A §4.10.4.1); it is not stored. */
+            emu_tlb_load_cr3(cpu, v & ~(1ULL << 63), (cpu->cr4 & CR4_PCIDE) && (v >> 63));
             break;
         case 4:
             write_cr4(cpu, v);

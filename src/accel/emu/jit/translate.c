@@ -443,16 +443,17 @@ void tr_ea(struct tr *t, const struct emu_uop *u)
  * RDI, or a jump to s. Clobbers RAX, RCX and the host flags. */
 void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
 {
-    int32_t tlb = (int32_t)(offsetof(struct emu_cpu, tlb) + acc * sizeof(t->cpu->tlb[0]));
+    int32_t tlb = (int32_t)(acc * sizeof(t->cpu->tlb_cur[0]));
 
     tr_materialize(t);
+    mov_load(&t->b, 8, HR_RDI, CPU(tlb_cur)); /* the current PCID's entries */
     mov_rr(&t->b, 8, HR_RAX, HR_RSI);
     shift_ri(&t->b, 5, 8, HR_RAX, 12);
     mov_rr(&t->b, 4, HR_RCX, HR_RAX);
     alu_ri(&t->b, JA_AND, 4, HR_RCX, TLB_SIZE - 1);
     shift_ri(&t->b, 4, 4, HR_RCX, 5);
     lea(&t->b, 8, HR_RAX, (struct jit_mem){HR_RAX, HR_RAX, 0, (int32_t)t->user + 1});
-    alu_load(&t->b, JA_CMP, 8, HR_RAX, (struct jit_mem){HR_RBX, HR_RCX, 0, tlb});
+    alu_load(&t->b, JA_CMP, 8, HR_RAX, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb});
     tr_to_stub(t, s, CC_NE);
     mov_rr(&t->b, 4, HR_RAX, HR_RSI);
     alu_ri(&t->b, JA_AND, 4, HR_RAX, 0xfff);
@@ -460,7 +461,7 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
         alu_ri(&t->b, JA_CMP, 4, HR_RAX, 4096 - size);
         tr_to_stub(t, s, CC_A);
     }
-    mov_load(&t->b, 8, HR_RDI, (struct jit_mem){HR_RBX, HR_RCX, 0, tlb + 8});
+    mov_load(&t->b, 8, HR_RDI, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb + 8});
     test_rr(&t->b, 8, HR_RDI, HR_RDI);
     tr_to_stub(t, s, CC_E);
     alu_rr(&t->b, JA_ADD, 8, HR_RDI, HR_RAX);
