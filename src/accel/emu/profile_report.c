@@ -180,6 +180,7 @@ static void counters(struct report *r)
     counter(f, "block_flushes", t->block_flushes, in, "block cache emptied (arena full)");
     counter(f, "jit_translations", t->jit_translations, in, "blocks translated to host code");
     counter(f, "jit_helper_calls", t->jit_helper_calls, in, "calls from translated code into C");
+    counter(f, "jit_code_bytes", t->jit_code_bytes, in, "bytes of host code translated");
     counter(f, "tlb_misses", t->tlb_misses, in, "TLB misses: page walks");
     counter(f, "tlb_flushes", t->tlb_flushes, in, "whole-TLB flushes");
     counter(f, "tlb_page_flushes", t->tlb_page_flushes, in, "one-page TLB flushes");

@@ -1252,6 +1252,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         return true;
     }
     j->used = ((size_t)(t->b.p - j->rw) + 15) & ~(size_t)15;
+    cpu->stats.jit_code_bytes += (uint64_t)(t->b.p - entry);
     b->jit = j->rx + (entry - j->rw);
     b->jit_rip = cpu->rip;
     if (j->perf_map)
