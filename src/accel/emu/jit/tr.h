@@ -20,6 +20,7 @@ struct stub {
     uint64_t rip, next; /* the instruction's RIP and the next one */
     uint8_t *resume;    /* where its template ends; NULL if it ends the block */
     uint16_t dirty;     /* the translation's dirty registers where it branches here */
+    uint64_t stacked;   /* flags its probe pushed (PUSHF) before branching here */
     bool smc;
     bool rip_stored;  /* smc: the instruction stored cpu->rip itself */
     uint64_t smc_rip; /* smc: RIP after the instruction (a branch's target) */
@@ -42,6 +43,12 @@ struct tr {
     struct stub stubs[BLOCK_MAX * 2 + 2];
     unsigned nstubs;
     bool unfit; /* something the translator cannot express: no translation */
+    uint64_t start;  /* the block's RIP */
+    uint8_t *body;   /* its first instruction's code, after the entry's loads */
+    bool loop_ok;    /* a branch to start may skip the entry's page check */
+    unsigned cur;    /* the uop being translated */
+    bool flags_dead; /* the block overwrites the status flags before reading them,
+                      * with nothing that can fault or call C before */
 };
 
 /* A guest register operand: its host register, or its slot in emu_cpu. */

@@ -110,6 +110,88 @@ static struct kind kind_of(emu_uop_fn *fn)
     return (struct kind){fn, T_HELPER, 0, 0};
 }
 
+/* Whether the block's instructions from uop first on overwrite every
+ * status flag before anything reads one, with nothing before that which can
+ * fault or call C (which would see RFLAGS): then the flags before uop first
+ * are dead. */
+static bool flags_dead_from(const struct emu_block *b, unsigned first)
+{
+    for (unsigned i = first; i < b->count; i++) {
+        const struct emu_uop *u = &b->uops[i];
+        struct kind k = kind_of(u->fn);
+        bool reg_form = k.form == FORM_RR || k.form == FORM_RI;
+
+        switch (k.tk) {
+        case T_ALU:
+            if (!reg_form || k.op == ALU_ADC || k.op == ALU_SBB)
+                return false;
+            return true;
+        case T_IMUL:
+            return k.form == FORM_RR;
+        case T_UNARY:
+            if (k.form)
+                return false;
+            if (k.op == UNARY_NEG)
+                return true;
+            break; /* INC, DEC, NOT leave CF (NOT all) as it was */
+        case T_SHIFT:
+            if (k.form != SFORM_RI || !(u->imm & (u->size == 8 ? 63 : 31)))
+                return false;
+            if (k.op > SHIFT_ROR)
+                return true;
+            break;
+        case T_MOV:
+            if (!reg_form)
+                return false;
+            break;
+        case T_MOVZX:
+        case T_MOVSX:
+            if (k.form) /* from memory */
+                return false;
+            break;
+        case T_LEA:
+            if (u->seg >= SEG_FS) /* the handler runs it */
+                return false;
+            break;
+        case T_XCHG:
+        case T_NOP:
+            break;
+        default:
+            return false;
+        }
+    }
+    return false;
+}
+
+/* Whether the flags pending before the current uop's memory access are
+ * dead once it has run on its fast path: it overwrites them itself, or
+ * later instructions do before anything reads them or can fault. */
+static bool pending_dead(const struct tr *t)
+{
+    const struct emu_uop *u = &t->blk->uops[t->cur];
+    struct kind k = kind_of(u->fn);
+
+    switch (k.tk) {
+    case T_ALU:
+        return k.op != ALU_ADC && k.op != ALU_SBB;
+    case T_IMUL:
+        return true;
+    case T_UNARY:
+        if (k.op == UNARY_NEG)
+            return true;
+        return flags_dead_from(t->blk, t->cur + 1);
+    case T_MOV:
+    case T_MOVZX:
+    case T_MOVSX:
+    case T_PUSH_R:
+    case T_PUSH_I:
+    case T_POP_R:
+        return flags_dead_from(t->blk, t->cur + 1);
+    default:
+        return false;
+    }
+}
+
 struct stub *tr_stub(struct tr *t, const struct emu_uop *u)
 {
     struct stub *s = &t->stubs[t->nstubs++];
@@ -236,6 +318,15 @@ static void flags_overwritten(struct tr *t, uint64_t mask)
     if (t->pending & ~mask)
         tr_materialize(t);
     t->pending = 0;
+}
+
+/* Before an instruction that writes mask and leaves the other status flags
+ * as they are, as the same host instruction does (INC, DEC, rotates), with
+ * nothing between that changes the host flags: flags still pending stay in
+ * the host flags, under it. Returns the pending flags after it. */
+static uint64_t flags_partial(const struct tr *t, uint64_t mask)
+{
+    return t->pending | mask;
 }
 
 /* The guest flags each condition code reads. */
@@ -375,8 +466,42 @@ static void exit_if_code_changed(struct tr *t)
 
 /* Leaves for guest address target: a link site, patched to the target's
  * translation later, when it is in the block's page. */
+/* A branch back to the block's own start (a loop): the registers stay in
+ * place and the page's generation is not read again. Stores to the page by
+ * this vCPU end the block anyway (tr_smc_check); one by another vCPU or a
+ * device is seen when the budget runs out, within a pass of the block
+ * loop, as if it had become visible that much later: cross-modifying code
+ * is only ordered by a serializing instruction on the vCPU that runs it
+ * (SDM Vol. 3A §8.1.3), and a block with one (any generic instruction)
+ * takes the full entry. */
+static void loop_back(struct tr *t, unsigned flags_reg, uint64_t flags)
+{
+    uint8_t *out, *out_budget;
+
+    write_back(t, t->dirty);
+    emit_rm(&t->b, 0x83, 2, JA_CMP, CPU(kicked));
+    e8(&t->b, 0);
+    out = jcc32(&t->b, CC_NE);
+    emit_rm(&t->b, 0x81, 4, JA_SUB, CPU(jit_budget));
+    e32(&t->b, t->blk->count);
+    out_budget = jcc32(&t->b, CC_S);
+    jmp_to(&t->b, t->body);
+    jit_bind(&t->b, out_budget);
+    emit_rm(&t->b, 0x81, 4, JA_ADD, CPU(jit_budget));
+    e32(&t->b, t->blk->count);
+    jit_bind(&t->b, out);
+    if (flags)
+        merge_flags(t, flags_reg, flags);
+    store_rip(t, offsetof(struct emu_cpu, rip), t->start);
+    leave(t);
+}
+
 static void exit_to(struct tr *t, uint64_t target)
 {
+    if (target == t->start && t->loop_ok && t->body) {
+        loop_back(t, HR_NONE, 0);
+        return;
+    }
     if ((target >> 12) == t->page) {
         uint8_t *site;
 
@@ -444,7 +569,16 @@ void tr_ea(struct tr *t, const struct emu_uop *u)
 void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
 {
     int32_t tlb = (int32_t)(acc * sizeof(t->cpu->tlb_cur[0]));
+    bool stacked = false;
 
+    /* Pending flags the fast path never needs again are only kept for the
+     * slow path, on the stack (PUSHF is cheap; the merge is not). */
+    if (t->pending && pending_dead(t)) {
+        pushfq(&t->b);
+        s->stacked = t->pending;
+        t->pending = 0;
+        stacked = true;
+    }
     tr_materialize(t);
     mov_load(&t->b, 8, HR_RDI, CPU(tlb_cur)); /* the current PCID's entries */
     mov_rr(&t->b, 8, HR_RAX, HR_RSI);
@@ -465,6 +599,8 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
     test_rr(&t->b, 8, HR_RDI, HR_RDI);
     tr_to_stub(t, s, CC_E);
     alu_rr(&t->b, JA_ADD, 8, HR_RDI, HR_RAX);
+    if (stacked)
+        lea(&t->b, 8, HR_RSP, jm(HR_RSP, 8)); /* drops them: no flags change */
 }
 
 /* After a store through RDI: a page holding code ends the block (stub). */
@@ -551,7 +687,8 @@ static bool t_alu(struct tr *t, const struct emu_uop *u, struct kind k)
         /* Flags first: writing pending ones back clobbers RAX. */
         alu_flags_in(t, op);
         tr_get(t, size, HR_RAX, u->reg);
-        src = gpr_op(t, u->rm);
+        if (k.form == FORM_RR)
+            src = gpr_op(t, u->rm);
         alu_op(t, op, size, k.form == FORM_RR ? &src : NULL, u->imm);
         if (writes)
             tr_put(t, size, u->reg, HR_RAX);
@@ -621,7 +758,9 @@ static bool t_unary(struct tr *t, const struct emu_uop *u, struct kind k)
     struct stub *s;
 
     if (!k.form) {
-        if (mask)
+        uint64_t after = incdec ? flags_partial(t, mask) : mask;
+
+        if (mask && !incdec)
             flags_overwritten(t, mask);
         tr_get(t, size, HR_RAX, u->reg);
         if (incdec)
@@ -630,7 +769,7 @@ static bool t_unary(struct tr *t, const struct emu_uop *u, struct kind k)
             unary_r(&t->b, ext[k.op], size, HR_RAX);
         tr_put(t, size, u->reg, HR_RAX);
         if (mask)
-            t->pending = mask;
+            t->pending = after;
         return true;
     }
     if (!t->flat64)
@@ -656,15 +795,18 @@ static bool t_shift(struct tr *t, const struct emu_uop *u, struct kind k)
                                   [SHIFT_SHR] = 5, [SHIFT_SAR] = 7};
     unsigned size = u->size;
     uint8_t c = (uint8_t)(u->imm & (size == 8 ? 63 : 31));
-    uint64_t mask = k.op <= SHIFT_ROR ? RFLAGS_CF | RFLAGS_OF : RFLAGS_STATUS;
+    uint64_t mask = k.op <= SHIFT_ROR ? RFLAGS_CF | RFLAGS_OF : RFLAGS_STATUS, after;
 
     if (k.form != SFORM_RI || !c)
         return false;
-    flags_overwritten(t, mask);
+    after = k.op <= SHIFT_ROR ? flags_partial(t, mask) : mask;
+
+    if (k.op > SHIFT_ROR)
+        flags_overwritten(t, mask);
     tr_get(t, size, HR_RAX, u->reg);
     shift_ri(&t->b, ext[k.op], size, HR_RAX, c);
     tr_put(t, size, u->reg, HR_RAX);
-    t->pending = mask;
+    t->pending = after;
     return true;
 }
 
@@ -930,8 +1072,14 @@ static bool t_jcc(struct tr *t, const struct emu_uop *u)
         merge_flags(t, HR_RDX, pending);
         exit_to(t, t->next);
         jit_bind(&t->b, taken);
-        merge_flags(t, HR_RDX, pending);
         t->pending = 0;
+        if (target == t->start && t->loop_ok && t->flags_dead && t->body) {
+            /* Around the loop the block overwrites them before any use:
+             * only a way out needs them in RFLAGS. */
+            loop_back(t, HR_RDX, pending);
+            return true;
+        }
+        merge_flags(t, HR_RDX, pending);
         exit_to(t, target);
         return true;
     }
@@ -1136,6 +1284,10 @@ static void emit_stub(struct tr *t, struct stub *s)
         return;
     }
     t->pending = 0;
+    if (s->stacked) {
+        pop_r(&t->b, HR_RAX);
+        merge_flags(t, HR_RAX, s->stacked);
+    }
     call_handler(t, s->u, s->rip, s->next, s->dirty);
     if (!s->resume) {
         leave(t);
@@ -1221,9 +1373,16 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         budget_out = jcc32(&t->b, CC_S);
         plan_cache(t, b);
         reload(t);
+        t->start = cpu->rip;
+        t->body = t->b.full ? NULL : t->b.p;
+        t->loop_ok = true;
+        for (unsigned i = 0; i < b->count; i++)
+            t->loop_ok &= b->uops[i].fn != uop_generic;
+        t->flags_dead = flags_dead_from(b, 0);
         for (unsigned i = 0; i < b->count && !ended; i++) {
             t->rip = rip;
             t->next = (rip + b->uops[i].len) & t->mask;
+            t->cur = i;
             ended = translate_uop(t, &b->uops[i], i + 1 == b->count);
             rip = t->next;
         }
