@@ -84,6 +84,10 @@ struct vm_config {
     struct vm_net net;
     bool testdev; /* --testdev: QEMU's pc-testdev and pci-testdev (hw/pc.h) */
     bool jit_off; /* --jit off: the emu engine only interprets */
+    /* The translator translates a block at its first run, not once it is
+     * hot (as VX86_JIT_EAGER=1 does): for tests that compare it with the
+     * interpreter. */
+    bool jit_eager;
 };
 
 struct vcpu {

@@ -63,7 +63,7 @@ int emu_jit_init(struct emu_cpu *cpu)
     fd = -1;
     if (j->rw == MAP_FAILED || j->rx == MAP_FAILED)
         goto fail;
-    j->eager = getenv("VX86_JIT_EAGER") != NULL;
+    j->eager = cpu->vm->cfg.jit_eager || getenv("VX86_JIT_EAGER") != NULL;
     emit_trampolines(j);
     cpu->jit = j;
     return 0;

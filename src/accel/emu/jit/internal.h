@@ -35,7 +35,7 @@ struct emu_jit {
     const uint8_t *exit; /* the exit trampoline (in rx) */
     size_t start, used; /* first block's offset, bytes in use */
     uint64_t flushes;   /* how often the cache was emptied */
-    bool eager;         /* VX86_JIT_EAGER: translate at the first run */
+    bool eager;         /* cfg.jit_eager or VX86_JIT_EAGER: translate at the first run */
 };
 
 static inline uint64_t jit_ctx(const struct emu_cpu *cpu)
