@@ -123,6 +123,7 @@ struct stub {
     bool smc;
     bool rip_stored;  /* smc: the instruction stored cpu->rip itself */
     uint64_t smc_rip; /* smc: RIP after the instruction (a branch's target) */
+    unsigned left;    /* the block's instructions after this one */
 };
 
 struct tr {
@@ -134,6 +135,7 @@ struct tr {
     unsigned user;     /* the TLB tag's privilege bit for this CPL */
     bool flat64;       /* 64-bit code: memory templates apply */
     uint64_t pending;  /* guest flags now in the host flags (RFLAGS bits) */
+    unsigned left;     /* the block's instructions after the one at rip */
     struct stub stubs[BLOCK_MAX * 2 + 2];
     unsigned nstubs;
 };
@@ -142,7 +144,7 @@ static struct stub *new_stub(struct tr *t, const struct emu_uop *u)
 {
     struct stub *s = &t->stubs[t->nstubs++];
 
-    *s = (struct stub){.u = u, .rip = t->rip, .next = t->next};
+    *s = (struct stub){.u = u, .rip = t->rip, .next = t->next, .left = t->left};
     return s;
 }
 
@@ -312,15 +314,28 @@ static void exit_rax(struct tr *t)
     jump_cached(t);
 }
 
+/* Leaving left instructions before the block's end: gives them back to
+ * jit_budget, which the entry took them from, so that a pass runs as many
+ * instructions as the interpreter's (run_block counts those it ran). */
+static void refund(struct tr *t, unsigned left)
+{
+    if (!left)
+        return;
+    emit_rm(&t->b, 0x81, 4, JA_ADD, CPU(jit_budget));
+    e32(&t->b, left);
+}
+
 /* After a handler of a straight instruction: a store to code ends the
- * block there (cpu->rip is the next instruction). */
-static void exit_if_code_changed(struct tr *t)
+ * block there (cpu->rip is the next instruction; left instructions after
+ * it). */
+static void exit_if_code_changed(struct tr *t, unsigned left)
 {
     uint8_t *hole;
 
     emit_rm(&t->b, 0x80, 1, JA_CMP, CPU(code_changed));
     e8(&t->b, 0);
     hole = jcc32(&t->b, CC_E);
+    refund(t, left);
     exit_indirect(t);
     jit_bind(&t->b, hole);
 }
@@ -1069,7 +1084,7 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         exit_indirect(t);
         return true;
     }
-    exit_if_code_changed(t);
+    exit_if_code_changed(t, t->left);
     return false;
 }
 
@@ -1085,6 +1100,7 @@ static void emit_stub(struct tr *t, struct stub *s)
         call_r(&t->b, HR_RAX);
         if (!s->rip_stored)
             store_rip(t, offsetof(struct emu_cpu, rip), s->smc_rip);
+        refund(t, s->left);
         exit_indirect(t);
         return;
     }
@@ -1094,7 +1110,7 @@ static void emit_stub(struct tr *t, struct stub *s)
         exit_indirect(t);
         return;
     }
-    exit_if_code_changed(t);
+    exit_if_code_changed(t, s->left);
     jmp_to(&t->b, s->resume);
 }
 
@@ -1137,6 +1153,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         for (unsigned i = 0; i < b->count && !ended; i++) {
             t->rip = rip;
             t->next = (rip + b->uops[i].len) & t->mask;
+            t->left = b->count - i - 1;
             ended = translate_uop(t, &b->uops[i], i + 1 == b->count);
             rip = t->next;
         }
