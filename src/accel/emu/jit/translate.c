@@ -719,7 +719,9 @@ static bool t_imul(struct tr *t, const struct emu_uop *u, struct kind k)
     if (size < 2 || (k.op && !fits32(u->imm, size)) ||
         !rm_source(t, u, k.form == FORM_RM, size, &s, &m))
         return false;
-    flags_overwritten(t, RFLAGS_STATUS);
+    /* CF and OF only: SF, ZF, AF and PF stay as they were, as in the
+     * interpreter (uop_alu.c's imul_form). */
+    flags_overwritten(t, RFLAGS_CF | RFLAGS_OF);
     if (k.op) {
         emit_rm(&t->b, 0x69, size, HR_RAX, m);
         if (size == 2) {
@@ -733,7 +735,7 @@ static bool t_imul(struct tr *t, const struct emu_uop *u, struct kind k)
         emit_rm(&t->b, 0x0faf, size, HR_RAX, m);
     }
     put(t, size, u->reg, HR_RAX);
-    t->pending = RFLAGS_STATUS;
+    t->pending = RFLAGS_CF | RFLAGS_OF;
     if (s) {
         materialize(t);
         s->resume = t->b.p;
