@@ -59,10 +59,7 @@
 #define REAL_SEG  0x1000 /* real mode: 1000:0000 */
 #define IDT_BASE  FZ_IDT_BASE
 #define STACK_TOP FZ_STACK_TOP
-/* The pages of the boot GDT, TSS and page tables, in every input's RAM:
- * the CPU sets accessed and dirty bits there without a store the engine
- * counts, so they are put back after every input. */
-#define TABLE_PAGES ((BOOT_PD + 4 * 4096) >> 12)
+#define TABLE_PAGES FZ_TABLE_PAGES
 #define NS_PER_PASS 1000
 #define F_DF        (1ULL << 10)
 #define F_IF        (1ULL << 9)
@@ -396,8 +393,7 @@ bool fz_page_written(uint64_t page)
 {
     const struct emu_vm *e = fz_vm.accel_vm;
 
-    return page < TABLE_PAGES ||
-           atomic_load_explicit(&e->gen[page], memory_order_relaxed) != gen_at_start[page];
+    return atomic_load_explicit(&e->gen[page], memory_order_relaxed) != gen_at_start[page];
 }
 
 const uint8_t *fz_pristine(uint64_t page)

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "accel/emu/cpu.h"
+#include "boot/layout.h"
 #include "vm/vm.h"
 
 #define FZ_RAM_SIZE  MEM_MIN_SIZE
@@ -34,6 +35,10 @@
 #define FZ_ENTRY     0x100000 /* protected and long mode */
 #define FZ_IDT_BASE  0x8000   /* up to 256 16-byte gates */
 #define FZ_STACK_TOP 0x90000
+/* The pages of the boot GDT, TSS and page tables, in every input's RAM:
+ * the CPU sets accessed and dirty bits there without a store the engine
+ * counts, so they are put back after every input. */
+#define FZ_TABLE_PAGES ((BOOT_PD + 4 * 4096) >> 12)
 
 extern struct vm fz_vm;
 extern struct emu_cpu *fz_cpu;
@@ -57,8 +62,8 @@ void fz_run(void);
 uint64_t fz_virtual_ns(void);
 
 /* Whether the input that ran since the last fz_start stored to RAM page
- * page (< FZ_RAM_PAGES): see emu_vm.c. The boot tables' pages count as
- * written always. */
+ * page (< FZ_RAM_PAGES): see emu_vm.c. Not the CPU's accessed and dirty
+ * bits in the boot tables' pages. */
 bool fz_page_written(uint64_t page);
 
 /* RAM page page as every input starts with it (before its code). */
