@@ -35,6 +35,7 @@ struct emu_jit {
     const uint8_t *exit; /* the exit trampoline (in rx) */
     size_t start, used; /* first block's offset, bytes in use */
     uint64_t flushes;   /* how often the cache was emptied */
+    size_t past_events; /* bytes of a block's entry test of kicked and wake */
     bool eager;         /* cfg.jit_eager or VX86_JIT_EAGER: translate at the first run */
 };
 

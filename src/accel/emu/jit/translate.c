@@ -1143,6 +1143,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     emit_rm(&t->b, 0x83, 2, JA_CMP, CPU(kicked));
     e8(&t->b, 0);
     out = jcc32(&t->b, CC_NE);
+    j->past_events = (size_t)(t->b.p - entry); /* the same for every block */
     mov_imm(&t->b, HR_RAX, (uintptr_t)&cpu->evm->gen[b->page]);
     mov_load(&t->b, 4, HR_RAX, jm(HR_RAX, 0));
     alu_ri(&t->b, JA_CMP, 4, HR_RAX, b->gen);
