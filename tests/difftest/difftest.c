@@ -162,8 +162,8 @@ static bool check(const struct dt_case *c, const struct dt_result *nat, const st
                emu->data[i], c->data[i]);
     }
     printf("  replay: difftest -s 0x%" PRIx64 " -c %" PRIu64 "%s%s%s%s%s\n", seed, n,
-           c->gs_sel == DT_GS_SEL ? "" : " -F", through_jit ? " -J" : "", filter ? " -f '" : "", filter ? filter : "",
-           filter ? "'" : "");
+           c->gs_sel == DT_GS_SEL ? "" : " -F", through_jit ? " -J" : "", filter ? " -f '" : "",
+           filter ? filter : "", filter ? "'" : "");
     return false;
 }
 
@@ -216,8 +216,9 @@ static void trace(uint64_t n, const struct dt_case *c, const struct dt_result *n
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-F] [-J] [-l] [-v]\n");
+    fprintf(
+        stderr,
+        "usage: difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-F] [-J] [-l] [-v]\n");
     exit(2);
 }
 
@@ -359,9 +360,8 @@ int main(int argc, char **argv)
         status = 77;
         goto out_native;
     }
-    printf("difftest: seed 0x%" PRIx64 ", %" PRIu64 " cases of %d forms%s%s\n", seed,
-           cases - start, nmatched, ldt ? "" : ", flat segments",
-           through_jit ? ", through the translator" : "");
+    printf("difftest: seed 0x%" PRIx64 ", %" PRIu64 " cases of %d forms%s%s\n", seed, cases - start,
+           nmatched, ldt ? "" : ", flat segments", through_jit ? ", through the translator" : "");
     failures = run_cases(seed, start, cases, matched, nmatched, ldt, filter, verbose, max_print,
                          only_case != UINT64_MAX, fails, faults);
     if (failures < 0) {

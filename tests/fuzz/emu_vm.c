@@ -53,12 +53,12 @@
 #include "hw/pc.h"
 #include "virtio/devices.h"
 
-#define RAM_SIZE  FZ_RAM_SIZE
-#define RAM_PAGES FZ_RAM_PAGES
-#define ENTRY     FZ_ENTRY
-#define REAL_SEG  0x1000 /* real mode: 1000:0000 */
-#define IDT_BASE  FZ_IDT_BASE
-#define STACK_TOP FZ_STACK_TOP
+#define RAM_SIZE    FZ_RAM_SIZE
+#define RAM_PAGES   FZ_RAM_PAGES
+#define ENTRY       FZ_ENTRY
+#define REAL_SEG    0x1000 /* real mode: 1000:0000 */
+#define IDT_BASE    FZ_IDT_BASE
+#define STACK_TOP   FZ_STACK_TOP
 #define TABLE_PAGES FZ_TABLE_PAGES
 #define NS_PER_PASS 1000
 #define F_DF        (1ULL << 10)

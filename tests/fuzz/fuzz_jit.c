@@ -57,8 +57,8 @@ struct outcome {
     struct cpu_state s;
     bool halted, triple_fault, stopping;
     uint64_t passes;
-    bool paging_stored; /* the input stored to the page tables */
-    bool written[FZ_RAM_PAGES]; /* stored to, or a boot table's page */
+    bool paging_stored;              /* the input stored to the page tables */
+    bool written[FZ_RAM_PAGES];      /* stored to, or a boot table's page */
     uint8_t ram[FZ_RAM_PAGES][4096]; /* the pages written */
 };
 
@@ -149,12 +149,16 @@ static bool differ(const struct outcome *a, const struct outcome *b, char *why, 
     for (int i = 0; i < 18; i++)
         if (ga[i] != gb[i]) {
             snprintf(why, len, "%s: %016" PRIx64 " interpreted, %016" PRIx64 " translated",
-                     i < 16 ? gpr_names[i] : i == 16 ? "rip" : "rflags", ga[i], gb[i]);
+                     i < 16    ? gpr_names[i]
+                     : i == 16 ? "rip"
+                               : "rflags",
+                     ga[i], gb[i]);
             return true;
         }
     for (int i = 0; i < 8; i++)
         if (seg_differs(&sa[i], &sb[i])) {
-            snprintf(why, len, "%s: selector %04x base %" PRIx64 " interpreted, %04x base %" PRIx64
+            snprintf(why, len,
+                     "%s: selector %04x base %" PRIx64 " interpreted, %04x base %" PRIx64
                      " translated (or its other fields)",
                      seg_names[i], sa[i].selector, sa[i].base, sb[i].selector, sb[i].base);
             return true;
@@ -166,15 +170,16 @@ static bool differ(const struct outcome *a, const struct outcome *b, char *why, 
     }
     for (int i = 0; i < 6; i++)
         if (ca[i] != cb[i]) {
-            snprintf(why, len, "%s: %" PRIx64 " interpreted, %" PRIx64 " translated",
-                     cr_names[i], ca[i], cb[i]);
+            snprintf(why, len, "%s: %" PRIx64 " interpreted, %" PRIx64 " translated", cr_names[i],
+                     ca[i], cb[i]);
             return true;
         }
     if (a->halted != b->halted || a->triple_fault != b->triple_fault ||
         a->stopping != b->stopping) {
-        snprintf(why, len, "halted %d, triple fault %d, VM stopped %d interpreted; %d, %d, %d "
-                 "translated", a->halted, a->triple_fault, a->stopping, b->halted,
-                 b->triple_fault, b->stopping);
+        snprintf(why, len,
+                 "halted %d, triple fault %d, VM stopped %d interpreted; %d, %d, %d "
+                 "translated",
+                 a->halted, a->triple_fault, a->stopping, b->halted, b->triple_fault, b->stopping);
         return true;
     }
     if (a->passes != b->passes) {
