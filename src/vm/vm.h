@@ -88,6 +88,10 @@ struct vm_config {
     const char *profile;     /* --profile FILE: the report's file; NULL: no profile */
     const char *profile_map; /* its map=PATH: kernel symbols; NULL: none */
     bool no_pit;  /* --no-pit: a PC without the 8254 PIT (QEMU's -machine pit=off) */
+    /* The translator translates a block at its first run, not once it is
+     * hot (as VX86_JIT_EAGER=1 does): for tests that compare it with the
+     * interpreter. */
+    bool jit_eager;
 };
 
 struct vcpu {

@@ -1,7 +1,7 @@
 /*
  * difftest: the emu engine against the host CPU, instruction by instruction.
  *
- *   difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-F] [-l] [-v]
+ *   difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-F] [-J] [-l] [-v]
  *
  * Runs CASES random cases (default 20000) of the forms in forms.c, each on
  * the host CPU (in a forked child) and in the interpreter, and compares
@@ -13,6 +13,9 @@
  * -v prints every case, -m sets how many failures are printed in full.
  * -F uses only the host's flat user segments, as on a host that cannot
  * load LDT segments (see difftest.h): 16-bit forms are then skipped.
+ * -J runs the emu side through the binary translator (src/accel/emu/jit),
+ * every case translated at its first run, instead of the interpreter; a
+ * host that gives the translator no code cache skips (77).
  */
 #include <Zydis/Zydis.h>
 #include <errno.h>
@@ -26,6 +29,8 @@
 #include "difftest.h"
 
 #define CHUNK 512
+
+static bool through_jit; /* -J */
 
 static const char *const reg_names[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                                           "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
@@ -156,9 +161,9 @@ static bool check(const struct dt_case *c, const struct dt_result *nat, const st
         printf("  mem 0x%x: native %02x emu %02x (input %02x)\n", DT_DATA + i, nat->data[i],
                emu->data[i], c->data[i]);
     }
-    printf("  replay: difftest -s 0x%" PRIx64 " -c %" PRIu64 "%s%s%s%s\n", seed, n,
-           c->gs_sel == DT_GS_SEL ? "" : " -F", filter ? " -f '" : "", filter ? filter : "",
-           filter ? "'" : "");
+    printf("  replay: difftest -s 0x%" PRIx64 " -c %" PRIu64 "%s%s%s%s%s\n", seed, n,
+           c->gs_sel == DT_GS_SEL ? "" : " -F", through_jit ? " -J" : "", filter ? " -f '" : "",
+           filter ? filter : "", filter ? "'" : "");
     return false;
 }
 
@@ -211,8 +216,9 @@ static void trace(uint64_t n, const struct dt_case *c, const struct dt_result *n
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-F] [-l] [-v]\n");
+    fprintf(
+        stderr,
+        "usage: difftest [-n CASES] [-s SEED] [-c CASE] [-f FORM] [-m MAX] [-F] [-J] [-l] [-v]\n");
     exit(2);
 }
 
@@ -269,7 +275,7 @@ int main(int argc, char **argv)
     bool list = false, verbose = false, use_ldt = true, ldt = false, emu_up = false;
     int64_t failures;
 
-    while ((opt = getopt(argc, argv, "n:s:c:f:m:Flv")) != -1) {
+    while ((opt = getopt(argc, argv, "n:s:c:f:m:FJlv")) != -1) {
         switch (opt) {
         case 'n':
             cases = strtoull(optarg, NULL, 0);
@@ -288,6 +294,9 @@ int main(int argc, char **argv)
             break;
         case 'F':
             use_ldt = false;
+            break;
+        case 'J':
+            through_jit = true;
             break;
         case 'l':
             list = true;
@@ -331,11 +340,18 @@ int main(int argc, char **argv)
         status = 77;
         goto out;
     }
-    if (err || emu_side_init()) {
+    if (!err)
+        err = emu_side_init(through_jit);
+    emu_up = !err;
+    if (err == -ENOTSUP) {
+        printf("difftest: SKIP: this host gives the translator no code cache\n");
+        status = 77;
+        goto out_native;
+    }
+    if (err) {
         fprintf(stderr, "difftest: cannot set up the native child or the emu VM\n");
         goto out_native;
     }
-    emu_up = true;
     if (use_ldt && !ldt)
         printf("difftest: this host faults on loading LDT segments: the flat user segments "
                "only (as -F)\n");
@@ -344,8 +360,8 @@ int main(int argc, char **argv)
         status = 77;
         goto out_native;
     }
-    printf("difftest: seed 0x%" PRIx64 ", %" PRIu64 " cases of %d forms%s\n", seed, cases - start,
-           nmatched, ldt ? "" : ", flat segments");
+    printf("difftest: seed 0x%" PRIx64 ", %" PRIu64 " cases of %d forms%s%s\n", seed, cases - start,
+           nmatched, ldt ? "" : ", flat segments", through_jit ? ", through the translator" : "");
     failures = run_cases(seed, start, cases, matched, nmatched, ldt, filter, verbose, max_print,
                          only_case != UINT64_MAX, fails, faults);
     if (failures < 0) {

@@ -115,8 +115,11 @@ int native_start(bool use_ldt, bool *ldt);
 int native_run(const struct dt_case *cases, struct dt_result *results, int count);
 void native_stop(void);
 
-/* emu.c: one VM with the emu engine, reused for every case. */
-int emu_side_init(void);
+/* emu.c: one VM with the emu engine, reused for every case; jit: every
+ * case runs as code of the binary translator, translated at its first run
+ * (-ENOTSUP if this host gives the translator no code cache), else the
+ * interpreter runs it. */
+int emu_side_init(bool jit);
 void emu_side_run(const struct dt_case *c, struct dt_result *r);
 void emu_side_exit(void);
 

@@ -12,10 +12,14 @@
  * of these two at EXC_STUBS + 16 * vector (on an IST stack, so the data page stays as
  * the instruction left it); where RIP ends tells which way the case went.
  *
+ * With the translator (-J), the case's block (the instruction, OUT, HLT) is
+ * translated at its first run, as is every stub's; the code page's
+ * generation, bumped for each case, makes the engine translate it anew.
+ *
  * This file reaches into the engine (accel/emu/cpu.h) for what the engine
  * contract does not offer: clearing the halted and shutdown states that
- * set_state keeps, and telling the decode cache that the host rewrote the
- * code page.
+ * set_state keeps, telling the decode cache that the host rewrote the
+ * code page, and seeing that the translator is there.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -80,10 +84,15 @@ static void put_gate(uint8_t *idt, int vector, uint64_t handler)
     memcpy(idt + vector * 16 + 8, &hi, 8);
 }
 
-int emu_side_init(void)
+int emu_side_init(bool jit)
 {
-    struct vm_config cfg = {
-        .cmdline = "", .serial = "stdio", .mem_size = GUEST_RAM, .cpus = 1, .engine = ENGINE_EMU};
+    struct vm_config cfg = {.cmdline = "",
+                            .serial = "stdio",
+                            .mem_size = GUEST_RAM,
+                            .cpus = 1,
+                            .engine = ENGINE_EMU,
+                            .jit_off = !jit,
+                            .jit_eager = jit};
     uint8_t *idt, *stubs;
     uint64_t ist = IST_TOP;
     int err;
@@ -106,6 +115,10 @@ int emu_side_init(void)
     if (err)
         return err;
     vcpu = vm.vcpus[0].accel;
+    if (jit && !((struct emu_cpu *)vcpu)->jit) {
+        vm_destroy(&vm);
+        return -ENOTSUP;
+    }
     return -pthread_create(&watchdog, NULL, watchdog_main, NULL);
 }
 

@@ -336,7 +336,11 @@ emu_uop_fn *const uop_shift_fns[SHIFT_COUNT][SFORM_COUNT] = {
     [SHIFT_SAR] = {sar_ri, sar_rc, sar_mi, sar_mc},
 };
 
-/* IMUL r, r/m[, imm]: 16, 32 or 64 bits; CF and OF defined, the rest host's. */
+/* IMUL r, r/m[, imm]: 16, 32 or 64 bits. CF and OF are set; SF, ZF, AF and
+ * PF, undefined (SDM Vol. 2A, IMUL), stay as they were, as the translator
+ * keeps them (jit/translate.c): the host's are no function of the operands
+ * (AMD's IMUL leaves them as they were, here whatever the compiled C code
+ * before the asm had left in the host flags). */
 static inline __attribute__((always_inline)) void
 imul_form(struct emu_cpu *cpu, const struct emu_uop *u, bool mem, bool imm)
 {
@@ -372,7 +376,7 @@ imul_form(struct emu_cpu *cpu, const struct emu_uop *u, bool mem, bool imm)
         break;
     }
     uop_set(cpu, u->reg, a, size);
-    uop_flags(cpu, fl, STATUS);
+    uop_flags(cpu, fl, RFLAGS_CF | RFLAGS_OF);
 }
 
 void uop_imul_rr(struct emu_cpu *cpu, const struct emu_uop *u)

@@ -63,7 +63,7 @@ int emu_jit_init(struct emu_cpu *cpu)
     fd = -1;
     if (j->rw == MAP_FAILED || j->rx == MAP_FAILED)
         goto fail;
-    j->eager = getenv("VX86_JIT_EAGER") != NULL;
+    j->eager = cpu->vm->cfg.jit_eager || getenv("VX86_JIT_EAGER") != NULL;
     if (getenv("VX86_JIT_PERF_MAP")) {
         char path[64];
 
@@ -148,7 +148,11 @@ void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b)
 
     cpu->jit_ctx = jit_ctx(cpu);
     *e = (struct jc_entry){cpu->rip, cpu->jit_ctx, b->jit, (struct emu_block *)b};
-    return ((entry_fn *)(void *)j->rx)(cpu, b->jit);
+    /* Past the test of kicked and wake: the block loop runs the block it
+     * chose before it looks at events again, as it does with the
+     * interpreter's run_block, so that a pass always runs at least one
+     * block. Blocks reached from here test them. */
+    return ((entry_fn *)(void *)j->rx)(cpu, (const uint8_t *)b->jit + j->past_events);
 }
 
 void emu_jit_link(struct emu_cpu *cpu, void *site, const struct emu_block *b)

@@ -37,7 +37,8 @@ struct emu_jit {
     const uint8_t *exit; /* the exit trampoline (in rx) */
     size_t start, used; /* first block's offset, bytes in use */
     uint64_t flushes;   /* how often the cache was emptied */
-    bool eager;         /* VX86_JIT_EAGER: translate at the first run */
+    size_t past_events; /* bytes of a block's entry test of kicked and wake */
+    bool eager;         /* cfg.jit_eager or VX86_JIT_EAGER: translate at the first run */
     FILE *perf_map;     /* VX86_JIT_PERF_MAP: perf's /tmp/perf-PID.map, or NULL */
 };
 

@@ -20,9 +20,11 @@
  *   page's generation as uop_write does and ends the block after the
  *   instruction; every translated block checks its page's generation on
  *   entry, so code another vCPU or a device changed is never run.
- * - Events: every block entry checks kicked/wake and takes its instructions
- *   from jit_budget, so the block loop regains control as often as with
- *   the interpreter.
+ * - Events: every block entry checks kicked/wake (but emu_jit_run's: the
+ *   block loop runs the block it chose, as with the interpreter) and takes
+ *   its instructions from jit_budget (those after a store to code that
+ *   ends the block early are given back), so the block loop regains
+ *   control where it does with the interpreter.
  *
  * Translations are per vCPU, valid for one linear RIP and CPL, in a code
  * cache of EMU_JIT_CACHE_BYTES with two mappings of one memfd (written
@@ -64,8 +66,8 @@ struct emu_block *emu_jit_cached(struct emu_cpu *cpu);
 bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b);
 
 /* Runs translated code from b (cpu->rip == b->jit_rip) until it exits,
- * with cpu->jit_budget instructions at most (approximately: a block's
- * instructions are taken on entry). Returns a link site to patch to the
+ * with cpu->jit_budget instructions at most (a block's instructions are
+ * taken on entry; b runs even if an event is due). Returns a link site to patch to the
  * block at the new cpu->rip (a direct branch within the page), or NULL. */
 void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b);
 

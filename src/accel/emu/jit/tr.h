@@ -24,6 +24,7 @@ struct stub {
     bool smc;
     bool rip_stored;  /* smc: the instruction stored cpu->rip itself */
     uint64_t smc_rip; /* smc: RIP after the instruction (a branch's target) */
+    unsigned left;    /* the block's instructions after this one */
 };
 
 struct tr {
@@ -47,6 +48,7 @@ struct tr {
     uint8_t *body;   /* its first instruction's code, after the entry's loads */
     bool loop_ok;    /* a branch to start may skip the entry's page check */
     unsigned cur;    /* the uop being translated */
+    unsigned left;   /* the block's instructions after it */
     bool flags_dead; /* the block overwrites the status flags before reading them,
                       * with nothing that can fault or call C before */
 };

@@ -126,8 +126,10 @@ static bool flags_dead_from(const struct emu_block *b, unsigned first)
             if (!reg_form || k.op == ALU_ADC || k.op == ALU_SBB)
                 return false;
             return true;
-        case T_IMUL:
-            return k.form == FORM_RR;
+        case T_IMUL: /* CF and OF only */
+            if (k.form != FORM_RR)
+                return false;
+            break;
         case T_UNARY:
             if (k.form)
                 return false;
@@ -174,8 +176,8 @@ static bool pending_dead(const struct tr *t)
     switch (k.tk) {
     case T_ALU:
         return k.op != ALU_ADC && k.op != ALU_SBB;
-    case T_IMUL:
-        return true;
+    case T_IMUL: /* CF and OF only */
+        return flags_dead_from(t->blk, t->cur + 1);
     case T_UNARY:
         if (k.op == UNARY_NEG)
             return true;
@@ -196,7 +198,8 @@ struct stub *tr_stub(struct tr *t, const struct emu_uop *u)
 {
     struct stub *s = &t->stubs[t->nstubs++];
 
-    *s = (struct stub){.u = u, .rip = t->rip, .next = t->next, .dirty = t->dirty};
+    *s = (struct stub){
+        .u = u, .rip = t->rip, .next = t->next, .dirty = t->dirty, .left = t->left};
     return s;
 }
 
@@ -451,15 +454,28 @@ static void exit_rax(struct tr *t)
     jump_cached(t);
 }
 
+/* Leaving left instructions before the block's end: gives them back to
+ * jit_budget, which the entry took them from, so that a pass runs as many
+ * instructions as the interpreter's (run_block counts those it ran). */
+static void refund(struct tr *t, unsigned left)
+{
+    if (!left)
+        return;
+    emit_rm(&t->b, 0x81, 4, JA_ADD, CPU(jit_budget));
+    e32(&t->b, left);
+}
+
 /* After a handler of a straight instruction: a store to code ends the
- * block there (cpu->rip is the next instruction). */
-static void exit_if_code_changed(struct tr *t)
+ * block there (cpu->rip is the next instruction; left instructions after
+ * it). */
+static void exit_if_code_changed(struct tr *t, unsigned left)
 {
     uint8_t *hole;
 
     emit_rm(&t->b, 0x80, 1, JA_CMP, CPU(code_changed));
     e8(&t->b, 0);
     hole = jcc32(&t->b, CC_E);
+    refund(t, left);
     leave(t);
     jit_bind(&t->b, hole);
 }
@@ -883,7 +899,9 @@ static bool t_imul(struct tr *t, const struct emu_uop *u, struct kind k)
     if (size < 2 || (k.op && !fits32(u->imm, size)) ||
         !rm_source(t, u, k.form == FORM_RM, size, &s, &m))
         return false;
-    flags_overwritten(t, RFLAGS_STATUS);
+    /* CF and OF only: SF, ZF, AF and PF stay as they were, as in the
+     * interpreter (uop_alu.c's imul_form). */
+    flags_overwritten(t, RFLAGS_CF | RFLAGS_OF);
     if (k.op) {
         emit_o(t, 0x69, size, HR_RAX, m);
         if (size == 2) {
@@ -897,7 +915,7 @@ static bool t_imul(struct tr *t, const struct emu_uop *u, struct kind k)
         emit_o(t, 0x0faf, size, HR_RAX, m);
     }
     tr_put(t, size, u->reg, HR_RAX);
-    t->pending = RFLAGS_STATUS;
+    t->pending = RFLAGS_CF | RFLAGS_OF;
     if (s) {
         tr_materialize(t);
         s->resume = t->b.p;
@@ -1253,7 +1271,7 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         exit_indirect(t);
         return true;
     }
-    exit_if_code_changed(t);
+    exit_if_code_changed(t, t->left);
     if (u->fn == uop_generic) {
         /* A REP string instruction left to be resumed sets RIP back. */
         uint8_t *on;
@@ -1261,6 +1279,7 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         mov_imm(&t->b, HR_RAX, t->next);
         alu_load(&t->b, JA_CMP, 8, HR_RAX, CPU(rip));
         on = jcc32(&t->b, CC_E);
+        refund(t, t->left);
         leave(t);
         jit_bind(&t->b, on);
     }
@@ -1280,6 +1299,7 @@ static void emit_stub(struct tr *t, struct stub *s)
         call_r(&t->b, HR_RAX);
         if (!s->rip_stored)
             store_rip(t, offsetof(struct emu_cpu, rip), s->smc_rip);
+        refund(t, s->left);
         leave(t);
         return;
     }
@@ -1293,7 +1313,7 @@ static void emit_stub(struct tr *t, struct stub *s)
         leave(t);
         return;
     }
-    exit_if_code_changed(t);
+    exit_if_code_changed(t, s->left);
     jmp_to(&t->b, s->resume);
 }
 
@@ -1362,6 +1382,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     emit_rm(&t->b, 0x83, 2, JA_CMP, CPU(kicked));
     e8(&t->b, 0);
     out = jcc32(&t->b, CC_NE);
+    j->past_events = (size_t)(t->b.p - entry); /* the same for every block */
     mov_imm(&t->b, HR_RAX, (uintptr_t)&cpu->evm->gen[b->page]);
     mov_load(&t->b, 4, HR_RAX, jm(HR_RAX, 0));
     alu_ri(&t->b, JA_CMP, 4, HR_RAX, b->gen);
@@ -1383,6 +1404,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
             t->rip = rip;
             t->next = (rip + b->uops[i].len) & t->mask;
             t->cur = i;
+            t->left = b->count - i - 1;
             ended = translate_uop(t, &b->uops[i], i + 1 == b->count);
             rip = t->next;
         }
