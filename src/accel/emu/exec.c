@@ -643,7 +643,8 @@ static void trace(struct emu_cpu *cpu)
  * An instruction Zydis decodes but no group implements: #UD, which is what a
  * CPU without that extension raises (CPUID advertises only what is
  * implemented), so a guest kernel can handle it. Said once per mnemonic on
- * stderr so that gaps do not go unnoticed.
+ * stderr, as a warning (the guest goes on), so that gaps do not go
+ * unnoticed.
  */
 static void not_implemented(struct emu_cpu *cpu)
 {
@@ -652,7 +653,8 @@ static void not_implemented(struct emu_cpu *cpu)
     uint64_t bit = 1ULL << (m % 64);
 
     if (!(atomic_fetch_or(&reported[m / 64], bit) & bit))
-        log_err("emu: %s is not implemented; raising #UD (first seen at rip 0x%" PRIx64 ")",
+        log_err("warning: emu: %s is not implemented; raising #UD (first seen at rip "
+                "0x%" PRIx64 ")",
                 ZydisMnemonicGetString(cpu->insn->mnemonic), cpu->insn_rip);
     emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
 }
