@@ -64,7 +64,7 @@ static void flush(struct emu_cpu *cpu)
     cpu->stats.block_flushes++;
     memset(cpu->blocks->table, 0, sizeof(cpu->blocks->table));
     cpu->blocks->used = 0;
-    cpu->map_epoch++; /* no link may lead into the old blocks */
+    cpu->map_epoch++;   /* no link may lead into the old blocks */
     emu_jit_flush(cpu); /* translations point into the arena */
 }
 
@@ -266,8 +266,7 @@ static unsigned run_translated(struct emu_cpu *cpu, const struct emu_block *b, u
 
 /* The translation to run at CS:RIP, if any: *bp gets its block, else the
  * block for the interpreter (or NULL: emu_step). */
-static void *find(struct emu_cpu *cpu, struct emu_block *prev, unsigned left,
-                  struct emu_block **bp)
+static void *find(struct emu_cpu *cpu, struct emu_block *prev, unsigned left, struct emu_block **bp)
 {
     struct emu_block *b;
     bool flushed;

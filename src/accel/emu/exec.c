@@ -46,8 +46,8 @@ static void fill_gpr_table(void)
         full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, (ZydisRegister)r);
         gpr_table[r] = (struct gpr_loc){
             .index = (uint8_t)(full - ZYDIS_REGISTER_RAX),
-            .shift = (r == ZYDIS_REGISTER_AH || r == ZYDIS_REGISTER_CH ||
-                      r == ZYDIS_REGISTER_DH || r == ZYDIS_REGISTER_BH)
+            .shift = (r == ZYDIS_REGISTER_AH || r == ZYDIS_REGISTER_CH || r == ZYDIS_REGISTER_DH ||
+                      r == ZYDIS_REGISTER_BH)
                          ? 8
                          : 0,
             .size = sizes[cls],
@@ -661,8 +661,8 @@ static void not_implemented(struct emu_cpu *cpu)
 
 /* The instruction groups; each returns false for an instruction not its own. */
 static bool (*const groups[])(struct emu_cpu *cpu) = {
-    exec_move, exec_stack,      exec_branch,     exec_misc,
-    emu_exec_alu, emu_exec_string, emu_exec_system, emu_exec_legacy, emu_exec_fpu,
+    exec_move,       exec_stack,      exec_branch,     exec_misc,    emu_exec_alu,
+    emu_exec_string, emu_exec_system, emu_exec_legacy, emu_exec_fpu,
 };
 
 void emu_exec_decoded(struct emu_cpu *cpu)

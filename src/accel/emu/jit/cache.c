@@ -141,7 +141,7 @@ void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p)
 
 void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b)
 {
-    typedef void *entry_fn(struct emu_cpu *cpu, const void *code);
+    typedef void *entry_fn(struct emu_cpu * cpu, const void *code);
 
     struct emu_jit *j = cpu->jit;
     struct jc_entry *e = &j->jc[jc_index(cpu->rip)];

@@ -33,13 +33,13 @@ static inline unsigned jc_index(uint64_t rip)
 
 struct emu_jit {
     struct jc_entry jc[1u << JC_BITS];
-    uint8_t *rw, *rx;   /* the two mappings of the code cache */
+    uint8_t *rw, *rx;    /* the two mappings of the code cache */
     const uint8_t *exit; /* the exit trampoline (in rx) */
-    size_t start, used; /* first block's offset, bytes in use */
-    uint64_t flushes;   /* how often the cache was emptied */
-    size_t past_events; /* bytes of a block's entry test of kicked and wake */
-    bool eager;         /* cfg.jit_eager or VX86_JIT_EAGER: translate at the first run */
-    FILE *perf_map;     /* VX86_JIT_PERF_MAP: perf's /tmp/perf-PID.map, or NULL */
+    size_t start, used;  /* first block's offset, bytes in use */
+    uint64_t flushes;    /* how often the cache was emptied */
+    size_t past_events;  /* bytes of a block's entry test of kicked and wake */
+    bool eager;          /* cfg.jit_eager or VX86_JIT_EAGER: translate at the first run */
+    FILE *perf_map;      /* VX86_JIT_PERF_MAP: perf's /tmp/perf-PID.map, or NULL */
 };
 
 static inline uint64_t jit_ctx(const struct emu_cpu *cpu)

@@ -21,8 +21,8 @@
  * memory operand (SDM Vol. 1 §11.4.1): the rest #GP when it is not. */
 static bool unaligned_ok(ZydisMnemonic m)
 {
-    return m == ZYDIS_MNEMONIC_MOVDQU || m == ZYDIS_MNEMONIC_MOVUPS ||
-           m == ZYDIS_MNEMONIC_MOVUPD || m == ZYDIS_MNEMONIC_LDDQU;
+    return m == ZYDIS_MNEMONIC_MOVDQU || m == ZYDIS_MNEMONIC_MOVUPS || m == ZYDIS_MNEMONIC_MOVUPD ||
+           m == ZYDIS_MNEMONIC_LDDQU;
 }
 
 /* Host MOVDQU between XMM r and [RBX + disp] (store: to memory). */
@@ -53,7 +53,9 @@ static bool mem_fields(const ZydisDecodedInstruction *in, const ZydisDecodedOper
         .disp = o->mem.disp.has_displacement ? (int32_t)o->mem.disp.value : 0,
         .base = b < 0 ? UOP_NO_REG : (uint8_t)b,
         .index = x < 0 ? UOP_NO_REG : (uint8_t)x,
-        .scale = (uint8_t)(o->mem.scale == 8 ? 3 : o->mem.scale == 4 ? 2 : o->mem.scale == 2),
+        .scale = (uint8_t)(o->mem.scale == 8   ? 3
+                           : o->mem.scale == 4 ? 2
+                                               : o->mem.scale == 2),
         .seg = (uint8_t)(o->mem.segment - ZYDIS_REGISTER_ES),
         .addr_size = (uint8_t)(in->address_width / 8),
     };
@@ -121,9 +123,8 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
     if (!xmm || (mem >= 0 && (msize == 0 || msize > 16)))
         return false;
     /* The host encoding: memory at [RDI], the general register as RAX. */
-    if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(in, ops,
-                                                                      in->operand_count_visible,
-                                                                      &req)))
+    if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(
+            in, ops, in->operand_count_visible, &req)))
         return false;
     req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
     req.prefixes &= ~(ZyanU64)ZYDIS_ATTRIB_HAS_SEGMENT;

@@ -8,6 +8,37 @@
 
 #include "accel/emu/jit/internal.h"
 
+/* What a uop's handler does, for the templates. */
+enum tk {
+    T_HELPER, /* no template: call the handler */
+    T_ALU,
+    T_UNARY,
+    T_SHIFT,
+    T_MOV,
+    T_IMUL,
+    T_MOVZX,
+    T_MOVSX,
+    T_LEA,
+    T_CMOV,
+    T_SETCC,
+    T_XCHG,
+    T_NOP,
+    T_PUSH_R,
+    T_PUSH_I,
+    T_POP_R,
+    T_JMP_REL,
+    T_JMP_R,
+    T_JCC,
+    T_CALL_REL,
+    T_CALL_R,
+    T_RET,
+};
+
+struct kind {
+    emu_uop_fn *fn;
+    uint8_t tk, op, form; /* form: enum uop_form, uop_shift_form, or 1 for a memory operand */
+};
+
 #define CPU(field) jm(HR_RBX, (int32_t)offsetof(struct emu_cpu, field))
 #define GPR(r)     jm(HR_RBX, (int32_t)(offsetof(struct emu_cpu, gpr) + 8 * (unsigned)(r)))
 
@@ -33,9 +64,9 @@ struct tr {
     struct jit_buf b;
     const struct emu_block *blk;
     uint64_t rip, next, mask, page;
-    unsigned user;     /* the TLB tag's privilege bit for this CPL */
-    bool flat64;       /* 64-bit code: memory templates apply */
-    uint64_t pending;  /* guest flags now in the host flags (RFLAGS bits) */
+    unsigned user;    /* the TLB tag's privilege bit for this CPL */
+    bool flat64;      /* 64-bit code: memory templates apply */
+    uint64_t pending; /* guest flags now in the host flags (RFLAGS bits) */
     /* Guest registers held in host registers for the whole block: loaded
      * after the entry checks, written back (the dirty ones) before every
      * exit and call into C, loaded again after each call. */
@@ -43,7 +74,7 @@ struct tr {
     uint16_t cached, dirty;
     struct stub stubs[BLOCK_MAX * 2 + 2];
     unsigned nstubs;
-    bool unfit; /* something the translator cannot express: no translation */
+    bool unfit;      /* something the translator cannot express: no translation */
     uint64_t start;  /* the block's RIP */
     uint8_t *body;   /* its first instruction's code, after the entry's loads */
     bool loop_ok;    /* a branch to start may skip the entry's page check */
@@ -76,6 +107,56 @@ void tr_smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after);
 /* A guest register into host register r at size, and back. */
 void tr_get(struct tr *t, unsigned size, unsigned r, unsigned gpr);
 void tr_put(struct tr *t, unsigned size, unsigned gpr, unsigned r);
+
+/* translate.c, for the templates: */
+/* Guest register g as an operand: its host register or its slot. */
+struct opnd tr_gpr(const struct tr *t, unsigned g);
+/* op with ModRM reg field r and r/m operand o. */
+void tr_emit(struct tr *t, uint32_t op, unsigned size, unsigned r, struct opnd o);
+/* An immediate into a guest register at size 1 or 2 (a merge). */
+void tr_put_imm(struct tr *t, unsigned size, unsigned gpr, uint32_t v);
+/* Before an instruction that writes flags mask and reads none. */
+void tr_flags_overwritten(struct tr *t, uint64_t mask);
+/* The pending flags after an instruction that writes mask and keeps the
+ * others, as the same host instruction does (INC, DEC, rotates). */
+uint64_t tr_flags_partial(const struct tr *t, uint64_t mask);
+/* The guest flags condition code cc reads. */
+uint64_t tr_cond_flags(unsigned cc);
+/* Host flags set so that the returned host condition is guest cc. */
+unsigned tr_cond(struct tr *t, unsigned cc);
+/* Merges a PUSHF image in reg into RFLAGS for mask. */
+void tr_merge_flags(struct tr *t, unsigned reg, uint64_t mask);
+/* Stores v into the emu_cpu field at field_off. */
+void tr_store_rip(struct tr *t, unsigned field_off, uint64_t v);
+/* Exits: to a guest address (linked or through the jump cache), to the
+ * RIP in RAX, with cpu->rip set, and back to the block's start (a loop;
+ * flags_reg holds a PUSHF image of flags to merge on the way out). */
+void tr_exit_to(struct tr *t, uint64_t target);
+void tr_exit_rax(struct tr *t);
+void tr_exit_indirect(struct tr *t);
+void tr_loop_back(struct tr *t, unsigned flags_reg, uint64_t flags);
+
+/* ops.c: RSI = RSP - size, probed for a store of size bytes (a push). */
+void tr_push_probe(struct tr *t, struct stub *s, unsigned size);
+
+/* ops.c and branch.c: the templates; false when u's form has none. */
+bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k);
+bool tr_unary(struct tr *t, const struct emu_uop *u, struct kind k);
+bool tr_shift(struct tr *t, const struct emu_uop *u, struct kind k);
+bool tr_mov(struct tr *t, const struct emu_uop *u, struct kind k);
+bool tr_imul(struct tr *t, const struct emu_uop *u, struct kind k);
+bool tr_extend(struct tr *t, const struct emu_uop *u, struct kind k, bool sign);
+bool tr_lea(struct tr *t, const struct emu_uop *u);
+bool tr_cmov(struct tr *t, const struct emu_uop *u, struct kind k);
+bool tr_setcc(struct tr *t, const struct emu_uop *u, struct kind k);
+bool tr_xchg(struct tr *t, const struct emu_uop *u);
+bool tr_push(struct tr *t, const struct emu_uop *u, bool imm);
+bool tr_pop(struct tr *t, const struct emu_uop *u);
+bool tr_jcc(struct tr *t, const struct emu_uop *u);
+bool tr_jmp_rel(struct tr *t, const struct emu_uop *u);
+bool tr_jmp_r(struct tr *t, const struct emu_uop *u);
+bool tr_call(struct tr *t, const struct emu_uop *u, bool rel);
+bool tr_ret(struct tr *t, const struct emu_uop *u, struct kind k);
 
 /* sse.c: a template for u, a generic SSE instruction, if it has one. */
 bool tr_sse(struct tr *t, const struct emu_uop *u);

@@ -21,38 +21,6 @@ _Static_assert(offsetof(struct tlb_entry, vpn) == 0 && offsetof(struct tlb_entry
 _Static_assert(offsetof(struct emu_cpu, wake) == offsetof(struct emu_cpu, kicked) + 1,
                "block entries test kicked and wake with one 16-bit compare");
 
-
-/* What a uop's handler does, for the templates. */
-enum tk {
-    T_HELPER, /* no template: call the handler */
-    T_ALU,
-    T_UNARY,
-    T_SHIFT,
-    T_MOV,
-    T_IMUL,
-    T_MOVZX,
-    T_MOVSX,
-    T_LEA,
-    T_CMOV,
-    T_SETCC,
-    T_XCHG,
-    T_NOP,
-    T_PUSH_R,
-    T_PUSH_I,
-    T_POP_R,
-    T_JMP_REL,
-    T_JMP_R,
-    T_JCC,
-    T_CALL_REL,
-    T_CALL_R,
-    T_RET,
-};
-
-struct kind {
-    emu_uop_fn *fn;
-    uint8_t tk, op, form; /* form: enum uop_form, uop_shift_form, or 1 for a memory operand */
-};
-
 static struct kind kinds[128];
 static unsigned nkinds;
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
@@ -198,8 +166,7 @@ struct stub *tr_stub(struct tr *t, const struct emu_uop *u)
 {
     struct stub *s = &t->stubs[t->nstubs++];
 
-    *s = (struct stub){
-        .u = u, .rip = t->rip, .next = t->next, .dirty = t->dirty, .left = t->left};
+    *s = (struct stub){.u = u, .rip = t->rip, .next = t->next, .dirty = t->dirty, .left = t->left};
     return s;
 }
 
@@ -213,8 +180,7 @@ void tr_to_stub(struct tr *t, struct stub *s, unsigned cc)
         t->unfit = true; /* give up on this block rather than mis-link */
 }
 
-
-static struct opnd gpr_op(const struct tr *t, unsigned g)
+struct opnd tr_gpr(const struct tr *t, unsigned g)
 {
     if (t->host_of[g] != HR_NONE)
         return (struct opnd){true, t->host_of[g], {0}};
@@ -222,7 +188,7 @@ static struct opnd gpr_op(const struct tr *t, unsigned g)
 }
 
 /* op with ModRM reg field r and r/m operand o. */
-static void emit_o(struct tr *t, uint32_t op, unsigned size, unsigned r, struct opnd o)
+void tr_emit(struct tr *t, uint32_t op, unsigned size, unsigned r, struct opnd o)
 {
     if (o.reg)
         emit_rr(&t->b, op, size, r, o.r);
@@ -234,22 +200,22 @@ static void emit_o(struct tr *t, uint32_t op, unsigned size, unsigned r, struct 
  * zero-extend; 8/16-bit ones leave the rest of r as it was). */
 void tr_get(struct tr *t, unsigned size, unsigned r, unsigned gpr)
 {
-    emit_o(t, sized(0x8a, size), size, r, gpr_op(t, gpr));
+    tr_emit(t, sized(0x8a, size), size, r, tr_gpr(t, gpr));
 }
 
 /* Host register r into a guest register at size: as uop_set, if a 32-bit
  * value in r is zero-extended already. */
 void tr_put(struct tr *t, unsigned size, unsigned gpr, unsigned r)
 {
-    emit_o(t, sized(0x88, size), size == 4 ? 8 : size, r, gpr_op(t, gpr));
+    tr_emit(t, sized(0x88, size), size == 4 ? 8 : size, r, tr_gpr(t, gpr));
     if (t->host_of[gpr] != HR_NONE)
         t->dirty |= (uint16_t)(1u << gpr);
 }
 
 /* An immediate into a guest register at size 1 or 2 (a merge). */
-static void put_imm(struct tr *t, unsigned size, unsigned gpr, uint32_t v)
+void tr_put_imm(struct tr *t, unsigned size, unsigned gpr, uint32_t v)
 {
-    emit_o(t, sized(0xc6, size), size, 0, gpr_op(t, gpr));
+    tr_emit(t, sized(0xc6, size), size, 0, tr_gpr(t, gpr));
     if (size == 1) {
         e8(&t->b, (uint8_t)v);
     } else {
@@ -287,14 +253,14 @@ static void jmp_exit(struct tr *t)
     jmp_to(&t->b, t->j->rw + (t->j->exit - t->j->rx));
 }
 
-static void store_rip(struct tr *t, unsigned field_off, uint64_t v)
+void tr_store_rip(struct tr *t, unsigned field_off, uint64_t v)
 {
     mov_imm(&t->b, HR_RAX, v);
     mov_store(&t->b, 8, jm(HR_RBX, (int32_t)field_off), HR_RAX);
 }
 
 /* Merges the host flags in reg (a PUSHF image) into guest RFLAGS for mask. */
-static void merge_flags(struct tr *t, unsigned reg, uint64_t mask)
+void tr_merge_flags(struct tr *t, unsigned reg, uint64_t mask)
 {
     alu_ri(&t->b, JA_AND, 4, reg, (uint32_t)mask);
     mov_load(&t->b, 8, HR_RCX, CPU(rflags));
@@ -310,13 +276,13 @@ void tr_materialize(struct tr *t)
         return;
     pushfq(&t->b);
     pop_r(&t->b, HR_RAX);
-    merge_flags(t, HR_RAX, t->pending);
+    tr_merge_flags(t, HR_RAX, t->pending);
     t->pending = 0;
 }
 
 /* Before an instruction that writes flags mask and reads none: flags still
  * pending that it does not overwrite go to RFLAGS first. */
-static void flags_overwritten(struct tr *t, uint64_t mask)
+void tr_flags_overwritten(struct tr *t, uint64_t mask)
 {
     if (t->pending & ~mask)
         tr_materialize(t);
@@ -327,13 +293,13 @@ static void flags_overwritten(struct tr *t, uint64_t mask)
  * as they are, as the same host instruction does (INC, DEC, rotates), with
  * nothing between that changes the host flags: flags still pending stay in
  * the host flags, under it. Returns the pending flags after it. */
-static uint64_t flags_partial(const struct tr *t, uint64_t mask)
+uint64_t tr_flags_partial(const struct tr *t, uint64_t mask)
 {
     return t->pending | mask;
 }
 
 /* The guest flags each condition code reads. */
-static uint64_t cond_flags(unsigned cc)
+uint64_t tr_cond_flags(unsigned cc)
 {
     static const uint64_t f[8] = {
         RFLAGS_OF,
@@ -352,11 +318,11 @@ static uint64_t cond_flags(unsigned cc)
 /* Sets the host flags so that host condition (the return value) is guest
  * condition cc: the pending host flags themselves when they hold what cc
  * reads, else tests of RFLAGS in memory. Clobbers RAX, RCX. */
-static unsigned cond(struct tr *t, unsigned cc)
+unsigned tr_cond(struct tr *t, unsigned cc)
 {
     bool neg = cc & 1;
 
-    if (t->pending && (cond_flags(cc) & ~t->pending) == 0)
+    if (t->pending && (tr_cond_flags(cc) & ~t->pending) == 0)
         return cc;
     tr_materialize(t);
     switch (cc >> 1) {
@@ -397,8 +363,8 @@ static void call_handler(struct tr *t, const struct emu_uop *u, uint64_t rip, ui
 {
     tr_materialize(t);
     write_back(t, dirty);
-    store_rip(t, offsetof(struct emu_cpu, insn_rip), rip);
-    store_rip(t, offsetof(struct emu_cpu, rip), next);
+    tr_store_rip(t, offsetof(struct emu_cpu, insn_rip), rip);
+    tr_store_rip(t, offsetof(struct emu_cpu, rip), next);
     emit_rm(&t->b, 0xff, 8, 0, CPU(stats.jit_helper_calls)); /* INC */
     mov_rr(&t->b, 8, HR_RDI, HR_RBX);
     mov_imm(&t->b, HR_RSI, (uintptr_t)u);
@@ -416,7 +382,7 @@ static void leave(struct tr *t)
 }
 
 /* Leaves from the translation's main path (cpu->rip set). */
-static void exit_indirect(struct tr *t)
+void tr_exit_indirect(struct tr *t)
 {
     write_back(t, t->dirty);
     leave(t);
@@ -447,7 +413,7 @@ static void jump_cached(struct tr *t)
 }
 
 /* Leaves for the guest RIP in RAX: cpu->rip, then the jump cache. */
-static void exit_rax(struct tr *t)
+void tr_exit_rax(struct tr *t)
 {
     write_back(t, t->dirty);
     mov_store(&t->b, 8, CPU(rip), HR_RAX);
@@ -490,7 +456,7 @@ static void exit_if_code_changed(struct tr *t, unsigned left)
  * is only ordered by a serializing instruction on the vCPU that runs it
  * (SDM Vol. 3A §8.1.3), and a block with one (any generic instruction)
  * takes the full entry. */
-static void loop_back(struct tr *t, unsigned flags_reg, uint64_t flags)
+void tr_loop_back(struct tr *t, unsigned flags_reg, uint64_t flags)
 {
     uint8_t *out, *out_budget;
 
@@ -507,15 +473,15 @@ static void loop_back(struct tr *t, unsigned flags_reg, uint64_t flags)
     e32(&t->b, t->blk->count);
     jit_bind(&t->b, out);
     if (flags)
-        merge_flags(t, flags_reg, flags);
-    store_rip(t, offsetof(struct emu_cpu, rip), t->start);
+        tr_merge_flags(t, flags_reg, flags);
+    tr_store_rip(t, offsetof(struct emu_cpu, rip), t->start);
     leave(t);
 }
 
-static void exit_to(struct tr *t, uint64_t target)
+void tr_exit_to(struct tr *t, uint64_t target)
 {
     if (target == t->start && t->loop_ok && t->body) {
-        loop_back(t, HR_NONE, 0);
+        tr_loop_back(t, HR_NONE, 0);
         return;
     }
     if ((target >> 12) == t->page) {
@@ -525,12 +491,12 @@ static void exit_to(struct tr *t, uint64_t target)
         site = jmp32(&t->b);
 
         jit_bind(&t->b, site);
-        store_rip(t, offsetof(struct emu_cpu, rip), target);
+        tr_store_rip(t, offsetof(struct emu_cpu, rip), target);
         mov_imm(&t->b, HR_RAX, site ? (uintptr_t)(t->j->rx + (site - t->j->rw)) : 0);
         jmp_exit(t);
     } else {
         mov_imm(&t->b, HR_RAX, target);
-        exit_rax(t);
+        tr_exit_rax(t);
     }
 }
 
@@ -575,9 +541,9 @@ void tr_ea(struct tr *t, const struct emu_uop *u)
     }
     if (u->seg >= SEG_FS)
         alu_load(&t->b, JA_ADD, 8, HR_RSI,
-                 jm(HR_RBX, (int32_t)(offsetof(struct emu_cpu, seg) +
-                                      u->seg * sizeof(struct cpu_segment) +
-                                      offsetof(struct cpu_segment, base))));
+                 jm(HR_RBX,
+                    (int32_t)(offsetof(struct emu_cpu, seg) + u->seg * sizeof(struct cpu_segment) +
+                              offsetof(struct cpu_segment, base))));
 }
 
 /* uop_tlb_hit as code: the host address of size bytes at linear RSI into
@@ -636,551 +602,6 @@ void tr_smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after)
     tr_to_stub(t, s, CC_NE);
 }
 
-static const uint8_t alu_map[ALU_COUNT] = {
-    [ALU_ADD] = JA_ADD, [ALU_OR] = JA_OR,   [ALU_ADC] = JA_ADC, [ALU_SBB] = JA_SBB,
-    [ALU_AND] = JA_AND, [ALU_SUB] = JA_SUB, [ALU_XOR] = JA_XOR, [ALU_CMP] = JA_CMP,
-};
-
-static bool fits32(uint64_t v, unsigned size)
-{
-    return size < 8 || (int64_t)v == (int32_t)v;
-}
-
-/* The guest's CF into the host's, for ADC and SBB. */
-static void load_cf(struct tr *t)
-{
-    emit_rm(&t->b, 0x0fba, 4, 4, CPU(rflags));
-    e8(&t->b, 0);
-}
-
-/* The ALU operation with RAX (the guest's first operand) and operand m or
- * an immediate (m == NULL). */
-static void alu_op(struct tr *t, unsigned op, unsigned size, const struct opnd *m, uint64_t imm)
-{
-    if (op == ALU_TEST) {
-        if (m) {
-            emit_o(t, sized(0x84, size), size, HR_RAX, *m);
-        } else {
-            emit_rr(&t->b, sized(0xf6, size), size, 0, HR_RAX);
-            if (size == 1)
-                e8(&t->b, (uint8_t)imm);
-            else if (size == 2) {
-                e8(&t->b, (uint8_t)imm);
-                e8(&t->b, (uint8_t)(imm >> 8));
-            } else
-                e32(&t->b, (uint32_t)imm);
-        }
-    } else if (m) {
-        emit_o(t, sized((uint32_t)alu_map[op] * 8 + 2, size), size, HR_RAX, *m);
-    } else {
-        alu_ri(&t->b, alu_map[op], size, HR_RAX, (uint32_t)imm);
-    }
-}
-
-/* Flags-in for ALU op: ADC and SBB read CF; the rest overwrite STATUS. */
-static void alu_flags_in(struct tr *t, unsigned op)
-{
-    if (op == ALU_ADC || op == ALU_SBB) {
-        tr_materialize(t);
-        load_cf(t);
-    } else {
-        flags_overwritten(t, RFLAGS_STATUS);
-    }
-}
-
-static bool t_alu(struct tr *t, const struct emu_uop *u, struct kind k)
-{
-    unsigned size = u->size, op = k.op;
-    bool writes = op != ALU_CMP && op != ALU_TEST;
-    struct opnd src;
-    struct stub *s;
-
-    if ((k.form == FORM_RI || k.form == FORM_MI) && !fits32(u->imm, size))
-        return false;
-    switch (k.form) {
-    case FORM_RR:
-    case FORM_RI:
-        /* Flags first: writing pending ones back clobbers RAX. */
-        alu_flags_in(t, op);
-        tr_get(t, size, HR_RAX, u->reg);
-        if (k.form == FORM_RR)
-            src = gpr_op(t, u->rm);
-        alu_op(t, op, size, k.form == FORM_RR ? &src : NULL, u->imm);
-        if (writes)
-            tr_put(t, size, u->reg, HR_RAX);
-        t->pending = RFLAGS_STATUS;
-        return true;
-    case FORM_RM:
-        if (!t->flat64)
-            return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, ACC_READ, size);
-        tr_get(t, size, HR_RAX, u->reg);
-        src = (struct opnd){false, 0, jm(HR_RDI, 0)};
-        if (op == ALU_ADC || op == ALU_SBB)
-            load_cf(t);
-        alu_op(t, op, size, &src, 0);
-        if (writes)
-            tr_put(t, size, u->reg, HR_RAX);
-        t->pending = RFLAGS_STATUS;
-        tr_materialize(t);
-        s->resume = t->b.p;
-        return true;
-    default: /* FORM_MR, FORM_MI: memory is the destination */
-        if (!t->flat64)
-            return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, writes ? ACC_WRITE : ACC_READ, size);
-        if (k.form == FORM_MR)
-            tr_get(t, size, HR_RDX, u->reg);
-        if (op == ALU_ADC || op == ALU_SBB)
-            load_cf(t);
-        if (op == ALU_TEST && k.form == FORM_MR) {
-            emit_rm(&t->b, sized(0x84, size), size, HR_RDX, jm(HR_RDI, 0));
-        } else if (op == ALU_TEST) {
-            emit_rm(&t->b, sized(0xf6, size), size, 0, jm(HR_RDI, 0));
-            if (size == 1)
-                e8(&t->b, (uint8_t)u->imm);
-            else if (size == 2) {
-                e8(&t->b, (uint8_t)u->imm);
-                e8(&t->b, (uint8_t)(u->imm >> 8));
-            } else
-                e32(&t->b, (uint32_t)u->imm);
-        } else if (k.form == FORM_MR) {
-            alu_store(&t->b, alu_map[op], size, jm(HR_RDI, 0), HR_RDX);
-        } else {
-            alu_mi(&t->b, alu_map[op], size, jm(HR_RDI, 0), (uint32_t)u->imm);
-        }
-        t->pending = RFLAGS_STATUS;
-        tr_materialize(t);
-        if (writes)
-            tr_smc_check(t, u, t->next);
-        s->resume = t->b.p;
-        return true;
-    }
-}
-
-static bool t_unary(struct tr *t, const struct emu_uop *u, struct kind k)
-{
-    static const uint8_t ext[] = {[UNARY_INC] = 0, [UNARY_DEC] = 1, [UNARY_NEG] = 3,
-                                  [UNARY_NOT] = 2};
-    uint64_t mask = k.op == UNARY_NEG   ? RFLAGS_STATUS
-                    : k.op == UNARY_NOT ? 0
-                                        : RFLAGS_STATUS & ~RFLAGS_CF;
-    unsigned size = u->size;
-    bool incdec = k.op == UNARY_INC || k.op == UNARY_DEC;
-    struct stub *s;
-
-    if (!k.form) {
-        uint64_t after = incdec ? flags_partial(t, mask) : mask;
-
-        if (mask && !incdec)
-            flags_overwritten(t, mask);
-        tr_get(t, size, HR_RAX, u->reg);
-        if (incdec)
-            emit_rr(&t->b, sized(0xfe, size), size, ext[k.op], HR_RAX);
-        else
-            unary_r(&t->b, ext[k.op], size, HR_RAX);
-        tr_put(t, size, u->reg, HR_RAX);
-        if (mask)
-            t->pending = after;
-        return true;
-    }
-    if (!t->flat64)
-        return false;
-    s = tr_stub(t, u);
-    tr_ea(t, u);
-    tr_probe(t, s, ACC_WRITE, size);
-    if (incdec)
-        incdec_m(&t->b, ext[k.op], size, jm(HR_RDI, 0));
-    else
-        unary_m(&t->b, ext[k.op], size, jm(HR_RDI, 0));
-    t->pending = mask;
-    tr_materialize(t);
-    tr_smc_check(t, u, t->next);
-    s->resume = t->b.p;
-    return true;
-}
-
-/* Shifts and rotates of a register by a non-zero immediate count. */
-static bool t_shift(struct tr *t, const struct emu_uop *u, struct kind k)
-{
-    static const uint8_t ext[] = {[SHIFT_ROL] = 0, [SHIFT_ROR] = 1, [SHIFT_SHL] = 4,
-                                  [SHIFT_SHR] = 5, [SHIFT_SAR] = 7};
-    unsigned size = u->size;
-    uint8_t c = (uint8_t)(u->imm & (size == 8 ? 63 : 31));
-    uint64_t mask = k.op <= SHIFT_ROR ? RFLAGS_CF | RFLAGS_OF : RFLAGS_STATUS, after;
-
-    if (k.form != SFORM_RI || !c)
-        return false;
-    after = k.op <= SHIFT_ROR ? flags_partial(t, mask) : mask;
-
-    if (k.op > SHIFT_ROR)
-        flags_overwritten(t, mask);
-    tr_get(t, size, HR_RAX, u->reg);
-    shift_ri(&t->b, ext[k.op], size, HR_RAX, c);
-    tr_put(t, size, u->reg, HR_RAX);
-    t->pending = after;
-    return true;
-}
-
-static bool t_mov(struct tr *t, const struct emu_uop *u, struct kind k)
-{
-    unsigned size = u->size;
-    struct stub *s;
-
-    switch (k.form) {
-    case FORM_RR:
-        tr_get(t, size, HR_RAX, u->rm);
-        tr_put(t, size, u->reg, HR_RAX);
-        return true;
-    case FORM_RI:
-        if (size >= 4) {
-            mov_imm(&t->b, HR_RAX, size == 4 ? (uint32_t)u->imm : u->imm);
-            tr_put(t, size, u->reg, HR_RAX);
-        } else {
-            put_imm(t, size, u->reg, (uint32_t)u->imm);
-        }
-        return true;
-    case FORM_RM:
-        if (!t->flat64)
-            return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, ACC_READ, size);
-        mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
-        tr_put(t, size, u->reg, HR_RAX);
-        s->resume = t->b.p;
-        return true;
-    default:
-        if (!t->flat64 || (k.form == FORM_MI && !fits32(u->imm, size)))
-            return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, ACC_WRITE, size);
-        if (k.form == FORM_MR) {
-            tr_get(t, size, HR_RAX, u->reg);
-            mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
-        } else {
-            mov_store_imm(&t->b, size, jm(HR_RDI, 0), (uint32_t)u->imm);
-        }
-        tr_smc_check(t, u, t->next);
-        s->resume = t->b.p;
-        return true;
-    }
-}
-
-/* The source operand of a register-or-memory form: a guest register, or
- * memory at RDI after a read probe (which may need a stub). */
-static bool rm_source(struct tr *t, const struct emu_uop *u, bool mem, unsigned size,
-                      struct stub **s, struct opnd *m)
-{
-    if (!mem) {
-        *m = gpr_op(t, u->rm);
-        return true;
-    }
-    if (!t->flat64)
-        return false;
-    *s = tr_stub(t, u);
-    tr_ea(t, u);
-    tr_probe(t, *s, ACC_READ, size);
-    *m = (struct opnd){false, 0, jm(HR_RDI, 0)};
-    return true;
-}
-
-static bool t_imul(struct tr *t, const struct emu_uop *u, struct kind k)
-{
-    unsigned size = u->size;
-    struct stub *s = NULL;
-    struct opnd m;
-
-    if (size < 2 || (k.op && !fits32(u->imm, size)) ||
-        !rm_source(t, u, k.form == FORM_RM, size, &s, &m))
-        return false;
-    /* CF and OF only: SF, ZF, AF and PF stay as they were, as in the
-     * interpreter (uop_alu.c's imul_form). */
-    flags_overwritten(t, RFLAGS_CF | RFLAGS_OF);
-    if (k.op) {
-        emit_o(t, 0x69, size, HR_RAX, m);
-        if (size == 2) {
-            e8(&t->b, (uint8_t)u->imm);
-            e8(&t->b, (uint8_t)(u->imm >> 8));
-        } else {
-            e32(&t->b, (uint32_t)u->imm);
-        }
-    } else {
-        tr_get(t, size, HR_RAX, u->reg);
-        emit_o(t, 0x0faf, size, HR_RAX, m);
-    }
-    tr_put(t, size, u->reg, HR_RAX);
-    t->pending = RFLAGS_CF | RFLAGS_OF;
-    if (s) {
-        tr_materialize(t);
-        s->resume = t->b.p;
-    }
-    return true;
-}
-
-/* MOVZX, MOVSX, MOVSXD: the source (aux bytes) extended into RAX. */
-static bool t_extend(struct tr *t, const struct emu_uop *u, struct kind k, bool sign)
-{
-    unsigned size = u->size, from = u->aux;
-    struct stub *s = NULL;
-    struct opnd m;
-
-    if (!rm_source(t, u, k.form, from, &s, &m))
-        return false;
-    if (from == 4 && !sign)
-        emit_o(t, 0x8b, 4, HR_RAX, m);
-    else if (from == 4)
-        emit_o(t, 0x63, 8, HR_RAX, m);
-    else
-        emit_o(t, (sign ? 0x0fbe : 0x0fb6) + (from == 2), sign ? 8 : 4, HR_RAX, m);
-    if (size == 4 && sign)
-        mov_rr(&t->b, 4, HR_RAX, HR_RAX);
-    tr_put(t, size, u->reg, HR_RAX);
-    if (s)
-        s->resume = t->b.p;
-    return true;
-}
-
-static bool t_lea(struct tr *t, const struct emu_uop *u)
-{
-    bool flat = t->flat64;
-
-    /* emit_ea adds FS/GS bases, which LEA ignores: it is only the offset. */
-    if (u->seg >= SEG_FS || (!flat && u->base == UOP_RIP_REG))
-        return false;
-    tr_ea(t, u);
-    if (u->size == 4)
-        mov_rr(&t->b, 4, HR_RSI, HR_RSI);
-    tr_put(t, u->size, u->reg, HR_RSI);
-    return true;
-}
-
-static bool t_cmov(struct tr *t, const struct emu_uop *u, struct kind k)
-{
-    unsigned size = u->size, hcc;
-    struct stub *s = NULL;
-    struct opnd m;
-
-    if (size < 2 || !rm_source(t, u, k.form, size, &s, &m))
-        return false;
-    hcc = cond(t, u->aux);
-    tr_get(t, size, HR_RDX, u->reg);
-    emit_o(t, 0x0f40u | hcc, size, HR_RDX, m);
-    tr_put(t, size, u->reg, HR_RDX);
-    if (s)
-        s->resume = t->b.p;
-    return true;
-}
-
-static bool t_setcc(struct tr *t, const struct emu_uop *u, struct kind k)
-{
-    struct stub *s = NULL;
-    unsigned hcc;
-
-    if (k.form) {
-        if (!t->flat64)
-            return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, ACC_WRITE, 1);
-    }
-    hcc = cond(t, u->aux);
-    setcc_r(&t->b, hcc, HR_RDX);
-    if (s) {
-        mov_store(&t->b, 1, jm(HR_RDI, 0), HR_RDX);
-        tr_smc_check(t, u, t->next);
-        s->resume = t->b.p;
-    } else {
-        tr_put(t, 1, u->reg, HR_RDX);
-    }
-    return true;
-}
-
-static bool t_xchg(struct tr *t, const struct emu_uop *u)
-{
-    tr_get(t, u->size, HR_RAX, u->reg);
-    tr_get(t, u->size, HR_RCX, u->rm);
-    tr_put(t, u->size, u->reg, HR_RCX);
-    tr_put(t, u->size, u->rm, HR_RAX);
-    return true;
-}
-
-/* RSI = RSP - size, probed for a store of size bytes: a 64-bit push. */
-static void push_probe(struct tr *t, struct stub *s, unsigned size)
-{
-    tr_get(t, 8, HR_RSI, GPR_RSP);
-    lea(&t->b, 8, HR_RSI, jm(HR_RSI, -(int32_t)size));
-    tr_probe(t, s, ACC_WRITE, size);
-}
-
-static bool t_push(struct tr *t, const struct emu_uop *u, bool imm)
-{
-    unsigned size = u->size;
-    struct stub *s;
-
-    if (!t->flat64 || (size != 8 && size != 2))
-        return false;
-    s = tr_stub(t, u);
-    push_probe(t, s, size);
-    if (imm)
-        mov_imm(&t->b, HR_RAX, u->imm);
-    else
-        tr_get(t, size, HR_RAX, u->reg);
-    mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
-    tr_put(t, 8, GPR_RSP, HR_RSI);
-    tr_smc_check(t, u, t->next);
-    s->resume = t->b.p;
-    return true;
-}
-
-static bool t_pop(struct tr *t, const struct emu_uop *u)
-{
-    unsigned size = u->size;
-    struct stub *s;
-
-    if (!t->flat64 || (size != 8 && size != 2))
-        return false;
-    s = tr_stub(t, u);
-    tr_get(t, 8, HR_RSI, GPR_RSP);
-    tr_probe(t, s, ACC_READ, size);
-    mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
-    lea(&t->b, 8, HR_RSI, jm(HR_RSI, (int32_t)size));
-    tr_put(t, 8, GPR_RSP, HR_RSI);
-    tr_put(t, size, u->reg, HR_RAX);
-    s->resume = t->b.p;
-    return true;
-}
-
-/* check_target of uop_branch.c, known at translation time. */
-static bool target_ok(struct tr *t, uint64_t target)
-{
-    return t->flat64 ? emu_canonical(target) : target <= t->cpu->seg[SEG_CS].limit;
-}
-
-/* RAX (a branch target) to the stub unless canonical: check_target. */
-static void canonical_check(struct tr *t, struct stub *s, unsigned r)
-{
-    mov_rr(&t->b, 8, HR_RCX, r);
-    shift_ri(&t->b, 4, 8, HR_RCX, 16);
-    shift_ri(&t->b, 7, 8, HR_RCX, 16);
-    alu_rr(&t->b, JA_CMP, 8, HR_RCX, r);
-    tr_to_stub(t, s, CC_NE);
-}
-
-/* Branches end the block: each returns after emitting its exits. */
-static bool t_jcc(struct tr *t, const struct emu_uop *u)
-{
-    uint64_t target = (t->next + u->imm) & emu_mask(u->size);
-    uint64_t pending = t->pending;
-    uint8_t *taken;
-
-    if (!target_ok(t, target))
-        return false;
-    if (pending && (cond_flags(u->aux) & ~pending) == 0) {
-        /* The flags are live after the branch too: keep a copy to merge on
-         * both paths (PUSHF and POP leave the host flags as they are). */
-        pushfq(&t->b);
-        pop_r(&t->b, HR_RDX);
-        taken = jcc32(&t->b, u->aux);
-        merge_flags(t, HR_RDX, pending);
-        exit_to(t, t->next);
-        jit_bind(&t->b, taken);
-        t->pending = 0;
-        if (target == t->start && t->loop_ok && t->flags_dead && t->body) {
-            /* Around the loop the block overwrites them before any use:
-             * only a way out needs them in RFLAGS. */
-            loop_back(t, HR_RDX, pending);
-            return true;
-        }
-        merge_flags(t, HR_RDX, pending);
-        exit_to(t, target);
-        return true;
-    }
-    taken = jcc32(&t->b, cond(t, u->aux));
-    exit_to(t, t->next);
-    jit_bind(&t->b, taken);
-    exit_to(t, target);
-    return true;
-}
-
-static bool t_jmp_rel(struct tr *t, const struct emu_uop *u)
-{
-    uint64_t target = (t->next + u->imm) & emu_mask(u->size);
-
-    if (!target_ok(t, target))
-        return false;
-    tr_materialize(t);
-    exit_to(t, target);
-    return true;
-}
-
-static bool t_jmp_r(struct tr *t, const struct emu_uop *u)
-{
-    struct stub *s;
-
-    if (!t->flat64 || u->size != 8)
-        return false;
-    tr_materialize(t);
-    s = tr_stub(t, u);
-    tr_get(t, 8, HR_RAX, u->rm);
-    canonical_check(t, s, HR_RAX);
-    exit_rax(t);
-    return true;
-}
-
-static bool t_call(struct tr *t, const struct emu_uop *u, bool rel)
-{
-    uint64_t target = (t->next + u->imm) & emu_mask(u->size);
-    struct stub *s;
-
-    if (!t->flat64 || u->size != 8 || (rel && !target_ok(t, target)))
-        return false;
-    tr_materialize(t);
-    s = tr_stub(t, u);
-    if (!rel) {
-        tr_get(t, 8, HR_RDX, u->rm);
-        canonical_check(t, s, HR_RDX);
-    }
-    push_probe(t, s, 8);
-    mov_imm(&t->b, HR_RAX, t->next);
-    mov_store(&t->b, 8, jm(HR_RDI, 0), HR_RAX);
-    tr_put(t, 8, GPR_RSP, HR_RSI);
-    if (rel) {
-        tr_smc_check(t, u, target);
-        exit_to(t, target);
-    } else {
-        mov_store(&t->b, 8, CPU(rip), HR_RDX);
-        tr_smc_check(t, u, 0);
-        t->stubs[t->nstubs - 1].rip_stored = true;
-        mov_rr(&t->b, 8, HR_RAX, HR_RDX);
-        exit_rax(t);
-    }
-    return true;
-}
-
-static bool t_ret(struct tr *t, const struct emu_uop *u, struct kind k)
-{
-    struct stub *s;
-
-    if (!t->flat64 || u->size != 8)
-        return false;
-    tr_materialize(t);
-    s = tr_stub(t, u);
-    tr_get(t, 8, HR_RSI, GPR_RSP);
-    tr_probe(t, s, ACC_READ, 8);
-    mov_load(&t->b, 8, HR_RAX, jm(HR_RDI, 0));
-    canonical_check(t, s, HR_RAX);
-    lea(&t->b, 8, HR_RSI, jm(HR_RSI, 8 + (int32_t)(k.op ? u->imm : 0)));
-    tr_put(t, 8, GPR_RSP, HR_RSI);
-    exit_rax(t);
-    return true;
-}
-
 /* One uop: a template, or its handler. Returns true if it ended the block
  * (its exits are emitted). */
 static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
@@ -1190,69 +611,69 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
 
     switch (k.tk) {
     case T_ALU:
-        ok = t_alu(t, u, k);
+        ok = tr_alu(t, u, k);
         break;
     case T_UNARY:
-        ok = t_unary(t, u, k);
+        ok = tr_unary(t, u, k);
         break;
     case T_SHIFT:
-        ok = t_shift(t, u, k);
+        ok = tr_shift(t, u, k);
         break;
     case T_MOV:
-        ok = t_mov(t, u, k);
+        ok = tr_mov(t, u, k);
         break;
     case T_IMUL:
-        ok = t_imul(t, u, k);
+        ok = tr_imul(t, u, k);
         break;
     case T_MOVZX:
     case T_MOVSX:
-        ok = t_extend(t, u, k, k.tk == T_MOVSX);
+        ok = tr_extend(t, u, k, k.tk == T_MOVSX);
         break;
     case T_LEA:
-        ok = t_lea(t, u);
+        ok = tr_lea(t, u);
         break;
     case T_CMOV:
-        ok = t_cmov(t, u, k);
+        ok = tr_cmov(t, u, k);
         break;
     case T_SETCC:
-        ok = t_setcc(t, u, k);
+        ok = tr_setcc(t, u, k);
         break;
     case T_XCHG:
-        ok = t_xchg(t, u);
+        ok = tr_xchg(t, u);
         break;
     case T_NOP:
         ok = true;
         break;
     case T_PUSH_R:
     case T_PUSH_I:
-        ok = t_push(t, u, k.tk == T_PUSH_I);
+        ok = tr_push(t, u, k.tk == T_PUSH_I);
         break;
     case T_POP_R:
-        ok = t_pop(t, u);
+        ok = tr_pop(t, u);
         break;
     case T_JCC:
-        if (t_jcc(t, u))
+        if (tr_jcc(t, u))
             return true;
         ok = false;
         break;
     case T_JMP_REL:
-        if (t_jmp_rel(t, u))
+        if (tr_jmp_rel(t, u))
             return true;
         ok = false;
         break;
     case T_JMP_R:
-        if (t_jmp_r(t, u))
+        if (tr_jmp_r(t, u))
             return true;
         ok = false;
         break;
     case T_CALL_REL:
     case T_CALL_R:
-        if (t_call(t, u, k.tk == T_CALL_REL))
+        if (tr_call(t, u, k.tk == T_CALL_REL))
             return true;
         ok = false;
         break;
     case T_RET:
-        if (t_ret(t, u, k))
+        if (tr_ret(t, u, k))
             return true;
         ok = false;
         break;
@@ -1268,7 +689,7 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
     call_handler(t, u, t->rip, t->next, t->dirty);
     t->dirty = 0;
     if (last) {
-        exit_indirect(t);
+        tr_exit_indirect(t);
         return true;
     }
     exit_if_code_changed(t, t->left);
@@ -1298,7 +719,7 @@ static void emit_stub(struct tr *t, struct stub *s)
         mov_imm(&t->b, HR_RAX, (uintptr_t)emu_jit_code_written);
         call_r(&t->b, HR_RAX);
         if (!s->rip_stored)
-            store_rip(t, offsetof(struct emu_cpu, rip), s->smc_rip);
+            tr_store_rip(t, offsetof(struct emu_cpu, rip), s->smc_rip);
         refund(t, s->left);
         leave(t);
         return;
@@ -1306,7 +727,7 @@ static void emit_stub(struct tr *t, struct stub *s)
     t->pending = 0;
     if (s->stacked) {
         pop_r(&t->b, HR_RAX);
-        merge_flags(t, HR_RAX, s->stacked);
+        tr_merge_flags(t, HR_RAX, s->stacked);
     }
     call_handler(t, s->u, s->rip, s->next, s->dirty);
     if (!s->resume) {
@@ -1323,8 +744,7 @@ static void plan_cache(struct tr *t, const struct emu_block *b)
 {
     /* Not RBP: a byte operand in it (MOVZX r32, r/m8) would need a REX
      * prefix that the encoder only adds for byte-sized operations. */
-    static const uint8_t hosts[] = {HR_R12, HR_R13, HR_R14, HR_R15,
-                                    HR_R8,  HR_R9,  HR_R10, HR_R11};
+    static const uint8_t hosts[] = {HR_R12, HR_R13, HR_R14, HR_R15, HR_R8, HR_R9, HR_R10, HR_R11};
     unsigned uses[16] = {0};
 
     memset(t->host_of, HR_NONE, sizeof(t->host_of));
@@ -1410,7 +830,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         }
         if (!ended) {
             tr_materialize(t);
-            exit_to(t, rip);
+            tr_exit_to(t, rip);
         }
         jit_bind(&t->b, budget_out);
         emit_rm(&t->b, 0x81, 4, JA_ADD, CPU(jit_budget));
@@ -1418,7 +838,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         jit_bind(&t->b, out);
         jit_bind(&t->b, stale);
     }
-    store_rip(t, offsetof(struct emu_cpu, rip), cpu->rip);
+    tr_store_rip(t, offsetof(struct emu_cpu, rip), cpu->rip);
     leave(t);
     for (unsigned i = 0; i < t->nstubs; i++)
         emit_stub(t, &t->stubs[i]);

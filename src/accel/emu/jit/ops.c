@@ -1,0 +1,429 @@
+/*
+ * The templates of data instructions (the contract in jit.h, the shared
+ * translator state in tr.h): MOV, MOVZX/MOVSX, LEA, XCHG, the ALU group,
+ * INC/DEC/NEG/NOT, shifts and rotates by an immediate, IMUL, CMOVcc, SETcc,
+ * PUSH and POP. Each does what its uop handler does for the common case and
+ * branches to its stub (the handler) for the rest, before it changes any
+ * guest state.
+ */
+#include "accel/emu/jit/tr.h"
+
+static const uint8_t alu_map[ALU_COUNT] = {
+    [ALU_ADD] = JA_ADD, [ALU_OR] = JA_OR,   [ALU_ADC] = JA_ADC, [ALU_SBB] = JA_SBB,
+    [ALU_AND] = JA_AND, [ALU_SUB] = JA_SUB, [ALU_XOR] = JA_XOR, [ALU_CMP] = JA_CMP,
+};
+
+static bool fits32(uint64_t v, unsigned size)
+{
+    return size < 8 || (int64_t)v == (int32_t)v;
+}
+
+/* The guest's CF into the host's, for ADC and SBB. */
+static void load_cf(struct tr *t)
+{
+    emit_rm(&t->b, 0x0fba, 4, 4, CPU(rflags));
+    e8(&t->b, 0);
+}
+
+/* The ALU operation with RAX (the guest's first operand) and operand m or
+ * an immediate (m == NULL). */
+static void alu_op(struct tr *t, unsigned op, unsigned size, const struct opnd *m, uint64_t imm)
+{
+    if (op == ALU_TEST) {
+        if (m) {
+            tr_emit(t, sized(0x84, size), size, HR_RAX, *m);
+        } else {
+            emit_rr(&t->b, sized(0xf6, size), size, 0, HR_RAX);
+            if (size == 1)
+                e8(&t->b, (uint8_t)imm);
+            else if (size == 2) {
+                e8(&t->b, (uint8_t)imm);
+                e8(&t->b, (uint8_t)(imm >> 8));
+            } else
+                e32(&t->b, (uint32_t)imm);
+        }
+    } else if (m) {
+        tr_emit(t, sized((uint32_t)alu_map[op] * 8 + 2, size), size, HR_RAX, *m);
+    } else {
+        alu_ri(&t->b, alu_map[op], size, HR_RAX, (uint32_t)imm);
+    }
+}
+
+/* Flags-in for ALU op: ADC and SBB read CF; the rest overwrite STATUS. */
+static void alu_flags_in(struct tr *t, unsigned op)
+{
+    if (op == ALU_ADC || op == ALU_SBB) {
+        tr_materialize(t);
+        load_cf(t);
+    } else {
+        tr_flags_overwritten(t, RFLAGS_STATUS);
+    }
+}
+
+bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
+{
+    unsigned size = u->size, op = k.op;
+    bool writes = op != ALU_CMP && op != ALU_TEST;
+    struct opnd src;
+    struct stub *s;
+
+    if ((k.form == FORM_RI || k.form == FORM_MI) && !fits32(u->imm, size))
+        return false;
+    switch (k.form) {
+    case FORM_RR:
+    case FORM_RI:
+        /* Flags first: writing pending ones back clobbers RAX. */
+        alu_flags_in(t, op);
+        tr_get(t, size, HR_RAX, u->reg);
+        if (k.form == FORM_RR)
+            src = tr_gpr(t, u->rm);
+        alu_op(t, op, size, k.form == FORM_RR ? &src : NULL, u->imm);
+        if (writes)
+            tr_put(t, size, u->reg, HR_RAX);
+        t->pending = RFLAGS_STATUS;
+        return true;
+    case FORM_RM:
+        if (!t->flat64)
+            return false;
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, ACC_READ, size);
+        tr_get(t, size, HR_RAX, u->reg);
+        src = (struct opnd){false, 0, jm(HR_RDI, 0)};
+        if (op == ALU_ADC || op == ALU_SBB)
+            load_cf(t);
+        alu_op(t, op, size, &src, 0);
+        if (writes)
+            tr_put(t, size, u->reg, HR_RAX);
+        t->pending = RFLAGS_STATUS;
+        tr_materialize(t);
+        s->resume = t->b.p;
+        return true;
+    default: /* FORM_MR, FORM_MI: memory is the destination */
+        if (!t->flat64)
+            return false;
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, writes ? ACC_WRITE : ACC_READ, size);
+        if (k.form == FORM_MR)
+            tr_get(t, size, HR_RDX, u->reg);
+        if (op == ALU_ADC || op == ALU_SBB)
+            load_cf(t);
+        if (op == ALU_TEST && k.form == FORM_MR) {
+            emit_rm(&t->b, sized(0x84, size), size, HR_RDX, jm(HR_RDI, 0));
+        } else if (op == ALU_TEST) {
+            emit_rm(&t->b, sized(0xf6, size), size, 0, jm(HR_RDI, 0));
+            if (size == 1)
+                e8(&t->b, (uint8_t)u->imm);
+            else if (size == 2) {
+                e8(&t->b, (uint8_t)u->imm);
+                e8(&t->b, (uint8_t)(u->imm >> 8));
+            } else
+                e32(&t->b, (uint32_t)u->imm);
+        } else if (k.form == FORM_MR) {
+            alu_store(&t->b, alu_map[op], size, jm(HR_RDI, 0), HR_RDX);
+        } else {
+            alu_mi(&t->b, alu_map[op], size, jm(HR_RDI, 0), (uint32_t)u->imm);
+        }
+        t->pending = RFLAGS_STATUS;
+        tr_materialize(t);
+        if (writes)
+            tr_smc_check(t, u, t->next);
+        s->resume = t->b.p;
+        return true;
+    }
+}
+
+bool tr_unary(struct tr *t, const struct emu_uop *u, struct kind k)
+{
+    static const uint8_t ext[] = {
+        [UNARY_INC] = 0, [UNARY_DEC] = 1, [UNARY_NEG] = 3, [UNARY_NOT] = 2};
+    uint64_t mask = k.op == UNARY_NEG   ? RFLAGS_STATUS
+                    : k.op == UNARY_NOT ? 0
+                                        : RFLAGS_STATUS & ~RFLAGS_CF;
+    unsigned size = u->size;
+    bool incdec = k.op == UNARY_INC || k.op == UNARY_DEC;
+    struct stub *s;
+
+    if (!k.form) {
+        uint64_t after = incdec ? tr_flags_partial(t, mask) : mask;
+
+        if (mask && !incdec)
+            tr_flags_overwritten(t, mask);
+        tr_get(t, size, HR_RAX, u->reg);
+        if (incdec)
+            emit_rr(&t->b, sized(0xfe, size), size, ext[k.op], HR_RAX);
+        else
+            unary_r(&t->b, ext[k.op], size, HR_RAX);
+        tr_put(t, size, u->reg, HR_RAX);
+        if (mask)
+            t->pending = after;
+        return true;
+    }
+    if (!t->flat64)
+        return false;
+    s = tr_stub(t, u);
+    tr_ea(t, u);
+    tr_probe(t, s, ACC_WRITE, size);
+    if (incdec)
+        incdec_m(&t->b, ext[k.op], size, jm(HR_RDI, 0));
+    else
+        unary_m(&t->b, ext[k.op], size, jm(HR_RDI, 0));
+    t->pending = mask;
+    tr_materialize(t);
+    tr_smc_check(t, u, t->next);
+    s->resume = t->b.p;
+    return true;
+}
+
+/* Shifts and rotates of a register by a non-zero immediate count. */
+bool tr_shift(struct tr *t, const struct emu_uop *u, struct kind k)
+{
+    static const uint8_t ext[] = {
+        [SHIFT_ROL] = 0, [SHIFT_ROR] = 1, [SHIFT_SHL] = 4, [SHIFT_SHR] = 5, [SHIFT_SAR] = 7};
+    unsigned size = u->size;
+    uint8_t c = (uint8_t)(u->imm & (size == 8 ? 63 : 31));
+    uint64_t mask = k.op <= SHIFT_ROR ? RFLAGS_CF | RFLAGS_OF : RFLAGS_STATUS, after;
+
+    if (k.form != SFORM_RI || !c)
+        return false;
+    after = k.op <= SHIFT_ROR ? tr_flags_partial(t, mask) : mask;
+
+    if (k.op > SHIFT_ROR)
+        tr_flags_overwritten(t, mask);
+    tr_get(t, size, HR_RAX, u->reg);
+    shift_ri(&t->b, ext[k.op], size, HR_RAX, c);
+    tr_put(t, size, u->reg, HR_RAX);
+    t->pending = after;
+    return true;
+}
+
+bool tr_mov(struct tr *t, const struct emu_uop *u, struct kind k)
+{
+    unsigned size = u->size;
+    struct stub *s;
+
+    switch (k.form) {
+    case FORM_RR:
+        tr_get(t, size, HR_RAX, u->rm);
+        tr_put(t, size, u->reg, HR_RAX);
+        return true;
+    case FORM_RI:
+        if (size >= 4) {
+            mov_imm(&t->b, HR_RAX, size == 4 ? (uint32_t)u->imm : u->imm);
+            tr_put(t, size, u->reg, HR_RAX);
+        } else {
+            tr_put_imm(t, size, u->reg, (uint32_t)u->imm);
+        }
+        return true;
+    case FORM_RM:
+        if (!t->flat64)
+            return false;
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, ACC_READ, size);
+        mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
+        tr_put(t, size, u->reg, HR_RAX);
+        s->resume = t->b.p;
+        return true;
+    default:
+        if (!t->flat64 || (k.form == FORM_MI && !fits32(u->imm, size)))
+            return false;
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, ACC_WRITE, size);
+        if (k.form == FORM_MR) {
+            tr_get(t, size, HR_RAX, u->reg);
+            mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
+        } else {
+            mov_store_imm(&t->b, size, jm(HR_RDI, 0), (uint32_t)u->imm);
+        }
+        tr_smc_check(t, u, t->next);
+        s->resume = t->b.p;
+        return true;
+    }
+}
+
+/* The source operand of a register-or-memory form: a guest register, or
+ * memory at RDI after a read probe (which may need a stub). */
+static bool rm_source(struct tr *t, const struct emu_uop *u, bool mem, unsigned size,
+                      struct stub **s, struct opnd *m)
+{
+    if (!mem) {
+        *m = tr_gpr(t, u->rm);
+        return true;
+    }
+    if (!t->flat64)
+        return false;
+    *s = tr_stub(t, u);
+    tr_ea(t, u);
+    tr_probe(t, *s, ACC_READ, size);
+    *m = (struct opnd){false, 0, jm(HR_RDI, 0)};
+    return true;
+}
+
+bool tr_imul(struct tr *t, const struct emu_uop *u, struct kind k)
+{
+    unsigned size = u->size;
+    struct stub *s = NULL;
+    struct opnd m;
+
+    if (size < 2 || (k.op && !fits32(u->imm, size)) ||
+        !rm_source(t, u, k.form == FORM_RM, size, &s, &m))
+        return false;
+    /* CF and OF only: SF, ZF, AF and PF stay as they were, as in the
+     * interpreter (uop_alu.c's imul_form). */
+    tr_flags_overwritten(t, RFLAGS_CF | RFLAGS_OF);
+    if (k.op) {
+        tr_emit(t, 0x69, size, HR_RAX, m);
+        if (size == 2) {
+            e8(&t->b, (uint8_t)u->imm);
+            e8(&t->b, (uint8_t)(u->imm >> 8));
+        } else {
+            e32(&t->b, (uint32_t)u->imm);
+        }
+    } else {
+        tr_get(t, size, HR_RAX, u->reg);
+        tr_emit(t, 0x0faf, size, HR_RAX, m);
+    }
+    tr_put(t, size, u->reg, HR_RAX);
+    t->pending = RFLAGS_CF | RFLAGS_OF;
+    if (s) {
+        tr_materialize(t);
+        s->resume = t->b.p;
+    }
+    return true;
+}
+
+/* MOVZX, MOVSX, MOVSXD: the source (aux bytes) extended into RAX. */
+bool tr_extend(struct tr *t, const struct emu_uop *u, struct kind k, bool sign)
+{
+    unsigned size = u->size, from = u->aux;
+    struct stub *s = NULL;
+    struct opnd m;
+
+    if (!rm_source(t, u, k.form, from, &s, &m))
+        return false;
+    if (from == 4 && !sign)
+        tr_emit(t, 0x8b, 4, HR_RAX, m);
+    else if (from == 4)
+        tr_emit(t, 0x63, 8, HR_RAX, m);
+    else
+        tr_emit(t, (sign ? 0x0fbe : 0x0fb6) + (from == 2), sign ? 8 : 4, HR_RAX, m);
+    if (size == 4 && sign)
+        mov_rr(&t->b, 4, HR_RAX, HR_RAX);
+    tr_put(t, size, u->reg, HR_RAX);
+    if (s)
+        s->resume = t->b.p;
+    return true;
+}
+
+bool tr_lea(struct tr *t, const struct emu_uop *u)
+{
+    bool flat = t->flat64;
+
+    /* emit_ea adds FS/GS bases, which LEA ignores: it is only the offset. */
+    if (u->seg >= SEG_FS || (!flat && u->base == UOP_RIP_REG))
+        return false;
+    tr_ea(t, u);
+    if (u->size == 4)
+        mov_rr(&t->b, 4, HR_RSI, HR_RSI);
+    tr_put(t, u->size, u->reg, HR_RSI);
+    return true;
+}
+
+bool tr_cmov(struct tr *t, const struct emu_uop *u, struct kind k)
+{
+    unsigned size = u->size, hcc;
+    struct stub *s = NULL;
+    struct opnd m;
+
+    if (size < 2 || !rm_source(t, u, k.form, size, &s, &m))
+        return false;
+    hcc = tr_cond(t, u->aux);
+    tr_get(t, size, HR_RDX, u->reg);
+    tr_emit(t, 0x0f40u | hcc, size, HR_RDX, m);
+    tr_put(t, size, u->reg, HR_RDX);
+    if (s)
+        s->resume = t->b.p;
+    return true;
+}
+
+bool tr_setcc(struct tr *t, const struct emu_uop *u, struct kind k)
+{
+    struct stub *s = NULL;
+    unsigned hcc;
+
+    if (k.form) {
+        if (!t->flat64)
+            return false;
+        s = tr_stub(t, u);
+        tr_ea(t, u);
+        tr_probe(t, s, ACC_WRITE, 1);
+    }
+    hcc = tr_cond(t, u->aux);
+    setcc_r(&t->b, hcc, HR_RDX);
+    if (s) {
+        mov_store(&t->b, 1, jm(HR_RDI, 0), HR_RDX);
+        tr_smc_check(t, u, t->next);
+        s->resume = t->b.p;
+    } else {
+        tr_put(t, 1, u->reg, HR_RDX);
+    }
+    return true;
+}
+
+bool tr_xchg(struct tr *t, const struct emu_uop *u)
+{
+    tr_get(t, u->size, HR_RAX, u->reg);
+    tr_get(t, u->size, HR_RCX, u->rm);
+    tr_put(t, u->size, u->reg, HR_RCX);
+    tr_put(t, u->size, u->rm, HR_RAX);
+    return true;
+}
+
+/* RSI = RSP - size, probed for a store of size bytes: a 64-bit push. */
+void tr_push_probe(struct tr *t, struct stub *s, unsigned size)
+{
+    tr_get(t, 8, HR_RSI, GPR_RSP);
+    lea(&t->b, 8, HR_RSI, jm(HR_RSI, -(int32_t)size));
+    tr_probe(t, s, ACC_WRITE, size);
+}
+
+bool tr_push(struct tr *t, const struct emu_uop *u, bool imm)
+{
+    unsigned size = u->size;
+    struct stub *s;
+
+    if (!t->flat64 || (size != 8 && size != 2))
+        return false;
+    s = tr_stub(t, u);
+    tr_push_probe(t, s, size);
+    if (imm)
+        mov_imm(&t->b, HR_RAX, u->imm);
+    else
+        tr_get(t, size, HR_RAX, u->reg);
+    mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
+    tr_put(t, 8, GPR_RSP, HR_RSI);
+    tr_smc_check(t, u, t->next);
+    s->resume = t->b.p;
+    return true;
+}
+
+bool tr_pop(struct tr *t, const struct emu_uop *u)
+{
+    unsigned size = u->size;
+    struct stub *s;
+
+    if (!t->flat64 || (size != 8 && size != 2))
+        return false;
+    s = tr_stub(t, u);
+    tr_get(t, 8, HR_RSI, GPR_RSP);
+    tr_probe(t, s, ACC_READ, size);
+    mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
+    lea(&t->b, 8, HR_RSI, jm(HR_RSI, (int32_t)size));
+    tr_put(t, 8, GPR_RSP, HR_RSI);
+    tr_put(t, size, u->reg, HR_RAX);
+    s->resume = t->b.p;
+    return true;
+}
