@@ -282,28 +282,45 @@ int __wrap_pthread_cond_signal(pthread_cond_t *c);
 int __wrap_pthread_cond_broadcast(pthread_cond_t *c);
 int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout);
 
+/* A free fiber, its stack mapped. */
+static struct fiber *free_fiber(void)
+{
+    for (int i = 0; i < NR_FIBERS; i++) {
+        struct fiber *f = &fibers[i];
+
+        if (f->state != F_FREE)
+            continue;
+        if (!f->stack) {
+            uint8_t *m = mmap(NULL, FIBER_STACK + 4096, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+            if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE))
+                fail("cannot map a fiber's stack");
+            f->stack = m + 4096;
+        }
+        return f;
+    }
+    fail("virtio_net_create starts more threads than the harness has fibers");
+    return NULL;
+}
+
+/* getcontext, which returns once here: in a function of its own so that
+ * no caller's variable lives across it (gcc's -Wclobbered). */
+__attribute__((noinline)) static void save_context(ucontext_t *c)
+{
+    if (getcontext(c))
+        fail("getcontext");
+}
+
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    struct fiber *f = NULL;
+    struct fiber *const f = making ? free_fiber() : NULL;
 
-    if (!making)
-        return __real_pthread_create(t, attr, fn, arg);
-    for (int i = 0; i < NR_FIBERS && !f; i++)
-        if (fibers[i].state == F_FREE)
-            f = &fibers[i];
     if (!f)
-        fail("virtio_net_create starts more threads than the harness has fibers");
-    if (!f->stack) {
-        uint8_t *m = mmap(NULL, FIBER_STACK + 4096, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-        if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE))
-            fail("cannot map a fiber's stack");
-        f->stack = m + 4096;
-    }
+        return __real_pthread_create(t, attr, fn, arg);
     f->fn = fn;
     f->arg = arg;
-    getcontext(&f->ctx);
+    save_context(&f->ctx);
     f->ctx.uc_stack.ss_sp = f->stack;
     f->ctx.uc_stack.ss_size = FIBER_STACK;
     f->ctx.uc_link = &harness_ctx;
