@@ -9,10 +9,10 @@
  * own, so that what libslirp answers (ARP, ICMP, TCP resets) comes back.
  *
  * Input (little-endian): flags (1 byte: bit 0 INDIRECT_DESC, bit 1
- * EVENT_IDX negotiated, bit 2 destroy the device right after the last
- * notify, as when the guest powers off while it transmits, bit 3 reset the
- * device after the notifies instead), notifies (1 byte: 1 + its low 2
- * bits), transmit queue size (2), its desc, avail and used rings (4 each,
+ * EVENT_IDX negotiated, bit 2 destroy the device while it transmits, as
+ * when the guest powers off, bit 3 reset it there instead, or first),
+ * notifies (1 byte: 1 + its low 2 bits; k below in the others), transmit
+ * queue size (2), its desc, avail and used rings (4 each,
  * guest-physical), then the first bytes of guest RAM (2 MiB, the rest
  * zero): the transmit rings, their descriptors and frames. The receive ring
  * and its buffers lie from RX_AREA on, unless the input's rings or
@@ -40,10 +40,10 @@
  * until it would block, through -Wl,--wrap of the pthread calls they make
  * and of poll: the transmit thread right after each register write that
  * kicks it, the poll thread after each notify has been handled. So a run
- * depends on its input alone (but for libslirp's clock), costs no context
- * switch, and a crash replays exactly. A thread's timed wait (virtio-net's
- * wait for a receive buffer) times out at once: the guest posts none while
- * the device works.
+ * depends on its input alone (but for libslirp's clock and random seed),
+ * costs no context switch, and a crash replays exactly. A thread's timed
+ * wait (virtio-net's wait for a receive buffer) times out at once: the
+ * guest posts none while the device works.
  *
  * libslirp turns the guest's traffic into host sockets (connect, sendto to
  * any address): fuzzing must not send random packets to this host's
