@@ -190,7 +190,7 @@ static ucontext_t harness_ctx;
 static const void *harness_stack;
 static size_t harness_stack_size;
 static bool making;        /* virtio_net_create is running: its threads become fibers */
-static int hold_send = -1; /* a fiber's send that yields (F_HELD) when count reaches it; -1: none */
+static int hold_send = -1; /* the send (counted in sends) that yields, F_HELD; -1: none */
 static bool held;          /* a fiber is F_HELD */
 
 static void resume(struct fiber *f)
