@@ -57,6 +57,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <slirp/libslirp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -170,7 +171,8 @@ static void switch_finish(void *save, const void **bottom, size_t *size)
  * on (libFuzzer's own threads, the harness outside a fiber).
  */
 #define NR_FIBERS   2
-#define FIBER_STACK (128u << 10)
+#define FIBER_STACK (256u << 10)
+#define FIBER_GUARD (64u << 10)
 
 enum fiber_state { F_FREE, F_RUNNABLE, F_COND, F_POLL, F_HELD };
 
@@ -180,13 +182,14 @@ struct fiber {
     void *(*fn)(void *);
     void *arg;
     ucontext_t ctx;
-    uint8_t *stack; /* FIBER_STACK bytes above a guard page, kept */
+    uint8_t *stack; /* FIBER_STACK bytes above FIBER_GUARD, kept */
     void *fake_stack;
 };
 
 static struct fiber fibers[NR_FIBERS];
 static struct fiber *running; /* NULL: the harness */
 static ucontext_t harness_ctx;
+static sigset_t harness_mask;
 static const void *harness_stack;
 static size_t harness_stack_size;
 static bool making;        /* virtio_net_create is running: its threads become fibers */
@@ -291,12 +294,12 @@ static struct fiber *free_fiber(void)
         if (f->state != F_FREE)
             continue;
         if (!f->stack) {
-            uint8_t *m = mmap(NULL, FIBER_STACK + 4096, PROT_READ | PROT_WRITE,
+            uint8_t *m = mmap(NULL, FIBER_GUARD + FIBER_STACK, PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-            if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE))
+            if (m == MAP_FAILED || mprotect(m, FIBER_GUARD, PROT_NONE))
                 fail("cannot map a fiber's stack");
-            f->stack = m + 4096;
+            f->stack = m + FIBER_GUARD;
         }
         return f;
     }
@@ -321,6 +324,10 @@ int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
     f->fn = fn;
     f->arg = arg;
     save_context(&f->ctx);
+    /* Not the blocked set that vx86 starts its threads with: a fault in
+     * a fiber must reach the sanitizers and libFuzzer, which save the
+     * input; the kernel kills a process whose fault signal is blocked. */
+    f->ctx.uc_sigmask = harness_mask;
     f->ctx.uc_stack.ss_sp = f->stack;
     f->ctx.uc_stack.ss_size = FIBER_STACK;
     f->ctx.uc_link = &harness_ctx;
@@ -660,6 +667,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!vm.mem.base) {
         if (!isolated)
             own_network(); /* replay.c: best effort, see above */
+        pthread_sigmask(SIG_SETMASK, NULL, &harness_mask);
         vm.accel = &fake_engine;
         vm.accel_vm = dirty; /* vm_mem_written calls written() only with one */
         vm.cfg.net = (struct vm_net){.mode = NET_USER, .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
