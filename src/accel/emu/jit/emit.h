@@ -80,6 +80,20 @@ static inline void e64(struct jit_buf *b, uint64_t v)
     }
 }
 
+/* An immediate operand of an instruction of size bytes: 8 bits, 16 bits,
+ * or 32 bits (which the CPU sign-extends for size 8). */
+static inline void e_imm(struct jit_buf *b, unsigned size, uint32_t v)
+{
+    if (size == 1) {
+        e8(b, (uint8_t)v);
+    } else if (size == 2) {
+        e8(b, (uint8_t)v);
+        e8(b, (uint8_t)(v >> 8));
+    } else {
+        e32(b, v);
+    }
+}
+
 /* Operand-size prefix and REX for an instruction of size bytes with ModRM
  * reg field r, index x and base/rm b. A byte operand in SPL, BPL, SIL or
  * DIL needs a REX even without extension bits (byte_rm/byte_r). */
@@ -184,13 +198,7 @@ static inline void mov_imm(struct jit_buf *b, unsigned r, uint64_t v)
 static inline void mov_store_imm(struct jit_buf *b, unsigned size, struct jit_mem m, uint32_t v)
 {
     emit_rm(b, sized(0xc6, size), size, 0, m);
-    if (size == 1)
-        e8(b, (uint8_t)v);
-    else if (size == 2) {
-        e8(b, (uint8_t)v);
-        e8(b, (uint8_t)(v >> 8));
-    } else
-        e32(b, v);
+    e_imm(b, size, v);
 }
 
 /* The eight classic ALU operations, in their ModRM /digit order. */
@@ -221,26 +229,14 @@ static inline void alu_ri(struct jit_buf *b, enum jit_alu op, unsigned size, uns
                           uint32_t imm)
 {
     emit_rr(b, size == 1 ? 0x80 : 0x81, size, op, dst);
-    if (size == 1)
-        e8(b, (uint8_t)imm);
-    else if (size == 2) {
-        e8(b, (uint8_t)imm);
-        e8(b, (uint8_t)(imm >> 8));
-    } else
-        e32(b, imm);
+    e_imm(b, size, imm);
 }
 
 static inline void alu_mi(struct jit_buf *b, enum jit_alu op, unsigned size, struct jit_mem m,
                           uint32_t imm)
 {
     emit_rm(b, size == 1 ? 0x80 : 0x81, size, op, m);
-    if (size == 1)
-        e8(b, (uint8_t)imm);
-    else if (size == 2) {
-        e8(b, (uint8_t)imm);
-        e8(b, (uint8_t)(imm >> 8));
-    } else
-        e32(b, imm);
+    e_imm(b, size, imm);
 }
 
 /* TEST r, r / TEST [m], r. */

@@ -8,6 +8,18 @@
  */
 #include "accel/emu/jit/tr.h"
 
+/* A stub for u and its memory operand probed for acc: its host address in
+ * RDI (64-bit code). */
+static struct stub *mem_operand(struct tr *t, const struct emu_uop *u, enum emu_access acc,
+                                unsigned size)
+{
+    struct stub *s = tr_stub(t, u);
+
+    tr_ea(t, u);
+    tr_probe(t, s, acc, size);
+    return s;
+}
+
 static const uint8_t alu_map[ALU_COUNT] = {
     [ALU_ADD] = JA_ADD, [ALU_OR] = JA_OR,   [ALU_ADC] = JA_ADC, [ALU_SBB] = JA_SBB,
     [ALU_AND] = JA_AND, [ALU_SUB] = JA_SUB, [ALU_XOR] = JA_XOR, [ALU_CMP] = JA_CMP,
@@ -34,13 +46,7 @@ static void alu_op(struct tr *t, unsigned op, unsigned size, const struct opnd *
             tr_emit(t, sized(0x84, size), size, HR_RAX, *m);
         } else {
             emit_rr(&t->b, sized(0xf6, size), size, 0, HR_RAX);
-            if (size == 1)
-                e8(&t->b, (uint8_t)imm);
-            else if (size == 2) {
-                e8(&t->b, (uint8_t)imm);
-                e8(&t->b, (uint8_t)(imm >> 8));
-            } else
-                e32(&t->b, (uint32_t)imm);
+            e_imm(&t->b, size, (uint32_t)imm);
         }
     } else if (m) {
         tr_emit(t, sized((uint32_t)alu_map[op] * 8 + 2, size), size, HR_RAX, *m);
@@ -85,9 +91,7 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
     case FORM_RM:
         if (!t->flat64)
             return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, ACC_READ, size);
+        s = mem_operand(t, u, ACC_READ, size);
         tr_get(t, size, HR_RAX, u->reg);
         src = (struct opnd){false, 0, jm(HR_RDI, 0)};
         if (op == ALU_ADC || op == ALU_SBB)
@@ -102,9 +106,7 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
     default: /* FORM_MR, FORM_MI: memory is the destination */
         if (!t->flat64)
             return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, writes ? ACC_WRITE : ACC_READ, size);
+        s = mem_operand(t, u, writes ? ACC_WRITE : ACC_READ, size);
         if (k.form == FORM_MR)
             tr_get(t, size, HR_RDX, u->reg);
         if (op == ALU_ADC || op == ALU_SBB)
@@ -113,13 +115,7 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
             emit_rm(&t->b, sized(0x84, size), size, HR_RDX, jm(HR_RDI, 0));
         } else if (op == ALU_TEST) {
             emit_rm(&t->b, sized(0xf6, size), size, 0, jm(HR_RDI, 0));
-            if (size == 1)
-                e8(&t->b, (uint8_t)u->imm);
-            else if (size == 2) {
-                e8(&t->b, (uint8_t)u->imm);
-                e8(&t->b, (uint8_t)(u->imm >> 8));
-            } else
-                e32(&t->b, (uint32_t)u->imm);
+            e_imm(&t->b, size, (uint32_t)u->imm);
         } else if (k.form == FORM_MR) {
             alu_store(&t->b, alu_map[op], size, jm(HR_RDI, 0), HR_RDX);
         } else {
@@ -162,9 +158,7 @@ bool tr_unary(struct tr *t, const struct emu_uop *u, struct kind k)
     }
     if (!t->flat64)
         return false;
-    s = tr_stub(t, u);
-    tr_ea(t, u);
-    tr_probe(t, s, ACC_WRITE, size);
+    s = mem_operand(t, u, ACC_WRITE, size);
     if (incdec)
         incdec_m(&t->b, ext[k.op], size, jm(HR_RDI, 0));
     else
@@ -219,9 +213,7 @@ bool tr_mov(struct tr *t, const struct emu_uop *u, struct kind k)
     case FORM_RM:
         if (!t->flat64)
             return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, ACC_READ, size);
+        s = mem_operand(t, u, ACC_READ, size);
         mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
         tr_put(t, size, u->reg, HR_RAX);
         s->resume = t->b.p;
@@ -229,9 +221,7 @@ bool tr_mov(struct tr *t, const struct emu_uop *u, struct kind k)
     default:
         if (!t->flat64 || (k.form == FORM_MI && !fits32(u->imm, size)))
             return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, ACC_WRITE, size);
+        s = mem_operand(t, u, ACC_WRITE, size);
         if (k.form == FORM_MR) {
             tr_get(t, size, HR_RAX, u->reg);
             mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
@@ -255,9 +245,7 @@ static bool rm_source(struct tr *t, const struct emu_uop *u, bool mem, unsigned 
     }
     if (!t->flat64)
         return false;
-    *s = tr_stub(t, u);
-    tr_ea(t, u);
-    tr_probe(t, *s, ACC_READ, size);
+    *s = mem_operand(t, u, ACC_READ, size);
     *m = (struct opnd){false, 0, jm(HR_RDI, 0)};
     return true;
 }
@@ -276,12 +264,7 @@ bool tr_imul(struct tr *t, const struct emu_uop *u, struct kind k)
     tr_flags_overwritten(t, RFLAGS_CF | RFLAGS_OF);
     if (k.op) {
         tr_emit(t, 0x69, size, HR_RAX, m);
-        if (size == 2) {
-            e8(&t->b, (uint8_t)u->imm);
-            e8(&t->b, (uint8_t)(u->imm >> 8));
-        } else {
-            e32(&t->b, (uint32_t)u->imm);
-        }
+        e_imm(&t->b, size, (uint32_t)u->imm);
     } else {
         tr_get(t, size, HR_RAX, u->reg);
         tr_emit(t, 0x0faf, size, HR_RAX, m);
@@ -357,9 +340,7 @@ bool tr_setcc(struct tr *t, const struct emu_uop *u, struct kind k)
     if (k.form) {
         if (!t->flat64)
             return false;
-        s = tr_stub(t, u);
-        tr_ea(t, u);
-        tr_probe(t, s, ACC_WRITE, 1);
+        s = mem_operand(t, u, ACC_WRITE, 1);
     }
     hcc = tr_cond(t, u->aux);
     setcc_r(&t->b, hcc, HR_RDX);

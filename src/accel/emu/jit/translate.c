@@ -1,14 +1,19 @@
 /*
- * From a block of uops to host code (the contract is in jit.h). Each uop
- * either has a template here, which does what its handler does for the
- * common case (operands in registers, or in RAM that the TLB already holds
- * for this access), or becomes a call of its handler. A template's other
- * cases jump to an out-of-line stub that calls the handler for the whole
- * instruction: a template changes no guest state before its last check.
+ * From a block of uops to host code (the contract is in jit.h, the shared
+ * state in tr.h). This file is the frame: the block's entry checks and its
+ * plan of guest registers in host registers, the guest flags in the host
+ * flags, memory probes, exits and the out-of-line stubs. Each uop either
+ * has a template (ops.c, branch.c, sse.c), which does what its handler does
+ * for the common case (operands in registers, or in RAM that the TLB
+ * already holds for this access), or becomes a call of its handler. A
+ * template's other cases jump to a stub that calls the handler for the
+ * whole instruction: a template changes no guest state before its last
+ * check.
  *
- * Host registers: RBX holds the vCPU (struct emu_cpu) throughout; RAX, RCX,
- * RDX, RSI and RDI are scratch (RSI: a memory operand's linear address,
- * RDI: its host address).
+ * Host registers: RBX holds the vCPU (struct emu_cpu) throughout; R8-R15
+ * hold the guest registers of the block's plan; RAX, RCX, RDX, RSI and RDI
+ * are scratch (RSI: a memory operand's linear address, RDI: its host
+ * address).
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -216,12 +221,7 @@ void tr_put(struct tr *t, unsigned size, unsigned gpr, unsigned r)
 void tr_put_imm(struct tr *t, unsigned size, unsigned gpr, uint32_t v)
 {
     tr_emit(t, sized(0xc6, size), size, 0, tr_gpr(t, gpr));
-    if (size == 1) {
-        e8(&t->b, (uint8_t)v);
-    } else {
-        e8(&t->b, (uint8_t)v);
-        e8(&t->b, (uint8_t)(v >> 8));
-    }
+    e_imm(&t->b, size, v);
     if (t->host_of[gpr] != HR_NONE)
         t->dirty |= (uint16_t)(1u << gpr);
 }
