@@ -22,9 +22,10 @@ class Result:
         return f"status {self.status}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
 
 
-def run_vx86(*args, timeout=60, stdin=subprocess.DEVNULL, cwd=None):
+def run_vx86(*args, timeout=60, stdin=subprocess.DEVNULL, cwd=None, env=None):
     proc = subprocess.run([str(VX86), *map(str, args)], stdin=stdin, capture_output=True,
-                          timeout=timeout, cwd=cwd)
+                          timeout=timeout, cwd=cwd,
+                          env=None if env is None else {**os.environ, **env})
     return Result(proc)
 
 

@@ -2,7 +2,7 @@
 (debug-exit value 0) and PASS on the serial console."""
 import pytest
 
-from conftest import GUESTS, kvm_is_pvm, run_vx86
+from conftest import GUESTS, engine_unavailable, kvm_is_pvm, run_vx86
 
 # fail_* guests end in a fault on purpose (test_errors.py); echo waits for
 # console input (test_console.py); virtio and virtio_pci drive one transport
@@ -57,6 +57,19 @@ def test_guest_passes(engine, name):
     # CPU offers every one the guests check.
     if engine == "emu":
         assert "SKIP" not in r.out, r
+
+
+@pytest.mark.parametrize("name", PASS_GUESTS)
+def test_guest_passes_translated_cold(name):
+    """The emu engine with every block translated at its first run
+    (VX86_JIT_EAGER=1), not only the hot ones: the translator on cold code,
+    its templates' slow paths (TLB misses) and stubs included."""
+    if engine_unavailable("emu"):
+        pytest.skip(engine_unavailable("emu"))
+    r = run_vx86("run", "--engine", "emu", "--mem", "128M", "--cmdline", "vx86 test",
+                 "--kernel", GUESTS / name, env={"VX86_JIT_EAGER": "1"})
+    assert r.status == 1, r
+    assert "PASS" in r.out and "FAIL" not in r.out and "SKIP" not in r.out, r
 
 
 # Every feature --cpu can take away, as QEMU names them.
