@@ -7,10 +7,12 @@
  * single-stepping).
  *
  * What translated code keeps exact:
- * - State: guest registers and flags live in struct emu_cpu between
- *   instructions (host flags carry guest flags only between an arithmetic
- *   instruction and the next one that reads or overwrites them, within one
- *   block, and never across anything that can fault or call C).
+ * - State: guest registers and flags are in struct emu_cpu whenever C code
+ *   may look: within a block, guest registers it uses often live in host
+ *   registers, and host flags carry guest flags from an arithmetic
+ *   instruction to the next one that reads or overwrites them; both go
+ *   back to emu_cpu before anything that can fault or call C, and before
+ *   every exit.
  * - Faults: memory operands use an inline probe of the vCPU's TLB, exactly
  *   uop_tlb_hit's test; anything else (a miss, a page-crossing access, MMIO,
  *   32-bit code's segmented accesses, instructions without a template) runs
@@ -19,7 +21,10 @@
  * - Self-modifying code: an inline store to a page holding code bumps the
  *   page's generation as uop_write does and ends the block after the
  *   instruction; every translated block checks its page's generation on
- *   entry, so code another vCPU or a device changed is never run.
+ *   entry, so code another vCPU or a device changed is not run again after
+ *   the next entry (a loop back to a block's own start skips the check as
+ *   long as it has no generic instruction, which may serialize, and is left
+ *   when the budget runs out: see loop_back in translate.c).
  * - Events: every block entry checks kicked/wake (but emu_jit_run's: the
  *   block loop runs the block it chose, as with the interpreter) and takes
  *   its instructions from jit_budget (those after a store to code that
