@@ -347,12 +347,7 @@ static inline void jit_bind(struct jit_buf *b, uint8_t *hole)
         jit_bind_to(hole, b->p);
 }
 
-/* A branch to a known address within ±2 GiB. */
-static inline void jcc_to(struct jit_buf *b, unsigned cc, const uint8_t *target)
-{
-    jit_bind_to(jcc32(b, cc), target);
-}
-
+/* A jump to a known address within ±2 GiB. */
 static inline void jmp_to(struct jit_buf *b, const uint8_t *target)
 {
     jit_bind_to(jmp32(b), target);
@@ -361,16 +356,10 @@ static inline void jmp_to(struct jit_buf *b, const uint8_t *target)
 /* Host condition codes (the low nibble of Jcc). */
 enum { CC_O, CC_NO, CC_B, CC_AE, CC_E, CC_NE, CC_BE, CC_A, CC_S, CC_NS, CC_P, CC_NP };
 
-/* SETcc r8 (r < 4 or a REX form) and CMOVcc r, [m] / r, r. */
+/* SETcc r8 (r < 4 or a REX form). */
 static inline void setcc_r(struct jit_buf *b, unsigned cc, unsigned r)
 {
     emit_rr(b, 0x0f90u | cc, 1, 0, r);
-}
-
-static inline void cmov_rr(struct jit_buf *b, unsigned cc, unsigned size, unsigned dst,
-                           unsigned src)
-{
-    emit_rr(b, 0x0f40u | cc, size, dst, src);
 }
 
 #endif

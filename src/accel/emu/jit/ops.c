@@ -148,7 +148,7 @@ bool tr_unary(struct tr *t, const struct emu_uop *u, struct kind k)
             tr_flags_overwritten(t, mask);
         tr_get(t, size, HR_RAX, u->reg);
         if (incdec)
-            emit_rr(&t->b, sized(0xfe, size), size, ext[k.op], HR_RAX);
+            incdec_r(&t->b, ext[k.op], size, HR_RAX);
         else
             unary_r(&t->b, ext[k.op], size, HR_RAX);
         tr_put(t, size, u->reg, HR_RAX);

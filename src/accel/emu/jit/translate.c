@@ -431,6 +431,23 @@ static void refund(struct tr *t, unsigned left)
     e32(&t->b, left);
 }
 
+/* A branch taken when kicked or wake is set (an event for the block loop). */
+static uint8_t *events_check(struct tr *t)
+{
+    emit_rm(&t->b, 0x83, 2, JA_CMP, CPU(kicked));
+    e8(&t->b, 0);
+    return jcc32(&t->b, CC_NE);
+}
+
+/* Takes the block's instructions from jit_budget: a branch taken when it
+ * has run out (refund() then gives them back). */
+static uint8_t *take_budget(struct tr *t)
+{
+    emit_rm(&t->b, 0x81, 4, JA_SUB, CPU(jit_budget));
+    e32(&t->b, t->blk->count);
+    return jcc32(&t->b, CC_S);
+}
+
 /* After a handler of a straight instruction: a store to code ends the
  * block there (cpu->rip is the next instruction; left instructions after
  * it). */
@@ -461,16 +478,11 @@ void tr_loop_back(struct tr *t, unsigned flags_reg, uint64_t flags)
     uint8_t *out, *out_budget;
 
     write_back(t, t->dirty);
-    emit_rm(&t->b, 0x83, 2, JA_CMP, CPU(kicked));
-    e8(&t->b, 0);
-    out = jcc32(&t->b, CC_NE);
-    emit_rm(&t->b, 0x81, 4, JA_SUB, CPU(jit_budget));
-    e32(&t->b, t->blk->count);
-    out_budget = jcc32(&t->b, CC_S);
+    out = events_check(t);
+    out_budget = take_budget(t);
     jmp_to(&t->b, t->body);
     jit_bind(&t->b, out_budget);
-    emit_rm(&t->b, 0x81, 4, JA_ADD, CPU(jit_budget));
-    e32(&t->b, t->blk->count);
+    refund(t, t->blk->count);
     jit_bind(&t->b, out);
     if (flags)
         tr_merge_flags(t, flags_reg, flags);
@@ -799,9 +811,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     };
     entry = t->b.p;
     /* Entry: events, the page's generation, the budget. */
-    emit_rm(&t->b, 0x83, 2, JA_CMP, CPU(kicked));
-    e8(&t->b, 0);
-    out = jcc32(&t->b, CC_NE);
+    out = events_check(t);
     j->past_events = (size_t)(t->b.p - entry); /* the same for every block */
     mov_imm(&t->b, HR_RAX, (uintptr_t)&cpu->evm->gen[b->page]);
     mov_load(&t->b, 4, HR_RAX, jm(HR_RAX, 0));
@@ -809,9 +819,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     {
         uint8_t *stale = jcc32(&t->b, CC_NE);
 
-        emit_rm(&t->b, 0x81, 4, JA_SUB, CPU(jit_budget));
-        e32(&t->b, b->count);
-        budget_out = jcc32(&t->b, CC_S);
+        budget_out = take_budget(t);
         plan_cache(t, b);
         reload(t);
         t->start = cpu->rip;
@@ -833,8 +841,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
             tr_exit_to(t, rip);
         }
         jit_bind(&t->b, budget_out);
-        emit_rm(&t->b, 0x81, 4, JA_ADD, CPU(jit_budget));
-        e32(&t->b, b->count);
+        refund(t, b->count);
         jit_bind(&t->b, out);
         jit_bind(&t->b, stale);
     }
