@@ -59,15 +59,21 @@ def test_guest_passes(engine, name):
         assert "SKIP" not in r.out, r
 
 
+# The emu engine's other two ways of running code: every block translated
+# at its first run (VX86_JIT_EAGER=1: the translator on cold code, its
+# templates' slow paths and stubs included), and the interpreter alone.
+JIT_MODES = {"translate-at-once": ([], {"VX86_JIT_EAGER": "1"}),
+             "interpret-only": (["--jit", "off"], None)}
+
+
+@pytest.mark.parametrize("mode", JIT_MODES)
 @pytest.mark.parametrize("name", PASS_GUESTS)
-def test_guest_passes_translated_cold(name):
-    """The emu engine with every block translated at its first run
-    (VX86_JIT_EAGER=1), not only the hot ones: the translator on cold code,
-    its templates' slow paths (TLB misses) and stubs included."""
+def test_guest_passes_emu_modes(name, mode):
     if engine_unavailable("emu"):
         pytest.skip(engine_unavailable("emu"))
-    r = run_vx86("run", "--engine", "emu", "--mem", "128M", "--cmdline", "vx86 test",
-                 "--kernel", GUESTS / name, env={"VX86_JIT_EAGER": "1"})
+    args, env = JIT_MODES[mode]
+    r = run_vx86("run", "--engine", "emu", *args, "--mem", "128M", "--cmdline", "vx86 test",
+                 "--kernel", GUESTS / name, env=env)
     assert r.status == 1, r
     assert "PASS" in r.out and "FAIL" not in r.out and "SKIP" not in r.out, r
 

@@ -162,6 +162,22 @@ static void test_parse_on_reboot(void **state)
     }
 }
 
+static void test_parse_jit(void **state)
+{
+    bool off = true;
+
+    (void)state;
+    assert_int_equal(config_parse_jit("on", &off), 0);
+    assert_false(off);
+    assert_int_equal(config_parse_jit("off", &off), 0);
+    assert_true(off);
+    for (const char *const *s = (const char *const[]){"", "On", "1", "off ", NULL}; *s; s++) {
+        off = true;
+        assert_int_equal(config_parse_jit(*s, &off), -EINVAL);
+        assert_true(off);
+    }
+}
+
 static void test_parse_cpus(void **state)
 {
     static const struct {
@@ -393,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_parse_mem_max),
         cmocka_unit_test(test_parse_engine),
         cmocka_unit_test(test_parse_on_reboot),
+        cmocka_unit_test(test_parse_jit),
         cmocka_unit_test(test_parse_cpus),
         cmocka_unit_test(test_parse_cpu),
         cmocka_unit_test(test_cpu_filter),
