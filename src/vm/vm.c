@@ -147,13 +147,18 @@ void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
         vm->accel->mem_written(vm, gpa, len);
 }
 
+uint64_t vm_uptime_at(const struct vm *vm, uint64_t monotonic_ns)
+{
+    return monotonic_ns -
+           ((uint64_t)vm->start.tv_sec * 1000000000ULL + (uint64_t)vm->start.tv_nsec);
+}
+
 uint64_t vm_uptime_ns(const struct vm *vm)
 {
     struct timespec now;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)(now.tv_sec - vm->start.tv_sec) * 1000000000ULL +
-           (uint64_t)(now.tv_nsec - vm->start.tv_nsec);
+    return vm_uptime_at(vm, (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec);
 }
 
 int vm_write_profile(struct vm *vm, FILE *f, const struct symbols *map)

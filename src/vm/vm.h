@@ -177,7 +177,9 @@ int vm_write_profile(struct vm *vm, FILE *f, const struct symbols *map);
 /* Prints the vCPU's registers to stderr, for fatal exits. */
 void vm_dump_vcpu(struct vcpu *vcpu);
 
-/* Nanoseconds since vx86 started. */
+/* Nanoseconds since vx86 started: now, or at CLOCK_MONOTONIC time
+ * monotonic_ns. */
 uint64_t vm_uptime_ns(const struct vm *vm);
+uint64_t vm_uptime_at(const struct vm *vm, uint64_t monotonic_ns);
 
 #endif

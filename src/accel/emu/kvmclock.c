@@ -34,9 +34,10 @@ struct pvclock_wall {
 
 void emu_kvmclock_publish(struct emu_cpu *cpu)
 {
+    uint64_t now = emu_now_ns();
     struct pvclock_time t = {
         .version = 2, /* even: consistent */
-        .tsc_timestamp = emu_tsc(cpu),
+        .tsc_timestamp = now + cpu->msr.tsc_offset, /* emu_tsc at now */
         /* ns = ((tsc delta << 1) * 2^31) >> 32: one TSC tick per ns. */
         .tsc_to_system_mul = 0x80000000u,
         .tsc_shift = 1,
@@ -45,8 +46,12 @@ void emu_kvmclock_publish(struct emu_cpu *cpu)
 
     if (!(cpu->msr.kvm_system_time & 1))
         return;
-    /* kvmclock counts from vx86's start; the two reads are ns apart. */
-    t.system_time = vm_uptime_ns(cpu->vm);
+    /* kvmclock counts from vx86's start. Both values come from one clock
+     * read: with the stable bit, the guest trusts that every vCPU's pair
+     * gives the same time for the same TSC (two reads apart made one
+     * vCPU's clock run some ns behind another's: kvm-unit-tests'
+     * kvmclock_test saw it warp back across vCPUs). */
+    t.system_time = vm_uptime_at(cpu->vm, now);
     /* A guest address outside RAM just gets no clock, as with KVM. */
     mem_write(&cpu->vm->mem, cpu->msr.kvm_system_time & ~1ULL, &t, sizeof(t));
 }
