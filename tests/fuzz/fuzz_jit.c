@@ -10,14 +10,17 @@
  * handlers. With the IDT (byte 0 bit 2), vector v goes to a stub at
  * STUBS + 16 v (64-bit code) that counts it in the 32-bit word at
  * COUNTS + 4 v and jumps to the input's code again, so the exceptions
- * delivered are compared with the rest of RAM.
+ * delivered are compared with the rest of RAM. Byte 0 bit 3 enables SSE
+ * (CR4.OSFXSR and OSXMMEXCPT) with XMM registers seeded from bytes 2-9
+ * (numbers, zeros, infinities, NaNs, denormals) and bits 4-7 pick the
+ * MXCSR (rounding, FTZ/DAZ, unmasked exceptions, sticky flags).
  *
  * Both runs get PASSES passes of the run loop (cpu->pass_limit) and the
  * same virtual time: emu_tsc and emu_now_ns are wrapped (ld --wrap, set by
  * meson.build and scripts/fuzz-run) to read the passes run, as the
  * interrupt controllers' clock does (emu_vm.c). They are compared by:
  * the GPRs, RIP, RFLAGS, the segment and descriptor-table registers,
- * CR0/2/3/4/8 and EFER, whether the vCPU halted or triple-faulted, the
+ * CR0/2/3/4/8 and EFER, the x87/SSE state (the FXSAVE image), whether the vCPU halted or triple-faulted, the
  * passes it took, whether it stopped the VM, and every RAM page either run
  * stored to. A difference aborts with a line saying what differs. An input
  * whose interpreted run does not repeat itself (it read the RTC, the one
@@ -32,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accel/emu/fpu.h"
 #include "boot/layout.h"
 #include "emu_vm.h"
 
@@ -55,6 +59,7 @@ uint64_t __wrap_emu_now_ns(void)
 /* How a run ended. */
 struct outcome {
     struct cpu_state s;
+    uint8_t fx[FX_HOST_BYTES];
     bool halted, triple_fault, stopping;
     uint64_t passes;
     bool paging_stored;              /* the input stored to the page tables */
@@ -92,6 +97,65 @@ static void write_stubs(void)
     vm_mem_written(&fz_vm, STUBS, 256 * 16);
 }
 
+/* A value for one 64-bit XMM lane, from the seed. */
+static uint64_t lane(uint64_t *seed)
+{
+    static const uint64_t special[] = {
+        0,                     0x8000000000000000ull, /* +-0.0 */
+        0x7ff0000000000000ull, 0xfff0000000000000ull, /* +-inf */
+        0x7ff8000000000000ull, 0x7ff4000000000001ull, /* quiet and signalling NaN */
+        0x0000000000000001ull, 0x800fffffffffffffull, /* denormals */
+        0x7f8000007fc00000ull, 0x0000000180000001ull, /* float inf, NaN, denormals */
+        0x3ff0000000000000ull, 0x3f8000003f800000ull, /* 1.0, two 1.0f */
+    };
+    double d;
+    float f[2];
+    uint64_t v;
+
+    *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+    v = *seed >> 16;
+    switch (*seed >> 61) {
+    case 0:
+    case 1:
+        return special[v % (sizeof(special) / sizeof(special[0]))];
+    case 2:
+        d = (double)(int32_t)(v & 0xffff) / (double)((v >> 16 & 0xff) + 1);
+        memcpy(&v, &d, 8);
+        return v;
+    case 3:
+        f[0] = (float)(int16_t)v / 7.0f;
+        f[1] = (float)(int16_t)(v >> 16) * 3.0f;
+        memcpy(&v, f, 8);
+        return v;
+    default:
+        return v ^ *seed << 48;
+    }
+}
+
+/* Byte 0 bit 3: SSE on, XMM registers and MXCSR from the input. */
+static void sse_state(const uint8_t *data)
+{
+    static const uint32_t mxcsr[16] = {
+        MXCSR_INIT,          MXCSR_INIT | 0x6000, MXCSR_INIT | 0x2000, MXCSR_INIT | 0x4000,
+        MXCSR_INIT | 0x8040, MXCSR_INIT | 0x0021, MXCSR_INIT & ~0x1000u, MXCSR_INIT & ~0x0200u,
+        MXCSR_INIT & ~0x0080u, MXCSR_INIT & ~0x0100u, MXCSR_INIT & ~0x0c00u, 0x0000,
+        MXCSR_INIT | 0x0001, MXCSR_INIT | 0x8000, MXCSR_INIT | 0x0040, 0x6000,
+    };
+    uint64_t seed;
+
+    if (!(data[0] & 8))
+        return;
+    fz_cpu->cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
+    memcpy(&seed, data + 2, 8);
+    seed ^= 0x5353455353455353ull;
+    for (int i = 0; i < 32; i++) {
+        uint64_t v = lane(&seed);
+
+        memcpy(fz_cpu->fxsave + FX_XMM(0) + 8 * i, &v, 8);
+    }
+    memcpy(fz_cpu->fxsave + FX_MXCSR, &mxcsr[data[0] >> 4], 4);
+}
+
 static int run(struct outcome *o, const uint8_t *data, size_t size, bool jit)
 {
     struct emu_jit *saved;
@@ -100,12 +164,14 @@ static int run(struct outcome *o, const uint8_t *data, size_t size, bool jit)
         return -1;
     if (data[0] & 4)
         write_stubs();
+    sse_state(data);
     saved = fz_cpu->jit;
     if (!jit)
         fz_cpu->jit = NULL;
     fz_run();
     fz_cpu->jit = saved;
     fz_vm.accel->get_state(fz_vm.vcpus[0].accel, &o->s);
+    memcpy(o->fx, fz_cpu->fxsave, sizeof(o->fx));
     o->halted = fz_cpu->halted;
     o->triple_fault = fz_cpu->triple_fault;
     o->stopping = atomic_load(&fz_vm.stopping);
@@ -172,6 +238,12 @@ static bool differ(const struct outcome *a, const struct outcome *b, char *why, 
         if (ca[i] != cb[i]) {
             snprintf(why, len, "%s: %" PRIx64 " interpreted, %" PRIx64 " translated", cr_names[i],
                      ca[i], cb[i]);
+            return true;
+        }
+    for (unsigned i = 0; i < sizeof(a->fx); i++)
+        if (a->fx[i] != b->fx[i]) {
+            snprintf(why, len, "FXSAVE image at %u: %02x interpreted, %02x translated", i,
+                     a->fx[i], b->fx[i]);
             return true;
         }
     if (a->halted != b->halted || a->triple_fault != b->triple_fault ||

@@ -304,6 +304,7 @@ struct emu_cpu {
     struct emu_jit *jit;            /* jit/: NULL when the translator is off */
     int32_t jit_budget;             /* instructions translated code may still run */
     uint64_t jit_ctx;               /* jit/internal.h: the jump cache's context */
+    uint32_t jit_host_mxcsr;        /* the host's MXCSR, for translated code */
     /* Bumped whenever linear-to-physical mappings or the mode may change
      * (TLB flushes, emu_update_mode, a block cache flush): block links
      * made under another epoch are not followed. A CR3 write that changes

@@ -63,6 +63,9 @@ int emu_jit_init(struct emu_cpu *cpu)
     fd = -1;
     if (j->rw == MAP_FAILED || j->rx == MAP_FAILED)
         goto fail;
+    /* The psABI keeps MXCSR's control bits across calls: C code around
+     * translated code runs with these. */
+    cpu->jit_host_mxcsr = __builtin_ia32_stmxcsr();
     j->eager = cpu->vm->cfg.jit_eager || getenv("VX86_JIT_EAGER") != NULL;
     if (getenv("VX86_JIT_PERF_MAP")) {
         char path[64];

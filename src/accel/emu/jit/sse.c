@@ -1,17 +1,24 @@
 /*
- * SSE instructions in translated code: the integer, logic, shuffle and
- * move instructions of SSE to SSE4.1 (what string functions, checksums and
- * copies use), run as the same host instruction inline, instead of through
- * the generic groups and fpu_host.c's slots. Guest XMM registers live in
- * the FXSAVE image (emu_cpu.fxsave); a template loads those the
- * instruction names into the same host XMM registers, runs the instruction
- * re-encoded by Zydis with its memory operand as [RDI] (after the TLB
- * probe) and a general register as RAX or EAX, and stores what it wrote.
+ * SSE instructions in translated code: the integer, logic, shuffle, move
+ * and floating-point instructions of SSE to SSE4.1 run as the same host
+ * instruction inline, instead of through the generic groups and
+ * fpu_host.c's slots. Guest XMM registers live in the FXSAVE image
+ * (emu_cpu.fxsave); a template loads those the instruction names into the
+ * same host XMM registers, where they stay until the next call into C or
+ * exit (tr->xlive, written back if changed: tr->xdirty), runs the
+ * instruction re-encoded by Zydis with its memory operand as [RDI] (after
+ * the TLB probe) and a general register as RAX or EAX.
  *
- * Only instructions of the exception types without SIMD floating-point
- * exceptions qualify (MXCSR plays no part in them), and of those only the
- * ones without hidden operands (none that writes RFLAGS). The slow path (the #UD/#NM checks of
- * fpu_check_simd failing, a TLB miss, a misaligned 16-byte operand) is the
+ * Floating point (exception types 2 and 3) runs under the guest's own
+ * MXCSR, loaded into the host's at the block's first such instruction
+ * and stored back (with the flags raised since) before the next call into
+ * C or exit (tr->mx); only while the guest masks every SIMD exception, so
+ * that the host never traps and no instruction needs #XM: one that
+ * unmasks any runs through the handler. COMISS/COMISD/UCOMISS/UCOMISD
+ * leave the guest's flags in the host's, as an ALU template does.
+ *
+ * The slow path (the #UD/#NM checks of fpu_check_simd failing, an
+ * unmasked exception, a TLB miss, a misaligned 16-byte operand) is the
  * generic handler, as for every template.
  */
 #include "accel/emu/fpu.h"
@@ -25,11 +32,86 @@ static bool unaligned_ok(ZydisMnemonic m)
            m == ZYDIS_MNEMONIC_LDDQU;
 }
 
-/* Host MOVDQU between XMM r and [RBX + disp] (store: to memory). */
-static void movdqu(struct tr *t, unsigned r, int32_t disp, bool store)
+#define FX_AT(off)  jm(HR_RBX, (int32_t)(offsetof(struct emu_cpu, fxsave) + (off)))
+#define MXCSR_MASKS (0x3fu << MXCSR_MASKS_SHIFT)
+
+/* Host MOVDQU between XMM r and guest XMMr (store: to the guest's). */
+static void movdqu(struct jit_buf *b, unsigned r, bool store)
 {
-    e8(&t->b, 0xf3);
-    emit_rm(&t->b, store ? 0x0f7f : 0x0f6f, 4, r, jm(HR_RBX, disp));
+    e8(b, 0xf3);
+    emit_rm(b, store ? 0x0f7f : 0x0f6f, 4, r, FX_AT(FX_XMM(r)));
+}
+
+static void stores(struct jit_buf *b, uint16_t regs)
+{
+    for (unsigned r = 0; r < 16; r++)
+        if (regs & (1u << r))
+            movdqu(b, r, true);
+}
+
+/* LDMXCSR / STMXCSR m32. */
+static void ldmxcsr(struct jit_buf *b, struct jit_mem m)
+{
+    emit_rm(b, 0x0fae, 4, 2, m);
+}
+
+static void stmxcsr(struct jit_buf *b, struct jit_mem m)
+{
+    emit_rm(b, 0x0fae, 4, 3, m);
+}
+
+/* The guest's MXCSR back from the host's, and the host's own. */
+static void mx_out(struct jit_buf *b)
+{
+    stmxcsr(b, FX_AT(FX_MXCSR));
+    ldmxcsr(b, CPU(jit_host_mxcsr));
+}
+
+/* ZF clear unless the guest masks every SIMD exception. Clobbers EAX. */
+static void mx_test(struct jit_buf *b)
+{
+    mov_load(b, 4, HR_RAX, FX_AT(FX_MXCSR));
+    unary_r(b, 2, 4, HR_RAX);       /* NOT */
+    emit_rr(b, 0xf7, 4, 0, HR_RAX); /* TEST EAX, masks */
+    e32(b, MXCSR_MASKS);
+}
+
+void tr_vec_end(struct tr *t)
+{
+    stores(&t->b, t->xdirty);
+    if (t->mx)
+        mx_out(&t->b);
+    t->xlive = t->xdirty = 0;
+    t->mx = t->simd_ok = false;
+}
+
+void tr_vec_spill(struct tr *t, const struct stub *s)
+{
+    stores(&t->b, s->xdirty);
+    if (s->mx)
+        mx_out(&t->b);
+}
+
+uint8_t *tr_vec_resume(struct tr *t, const struct stub *s)
+{
+    uint8_t *hole = NULL;
+
+    if (s->mx_after) {
+        mx_test(&t->b);
+        hole = jcc32(&t->b, CC_NE);
+        ldmxcsr(&t->b, FX_AT(FX_MXCSR));
+    }
+    for (unsigned r = 0; r < 16; r++)
+        if (s->xlive_after & (1u << r))
+            movdqu(&t->b, r, false);
+    return hole;
+}
+
+/* COMISS, COMISD, UCOMISS, UCOMISD: the hidden operand RFLAGS. */
+static bool compares(ZydisMnemonic m)
+{
+    return m == ZYDIS_MNEMONIC_COMISS || m == ZYDIS_MNEMONIC_COMISD ||
+           m == ZYDIS_MNEMONIC_UCOMISS || m == ZYDIS_MNEMONIC_UCOMISD;
 }
 
 /* The uop fields tr_ea needs, from a Zydis memory operand; false for one
@@ -69,18 +151,23 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
     const ZydisDecodedOperand *ops = d->ops;
     unsigned xmm = 0, xmm_out = 0, gsize = 0, msize = 0;
     int mem = -1, gpr = -1, g = -1;
+    bool fp = false, sets_flags = false;
     ZydisEncoderRequest req;
     uint8_t enc[ZYDIS_MAX_INSTRUCTION_LENGTH];
     ZyanUSize len = sizeof(enc);
     struct emu_uop mu;
-    struct stub *s;
+    struct stub *s = NULL;
 
     if (!t->flat64 || in->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY ||
-        in->operand_count != in->operand_count_visible || !fpu_host_has(in->meta.isa_set))
+        !fpu_host_has(in->meta.isa_set))
         return false;
-    /* The SDM's exception types 1, 4, 5 and 7 (Vol. 2 §2.5): no SIMD
-     * floating-point exception, so MXCSR plays no part. */
+    /* The SDM's exception types (Vol. 2 §2.5): 1, 4, 5 and 7 raise no
+     * SIMD floating-point exception; 2 and 3 do (fp). */
     switch (in->meta.exception_class) {
+    case ZYDIS_EXCEPTION_CLASS_SSE2:
+    case ZYDIS_EXCEPTION_CLASS_SSE3:
+        fp = true;
+        break;
     case ZYDIS_EXCEPTION_CLASS_SSE1:
     case ZYDIS_EXCEPTION_CLASS_SSE4:
     case ZYDIS_EXCEPTION_CLASS_SSE5:
@@ -102,7 +189,13 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
     for (int i = 0; i < in->operand_count; i++) {
         const ZydisDecodedOperand *o = &ops[i];
 
-        if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && fpu_is_xmm(o->reg.value)) {
+        if (o->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN) {
+            /* Only the compares' RFLAGS: nothing else hidden is loaded. */
+            if (o->type != ZYDIS_OPERAND_TYPE_REGISTER || o->reg.value != ZYDIS_REGISTER_RFLAGS ||
+                !compares(in->mnemonic))
+                return false;
+            sets_flags = true;
+        } else if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && fpu_is_xmm(o->reg.value)) {
             unsigned r = (unsigned)(o->reg.value - ZYDIS_REGISTER_XMM0);
 
             xmm |= 1u << r;
@@ -140,15 +233,23 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
     if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, enc, &len)))
         return false;
 
-    s = tr_stub(t, u);
-    tr_materialize(t);
-    /* fpu_check_simd: #UD or #NM are the handler's to raise. */
-    emit_rm(&t->b, 0xf7, 4, 0, CPU(cr0)); /* TEST */
-    e32(&t->b, (uint32_t)(CR0_EM | CR0_TS));
-    tr_to_stub(t, s, CC_NE);
-    emit_rm(&t->b, 0xf7, 4, 0, CPU(cr4));
-    e32(&t->b, (uint32_t)CR4_OSFXSR);
-    tr_to_stub(t, s, CC_E);
+    /* Checks that may send the instruction to its handler, with the guest
+     * flags in RFLAGS. */
+    if (!t->simd_ok || mem >= 0 || (fp && !t->mx)) {
+        s = tr_stub(t, u);
+        tr_materialize(t);
+    }
+    if (!t->simd_ok) {
+        /* fpu_check_simd: #UD or #NM are the handler's to raise. C runs
+         * between here and any change of CR0 or CR4. */
+        emit_rm(&t->b, 0xf7, 4, 0, CPU(cr0)); /* TEST */
+        e32(&t->b, (uint32_t)(CR0_EM | CR0_TS));
+        tr_to_stub(t, s, CC_NE);
+        emit_rm(&t->b, 0xf7, 4, 0, CPU(cr4));
+        e32(&t->b, (uint32_t)CR4_OSFXSR);
+        tr_to_stub(t, s, CC_E);
+        t->simd_ok = true;
+    }
     if (mem >= 0) {
         bool writes = ops[mem].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
 
@@ -161,20 +262,30 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
         }
         tr_probe(t, s, writes ? ACC_WRITE : ACC_READ, msize);
     }
+    if (fp && !t->mx) {
+        mx_test(&t->b);
+        tr_to_stub(t, s, CC_NE);
+        ldmxcsr(&t->b, FX_AT(FX_MXCSR));
+        t->mx = true;
+    }
     for (unsigned r = 0; r < 16; r++)
-        if (xmm & (1u << r))
-            movdqu(t, r, (int32_t)(offsetof(struct emu_cpu, fxsave) + FX_XMM(r)), false);
+        if ((xmm & ~t->xlive) & (1u << r))
+            movdqu(&t->b, r, false);
+    t->xlive |= (uint16_t)xmm;
     if (gpr >= 0 && (ops[gpr].actions & ZYDIS_OPERAND_ACTION_MASK_READ))
         tr_get(t, gsize, HR_RAX, (unsigned)g);
+    if (sets_flags)
+        tr_flags_overwritten(t, RFLAGS_STATUS);
     for (ZyanUSize i = 0; i < len; i++)
         e8(&t->b, enc[i]);
-    for (unsigned r = 0; r < 16; r++)
-        if (xmm_out & (1u << r))
-            movdqu(t, r, (int32_t)(offsetof(struct emu_cpu, fxsave) + FX_XMM(r)), true);
+    t->xdirty |= (uint16_t)xmm_out;
+    if (sets_flags)
+        t->pending = RFLAGS_STATUS;
     if (gpr >= 0 && (ops[gpr].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
         tr_put(t, gsize, (unsigned)g, HR_RAX);
     if (mem >= 0 && (ops[mem].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
         tr_smc_check(t, u, t->next);
-    s->resume = t->b.p;
+    if (s)
+        s->resume = t->b.p;
     return true;
 }

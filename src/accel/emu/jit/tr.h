@@ -52,6 +52,14 @@ struct stub {
     uint8_t *resume;    /* where its template ends; NULL if it ends the block */
     uint16_t dirty;     /* the translation's dirty registers where it branches here */
     uint64_t stacked;   /* flags its probe pushed (PUSHF) before branching here */
+    uint16_t xdirty;    /* guest XMM registers newer in host XMM registers there */
+    bool mx;            /* the guest's MXCSR was in the host's there (tr->mx) */
+    /* What the main path holds where the stub resumes: guest XMM registers
+     * in host ones, the guest's MXCSR in the host's, guest flags in the
+     * host flags. */
+    uint16_t xlive_after;
+    bool mx_after;
+    uint64_t pending_after;
     bool smc;
     bool rip_stored;  /* smc: the instruction stored cpu->rip itself */
     uint64_t smc_rip; /* smc: RIP after the instruction (a branch's target) */
@@ -82,6 +90,11 @@ struct tr {
     unsigned left;   /* the block's instructions after it */
     bool flags_dead; /* the block overwrites the status flags before reading them,
                       * with nothing that can fault or call C before */
+    /* SSE state (sse.c), from one call into C to the next: guest XMMn is
+     * in host XMMn for n in xlive (newer there for n in xdirty); the
+     * guest's MXCSR is in the host's (mx); CR0/CR4 allow SSE (simd_ok). */
+    uint16_t xlive, xdirty;
+    bool mx, simd_ok;
 };
 
 /* A guest register operand: its host register, or its slot in emu_cpu. */
@@ -160,5 +173,14 @@ bool tr_ret(struct tr *t, const struct emu_uop *u, struct kind k);
 
 /* sse.c: a template for u, a generic SSE instruction, if it has one. */
 bool tr_sse(struct tr *t, const struct emu_uop *u);
+/* sse.c: before a call into C or an exit on the main path: the guest's
+ * XMM registers and MXCSR back to emu_cpu, the host's MXCSR back. */
+void tr_vec_end(struct tr *t);
+/* sse.c, for a stub: the same for the state s saw at its branches; and,
+ * once its handler has run, the main path's state after s's template
+ * again. tr_vec_resume returns a branch, or NULL, taken when the guest's
+ * MXCSR no longer allows that state (the stub leaves the block then). */
+void tr_vec_spill(struct tr *t, const struct stub *s);
+uint8_t *tr_vec_resume(struct tr *t, const struct stub *s);
 
 #endif

@@ -171,7 +171,13 @@ struct stub *tr_stub(struct tr *t, const struct emu_uop *u)
 {
     struct stub *s = &t->stubs[t->nstubs++];
 
-    *s = (struct stub){.u = u, .rip = t->rip, .next = t->next, .dirty = t->dirty, .left = t->left};
+    *s = (struct stub){.u = u,
+                       .rip = t->rip,
+                       .next = t->next,
+                       .dirty = t->dirty,
+                       .xdirty = t->xdirty,
+                       .mx = t->mx,
+                       .left = t->left};
     return s;
 }
 
@@ -619,8 +625,21 @@ void tr_smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after)
 static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
 {
     struct kind k = kind_of(u->fn);
+    unsigned first_stub = t->nstubs;
     bool ok;
 
+    switch (k.tk) {
+    case T_JCC:
+    case T_JMP_REL:
+    case T_JMP_R:
+    case T_CALL_REL:
+    case T_CALL_R:
+    case T_RET:
+        tr_vec_end(t); /* they exit */
+        break;
+    default:
+        break;
+    }
     switch (k.tk) {
     case T_ALU:
         ok = tr_alu(t, u, k);
@@ -693,11 +712,18 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         ok = false;
         break;
     }
-    if (ok || (u->fn == uop_generic && tr_sse(t, u)))
+    if (ok || (u->fn == uop_generic && tr_sse(t, u))) {
+        for (unsigned i = first_stub; i < t->nstubs; i++) {
+            t->stubs[i].xlive_after = t->xlive;
+            t->stubs[i].mx_after = t->mx;
+            t->stubs[i].pending_after = t->pending;
+        }
         return false;
+    }
     /* No template (or not this form): the handler. It leaves cpu->rip at
      * the next instruction or, for a branch or an instruction of the
      * generic groups (always a block's last), where execution goes on. */
+    tr_vec_end(t);
     call_handler(t, u, t->rip, t->next, t->dirty);
     t->dirty = 0;
     if (last) {
@@ -721,8 +747,11 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
 
 static void emit_stub(struct tr *t, struct stub *s)
 {
+    uint8_t *mx_lost;
+
     for (unsigned i = 0; i < s->nholes; i++)
         jit_bind(&t->b, s->holes[i]);
+    tr_vec_spill(t, s);
     if (s->smc) {
         /* The store hit a page holding code: as emu_code_written. */
         write_back(t, s->dirty);
@@ -747,7 +776,20 @@ static void emit_stub(struct tr *t, struct stub *s)
         return;
     }
     exit_if_code_changed(t, s->left);
+    mx_lost = tr_vec_resume(t, s);
+    if (s->pending_after) {
+        /* The guest's status flags into the host's (DF, TF, AC clear). */
+        mov_load(&t->b, 8, HR_RAX, CPU(rflags));
+        alu_ri(&t->b, JA_AND, 4, HR_RAX, (uint32_t)RFLAGS_STATUS);
+        e8(&t->b, 0x50); /* PUSH RAX */
+        e8(&t->b, 0x9d); /* POPFQ */
+    }
     jmp_to(&t->b, s->resume);
+    if (mx_lost) {
+        jit_bind(&t->b, mx_lost);
+        refund(t, s->left);
+        leave(t);
+    }
 }
 
 /* Picks the guest registers the block uses at least twice, most used
@@ -837,6 +879,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
             rip = t->next;
         }
         if (!ended) {
+            tr_vec_end(t);
             tr_materialize(t);
             tr_exit_to(t, rip);
         }
