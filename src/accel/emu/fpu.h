@@ -25,7 +25,9 @@
 #define FX_FDP        16
 #define FX_MXCSR      24
 #define FX_MXCSR_MASK 28
-#define FX_HOST_BYTES 464 /* what FXSAVE writes; the rest of the 512 is software's */
+/* What the host's FXSAVE64 writes for certain: bytes 416-463 are reserved
+ * (AMD CPUs leave them as they were) and 464-511 software's. */
+#define FX_HOST_BYTES 416
 #define FX_ST(i)      (32 + 16 * (i)) /* ST(i) / MMi: 80 bits, then 6 reserved bytes */
 #define FX_XMM(i)     (160 + 16 * (i))
 

@@ -214,8 +214,8 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
                 memcpy(cpu->fxsave + FX_XMM(r), p->xmm[r], 16);
         set_fx32(cpu, FX_MXCSR, mxcsr);
     } else {
-        /* Bytes 464-511 are software's (SDM Vol. 1 Table 10-2): the host's
-         * FXSAVE left them as the stack had them. */
+        /* Only what the host's FXSAVE64 wrote (SDM Vol. 1 Table 10-2): the
+         * rest is as the stack had it, host memory the guest must not see. */
         memcpy(cpu->fxsave, ctx.fx, FX_HOST_BYTES);
     }
     return true;

@@ -114,36 +114,6 @@ static bool compares(ZydisMnemonic m)
            m == ZYDIS_MNEMONIC_UCOMISS || m == ZYDIS_MNEMONIC_UCOMISD;
 }
 
-/* The uop fields tr_ea needs, from a Zydis memory operand; false for one
- * it cannot address. */
-static bool mem_fields(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *o,
-                       struct emu_uop *m)
-{
-    int b = -1, x = -1;
-
-    if (o->mem.type != ZYDIS_MEMOP_TYPE_MEM || in->address_width < 32 ||
-        o->mem.segment < ZYDIS_REGISTER_ES || o->mem.segment > ZYDIS_REGISTER_GS ||
-        (o->mem.disp.has_displacement && o->mem.disp.value != (int32_t)o->mem.disp.value))
-        return false;
-    if (o->mem.base == ZYDIS_REGISTER_RIP)
-        b = UOP_RIP_REG;
-    else if (o->mem.base != ZYDIS_REGISTER_NONE && (b = emu_gpr_index(o->mem.base)) < 0)
-        return false;
-    if (o->mem.index != ZYDIS_REGISTER_NONE && (x = emu_gpr_index(o->mem.index)) < 0)
-        return false;
-    *m = (struct emu_uop){
-        .disp = o->mem.disp.has_displacement ? (int32_t)o->mem.disp.value : 0,
-        .base = b < 0 ? UOP_NO_REG : (uint8_t)b,
-        .index = x < 0 ? UOP_NO_REG : (uint8_t)x,
-        .scale = (uint8_t)(o->mem.scale == 8   ? 3
-                           : o->mem.scale == 4 ? 2
-                                               : o->mem.scale == 2),
-        .seg = (uint8_t)(o->mem.segment - ZYDIS_REGISTER_ES),
-        .addr_size = (uint8_t)(in->address_width / 8),
-    };
-    return true;
-}
-
 bool tr_sse(struct tr *t, const struct emu_uop *u)
 {
     const struct emu_decoded *d = (const struct emu_decoded *)(uintptr_t)u->imm;
@@ -206,7 +176,7 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
             gpr = i;
             g = emu_gpr_index(o->reg.value);
             gsize = o->size / 8;
-        } else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY && mem < 0 && mem_fields(in, o, &mu)) {
+        } else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY && mem < 0 && tr_mem_fields(in, o, &mu)) {
             mem = i;
             msize = o->size / 8;
         } else if (o->type != ZYDIS_OPERAND_TYPE_IMMEDIATE) {

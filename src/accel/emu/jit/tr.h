@@ -110,6 +110,10 @@ struct stub *tr_stub(struct tr *t, const struct emu_uop *u);
 void tr_to_stub(struct tr *t, struct stub *s, unsigned cc);
 /* Writes pending host flags back to guest RFLAGS. */
 void tr_materialize(struct tr *t);
+/* The uop fields tr_ea needs, from a Zydis memory operand of a generic
+ * instruction; false for one it cannot address. */
+bool tr_mem_fields(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *o,
+                   struct emu_uop *m);
 /* u's memory operand's linear address into RSI (64-bit code). */
 void tr_ea(struct tr *t, const struct emu_uop *u);
 /* The host address of size bytes at linear RSI into RDI for acc, or a jump
@@ -171,6 +175,8 @@ bool tr_jmp_r(struct tr *t, const struct emu_uop *u);
 bool tr_call(struct tr *t, const struct emu_uop *u, bool rel);
 bool tr_ret(struct tr *t, const struct emu_uop *u, struct kind k);
 
+/* native.c: a template for u, a generic integer instruction, if it has one. */
+bool tr_native(struct tr *t, const struct emu_uop *u);
 /* sse.c: a template for u, a generic SSE instruction, if it has one. */
 bool tr_sse(struct tr *t, const struct emu_uop *u);
 /* sse.c: before a call into C or an exit on the main path: the guest's

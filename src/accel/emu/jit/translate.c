@@ -603,6 +603,36 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
         lea(&t->b, 8, HR_RSP, jm(HR_RSP, 8)); /* drops them: no flags change */
 }
 
+/* The uop fields tr_ea needs, from a Zydis memory operand; false for one
+ * it cannot address. */
+bool tr_mem_fields(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *o,
+                       struct emu_uop *m)
+{
+    int b = -1, x = -1;
+
+    if (o->mem.type != ZYDIS_MEMOP_TYPE_MEM || in->address_width < 32 ||
+        o->mem.segment < ZYDIS_REGISTER_ES || o->mem.segment > ZYDIS_REGISTER_GS ||
+        (o->mem.disp.has_displacement && o->mem.disp.value != (int32_t)o->mem.disp.value))
+        return false;
+    if (o->mem.base == ZYDIS_REGISTER_RIP)
+        b = UOP_RIP_REG;
+    else if (o->mem.base != ZYDIS_REGISTER_NONE && (b = emu_gpr_index(o->mem.base)) < 0)
+        return false;
+    if (o->mem.index != ZYDIS_REGISTER_NONE && (x = emu_gpr_index(o->mem.index)) < 0)
+        return false;
+    *m = (struct emu_uop){
+        .disp = o->mem.disp.has_displacement ? (int32_t)o->mem.disp.value : 0,
+        .base = b < 0 ? UOP_NO_REG : (uint8_t)b,
+        .index = x < 0 ? UOP_NO_REG : (uint8_t)x,
+        .scale = (uint8_t)(o->mem.scale == 8   ? 3
+                           : o->mem.scale == 4 ? 2
+                                               : o->mem.scale == 2),
+        .seg = (uint8_t)(o->mem.segment - ZYDIS_REGISTER_ES),
+        .addr_size = (uint8_t)(in->address_width / 8),
+    };
+    return true;
+}
+
 /* After a store through RDI: a page holding code ends the block (stub). */
 void tr_smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after)
 {
@@ -712,7 +742,7 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         ok = false;
         break;
     }
-    if (ok || (u->fn == uop_generic && tr_sse(t, u))) {
+    if (ok || (u->fn == uop_generic && (tr_sse(t, u) || tr_native(t, u)))) {
         for (unsigned i = first_stub; i < t->nstubs; i++) {
             t->stubs[i].xlive_after = t->xlive;
             t->stubs[i].mx_after = t->mx;

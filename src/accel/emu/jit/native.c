@@ -1,0 +1,328 @@
+/*
+ * Integer instructions without a uop of their own (exec.c's groups) in
+ * translated code, run as the same host instruction: the copy-them-as-they-
+ * are technique of VMware's binary translator. The guest registers the
+ * instruction names are loaded whole into host registers (RAX, RCX, RDX,
+ * RSI: those it names implicitly into themselves), Zydis re-encodes it for
+ * them with its memory operand as [RDI] (after the TLB probe), and the
+ * registers it writes are stored back whole: a host instruction merges an
+ * 8- or 16-bit result and zero-extends a 32-bit one exactly as the guest's
+ * would. A LOCK prefix stays, so a locked instruction is a host locked
+ * instruction on the guest's page (the probe only hits in RAM).
+ *
+ * Only instructions whose handler gets the same result and flags from the
+ * same host instruction qualify (alu.c runs them on the host too, with the
+ * guest's flags loaded first, which is what decides the flags the SDM
+ * calls undefined; the templates do the same where an instruction has
+ * some): the list in native_ok. BT, BTS, BTR, BTC change only CF, as their
+ * handler does. DIV has a template of its own: its #DE is checked first,
+ * as the host instruction would kill vx86; PUSHFQ one of its own too.
+ */
+#include "accel/emu/jit/tr.h"
+
+/* Host registers the templates may load guest registers into. */
+static const uint8_t pool[] = {HR_RCX, HR_RDX, HR_RAX, HR_RSI};
+
+static const ZydisRegister r64[8] = {ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_RDX,
+                                     ZYDIS_REGISTER_RBX, ZYDIS_REGISTER_RSP, ZYDIS_REGISTER_RBP,
+                                     ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_RDI};
+static const ZydisRegister r32[8] = {ZYDIS_REGISTER_EAX, ZYDIS_REGISTER_ECX, ZYDIS_REGISTER_EDX,
+                                     ZYDIS_REGISTER_EBX, ZYDIS_REGISTER_ESP, ZYDIS_REGISTER_EBP,
+                                     ZYDIS_REGISTER_ESI, ZYDIS_REGISTER_EDI};
+static const ZydisRegister r16[8] = {ZYDIS_REGISTER_AX, ZYDIS_REGISTER_CX, ZYDIS_REGISTER_DX,
+                                     ZYDIS_REGISTER_BX, ZYDIS_REGISTER_SP, ZYDIS_REGISTER_BP,
+                                     ZYDIS_REGISTER_SI, ZYDIS_REGISTER_DI};
+static const ZydisRegister r8[8] = {ZYDIS_REGISTER_AL,  ZYDIS_REGISTER_CL,  ZYDIS_REGISTER_DL,
+                                    ZYDIS_REGISTER_BL,  ZYDIS_REGISTER_SPL, ZYDIS_REGISTER_BPL,
+                                    ZYDIS_REGISTER_SIL, ZYDIS_REGISTER_DIL};
+static const ZydisRegister r8h[4] = {ZYDIS_REGISTER_AH, ZYDIS_REGISTER_CH, ZYDIS_REGISTER_DH,
+                                     ZYDIS_REGISTER_BH};
+
+/* The instructions copied; bits: only CF of their flags is taken. */
+static bool native_ok(ZydisMnemonic m, bool *cf_only)
+{
+    *cf_only = false;
+    switch (m) {
+    case ZYDIS_MNEMONIC_BT:
+    case ZYDIS_MNEMONIC_BTS:
+    case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC:
+        *cf_only = true;
+        return true;
+    case ZYDIS_MNEMONIC_MOV:
+    case ZYDIS_MNEMONIC_MOVZX:
+    case ZYDIS_MNEMONIC_MOVSX:
+    case ZYDIS_MNEMONIC_BSWAP:
+    case ZYDIS_MNEMONIC_ADD:
+    case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_AND:
+    case ZYDIS_MNEMONIC_OR:
+    case ZYDIS_MNEMONIC_XOR:
+    case ZYDIS_MNEMONIC_CMP:
+    case ZYDIS_MNEMONIC_TEST:
+    case ZYDIS_MNEMONIC_INC:
+    case ZYDIS_MNEMONIC_DEC:
+    case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_NOT:
+    case ZYDIS_MNEMONIC_XADD:
+    case ZYDIS_MNEMONIC_CMPXCHG:
+    case ZYDIS_MNEMONIC_MUL:
+    case ZYDIS_MNEMONIC_IMUL:
+    case ZYDIS_MNEMONIC_BSF:
+    case ZYDIS_MNEMONIC_BSR:
+    case ZYDIS_MNEMONIC_TZCNT:
+    case ZYDIS_MNEMONIC_LZCNT:
+    case ZYDIS_MNEMONIC_POPCNT:
+    case ZYDIS_MNEMONIC_SHLD:
+    case ZYDIS_MNEMONIC_SHRD:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Guest GPR index and whether it is a high-byte register; -1 for none. */
+static int guest_reg(ZydisRegister r, bool *high)
+{
+    *high = r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH;
+    if (*high)
+        return (int)(r - ZYDIS_REGISTER_AH);
+    return emu_gpr_index(r);
+}
+
+static ZydisRegister host_reg(unsigned h, unsigned bits, bool high)
+{
+    if (high)
+        return r8h[h];
+    return bits == 64 ? r64[h] : bits == 32 ? r32[h] : bits == 16 ? r16[h] : r8[h];
+}
+
+struct plan {
+    uint8_t host_of[16];
+    uint16_t loaded, stored;
+    unsigned used; /* host registers taken: bit n for HR n */
+};
+
+/* Gives guest register g a host register (hidden: its own; high: one with
+ * a high byte; byte: one that needs no REX). */
+static bool place(struct plan *p, int g, bool hidden, bool high, bool byte)
+{
+    if (p->host_of[g] != HR_NONE)
+        return !(high || byte) || p->host_of[g] <= HR_RDX;
+    if (hidden) {
+        if (g > GPR_RDX || (p->used & (1u << g)))
+            return false;
+        p->host_of[g] = (uint8_t)g;
+        p->used |= 1u << g;
+        return true;
+    }
+    for (unsigned i = 0; i < sizeof(pool); i++) {
+        unsigned h = pool[i];
+
+        if ((p->used & (1u << h)) || ((high || byte) && h > HR_RDX))
+            continue;
+        p->host_of[g] = (uint8_t)h;
+        p->used |= 1u << h;
+        return true;
+    }
+    return false;
+}
+
+/* The guest's status flags into the host's (DF, TF, AC clear). Clobbers RAX. */
+static void load_flags(struct tr *t)
+{
+    mov_load(&t->b, 8, HR_RAX, CPU(rflags));
+    alu_ri(&t->b, JA_AND, 4, HR_RAX, (uint32_t)RFLAGS_STATUS);
+    e8(&t->b, 0x50); /* PUSH RAX */
+    e8(&t->b, 0x9d); /* POPFQ */
+}
+
+/* DIV r/m32, r/m64: the quotient fits, and the divisor is not zero, or the
+ * handler raises #DE. Flags are left alone (alu.c's div1). */
+static bool tr_div(struct tr *t, const struct emu_uop *u, const ZydisDecodedInstruction *in,
+                   const ZydisDecodedOperand *ops)
+{
+    unsigned size = ops[0].size / 8;
+    struct emu_uop mu;
+    struct stub *s;
+    bool high;
+    int g = -1;
+
+    if (size < 4)
+        return false;
+    if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        if ((g = guest_reg(ops[0].reg.value, &high)) < 0)
+            return false;
+    } else if (ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY || !tr_mem_fields(in, &ops[0], &mu)) {
+        return false;
+    }
+    s = tr_stub(t, u);
+    tr_materialize(t);
+    if (g < 0) {
+        mu.len = u->len;
+        tr_ea(t, &mu);
+        tr_probe(t, s, ACC_READ, size);
+        mov_load(&t->b, size, HR_RCX, jm(HR_RDI, 0));
+    } else {
+        tr_get(t, size, HR_RCX, (unsigned)g);
+    }
+    test_rr(&t->b, size, HR_RCX, HR_RCX);
+    tr_to_stub(t, s, CC_E);
+    tr_get(t, size, HR_RDX, GPR_RDX);
+    alu_rr(&t->b, JA_CMP, size, HR_RDX, HR_RCX);
+    tr_to_stub(t, s, CC_AE);
+    tr_get(t, size, HR_RAX, GPR_RAX);
+    emit_rr(&t->b, 0xf7, size, 6, HR_RCX); /* DIV RCX */
+    tr_put(t, size, GPR_RAX, HR_RAX);
+    tr_put(t, size, GPR_RDX, HR_RDX);
+    s->resume = t->b.p;
+    return true;
+}
+
+/* PUSHFQ: RFLAGS with VM and RF clear (SDM PUSHF; VM is 0 in 64-bit code,
+ * so no #GP). */
+static bool tr_pushf(struct tr *t, const struct emu_uop *u, const ZydisDecodedInstruction *in)
+{
+    struct stub *s;
+
+    if (in->operand_width != 64)
+        return false;
+    s = tr_stub(t, u);
+    tr_materialize(t);
+    tr_push_probe(t, s, 8);
+    mov_load(&t->b, 8, HR_RAX, CPU(rflags));
+    alu_ri(&t->b, JA_AND, 8, HR_RAX, (uint32_t) ~(RFLAGS_VM | RFLAGS_RF));
+    mov_store(&t->b, 8, jm(HR_RDI, 0), HR_RAX);
+    tr_put(t, 8, GPR_RSP, HR_RSI);
+    tr_smc_check(t, u, t->next);
+    s->resume = t->b.p;
+    return true;
+}
+
+bool tr_native(struct tr *t, const struct emu_uop *u)
+{
+    const struct emu_decoded *d = (const struct emu_decoded *)(uintptr_t)u->imm;
+    const ZydisDecodedInstruction *in = &d->insn;
+    const ZydisDecodedOperand *ops = d->ops;
+    struct plan p = {.used = 1u << HR_RDI};
+    uint32_t wr = 0, undefined = 0;
+    int mem = -1;
+    bool cf_only, high;
+    ZydisEncoderRequest req;
+    uint8_t enc[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    ZyanUSize len = sizeof(enc);
+    struct emu_uop mu;
+    struct stub *s = NULL;
+
+    if (!t->flat64 || in->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+        return false;
+    if (in->mnemonic == ZYDIS_MNEMONIC_DIV)
+        return tr_div(t, u, in, ops);
+    if (in->mnemonic == ZYDIS_MNEMONIC_PUSHFQ)
+        return tr_pushf(t, u, in);
+    if (!native_ok(in->mnemonic, &cf_only))
+        return false;
+    if (in->cpu_flags) {
+        if (in->cpu_flags->tested)
+            return false;
+        wr = in->cpu_flags->modified | in->cpu_flags->set_0 | in->cpu_flags->set_1 |
+             in->cpu_flags->undefined;
+        undefined = in->cpu_flags->undefined;
+        if (wr & ~(uint32_t)RFLAGS_STATUS)
+            return false;
+    }
+    memset(p.host_of, HR_NONE, sizeof(p.host_of));
+    /* Implicit registers first: they keep their own host registers. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < in->operand_count; i++) {
+            const ZydisDecodedOperand *o = &ops[i];
+            bool hidden = o->visibility != ZYDIS_OPERAND_VISIBILITY_EXPLICIT;
+            int g;
+
+            if (hidden != (pass == 0))
+                continue;
+            if (o->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+                continue;
+            } else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+                /* Not a bit string (BT* m, r reaches outside the operand). */
+                if (hidden || mem >= 0 || (cf_only && ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) ||
+                    !tr_mem_fields(in, o, &mu))
+                    return false;
+                mem = i;
+                continue;
+            } else if (o->type != ZYDIS_OPERAND_TYPE_REGISTER) {
+                return false;
+            }
+            if (o->reg.value == ZYDIS_REGISTER_RFLAGS || o->reg.value == ZYDIS_REGISTER_EFLAGS)
+                continue;
+            if ((g = guest_reg(o->reg.value, &high)) < 0 ||
+                !place(&p, g, hidden, high, o->size == 8))
+                return false;
+            p.loaded |= (uint16_t)(1u << g);
+            if (o->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+                p.stored |= (uint16_t)(1u << g);
+        }
+    /* A shift by 0 leaves the flags alone (not the host's garbage). */
+    if ((in->mnemonic == ZYDIS_MNEMONIC_SHLD || in->mnemonic == ZYDIS_MNEMONIC_SHRD) &&
+        (ops[2].type != ZYDIS_OPERAND_TYPE_IMMEDIATE ||
+         !(ops[2].imm.value.u & (ops[0].size == 64 ? 63 : 31))))
+        return false;
+
+    if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(
+            in, ops, in->operand_count_visible, &req)))
+        return false;
+    req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+    req.prefixes &= ~(ZyanU64)ZYDIS_ATTRIB_HAS_SEGMENT;
+    req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
+    for (int i = 0; i < in->operand_count_visible; i++) {
+        if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+            req.operands[i].mem.base = ZYDIS_REGISTER_RDI;
+            req.operands[i].mem.index = ZYDIS_REGISTER_NONE;
+            req.operands[i].mem.scale = 0;
+            req.operands[i].mem.displacement = 0;
+        } else if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+            int g = guest_reg(ops[i].reg.value, &high);
+
+            req.operands[i].reg.value = host_reg(p.host_of[g], ops[i].size, high);
+        }
+    }
+    if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, enc, &len)))
+        return false;
+
+    if (mem >= 0) {
+        bool writes = ops[mem].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
+
+        s = tr_stub(t, u);
+        tr_materialize(t);
+        mu.len = u->len;
+        tr_ea(t, &mu);
+        tr_probe(t, s, writes ? ACC_WRITE : ACC_READ, ops[mem].size / 8);
+    }
+    if (cf_only) {
+        tr_flags_overwritten(t, RFLAGS_CF);
+        wr = RFLAGS_CF;
+    } else if (undefined) {
+        /* The handler runs it on the guest's flags: so does the host. */
+        tr_materialize(t);
+        load_flags(t);
+    } else {
+        tr_flags_overwritten(t, wr);
+    }
+    for (unsigned g = 0; g < 16; g++)
+        if (p.loaded & (1u << g))
+            tr_get(t, 8, p.host_of[g], g);
+    for (ZyanUSize i = 0; i < len; i++)
+        e8(&t->b, enc[i]);
+    if (wr)
+        t->pending = wr;
+    for (unsigned g = 0; g < 16; g++)
+        if (p.stored & (1u << g))
+            tr_put(t, 8, g, p.host_of[g]);
+    if (mem >= 0 && (ops[mem].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
+        tr_materialize(t); /* the check's compare changes the host flags */
+        tr_smc_check(t, u, t->next);
+    }
+    if (s)
+        s->resume = t->b.p;
+    return true;
+}
