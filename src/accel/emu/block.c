@@ -181,18 +181,12 @@ static struct emu_block *lookup(struct emu_cpu *cpu)
     return b;
 }
 
-/* Runs b from its start; returns how many instructions ran. After MOV SS or
- * STI (intr_shadow) only the first runs, so a pending interrupt is taken
- * right after it, as on hardware. A store to a page holding decoded code
- * ends the block: the rest of it may have been overwritten. */
-static unsigned run_block(struct emu_cpu *cpu, const struct emu_block *b)
+/* A store to a page holding decoded code ends the block: the rest of it
+ * may have been overwritten. */
+unsigned emu_block_run(struct emu_cpu *cpu, const struct emu_block *b, unsigned first)
 {
-    const struct emu_uop *u = b->uops, *end = u + b->count;
+    const struct emu_uop *u = b->uops + first, *end = b->uops + b->count;
 
-    if (cpu->intr_shadow) {
-        cpu->intr_shadow = false;
-        end = u + 1;
-    }
     cpu->code_changed = false;
     for (; u < end; u++) {
         uint64_t next = (cpu->rip + u->len) & b->rip_mask;
@@ -202,9 +196,28 @@ static unsigned run_block(struct emu_cpu *cpu, const struct emu_block *b)
         u->fn(cpu, u);
         /* A REP string instruction left to be resumed sets RIP back. */
         if (__builtin_expect(cpu->code_changed || cpu->rip != next, 0))
-            return (unsigned)(u - b->uops) + 1;
+            return (unsigned)(u - b->uops) + 1 - first;
     }
-    return (unsigned)(end - b->uops);
+    return b->count - first;
+}
+
+/* Runs b from its start; returns how many instructions ran. After MOV SS or
+ * STI (intr_shadow) only the first runs, so a pending interrupt is taken
+ * right after it, as on hardware. */
+static unsigned run_block(struct emu_cpu *cpu, const struct emu_block *b)
+{
+    if (cpu->intr_shadow) {
+        const struct emu_uop *u = b->uops;
+
+        /* One instruction: interrupts are due after it. */
+        cpu->intr_shadow = false;
+        cpu->code_changed = false;
+        cpu->insn_rip = cpu->rip;
+        cpu->rip = (cpu->rip + u->len) & b->rip_mask;
+        u->fn(cpu, u);
+        return 1;
+    }
+    return emu_block_run(cpu, b, 0);
 }
 
 /* The block linked from prev at RIP, if the link still holds. */

@@ -76,6 +76,12 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b);
  * block at the new cpu->rip (a direct branch within the page), or NULL. */
 void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b);
 
+/* block.c, for translated code: runs b's instructions from index first
+ * on (cpu->rip at that one) through their handlers, as the block loop
+ * would have gone on; returns how many ran (fewer if a store to code or a
+ * REP string instruction left to be resumed ends b there). */
+unsigned emu_block_run(struct emu_cpu *cpu, const struct emu_block *b, unsigned first);
+
 /* Points the link site returned by emu_jit_run at b's translation, which
  * must be for the same CPL and for cpu->rip, in the same linear page as the
  * site's block. */

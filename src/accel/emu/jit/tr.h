@@ -63,6 +63,7 @@ struct stub {
     bool smc;
     bool rip_stored;  /* smc: the instruction stored cpu->rip itself */
     uint64_t smc_rip; /* smc: RIP after the instruction (a branch's target) */
+    unsigned idx;     /* the instruction's index in the block */
     unsigned left;    /* the block's instructions after this one */
 };
 

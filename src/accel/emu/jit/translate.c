@@ -177,6 +177,7 @@ struct stub *tr_stub(struct tr *t, const struct emu_uop *u)
                        .dirty = t->dirty,
                        .xdirty = t->xdirty,
                        .mx = t->mx,
+                       .idx = t->cur,
                        .left = t->left};
     return s;
 }
@@ -816,8 +817,17 @@ static void emit_stub(struct tr *t, struct stub *s)
     }
     jmp_to(&t->b, s->resume);
     if (mx_lost) {
+        /* The rest of the block through the interpreter, so that blocks
+         * end where the block loop's would. */
         jit_bind(&t->b, mx_lost);
-        refund(t, s->left);
+        mov_rr(&t->b, 8, HR_RDI, HR_RBX);
+        mov_imm(&t->b, HR_RSI, (uintptr_t)t->blk);
+        mov_imm(&t->b, HR_RDX, s->idx + 1);
+        mov_imm(&t->b, HR_RAX, (uintptr_t)emu_block_run);
+        call_r(&t->b, HR_RAX);
+        mov_imm(&t->b, HR_RCX, s->left);
+        alu_rr(&t->b, JA_SUB, 4, HR_RCX, HR_RAX);
+        alu_store(&t->b, JA_ADD, 4, CPU(jit_budget), HR_RCX);
         leave(t);
     }
 }
