@@ -3,10 +3,11 @@
 #include <string.h>
 
 /* Bits the guest can write; delivery status and Remote IRR are read-only.
- * Bits 55:48 too, as on the ICH: a VT-d remappable entry keeps its format
+ * With an IOMMU, bits 55:48 too: a VT-d remappable entry keeps its format
  * bit and interrupt index there (VT-d §5.1.5.1). */
+#define RTE_REMAP_BITS 0x00ff000000000000ull
 #define RTE_WRITABLE                                                                               \
-    (0xffff000000000000ull | IOAPIC_RTE_MASKED | IOAPIC_RTE_LEVEL | IOAPIC_RTE_POLARITY |          \
+    (0xff00000000000000ull | IOAPIC_RTE_MASKED | IOAPIC_RTE_LEVEL | IOAPIC_RTE_POLARITY |          \
      IOAPIC_RTE_LOGICAL | 0x7ffull)
 
 /* Entry e as the MSI the IOAPIC sends through an IOMMU, remapped into m
@@ -127,7 +128,7 @@ static void write_reg(struct ioapic *a, uint32_t index, uint32_t value)
         v = (e & 0xffffffffull) | (uint64_t)value << 32;
     else
         v = (e & ~0xffffffffull) | value;
-    e = (v & RTE_WRITABLE) | (e & IOAPIC_RTE_REMOTE);
+    e = (v & (RTE_WRITABLE | (a->remap ? RTE_REMAP_BITS : 0))) | (e & IOAPIC_RTE_REMOTE);
     /* Switching a pin to edge clears Remote IRR; old Linux EOIs this way. */
     if (!(e & IOAPIC_RTE_LEVEL))
         e &= ~IOAPIC_RTE_REMOTE;

@@ -59,7 +59,9 @@ struct ioapic {
     /* With an IOMMU (NULL: none): every interrupt goes out as the MSI
      * addr/data an IOAPIC sends on a VT-d platform (remappable entries in
      * the remappable format) and remap says what to deliver: 0 and the
-     * compatibility-format message, or < 0 to drop it. Runs with a->lock. */
+     * compatibility-format message, or < 0 to drop it. Runs with a->lock.
+     * Set before the guest runs; the entries' bits 55:48 are then
+     * writable, as the remappable format needs. */
     int (*remap)(void *opaque, uint64_t *addr, uint32_t *data);
     void *remap_opaque;
 };
