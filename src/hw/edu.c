@@ -68,8 +68,8 @@ static void run_dma(struct edu *e)
     int64_t off = buf_offset(to_ram ? e->dma_src : e->dma_dst, e->dma_count);
 
     if (off >= 0 && e->dma_count && bus_master(e))
-        e->ops->dma(e->opaque, e->sid, to_ram ? e->dma_dst : e->dma_src, e->buf + off,
-                    e->dma_count, to_ram);
+        e->ops->dma(e->opaque, e->sid, to_ram ? e->dma_dst : e->dma_src, e->buf + off, e->dma_count,
+                    to_ram);
     e->dma_cmd &= ~(uint64_t)EDU_DMA_RUN;
     if (e->dma_cmd & EDU_DMA_IRQ)
         raise_irq(e, EDU_IRQ_DMA);

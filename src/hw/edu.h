@@ -46,15 +46,15 @@
 
 #include "hw/pci.h"
 
-#define EDU_VENDOR    0x1234
-#define EDU_DEVICE    0x11e8
-#define EDU_CLASS     0x00ff00
-#define EDU_BAR_SIZE  0x100000
-#define EDU_DMA_BASE  0x40000
-#define EDU_DMA_SIZE  4096
-#define EDU_ID        0x010000ed
-#define EDU_IRQ_FACT  0x1
-#define EDU_IRQ_DMA   0x100
+#define EDU_VENDOR   0x1234
+#define EDU_DEVICE   0x11e8
+#define EDU_CLASS    0x00ff00
+#define EDU_BAR_SIZE 0x100000
+#define EDU_DMA_BASE 0x40000
+#define EDU_DMA_SIZE 4096
+#define EDU_ID       0x010000ed
+#define EDU_IRQ_FACT 0x1
+#define EDU_IRQ_DMA  0x100
 
 /* Registers (offsets in BAR0). */
 #define EDU_REG_ID        0x00

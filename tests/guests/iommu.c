@@ -13,8 +13,8 @@
 #include "lib/guest.h"
 #include "lib/trap.h"
 
-#define LAPIC 0xfee00000ul
-#define VTD   0xfed90000ul
+#define LAPIC  0xfee00000ul
+#define VTD    0xfed90000ul
 #define IOAPIC 0xfec00000ul
 
 /* VT-d registers (§11.4). */
@@ -45,13 +45,13 @@
 #define EDU_CMD   0x98
 #define EDU_BUF   0x40000
 
-#define VEC_FAULT 0x51
-#define VEC_MSI   0x52
-#define VEC_INTX  0x53
+#define VEC_FAULT  0x51
+#define VEC_MSI    0x52
+#define VEC_INTX   0x53
 #define VEC_COMPAT 0x54
-#define IOVA_RW   0x10000ul
-#define IOVA_RO   0x20000ul
-#define IOVA_NONE 0x30000ul
+#define IOVA_RW    0x10000ul
+#define IOVA_RO    0x20000ul
+#define IOVA_NONE  0x30000ul
 
 #define MMIO32(a) (*(volatile uint32_t *)(a))
 #define MMIO64(a) (*(volatile uint64_t *)(a))
@@ -183,7 +183,7 @@ static void dma_remapping(void)
     dma(IOVA_RO + 4, 0, 4, 1);
     CHECK(ro_page[1] == 0);
     CHECK(MMIO32(VTD + FSTS) & 2); /* PPF */
-    CHECK(take_fault() == 5);       /* write without write permission */
+    CHECK(take_fault() == 5);      /* write without write permission */
     CHECK(MMIO32(VTD + FSTS) == 0);
 
     MMIO32(VTD + FEDATA) = VEC_FAULT;
@@ -209,7 +209,7 @@ static void interrupt_remapping(void)
     take_irqs();
     CHECK(irqs[VEC_MSI] == 1);
 
-    cfg_wr(msi, cfg_rd(msi) & ~(1u << 16)); /* MSI off: INTx */
+    cfg_wr(msi, cfg_rd(msi) & ~(1u << 16));             /* MSI off: INTx */
     ioapic_write(0x11 + 2 * line, 2u << 17 | 1u << 16); /* index 2, remappable */
     ioapic_write(0x10 + 2 * line, 1u << 15 | VEC_INTX); /* level, unmasked */
     for (int i = 1; i <= 2; i++) {

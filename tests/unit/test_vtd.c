@@ -35,8 +35,20 @@
 
 /* Register offsets (VT-d spec §11.4). */
 enum {
-    CAP = 0x08, ECAP = 0x10, GCMD = 0x18, GSTS = 0x1c, RTADDR = 0x20, FSTS = 0x34, FECTL = 0x38,
-    FEDATA = 0x3c, FEADDR = 0x40, IQH = 0x80, IQT = 0x88, IQA = 0x90, ICS = 0x9c, IRTA = 0xb8,
+    CAP = 0x08,
+    ECAP = 0x10,
+    GCMD = 0x18,
+    GSTS = 0x1c,
+    RTADDR = 0x20,
+    FSTS = 0x34,
+    FECTL = 0x38,
+    FEDATA = 0x3c,
+    FEADDR = 0x40,
+    IQH = 0x80,
+    IQT = 0x88,
+    IQA = 0x90,
+    ICS = 0x9c,
+    IRTA = 0xb8,
     FRCD = 0x220,
 };
 #define TE    (1u << 31)
@@ -192,11 +204,11 @@ static void test_caps(void **state)
     uint64_t cap = rd(f, CAP, 8), ecap = rd(f, ECAP, 8);
 
     assert_int_equal(rd(f, 0, 4), 0x10);
-    assert_int_equal(cap >> 8 & 0x1f, 0x6);     /* SAGAW: 39 and 48 bits */
-    assert_int_equal(cap >> 34 & 3, 3);         /* SLLPS: 2 MiB, 1 GiB */
+    assert_int_equal(cap >> 8 & 0x1f, 0x6); /* SAGAW: 39 and 48 bits */
+    assert_int_equal(cap >> 34 & 3, 3);     /* SLLPS: 2 MiB, 1 GiB */
     assert_int_equal((cap >> 24 & 0x3ff) * 16, FRCD);
-    assert_int_equal(ecap & 0xa, 0xa);          /* QI, IR */
-    assert_int_equal(ecap & 0x10, 0);           /* no EIM */
+    assert_int_equal(ecap & 0xa, 0xa); /* QI, IR */
+    assert_int_equal(ecap & 0x10, 0);  /* no EIM */
     assert_int_equal(cap >> 32, rd(f, CAP + 4, 4));
     assert_int_equal(rd(f, GSTS, 4), 0);
     assert_int_equal(rd(f, FSTS, 4), 0);

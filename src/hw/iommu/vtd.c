@@ -10,24 +10,25 @@
  * bits; FRO; SLLPS 2 MiB and 1 GiB; PSI; NFR 0 (one register); MAMV 18;
  * DWD, DRD. */
 #define CAP                                                                                        \
-    (6ULL | 0x6ULL << 8 | 47ULL << 16 | (uint64_t)(VTD_FRCD / 16) << 24 | 0x3ULL << 34 |         \
+    (6ULL | 0x6ULL << 8 | 47ULL << 16 | (uint64_t)(VTD_FRCD / 16) << 24 | 0x3ULL << 34 |           \
      1ULL << 39 | 18ULL << 48 | 1ULL << 54 | 1ULL << 55)
 /* §11.4.3 ECAP: C (coherent walks), QI, IR, PT; IRO; MHMV 15. */
-#define ECAP (1ULL << 0 | 1ULL << 1 | 1ULL << 3 | 1ULL << 6 | (uint64_t)(VTD_IVA / 16) << 8 | 0xfULL << 20)
+#define ECAP                                                                                       \
+    (1ULL << 0 | 1ULL << 1 | 1ULL << 3 | 1ULL << 6 | (uint64_t)(VTD_IVA / 16) << 8 | 0xfULL << 20)
 
 /* CCMD (§11.4.6) and IOTLB (§11.4.8.1): invalidate bit, requested and
  * actual granularity. */
-#define CCMD_ICC       (1ULL << 63)
-#define CCMD_CIRG(v)   ((v) >> 61 & 3)
-#define CCMD_CAIG_MASK (3ULL << 59)
-#define IOTLB_IVT      (1ULL << 63)
-#define IOTLB_IIRG(v)  ((v) >> 60 & 3)
+#define CCMD_ICC        (1ULL << 63)
+#define CCMD_CIRG(v)    ((v) >> 61 & 3)
+#define CCMD_CAIG_MASK  (3ULL << 59)
+#define IOTLB_IVT       (1ULL << 63)
+#define IOTLB_IIRG(v)   ((v) >> 60 & 3)
 #define IOTLB_IAIG_MASK (3ULL << 57)
 
 /* IQA (§11.4.13): base, queue size 2^QS pages of 256 128-bit descriptors;
  * IQH/IQT hold a descriptor index in bits 18:4. DW (256-bit descriptors)
  * needs scalable mode, which is not offered: the bit reads 0. */
-#define IQA_QS(v)   ((v) & 7)
+#define IQA_QS(v)   ((v)&7)
 #define IQA_ADDR    (~0xfffULL)
 #define IQ_IDX(v)   ((v) >> 4 & 0x7fff)
 #define IQ_IDX_MASK 0x7fff0ULL
@@ -72,7 +73,8 @@ static void inv_event(struct vtd *v)
 void vtd_unlock(struct vtd *v)
 {
     bool fe = v->fault_event, ie = v->inv_event;
-    uint64_t fa = (uint64_t)v->feuaddr << 32 | v->feaddr, ia = (uint64_t)v->ieuaddr << 32 | v->ieaddr;
+    uint64_t fa = (uint64_t)v->feuaddr << 32 | v->feaddr,
+             ia = (uint64_t)v->ieuaddr << 32 | v->ieaddr;
     uint32_t fd = v->fedata, id = v->iedata;
 
     v->fault_event = v->inv_event = false;

@@ -71,8 +71,8 @@ struct vtd {
     const struct vtd_ops *ops;
     void *opaque;
     uint32_t gsts;
-    uint64_t rtaddr, root;  /* RTADDR as written, and as latched by SRTP */
-    uint64_t irta, irt;     /* IRTA as written, and as latched by SIRTP */
+    uint64_t rtaddr, root; /* RTADDR as written, and as latched by SRTP */
+    uint64_t irta, irt;    /* IRTA as written, and as latched by SIRTP */
     uint64_t ccmd, iotlb, iva;
     uint32_t fsts, fectl, fedata, feaddr, feuaddr;
     uint64_t frcd[2]; /* the fault recording register, low and high */

@@ -51,8 +51,8 @@
 #define VTD_FSTS_IQE (1u << 4)
 #define VTD_FSTS_W1C (VTD_FSTS_PFO | 1u << 2 | 1u << 3 | VTD_FSTS_IQE | 1u << 5 | 1u << 6)
 /* FECTL and IECTL: interrupt mask and pending. */
-#define VTD_CTL_IM (1u << 31)
-#define VTD_CTL_IP (1u << 30)
+#define VTD_CTL_IM  (1u << 31)
+#define VTD_CTL_IP  (1u << 30)
 #define VTD_ICS_IWC 1u
 
 /* §11.4.14 FRCD, high quadword. */

@@ -12,15 +12,15 @@
 #define CTX_FPD         (1ULL << 1)
 #define CTX_TT(lo)      ((lo) >> 2 & 3)
 #define CTX_RSVD_LO     0xff0ULL
-#define CTX_AW(hi)      ((hi) & 7)
+#define CTX_AW(hi)      ((hi)&7)
 #define CTX_RSVD_HI     (0xffffffffff000080ULL)
 #define TT_SECOND_LEVEL 0
 #define TT_PASS_THROUGH 2
 
 /* §9.8: second-level paging entries. */
-#define SL_R     (1ULL << 0)
-#define SL_W     (1ULL << 1)
-#define SL_PS    (1ULL << 7)
+#define SL_R          (1ULL << 0)
+#define SL_W          (1ULL << 1)
+#define SL_PS         (1ULL << 7)
 #define SL_LEVEL_BITS 9
 
 /* A translation that failed: the fault reason, or 0 when the context
@@ -136,19 +136,19 @@ int vtd_dma(struct vtd *v, uint16_t sid, uint64_t iova, void *buf, uint64_t len,
 
 /* §9.10 IRTE (remapped format), low quadword; high: SID 15:0, SQ 17:16,
  * SVT 19:18. */
-#define IRTE_P         (1ULL << 0)
-#define IRTE_FPD       (1ULL << 1)
-#define IRTE_DM        (1ULL << 2)
-#define IRTE_RH        (1ULL << 3)
-#define IRTE_TM        (1ULL << 4)
-#define IRTE_DLM(lo)   ((lo) >> 5 & 7)
-#define IRTE_IM        (1ULL << 15) /* posted: not offered */
+#define IRTE_P          (1ULL << 0)
+#define IRTE_FPD        (1ULL << 1)
+#define IRTE_DM         (1ULL << 2)
+#define IRTE_RH         (1ULL << 3)
+#define IRTE_TM         (1ULL << 4)
+#define IRTE_DLM(lo)    ((lo) >> 5 & 7)
+#define IRTE_IM         (1ULL << 15) /* posted: not offered */
 #define IRTE_VECTOR(lo) ((lo) >> 16 & 0xff)
-#define IRTE_DST(lo)   ((lo) >> 40 & 0xff) /* xAPIC mode: DST bits 15:8 */
-#define IRTE_RSVD_LO   (0x7000ULL | 0xff000000ULL)
-#define IRTE_SVT(hi)   ((hi) >> 18 & 3)
-#define IRTE_SQ(hi)    ((hi) >> 16 & 3)
-#define IRTE_RSVD_HI   (~0xfffffULL)
+#define IRTE_DST(lo)    ((lo) >> 40 & 0xff) /* xAPIC mode: DST bits 15:8 */
+#define IRTE_RSVD_LO    (0x7000ULL | 0xff000000ULL)
+#define IRTE_SVT(hi)    ((hi) >> 18 & 3)
+#define IRTE_SQ(hi)     ((hi) >> 16 & 3)
+#define IRTE_RSVD_HI    (~0xfffffULL)
 
 /* §9.10 Table 20: source-id verification against the IRTE's SID/SQ/SVT. */
 static bool sid_ok(uint64_t hi, int sid)
@@ -199,8 +199,7 @@ static unsigned remap(struct vtd *v, int sid, uint64_t *addr, uint32_t *data, ui
     /* The compatibility-format message the LAPICs take (SDM Vol. 3A
      * §11.11): destination, RH, DM; vector, delivery and trigger mode,
      * and level asserted for level-triggered ones. */
-    *addr = 0xfee00000ULL | IRTE_DST(irte[0]) << 12 | (irte[0] & IRTE_RH) |
-            (irte[0] & IRTE_DM);
+    *addr = 0xfee00000ULL | IRTE_DST(irte[0]) << 12 | (irte[0] & IRTE_RH) | (irte[0] & IRTE_DM);
     *data = (uint32_t)(IRTE_VECTOR(irte[0]) | IRTE_DLM(irte[0]) << 8 |
                        (irte[0] & IRTE_TM ? 0xc000u : 0));
     return 0;
