@@ -376,6 +376,70 @@ static void test_queue(void **state)
     assert_int_equal(rd(f, FSTS, 4) & 0x10, 0x10);
 }
 
+/* A small xorshift, so that a failure repeats. */
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A guest address: mostly inside RAM and near the tables, sometimes
+ * anywhere. */
+static uint64_t rnd_addr(uint64_t *s)
+{
+    uint64_t r = rnd(s);
+
+    return r & 1 ? (r >> 8) % RAM : r & 2 ? ROOT + (r >> 8) % 0x30000 : r;
+}
+
+/* Hostile guest: random tables, registers and requests. Nothing may
+ * touch memory outside guest RAM (the ASan build checks) or hang. */
+static void test_hostile(void **state)
+{
+    static const unsigned regs[] = {GCMD, RTADDR, 0x28, FSTS, FECTL, FEDATA,   FEADDR,
+                                    IQT,  IQA,    ICS,  IRTA, 0x208, FRCD + 8, FRCD + 12};
+    struct fixture *f = *state;
+    uint64_t s = 0x9e3779b97f4a7c15ULL;
+
+    for (int i = 0; i < 20000; i++) {
+        uint64_t r = rnd(&s), addr = rnd_addr(&s), data;
+        uint32_t d32;
+
+        switch (r % 6) {
+        case 0: /* table contents */
+            put64(f, rnd_addr(&s) % (RAM - 8), rnd(&s));
+            break;
+        case 1: /* a register */
+            if (r & 0x100)
+                wr(f, regs[(r >> 9) % 14] & ~4u, 8, r & 0x200 ? addr : rnd(&s));
+            else
+                wr(f, regs[(r >> 9) % 14], 4, (uint32_t)rnd(&s));
+            break;
+        case 2: /* a DMA */
+            dma(f, addr, (r >> 8) % EDU_DMA_SIZE, (r >> 20) % (EDU_DMA_SIZE + 2), r & 0x100);
+            break;
+        case 3: /* an MSI, from the edu or from nobody in particular */
+            data = rnd(&s);
+            addr = 0xfee00000 | (r >> 8 & 0xfffff);
+            d32 = (uint32_t)data;
+            vtd_msi_remap(&f->vtd, r & 0x100 ? DEVFN : VTD_SID_NONE, &addr, &d32);
+            break;
+        case 4: /* enable everything, with tables somewhere */
+            wr(f, RTADDR, 8, rnd_addr(&s));
+            wr(f, IRTA, 8, rnd_addr(&s) | (r >> 8 & 15));
+            wr(f, IQA, 8, rnd_addr(&s) | (r >> 12 & 7));
+            wr(f, GCMD, 4, TE | SRTP | QIE | IRE | SIRTP);
+            break;
+        case 5: /* read every register back */
+            for (unsigned off = 0; off < VTD_SIZE; off += 4)
+                (void)rd(f, off, 4);
+            break;
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +448,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_remap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
