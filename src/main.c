@@ -46,6 +46,10 @@ static const char usage[] =
     "  --testdev            QEMU's test devices for kvm-unit-tests: pc-testdev\n"
     "                       (ports 0xe0-0xeb, 0x2000-0x2017, MMIO 0xff000000)\n"
     "                       and pci-testdev\n"
+    "  --iommu              an Intel VT-d IOMMU (DMA and interrupt remapping, at\n"
+    "                       0xfed90000, announced in an ACPI DMAR table; QEMU's\n"
+    "                       -device intel-iommu,intremap=on); emu engine only\n"
+    "  --device edu         QEMU's edu PCI device (DMA and interrupt tests)\n"
     "  --jit on|off         the emu engine's binary translator (default on);\n"
     "                       VX86_JIT_EAGER=1 translates code at its first run\n"
     "  --profile FILE[,map=PATH]  emu engine: write a profile of the run to FILE\n"
@@ -104,6 +108,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         OPT_NET,
         OPT_TRANSPORT,
         OPT_TESTDEV,
+        OPT_IOMMU,
+        OPT_DEVICE,
         OPT_JIT,
         OPT_PROFILE,
         OPT_NO_PIT,
@@ -123,6 +129,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         {"net", required_argument, NULL, OPT_NET},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
         {"testdev", no_argument, NULL, OPT_TESTDEV},
+        {"iommu", no_argument, NULL, OPT_IOMMU},
+        {"device", required_argument, NULL, OPT_DEVICE},
         {"jit", required_argument, NULL, OPT_JIT},
         {"profile", required_argument, NULL, OPT_PROFILE},
         {"no-pit", no_argument, NULL, OPT_NO_PIT},
@@ -187,6 +195,13 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
             break;
         case OPT_TESTDEV:
             cfg->testdev = true;
+            break;
+        case OPT_IOMMU:
+            cfg->iommu = true;
+            break;
+        case OPT_DEVICE:
+            if (config_parse_device(optarg, cfg))
+                return -EINVAL;
             break;
         case OPT_JIT:
             if (config_parse_jit(optarg, &cfg->jit_off))
@@ -254,6 +269,10 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
             (struct acpi_mmio_dev){vm.virtio[i]->base, VIRTIO_MMIO_SIZE, vm.virtio[i]->irq};
     if (boot_load_image(&vm.mem, img, &boot) || boot_write_tables(&vm.mem, cfg->cpus, devs, ndevs))
         goto out;
+    if (cfg->iommu && acpi_add_dmar(&vm.mem)) {
+        log_err("--iommu: cannot write the ACPI DMAR table");
+        goto out;
+    }
     if (vm_create_vcpus(&vm, &boot) || (first && console_init(cfg->serial)))
         goto out;
     status = vm_run(&vm);
@@ -292,6 +311,13 @@ static int cmd_run(int argc, char **argv)
     img.data = data;
     img.cmdline = cfg.cmdline;
     accel = pick_engine(cfg.engine);
+    /* KVM's in-kernel IOAPIC sends its interrupts past vx86, where the
+     * IOMMU's interrupt remapping cannot see them. */
+    if (cfg.iommu && accel == &accel_kvm_ops) {
+        log_err("--iommu: the kvm engine has no IOMMU (its in-kernel IOAPIC bypasses "
+                "interrupt remapping); use --engine emu");
+        goto out;
+    }
     if (cfg.profile && !accel->profile) {
         log_err("--profile: the %s engine has no profiler; it needs --engine emu", accel->name);
         goto out;

@@ -12,6 +12,7 @@
 
 #include "boot/layout.h"
 #include "hw/acpi_pm.h"
+#include "hw/iommu/vtd.h"
 #include "hw/pci.h"
 #include "vm/vm.h"
 
@@ -472,7 +473,8 @@ static struct gas io_gas(uint16_t port, unsigned bytes, uint8_t access)
     (sizeof(struct sdt_header) + 1 + 2 + 5 + PCI_AML + ACPI_MMIO_MAX * DEVICE_AML + sizeof(s5_aml))
 #define AREA_MAX (OFF_DSDT + DSDT_MAX)
 
-_Static_assert(OFF_XSDT + sizeof(struct sdt_header) + 8 * XSDT_ENTRIES <= OFF_FADT, "XSDT");
+_Static_assert(OFF_XSDT + sizeof(struct sdt_header) + 8 * (XSDT_ENTRIES + 1) <= OFF_FADT,
+               "XSDT, with room for the DMAR's entry");
 _Static_assert(OFF_FADT + sizeof(struct fadt) <= OFF_MCFG, "FADT");
 _Static_assert(OFF_MCFG + sizeof(struct mcfg) <= OFF_MADT, "MCFG");
 _Static_assert(AREA_MAX <= BOOT_ACPI_SIZE, "the tables fit in the ACPI area");
@@ -604,4 +606,72 @@ int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev
     build_mcfg(area);
     build_madt(area, cpus); /* it ends before OFF_DSDT whatever its length */
     return mem_write(mem, BOOT_ACPI, area, OFF_DSDT + dsdt_len);
+}
+
+/* VT-d spec §8.1-8.3: the DMAR table, one DRHD for every PCI function
+ * (INCLUDE_PCI_ALL) and the IOAPIC, which a DRHD must name for Linux to
+ * turn interrupt remapping on. */
+struct __attribute__((packed)) dmar {
+    struct sdt_header h;
+    uint8_t host_addr_width; /* N - 1 */
+    uint8_t flags;
+    uint8_t reserved[10];
+};
+
+struct __attribute__((packed)) dmar_drhd {
+    uint16_t type, length;
+    uint8_t flags, size;
+    uint16_t segment;
+    uint64_t base;
+};
+
+struct __attribute__((packed)) dmar_scope {
+    uint8_t type, length, flags, reserved, enum_id, start_bus;
+    uint8_t device, function; /* one path entry */
+};
+
+#define DMAR_INTR_REMAP      1
+#define DRHD_INCLUDE_PCI_ALL 1
+#define SCOPE_IOAPIC         3
+/* The IOAPIC's source-id, as QEMU's q35 gives it: bus 0xff, device 0. */
+#define IOAPIC_SID_BUS 0xff
+#define OFF_DMAR       ((AREA_MAX + 15) & ~15u)
+#define DMAR_LEN       (sizeof(struct dmar) + sizeof(struct dmar_drhd) + sizeof(struct dmar_scope))
+
+_Static_assert(OFF_DMAR + DMAR_LEN <= BOOT_ACPI_SIZE, "the DMAR fits in the ACPI area");
+
+int acpi_add_dmar(const struct guest_mem *mem)
+{
+    uint8_t t[DMAR_LEN];
+    struct dmar d = {.host_addr_width = 47, .flags = DMAR_INTR_REMAP};
+    struct dmar_drhd drhd = {.type = 0,
+                             .length = sizeof(drhd) + sizeof(struct dmar_scope),
+                             .flags = DRHD_INCLUDE_PCI_ALL,
+                             .base = VTD_BASE};
+    struct dmar_scope io = {.type = SCOPE_IOAPIC,
+                            .length = sizeof(io),
+                            .enum_id = ACPI_IOAPIC_ID,
+                            .start_bus = IOAPIC_SID_BUS};
+    uint8_t xsdt[sizeof(struct sdt_header) + 8 * (XSDT_ENTRIES + 1)];
+    struct sdt_header *xh = (struct sdt_header *)xsdt;
+    uint64_t entry = gpa_of(OFF_DMAR);
+    int err;
+
+    header(&d.h, "DMAR", DMAR_LEN, 1);
+    memcpy(t, &d, sizeof(d));
+    memcpy(t + sizeof(d), &drhd, sizeof(drhd));
+    memcpy(t + sizeof(d) + sizeof(drhd), &io, sizeof(io));
+    finish(t);
+    err = mem_write(mem, BOOT_ACPI + OFF_DMAR, t, sizeof(t));
+    /* acpi_build's XSDT, one entry longer. */
+    if (!err)
+        err = mem_read(mem, BOOT_ACPI + OFF_XSDT, xsdt, sizeof(xsdt) - 8);
+    if (err)
+        return err;
+    if (xh->length != sizeof(xsdt) - 8)
+        return -EINVAL;
+    memcpy(xsdt + sizeof(xsdt) - 8, &entry, 8);
+    xh->length = sizeof(xsdt);
+    finish(xsdt);
+    return mem_write(mem, BOOT_ACPI + OFF_XSDT, xsdt, sizeof(xsdt));
 }

@@ -10,6 +10,7 @@
  *                             -> MADT (one LAPIC per vCPU, the IOAPIC,
  *                                      IRQ0 -> GSI2, IRQ9 level/high, NMI)
  *                             -> MCFG (the ECAM window of hw/pci.h)
+ *                             -> DMAR (with --iommu: acpi_add_dmar)
  *
  * The FADT is a full (not hardware-reduced) one: SCI on IRQ 9, the PM1a
  * blocks and the 0xCF9 reset register of hw/acpi_pm.h.
@@ -40,6 +41,11 @@ struct acpi_mmio_dev {
  * bad count, -EFAULT if RAM is too small to hold them. */
 int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev *devs,
                int ndevs);
+
+/* After acpi_build: adds a DMAR table announcing the VT-d unit of
+ * hw/iommu/vtd.h (--iommu) to the XSDT. Returns 0, -EFAULT if RAM is too
+ * small, -EINVAL if the XSDT is not acpi_build's (called twice). */
+int acpi_add_dmar(const struct guest_mem *mem);
 
 /* The byte that makes the sum of len bytes at p zero (for checksum fields
  * that are zero while it is computed). */

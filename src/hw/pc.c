@@ -10,8 +10,12 @@
 #include "util/log.h"
 #include "vm/console.h"
 
-/* The last slot, clear of the virtio functions from 00:01.0 on. */
+/* The last slots, clear of the virtio functions from 00:01.0 on. */
 #define PCI_TESTDEV_SLOT 31
+#define EDU_SLOT         30
+/* Past the 64 KiB per slot that virtio-pci's BARs take (virtio/pci.c),
+ * aligned to the BAR's 1 MiB. */
+#define EDU_BAR_ADDR (PCI_MEM32_BASE + 0x200000)
 
 static void com1_irq(void *opaque, int level)
 {
@@ -61,6 +65,40 @@ static void dma_written(void *opaque, uint64_t gpa, uint64_t len)
 {
     vm_mem_written(opaque, gpa, len);
 }
+
+static void vtd_event(void *opaque, uint64_t addr, uint32_t data)
+{
+    vm_msi_deliver(opaque, addr, data);
+}
+
+static const struct vtd_ops vtd_ops = {.msi = vtd_event, .written = dma_written};
+
+static void edu_irq(void *opaque, unsigned gsi, int level)
+{
+    vm_irq_set(opaque, gsi, level);
+}
+
+static void edu_msi(void *opaque, uint16_t sid, uint64_t addr, uint32_t data)
+{
+    vm_msi_send_from(opaque, sid, addr, data);
+}
+
+/* A device's DMA: through the IOMMU with --iommu, else to guest physical
+ * addresses. */
+static int edu_dma(void *opaque, uint16_t sid, uint64_t addr, void *buf, uint64_t len, bool write)
+{
+    struct vm *vm = opaque;
+    int err;
+
+    if (vm->cfg.iommu)
+        return vtd_dma(&vm->pc->vtd, sid, addr, buf, len, write);
+    err = write ? mem_write(&vm->mem, addr, buf, len) : mem_read(&vm->mem, addr, buf, len);
+    if (!err && write)
+        vm_mem_written(vm, addr, len);
+    return err;
+}
+
+static const struct edu_ops edu_ops = {.irq = edu_irq, .msi = edu_msi, .dma = edu_dma};
 
 /* What QEMU's PC machine tells its firmware: RAM size, CPU counts and the
  * memory map as "etc/e820" ({u64 address, u64 length, u32 type}, packed,
@@ -139,6 +177,10 @@ int pc_init(struct vm *vm)
         err = pc_testdev_init(&pc->testdev, &vm->pio, &vm->mmio, testdev_irq, testdev_flush, vm);
     if (!err && vm->cfg.testdev)
         err = pci_testdev_init(&pc->pci_testdev, &pc->pci, &vm->pio, PCI_TESTDEV_SLOT);
+    if (!err && vm->cfg.iommu)
+        err = vtd_init(&pc->vtd, &vm->mmio, &vm->mem, &vtd_ops, vm);
+    if (!err && vm->cfg.edu)
+        err = edu_init(&pc->edu, &pc->pci, EDU_SLOT, (uint32_t)EDU_BAR_ADDR, &edu_ops, vm);
     if (err)
         log_err("cannot register platform devices: %s", strerror(-err));
     return err;
@@ -156,6 +198,8 @@ void pc_destroy(struct vm *vm)
     fw_cfg_destroy(&vm->pc->fw_cfg);
     pc_testdev_destroy(&vm->pc->testdev);
     pci_testdev_destroy(&vm->pc->pci_testdev);
+    edu_destroy(&vm->pc->edu);
+    vtd_destroy(&vm->pc->vtd);
     free(vm->pc);
     vm->pc = NULL;
 }

@@ -3,7 +3,8 @@
  * i8042, POST port, boot timer, CMOS RTC, ACPI power management (PM1
  * blocks, PM timer) and reset control, System Control Port A (0x92),
  * QEMU's fw_cfg, the PCI host bridge, and with --testdev QEMU's test
- * devices for kvm-unit-tests (pc_testdev.h, pci_testdev.h). The interrupt
+ * devices for kvm-unit-tests (pc_testdev.h, pci_testdev.h), with --iommu
+ * an Intel VT-d unit (iommu/vtd.h), with --device edu QEMU's edu. The interrupt
  * controllers and PIT come from the engine (KVM's in-kernel irqchip for kvm).
  */
 #ifndef VX86_HW_PC_H
@@ -11,8 +12,10 @@
 
 #include "hw/acpi_pm.h"
 #include "hw/boot_timer.h"
+#include "hw/edu.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
+#include "hw/iommu/vtd.h"
 #include "hw/pc_testdev.h"
 #include "hw/pci.h"
 #include "hw/pci_testdev.h"
@@ -34,6 +37,8 @@ struct pc {
     struct port92 port92;
     struct pc_testdev testdev; /* these two zeroed without --testdev */
     struct pci_testdev pci_testdev;
+    struct vtd vtd; /* zeroed without --iommu */
+    struct edu edu; /* zeroed without --device edu */
 };
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */

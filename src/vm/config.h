@@ -25,6 +25,10 @@ int config_parse_transport(const char *s, enum virtio_transport *out);
 /* "on" or "off": whether the emu engine translates hot code (--jit). */
 int config_parse_jit(const char *s, bool *off);
 
+/* One --device NAME: "edu" (QEMU's edu, hw/edu.h), the only one so far;
+ * sets its flag in cfg. */
+int config_parse_device(const char *s, struct vm_config *cfg);
+
 /* 1 to VM_MAX_CPUS. */
 int config_parse_cpus(const char *s, int *out);
 

@@ -115,13 +115,31 @@ void vm_irq_set(struct vm *vm, uint32_t gsi, int level)
         log_err("%s engine: cannot set IRQ %u: %s", vm->accel->name, gsi, strerror(-err));
 }
 
-void vm_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
+void vm_msi_deliver(struct vm *vm, uint64_t addr, uint32_t data)
 {
     int err = vm->accel->msi_send(vm, addr, data);
 
     if (err)
         log_err("%s engine: cannot send an MSI to 0x%" PRIx64 ": %s", vm->accel->name, addr,
                 strerror(-err));
+}
+
+int vm_msi_remap(struct vm *vm, int sid, uint64_t *addr, uint32_t *data)
+{
+    if (!vm->cfg.iommu || !vm->pc)
+        return 0;
+    return vtd_msi_remap(&vm->pc->vtd, sid, addr, data);
+}
+
+void vm_msi_send_from(struct vm *vm, int sid, uint64_t addr, uint32_t data)
+{
+    if (!vm_msi_remap(vm, sid, &addr, &data))
+        vm_msi_deliver(vm, addr, data);
+}
+
+void vm_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
+{
+    vm_msi_send_from(vm, VM_SID_NONE, addr, data);
 }
 
 bool vm_has_msi_irqfd(const struct vm *vm)

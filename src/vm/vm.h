@@ -84,6 +84,8 @@ struct vm_config {
     int nr_disks;
     struct vm_net net;
     bool testdev; /* --testdev: QEMU's pc-testdev and pci-testdev (hw/pc.h) */
+    bool iommu;   /* --iommu: an Intel VT-d unit (hw/iommu/vtd.h), emu engine only */
+    bool edu;     /* --device edu: QEMU's edu device (hw/edu.h) */
     bool jit_off; /* --jit off: the emu engine only interprets */
     const char *profile;     /* --profile FILE: the report's file; NULL: no profile */
     const char *profile_map; /* its map=PATH: kernel symbols; NULL: none */
@@ -155,8 +157,26 @@ void vm_reset(struct vm *vm, const char *why);
 /* Drives platform interrupt line gsi through the engine. */
 void vm_irq_set(struct vm *vm, uint32_t gsi, int level);
 
-/* Sends a message-signalled interrupt: data written to addr (PCI MSI). */
+/* Sends a message-signalled interrupt: data written to addr (PCI MSI), by
+ * a device that does not name itself: vm_msi_send_from(VM_SID_NONE). */
 void vm_msi_send(struct vm *vm, uint64_t addr, uint32_t data);
+
+/* A requester that does not say which PCI function it is. */
+#define VM_SID_NONE (-1)
+
+/* Sends an MSI from PCI requester sid (bus << 8 | devfn, or VM_SID_NONE),
+ * through the IOMMU's interrupt remapping with --iommu (vm_msi_remap),
+ * then to the engine. */
+void vm_msi_send_from(struct vm *vm, int sid, uint64_t addr, uint32_t data);
+
+/* With --iommu, the interrupt remapping of the message data to addr from
+ * sid: 0 with *addr and *data the message to deliver, or -EPERM when the IOMMU
+ * blocks it. Without --iommu: 0, unchanged. For the engine's IOAPIC too. */
+int vm_msi_remap(struct vm *vm, int sid, uint64_t *addr, uint32_t *data);
+
+/* Sends an MSI straight to the engine, not remapped: the IOMMU's own event
+ * interrupts (VT-d §5.1.6). */
+void vm_msi_deliver(struct vm *vm, uint64_t addr, uint32_t data);
 
 /* Whether the engine injects MSIs on eventfd writes (irqfd). */
 bool vm_has_msi_irqfd(const struct vm *vm);

@@ -150,6 +150,17 @@ def test_bad_engine_and_cpus():
         "vx86: --cpus 0: a number from 1 to 64"
 
 
+def test_bad_device_and_iommu_on_kvm():
+    assert run_bad("--device", "nic", "--kernel", GUESTS / "hello.elf") == \
+        "vx86: --device nic: unknown device (edu is the one there is)"
+    # Refused before the engine starts, so the answer is the same on hosts
+    # without KVM.
+    r = run_vx86("run", "--engine", "kvm", "--iommu", "--kernel", GUESTS / "hello.elf")
+    assert r.status == STATUS_BADINPUT, r
+    assert one_error_line(r) == ("vx86: --iommu: the kvm engine has no IOMMU (its in-kernel "
+                                 "IOAPIC bypasses interrupt remapping); use --engine emu"), r
+
+
 def test_command_line_too_long():
     assert run_bad("--cmdline", "x" * 5000, "--kernel", GUESTS / "hello.elf") == \
         "vx86: --cmdline: 5000 bytes exceed the limit of 4095"

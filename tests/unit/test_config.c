@@ -402,6 +402,20 @@ static void test_parse_net(void **state)
     assert_int_equal(config_parse_net(twice, &cfg), -EINVAL); /* one NIC */
 }
 
+static void test_parse_device(void **state)
+{
+    struct vm_config cfg = {0};
+
+    (void)state;
+    assert_int_equal(config_parse_device("edu", &cfg), 0);
+    assert_true(cfg.edu);
+    cfg.edu = false;
+    for (const char *const *s = (const char *const[]){"", "EDU", "edu,x", "intel-iommu", NULL};
+         *s; s++)
+        assert_int_equal(config_parse_device(*s, &cfg), -EINVAL);
+    assert_false(cfg.edu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_parse_engine),
         cmocka_unit_test(test_parse_on_reboot),
         cmocka_unit_test(test_parse_jit),
+        cmocka_unit_test(test_parse_device),
         cmocka_unit_test(test_parse_cpus),
         cmocka_unit_test(test_parse_cpu),
         cmocka_unit_test(test_cpu_filter),

@@ -2,10 +2,38 @@
 
 #include <string.h>
 
-/* Bits the guest can write; delivery status and Remote IRR are read-only. */
+/* Bits the guest can write; delivery status and Remote IRR are read-only.
+ * With an IOMMU, bits 55:48 too: a VT-d remappable entry keeps its format
+ * bit and interrupt index there (VT-d §5.1.5.1). */
+#define RTE_REMAP_BITS 0x00ff000000000000ull
 #define RTE_WRITABLE                                                                               \
     (0xff00000000000000ull | IOAPIC_RTE_MASKED | IOAPIC_RTE_LEVEL | IOAPIC_RTE_POLARITY |          \
      IOAPIC_RTE_LOGICAL | 0x7ffull)
+
+/* Entry e as the MSI the IOAPIC sends through an IOMMU, remapped into m
+ * (SDM Vol. 3A §11.11 for the compatibility format, VT-d §5.1.5.1 for the
+ * remappable one). false: the IOMMU dropped it. */
+static bool remap(struct ioapic *a, uint64_t e, struct apic_msg *m)
+{
+    uint64_t addr = 0xfee00000ull;
+    uint32_t data = (uint32_t)(e & IOAPIC_RTE_VECTOR) | (e & IOAPIC_RTE_LEVEL ? 0xc000u : 0);
+
+    if (e & IOAPIC_RTE_REMAPPABLE)
+        addr |= (e >> 49 & 0x7fff) << 5 | 1u << 4 | (e >> 11 & 1) << 2;
+    else
+        addr |= (e >> IOAPIC_RTE_DEST_SHIFT) << 12 | (e & IOAPIC_RTE_LOGICAL ? 4 : 0),
+            data |= (uint32_t)(e >> IOAPIC_RTE_DM_SHIFT & 7) << 8;
+    if (a->remap(a->remap_opaque, &addr, &data) || (addr >> 20) != 0xfee)
+        return false;
+    *m = (struct apic_msg){.dest = (uint32_t)(addr >> 12) & 0xff,
+                           .vector = (uint8_t)data,
+                           .mode = (data >> 8) & 7,
+                           .logical = addr & 4,
+                           .level = data & 0x8000,
+                           .assert = true,
+                           .src = -1};
+    return true;
+}
 
 static void service(struct ioapic *a, int pin)
 {
@@ -23,6 +51,8 @@ static void service(struct ioapic *a, int pin)
                           .level = e & IOAPIC_RTE_LEVEL,
                           .assert = true,
                           .src = -1};
+    if (a->remap && !remap(a, e, &m))
+        return;
     /* Remote IRR is set when a LAPIC accepts a level-triggered fixed or
      * lowest-priority interrupt, and cleared by its EOI (§3.2.4, bit 14). */
     if (a->deliver(a->opaque, &m) > 0 && m.level &&
@@ -98,7 +128,7 @@ static void write_reg(struct ioapic *a, uint32_t index, uint32_t value)
         v = (e & 0xffffffffull) | (uint64_t)value << 32;
     else
         v = (e & ~0xffffffffull) | value;
-    e = (v & RTE_WRITABLE) | (e & IOAPIC_RTE_REMOTE);
+    e = (v & (RTE_WRITABLE | (a->remap ? RTE_REMAP_BITS : 0))) | (e & IOAPIC_RTE_REMOTE);
     /* Switching a pin to edge clears Remote IRR; old Linux EOIs this way. */
     if (!(e & IOAPIC_RTE_LEVEL))
         e &= ~IOAPIC_RTE_REMOTE;

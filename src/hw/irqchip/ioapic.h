@@ -43,6 +43,9 @@
 #define IOAPIC_RTE_LEVEL      (1ull << 15)
 #define IOAPIC_RTE_MASKED     (1ull << 16)
 #define IOAPIC_RTE_DEST_SHIFT 56
+/* VT-d §5.1.5.1: an entry in remappable format holds an interrupt index
+ * (bits 63:49 index[14:0], bit 11 index[15]) in place of the destination. */
+#define IOAPIC_RTE_REMAPPABLE (1ull << 48)
 
 struct ioapic {
     pthread_mutex_t lock;
@@ -53,6 +56,14 @@ struct ioapic {
     /* Sends m to the LAPICs; returns how many accepted it. */
     int (*deliver)(void *opaque, const struct apic_msg *m);
     void *opaque;
+    /* With an IOMMU (NULL: none): every interrupt goes out as the MSI
+     * addr/data an IOAPIC sends on a VT-d platform (remappable entries in
+     * the remappable format) and remap says what to deliver: 0 and the
+     * compatibility-format message, or < 0 to drop it. Runs with a->lock.
+     * Set before the guest runs; the entries' bits 55:48 are then
+     * writable, as the remappable format needs. */
+    int (*remap)(void *opaque, uint64_t *addr, uint32_t *data);
+    void *remap_opaque;
 };
 
 void ioapic_init(struct ioapic *a, int (*deliver)(void *opaque, const struct apic_msg *m),

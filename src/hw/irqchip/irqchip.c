@@ -137,6 +137,13 @@ static int ioapic_deliver(void *opaque, const struct apic_msg *m)
     return route(opaque, m);
 }
 
+/* The IOMMU's interrupt remapping (vm.h); the IOAPIC's requests carry no
+ * PCI source-id. */
+static int ioapic_remap(void *opaque, uint64_t *addr, uint32_t *data)
+{
+    return vm_msi_remap(opaque, VM_SID_NONE, addr, data);
+}
+
 /* The 8259A's INT rose: the CPUs whose LINT0 takes it must look. */
 static void pic_raise(void *opaque)
 {
@@ -237,6 +244,10 @@ struct irqchip *irqchip_create(struct vm *vm, int ncpus, uint64_t tsc_hz,
     pic_init(&c->pic, pic_raise, c);
     pit_init(&c->pit, monotonic_ns, pit_irq, c);
     ioapic_init(&c->ioapic, ioapic_deliver, c);
+    if (vm->cfg.iommu) {
+        c->ioapic.remap = ioapic_remap;
+        c->ioapic.remap_opaque = vm;
+    }
     for (int i = 0; i < ncpus; i++)
         lapic_init(&c->lapic[i], i, tsc_hz);
 
