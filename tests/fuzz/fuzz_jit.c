@@ -20,8 +20,8 @@
  * meson.build and scripts/fuzz-run) to read the passes run, as the
  * interrupt controllers' clock does (emu_vm.c). They are compared by:
  * the GPRs, RIP, RFLAGS, the segment and descriptor-table registers,
- * CR0/2/3/4/8 and EFER, the x87/SSE state (the FXSAVE image), whether the vCPU halted or triple-faulted, the
- * passes it took, whether it stopped the VM, and every RAM page either run
+ * CR0/2/3/4/8 and EFER, the x87/SSE state (the FXSAVE image), whether the vCPU halted or
+ * triple-faulted, the passes it took, whether it stopped the VM, and every RAM page either run
  * stored to. A difference aborts with a line saying what differs. An input
  * whose interpreted run does not repeat itself (it read the RTC, the one
  * host clock left) is not compared, nor one that stored to the page tables
@@ -101,12 +101,18 @@ static void write_stubs(void)
 static uint64_t lane(uint64_t *seed)
 {
     static const uint64_t special[] = {
-        0,                     0x8000000000000000ull, /* +-0.0 */
-        0x7ff0000000000000ull, 0xfff0000000000000ull, /* +-inf */
-        0x7ff8000000000000ull, 0x7ff4000000000001ull, /* quiet and signalling NaN */
-        0x0000000000000001ull, 0x800fffffffffffffull, /* denormals */
-        0x7f8000007fc00000ull, 0x0000000180000001ull, /* float inf, NaN, denormals */
-        0x3ff0000000000000ull, 0x3f8000003f800000ull, /* 1.0, two 1.0f */
+        0,
+        0x8000000000000000ull, /* +-0.0 */
+        0x7ff0000000000000ull,
+        0xfff0000000000000ull, /* +-inf */
+        0x7ff8000000000000ull,
+        0x7ff4000000000001ull, /* quiet and signalling NaN */
+        0x0000000000000001ull,
+        0x800fffffffffffffull, /* denormals */
+        0x7f8000007fc00000ull,
+        0x0000000180000001ull, /* float inf, NaN, denormals */
+        0x3ff0000000000000ull,
+        0x3f8000003f800000ull, /* 1.0, two 1.0f */
     };
     double d;
     float f[2];
@@ -136,10 +142,22 @@ static uint64_t lane(uint64_t *seed)
 static void sse_state(const uint8_t *data)
 {
     static const uint32_t mxcsr[16] = {
-        MXCSR_INIT,          MXCSR_INIT | 0x6000, MXCSR_INIT | 0x2000, MXCSR_INIT | 0x4000,
-        MXCSR_INIT | 0x8040, MXCSR_INIT | 0x0021, MXCSR_INIT & ~0x1000u, MXCSR_INIT & ~0x0200u,
-        MXCSR_INIT & ~0x0080u, MXCSR_INIT & ~0x0100u, MXCSR_INIT & ~0x0c00u, 0x0000,
-        MXCSR_INIT | 0x0001, MXCSR_INIT | 0x8000, MXCSR_INIT | 0x0040, 0x6000,
+        MXCSR_INIT,
+        MXCSR_INIT | 0x6000,
+        MXCSR_INIT | 0x2000,
+        MXCSR_INIT | 0x4000,
+        MXCSR_INIT | 0x8040,
+        MXCSR_INIT | 0x0021,
+        MXCSR_INIT & ~0x1000u,
+        MXCSR_INIT & ~0x0200u,
+        MXCSR_INIT & ~0x0080u,
+        MXCSR_INIT & ~0x0100u,
+        MXCSR_INIT & ~0x0c00u,
+        0x0000,
+        MXCSR_INIT | 0x0001,
+        MXCSR_INIT | 0x8000,
+        MXCSR_INIT | 0x0040,
+        0x6000,
     };
     uint64_t seed;
 
@@ -242,8 +260,8 @@ static bool differ(const struct outcome *a, const struct outcome *b, char *why, 
         }
     for (unsigned i = 0; i < sizeof(a->fx); i++)
         if (a->fx[i] != b->fx[i]) {
-            snprintf(why, len, "FXSAVE image at %u: %02x interpreted, %02x translated", i,
-                     a->fx[i], b->fx[i]);
+            snprintf(why, len, "FXSAVE image at %u: %02x interpreted, %02x translated", i, a->fx[i],
+                     b->fx[i]);
             return true;
         }
     if (a->halted != b->halted || a->triple_fault != b->triple_fault ||

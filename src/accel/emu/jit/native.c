@@ -16,7 +16,8 @@
  * calls undefined; the templates do the same where an instruction has
  * some): the list in native_ok. BT, BTS, BTR, BTC change only CF, as their
  * handler does. DIV has a template of its own: its #DE is checked first,
- * as the host instruction would kill vx86; PUSHFQ one of its own too.
+ * as the host instruction would kill vx86; PUSHFQ, CLI, and the hints and
+ * fences have their own too.
  */
 #include "accel/emu/jit/tr.h"
 
@@ -199,6 +200,39 @@ static bool tr_pushf(struct tr *t, const struct emu_uop *u, const ZydisDecodedIn
     return true;
 }
 
+/* Instructions with no effect on the guest's state (exec_misc): hints and
+ * fences that order nothing the host does not order already; MFENCE, which
+ * orders a store before a later load, as the host's. CLI at CPL 0 (where
+ * it never faults). True if in is one of them, emitted. */
+static bool tr_misc(struct tr *t, const ZydisDecodedInstruction *in)
+{
+    switch (in->mnemonic) {
+    case ZYDIS_MNEMONIC_PAUSE:
+    case ZYDIS_MNEMONIC_PREFETCHT0:
+    case ZYDIS_MNEMONIC_PREFETCHT1:
+    case ZYDIS_MNEMONIC_PREFETCHT2:
+    case ZYDIS_MNEMONIC_PREFETCHNTA:
+    case ZYDIS_MNEMONIC_PREFETCHW:
+    case ZYDIS_MNEMONIC_LFENCE:
+    case ZYDIS_MNEMONIC_SFENCE:
+    case ZYDIS_MNEMONIC_ENDBR64:
+        return true;
+    case ZYDIS_MNEMONIC_MFENCE:
+        e8(&t->b, 0x0f);
+        e8(&t->b, 0xae);
+        e8(&t->b, 0xf0);
+        return true;
+    case ZYDIS_MNEMONIC_CLI:
+        if (t->cpu->cpl != 0)
+            return false;
+        tr_materialize(t);
+        alu_mi(&t->b, JA_AND, 8, CPU(rflags), (uint32_t)~RFLAGS_IF);
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool tr_native(struct tr *t, const struct emu_uop *u)
 {
     const struct emu_decoded *d = (const struct emu_decoded *)(uintptr_t)u->imm;
@@ -220,6 +254,8 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
         return tr_div(t, u, in, ops);
     if (in->mnemonic == ZYDIS_MNEMONIC_PUSHFQ)
         return tr_pushf(t, u, in);
+    if (tr_misc(t, in))
+        return true;
     if (!native_ok(in->mnemonic, &cf_only))
         return false;
     if (in->cpu_flags) {

@@ -607,7 +607,7 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
 /* The uop fields tr_ea needs, from a Zydis memory operand; false for one
  * it cannot address. */
 bool tr_mem_fields(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *o,
-                       struct emu_uop *m)
+                   struct emu_uop *m)
 {
     int b = -1, x = -1;
 
