@@ -32,7 +32,14 @@ static const struct {
     [CPU_SPEC_CTRL] = {"spec-ctrl", 7, 0, EDX, 26},
     [CPU_ARCH_CAPABILITIES] = {"arch-capabilities", 7, 0, EDX, 29},
     [CPU_BHI_CTRL] = {"bhi-ctrl", 7, 2, EDX, 4},
+    [CPU_AVX] = {"avx", 1, 0, ECX, 28},
+    [CPU_AVX2] = {"avx2", 7, 0, EBX, 5},
+    [CPU_FMA] = {"fma", 1, 0, ECX, 12},
+    [CPU_F16C] = {"f16c", 1, 0, ECX, 29},
 };
+
+/* Features that exist only with AVX: VEX-encoded, on its YMM state. */
+#define AVX_DEPENDENTS (1u << CPU_AVX2 | 1u << CPU_FMA | 1u << CPU_F16C)
 
 static int find(const char *name, size_t len)
 {
@@ -97,6 +104,8 @@ int cpu_model_parse(const char *s, cpu_features_t *off, enum cpu_vendor *vendor)
         else
             *off &= ~(1u << f);
     }
+    if (*off & (1u << CPU_AVX))
+        *off |= AVX_DEPENDENTS;
     return 0;
 }
 
