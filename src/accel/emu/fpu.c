@@ -135,9 +135,7 @@ static void mmx_transition(struct emu_cpu *cpu)
     cpu->fxsave[FX_FTW] = 0xff;
 }
 
-/* MASKMOVQ and MASKMOVDQU store through DS:rDI, which the host must not
- * see: the bytes whose mask byte has bit 7 set, in C. */
-static void maskmov(struct emu_cpu *cpu, bool mmx)
+void fpu_maskmov(struct emu_cpu *cpu, bool mmx)
 {
     uint8_t data[16], mask[16];
     unsigned len = mmx ? 8 : 16;
@@ -208,11 +206,11 @@ static bool exec_control(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_MASKMOVQ:
         fpu_check_simd(cpu, true, false);
-        maskmov(cpu, true);
+        fpu_maskmov(cpu, true);
         return true;
     case ZYDIS_MNEMONIC_MASKMOVDQU:
         fpu_check_simd(cpu, false, true);
-        maskmov(cpu, false);
+        fpu_maskmov(cpu, false);
         return true;
     default:
         return false;

@@ -141,6 +141,10 @@ void fpu_mem_read(struct emu_cpu *cpu, int seg, uint64_t off, void *buf, unsigne
 void fpu_mem_write(struct emu_cpu *cpu, int seg, uint64_t off, const void *buf, unsigned len);
 /* The checks of fpu_mem_write without the write; returns the linear address. */
 uint64_t fpu_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t off, unsigned len);
+/* MASKMOVQ, MASKMOVDQU and VMASKMOVDQU store through DS:rDI, which the
+ * host must not see: the bytes whose mask byte has bit 7 set, in C
+ * (operands: data register, mask register, the memory operand). */
+void fpu_maskmov(struct emu_cpu *cpu, bool mmx);
 
 /* fpu_env.c: FNSTENV, FLDENV, FNSAVE, FRSTOR (SDM Vol. 1 §8.1.10). */
 bool fpu_exec_env(struct emu_cpu *cpu);

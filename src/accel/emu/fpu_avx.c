@@ -7,7 +7,7 @@
  * cpu->ymmh, leaves them alone (Vol. 1 §14.1.3). What is here: the checks
  * every VEX instruction makes first, the element-wise memory access of
  * VMASKMOV/VPMASKMOV, and the instructions that need no host: VZEROUPPER,
- * VZEROALL, VLDMXCSR, VSTMXCSR and the gathers.
+ * VZEROALL, VLDMXCSR, VSTMXCSR, VMASKMOVDQU and the gathers.
  */
 #include "accel/emu/fpu.h"
 #include "vm/vm.h"
@@ -236,6 +236,13 @@ bool fpu_exec_avx(struct emu_cpu *cpu)
         (cpu->xcr0 & (XFEATURE_SSE | XFEATURE_AVX)) != (XFEATURE_SSE | XFEATURE_AVX) ||
         !cpu_model_has(cpu->vm->cfg.cpu_off, f) || !fpu_host_has(cpu->insn->meta.isa_set))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+    /* VPEXTRQ and VPINSRQ do not exist outside 64-bit mode (SDM Vol. 2B
+     * PEXTRB/PEXTRD/PEXTRQ, PINSRB/PINSRD/PINSRQ: #UD with VEX.W1 there);
+     * Zydis decodes them as the D forms. */
+    if (cpu->code_bits != 64 && cpu->insn->raw.vex.W &&
+        (cpu->insn->mnemonic == ZYDIS_MNEMONIC_VPEXTRD ||
+         cpu->insn->mnemonic == ZYDIS_MNEMONIC_VPINSRD))
+        emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     if (cpu->cr0 & CR0_TS)
         emu_raise(cpu, EXC_NM, EXC_NO_ERROR);
     switch (cpu->insn->mnemonic) {
@@ -253,6 +260,9 @@ bool fpu_exec_avx(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_VSTMXCSR:
         emu_op_write(cpu, 0, fx32(cpu, FX_MXCSR));
+        return true;
+    case ZYDIS_MNEMONIC_VMASKMOVDQU:
+        fpu_maskmov(cpu, false);
         return true;
     default:
         if (is_gather(cpu->insn->mnemonic)) {

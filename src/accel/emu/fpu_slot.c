@@ -186,11 +186,34 @@ static bool is_segment_prefix(uint8_t p)
     return p == 0x26 || p == 0x2e || p == 0x36 || p == 0x3e || p == 0x64 || p == 0x65;
 }
 
+/* Instructions whose VEX.W1 makes a GPR or memory operand 64-bit in 64-bit
+ * mode and is ignored elsewhere (SDM Vol. 2C VMOVD/VMOVQ, VPEXTRD/Q, VPINSRD/Q,
+ * VCVTSI2SS/SD, VCVT(T)SS2SI, VCVT(T)SD2SI): Zydis names them by their
+ * 32-bit form there. */
+static bool w_selects_gpr64(ZydisMnemonic m)
+{
+    switch (m) {
+    case ZYDIS_MNEMONIC_VMOVD:
+    case ZYDIS_MNEMONIC_VPEXTRD:
+    case ZYDIS_MNEMONIC_VPINSRD:
+    case ZYDIS_MNEMONIC_VCVTSI2SS:
+    case ZYDIS_MNEMONIC_VCVTSI2SD:
+    case ZYDIS_MNEMONIC_VCVTSS2SI:
+    case ZYDIS_MNEMONIC_VCVTTSS2SI:
+    case ZYDIS_MNEMONIC_VCVTSD2SI:
+    case ZYDIS_MNEMONIC_VCVTTSD2SI:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Rewrites the VEX prefix at vex for 64-bit mode: with a memory operand
  * (now RIP-relative) VEX.X and VEX.B extend nothing; 32-bit code ignores
  * VEX.B and VEX.vvvv[3] (and VEX.R and VEX.X are 1 there, or the bytes
- * would be LES/LDS; SDM Vol. 2A §2.3.5-2.3.6). The fields are inverted:
- * 1 means no extension. */
+ * would be LES/LDS; SDM Vol. 2A §2.3.5-2.3.6), and VEX.W where it would
+ * widen a GPR operand. R, X, B and vvvv are inverted: 1 means no
+ * extension. */
 static void vex_fixup(const struct emu_cpu *cpu, uint8_t *vex, bool mem)
 {
     bool c4 = vex[0] == 0xc4;
@@ -199,6 +222,8 @@ static void vex_fixup(const struct emu_cpu *cpu, uint8_t *vex, bool mem)
         vex[1] |= c4 ? 0xe0 : 0xc0; /* R X B / R vvvv[3] */
         if (c4)
             vex[2] |= 0x40; /* vvvv[3] */
+        if (c4 && w_selects_gpr64(cpu->insn->mnemonic))
+            vex[2] &= 0x7f;
     } else if (mem && c4) {
         vex[1] |= 0x60; /* X B */
     }
