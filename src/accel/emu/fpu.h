@@ -162,6 +162,8 @@ bool fpu_exec_avx(struct emu_cpu *cpu);
  * as 0 (SDM Vol. 2C VMASKMOV), and the whole operand for every other. */
 void fpu_avx_mem_read(struct emu_cpu *cpu, int seg, uint64_t ea, void *buf, unsigned size);
 void fpu_avx_mem_write(struct emu_cpu *cpu, int seg, uint64_t ea, const void *buf, unsigned size);
+/* The checks of fpu_avx_mem_write without the write. */
+void fpu_avx_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t ea, unsigned size);
 /* Whether a VEX instruction's memory operand must be aligned to its size. */
 bool fpu_avx_aligned(ZydisMnemonic m);
 

@@ -122,6 +122,20 @@ void fpu_avx_mem_read(struct emu_cpu *cpu, int seg, uint64_t ea, void *buf, unsi
             fpu_mem_read(cpu, seg, ea + i * esize, b + i * esize, esize);
 }
 
+void fpu_avx_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t ea, unsigned size)
+{
+    unsigned esize = masked_elem(cpu->insn->mnemonic), sel;
+
+    if (!esize) {
+        fpu_mem_probe_write(cpu, seg, ea, size);
+        return;
+    }
+    sel = elem_mask(cpu, vvvv_reg(cpu), esize, size / esize);
+    for (unsigned i = 0; i < size / esize; i++)
+        if (sel & (1u << i))
+            fpu_mem_probe_write(cpu, seg, ea + i * esize, esize);
+}
+
 /* The mask is read from the registers as they were before the instruction:
  * a masked store writes no register. */
 void fpu_avx_mem_write(struct emu_cpu *cpu, int seg, uint64_t ea, const void *buf, unsigned size)
@@ -133,10 +147,8 @@ void fpu_avx_mem_write(struct emu_cpu *cpu, int seg, uint64_t ea, const void *bu
         fpu_mem_write(cpu, seg, ea, buf, size);
         return;
     }
+    fpu_avx_mem_probe_write(cpu, seg, ea, size); /* every fault before any store */
     sel = elem_mask(cpu, vvvv_reg(cpu), esize, size / esize);
-    for (unsigned i = 0; i < size / esize; i++) /* every fault before any store */
-        if (sel & (1u << i))
-            fpu_mem_probe_write(cpu, seg, ea + i * esize, esize);
     for (unsigned i = 0; i < size / esize; i++)
         if (sel & (1u << i))
             fpu_mem_write(cpu, seg, ea + i * esize, b + i * esize, esize);

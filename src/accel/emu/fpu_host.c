@@ -187,6 +187,13 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
             fpu_avx_mem_read(cpu, seg, ea, p->buf, size);
         else if (cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ)
             fpu_mem_read(cpu, seg, ea, p->buf, size);
+        /* A store's #GP, #SS or #PF comes before the computation's #XM,
+         * as on the host (an x87 store's exceptions wait for the next
+         * instruction instead). */
+        if ((cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && avx)
+            fpu_avx_mem_probe_write(cpu, seg, ea, size);
+        else if ((cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && sse)
+            fpu_mem_probe_write(cpu, seg, ea, size);
     }
 
     memcpy(ctx.gpr, cpu->gpr, sizeof(ctx.gpr));
