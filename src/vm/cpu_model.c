@@ -127,4 +127,11 @@ void cpu_model_filter(cpu_features_t off, uint32_t leaf, uint32_t subleaf, uint3
         if ((off & (1u << f)) && features[f].leaf == leaf &&
             (leaf != 7 || features[f].subleaf == subleaf)) /* of these, only 07H has subleaves */
             *regs[features[f].reg] &= ~(1u << features[f].bit);
+    /* Without AVX, XCR0 has no YMM component (leaf 0DH: the supported XCR0
+     * bits in subleaf 0, component 2's size and offset in subleaf 2), which
+     * is what KVM checks XSETBV against. */
+    if ((off & (1u << CPU_AVX)) && leaf == 0xd && subleaf == 0)
+        *a &= ~4u;
+    if ((off & (1u << CPU_AVX)) && leaf == 0xd && subleaf == 2)
+        *a = *b = *c = *d = 0;
 }

@@ -292,6 +292,12 @@ static void test_cpu_filter(void **state)
     assert_int_equal(c, ~(1u << 28 | 1u << 12 | 1u << 29));
     cpu_model_filter(1u << CPU_AVX2, 7, 0, &a, &b, &c, &d);
     assert_int_equal(b, ~(1u << 5));
+    a = 0x207;
+    cpu_model_filter(1u << CPU_AVX, 0xd, 0, &a, &b, &c, &d);
+    assert_int_equal(a, 0x203);
+    a = 256;
+    cpu_model_filter(1u << CPU_AVX, 0xd, 2, &a, &b, &c, &d);
+    assert_int_equal(a, 0);
 }
 
 static void test_parse_profile(void **state)
