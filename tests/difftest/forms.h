@@ -45,9 +45,9 @@ enum {
     V_NOMODRM = 1 << 10, /* VZEROUPPER, VZEROALL */
     V_W0 = 1 << 11,      /* VEX.W0; neither W0 nor W1: WIG */
     V_W1 = 1 << 12,
-    V_GATHER = 1 << 13,  /* VSIB: ModRM.reg destination, vvvv mask, SIB.index vector */
-    V_QIDX = 1 << 14,    /* gathers with qword indices */
-    V_STEPS = 1 << 15,   /* DPPS, DPPD: two rounding steps (see vex.c) */
+    V_GATHER = 1 << 13, /* VSIB: ModRM.reg destination, vvvv mask, SIB.index vector */
+    V_QIDX = 1 << 14,   /* gathers with qword indices */
+    V_STEPS = 1 << 15,  /* DPPS, DPPD: two rounding steps (see vex.c) */
 };
 
 /* How a K_BRANCH form names its target. */

@@ -16,7 +16,6 @@
 #include "forms.h"
 #include "gen.h"
 
-
 uint64_t rng_next(struct rng *r)
 {
     uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
@@ -73,7 +72,6 @@ uint64_t rng_value(struct rng *r)
     }
     return (v & ~m) | (low & m);
 }
-
 
 static bool has_rex(const struct gen *g)
 {
@@ -271,7 +269,10 @@ void gen_pick_address(struct gen *g, uint64_t addr, uint16_t avoid)
         gpr[index] = amask != ~0ULL ? ((uint32_t)idx_val | rng_next(r) << 32) : (uint64_t)idx_val;
     }
 
-    g->disp_size = style == 3 ? 0 : style == 4 ? 1 : style == 5 ? 4 : (int[]){0, 1, 4}[rng_below(r, 3)];
+    g->disp_size = style == 3   ? 0
+                   : style == 4 ? 1
+                   : style == 5 ? 4
+                                : (int[]){0, 1, 4}[rng_below(r, 3)];
     if (base == R_SP) {
         disp = (int64_t)((ea - gpr[R_SP] - ((uint64_t)idx_val << scale_bits)) & amask);
         if (amask != ~0ULL)
@@ -393,7 +394,8 @@ static void setup_div(struct gen *g)
         d = rm_get(g, size);
         dividend = (unsigned __int128)1 << (2 * bits - 1);
     } else if (rng_chance(r, 8)) { /* quotient overflow: #DE */
-        dividend = ((unsigned __int128)((d + rng_below(r, 4)) & mask_of(size)) << bits) | rng_next(r);
+        dividend =
+            ((unsigned __int128)((d + rng_below(r, 4)) & mask_of(size)) << bits) | rng_next(r);
     } else if (!f->sign) {
         uint64_t q = rng_value(r) & mask_of(size), rem = rng_next(r) % d;
 
@@ -672,7 +674,8 @@ static bool build(struct dt_case *c, struct rng *r, const struct form *f)
     c->mode = f->mode;
     for (int i = 0; i < 16; i++)
         gpr[i] = rng_value(r);
-    gpr[R_SP] = pointer(&g, 0x800 + 8 * rng_below(r, 64) - 256 + (rng_chance(r, 10) ? rng_below(r, 8) : 0));
+    gpr[R_SP] =
+        pointer(&g, 0x800 + 8 * rng_below(r, 64) - 256 + (rng_chance(r, 10) ? rng_below(r, 8) : 0));
     /* A 16-bit stack uses SP and must leave the rest of ESP alone; but
      * ENTER copies ESP or SP into EBP depending on the vendor (the SDM
      * pseudocode and AMD's APM differ), so not for ENTER. */
@@ -790,7 +793,8 @@ static bool build(struct dt_case *c, struct rng *r, const struct form *f)
          * and a frame that stays in the data page: the CPU touches the
          * new stack top. */
         if (f->imm == IMM_ENTER)
-            g.imm = rng_below(r, 0x600) | (uint64_t)(rng_chance(r, 80) ? rng_below(r, 4) : rng_below(r, 256)) << 16;
+            g.imm = rng_below(r, 0x600) |
+                    (uint64_t)(rng_chance(r, 80) ? rng_below(r, 4) : rng_below(r, 256)) << 16;
         if (f->kind == K_AAM)
             g.imm = rng_chance(r, 60) ? 10 : rng_chance(r, 15) ? 0 : rng_next(r);
     }

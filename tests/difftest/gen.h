@@ -32,10 +32,10 @@ struct gen {
     int nregs; /* 16 or 8 */
     uint8_t legacy[8];
     int nlegacy;
-    uint8_t rex;   /* W R X B bits */
-    bool rex_any;  /* emit a REX byte even with no bits */
-    bool a32;      /* 0x67: 32-bit addressing in 64-bit and 16-bit code, 16-bit in 32-bit */
-    bool gs;       /* a GS override: addresses are offsets from gs_base */
+    uint8_t rex;  /* W R X B bits */
+    bool rex_any; /* emit a REX byte even with no bits */
+    bool a32;     /* 0x67: 32-bit addressing in 64-bit and 16-bit code, 16-bit in 32-bit */
+    bool gs;      /* a GS override: addresses are offsets from gs_base */
     uint64_t gs_base;
     int reg;       /* ModRM.reg or +r register; -1 for neither */
     bool mem;      /* the r/m operand is memory */

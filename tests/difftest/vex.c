@@ -230,7 +230,7 @@ static const struct vspec specs[] = {
 static const struct {
     const char *name;
     uint8_t op;
-} fp_arith[] = {{"add", 0x58}, {"mul", 0x59}, {"sub", 0x5c}, {"min", 0x5d}, {"div", 0x5e},
+} fp_arith[] = {{"add", 0x58}, {"mul", 0x59}, {"sub", 0x5c},  {"min", 0x5d}, {"div", 0x5e},
                 {"max", 0x5f}, {"and", 0x54}, {"andn", 0x55}, {"or", 0x56},  {"xor", 0x57}};
 
 /* Two-source integer instructions (66 prefix): map, opcode, name. */
@@ -238,27 +238,34 @@ static const struct {
     uint8_t map, op;
     const char *name;
 } int_nds[] = {
-    {1, 0xd4, "vpaddq"},     {1, 0xfe, "vpaddd"},     {1, 0xfd, "vpaddw"},    {1, 0xfc, "vpaddb"},
-    {1, 0xec, "vpaddsb"},    {1, 0xed, "vpaddsw"},    {1, 0xdc, "vpaddusb"},  {1, 0xdd, "vpaddusw"},
-    {1, 0xfb, "vpsubq"},     {1, 0xfa, "vpsubd"},     {1, 0xf9, "vpsubw"},    {1, 0xf8, "vpsubb"},
-    {1, 0xe8, "vpsubsb"},    {1, 0xe9, "vpsubsw"},    {1, 0xd8, "vpsubusb"},  {1, 0xd9, "vpsubusw"},
-    {1, 0xdb, "vpand"},      {1, 0xdf, "vpandn"},     {1, 0xeb, "vpor"},      {1, 0xef, "vpxor"},
-    {1, 0x74, "vpcmpeqb"},   {1, 0x75, "vpcmpeqw"},   {1, 0x76, "vpcmpeqd"},  {1, 0x64, "vpcmpgtb"},
-    {1, 0x65, "vpcmpgtw"},   {1, 0x66, "vpcmpgtd"},   {1, 0xd5, "vpmullw"},   {1, 0xe5, "vpmulhw"},
-    {1, 0xe4, "vpmulhuw"},   {1, 0xf4, "vpmuludq"},   {1, 0xf5, "vpmaddwd"},  {1, 0xf6, "vpsadbw"},
-    {1, 0xe0, "vpavgb"},     {1, 0xe3, "vpavgw"},     {1, 0xda, "vpminub"},   {1, 0xde, "vpmaxub"},
-    {1, 0xea, "vpminsw"},    {1, 0xee, "vpmaxsw"},    {1, 0x60, "vpunpcklbw"}, {1, 0x61, "vpunpcklwd"},
-    {1, 0x62, "vpunpckldq"}, {1, 0x6c, "vpunpcklqdq"}, {1, 0x68, "vpunpckhbw"}, {1, 0x69, "vpunpckhwd"},
-    {1, 0x6a, "vpunpckhdq"}, {1, 0x6d, "vpunpckhqdq"}, {1, 0x63, "vpacksswb"}, {1, 0x6b, "vpackssdw"},
-    {1, 0x67, "vpackuswb"},  {1, 0xd1, "vpsrlw"},     {1, 0xd2, "vpsrld"},    {1, 0xd3, "vpsrlq"},
-    {1, 0xe1, "vpsraw"},     {1, 0xe2, "vpsrad"},     {1, 0xf1, "vpsllw"},    {1, 0xf2, "vpslld"},
-    {1, 0xf3, "vpsllq"},     {2, 0x00, "vpshufb"},    {2, 0x01, "vphaddw"},   {2, 0x02, "vphaddd"},
-    {2, 0x03, "vphaddsw"},   {2, 0x05, "vphsubw"},    {2, 0x06, "vphsubd"},   {2, 0x07, "vphsubsw"},
-    {2, 0x04, "vpmaddubsw"}, {2, 0x08, "vpsignb"},    {2, 0x09, "vpsignw"},   {2, 0x0a, "vpsignd"},
-    {2, 0x0b, "vpmulhrsw"},  {2, 0x28, "vpmuldq"},    {2, 0x29, "vpcmpeqq"},  {2, 0x2b, "vpackusdw"},
-    {2, 0x37, "vpcmpgtq"},   {2, 0x38, "vpminsb"},    {2, 0x39, "vpminsd"},   {2, 0x3a, "vpminuw"},
-    {2, 0x3b, "vpminud"},    {2, 0x3c, "vpmaxsb"},    {2, 0x3d, "vpmaxsd"},   {2, 0x3e, "vpmaxuw"},
-    {2, 0x3f, "vpmaxud"},    {2, 0x40, "vpmulld"},
+    {1, 0xd4, "vpaddq"},      {1, 0xfe, "vpaddd"},     {1, 0xfd, "vpaddw"},
+    {1, 0xfc, "vpaddb"},      {1, 0xec, "vpaddsb"},    {1, 0xed, "vpaddsw"},
+    {1, 0xdc, "vpaddusb"},    {1, 0xdd, "vpaddusw"},   {1, 0xfb, "vpsubq"},
+    {1, 0xfa, "vpsubd"},      {1, 0xf9, "vpsubw"},     {1, 0xf8, "vpsubb"},
+    {1, 0xe8, "vpsubsb"},     {1, 0xe9, "vpsubsw"},    {1, 0xd8, "vpsubusb"},
+    {1, 0xd9, "vpsubusw"},    {1, 0xdb, "vpand"},      {1, 0xdf, "vpandn"},
+    {1, 0xeb, "vpor"},        {1, 0xef, "vpxor"},      {1, 0x74, "vpcmpeqb"},
+    {1, 0x75, "vpcmpeqw"},    {1, 0x76, "vpcmpeqd"},   {1, 0x64, "vpcmpgtb"},
+    {1, 0x65, "vpcmpgtw"},    {1, 0x66, "vpcmpgtd"},   {1, 0xd5, "vpmullw"},
+    {1, 0xe5, "vpmulhw"},     {1, 0xe4, "vpmulhuw"},   {1, 0xf4, "vpmuludq"},
+    {1, 0xf5, "vpmaddwd"},    {1, 0xf6, "vpsadbw"},    {1, 0xe0, "vpavgb"},
+    {1, 0xe3, "vpavgw"},      {1, 0xda, "vpminub"},    {1, 0xde, "vpmaxub"},
+    {1, 0xea, "vpminsw"},     {1, 0xee, "vpmaxsw"},    {1, 0x60, "vpunpcklbw"},
+    {1, 0x61, "vpunpcklwd"},  {1, 0x62, "vpunpckldq"}, {1, 0x6c, "vpunpcklqdq"},
+    {1, 0x68, "vpunpckhbw"},  {1, 0x69, "vpunpckhwd"}, {1, 0x6a, "vpunpckhdq"},
+    {1, 0x6d, "vpunpckhqdq"}, {1, 0x63, "vpacksswb"},  {1, 0x6b, "vpackssdw"},
+    {1, 0x67, "vpackuswb"},   {1, 0xd1, "vpsrlw"},     {1, 0xd2, "vpsrld"},
+    {1, 0xd3, "vpsrlq"},      {1, 0xe1, "vpsraw"},     {1, 0xe2, "vpsrad"},
+    {1, 0xf1, "vpsllw"},      {1, 0xf2, "vpslld"},     {1, 0xf3, "vpsllq"},
+    {2, 0x00, "vpshufb"},     {2, 0x01, "vphaddw"},    {2, 0x02, "vphaddd"},
+    {2, 0x03, "vphaddsw"},    {2, 0x05, "vphsubw"},    {2, 0x06, "vphsubd"},
+    {2, 0x07, "vphsubsw"},    {2, 0x04, "vpmaddubsw"}, {2, 0x08, "vpsignb"},
+    {2, 0x09, "vpsignw"},     {2, 0x0a, "vpsignd"},    {2, 0x0b, "vpmulhrsw"},
+    {2, 0x28, "vpmuldq"},     {2, 0x29, "vpcmpeqq"},   {2, 0x2b, "vpackusdw"},
+    {2, 0x37, "vpcmpgtq"},    {2, 0x38, "vpminsb"},    {2, 0x39, "vpminsd"},
+    {2, 0x3a, "vpminuw"},     {2, 0x3b, "vpminud"},    {2, 0x3c, "vpmaxsb"},
+    {2, 0x3d, "vpmaxsd"},     {2, 0x3e, "vpmaxuw"},    {2, 0x3f, "vpmaxud"},
+    {2, 0x40, "vpmulld"},
 };
 
 bool dt_host_avx2(void)
@@ -283,8 +290,12 @@ static void add_spec(void (*add)(struct form f, const char *name), const char *n
         snprintf(n, sizeof(n), "%s/%c", name, l ? 'y' : 'x');
         add((struct form){.op = {op},
                           .nop = 1,
-                          .modrm = (int8_t)(fl & V_NOMODRM ? MODRM_NONE : digit >= 0 ? digit : MODRM_R),
-                          .rm = fl & V_MEM ? RM_MEM : fl & V_REG ? RM_REG : RM_ANY,
+                          .modrm = (int8_t)(fl & V_NOMODRM ? MODRM_NONE
+                                            : digit >= 0   ? digit
+                                                           : MODRM_R),
+                          .rm = fl & V_MEM   ? RM_MEM
+                                : fl & V_REG ? RM_REG
+                                             : RM_ANY,
                           .imm = fl & (V_IMM | V_IS4) ? IMM_B : IMM_0,
                           .kind = K_VEX,
                           .modes = M64 | M32,
@@ -453,7 +464,8 @@ static void gather_address(struct gen *g, int nv)
     }
     g->disp = (uint32_t)disp;
     g->modrm = (uint8_t)(mod << 6 | (dst & 7) << 3 | 4);
-    g->sib = (uint8_t)(rng_below(r, 4) << 6 | (unsigned)(idx & 7) << 3 | (base >= 0 ? base & 7 : 5));
+    g->sib =
+        (uint8_t)(rng_below(r, 4) << 6 | (unsigned)(idx & 7) << 3 | (base >= 0 ? base & 7 : 5));
     g->rex |= (uint8_t)((dst >> 3) << 2 | (idx >> 3) << 1 | (base >= 0 ? base >> 3 : 0));
 }
 
@@ -487,9 +499,9 @@ bool vex_build(struct gen *g)
     if (fl & V_GATHER) {
         gather_address(g, nv);
     } else if (f->modrm != MODRM_NONE) {
-        g->reg = f->modrm == MODRM_R ? fl & V_REG_GPR ? gen_pick_reg(g, 0)
-                                                      : (int)rng_below(r, (uint64_t)nv)
-                                     : f->modrm;
+        g->reg = f->modrm == MODRM_R
+                     ? fl & V_REG_GPR ? gen_pick_reg(g, 0) : (int)rng_below(r, (uint64_t)nv)
+                     : f->modrm;
         g->mem = f->rm == RM_MEM || (f->rm == RM_ANY && rng_chance(r, 50));
         if (g->mem) {
             uint64_t addr = DT_DATA + 64 + rng_below(r, DT_DATA_SIZE - 160);

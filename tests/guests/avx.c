@@ -87,10 +87,10 @@ static void test_cpuid_and_enable(void)
     CHECK(try_vaddps() == EXC_UD); /* CR4.OSXSAVE clear */
     write_cr4(read_cr4() | CR4_OSXSAVE);
     cpuid(1, 0, r);
-    CHECK(r[2] & (1u << 27)); /* OSXSAVE */
+    CHECK(r[2] & (1u << 27));      /* OSXSAVE */
     CHECK(try_vaddps() == EXC_UD); /* XCR0 = x87 only */
     xsetbv(3);
-    CHECK(try_vaddps() == EXC_UD); /* XCR0[2] clear */
+    CHECK(try_vaddps() == EXC_UD);  /* XCR0[2] clear */
     CHECK(try_xsetbv(5) == EXC_GP); /* AVX without SSE */
     CHECK(try_xsetbv(7) == TRAP_NONE);
     cpuid(0xd, 0, r);
@@ -105,8 +105,8 @@ static void test_results(void)
 {
     static const vec a = {{0x3f800000, 0x40000000, 0x40400000, 0x40800000, 0xbf800000, 0x3f000000,
                            0x41200000, 0x00000000}}; /* 1 2 3 4 -1 .5 10 0 */
-    static const vec b = {{0x40000000, 0x40000000, 0x40000000, 0x40000000, 0x40000000,
-                           0x40000000, 0x40000000, 0x40000000}}; /* 2 ... */
+    static const vec b = {{0x40000000, 0x40000000, 0x40000000, 0x40000000, 0x40000000, 0x40000000,
+                           0x40000000, 0x40000000}}; /* 2 ... */
     static const vec idx = {{7, 6, 5, 4, 3, 2, 1, 0}};
     static const uint32_t sum[8] = {0x40400000, 0x40800000, 0x40a00000, 0x40c00000,
                                     0x3f800000, 0x40200000, 0x41400000, 0x40000000};
@@ -115,8 +115,8 @@ static void test_results(void)
     static const uint32_t rev[8] = {0x00000000, 0x41200000, 0x3f000000, 0xbf800000,
                                     0x40800000, 0x40400000, 0x40000000, 0x3f800000};
     static const uint32_t ints[8] = {8, 8, 8, 8, 8, 8, 8, 8};
-    static const uint32_t shl[8] = {1u << 7, 1u << 6, 1u << 5, 1u << 4, 1u << 3, 1u << 2,
-                                    1u << 1, 1u << 0};
+    static const uint32_t shl[8] = {1u << 7, 1u << 6, 1u << 5, 1u << 4,
+                                    1u << 3, 1u << 2, 1u << 1, 1u << 0};
     static const uint32_t gathered[8] = {0, 2, 4, 6, 8, 10, 12, 14};
     static uint32_t table[32];
     vec out, out2, mask;
@@ -192,7 +192,7 @@ static int memcmp_(const void *a, const void *b, unsigned long n)
 
 /* YMM2's upper half after prog: all ones going in. */
 #define UPPER_AFTER(prog, out)                                                                     \
-    __asm__ volatile("vpcmpeqd %%ymm2, %%ymm2, %%ymm2\n\t" prog "\n\t"                              \
+    __asm__ volatile("vpcmpeqd %%ymm2, %%ymm2, %%ymm2\n\t" prog "\n\t"                             \
                      "vextracti128 $1, %%ymm2, %0"                                                 \
                      : "=m"(out)                                                                   \
                      : "m"(fxarea)                                                                 \
@@ -284,8 +284,7 @@ static void test_faults(void)
                      : "memory");
     CHECK(trap_last.vector == TRAP_NONE);
     /* 32 bytes across into the unmapped page: #PF there, YMM1 unchanged. */
-    __asm__ volatile(TRAP_TRY("vmovdqu (%[p]), %%ymm1\n\t")
-                     "vmovdqu %%ymm1, %[o]"
+    __asm__ volatile(TRAP_TRY("vmovdqu (%[p]), %%ymm1\n\t") "vmovdqu %%ymm1, %[o]"
                      : [at] "=&r"(at), [o] "=m"(out)
                      : [p] "r"(edge)
                      : "memory");
@@ -293,8 +292,8 @@ static void test_faults(void)
     CHECK(vec_eq(&out, src.d));
 
     /* VMASKMOVPS: elements 4-7 lie on the unmapped page. */
-    __asm__ volatile("vmovdqu %[m], %%ymm3\n\t" TRAP_TRY("vmaskmovps (%[p]), %%ymm3, %%ymm4")
-                     "vmovdqu %%ymm4, %[o]"
+    __asm__ volatile("vmovdqu %[m], %%ymm3\n\t" TRAP_TRY(
+                         "vmaskmovps (%[p]), %%ymm3, %%ymm4") "vmovdqu %%ymm4, %[o]"
                      : [at] "=&r"(at), [o] "=m"(out)
                      : [p] "r"(edge), [m] "m"(low4)
                      : "memory");

@@ -85,7 +85,10 @@ static uint64_t try_vex(const char *name)
     if (!strcmp(name, "avx2"))
         __asm__ volatile(TRAP_TRY("vpaddd %%ymm0, %%ymm0, %%ymm0") : [at] "=&r"(at) : : "memory");
     else if (!strcmp(name, "fma"))
-        __asm__ volatile(TRAP_TRY("vfmadd231ps %%xmm0, %%xmm0, %%xmm0") : [at] "=&r"(at) : : "memory");
+        __asm__ volatile(TRAP_TRY("vfmadd231ps %%xmm0, %%xmm0, %%xmm0")
+                         : [at] "=&r"(at)
+                         :
+                         : "memory");
     else
         __asm__ volatile(TRAP_TRY("vcvtph2ps %%xmm0, %%xmm0") : [at] "=&r"(at) : : "memory");
     v = trap_last.vector;

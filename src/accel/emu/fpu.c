@@ -1,9 +1,10 @@
 /*
- * x87, MMX, SSE through SSE4.2, AES-NI and PCLMULQDQ (and through
- * fpu_avx.c the VEX-encoded ones): which instructions belong here, the checks every one of them makes before it executes (SDM
- * Vol. 3A §2.5 and §13.1-13.2; Vol. 1 §8.7, §9.5, §11.6), the x87 control
- * instructions, and CPUID's view of all this. Computation runs natively
- * (fpu_host.c); the state formats live in fpu_env.c and xsave.c.
+ * x87, MMX, SSE through SSE4.2, AES-NI and PCLMULQDQ (and, through
+ * fpu_avx.c, the VEX-encoded ones): which instructions belong here, the
+ * checks every one of them makes before it executes (SDM Vol. 3A §2.5 and
+ * §13.1-13.2; Vol. 1 §8.7, §9.5, §11.6), the x87 control instructions, and
+ * CPUID's view of all this. Computation runs natively (fpu_host.c); the
+ * state formats live in fpu_env.c and xsave.c.
  */
 #include "accel/emu/fpu.h"
 

@@ -76,7 +76,7 @@ static inline bool fpu_is_ymm(ZydisRegister r)
 /* The number of an XMM or YMM register, -1 for any other. */
 static inline int fpu_vec_index(ZydisRegister r)
 {
-    return fpu_is_xmm(r) ? (int)(r - ZYDIS_REGISTER_XMM0)
+    return fpu_is_xmm(r)   ? (int)(r - ZYDIS_REGISTER_XMM0)
            : fpu_is_ymm(r) ? (int)(r - ZYDIS_REGISTER_YMM0)
                            : -1;
 }

@@ -222,8 +222,8 @@ static void xsetbv(struct emu_cpu *cpu)
 
     if (!(cpu->cr4 & CR4_OSXSAVE))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
-    if ((uint32_t)cpu->gpr[GPR_RCX] != 0 || !(v & XFEATURE_X87) ||
-        (v & ~fpu_xcr0_supported(cpu)) || ((v & XFEATURE_AVX) && !(v & XFEATURE_SSE)))
+    if ((uint32_t)cpu->gpr[GPR_RCX] != 0 || !(v & XFEATURE_X87) || (v & ~fpu_xcr0_supported(cpu)) ||
+        ((v & XFEATURE_AVX) && !(v & XFEATURE_SSE)))
         emu_raise(cpu, EXC_GP, 0);
     cpu->xcr0 = v;
 }
