@@ -48,6 +48,7 @@ enum {
     V_GATHER = 1 << 13, /* VSIB: ModRM.reg destination, vvvv mask, SIB.index vector */
     V_QIDX = 1 << 14,   /* gathers with qword indices */
     V_STEPS = 1 << 15,  /* DPPS, DPPD: two rounding steps (see vex.c) */
+    V_L0 = 1 << 16,     /* VEX.L1 is VAES or VPCLMULQDQ, which vx86 does not offer */
 };
 
 /* How a K_BRANCH form names its target. */
@@ -81,7 +82,7 @@ struct form {
     /* K_VEX: the map (1: 0F, 2: 0F38, 3: 0F3A), the implied prefix (pp:
      * none, 66, F3, F2), VEX.L and the V_* flags. */
     uint8_t vmap, vpp, vl;
-    uint16_t vflags;
+    uint32_t vflags;
 };
 
 /* vex.c: adds the VEX forms through add (one per VEX.L and mode), if the

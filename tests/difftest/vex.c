@@ -5,8 +5,8 @@
  * the values that matter (zeros, infinities, NaNs, denormals, numbers near
  * the integer limits); MXCSR gets other rounding modes, FTZ, DAZ and
  * unmasked exceptions now and then, so #XM is compared too. Now and then
- * an encoding the instruction does not allow (VEX.vvvv not 1111b where it
- * must be): both sides must raise #UD.
+ * an encoding the instruction may not allow (VEX.vvvv not 1111b where it
+ * must be, the other VEX.L): both sides must raise #UD then.
  */
 #include <cpuid.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@ struct vspec {
     uint8_t map, pp, op;
     int8_t digit; /* ModRM.reg as an opcode extension, else -1 */
     uint8_t lmask;
-    uint16_t fl;
+    uint32_t fl;
 };
 
 /* pp values */
@@ -174,7 +174,7 @@ static const struct vspec specs[] = {
     {"vpalignr", 3, P66, 0x0f, -1, XY, V_NDS | V_IMM},
     {"vpblendvb", 3, P66, 0x4c, -1, XY, V_NDS | V_IS4 | V_W0},
     {"vmpsadbw", 3, P66, 0x42, -1, XY, V_NDS | V_IMM},
-    {"vpclmulqdq", 3, P66, 0x44, -1, X, V_NDS | V_IMM},
+    {"vpclmulqdq", 3, P66, 0x44, -1, X, V_NDS | V_IMM | V_L0},
     {"vpextrb", 3, P66, 0x14, -1, X, V_RM_GPR | V_IMM},
     {"vpextrw-m", 3, P66, 0x15, -1, X, V_RM_GPR | V_IMM},
     {"vpextrd", 3, P66, 0x16, -1, X, V_RM_GPR | V_IMM | V_W0},
@@ -184,10 +184,10 @@ static const struct vspec specs[] = {
     {"vpinsrd", 3, P66, 0x22, -1, X, V_NDS | V_RM_GPR | V_IMM | V_W0},
     {"vpinsrq", 3, P66, 0x22, -1, X, V_NDS | V_RM_GPR | V_IMM | V_W1},
     {"vinsertps", 3, P66, 0x21, -1, X, V_NDS | V_IMM},
-    {"vaesenc", 2, P66, 0xdc, -1, X, V_NDS},
-    {"vaesenclast", 2, P66, 0xdd, -1, X, V_NDS},
-    {"vaesdec", 2, P66, 0xde, -1, X, V_NDS},
-    {"vaesdeclast", 2, P66, 0xdf, -1, X, V_NDS},
+    {"vaesenc", 2, P66, 0xdc, -1, X, V_NDS | V_L0},
+    {"vaesenclast", 2, P66, 0xdd, -1, X, V_NDS | V_L0},
+    {"vaesdec", 2, P66, 0xde, -1, X, V_NDS | V_L0},
+    {"vaesdeclast", 2, P66, 0xdf, -1, X, V_NDS | V_L0},
     {"vaesimc", 2, P66, 0xdb, -1, X, 0},
     {"vaeskeygenassist", 3, P66, 0xdf, -1, X, V_IMM},
     /* AVX2 only */
@@ -280,7 +280,7 @@ bool dt_host_avx2(void)
 }
 
 static void add_spec(void (*add)(struct form f, const char *name), const char *name, uint8_t map,
-                     uint8_t pp, uint8_t op, int digit, uint8_t lmask, uint16_t fl)
+                     uint8_t pp, uint8_t op, int digit, uint8_t lmask, uint32_t fl)
 {
     char n[40];
 
@@ -474,7 +474,7 @@ bool vex_build(struct gen *g)
     const struct form *f = g->f;
     struct dt_case *c = g->c;
     struct rng *r = g->r;
-    uint16_t fl = f->vflags;
+    uint32_t fl = f->vflags;
     int nv = g->m32 ? 8 : 16;
 
     c->vec = true;
@@ -490,6 +490,8 @@ bool vex_build(struct gen *g)
     for (int i = 0; i < 16; i++)
         rand_vector(r, c->in.ymm[i]);
     g->vl = f->vl;
+    if (!(fl & V_L0) && rng_chance(r, 2)) /* the other length: #UD where the form has none */
+        g->vl ^= 1;
     g->vw = fl & V_W1 ? 1 : fl & V_W0 ? 0 : (uint8_t)rng_below(r, 2);
     g->vvvv = 0; /* 1111b once inverted */
     if (fl & (V_NDS | V_NDD | V_MASK))
