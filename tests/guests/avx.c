@@ -16,7 +16,8 @@
  *     load that runs into an unmapped page takes #PF and leaves its
  *     destination alone; VMASKMOVPS loads and stores only the elements
  *     its mask selects, so a masked-off element on an unmapped page does
- *     not fault, and a selected one does (#PF at that element).
+ *     not fault, and a selected one does (#PF at that element); a gather
+ *     that faults at an element leaves the elements before it done.
  */
 #include "lib/guest.h"
 #include "lib/pgtable.h"
@@ -264,8 +265,9 @@ static void test_faults(void)
     static const vec low4 = {{~0u, ~0u, ~0u, ~0u, 0, 0, 0, 0}};
     static const vec fifth = {{0, 0, 0, 0, ~0u, 0, 0, 0}};
     uint64_t *pml4 = pgtable_new(), at;
-    uint8_t *edge = (uint8_t *)(VA_EDGE + 4096 - 16); /* 16 mapped bytes, then none */
-    vec out;
+    static const vec gather_idx = {{0, 2, 4, 5, 6, 7, 8, 9}}; /* dwords from edge */
+    uint8_t *edge = (uint8_t *)(VA_EDGE + 4096 - 16);         /* 16 mapped bytes, then none */
+    vec out, gmask;
 
     pgtable_identity(pml4, PAGE_1G, PTE_P | PTE_RW);
     pgtable_map(pml4, VA_EDGE, (uint64_t)frame, PAGE_4K, PTE_P | PTE_RW);
@@ -310,6 +312,24 @@ static void test_faults(void)
                      : [p] "r"(edge), [m] "m"(fifth)
                      : "memory");
     CHECK(trap_last.vector == EXC_PF && trap_last.cr2 == VA_EDGE + 4096);
+
+    /* A gather whose element 2 lies on the unmapped page: #PF there, with
+     * elements 0 and 1 loaded and their mask elements cleared, element 2's
+     * still set (SDM Vol. 2C VPGATHERDD: faults are delivered in element
+     * order; later elements may or may not be done). */
+    __asm__ volatile("vpcmpeqd %%ymm5, %%ymm5, %%ymm5\n\t"
+                     "vmovdqu %0, %%ymm6\n\t"
+                     "vpxor %%ymm7, %%ymm7, %%ymm7"
+                     :
+                     : "m"(gather_idx));
+    __asm__ volatile(TRAP_TRY("vpgatherdd %%ymm5, (%[p], %%ymm6, 4), %%ymm7")
+                     : [at] "=&r"(at)
+                     : [p] "r"(edge)
+                     : "memory");
+    __asm__ volatile("vmovdqu %%ymm7, %0\n\tvmovdqu %%ymm5, %1" : "=m"(out), "=m"(gmask));
+    CHECK(trap_last.vector == EXC_PF && trap_last.cr2 == VA_EDGE + 4096);
+    CHECK(out.d[0] == 1 && out.d[1] == 3 && out.d[2] == 0); /* the masked store's */
+    CHECK(gmask.d[0] == 0 && gmask.d[1] == 0 && gmask.d[2] == ~0u);
 }
 
 int guest_main(const char *cmdline, uint64_t mem_size)
