@@ -6,7 +6,8 @@
  * the integer limits); MXCSR gets other rounding modes, FTZ, DAZ and
  * unmasked exceptions now and then, so #XM is compared too. Now and then
  * an encoding the instruction may not allow (VEX.vvvv not 1111b where it
- * must be, the other VEX.L): both sides must raise #UD then.
+ * must be, the other VEX.L, a 66, F2, F3 or LOCK prefix): both sides must
+ * raise #UD then.
  */
 #include <cpuid.h>
 #include <stdio.h>
@@ -533,6 +534,8 @@ bool vex_build(struct gen *g)
         g->imm_size = 1;
         g->imm = rng_next(r) & 0xff;
     }
+    if (rng_chance(r, 1)) /* 66, F2, F3 or LOCK before VEX: #UD */
+        gen_add_prefix(g, (uint8_t[]){0x66, 0xf2, 0xf3, 0xf0}[rng_below(r, 4)]);
     g->vex2 = rng_chance(r, 50);
     return gen_emit(g);
 }
