@@ -32,7 +32,14 @@ static const struct {
     [CPU_SPEC_CTRL] = {"spec-ctrl", 7, 0, EDX, 26},
     [CPU_ARCH_CAPABILITIES] = {"arch-capabilities", 7, 0, EDX, 29},
     [CPU_BHI_CTRL] = {"bhi-ctrl", 7, 2, EDX, 4},
+    [CPU_AVX] = {"avx", 1, 0, ECX, 28},
+    [CPU_AVX2] = {"avx2", 7, 0, EBX, 5},
+    [CPU_FMA] = {"fma", 1, 0, ECX, 12},
+    [CPU_F16C] = {"f16c", 1, 0, ECX, 29},
 };
+
+/* Features that exist only with AVX: VEX-encoded, on its YMM state. */
+#define AVX_DEPENDENTS (1u << CPU_AVX2 | 1u << CPU_FMA | 1u << CPU_F16C)
 
 static int find(const char *name, size_t len)
 {
@@ -97,6 +104,8 @@ int cpu_model_parse(const char *s, cpu_features_t *off, enum cpu_vendor *vendor)
         else
             *off &= ~(1u << f);
     }
+    if (*off & (1u << CPU_AVX))
+        *off |= AVX_DEPENDENTS;
     return 0;
 }
 
@@ -118,4 +127,11 @@ void cpu_model_filter(cpu_features_t off, uint32_t leaf, uint32_t subleaf, uint3
         if ((off & (1u << f)) && features[f].leaf == leaf &&
             (leaf != 7 || features[f].subleaf == subleaf)) /* of these, only 07H has subleaves */
             *regs[features[f].reg] &= ~(1u << features[f].bit);
+    /* Without AVX, XCR0 has no YMM component (leaf 0DH: the supported XCR0
+     * bits in subleaf 0, component 2's size and offset in subleaf 2), which
+     * is what KVM checks XSETBV against. */
+    if ((off & (1u << CPU_AVX)) && leaf == 0xd && subleaf == 0)
+        *a &= ~4u;
+    if ((off & (1u << CPU_AVX)) && leaf == 0xd && subleaf == 2)
+        *a = *b = *c = *d = 0;
 }

@@ -37,6 +37,10 @@ enum cpu_feature {
     CPU_SPEC_CTRL,         /* IA32_SPEC_CTRL (IBRS), IA32_PRED_CMD (IBPB); enhanced IBRS */
     CPU_ARCH_CAPABILITIES, /* IA32_ARCH_CAPABILITIES */
     CPU_BHI_CTRL,          /* IA32_SPEC_CTRL.BHI_DIS_S */
+    CPU_AVX,               /* VEX, XCR0.AVX; taking it away takes the three below too */
+    CPU_AVX2,
+    CPU_FMA,
+    CPU_F16C,
     CPU_FEATURE_COUNT
 };
 
@@ -48,7 +52,8 @@ enum cpu_vendor { CPU_VENDOR_INTEL, CPU_VENDOR_AMD };
 /*
  * Parses --cpu's value: a model ("vx86", the default, or "max": the same,
  * every feature vx86 implements) and any number of ",+NAME" (kept, a no-op)
- * or ",-NAME" (taken away), NAME as QEMU spells it, and of
+ * or ",-NAME" (taken away), NAME as QEMU spells it (taking away avx takes
+ * away the features that need it: avx2, fma, f16c), and of
  * ",vendor=GenuineIntel|AuthenticAMD" (the last one counts). Sets *off to
  * the features taken away and *vendor. Returns 0 or -EINVAL after one line
  * saying what is wrong.

@@ -89,14 +89,57 @@ static void disassemble(const struct dt_case *c, char *text, size_t len)
         snprintf(text, len, "(Zydis cannot decode it)");
 }
 
+static void print_ymm(const char *what, const uint8_t *y)
+{
+    printf("  %-12s", what);
+    for (int q = 3; q >= 0; q--) {
+        uint64_t v;
+
+        memcpy(&v, y + 8 * q, 8);
+        printf(" %016" PRIx64, v);
+    }
+    printf("\n");
+}
+
+/* A VEX case's vector input, and what differs in its output. */
+static void print_vec(const struct dt_case *c, const struct dt_result *nat,
+                      const struct dt_result *emu, const bool *ymm_differ, bool mxcsr_differ)
+{
+    char name[16];
+
+    printf("  mxcsr in %04" PRIx64, c->in.mxcsr);
+    if (mxcsr_differ)
+        printf(", native %04" PRIx64 " emu %04" PRIx64, nat->regs.mxcsr, emu->regs.mxcsr);
+    printf("\n");
+    for (int i = 0; i < 16; i++) {
+        if (!ymm_differ[i])
+            continue;
+        snprintf(name, sizeof(name), "ymm%d in", i);
+        print_ymm(name, c->in.ymm[i]);
+        print_ymm("  native", nat->regs.ymm[i]);
+        print_ymm("  emu", emu->regs.ymm[i]);
+    }
+}
+
 /* Compares one case; prints it in full if print is set. True if equal. */
 static bool check(const struct dt_case *c, const struct dt_result *nat, const struct dt_result *emu,
                   bool print, uint64_t seed, uint64_t n, const char *filter)
 {
     uint64_t fmask = F_COMPARE & ~(uint64_t)c->flags_undef;
-    bool same = true, regs_differ[16] = {false}, flags_differ = false;
+    bool same = true, regs_differ[16] = {false}, flags_differ = false, ymm_differ[16] = {false};
+    bool mxcsr_differ = false;
     int mem_diffs = 0;
 
+    /* The vector state also at a fault: it must be as before the instruction
+     * (or, for #XM, with the flags that tell why). */
+    if (c->vec && emu->vector != -2 && nat->vector == emu->vector) {
+        for (int i = 0; i < 16; i++) {
+            ymm_differ[i] = memcmp(nat->regs.ymm[i], emu->regs.ymm[i], 32) != 0;
+            same &= !ymm_differ[i];
+        }
+        mxcsr_differ = nat->regs.mxcsr != emu->regs.mxcsr;
+        same &= !mxcsr_differ;
+    }
     if (emu->vector == -2 || nat->vector != emu->vector) {
         same = false;
     } else if (nat->vector == -1) {
@@ -146,6 +189,8 @@ static bool check(const struct dt_case *c, const struct dt_result *nat, const st
         flag_names((nat->regs.rflags ^ emu->regs.rflags) & fmask, d, sizeof(d));
         printf("  flags native (%s) emu (%s): %s differ\n", a, b, d);
     }
+    if (c->vec)
+        print_vec(c, nat, emu, ymm_differ, mxcsr_differ);
     if (c->flags_undef) {
         flag_names(c->flags_undef, fl, sizeof(fl));
         printf("  (undefined, not compared: %s)\n", fl);

@@ -63,9 +63,13 @@
 /* GPRs in encoding order: rax rcx rdx rbx rsp rbp rsi rdi r8..r15. */
 enum { R_AX, R_CX, R_DX, R_BX, R_SP, R_BP, R_SI, R_DI };
 
+/* The vector state of a case with vec set (VEX forms): loaded and stored
+ * by the native trampoline, compared after the GPRs. */
 struct dt_regs {
     uint64_t gpr[16];
     uint64_t rflags;
+    uint64_t mxcsr;      /* offset 136 (tramp.S) */
+    uint8_t ymm[16][32]; /* offset 144 */
 };
 
 /* How a side ended: normally, or with an exception (a signal natively). */
@@ -82,6 +86,7 @@ struct dt_case {
     uint8_t code[DT_INSN_MAX];
     uint8_t len;
     uint8_t mode; /* 64: 64-bit mode; 32 or 16: compatibility mode, 32/16-bit code */
+    bool vec;     /* the vector state (YMM, MXCSR) is input and compared */
     int form;     /* index into dt_forms */
     struct dt_regs in;
     uint8_t data[DT_DATA_SIZE];
@@ -97,6 +102,8 @@ struct dt_case {
 
 /* forms.c */
 int dt_forms_init(void);
+/* Whether this host runs the VEX forms: AVX2 with the YMM state enabled. */
+bool dt_host_avx2(void);
 int dt_form_count(void);
 const char *dt_form_name(int form);
 int dt_form_mode(int form); /* 64, 32 or 16 */

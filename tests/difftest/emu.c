@@ -19,7 +19,10 @@
  * This file reaches into the engine (accel/emu/cpu.h) for what the engine
  * contract does not offer: clearing the halted and shutdown states that
  * set_state keeps, telling the decode cache that the host rewrote the
- * code page, and seeing that the translator is there.
+ * code page, seeing that the translator is there, and the vector state of
+ * a VEX case (the FXSAVE image, the YMM upper halves, XCR0), which runs
+ * with the CR4 bits and XCR0 of a Linux process: OSFXSR, OSXMMEXCPT,
+ * OSXSAVE, and x87 | SSE | AVX.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -41,6 +44,9 @@
 #define SENTINEL    "\xe6\xf4\xf4" /* out %al, $0xf4; hlt */
 #define SENTINEL_SZ 3
 #define STOP_AT     2 /* where RIP ends: after the OUT */
+#define CR4_VEC     (1ULL << 9 | 1ULL << 10 | 1ULL << 18) /* OSFXSR OSXMMEXCPT OSXSAVE */
+#define FX_MXCSR    24
+#define FX_XMM(i)   (160 + 16 * (i))
 
 static struct vm vm;
 static struct cpu_state boot_state;
@@ -196,7 +202,19 @@ void emu_side_run(const struct dt_case *c, struct dt_result *r)
                                     .present = 1};
         s.es = s.ss = s.ds;
     }
+    if (c->vec)
+        s.cr4 |= CR4_VEC;
     vm.accel->set_state(vcpu, &s);
+    if (c->vec) {
+        uint32_t mxcsr = (uint32_t)c->in.mxcsr;
+
+        cpu->xcr0 = 7;
+        memcpy(cpu->fxsave + FX_MXCSR, &mxcsr, 4);
+        for (int i = 0; i < 16; i++) {
+            memcpy(cpu->fxsave + FX_XMM(i), c->in.ymm[i], 16);
+            memcpy(cpu->ymmh[i], c->in.ymm[i] + 16, 16);
+        }
+    }
     cpu->halted = false;
     cpu->triple_fault = false;
     atomic_store(&vm.stopping, false);
@@ -215,6 +233,16 @@ void emu_side_run(const struct dt_case *c, struct dt_result *r)
     for (int i = 0; i < 16; i++)
         r->regs.gpr[i] = *state_gpr(&s, i);
     r->regs.rflags = s.rflags;
+    if (c->vec) {
+        uint32_t mxcsr;
+
+        memcpy(&mxcsr, cpu->fxsave + FX_MXCSR, 4);
+        r->regs.mxcsr = mxcsr;
+        for (int i = 0; i < 16; i++) {
+            memcpy(r->regs.ymm[i], cpu->fxsave + FX_XMM(i), 16);
+            memcpy(r->regs.ymm[i] + 16, cpu->ymmh[i], 16);
+        }
+    }
     memcpy(r->data, mem_ptr(&vm.mem, DT_DATA, DT_DATA_SIZE), DT_DATA_SIZE);
     r->signo = 0;
     r->why[0] = '\0';

@@ -10,7 +10,7 @@
 #include "difftest.h"
 #include "forms.h"
 
-#define MAX_FORMS 2048
+#define MAX_FORMS 4096
 static struct form forms[MAX_FORMS];
 static int nforms;
 static bool overflow;
@@ -42,7 +42,10 @@ static void add(struct form f, const char *name)
             g.osz = 4;
         if (g.mode == 16 && g.def64)
             g.osz = g.osz == 8 ? 2 : 4;
-        snprintf(g.name, sizeof(g.name), "%s/%c%s", name, size_letter(g.osz), suffix[m]);
+        if (g.vmap) /* VEX forms name their vector length themselves */
+            snprintf(g.name, sizeof(g.name), "%s%s", name, suffix[m]);
+        else
+            snprintf(g.name, sizeof(g.name), "%s/%c%s", name, size_letter(g.osz), suffix[m]);
         forms[nforms++] = g;
     }
 }
@@ -465,6 +468,7 @@ int dt_forms_init(void)
     add_branches();
     add_misc();
     add_legacy();
+    vex_forms(add);
     if (overflow) {
         fprintf(stderr, "difftest: more forms than MAX_FORMS\n");
         return -1;

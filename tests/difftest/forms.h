@@ -27,6 +27,28 @@ enum kind {
     K_BRANCH,  /* a target in the landing area; see enum branch */
     K_BOUND,   /* BOUND: the index inside the bounds half of the time */
     K_AAM,     /* AAM/AAD: base 10 mostly, sometimes 0 (#DE for AAM) */
+    K_VEX,     /* a VEX-encoded SIMD instruction (vex.c): vector inputs */
+};
+
+/* VEX forms: what VEX.vvvv, ModRM and the immediate name (vex.c). */
+enum {
+    V_NDS = 1 << 0,      /* VEX.vvvv names a source register; else it is 1111b */
+    V_NDD = 1 << 1,      /* VEX.vvvv names the destination; ModRM.reg is the /digit */
+    V_IS4 = 1 << 2,      /* imm8[7:4] names a register */
+    V_IMM = 1 << 3,      /* an imm8 */
+    V_REG_GPR = 1 << 4,  /* ModRM.reg is a GPR */
+    V_RM_GPR = 1 << 5,   /* ModRM.rm, as a register, is a GPR */
+    V_MEM = 1 << 6,      /* ModRM.rm is memory only */
+    V_REG = 1 << 7,      /* ModRM.rm is a register only */
+    V_ALIGN = 1 << 8,    /* a memory operand of the vector's size must be aligned */
+    V_MASK = 1 << 9,     /* a masked move: VEX.vvvv is the mask */
+    V_NOMODRM = 1 << 10, /* VZEROUPPER, VZEROALL */
+    V_W0 = 1 << 11,      /* VEX.W0; neither W0 nor W1: WIG */
+    V_W1 = 1 << 12,
+    V_GATHER = 1 << 13, /* VSIB: ModRM.reg destination, vvvv mask, SIB.index vector */
+    V_QIDX = 1 << 14,   /* gathers with qword indices */
+    V_STEPS = 1 << 15,  /* DPPS, DPPD: two rounding steps (see vex.c) */
+    V_L0 = 1 << 16,     /* VEX.L1 is VAES or VPCLMULQDQ, which vx86 does not offer */
 };
 
 /* How a K_BRANCH form names its target. */
@@ -57,7 +79,15 @@ struct form {
     uint8_t modes;  /* M64 | M32 | M16; 0: every mode the operand size allows */
     uint8_t mode;   /* 64, 32 or 16: the mode of this entry */
     uint16_t undef; /* flags the SDM leaves undefined, always */
+    /* K_VEX: the map (1: 0F, 2: 0F38, 3: 0F3A), the implied prefix (pp:
+     * none, 66, F3, F2), VEX.L and the V_* flags. */
+    uint8_t vmap, vpp, vl;
+    uint32_t vflags;
 };
+
+/* vex.c: adds the VEX forms through add (one per VEX.L and mode), if the
+ * host runs them. */
+void vex_forms(void (*add)(struct form f, const char *name));
 
 const struct form *dt_form(int index);
 

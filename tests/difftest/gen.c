@@ -14,13 +14,9 @@
 
 #include "difftest.h"
 #include "forms.h"
+#include "gen.h"
 
-/* splitmix64: small, and every (seed, case) pair gets its own stream. */
-struct rng {
-    uint64_t s;
-};
-
-static uint64_t next(struct rng *r)
+uint64_t rng_next(struct rng *r)
 {
     uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
 
@@ -29,14 +25,14 @@ static uint64_t next(struct rng *r)
     return z ^ (z >> 31);
 }
 
-static uint64_t below(struct rng *r, uint64_t n)
+uint64_t rng_below(struct rng *r, uint64_t n)
 {
-    return next(r) % n;
+    return rng_next(r) % n;
 }
 
-static bool chance(struct rng *r, int percent)
+bool rng_chance(struct rng *r, int percent)
 {
-    return below(r, 100) < (uint64_t)percent;
+    return rng_below(r, 100) < (uint64_t)percent;
 }
 
 static uint64_t mask_of(unsigned size)
@@ -45,11 +41,11 @@ static uint64_t mask_of(unsigned size)
 }
 
 /* Random bits, often with an edge value in the low 1, 2, 4 or 8 bytes. */
-static uint64_t rand_value(struct rng *r)
+uint64_t rng_value(struct rng *r)
 {
-    uint64_t v = next(r), m = mask_of(1u << below(r, 4)), low;
+    uint64_t v = rng_next(r), m = mask_of(1u << rng_below(r, 4)), low;
 
-    switch (below(r, 10)) {
+    switch (rng_below(r, 10)) {
     case 0:
         low = 0;
         break;
@@ -66,43 +62,16 @@ static uint64_t rand_value(struct rng *r)
         low = (m >> 1) + 1; /* most negative */
         break;
     case 5:
-        low = below(r, 64);
+        low = rng_below(r, 64);
         break;
     case 6:
-        low = 1ULL << below(r, 64);
+        low = 1ULL << rng_below(r, 64);
         break;
     default:
         return v;
     }
     return (v & ~m) | (low & m);
 }
-
-/* The case being built. */
-struct gen {
-    struct dt_case *c;
-    struct rng *r;
-    const struct form *f;
-    bool m32;  /* 32-bit or 16-bit code: 8 GPRs, no REX, no RIP-relative */
-    bool m16;  /* 16-bit code: 0x66 and 0x67 select 32 bits; offsets from DT_DATA */
-    int nregs; /* 16 or 8 */
-    uint8_t legacy[8];
-    int nlegacy;
-    uint8_t rex;   /* W R X B bits */
-    bool rex_any;  /* emit a REX byte even with no bits */
-    bool a32;      /* 0x67: 32-bit addressing in 64-bit and 16-bit code, 16-bit in 32-bit */
-    bool gs;       /* a GS override: addresses are offsets from gs_base */
-    uint64_t gs_base;
-    int reg;       /* ModRM.reg or +r register; -1 for neither */
-    bool mem;      /* the r/m operand is memory */
-    int rm;        /* ... else this register */
-    uint64_t addr; /* linear address of the memory operand */
-    bool has_modrm, has_sib, riprel;
-    uint8_t modrm, sib;
-    int disp_size;
-    uint32_t disp;
-    uint64_t imm;
-    int imm_size;
-};
 
 static bool has_rex(const struct gen *g)
 {
@@ -156,10 +125,10 @@ static void rm_set(struct gen *g, unsigned size, uint64_t v)
 }
 
 /* A register of the mode, not in avoid (a bit per register). */
-static int pick_reg(const struct gen *g, uint16_t avoid)
+int gen_pick_reg(const struct gen *g, uint16_t avoid)
 {
     for (;;) {
-        int reg = (int)below(g->r, (uint64_t)g->nregs);
+        int reg = (int)rng_below(g->r, (uint64_t)g->nregs);
 
         if (!(avoid & (1u << reg)))
             return reg;
@@ -171,13 +140,13 @@ static bool fits8(int64_t v)
     return v >= -128 && v <= 127;
 }
 
-static void add_prefix(struct gen *g, uint8_t p)
+void gen_add_prefix(struct gen *g, uint8_t p)
 {
     g->legacy[g->nlegacy++] = p;
 }
 
 /* The effective address (offset in its segment) that reaches linear addr. */
-static uint64_t offset_of(const struct gen *g, uint64_t addr)
+uint64_t gen_offset_of(const struct gen *g, uint64_t addr)
 {
     if (g->m16)
         return addr - DT_DATA;
@@ -205,13 +174,13 @@ static void pick_address16(struct gen *g, uint64_t addr, uint16_t avoid)
 {
     static const int8_t base_of[8] = {R_BX, R_BX, R_BP, R_BP, R_SI, R_DI, R_BP, R_BX};
     static const int8_t index_of[8] = {R_SI, R_DI, R_SI, R_DI, -1, -1, -1, -1};
-    uint16_t ea = (uint16_t)offset_of(g, addr);
+    uint16_t ea = (uint16_t)gen_offset_of(g, addr);
     uint64_t *gpr = g->c->in.gpr;
-    int rm, mod = (int)below(g->r, 3);
+    int rm, mod = (int)rng_below(g->r, 3);
     int64_t disp = 0;
 
     for (int tries = 0;; tries++) {
-        rm = (int)below(g->r, 8);
+        rm = (int)rng_below(g->r, 8);
         if (tries == 8) { /* every choice uses an avoided register: disp16 */
             rm = 6;
             mod = 0;
@@ -230,29 +199,29 @@ static void pick_address16(struct gen *g, uint64_t addr, uint16_t avoid)
     }
     g->disp_size = mod == 0 ? 0 : mod == 1 ? 1 : 2;
     if (mod == 1)
-        disp = (int8_t)next(g->r);
+        disp = (int8_t)rng_next(g->r);
     else if (mod == 2)
-        disp = (int16_t)next(g->r);
+        disp = (int16_t)rng_next(g->r);
     g->disp = (uint32_t)disp;
     if (index_of[rm] >= 0) {
-        uint64_t iv = next(g->r);
+        uint64_t iv = rng_next(g->r);
 
         gpr[index_of[rm]] = iv;
-        gpr[base_of[rm]] = (next(g->r) & ~0xffffULL) | ((ea - (uint64_t)disp - iv) & 0xffff);
+        gpr[base_of[rm]] = (rng_next(g->r) & ~0xffffULL) | ((ea - (uint64_t)disp - iv) & 0xffff);
     } else {
-        gpr[base_of[rm]] = (next(g->r) & ~0xffffULL) | ((ea - (uint64_t)disp) & 0xffff);
+        gpr[base_of[rm]] = (rng_next(g->r) & ~0xffffULL) | ((ea - (uint64_t)disp) & 0xffff);
     }
 }
 
 /* Chooses a ModRM/SIB encoding whose effective address reaches linear
  * addr, and sets the base and index registers to match. RSP keeps its
  * value (the stack): as a base it is compensated by the displacement. */
-static void pick_address(struct gen *g, uint64_t addr, uint16_t avoid)
+void gen_pick_address(struct gen *g, uint64_t addr, uint16_t avoid)
 {
     struct rng *r = g->r;
     uint64_t *gpr = g->c->in.gpr, amask = g->a32 ? 0xffffffffULL : ~0ULL;
-    uint64_t ea = offset_of(g, addr), base_val;
-    int style = (int)below(r, 8), scale_bits = (int)below(r, 4), base, index = -1;
+    uint64_t ea = gen_offset_of(g, addr), base_val;
+    int style = (int)rng_below(r, 8), scale_bits = (int)rng_below(r, 4), base, index = -1;
     int64_t idx_val = 0, disp = 0;
 
     g->addr = addr;
@@ -266,7 +235,7 @@ static void pick_address(struct gen *g, uint64_t addr, uint16_t avoid)
         g->disp_size = 4;
         if (g->m32) /* no RIP-relative in 32-bit code: mod 00 r/m 101 is disp32 */
             g->disp = (uint32_t)ea;
-        else /* RIP-relative; the displacement is patched in emit() */
+        else /* RIP-relative; the displacement is patched in gen_emit() */
             g->riprel = true;
         return;
     }
@@ -279,9 +248,9 @@ static void pick_address(struct gen *g, uint64_t addr, uint16_t avoid)
         return;
     }
     if (style == 2) { /* index*scale + disp32, no base */
-        index = pick_reg(g, avoid | 1u << R_SP);
-        idx_val = (int64_t)below(r, 1024) - 512;
-        gpr[index] = g->a32 || g->m32 ? ((uint32_t)idx_val | next(r) << 32) : (uint64_t)idx_val;
+        index = gen_pick_reg(g, avoid | 1u << R_SP);
+        idx_val = (int64_t)rng_below(r, 1024) - 512;
+        gpr[index] = g->a32 || g->m32 ? ((uint32_t)idx_val | rng_next(r) << 32) : (uint64_t)idx_val;
         g->modrm = 0x04;
         g->has_sib = true;
         g->sib = (uint8_t)(scale_bits << 6 | (index & 7) << 3 | 5);
@@ -293,14 +262,17 @@ static void pick_address(struct gen *g, uint64_t addr, uint16_t avoid)
     /* base [+ index*scale] [+ disp]: styles 3..7 */
     if (g->m32)
         amask = 0xffffffffULL;
-    base = pick_reg(g, avoid);
-    if (style >= 6 && chance(r, 80)) {
-        index = pick_reg(g, avoid | 1u << R_SP | 1u << base);
-        idx_val = (int64_t)below(r, 1024) - 512;
-        gpr[index] = amask != ~0ULL ? ((uint32_t)idx_val | next(r) << 32) : (uint64_t)idx_val;
+    base = gen_pick_reg(g, avoid);
+    if (style >= 6 && rng_chance(r, 80)) {
+        index = gen_pick_reg(g, avoid | 1u << R_SP | 1u << base);
+        idx_val = (int64_t)rng_below(r, 1024) - 512;
+        gpr[index] = amask != ~0ULL ? ((uint32_t)idx_val | rng_next(r) << 32) : (uint64_t)idx_val;
     }
 
-    g->disp_size = style == 3 ? 0 : style == 4 ? 1 : style == 5 ? 4 : (int[]){0, 1, 4}[below(r, 3)];
+    g->disp_size = style == 3   ? 0
+                   : style == 4 ? 1
+                   : style == 5 ? 4
+                                : (int[]){0, 1, 4}[rng_below(r, 3)];
     if (base == R_SP) {
         disp = (int64_t)((ea - gpr[R_SP] - ((uint64_t)idx_val << scale_bits)) & amask);
         if (amask != ~0ULL)
@@ -311,12 +283,12 @@ static void pick_address(struct gen *g, uint64_t addr, uint16_t avoid)
         if ((base & 7) == 5 && g->disp_size == 0)
             g->disp_size = 1; /* mod 00 with RBP/R13 would mean no base */
         if (g->disp_size == 1)
-            disp = (int8_t)next(r);
+            disp = (int8_t)rng_next(r);
         else if (g->disp_size == 4)
-            disp = chance(r, 50) ? (int32_t)next(r) : (int64_t)below(r, 8192) - 4096;
+            disp = rng_chance(r, 50) ? (int32_t)rng_next(r) : (int64_t)rng_below(r, 8192) - 4096;
         base_val = (ea - (uint64_t)disp - ((uint64_t)idx_val << scale_bits)) & amask;
         if (amask != ~0ULL)
-            base_val |= next(r) << 32; /* ignored by 32-bit addressing */
+            base_val |= rng_next(r) << 32; /* ignored by 32-bit addressing */
         gpr[base] = base_val;
     }
     g->disp = (uint32_t)disp;
@@ -334,7 +306,7 @@ static void pick_address(struct gen *g, uint64_t addr, uint16_t avoid)
 }
 
 /* Lays out the bytes; false if they exceed the 15-byte limit. */
-static bool emit(struct gen *g)
+bool gen_emit(struct gen *g)
 {
     const struct form *f = g->f;
     uint8_t b[32];
@@ -342,7 +314,7 @@ static bool emit(struct gen *g)
 
     /* Legacy prefixes in random order: the decoder must not care. */
     for (int i = g->nlegacy - 1; i > 0; i--) {
-        int j = (int)below(g->r, (uint64_t)i + 1);
+        int j = (int)rng_below(g->r, (uint64_t)i + 1);
         uint8_t t = g->legacy[i];
 
         g->legacy[i] = g->legacy[j];
@@ -350,7 +322,9 @@ static bool emit(struct gen *g)
     }
     memcpy(b, g->legacy, (size_t)g->nlegacy);
     n = g->nlegacy;
-    if (has_rex(g))
+    if (f->vmap)
+        n += vex_prefix(g, b + n);
+    else if (has_rex(g))
         b[n++] = 0x40 | g->rex;
     memcpy(b + n, f->op, f->nop);
     n += f->nop;
@@ -367,7 +341,7 @@ static bool emit(struct gen *g)
     if (n > DT_INSN_MAX)
         return false;
     if (g->riprel)
-        g->disp = (uint32_t)(offset_of(g, g->addr) - (DT_INSN + (uint64_t)n));
+        g->disp = (uint32_t)(gen_offset_of(g, g->addr) - (DT_INSN + (uint64_t)n));
     for (int i = 0; i < g->disp_size; i++)
         b[disp_at + i] = (uint8_t)(g->disp >> (8 * i));
     memcpy(g->c->code, b, (size_t)n);
@@ -396,7 +370,7 @@ static unsigned imm_bytes(const struct form *f)
 /* A shift count: small ones (0, 1, around the width) most of the time. */
 static uint8_t rand_count(struct rng *r, unsigned osz)
 {
-    return chance(r, 70) ? (uint8_t)below(r, osz * 8 + 3) : (uint8_t)next(r);
+    return rng_chance(r, 70) ? (uint8_t)rng_below(r, osz * 8 + 3) : (uint8_t)rng_next(r);
 }
 
 static void setup_div(struct gen *g)
@@ -407,33 +381,34 @@ static void setup_div(struct gen *g)
     unsigned __int128 m =
         bits == 64 ? ~(unsigned __int128)0 >> 64 : ((unsigned __int128)1 << bits) - 1;
     unsigned __int128 dividend;
-    uint64_t d = rand_value(r) & mask_of(size);
+    uint64_t d = rng_value(r) & mask_of(size);
 
-    if (d == 0 && chance(r, 70))
-        d = 1 + below(r, 1000);
+    if (d == 0 && rng_chance(r, 70))
+        d = 1 + rng_below(r, 1000);
     rm_set(g, size, d);
     d = rm_get(g, size);
     if (d == 0) {
-        dividend = next(r);
-    } else if (f->sign && chance(r, 3)) { /* the most negative dividend by -1: #DE */
+        dividend = rng_next(r);
+    } else if (f->sign && rng_chance(r, 3)) { /* the most negative dividend by -1: #DE */
         rm_set(g, size, ~0ULL);
         d = rm_get(g, size);
         dividend = (unsigned __int128)1 << (2 * bits - 1);
-    } else if (chance(r, 8)) { /* quotient overflow: #DE */
-        dividend = ((unsigned __int128)((d + below(r, 4)) & mask_of(size)) << bits) | next(r);
+    } else if (rng_chance(r, 8)) { /* quotient overflow: #DE */
+        dividend =
+            ((unsigned __int128)((d + rng_below(r, 4)) & mask_of(size)) << bits) | rng_next(r);
     } else if (!f->sign) {
-        uint64_t q = rand_value(r) & mask_of(size), rem = next(r) % d;
+        uint64_t q = rng_value(r) & mask_of(size), rem = rng_next(r) % d;
 
         dividend = (unsigned __int128)q * d + rem;
     } else {
         /* q*d + rem with rem of the dividend's sign and |rem| < |d|. */
         int64_t sd = (int64_t)(d << (64 - bits)) >> (64 - bits);
-        int64_t q = (int64_t)(rand_value(r) << (64 - bits)) >> (64 - bits) >> below(r, 2);
+        int64_t q = (int64_t)(rng_value(r) << (64 - bits)) >> (64 - bits) >> rng_below(r, 2);
         __int128 prod = (__int128)q * sd, rem;
         uint64_t ad = sd < 0 ? -(uint64_t)sd : (uint64_t)sd;
 
-        rem = (__int128)(next(r) % ad);
-        if (prod < 0 || (prod == 0 && chance(r, 50)))
+        rem = (__int128)(rng_next(r) % ad);
+        if (prod < 0 || (prod == 0 && rng_chance(r, 50)))
             rem = -rem;
         dividend = (unsigned __int128)(prod + rem);
     }
@@ -506,7 +481,7 @@ static bool pick_target(struct gen *g, uint64_t lo, uint64_t hi, uint64_t *targe
     if (hi > DT_LANDING_HI)
         hi = DT_LANDING_HI;
     for (int tries = 0; tries < 64; tries++) {
-        uint64_t t = lo + below(g->r, hi - lo);
+        uint64_t t = lo + rng_below(g->r, hi - lo);
 
         if (t + DT_LANDING_SIZE <= DT_INSN || t >= end + 8) {
             *target = t;
@@ -516,7 +491,7 @@ static bool pick_target(struct gen *g, uint64_t lo, uint64_t hi, uint64_t *targe
     return false;
 }
 
-/* After emit(): the target, and the operand or stack slot that names it. */
+/* After gen_emit(): the target, and the operand or stack slot that names it. */
 static bool branch_target(struct gen *g)
 {
     const struct form *f = g->f;
@@ -549,14 +524,14 @@ static bool branch_target(struct gen *g)
 /* Segment prefixes: mostly none; GS (base DT_DATA) on memory operands;
  * now and then one that 64-bit mode ignores and 32-bit code obeys (all
  * flat there, but CS is not writable). */
-static void pick_segment(struct gen *g, bool memory)
+void gen_pick_segment(struct gen *g, bool memory)
 {
-    if (memory && chance(g->r, 10)) {
+    if (memory && rng_chance(g->r, 10)) {
         g->gs = true;
-        add_prefix(g, 0x65);
-    } else if (chance(g->r, 5)) {
+        gen_add_prefix(g, 0x65);
+    } else if (rng_chance(g->r, 5)) {
         /* Not CS in 16-bit code: its base is the code page, which differs. */
-        add_prefix(g, (uint8_t[]){0x26, 0x36, 0x3e, 0x2e}[below(g->r, g->m16 ? 3 : 4)]);
+        gen_add_prefix(g, (uint8_t[]){0x26, 0x36, 0x3e, 0x2e}[rng_below(g->r, g->m16 ? 3 : 4)]);
     }
 }
 
@@ -575,28 +550,28 @@ static void setup_kind(struct gen *g)
         break;
     case K_BT:
         if (g->mem) { /* a bit offset within +-512 bytes, sign-extended from osz */
-            int64_t off = (int64_t)below(r, 8192) - 4096;
+            int64_t off = (int64_t)rng_below(r, 8192) - 4096;
 
             gpr[g->reg] = (gpr[g->reg] & ~mask_of(osz)) | ((uint64_t)off & mask_of(osz));
         }
         break;
     case K_BSF:
-        if (chance(r, 15))
+        if (rng_chance(r, 15))
             rm_set(g, osz, 0);
         break;
     case K_CMPXCHG:
-        if (chance(r, 50))
+        if (rng_chance(r, 50))
             reg_set(g, R_AX, osz, rm_get(g, osz));
         break;
     case K_CX8:
-        if (chance(r, 50)) {
+        if (rng_chance(r, 50)) {
             reg_set(g, R_AX, osz, mem_get(g, g->addr, osz));
             reg_set(g, R_DX, osz, mem_get(g, g->addr + osz, osz));
         }
         break;
     case K_BOUND: {
         /* Signed bounds [lo, hi] at the operand; the index in them or not. */
-        uint64_t lo = rand_value(r) & mask_of(osz), hi = rand_value(r) & mask_of(osz);
+        uint64_t lo = rng_value(r) & mask_of(osz), hi = rng_value(r) & mask_of(osz);
         int64_t slo = (int64_t)(lo << (64 - osz * 8)) >> (64 - osz * 8);
         int64_t shi = (int64_t)(hi << (64 - osz * 8)) >> (64 - osz * 8);
 
@@ -608,18 +583,18 @@ static void setup_kind(struct gen *g)
         }
         mem_set(g, g->addr, osz, lo);
         mem_set(g, g->addr + osz, osz, hi);
-        if (chance(r, 50))
-            reg_set(g, g->reg, osz, chance(r, 50) ? lo : hi);
+        if (rng_chance(r, 50))
+            reg_set(g, g->reg, osz, rng_chance(r, 50) ? lo : hi);
         break;
     }
     case K_POPF: {
-        uint64_t v = 2 | (next(r) & F_STATUS) | (chance(r, 50) ? F_DF : 0);
+        uint64_t v = 2 | (rng_next(r) & F_STATUS) | (rng_chance(r, 50) ? F_DF : 0);
 
         memcpy(c->data + stack_offset(g), &v, osz);
         break;
     }
     case K_LEAVE:
-        gpr[R_BP] = pointer(g, 1024 + below(r, 2048));
+        gpr[R_BP] = pointer(g, 1024 + rng_below(r, 2048));
         break;
     default:
         break;
@@ -643,46 +618,46 @@ static void setup_string(struct gen *g)
     uint64_t *gpr = c->in.gpr;
     unsigned osz = f->osz;
     /* 0x67 in 32-bit code would make ES:DI 16-bit, off the page */
-    bool a32 = (g->m16 || !g->m32) && chance(r, 20);
+    bool a32 = (g->m16 || !g->m32) && rng_chance(r, 20);
     bool a16 = g->m16 && !a32;
     bool has_src = f->op[0] < 0xaa || (f->op[0] & ~1) == 0xac; /* MOVS, CMPS, LODS */
-    uint64_t si = pointer(g, 256 + below(r, DT_DATA_SIZE - 512));
-    uint64_t di = pointer(g, 256 + below(r, DT_DATA_SIZE - 512));
-    uint64_t cx = f->pfx ? (chance(r, 10) ? 0 : below(r, 21)) : gpr[R_CX];
+    uint64_t si = pointer(g, 256 + rng_below(r, DT_DATA_SIZE - 512));
+    uint64_t di = pointer(g, 256 + rng_below(r, DT_DATA_SIZE - 512));
+    uint64_t cx = f->pfx ? (rng_chance(r, 10) ? 0 : rng_below(r, 21)) : gpr[R_CX];
     size_t from = (si & 0xfff) - 160, to = (di & 0xfff) - 160, len = 320;
 
-    if (has_src && chance(r, 15)) {
+    if (has_src && rng_chance(r, 15)) {
         g->gs = true;
-        add_prefix(g, 0x65);
+        gen_add_prefix(g, 0x65);
         if (!g->m16)
             si -= g->gs_base;
     }
     if (a32) {
-        add_prefix(g, 0x67);
-        si |= next(r) << 32;
-        di |= next(r) << 32;
-        cx = (uint32_t)cx | next(r) << 32;
+        gen_add_prefix(g, 0x67);
+        si |= rng_next(r) << 32;
+        di |= rng_next(r) << 32;
+        cx = (uint32_t)cx | rng_next(r) << 32;
         /* With a zero count, whether the upper halves are cleared depends
          * on the vendor (string.c); vx86 does what Intel's CPUs do. */
         if ((uint32_t)cx == 0 && !host_is_intel())
             si = (uint32_t)si, di = (uint32_t)di, cx = 0;
     } else if (a16) { /* SI, DI, CX: the rest of each register is ignored */
-        si |= next(r) << 16;
-        di |= next(r) << 16;
-        cx = (uint16_t)cx | next(r) << 16;
+        si |= rng_next(r) << 16;
+        di |= rng_next(r) << 16;
+        cx = (uint16_t)cx | rng_next(r) << 16;
     }
     gpr[R_SI] = si;
     gpr[R_DI] = di;
     gpr[R_CX] = cx;
-    if (chance(r, 40)) { /* equal elements, so that REPE goes on */
+    if (rng_chance(r, 40)) { /* equal elements, so that REPE goes on */
         if ((f->op[0] & ~1) == 0xae) {
             for (size_t i = 0; i + osz <= len; i += osz)
                 memcpy(c->data + to + i, &gpr[R_AX], osz);
         } else {
             memmove(c->data + to, c->data + from, len);
         }
-        if (chance(r, 50))
-            c->data[to + below(r, len)] ^= 1;
+        if (rng_chance(r, 50))
+            c->data[to + rng_below(r, len)] ^= 1;
     }
 }
 
@@ -698,32 +673,35 @@ static bool build(struct dt_case *c, struct rng *r, const struct form *f)
     g.nregs = g.m32 ? 8 : 16;
     c->mode = f->mode;
     for (int i = 0; i < 16; i++)
-        gpr[i] = rand_value(r);
-    gpr[R_SP] = pointer(&g, 0x800 + 8 * below(r, 64) - 256 + (chance(r, 10) ? below(r, 8) : 0));
+        gpr[i] = rng_value(r);
+    gpr[R_SP] =
+        pointer(&g, 0x800 + 8 * rng_below(r, 64) - 256 + (rng_chance(r, 10) ? rng_below(r, 8) : 0));
     /* A 16-bit stack uses SP and must leave the rest of ESP alone; but
      * ENTER copies ESP or SP into EBP depending on the vendor (the SDM
      * pseudocode and AMD's APM differ), so not for ENTER. */
     if (g.m16 && f->kind != K_LEAVE)
-        gpr[R_SP] |= below(r, 0x10000) << 16;
-    c->in.rflags = 2 | (next(r) & F_STATUS) | (chance(r, 50) ? F_DF : 0);
+        gpr[R_SP] |= rng_below(r, 0x10000) << 16;
+    c->in.rflags = 2 | (rng_next(r) & F_STATUS) | (rng_chance(r, 50) ? F_DF : 0);
     for (int i = 0; i < DT_DATA_SIZE; i += 8) {
-        uint64_t v = chance(r, 90) ? next(r) : rand_value(r);
+        uint64_t v = rng_chance(r, 90) ? rng_next(r) : rng_value(r);
 
         memcpy(c->data + i, &v, 8);
     }
+    if (f->vmap)
+        return vex_build(&g);
 
     /* Prefixes and register operands. */
     if (g.m16 ? osz == 4 : osz == 2)
-        add_prefix(&g, 0x66);
-    if (osz == 8 && (!f->def64 || chance(r, 20)))
+        gen_add_prefix(&g, 0x66);
+    if (osz == 8 && (!f->def64 || rng_chance(r, 20)))
         g.rex |= 8;
-    if ((g.rex & 8) && chance(r, 5))
-        add_prefix(&g, 0x66); /* REX.W wins */
+    if ((g.rex & 8) && rng_chance(r, 5))
+        gen_add_prefix(&g, 0x66); /* REX.W wins */
     if (f->pfx)
-        add_prefix(&g, f->pfx);
-    g.rex_any = !g.m32 && chance(r, 25);
+        gen_add_prefix(&g, f->pfx);
+    g.rex_any = !g.m32 && rng_chance(r, 25);
     if (f->modrm == MODRM_R || f->plusr) {
-        g.reg = pick_reg(&g, 0);
+        g.reg = gen_pick_reg(&g, 0);
         if (f->plusr)
             g.rex |= (uint8_t)(g.reg >> 3);
         else
@@ -738,44 +716,44 @@ static bool build(struct dt_case *c, struct rng *r, const struct form *f)
     if (f->kind == K_BT || f->kind == K_BOUND)
         avoid |= (uint16_t)(1u << g.reg);
     if (f->kind == K_BRANCH && f->br == BR_LOOP) {
-        uint64_t cx = chance(r, 50) ? below(r, 3) : rand_value(r);
+        uint64_t cx = rng_chance(r, 50) ? rng_below(r, 3) : rng_value(r);
 
-        if (chance(r, 20)) {
-            add_prefix(&g, 0x67); /* ECX (CX in 32-bit code) */
-            cx = (uint32_t)cx | next(r) << 32;
+        if (rng_chance(r, 20)) {
+            gen_add_prefix(&g, 0x67); /* ECX (CX in 32-bit code) */
+            cx = (uint32_t)cx | rng_next(r) << 32;
         }
         gpr[R_CX] = cx;
     }
 
     /* The r/m operand. */
     if (f->modrm != MODRM_NONE) {
-        g.mem = f->rm == RM_MEM || (f->rm == RM_ANY && chance(r, 50));
+        g.mem = f->rm == RM_MEM || (f->rm == RM_ANY && rng_chance(r, 50));
         if (g.mem) {
             uint64_t addr;
 
-            g.a32 = chance(r, 10);
+            g.a32 = rng_chance(r, 10);
             if (g.a32 && g.m32 && !g.m16 && g.gs_base != DT_DATA)
                 g.a32 = false; /* a flat GS cannot bring 16-bit offsets to the page */
             if (g.a32)
-                add_prefix(&g, 0x67);
+                gen_add_prefix(&g, 0x67);
             if (g.a32 && g.m32 && !g.m16) { /* 16-bit offsets reach the page only through GS */
                 g.gs = true;
-                add_prefix(&g, 0x65);
+                gen_add_prefix(&g, 0x65);
             } else {
-                pick_segment(&g, true);
+                gen_pick_segment(&g, true);
             }
             if (f->kind == K_BT && f->modrm == MODRM_R) {
                 lo = DT_DATA + 1024;
                 hi = DT_DATA + 3072;
             }
-            addr = lo + below(r, hi - lo);
+            addr = lo + rng_below(r, hi - lo);
             if (f->kind == K_CX8)
-                addr = (addr & ~15ULL) + (chance(r, 10) ? below(r, 16) : 0);
-            pick_address(&g, addr, avoid);
+                addr = (addr & ~15ULL) + (rng_chance(r, 10) ? rng_below(r, 16) : 0);
+            gen_pick_address(&g, addr, avoid);
         } else {
-            pick_segment(&g, false);
+            gen_pick_segment(&g, false);
             g.has_modrm = true;
-            g.rm = pick_reg(&g, f->kind == K_BRANCH ? 1u << R_SP : 0);
+            g.rm = gen_pick_reg(&g, f->kind == K_BRANCH ? 1u << R_SP : 0);
             g.modrm = (uint8_t)(0xc0 | (g.rm & 7));
             g.rex |= (uint8_t)(g.rm >> 3);
         }
@@ -786,43 +764,44 @@ static bool build(struct dt_case *c, struct rng *r, const struct form *f)
     } else if (f->kind == K_STRING) {
         setup_string(&g);
     } else if (f->kind == K_XLAT) {
-        gpr[R_BX] = pointer(&g, 256 + below(r, DT_DATA_SIZE - 512));
-        if (chance(r, 15)) {
+        gpr[R_BX] = pointer(&g, 256 + rng_below(r, DT_DATA_SIZE - 512));
+        if (rng_chance(r, 15)) {
             g.gs = true;
-            add_prefix(&g, 0x65);
+            gen_add_prefix(&g, 0x65);
             if (!g.m16)
                 gpr[R_BX] -= g.gs_base;
         }
-        if ((g.m16 || !g.m32) && chance(r, 20)) {
-            add_prefix(&g, 0x67);
-            gpr[R_BX] |= next(r) << 32;
+        if ((g.m16 || !g.m32) && rng_chance(r, 20)) {
+            gen_add_prefix(&g, 0x67);
+            gpr[R_BX] |= rng_next(r) << 32;
         } else if (g.m16) {
-            gpr[R_BX] |= next(r) << 16;
+            gpr[R_BX] |= rng_next(r) << 16;
         }
     } else {
-        pick_segment(&g, false);
+        gen_pick_segment(&g, false);
     }
-    lock = g.mem && f->lockable ? chance(r, 30) : f->modrm != MODRM_NONE && chance(r, 2);
+    lock = g.mem && f->lockable ? rng_chance(r, 30) : f->modrm != MODRM_NONE && rng_chance(r, 2);
     if (lock)
-        add_prefix(&g, 0xf0); /* on a register or a non-lockable form: #UD */
+        gen_add_prefix(&g, 0xf0); /* on a register or a non-lockable form: #UD */
 
     g.imm_size = (int)imm_bytes(f);
     if (g.imm_size) {
-        g.imm = rand_value(r);
+        g.imm = rng_value(r);
         if (f->cnt == CNT_IMM)
             g.imm = rand_count(r, osz);
         /* ENTER: a few nesting levels (the level byte is masked to 5 bits),
          * and a frame that stays in the data page: the CPU touches the
          * new stack top. */
         if (f->imm == IMM_ENTER)
-            g.imm = below(r, 0x600) | (uint64_t)(chance(r, 80) ? below(r, 4) : below(r, 256)) << 16;
+            g.imm = rng_below(r, 0x600) |
+                    (uint64_t)(rng_chance(r, 80) ? rng_below(r, 4) : rng_below(r, 256)) << 16;
         if (f->kind == K_AAM)
-            g.imm = chance(r, 60) ? 10 : chance(r, 15) ? 0 : next(r);
+            g.imm = rng_chance(r, 60) ? 10 : rng_chance(r, 15) ? 0 : rng_next(r);
     }
     if (g.m32 && has_rex(&g))
         return false; /* cannot happen: registers 8..15 are never picked */
     setup_kind(&g);
-    if (!emit(&g))
+    if (!gen_emit(&g))
         return false;
     if (f->kind == K_BRANCH && !branch_target(&g))
         return false;
@@ -841,7 +820,7 @@ void dt_case_make(struct dt_case *c, uint64_t seed, uint64_t n, int form, bool l
     struct rng r = {seed ^ (n * 0xd1b54a32d192ed03ULL)};
     const struct form *f = dt_form(form);
 
-    next(&r);
+    rng_next(&r);
     do {
         memset(c, 0, sizeof(*c));
         c->form = form;

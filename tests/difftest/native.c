@@ -55,11 +55,39 @@ static sigjmp_buf fault_jmp;
 static volatile sig_atomic_t fault_sig, fault_trapno;
 static bool gs_base_set; /* GS is null with base DT_DATA (arch_prctl) */
 
+/* The vector state at the fault, from the signal frame: FXSAVE's layout,
+ * then (when the magic at byte 464 says the frame is an XSAVE image, SDM
+ * Vol. 1 §13.4 standard format) the YMM upper halves at byte 576. */
+static struct dt_regs fault_vec;
+
+#define FP_XSTATE_MAGIC 0x46505853u
+
+static void save_fault_vec(const ucontext_t *uc)
+{
+    const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
+    uint32_t magic;
+    uint64_t xstate_bv = 0;
+
+    memset(&fault_vec, 0, sizeof(fault_vec));
+    if (!fp)
+        return;
+    memcpy(&fault_vec.mxcsr, fp + 24, 4);
+    memcpy(&magic, fp + 464, 4);
+    if (magic == FP_XSTATE_MAGIC)
+        memcpy(&xstate_bv, fp + 512, 8);
+    for (int i = 0; i < 16; i++) {
+        memcpy(fault_vec.ymm[i], fp + 160 + 16 * i, 16);
+        if (xstate_bv & 4) /* else the upper halves are in their initial state, 0 */
+            memcpy(fault_vec.ymm[i] + 16, fp + 576 + 16 * i, 16);
+    }
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     (void)si;
     fault_sig = sig;
     fault_trapno = (int)((ucontext_t *)uc)->uc_mcontext.gregs[REG_TRAPNO];
+    save_fault_vec(uc);
     siglongjmp(fault_jmp, 1);
 }
 
@@ -116,13 +144,14 @@ static void put_entry(uint8_t *p, int mode)
 
 static void run_one(const struct dt_case *c, struct dt_result *r)
 {
-    struct dt_regs *in = ADDR(N_STATE), *out = ADDR(N_STATE + 0x100);
+    struct dt_regs *in = ADDR(N_IN), *out = ADDR(N_OUT);
     volatile uint8_t *taken = ADDR(N_TAKEN);
     void (*entry)(void) = (void (*)(void))(uintptr_t)DT_CODE;
     uint8_t *after = ADDR(DT_INSN + c->len);
 
     memcpy(ADDR(DT_DATA), c->data, DT_DATA_SIZE);
     memcpy(ADDR(N_GS_SEL), &c->gs_sel, 2);
+    *(volatile uint8_t *)ADDR(N_VEC) = c->vec;
     if (c->gs_sel == 0 && !gs_base_set) {
         if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)c->gs_base)) {
             r->vector = -2;
@@ -149,6 +178,10 @@ static void run_one(const struct dt_case *c, struct dt_result *r)
     } else {
         r->vector = fault_trapno;
         r->signo = fault_sig;
+        if (c->vec) { /* the handler ran with the host's MXCSR: nothing to restore */
+            out->mxcsr = fault_vec.mxcsr;
+            memcpy(out->ymm, fault_vec.ymm, sizeof(out->ymm));
+        }
     }
     r->regs = *out;
     r->taken = *taken;

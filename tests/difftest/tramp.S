@@ -8,6 +8,10 @@
  * RFLAGS and all 16 GPRs from N_IN. native.c appends the jump to the
  * instruction.
  *
+ * With N_VEC set, the prologue also loads MXCSR and YMM0-15 from N_IN
+ * (the host's MXCSR kept at N_HOST_MXCSR) and the epilogue stores them to
+ * N_OUT, gives the host its MXCSR back and clears the upper halves.
+ *
  * dt_epilogue: stores all 16 GPRs and RFLAGS to N_OUT, restores the
  * segments and the C stack, returns. dt_epilogue_taken, just before it,
  * first notes that a branch went to its target.
@@ -17,6 +21,8 @@
 
 #define IN(r)  (N_IN + 8 * (r))
 #define OUT(r) (N_OUT + 8 * (r))
+#define YIN(r)  (N_IN + N_YMM + 32 * (r))
+#define YOUT(r) (N_OUT + N_YMM + 32 * (r))
 
     .text
     .globl dt_prologue, dt_prologue_end
@@ -30,6 +36,14 @@ dt_prologue:
     push %r14
     push %r15
     mov %rsp, N_SAVED_RSP
+    cmpb $0, N_VEC
+    je 2f
+    stmxcsr N_HOST_MXCSR
+    ldmxcsr N_IN + N_MXCSR
+    .irp r, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    vmovdqu YIN(\r), %ymm\r
+    .endr
+2:
     movzwl N_GS_SEL, %eax
     test %eax, %eax
     jz 1f
@@ -85,6 +99,15 @@ dt_epilogue:
     pushfq
     popq OUT(16)
     cld
+    cmpb $0, N_VEC
+    je 3f
+    stmxcsr N_OUT + N_MXCSR
+    ldmxcsr N_HOST_MXCSR
+    .irp r, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    vmovdqu %ymm\r, YOUT(\r)
+    .endr
+    vzeroupper
+3:
     pop %r15
     pop %r14
     pop %r13

@@ -11,6 +11,8 @@
  *     RDMSR raises #GP(0); IA32_SPEC_CTRL.BHI_DIS_S (bhi-ctrl) is reserved:
  *     WRMSR raises #GP(0);
  *   - RDRAND, RDSEED, RDPID, INVPCID raise #UD;
+ *   - AVX: XSETBV refuses XCR0 bit 2 (#GP); AVX2, FMA, F16C: a VEX
+ *     instruction of theirs raises #UD (with XCR0 enabling what it can);
  *   - 1-GByte pages: PS in a PDPTE is reserved, #PF with RSVD (§4.5).
  * TSC-deadline is checked in CPUID only.
  */
@@ -24,7 +26,7 @@
 #define PF_RSVD        (1u << 3)
 #define VA_1G          0x8000000000ull /* PML4[1] */
 
-enum how { CPUID_ONLY, CR4_BIT, APIC_EXTD, MSR_READ, MSR_WRITE, INSN };
+enum how { CPUID_ONLY, CR4_BIT, APIC_EXTD, MSR_READ, MSR_WRITE, INSN, XCR0_BIT };
 enum { EAX, EBX, ECX, EDX };
 
 static const struct feature {
@@ -52,7 +54,47 @@ static const struct feature {
     {"spec-ctrl", 7, 0, EDX, 26, MSR_READ, 0x48, 0},
     {"arch-capabilities", 7, 0, EDX, 29, MSR_READ, 0x10a, 0},
     {"bhi-ctrl", 7, 2, EDX, 4, MSR_WRITE, 0x48, 1ull << 10}, /* BHI_DIS_S */
+    {"avx", 1, 0, ECX, 28, XCR0_BIT, 1ull << 2, 0},
+    {"avx2", 7, 0, EBX, 5, INSN, 0, 0},
+    {"fma", 1, 0, ECX, 12, INSN, 0, 0},
+    {"f16c", 1, 0, ECX, 29, INSN, 0, 0},
 };
+
+#define CR4_OSFXSR  (1ull << 9)
+#define CR4_OSXSAVE (1ull << 18)
+
+static uint64_t try_xsetbv(uint64_t v)
+{
+    uint64_t at;
+
+    __asm__ volatile(TRAP_TRY("xsetbv")
+                     : [at] "=&r"(at)
+                     : "c"(0), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+                     : "memory");
+    return trap_last.vector;
+}
+
+/* A VEX instruction of AVX2, FMA or F16C, with the YMM state enabled if
+ * XCR0 takes it; XCR0 is x87 and SSE again after. */
+static uint64_t try_vex(const char *name)
+{
+    uint64_t at, v;
+
+    write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXSAVE);
+    try_xsetbv(7);
+    if (!strcmp(name, "avx2"))
+        __asm__ volatile(TRAP_TRY("vpaddd %%ymm0, %%ymm0, %%ymm0") : [at] "=&r"(at) : : "memory");
+    else if (!strcmp(name, "fma"))
+        __asm__ volatile(TRAP_TRY("vfmadd231ps %%xmm0, %%xmm0, %%xmm0")
+                         : [at] "=&r"(at)
+                         :
+                         : "memory");
+    else
+        __asm__ volatile(TRAP_TRY("vcvtph2ps %%xmm0, %%xmm0") : [at] "=&r"(at) : : "memory");
+    v = trap_last.vector;
+    try_xsetbv(3);
+    return v;
+}
 
 /* Whether the comma-separated list after "off=" in cmdline names name. */
 static int taken_away(const char *cmdline, const char *name)
@@ -84,6 +126,8 @@ static uint64_t try_insn(const char *name)
     static const uint8_t zero[16] __attribute__((aligned(16)));
     uint64_t at, v = 0;
 
+    if (!strcmp(name, "avx2") || !strcmp(name, "fma") || !strcmp(name, "f16c"))
+        return try_vex(name);
     if (!strcmp(name, "rdrand"))
         __asm__ volatile(TRAP_TRY("rdrand %[v]") : [at] "=&r"(at), [v] "+r"(v) : : "memory", "cc");
     else if (!strcmp(name, "rdseed"))
@@ -162,6 +206,11 @@ static void check_feature(const struct feature *f, int off)
         break;
     case INSN:
         CHECK(try_insn(f->name) == (off ? EXC_UD : TRAP_NONE));
+        break;
+    case XCR0_BIT:
+        write_cr4(read_cr4() | CR4_OSXSAVE);
+        CHECK(try_xsetbv(3 | f->arg) == (off ? EXC_GP : TRAP_NONE));
+        try_xsetbv(3);
         break;
     case CPUID_ONLY:
         if (!strcmp(f->name, "pdpe1gb"))

@@ -238,7 +238,11 @@ static void test_parse_cpu(void **state)
         {"maxx", 0, 0},
         {"max,", 0, 0},
         {"max,x2apic", 0, 0},
-        {"max,-avx", 0, 0},
+        {"max,-avx", 1, 1u << CPU_AVX | 1u << CPU_AVX2 | 1u << CPU_FMA | 1u << CPU_F16C},
+        {"max,-avx,+avx2", 1, 1u << CPU_AVX | 1u << CPU_AVX2 | 1u << CPU_FMA | 1u << CPU_F16C},
+        {"max,-avx2,-fma", 1, 1u << CPU_AVX2 | 1u << CPU_FMA},
+        {"max,+avx,-f16c", 1, 1u << CPU_F16C},
+        {"max,-avx512f", 0, 0},
         {"max,-x2api", 0, 0},
         {"max,-x2apicx", 0, 0},
         {"max,-", 0, 0},
@@ -282,6 +286,18 @@ static void test_cpu_filter(void **state)
     assert_int_equal(b, ~0u); /* subleaf 1 of leaf 7 holds other features */
     cpu_model_filter(1u << CPU_SMEP, 7, 0, &a, &b, &c, &d);
     assert_int_equal(b, ~(1u << 7));
+    b = c = ~0u;
+    cpu_model_filter(1u << CPU_AVX | 1u << CPU_AVX2 | 1u << CPU_FMA | 1u << CPU_F16C, 1, 0, &a, &b,
+                     &c, &d);
+    assert_int_equal(c, ~(1u << 28 | 1u << 12 | 1u << 29));
+    cpu_model_filter(1u << CPU_AVX2, 7, 0, &a, &b, &c, &d);
+    assert_int_equal(b, ~(1u << 5));
+    a = 0x207;
+    cpu_model_filter(1u << CPU_AVX, 0xd, 0, &a, &b, &c, &d);
+    assert_int_equal(a, 0x203);
+    a = 256;
+    cpu_model_filter(1u << CPU_AVX, 0xd, 2, &a, &b, &c, &d);
+    assert_int_equal(a, 0);
 }
 
 static void test_parse_profile(void **state)

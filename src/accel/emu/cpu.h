@@ -267,6 +267,9 @@ struct emu_cpu {
     uint32_t pkru, pkrs;
     struct emu_msrs msr;
     uint8_t fxsave[512] __attribute__((aligned(16)));
+    /* Bits 255:128 of YMM0-15 (XSAVE component 2, SDM Vol. 1 §13.5.3);
+     * bits 127:0 are the XMM registers in fxsave. */
+    uint8_t ymmh[16][16] __attribute__((aligned(16)));
     bool halted;
     bool intr_shadow; /* the instruction after MOV SS / STI cannot be interrupted */
     uint64_t dr[4], dr6, dr7;

@@ -12,7 +12,8 @@
  * MSRs with MTRRs and PAT, IA32_TSC_ADJUST, UMIP, the local APIC (x2APIC, TSC-deadline),
  * RDRAND/RDSEED, RDPID, FSGSBASE, the speculation controls (msr.c), and
  * KVM's signature leaves; fpu.c adds x87, MMX, SSE to SSE4.2, AES,
- * PCLMULQDQ, FXSR and XSAVE (leaf 0DH). As GenuineIntel or, with --cpu
+ * PCLMULQDQ, FXSR, XSAVE (leaf 0DH), and AVX, AVX2, FMA and F16C where the
+ * host CPU has them. As GenuineIntel or, with --cpu
  * ...,vendor=AuthenticAMD, as AMD's CPUs lay out their extended leaves.
  */
 /* Bits of the APIC ID that number the vCPUs within the one package. */

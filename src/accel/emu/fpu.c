@@ -1,9 +1,10 @@
 /*
- * x87, MMX, SSE through SSE4.2, AES-NI and PCLMULQDQ: which instructions
- * belong here, the checks every one of them makes before it executes (SDM
- * Vol. 3A §2.5 and §13.1-13.2; Vol. 1 §8.7, §9.5, §11.6), the x87 control
- * instructions, and CPUID's view of all this. Computation runs natively
- * (fpu_host.c); the state formats live in fpu_env.c and xsave.c.
+ * x87, MMX, SSE through SSE4.2, AES-NI and PCLMULQDQ (and, through
+ * fpu_avx.c, the VEX-encoded ones): which instructions belong here, the
+ * checks every one of them makes before it executes (SDM Vol. 3A §2.5 and
+ * §13.1-13.2; Vol. 1 §8.7, §9.5, §11.6), the x87 control instructions, and
+ * CPUID's view of all this. Computation runs natively (fpu_host.c); the
+ * state formats live in fpu_env.c and xsave.c.
  */
 #include "accel/emu/fpu.h"
 
@@ -28,6 +29,7 @@ void fpu_init_x87(struct emu_cpu *cpu)
 void emu_fpu_reset(struct emu_cpu *cpu)
 {
     memset(cpu->fxsave, 0, sizeof(cpu->fxsave));
+    memset(cpu->ymmh, 0, sizeof(cpu->ymmh));
     fpu_init_x87(cpu);
     set_fx32(cpu, FX_MXCSR, MXCSR_INIT);
     set_fx32(cpu, FX_MXCSR_MASK, fpu_mxcsr_mask());
@@ -134,9 +136,7 @@ static void mmx_transition(struct emu_cpu *cpu)
     cpu->fxsave[FX_FTW] = 0xff;
 }
 
-/* MASKMOVQ and MASKMOVDQU store through DS:rDI, which the host must not
- * see: the bytes whose mask byte has bit 7 set, in C. */
-static void maskmov(struct emu_cpu *cpu, bool mmx)
+void fpu_maskmov(struct emu_cpu *cpu, bool mmx)
 {
     uint8_t data[16], mask[16];
     unsigned len = mmx ? 8 : 16;
@@ -207,11 +207,11 @@ static bool exec_control(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_MASKMOVQ:
         fpu_check_simd(cpu, true, false);
-        maskmov(cpu, true);
+        fpu_maskmov(cpu, true);
         return true;
     case ZYDIS_MNEMONIC_MASKMOVDQU:
         fpu_check_simd(cpu, false, true);
-        maskmov(cpu, false);
+        fpu_maskmov(cpu, false);
         return true;
     default:
         return false;
@@ -247,8 +247,9 @@ static bool native_set(ZydisISASet set)
     }
 }
 
-/* AVX and later (VEX, EVEX), XOP, SSE4A, 3DNow!: not advertised, so #UD
- * (VEX-encoded BMI and the like, on GPRs, are not SIMD and stay with alu.c). */
+/* VEX forms fpu_avx.c does not take, EVEX, XOP, SSE4A, 3DNow!: not
+ * advertised, so #UD (VEX-encoded BMI and the like, on GPRs, are not SIMD
+ * and stay with alu.c). */
 static bool foreign_simd(const struct emu_cpu *cpu)
 {
     ZydisISAExt ext = cpu->insn->meta.isa_ext;
@@ -276,6 +277,8 @@ bool emu_exec_fpu(struct emu_cpu *cpu)
     enum fpu_kind kind;
     bool mmx, sse;
 
+    if (fpu_exec_avx(cpu))
+        return true;
     if (foreign_simd(cpu))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     if (exec_control(cpu) || fpu_exec_env(cpu) || fpu_exec_xsave(cpu))
@@ -297,6 +300,17 @@ bool emu_exec_fpu(struct emu_cpu *cpu)
         kind = FPU_KIND_GPR; /* CRC32, MOVNTI: no FPU state */
     }
     return fpu_exec_host(cpu, kind);
+}
+
+/* The standard-format XSAVE area's size for the components in xfeatures:
+ * the end of the last one (SDM Vol. 1 §13.4.3). */
+static uint32_t xsave_size(uint64_t xfeatures)
+{
+    if (xfeatures & XFEATURE_PKRU)
+        return XSAVE_PKRU_OFFSET + XSAVE_PKRU_SIZE;
+    if (xfeatures & XFEATURE_AVX)
+        return XSAVE_AVX_OFFSET + XSAVE_AVX_SIZE;
+    return XSAVE_SIZE;
 }
 
 /*
@@ -325,10 +339,18 @@ void emu_fpu_cpuid(const struct emu_cpu *cpu, uint32_t leaf, uint32_t subleaf, u
             *c |= 1u << 20;
         if (fpu_host_has(ZYDIS_ISA_SET_AES))
             *c |= 1u << 25;
+        if (fpu_host_has(ZYDIS_ISA_SET_AVX))
+            *c |= 1u << 28;
+        if (fpu_host_has(ZYDIS_ISA_SET_FMA))
+            *c |= 1u << 12;
+        if (fpu_host_has(ZYDIS_ISA_SET_F16C))
+            *c |= 1u << 29;
         break;
     case 7:
         if (subleaf == 0)
             *b |= 1u << 13; /* FCS and FDS are stored as 0 */
+        if (subleaf == 0 && fpu_host_has(ZYDIS_ISA_SET_AVX2))
+            *b |= 1u << 5;
         break;
     case 0xd:
         if (subleaf == 0) {
@@ -336,12 +358,16 @@ void emu_fpu_cpuid(const struct emu_cpu *cpu, uint32_t leaf, uint32_t subleaf, u
 
             *a = (uint32_t)all;
             /* The area's size for the components XCR0 enables, and for all. */
-            *b = cpu->xcr0 & XFEATURE_PKRU ? XSAVE_PKRU_OFFSET + XSAVE_PKRU_SIZE : XSAVE_SIZE;
-            *c = all & XFEATURE_PKRU ? XSAVE_PKRU_OFFSET + XSAVE_PKRU_SIZE : XSAVE_SIZE;
+            *b = xsave_size(cpu->xcr0);
+            *c = xsave_size(all);
             *d = 0;
         } else if (subleaf == 1) {
             *a = 1u << 0; /* XSAVEOPT; no XSAVEC, XGETBV with ECX=1, XSAVES */
             *b = *c = *d = 0;
+        } else if (subleaf == 2 && (fpu_xcr0_supported(cpu) & XFEATURE_AVX)) {
+            *a = XSAVE_AVX_SIZE;
+            *b = XSAVE_AVX_OFFSET;
+            *c = *d = 0;
         } else if (subleaf == 9 && (fpu_xcr0_supported(cpu) & XFEATURE_PKRU)) {
             *a = XSAVE_PKRU_SIZE;
             *b = XSAVE_PKRU_OFFSET;

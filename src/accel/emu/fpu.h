@@ -1,13 +1,14 @@
 /*
  * The FPU group's internal interface: x87, MMX, SSE through SSE4.2, AES-NI,
- * PCLMULQDQ, and the FXSAVE/XSAVE family (fpu.c, fpu_env.c, fpu_host.c,
- * fpu_slot.c, fpu_stub.S, xsave.c).
+ * PCLMULQDQ, AVX, AVX2, FMA, F16C and the FXSAVE/XSAVE family (fpu.c,
+ * fpu_avx.c, fpu_env.c, fpu_host.c, fpu_slot.c, fpu_stub.S, xsave.c).
  *
  * The guest's x87/MMX/SSE state lives in cpu->fxsave as an FXSAVE64 image
  * (SDM Vol. 1 §10.5.1, Table 10-2): 64-bit FPU instruction and data
  * pointers, no FCS/FDS (CPUID.(EAX=7,ECX=0):EBX[13] says they are
  * deprecated and stored as 0), abridged tag word. Arithmetic runs on the
- * host FPU (fpu_host.c); this image is what goes in and comes out.
+ * host FPU (fpu_host.c); this image is what goes in and comes out. The
+ * upper halves of the YMM registers are beside it, in cpu->ymmh.
  */
 #ifndef VX86_ACCEL_EMU_FPU_H
 #define VX86_ACCEL_EMU_FPU_H
@@ -44,15 +45,18 @@
 #define MXCSR_EXC         0x003f
 #define MXCSR_MASKS_SHIFT 7
 
-/* XCR0 components this CPU supports (SDM Vol. 1 §13.1): x87 and SSE, and
- * PKRU where the CPU model has PKU (fpu_xcr0_supported). */
+/* XCR0 components this CPU supports (SDM Vol. 1 §13.1): x87 and SSE, AVX
+ * and PKRU where the CPU model has them (fpu_xcr0_supported). */
 #define XFEATURE_X87      1ull
 #define XFEATURE_SSE      2ull
+#define XFEATURE_AVX      4ull
 #define XFEATURE_PKRU     (1ull << 9)
 #define XSAVE_HEADER      512 /* XSTATE_BV, XCOMP_BV, reserved: 64 bytes */
 #define XSAVE_SIZE        576 /* the legacy region and the header */
 #define XSAVE_PKRU_OFFSET 2688 /* standard format (CPUID.(EAX=0DH,ECX=9):EBX, as Intel's) */
 #define XSAVE_PKRU_SIZE   8
+#define XSAVE_AVX_OFFSET  576 /* standard format (CPUID.(EAX=0DH,ECX=2):EBX) */
+#define XSAVE_AVX_SIZE    256
 uint64_t fpu_xcr0_supported(const struct emu_cpu *cpu);
 
 /* Register files by Zydis register number (cheaper than ZydisRegisterGetClass). */
@@ -64,6 +68,19 @@ static inline bool fpu_is_mmx(ZydisRegister r)
 static inline bool fpu_is_xmm(ZydisRegister r)
 {
     return r >= ZYDIS_REGISTER_XMM0 && r <= ZYDIS_REGISTER_XMM15;
+}
+
+static inline bool fpu_is_ymm(ZydisRegister r)
+{
+    return r >= ZYDIS_REGISTER_YMM0 && r <= ZYDIS_REGISTER_YMM15;
+}
+
+/* The number of an XMM or YMM register, -1 for any other. */
+static inline int fpu_vec_index(ZydisRegister r)
+{
+    return fpu_is_xmm(r)   ? (int)(r - ZYDIS_REGISTER_XMM0)
+           : fpu_is_ymm(r) ? (int)(r - ZYDIS_REGISTER_YMM0)
+                           : -1;
 }
 
 static inline uint16_t fx16(const struct emu_cpu *cpu, unsigned off)
@@ -126,6 +143,10 @@ void fpu_mem_read(struct emu_cpu *cpu, int seg, uint64_t off, void *buf, unsigne
 void fpu_mem_write(struct emu_cpu *cpu, int seg, uint64_t off, const void *buf, unsigned len);
 /* The checks of fpu_mem_write without the write; returns the linear address. */
 uint64_t fpu_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t off, unsigned len);
+/* MASKMOVQ, MASKMOVDQU and VMASKMOVDQU store through DS:rDI, which the
+ * host must not see: the bytes whose mask byte has bit 7 set, in C
+ * (operands: data register, mask register, the memory operand). */
+void fpu_maskmov(struct emu_cpu *cpu, bool mmx);
 
 /* fpu_env.c: FNSTENV, FLDENV, FNSAVE, FRSTOR (SDM Vol. 1 §8.1.10). */
 bool fpu_exec_env(struct emu_cpu *cpu);
@@ -133,12 +154,28 @@ bool fpu_exec_env(struct emu_cpu *cpu);
 /* xsave.c: FXSAVE, FXRSTOR, XSAVE, XSAVEOPT, XRSTOR, XGETBV, XSETBV. */
 bool fpu_exec_xsave(struct emu_cpu *cpu);
 
+/* fpu_avx.c: the VEX-encoded SIMD instructions (AVX, AVX2, FMA, F16C,
+ * VEX AES): false for any other instruction; otherwise executes it or
+ * raises its exception (#UD for one the CPU model lacks). */
+bool fpu_exec_avx(struct emu_cpu *cpu);
+/* The memory operand of an AVX instruction (fpu_exec_host's, size bytes at
+ * seg:ea), read into buf or written from it: the elements the mask of
+ * VMASKMOV/VPMASKMOV selects, only those faulting and masked-off ones read
+ * as 0 (SDM Vol. 2C VMASKMOV), and the whole operand for every other. */
+void fpu_avx_mem_read(struct emu_cpu *cpu, int seg, uint64_t ea, void *buf, unsigned size);
+void fpu_avx_mem_write(struct emu_cpu *cpu, int seg, uint64_t ea, const void *buf, unsigned size);
+/* The checks of fpu_avx_mem_write without the write. */
+void fpu_avx_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t ea, unsigned size);
+/* Whether a VEX instruction's memory operand must be aligned to its size. */
+bool fpu_avx_aligned(ZydisMnemonic m);
+
 /* fpu_host.c: native execution. */
 enum fpu_kind {
     FPU_KIND_X87, /* x87 arithmetic: runs with the guest's FCW, reports through FSW */
     FPU_KIND_MMX, /* MMX: x87 state, no floating-point exceptions */
     FPU_KIND_SSE, /* runs with all SIMD exceptions masked; #XM computed after */
     FPU_KIND_GPR, /* no FPU state at all (CRC32, MOVNTI) */
+    FPU_KIND_AVX, /* as SSE, on the whole YMM registers it names */
 };
 /* Executes cpu->insn on the host against the guest's state and commits
  * registers, flags, memory and cpu->fxsave, or raises the exception the
@@ -161,17 +198,28 @@ struct fpu_page {
     uint8_t pad[40];
     uint8_t buf[64];     /* the memory operand */
     uint8_t xmm[16][16]; /* an SSE slot's XMM registers, in and out */
+    uint8_t ymm[16][32]; /* an AVX slot's YMM registers, in and out */
+};
+
+/* What a slot moves between the guest's state and the host's registers. */
+enum fpu_slot_kind {
+    FPU_SLOT_FULL, /* nothing: fpu_stub_enter loads the whole FXSAVE image */
+    FPU_SLOT_SSE,  /* MXCSR and the named XMM registers, through the page */
+    FPU_SLOT_AVX,  /* MXCSR and the named YMM registers; VZEROUPPER after */
 };
 /* This thread's page, mapped on first use; NULL if it cannot be. */
 struct fpu_page *fpu_page(void);
 /* The GPR (0-7) that stands in for RSP, if a register operand is RSP; else -1. */
 int fpu_rsp_stand_in(const struct emu_cpu *cpu);
 /* The host code for cpu->insn, found or built in p: with its memory
- * operand (if mem) on p->buf and RSP renamed to subst. sse: MXCSR and the
- * XMM registers in the xmm mask (bit n: XMMn) go through p, for
- * fpu_stub_enter_sse; else the whole state does, for fpu_stub_enter. NULL
- * if the instruction cannot be re-encoded or does not fit. */
-void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *p, bool mem, int subst, bool sse,
-               unsigned xmm);
+ * operand (if mem) on p->buf and RSP renamed to subst. FPU_SLOT_SSE and
+ * _AVX: MXCSR and the XMM or YMM registers in the xmm mask (bit n: number
+ * n) go through p, for fpu_stub_enter_sse; FPU_SLOT_FULL: the whole state
+ * does, for fpu_stub_enter. A VEX instruction of 32-bit code is re-encoded
+ * with the bits that code ignores (VEX.B, VEX.vvvv[3], is4 bit 7) as the
+ * host must see them. NULL if the instruction cannot be re-encoded or does
+ * not fit. */
+void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *p, bool mem, int subst,
+               enum fpu_slot_kind kind, unsigned xmm);
 
 #endif

@@ -64,16 +64,30 @@ static bool unaligned_ok(ZydisMnemonic m)
     }
 }
 
-/* The XMM registers the instruction names, hidden ones (XMM0 of BLENDVPS,
- * PCMPESTRM) included: bit n for XMMn. */
+/* The XMM and YMM registers the instruction names, hidden ones (XMM0 of
+ * BLENDVPS, PCMPESTRM) included: bit n for XMMn or YMMn. */
 static unsigned xmm_operands(const struct emu_cpu *cpu)
 {
     unsigned mask = 0;
 
-    for (int i = 0; i < cpu->insn->operand_count; i++)
-        if (cpu->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER && fpu_is_xmm(cpu->ops[i].reg.value))
-            mask |= 1u << (cpu->ops[i].reg.value - ZYDIS_REGISTER_XMM0);
+    for (int i = 0; i < cpu->insn->operand_count; i++) {
+        int r = fpu_vec_index(cpu->ops[i].reg.value);
+
+        if (cpu->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER && r >= 0)
+            mask |= 1u << r;
+    }
     return mask;
+}
+
+/* The alignment the memory operand of size bytes must have, 0 for none:
+ * legacy SSE wants 16-byte operands aligned but for the unaligned forms;
+ * VEX forms only for the aligned moves, to their size (SDM Vol. 2A §2.4,
+ * "Exceptions Type 1"). */
+static unsigned alignment(const struct emu_cpu *cpu, enum fpu_kind kind, unsigned size)
+{
+    if (kind == FPU_KIND_AVX)
+        return fpu_avx_aligned(cpu->insn->mnemonic) ? size : 0;
+    return size == 16 && !unaligned_ok(cpu->insn->mnemonic) ? 16 : 0;
 }
 
 /* Folds the host's x87 result into ctx->fx: the sticky flags from before,
@@ -129,10 +143,10 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
 {
     struct fpu_page *p = fpu_page();
     struct host_ctx ctx;
-    unsigned size = 0, xmm = xmm_operands(cpu);
+    unsigned size = 0, xmm = xmm_operands(cpu), align;
     int m = -1, subst = fpu_rsp_stand_in(cpu), seg = SEG_DS;
     /* Instructions that leave the x87 state alone skip FXRSTOR/FXSAVE. */
-    bool sse = kind == FPU_KIND_SSE || kind == FPU_KIND_GPR;
+    bool avx = kind == FPU_KIND_AVX, sse = kind == FPU_KIND_SSE || kind == FPU_KIND_GPR || avx;
     uint64_t ea = 0;
     uint32_t mxcsr;
     uint16_t unmasked = 0;
@@ -152,20 +166,34 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
         m = i;
         size = o->size / 8;
     }
-    slot = fpu_slot(cpu, p, m >= 0, subst, sse, xmm);
-    if (!slot && sse)
-        slot = fpu_slot(cpu, p, m >= 0, subst, sse = false, 0);
+    slot = fpu_slot(cpu, p, m >= 0, subst,
+                    avx   ? FPU_SLOT_AVX
+                    : sse ? FPU_SLOT_SSE
+                          : FPU_SLOT_FULL,
+                    xmm);
+    /* An AVX slot is the only one that loads the upper halves. */
+    if (!slot && sse && !avx)
+        slot = fpu_slot(cpu, p, m >= 0, subst, FPU_SLOT_FULL, 0), sse = false;
     if (!slot)
         return false;
 
     if (m >= 0) {
         seg = emu_op_seg(cpu, m);
         ea = emu_op_address(cpu, m);
-        if (size == 16 && !unaligned_ok(cpu->insn->mnemonic) &&
-            (emu_linear(cpu, seg, ea, size, false) & 15))
+        align = alignment(cpu, kind, size);
+        if (align && (emu_linear(cpu, seg, ea, size, false) & (align - 1)))
             emu_raise(cpu, EXC_GP, 0);
-        if (cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ)
+        if ((cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ) && avx)
+            fpu_avx_mem_read(cpu, seg, ea, p->buf, size);
+        else if (cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ)
             fpu_mem_read(cpu, seg, ea, p->buf, size);
+        /* A store's #GP, #SS or #PF comes before the computation's #XM,
+         * as on the host (an x87 store's exceptions wait for the next
+         * instruction instead). */
+        if ((cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && avx)
+            fpu_avx_mem_probe_write(cpu, seg, ea, size);
+        else if ((cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && sse)
+            fpu_mem_probe_write(cpu, seg, ea, size);
     }
 
     memcpy(ctx.gpr, cpu->gpr, sizeof(ctx.gpr));
@@ -178,9 +206,16 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
     set_fx32(cpu, FX_MXCSR, fx32(cpu, FX_MXCSR) & fpu_mxcsr_mask());
     mxcsr = (fx32(cpu, FX_MXCSR) & ~MXCSR_EXC) | MXCSR_INIT;
     if (sse) {
-        for (unsigned r = 0; r < 16; r++)
-            if (xmm & (1u << r))
+        for (unsigned r = 0; r < 16; r++) {
+            if (!(xmm & (1u << r)))
+                continue;
+            if (avx) {
+                memcpy(p->ymm[r], cpu->fxsave + FX_XMM(r), 16);
+                memcpy(p->ymm[r] + 16, cpu->ymmh[r], 16);
+            } else {
                 memcpy(p->xmm[r], cpu->fxsave + FX_XMM(r), 16);
+            }
+        }
         p->mxcsr_in = mxcsr;
         fpu_stub_enter_sse(&ctx);
         mxcsr = simd_exceptions(cpu, p->mxcsr_out);
@@ -199,7 +234,10 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
     }
     /* An x87 store that takes an unmasked exception stores nothing, but
      * for the precision exception (SDM Vol. 1 §4.9.1, §8.5). */
-    if (m >= 0 && (cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && !(unmasked & ~FSW_PE))
+    if (m >= 0 && (cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && avx)
+        fpu_avx_mem_write(cpu, seg, ea, p->buf, size);
+    else if (m >= 0 && (cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+             !(unmasked & ~FSW_PE))
         fpu_mem_write(cpu, seg, ea, p->buf, size);
 
     for (int r = 0; r < 16; r++)
@@ -209,9 +247,16 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
         cpu->gpr[GPR_RSP] = ctx.gpr[subst];
     cpu->rflags = (cpu->rflags & ~RFLAGS_STATUS) | (ctx.rflags & RFLAGS_STATUS);
     if (sse) {
-        for (unsigned r = 0; r < 16; r++)
-            if (xmm & (1u << r))
+        for (unsigned r = 0; r < 16; r++) {
+            if (!(xmm & (1u << r)))
+                continue;
+            if (avx) {
+                memcpy(cpu->fxsave + FX_XMM(r), p->ymm[r], 16);
+                memcpy(cpu->ymmh[r], p->ymm[r] + 16, 16);
+            } else {
                 memcpy(cpu->fxsave + FX_XMM(r), p->xmm[r], 16);
+            }
+        }
         set_fx32(cpu, FX_MXCSR, mxcsr);
     } else {
         /* Only what the host's FXSAVE64 wrote (SDM Vol. 1 Table 10-2): the

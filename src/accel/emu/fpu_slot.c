@@ -14,7 +14,9 @@
  * A full slot is ENDBR64, the instruction, jmp *back_full(%rip). An SSE
  * slot also moves MXCSR and the named XMM registers through the page
  * itself, so that the trampoline can skip FXRSTOR/FXSAVE of the whole
- * state, which cost about a microsecond per instruction.
+ * state, which cost about a microsecond per instruction. An AVX slot moves
+ * whole YMM registers (VMOVDQU) and ends with VZEROUPPER, so that the
+ * host's own SSE code after it pays no AVX-to-SSE transition.
  */
 #include <cpuid.h>
 #include <pthread.h>
@@ -36,15 +38,17 @@ struct page {
     struct fpu_page pub;
     struct {
         uint8_t len;
-        uint8_t bytes[3 + MAX_INSN]; /* sse, XMM mask, encoding with a zero displacement */
+        uint8_t bytes[3 + MAX_INSN]; /* kind, register mask, encoding with a zero displacement */
     } key[NSLOTS];
     uint8_t code[NSLOTS][SLOT_SIZE] __attribute__((aligned(4096)));
 };
 
-/* What the host CPU has, read once: CPUID.1:ECX and the MXCSR_MASK that
- * its FXSAVE reports. */
+/* What the host CPU has, read once: CPUID.1:ECX, CPUID.7:EBX, whether
+ * its OS enabled the YMM state (XCR0[2:1], SDM Vol. 1 §14.3), and the
+ * MXCSR_MASK that its FXSAVE reports. */
 static struct {
-    uint32_t cpuid1_ecx;
+    uint32_t cpuid1_ecx, cpuid7_ebx;
+    bool ymm;
     uint32_t mxcsr_mask;
 } host_cpu;
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
@@ -55,6 +59,11 @@ static void host_init(void)
     unsigned a, b, c, d;
 
     host_cpu.cpuid1_ecx = __get_cpuid(1, &a, &b, &c, &d) ? c : 0;
+    host_cpu.cpuid7_ebx = __get_cpuid_count(7, 0, &a, &b, &c, &d) ? b : 0;
+    if ((host_cpu.cpuid1_ecx & (bit_OSXSAVE | bit_AVX)) == (bit_OSXSAVE | bit_AVX)) {
+        __asm__("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
+        host_cpu.ymm = (a & 6) == 6;
+    }
     memset(fx, 0, sizeof(fx));
     __asm__ volatile("fxsave64 %0" : "=m"(fx));
     memcpy(&host_cpu.mxcsr_mask, fx + FX_MXCSR_MASK, 4);
@@ -72,10 +81,23 @@ uint32_t fpu_mxcsr_mask(void)
 bool fpu_host_has(ZydisISASet set)
 {
     uint32_t ecx;
+    bool avx;
 
     pthread_once(&host_once, host_init);
     ecx = host_cpu.cpuid1_ecx;
+    avx = host_cpu.ymm;
     switch (set) {
+    case ZYDIS_ISA_SET_AVX:
+        return avx;
+    case ZYDIS_ISA_SET_AVX2:
+    case ZYDIS_ISA_SET_AVX2GATHER:
+        return avx && (host_cpu.cpuid7_ebx & bit_AVX2);
+    case ZYDIS_ISA_SET_FMA:
+        return avx && (ecx & bit_FMA);
+    case ZYDIS_ISA_SET_F16C:
+        return avx && (ecx & bit_F16C);
+    case ZYDIS_ISA_SET_AVXAES:
+        return avx && (ecx & bit_AES);
     case ZYDIS_ISA_SET_SSE3:
     case ZYDIS_ISA_SET_SSE3X87:
         return ecx & bit_SSE3;
@@ -164,6 +186,49 @@ static bool is_segment_prefix(uint8_t p)
     return p == 0x26 || p == 0x2e || p == 0x36 || p == 0x3e || p == 0x64 || p == 0x65;
 }
 
+/* Instructions whose VEX.W1 makes a GPR or memory operand 64-bit in 64-bit
+ * mode and is ignored elsewhere (SDM Vol. 2C VMOVD/VMOVQ, VPEXTRD/Q, VPINSRD/Q,
+ * VCVTSI2SS/SD, VCVT(T)SS2SI, VCVT(T)SD2SI): Zydis names them by their
+ * 32-bit form there. */
+static bool w_selects_gpr64(ZydisMnemonic m)
+{
+    switch (m) {
+    case ZYDIS_MNEMONIC_VMOVD:
+    case ZYDIS_MNEMONIC_VPEXTRD:
+    case ZYDIS_MNEMONIC_VPINSRD:
+    case ZYDIS_MNEMONIC_VCVTSI2SS:
+    case ZYDIS_MNEMONIC_VCVTSI2SD:
+    case ZYDIS_MNEMONIC_VCVTSS2SI:
+    case ZYDIS_MNEMONIC_VCVTTSS2SI:
+    case ZYDIS_MNEMONIC_VCVTSD2SI:
+    case ZYDIS_MNEMONIC_VCVTTSD2SI:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Rewrites the VEX prefix at vex for 64-bit mode: with a memory operand
+ * (now RIP-relative) VEX.X and VEX.B extend nothing; 32-bit code ignores
+ * VEX.B and VEX.vvvv[3] (and VEX.R and VEX.X are 1 there, or the bytes
+ * would be LES/LDS; SDM Vol. 2A §2.3.5-2.3.6), and VEX.W where it would
+ * widen a GPR operand. R, X, B and vvvv are inverted: 1 means no
+ * extension. */
+static void vex_fixup(const struct emu_cpu *cpu, uint8_t *vex, bool mem)
+{
+    bool c4 = vex[0] == 0xc4;
+
+    if (cpu->code_bits != 64) {
+        vex[1] |= c4 ? 0xe0 : 0xc0; /* R X B / R vvvv[3] */
+        if (c4)
+            vex[2] |= 0x40; /* vvvv[3] */
+        if (c4 && w_selects_gpr64(cpu->insn->mnemonic))
+            vex[2] &= 0x7f;
+    } else if (mem && c4) {
+        vex[1] |= 0x60; /* X B */
+    }
+}
+
 /* The host encoding of cpu->insn (bytes raw) into out (room for 32): with
  * a memory operand as [RIP+0] (*disp_at: where the disp32 is, else 0) and
  * an RSP operand renamed to subst. Returns the length, 0 if the result
@@ -201,6 +266,8 @@ static unsigned encode(const struct emu_cpu *cpu, const uint8_t *raw, bool mem, 
         tail = op_start;
     } else {
         memcpy(out + n, raw + op_start, in->raw.modrm.offset - op_start);
+        if (in->encoding == ZYDIS_INSTRUCTION_ENCODING_VEX)
+            vex_fixup(cpu, out + n + (in->raw.vex.offset - op_start), mem);
         n += in->raw.modrm.offset - op_start;
         modrm = raw[in->raw.modrm.offset];
         tail = in->raw.modrm.offset + 1;
@@ -232,7 +299,13 @@ static unsigned encode(const struct emu_cpu *cpu, const uint8_t *raw, bool mem, 
     if (n + in->length - tail > MAX_INSN)
         return 0;
     memcpy(out + n, raw + tail, in->length - tail);
-    return n + in->length - tail;
+    n += in->length - tail;
+    /* is4 (VBLENDVPS and the like): bit 7 names XMM8-15, ignored outside
+     * 64-bit mode (SDM Vol. 2A §2.3.6). */
+    for (int i = 0; i < in->operand_count_visible; i++)
+        if (cpu->ops[i].encoding == ZYDIS_OPERAND_ENCODING_IS4 && cpu->code_bits != 64)
+            out[n - 1] &= 0x7f;
+    return n;
 }
 
 /* Whether enc (len bytes) is, in 64-bit mode, the instruction m with at
@@ -288,11 +361,21 @@ static uint8_t *emit_movdqa(uint8_t *c, unsigned r, const void *mem, bool store)
     return emit_rip(c, op, n, mem, NULL, 0);
 }
 
+/* VMOVDQU between YMMr and the page (store: to the page). */
+static uint8_t *emit_vmovdqu(uint8_t *c, unsigned r, const void *mem, bool store)
+{
+    char op[4] = {(char)0xc5, (char)(r >= 8 ? 0x7e : 0xfe), store ? 0x7f : 0x6f,
+                  (char)(0x05 | (r & 7) << 3)}; /* VEX.256.F3.0F: R, vvvv 1111, L 1, pp 10 */
+
+    return emit_rip(c, op, 4, mem, NULL, 0);
+}
+
 /* Builds the slot for code enc (len bytes, disp32 at disp_at if not 0). */
 static void build(struct page *p, uint8_t *code, const uint8_t *enc, unsigned len, unsigned disp_at,
-                  bool sse, unsigned xmm)
+                  enum fpu_slot_kind kind, unsigned xmm)
 {
     uint8_t *c = code;
+    bool sse = kind != FPU_SLOT_FULL, avx = kind == FPU_SLOT_AVX;
 
     memcpy(c, "\xf3\x0f\x1e\xfa", 4); /* ENDBR64 */
     c += 4;
@@ -300,7 +383,8 @@ static void build(struct page *p, uint8_t *code, const uint8_t *enc, unsigned le
         c = emit_rip(c, "\x0f\xae\x15", 3, &p->pub.mxcsr_in, NULL, 0); /* LDMXCSR */
         for (unsigned r = 0; r < 16; r++)
             if (xmm & (1u << r))
-                c = emit_movdqa(c, r, p->pub.xmm[r], false);
+                c = avx ? emit_vmovdqu(c, r, p->pub.ymm[r], false)
+                        : emit_movdqa(c, r, p->pub.xmm[r], false);
     }
     if (disp_at)
         c = emit_rip(c, (const char *)enc, disp_at, p->pub.buf, enc + disp_at + 4,
@@ -310,14 +394,19 @@ static void build(struct page *p, uint8_t *code, const uint8_t *enc, unsigned le
     if (sse) {
         for (unsigned r = 0; r < 16; r++)
             if (xmm & (1u << r))
-                c = emit_movdqa(c, r, p->pub.xmm[r], true);
+                c = avx ? emit_vmovdqu(c, r, p->pub.ymm[r], true)
+                        : emit_movdqa(c, r, p->pub.xmm[r], true);
         c = emit_rip(c, "\x0f\xae\x1d", 3, &p->pub.mxcsr_out, NULL, 0); /* STMXCSR */
+    }
+    if (avx) {
+        memcpy(c, "\xc5\xf8\x77", 3); /* VZEROUPPER */
+        c += 3;
     }
     emit_rip(c, "\xff\x25", 2, sse ? &p->pub.back_sse : &p->pub.back_full, NULL, 0);
 }
 
-void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst, bool sse,
-               unsigned xmm)
+void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst,
+               enum fpu_slot_kind kind, unsigned xmm)
 {
     struct page *p = (struct page *)pub;
     uint8_t raw[MAX_INSN], key[3 + 32];
@@ -343,11 +432,16 @@ void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst, b
         d->fpu_disp_at = (uint8_t)disp_at;
         d->fpu_len = (uint8_t)len;
     }
-    /* ENDBR64, LDMXCSR, 2 MOVDQA (9 bytes) per register, STMXCSR, JMP. */
-    size = 4 + len + 6 + (sse ? 14 + 18 * (unsigned)__builtin_popcount(xmm & 0xffff) : 0);
+    /* ENDBR64, LDMXCSR, 2 MOVDQA (9 bytes) or VMOVDQU (8) per register,
+     * STMXCSR, VZEROUPPER, JMP. */
+    size = 4 + len + 6;
+    if (kind == FPU_SLOT_SSE)
+        size += 14 + 18 * (unsigned)__builtin_popcount(xmm & 0xffff);
+    else if (kind == FPU_SLOT_AVX)
+        size += 17 + 16 * (unsigned)__builtin_popcount(xmm & 0xffff);
     if (size > SLOT_SIZE)
         return NULL;
-    key[0] = sse;
+    key[0] = (uint8_t)kind;
     key[1] = (uint8_t)xmm;
     key[2] = (uint8_t)(xmm >> 8);
     len += 3;
@@ -357,7 +451,7 @@ void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst, b
     if (p->key[s].len != len || memcmp(p->key[s].bytes, key, len) != 0) {
         if (!host_safe(key + 3, len - 3, cpu->insn->mnemonic))
             return NULL;
-        build(p, p->code[s], key + 3, len - 3, disp_at, sse, xmm);
+        build(p, p->code[s], key + 3, len - 3, disp_at, kind, xmm);
         memcpy(p->key[s].bytes, key, len);
         p->key[s].len = (uint8_t)len;
     }

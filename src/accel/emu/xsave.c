@@ -1,6 +1,7 @@
 /*
  * FXSAVE/FXRSTOR (SDM Vol. 1 §10.5.1, Vol. 2A FXSAVE) and the XSAVE feature
- * set for the two legacy components, x87 and SSE (Vol. 1 ch. 13): XSAVE,
+ * set for the two legacy components, x87 and SSE, the upper halves of the
+ * YMM registers (AVX) and PKRU (Vol. 1 ch. 13): XSAVE,
  * XSAVEOPT (here the same as XSAVE, which it may always be), XRSTOR in the
  * standard form, XGETBV and XSETBV. The compacted form (XSAVEC, XSAVES,
  * XRSTORS) is not advertised and takes #UD.
@@ -122,6 +123,8 @@ static void xsave(struct emu_cpu *cpu)
 
     fpu_mem_read(cpu, seg, ea + XSAVE_HEADER, &bv, 8);
     fpu_mem_probe_write(cpu, seg, ea, XSAVE_SIZE);
+    if (req & XFEATURE_AVX)
+        fpu_mem_probe_write(cpu, seg, ea + XSAVE_AVX_OFFSET, 16 * xmm_count(cpu));
     if (req & XFEATURE_PKRU)
         fpu_mem_probe_write(cpu, seg, ea + XSAVE_PKRU_OFFSET, XSAVE_PKRU_SIZE);
     build_legacy(cpu, img);
@@ -133,6 +136,9 @@ static void xsave(struct emu_cpu *cpu)
         fpu_mem_write(cpu, seg, ea + FX_MXCSR, img + FX_MXCSR, 8);
         fpu_mem_write(cpu, seg, ea + FX_XMM(0), img + FX_XMM(0), 16 * xmm_count(cpu));
     }
+    /* YMM8-15 only in 64-bit mode, as XMM8-15 (§13.5.3). */
+    if (req & XFEATURE_AVX)
+        fpu_mem_write(cpu, seg, ea + XSAVE_AVX_OFFSET, cpu->ymmh, 16 * xmm_count(cpu));
     if (req & XFEATURE_PKRU) {
         uint64_t pkru = cpu->pkru;
 
@@ -154,6 +160,7 @@ static void xrstor(struct emu_cpu *cpu)
     unsigned n = FX_XMM(xmm_count(cpu));
     uint32_t mxcsr;
     uint64_t pkru = 0; /* PKRU's initial state */
+    uint8_t ymmh[16][16] = {{0}}; /* the upper halves' initial state */
 
     fpu_mem_read(cpu, seg, ea + XSAVE_HEADER, hdr, sizeof(hdr));
     if ((hdr[0] & ~cpu->xcr0) || hdr[1] || hdr[2])
@@ -164,6 +171,8 @@ static void xrstor(struct emu_cpu *cpu)
         emu_raise(cpu, EXC_GP, 0);
     if ((req & hdr[0] & XFEATURE_PKRU))
         fpu_mem_read(cpu, seg, ea + XSAVE_PKRU_OFFSET, &pkru, XSAVE_PKRU_SIZE);
+    if ((req & hdr[0] & XFEATURE_AVX))
+        fpu_mem_read(cpu, seg, ea + XSAVE_AVX_OFFSET, ymmh, 16 * xmm_count(cpu));
 
     if (req & XFEATURE_X87) {
         if (hdr[0] & XFEATURE_X87) {
@@ -180,6 +189,8 @@ static void xrstor(struct emu_cpu *cpu)
             memset(cpu->fxsave + FX_XMM(0), 0, n - FX_XMM(0));
         set_fx32(cpu, FX_MXCSR, mxcsr);
     }
+    if (req & XFEATURE_AVX)
+        memcpy(cpu->ymmh, ymmh, 16 * xmm_count(cpu));
     if (req & XFEATURE_PKRU)
         emu_set_pkru(cpu, (uint32_t)pkru);
 }
@@ -188,10 +199,13 @@ uint64_t fpu_xcr0_supported(const struct emu_cpu *cpu)
 {
     uint64_t all = XFEATURE_X87 | XFEATURE_SSE;
 
+    if (cpu_model_has(cpu->vm->cfg.cpu_off, CPU_AVX) && fpu_host_has(ZYDIS_ISA_SET_AVX))
+        all |= XFEATURE_AVX;
     return cpu_model_has(cpu->vm->cfg.cpu_off, CPU_PKU) ? all | XFEATURE_PKRU : all;
 }
 
-/* XGETBV/XSETBV (SDM Vol. 2C): only XCR0 exists; it must keep x87 set. */
+/* XGETBV/XSETBV (SDM Vol. 2C): only XCR0 exists; it must keep x87 set,
+ * and AVX needs SSE (§13.3). */
 static void xgetbv(struct emu_cpu *cpu)
 {
     if (!(cpu->cr4 & CR4_OSXSAVE))
@@ -208,7 +222,8 @@ static void xsetbv(struct emu_cpu *cpu)
 
     if (!(cpu->cr4 & CR4_OSXSAVE))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
-    if ((uint32_t)cpu->gpr[GPR_RCX] != 0 || !(v & XFEATURE_X87) || (v & ~fpu_xcr0_supported(cpu)))
+    if ((uint32_t)cpu->gpr[GPR_RCX] != 0 || !(v & XFEATURE_X87) || (v & ~fpu_xcr0_supported(cpu)) ||
+        ((v & XFEATURE_AVX) && !(v & XFEATURE_SSE)))
         emu_raise(cpu, EXC_GP, 0);
     cpu->xcr0 = v;
 }
