@@ -11,7 +11,8 @@
  * STUBS + 16 v (64-bit code) that counts it in the 32-bit word at
  * COUNTS + 4 v and jumps to the input's code again, so the exceptions
  * delivered are compared with the rest of RAM. Byte 0 bit 3 enables SSE
- * (CR4.OSFXSR and OSXMMEXCPT) with XMM registers seeded from bytes 2-9
+ * (CR4.OSFXSR and OSXMMEXCPT; AVX too where the CPU model has it: CR4.
+ * OSXSAVE, XCR0 = 7) with XMM and YMM registers seeded from bytes 2-9
  * (numbers, zeros, infinities, NaNs, denormals) and bits 4-7 pick the
  * MXCSR (rounding, FTZ/DAZ, unmasked exceptions, sticky flags).
  *
@@ -20,7 +21,7 @@
  * meson.build and scripts/fuzz-run) to read the passes run, as the
  * interrupt controllers' clock does (emu_vm.c). They are compared by:
  * the GPRs, RIP, RFLAGS, the segment and descriptor-table registers,
- * CR0/2/3/4/8 and EFER, the x87/SSE state (the FXSAVE image), whether the vCPU halted or
+ * CR0/2/3/4/8 and EFER, the x87/SSE/AVX state (the FXSAVE image, YMM), whether the vCPU halted or
  * triple-faulted, the passes it took, whether it stopped the VM, and every RAM page either run
  * stored to. A difference aborts with a line saying what differs. An input
  * whose interpreted run does not repeat itself (it read the RTC, the one
@@ -60,6 +61,7 @@ uint64_t __wrap_emu_now_ns(void)
 struct outcome {
     struct cpu_state s;
     uint8_t fx[FX_HOST_BYTES];
+    uint8_t ymmh[16][16];
     bool halted, triple_fault, stopping;
     uint64_t passes;
     bool paging_stored;              /* the input stored to the page tables */
@@ -164,12 +166,18 @@ static void sse_state(const uint8_t *data)
     if (!(data[0] & 8))
         return;
     fz_cpu->cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
+    if (fpu_xcr0_supported(fz_cpu) & XFEATURE_AVX) {
+        fz_cpu->cr4 |= CR4_OSXSAVE;
+        fz_cpu->xcr0 = XFEATURE_X87 | XFEATURE_SSE | XFEATURE_AVX;
+    }
     memcpy(&seed, data + 2, 8);
     seed ^= 0x5353455353455353ull;
     for (int i = 0; i < 32; i++) {
         uint64_t v = lane(&seed);
 
         memcpy(fz_cpu->fxsave + FX_XMM(0) + 8 * i, &v, 8);
+        v = lane(&seed);
+        memcpy(&fz_cpu->ymmh[0][0] + 8 * i, &v, 8);
     }
     memcpy(fz_cpu->fxsave + FX_MXCSR, &mxcsr[data[0] >> 4], 4);
 }
@@ -190,6 +198,7 @@ static int run(struct outcome *o, const uint8_t *data, size_t size, bool jit)
     fz_cpu->jit = saved;
     fz_vm.accel->get_state(fz_vm.vcpus[0].accel, &o->s);
     memcpy(o->fx, fz_cpu->fxsave, sizeof(o->fx));
+    memcpy(o->ymmh, fz_cpu->ymmh, sizeof(o->ymmh));
     o->halted = fz_cpu->halted;
     o->triple_fault = fz_cpu->triple_fault;
     o->stopping = atomic_load(&fz_vm.stopping);
@@ -264,6 +273,10 @@ static bool differ(const struct outcome *a, const struct outcome *b, char *why, 
                      b->fx[i]);
             return true;
         }
+    if (memcmp(a->ymmh, b->ymmh, sizeof(a->ymmh))) {
+        snprintf(why, len, "the upper halves of the YMM registers");
+        return true;
+    }
     if (a->halted != b->halted || a->triple_fault != b->triple_fault ||
         a->stopping != b->stopping) {
         snprintf(why, len,

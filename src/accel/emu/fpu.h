@@ -168,6 +168,9 @@ void fpu_avx_mem_write(struct emu_cpu *cpu, int seg, uint64_t ea, const void *bu
 void fpu_avx_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t ea, unsigned size);
 /* Whether a VEX instruction's memory operand must be aligned to its size. */
 bool fpu_avx_aligned(ZydisMnemonic m);
+/* The CPU model's feature for an ISA set of VEX SIMD instructions;
+ * CPU_FEATURE_COUNT for one that is not VEX SIMD. */
+enum cpu_feature fpu_avx_feature(ZydisISASet set);
 
 /* fpu_host.c: native execution. */
 enum fpu_kind {

@@ -12,9 +12,7 @@
 #include "accel/emu/fpu.h"
 #include "vm/vm.h"
 
-/* The CPU model's feature for an ISA set of VEX SIMD instructions;
- * CPU_FEATURE_COUNT for one that is not VEX SIMD. */
-static enum cpu_feature feature_of(ZydisISASet set)
+enum cpu_feature fpu_avx_feature(ZydisISASet set)
 {
     switch (set) {
     case ZYDIS_ISA_SET_AVX:
@@ -239,7 +237,7 @@ static void zero(struct emu_cpu *cpu, bool all)
  */
 bool fpu_exec_avx(struct emu_cpu *cpu)
 {
-    enum cpu_feature f = feature_of(cpu->insn->meta.isa_set);
+    enum cpu_feature f = fpu_avx_feature(cpu->insn->meta.isa_set);
     uint32_t v;
 
     if (cpu->insn->encoding != ZYDIS_INSTRUCTION_ENCODING_VEX || f == CPU_FEATURE_COUNT)

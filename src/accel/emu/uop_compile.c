@@ -446,6 +446,12 @@ bool emu_uop_generic_continues(const ZydisDecodedInstruction *insn, const ZydisD
     case ZYDIS_ISA_EXT_AES:
     case ZYDIS_ISA_EXT_PCLMULQDQ:
     case ZYDIS_ISA_EXT_X87:
+    case ZYDIS_ISA_EXT_AVX:
+    case ZYDIS_ISA_EXT_AVX2:
+    case ZYDIS_ISA_EXT_AVX2GATHER:
+    case ZYDIS_ISA_EXT_AVXAES:
+    case ZYDIS_ISA_EXT_FMA:
+    case ZYDIS_ISA_EXT_F16C:
         return insn->mnemonic != ZYDIS_MNEMONIC_FXRSTOR &&
                insn->mnemonic != ZYDIS_MNEMONIC_FXRSTOR64;
     default:

@@ -53,11 +53,12 @@ struct stub {
     uint16_t dirty;     /* the translation's dirty registers where it branches here */
     uint64_t stacked;   /* flags its probe pushed (PUSHF) before branching here */
     uint16_t xdirty;    /* guest XMM registers newer in host XMM registers there */
+    uint16_t ydirty;    /* the same for the upper halves of YMM registers */
     bool mx;            /* the guest's MXCSR was in the host's there (tr->mx) */
     /* What the main path holds where the stub resumes: guest XMM registers
      * in host ones, the guest's MXCSR in the host's, guest flags in the
      * host flags. */
-    uint16_t xlive_after;
+    uint16_t xlive_after, ylive_after;
     bool mx_after;
     uint64_t pending_after;
     bool smc;
@@ -92,10 +93,12 @@ struct tr {
     bool flags_dead; /* the block overwrites the status flags before reading them,
                       * with nothing that can fault or call C before */
     /* SSE state (sse.c), from one call into C to the next: guest XMMn is
-     * in host XMMn for n in xlive (newer there for n in xdirty); the
-     * guest's MXCSR is in the host's (mx); CR0/CR4 allow SSE (simd_ok). */
-    uint16_t xlive, xdirty;
-    bool mx, simd_ok;
+     * in host XMMn for n in xlive (newer there for n in xdirty), the upper
+     * half of guest YMMn in host YMMn's for n in ylive (ydirty); the
+     * guest's MXCSR is in the host's (mx); CR0/CR4 allow SSE (simd_ok),
+     * and with XCR0 the VEX instructions (avx_ok). */
+    uint16_t xlive, xdirty, ylive, ydirty;
+    bool mx, simd_ok, avx_ok;
 };
 
 /* A guest register operand: its host register, or its slot in emu_cpu. */

@@ -176,6 +176,7 @@ struct stub *tr_stub(struct tr *t, const struct emu_uop *u)
                        .next = t->next,
                        .dirty = t->dirty,
                        .xdirty = t->xdirty,
+                       .ydirty = t->ydirty,
                        .mx = t->mx,
                        .idx = t->cur,
                        .left = t->left};
@@ -746,6 +747,7 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
     if (ok || (u->fn == uop_generic && (tr_sse(t, u) || tr_native(t, u)))) {
         for (unsigned i = first_stub; i < t->nstubs; i++) {
             t->stubs[i].xlive_after = t->xlive;
+            t->stubs[i].ylive_after = t->ylive;
             t->stubs[i].mx_after = t->mx;
             t->stubs[i].pending_after = t->pending;
         }
