@@ -20,7 +20,7 @@
  *     last addresses the MSRs were given) count as written.
  *   - The vCPU: every field of struct emu_cpu as it was after creation (its
  *     lock and condition variable aside), then the input's registers
- *     through set_state; map_epoch only moves forward, so that no block
+ *     through set_state; map_epoch and global_epoch only move forward, so that no block
  *     link of an earlier input is followed.
  *   - The devices: the platform's (pc.c), the interrupt controllers and the
  *     virtio devices are made again on fresh buses (they only allocate),
@@ -220,11 +220,12 @@ static void ram_reset(void)
 /* The vCPU as created, with the input's registers; see the top. */
 static void cpu_reset(const struct cpu_state *s, uint64_t passes)
 {
-    uint64_t epoch = fz_cpu->map_epoch;
+    uint64_t epoch = fz_cpu->map_epoch, global_epoch = fz_cpu->global_epoch;
 
     memcpy(fz_cpu, &fresh, KEEP_FROM);
     memcpy((char *)fz_cpu + KEEP_TO, (const char *)&fresh + KEEP_TO, sizeof(fresh) - KEEP_TO);
     fz_cpu->map_epoch = epoch + 1;
+    fz_cpu->global_epoch = global_epoch + 1;
     fz_cpu->pass_limit = passes;
     fz_vm.accel->set_state(fz_vm.vcpus[0].accel, s);
 }

@@ -64,7 +64,8 @@ static void flush(struct emu_cpu *cpu)
     cpu->stats.block_flushes++;
     memset(cpu->blocks->table, 0, sizeof(cpu->blocks->table));
     cpu->blocks->used = 0;
-    cpu->map_epoch++;   /* no link may lead into the old blocks */
+    cpu->map_epoch++; /* no link may lead into the old blocks */
+    cpu->global_epoch++;
     emu_jit_flush(cpu); /* translations point into the arena */
 }
 
@@ -220,13 +221,20 @@ static unsigned run_block(struct emu_cpu *cpu, const struct emu_block *b)
     return emu_block_run(cpu, b, 0);
 }
 
+/* A link holds under the map_epoch and at the CPL it was made at: the
+ * fetch's privilege checks were made at that CPL. */
+static uint64_t link_epoch(const struct emu_cpu *cpu)
+{
+    return cpu->map_epoch << 2 | (unsigned)cpu->cpl;
+}
+
 /* The block linked from prev at RIP, if the link still holds. */
 static struct emu_block *follow(struct emu_cpu *cpu, const struct emu_block *prev)
 {
     for (int i = 0; i < 2; i++) {
         const struct block_link *l = &prev->link[i];
 
-        if (l->rip == cpu->rip && l->epoch == cpu->map_epoch && l->to)
+        if (l->rip == cpu->rip && l->epoch == link_epoch(cpu) && l->to)
             return l->to->gen == emu_code_gen(cpu, l->to->page) ? l->to : NULL;
     }
     return NULL;
@@ -234,7 +242,7 @@ static struct emu_block *follow(struct emu_cpu *cpu, const struct emu_block *pre
 
 static void link(struct emu_cpu *cpu, struct emu_block *prev, struct emu_block *b)
 {
-    prev->link[prev->next_link] = (struct block_link){cpu->rip, cpu->map_epoch, b};
+    prev->link[prev->next_link] = (struct block_link){cpu->rip, link_epoch(cpu), b};
     prev->next_link ^= 1;
 }
 
@@ -292,6 +300,7 @@ static void *find(struct emu_cpu *cpu, struct emu_block *prev, unsigned left, st
         return b->jit;
     }
     b = prev ? follow(cpu, prev) : NULL;
+    cpu->fetch_global = false; /* unknown: lookup's fetch tells */
     if (!b) {
         uint64_t epoch = cpu->map_epoch;
 

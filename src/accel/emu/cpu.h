@@ -306,13 +306,19 @@ struct emu_cpu {
     struct emu_block_cache *blocks; /* block.c */
     struct emu_jit *jit;            /* jit/: NULL when the translator is off */
     int32_t jit_budget;             /* instructions translated code may still run */
-    uint64_t jit_ctx;               /* jit/internal.h: the jump cache's context */
+    uint64_t jit_ctx, jit_ctx_g;    /* jit/internal.h: the jump cache's contexts */
     uint32_t jit_host_mxcsr;        /* the host's MXCSR, for translated code */
     /* Bumped whenever linear-to-physical mappings or the mode may change
      * (TLB flushes, emu_update_mode, a block cache flush): block links
      * made under another epoch are not followed. A CR3 write that changes
      * the PCID moves it to the new context's values (struct emu_tlb_ctx). */
     uint64_t map_epoch;
+    /* Bumped as map_epoch, but not by invalidations that keep global TLB
+     * entries (a CR3 write, INVPCID of one context): what holds for code
+     * on a global page (the jump cache's entries) may hold across those.
+     * Only moves forward. */
+    uint64_t global_epoch;
+    bool fetch_global; /* emu_fetch_host's page was global (lookup's block's) */
     uint64_t link_cs_base; /* CS when emu_update_mode last bumped map_epoch */
     uint32_t link_cs_limit;
     bool code_changed; /* this vCPU stored to a page holding decoded code */

@@ -80,11 +80,15 @@ static void drop_page(struct emu_tlb_ctx *c, uint64_t linear, enum drop which)
 /* Every invalidation: links made since the last may lead through what it
  * dropped, and so may those a context saved when it was left (global
  * entries are in every context; a flush of another PCID's context drops
- * what its links followed). */
-static void invalidated(struct emu_cpu *cpu)
+ * what its links followed). global: it may drop global entries too, so
+ * that what was kept for code on global pages goes as well
+ * (global_epoch). */
+static void invalidated(struct emu_cpu *cpu, bool global)
 {
     cpu->stats.tlb_flushes++;
     cpu->map_epoch++;
+    if (global)
+        cpu->global_epoch++;
     for (int i = 0; i < TLB_CONTEXTS; i++)
         cpu->tlb[i].resume = false;
 }
@@ -111,7 +115,7 @@ static struct emu_tlb_ctx *find_context(struct emu_cpu *cpu, uint16_t pcid)
 
 void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
 {
-    invalidated(cpu);
+    invalidated(cpu, include_global);
     for (int i = 0; i < TLB_CONTEXTS; i++) {
         if (cpu->tlb[i].pcid == NO_PCID)
             continue;
@@ -133,7 +137,7 @@ void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
 void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear)
 {
     cpu->stats.tlb_page_flushes++;
-    invalidated(cpu);
+    invalidated(cpu, true);
     drop_page(&cpu->tlb_global, linear, DROP_ALL);
     for (int i = 0; i < TLB_CONTEXTS; i++)
         if (cpu->tlb[i].pcid != NO_PCID)
@@ -144,7 +148,7 @@ void emu_tlb_flush_pcid(struct emu_cpu *cpu, uint16_t pcid)
 {
     struct emu_tlb_ctx *c = find_context(cpu, pcid);
 
-    invalidated(cpu);
+    invalidated(cpu, false);
     if (c)
         clear_context(c, false);
 }
@@ -153,18 +157,17 @@ void emu_tlb_flush_pcid_page(struct emu_cpu *cpu, uint16_t pcid, uint64_t linear
 {
     struct emu_tlb_ctx *c = find_context(cpu, pcid);
 
-    invalidated(cpu);
+    invalidated(cpu, false);
     if (c)
         drop_page(c, linear, DROP_NON_GLOBAL);
 }
 
-/* What block links depend on besides translations: the mode emu_update_mode
- * keys them to. */
+/* What block links depend on besides translations and the CPL (which
+ * their epoch carries): the mode emu_update_mode keys them to. */
 static void mode_key(const struct emu_cpu *cpu, uint64_t key[2])
 {
-    key[0] = (uint64_t)cpu->cpl | (uint64_t)cpu->code_bits << 8 |
-             (uint64_t)cpu->decoder.machine_mode << 16 | (uint64_t)cpu->decoder.stack_width << 24 |
-             (uint64_t)cpu->link_cs_limit << 32;
+    key[0] = (uint64_t)cpu->code_bits << 8 | (uint64_t)cpu->decoder.machine_mode << 16 |
+             (uint64_t)cpu->decoder.stack_width << 24 | (uint64_t)cpu->link_cs_limit << 32;
     key[1] = cpu->link_cs_base;
 }
 
@@ -225,7 +228,7 @@ void emu_tlb_load_cr3(struct emu_cpu *cpu, uint64_t cr3, bool keep)
     if (c != cpu->tlb_ctx)
         switch_context(cpu, c);
     if (!keep) {
-        invalidated(cpu);
+        invalidated(cpu, false);
         clear_context(c, false);
     }
 }
@@ -579,6 +582,7 @@ uint8_t *emu_fetch_host(struct emu_cpu *cpu, uint64_t linear)
     if (!emu_long_mode(cpu))
         linear &= 0xffffffff;
     e = translate(cpu, linear, ACC_FETCH, cpu->cpl);
+    cpu->fetch_global = e->global;
     return e->host ? e->host + (linear & 0xfff) : NULL;
 }
 

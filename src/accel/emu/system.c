@@ -21,7 +21,7 @@ void emu_update_mode(struct emu_cpu *cpu)
     ZydisMachineMode mode;
     ZydisStackWidth stack;
     const struct cpu_segment *cs = &cpu->seg[SEG_CS];
-    int old_cpl = cpu->cpl, old_bits = cpu->code_bits;
+    int old_bits = cpu->code_bits;
 
     if (!(cpu->cr0 & CR0_PE)) {
         cpu->cpl = 0;
@@ -50,14 +50,17 @@ void emu_update_mode(struct emu_cpu *cpu)
     stack = cpu->code_bits == 64
                 ? ZYDIS_STACK_WIDTH_64
                 : (cpu->seg[SEG_SS].db ? ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16);
-    /* Interrupts and returns within the kernel call this with nothing
-     * changed: block links (block.c) survive those. The links' CS checks
-     * were made at one CPL and with one flat CS, so any change drops them. */
+    /* Interrupts, system calls and their returns call this with at most
+     * the CPL changed: block links (block.c) and the jump cache (jit/)
+     * survive those, as each is valid at the CPL it was made at only. The
+     * links' CS checks were made with one flat CS and decoder mode, so any
+     * change of those drops them. */
     if (mode == cpu->decoder.machine_mode && stack == cpu->decoder.stack_width &&
-        cpu->cpl == old_cpl && cpu->code_bits == old_bits && cs->base == cpu->link_cs_base &&
+        cpu->code_bits == old_bits && cs->base == cpu->link_cs_base &&
         cs->limit == cpu->link_cs_limit)
         return;
     cpu->map_epoch++;
+    cpu->global_epoch++;
     cpu->link_cs_base = cs->base;
     cpu->link_cs_limit = cs->limit;
     ZydisDecoderInit(&cpu->decoder, mode, stack);
@@ -190,8 +193,7 @@ static uint64_t pv_send_ipi(struct emu_cpu *cpu, uint64_t low, uint64_t high, ui
 
         if (!((word >> (i % bits)) & 1) || id > 0xff)
             continue;
-        n += (uint64_t)irqchip_msi(cpu->evm->chip, 0xfee00000u | id << 12,
-                                   (uint32_t)icr & 0x7ff);
+        n += (uint64_t)irqchip_msi(cpu->evm->chip, 0xfee00000u | id << 12, (uint32_t)icr & 0x7ff);
     }
     return n;
 }
@@ -243,12 +245,8 @@ static uint64_t cr4_taken_away(const struct emu_cpu *cpu)
     static const struct {
         enum cpu_feature f;
         uint64_t bit;
-    } bits[] = {{CPU_UMIP, CR4_UMIP},
-                {CPU_FSGSBASE, CR4_FSGSBASE},
-                {CPU_PCID, CR4_PCIDE},
-                {CPU_SMEP, CR4_SMEP},
-                {CPU_SMAP, CR4_SMAP},
-                {CPU_PKU, CR4_PKE},
+    } bits[] = {{CPU_UMIP, CR4_UMIP}, {CPU_FSGSBASE, CR4_FSGSBASE}, {CPU_PCID, CR4_PCIDE},
+                {CPU_SMEP, CR4_SMEP}, {CPU_SMAP, CR4_SMAP},         {CPU_PKU, CR4_PKE},
                 {CPU_PKS, CR4_PKS}};
     uint64_t taken = 0;
 

@@ -100,8 +100,9 @@ emu_uop_fn uop_ret, uop_ret_imm;
 /*
  * A link remembers the block that followed this one at rip, so the next time
  * the lookup (a TLB walk and a hash) is skipped. It holds while the vCPU's
- * map_epoch is unchanged (no TLB flush, mode change or cache flush since)
- * and the block's page has not been written.
+ * map_epoch is unchanged (no TLB flush, mode change or cache flush since),
+ * at the CPL it was made at (epoch: map_epoch << 2 | CPL), and the block's
+ * page has not been written.
  */
 struct block_link {
     uint64_t rip, epoch;

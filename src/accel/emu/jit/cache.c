@@ -128,12 +128,30 @@ uint64_t emu_jit_epoch(const struct emu_cpu *cpu)
 
 struct emu_block *emu_jit_cached(struct emu_cpu *cpu)
 {
-    const struct jc_entry *e = &cpu->jit->jc[jc_index(cpu->rip)];
+    struct jc_entry *e = &cpu->jit->jc[jc_index(cpu->rip)];
     struct emu_block *b = e->block;
+    const uint8_t *host;
 
-    if (e->rip != cpu->rip || e->ctx != jit_ctx(cpu) || !b || b->jit != e->code ||
+    if (e->rip != cpu->rip || !b || b->jit != e->code || b->jit_rip != cpu->rip ||
+        b->jit_cpl != cpu->cpl)
+        return NULL;
+    if (e->ctx == jit_ctx(cpu) || e->ctx == jit_ctx_global(cpu)) {
+        if (b->gen != emu_code_gen(cpu, b->page))
+            return NULL;
+        cpu->fetch_global = e->ctx & 4;
+        return b;
+    }
+    /* A mapping may have changed since the entry was made (a TLB flush):
+     * the entry holds again if RIP still leads to the block's bytes, as
+     * lookup would find (without its hash table's cache misses). 64-bit
+     * code only: 32-bit code needs lookup's CS checks. */
+    if (cpu->code_bits != 64)
+        return NULL;
+    cpu->insn_rip = cpu->rip; /* a fault on the fetch is this instruction's */
+    if (!(host = emu_fetch_host(cpu, cpu->rip)) || emu_code_key(cpu, host) != b->key ||
         b->gen != emu_code_gen(cpu, b->page))
         return NULL;
+    e->ctx = cpu->fetch_global ? jit_ctx_global(cpu) : jit_ctx(cpu);
     return b;
 }
 
@@ -150,7 +168,9 @@ void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b)
     struct jc_entry *e = &j->jc[jc_index(cpu->rip)];
 
     cpu->jit_ctx = jit_ctx(cpu);
-    *e = (struct jc_entry){cpu->rip, cpu->jit_ctx, b->jit, (struct emu_block *)b};
+    cpu->jit_ctx_g = jit_ctx_global(cpu);
+    *e = (struct jc_entry){cpu->rip, cpu->fetch_global ? cpu->jit_ctx_g : cpu->jit_ctx, b->jit,
+                           (struct emu_block *)b};
     /* Past the test of kicked and wake: the block loop runs the block it
      * chose before it looks at events again, as it does with the
      * interpreter's run_block, so that a pass always runs at least one

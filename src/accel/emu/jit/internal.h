@@ -16,7 +16,10 @@
  * The jump cache: translations by guest RIP, for exits whose target is not
  * in the block's page (returns, indirect branches, calls to other pages).
  * An entry holds while ctx equals cpu->jit_ctx, which emu_jit_run sets from
- * map_epoch and the CPL: no mapping of code changed since it was made.
+ * map_epoch and the CPL: no mapping of code changed since it was made; or,
+ * for a block on a global page, cpu->jit_ctx_g, from global_epoch: no
+ * invalidation that drops global entries since (kernel code stays across
+ * the CR3 writes of context switches, as the TLB's global entries do).
  */
 #define JC_BITS 12
 
@@ -44,7 +47,12 @@ struct emu_jit {
 
 static inline uint64_t jit_ctx(const struct emu_cpu *cpu)
 {
-    return cpu->map_epoch << 2 | (unsigned)cpu->cpl;
+    return cpu->map_epoch << 3 | (unsigned)cpu->cpl;
+}
+
+static inline uint64_t jit_ctx_global(const struct emu_cpu *cpu)
+{
+    return cpu->global_epoch << 3 | 4 | (unsigned)cpu->cpl;
 }
 
 /* emu_code_written for translated code, which cannot call an inline. */

@@ -400,7 +400,7 @@ void tr_exit_indirect(struct tr *t)
  * cpu->rip) if it has one for this context, else leaves. RDX: the entry. */
 static void jump_cached(struct tr *t)
 {
-    uint8_t *miss[2];
+    uint8_t *miss[2], *hit;
 
     mov_rr(&t->b, 8, HR_RCX, HR_RAX);
     shift_ri(&t->b, 5, 8, HR_RCX, 12);
@@ -411,9 +411,12 @@ static void jump_cached(struct tr *t)
     alu_rr(&t->b, JA_ADD, 8, HR_RDX, HR_RCX);
     alu_load(&t->b, JA_CMP, 8, HR_RAX, jm(HR_RDX, 0));
     miss[0] = jcc32(&t->b, CC_NE);
-    mov_load(&t->b, 8, HR_RAX, CPU(jit_ctx));
-    alu_load(&t->b, JA_CMP, 8, HR_RAX, jm(HR_RDX, 8));
+    mov_load(&t->b, 8, HR_RAX, jm(HR_RDX, 8));
+    alu_load(&t->b, JA_CMP, 8, HR_RAX, CPU(jit_ctx));
+    hit = jcc32(&t->b, CC_E);
+    alu_load(&t->b, JA_CMP, 8, HR_RAX, CPU(jit_ctx_g));
     miss[1] = jcc32(&t->b, CC_NE);
+    jit_bind(&t->b, hit);
     jmp_m(&t->b, jm(HR_RDX, 16));
     jit_bind(&t->b, miss[0]);
     jit_bind(&t->b, miss[1]);
