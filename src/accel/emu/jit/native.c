@@ -337,8 +337,9 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
     if (cf_only) {
         tr_flags_overwritten(t, RFLAGS_CF);
         wr = RFLAGS_CF;
-    } else if (undefined) {
-        /* The handler runs it on the guest's flags: so does the host. */
+    } else if (undefined && !tr_flags_dead_after(t)) {
+        /* The handler runs it on the guest's flags: so does the host
+         * (unless nothing sees them before they are overwritten). */
         tr_materialize(t);
         load_flags(t);
     } else {

@@ -59,8 +59,11 @@ static void alu_op(struct tr *t, unsigned op, unsigned size, const struct opnd *
 static void alu_flags_in(struct tr *t, unsigned op)
 {
     if (op == ALU_ADC || op == ALU_SBB) {
-        tr_materialize(t);
-        load_cf(t);
+        /* They read CF and overwrite all six: CF from the host's flags
+         * where it is pending there (an ADC chain), else from RFLAGS. */
+        if (!(t->pending & RFLAGS_CF))
+            load_cf(t);
+        t->pending = 0;
     } else {
         tr_flags_overwritten(t, RFLAGS_STATUS);
     }

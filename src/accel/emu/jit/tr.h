@@ -141,6 +141,9 @@ void tr_flags_overwritten(struct tr *t, uint64_t mask);
 /* The pending flags after an instruction that writes mask and keeps the
  * others, as the same host instruction does (INC, DEC, rotates). */
 uint64_t tr_flags_partial(const struct tr *t, uint64_t mask);
+/* Whether the block overwrites the status flags after the current
+ * instruction before anything reads them, can fault or calls C. */
+bool tr_flags_dead_after(const struct tr *t);
 /* The guest flags condition code cc reads. */
 uint64_t tr_cond_flags(unsigned cc);
 /* Host flags set so that the returned host condition is guest cc. */

@@ -167,6 +167,11 @@ static bool pending_dead(const struct tr *t)
     }
 }
 
+bool tr_flags_dead_after(const struct tr *t)
+{
+    return flags_dead_from(t->blk, t->cur + 1);
+}
+
 struct stub *tr_stub(struct tr *t, const struct emu_uop *u)
 {
     struct stub *s = &t->stubs[t->nstubs++];
