@@ -173,7 +173,37 @@ bool tr_unary(struct tr *t, const struct emu_uop *u, struct kind k)
     return true;
 }
 
-/* Shifts and rotates of a register by a non-zero immediate count. */
+/* A shift or rotate of a register by CL, as shift_form (uop_alu.c): a
+ * count of 0 (after masking) leaves the flags alone, any other takes the
+ * host's, the instruction run on flags all 0. Either way the host flags
+ * hold the guest's afterwards (mask of them from the instruction). */
+static bool shift_cl(struct tr *t, const struct emu_uop *u, unsigned ext, uint64_t mask)
+{
+    unsigned size = u->size;
+    uint8_t *zero, *join;
+
+    tr_materialize(t);
+    tr_get(t, size, HR_RAX, u->reg);
+    tr_get(t, 1, HR_RCX, GPR_RCX);
+    emit_rr(&t->b, 0xf6, 1, 0, HR_RCX); /* TEST CL, count mask */
+    e8(&t->b, size == 8 ? 63 : 31);
+    zero = jcc32(&t->b, CC_E);
+    mov_imm(&t->b, HR_RDX, 1);
+    alu_ri(&t->b, JA_ADD, 4, HR_RDX, 0); /* 1 + 0: every status flag 0 */
+    emit_rr(&t->b, size == 1 ? 0xd2 : 0xd3, size, ext, HR_RAX);
+    join = jmp32(&t->b);
+    jit_bind(&t->b, zero);
+    mov_load(&t->b, 8, HR_RDX, CPU(rflags));
+    alu_ri(&t->b, JA_AND, 4, HR_RDX, (uint32_t)RFLAGS_STATUS);
+    e8(&t->b, 0x52); /* PUSH RDX */
+    e8(&t->b, 0x9d); /* POPFQ */
+    jit_bind(&t->b, join);
+    tr_put(t, size, u->reg, HR_RAX);
+    t->pending = mask;
+    return true;
+}
+
+/* Shifts and rotates of a register by a non-zero immediate count or by CL. */
 bool tr_shift(struct tr *t, const struct emu_uop *u, struct kind k)
 {
     static const uint8_t ext[] = {
@@ -182,6 +212,8 @@ bool tr_shift(struct tr *t, const struct emu_uop *u, struct kind k)
     uint8_t c = (uint8_t)(u->imm & (size == 8 ? 63 : 31));
     uint64_t mask = k.op <= SHIFT_ROR ? RFLAGS_CF | RFLAGS_OF : RFLAGS_STATUS, after;
 
+    if (k.form == SFORM_RC)
+        return shift_cl(t, u, ext[k.op], mask);
     if (k.form != SFORM_RI || !c)
         return false;
     after = k.op <= SHIFT_ROR ? tr_flags_partial(t, mask) : mask;
