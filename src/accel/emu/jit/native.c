@@ -304,19 +304,10 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
          !(ops[2].imm.value.u & (ops[0].size == 64 ? 63 : 31))))
         return false;
 
-    if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(
-            in, ops, in->operand_count_visible, &req)))
+    if (!tr_host_request(in, ops, mem, &req))
         return false;
-    req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
-    req.prefixes &= ~(ZyanU64)ZYDIS_ATTRIB_HAS_SEGMENT;
-    req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
     for (int i = 0; i < in->operand_count_visible; i++) {
-        if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY) {
-            req.operands[i].mem.base = ZYDIS_REGISTER_RDI;
-            req.operands[i].mem.index = ZYDIS_REGISTER_NONE;
-            req.operands[i].mem.scale = 0;
-            req.operands[i].mem.displacement = 0;
-        } else if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER) {
             int g = guest_reg(ops[i].reg.value, &high);
 
             req.operands[i].reg.value = host_reg(p.host_of[g], ops[i].size, high);

@@ -314,18 +314,8 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
     if (!xmm || (mem >= 0 && (msize == 0 || msize > (is_vex ? 32u : 16u))))
         return false;
     /* The host encoding: memory at [RDI], the general register as RAX. */
-    if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(
-            in, ops, in->operand_count_visible, &req)))
+    if (!tr_host_request(in, ops, mem, &req))
         return false;
-    req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
-    req.prefixes &= ~(ZyanU64)ZYDIS_ATTRIB_HAS_SEGMENT;
-    req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
-    if (mem >= 0) {
-        req.operands[mem].mem.base = ZYDIS_REGISTER_RDI;
-        req.operands[mem].mem.index = ZYDIS_REGISTER_NONE;
-        req.operands[mem].mem.scale = 0;
-        req.operands[mem].mem.displacement = 0;
-    }
     if (gpr >= 0)
         req.operands[gpr].reg.value = gsize == 8 ? ZYDIS_REGISTER_RAX : ZYDIS_REGISTER_EAX;
     if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, enc, &len)))

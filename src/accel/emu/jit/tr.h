@@ -118,6 +118,12 @@ void tr_materialize(struct tr *t);
  * instruction; false for one it cannot address. */
 bool tr_mem_fields(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *o,
                    struct emu_uop *m);
+/* Zydis's request to encode a generic instruction as the host's: 64-bit
+ * mode, no segment prefix, its memory operand (index mem; -1: none) as
+ * [RDI]; the caller puts its register operands in place. False if Zydis
+ * cannot express it. */
+bool tr_host_request(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops, int mem,
+                     ZydisEncoderRequest *req);
 /* u's memory operand's linear address into RSI (64-bit code). */
 void tr_ea(struct tr *t, const struct emu_uop *u);
 /* The host address of size bytes at linear RSI into RDI for acc, or a jump

@@ -643,6 +643,24 @@ bool tr_mem_fields(const ZydisDecodedInstruction *in, const ZydisDecodedOperand 
     return true;
 }
 
+bool tr_host_request(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops, int mem,
+                     ZydisEncoderRequest *req)
+{
+    if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(
+            in, ops, in->operand_count_visible, req)))
+        return false;
+    req->machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+    req->prefixes &= ~(ZyanU64)ZYDIS_ATTRIB_HAS_SEGMENT;
+    req->address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
+    if (mem >= 0) {
+        req->operands[mem].mem.base = ZYDIS_REGISTER_RDI;
+        req->operands[mem].mem.index = ZYDIS_REGISTER_NONE;
+        req->operands[mem].mem.scale = 0;
+        req->operands[mem].mem.displacement = 0;
+    }
+    return true;
+}
+
 /* After a store through RDI: a page holding code ends the block (stub). */
 void tr_smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after)
 {
