@@ -39,7 +39,7 @@ static const ZydisRegister r8[8] = {ZYDIS_REGISTER_AL,  ZYDIS_REGISTER_CL,  ZYDI
 static const ZydisRegister r8h[4] = {ZYDIS_REGISTER_AH, ZYDIS_REGISTER_CH, ZYDIS_REGISTER_DH,
                                      ZYDIS_REGISTER_BH};
 
-/* The instructions copied; bits: only CF of their flags is taken. */
+/* The instructions copied; *cf_only: of their flags only CF is taken. */
 static bool native_ok(ZydisMnemonic m, bool *cf_only)
 {
     *cf_only = false;
