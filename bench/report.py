@@ -112,16 +112,26 @@ def boot_section(d, host):
            "QEMU TCG and QEMU KVM are `-M microvm -no-reboot`, whose guest command line adds "
            f"`{extra}` (KVM: `reboot=t` only; the notes say why microvm needs them); "
            "QEMU TCG pc is `-M pc -no-reboot` with the command line unchanged, a second "
-           "reference.", "",
-           "| column | to init (s) | to end (s) |", "| --- | --- | --- |"]
+           "reference. *VMM RSS at init*: the process's resident memory when that line "
+           "arrives, less the guest RAM and (vx86) the second mapping of its code cache; "
+           "*code cache*: the emu translator's, of that (QEMU's TCG buffer is in its RSS, "
+           "not told apart).", "",
+           "| column | to init (s) | to end (s) | VMM RSS at init (MiB) | code cache (MiB) |",
+           "| --- | --- | --- | --- | --- |"]
+
+    def mib(rounds, key):
+        vals = [r[key] / 1024 for r in rounds if r.get(key) is not None]
+        return stat(vals) if vals else "n/a"
+
     for col in COLS:
         if col not in d:
             continue
         v = d[col]
         if is_na(v):
-            out.append(f"| {TITLES[col]} | {na_cell(v)} | |")
+            out.append(f"| {TITLES[col]} | {na_cell(v)} | | | |")
         else:
-            out.append(f"| {TITLES[col]} | {stat(series(v, 'init'))} | {stat(series(v, 'end'))} |")
+            out.append(f"| {TITLES[col]} | {stat(series(v, 'init'))} | {stat(series(v, 'end'))} "
+                       f"| {mib(v, 'vmm_kb')} | {mib(v, 'jit_kb')} |")
     for a, b in (("vx86-emu", "qemu-tcg"), ("vx86-kvm", "qemu-kvm"), ("vx86-emu", "qemu-tcg-pc")):
         if a in d and b in d and not is_na(d[a]) and not is_na(d[b]) and d[a]:
             out.append("")
