@@ -129,15 +129,6 @@ static bool place(struct plan *p, int g, bool hidden, bool high, bool byte)
     return false;
 }
 
-/* The guest's status flags into the host's (DF, TF, AC clear). Clobbers RAX. */
-static void load_flags(struct tr *t)
-{
-    mov_load(&t->b, 8, HR_RAX, CPU(rflags));
-    alu_ri(&t->b, JA_AND, 4, HR_RAX, (uint32_t)RFLAGS_STATUS);
-    e8(&t->b, 0x50); /* PUSH RAX */
-    e8(&t->b, 0x9d); /* POPFQ */
-}
-
 /* DIV r/m32, r/m64: the quotient fits, and the divisor is not zero, or the
  * handler raises #DE. Flags are left alone (alu.c's div1). */
 static bool tr_div(struct tr *t, const struct emu_uop *u, const ZydisDecodedInstruction *in,
@@ -332,7 +323,7 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
         /* The handler runs it on the guest's flags: so does the host
          * (unless nothing sees them before they are overwritten). */
         tr_materialize(t);
-        load_flags(t);
+        tr_load_flags(t, HR_RAX);
     } else {
         tr_flags_overwritten(t, wr);
     }

@@ -193,10 +193,7 @@ static bool shift_cl(struct tr *t, const struct emu_uop *u, unsigned ext, uint64
     emit_rr(&t->b, size == 1 ? 0xd2 : 0xd3, size, ext, HR_RAX);
     join = jmp32(&t->b);
     jit_bind(&t->b, zero);
-    mov_load(&t->b, 8, HR_RDX, CPU(rflags));
-    alu_ri(&t->b, JA_AND, 4, HR_RDX, (uint32_t)RFLAGS_STATUS);
-    e8(&t->b, 0x52); /* PUSH RDX */
-    e8(&t->b, 0x9d); /* POPFQ */
+    tr_load_flags(t, HR_RDX);
     jit_bind(&t->b, join);
     tr_put(t, size, u->reg, HR_RAX);
     t->pending = mask;

@@ -112,6 +112,9 @@ struct opnd {
 struct stub *tr_stub(struct tr *t, const struct emu_uop *u);
 /* A jump to s (cc 0xff: always). */
 void tr_to_stub(struct tr *t, struct stub *s, unsigned cc);
+/* The guest's status flags from RFLAGS into the host's (DF, TF, AC clear),
+ * through reg (one of RAX-RDI), which it clobbers. */
+void tr_load_flags(struct tr *t, unsigned reg);
 /* Writes pending host flags back to guest RFLAGS. */
 void tr_materialize(struct tr *t);
 /* The uop fields tr_ea needs, from a Zydis memory operand of a generic

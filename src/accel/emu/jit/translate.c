@@ -282,6 +282,14 @@ void tr_merge_flags(struct tr *t, unsigned reg, uint64_t mask)
     mov_store(&t->b, 8, CPU(rflags), HR_RCX);
 }
 
+void tr_load_flags(struct tr *t, unsigned reg)
+{
+    mov_load(&t->b, 8, reg, CPU(rflags));
+    alu_ri(&t->b, JA_AND, 4, reg, (uint32_t)RFLAGS_STATUS);
+    e8(&t->b, (uint8_t)(0x50 + reg)); /* PUSH reg (RAX-RDI) */
+    e8(&t->b, 0x9d);                  /* POPFQ */
+}
+
 /* Writes pending host flags back to guest RFLAGS. */
 void tr_materialize(struct tr *t)
 {
@@ -837,11 +845,7 @@ static void emit_stub(struct tr *t, struct stub *s)
     exit_if_code_changed(t, s->left);
     mx_lost = tr_vec_resume(t, s);
     if (s->pending_after) {
-        /* The guest's status flags into the host's (DF, TF, AC clear). */
-        mov_load(&t->b, 8, HR_RAX, CPU(rflags));
-        alu_ri(&t->b, JA_AND, 4, HR_RAX, (uint32_t)RFLAGS_STATUS);
-        e8(&t->b, 0x50); /* PUSH RAX */
-        e8(&t->b, 0x9d); /* POPFQ */
+        tr_load_flags(t, HR_RAX);
     }
     jmp_to(&t->b, s->resume);
     if (mx_lost) {
