@@ -175,7 +175,9 @@ void emu_side_run(const struct dt_case *c, struct dt_result *r)
     memcpy(code + c->len, SENTINEL, SENTINEL_SZ);
     if (c->target)
         memcpy(mem_ptr(&vm.mem, c->target, SENTINEL_SZ), SENTINEL, SENTINEL_SZ);
-    emu_code_written(cpu, code);
+    vm_mem_written(&vm, DT_INSN, c->len + SENTINEL_SZ);
+    if (c->target)
+        vm_mem_written(&vm, c->target, SENTINEL_SZ);
     memcpy(mem_ptr(&vm.mem, DT_DATA, DT_DATA_SIZE), c->data, DT_DATA_SIZE);
     for (int i = 0; i < 16; i++)
         *state_gpr(&s, i) = c->in.gpr[i];

@@ -9,10 +9,10 @@
  *   - RAM: the pages the last input stored to go back to what they held
  *     after fz_init(): zero, but for the GDT, TSS and page tables of
  *     boot_write_gdt and cpu_state_long64 (written once). The engine
- *     bumps a page's code generation on the first store to a page marked as
+ *     bumps a page's code generation on the first store to a line marked as
  *     holding code (emu_code_written, vm_mem_written for device DMA); every
- *     page is marked before each input, so a generation that moved is a
- *     page that was written. The bump also drops what the decode and block
+ *     line of every page is marked before each input, so a generation that
+ *     moved is a page that was written. The bump also drops what the decode and block
  *     caches hold for the page. Two writers do not tell the engine: the
  *     CPU's accessed and dirty bits in paging structures, which can only
  *     be in pages with non-zero content (the boot tables, always put back,
@@ -213,7 +213,7 @@ static void ram_reset(void)
             vm_mem_written(&fz_vm, p << 12, 4096);
         }
     /* One thread: plain copies of the flags and generations will do. */
-    memset((void *)e->code, 1, RAM_PAGES);
+    memset((void *)e->code, 0xff, RAM_PAGES * sizeof(*e->code));
     memcpy(gen_at_start, (const void *)e->gen, sizeof(gen_at_start));
 }
 

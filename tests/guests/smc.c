@@ -10,7 +10,10 @@
  *     an instruction that straddles two pages and is changed only in the
  *     second one;
  *   - code written through one virtual alias of a physical page and run
- *     through another, by the kernel and by the code itself.
+ *     through another, by the kernel and by the code itself;
+ *   - stores to data beside code on its page (vx86 watches code by 64-byte
+ *     line): data stores leave the code running as it was, and a store
+ *     that starts in a data line and runs into a code line is seen.
  */
 #include "lib/guest.h"
 #include "lib/pgtable.h"
@@ -26,6 +29,8 @@ extern char smc_imm[], smc_imm_value[], smc_imm_end[], smc_next_op_insn[], smc_a
 uint32_t smc_next(uint32_t v);
 uint32_t smc_next_op(void);
 uint32_t smc_jmp(uint32_t v);
+uint32_t smc_near(uint32_t v);
+extern volatile uint32_t smc_near_data;
 
 static uint8_t exec_pages[2][4096] __attribute__((aligned(4096)));
 static uint8_t alias_frame[4096] __attribute__((aligned(4096)));
@@ -165,6 +170,43 @@ static void test_alias(void)
     CHECK(bad_self == 0);
 }
 
+static void test_lines(void)
+{
+    unsigned long value_at = (unsigned long)(smc_imm_value - smc_imm);
+    uint8_t *page = exec_pages[1], *code = page + 256; /* line 4 */
+    int bad_data = 0, bad_near = 0;
+    uint32_t r1, r2, r3;
+
+    memcpy(code, smc_imm, (unsigned long)(smc_imm_end - smc_imm));
+    poke32(code + value_at, 0x5150);
+    for (unsigned i = 0; i < 1000; i++) {
+        /* Lines 0-3 and 5-63 are data. */
+        poke32(page + 4 * (i % 64), i);
+        poke32(page + 320 + 4 * (i % 900), ~i);
+        if (((code_fn *)code)(0, 0) != 0x5150 || *(volatile uint32_t *)(page + 4 * (i % 64)) != i)
+            bad_data++;
+        if (smc_near(i) != 0x600d || smc_near_data != i)
+            bad_near++;
+    }
+    r1 = ((code_fn *)code)(0, 0);
+    /* Eight bytes at 253: three of data in line 3, then the MOV's opcode
+     * and a new immediate in line 4. */
+    *(volatile uint64_t *)(page + 253) = 0xccccccull | 0xb8ull << 24 | 0x44332211ull << 32;
+    r2 = ((code_fn *)code)(0, 0);
+    /* The byte after RET, in the code's line. */
+    page[256 + (smc_imm_end - smc_imm)] = 0xcc;
+    poke32(code + value_at, 0x5152);
+    r3 = ((code_fn *)code)(0, 0);
+    printf("data beside code: %d wrong, stored by the code itself %d wrong; code %x, after a "
+           "store across lines %x, then %x\n",
+           bad_data, bad_near, r1, r2, r3);
+    CHECK(bad_data == 0);
+    CHECK(bad_near == 0);
+    CHECK(r1 == 0x5150);
+    CHECK(r2 == 0x44332211);
+    CHECK(r3 == 0x5152);
+}
+
 int guest_main(const char *cmdline, uint64_t mem_size)
 {
     (void)cmdline;
@@ -175,5 +217,6 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     test_next_insn();
     test_copied();
     test_alias();
+    test_lines();
     guest_finish();
 }

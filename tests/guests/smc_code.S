@@ -69,3 +69,17 @@ smc_add7:
     ret
     nop
 smc_add7_end:
+
+/* Stores EDI into a word two lines further on (most often the same page),
+ * then runs on: a store that leaves the code's own 64-byte lines alone. */
+    .globl smc_near, smc_near_data
+    .p2align 6
+smc_near:
+    mov %edi, smc_near_data(%rip)
+    .byte 0xb8
+    .long 0x600d
+    ret
+    .p2align 6
+    .skip 64
+smc_near_data:
+    .long 0

@@ -97,7 +97,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     if (c->used + BLOCK_BYTES > ARENA_BYTES)
         flush(cpu);
     b = (struct emu_block *)(c->arena + c->used);
-    b->gen = emu_code_watch(cpu, page);
+    b->gen = 0;
     while (n < BLOCK_MAX) {
         struct emu_uop *u = &b->uops[n];
         ZydisDecodedInstruction insn;
@@ -105,10 +105,19 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
         unsigned avail =
             4096 - off < ZYDIS_MAX_INSTRUCTION_LENGTH ? 4096 - off : ZYDIS_MAX_INSTRUCTION_LENGTH;
         enum uop_kind kind;
+        uint32_t gen;
 
+        if (!avail)
+            break;
+        /* The generation before the first instruction is the block's: a
+         * store to a line decoded since moves it, and the block is not
+         * trusted again. */
+        gen = emu_code_watch(cpu, page, off, avail);
+        if (!n)
+            b->gen = gen;
         /* Fails for an instruction running into the next page, too. */
-        if (!avail || !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->decoder, page_start + off, avail,
-                                                           &insn, ops)))
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->decoder, page_start + off, avail, &insn,
+                                                 ops)))
             break;
         kind = emu_uop_compile(&insn, ops, cpu->code_bits, u);
         u->len = insn.length;

@@ -23,16 +23,19 @@
 struct vm;
 
 /*
- * Per-VM state of the engine: which RAM pages hold decoded code, and a
- * generation per page that a write bumps, so every vCPU's decode cache
- * sees the change (self- and cross-modifying code).
+ * Per-VM state of the engine: which 64-byte lines of each RAM page hold
+ * decoded code, and a generation per page that a write to one of those
+ * lines bumps, so every vCPU's decode cache sees the change (self- and
+ * cross-modifying code). Lines, not pages: code often shares its page
+ * with data (firmware, real-mode code, the IDT stubs of a test), and a
+ * store to the data must not throw the page's code away.
  */
 struct emu_vm {
     struct irqchip *chip; /* PIC, PIT, IOAPIC, LAPICs (hw/irqchip) */
     uint8_t *base;        /* host address of guest RAM (vm->mem.base) */
     uint64_t pages;
-    _Atomic uint8_t *code; /* per page: decoded instructions may exist */
-    _Atomic uint32_t *gen; /* per page: bumped when code there is written */
+    _Atomic uint64_t *code; /* per page: bit n, line n may hold decoded instructions */
+    _Atomic uint32_t *gen;  /* per page: bumped when one of those lines is written */
     /* Exclusive sections (engine.c): excl_pending while one vCPU runs alone
      * or waits for the others to stop; the lock and cond order both. */
     atomic_bool excl_pending;
@@ -500,9 +503,10 @@ int emu_dcache_init(struct emu_cpu *cpu);
 void emu_dcache_free(struct emu_cpu *cpu);
 /* Fetches and decodes the instruction at CS:RIP, setting cpu->insn/ops. */
 void emu_decode(struct emu_cpu *cpu);
-/* A write to the guest RAM page holding host address p (inline: on every
- * store): drops that page's decoded instructions if it has any. */
-static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p);
+/* A write of len bytes at host address p in guest RAM, within one page
+ * (inline: on every store): drops that page's decoded instructions if the
+ * write reaches a line they came from. */
+static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len);
 
 /* exec.c */
 #define EMU_LIMITED_PASS 16 /* instructions per pass, REP elements per step, with a pass_limit */
@@ -640,20 +644,35 @@ static inline uint32_t emu_code_gen(const struct emu_cpu *cpu, uint64_t page)
     return atomic_load_explicit(&cpu->evm->gen[page], memory_order_acquire);
 }
 
-/* Before decoding from page: marks it as holding code, so a store racing
- * with the decode bumps the generation returned here and what is decoded
- * is not trusted again. */
-static inline uint32_t emu_code_watch(struct emu_cpu *cpu, uint64_t page)
+/* The mask of a page's 64-byte lines that bytes [off, off + len) touch
+ * (len > 0, off + len <= 4096). */
+static inline uint64_t emu_code_lines(unsigned off, unsigned len)
 {
-    atomic_store_explicit(&cpu->evm->code[page], 1, memory_order_relaxed);
+    return ((2ULL << ((off + len - 1) >> 6)) - 1) & ~((1ULL << (off >> 6)) - 1);
+}
+
+/* Before decoding bytes [off, off + len) of page: marks their lines as
+ * holding code, so that a store racing with the decode bumps the
+ * generation returned here and what is decoded is not trusted again. */
+static inline uint32_t emu_code_watch(struct emu_cpu *cpu, uint64_t page, unsigned off,
+                                      unsigned len)
+{
+    uint64_t lines = emu_code_lines(off, len);
+
+    if ((atomic_load_explicit(&cpu->evm->code[page], memory_order_relaxed) & lines) != lines)
+        atomic_fetch_or_explicit(&cpu->evm->code[page], lines, memory_order_relaxed);
     return emu_code_gen(cpu, page);
 }
 
-static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p)
+/* Every block and decode of the page goes with the bump, so no line of it
+ * needs watching until code there is decoded again. */
+static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len)
 {
     uint64_t page = emu_code_page(cpu, p);
+    unsigned off = (unsigned)((uintptr_t)p & 0xfff);
 
-    if (atomic_load_explicit(&cpu->evm->code[page], memory_order_relaxed)) {
+    if (atomic_load_explicit(&cpu->evm->code[page], memory_order_relaxed) &
+        emu_code_lines(off, len)) {
         cpu->code_changed = true;
         atomic_store_explicit(&cpu->evm->code[page], 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&cpu->evm->gen[page], 1, memory_order_release);

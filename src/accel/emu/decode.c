@@ -90,7 +90,7 @@ void emu_decode(struct emu_cpu *cpu)
     gen = emu_code_gen(cpu, page);
     e = &c->e[((uintptr_t)host ^ ((uintptr_t)host >> 13)) & (DCACHE_SIZE - 1)];
     if (e->key != key || e->gen != gen) {
-        gen = emu_code_watch(cpu, page);
+        gen = emu_code_watch(cpu, page, (unsigned)(lin & 0xfff), ZYDIS_MAX_INSTRUCTION_LENGTH);
         e->key = 0;
         decode_slow(cpu, lin, avail, &e->d);
         e->key = key;

@@ -320,14 +320,22 @@ static int emu_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
 static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
     struct emu_vm *e = vm->accel_vm;
-    const uint8_t *p = mem_ptr(&vm->mem, gpa, len);
+    const uint8_t *p = mem_ptr(&vm->mem, gpa, len), *end;
 
-    if (!p)
+    if (!p || !len)
         return;
-    for (uint64_t pg = (uint64_t)(p - e->base) >> 12; pg <= (uint64_t)(p + len - 1 - e->base) >> 12;
-         pg++)
-        if (atomic_exchange_explicit(&e->code[pg], 0, memory_order_relaxed))
+    end = p + len;
+    while (p < end) {
+        uint64_t pg = (uint64_t)(p - e->base) >> 12;
+        unsigned off = (unsigned)(p - e->base) & 0xfff,
+                 n = end - p < 4096 - off ? (unsigned)(end - p) : 4096 - off;
+
+        if (atomic_load_explicit(&e->code[pg], memory_order_relaxed) & emu_code_lines(off, n)) {
+            atomic_store_explicit(&e->code[pg], 0, memory_order_relaxed);
             atomic_fetch_add_explicit(&e->gen[pg], 1, memory_order_release);
+        }
+        p += n;
+    }
 }
 
 const struct accel_ops accel_emu_ops = {

@@ -549,7 +549,7 @@ static void phys_write(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear
 {
     if (e->host) {
         memcpy(e->host + (linear & 0xfff), &v, size);
-        emu_code_written(cpu, e->host);
+        emu_code_written(cpu, e->host + (linear & 0xfff), size);
     } else if (is_apic_page(cpu, e->gpa)) {
         cpu->stats.apic++;
         /* The APIC takes aligned 32-bit writes (SDM Vol. 3A §11.4.1). */
@@ -644,7 +644,7 @@ uint8_t *emu_host_range(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned 
     if (!e->host)
         return NULL;
     if (write)
-        emu_code_written(cpu, e->host);
+        emu_code_written(cpu, e->host + (linear & 0xfff), len);
     return e->host + (linear & 0xfff);
 }
 
@@ -661,7 +661,7 @@ uint8_t *emu_host_atomic(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned
     if ((linear & 0xfff) + len <= 4096) {
         if (!first)
             return NULL;
-        emu_code_written(cpu, first);
+        emu_code_written(cpu, first + (linear & 0xfff), len);
         return first + (linear & 0xfff);
     }
     /* Across a page: CR2 of a fault on the second is its first byte. */
@@ -673,8 +673,8 @@ uint8_t *emu_host_atomic(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned
 
         if (!first || second != first + 4096)
             return NULL;
-        emu_code_written(cpu, first);
-        emu_code_written(cpu, second);
+        emu_code_written(cpu, first + (linear & 0xfff), (unsigned)(4096 - (linear & 0xfff)));
+        emu_code_written(cpu, second, (unsigned)(len - (4096 - (linear & 0xfff))));
     }
     return first + (linear & 0xfff);
 }

@@ -258,7 +258,7 @@ static inline void uop_write(struct emu_cpu *cpu, int seg, uint64_t off, uint64_
 
         if (p) {
             uop_store(p, v, size);
-            emu_code_written(cpu, p);
+            emu_code_written(cpu, p, size);
             return;
         }
     }

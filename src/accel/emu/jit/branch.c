@@ -99,12 +99,11 @@ bool tr_call(struct tr *t, const struct emu_uop *u, bool rel)
     mov_store(&t->b, 8, jm(HR_RDI, 0), HR_RAX);
     tr_put(t, 8, GPR_RSP, HR_RSI);
     if (rel) {
-        tr_smc_check(t, u, target);
+        tr_smc_check(t, u, 8, target);
         tr_exit_to(t, target);
     } else {
         mov_store(&t->b, 8, CPU(rip), HR_RDX);
-        tr_smc_check(t, u, 0);
-        t->stubs[t->nstubs - 1].rip_stored = true;
+        tr_smc_check(t, u, 8, 0);
         mov_rr(&t->b, 8, HR_RAX, HR_RDX);
         tr_exit_rax(t);
     }

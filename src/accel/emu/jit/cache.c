@@ -155,9 +155,9 @@ struct emu_block *emu_jit_cached(struct emu_cpu *cpu)
     return b;
 }
 
-void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p)
+void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len)
 {
-    emu_code_written(cpu, p);
+    emu_code_written(cpu, p, len);
 }
 
 void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b)

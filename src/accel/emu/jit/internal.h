@@ -56,6 +56,6 @@ static inline uint64_t jit_ctx_global(const struct emu_cpu *cpu)
 }
 
 /* emu_code_written for translated code, which cannot call an inline. */
-void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p);
+void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len);
 
 #endif

@@ -186,7 +186,7 @@ static bool tr_pushf(struct tr *t, const struct emu_uop *u, const ZydisDecodedIn
     alu_ri(&t->b, JA_AND, 8, HR_RAX, (uint32_t) ~(RFLAGS_VM | RFLAGS_RF));
     mov_store(&t->b, 8, jm(HR_RDI, 0), HR_RAX);
     tr_put(t, 8, GPR_RSP, HR_RSI);
-    tr_smc_check(t, u, t->next);
+    tr_smc_check(t, u, 8, t->next);
     s->resume = t->b.p;
     return true;
 }
@@ -339,7 +339,7 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
             tr_put(t, 8, g, p.host_of[g]);
     if (mem >= 0 && (ops[mem].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
         tr_materialize(t); /* the check's compare changes the host flags */
-        tr_smc_check(t, u, t->next);
+        tr_smc_check(t, u, ops[mem].size / 8, t->next);
     }
     if (s)
         s->resume = t->b.p;

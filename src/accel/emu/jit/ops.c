@@ -127,7 +127,7 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
         t->pending = RFLAGS_STATUS;
         tr_materialize(t);
         if (writes)
-            tr_smc_check(t, u, t->next);
+            tr_smc_check(t, u, size, t->next);
         s->resume = t->b.p;
         return true;
     }
@@ -168,7 +168,7 @@ bool tr_unary(struct tr *t, const struct emu_uop *u, struct kind k)
         unary_m(&t->b, ext[k.op], size, jm(HR_RDI, 0));
     t->pending = mask;
     tr_materialize(t);
-    tr_smc_check(t, u, t->next);
+    tr_smc_check(t, u, size, t->next);
     s->resume = t->b.p;
     return true;
 }
@@ -260,7 +260,7 @@ bool tr_mov(struct tr *t, const struct emu_uop *u, struct kind k)
         } else {
             mov_store_imm(&t->b, size, jm(HR_RDI, 0), (uint32_t)u->imm);
         }
-        tr_smc_check(t, u, t->next);
+        tr_smc_check(t, u, size, t->next);
         s->resume = t->b.p;
         return true;
     }
@@ -378,7 +378,7 @@ bool tr_setcc(struct tr *t, const struct emu_uop *u, struct kind k)
     setcc_r(&t->b, hcc, HR_RDX);
     if (s) {
         mov_store(&t->b, 1, jm(HR_RDI, 0), HR_RDX);
-        tr_smc_check(t, u, t->next);
+        tr_smc_check(t, u, 1, t->next);
         s->resume = t->b.p;
     } else {
         tr_put(t, 1, u->reg, HR_RDX);
@@ -418,7 +418,7 @@ bool tr_push(struct tr *t, const struct emu_uop *u, bool imm)
         tr_get(t, size, HR_RAX, u->reg);
     mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
     tr_put(t, 8, GPR_RSP, HR_RSI);
-    tr_smc_check(t, u, t->next);
+    tr_smc_check(t, u, size, t->next);
     s->resume = t->b.p;
     return true;
 }

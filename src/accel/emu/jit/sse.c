@@ -406,7 +406,7 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
     if (gpr >= 0 && (ops[gpr].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
         tr_put(t, gsize, (unsigned)g, HR_RAX);
     if (mem >= 0 && (ops[mem].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
-        tr_smc_check(t, u, t->next);
+        tr_smc_check(t, u, msize, t->next);
     if (s)
         s->resume = t->b.p;
     return true;

@@ -62,8 +62,9 @@ struct stub {
     bool mx_after;
     uint64_t pending_after;
     bool smc;
-    bool rip_stored;  /* smc: the instruction stored cpu->rip itself */
-    uint64_t smc_rip; /* smc: RIP after the instruction (a branch's target) */
+    bool rip_stored;    /* smc: the instruction stored cpu->rip itself */
+    unsigned smc_size;  /* smc: the bytes stored */
+    uint64_t smc_rip;   /* smc: RIP after the instruction (a branch's target) */
     unsigned idx;     /* the instruction's index in the block */
     unsigned left;    /* the block's instructions after this one */
 };
@@ -132,8 +133,10 @@ void tr_ea(struct tr *t, const struct emu_uop *u);
 /* The host address of size bytes at linear RSI into RDI for acc, or a jump
  * to s. Clobbers RAX, RCX and the host flags. */
 void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size);
-/* After a store through RDI: a page holding code ends the block. */
-void tr_smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after);
+/* After a store of size bytes through RDI: one that reaches a line of
+ * decoded code ends the block, with RIP rip_after (a branch's target; 0:
+ * the instruction stored cpu->rip itself, and the block ends there anyway). */
+void tr_smc_check(struct tr *t, const struct emu_uop *u, unsigned size, uint64_t rip_after);
 /* A guest register into host register r at size, and back. */
 void tr_get(struct tr *t, unsigned size, unsigned r, unsigned gpr);
 void tr_put(struct tr *t, unsigned size, unsigned gpr, unsigned r);

@@ -669,21 +669,26 @@ bool tr_host_request(const ZydisDecodedInstruction *in, const ZydisDecodedOperan
     return true;
 }
 
-/* After a store through RDI: a page holding code ends the block (stub). */
-void tr_smc_check(struct tr *t, const struct emu_uop *u, uint64_t rip_after)
+/* After a store of size bytes through RDI: a page with decoded code goes to
+ * the stub, which ends the block if the store reached one of its lines. */
+void tr_smc_check(struct tr *t, const struct emu_uop *u, unsigned size, uint64_t rip_after)
 {
     struct stub *s = tr_stub(t, u);
 
     s->smc = true;
+    s->smc_size = size;
     s->smc_rip = rip_after;
+    s->rip_stored = !rip_after;
     mov_rr(&t->b, 8, HR_RAX, HR_RDI);
     mov_imm(&t->b, HR_RCX, (uintptr_t)t->cpu->evm->base);
     alu_rr(&t->b, JA_SUB, 8, HR_RAX, HR_RCX);
     shift_ri(&t->b, 5, 8, HR_RAX, 12);
     mov_imm(&t->b, HR_RCX, (uintptr_t)t->cpu->evm->code);
-    emit_rm(&t->b, 0x80, 1, JA_CMP, (struct jit_mem){HR_RCX, HR_RAX, 0, 0});
+    emit_rm(&t->b, 0x83, 8, JA_CMP, (struct jit_mem){HR_RCX, HR_RAX, 3, 0});
     e8(&t->b, 0);
     tr_to_stub(t, s, CC_NE);
+    /* Where cpu->rip is stored already, live registers hold the target. */
+    s->resume = s->rip_stored ? NULL : t->b.p;
 }
 
 /* One uop: a template, or its handler. Returns true if it ended the block
@@ -819,28 +824,34 @@ static void emit_stub(struct tr *t, struct stub *s)
     for (unsigned i = 0; i < s->nholes; i++)
         jit_bind(&t->b, s->holes[i]);
     tr_vec_spill(t, s);
+    t->pending = 0;
     if (s->smc) {
-        /* The store hit a page holding code: as emu_code_written. */
+        /* The store hit a page holding code: emu_code_written says if it
+         * reached a line of it (code_changed). */
         write_back(t, s->dirty);
-        mov_rr(&t->b, 8, HR_RSI, HR_RDI);
-        mov_rr(&t->b, 8, HR_RDI, HR_RBX);
-        mov_imm(&t->b, HR_RAX, (uintptr_t)emu_jit_code_written);
-        call_r(&t->b, HR_RAX);
         if (!s->rip_stored)
             tr_store_rip(t, offsetof(struct emu_cpu, rip), s->smc_rip);
-        refund(t, s->left);
-        leave(t);
-        return;
-    }
-    t->pending = 0;
-    if (s->stacked) {
-        pop_r(&t->b, HR_RAX);
-        tr_merge_flags(t, HR_RAX, s->stacked);
-    }
-    call_handler(t, s->u, s->rip, s->next, s->dirty);
-    if (!s->resume) {
-        leave(t);
-        return;
+        mov_rr(&t->b, 8, HR_RSI, HR_RDI);
+        mov_rr(&t->b, 8, HR_RDI, HR_RBX);
+        mov_imm(&t->b, HR_RDX, s->smc_size);
+        mov_imm(&t->b, HR_RAX, (uintptr_t)emu_jit_code_written);
+        call_r(&t->b, HR_RAX);
+        if (!s->resume) {
+            refund(t, s->left);
+            leave(t);
+            return;
+        }
+        reload(t);
+    } else {
+        if (s->stacked) {
+            pop_r(&t->b, HR_RAX);
+            tr_merge_flags(t, HR_RAX, s->stacked);
+        }
+        call_handler(t, s->u, s->rip, s->next, s->dirty);
+        if (!s->resume) {
+            leave(t);
+            return;
+        }
     }
     exit_if_code_changed(t, s->left);
     mx_lost = tr_vec_resume(t, s);
