@@ -332,6 +332,17 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
             tr_get(t, 8, p.host_of[g], g);
     for (ZyanUSize i = 0; i < len; i++)
         e8(&t->b, enc[i]);
+    /* BSF/BSR r32 with a zero source: AMD's CPUs leave all 64 bits of the
+     * destination alone (as the APM says; the SDM calls it undefined),
+     * while the handler writes the unchanged low half back zero-extended,
+     * as every 32-bit write in 64-bit mode. MOV r32, r32 makes the host's
+     * agree, and leaves the flags alone. */
+    if ((in->mnemonic == ZYDIS_MNEMONIC_BSF || in->mnemonic == ZYDIS_MNEMONIC_BSR) &&
+        ops[0].size == 32) {
+        unsigned h = p.host_of[guest_reg(ops[0].reg.value, &high)];
+
+        mov_rr(&t->b, 4, h, h);
+    }
     if (wr)
         t->pending = wr;
     for (unsigned g = 0; g < 16; g++)
