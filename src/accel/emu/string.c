@@ -106,11 +106,13 @@ static uint64_t run_length(uint64_t off, uint64_t lin, unsigned size, unsigned a
  * byte moves, so a fault leaves RCX/RSI/RDI at the run's start, a correct
  * restart point. Returns false, having done nothing more, where a run is not
  * possible: MMIO, an element across a page, or a destination that starts
- * inside the source (element order would replicate bytes there).
+ * inside the source (element order would replicate bytes there). With a
+ * pass_limit, one run of at most EMU_LIMITED_PASS elements, as the element
+ * loop's slice: a harness's budget bounds the work, not just the steps.
  */
 static bool bulk(struct emu_cpu *cpu, bool movs, unsigned size, unsigned aw, int seg)
 {
-    for (int i = 0; i < BULK_PAGES; i++) {
+    for (int i = 0; i < (cpu->pass_limit ? 1 : BULK_PAGES); i++) {
         uint64_t count = get_index(cpu, GPR_RCX, aw), si = get_index(cpu, GPR_RSI, aw);
         uint64_t di = get_index(cpu, GPR_RDI, aw), n, bytes;
         uint8_t *src = NULL, *dst;
@@ -122,6 +124,8 @@ static bool bulk(struct emu_cpu *cpu, bool movs, unsigned size, unsigned aw, int
             n = run_length(si, seg_linear(cpu, seg, si), size, aw);
         if (n > count)
             n = count;
+        if (cpu->pass_limit && n > EMU_LIMITED_PASS)
+            n = EMU_LIMITED_PASS;
         if (n == 0)
             return i > 0;
         bytes = n * size;
