@@ -19,9 +19,10 @@
  *     or pages the input wrote), and kvmclock, whose structures (at the
  *     last addresses the MSRs were given) count as written.
  *   - The vCPU: every field of struct emu_cpu as it was after creation (its
- *     lock and condition variable aside), then the input's registers
- *     through set_state; map_epoch and global_epoch only move forward, so that no block
- *     link of an earlier input is followed.
+ *     lock and condition variable aside; the TLBs emptied, not copied),
+ *     then the input's registers through set_state; map_epoch and
+ *     global_epoch only move forward, so that no block link of an earlier
+ *     input is followed.
  *   - The devices: the platform's (pc.c), the interrupt controllers and the
  *     virtio devices are made again on fresh buses (they only allocate),
  *     if the last input reached any of them: the engine's calls into the
@@ -33,11 +34,12 @@
  * run loop (cpu->pass_limit: up to EMU_LIMITED_PASS instructions, one
  * exception or one event poll each), until it
  * triple-faults, stops the VM (debug exit, ACPI, i8042 reset) or halts
- * with no timer left to wake it. Time is
- * virtual: the interrupt controllers' clock advances NS_PER_PASS per pass,
+ * with no timer left to wake it. Time is virtual: the interrupt
+ * controllers' clock and the ACPI PM timer advance NS_PER_PASS per pass,
  * and a halted vCPU skips to its next timer deadline. So an input runs the
  * same whatever ran before, except what reads the host's clock itself:
- * RDTSC, RDMSR of the TSC, kvmclock and the RTC.
+ * RDTSC, RDMSR of the TSC, kvmclock and the RTC (fuzz_jit.c wraps the
+ * TSC's clock too).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -79,6 +81,13 @@ static uint64_t skipped_ns;              /* virtual time skipped while halted */
 #define KEEP_TO   (offsetof(struct emu_cpu, wake_cond) + sizeof(pthread_cond_t))
 _Static_assert(offsetof(struct emu_cpu, wake_cond) == KEEP_FROM + sizeof(pthread_mutex_t),
                "emu_cpu: lock and wake_cond must be adjacent");
+/* The TLBs, which cpu_reset empties rather than copies. */
+#define TLB_FROM offsetof(struct emu_cpu, tlb)
+#define TLB_TO   (offsetof(struct emu_cpu, tlb_global) + sizeof(struct emu_tlb_ctx))
+_Static_assert(TLB_FROM + TLB_CONTEXTS * sizeof(struct emu_tlb_ctx) ==
+                       offsetof(struct emu_cpu, tlb_global) &&
+                   TLB_TO <= KEEP_FROM && offsetof(struct emu_tlb_ctx, e) == 0,
+               "emu_cpu: the TLBs must be together, before lock, entries first");
 
 uint64_t fz_virtual_ns(void)
 {
@@ -192,6 +201,7 @@ static int devices_reset(void)
     bus_init(&fz_vm.mmio, "mmio");
     if (pc_init(&fz_vm))
         return -1;
+    fz_vm.pc->acpi_pm.clock_ns = fz_virtual_ns;
     e->chip = irqchip_create(&fz_vm, 1, EMU_TSC_HZ, virtual_tsc, wake, NULL);
     if (!e->chip)
         return -1;
@@ -222,7 +232,17 @@ static void cpu_reset(const struct cpu_state *s, uint64_t passes)
 {
     uint64_t epoch = fz_cpu->map_epoch, global_epoch = fz_cpu->global_epoch;
 
-    memcpy(fz_cpu, &fresh, KEEP_FROM);
+    /* The TLBs' entries, most of emu_cpu's size, are emptied instead of
+     * copied: the input may have filled any of its contexts. */
+    emu_tlb_flush(fz_cpu, true);
+    memcpy(fz_cpu, &fresh, TLB_FROM);
+    for (int i = 0; i <= TLB_CONTEXTS; i++) {
+        struct emu_tlb_ctx *c = i < TLB_CONTEXTS ? &fz_cpu->tlb[i] : &fz_cpu->tlb_global;
+        const struct emu_tlb_ctx *f = i < TLB_CONTEXTS ? &fresh.tlb[i] : &fresh.tlb_global;
+
+        memcpy((char *)c + sizeof(c->e), (const char *)f + sizeof(f->e), sizeof(*c) - sizeof(c->e));
+    }
+    memcpy((char *)fz_cpu + TLB_TO, (const char *)&fresh + TLB_TO, KEEP_FROM - TLB_TO);
     memcpy((char *)fz_cpu + KEEP_TO, (const char *)&fresh + KEEP_TO, sizeof(fresh) - KEEP_TO);
     fz_cpu->map_epoch = epoch + 1;
     fz_cpu->global_epoch = global_epoch + 1;
