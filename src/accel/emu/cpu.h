@@ -368,6 +368,7 @@ struct emu_cpu {
      * instruction runs at most EMU_LIMITED_PASS elements per step. 0: no
      * limit. */
     uint64_t passes, pass_limit;
+    uint32_t pauses; /* PAUSEs run: every EMU_PAUSE_YIELD-th gives the host CPU away */
 
     /* Kept last: the fields above are the interpreter's hot ones. */
     struct emu_stats stats;
@@ -510,6 +511,11 @@ static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p, unsig
 
 /* exec.c */
 #define EMU_LIMITED_PASS 16 /* instructions per pass, REP elements per step, with a pass_limit */
+/* A vCPU spinning on PAUSE waits for another, which may be waiting for
+ * this vCPU's host CPU: every EMU_PAUSE_YIELD-th PAUSE of an SMP guest
+ * yields it (KVM's pause-loop exiting; QEMU's TCG leaves its loop at each
+ * PAUSE). 256 of them take some microseconds. */
+#define EMU_PAUSE_YIELD 256
 /* Builds the interpreter's tables; once per process, before any emu_run. */
 void emu_exec_init(void);
 /* Executes instructions until an exit is due; fills *exit. */

@@ -4,11 +4,13 @@
  * alu.c, string.c and system.c take the other instruction groups.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "accel/emu/uop.h"
 #include "util/log.h"
+#include "vm/vm.h"
 
 #define JMP_FAULT    1
 #define JMP_INTERNAL 2
@@ -592,8 +594,11 @@ static bool exec_branch(struct emu_cpu *cpu)
 static bool exec_misc(struct emu_cpu *cpu)
 {
     switch (cpu->insn->mnemonic) {
-    case ZYDIS_MNEMONIC_NOP:
     case ZYDIS_MNEMONIC_PAUSE:
+        if (++cpu->pauses % EMU_PAUSE_YIELD == 0 && cpu->vm->cfg.cpus > 1)
+            sched_yield();
+        return true;
+    case ZYDIS_MNEMONIC_NOP:
     case ZYDIS_MNEMONIC_ENDBR32:
     case ZYDIS_MNEMONIC_ENDBR64:
     case ZYDIS_MNEMONIC_LFENCE:

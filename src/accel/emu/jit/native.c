@@ -192,13 +192,13 @@ static bool tr_pushf(struct tr *t, const struct emu_uop *u, const ZydisDecodedIn
 }
 
 /* Instructions with no effect on the guest's state (exec_misc): hints and
- * fences that order nothing the host does not order already; MFENCE, which
+ * fences that order nothing the host does not order already (not PAUSE,
+ * whose handler may yield the host CPU); MFENCE, which
  * orders a store before a later load, as the host's. CLI at CPL 0 (where
  * it never faults). True if in is one of them, emitted. */
 static bool tr_misc(struct tr *t, const ZydisDecodedInstruction *in)
 {
     switch (in->mnemonic) {
-    case ZYDIS_MNEMONIC_PAUSE:
     case ZYDIS_MNEMONIC_PREFETCHT0:
     case ZYDIS_MNEMONIC_PREFETCHT1:
     case ZYDIS_MNEMONIC_PREFETCHT2:
