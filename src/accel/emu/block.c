@@ -16,7 +16,7 @@
 #include "accel/emu/jit/jit.h"
 
 #define HASH_BITS   18 /* table entries: a Linux boot runs ~100k blocks */
-#define ARENA_BYTES (32u << 20)
+#define ARENA_BYTES (64u << 20)
 
 struct emu_block_cache {
     struct emu_block *table[1u << HASH_BITS];

@@ -42,7 +42,7 @@
 
 #include "accel/emu/uop.h"
 
-#define EMU_JIT_CACHE_BYTES (32u << 20)
+#define EMU_JIT_CACHE_BYTES (64u << 20)
 
 /* Creates cpu->jit when the VM's configuration asks for the translator
  * and the host gives the code cache; cpu->jit stays NULL otherwise.
