@@ -13,7 +13,9 @@
  *     through another, by the kernel and by the code itself;
  *   - stores to data beside code on its page (vx86 watches code by 64-byte
  *     line): data stores leave the code running as it was, and a store
- *     that starts in a data line and runs into a code line is seen.
+ *     that starts in a data line and runs into a code line is seen;
+ *   - an instruction across two pages whose second page is mapped to
+ *     another frame (with INVLPG) between runs.
  */
 #include "lib/guest.h"
 #include "lib/pgtable.h"
@@ -21,6 +23,7 @@
 
 #define ALIAS_X 0x40000000ull /* run from here */
 #define ALIAS_W 0x40001000ull /* write through here: the same frame */
+#define ACROSS  0x40010000ull /* two pages, the second remapped */
 
 typedef uint32_t code_fn(uint32_t arg, volatile void *p);
 
@@ -34,6 +37,8 @@ extern volatile uint32_t smc_near_data;
 
 static uint8_t exec_pages[2][4096] __attribute__((aligned(4096)));
 static uint8_t alias_frame[4096] __attribute__((aligned(4096)));
+static uint8_t across_frames[3][4096] __attribute__((aligned(4096)));
+static uint64_t *pml4;
 
 static const uint32_t values[] = {0x22222222, 0x12345678, 0xdeadbeef, 0, 0xffffffff, 0x0badf00d};
 #define NVALUES (sizeof(values) / sizeof(values[0]))
@@ -50,7 +55,7 @@ static void copy_rep_movsb(void *d, const void *s, unsigned long n)
 
 static void setup_paging(void)
 {
-    uint64_t *pml4 = pgtable_new();
+    pml4 = pgtable_new();
 
     pgtable_identity(pml4, PAGE_1G, PTE_P | PTE_RW);
     pgtable_map(pml4, ALIAS_X, (uint64_t)alias_frame, PAGE_4K, PTE_P | PTE_RW);
@@ -207,6 +212,34 @@ static void test_lines(void)
     CHECK(r3 == 0x5152);
 }
 
+static void test_across_remap(void)
+{
+    /* MOV EAX, imm32; RET with the opcode and the immediate's low half at
+     * the end of the first page; the high half and RET in the second,
+     * which is one frame or the other. */
+    static const uint8_t first[3] = {0xb8, 0x11, 0x22}, second[2][3] = {{0x33, 0x44, 0xc3},
+                                                                          {0x55, 0x66, 0xc3}};
+    code_fn *run = (code_fn *)(ACROSS + 4096 - 3);
+    int bad = 0;
+
+    memcpy(across_frames[0] + 4096 - 3, first, 3);
+    memcpy(across_frames[1], second[0], 3);
+    memcpy(across_frames[2], second[1], 3);
+    pgtable_map(pml4, ACROSS, (uint64_t)across_frames[0], PAGE_4K, PTE_P | PTE_RW);
+    for (unsigned i = 0; i < 12; i++) {
+        unsigned f = i / 3 % 2; /* each mapping three times in a row */
+        uint32_t want = f ? 0x66552211 : 0x44332211, r;
+
+        pgtable_map(pml4, ACROSS + 4096, (uint64_t)across_frames[1 + f], PAGE_4K, PTE_P | PTE_RW);
+        invlpg((void *)(ACROSS + 4096));
+        r = run(0, 0);
+        if (r != want)
+            printf("instruction across pages, second page's frame %u: got %x\n", f, r), bad++;
+    }
+    printf("instruction across pages, second page remapped: %d wrong\n", bad);
+    CHECK(bad == 0);
+}
+
 int guest_main(const char *cmdline, uint64_t mem_size)
 {
     (void)cmdline;
@@ -218,5 +251,6 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     test_copied();
     test_alias();
     test_lines();
+    test_across_remap();
     guest_finish();
 }

@@ -81,29 +81,46 @@ void uop_generic(struct emu_cpu *cpu, const struct emu_uop *u)
     emu_exec_decoded(cpu);
 }
 
+/* The host address of the page after the one CS:RIP is in, translated
+ * for fetch, or NULL (no fault raised): not RAM, or no translation. */
+static const uint8_t *next_page(struct emu_cpu *cpu, const uint8_t *host)
+{
+    uint64_t lin = (cpu->rip + 4096 - ((uintptr_t)(host - cpu->evm->base) & 0xfff)) &
+                   (cpu->code_bits == 64 ? ~0ULL : 0xffffffffULL);
+
+    return emu_fetch_host_next(cpu, lin);
+}
+
 /* Decodes from host (the block's first byte, lin & 0xfff into its page) into
- * a new block; NULL when not even the first instruction decodes within the
- * page (emu_step then raises what it must). */
+ * a new block; NULL when not even the first instruction decodes (emu_step
+ * then raises what it must). An instruction that runs into the next page
+ * is a block of its own, decoded from both pages (host2) and valid while
+ * the next linear page translates to the same RAM and neither page is
+ * written; it is not translated nor linked to. */
 static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_t key,
                                uint64_t page)
 {
     struct emu_block_cache *c = cpu->blocks;
     unsigned off = (unsigned)((uintptr_t)(host - cpu->evm->base) & 0xfff), n = 0, ng = 0;
-    const uint8_t *page_start = host - off;
+    const uint8_t *page_start = host - off, *host2 = NULL;
     struct emu_decoded dec[GENERIC_MAX], *d;
     struct emu_block *b;
+    uint8_t across[ZYDIS_MAX_INSTRUCTION_LENGTH];
 
     cpu->stats.blocks_built++;
     if (c->used + BLOCK_BYTES > ARENA_BYTES)
         flush(cpu);
     b = (struct emu_block *)(c->arena + c->used);
     b->gen = 0;
+    b->gen2 = 0;
+    b->page2 = 0;
     while (n < BLOCK_MAX) {
         struct emu_uop *u = &b->uops[n];
         ZydisDecodedInstruction insn;
         ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
         unsigned avail =
             4096 - off < ZYDIS_MAX_INSTRUCTION_LENGTH ? 4096 - off : ZYDIS_MAX_INSTRUCTION_LENGTH;
+        const uint8_t *from = page_start + off;
         enum uop_kind kind;
         uint32_t gen;
 
@@ -116,9 +133,19 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
         if (!n)
             b->gen = gen;
         /* Fails for an instruction running into the next page, too. */
-        if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->decoder, page_start + off, avail, &insn,
-                                                 ops)))
-            break;
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->decoder, from, avail, &insn, ops))) {
+            if (n || avail == ZYDIS_MAX_INSTRUCTION_LENGTH || !(host2 = next_page(cpu, host)))
+                break;
+            b->page2 = (uint32_t)emu_code_page(cpu, host2);
+            b->gen2 = emu_code_watch(cpu, b->page2, 0, ZYDIS_MAX_INSTRUCTION_LENGTH - avail);
+            memcpy(across, from, avail);
+            memcpy(across + avail, host2, ZYDIS_MAX_INSTRUCTION_LENGTH - avail);
+            if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->decoder, across, sizeof(across),
+                                                     &insn, ops))) {
+                host2 = NULL;
+                break;
+            }
+        }
         kind = emu_uop_compile(&insn, ops, cpu->code_bits, u);
         u->len = insn.length;
         off += insn.length;
@@ -133,20 +160,21 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
             if (ng == GENERIC_MAX || !emu_uop_generic_continues(&insn, ops))
                 break;
         }
-        if (kind == UOP_BRANCH)
+        if (kind == UOP_BRANCH || host2)
             break;
     }
     if (!n)
         return NULL;
     b->key = key;
     b->page = (uint32_t)page;
+    b->host2 = host2;
     b->count = (uint16_t)n;
-    b->linkable = b->uops[n - 1].fn != uop_generic;
+    b->linkable = b->uops[n - 1].fn != uop_generic && !host2;
     b->next_link = 0;
     memset(b->link, 0, sizeof(b->link));
     b->rip_mask = cpu->code_bits == 64 ? ~0ULL : 0xffffffffULL;
     b->jit = NULL;
-    b->runs = 0;
+    b->runs = host2 ? EMU_JIT_NEVER : 0;
     /* The decodes go after the uops. */
     d = (struct emu_decoded *)(((uintptr_t)&b->uops[n] + 15) & ~(uintptr_t)15);
     memcpy(d, dec, ng * sizeof(*d));
@@ -157,9 +185,18 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     return b;
 }
 
+/* Whether b's instruction across pages still reads what it was decoded
+ * from: the next page translates to the same RAM, unwritten. */
+static bool across_ok(struct emu_cpu *cpu, const struct emu_block *b, const uint8_t *host)
+{
+    return !b->host2 || (next_page(cpu, host) == b->host2 &&
+                         b->gen2 == emu_code_gen(cpu, b->page2));
+}
+
 /* The block at CS:RIP, built if need be; NULL when the instruction there
  * must go through emu_step (16-bit code, a CS that is not flat,
- * code outside RAM or an instruction across a page). Raises #PF. */
+ * code outside RAM, an instruction across a page into one that is not RAM
+ * or does not translate). Raises #PF. */
 static struct emu_block *lookup(struct emu_cpu *cpu)
 {
     struct emu_block_cache *c = cpu->blocks;
@@ -184,7 +221,7 @@ static struct emu_block *lookup(struct emu_cpu *cpu)
     gen = emu_code_gen(cpu, page);
     slot = &c->table[((uintptr_t)host * 0x9e3779b97f4a7c15ULL) >> (64 - HASH_BITS)];
     b = *slot;
-    if (b && b->key == key && b->gen == gen)
+    if (b && b->key == key && b->gen == gen && across_ok(cpu, b, host))
         return b;
     b = build(cpu, host, key, page);
     *slot = b;
@@ -251,6 +288,8 @@ static struct emu_block *follow(struct emu_cpu *cpu, const struct emu_block *pre
 
 static void link(struct emu_cpu *cpu, struct emu_block *prev, struct emu_block *b)
 {
+    if (b->host2)
+        return; /* follow() does not check the next page */
     prev->link[prev->next_link] = (struct block_link){cpu->rip, link_epoch(cpu), b};
     prev->next_link ^= 1;
 }

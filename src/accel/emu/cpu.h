@@ -414,6 +414,10 @@ void emu_write_lin(struct emu_cpu *cpu, uint64_t linear, uint64_t value, unsigne
 /* Host address of the code byte at linear (translated for fetch), or NULL
  * when it is not RAM. Raises #PF. */
 uint8_t *emu_fetch_host(struct emu_cpu *cpu, uint64_t linear);
+/* emu_fetch_host for the page after an instruction's first byte: NULL
+ * when it is not RAM or does not translate (no fault raised: the decoder
+ * may not need it). */
+uint8_t *emu_fetch_host_next(struct emu_cpu *cpu, uint64_t linear);
 /* Reads up to len code bytes at linear; returns how many could be read
  * (faulting only if not even the first byte can). */
 unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned len);

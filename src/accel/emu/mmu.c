@@ -603,6 +603,16 @@ static struct tlb_entry *try_translate_fetch(struct emu_cpu *cpu, uint64_t linea
     return e;
 }
 
+uint8_t *emu_fetch_host_next(struct emu_cpu *cpu, uint64_t linear)
+{
+    struct tlb_entry *e;
+
+    if (!emu_long_mode(cpu))
+        linear &= 0xffffffff;
+    e = try_translate_fetch(cpu, linear);
+    return e && e->host ? e->host + (linear & 0xfff) : NULL;
+}
+
 unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned len)
 {
     unsigned done = 0;

@@ -124,6 +124,11 @@ struct emu_block {
     uint64_t jit_rip;
     uint8_t jit_cpl;
     uint16_t runs;
+    /* One instruction that runs into the next page (block.c's build): that
+     * page's host address when it was decoded, its RAM page and generation.
+     * host2 NULL: none. */
+    const uint8_t *host2;
+    uint32_t page2, gen2;
     struct emu_uop uops[];
 };
 
