@@ -33,6 +33,7 @@ static void deliver_real(struct emu_cpu *cpu, int vector)
     cpu->rflags &= ~(RFLAGS_IF | RFLAGS_TF | RFLAGS_AC | RFLAGS_RF);
     emu_load_seg(cpu, SEG_CS, (uint16_t)(entry >> 16));
     cpu->rip = entry & 0xffff;
+    emu_update_mode(cpu); /* block links and translations hold for one CS base */
 }
 
 /* The stack pointer for privilege level dpl (or IST slot ist) from the TSS. */
@@ -325,6 +326,7 @@ void emu_iret(struct emu_cpu *cpu, int opsize)
         emu_load_seg(cpu, SEG_CS, (uint16_t)cs);
         cpu->rip = ip & (size == 2 ? 0xffff : 0xffffffff);
         cpu->rflags = (cpu->rflags & ~change) | (fl & change) | RFLAGS_FIXED;
+        emu_update_mode(cpu);
         return;
     }
     if (cpu->rflags & RFLAGS_VM) {
@@ -337,6 +339,7 @@ void emu_iret(struct emu_cpu *cpu, int opsize)
         emu_load_seg(cpu, SEG_CS, (uint16_t)cs);
         cpu->rip = ip & 0xffff;
         cpu->rflags = (cpu->rflags & ~change) | (fl & change) | RFLAGS_FIXED;
+        emu_update_mode(cpu);
         return;
     }
     iret_protected(cpu, opsize);
