@@ -15,7 +15,7 @@
 
 #include "accel/emu/jit/jit.h"
 
-#define HASH_BITS   18 /* table entries: a Linux boot runs ~100k blocks */
+#define HASH_BITS   20 /* table entries (8 MiB): a Linux boot runs ~100k blocks */
 #define ARENA_BYTES (64u << 20)
 
 struct emu_block_cache {
