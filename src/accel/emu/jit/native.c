@@ -194,8 +194,9 @@ static bool tr_pushf(struct tr *t, const struct emu_uop *u, const ZydisDecodedIn
 /* Instructions with no effect on the guest's state (exec_misc): hints and
  * fences that order nothing the host does not order already (not PAUSE,
  * whose handler may yield the host CPU); MFENCE, which
- * orders a store before a later load, as the host's. CLI at CPL 0 (where
- * it never faults). True if in is one of them, emitted. */
+ * orders a store before a later load, as the host's. CLI, CLAC and STAC at
+ * CPL 0 (where they never fault; the TLB keeps no entry that SMAP checks,
+ * so AC needs nothing more). True if in is one of them, emitted. */
 static bool tr_misc(struct tr *t, const ZydisDecodedInstruction *in)
 {
     switch (in->mnemonic) {
@@ -218,6 +219,16 @@ static bool tr_misc(struct tr *t, const ZydisDecodedInstruction *in)
             return false;
         tr_materialize(t);
         alu_mi(&t->b, JA_AND, 8, CPU(rflags), (uint32_t)~RFLAGS_IF);
+        return true;
+    case ZYDIS_MNEMONIC_CLAC:
+    case ZYDIS_MNEMONIC_STAC:
+        if (t->cpu->cpl != 0)
+            return false;
+        tr_materialize(t);
+        if (in->mnemonic == ZYDIS_MNEMONIC_CLAC)
+            alu_mi(&t->b, JA_AND, 8, CPU(rflags), (uint32_t)~RFLAGS_AC);
+        else
+            alu_mi(&t->b, JA_OR, 8, CPU(rflags), RFLAGS_AC);
         return true;
     default:
         return false;
