@@ -4,8 +4,8 @@
  *   - jumps into the middle of an instruction, whose bytes from there on
  *     are other instructions; both entries run often enough to be
  *     translated (and overlap in the translation's guest bytes);
- *   - more distinct code than the translator's code cache holds (32 MiB
- *     per vCPU, docs/translator.md): 131,072 functions, each run 20 times,
+ *   - more distinct code than the translator's code cache holds (64 MiB
+ *     per vCPU, docs/translator.md): 262,144 functions, each run 17 times,
  *     all still right after the cache was emptied;
  *   - a fetch from a physical address no device answers: reads there give
  *     all ones (a PC's master abort), and FF FF is FF /7, which does not
@@ -15,9 +15,9 @@
 #include "lib/pgtable.h"
 #include "lib/trap.h"
 
-#define NFUNCS  131072
+#define NFUNCS  262144
 #define FUNC_SZ 16
-#define RUNS    20
+#define RUNS    17 /* past the translator's threshold (JIT_HOT_RUNS) */
 
 #define MMIO_VA 0x50000000ull /* mapped to MMIO_PA */
 #define MMIO_PA 0xd0000000ull /* in the PCI hole below 4 GiB: no device */
