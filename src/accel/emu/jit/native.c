@@ -235,6 +235,82 @@ static bool tr_misc(struct tr *t, const ZydisDecodedInstruction *in)
     }
 }
 
+/* REP MOVSB and REP STOSB within one page each (the kernel's memcpy,
+ * memset and user copies), as the host's own: DF clear, a 64-bit address
+ * size, no segment prefix, at most 4096 bytes that stay in their pages of
+ * RAM, and a destination page without decoded code; with a harness's
+ * pass_limit, at most the EMU_LIMITED_PASS elements the handler moves in
+ * one step. Anything else goes to the handler. */
+static bool tr_rep_string(struct tr *t, const struct emu_uop *u, const ZydisDecodedInstruction *in)
+{
+    bool movs = in->mnemonic == ZYDIS_MNEMONIC_MOVSB;
+    struct stub *s;
+    uint8_t *none, *unlimited;
+
+    if (!(in->attributes & ZYDIS_ATTRIB_HAS_REP) || in->address_width != 64 ||
+        (in->attributes & ZYDIS_ATTRIB_HAS_SEGMENT))
+        return false;
+    s = tr_stub(t, u);
+    tr_materialize(t);
+    emit_rm(&t->b, 0xf7, 8, 0, CPU(rflags)); /* TEST */
+    e32(&t->b, RFLAGS_DF);
+    tr_to_stub(t, s, CC_NE);
+    tr_get(t, 8, HR_RCX, GPR_RCX);
+    test_rr(&t->b, 8, HR_RCX, HR_RCX);
+    none = jcc32(&t->b, CC_E);
+    emit_rm(&t->b, 0x83, 8, JA_CMP, CPU(pass_limit));
+    e8(&t->b, 0);
+    unlimited = jcc32(&t->b, CC_E);
+    alu_ri(&t->b, JA_CMP, 8, HR_RCX, EMU_LIMITED_PASS);
+    tr_to_stub(t, s, CC_A);
+    jit_bind(&t->b, unlimited);
+    alu_ri(&t->b, JA_CMP, 8, HR_RCX, 4096);
+    tr_to_stub(t, s, CC_A);
+    for (int pass = movs ? 0 : 1; pass < 2; pass++) {
+        /* The source (into RDX), then the destination (RDI). */
+        tr_get(t, 8, HR_RSI, pass ? GPR_RDI : GPR_RSI);
+        mov_rr(&t->b, 4, HR_RAX, HR_RSI);
+        alu_ri(&t->b, JA_AND, 4, HR_RAX, 0xfff);
+        alu_rr(&t->b, JA_ADD, 8, HR_RAX, HR_RCX);
+        alu_ri(&t->b, JA_CMP, 8, HR_RAX, 4096);
+        tr_to_stub(t, s, CC_A);
+        tr_probe(t, s, pass ? ACC_WRITE : ACC_READ, 1);
+        if (!pass)
+            mov_rr(&t->b, 8, HR_RDX, HR_RDI);
+        tr_get(t, 8, HR_RCX, GPR_RCX); /* the probe took RCX */
+    }
+    /* Decoded code on the destination page: the handler, which tells the
+     * decode caches. */
+    mov_rr(&t->b, 8, HR_RAX, HR_RDI);
+    mov_imm(&t->b, HR_RSI, (uintptr_t)t->cpu->evm->base);
+    alu_rr(&t->b, JA_SUB, 8, HR_RAX, HR_RSI);
+    shift_ri(&t->b, 5, 8, HR_RAX, 12);
+    mov_imm(&t->b, HR_RSI, (uintptr_t)t->cpu->evm->code);
+    emit_rm(&t->b, 0x83, 8, JA_CMP, (struct jit_mem){HR_RSI, HR_RAX, 3, 0});
+    e8(&t->b, 0);
+    tr_to_stub(t, s, CC_NE);
+    if (movs)
+        mov_rr(&t->b, 8, HR_RSI, HR_RDX);
+    else
+        tr_get(t, 8, HR_RAX, GPR_RAX);
+    e8(&t->b, 0xf3);
+    e8(&t->b, movs ? 0xa4 : 0xaa);
+    /* RDI and RSI advance by the count, RCX ends at 0. */
+    tr_get(t, 8, HR_RAX, GPR_RCX);
+    for (int pass = movs ? 0 : 1; pass < 2; pass++) {
+        unsigned g = pass ? GPR_RDI : GPR_RSI;
+
+        tr_get(t, 8, HR_RDX, g);
+        alu_rr(&t->b, JA_ADD, 8, HR_RDX, HR_RAX);
+        tr_put(t, 8, g, HR_RDX);
+    }
+    alu_rr(&t->b, JA_XOR, 4, HR_RDX, HR_RDX);
+    tr_put(t, 8, GPR_RCX, HR_RDX);
+    jit_bind(&t->b, none);
+    s->resume = t->b.p;
+    return true;
+}
+
 bool tr_native(struct tr *t, const struct emu_uop *u)
 {
     const struct emu_decoded *d = (const struct emu_decoded *)(uintptr_t)u->imm;
@@ -256,6 +332,8 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
         return tr_div(t, u, in, ops);
     if (in->mnemonic == ZYDIS_MNEMONIC_PUSHFQ)
         return tr_pushf(t, u, in);
+    if (in->mnemonic == ZYDIS_MNEMONIC_MOVSB || in->mnemonic == ZYDIS_MNEMONIC_STOSB)
+        return tr_rep_string(t, u, in);
     if (tr_misc(t, in))
         return true;
     if (!native_ok(in->mnemonic, &cf_only))

@@ -45,7 +45,7 @@ struct kind {
 /* An out-of-line path: the handler for the whole instruction (slow), or
  * the end of a block after a store to code (smc). */
 struct stub {
-    uint8_t *holes[8];
+    uint8_t *holes[12];
     unsigned nholes;
     const struct emu_uop *u;
     uint64_t rip, next; /* the instruction's RIP and the next one */

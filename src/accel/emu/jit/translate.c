@@ -487,6 +487,21 @@ static void exit_if_code_changed(struct tr *t, unsigned left)
     jit_bind(&t->b, hole);
 }
 
+/* After the handler of an instruction of the generic groups: a REP string
+ * instruction left to be resumed sets RIP back (not to next), and the block
+ * ends there. */
+static void exit_if_rip_back(struct tr *t, uint64_t next, unsigned left)
+{
+    uint8_t *on;
+
+    mov_imm(&t->b, HR_RAX, next);
+    alu_load(&t->b, JA_CMP, 8, HR_RAX, CPU(rip));
+    on = jcc32(&t->b, CC_E);
+    refund(t, left);
+    leave(t);
+    jit_bind(&t->b, on);
+}
+
 /* Leaves for guest address target: a link site, patched to the target's
  * translation later, when it is in the block's page. */
 /* A branch back to the block's own start (a loop): the registers stay in
@@ -803,17 +818,8 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         return true;
     }
     exit_if_code_changed(t, t->left);
-    if (u->fn == uop_generic) {
-        /* A REP string instruction left to be resumed sets RIP back. */
-        uint8_t *on;
-
-        mov_imm(&t->b, HR_RAX, t->next);
-        alu_load(&t->b, JA_CMP, 8, HR_RAX, CPU(rip));
-        on = jcc32(&t->b, CC_E);
-        refund(t, t->left);
-        leave(t);
-        jit_bind(&t->b, on);
-    }
+    if (u->fn == uop_generic)
+        exit_if_rip_back(t, t->next, t->left);
     return false;
 }
 
@@ -852,6 +858,8 @@ static void emit_stub(struct tr *t, struct stub *s)
             leave(t);
             return;
         }
+        if (s->u->fn == uop_generic)
+            exit_if_rip_back(t, s->next, s->left);
     }
     exit_if_code_changed(t, s->left);
     mx_lost = tr_vec_resume(t, s);
