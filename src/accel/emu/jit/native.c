@@ -281,14 +281,7 @@ static bool tr_rep_string(struct tr *t, const struct emu_uop *u, const ZydisDeco
     }
     /* Decoded code on the destination page: the handler, which tells the
      * decode caches. */
-    mov_rr(&t->b, 8, HR_RAX, HR_RDI);
-    mov_imm(&t->b, HR_RSI, (uintptr_t)t->cpu->evm->base);
-    alu_rr(&t->b, JA_SUB, 8, HR_RAX, HR_RSI);
-    shift_ri(&t->b, 5, 8, HR_RAX, 12);
-    mov_imm(&t->b, HR_RSI, (uintptr_t)t->cpu->evm->code);
-    emit_rm(&t->b, 0x83, 8, JA_CMP, (struct jit_mem){HR_RSI, HR_RAX, 3, 0});
-    e8(&t->b, 0);
-    tr_to_stub(t, s, CC_NE);
+    tr_code_page_check(t, s, HR_RSI);
     if (movs)
         mov_rr(&t->b, 8, HR_RSI, HR_RDX);
     else

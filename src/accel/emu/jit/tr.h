@@ -133,6 +133,9 @@ void tr_ea(struct tr *t, const struct emu_uop *u);
 /* The host address of size bytes at linear RSI into RDI for acc, or a jump
  * to s. Clobbers RAX, RCX and the host flags. */
 void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size);
+/* A jump to s if the RAM page of host address RDI holds decoded code (any
+ * line of it). Clobbers RAX, scratch and the host flags. */
+void tr_code_page_check(struct tr *t, struct stub *s, unsigned scratch);
 /* After a store of size bytes through RDI: one that reaches a line of
  * decoded code ends the block, with RIP rip_after (a branch's target; 0:
  * the instruction stored cpu->rip itself, and the block ends there anyway). */

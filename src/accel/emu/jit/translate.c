@@ -684,6 +684,18 @@ bool tr_host_request(const ZydisDecodedInstruction *in, const ZydisDecodedOperan
     return true;
 }
 
+void tr_code_page_check(struct tr *t, struct stub *s, unsigned scratch)
+{
+    mov_rr(&t->b, 8, HR_RAX, HR_RDI);
+    mov_imm(&t->b, scratch, (uintptr_t)t->cpu->evm->base);
+    alu_rr(&t->b, JA_SUB, 8, HR_RAX, scratch);
+    shift_ri(&t->b, 5, 8, HR_RAX, 12);
+    mov_imm(&t->b, scratch, (uintptr_t)t->cpu->evm->code);
+    emit_rm(&t->b, 0x83, 8, JA_CMP, (struct jit_mem){(uint8_t)scratch, HR_RAX, 3, 0});
+    e8(&t->b, 0);
+    tr_to_stub(t, s, CC_NE);
+}
+
 /* After a store of size bytes through RDI: a page with decoded code goes to
  * the stub, which ends the block if the store reached one of its lines. */
 void tr_smc_check(struct tr *t, const struct emu_uop *u, unsigned size, uint64_t rip_after)
@@ -694,14 +706,7 @@ void tr_smc_check(struct tr *t, const struct emu_uop *u, unsigned size, uint64_t
     s->smc_size = size;
     s->smc_rip = rip_after;
     s->rip_stored = !rip_after;
-    mov_rr(&t->b, 8, HR_RAX, HR_RDI);
-    mov_imm(&t->b, HR_RCX, (uintptr_t)t->cpu->evm->base);
-    alu_rr(&t->b, JA_SUB, 8, HR_RAX, HR_RCX);
-    shift_ri(&t->b, 5, 8, HR_RAX, 12);
-    mov_imm(&t->b, HR_RCX, (uintptr_t)t->cpu->evm->code);
-    emit_rm(&t->b, 0x83, 8, JA_CMP, (struct jit_mem){HR_RCX, HR_RAX, 3, 0});
-    e8(&t->b, 0);
-    tr_to_stub(t, s, CC_NE);
+    tr_code_page_check(t, s, HR_RCX);
     /* Where cpu->rip is stored already, live registers hold the target. */
     s->resume = s->rip_stored ? NULL : t->b.p;
 }
