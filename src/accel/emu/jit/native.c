@@ -235,15 +235,19 @@ static bool tr_misc(struct tr *t, const ZydisDecodedInstruction *in)
     }
 }
 
-/* REP MOVSB and REP STOSB within one page each (the kernel's memcpy,
- * memset and user copies), as the host's own: DF clear, a 64-bit address
- * size, no segment prefix, at most 4096 bytes that stay in their pages of
- * RAM, and a destination page without decoded code; with a harness's
- * pass_limit, at most the EMU_LIMITED_PASS elements the handler moves in
- * one step. Anything else goes to the handler. */
+/* REP MOVSB/MOVSQ and REP STOSB/STOSQ within one page each (the kernel's
+ * memcpy, memset, clear_page and user copies), as the host's own: DF
+ * clear, a 64-bit address size, no segment prefix, at most a page of
+ * elements that stay in their pages of RAM, and a destination page
+ * without decoded code; with a harness's pass_limit, at most the
+ * EMU_LIMITED_PASS elements the handler moves in one step. Anything else
+ * goes to the handler. */
 static bool tr_rep_string(struct tr *t, const struct emu_uop *u, const ZydisDecodedInstruction *in)
 {
-    bool movs = in->mnemonic == ZYDIS_MNEMONIC_MOVSB;
+    bool movs = in->mnemonic == ZYDIS_MNEMONIC_MOVSB || in->mnemonic == ZYDIS_MNEMONIC_MOVSQ;
+    unsigned shift = in->mnemonic == ZYDIS_MNEMONIC_MOVSQ || in->mnemonic == ZYDIS_MNEMONIC_STOSQ
+                         ? 3
+                         : 0;
     struct stub *s;
     uint8_t *none, *unlimited;
 
@@ -264,14 +268,14 @@ static bool tr_rep_string(struct tr *t, const struct emu_uop *u, const ZydisDeco
     alu_ri(&t->b, JA_CMP, 8, HR_RCX, EMU_LIMITED_PASS);
     tr_to_stub(t, s, CC_A);
     jit_bind(&t->b, unlimited);
-    alu_ri(&t->b, JA_CMP, 8, HR_RCX, 4096);
+    alu_ri(&t->b, JA_CMP, 8, HR_RCX, 4096 >> shift);
     tr_to_stub(t, s, CC_A);
     for (int pass = movs ? 0 : 1; pass < 2; pass++) {
         /* The source (into RDX), then the destination (RDI). */
         tr_get(t, 8, HR_RSI, pass ? GPR_RDI : GPR_RSI);
         mov_rr(&t->b, 4, HR_RAX, HR_RSI);
         alu_ri(&t->b, JA_AND, 4, HR_RAX, 0xfff);
-        alu_rr(&t->b, JA_ADD, 8, HR_RAX, HR_RCX);
+        lea(&t->b, 8, HR_RAX, (struct jit_mem){HR_RAX, HR_RCX, (uint8_t)shift, 0});
         alu_ri(&t->b, JA_CMP, 8, HR_RAX, 4096);
         tr_to_stub(t, s, CC_A);
         tr_probe(t, s, pass ? ACC_WRITE : ACC_READ, 1);
@@ -287,14 +291,16 @@ static bool tr_rep_string(struct tr *t, const struct emu_uop *u, const ZydisDeco
     else
         tr_get(t, 8, HR_RAX, GPR_RAX);
     e8(&t->b, 0xf3);
-    e8(&t->b, movs ? 0xa4 : 0xaa);
-    /* RDI and RSI advance by the count, RCX ends at 0. */
+    if (shift)
+        e8(&t->b, 0x48); /* REX.W */
+    e8(&t->b, (uint8_t)((movs ? 0xa4 : 0xaa) + (shift ? 1 : 0)));
+    /* RDI and RSI advance by the bytes moved, RCX ends at 0. */
     tr_get(t, 8, HR_RAX, GPR_RCX);
     for (int pass = movs ? 0 : 1; pass < 2; pass++) {
         unsigned g = pass ? GPR_RDI : GPR_RSI;
 
         tr_get(t, 8, HR_RDX, g);
-        alu_rr(&t->b, JA_ADD, 8, HR_RDX, HR_RAX);
+        lea(&t->b, 8, HR_RDX, (struct jit_mem){HR_RDX, HR_RAX, (uint8_t)shift, 0});
         tr_put(t, 8, g, HR_RDX);
     }
     alu_rr(&t->b, JA_XOR, 4, HR_RDX, HR_RDX);
@@ -325,7 +331,8 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
         return tr_div(t, u, in, ops);
     if (in->mnemonic == ZYDIS_MNEMONIC_PUSHFQ)
         return tr_pushf(t, u, in);
-    if (in->mnemonic == ZYDIS_MNEMONIC_MOVSB || in->mnemonic == ZYDIS_MNEMONIC_STOSB)
+    if (in->mnemonic == ZYDIS_MNEMONIC_MOVSB || in->mnemonic == ZYDIS_MNEMONIC_STOSB ||
+        in->mnemonic == ZYDIS_MNEMONIC_MOVSQ || in->mnemonic == ZYDIS_MNEMONIC_STOSQ)
         return tr_rep_string(t, u, in);
     if (tr_misc(t, in))
         return true;
