@@ -36,10 +36,11 @@
  * triple-faults, stops the VM (debug exit, ACPI, i8042 reset) or halts
  * with no timer left to wake it. Time is virtual: the interrupt
  * controllers' clock and the ACPI PM timer advance NS_PER_PASS per pass,
- * and a halted vCPU skips to its next timer deadline. So an input runs the
- * same whatever ran before, except what reads the host's clock itself:
- * RDTSC, RDMSR of the TSC, kvmclock and the RTC (fuzz_jit.c wraps the
- * TSC's clock too).
+ * and a halted vCPU skips to its next timer deadline; the RTC's and
+ * kvmclock's wall clock count the same time from a fixed date. So an input
+ * runs the same whatever ran before, except what reads the host's clock
+ * itself: RDTSC, RDMSR of the TSC and kvmclock's system time (fuzz_jit.c
+ * wraps those too).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -47,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "boot/boot.h"
 #include "boot/layout.h"
@@ -186,6 +188,29 @@ void __wrap_lapic_set_base(struct irqchip *c, int index, uint64_t base)
     __real_lapic_set_base(c, index, base);
 }
 
+/* The wall clock of the RTC and of kvmclock: virtual time from a fixed
+ * date (2026-01-01), so that an input reading them runs the same twice. */
+#define WALL_EPOCH 1767225600ULL
+
+static void virtual_wall(struct timespec *ts)
+{
+    uint64_t ns = fz_virtual_ns();
+
+    ts->tv_sec = (time_t)(WALL_EPOCH + ns / 1000000000ULL);
+    ts->tv_nsec = (long)(ns % 1000000000ULL);
+}
+
+void __wrap_emu_kvmclock_wall(struct emu_cpu *cpu, uint64_t gpa);
+
+/* emu_kvmclock_wall with virtual_wall's time at kvmclock's zero. */
+void __wrap_emu_kvmclock_wall(struct emu_cpu *cpu, uint64_t gpa)
+{
+    uint32_t w[3] = {2, (uint32_t)WALL_EPOCH, 0}; /* version, sec, nsec */
+
+    (void)cpu;
+    mem_write(&fz_vm.mem, gpa, w, sizeof(w));
+}
+
 /* The devices, made again on empty buses, in vm_create's order. */
 static int devices_reset(void)
 {
@@ -202,6 +227,7 @@ static int devices_reset(void)
     if (pc_init(&fz_vm))
         return -1;
     fz_vm.pc->acpi_pm.clock_ns = fz_virtual_ns;
+    fz_vm.pc->rtc.now = virtual_wall;
     e->chip = irqchip_create(&fz_vm, 1, EMU_TSC_HZ, virtual_tsc, wake, NULL);
     if (!e->chip)
         return -1;
