@@ -674,19 +674,27 @@ static inline uint32_t emu_code_watch(struct emu_cpu *cpu, uint64_t page, unsign
     return emu_code_gen(cpu, page);
 }
 
-/* Every block and decode of the page goes with the bump, so no line of it
- * needs watching until code there is decoded again. */
+/* A write of len bytes at host address p in guest RAM, within one page, by
+ * a vCPU or a device: bumps the page's generation if the write reaches a
+ * line decoded code came from, and says so. Every block and decode of the
+ * page goes with the bump, so no line of it needs watching until code
+ * there is decoded again. */
+static inline bool emu_code_store(struct emu_vm *e, const uint8_t *p, unsigned len)
+{
+    uint64_t page = (uint64_t)(p - e->base) >> 12;
+    unsigned off = (unsigned)((uint64_t)(p - e->base) & 0xfff);
+
+    if (!(atomic_load_explicit(&e->code[page], memory_order_relaxed) & emu_code_lines(off, len)))
+        return false;
+    atomic_store_explicit(&e->code[page], 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->gen[page], 1, memory_order_release);
+    return true;
+}
+
 static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len)
 {
-    uint64_t page = emu_code_page(cpu, p);
-    unsigned off = (unsigned)((uintptr_t)p & 0xfff);
-
-    if (atomic_load_explicit(&cpu->evm->code[page], memory_order_relaxed) &
-        emu_code_lines(off, len)) {
+    if (emu_code_store(cpu->evm, p, len))
         cpu->code_changed = true;
-        atomic_store_explicit(&cpu->evm->code[page], 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&cpu->evm->gen[page], 1, memory_order_release);
-    }
 }
 
 /* A 48-bit canonical address: bits 63-47 all equal. */

@@ -316,7 +316,7 @@ static int emu_msi_send(struct vm *vm, uint64_t addr, uint32_t data)
     return 0;
 }
 
-/* emu_code_written() for each page a device wrote. */
+/* emu_code_store() for each page a device wrote. */
 static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
     struct emu_vm *e = vm->accel_vm;
@@ -326,14 +326,10 @@ static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
         return;
     end = p + len;
     while (p < end) {
-        uint64_t pg = (uint64_t)(p - e->base) >> 12;
         unsigned off = (unsigned)(p - e->base) & 0xfff,
                  n = end - p < 4096 - off ? (unsigned)(end - p) : 4096 - off;
 
-        if (atomic_load_explicit(&e->code[pg], memory_order_relaxed) & emu_code_lines(off, n)) {
-            atomic_store_explicit(&e->code[pg], 0, memory_order_relaxed);
-            atomic_fetch_add_explicit(&e->gen[pg], 1, memory_order_release);
-        }
+        emu_code_store(e, p, n);
         p += n;
     }
 }
