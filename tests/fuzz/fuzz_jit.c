@@ -297,6 +297,8 @@ static bool differ(const struct outcome *a, const struct outcome *b, char *why, 
             continue;
         pa = page_of(a, p);
         pb = page_of(b, p);
+        if (!memcmp(pa, pb, 4096))
+            continue;
         for (unsigned i = 0; i < 4096; i++)
             if (pa[i] != pb[i]) {
                 snprintf(why, len, "RAM at 0x%" PRIx64 ": %02x interpreted, %02x translated",

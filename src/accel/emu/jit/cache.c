@@ -101,6 +101,7 @@ void emu_jit_free(struct emu_cpu *cpu)
     munmap(j->rx, EMU_JIT_CACHE_BYTES);
     if (j->perf_map)
         fclose(j->perf_map);
+    free(j->tr);
     free(j);
     cpu->jit = NULL;
 }

@@ -43,6 +43,7 @@ struct emu_jit {
     size_t past_events;  /* bytes of a block's entry test of kicked and wake */
     bool eager;          /* cfg.jit_eager or VX86_JIT_EAGER: translate at the first run */
     FILE *perf_map;      /* VX86_JIT_PERF_MAP: perf's /tmp/perf-PID.map, or NULL */
+    struct tr *tr;       /* translate.c's working state, made at the first translation */
 };
 
 static inline uint64_t jit_ctx(const struct emu_cpu *cpu)

@@ -934,9 +934,11 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     bool ended = false;
 
     pthread_once(&kinds_once, fill_kinds);
-    t = calloc(1, sizeof(*t));
-    if (!t)
+    /* Kept between translations: 13 KB of fresh heap per block is a page
+     * fault per block under ASan's quarantine. */
+    if (!j->tr && !(j->tr = malloc(sizeof(*j->tr))))
         return true; /* no translation this time; the interpreter runs it */
+    t = j->tr;
     *t = (struct tr){
         .cpu = cpu,
         .j = j,
@@ -988,14 +990,11 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     leave(t);
     for (unsigned i = 0; i < t->nstubs; i++)
         emit_stub(t, &t->stubs[i]);
-    if (t->b.full) {
-        free(t);
+    if (t->b.full)
         return false;
-    }
     if (t->unfit) {
         b->runs = EMU_JIT_NEVER; /* the interpreter runs it from now on */
         b->jit = NULL;
-        free(t);
         return true;
     }
     j->used = ((size_t)(t->b.p - j->rw) + 15) & ~(size_t)15;
@@ -1006,6 +1005,5 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         fprintf(j->perf_map, "%lx %lx guest_%llx\n", (unsigned long)(uintptr_t)b->jit,
                 (unsigned long)(t->b.p - entry), (unsigned long long)cpu->rip);
     b->jit_cpl = (uint8_t)cpu->cpl;
-    free(t);
     return true;
 }
