@@ -216,6 +216,7 @@ static struct emu_block *lookup(struct emu_cpu *cpu)
     host = emu_fetch_host(cpu, lin);
     if (!host)
         return NULL;
+    cpu->stats.block_lookups++;
     key = emu_code_key(cpu, host);
     page = emu_code_page(cpu, host);
     gen = emu_code_gen(cpu, page);
@@ -327,6 +328,7 @@ static unsigned run_translated(struct emu_cpu *cpu, const struct emu_block *b, u
 {
     int32_t start = (int32_t)(budget < INT32_MAX ? budget : INT32_MAX);
 
+    cpu->stats.jit_entries++;
     cpu->jit_budget = start;
     cpu->code_changed = false;
     *site = emu_jit_run(cpu, b);
@@ -344,6 +346,7 @@ static void *find(struct emu_cpu *cpu, struct emu_block *prev, unsigned left, st
     /* A block translated for this RIP and context: no TLB walk or hash. */
     b = cpu->jit && !cpu->intr_shadow ? emu_jit_cached(cpu) : NULL;
     if (b && left >= b->count) {
+        cpu->stats.jit_cache_hits++;
         *bp = b;
         return b->jit;
     }
@@ -394,6 +397,7 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
             prev = NULL;
         } else if (b) {
             site = NULL;
+            cpu->stats.interp_blocks++;
             ran = run_block(cpu, b);
             /* Only a block that ran to its end with a handler of its own
              * leaves the mode and mappings as they were. */

@@ -177,6 +177,10 @@ struct emu_stats {
     uint64_t jit_translations; /* blocks the binary translator translated */
     uint64_t jit_helper_calls; /* calls from translated code back into C */
     uint64_t jit_code_bytes;   /* host code the translator wrote (all translations) */
+    uint64_t jit_entries;      /* entries into translated code from the block loop */
+    uint64_t jit_cache_hits;   /* of those, found by the jump cache (no block lookup) */
+    uint64_t block_lookups;    /* block table lookups (the jump cache and links missed) */
+    uint64_t interp_blocks;    /* blocks run by the interpreter */
     uint64_t tlb_misses;       /* TLB lookups that walked (or read) the page tables */
     uint64_t tlb_flushes;      /* whole-TLB flushes (CR3, CR4, PKRU writes...) */
     uint64_t tlb_page_flushes; /* one-page flushes (INVLPG, INVPCID address) */
