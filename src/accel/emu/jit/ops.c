@@ -102,8 +102,10 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
         alu_op(t, op, size, &src, 0);
         if (writes)
             tr_put(t, size, u->reg, HR_RAX);
+        /* The stub's path loads the handler's flags into the host's
+         * before it resumes (pending_after): both paths join with them
+         * pending. */
         t->pending = RFLAGS_STATUS;
-        tr_materialize(t);
         s->resume = t->b.p;
         return true;
     default: /* FORM_MR, FORM_MI: memory is the destination */
@@ -125,9 +127,10 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
             alu_mi(&t->b, alu_map[op], size, jm(HR_RDI, 0), (uint32_t)u->imm);
         }
         t->pending = RFLAGS_STATUS;
-        tr_materialize(t);
-        if (writes)
+        if (writes) {
+            tr_materialize(t); /* the check's compare changes the host flags */
             tr_smc_check(t, u, size, t->next);
+        }
         s->resume = t->b.p;
         return true;
     }
@@ -303,10 +306,8 @@ bool tr_imul(struct tr *t, const struct emu_uop *u, struct kind k)
     }
     tr_put(t, size, u->reg, HR_RAX);
     t->pending = RFLAGS_CF | RFLAGS_OF;
-    if (s) {
-        tr_materialize(t);
-        s->resume = t->b.p;
-    }
+    if (s)
+        s->resume = t->b.p; /* with the flags pending on both paths, as tr_alu */
     return true;
 }
 
