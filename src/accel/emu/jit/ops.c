@@ -37,22 +37,37 @@ static void load_cf(struct tr *t)
     e8(&t->b, 0);
 }
 
-/* The ALU operation with RAX (the guest's first operand) and operand m or
- * an immediate (m == NULL). */
-static void alu_op(struct tr *t, unsigned op, unsigned size, const struct opnd *m, uint64_t imm)
+/* The ALU operation with host register r (the guest's first operand) and
+ * operand m or an immediate (m == NULL). */
+static void alu_op(struct tr *t, unsigned op, unsigned size, unsigned r, const struct opnd *m,
+                   uint64_t imm)
 {
     if (op == ALU_TEST) {
         if (m) {
-            tr_emit(t, sized(0x84, size), size, HR_RAX, *m);
+            tr_emit(t, sized(0x84, size), size, r, *m);
         } else {
-            emit_rr(&t->b, sized(0xf6, size), size, 0, HR_RAX);
+            emit_rr(&t->b, sized(0xf6, size), size, 0, r);
             e_imm(&t->b, size, (uint32_t)imm);
         }
     } else if (m) {
-        tr_emit(t, sized((uint32_t)alu_map[op] * 8 + 2, size), size, HR_RAX, *m);
+        tr_emit(t, sized((uint32_t)alu_map[op] * 8 + 2, size), size, r, *m);
     } else {
-        alu_ri(&t->b, alu_map[op], size, HR_RAX, (uint32_t)imm);
+        alu_ri(&t->b, alu_map[op], size, r, (uint32_t)imm);
     }
+}
+
+/* The host register that holds guest register g for the whole block, or
+ * HR_NONE: an operation on it there has the guest's semantics at every
+ * size (uops name no high-byte register), a 32-bit one zero-extending. */
+static unsigned held(const struct tr *t, unsigned g)
+{
+    return t->host_of[g];
+}
+
+/* Marks held guest register g as changed. */
+static void changed(struct tr *t, unsigned g)
+{
+    t->dirty |= (uint16_t)(1u << g);
 }
 
 /* Flags-in for ALU op: ADC and SBB read CF; the rest overwrite STATUS. */
@@ -83,12 +98,18 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
     case FORM_RI:
         /* Flags first: writing pending ones back clobbers RAX. */
         alu_flags_in(t, op);
-        tr_get(t, size, HR_RAX, u->reg);
         if (k.form == FORM_RR)
             src = tr_gpr(t, u->rm);
-        alu_op(t, op, size, k.form == FORM_RR ? &src : NULL, u->imm);
-        if (writes)
-            tr_put(t, size, u->reg, HR_RAX);
+        if (held(t, u->reg) != HR_NONE) {
+            alu_op(t, op, size, held(t, u->reg), k.form == FORM_RR ? &src : NULL, u->imm);
+            if (writes)
+                changed(t, u->reg);
+        } else {
+            tr_get(t, size, HR_RAX, u->reg);
+            alu_op(t, op, size, HR_RAX, k.form == FORM_RR ? &src : NULL, u->imm);
+            if (writes)
+                tr_put(t, size, u->reg, HR_RAX);
+        }
         t->pending = RFLAGS_STATUS;
         return true;
     case FORM_RM:
@@ -99,7 +120,7 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
         src = (struct opnd){false, 0, jm(HR_RDI, 0)};
         if (op == ALU_ADC || op == ALU_SBB)
             load_cf(t);
-        alu_op(t, op, size, &src, 0);
+        alu_op(t, op, size, HR_RAX, &src, 0);
         if (writes)
             tr_put(t, size, u->reg, HR_RAX);
         /* The stub's path loads the handler's flags into the host's
@@ -150,14 +171,20 @@ bool tr_unary(struct tr *t, const struct emu_uop *u, struct kind k)
     if (!k.form) {
         uint64_t after = incdec ? tr_flags_partial(t, mask) : mask;
 
+        unsigned r = held(t, u->reg) != HR_NONE ? held(t, u->reg) : HR_RAX;
+
         if (mask && !incdec)
             tr_flags_overwritten(t, mask);
-        tr_get(t, size, HR_RAX, u->reg);
+        if (r == HR_RAX)
+            tr_get(t, size, HR_RAX, u->reg);
         if (incdec)
-            incdec_r(&t->b, ext[k.op], size, HR_RAX);
+            incdec_r(&t->b, ext[k.op], size, r);
         else
-            unary_r(&t->b, ext[k.op], size, HR_RAX);
-        tr_put(t, size, u->reg, HR_RAX);
+            unary_r(&t->b, ext[k.op], size, r);
+        if (r == HR_RAX)
+            tr_put(t, size, u->reg, HR_RAX);
+        else
+            changed(t, u->reg);
         if (mask)
             t->pending = after;
         return true;
@@ -220,9 +247,14 @@ bool tr_shift(struct tr *t, const struct emu_uop *u, struct kind k)
 
     if (k.op > SHIFT_ROR)
         tr_flags_overwritten(t, mask);
-    tr_get(t, size, HR_RAX, u->reg);
-    shift_ri(&t->b, ext[k.op], size, HR_RAX, c);
-    tr_put(t, size, u->reg, HR_RAX);
+    if (held(t, u->reg) != HR_NONE) {
+        shift_ri(&t->b, ext[k.op], size, held(t, u->reg), c);
+        changed(t, u->reg);
+    } else {
+        tr_get(t, size, HR_RAX, u->reg);
+        shift_ri(&t->b, ext[k.op], size, HR_RAX, c);
+        tr_put(t, size, u->reg, HR_RAX);
+    }
     t->pending = after;
     return true;
 }
@@ -234,11 +266,19 @@ bool tr_mov(struct tr *t, const struct emu_uop *u, struct kind k)
 
     switch (k.form) {
     case FORM_RR:
-        tr_get(t, size, HR_RAX, u->rm);
-        tr_put(t, size, u->reg, HR_RAX);
+        if (held(t, u->reg) != HR_NONE) {
+            tr_get(t, size, held(t, u->reg), u->rm);
+            changed(t, u->reg);
+        } else {
+            tr_get(t, size, HR_RAX, u->rm);
+            tr_put(t, size, u->reg, HR_RAX);
+        }
         return true;
     case FORM_RI:
-        if (size >= 4) {
+        if (size >= 4 && held(t, u->reg) != HR_NONE) {
+            mov_imm(&t->b, held(t, u->reg), size == 4 ? (uint32_t)u->imm : u->imm);
+            changed(t, u->reg);
+        } else if (size >= 4) {
             mov_imm(&t->b, HR_RAX, size == 4 ? (uint32_t)u->imm : u->imm);
             tr_put(t, size, u->reg, HR_RAX);
         } else {
@@ -249,8 +289,13 @@ bool tr_mov(struct tr *t, const struct emu_uop *u, struct kind k)
         if (!t->flat64)
             return false;
         s = mem_operand(t, u, ACC_READ, size);
-        mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
-        tr_put(t, size, u->reg, HR_RAX);
+        if (held(t, u->reg) != HR_NONE) {
+            mov_load(&t->b, size, held(t, u->reg), jm(HR_RDI, 0));
+            changed(t, u->reg);
+        } else {
+            mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
+            tr_put(t, size, u->reg, HR_RAX);
+        }
         s->resume = t->b.p;
         return true;
     default:
