@@ -31,21 +31,20 @@ bool tr_jcc(struct tr *t, const struct emu_uop *u)
         return false;
     if (pending && (tr_cond_flags(u->aux) & ~pending) == 0) {
         /* The flags are live after the branch too: keep a copy to merge on
-         * both paths (PUSHF and POP leave the host flags as they are). */
-        pushfq(&t->b);
-        pop_r(&t->b, HR_RDX);
+         * both paths (the image leaves the host flags as they are). */
+        flags_image(&t->b);
         taken = jcc32(&t->b, u->aux);
-        tr_merge_flags(t, HR_RDX, pending);
+        tr_merge_flags(t, pending);
         tr_exit_to(t, t->next);
         jit_bind(&t->b, taken);
         t->pending = 0;
         if (target == t->start && t->loop_ok && t->flags_dead && t->body) {
             /* Around the loop the block overwrites them before any use:
              * only a way out needs them in RFLAGS. */
-            tr_loop_back(t, HR_RDX, pending);
+            tr_loop_back(t, pending);
             return true;
         }
-        tr_merge_flags(t, HR_RDX, pending);
+        tr_merge_flags(t, pending);
         tr_exit_to(t, target);
         return true;
     }

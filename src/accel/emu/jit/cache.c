@@ -21,11 +21,8 @@ static void emit_trampolines(struct emu_jit *j)
     struct jit_buf b = {j->rw, j->rw + 256, false};
     static const uint8_t saved[] = {HR_RBX, HR_RBP, HR_R12, HR_R13, HR_R14, HR_R15};
 
-    for (unsigned i = 0; i < sizeof(saved); i++) {
-        if (saved[i] & 8)
-            e8(&b, 0x41);
-        e8(&b, (uint8_t)(0x50 + (saved[i] & 7)));
-    }
+    for (unsigned i = 0; i < sizeof(saved); i++)
+        push_r(&b, saved[i]);
     e8(&b, 0x48); /* sub rsp, 8 */
     e8(&b, 0x83);
     e8(&b, 0xec);

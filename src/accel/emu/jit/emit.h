@@ -279,9 +279,22 @@ static inline void incdec_m(struct jit_buf *b, unsigned ext, unsigned size, stru
     emit_rm(b, sized(0xfe, size), size, ext, m);
 }
 
-static inline void pushfq(struct jit_buf *b)
+/* The host's status flags into RAX: LAHF (SF, ZF, AF, PF and CF in AH, as
+ * in RFLAGS' low byte) and SETO AL, which leave the flags alone. Two simple
+ * instructions where PUSHF is a slow one. */
+static inline void flags_image(struct jit_buf *b)
 {
-    e8(b, 0x9c);
+    e8(b, 0x9f);
+    e8(b, 0x0f);
+    e8(b, 0x90);
+    e8(b, 0xc0);
+}
+
+static inline void push_r(struct jit_buf *b, unsigned r)
+{
+    if (r & 8)
+        e8(b, 0x41);
+    e8(b, (uint8_t)(0x50 + (r & 7)));
 }
 
 static inline void pop_r(struct jit_buf *b, unsigned r)

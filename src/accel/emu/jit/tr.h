@@ -163,17 +163,18 @@ bool tr_flags_dead_after(const struct tr *t);
 uint64_t tr_cond_flags(unsigned cc);
 /* Host flags set so that the returned host condition is guest cc. */
 unsigned tr_cond(struct tr *t, unsigned cc);
-/* Merges a PUSHF image in reg into RFLAGS for mask. */
-void tr_merge_flags(struct tr *t, unsigned reg, uint64_t mask);
+/* Merges the flags image in RAX (flags_image) into RFLAGS for mask.
+ * Clobbers RAX, RCX and the host flags. */
+void tr_merge_flags(struct tr *t, uint64_t mask);
 /* Stores v into the emu_cpu field at field_off. */
 void tr_store_rip(struct tr *t, unsigned field_off, uint64_t v);
 /* Exits: to a guest address (linked or through the jump cache), to the
  * RIP in RAX, with cpu->rip set, and back to the block's start (a loop;
- * flags_reg holds a PUSHF image of flags to merge on the way out). */
+ * RAX holds a flags_image of flags to merge on the way out). */
 void tr_exit_to(struct tr *t, uint64_t target);
 void tr_exit_rax(struct tr *t);
 void tr_exit_indirect(struct tr *t);
-void tr_loop_back(struct tr *t, unsigned flags_reg, uint64_t flags);
+void tr_loop_back(struct tr *t, uint64_t flags);
 
 /* ops.c: RSI = RSP - size, probed for a store of size bytes (a push). */
 void tr_push_probe(struct tr *t, struct stub *s, unsigned size);

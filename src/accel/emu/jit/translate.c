@@ -272,14 +272,23 @@ void tr_store_rip(struct tr *t, unsigned field_off, uint64_t v)
     mov_store(&t->b, 8, jm(HR_RBX, (int32_t)field_off), HR_RAX);
 }
 
-/* Merges the host flags in reg (a PUSHF image) into guest RFLAGS for mask. */
-void tr_merge_flags(struct tr *t, unsigned reg, uint64_t mask)
+void tr_merge_flags(struct tr *t, uint64_t mask)
 {
-    alu_ri(&t->b, JA_AND, 4, reg, (uint32_t)mask);
-    mov_load(&t->b, 8, HR_RCX, CPU(rflags));
-    alu_ri(&t->b, JA_AND, 8, HR_RCX, (uint32_t)~mask);
-    alu_rr(&t->b, JA_OR, 8, HR_RCX, reg);
-    mov_store(&t->b, 8, CPU(rflags), HR_RCX);
+    e8(&t->b, 0x0f); /* MOVZX ECX, AH */
+    e8(&t->b, 0xb6);
+    e8(&t->b, 0xcc);
+    alu_ri(&t->b, JA_AND, 4, HR_RCX, (uint32_t)(mask & 0xff));
+    if (mask & RFLAGS_OF) {
+        e8(&t->b, 0x0f); /* MOVZX EAX, AL */
+        e8(&t->b, 0xb6);
+        e8(&t->b, 0xc0);
+        shift_ri(&t->b, 4, 4, HR_RAX, 11);
+        alu_rr(&t->b, JA_OR, 4, HR_RCX, HR_RAX);
+    }
+    mov_load(&t->b, 8, HR_RAX, CPU(rflags));
+    alu_ri(&t->b, JA_AND, 8, HR_RAX, (uint32_t)~mask);
+    alu_rr(&t->b, JA_OR, 8, HR_RAX, HR_RCX);
+    mov_store(&t->b, 8, CPU(rflags), HR_RAX);
 }
 
 void tr_load_flags(struct tr *t, unsigned reg)
@@ -295,9 +304,8 @@ void tr_materialize(struct tr *t)
 {
     if (!t->pending)
         return;
-    pushfq(&t->b);
-    pop_r(&t->b, HR_RAX);
-    tr_merge_flags(t, HR_RAX, t->pending);
+    flags_image(&t->b);
+    tr_merge_flags(t, t->pending);
     t->pending = 0;
 }
 
@@ -512,7 +520,7 @@ static void exit_if_rip_back(struct tr *t, uint64_t next, unsigned left)
  * is only ordered by a serializing instruction on the vCPU that runs it
  * (SDM Vol. 3A §8.1.3), and a block with one (any generic instruction)
  * takes the full entry. */
-void tr_loop_back(struct tr *t, unsigned flags_reg, uint64_t flags)
+void tr_loop_back(struct tr *t, uint64_t flags)
 {
     uint8_t *out, *out_budget;
 
@@ -524,7 +532,7 @@ void tr_loop_back(struct tr *t, unsigned flags_reg, uint64_t flags)
     refund(t, t->blk->count);
     jit_bind(&t->b, out);
     if (flags)
-        tr_merge_flags(t, flags_reg, flags);
+        tr_merge_flags(t, flags);
     tr_store_rip(t, offsetof(struct emu_cpu, rip), t->start);
     leave(t);
 }
@@ -532,7 +540,7 @@ void tr_loop_back(struct tr *t, unsigned flags_reg, uint64_t flags)
 void tr_exit_to(struct tr *t, uint64_t target)
 {
     if (target == t->start && t->loop_ok && t->body) {
-        tr_loop_back(t, HR_NONE, 0);
+        tr_loop_back(t, 0);
         return;
     }
     if ((target >> 12) == t->page) {
@@ -605,29 +613,29 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
     bool stacked = false;
 
     /* Pending flags the fast path never needs again are only kept for the
-     * slow path, on the stack (PUSHF is cheap; the merge is not). */
+     * slow path, on the stack (the image is cheap; the merge is not). */
     if (t->pending && pending_dead(t)) {
-        pushfq(&t->b);
+        flags_image(&t->b);
+        push_r(&t->b, HR_RAX);
         s->stacked = t->pending;
         t->pending = 0;
         stacked = true;
     }
     tr_materialize(t);
     mov_load(&t->b, 8, HR_RDI, CPU(tlb_cur)); /* the current PCID's entries */
-    mov_rr(&t->b, 8, HR_RAX, HR_RSI);
+    /* The tag of the page of the last byte, at the index of the first
+     * byte's page: an access that runs into the next page misses, since an
+     * entry only ever holds pages of its own index (TLB_SIZE > 1). */
+    lea(&t->b, 8, HR_RAX, jm(HR_RSI, (int32_t)size - 1));
     shift_ri(&t->b, 5, 8, HR_RAX, 12);
-    mov_rr(&t->b, 4, HR_RCX, HR_RAX);
-    alu_ri(&t->b, JA_AND, 4, HR_RCX, TLB_SIZE - 1);
-    shift_ri(&t->b, 4, 4, HR_RCX, 5);
+    mov_rr(&t->b, 4, HR_RCX, HR_RSI);
+    shift_ri(&t->b, 5, 4, HR_RCX, 12 - 5);
+    alu_ri(&t->b, JA_AND, 4, HR_RCX, (TLB_SIZE - 1) << 5);
     lea(&t->b, 8, HR_RAX, (struct jit_mem){HR_RAX, HR_RAX, 0, (int32_t)t->user + 1});
     alu_load(&t->b, JA_CMP, 8, HR_RAX, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb});
     tr_to_stub(t, s, CC_NE);
     mov_rr(&t->b, 4, HR_RAX, HR_RSI);
     alu_ri(&t->b, JA_AND, 4, HR_RAX, 0xfff);
-    if (size > 1) {
-        alu_ri(&t->b, JA_CMP, 4, HR_RAX, 4096 - size);
-        tr_to_stub(t, s, CC_A);
-    }
     mov_load(&t->b, 8, HR_RDI, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb + 8});
     test_rr(&t->b, 8, HR_RDI, HR_RDI);
     tr_to_stub(t, s, CC_E);
@@ -856,7 +864,7 @@ static void emit_stub(struct tr *t, struct stub *s)
     } else {
         if (s->stacked) {
             pop_r(&t->b, HR_RAX);
-            tr_merge_flags(t, HR_RAX, s->stacked);
+            tr_merge_flags(t, s->stacked);
         }
         call_handler(t, s->u, s->rip, s->next, s->dirty);
         if (!s->resume) {
