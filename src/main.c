@@ -269,7 +269,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         log_err("%s: unexpected argument (vx86 run --help lists the options)", argv[optind]);
         return -EINVAL;
     }
-    if (fc->api_sock || fc->config_file)
+    if (fc->api_sock || fc->config_file || fc->no_api)
         return 0;
     if (!cfg->kernel) {
         log_err("run: --kernel FILE is required");
