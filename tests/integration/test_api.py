@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import VX86, guest, run_vx86
+from conftest import ROOT, VX86, guest, run_vx86
 from test_console import read_until
 
 AFTER_START = "The requested operation is not supported after starting the microVM."
@@ -251,3 +251,35 @@ def test_version_reads_as_firecracker():
     assert re.match(r"Firecracker v\d+\.\d+\.\d+ ", r.out), r
     assert r.out.split(" ")[1] == "v1.10.0"
     assert "vx86" in r.out
+
+
+@pytest.mark.skipif(not os.environ.get("VX86_LINUX"),
+                    reason="VX86_LINUX not set: the Linux boots run once per suite")
+def test_linux_boots_through_the_api(tmp_path):
+    # Debian's kernel and the initramfs, with a read-only root drive: the
+    # guest sees vda and the root= Firecracker appends, then powers off.
+    linux = os.environ["VX86_LINUX"]
+    disk = tmp_path / "root.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    v = Vx86(tmp_path, "emu")
+    try:
+        s = v.sock
+        assert curl(s, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 512}) \
+            == (204, None)
+        assert curl(s, "PUT", "/boot-source", {
+            "kernel_image_path": os.path.join(linux, "vmlinuz"),
+            "initrd_path": str(ROOT / ".cache" / "initramfs.cpio.gz"),
+            "boot_args": 'console=ttyS0 quiet vx86.run="echo cmdline $(cat /proc/cmdline);'
+                         ' echo disks $(ls /sys/block)" vx86.end=poweroff'}) == (204, None)
+        assert curl(s, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk),
+                                                 "is_root_device": True,
+                                                 "is_read_only": True}) == (204, None)
+        assert curl(s, "PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        assert curl(s, "GET", "/")[1]["state"] == "Running"
+        out, err = v.p.communicate(timeout=900)
+    finally:
+        v.stop()
+    out = out.decode(errors="replace").replace("\r", "")
+    assert v.p.returncode == 0, (out, err)
+    assert "vx86.end=poweroff root=/dev/vda ro" in out, out
+    assert "disks vda" in out, out
