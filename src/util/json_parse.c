@@ -127,12 +127,16 @@ static int hex4(struct parser *p, uint32_t *out)
     return 0;
 }
 
+/* RFC 8259 §7: the two-character escapes and what they stand for. */
+static const char esc_from[] = "\"\\/bfnrt", esc_to[] = "\"\\/\b\f\n\r\t";
+
 /* The string at p->pos (its opening quote): decoded into doc->strings.
  * A decoded string is never longer than its source with the quotes, so the
  * buffer (len + 1 bytes) cannot overflow. */
 static int string(struct parser *p, const char **out, size_t *outlen)
 {
     char *buf = p->doc->strings + p->doc->used;
+    const char *e;
     size_t o = 0;
     uint32_t c, lo;
     int ret;
@@ -161,38 +165,32 @@ static int string(struct parser *p, const char **out, size_t *outlen)
         }
         if (++p->pos >= p->len)
             return fail(p, "a string without its closing quote");
-        switch (p->s[p->pos++]) {
-        case '"': buf[o++] = '"'; break;
-        case '\\': buf[o++] = '\\'; break;
-        case '/': buf[o++] = '/'; break;
-        case 'b': buf[o++] = '\b'; break;
-        case 'f': buf[o++] = '\f'; break;
-        case 'n': buf[o++] = '\n'; break;
-        case 'r': buf[o++] = '\r'; break;
-        case 't': buf[o++] = '\t'; break;
-        case 'u':
-            if ((ret = hex4(p, &c)))
-                return ret;
-            /* RFC 8259 §7: a character outside the BMP is a surrogate pair. */
-            if (c >= 0xdc00 && c <= 0xdfff)
-                return fail(p, "a lone low surrogate \\u%04x", c);
-            if (c >= 0xd800 && c <= 0xdbff) {
-                if (p->len - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
-                    return fail(p, "a high surrogate \\u%04x without its low half", c);
-                p->pos += 2;
-                if ((ret = hex4(p, &lo)))
-                    return ret;
-                if (lo < 0xdc00 || lo > 0xdfff)
-                    return fail(p, "a high surrogate followed by \\u%04x", lo);
-                c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-            }
-            if (!c)
-                return fail(p, "\\u0000 in a string");
-            put_utf8(buf, &o, c);
-            break;
-        default:
-            return fail(p, "an unknown escape");
+        e = p->s[p->pos] ? strchr(esc_from, p->s[p->pos]) : NULL;
+        if (e) {
+            buf[o++] = esc_to[e - esc_from];
+            p->pos++;
+            continue;
         }
+        if (p->s[p->pos++] != 'u')
+            return fail(p, "an unknown escape");
+        if ((ret = hex4(p, &c)))
+            return ret;
+        /* RFC 8259 §7: a character outside the BMP is a surrogate pair. */
+        if (c >= 0xdc00 && c <= 0xdfff)
+            return fail(p, "a lone low surrogate \\u%04x", c);
+        if (c >= 0xd800 && c <= 0xdbff) {
+            if (p->len - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
+                return fail(p, "a high surrogate \\u%04x without its low half", c);
+            p->pos += 2;
+            if ((ret = hex4(p, &lo)))
+                return ret;
+            if (lo < 0xdc00 || lo > 0xdfff)
+                return fail(p, "a high surrogate followed by \\u%04x", lo);
+            c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        if (!c)
+            return fail(p, "\\u0000 in a string");
+        put_utf8(buf, &o, c);
     }
     buf[o] = '\0';
     p->doc->used += o + 1;
@@ -393,7 +391,7 @@ int json_member(const struct json_doc *doc, int obj, const char *key)
 const char *json_type_name(enum json_type t)
 {
     static const char *const names[] = {
-        [JSON_NULL] = "null",     [JSON_BOOL] = "a boolean", [JSON_NUMBER] = "a number",
+        [JSON_NULL] = "null",       [JSON_BOOL] = "a boolean", [JSON_NUMBER] = "a number",
         [JSON_STRING] = "a string", [JSON_ARRAY] = "an array", [JSON_OBJECT] = "an object",
     };
     return names[t];

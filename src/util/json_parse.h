@@ -24,13 +24,13 @@ enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSO
 struct json_node {
     enum json_type type;
     bool boolean;
-    bool integer;      /* a number without fraction or exponent that fits int64 */
-    int64_t i;         /* its value when integer */
-    const char *str;   /* JSON_STRING: the decoded text */
-    size_t len;        /* its length in bytes */
-    const char *key;   /* member of an object: its decoded key; else NULL */
-    int first, next;   /* first child, next sibling; -1 when none */
-    int count;         /* children */
+    bool integer;    /* a number without fraction or exponent that fits int64 */
+    int64_t i;       /* its value when integer */
+    const char *str; /* JSON_STRING: the decoded text */
+    size_t len;      /* its length in bytes */
+    const char *key; /* member of an object: its decoded key; else NULL */
+    int first, next; /* first child, next sibling; -1 when none */
+    int count;       /* children */
 };
 
 struct json_doc {

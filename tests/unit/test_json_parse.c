@@ -38,10 +38,10 @@ static const struct {
     {"\"\\udc00\"", "lone low surrogate"},
     {"\"\\ud800\"", "without its low half"},
     {"\"\\ud800\\u0041\"", "followed by"},
-    {"\"\xc0\xaf\"", "not UTF-8"},        /* overlong '/' */
-    {"\"\xed\xa0\x80\"", "not UTF-8"},    /* an encoded surrogate */
+    {"\"\xc0\xaf\"", "not UTF-8"},         /* overlong '/' */
+    {"\"\xed\xa0\x80\"", "not UTF-8"},     /* an encoded surrogate */
     {"\"\xf4\x90\x80\x80\"", "not UTF-8"}, /* above U+10FFFF */
-    {"\"\xe2\x82\"", "not UTF-8"},        /* cut short */
+    {"\"\xe2\x82\"", "not UTF-8"},         /* cut short */
     {"1 2", "text after"},
     {"{} x", "text after"},
 };
@@ -63,9 +63,10 @@ static void refuses_bad_text(void **state)
 
 static void reads_values(void **state)
 {
-    static const char text[] = " {\"n\": -12, \"big\": 9223372036854775808, \"f\": 1.5e3,"
-                               " \"s\": \"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\xc3\xa9\","
-                               " \"l\": [true, false, null, [], {}], \"max\": -9223372036854775808} ";
+    static const char text[] =
+        " {\"n\": -12, \"big\": 9223372036854775808, \"f\": 1.5e3,"
+        " \"s\": \"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\xc3\xa9\","
+        " \"l\": [true, false, null, [], {}], \"max\": -9223372036854775808} ";
     struct json_doc doc;
     const struct json_node *n;
     char err[160];

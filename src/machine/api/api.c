@@ -20,7 +20,7 @@
 #define IN_CAP (HTTP_MAX_HEAD + HTTP_MAX_BODY)
 
 struct conn {
-    int fd; /* -1: a free slot */
+    int fd;   /* -1: a free slot */
     char *in; /* IN_CAP bytes */
     size_t in_len;
     char *out; /* the answer being sent; NULL when none */
@@ -338,8 +338,7 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
                 errno == EADDRINUSE ? " (remove the old socket first)" : "");
         goto out_close;
     }
-    if (listen(s->listen_fd, 16) < 0 ||
-        (s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    if (listen(s->listen_fd, 16) < 0 || (s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         ret = -errno;
         log_err("--api-sock %s: %s", path, strerror(errno));
         goto out_unlink;

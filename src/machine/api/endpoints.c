@@ -90,7 +90,8 @@ static int check_fields(const struct json_doc *d, int obj, const struct field *f
     const struct json_node *n = d->nodes;
 
     if (n[obj].type != JSON_OBJECT) {
-        snprintf(msg, MSG_MAX, "the body must be a JSON object, not %s", json_type_name(n[obj].type));
+        snprintf(msg, MSG_MAX, "the body must be a JSON object, not %s",
+                 json_type_name(n[obj].type));
         return -EINVAL;
     }
     for (int i = 0; i < nr; i++)
@@ -104,8 +105,8 @@ static int check_fields(const struct json_doc *d, int obj, const struct field *f
             int o = snprintf(msg, MSG_MAX, "unknown field `%s`, expected one of", n[c].key);
 
             for (int k = 0; k < nr && o > 0 && o < MSG_MAX; k++)
-                o += snprintf(msg + o, MSG_MAX - (size_t)o, "%s `%s`", k ? "," : "",
-                              fields[k].name);
+                o +=
+                    snprintf(msg + o, MSG_MAX - (size_t)o, "%s `%s`", k ? "," : "", fields[k].name);
             return -EINVAL;
         }
         if (at[i] >= 0 || (at[i] == -2)) {
@@ -197,8 +198,7 @@ static const struct field machine_fields[MC_NR] = {
 };
 
 /* PUT (put: unset optional fields go back to their defaults) or PATCH. */
-static int machine_config(struct api_vmm *v, const struct json_doc *d, int obj, bool put,
-                          char *msg)
+static int machine_config(struct api_vmm *v, const struct json_doc *d, int obj, bool put, char *msg)
 {
     struct field fields[MC_NR];
     int at[MC_NR];
@@ -223,20 +223,23 @@ static int machine_config(struct api_vmm *v, const struct json_doc *d, int obj, 
         uint64_t m = (uint64_t)n[at[MC_MEM]].i;
 
         if (m < (MEM_MIN_SIZE >> 20) || m > v->max_mib) {
-            snprintf(msg, MSG_MAX, "mem_size_mib %" PRIu64 ": from %llu to this host's %" PRIu64,
-                     m, MEM_MIN_SIZE >> 20, v->max_mib);
+            snprintf(msg, MSG_MAX, "mem_size_mib %" PRIu64 ": from %llu to this host's %" PRIu64, m,
+                     MEM_MIN_SIZE >> 20, v->max_mib);
             return -EINVAL;
         }
         mem = m;
     }
     if (at[MC_SMT] >= 0 && n[at[MC_SMT]].boolean) {
-        snprintf(msg, MSG_MAX, "smt: simultaneous multithreading is not supported by vx86 "
-                               "(its vCPUs are cores of their own)");
+        snprintf(msg, MSG_MAX,
+                 "smt: simultaneous multithreading is not supported by vx86 "
+                 "(its vCPUs are cores of their own)");
         return -EINVAL;
     }
     if (at[MC_TEMPLATE] >= 0 && strcmp(n[at[MC_TEMPLATE]].str, "None")) {
-        snprintf(msg, MSG_MAX, "cpu_template %s: CPU templates are not supported by vx86 "
-                               "(vx86 run --cpu takes features away)", n[at[MC_TEMPLATE]].str);
+        snprintf(msg, MSG_MAX,
+                 "cpu_template %s: CPU templates are not supported by vx86 "
+                 "(vx86 run --cpu takes features away)",
+                 n[at[MC_TEMPLATE]].str);
         return -EINVAL;
     }
     if (at[MC_HUGE] >= 0 && strcmp(n[at[MC_HUGE]].str, "None")) {
@@ -364,7 +367,8 @@ static int drive(struct api_vmm *v, const struct json_doc *d, int obj, const cha
         snprintf(msg, MSG_MAX, "drive %s: vx86 has at most %d drives", nd.id, VM_MAX_DISKS);
         return -EINVAL;
     }
-    if (set_str(&nd.path, n[at[DR_PATH]].str) || set_str(&nd.partuuid, str_at(d, at[DR_PARTUUID]))) {
+    if (set_str(&nd.path, n[at[DR_PATH]].str) ||
+        set_str(&nd.partuuid, str_at(d, at[DR_PARTUUID]))) {
         free(nd.path);
         snprintf(msg, MSG_MAX, "out of memory");
         return -ENOMEM;
@@ -416,8 +420,8 @@ static int parse_mac(const char *s, uint8_t mac[6])
     unsigned b[6];
     char end;
 
-    if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-                                  &b[4], &b[5], &end) != 6)
+    if (strlen(s) != 17 ||
+        sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
         return -EINVAL;
     for (int i = 0; i < 6; i++)
         mac[i] = (uint8_t)b[i];
@@ -569,17 +573,32 @@ static void action(struct api_vmm *v, const struct json_doc *d, struct api_reply
                                   "no way to inject keys yet)");
     if (!strcmp(type, "FlushMetrics"))
         return api_error_reply(r, "FlushMetrics: not supported by vx86 (it has no metrics)");
-    errorf(r, "unknown variant `%.64s`, expected one of `FlushMetrics`, `InstanceStart`, "
-              "`SendCtrlAltDel`", type);
+    errorf(r,
+           "unknown variant `%.64s`, expected one of `FlushMetrics`, `InstanceStart`, "
+           "`SendCtrlAltDel`",
+           type);
 }
 
 /* ---- routing ---- */
 
 /* Endpoints of Firecracker's API that vx86 does not offer (docs/api.md). */
 static const char *const unsupported[] = {
-    "/balloon", "/balloon/statistics", "/balloon/hinting/start", "/balloon/hinting/status",
-    "/balloon/hinting/stop", "/cpu-config", "/logger", "/metrics", "/mmds", "/mmds/config",
-    "/entropy", "/serial", "/hotplug/memory", "/snapshot/create", "/snapshot/load", "/vm",
+    "/balloon",
+    "/balloon/statistics",
+    "/balloon/hinting/start",
+    "/balloon/hinting/status",
+    "/balloon/hinting/stop",
+    "/cpu-config",
+    "/logger",
+    "/metrics",
+    "/mmds",
+    "/mmds/config",
+    "/entropy",
+    "/serial",
+    "/hotplug/memory",
+    "/snapshot/create",
+    "/snapshot/load",
+    "/vm",
     "/vsock",
 };
 
@@ -661,8 +680,10 @@ void api_handle(struct api_vmm *v, const char *method, const char *path, const c
         return;
     }
     if (patch && (path_id(path, "/drives/") || path_id(path, "/network-interfaces/")))
-        return errorf(r, "PATCH %s: not supported by vx86 (no rate limiters, no drive update "
-                         "after start)", path);
+        return errorf(r,
+                      "PATCH %s: not supported by vx86 (no rate limiters, no drive update "
+                      "after start)",
+                      path);
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
         if (!strcmp(path, unsupported[i]) || path_id(path, "/pmem/"))
             return errorf(r, "%.8s %.64s: not supported by vx86", method, path);
@@ -674,9 +695,9 @@ void api_handle(struct api_vmm *v, const char *method, const char *path, const c
 int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, size_t errlen)
 {
     /* Firecracker's other sections: accepted when null. */
-    static const char *const other[] = {"balloon", "cpu-config", "logger", "metrics",
-                                          "mmds-config", "vsock", "entropy", "pmem",
-                                          "memory-hotplug", "serial"};
+    static const char *const other[] = {"balloon",        "cpu-config", "logger",  "metrics",
+                                        "mmds-config",    "vsock",      "entropy", "pmem",
+                                        "memory-hotplug", "serial"};
     struct body b;
     const struct json_node *n;
     int ret = -EINVAL;
@@ -736,8 +757,8 @@ out:
 
 /* ---- the machine ---- */
 
-int api_vmm_init(struct api_vmm *v, const struct vm_config *base, const char *id,
-                 uint64_t mem_mib, uint64_t max_mib, const char *version)
+int api_vmm_init(struct api_vmm *v, const struct vm_config *base, const char *id, uint64_t mem_mib,
+                 uint64_t max_mib, const char *version)
 {
     *v = (struct api_vmm){.base = *base,
                           .version = version,
@@ -747,9 +768,8 @@ int api_vmm_init(struct api_vmm *v, const struct vm_config *base, const char *id
     snprintf(v->id, sizeof(v->id), "%s", id ? id : "anonymous-instance");
     v->base.nr_disks = 0;
     v->base.net = (struct vm_net){0};
-    if (base->kernel &&
-        (set_str(&v->kernel, base->kernel) || set_str(&v->initrd, base->initrd) ||
-         set_str(&v->boot_args, base->cmdline))) {
+    if (base->kernel && (set_str(&v->kernel, base->kernel) || set_str(&v->initrd, base->initrd) ||
+                         set_str(&v->boot_args, base->cmdline))) {
         api_vmm_free(v);
         return -ENOMEM;
     }

@@ -62,8 +62,8 @@ struct api_vmm {
 enum api_action { API_REPLY, API_START };
 
 struct api_reply {
-    int status;          /* 200, 204 or 400 */
-    char *body;          /* malloc'd JSON (NULL for 204); api_reply_free */
+    int status; /* 200, 204 or 400 */
+    char *body; /* malloc'd JSON (NULL for 204); api_reply_free */
     size_t len;
     enum api_action action; /* API_START: InstanceStart was accepted; no answer yet */
 };
@@ -77,8 +77,8 @@ struct api_reply {
  * (NULL: "anonymous-instance", as Firecracker's); max_mib: the host's
  * memory; version: vx86's. Returns 0 or -ENOMEM.
  */
-int api_vmm_init(struct api_vmm *v, const struct vm_config *base, const char *id,
-                 uint64_t mem_mib, uint64_t max_mib, const char *version);
+int api_vmm_init(struct api_vmm *v, const struct vm_config *base, const char *id, uint64_t mem_mib,
+                 uint64_t max_mib, const char *version);
 
 void api_vmm_free(struct api_vmm *v);
 

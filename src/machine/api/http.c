@@ -73,8 +73,8 @@ static int request_line(const char *s, size_t n, struct http_request *req, int *
     req->path[plen] = '\0';
     n -= (size_t)(sp2 + 1 - s);
     s = sp2 + 1;
-    if (n != 8 || memcmp(s, "HTTP/", 5) || s[5] < '0' || s[5] > '9' || s[6] != '.' ||
-        s[7] < '0' || s[7] > '9')
+    if (n != 8 || memcmp(s, "HTTP/", 5) || s[5] < '0' || s[5] > '9' || s[6] != '.' || s[7] < '0' ||
+        s[7] > '9')
         return bad(req, 400, "malformed HTTP version");
     if (s[5] != '1' || (s[7] != '0' && s[7] != '1'))
         return bad(req, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
@@ -202,23 +202,27 @@ int http_parse(const char *buf, size_t len, struct http_request *req)
 
 const char *http_reason(int status)
 {
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
-    }
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {
+        {100, "Continue"},
+        {200, "OK"},
+        {204, "No Content"},
+        {400, "Bad Request"},
+        {413, "Payload Too Large"},
+        {414, "URI Too Long"},
+        {417, "Expectation Failed"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {505, "HTTP Version Not Supported"},
+    };
+
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    return "";
 }
 
 int http_response(char *out, size_t cap, int status, const char *body, size_t body_len,

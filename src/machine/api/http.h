@@ -27,7 +27,7 @@ struct http_request {
     char path[HTTP_MAX_PATH];     /* the target's path, without the query */
     const char *body;             /* into the buffer; body_len bytes */
     size_t body_len;
-    size_t size;        /* head and body: where the next request starts */
+    size_t size; /* head and body: where the next request starts */
     bool keep_alive;
     bool expect_continue; /* "Expect: 100-continue": the client waits for 100 */
     bool head_done;       /* the head is parsed (also with -EAGAIN for the body) */
