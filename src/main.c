@@ -112,6 +112,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
 {
     enum {
         OPT_KERNEL = 256,
+        OPT_API_SOCK, /* Firecracker's options */
+        OPT_CONFIG_FILE,
+        OPT_NO_API,
+        OPT_ID,
         OPT_INITRD,
         OPT_ENGINE,
         OPT_MEM,
@@ -129,14 +133,14 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         OPT_JIT,
         OPT_PROFILE,
         OPT_NO_PIT,
-        OPT_VERBOSE,
-        OPT_API_SOCK,
-        OPT_CONFIG_FILE,
-        OPT_NO_API,
-        OPT_ID
+        OPT_VERBOSE
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"api-sock", required_argument, NULL, OPT_API_SOCK},
+        {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
+        {"no-api", no_argument, NULL, OPT_NO_API},
+        {"id", required_argument, NULL, OPT_ID},
         {"initrd", required_argument, NULL, OPT_INITRD},
         {"engine", required_argument, NULL, OPT_ENGINE},
         {"mem", required_argument, NULL, OPT_MEM},
@@ -155,10 +159,6 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         {"profile", required_argument, NULL, OPT_PROFILE},
         {"no-pit", no_argument, NULL, OPT_NO_PIT},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
-        {"api-sock", required_argument, NULL, OPT_API_SOCK},
-        {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
-        {"no-api", no_argument, NULL, OPT_NO_API},
-        {"id", required_argument, NULL, OPT_ID},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -175,6 +175,18 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         switch (c) {
         case OPT_KERNEL:
             cfg->kernel = optarg;
+            break;
+        case OPT_API_SOCK:
+            fc->api_sock = optarg;
+            break;
+        case OPT_CONFIG_FILE:
+            fc->config_file = optarg;
+            break;
+        case OPT_NO_API:
+            fc->no_api = true;
+            break;
+        case OPT_ID:
+            fc->id = optarg;
             break;
         case OPT_INITRD:
             cfg->initrd = optarg;
@@ -241,18 +253,6 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
             break;
         case OPT_VERBOSE:
             log_verbose = true;
-            break;
-        case OPT_API_SOCK:
-            fc->api_sock = optarg;
-            break;
-        case OPT_CONFIG_FILE:
-            fc->config_file = optarg;
-            break;
-        case OPT_NO_API:
-            fc->no_api = true;
-            break;
-        case OPT_ID:
-            fc->id = optarg;
             break;
         case 'h':
             fputs(usage, stdout);

@@ -210,6 +210,19 @@ def test_clients_do_not_stall_each_other(vx86):
         assert slow.recv(4096).startswith(b"HTTP/1.1 200 OK")
         # A client that sent nothing still holds its connection only.
         assert curl(s, "GET", "/")[0] == 200
+    # One that sends request after request and never reads the answers
+    # fills its own socket's buffers, no one else's.
+    with socket.socket(socket.AF_UNIX) as greedy:
+        greedy.connect(str(s))
+        greedy.setblocking(False)
+        sent = 0
+        try:
+            for _ in range(100000):
+                sent += greedy.send(get)
+        except BlockingIOError:
+            pass
+        assert sent > 100 * len(get)
+        assert curl(s, "GET", "/version")[0] == 200
 
 
 def test_config_file_starts_at_once(tmp_path, engine):
