@@ -425,7 +425,7 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
     struct api_server *api = NULL;
     struct vm_config cfg;
     char err[320];
-    int status = VX86_EBADINPUT;
+    int status = VX86_EBADINPUT, ret = 0;
     bool ran = false;
 
     if (fc->no_api && (fc->api_sock || !fc->config_file)) {
@@ -457,8 +457,12 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
     /* A start that fails leaves the API up for another InstanceStart; with
      * --config-file it ends vx86, as the command line's would. */
     for (bool once = fc->config_file != NULL; !ran; once = false) {
-        if (!once && (!api || api_server_wait_start(api, &cfg)))
+        if (!once && (!api || (ret = api_server_wait_start(api, &cfg)))) {
+            /* As a signal while the guest runs: the user quit. */
+            if (ret == -EINTR)
+                status = VX86_OK;
             break;
+        }
         status = run_guest(&cfg, api, &ran);
         if (!ran && api)
             api_server_started(api, -EINVAL, log_last_error());

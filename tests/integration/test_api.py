@@ -225,6 +225,15 @@ def test_clients_do_not_stall_each_other(vx86):
         assert curl(s, "GET", "/version")[0] == 200
 
 
+def test_sigterm_before_the_guest_runs_removes_the_socket(tmp_path):
+    v = Vx86(tmp_path, "auto")
+    v.p.terminate()
+    out, err = v.p.communicate(timeout=30)
+    assert v.p.returncode == 0, err
+    assert b"terminating on signal 15 before the guest ran" in err, err
+    assert not v.sock.exists()
+
+
 def test_config_file_starts_at_once(tmp_path, engine):
     config = tmp_path / "vm.json"
     config.write_text(json.dumps({

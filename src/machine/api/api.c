@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +37,7 @@ struct conn {
 struct api_server {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int listen_fd, wake_fd; /* wake_fd: eventfd, the main thread's news */
+    int sig_fd;             /* signalfd: SIGTERM, SIGINT, SIGHUP before the guest runs */
     pthread_t thread;
     struct api_vmm *v;
     struct conn conns[API_MAX_CONNS];
@@ -48,6 +50,7 @@ struct api_server {
     int result_err;
     char result_msg[320];
     bool stop, ended;
+    int signo; /* the signal that came before the guest ran; 0 if none */
 };
 
 static void conn_close(struct conn *c)
@@ -184,6 +187,18 @@ static void start_result(struct api_server *s)
     consume(c, c->waiting_size);
 }
 
+static void take_signal(struct api_server *s)
+{
+    struct signalfd_siginfo si;
+
+    if (read(s->sig_fd, &si, sizeof(si)) != sizeof(si))
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->signo = (int)si.ssi_signo;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void accept_all(struct api_server *s)
 {
     for (;;) {
@@ -232,8 +247,8 @@ static void conn_write(struct api_server *s, struct conn *c)
 static void *api_thread(void *arg)
 {
     struct api_server *s = arg;
-    struct pollfd pfd[API_MAX_CONNS + 2];
-    int map[API_MAX_CONNS + 2];
+    struct pollfd pfd[API_MAX_CONNS + 3];
+    int map[API_MAX_CONNS + 3];
 
     for (;;) {
         int n = 0;
@@ -245,6 +260,9 @@ static void *api_thread(void *arg)
             break;
         pfd[n++] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
         pfd[n++] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+        /* Once the guest is handed over, the console's loop takes them. */
+        pfd[n++] = (struct pollfd){.fd = s->v->state == API_NOT_STARTED ? s->sig_fd : -1,
+                                   .events = POLLIN};
         for (int i = 0; i < API_MAX_CONNS; i++) {
             struct conn *c = &s->conns[i];
 
@@ -279,7 +297,9 @@ static void *api_thread(void *arg)
         }
         if (pfd[1].revents)
             accept_all(s);
-        for (int k = 2; k < n; k++) {
+        if (pfd[2].revents)
+            take_signal(s);
+        for (int k = 3; k < n; k++) {
             struct conn *c = &s->conns[map[k]];
 
             if (c->fd < 0 || pfd[k].fd != c->fd)
@@ -305,7 +325,7 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     struct api_server *s;
-    sigset_t all, old;
+    sigset_t all, old, quit;
     int ret;
 
     if (strlen(path) >= sizeof(addr.sun_path)) {
@@ -321,7 +341,7 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
     strcpy(s->path, path);
     strcpy(addr.sun_path, path);
     s->v = v;
-    s->wake_fd = -1;
+    s->wake_fd = s->sig_fd = -1;
     for (int i = 0; i < API_MAX_CONNS; i++)
         s->conns[i].fd = -1;
     pthread_mutex_init(&s->lock, NULL);
@@ -338,7 +358,15 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
                 errno == EADDRINUSE ? " (remove the old socket first)" : "");
         goto out_close;
     }
-    if (listen(s->listen_fd, 16) < 0 || (s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    /* As console_init: these signals are taken from a signalfd, never
+     * delivered, in this thread and the ones it starts. */
+    sigemptyset(&quit);
+    sigaddset(&quit, SIGTERM);
+    sigaddset(&quit, SIGINT);
+    sigaddset(&quit, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &quit, NULL);
+    if (listen(s->listen_fd, 16) < 0 || (s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+        (s->sig_fd = signalfd(-1, &quit, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
         ret = -errno;
         log_err("--api-sock %s: %s", path, strerror(errno));
         goto out_unlink;
@@ -360,6 +388,8 @@ out_unlink:
 out_close:
     if (s->wake_fd >= 0)
         close(s->wake_fd);
+    if (s->sig_fd >= 0)
+        close(s->sig_fd);
     close(s->listen_fd);
 out_free:
     free(s);
@@ -371,9 +401,12 @@ int api_server_wait_start(struct api_server *s, struct vm_config *cfg)
     int ret = 0;
 
     pthread_mutex_lock(&s->lock);
-    while (!s->start_pending && !s->ended)
+    while (!s->start_pending && !s->ended && !s->signo)
         pthread_cond_wait(&s->cond, &s->lock);
-    if (s->start_pending) {
+    if (s->signo) {
+        log_err("terminating on signal %d before the guest ran", s->signo);
+        ret = -EINTR;
+    } else if (s->start_pending) {
         *cfg = s->cfg;
         s->start_pending = false;
     } else {
@@ -416,6 +449,7 @@ void api_server_stop(struct api_server *s)
             conn_close(&s->conns[i]);
     close(s->listen_fd);
     close(s->wake_fd);
+    close(s->sig_fd);
     unlink(s->path);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);

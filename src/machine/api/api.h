@@ -10,7 +10,10 @@
  * in api_server_wait_start for an accepted InstanceStart, builds and starts
  * the machine, and reports with api_server_started; the API thread then
  * answers that request and keeps serving while the guest runs. The API
- * thread takes no signals (the console's loop takes SIGTERM and friends).
+ * thread takes no signals. SIGTERM, SIGINT and SIGHUP are blocked from
+ * api_server_start on, as console_init blocks them: until a guest runs the
+ * API thread takes them (api_server_wait_start returns -EINTR), then the
+ * console's loop.
  */
 #ifndef VX86_MACHINE_API_API_H
 #define VX86_MACHINE_API_API_H
@@ -24,14 +27,16 @@ struct api_server;
 /*
  * Creates the socket at path (which must not exist: a stale socket is the
  * caller's to remove, as with Firecracker) and starts the API thread, which
- * owns v from now on. Returns 0 or -errno after printing one line.
+ * owns v from now on; blocks SIGTERM, SIGINT and SIGHUP in the calling
+ * thread. Returns 0 or -errno after printing one line.
  */
 int api_server_start(struct api_server **out, const char *path, struct api_vmm *v);
 
 /*
  * Main thread: waits until a client's InstanceStart was accepted and fills
- * *cfg (api_vmm_build's; valid until api_server_started). Returns 0, or
- * -EIO if the API thread ended.
+ * *cfg (api_vmm_build's; valid until api_server_started). Returns 0,
+ * -EINTR if SIGTERM, SIGINT or SIGHUP came first (after printing one line),
+ * or -EIO if the API thread ended.
  */
 int api_server_wait_start(struct api_server *s, struct vm_config *cfg);
 
