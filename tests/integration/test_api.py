@@ -124,15 +124,17 @@ def go_sdk_sequence(vx86, tmp_path):
     assert curl(s, "PUT", "/boot-source", {"kernel_image_path": str(guest("echo.elf")),
                                            "boot_args": "vx86 api"}) == (204, None)
     assert curl(s, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk),
-                                             "is_root_device": True,
-                                             "is_read_only": False}) == (204, None)
+                                             "is_root_device": True, "is_read_only": False,
+                                             "io_engine": "Async"}) == (204, None)
     status, config = curl(s, "GET", "/vm/config")
     assert status == 200
     assert config["boot-source"] == {"kernel_image_path": str(guest("echo.elf")),
                                      "initrd_path": None, "boot_args": "vx86 api"}
     assert config["machine-config"]["vcpu_count"] == 2
     assert [d["drive_id"] for d in config["drives"]] == ["rootfs"]
-    assert config["drives"][0]["path_on_host"] == str(disk)
+    assert config["drives"] == [{"drive_id": "rootfs", "partuuid": None, "is_root_device": True,
+                                 "cache_type": "Unsafe", "is_read_only": False,
+                                 "path_on_host": str(disk), "io_engine": "Async"}]
     assert config["network-interfaces"] == []
 
     assert curl(s, "PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)

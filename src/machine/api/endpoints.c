@@ -356,6 +356,7 @@ static int drive(struct api_vmm *v, const struct json_doc *d, int obj, const cha
     nd.root = n[at[DR_ROOT]].boolean;
     nd.ro = at[DR_RO] >= 0 && n[at[DR_RO]].boolean;
     nd.writeback = at[DR_CACHE] >= 0 && !strcmp(n[at[DR_CACHE]].str, "Writeback");
+    nd.async = at[DR_IO] >= 0 && !strcmp(n[at[DR_IO]].str, "Async");
     for (slot = 0; slot < v->nr_drives && strcmp(v->drives[slot].id, nd.id); slot++)
         ;
     for (int i = 0; i < v->nr_drives; i++)
@@ -396,7 +397,7 @@ static void write_drives(struct json *j, const struct api_vmm *v)
         json_str(j, "cache_type", dr->writeback ? "Writeback" : "Unsafe");
         json_bool(j, "is_read_only", dr->ro);
         json_str(j, "path_on_host", dr->path);
-        json_str(j, "io_engine", "Sync");
+        json_str(j, "io_engine", dr->async ? "Async" : "Sync");
         json_end(j, '}');
     }
     json_end(j, ']');

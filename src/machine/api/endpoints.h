@@ -34,6 +34,7 @@ struct api_drive {
     char *path, *partuuid; /* partuuid NULL: none */
     bool root, ro;
     bool writeback; /* cache_type "Writeback" (kept for GET; vx86 flushes either way) */
+    bool async;     /* io_engine "Async" (kept for GET; vx86's I/O thread serves both) */
 };
 
 struct api_net {
