@@ -193,6 +193,20 @@ def test_bad_requests_get_400_with_a_reason(vx86):
     assert status_of(raw(s, b"garbage\r\n\r\n")) == 400
     # Nothing above changed the configuration.
     assert curl(s, "GET", "/machine-config")[1]["mem_size_mib"] == 128
+    # The interface goes to the TAP backend (--net tap=), which names what
+    # it cannot open; the API stays up.
+    assert curl(s, "PUT", "/boot-source", {"kernel_image_path": str(guest("hello.elf"))}) \
+        == (204, None)
+    assert curl(s, "PUT", "/network-interfaces/eth0", {
+        "iface_id": "eth0", "host_dev_name": "vx86-no-tap", "guest_mac": "06:00:ac:10:00:02"}) \
+        == (204, None)
+    assert curl(s, "GET", "/vm/config")[1]["network-interfaces"] == [
+        {"iface_id": "eth0", "host_dev_name": "vx86-no-tap", "guest_mac": "06:00:ac:10:00:02"}]
+    assert "one network interface" in fault(s, "PUT", "/network-interfaces/eth1", {
+        "iface_id": "eth1", "host_dev_name": "tap1"})
+    msg = fault(s, "PUT", "/actions", {"action_type": "InstanceStart"})
+    assert msg.startswith("--net tap=vx86-no-tap: "), msg
+    assert curl(s, "GET", "/")[1]["state"] == "Not started"
 
 
 def test_clients_do_not_stall_each_other(vx86):
