@@ -10,6 +10,7 @@
 #include "boot/acpi.h"
 #include "boot/boot.h"
 #include "host/host.h"
+#include "machine/api/api.h"
 #include "util/log.h"
 #include "util/symbols.h"
 #include "vm/config.h"
@@ -59,6 +60,14 @@ static const char usage[] =
     "                       machine, as QEMU's -machine pit=off\n"
     "  --verbose            say more (boot timer, engine details)\n"
     "\n"
+    "Firecracker's options (docs/api.md); with them --kernel may come from the API:\n"
+    "  --api-sock PATH      serve Firecracker's REST API on the Unix socket PATH;\n"
+    "                       the guest starts on PUT /actions InstanceStart\n"
+    "  --config-file FILE   Firecracker's JSON config file; the guest starts at once\n"
+    "  --no-api             no API socket (with --config-file)\n"
+    "  --id ID              the instance id GET / reports\n"
+    "vx86 --api-sock PATH ... is vx86 run --api-sock PATH ..., as firecracker is run.\n"
+    "\n"
     "On the console, Ctrl-A X quits and Ctrl-A H lists the other keys.\n"
     "Exit status: the guest's debug-exit value v as (v << 1) | 1; 0 when the guest\n"
     "powers off or resets (without --on-reboot restart) or the user quits;\n"
@@ -66,6 +75,13 @@ static const char usage[] =
     "6 engine cannot continue; 8 unhandled exit; 10 host failure.\n";
 
 static struct timespec start_time;
+
+/* Firecracker's command-line options (docs/api.md). */
+struct fc_opts {
+    const char *api_sock, *config_file, *id;
+    bool no_api;
+    bool mem_given; /* --mem: the API's initial mem_size_mib, else Firecracker's 128 */
+};
 
 static uint64_t host_ram(void)
 {
@@ -92,10 +108,14 @@ static const struct accel_ops *pick_engine(enum engine_choice choice)
     return &accel_emu_ops;
 }
 
-static int parse_run(int argc, char **argv, struct vm_config *cfg)
+static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opts *fc)
 {
     enum {
         OPT_KERNEL = 256,
+        OPT_API_SOCK, /* Firecracker's options */
+        OPT_CONFIG_FILE,
+        OPT_NO_API,
+        OPT_ID,
         OPT_INITRD,
         OPT_ENGINE,
         OPT_MEM,
@@ -117,6 +137,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"api-sock", required_argument, NULL, OPT_API_SOCK},
+        {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
+        {"no-api", no_argument, NULL, OPT_NO_API},
+        {"id", required_argument, NULL, OPT_ID},
         {"initrd", required_argument, NULL, OPT_INITRD},
         {"engine", required_argument, NULL, OPT_ENGINE},
         {"mem", required_argument, NULL, OPT_MEM},
@@ -152,6 +176,18 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         case OPT_KERNEL:
             cfg->kernel = optarg;
             break;
+        case OPT_API_SOCK:
+            fc->api_sock = optarg;
+            break;
+        case OPT_CONFIG_FILE:
+            fc->config_file = optarg;
+            break;
+        case OPT_NO_API:
+            fc->no_api = true;
+            break;
+        case OPT_ID:
+            fc->id = optarg;
+            break;
         case OPT_INITRD:
             cfg->initrd = optarg;
             break;
@@ -162,6 +198,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         case OPT_MEM:
             if (config_parse_mem(optarg, host_ram(), &cfg->mem_size))
                 return -EINVAL;
+            fc->mem_given = true;
             break;
         case OPT_CPUS:
             if (config_parse_cpus(optarg, &cfg->cpus))
@@ -232,6 +269,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg)
         log_err("%s: unexpected argument (vx86 run --help lists the options)", argv[optind]);
         return -EINVAL;
     }
+    if (fc->api_sock || fc->config_file || fc->no_api)
+        return 0;
     if (!cfg->kernel) {
         log_err("run: --kernel FILE is required");
         return -EINVAL;
@@ -247,11 +286,12 @@ struct profile_out {
 
 /*
  * One boot of the guest: a fresh VM, the kernel and tables loaded, run to
- * the end. *reset says whether it ended by a guest reset.
+ * the end. *reset says whether it ended by a guest reset; *ran is set once
+ * the guest runs, which the first boot tells api (if not NULL).
  */
 static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
                      const struct boot_image *img, bool first, bool *reset,
-                     struct profile_out *prof)
+                     struct profile_out *prof, struct api_server *api, bool *ran)
 {
     struct vm vm = {.start = start_time, .stop_fd = -1};
     struct acpi_mmio_dev devs[VIRTIO_MMIO_MAX];
@@ -275,6 +315,9 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
     }
     if (vm_create_vcpus(&vm, &boot) || (first && console_init(cfg->serial)))
         goto out;
+    if (first && api)
+        api_server_started(api, 0, NULL);
+    *ran = true;
     status = vm_run(&vm);
     *reset = vm.reset && !vm.signalled;
     if (prof->f) {
@@ -289,9 +332,14 @@ out:
     return status;
 }
 
-static int cmd_run(int argc, char **argv)
+/*
+ * Runs the guest of cfg to its end (and again on resets with --on-reboot
+ * restart): what `vx86 run` does, and InstanceStart. With api, tells it once
+ * the guest runs; *ran says whether it did.
+ */
+static int run_guest(const struct vm_config *cfgp, struct api_server *api, bool *ran)
 {
-    struct vm_config cfg;
+    const struct vm_config cfg = *cfgp;
     struct boot_image img = {0};
     const struct accel_ops *accel;
     uint8_t *data = NULL, *initrd = NULL;
@@ -299,8 +347,7 @@ static int cmd_run(int argc, char **argv)
     int status = VX86_EBADINPUT;
     bool reset, first = true;
 
-    if (parse_run(argc, argv, &cfg))
-        return VX86_EBADINPUT;
+    *ran = false;
     if (boot_read_file(cfg.kernel, cfg.mem_size, &data, &img.size))
         return VX86_EBADINPUT;
     if (cfg.initrd && boot_read_file(cfg.initrd, cfg.mem_size, &initrd, &img.initrd_size))
@@ -330,7 +377,7 @@ static int cmd_run(int argc, char **argv)
     }
     /* The images stay in memory so that a restart boots the same ones. */
     for (;;) {
-        status = boot_once(&cfg, accel, &img, first, &reset, &prof);
+        status = boot_once(&cfg, accel, &img, first, &reset, &prof, api, ran);
         if (!reset || cfg.on_reboot != ON_REBOOT_RESTART)
             break;
         log_info("restarting the guest (--on-reboot restart)");
@@ -349,6 +396,98 @@ out:
     return status;
 }
 
+/* --config-file FILE into v. */
+static int load_config_file(struct api_vmm *v, const char *path)
+{
+    uint8_t *text;
+    size_t len;
+    char err[320];
+
+    if (boot_read_file(path, 1 << 20, &text, &len))
+        return -EINVAL;
+    if (api_load_config(v, (const char *)text, len, err, sizeof(err))) {
+        log_err("--config-file %s: %s", path, err);
+        free(text);
+        return -EINVAL;
+    }
+    free(text);
+    return 0;
+}
+
+/*
+ * Firecracker's way: the guest's configuration comes from --config-file
+ * and/or the API socket; the command line gives the rest (engine, console).
+ * The guest runs on this thread, as with `vx86 run`, once it is complete.
+ */
+static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
+{
+    struct api_vmm v;
+    struct api_server *api = NULL;
+    struct vm_config cfg;
+    char err[320];
+    int status = VX86_EBADINPUT, ret = 0;
+    bool ran = false;
+
+    if (fc->no_api && (fc->api_sock || !fc->config_file)) {
+        log_err("--no-api: needs --config-file and excludes --api-sock");
+        return VX86_EBADINPUT;
+    }
+    if (base->nr_disks || base->net.mode != NET_NONE) {
+        log_err("%s: with --api-sock or --config-file, drives and network interfaces come "
+                "from the API or the config file",
+                base->nr_disks ? "--disk" : "--net");
+        return VX86_EBADINPUT;
+    }
+    if (api_vmm_init(&v, base, fc->id, fc->mem_given ? base->mem_size >> 20 : 128,
+                     host_ram() >> 20, VX86_VERSION)) {
+        log_err("out of memory");
+        return VX86_EHOST;
+    }
+    if (fc->config_file) {
+        if (load_config_file(&v, fc->config_file))
+            goto out;
+        if (api_vmm_build(&v, &cfg, err, sizeof(err))) {
+            log_err("--config-file %s: %s", fc->config_file, err);
+            goto out;
+        }
+        v.state = API_STARTING;
+    }
+    if (fc->api_sock && api_server_start(&api, fc->api_sock, &v))
+        goto out;
+    /* A start that fails leaves the API up for another InstanceStart; with
+     * --config-file it ends vx86, as the command line's would. */
+    for (bool once = fc->config_file != NULL; !ran; once = false) {
+        if (!once && (!api || (ret = api_server_wait_start(api, &cfg)))) {
+            /* As a signal while the guest runs: the user quit. */
+            if (ret == -EINTR)
+                status = VX86_OK;
+            break;
+        }
+        status = run_guest(&cfg, api, &ran);
+        if (!ran && api)
+            api_server_started(api, -EINVAL, log_last_error());
+        if (!ran && once)
+            break;
+    }
+out:
+    api_server_stop(api);
+    api_vmm_free(&v);
+    return status;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct vm_config cfg;
+    struct fc_opts fc = {0};
+    bool ran;
+
+    if (parse_run(argc, argv, &cfg, &fc))
+        return VX86_EBADINPUT;
+    if (fc.api_sock || fc.config_file || fc.no_api)
+        return cmd_api(&cfg, &fc);
+    return run_guest(&cfg, NULL, &ran);
+}
+
 int main(int argc, char **argv)
 {
     clock_gettime(CLOCK_MONOTONIC, &start_time);
@@ -364,10 +503,16 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
+    /* Kata Containers reads the version of Firecracker from the second
+     * word of this line. */
     if (!strcmp(argv[1], "--version")) {
-        puts("vx86 " VX86_VERSION);
+        puts("Firecracker v" API_FIRECRACKER_VERSION " (vx86 " VX86_VERSION
+             ", Firecracker-compatible API)");
         return 0;
     }
+    /* Orchestrators start firecracker --api-sock PATH ...: the same here. */
+    if (!strncmp(argv[1], "--", 2))
+        return cmd_run(argc, argv);
     log_err("%s: unknown command (run or host; vx86 --help for more)", argv[1]);
     return VX86_EBADINPUT;
 }

@@ -1,0 +1,457 @@
+#include "machine/api/api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "machine/api/http.h"
+#include "util/log.h"
+
+#define IN_CAP (HTTP_MAX_HEAD + HTTP_MAX_BODY)
+
+struct conn {
+    int fd;   /* -1: a free slot */
+    char *in; /* IN_CAP bytes */
+    size_t in_len;
+    char *out; /* the answer being sent; NULL when none */
+    size_t out_len, out_off;
+    bool eof;            /* the client closed its end: answer what came, then close */
+    bool close_after;    /* close once out is sent */
+    bool continue_sent;  /* 100 Continue went out for the request at the head of in */
+    bool waiting;        /* its InstanceStart waits for the main thread */
+    bool waiting_keep;   /* that request's keep-alive */
+    size_t waiting_size; /* that request's length in in */
+};
+
+struct api_server {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int listen_fd, wake_fd; /* wake_fd: eventfd, the main thread's news */
+    int sig_fd;             /* signalfd: SIGTERM, SIGINT, SIGHUP before the guest runs */
+    pthread_t thread;
+    struct api_vmm *v;
+    struct conn conns[API_MAX_CONNS];
+
+    pthread_mutex_t lock; /* guards the fields below */
+    pthread_cond_t cond;  /* the main thread waits on it */
+    bool start_pending;   /* InstanceStart accepted; cfg is for the main thread */
+    struct vm_config cfg;
+    bool result_ready; /* the main thread's answer to it */
+    int result_err;
+    char result_msg[320];
+    bool stop, ended;
+    int signo; /* the signal that came before the guest ran; 0 if none */
+};
+
+static void conn_close(struct conn *c)
+{
+    close(c->fd);
+    free(c->in);
+    free(c->out);
+    *c = (struct conn){.fd = -1};
+}
+
+/* Queues an answer; the connection reads no more requests until it is sent. */
+static void respond(struct conn *c, int status, const char *body, size_t len, bool keep)
+{
+    size_t cap = len + 256;
+    int n;
+
+    c->out = malloc(cap);
+    if (!c->out || (n = http_response(c->out, cap, status, body, len, keep)) < 0) {
+        free(c->out);
+        c->out = NULL;
+        c->close_after = true;
+        return;
+    }
+    c->out_len = (size_t)n;
+    c->out_off = 0;
+    if (!keep)
+        c->close_after = true;
+}
+
+static void respond_reply(struct conn *c, struct api_reply *r, bool keep)
+{
+    respond(c, r->status, r->body, r->len, keep);
+    api_reply_free(r);
+}
+
+static void consume(struct conn *c, size_t n)
+{
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+    c->continue_sent = false;
+}
+
+/* Hands an accepted InstanceStart to the main thread. */
+static void start(struct api_server *s, struct conn *c, const struct http_request *req)
+{
+    struct api_reply r;
+    struct vm_config cfg;
+    char err[320];
+
+    if (api_vmm_build(s->v, &cfg, err, sizeof(err))) {
+        s->v->state = API_NOT_STARTED;
+        api_error_reply(&r, err);
+        respond_reply(c, &r, req->keep_alive);
+        consume(c, req->size);
+        return;
+    }
+    c->waiting = true;
+    c->waiting_keep = req->keep_alive;
+    c->waiting_size = req->size;
+    pthread_mutex_lock(&s->lock);
+    s->cfg = cfg;
+    s->start_pending = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Answers the requests complete in c->in, one at a time. */
+static void process(struct api_server *s, struct conn *c)
+{
+    while (!c->out && !c->waiting && !c->close_after) {
+        struct http_request req;
+        struct api_reply r;
+        int ret = http_parse(c->in, c->in_len, &req);
+
+        if (ret == -EAGAIN) {
+            if (c->eof && c->in_len) /* cut short: there is nothing to answer */
+                c->close_after = true;
+            else if (req.head_done && req.expect_continue && !c->continue_sent) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+                c->out = malloc(sizeof(cont));
+                if (c->out) {
+                    memcpy(c->out, cont, sizeof(cont) - 1);
+                    c->out_len = sizeof(cont) - 1;
+                    c->out_off = 0;
+                }
+                c->continue_sent = true;
+            }
+            return;
+        }
+        if (ret) {
+            api_error_reply(&r, req.error);
+            r.status = req.status;
+            respond_reply(c, &r, false);
+            return;
+        }
+        api_handle(s->v, req.method, req.path, req.body, req.body_len, &r);
+        if (r.action == API_START) {
+            start(s, c, &req);
+            continue;
+        }
+        respond_reply(c, &r, req.keep_alive);
+        consume(c, req.size);
+    }
+}
+
+/* The main thread's answer to the InstanceStart in flight. */
+static void start_result(struct api_server *s)
+{
+    struct api_reply r = {.status = 204};
+    struct conn *c = NULL;
+    int err;
+
+    pthread_mutex_lock(&s->lock);
+    if (!s->result_ready) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    s->result_ready = false;
+    err = s->result_err;
+    if (err)
+        api_error_reply(&r, s->result_msg);
+    pthread_mutex_unlock(&s->lock);
+    s->v->state = err ? API_NOT_STARTED : API_RUNNING;
+    for (int i = 0; i < API_MAX_CONNS; i++)
+        if (s->conns[i].fd >= 0 && s->conns[i].waiting)
+            c = &s->conns[i];
+    if (!c) { /* the client left, or --config-file started the guest */
+        api_reply_free(&r);
+        return;
+    }
+    c->waiting = false;
+    respond_reply(c, &r, c->waiting_keep);
+    consume(c, c->waiting_size);
+}
+
+static void take_signal(struct api_server *s)
+{
+    struct signalfd_siginfo si;
+
+    if (read(s->sig_fd, &si, sizeof(si)) != sizeof(si))
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->signo = (int)si.ssi_signo;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void accept_all(struct api_server *s)
+{
+    for (;;) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
+
+        if (fd < 0)
+            return;
+        for (i = 0; i < API_MAX_CONNS && s->conns[i].fd >= 0; i++)
+            ;
+        if (i == API_MAX_CONNS || !(s->conns[i].in = malloc(IN_CAP))) {
+            close(fd);
+            continue;
+        }
+        s->conns[i].fd = fd;
+    }
+}
+
+static void conn_read(struct api_server *s, struct conn *c)
+{
+    ssize_t n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
+
+    if (n > 0)
+        c->in_len += (size_t)n;
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        c->eof = true;
+    process(s, c);
+}
+
+static void conn_write(struct api_server *s, struct conn *c)
+{
+    ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            conn_close(c);
+        return;
+    }
+    c->out_off += (size_t)n;
+    if (c->out_off < c->out_len)
+        return;
+    free(c->out);
+    c->out = NULL;
+    process(s, c);
+}
+
+static void *api_thread(void *arg)
+{
+    struct api_server *s = arg;
+    struct pollfd pfd[API_MAX_CONNS + 3];
+    int map[API_MAX_CONNS + 3];
+
+    for (;;) {
+        int n = 0;
+
+        pthread_mutex_lock(&s->lock);
+        bool stop = s->stop;
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            break;
+        pfd[n++] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
+        pfd[n++] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+        /* Once the guest is handed over, the console's loop takes them. */
+        pfd[n++] = (struct pollfd){.fd = s->v->state == API_NOT_STARTED ? s->sig_fd : -1,
+                                   .events = POLLIN};
+        for (int i = 0; i < API_MAX_CONNS; i++) {
+            struct conn *c = &s->conns[i];
+
+            if (c->fd < 0)
+                continue;
+            if (!c->out && (c->close_after || (c->eof && !c->waiting))) {
+                conn_close(c);
+                continue;
+            }
+            short ev = c->out ? POLLOUT : 0;
+
+            if (!c->eof && c->in_len < IN_CAP && !c->out)
+                ev |= POLLIN;
+            /* Waiting for the main thread: POLLHUP alone would spin. */
+            if (!ev)
+                continue;
+            map[n] = i;
+            pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+        }
+        if (poll(pfd, (nfds_t)n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_err("--api-sock: poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[0].revents) {
+            uint64_t count;
+
+            if (read(s->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+                break;
+            start_result(s);
+        }
+        if (pfd[1].revents)
+            accept_all(s);
+        if (pfd[2].revents)
+            take_signal(s);
+        for (int k = 3; k < n; k++) {
+            struct conn *c = &s->conns[map[k]];
+
+            if (c->fd < 0 || pfd[k].fd != c->fd)
+                continue;
+            if (pfd[k].revents & (POLLERR | POLLNVAL)) {
+                conn_close(c);
+                continue;
+            }
+            if (pfd[k].revents & POLLOUT)
+                conn_write(s, c);
+            else if (pfd[k].revents & (POLLIN | POLLHUP))
+                conn_read(s, c);
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    s->ended = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int api_server_start(struct api_server **out, const char *path, struct api_vmm *v)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct api_server *s;
+    sigset_t all, old, quit;
+    int ret;
+
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        log_err("--api-sock %s: a socket path has at most %zu characters", path,
+                sizeof(addr.sun_path) - 1);
+        return -ENAMETOOLONG;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        log_err("--api-sock %s: out of memory", path);
+        return -ENOMEM;
+    }
+    strcpy(s->path, path);
+    strcpy(addr.sun_path, path);
+    s->v = v;
+    s->wake_fd = s->sig_fd = -1;
+    for (int i = 0; i < API_MAX_CONNS; i++)
+        s->conns[i].fd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->listen_fd < 0) {
+        ret = -errno;
+        log_err("--api-sock %s: socket: %s", path, strerror(errno));
+        goto out_free;
+    }
+    if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        ret = -errno;
+        log_err("--api-sock %s: %s%s", path, strerror(errno),
+                errno == EADDRINUSE ? " (remove the old socket first)" : "");
+        goto out_close;
+    }
+    /* As console_init: these signals are taken from a signalfd, never
+     * delivered, in this thread and the ones it starts. */
+    sigemptyset(&quit);
+    sigaddset(&quit, SIGTERM);
+    sigaddset(&quit, SIGINT);
+    sigaddset(&quit, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &quit, NULL);
+    if (listen(s->listen_fd, 16) < 0 || (s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+        (s->sig_fd = signalfd(-1, &quit, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+        ret = -errno;
+        log_err("--api-sock %s: %s", path, strerror(errno));
+        goto out_unlink;
+    }
+    /* The thread starts with every signal blocked: SIGTERM and friends
+     * belong to the console's loop (vm/console.h). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    ret = -pthread_create(&s->thread, NULL, api_thread, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ret) {
+        log_err("--api-sock %s: cannot start its thread: %s", path, strerror(-ret));
+        goto out_unlink;
+    }
+    *out = s;
+    return 0;
+out_unlink:
+    unlink(path);
+out_close:
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    if (s->sig_fd >= 0)
+        close(s->sig_fd);
+    close(s->listen_fd);
+out_free:
+    free(s);
+    return ret;
+}
+
+int api_server_wait_start(struct api_server *s, struct vm_config *cfg)
+{
+    int ret = 0;
+
+    pthread_mutex_lock(&s->lock);
+    while (!s->start_pending && !s->ended && !s->signo)
+        pthread_cond_wait(&s->cond, &s->lock);
+    if (s->signo) {
+        log_err("terminating on signal %d before the guest ran", s->signo);
+        ret = -EINTR;
+    } else if (s->start_pending) {
+        *cfg = s->cfg;
+        s->start_pending = false;
+    } else {
+        ret = -EIO;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ret;
+}
+
+static void wake(struct api_server *s)
+{
+    uint64_t one = 1;
+
+    if (write(s->wake_fd, &one, sizeof(one)) < 0)
+        log_err("--api-sock: cannot wake the API thread: %s", strerror(errno));
+}
+
+void api_server_started(struct api_server *s, int err, const char *msg)
+{
+    pthread_mutex_lock(&s->lock);
+    s->result_ready = true;
+    s->result_err = err;
+    snprintf(s->result_msg, sizeof(s->result_msg), "%s",
+             msg && *msg ? msg : "the machine could not be built (vx86's standard error says why)");
+    pthread_mutex_unlock(&s->lock);
+    wake(s);
+}
+
+void api_server_stop(struct api_server *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_mutex_unlock(&s->lock);
+    wake(s);
+    pthread_join(s->thread, NULL);
+    for (int i = 0; i < API_MAX_CONNS; i++)
+        if (s->conns[i].fd >= 0)
+            conn_close(&s->conns[i]);
+    close(s->listen_fd);
+    close(s->wake_fd);
+    close(s->sig_fd);
+    unlink(s->path);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+}
