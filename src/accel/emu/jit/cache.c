@@ -158,6 +158,22 @@ void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len)
     emu_code_written(cpu, p, len);
 }
 
+const void *emu_jit_next(struct emu_cpu *cpu)
+{
+    struct emu_block *b;
+
+    if (cpu->halted || cpu->triple_fault || cpu->intr_shadow || emu_debug_on(cpu) ||
+        emu_events_due(cpu))
+        return NULL;
+    cpu->jit_ctx = jit_ctx(cpu);
+    cpu->jit_ctx_g = jit_ctx_global(cpu);
+    b = emu_jit_cached(cpu);
+    if (!b)
+        return NULL;
+    cpu->code_changed = false; /* as at the block loop's entry into b */
+    return b->jit;
+}
+
 void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b)
 {
     typedef void *entry_fn(struct emu_cpu * cpu, const void *code);

@@ -59,4 +59,13 @@ static inline uint64_t jit_ctx_global(const struct emu_cpu *cpu)
 /* emu_code_written for translated code, which cannot call an inline. */
 void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len);
 
+/* For translated code at a block's end that the jump cache did not settle
+ * inline (after an instruction of the generic groups, which may change the
+ * mode, the mappings or the events due; or a jump-cache entry made under
+ * an older map_epoch): the translation to go on with at cpu->rip, or NULL
+ * to leave for the block loop. The decisions are the block loop's (its
+ * loop test, emu_events_due, find's jump cache), so that the block loop
+ * regains control where it would have. */
+const void *emu_jit_next(struct emu_cpu *cpu);
+
 #endif

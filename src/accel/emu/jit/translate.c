@@ -410,11 +410,28 @@ static void leave(struct tr *t)
     jmp_exit(t);
 }
 
-/* Leaves from the translation's main path (cpu->rip set). */
+/* With emu_cpu up to date and cpu->rip set: goes on with the translation
+ * emu_jit_next finds, or leaves. */
+static void next_or_leave(struct tr *t)
+{
+    uint8_t *none;
+
+    mov_rr(&t->b, 8, HR_RDI, HR_RBX);
+    mov_imm(&t->b, HR_RAX, (uintptr_t)emu_jit_next);
+    call_r(&t->b, HR_RAX);
+    test_rr(&t->b, 8, HR_RAX, HR_RAX);
+    none = jcc32(&t->b, CC_E);
+    jmp_r(&t->b, HR_RAX);
+    jit_bind(&t->b, none);
+    leave(t);
+}
+
+/* Leaves from the translation's main path (cpu->rip set), after an
+ * instruction of the generic groups: emu_jit_next decides. */
 void tr_exit_indirect(struct tr *t)
 {
     write_back(t, t->dirty);
-    leave(t);
+    next_or_leave(t);
 }
 
 /* Jumps to the jump cache's translation for the guest RIP in RAX (also in
@@ -441,7 +458,7 @@ static void jump_cached(struct tr *t)
     jmp_m(&t->b, jm(HR_RDX, 16));
     jit_bind(&t->b, miss[0]);
     jit_bind(&t->b, miss[1]);
-    leave(t);
+    next_or_leave(t);
 }
 
 /* Leaves for the guest RIP in RAX: cpu->rip, then the jump cache. */
