@@ -340,8 +340,14 @@ bool tr_imul(struct tr *t, const struct emu_uop *u, struct kind k)
         !rm_source(t, u, k.form == FORM_RM, size, &s, &m))
         return false;
     /* CF and OF only: SF, ZF, AF and PF stay as they were, as in the
-     * interpreter (uop_alu.c's imul_form). */
-    tr_flags_overwritten(t, RFLAGS_CF | RFLAGS_OF);
+     * interpreter (uop_alu.c's imul_form); they need not reach RFLAGS when
+     * the block overwrites them before anything reads them, faults or
+     * calls C (the register form cannot fault; the memory form's probe
+     * kept them for its stub). */
+    if (tr_flags_dead_after(t))
+        t->pending = 0;
+    else
+        tr_flags_overwritten(t, RFLAGS_CF | RFLAGS_OF);
     if (k.op) {
         tr_emit(t, 0x69, size, HR_RAX, m);
         e_imm(&t->b, size, (uint32_t)u->imm);
