@@ -336,8 +336,9 @@ static unsigned run_translated(struct emu_cpu *cpu, const struct emu_block *b, u
 }
 
 /* The translation to run at CS:RIP, if any: *bp gets its block, else the
- * block for the interpreter (or NULL: emu_step). */
-static void *find(struct emu_cpu *cpu, struct emu_block *prev, unsigned left, struct emu_block **bp)
+ * block for the interpreter (or NULL: emu_step). Either runs whole, however
+ * little of the pass's budget is left. */
+static void *find(struct emu_cpu *cpu, struct emu_block *prev, struct emu_block **bp)
 {
     struct emu_block *b;
     bool flushed;
@@ -345,7 +346,7 @@ static void *find(struct emu_cpu *cpu, struct emu_block *prev, unsigned left, st
 
     /* A block translated for this RIP and context: no TLB walk or hash. */
     b = cpu->jit && !cpu->intr_shadow ? emu_jit_cached(cpu) : NULL;
-    if (b && left >= b->count) {
+    if (b) {
         cpu->stats.jit_cache_hits++;
         *bp = b;
         return b->jit;
@@ -361,7 +362,7 @@ static void *find(struct emu_cpu *cpu, struct emu_block *prev, unsigned left, st
             link(cpu, prev, b);
     }
     *bp = b;
-    if (!b || !cpu->jit || left < b->count)
+    if (!b || !cpu->jit)
         return NULL;
     code = translation(cpu, b, &flushed);
     if (flushed)
@@ -387,7 +388,7 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
                 break;
             continue;
         }
-        if (find(cpu, prev, budget - n, &b)) {
+        if (find(cpu, prev, &b)) {
             /* The previous translation's exit jumps here from now on: the
              * same page, mode and CPL, the code cache unchanged. */
             if (site && site_epoch == emu_jit_epoch(cpu) && b->jit_cpl == cpu->cpl)

@@ -206,6 +206,18 @@ struct tlb_entry {
     uint8_t shift; /* log2 of the size of the page it is part of */
 };
 
+/* The slot of linear page number vpn in each access kind's entries. By the
+ * page number alone, pages 1 MiB apart (a process's stack and heap, or two
+ * buffers) took the same slot, and which did followed the guest's address
+ * randomization: one bench/user run walked the page tables 2.7 M times,
+ * another 38 M. The next byte of the page number spreads them; pages next
+ * to each other still get different slots (vpn + 1 moves the sum by 1, 2
+ * or 3), which translated code's page-crossing test relies on. */
+static inline unsigned emu_tlb_index(uint64_t vpn)
+{
+    return (unsigned)((vpn + (vpn >> 8)) % TLB_SIZE);
+}
+
 /* A TLB entry's tag: the linear page number and whether it was checked
  * for a user-mode (CPL 3) access, plus one so that no tag is 0. */
 static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
@@ -219,8 +231,8 @@ static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
  * CR3[11:0] with CR4.PCIDE set, 0 otherwise (§4.10.1).
  *
  * Hit test (translate() in mmu.c, uop_tlb_hit in uop.h, and any machine
- * code that inlines it): with e = &cpu->tlb_cur[acc][(linear >> 12) %
- * TLB_SIZE], the access hits iff e->vpn == emu_tlb_tag(linear, cpl), and
+ * code that inlines it): with e = &cpu->tlb_cur[acc][emu_tlb_index(linear
+ * >> 12)], the access hits iff e->vpn == emu_tlb_tag(linear, cpl), and
  * then e->host (RAM) or e->gpa (MMIO) is the page. Anything else goes to
  * the full path (emu_read_lin and friends), which walks and fills.
  * cpu->tlb_cur points at the current PCID's context; it changes only in
@@ -238,7 +250,7 @@ static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
  * what the architecture allows a TLB to keep.
  */
 struct emu_tlb_ctx {
-    struct tlb_entry e[3][TLB_SIZE]; /* [enum emu_access][vpn % TLB_SIZE] */
+    struct tlb_entry e[3][TLB_SIZE]; /* [enum emu_access][emu_tlb_index(vpn)] */
     uint16_t pcid;
     uint64_t used; /* LRU stamp: the victim for a PCID without a context is the oldest */
     /* map_epoch values (see struct emu_cpu) are per context slot: slot i's

@@ -66,7 +66,7 @@ enum drop { DROP_ALL, DROP_GLOBAL, DROP_NON_GLOBAL };
 static void drop_page(struct emu_tlb_ctx *c, uint64_t linear, enum drop which)
 {
     bool scan = c->large_lo <= linear && linear <= c->large_hi;
-    int first = scan ? 0 : (int)((linear >> 12) % TLB_SIZE), last = scan ? TLB_SIZE - 1 : first;
+    int first = scan ? 0 : (int)emu_tlb_index(linear >> 12), last = scan ? TLB_SIZE - 1 : first;
 
     for (int a = 0; a < 3; a++)
         for (int i = first; i <= last; i++) {
@@ -435,8 +435,8 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
 {
     bool user = cpl == 3;
     uint64_t vpn = linear >> 12, tag = emu_tlb_tag(linear, cpl);
-    struct tlb_entry *e = &cpu->tlb_cur[acc][vpn % TLB_SIZE];
-    struct tlb_entry *g = &cpu->tlb_global.e[acc][vpn % TLB_SIZE];
+    struct tlb_entry *e = &cpu->tlb_cur[acc][emu_tlb_index(vpn)];
+    struct tlb_entry *g = &cpu->tlb_global.e[acc][emu_tlb_index(vpn)];
     uint32_t code = (acc == ACC_WRITE ? PFEC_W : 0) | (user ? PFEC_U : 0);
     struct walk w;
 
@@ -503,7 +503,7 @@ static inline struct tlb_entry *translate(struct emu_cpu *cpu, uint64_t linear, 
                                           int cpl)
 {
     uint64_t vpn = linear >> 12, tag = emu_tlb_tag(linear, cpl);
-    struct tlb_entry *e = &cpu->tlb_cur[acc][vpn % TLB_SIZE];
+    struct tlb_entry *e = &cpu->tlb_cur[acc][emu_tlb_index(vpn)];
 
     if (__builtin_expect(e->vpn == tag, 1))
         return e;

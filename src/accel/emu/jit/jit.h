@@ -71,8 +71,9 @@ struct emu_block *emu_jit_cached(struct emu_cpu *cpu);
 bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b);
 
 /* Runs translated code from b (cpu->rip == b->jit_rip) until it exits,
- * with cpu->jit_budget instructions at most (a block's instructions are
- * taken on entry; b runs even if an event is due). Returns a link site to patch to the
+ * entering blocks while cpu->jit_budget is above 0 (each takes its
+ * instructions on entry, so the last may take it below 0: the block loop
+ * too runs whole blocks; b runs even if an event is due). Returns a link site to patch to the
  * block at the new cpu->rip (a direct branch within the page), or NULL. */
 void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b);
 

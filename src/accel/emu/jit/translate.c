@@ -21,6 +21,8 @@
 #include "accel/emu/jit/tr.h"
 
 _Static_assert(sizeof(struct tlb_entry) == 32, "the probe scales the TLB index by 32");
+_Static_assert((TLB_SIZE & (TLB_SIZE - 1)) == 0 && TLB_SIZE <= (1u << 24),
+               "the probe masks emu_tlb_index computed on 32 bits");
 _Static_assert(offsetof(struct tlb_entry, vpn) == 0 && offsetof(struct tlb_entry, host) == 8,
                "the probe reads the tag, then the host address");
 _Static_assert(offsetof(struct emu_cpu, wake) == offsetof(struct emu_cpu, kicked) + 1,
@@ -488,13 +490,19 @@ static uint8_t *events_check(struct tr *t)
     return jcc32(&t->b, CC_NE);
 }
 
-/* Takes the block's instructions from jit_budget: a branch taken when it
- * has run out (refund() then gives them back). */
+/* A branch taken when jit_budget has run out; else takes the block's
+ * instructions from it. As the block loop, which runs a whole block while
+ * any of its budget is left, a block may take it below 0. */
 static uint8_t *take_budget(struct tr *t)
 {
+    uint8_t *out;
+
+    emit_rm(&t->b, 0x83, 4, JA_CMP, CPU(jit_budget));
+    e8(&t->b, 0);
+    out = jcc32(&t->b, CC_LE);
     emit_rm(&t->b, 0x81, 4, JA_SUB, CPU(jit_budget));
     e32(&t->b, t->blk->count);
-    return jcc32(&t->b, CC_S);
+    return out;
 }
 
 /* After a handler of a straight instruction: a store to code ends the
@@ -546,7 +554,6 @@ void tr_loop_back(struct tr *t, uint64_t flags)
     out_budget = take_budget(t);
     jmp_to(&t->b, t->body);
     jit_bind(&t->b, out_budget);
-    refund(t, t->blk->count);
     jit_bind(&t->b, out);
     if (flags)
         tr_merge_flags(t, flags);
@@ -640,14 +647,20 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
     }
     tr_materialize(t);
     mov_load(&t->b, 8, HR_RDI, CPU(tlb_cur)); /* the current PCID's entries */
-    /* The tag of the page of the last byte, at the index of the first
-     * byte's page: an access that runs into the next page misses, since an
-     * entry only ever holds pages of its own index (TLB_SIZE > 1). */
+    /* emu_tlb_index of the first byte's page (its low 8 bits need only
+     * the low 32 of the page number), scaled by the entry's size. */
+    mov_rr(&t->b, 8, HR_RCX, HR_RSI);
+    shift_ri(&t->b, 5, 8, HR_RCX, 12);
+    mov_rr(&t->b, 4, HR_RAX, HR_RCX);
+    shift_ri(&t->b, 5, 4, HR_RAX, 8);
+    alu_rr(&t->b, JA_ADD, 4, HR_RCX, HR_RAX);
+    alu_ri(&t->b, JA_AND, 4, HR_RCX, TLB_SIZE - 1);
+    shift_ri(&t->b, 4, 4, HR_RCX, 5);
+    /* The tag of the last byte's page at that index: an access that runs
+     * into the next page misses, since an entry only ever holds pages of
+     * its own index and the next page's is another (emu_tlb_index). */
     lea(&t->b, 8, HR_RAX, jm(HR_RSI, (int32_t)size - 1));
     shift_ri(&t->b, 5, 8, HR_RAX, 12);
-    mov_rr(&t->b, 4, HR_RCX, HR_RSI);
-    shift_ri(&t->b, 5, 4, HR_RCX, 12 - 5);
-    alu_ri(&t->b, JA_AND, 4, HR_RCX, (TLB_SIZE - 1) << 5);
     lea(&t->b, 8, HR_RAX, (struct jit_mem){HR_RAX, HR_RAX, 0, (int32_t)t->user + 1});
     alu_load(&t->b, JA_CMP, 8, HR_RAX, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb});
     tr_to_stub(t, s, CC_NE);
@@ -1007,7 +1020,6 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
             tr_exit_to(t, rip);
         }
         jit_bind(&t->b, budget_out);
-        refund(t, b->count);
         jit_bind(&t->b, out);
         jit_bind(&t->b, stale);
     }
