@@ -494,7 +494,7 @@ static uint32_t conn_rx(struct vsock *v, struct conn *c, const struct virtq_elem
         h = hdr_of(v, c,
                    c->state == C_REQUEST ? VIRTIO_VSOCK_OP_REQUEST : VIRTIO_VSOCK_OP_RESPONSE);
         c->state = c->state == C_REQUEST ? C_WAIT : C_OPEN;
-    } else if (c->readable && !c->host_eof && !(c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
+    } else if (room && c->readable && !c->host_eof && !(c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
                peer_credit(c)) {
         want = peer_credit(c) < room ? peer_credit(c) : room;
         r = recv(c->fd, v->data, want, MSG_DONTWAIT);
