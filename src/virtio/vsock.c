@@ -26,6 +26,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -73,6 +74,9 @@ _Static_assert(sizeof(struct vsock_hdr) == 44, "virtio_vsock_hdr is 44 bytes");
 #define MAX_PKT   (64u * 1024)  /* payload of one packet to the guest, Linux's cap */
 #define MAX_RST   64            /* resets waiting for a receive buffer */
 #define LINE_MAX  32            /* "CONNECT 4294967295\n" with room to spare */
+/* How long a host client waits for the guest to answer its CONNECT, as
+ * Firecracker's hybrid vsock waits. */
+#define CONNECT_TIMEOUT_MS 2000
 /* Host ports of host-initiated connections, as Firecracker numbers them. */
 #define EPHEMERAL_PORT (1u << 30)
 
@@ -97,6 +101,7 @@ struct conn {
     bool readable, writable; /* until read/write says EAGAIN (edge-triggered) */
     bool host_eof;           /* the Unix socket read 0: SHUTDOWN(SEND) due */
     bool eof_sent, wr_shut, credit_due;
+    int64_t deadline;   /* C_WAIT: when the guest's answer is late (now_ms) */
     uint32_t peer_shut; /* SHUTDOWN flags the guest sent */
     /* Host to guest: the guest's buffer space (§5.10.6.3). */
     uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
@@ -136,6 +141,14 @@ static void warn_once(struct vsock *v, const char *why)
         return;
     v->warned = true;
     log_err("virtio-vsock %d: %s (more such packets go unreported)", v->dev.index, why);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static struct conn *find(struct vsock *v, uint32_t local_port, uint32_t peer_port)
@@ -493,6 +506,8 @@ static uint32_t conn_rx(struct vsock *v, struct conn *c, const struct virtq_elem
     if (c->state == C_REQUEST || c->state == C_RESPONSE) {
         h = hdr_of(v, c,
                    c->state == C_REQUEST ? VIRTIO_VSOCK_OP_REQUEST : VIRTIO_VSOCK_OP_RESPONSE);
+        if (c->state == C_REQUEST)
+            c->deadline = now_ms() + CONNECT_TIMEOUT_MS;
         c->state = c->state == C_REQUEST ? C_WAIT : C_OPEN;
     } else if (room && c->readable && !c->host_eof && !(c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
                peer_credit(c)) {
@@ -608,6 +623,29 @@ static void vsock_pump(struct vsock *v)
     rx_fill(v);
 }
 
+/* Ends the host-initiated connections whose guest did not answer in time
+ * (an RST tells it so). With kill false, only returns the milliseconds
+ * until the next such deadline (0 if one passed), -1 if none. dev.lock
+ * held; any thread may call it. */
+static int vsock_expire(struct vsock *v, bool kill)
+{
+    int64_t now = now_ms(), next = -1;
+
+    for (unsigned i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = v->conns[i];
+        int64_t left;
+
+        if (!c || c->state != C_WAIT)
+            continue;
+        left = c->deadline > now ? c->deadline - now : 0;
+        if (!left && kill)
+            conn_kill(v, c);
+        else if (next < 0 || left < next)
+            next = left;
+    }
+    return (int)next;
+}
+
 /* One epoll event: tag and events as epoll_wait gave them. dev.lock held. */
 static void vsock_event(struct vsock *v, uint64_t tag, uint32_t events)
 {
@@ -633,9 +671,10 @@ static void *io_thread(void *arg)
 {
     struct vsock *v = arg;
     struct epoll_event ev[32];
+    int timeout = -1;
 
     for (;;) {
-        int n = epoll_wait(v->ep, ev, 32, -1);
+        int n = epoll_wait(v->ep, ev, 32, timeout);
 
         pthread_mutex_lock(&v->dev.lock);
         if (v->quit) {
@@ -644,7 +683,9 @@ static void *io_thread(void *arg)
         }
         for (int i = 0; i < n; i++)
             vsock_event(v, ev[i].data.u64, ev[i].events);
+        vsock_expire(v, true);
         vsock_pump(v);
+        timeout = vsock_expire(v, false);
         pthread_mutex_unlock(&v->dev.lock);
     }
     return NULL;

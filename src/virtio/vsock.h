@@ -6,7 +6,7 @@
  * writes "CONNECT <port>\n"; vx86 opens a stream to the guest's port and
  * answers "OK <host_port>\n" (host_port: the local port vx86 gave the
  * connection) once the guest accepts, or closes the client's socket if the
- * guest refuses or has no driver.
+ * guest refuses, has no driver, or does not answer within 2 s.
  *
  * Guest to host: a connection to CID 2 (the host), port P, becomes a
  * connect() to the Unix socket "<uds>_<P>"; the guest sees a reset if

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -275,6 +276,32 @@ static void test_host_connects(void **state)
     close(s);
 }
 
+/* A guest that leaves a REQUEST unanswered: after 2 s the host's socket
+ * closes and the guest gets an RST. */
+static void test_host_connect_times_out(void **state)
+{
+    struct fixture *f = *state;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = 10};
+    struct hdr h;
+    uint32_t port;
+    char buf[16];
+
+    driver_init(f);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->uds);
+    assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    assert_int_equal(send(s, "CONNECT 78\n", 11, 0), 11);
+    h = recv_pkt(f, NULL);
+    assert_int_equal(h.op, OP_REQUEST);
+    assert_int_equal(recv(s, buf, sizeof(buf), 0), 0);
+    port = h.src_port;
+    h = recv_pkt(f, NULL);
+    assert_rst(&h, port, 78);
+    close(s);
+}
+
 /* Each misdeed costs the guest at most its connection; the device and its
  * other connections go on. */
 static void test_hostile_packets(void **state)
@@ -362,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identity_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_connects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_connect_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_packets, setup, teardown),
     };
 
