@@ -59,7 +59,7 @@ static int do_listen(unsigned port)
 
     if (s < 0)
         return fail("socket");
-    if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 16))
+    if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 128))
         return fail("bind");
     signal(SIGCHLD, SIG_IGN);
     printf("listening %u\n", port);
