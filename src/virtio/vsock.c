@@ -75,8 +75,10 @@ _Static_assert(sizeof(struct vsock_hdr) == 44, "virtio_vsock_hdr is 44 bytes");
 #define MAX_RST   64            /* resets waiting for a receive buffer */
 #define LINE_MAX  32            /* "CONNECT 4294967295\n" with room to spare */
 /* How long a host client waits for the guest to answer its CONNECT, as
- * Firecracker's hybrid vsock waits. */
+ * Firecracker's hybrid vsock waits; as long a guest's connection waits for
+ * room in a host listener's backlog, trying again every RETRY_MS. */
 #define CONNECT_TIMEOUT_MS 2000
+#define RETRY_MS           10
 /* Host ports of host-initiated connections, as Firecracker numbers them. */
 #define EPHEMERAL_PORT (1u << 30)
 
@@ -88,8 +90,10 @@ enum conn_state {
     C_LINE,     /* a host client: its CONNECT line not read yet */
     C_REQUEST,  /* host-initiated: REQUEST to send to the guest */
     C_WAIT,     /* host-initiated: REQUEST sent, waiting for RESPONSE */
+    C_CONNECT,  /* guest-initiated: the Unix socket's backlog was full, retrying */
     C_RESPONSE, /* guest-initiated: Unix socket connected, RESPONSE to send */
     C_OPEN,
+    C_DEAD, /* the Unix socket closed; an RST to send to the guest */
 };
 
 struct conn {
@@ -101,7 +105,7 @@ struct conn {
     bool readable, writable; /* until read/write says EAGAIN (edge-triggered) */
     bool host_eof;           /* the Unix socket read 0: SHUTDOWN(SEND) due */
     bool eof_sent, wr_shut, credit_due;
-    int64_t deadline;   /* C_WAIT: when the guest's answer is late (now_ms) */
+    int64_t deadline;   /* C_WAIT, C_CONNECT: when to give up (now_ms) */
     uint32_t peer_shut; /* SHUTDOWN flags the guest sent */
     /* Host to guest: the guest's buffer space (§5.10.6.3). */
     uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
@@ -180,6 +184,10 @@ static struct vsock_hdr hdr_of(const struct vsock *v, const struct conn *c, uint
  * reaches. */
 static void queue_rst(struct vsock *v, uint64_t cid, uint32_t local_port, uint32_t peer_port)
 {
+    for (unsigned i = 0; i < v->nr_rst; i++)
+        if (v->rst[i].src_cid == cid && v->rst[i].src_port == local_port &&
+            v->rst[i].dst_port == peer_port)
+            return; /* a guest repeating itself gets one answer */
     if (v->nr_rst == MAX_RST)
         return;
     v->rst[v->nr_rst++] = (struct vsock_hdr){.src_cid = cid,
@@ -190,20 +198,35 @@ static void queue_rst(struct vsock *v, uint64_t cid, uint32_t local_port, uint32
                                              .op = VIRTIO_VSOCK_OP_RST};
 }
 
+/* Closes c's Unix socket (which also leaves the epoll set). */
+static void conn_close(struct conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->ring);
+    c->ring = NULL;
+    c->len = 0;
+}
+
 static void conn_free(struct vsock *v, struct conn *c)
 {
     v->conns[c->slot] = NULL;
-    close(c->fd); /* also leaves the epoll set */
-    free(c->ring);
+    conn_close(c);
     free(c);
 }
 
 /* Ends c at once; the guest hears an RST if it knows of c. */
 static void conn_kill(struct vsock *v, struct conn *c)
 {
-    if (c->state != C_LINE && c->state != C_REQUEST)
-        queue_rst(v, HOST_CID, c->local_port, c->peer_port);
-    conn_free(v, c);
+    if (c->state == C_LINE || c->state == C_REQUEST) {
+        conn_free(v, c);
+        return;
+    }
+    /* The slot keeps the RST until a receive buffer takes it: the shared
+     * queue may drop, and a guest waiting on this connection must hear. */
+    conn_close(c);
+    c->state = C_DEAD;
 }
 
 /* Takes ownership of fd; returns the new connection or NULL (fd closed). */
@@ -238,7 +261,7 @@ static struct conn *conn_new(struct vsock *v, int fd, enum conn_state state)
 
 /* Both directions are over, or the guest closed and everything it sent
  * reached the Unix socket: the connection ends with an RST, which a guest
- * that sent SHUTDOWN waits for (§5.10.6.5). Returns whether c is gone. */
+ * that sent SHUTDOWN waits for (§5.10.6.5). Returns whether c ended. */
 static bool conn_check_done(struct vsock *v, struct conn *c)
 {
     if (c->len)
@@ -252,7 +275,7 @@ static bool conn_check_done(struct vsock *v, struct conn *c)
 }
 
 /* Writes what the guest sent to the Unix socket, as far as it takes it.
- * Returns whether c is gone. */
+ * Returns whether c ended. */
 static bool conn_flush(struct vsock *v, struct conn *c)
 {
     while (c->len && c->writable) {
@@ -306,27 +329,36 @@ static void conn_data(struct vsock *v, struct conn *c, const struct virtq_elem *
     conn_flush(v, c);
 }
 
+/* connect() to "<uds>_<port>": 0, -EAGAIN while the listener's backlog is
+ * full (a Unix socket does not complete a connect later, as TCP does), or
+ * another -errno: nothing listens. */
+static int uds_connect(const struct vsock *v, int fd, uint32_t port)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->uds, port);
+    return connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+}
+
 /* A guest's REQUEST to the host's port: connect to "<uds>_<port>". */
 static void guest_connect(struct vsock *v, const struct vsock_hdr *h)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct conn *c;
-    int fd;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int err = fd < 0 ? -errno : uds_connect(v, fd, h->dst_port);
 
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->uds, h->dst_port);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-        /* Nothing listens (or its backlog is full): refused. */
+    if (err && err != -EAGAIN) {
         if (fd >= 0)
             close(fd);
-        queue_rst(v, HOST_CID, h->dst_port, h->src_port);
+        queue_rst(v, HOST_CID, h->dst_port, h->src_port); /* refused */
         return;
     }
-    c = conn_new(v, fd, C_RESPONSE);
+    c = conn_new(v, fd, err ? C_CONNECT : C_RESPONSE);
     if (!c) {
         queue_rst(v, HOST_CID, h->dst_port, h->src_port);
         return;
     }
+    c->deadline = now_ms() + CONNECT_TIMEOUT_MS;
     c->local_port = h->dst_port;
     c->peer_port = h->src_port;
     c->peer_buf_alloc = h->buf_alloc;
@@ -360,6 +392,14 @@ static void tx_packet(struct vsock *v, const struct virtq_elem *e)
         else if (h.op != VIRTIO_VSOCK_OP_RST)
             queue_rst(v, h.dst_cid, h.dst_port, h.src_port);
         return;
+    }
+    if (c && c->state == C_DEAD) {
+        /* Its RST is on the way; a new REQUEST on the same ports replaces
+         * it, an RST from the guest makes it moot. */
+        if (h.op != VIRTIO_VSOCK_OP_REQUEST && h.op != VIRTIO_VSOCK_OP_RST)
+            return;
+        conn_free(v, c);
+        c = NULL;
     }
     if (!c) {
         if (h.op == VIRTIO_VSOCK_OP_REQUEST)
@@ -484,6 +524,7 @@ static bool conn_wants_rx(const struct conn *c)
     switch (c->state) {
     case C_REQUEST:
     case C_RESPONSE:
+    case C_DEAD:
         return true;
     case C_OPEN:
         return c->credit_due || (c->host_eof && !c->eof_sent) ||
@@ -503,6 +544,12 @@ static uint32_t conn_rx(struct vsock *v, struct conn *c, const struct virtq_elem
     uint32_t want;
     ssize_t r;
 
+    if (c->state == C_DEAD) {
+        h = hdr_of(v, c, VIRTIO_VSOCK_OP_RST);
+        virtq_elem_write(e, 0, &h, HDR_LEN);
+        conn_free(v, c);
+        return HDR_LEN;
+    }
     if (c->state == C_REQUEST || c->state == C_RESPONSE) {
         h = hdr_of(v, c,
                    c->state == C_REQUEST ? VIRTIO_VSOCK_OP_REQUEST : VIRTIO_VSOCK_OP_RESPONSE);
@@ -519,7 +566,7 @@ static uint32_t conn_rx(struct vsock *v, struct conn *c, const struct virtq_elem
         }
         if (r < 0) {
             conn_kill(v, c);
-            return 0;
+            return conn_rx(v, c, e); /* its RST */
         }
         if (r == 0) {
             c->host_eof = true;
@@ -623,24 +670,41 @@ static void vsock_pump(struct vsock *v)
     rx_fill(v);
 }
 
-/* Ends the host-initiated connections whose guest did not answer in time
- * (an RST tells it so). With kill false, only returns the milliseconds
- * until the next such deadline (0 if one passed), -1 if none. dev.lock
- * held; any thread may call it. */
-static int vsock_expire(struct vsock *v, bool kill)
+/* With act, tries the guest's waiting connects again and ends those, and
+ * the host-initiated connections whose guest did not answer, that are past
+ * their deadline (an RST tells the guest). Returns the milliseconds until
+ * one of them needs this again (0: now), -1 if none. dev.lock held; any
+ * thread may call it. */
+static int vsock_timers(struct vsock *v, bool act)
 {
     int64_t now = now_ms(), next = -1;
 
     for (unsigned i = 0; i < MAX_CONNS; i++) {
         struct conn *c = v->conns[i];
         int64_t left;
+        int err;
 
-        if (!c || c->state != C_WAIT)
+        if (!c || (c->state != C_WAIT && c->state != C_CONNECT))
             continue;
+        if (act && c->state == C_CONNECT) {
+            err = uds_connect(v, c->fd, c->local_port);
+            if (!err) {
+                c->state = C_RESPONSE;
+                continue;
+            }
+            if (err != -EAGAIN) {
+                conn_kill(v, c);
+                continue;
+            }
+        }
         left = c->deadline > now ? c->deadline - now : 0;
-        if (!left && kill)
+        if (!left && act) {
             conn_kill(v, c);
-        else if (next < 0 || left < next)
+            continue;
+        }
+        if (c->state == C_CONNECT && left > RETRY_MS)
+            left = RETRY_MS;
+        if (next < 0 || left < next)
             next = left;
     }
     return (int)next;
@@ -683,9 +747,9 @@ static void *io_thread(void *arg)
         }
         for (int i = 0; i < n; i++)
             vsock_event(v, ev[i].data.u64, ev[i].events);
-        vsock_expire(v, true);
+        vsock_timers(v, true);
         vsock_pump(v);
-        timeout = vsock_expire(v, false);
+        timeout = vsock_timers(v, false);
         pthread_mutex_unlock(&v->dev.lock);
     }
     return NULL;

@@ -302,6 +302,37 @@ static void test_host_connect_times_out(void **state)
     close(s);
 }
 
+/* With every receive buffer full and more RSTs for unknown connections
+ * than the device keeps, the RST that ends a real connection still comes. */
+static void test_rst_of_a_connection_is_never_dropped(void **state)
+{
+    struct fixture *f = *state;
+    int l = host_listener(f, HOST_PORT), c;
+    bool found = false;
+    struct hdr h;
+
+    driver_init(f);
+    h = guest_hdr(OP_REQUEST, 20, HOST_PORT, 0);
+    send_pkt(f, &h, NULL, 0);
+    assert_int_equal(recv_pkt(f, NULL).op, OP_RESPONSE);
+    c = accept(l, NULL, NULL);
+    for (uint32_t port = 100; port < 200; port++) {
+        h = guest_hdr(OP_RW, port, 9, 1);
+        send_pkt(f, &h, "x", 1);
+    }
+    h = guest_hdr(OP_SHUTDOWN, 20, HOST_PORT, 0);
+    h.flags = 3;
+    send_pkt(f, &h, NULL, 0);
+    for (int n = 0; n < 200 && !found; n++) {
+        h = recv_pkt(f, NULL);
+        assert_int_equal(h.op, OP_RST);
+        found = h.dst_port == 20;
+    }
+    assert_true(found);
+    close(c);
+    close(l);
+}
+
 /* Each misdeed costs the guest at most its connection; the device and its
  * other connections go on. */
 static void test_hostile_packets(void **state)
@@ -390,6 +421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_guest_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_connect_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rst_of_a_connection_is_never_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_packets, setup, teardown),
     };
 
