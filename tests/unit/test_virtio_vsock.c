@@ -302,6 +302,39 @@ static void test_host_connect_times_out(void **state)
     close(s);
 }
 
+/* A host listener whose backlog is full: the guest's connection waits for
+ * room (a Unix socket's connect does not), and gets it once the listener
+ * accepts. */
+static void test_guest_connect_waits_for_the_backlog(void **state)
+{
+    struct fixture *f = *state;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int l = host_listener(f, HOST_PORT), first = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int a, b;
+    uint16_t rx;
+    struct hdr h;
+
+    assert_int_equal(listen(l, 0), 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", f->uds, HOST_PORT);
+    assert_int_equal(connect(first, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    driver_init(f);
+    rx = ring_used_idx(&f->vm, 0);
+    h = guest_hdr(OP_REQUEST, 30, HOST_PORT, 0);
+    send_pkt(f, &h, NULL, 0);
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+    assert_int_equal(ring_used_idx(&f->vm, 0), rx); /* no answer yet */
+    a = accept(l, NULL, NULL);
+    h = recv_pkt(f, NULL);
+    assert_int_equal(h.op, OP_RESPONSE);
+    assert_int_equal(h.dst_port, 30);
+    b = accept(l, NULL, NULL);
+    assert_true(a >= 0 && b >= 0);
+    close(a);
+    close(b);
+    close(first);
+    close(l);
+}
+
 /* With every receive buffer full and more RSTs for unknown connections
  * than the device keeps, the RST that ends a real connection still comes. */
 static void test_rst_of_a_connection_is_never_dropped(void **state)
@@ -421,6 +454,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_guest_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_connect_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_connect_waits_for_the_backlog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rst_of_a_connection_is_never_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_packets, setup, teardown),
     };
