@@ -27,15 +27,19 @@ MIB = 1 << 20
 ECHO_PORT = 1234  # the guest's echo server
 H_ECHO = 52       # socat's echo server at UDS_52, for the guest's clients
 H_NONE = 53       # nothing listens at UDS_53
+H_SHUT = 54       # socat at UDS_54 closes each connection at once
 H_DONE = 99       # the guest waits on it until the host is done
 
 # The guest: its echo server, then three clients at once to the host's echo
-# server, each sending the same 1 MiB, a refused connection, READY, and a
-# wait until the host closes port H_DONE.
+# server, each sending the same 1 MiB, and with them five to a host server
+# that hangs up (they must end, not wait for credit forever), a refused
+# connection, READY, and a wait until the host closes port H_DONE.
 GUEST = (f"vsock-guest listen {ECHO_PORT} & sleep 0.3;"
          f" head -c {MIB} /dev/urandom >/tmp/x;"
          " p=; for i in 1 2 3; do"
-         f" vsock-guest connect 2 {H_ECHO} </tmp/x >/tmp/y$i & p=$p' '$!; done; wait $p;"
+         f" vsock-guest connect 2 {H_ECHO} </tmp/x >/tmp/y$i & p=$p' '$!; done;"
+         " for i in 1 2 3 4 5; do"
+         f" vsock-guest connect 2 {H_SHUT} </tmp/x >/dev/null 2>&1 & p=$p' '$!; done; wait $p;"
          " echo sums $(md5sum </tmp/x) $(md5sum </tmp/y1) $(md5sum </tmp/y2)"
          " $(md5sum </tmp/y3);"
          f" vsock-guest connect 2 {H_NONE} </dev/null; echo refused $?;"
@@ -151,12 +155,14 @@ def test_vsock(tmp_path, initramfs, transport):
     uds = tmp_path / "v.sock"
     socat = subprocess.Popen(["socat", "-t", "60", f"UNIX-LISTEN:{uds}_{H_ECHO},fork",
                               "EXEC:cat"], stderr=subprocess.DEVNULL)
+    shut = subprocess.Popen(["socat", f"UNIX-LISTEN:{uds}_{H_SHUT},fork", "SYSTEM:exit 0"],
+                            stderr=subprocess.DEVNULL)
     done = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     done.bind(f"{uds}_{H_DONE}")
     done.listen(1)
     try:
         for _ in range(100):
-            if os.path.exists(f"{uds}_{H_ECHO}"):
+            if os.path.exists(f"{uds}_{H_ECHO}") and os.path.exists(f"{uds}_{H_SHUT}"):
                 break
             threading.Event().wait(0.05)
         g = Guest(initramfs, uds, transport)
@@ -206,8 +212,9 @@ def test_vsock(tmp_path, initramfs, transport):
         finally:
             status = g.finish()
     finally:
-        socat.kill()
-        socat.wait()
+        for p in (socat, shut):
+            p.kill()
+            p.wait()
         done.close()
     assert status == 0, g
     sums = g.value("sums")
