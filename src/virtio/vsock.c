@@ -32,10 +32,11 @@
 #include "util/log.h"
 #include "vm/vm.h"
 
-/* §5.10.2 queues, §5.10.3 feature bits. */
+/* §5.10.2 queues, §5.10.3 feature bits. The event queue (2) stays
+ * unused: its one event, TRANSPORT_RESET (§5.10.6.6), follows a migration,
+ * which vx86 does not do. */
 #define RXQ   0
 #define TXQ   1
-#define EVTQ  2
 #define NR_VQ 3
 
 #define VIRTIO_VSOCK_F_STREAM 0
@@ -179,9 +180,10 @@ static struct vsock_hdr hdr_of(const struct vsock *v, const struct conn *c, uint
                               .fwd_cnt = c->fwd_cnt};
 }
 
-/* Queues an RST from (cid, local_port) to the guest's peer_port; dropped
- * when MAX_RST wait, which only a guest that posts no receive buffers
- * reaches. */
+/* Queues an RST from (cid, local_port) to the guest's peer_port, the answer
+ * to a packet for no connection; dropped when MAX_RST wait, which only a
+ * guest that posts no receive buffers reaches. A connection's own RST
+ * waits in its slot instead (conn_kill). */
 static void queue_rst(struct vsock *v, uint64_t cid, uint32_t local_port, uint32_t peer_port)
 {
     for (unsigned i = 0; i < v->nr_rst; i++)
