@@ -684,12 +684,12 @@ static int vsock_timers(struct vsock *v, bool act)
     for (unsigned i = 0; i < MAX_CONNS; i++) {
         struct conn *c = v->conns[i];
         int64_t left;
-        int err;
 
         if (!c || (c->state != C_WAIT && c->state != C_CONNECT))
             continue;
         if (act && c->state == C_CONNECT) {
-            err = uds_connect(v, c->fd, c->local_port);
+            int err = uds_connect(v, c->fd, c->local_port);
+
             if (!err) {
                 c->state = C_RESPONSE;
                 continue;
