@@ -44,6 +44,9 @@ static const char usage[] =
     "                       a virtio-net NIC on a TAP interface or libslirp\n"
     "  --transport pci|mmio how the virtio devices attach: PCI functions with\n"
     "                       MSI-X (default) or virtio-mmio windows\n"
+    "  --vsock cid=N,uds=PATH  a virtio-vsock device, guest CID N; host clients\n"
+    "                       connect to the Unix socket PATH and send CONNECT PORT,\n"
+    "                       guest connections to host port P go to PATH_P\n"
     "  --testdev            QEMU's test devices for kvm-unit-tests: pc-testdev\n"
     "                       (ports 0xe0-0xeb, 0x2000-0x2017, MMIO 0xff000000)\n"
     "                       and pci-testdev\n"
@@ -127,6 +130,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         OPT_DISK,
         OPT_NET,
         OPT_TRANSPORT,
+        OPT_VSOCK,
         OPT_TESTDEV,
         OPT_IOMMU,
         OPT_DEVICE,
@@ -152,6 +156,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         {"disk", required_argument, NULL, OPT_DISK},
         {"net", required_argument, NULL, OPT_NET},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
+        {"vsock", required_argument, NULL, OPT_VSOCK},
         {"testdev", no_argument, NULL, OPT_TESTDEV},
         {"iommu", no_argument, NULL, OPT_IOMMU},
         {"device", required_argument, NULL, OPT_DEVICE},
@@ -228,6 +233,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
             break;
         case OPT_TRANSPORT:
             if (config_parse_transport(optarg, &cfg->transport))
+                return -EINVAL;
+            break;
+        case OPT_VSOCK:
+            if (config_parse_vsock(optarg, cfg))
                 return -EINVAL;
             break;
         case OPT_TESTDEV:

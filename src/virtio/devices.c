@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "virtio/vsock.h"
 #include "vm/vm.h"
 
 static int add(struct vm *vm, struct virtio_dev *d)
@@ -46,6 +47,8 @@ int virtio_devices_create(struct vm *vm)
         err = add(vm, virtio_rng_create(vm));
     if (!err && vm->cfg.net.mode != NET_NONE)
         err = add(vm, virtio_net_create(vm, &vm->cfg.net));
+    if (!err && vm->cfg.vsock_cid)
+        err = add(vm, virtio_vsock_create(vm, vm->cfg.vsock_cid, vm->cfg.vsock_uds));
     return err;
 }
 

@@ -32,7 +32,7 @@ struct virtio_dev;
 #define VIRTIO_ISR_QUEUE  1
 #define VIRTIO_ISR_CONFIG 2
 
-#define VIRTIO_MAX_QUEUES 2
+#define VIRTIO_MAX_QUEUES 3    /* virtio-vsock: rx, tx, event */
 #define VIRTIO_CONFIG_IRQ (-1) /* virtio_interrupt's q for a config change */
 
 struct virtio_dev_ops {

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "util/log.h"
+#include "virtio/vsock.h"
 
 /* Binary units, as QEMU and Firecracker read them. */
 static const struct {
@@ -286,6 +287,51 @@ int config_parse_net(char *s, struct vm_config *cfg)
         }
     }
     cfg->net = net;
+    return 0;
+}
+
+int config_parse_vsock(char *s, struct vm_config *cfg)
+{
+    char *opt, *next, *end;
+    unsigned long long cid = 0;
+
+    if (cfg->vsock_cid) {
+        log_err("--vsock %s: one --vsock at most", s);
+        return -EINVAL;
+    }
+    cfg->vsock_uds = NULL;
+    for (opt = s; opt; opt = next) {
+        next = strchr(opt, ',');
+        if (next)
+            *next++ = '\0';
+        if (!strncmp(opt, "cid=", 4)) {
+            errno = 0;
+            cid = isdigit((unsigned char)opt[4]) ? strtoull(opt + 4, &end, 10) : 0;
+            if (!isdigit((unsigned char)opt[4]) || errno || *end || cid < VSOCK_CID_MIN ||
+                cid > VSOCK_CID_MAX) {
+                log_err("--vsock cid=%s: expected a guest CID from %u to %u (0-2 and %u are "
+                        "reserved)",
+                        opt + 4, VSOCK_CID_MIN, VSOCK_CID_MAX, VSOCK_CID_MAX + 1);
+                return -EINVAL;
+            }
+        } else if (!strncmp(opt, "uds=", 4) && opt[4]) {
+            if (strlen(opt + 4) > VSOCK_UDS_MAX) {
+                log_err("--vsock uds=%s: longer than %d bytes (with _PORT appended it must fit "
+                        "a Unix socket address)",
+                        opt + 4, VSOCK_UDS_MAX);
+                return -EINVAL;
+            }
+            cfg->vsock_uds = opt + 4;
+        } else {
+            log_err("--vsock %s: unknown option (expected cid=N,uds=PATH)", opt);
+            return -EINVAL;
+        }
+    }
+    if (!cid || !cfg->vsock_uds) {
+        log_err("--vsock: needs both cid=N and uds=PATH (--vsock cid=3,uds=/tmp/vx86.sock)");
+        return -EINVAL;
+    }
+    cfg->vsock_cid = (uint32_t)cid;
     return 0;
 }
 

@@ -44,6 +44,11 @@ int config_parse_disk(char *s, struct vm_config *cfg);
  */
 int config_parse_net(char *s, struct vm_config *cfg);
 
+/* One --vsock: "cid=N,uds=PATH", both needed, N from 3 to 2^32 - 2 and
+ * PATH at most VSOCK_UDS_MAX bytes (virtio/vsock.h); cfg->vsock_uds
+ * points into s. */
+int config_parse_vsock(char *s, struct vm_config *cfg);
+
 /* One --profile: "FILE" or "FILE,map=PATH". Cuts s at the first comma;
  * cfg->profile and cfg->profile_map point into s. */
 int config_parse_profile(char *s, struct vm_config *cfg);

@@ -83,6 +83,9 @@ struct vm_config {
     struct vm_disk disks[VM_MAX_DISKS];
     int nr_disks;
     struct vm_net net;
+    /* --vsock: guest CID (0: no vsock device) and the host's Unix socket */
+    uint32_t vsock_cid;
+    const char *vsock_uds;
     bool testdev; /* --testdev: QEMU's pc-testdev and pci-testdev (hw/pc.h) */
     bool iommu;   /* --iommu: an Intel VT-d unit (hw/iommu/vtd.h), emu engine only */
     bool edu;     /* --device edu: QEMU's edu device (hw/edu.h) */
