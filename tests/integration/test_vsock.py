@@ -7,7 +7,6 @@ connections at once, and refused connections both ways. Gated on
 VX86_LINUX as test_linux_boot.py."""
 import hashlib
 import os
-import queue
 import shutil
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, VX86
+from console_guest import ConsoleGuest
 
 LINUX = os.environ.get("VX86_LINUX")
 
@@ -60,7 +60,7 @@ def initramfs(tmp_path_factory):
     return d / "initramfs.cpio.gz"
 
 
-class Guest:
+class Guest(ConsoleGuest):
     """vx86 booting the default kernel with --vsock and cmd as vx86.run, its
     console read line by line on a thread."""
 
@@ -69,48 +69,7 @@ class Guest:
         args = [str(VX86), "run", "--engine", "emu", "--mem", "512M", "--kernel",
                 str(Path(LINUX) / "vmlinuz"), "--initrd", str(initrd), "--transport", transport,
                 "--vsock", f"cid=42,uds={uds}", "--cmdline", cmdline]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        self.lines = []
-        self.q = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\r\n")
-            self.lines.append(line)
-            self.q.put(line)
-        self.q.put(None)
-
-    def wait_for(self, text, timeout=300):
-        while True:
-            try:
-                line = self.q.get(timeout=timeout)
-            except queue.Empty:
-                return False
-            if line is None:
-                return False
-            if text in line:
-                return True
-
-    def value(self, key):
-        for line in self.lines:
-            if line.startswith(key + " "):
-                return line[len(key) + 1:].split()
-        return None
-
-    def finish(self, timeout=120):
-        try:
-            self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        self.err = self.proc.stderr.read().decode(errors="replace")
-        return self.proc.returncode
-
-    def __repr__(self):
-        return "--- console\n" + "\n".join(self.lines) + "\n--- stderr\n" + getattr(self, "err", "")
+        super().__init__(args)
 
 
 def host_connect(uds, port):
