@@ -233,8 +233,8 @@ static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
  * Hit test (translate() in mmu.c, uop_tlb_hit in uop.h, and any machine
  * code that inlines it): with e = &cpu->tlb_cur[acc][emu_tlb_index(linear
  * >> 12)], the access hits iff e->vpn == emu_tlb_tag(linear, cpl), and
- * then e->host (RAM) or e->gpa (MMIO) is the page. Anything else goes to
- * the full path (emu_read_lin and friends), which walks and fills.
+ * then e->host is the page: only pages of RAM are kept. Anything else goes
+ * to the full path (emu_read_lin and friends), which walks and fills.
  * cpu->tlb_cur points at the current PCID's context; it changes only in
  * MOV to CR3 (and when the vCPU's state is set from outside the guest), so
  * code may hold it until an instruction that writes CR3 ends.

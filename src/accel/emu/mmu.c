@@ -482,8 +482,10 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
     e->shift = w.shift;
     e->host = mem_ptr(&cpu->vm->mem, e->gpa, 4096);
     /* SMAP depends on RFLAGS.AC at each access: a supervisor data access
-     * to a user page is not kept, so the next one is checked again. */
-    if (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP)) {
+     * to a user page is not kept, so the next one is checked again. Nor is
+     * a page of MMIO: a hit is always RAM, which spares translated code a
+     * test per memory operand (device accesses cost far more than the walk). */
+    if (!e->host || (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP))) {
         e->vpn = 0;
         return e;
     }

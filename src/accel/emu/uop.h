@@ -193,7 +193,7 @@ static inline uint8_t *uop_tlb_hit(struct emu_cpu *cpu, uint64_t linear, enum em
     uint64_t vpn = linear >> 12;
     const struct tlb_entry *e = &cpu->tlb_cur[acc][emu_tlb_index(vpn)];
 
-    if (e->vpn != emu_tlb_tag(linear, cpu->cpl) || (linear & 0xfff) > 4096 - size || !e->host)
+    if (e->vpn != emu_tlb_tag(linear, cpu->cpl) || (linear & 0xfff) > 4096 - size)
         return NULL;
     return e->host + (linear & 0xfff);
 }

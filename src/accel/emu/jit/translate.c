@@ -666,9 +666,7 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
     tr_to_stub(t, s, CC_NE);
     mov_rr(&t->b, 4, HR_RAX, HR_RSI);
     alu_ri(&t->b, JA_AND, 4, HR_RAX, 0xfff);
-    mov_load(&t->b, 8, HR_RDI, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb + 8});
-    test_rr(&t->b, 8, HR_RDI, HR_RDI);
-    tr_to_stub(t, s, CC_E);
+    mov_load(&t->b, 8, HR_RDI, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb + 8}); /* RAM */
     alu_rr(&t->b, JA_ADD, 8, HR_RDI, HR_RAX);
     if (stacked)
         lea(&t->b, 8, HR_RSP, jm(HR_RSP, 8)); /* drops them: no flags change */
