@@ -187,6 +187,11 @@ enum fpu_kind {
  * encoding (an implicit memory operand, more than 15 bytes). */
 bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind);
 
+/* Legacy-encoded SSE instructions with a 16-byte memory operand that need
+ * no alignment; every other one takes #GP(0) when it is misaligned (SDM
+ * Vol. 1 §11.4.1, Vol. 2 each instruction's "Protected Mode Exceptions"). */
+bool fpu_unaligned_ok(ZydisMnemonic m);
+
 /* fpu_slot.c: host code for one guest instruction. */
 /* True if the host CPU has the instruction set. */
 bool fpu_host_has(ZydisISASet set);

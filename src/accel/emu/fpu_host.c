@@ -44,10 +44,7 @@ _Static_assert(offsetof(struct host_ctx, fx) == 192, "CTX_FX in fpu_stub.S");
 void fpu_stub_enter(struct host_ctx *ctx);
 void fpu_stub_enter_sse(struct host_ctx *ctx);
 
-/* Legacy-encoded SSE instructions with a 16-byte memory operand that need
- * no alignment; every other one takes #GP(0) when it is misaligned (SDM
- * Vol. 1 §11.4.1, Vol. 2 each instruction's "Protected Mode Exceptions"). */
-static bool unaligned_ok(ZydisMnemonic m)
+bool fpu_unaligned_ok(ZydisMnemonic m)
 {
     switch (m) {
     case ZYDIS_MNEMONIC_MOVUPS:
@@ -87,7 +84,7 @@ static unsigned alignment(const struct emu_cpu *cpu, enum fpu_kind kind, unsigne
 {
     if (kind == FPU_KIND_AVX)
         return fpu_avx_aligned(cpu->insn->mnemonic) ? size : 0;
-    return size == 16 && !unaligned_ok(cpu->insn->mnemonic) ? 16 : 0;
+    return size == 16 && !fpu_unaligned_ok(cpu->insn->mnemonic) ? 16 : 0;
 }
 
 /* Folds the host's x87 result into ctx->fx: the sticky flags from before,

@@ -67,6 +67,7 @@ static bool native_ok(ZydisMnemonic m, bool *cf_only)
     case ZYDIS_MNEMONIC_NOT:
     case ZYDIS_MNEMONIC_XADD:
     case ZYDIS_MNEMONIC_CMPXCHG:
+    case ZYDIS_MNEMONIC_XCHG: /* with memory: the host's is locked too */
     case ZYDIS_MNEMONIC_MUL:
     case ZYDIS_MNEMONIC_IMUL:
     case ZYDIS_MNEMONIC_BSF:

@@ -1,6 +1,7 @@
 /*
  * SSE instructions in translated code: the integer, logic, shuffle, move
- * and floating-point instructions of SSE to SSE4.1 run as the same host
+ * and floating-point instructions of SSE to SSE4.1 (and SSE4.2's
+ * PCMPISTRI, whose index goes to ECX) run as the same host
  * instruction inline, instead of through the generic groups and
  * fpu_host.c's slots. Guest XMM registers live in the FXSAVE image
  * (emu_cpu.fxsave); a template loads those the instruction names into the
@@ -32,14 +33,6 @@
 #include "accel/emu/fpu.h"
 #include "accel/emu/jit/tr.h"
 #include "vm/vm.h"
-
-/* Legacy-SSE forms that do not require 16-byte alignment of a 16-byte
- * memory operand (SDM Vol. 1 §11.4.1): the rest #GP when it is not. */
-static bool unaligned_ok(ZydisMnemonic m)
-{
-    return m == ZYDIS_MNEMONIC_MOVDQU || m == ZYDIS_MNEMONIC_MOVUPS || m == ZYDIS_MNEMONIC_MOVUPD ||
-           m == ZYDIS_MNEMONIC_LDDQU;
-}
 
 #define FX_AT(off)  jm(HR_RBX, (int32_t)(offsetof(struct emu_cpu, fxsave) + (off)))
 #define MXCSR_MASKS (0x3fu << MXCSR_MASKS_SHIFT)
@@ -238,7 +231,7 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
     const ZydisDecodedOperand *ops = d->ops;
     unsigned xmm = 0, xmm_out = 0, gsize = 0, msize = 0;
     int mem = -1, gpr = -1, g = -1;
-    bool fp = false, sets_flags = false, wide = false;
+    bool fp = false, sets_flags = false, wide = false, ecx_out = false;
     bool is_vex = in->encoding == ZYDIS_INSTRUCTION_ENCODING_VEX;
     ZydisEncoderRequest req;
     uint8_t enc[ZYDIS_MAX_INSTRUCTION_LENGTH];
@@ -283,11 +276,19 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
         const ZydisDecodedOperand *o = &ops[i];
 
         if (o->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN) {
-            /* Only the compares' RFLAGS: nothing else hidden is loaded. */
-            if (o->type != ZYDIS_OPERAND_TYPE_REGISTER || o->reg.value != ZYDIS_REGISTER_RFLAGS ||
-                !compares(in->mnemonic))
+            /* Only the compares' RFLAGS, and PCMPISTRI's RFLAGS and ECX
+             * (its index, from the host's ECX): nothing else hidden is
+             * loaded or stored. */
+            bool istri = in->mnemonic == ZYDIS_MNEMONIC_PCMPISTRI;
+
+            if (o->type != ZYDIS_OPERAND_TYPE_REGISTER)
                 return false;
-            sets_flags = true;
+            if (o->reg.value == ZYDIS_REGISTER_RFLAGS && (compares(in->mnemonic) || istri))
+                sets_flags = true;
+            else if (o->reg.value == ZYDIS_REGISTER_ECX && istri)
+                ecx_out = true;
+            else
+                return false;
         } else if (o->type == ZYDIS_OPERAND_TYPE_REGISTER &&
                    (fpu_is_xmm(o->reg.value) || (is_vex && o->reg.value >= ZYDIS_REGISTER_YMM0 &&
                                                  o->reg.value <= ZYDIS_REGISTER_YMM15))) {
@@ -357,7 +358,7 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
 
         mu.len = u->len;
         tr_ea(t, &mu);
-        if (is_vex ? fpu_avx_aligned(in->mnemonic) : msize == 16 && !unaligned_ok(in->mnemonic)) {
+        if (is_vex ? fpu_avx_aligned(in->mnemonic) : msize == 16 && !fpu_unaligned_ok(in->mnemonic)) {
             emit_rr(&t->b, 0xf7, 4, 0, HR_RSI); /* TEST ESI, size - 1 */
             e32(&t->b, msize - 1);
             tr_to_stub(t, s, CC_NE);
@@ -405,6 +406,8 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
         t->pending = RFLAGS_STATUS;
     if (gpr >= 0 && (ops[gpr].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
         tr_put(t, gsize, (unsigned)g, HR_RAX);
+    if (ecx_out)
+        tr_put(t, 4, GPR_RCX, HR_RCX);
     if (mem >= 0 && (ops[mem].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
         tr_smc_check(t, u, msize, t->next);
     if (s)
