@@ -162,8 +162,10 @@ const void *emu_jit_next(struct emu_cpu *cpu)
 {
     struct emu_block *b;
 
-    if (cpu->halted || cpu->triple_fault || cpu->intr_shadow || emu_debug_on(cpu) ||
-        emu_events_due(cpu))
+    /* The budget first: the jump cache's revalidation may fault, and the
+     * block loop would take that fault in its next pass. */
+    if (cpu->jit_budget <= 0 || cpu->halted || cpu->triple_fault || cpu->intr_shadow ||
+        emu_debug_on(cpu) || emu_events_due(cpu))
         return NULL;
     cpu->jit_ctx = jit_ctx(cpu);
     cpu->jit_ctx_g = jit_ctx_global(cpu);

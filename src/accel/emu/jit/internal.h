@@ -64,8 +64,8 @@ void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len);
  * mode, the mappings or the events due; or a jump-cache entry made under
  * an older map_epoch): the translation to go on with at cpu->rip, or NULL
  * to leave for the block loop. The decisions are the block loop's (its
- * loop test, emu_events_due, find's jump cache), so that the block loop
- * regains control where it would have. */
+ * loop test with the budget left, emu_events_due, find's jump cache), so
+ * that the block loop regains control where it would have. */
 const void *emu_jit_next(struct emu_cpu *cpu);
 
 #endif
