@@ -126,6 +126,8 @@ def go_sdk_sequence(vx86, tmp_path):
     assert curl(s, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk),
                                              "is_root_device": True, "is_read_only": False,
                                              "io_engine": "Async"}) == (204, None)
+    uds = tmp_path / "v.sock"
+    assert curl(s, "PUT", "/vsock", {"guest_cid": 3, "uds_path": str(uds)}) == (204, None)
     status, config = curl(s, "GET", "/vm/config")
     assert status == 200
     assert config["boot-source"] == {"kernel_image_path": str(guest("echo.elf")),
@@ -136,10 +138,12 @@ def go_sdk_sequence(vx86, tmp_path):
                                  "cache_type": "Unsafe", "is_read_only": False,
                                  "path_on_host": str(disk), "io_engine": "Async"}]
     assert config["network-interfaces"] == []
+    assert config["vsock"] == {"guest_cid": 3, "uds_path": str(uds)}
 
     assert curl(s, "PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
     read_until(vx86.p.stdout.fileno(), b"echo: ready")
     assert curl(s, "GET", "/")[1]["state"] == "Running"
+    assert uds.is_socket(), "the vsock device does not listen on uds_path"
     # Pre-boot calls and a second InstanceStart are refused; reads go on.
     assert fault(s, "PUT", "/actions", {"action_type": "InstanceStart"}) == AFTER_START
     assert fault(s, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}) == AFTER_START
@@ -153,11 +157,15 @@ def go_sdk_sequence(vx86, tmp_path):
     assert vx86.p.returncode == 1, err
     assert b"echo: bye" in out
     assert not s.exists(), "the socket outlived vx86"
+    assert not uds.exists(), "the vsock socket outlived vx86"
 
 
 def test_bad_requests_get_400_with_a_reason(vx86):
     s = vx86.sock
     assert "not valid JSON" in fault(s, "PUT", "/machine-config", '{"vcpu_count": 1,')
+    assert "guest_cid 2" in fault(s, "PUT", "/vsock", {"guest_cid": 2, "uds_path": "/tmp/v"})
+    assert "missing field `uds_path`" in fault(s, "PUT", "/vsock", {"guest_cid": 3})
+    assert "unknown field `cid`" in fault(s, "PUT", "/vsock", {"cid": 3, "uds_path": "/tmp/v"})
     assert fault(s, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "foo": 1}) \
         .startswith("unknown field `foo`, expected one of `vcpu_count`")
     assert fault(s, "PUT", "/machine-config", {"vcpu_count": 1}) == "missing field `mem_size_mib`"
@@ -255,10 +263,12 @@ def test_config_file_starts_at_once(tmp_path, engine):
     config.write_text(json.dumps({
         "boot-source": {"kernel_image_path": str(guest("hello.elf")), "boot_args": "vx86 test"},
         "machine-config": {"vcpu_count": 1, "mem_size_mib": 128},
-        "drives": [], "network-interfaces": [], "logger": None}))
+        "drives": [], "network-interfaces": [], "logger": None,
+        "vsock": {"guest_cid": 3, "uds_path": str(tmp_path / "v.sock")}}))
     r = run_vx86("--config-file", config, "--no-api", "--engine", engine)
     assert r.status == 1, r
     assert "PASS" in r.out, r
+    assert not (tmp_path / "v.sock").exists(), "the vsock socket outlived vx86"
     # The same with the API: it serves while the guest runs.
     config.write_text(json.dumps({"boot-source": {"kernel_image_path": str(guest("echo.elf"))}}))
     v = Vx86(tmp_path, engine, "--config-file", config)

@@ -9,6 +9,7 @@
 
 #include "host/json.h"
 #include "util/json_parse.h"
+#include "virtio/vsock.h"
 
 #define MSG_MAX 320
 
@@ -494,6 +495,64 @@ static void write_nets(struct json *j, const struct api_vmm *v)
     json_end(j, ']');
 }
 
+/* ---- vsock ---- */
+
+enum { VS_ID, VS_CID, VS_UDS, VS_NR };
+
+static const struct field vsock_fields[VS_NR] = {
+    [VS_ID] = {"vsock_id", JSON_STRING, false}, /* deprecated by Firecracker, kept for GET */
+    [VS_CID] = {"guest_cid", JSON_NUMBER, true},
+    [VS_UDS] = {"uds_path", JSON_STRING, true},
+};
+
+/* The vsock device (one, as Firecracker's; a second PUT replaces it). */
+static int vsock(struct api_vmm *v, const struct json_doc *d, int obj, char *msg)
+{
+    const struct json_node *n = d->nodes;
+    char *uds = NULL;
+    int at[VS_NR];
+
+    if (check_fields(d, obj, vsock_fields, VS_NR, at, msg))
+        return -EINVAL;
+    if (at[VS_ID] >= 0 && check_id(n[at[VS_ID]].str, "vsock", msg))
+        return -EINVAL;
+    if (n[at[VS_CID]].i < VSOCK_CID_MIN || n[at[VS_CID]].i > VSOCK_CID_MAX) {
+        snprintf(msg, MSG_MAX, "guest_cid %" PRId64 ": expected %u to %u (0-2 and %u are reserved)",
+                 n[at[VS_CID]].i, VSOCK_CID_MIN, VSOCK_CID_MAX, VSOCK_CID_MAX + 1);
+        return -EINVAL;
+    }
+    if (!n[at[VS_UDS]].len || n[at[VS_UDS]].len > VSOCK_UDS_MAX) {
+        snprintf(msg, MSG_MAX,
+                 "uds_path: 1 to %d bytes (with _PORT appended it must fit a Unix socket "
+                 "address)",
+                 VSOCK_UDS_MAX);
+        return -EINVAL;
+    }
+    if (set_str(&uds, n[at[VS_UDS]].str)) {
+        snprintf(msg, MSG_MAX, "out of memory");
+        return -ENOMEM;
+    }
+    free(v->vsock.uds);
+    v->vsock.uds = uds;
+    v->vsock.cid = (uint32_t)n[at[VS_CID]].i;
+    snprintf(v->vsock.id, sizeof(v->vsock.id), "%s", at[VS_ID] >= 0 ? n[at[VS_ID]].str : "");
+    return 0;
+}
+
+static void write_vsock(struct json *j, const struct api_vmm *v)
+{
+    if (!v->vsock.cid) {
+        json_str(j, "vsock", NULL);
+        return;
+    }
+    json_begin(j, "vsock", '{');
+    if (v->vsock.id[0])
+        json_str(j, "vsock_id", v->vsock.id);
+    json_int(j, "guest_cid", (long)v->vsock.cid);
+    json_str(j, "uds_path", v->vsock.uds);
+    json_end(j, '}');
+}
+
 /* ---- GET answers ---- */
 
 static const char *const state_names[] = {
@@ -544,7 +603,7 @@ static void write_vm_config(struct json *j, const void *arg)
     json_str(j, "metrics", NULL);
     json_str(j, "mmds-config", NULL);
     write_nets(j, v);
-    json_str(j, "vsock", NULL);
+    write_vsock(j, v);
     json_str(j, "entropy", NULL);
     json_end(j, '}');
 }
@@ -600,7 +659,6 @@ static const char *const unsupported[] = {
     "/snapshot/create",
     "/snapshot/load",
     "/vm",
-    "/vsock",
 };
 
 /* "/drives/ID": ID when path is prefix followed by one non-empty segment. */
@@ -613,7 +671,7 @@ static const char *path_id(const char *path, const char *prefix)
     return path + n;
 }
 
-enum body_kind { BODY_MACHINE_PUT, BODY_MACHINE_PATCH, BODY_BOOT, BODY_DRIVE, BODY_NET };
+enum body_kind { BODY_MACHINE_PUT, BODY_MACHINE_PATCH, BODY_BOOT, BODY_DRIVE, BODY_NET, BODY_VSOCK };
 
 /* A pre-boot PUT or PATCH with a JSON body. */
 static void configure(struct api_vmm *v, enum body_kind kind, const char *id, const char *text,
@@ -636,6 +694,9 @@ static void configure(struct api_vmm *v, enum body_kind kind, const char *id, co
         break;
     case BODY_DRIVE:
         ret = drive(v, &b.doc, 0, id, b.msg);
+        break;
+    case BODY_VSOCK:
+        ret = vsock(v, &b.doc, 0, b.msg);
         break;
     default:
         ret = net_iface(v, &b.doc, 0, id, b.msg);
@@ -671,6 +732,8 @@ void api_handle(struct api_vmm *v, const char *method, const char *path, const c
         return configure(v, BODY_DRIVE, id, body, len, r);
     if (put && (id = path_id(path, "/network-interfaces/")))
         return configure(v, BODY_NET, id, body, len, r);
+    if (put && !strcmp(path, "/vsock"))
+        return configure(v, BODY_VSOCK, NULL, body, len, r);
     if (put && !strcmp(path, "/actions")) {
         struct body b;
 
@@ -696,9 +759,9 @@ void api_handle(struct api_vmm *v, const char *method, const char *path, const c
 int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, size_t errlen)
 {
     /* Firecracker's other sections: accepted when null. */
-    static const char *const other[] = {"balloon",        "cpu-config", "logger",  "metrics",
-                                        "mmds-config",    "vsock",      "entropy", "pmem",
-                                        "memory-hotplug", "serial"};
+    static const char *const other[] = {"balloon", "cpu-config",     "logger", "metrics",
+                                        "mmds-config", "entropy", "pmem", "memory-hotplug",
+                                        "serial"};
     struct body b;
     const struct json_node *n;
     int ret = -EINVAL;
@@ -720,8 +783,12 @@ int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, 
             snprintf(err, errlen, "%s: must be an array", k);
             goto out;
         }
+        if (!strcmp(k, "vsock") && n[c].type == JSON_NULL)
+            continue;
         if (!strcmp(k, "boot-source"))
             ret = boot_source(v, &b.doc, c, b.msg);
+        else if (!strcmp(k, "vsock"))
+            ret = vsock(v, &b.doc, c, b.msg);
         else if (!strcmp(k, "machine-config"))
             ret = machine_config(v, &b.doc, c, true, b.msg);
         else if (list)
@@ -729,7 +796,8 @@ int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, 
                 if ((ret = k[0] == 'd' ? drive(v, &b.doc, e, NULL, b.msg)
                                        : net_iface(v, &b.doc, e, NULL, b.msg)))
                     break;
-        if (list || !strcmp(k, "boot-source") || !strcmp(k, "machine-config")) {
+        if (list || !strcmp(k, "boot-source") || !strcmp(k, "machine-config") ||
+            !strcmp(k, "vsock")) {
             if (ret) {
                 snprintf(err, errlen, "%s: %s", k, b.msg);
                 goto out;
@@ -769,6 +837,8 @@ int api_vmm_init(struct api_vmm *v, const struct vm_config *base, const char *id
     snprintf(v->id, sizeof(v->id), "%s", id ? id : "anonymous-instance");
     v->base.nr_disks = 0;
     v->base.net = (struct vm_net){0};
+    v->base.vsock_cid = 0;
+    v->base.vsock_uds = NULL;
     if (base->kernel && (set_str(&v->kernel, base->kernel) || set_str(&v->initrd, base->initrd) ||
                          set_str(&v->boot_args, base->cmdline))) {
         api_vmm_free(v);
@@ -787,6 +857,7 @@ void api_vmm_free(struct api_vmm *v)
         free(v->drives[i].partuuid);
     }
     free(v->net.host_dev);
+    free(v->vsock.uds);
     free(v->cmdline);
     *v = (struct api_vmm){0};
 }
@@ -823,6 +894,10 @@ int api_vmm_build(struct api_vmm *v, struct vm_config *cfg, char *err, size_t er
                                    .mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
         if (v->net.has_mac)
             memcpy(cfg->net.mac, v->net.mac, 6);
+    }
+    if (v->vsock.cid) {
+        cfg->vsock_cid = v->vsock.cid;
+        cfg->vsock_uds = v->vsock.uds;
     }
     /* Firecracker appends the root device to the kernel command line. */
     f = open_memstream(&line, &size);

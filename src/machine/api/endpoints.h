@@ -44,6 +44,12 @@ struct api_net {
     uint8_t mac[6];
 };
 
+struct api_vsock {
+    uint32_t cid; /* 0: none */
+    char *uds;
+    char id[API_MAX_ID + 1]; /* vsock_id, "" when not given */
+};
+
 struct api_vmm {
     struct vm_config base; /* the command line's: what the API does not set */
     char id[API_MAX_ID + 1];
@@ -56,6 +62,7 @@ struct api_vmm {
     struct api_drive drives[VM_MAX_DISKS];
     int nr_drives;
     struct api_net net;
+    struct api_vsock vsock;
     char *cmdline; /* built by api_vmm_build */
 };
 
@@ -73,7 +80,7 @@ struct api_reply {
  * Starts from the command line's configuration base: its engine, console,
  * transport and CPU model hold for the machine; its kernel, initrd and
  * command line (if --kernel was given) are the initial boot source, its
- * cpus the initial vcpu_count; it has no disks and no NIC (those come
+ * cpus the initial vcpu_count; it has no disks, no NIC and no vsock (those come
  * through the API). mem_mib: the initial memory size; id: the instance id
  * (NULL: "anonymous-instance", as Firecracker's); max_mib: the host's
  * memory; version: vx86's. Returns 0 or -ENOMEM.
