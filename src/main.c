@@ -324,10 +324,14 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
     }
     if (vm_create_vcpus(&vm, &boot) || (first && console_init(cfg->serial)))
         goto out;
+    if (api) /* before the 204: a SendCtrlAltDel may follow at once */
+        api_server_set_machine(api, vm.pc);
     if (first && api)
         api_server_started(api, 0, NULL);
     *ran = true;
     status = vm_run(&vm);
+    if (api)
+        api_server_set_machine(api, NULL);
     *reset = vm.reset && !vm.signalled;
     if (prof->f) {
         if (!first)

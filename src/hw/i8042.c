@@ -1,5 +1,6 @@
 #include "hw/i8042.h"
 
+#include <errno.h>
 #include <string.h>
 
 enum {
@@ -40,8 +41,11 @@ enum {
  * The translation the 8042 applies with CTR bit 6, scan code set 2 to set
  * 1 (IBM PC AT Technical Reference), for the bytes this keyboard sends:
  * replies, which are 0x80 or above and pass unchanged except for 0x83 (set
- * 2's F7 key, the second identify byte), and the set numbers 1-3 of a scan
- * set query. Linux's atkbd takes 0xab 0x41 for a translated MF2 keyboard.
+ * 2's F7 key, the second identify byte), the set numbers 1-3 of a scan
+ * set query, and the keys of Ctrl-Alt-Del (Ctrl 0x14, Alt 0x11, Delete
+ * 0xe0 0x71; the 0xe0 prefix passes unchanged). Linux's atkbd takes 0xab
+ * 0x41 for a translated MF2 keyboard. A break code, 0xf0 and the key's
+ * code, becomes the key's set 1 code with bit 7 set (refill).
  */
 static uint8_t translate(uint8_t byte)
 {
@@ -52,12 +56,20 @@ static uint8_t translate(uint8_t byte)
         return 0x41;
     case 0x03:
         return 0x3f;
+    case 0x11:
+        return 0x38;
+    case 0x14:
+        return 0x1d;
+    case 0x71:
+        return 0x53;
     case 0x83:
         return 0x41;
     default:
         return byte;
     }
 }
+
+#define SET2_BREAK 0xf0
 
 static void update_irq(struct i8042 *c)
 {
@@ -88,7 +100,16 @@ static void refill(struct i8042 *c)
         c->reply_len--;
         c->obf = true;
     } else if (!(CTR(c) & I8042_CTR_KBDDIS) && (byte = ps2_kbd_read(&c->kbd)) >= 0) {
-        c->out = CTR(c) & I8042_CTR_XLATE ? translate((uint8_t)byte) : (uint8_t)byte;
+        bool brk = false;
+
+        /* Keys are queued whole (ps2_kbd_keys): a break prefix has its key
+         * code behind it. */
+        if (CTR(c) & I8042_CTR_XLATE && byte == SET2_BREAK && (byte = ps2_kbd_read(&c->kbd)) >= 0)
+            brk = true;
+        if (byte < 0)
+            return;
+        c->out = CTR(c) & I8042_CTR_XLATE ? translate((uint8_t)byte) | (brk ? 0x80 : 0)
+                                          : (uint8_t)byte;
         c->out_flags = 0;
         c->obf = true;
     }
@@ -291,6 +312,20 @@ int i8042_init(struct i8042 *c, struct bus *pio, i8042_irq_fn *irq, i8042_reset_
                                                  .write = command_write,
                                                  .opaque = c,
                                                  .name = "i8042"});
+}
+
+int i8042_ctrl_alt_del(struct i8042 *c)
+{
+    /* Set 2: Ctrl, Alt and Delete down, then up in reverse order. */
+    static const uint8_t keys[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14};
+    int err;
+
+    pthread_mutex_lock(&c->lock);
+    err = ps2_kbd_keys(&c->kbd, keys, sizeof(keys));
+    refill(c);
+    update_irq(c);
+    pthread_mutex_unlock(&c->lock);
+    return err;
 }
 
 void i8042_destroy(struct i8042 *c)

@@ -108,6 +108,11 @@ __attribute__((warn_unused_result)) int i8042_init(struct i8042 *c, struct bus *
                                                    i8042_irq_fn *irq, i8042_reset_fn *reset,
                                                    void *opaque);
 
+/* Presses and releases Ctrl-Alt-Del on the keyboard (any thread); the
+ * guest gets IRQ 1 as for typed keys. -EAGAIN when the keyboard does not
+ * scan (disabled by its driver) or its queue is full. */
+int i8042_ctrl_alt_del(struct i8042 *c);
+
 /* Safe on a zeroed struct or after a failed init. */
 void i8042_destroy(struct i8042 *c);
 

@@ -1,5 +1,6 @@
 #include "hw/ps2_kbd.h"
 
+#include <errno.h>
 #include <string.h>
 
 enum {
@@ -133,4 +134,13 @@ int ps2_kbd_read(struct ps2_kbd *k)
     k->head = (k->head + 1) % PS2_KBD_QUEUE;
     k->len--;
     return k->last;
+}
+
+int ps2_kbd_keys(struct ps2_kbd *k, const uint8_t *codes, unsigned n)
+{
+    if (!k->scanning || PS2_KBD_QUEUE - k->len < n)
+        return -EAGAIN;
+    for (unsigned i = 0; i < n; i++)
+        push(k, codes[i]);
+    return 0;
 }

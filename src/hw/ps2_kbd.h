@@ -1,9 +1,10 @@
 /*
  * A PS/2 keyboard (IBM PS/2 Keyboard and Auxiliary Device technical
  * reference; the 8042's keyboard port, hw/i8042.h) that answers the
- * commands a driver sends and never has a key pressed: vx86's console is
- * the serial port, so the keyboard is there for drivers that probe it
- * (Linux's atkbd) and has no host input behind it.
+ * commands a driver sends: vx86's console is the serial port, so the
+ * keyboard is there for drivers that probe it (Linux's atkbd), and its
+ * only keys are the ones the control plane sends (Ctrl-Alt-Del, as
+ * Firecracker's SendCtrlAltDel).
  *
  * Commands, each answered with ACK (0xfa) unless said otherwise:
  *   0xed LEDs, 0xf3 typematic rate/delay: ACK, then ACK for the parameter
@@ -59,5 +60,10 @@ void ps2_kbd_write(struct ps2_kbd *k, uint8_t byte);
 
 /* Takes the next byte the keyboard sends; -1 when it has nothing to send. */
 int ps2_kbd_read(struct ps2_kbd *k);
+
+/* Queues n bytes of set 2 scan codes (make and break codes of keys) as
+ * typed; -EAGAIN when scanning is off or they do not all fit (nothing is
+ * queued then, so that no key is left pressed). */
+int ps2_kbd_keys(struct ps2_kbd *k, const uint8_t *codes, unsigned n);
 
 #endif

@@ -97,6 +97,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r.action == API_START) {
             check(v.state == API_STARTING, "InstanceStart accepted, yet not starting");
             start(&v, data[0] & 2);
+        } else if (r.action == API_CTRL_ALT_DEL) {
+            /* The server's to carry out on the machine: none here. */
+            check(v.state == API_RUNNING, "SendCtrlAltDel accepted before the guest runs");
         } else {
             check_reply(&r);
             api_reply_free(&r);

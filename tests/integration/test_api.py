@@ -186,8 +186,8 @@ def test_bad_requests_get_400_with_a_reason(vx86):
     assert fault(s, "GET", "/nope") == "Invalid request method and/or path: GET /nope."
     assert fault(s, "GET", "/actions") == "Invalid request method and/or path: GET /actions."
     assert "not supported by vx86" in fault(s, "PUT", "/balloon", {"amount_mib": 1})
-    assert "not supported by vx86" in fault(s, "PUT", "/actions",
-                                            {"action_type": "SendCtrlAltDel"})
+    assert fault(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"}) \
+        == "The requested operation is not supported before starting the microVM."
     assert fault(s, "PUT", "/actions", {"action_type": "InstanceStart"}) \
         == "Cannot start microvm without kernel configuration."
     # HTTP errors: too large a body or head, chunked bodies, other versions.
@@ -331,3 +331,34 @@ def test_linux_boots_through_the_api(tmp_path):
     assert v.p.returncode == 0, (out, err)
     assert "vx86.end=poweroff root=/dev/vda ro" in out, out
     assert "disks vda" in out, out
+
+
+@pytest.mark.skipif(not os.environ.get("VX86_LINUX"),
+                    reason="VX86_LINUX not set: the Linux boots run once per suite")
+def test_send_ctrl_alt_del_reaches_linux(tmp_path):
+    # firecracker-go-sdk's Shutdown: SendCtrlAltDel types Ctrl-Alt-Del on
+    # the i8042's keyboard (i8042.nopnp: the DSDT does not announce the
+    # 8042), and a kernel with ctrl-alt-del set restarts at once, which
+    # ends vx86 as a guest reset does.
+    linux = os.environ["VX86_LINUX"]
+    v = Vx86(tmp_path, "emu")
+    try:
+        s = v.sock
+        assert fault(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"}) == \
+            "The requested operation is not supported before starting the microVM."
+        assert curl(s, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}) \
+            == (204, None)
+        assert curl(s, "PUT", "/boot-source", {
+            "kernel_image_path": os.path.join(linux, "vmlinuz"),
+            "initrd_path": str(ROOT / ".cache" / "initramfs.cpio.gz"),
+            "boot_args": 'console=ttyS0 quiet i8042.nopnp vx86.run="echo 1 '
+                         '>/proc/sys/kernel/ctrl-alt-del; echo cad-ready; sleep 300"'}) \
+            == (204, None)
+        assert curl(s, "PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        read_until(v.p.stdout.fileno(), b"cad-ready", timeout=300)
+        assert curl(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"}) == (204, None)
+        out, err = v.p.communicate(timeout=120)
+    finally:
+        v.stop()
+    assert v.p.returncode == 0, (out, err)
+    assert b"reset" in err, err

@@ -2,6 +2,7 @@
  * hw/ps2_kbd.h) as a guest driver sees them through ports 0x60 and 0x64:
  * the command set, the CTR, IRQ 1 and 12, the reset paths, and the probe
  * Linux's i8042 and atkbd drivers run. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -473,6 +474,45 @@ static void test_linux_probe(void **state)
     assert_int_equal(K->resets, 0);
 }
 
+/* Ctrl-Alt-Del as the guest reads it: set 1 through the translation (make
+ * codes, then break codes with bit 7), set 2 without it, one IRQ 1 edge per
+ * byte; refused while the keyboard does not scan, and kept whole. */
+static void test_ctrl_alt_del(void **state)
+{
+    static const uint8_t set1[] = {0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d};
+    static const uint8_t set2[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14};
+
+    GIVEN(state);
+    assert_int_equal(i8042_ctrl_alt_del(&K->c), 0);
+    for (unsigned i = 0; i < sizeof(set1); i++) {
+        assert_int_equal(K->edges[I8042_KBD_IRQ], (int)i + 1);
+        assert_int_equal(take(0), set1[i]);
+    }
+    assert_empty();
+    assert_int_equal(K->level[I8042_KBD_IRQ], 0);
+
+    write_ctr(CTR_KBDINT);
+    assert_int_equal(i8042_ctrl_alt_del(&K->c), 0);
+    for (unsigned i = 0; i < sizeof(set2); i++)
+        assert_int_equal(take(0), set2[i]);
+    assert_empty();
+
+    put(0xf5); /* disable scanning */
+    assert_int_equal(take(0), 0xfa);
+    assert_int_equal(i8042_ctrl_alt_del(&K->c), -EAGAIN);
+    assert_empty();
+    put(0xf4);
+    assert_int_equal(take(0), 0xfa);
+    /* A second sequence does not fit behind a first one (11 + 11 > 16). */
+    write_ctr(CTR_KBDDIS);
+    assert_int_equal(i8042_ctrl_alt_del(&K->c), 0);
+    assert_int_equal(i8042_ctrl_alt_del(&K->c), -EAGAIN);
+    write_ctr(0);
+    for (unsigned i = 0; i < sizeof(set2); i++)
+        assert_int_equal(take(0), set2[i]);
+    assert_empty();
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -492,6 +532,7 @@ int main(void)
         T(test_kbd_commands),
         T(test_queues_full),
         T(test_linux_probe),
+        T(test_ctrl_alt_del),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

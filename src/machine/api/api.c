@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "hw/pc.h"
 #include "machine/api/http.h"
 #include "util/log.h"
 
@@ -50,7 +51,8 @@ struct api_server {
     int result_err;
     char result_msg[320];
     bool stop, ended;
-    int signo; /* the signal that came before the guest ran; 0 if none */
+    int signo;     /* the signal that came before the guest ran; 0 if none */
+    struct pc *pc; /* the running machine's devices, or NULL */
 };
 
 static void conn_close(struct conn *c)
@@ -117,6 +119,23 @@ static void start(struct api_server *s, struct conn *c, const struct http_reques
     pthread_mutex_unlock(&s->lock);
 }
 
+/* SendCtrlAltDel: the keys on the running machine's keyboard. */
+static void ctrl_alt_del(struct api_server *s, struct api_reply *r)
+{
+    int err = -ENODEV;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->pc)
+        err = i8042_ctrl_alt_del(&s->pc->i8042);
+    pthread_mutex_unlock(&s->lock);
+    if (err == -ENODEV)
+        return api_error_reply(r, "SendCtrlAltDel: the machine is between boots");
+    if (err)
+        return api_error_reply(r, "SendCtrlAltDel: the guest's keyboard does not take keys "
+                                  "(scanning is off, or earlier keys are still unread)");
+    *r = (struct api_reply){.status = 204};
+}
+
 /* Answers the requests complete in c->in, one at a time. */
 static void process(struct api_server *s, struct conn *c)
 {
@@ -152,6 +171,8 @@ static void process(struct api_server *s, struct conn *c)
             start(s, c, &req);
             continue;
         }
+        if (r.action == API_CTRL_ALT_DEL)
+            ctrl_alt_del(s, &r);
         respond_reply(c, &r, req.keep_alive);
         consume(c, req.size);
     }
@@ -433,6 +454,13 @@ void api_server_started(struct api_server *s, int err, const char *msg)
              msg && *msg ? msg : "the machine could not be built (vx86's standard error says why)");
     pthread_mutex_unlock(&s->lock);
     wake(s);
+}
+
+void api_server_set_machine(struct api_server *s, struct pc *pc)
+{
+    pthread_mutex_lock(&s->lock);
+    s->pc = pc;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void api_server_stop(struct api_server *s)

@@ -48,6 +48,14 @@ int api_server_wait_start(struct api_server *s, struct vm_config *cfg);
  */
 void api_server_started(struct api_server *s, int err, const char *msg);
 
+/*
+ * Main thread: the running machine's PC devices, for actions on it
+ * (SendCtrlAltDel presses Ctrl-Alt-Del on its i8042), or NULL before the
+ * machine is destroyed (a reset builds a new one).
+ */
+struct pc;
+void api_server_set_machine(struct api_server *s, struct pc *pc);
+
 /* Ends the API thread, closes every connection and removes the socket.
  * NULL is ignored. */
 void api_server_stop(struct api_server *s);

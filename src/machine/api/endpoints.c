@@ -628,9 +628,13 @@ static void action(struct api_vmm *v, const struct json_doc *d, struct api_reply
         v->state = API_STARTING;
         return;
     }
-    if (!strcmp(type, "SendCtrlAltDel"))
-        return api_error_reply(r, "SendCtrlAltDel: not supported by vx86 (its PS/2 keyboard has "
-                                  "no way to inject keys yet)");
+    if (!strcmp(type, "SendCtrlAltDel")) {
+        if (v->state != API_RUNNING)
+            return api_error_reply(r, "The requested operation is not supported before starting "
+                                      "the microVM.");
+        *r = (struct api_reply){.action = API_CTRL_ALT_DEL};
+        return;
+    }
     if (!strcmp(type, "FlushMetrics"))
         return api_error_reply(r, "FlushMetrics: not supported by vx86 (it has no metrics)");
     errorf(r,

@@ -67,13 +67,17 @@ struct api_vmm {
 };
 
 /* What a request needs next. */
-enum api_action { API_REPLY, API_START };
+enum api_action {
+    API_REPLY,
+    API_START,          /* InstanceStart was accepted; no answer yet */
+    API_CTRL_ALT_DEL,   /* the running machine's keyboard; answer 204 or 400 after */
+};
 
 struct api_reply {
     int status; /* 200, 204 or 400 */
     char *body; /* malloc'd JSON (NULL for 204); api_reply_free */
     size_t len;
-    enum api_action action; /* API_START: InstanceStart was accepted; no answer yet */
+    enum api_action action;
 };
 
 /*
