@@ -409,9 +409,11 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
     if (cf_only) {
         tr_flags_overwritten(t, RFLAGS_CF);
         wr = RFLAGS_CF;
-    } else if (undefined && !tr_flags_dead_after(t)) {
+    } else if (undefined && (!tr_flags_dead_after(t) ||
+                             (mem >= 0 && (ops[mem].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)))) {
         /* The handler runs it on the guest's flags: so does the host
-         * (unless nothing sees them before they are overwritten). */
+         * (unless nothing sees them before they are overwritten; a store
+         * may end the block at the code watch's check, where they show). */
         tr_materialize(t);
         tr_load_flags(t, HR_RAX);
     } else {

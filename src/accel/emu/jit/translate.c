@@ -140,10 +140,13 @@ static bool flags_dead_from(const struct emu_block *b, unsigned first)
     return false;
 }
 
-/* Whether the flags pending before the current uop's memory access are
- * dead once it has run on its fast path: it overwrites them itself, or
- * later instructions do before anything reads them or can fault. */
-static bool pending_dead(const struct tr *t)
+/* Whether the flags pending before the current uop's memory access (of
+ * kind acc) are dead once it has run on its fast path: it overwrites them
+ * itself, or later instructions do before anything reads them or can
+ * fault. Not for a store that leaves them: the code watch's check after it
+ * can end the block there (a store to a decoded line), and they must be in
+ * RFLAGS then. */
+static bool pending_dead(const struct tr *t, enum emu_access acc)
 {
     const struct emu_uop *u = &t->blk->uops[t->cur];
     struct kind k = kind_of(u->fn);
@@ -151,12 +154,18 @@ static bool pending_dead(const struct tr *t)
     switch (k.tk) {
     case T_ALU:
         return k.op != ALU_ADC && k.op != ALU_SBB;
-    case T_IMUL: /* CF and OF only */
-        return flags_dead_from(t->blk, t->cur + 1);
     case T_UNARY:
         if (k.op == UNARY_NEG)
             return true;
-        return flags_dead_from(t->blk, t->cur + 1);
+        break;
+    default:
+        break;
+    }
+    if (acc == ACC_WRITE)
+        return false;
+    switch (k.tk) {
+    case T_IMUL: /* CF and OF only */
+    case T_UNARY:
     case T_MOV:
     case T_MOVZX:
     case T_MOVSX:
@@ -638,7 +647,7 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
 
     /* Pending flags the fast path never needs again are only kept for the
      * slow path, on the stack (the image is cheap; the merge is not). */
-    if (t->pending && pending_dead(t)) {
+    if (t->pending && pending_dead(t, acc)) {
         flags_image(&t->b);
         push_r(&t->b, HR_RAX);
         s->stacked = t->pending;
