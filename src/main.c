@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "boot/acpi.h"
@@ -438,7 +439,7 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
     struct api_server *api = NULL;
     struct vm_config cfg;
     char err[320];
-    int status = VX86_EBADINPUT, ret = 0;
+    int status = VX86_EBADINPUT, ret = 0, metrics_fd = -1;
     bool ran = false;
 
     if (fc->no_api && (fc->api_sock || !fc->config_file)) {
@@ -465,6 +466,16 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
         }
         v.state = API_STARTING;
     }
+    /* Without the API thread, the config file's logger and metrics are
+     * this thread's: a metrics line at the start and one at the end. */
+    if (!fc->api_sock && ((v.logger.path && api_open_logger(&v, err, sizeof(err))) ||
+                          (v.metrics_path &&
+                           (metrics_fd = api_open_metrics(&v, err, sizeof(err))) < 0))) {
+        log_err("--config-file %s: %s", fc->config_file, err);
+        goto out;
+    }
+    if (metrics_fd >= 0)
+        api_write_metrics(&v, metrics_fd);
     if (fc->api_sock && api_server_start(&api, fc->api_sock, &v))
         goto out;
     /* A start that fails leaves the API up for another InstanceStart; with
@@ -484,6 +495,10 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
     }
 out:
     api_server_stop(api);
+    if (metrics_fd >= 0) {
+        api_write_metrics(&v, metrics_fd);
+        close(metrics_fd);
+    }
     api_vmm_free(&v);
     return status;
 }

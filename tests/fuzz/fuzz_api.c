@@ -100,7 +100,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (r.action == API_CTRL_ALT_DEL) {
             /* The server's to carry out on the machine: none here. */
             check(v.state == API_RUNNING, "SendCtrlAltDel accepted before the guest runs");
+        } else if (r.action == API_FLUSH_METRICS) {
+            char *line;
+            size_t n;
+
+            check(v.metrics_path != NULL, "FlushMetrics accepted without metrics");
+            check(!api_metrics_line(&v, &line, &n) && n && line[n - 1] == '\n' &&
+                      !memchr(line, '\n', n - 1),
+                  "a metrics line that is not one line");
+            free(line);
         } else {
+            /* PUT /logger and /metrics name files the server opens: none
+             * is opened here. */
             check_reply(&r);
             api_reply_free(&r);
         }

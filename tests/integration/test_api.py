@@ -128,6 +128,10 @@ def go_sdk_sequence(vx86, tmp_path):
                                              "io_engine": "Async"}) == (204, None)
     uds = tmp_path / "v.sock"
     assert curl(s, "PUT", "/vsock", {"guest_cid": 3, "uds_path": str(uds)}) == (204, None)
+    log, metrics = tmp_path / "vx86.log", tmp_path / "metrics.json"
+    assert curl(s, "PUT", "/logger", {"log_path": str(log), "level": "Info", "show_level": True,
+                                      "show_log_origin": False}) == (204, None)
+    assert curl(s, "PUT", "/metrics", {"metrics_path": str(metrics)}) == (204, None)
     status, config = curl(s, "GET", "/vm/config")
     assert status == 200
     assert config["boot-source"] == {"kernel_image_path": str(guest("echo.elf")),
@@ -144,6 +148,22 @@ def go_sdk_sequence(vx86, tmp_path):
     read_until(vx86.p.stdout.fileno(), b"echo: ready")
     assert curl(s, "GET", "/")[1]["state"] == "Running"
     assert uds.is_socket(), "the vsock device does not listen on uds_path"
+    assert curl(s, "PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    lines = metrics.read_text().splitlines()
+    assert len(lines) == 1, lines
+    m = json.loads(lines[0])
+    assert m["utc_timestamp_ms"] > 1.7e12, m
+    # Counters since the last line: the sequence's requests up to here
+    # (three PUT /actions: the failed start, the start, this flush).
+    assert m["put_api_requests"]["actions_count"] == 3, m
+    assert m["put_api_requests"]["actions_fails"] == 1, m
+    assert m["put_api_requests"]["drive_count"] == 1, m
+    assert m["get_api_requests"]["vm_config_count"] == 1, m
+    assert curl(s, "PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    m = json.loads(metrics.read_text().splitlines()[1])
+    assert m["put_api_requests"]["actions_count"] == 1, m
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[vm_1:[^\]]*:INFO\] "
+                     r"Running vx86 ", log.read_text(), re.M), log.read_text()
     # Pre-boot calls and a second InstanceStart are refused; reads go on.
     assert fault(s, "PUT", "/actions", {"action_type": "InstanceStart"}) == AFTER_START
     assert fault(s, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}) == AFTER_START
@@ -164,6 +184,13 @@ def test_bad_requests_get_400_with_a_reason(vx86):
     s = vx86.sock
     assert "not valid JSON" in fault(s, "PUT", "/machine-config", '{"vcpu_count": 1,')
     assert "guest_cid 2" in fault(s, "PUT", "/vsock", {"guest_cid": 2, "uds_path": "/tmp/v"})
+    assert fault(s, "PUT", "/actions", {"action_type": "FlushMetrics"}) \
+        == "The metrics system was not initialized."
+    assert "level Loud" in fault(s, "PUT", "/logger", {"log_path": "/tmp/l", "level": "Loud"})
+    assert "No such file or directory" in fault(s, "PUT", "/logger",
+                                                {"log_path": "/nonexistent/dir/log"})
+    assert "No such file or directory" in fault(s, "PUT", "/metrics",
+                                                {"metrics_path": "/nonexistent/dir/m"})
     assert "missing field `uds_path`" in fault(s, "PUT", "/vsock", {"guest_cid": 3})
     assert "unknown field `cid`" in fault(s, "PUT", "/vsock", {"cid": 3, "uds_path": "/tmp/v"})
     assert fault(s, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "foo": 1}) \

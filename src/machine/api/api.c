@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hw/pc.h"
@@ -53,7 +54,73 @@ struct api_server {
     bool stop, ended;
     int signo;     /* the signal that came before the guest ran; 0 if none */
     struct pc *pc; /* the running machine's devices, or NULL */
+
+    int metrics_fd;           /* PUT /metrics' file, or -1 (API thread only) */
+    uint64_t metrics_next_ms; /* CLOCK_MONOTONIC time of the next periodic line */
 };
+
+/* Firecracker writes a metrics line every minute, and on FlushMetrics. */
+#define METRICS_PERIOD_MS 60000
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A file or named pipe for lines of log or metrics, appended to. Not
+ * blocking: a pipe nobody reads loses lines rather than stall vx86 (and
+ * one nobody has open is refused, ENXIO). */
+static int open_output(const char *what, const char *path, char *err, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        fd = -errno;
+        snprintf(err, len, "%s %s: %s", what, path, strerror(-fd));
+    }
+    return fd;
+}
+
+int api_open_logger(struct api_vmm *v, char *err, size_t len)
+{
+    int fd = open_output("log_path", v->logger.path, err, len);
+
+    if (fd < 0) {
+        free(v->logger.path);
+        v->logger.path = NULL;
+        return fd;
+    }
+    log_set_file(fd, v->id, (enum log_level)v->logger.level, v->logger.show_level);
+    log_note("Running vx86 %s with Firecracker v%s's API", v->version, API_FIRECRACKER_VERSION);
+    return 0;
+}
+
+int api_open_metrics(struct api_vmm *v, char *err, size_t len)
+{
+    int fd = open_output("metrics_path", v->metrics_path, err, len);
+
+    if (fd < 0) {
+        free(v->metrics_path);
+        v->metrics_path = NULL;
+    }
+    return fd;
+}
+
+int api_write_metrics(struct api_vmm *v, int fd)
+{
+    char *line;
+    size_t n;
+    ssize_t w;
+
+    if (api_metrics_line(v, &line, &n))
+        return -ENOMEM;
+    w = write(fd, line, n);
+    free(line);
+    return w == (ssize_t)n ? 0 : w < 0 ? -errno : -EAGAIN;
+}
 
 static void conn_close(struct conn *c)
 {
@@ -119,6 +186,35 @@ static void start(struct api_server *s, struct conn *c, const struct http_reques
     pthread_mutex_unlock(&s->lock);
 }
 
+/* PUT /logger, PUT /metrics and FlushMetrics, which api_handle accepted:
+ * the files, which the configuration only names. */
+static void outputs(struct api_server *s, struct api_reply *r)
+{
+    char err[320];
+
+    switch (r->action) {
+    case API_OPEN_LOGGER:
+        if (api_open_logger(s->v, err, sizeof(err))) {
+            api_request_failed(s->v, "PUT", "/logger");
+            return api_error_reply(r, err);
+        }
+        break;
+    case API_OPEN_METRICS:
+        if ((s->metrics_fd = api_open_metrics(s->v, err, sizeof(err))) < 0) {
+            api_request_failed(s->v, "PUT", "/metrics");
+            return api_error_reply(r, err);
+        }
+        s->metrics_next_ms = now_ms() + METRICS_PERIOD_MS;
+        break;
+    default: /* API_FLUSH_METRICS */
+        if (s->metrics_fd < 0 || api_write_metrics(s->v, s->metrics_fd)) {
+            api_request_failed(s->v, "PUT", "/actions");
+            return api_error_reply(r, "FlushMetrics: the metrics file takes no more lines");
+        }
+        break;
+    }
+}
+
 /* SendCtrlAltDel: the keys on the running machine's keyboard. */
 static void ctrl_alt_del(struct api_server *s, struct api_reply *r)
 {
@@ -128,6 +224,8 @@ static void ctrl_alt_del(struct api_server *s, struct api_reply *r)
     if (s->pc)
         err = i8042_ctrl_alt_del(&s->pc->i8042);
     pthread_mutex_unlock(&s->lock);
+    if (err)
+        api_request_failed(s->v, "PUT", "/actions");
     if (err == -ENODEV)
         return api_error_reply(r, "SendCtrlAltDel: the machine is between boots");
     if (err)
@@ -173,6 +271,8 @@ static void process(struct api_server *s, struct conn *c)
         }
         if (r.action == API_CTRL_ALT_DEL)
             ctrl_alt_del(s, &r);
+        else if (r.action != API_REPLY)
+            outputs(s, &r);
         respond_reply(c, &r, req.keep_alive);
         consume(c, req.size);
     }
@@ -195,6 +295,8 @@ static void start_result(struct api_server *s)
     if (err)
         api_error_reply(&r, s->result_msg);
     pthread_mutex_unlock(&s->lock);
+    if (err)
+        api_request_failed(s->v, "PUT", "/actions");
     s->v->state = err ? API_NOT_STARTED : API_RUNNING;
     for (int i = 0; i < API_MAX_CONNS; i++)
         if (s->conns[i].fd >= 0 && s->conns[i].waiting)
@@ -303,7 +405,19 @@ static void *api_thread(void *arg)
             map[n] = i;
             pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
         }
-        if (poll(pfd, (nfds_t)n, -1) < 0) {
+        int timeout = -1;
+
+        if (s->metrics_fd >= 0) {
+            uint64_t now = now_ms();
+
+            if (now >= s->metrics_next_ms) {
+                if (api_write_metrics(s->v, s->metrics_fd))
+                    log_note("metrics_path: a line was lost");
+                s->metrics_next_ms = now + METRICS_PERIOD_MS;
+            }
+            timeout = (int)(s->metrics_next_ms - now);
+        }
+        if (poll(pfd, (nfds_t)n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             log_err("--api-sock: poll: %s", strerror(errno));
@@ -347,6 +461,7 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     struct api_server *s;
     sigset_t all, old, quit;
+    char err[320];
     int ret;
 
     if (strlen(path) >= sizeof(addr.sun_path)) {
@@ -363,6 +478,7 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
     strcpy(addr.sun_path, path);
     s->v = v;
     s->wake_fd = s->sig_fd = -1;
+    s->metrics_fd = -1;
     for (int i = 0; i < API_MAX_CONNS; i++)
         s->conns[i].fd = -1;
     pthread_mutex_init(&s->lock, NULL);
@@ -392,6 +508,14 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
         log_err("--api-sock %s: %s", path, strerror(errno));
         goto out_unlink;
     }
+    /* A config file's logger and metrics (the thread owns them after). */
+    if ((v->logger.path && api_open_logger(v, err, sizeof(err))) ||
+        (v->metrics_path && (s->metrics_fd = api_open_metrics(v, err, sizeof(err))) < 0)) {
+        ret = -EINVAL;
+        log_err("--config-file: %s", err);
+        goto out_unlink;
+    }
+    s->metrics_next_ms = now_ms() + METRICS_PERIOD_MS;
     /* The thread starts with every signal blocked: SIGTERM and friends
      * belong to the console's loop (vm/console.h). */
     sigfillset(&all);
@@ -478,6 +602,8 @@ void api_server_stop(struct api_server *s)
     close(s->listen_fd);
     close(s->wake_fd);
     close(s->sig_fd);
+    if (s->metrics_fd >= 0)
+        close(s->metrics_fd);
     unlink(s->path);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);

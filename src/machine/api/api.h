@@ -56,6 +56,18 @@ void api_server_started(struct api_server *s, int err, const char *msg);
 struct pc;
 void api_server_set_machine(struct api_server *s, struct pc *pc);
 
+/*
+ * The files PUT /logger and PUT /metrics (or a config file) named, for the
+ * API thread or, without one (--no-api), the main thread. api_open_logger
+ * makes util/log.h's log file of the logger's; api_open_metrics returns
+ * the metrics file's fd; both -errno with err saying why (and the path
+ * forgotten, so that another request may name one). api_write_metrics
+ * writes one line (api_metrics_line): 0 or -errno.
+ */
+int api_open_logger(struct api_vmm *v, char *err, size_t len);
+int api_open_metrics(struct api_vmm *v, char *err, size_t len);
+int api_write_metrics(struct api_vmm *v, int fd);
+
 /* Ends the API thread, closes every connection and removes the socket.
  * NULL is ignored. */
 void api_server_stop(struct api_server *s);

@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "host/json.h"
 #include "util/json_parse.h"
+#include "util/log.h"
 #include "virtio/vsock.h"
 
 #define MSG_MAX 320
@@ -553,6 +556,176 @@ static void write_vsock(struct json *j, const struct api_vmm *v)
     json_end(j, '}');
 }
 
+/* ---- logger and metrics ---- */
+
+enum { LG_PATH, LG_LEVEL, LG_SHOW_LEVEL, LG_SHOW_ORIGIN, LG_MODULE, LG_NR };
+
+static const struct field logger_fields[LG_NR] = {
+    [LG_PATH] = {"log_path", JSON_STRING, false},
+    [LG_LEVEL] = {"level", JSON_STRING, false},
+    [LG_SHOW_LEVEL] = {"show_level", JSON_BOOL, false},
+    [LG_SHOW_ORIGIN] = {"show_log_origin", JSON_BOOL, false},
+    [LG_MODULE] = {"module", JSON_STRING, false},
+};
+
+/* PUT /logger: checked and recorded; the server opens the file (once, as
+ * Firecracker's logger is set up once). */
+static int logger(struct api_vmm *v, const struct json_doc *d, int obj, char *msg)
+{
+    static const char *const levels[] = {"Off", "Error", "Warning", "Info", "Debug", "Trace"};
+    const struct json_node *n = d->nodes;
+    struct api_logger l = {.level = LOG_INFO};
+    int at[LG_NR];
+
+    if (check_fields(d, obj, logger_fields, LG_NR, at, msg))
+        return -EINVAL;
+    if (v->logger.path) {
+        snprintf(msg, MSG_MAX, "the logger is already configured");
+        return -EINVAL;
+    }
+    if (at[LG_PATH] < 0 || !n[at[LG_PATH]].len) {
+        snprintf(msg, MSG_MAX, "log_path: vx86 needs a file or named pipe to log to");
+        return -EINVAL;
+    }
+    if (at[LG_LEVEL] >= 0) {
+        l.level = -1;
+        for (int i = 0; i < (int)(sizeof(levels) / sizeof(levels[0])); i++)
+            if (!strcasecmp(n[at[LG_LEVEL]].str, levels[i]))
+                l.level = i;
+        if (l.level < 0) {
+            snprintf(msg, MSG_MAX,
+                     "level %.64s: expected one of Error, Warning, Info, Debug, Trace, Off",
+                     n[at[LG_LEVEL]].str);
+            return -EINVAL;
+        }
+    }
+    if (at[LG_MODULE] >= 0) {
+        snprintf(msg, MSG_MAX, "module: vx86's log has no module filter");
+        return -EINVAL;
+    }
+    l.show_level = at[LG_SHOW_LEVEL] >= 0 && n[at[LG_SHOW_LEVEL]].boolean;
+    l.show_origin = at[LG_SHOW_ORIGIN] >= 0 && n[at[LG_SHOW_ORIGIN]].boolean;
+    if (set_str(&l.path, n[at[LG_PATH]].str)) {
+        snprintf(msg, MSG_MAX, "out of memory");
+        return -ENOMEM;
+    }
+    v->logger = l;
+    return 0;
+}
+
+enum { MT_PATH, MT_EMIT_ID, MT_PROPS, MT_NR };
+
+static const struct field metrics_fields[MT_NR] = {
+    [MT_PATH] = {"metrics_path", JSON_STRING, true},
+    [MT_EMIT_ID] = {"emit_id", JSON_BOOL, false},
+    [MT_PROPS] = {"properties", JSON_OBJECT, false},
+};
+
+/* PUT /metrics: checked and recorded; the server opens the file. */
+static int metrics(struct api_vmm *v, const struct json_doc *d, int obj, char *msg)
+{
+    const struct json_node *n = d->nodes;
+    int at[MT_NR];
+
+    if (check_fields(d, obj, metrics_fields, MT_NR, at, msg))
+        return -EINVAL;
+    if (v->metrics_path) {
+        snprintf(msg, MSG_MAX, "Reinitialization of metrics not allowed.");
+        return -EINVAL;
+    }
+    if (!n[at[MT_PATH]].len) {
+        snprintf(msg, MSG_MAX, "metrics_path: empty");
+        return -EINVAL;
+    }
+    if (at[MT_PROPS] >= 0 && n[at[MT_PROPS]].count) {
+        snprintf(msg, MSG_MAX, "properties: not supported by vx86");
+        return -EINVAL;
+    }
+    if (set_str(&v->metrics_path, n[at[MT_PATH]].str)) {
+        snprintf(msg, MSG_MAX, "out of memory");
+        return -ENOMEM;
+    }
+    v->metrics_emit_id = at[MT_EMIT_ID] >= 0 && n[at[MT_EMIT_ID]].boolean;
+    return 0;
+}
+
+static void count_pair(struct json *j, const char *name, uint64_t count, uint64_t fails)
+{
+    char key[48];
+
+    snprintf(key, sizeof(key), "%s_count", name);
+    json_int(j, key, (long)count);
+    if (fails != UINT64_MAX) {
+        snprintf(key, sizeof(key), "%s_fails", name);
+        json_int(j, key, (long)fails);
+    }
+}
+
+struct metrics_arg {
+    const struct api_vmm *v;
+    uint64_t now_ms;
+};
+
+static void write_metrics(struct json *j, const void *arg)
+{
+    const struct metrics_arg *m = arg;
+    const struct api_counts *c = &m->v->counts;
+
+    json_begin(j, NULL, '{');
+    json_int(j, "utc_timestamp_ms", (long)m->now_ms);
+    if (m->v->metrics_emit_id)
+        json_str(j, "id", m->v->id);
+    json_begin(j, "get_api_requests", '{');
+    count_pair(j, "instance_info", c->get_info, UINT64_MAX);
+    count_pair(j, "machine_cfg", c->get_machine, UINT64_MAX);
+    count_pair(j, "vmm_version", c->get_version, UINT64_MAX);
+    count_pair(j, "vm_config", c->get_vm_config, UINT64_MAX);
+    json_end(j, '}');
+    json_begin(j, "put_api_requests", '{');
+    count_pair(j, "actions", c->put_actions, c->put_actions_fails);
+    count_pair(j, "boot_source", c->put_boot, c->put_boot_fails);
+    count_pair(j, "drive", c->put_drive, c->put_drive_fails);
+    count_pair(j, "logger", c->put_logger, c->put_logger_fails);
+    count_pair(j, "machine_cfg", c->put_machine, c->put_machine_fails);
+    count_pair(j, "metrics", c->put_metrics, c->put_metrics_fails);
+    count_pair(j, "network", c->put_net, c->put_net_fails);
+    count_pair(j, "vsock", c->put_vsock, c->put_vsock_fails);
+    json_end(j, '}');
+    json_begin(j, "patch_api_requests", '{');
+    count_pair(j, "machine_cfg", c->patch_machine, c->patch_machine_fails);
+    json_end(j, '}');
+    json_end(j, '}');
+}
+
+int api_metrics_line(struct api_vmm *v, char **line, size_t *len)
+{
+    struct timespec ts;
+    struct metrics_arg m = {v, 0};
+    struct api_reply r;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    m.now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    size_t o = 0;
+
+    reply_json(&r, 200, write_metrics, &m);
+    if (r.status != 200)
+        return -ENOMEM;
+    /* One line: the writer's indentation out (a raw newline is only ever
+     * layout: strings escape theirs), its final newline kept. */
+    for (size_t i = 0; i < r.len; i++) {
+        if (r.body[i] == '\n' && i + 1 < r.len) {
+            while (i + 1 < r.len && r.body[i + 1] == ' ')
+                i++;
+            continue;
+        }
+        r.body[o++] = r.body[i];
+    }
+    v->counts = (struct api_counts){0};
+    *line = r.body;
+    *len = o;
+    return 0;
+}
+
 /* ---- GET answers ---- */
 
 static const char *const state_names[] = {
@@ -635,8 +808,12 @@ static void action(struct api_vmm *v, const struct json_doc *d, struct api_reply
         *r = (struct api_reply){.action = API_CTRL_ALT_DEL};
         return;
     }
-    if (!strcmp(type, "FlushMetrics"))
-        return api_error_reply(r, "FlushMetrics: not supported by vx86 (it has no metrics)");
+    if (!strcmp(type, "FlushMetrics")) {
+        if (!v->metrics_path)
+            return api_error_reply(r, "The metrics system was not initialized.");
+        *r = (struct api_reply){.status = 204, .action = API_FLUSH_METRICS};
+        return;
+    }
     errorf(r,
            "unknown variant `%.64s`, expected one of `FlushMetrics`, `InstanceStart`, "
            "`SendCtrlAltDel`",
@@ -653,8 +830,6 @@ static const char *const unsupported[] = {
     "/balloon/hinting/status",
     "/balloon/hinting/stop",
     "/cpu-config",
-    "/logger",
-    "/metrics",
     "/mmds",
     "/mmds/config",
     "/entropy",
@@ -675,7 +850,16 @@ static const char *path_id(const char *path, const char *prefix)
     return path + n;
 }
 
-enum body_kind { BODY_MACHINE_PUT, BODY_MACHINE_PATCH, BODY_BOOT, BODY_DRIVE, BODY_NET, BODY_VSOCK };
+enum body_kind {
+    BODY_MACHINE_PUT,
+    BODY_MACHINE_PATCH,
+    BODY_BOOT,
+    BODY_DRIVE,
+    BODY_NET,
+    BODY_VSOCK,
+    BODY_LOGGER,
+    BODY_METRICS,
+};
 
 /* A pre-boot PUT or PATCH with a JSON body. */
 static void configure(struct api_vmm *v, enum body_kind kind, const char *id, const char *text,
@@ -702,6 +886,12 @@ static void configure(struct api_vmm *v, enum body_kind kind, const char *id, co
     case BODY_VSOCK:
         ret = vsock(v, &b.doc, 0, b.msg);
         break;
+    case BODY_LOGGER:
+        ret = logger(v, &b.doc, 0, b.msg);
+        break;
+    case BODY_METRICS:
+        ret = metrics(v, &b.doc, 0, b.msg);
+        break;
     default:
         ret = net_iface(v, &b.doc, 0, id, b.msg);
         break;
@@ -710,10 +900,14 @@ static void configure(struct api_vmm *v, enum body_kind kind, const char *id, co
     if (ret)
         return api_error_reply(r, b.msg);
     *r = (struct api_reply){.status = 204};
+    if (kind == BODY_LOGGER)
+        r->action = API_OPEN_LOGGER;
+    else if (kind == BODY_METRICS)
+        r->action = API_OPEN_METRICS;
 }
 
-void api_handle(struct api_vmm *v, const char *method, const char *path, const char *body,
-                size_t len, struct api_reply *r)
+static void route(struct api_vmm *v, const char *method, const char *path, const char *body,
+                  size_t len, struct api_reply *r)
 {
     bool get = !strcmp(method, "GET"), put = !strcmp(method, "PUT"),
          patch = !strcmp(method, "PATCH");
@@ -738,6 +932,10 @@ void api_handle(struct api_vmm *v, const char *method, const char *path, const c
         return configure(v, BODY_NET, id, body, len, r);
     if (put && !strcmp(path, "/vsock"))
         return configure(v, BODY_VSOCK, NULL, body, len, r);
+    if (put && !strcmp(path, "/logger"))
+        return configure(v, BODY_LOGGER, NULL, body, len, r);
+    if (put && !strcmp(path, "/metrics"))
+        return configure(v, BODY_METRICS, NULL, body, len, r);
     if (put && !strcmp(path, "/actions")) {
         struct body b;
 
@@ -758,14 +956,71 @@ void api_handle(struct api_vmm *v, const char *method, const char *path, const c
     errorf(r, "Invalid request method and/or path: %.8s %.128s.", method, path);
 }
 
+/* The counter of a request for the metrics, or NULL; *fails: its failure
+ * counter (NULL for GETs). */
+static uint64_t *counter_of(struct api_counts *c, const char *method, const char *path,
+                            uint64_t **fails)
+{
+    static const struct {
+        const char *method, *path;
+        size_t count, fails; /* offsets in struct api_counts; fails 0: none */
+        bool prefix;
+    } map[] = {
+#define C(f) offsetof(struct api_counts, f)
+        {"GET", "/", C(get_info), 0, false},
+        {"GET", "/machine-config", C(get_machine), 0, false},
+        {"GET", "/vm/config", C(get_vm_config), 0, false},
+        {"GET", "/version", C(get_version), 0, false},
+        {"PUT", "/actions", C(put_actions), C(put_actions_fails), false},
+        {"PUT", "/boot-source", C(put_boot), C(put_boot_fails), false},
+        {"PUT", "/drives/", C(put_drive), C(put_drive_fails), true},
+        {"PUT", "/logger", C(put_logger), C(put_logger_fails), false},
+        {"PUT", "/machine-config", C(put_machine), C(put_machine_fails), false},
+        {"PUT", "/metrics", C(put_metrics), C(put_metrics_fails), false},
+        {"PUT", "/network-interfaces/", C(put_net), C(put_net_fails), true},
+        {"PUT", "/vsock", C(put_vsock), C(put_vsock_fails), false},
+        {"PATCH", "/machine-config", C(patch_machine), C(patch_machine_fails), false},
+#undef C
+    };
+
+    *fails = NULL;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(method, map[i].method) &&
+            (map[i].prefix ? !strncmp(path, map[i].path, strlen(map[i].path))
+                           : !strcmp(path, map[i].path))) {
+            *fails = map[i].fails ? (uint64_t *)((char *)c + map[i].fails) : NULL;
+            return (uint64_t *)((char *)c + map[i].count);
+        }
+    return NULL;
+}
+
+void api_handle(struct api_vmm *v, const char *method, const char *path, const char *body,
+                size_t len, struct api_reply *r)
+{
+    uint64_t *fails, *count = counter_of(&v->counts, method, path, &fails);
+
+    route(v, method, path, body, len, r);
+    if (count)
+        (*count)++;
+    if (fails && r->status == 400)
+        (*fails)++;
+}
+
+void api_request_failed(struct api_vmm *v, const char *method, const char *path)
+{
+    uint64_t *fails;
+
+    if (counter_of(&v->counts, method, path, &fails) && fails)
+        (*fails)++;
+}
+
 /* ---- config file ---- */
 
 int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, size_t errlen)
 {
     /* Firecracker's other sections: accepted when null. */
-    static const char *const other[] = {"balloon", "cpu-config",     "logger", "metrics",
-                                        "mmds-config", "entropy", "pmem", "memory-hotplug",
-                                        "serial"};
+    static const char *const other[] = {"balloon", "cpu-config",     "mmds-config", "entropy",
+                                        "pmem",    "memory-hotplug", "serial"};
     struct body b;
     const struct json_node *n;
     int ret = -EINVAL;
@@ -782,17 +1037,22 @@ int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, 
     for (int c = n[0].first; c >= 0; c = n[c].next) {
         const char *k = n[c].key;
         bool list = !strcmp(k, "drives") || !strcmp(k, "network-interfaces");
+        bool own = !strcmp(k, "vsock") || !strcmp(k, "logger") || !strcmp(k, "metrics");
 
         if (list && n[c].type != JSON_ARRAY) {
             snprintf(err, errlen, "%s: must be an array", k);
             goto out;
         }
-        if (!strcmp(k, "vsock") && n[c].type == JSON_NULL)
+        if (own && n[c].type == JSON_NULL)
             continue;
         if (!strcmp(k, "boot-source"))
             ret = boot_source(v, &b.doc, c, b.msg);
         else if (!strcmp(k, "vsock"))
             ret = vsock(v, &b.doc, c, b.msg);
+        else if (!strcmp(k, "logger"))
+            ret = logger(v, &b.doc, c, b.msg);
+        else if (!strcmp(k, "metrics"))
+            ret = metrics(v, &b.doc, c, b.msg);
         else if (!strcmp(k, "machine-config"))
             ret = machine_config(v, &b.doc, c, true, b.msg);
         else if (list)
@@ -800,8 +1060,7 @@ int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, 
                 if ((ret = k[0] == 'd' ? drive(v, &b.doc, e, NULL, b.msg)
                                        : net_iface(v, &b.doc, e, NULL, b.msg)))
                     break;
-        if (list || !strcmp(k, "boot-source") || !strcmp(k, "machine-config") ||
-            !strcmp(k, "vsock")) {
+        if (list || own || !strcmp(k, "boot-source") || !strcmp(k, "machine-config")) {
             if (ret) {
                 snprintf(err, errlen, "%s: %s", k, b.msg);
                 goto out;
@@ -862,6 +1121,8 @@ void api_vmm_free(struct api_vmm *v)
     }
     free(v->net.host_dev);
     free(v->vsock.uds);
+    free(v->logger.path);
+    free(v->metrics_path);
     free(v->cmdline);
     *v = (struct api_vmm){0};
 }

@@ -50,6 +50,23 @@ struct api_vsock {
     char id[API_MAX_ID + 1]; /* vsock_id, "" when not given */
 };
 
+/* PUT /logger and PUT /metrics: recorded here, opened by the server. */
+struct api_logger {
+    char *path; /* NULL: not configured */
+    int level;  /* enum log_level */
+    bool show_level, show_origin;
+};
+
+/* Requests served since the last metrics line (Firecracker's counters are
+ * deltas). */
+struct api_counts {
+    uint64_t get_info, get_machine, get_vm_config, get_version;
+    uint64_t put_actions, put_actions_fails, put_boot, put_boot_fails, put_drive, put_drive_fails,
+        put_logger, put_logger_fails, put_machine, put_machine_fails, put_metrics,
+        put_metrics_fails, put_net, put_net_fails, put_vsock, put_vsock_fails;
+    uint64_t patch_machine, patch_machine_fails;
+};
+
 struct api_vmm {
     struct vm_config base; /* the command line's: what the API does not set */
     char id[API_MAX_ID + 1];
@@ -63,6 +80,10 @@ struct api_vmm {
     int nr_drives;
     struct api_net net;
     struct api_vsock vsock;
+    struct api_logger logger;
+    char *metrics_path; /* NULL: not configured */
+    bool metrics_emit_id;
+    struct api_counts counts;
     char *cmdline; /* built by api_vmm_build */
 };
 
@@ -71,6 +92,9 @@ enum api_action {
     API_REPLY,
     API_START,          /* InstanceStart was accepted; no answer yet */
     API_CTRL_ALT_DEL,   /* the running machine's keyboard; answer 204 or 400 after */
+    API_OPEN_LOGGER,    /* open v->logger.path; answer 204 or 400 after */
+    API_OPEN_METRICS,   /* open v->metrics_path; answer 204 or 400 after */
+    API_FLUSH_METRICS,  /* write a metrics line; answer 204 or 400 after */
 };
 
 struct api_reply {
@@ -104,8 +128,20 @@ void api_vmm_free(struct api_vmm *v);
 void api_handle(struct api_vmm *v, const char *method, const char *path, const char *body,
                 size_t len, struct api_reply *r);
 
+/* Counts a request answered with an error later than api_handle (an
+ * action the server carried out), for the metrics. */
+void api_request_failed(struct api_vmm *v, const char *method, const char *path);
+
 /* A 400 reply with {"fault_message": msg}. */
 void api_error_reply(struct api_reply *r, const char *msg);
+
+/*
+ * One line of Firecracker-shaped metrics (JSON, newline-terminated) into
+ * *line (malloc'd) for PUT /metrics' file: utc_timestamp_ms, the id when
+ * metrics_emit_id, and the API's request counters since the last line
+ * (which it resets). Returns 0 or -ENOMEM.
+ */
+int api_metrics_line(struct api_vmm *v, char **line, size_t *len);
 
 void api_reply_free(struct api_reply *r);
 
