@@ -326,7 +326,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
     if (vm_create_vcpus(&vm, &boot) || (first && console_init(cfg->serial)))
         goto out;
     if (api) /* before the 204: a SendCtrlAltDel may follow at once */
-        api_server_set_machine(api, vm.pc);
+        api_server_set_machine(api, &vm);
     if (first && api)
         api_server_started(api, 0, NULL);
     *ran = true;

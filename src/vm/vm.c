@@ -18,6 +18,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops
 
     vm->cfg = *cfg;
     vm->accel = accel;
+    pthread_mutex_init(&vm->pause_lock, NULL);
+    pthread_cond_init(&vm->pause_cond, NULL);
     vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->stop_fd < 0) {
         err = -errno;
@@ -81,6 +83,9 @@ static void signal_stop(struct vm *vm, int status)
     uint64_t one = 1;
 
     vm->status = status;
+    pthread_mutex_lock(&vm->pause_lock); /* parked threads and vm_pause see it */
+    pthread_cond_broadcast(&vm->pause_cond);
+    pthread_mutex_unlock(&vm->pause_lock);
     for (int i = 0; i < vm->nr_vcpus; i++)
         vm->accel->vcpu_kick(vm->vcpus[i].accel);
     if (write(vm->stop_fd, &one, sizeof(one)) < 0) {
@@ -263,6 +268,42 @@ static void fatal(struct vcpu *vcpu, int status, const char *what, const char *w
     signal_stop(vcpu->vm, status);
 }
 
+/* A vCPU thread while vm_pause holds the guest. */
+static void park(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    vm->parked++;
+    pthread_cond_broadcast(&vm->pause_cond);
+    while (atomic_load(&vm->pause_req) && !atomic_load(&vm->stopping))
+        pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+    vm->parked--;
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_pause(struct vm *vm)
+{
+    int err = 0;
+
+    atomic_store(&vm->pause_req, true);
+    for (int i = 0; i < vm->nr_vcpus; i++)
+        vm->accel->vcpu_kick(vm->vcpus[i].accel);
+    pthread_mutex_lock(&vm->pause_lock);
+    while (vm->parked < vm->nr_vcpus && !atomic_load(&vm->stopping))
+        pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+    if (atomic_load(&vm->stopping))
+        err = -ESHUTDOWN;
+    pthread_mutex_unlock(&vm->pause_lock);
+    return err;
+}
+
+void vm_resume(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    atomic_store(&vm->pause_req, false);
+    pthread_cond_broadcast(&vm->pause_cond);
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
     struct vcpu *vcpu = arg;
@@ -270,7 +311,13 @@ static void *vcpu_thread(void *arg)
     struct accel_exit e;
 
     while (!atomic_load(&vm->stopping)) {
-        int err = vm->accel->vcpu_run(vcpu->accel, &e);
+        int err;
+
+        if (atomic_load(&vm->pause_req)) {
+            park(vm);
+            continue;
+        }
+        err = vm->accel->vcpu_run(vcpu->accel, &e);
 
         if (err) {
             char why[96];
@@ -341,6 +388,8 @@ void vm_destroy(struct vm *vm)
         vm->accel->vm_destroy(vm);
     pc_destroy(vm);
     mem_destroy(&vm->mem);
+    pthread_cond_destroy(&vm->pause_cond);
+    pthread_mutex_destroy(&vm->pause_lock);
     bus_destroy(&vm->pio);
     bus_destroy(&vm->mmio);
     if (vm->stop_fd >= 0)

@@ -131,6 +131,12 @@ struct vm {
      * stop: a reset then does not restart the guest. */
     bool signalled;
     int stop_fd; /* eventfd, readable once stopping */
+
+    /* vm_pause/vm_resume: pause_lock guards parked and the waits. */
+    pthread_mutex_t pause_lock;
+    pthread_cond_t pause_cond;
+    atomic_bool pause_req; /* vCPU threads park at their next exit */
+    int parked;            /* vCPU threads parked */
 };
 
 /* Creates RAM, buses, platform devices and the engine's VM. On failure has
@@ -143,6 +149,17 @@ int vm_create_vcpus(struct vm *vm, const struct cpu_state *boot);
 /* Starts one thread per vCPU, waits until the VM stops, joins them, returns
  * the exit status. The console loop runs on the calling thread meanwhile. */
 int vm_run(struct vm *vm);
+
+/*
+ * Pauses the guest (the control plane's PATCH /vm): every vCPU thread
+ * parks at its next exit (kicked out of a run or a halt) and stays parked
+ * until vm_resume; devices go on. Returns once all are parked, or with
+ * -ESHUTDOWN if the VM stops first. Any thread but a vCPU's; pausing a
+ * paused VM or resuming a running one is harmless. Guest time goes on
+ * while paused (the clocks follow the host's), as on Firecracker.
+ */
+int vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
 

@@ -97,9 +97,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r.action == API_START) {
             check(v.state == API_STARTING, "InstanceStart accepted, yet not starting");
             start(&v, data[0] & 2);
-        } else if (r.action == API_CTRL_ALT_DEL) {
+        } else if (r.action == API_CTRL_ALT_DEL || r.action == API_PAUSE ||
+                   r.action == API_RESUME) {
             /* The server's to carry out on the machine: none here. */
-            check(v.state == API_RUNNING, "SendCtrlAltDel accepted before the guest runs");
+            check(v.state == API_RUNNING, "an action on the machine accepted before it runs");
         } else if (r.action == API_FLUSH_METRICS) {
             char *line;
             size_t n;

@@ -6,6 +6,7 @@ guest at once, and vx86 --version reads as Firecracker's for Kata."""
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import time
@@ -162,6 +163,22 @@ def go_sdk_sequence(vx86, tmp_path):
     assert curl(s, "PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
     m = json.loads(metrics.read_text().splitlines()[1])
     assert m["put_api_requests"]["actions_count"] == 1, m
+    # Paused, the guest does not answer the console; resumed, it does.
+    assert curl(s, "PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert curl(s, "GET", "/")[1]["state"] == "Paused"
+    fd = vx86.p.stdout.fileno()
+    while select.select([fd], [], [], 0.2)[0]:  # what the guest wrote before
+        os.read(fd, 4096)
+    vx86.p.stdin.write(b"x")
+    vx86.p.stdin.flush()
+    late = b""
+    while select.select([fd], [], [], 1.0)[0]:
+        late += os.read(fd, 4096)
+    assert b"X" not in late, ("a paused guest echoed", late)
+    assert curl(s, "PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert curl(s, "PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    assert curl(s, "GET", "/")[1]["state"] == "Running"
+    read_until(vx86.p.stdout.fileno(), b"X")
     assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[vm_1:[^\]]*:INFO\] "
                      r"Running vx86 ", log.read_text(), re.M), log.read_text()
     # Pre-boot calls and a second InstanceStart are refused; reads go on.
@@ -215,6 +232,9 @@ def test_bad_requests_get_400_with_a_reason(vx86):
     assert "not supported by vx86" in fault(s, "PUT", "/balloon", {"amount_mib": 1})
     assert fault(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"}) \
         == "The requested operation is not supported before starting the microVM."
+    assert fault(s, "PATCH", "/vm", {"state": "Paused"}) \
+        == "The requested operation is not supported before starting the microVM."
+    assert "unknown variant `Stopped`" in fault(s, "PATCH", "/vm", {"state": "Stopped"})
     assert fault(s, "PUT", "/actions", {"action_type": "InstanceStart"}) \
         == "Cannot start microvm without kernel configuration."
     # HTTP errors: too large a body or head, chunked bodies, other versions.

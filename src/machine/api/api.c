@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hw/pc.h"
+#include "vm/vm.h"
 #include "machine/api/http.h"
 #include "util/log.h"
 
@@ -53,7 +54,7 @@ struct api_server {
     char result_msg[320];
     bool stop, ended;
     int signo;     /* the signal that came before the guest ran; 0 if none */
-    struct pc *pc; /* the running machine's devices, or NULL */
+    struct vm *vm; /* the running machine, or NULL */
 
     int metrics_fd;           /* PUT /metrics' file, or -1 (API thread only) */
     uint64_t metrics_next_ms; /* CLOCK_MONOTONIC time of the next periodic line */
@@ -186,6 +187,31 @@ static void start(struct api_server *s, struct conn *c, const struct http_reques
     pthread_mutex_unlock(&s->lock);
 }
 
+/* PATCH /vm: pauses or resumes the machine's vCPUs (the API thread waits
+ * for them to park, a few microseconds to a pass of the block loop). */
+static void pause_resume(struct api_server *s, struct api_reply *r)
+{
+    int err = -ENODEV;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->vm) {
+        if (r->action == API_PAUSE) {
+            err = vm_pause(s->vm);
+        } else {
+            vm_resume(s->vm);
+            err = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (err) {
+        api_request_failed(s->v, "PATCH", "/vm");
+        return api_error_reply(r, err == -ENODEV ? "the machine is between boots"
+                                                 : "the machine stopped");
+    }
+    s->v->state = r->action == API_PAUSE ? API_PAUSED : API_RUNNING;
+    *r = (struct api_reply){.status = 204};
+}
+
 /* PUT /logger, PUT /metrics and FlushMetrics, which api_handle accepted:
  * the files, which the configuration only names. */
 static void outputs(struct api_server *s, struct api_reply *r)
@@ -221,8 +247,8 @@ static void ctrl_alt_del(struct api_server *s, struct api_reply *r)
     int err = -ENODEV;
 
     pthread_mutex_lock(&s->lock);
-    if (s->pc)
-        err = i8042_ctrl_alt_del(&s->pc->i8042);
+    if (s->vm)
+        err = i8042_ctrl_alt_del(&s->vm->pc->i8042);
     pthread_mutex_unlock(&s->lock);
     if (err)
         api_request_failed(s->v, "PUT", "/actions");
@@ -271,6 +297,8 @@ static void process(struct api_server *s, struct conn *c)
         }
         if (r.action == API_CTRL_ALT_DEL)
             ctrl_alt_del(s, &r);
+        else if (r.action == API_PAUSE || r.action == API_RESUME)
+            pause_resume(s, &r);
         else if (r.action != API_REPLY)
             outputs(s, &r);
         respond_reply(c, &r, req.keep_alive);
@@ -580,10 +608,14 @@ void api_server_started(struct api_server *s, int err, const char *msg)
     wake(s);
 }
 
-void api_server_set_machine(struct api_server *s, struct pc *pc)
+void api_server_set_machine(struct api_server *s, struct vm *vm)
 {
     pthread_mutex_lock(&s->lock);
-    s->pc = pc;
+    s->vm = vm;
+    /* A new boot runs until paused again. Only the API thread reads state
+     * otherwise, and it is blocked in vm_pause or idle under this lock. */
+    if (vm && s->v->state == API_PAUSED)
+        s->v->state = API_RUNNING;
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -49,12 +49,13 @@ int api_server_wait_start(struct api_server *s, struct vm_config *cfg);
 void api_server_started(struct api_server *s, int err, const char *msg);
 
 /*
- * Main thread: the running machine's PC devices, for actions on it
- * (SendCtrlAltDel presses Ctrl-Alt-Del on its i8042), or NULL before the
- * machine is destroyed (a reset builds a new one).
+ * Main thread: the running machine, for actions on it (SendCtrlAltDel
+ * presses Ctrl-Alt-Del on its i8042; PATCH /vm pauses and resumes its
+ * vCPUs), or NULL before the machine is destroyed (a reset builds a new
+ * one, which starts running, whatever the old one's state).
  */
-struct pc;
-void api_server_set_machine(struct api_server *s, struct pc *pc);
+struct vm;
+void api_server_set_machine(struct api_server *s, struct vm *vm);
 
 /*
  * The files PUT /logger and PUT /metrics (or a config file) named, for the

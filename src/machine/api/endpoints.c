@@ -16,9 +16,12 @@
 
 #define MSG_MAX 320
 
-/* Firecracker's answer to a pre-boot call after InstanceStart. */
+/* Firecracker's answers to a pre-boot call after InstanceStart, and to a
+ * post-boot one before. */
 static const char after_start[] =
     "The requested operation is not supported after starting the microVM.";
+static const char before_start[] =
+    "The requested operation is not supported before starting the microVM.";
 
 /* One field of a body, as Firecracker's serde struct declares it. */
 struct field {
@@ -693,6 +696,7 @@ static void write_metrics(struct json *j, const void *arg)
     json_end(j, '}');
     json_begin(j, "patch_api_requests", '{');
     count_pair(j, "machine_cfg", c->patch_machine, c->patch_machine_fails);
+    count_pair(j, "vm", c->patch_vm, c->patch_vm_fails);
     json_end(j, '}');
     json_end(j, '}');
 }
@@ -732,6 +736,7 @@ static const char *const state_names[] = {
     [API_NOT_STARTED] = "Not started",
     [API_STARTING] = "Not started",
     [API_RUNNING] = "Running",
+    [API_PAUSED] = "Paused",
 };
 
 static void write_info(struct json *j, const void *arg)
@@ -802,9 +807,8 @@ static void action(struct api_vmm *v, const struct json_doc *d, struct api_reply
         return;
     }
     if (!strcmp(type, "SendCtrlAltDel")) {
-        if (v->state != API_RUNNING)
-            return api_error_reply(r, "The requested operation is not supported before starting "
-                                      "the microVM.");
+        if (v->state != API_RUNNING && v->state != API_PAUSED)
+            return api_error_reply(r, before_start);
         *r = (struct api_reply){.action = API_CTRL_ALT_DEL};
         return;
     }
@@ -818,6 +822,31 @@ static void action(struct api_vmm *v, const struct json_doc *d, struct api_reply
            "unknown variant `%.64s`, expected one of `FlushMetrics`, `InstanceStart`, "
            "`SendCtrlAltDel`",
            type);
+}
+
+/* PATCH /vm: {"state": "Paused" | "Resumed"}, once the guest runs. */
+static void vm_state(struct api_vmm *v, const char *text, size_t len, struct api_reply *r)
+{
+    static const struct field fields[] = {{"state", JSON_STRING, true}};
+    const char *state;
+    struct body b;
+    int at[1];
+
+    if (parse_body(&b, text, len))
+        return api_error_reply(r, b.msg);
+    if (check_fields(&b.doc, 0, fields, 1, at, b.msg)) {
+        json_doc_free(&b.doc);
+        return api_error_reply(r, b.msg);
+    }
+    state = b.doc.nodes[at[0]].str;
+    if (!strcmp(state, "Paused") || !strcmp(state, "Resumed")) {
+        *r = (struct api_reply){.action = state[0] == 'P' ? API_PAUSE : API_RESUME};
+        if (v->state != API_RUNNING && v->state != API_PAUSED)
+            api_error_reply(r, before_start);
+    } else {
+        errorf(r, "unknown variant `%.64s`, expected `Paused` or `Resumed`", state);
+    }
+    json_doc_free(&b.doc);
 }
 
 /* ---- routing ---- */
@@ -837,7 +866,6 @@ static const char *const unsupported[] = {
     "/hotplug/memory",
     "/snapshot/create",
     "/snapshot/load",
-    "/vm",
 };
 
 /* "/drives/ID": ID when path is prefix followed by one non-empty segment. */
@@ -932,6 +960,8 @@ static void route(struct api_vmm *v, const char *method, const char *path, const
         return configure(v, BODY_NET, id, body, len, r);
     if (put && !strcmp(path, "/vsock"))
         return configure(v, BODY_VSOCK, NULL, body, len, r);
+    if (patch && !strcmp(path, "/vm"))
+        return vm_state(v, body, len, r);
     if (put && !strcmp(path, "/logger"))
         return configure(v, BODY_LOGGER, NULL, body, len, r);
     if (put && !strcmp(path, "/metrics"))
@@ -980,6 +1010,7 @@ static uint64_t *counter_of(struct api_counts *c, const char *method, const char
         {"PUT", "/network-interfaces/", C(put_net), C(put_net_fails), true},
         {"PUT", "/vsock", C(put_vsock), C(put_vsock_fails), false},
         {"PATCH", "/machine-config", C(patch_machine), C(patch_machine_fails), false},
+        {"PATCH", "/vm", C(patch_vm), C(patch_vm_fails), false},
 #undef C
     };
 

@@ -27,7 +27,7 @@
 #define API_MAX_ID              64
 #define API_MAX_VCPUS           32 /* Firecracker's limit, below VM_MAX_CPUS */
 
-enum api_state { API_NOT_STARTED, API_STARTING, API_RUNNING };
+enum api_state { API_NOT_STARTED, API_STARTING, API_RUNNING, API_PAUSED };
 
 struct api_drive {
     char id[API_MAX_ID + 1];
@@ -64,7 +64,7 @@ struct api_counts {
     uint64_t put_actions, put_actions_fails, put_boot, put_boot_fails, put_drive, put_drive_fails,
         put_logger, put_logger_fails, put_machine, put_machine_fails, put_metrics,
         put_metrics_fails, put_net, put_net_fails, put_vsock, put_vsock_fails;
-    uint64_t patch_machine, patch_machine_fails;
+    uint64_t patch_machine, patch_machine_fails, patch_vm, patch_vm_fails;
 };
 
 struct api_vmm {
@@ -95,6 +95,8 @@ enum api_action {
     API_OPEN_LOGGER,    /* open v->logger.path; answer 204 or 400 after */
     API_OPEN_METRICS,   /* open v->metrics_path; answer 204 or 400 after */
     API_FLUSH_METRICS,  /* write a metrics line; answer 204 or 400 after */
+    API_PAUSE,          /* pause the running machine's vCPUs; answer after */
+    API_RESUME,         /* resume them; answer after */
 };
 
 struct api_reply {
