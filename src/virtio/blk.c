@@ -216,31 +216,63 @@ static const struct virtio_dev_ops blk_ops = {
     .destroy = blk_destroy,
 };
 
-/* Opens and checks the image; one line on failure. */
-static int open_image(struct blk *b)
+/* Opens and checks the image at path into *fd, its size in sectors into
+ * *sectors; one line on failure (*fd then -1 or open: the caller closes). */
+static int open_image(const char *path, bool ro, int *fd, uint64_t *sectors)
 {
     struct stat st;
 
-    b->fd = open(b->path, (b->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (b->fd < 0 || fstat(b->fd, &st)) {
-        log_err("--disk %s: %s", b->path, strerror(errno));
+    *fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (*fd < 0 || fstat(*fd, &st)) {
+        log_err("--disk %s: %s", path, strerror(errno));
         return -errno;
     }
     if (!S_ISREG(st.st_mode)) {
-        log_err("--disk %s: not a regular file (a raw image)", b->path);
+        log_err("--disk %s: not a regular file (a raw image)", path);
         return -EINVAL;
     }
     if (st.st_size % SECTOR) {
-        log_err("--disk %s: %" PRIu64 " bytes is not a whole number of 512-byte sectors", b->path,
+        log_err("--disk %s: %" PRIu64 " bytes is not a whole number of 512-byte sectors", path,
                 (uint64_t)st.st_size);
         return -EINVAL;
     }
     /* As QEMU does: two writers, or a writer and a reader, would corrupt. */
-    if (flock(b->fd, (b->ro ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
-        log_err("--disk %s: in use by another process", b->path);
+    if (flock(*fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
+        log_err("--disk %s: in use by another process", path);
         return -EBUSY;
     }
-    b->config.capacity = (uint64_t)st.st_size / SECTOR;
+    *sectors = (uint64_t)st.st_size / SECTOR;
+    return 0;
+}
+
+bool virtio_is_blk(const struct virtio_dev *d)
+{
+    return d->ops == &blk_ops;
+}
+
+int virtio_blk_update(struct virtio_dev *d, const char *path)
+{
+    struct blk *b = (struct blk *)d;
+    uint64_t sectors;
+    int fd, err = open_image(path, b->ro, &fd, &sectors);
+
+    if (err) {
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    pthread_mutex_lock(&d->lock);
+    /* The I/O thread reads b->fd and the capacity only while busy, or
+     * under the lock. */
+    while (b->busy)
+        pthread_cond_wait(&b->idle, &d->lock);
+    close(b->fd);
+    b->fd = fd;
+    b->path = path;
+    b->config.capacity = sectors;
+    if (virtio_running(d))
+        d->interrupt(d, VIRTIO_CONFIG_IRQ); /* §5.2.4: the capacity may have changed */
+    pthread_mutex_unlock(&d->lock);
     return 0;
 }
 
@@ -271,7 +303,7 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro)
         free(b);
         return NULL;
     }
-    if (open_image(b))
+    if (open_image(path, ro, &b->fd, &b->config.capacity))
         goto fail;
     /* GET_ID: the image's file name, NUL-padded, cut at 20 bytes (§5.2.6). */
     name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;

@@ -19,6 +19,19 @@ struct vm_net;
  * own I/O thread. */
 struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro);
 
+/* True for a device virtio_blk_create made. */
+bool virtio_is_blk(const struct virtio_dev *d);
+
+/*
+ * Puts the image at path (checked as virtio_blk_create checks it, opened
+ * the same way, read-only or not) behind disk d in place of its own, once
+ * the request in flight is done, and tells the driver its capacity may have
+ * changed (a config interrupt): the control plane's PATCH /drives. path
+ * must outlive d. Any thread but d's. Returns 0, or -errno after printing
+ * one line (d keeps its image).
+ */
+int virtio_blk_update(struct virtio_dev *d, const char *path);
+
 /* hvc0: what the guest writes goes to the console (console_put); what the
  * user types comes in through virtio_console_input (virtio/console.h). The
  * device sets vm->hvc to itself, and destroy clears it. */

@@ -409,3 +409,46 @@ def test_send_ctrl_alt_del_reaches_linux(tmp_path):
         v.stop()
     assert v.p.returncode == 0, (out, err)
     assert b"reset" in err, err
+
+
+@pytest.mark.skipif(not os.environ.get("VX86_LINUX"),
+                    reason="VX86_LINUX not set: the Linux boots run once per suite")
+def test_patch_drive_swaps_the_image_under_linux(tmp_path):
+    # Kata's placeholder drives: the guest boots with one image behind
+    # vda, PATCH /drives puts another (twice the size) there, and the
+    # guest sees the new capacity (a config interrupt) and the new data.
+    linux = os.environ["VX86_LINUX"]
+    placeholder, real = tmp_path / "placeholder.img", tmp_path / "real.img"
+    placeholder.write_bytes(b"\0" * (1 << 20))
+    real.write_bytes(b"vx86-swapped-image".ljust(2 << 20, b"\0"))
+    cmd = ('echo swap-ready; while [ $(cat /sys/block/vda/size) != 4096 ]; do sleep 0.1; done;'
+           ' echo 3 >/proc/sys/vm/drop_caches; echo data $(head -c 18 /dev/vda)')
+    v = Vx86(tmp_path, "emu")
+    try:
+        s = v.sock
+        assert curl(s, "PUT", "/boot-source", {
+            "kernel_image_path": os.path.join(linux, "vmlinuz"),
+            "initrd_path": str(ROOT / ".cache" / "initramfs.cpio.gz"),
+            "boot_args": f'console=ttyS0 quiet vx86.run="{cmd}" vx86.end=poweroff'}) \
+            == (204, None)
+        assert curl(s, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}) \
+            == (204, None)
+        assert curl(s, "PUT", "/drives/scratch", {"drive_id": "scratch",
+                                                  "path_on_host": str(placeholder),
+                                                  "is_root_device": False}) == (204, None)
+        assert "before starting" in fault(s, "PATCH", "/drives/scratch",
+                                          {"drive_id": "scratch", "path_on_host": str(real)})
+        assert curl(s, "PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        read_until(v.p.stdout.fileno(), b"swap-ready", timeout=300)
+        assert "No such file" in fault(s, "PATCH", "/drives/scratch",
+                                       {"drive_id": "scratch", "path_on_host": "/nonexistent"})
+        assert "no such drive" in fault(s, "PATCH", "/drives/other",
+                                        {"drive_id": "other", "path_on_host": str(real)})
+        assert curl(s, "PATCH", "/drives/scratch", {"drive_id": "scratch",
+                                                    "path_on_host": str(real)}) == (204, None)
+        assert curl(s, "GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(real)
+        out, err = v.p.communicate(timeout=120)
+    finally:
+        v.stop()
+    assert v.p.returncode == 0, (out, err)
+    assert b"data vx86-swapped-image" in out, out

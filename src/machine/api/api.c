@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hw/pc.h"
+#include "virtio/devices.h"
 #include "vm/vm.h"
 #include "machine/api/http.h"
 #include "util/log.h"
@@ -187,6 +188,29 @@ static void start(struct api_server *s, struct conn *c, const struct http_reques
     pthread_mutex_unlock(&s->lock);
 }
 
+/* PATCH /drives/{id}: the new image behind the machine's disk. */
+static void drive_update(struct api_server *s, struct api_reply *r)
+{
+    struct virtio_dev *d = NULL;
+    int err = -ENODEV;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->vm)
+        for (int i = 0, k = 0; i < s->vm->nr_virtio && !d; i++)
+            if (virtio_is_blk(s->vm->virtio[i]) && k++ == s->v->update.disk)
+                d = s->vm->virtio[i];
+    if (d)
+        err = virtio_blk_update(d, s->v->update.path);
+    pthread_mutex_unlock(&s->lock);
+    if (api_drive_updated(s->v, !err) || err) {
+        api_request_failed(s->v, "PATCH", "/drives/");
+        return api_error_reply(r, err == -ENODEV ? "the machine is between boots"
+                                                 : err ? log_last_error()
+                                                       : "out of memory");
+    }
+    *r = (struct api_reply){.status = 204};
+}
+
 /* PATCH /vm: pauses or resumes the machine's vCPUs (the API thread waits
  * for them to park, a few microseconds to a pass of the block loop). */
 static void pause_resume(struct api_server *s, struct api_reply *r)
@@ -299,6 +323,8 @@ static void process(struct api_server *s, struct conn *c)
             ctrl_alt_del(s, &r);
         else if (r.action == API_PAUSE || r.action == API_RESUME)
             pause_resume(s, &r);
+        else if (r.action == API_UPDATE_DRIVE)
+            drive_update(s, &r);
         else if (r.action != API_REPLY)
             outputs(s, &r);
         respond_reply(c, &r, req.keep_alive);

@@ -391,6 +391,87 @@ static int drive(struct api_vmm *v, const struct json_doc *d, int obj, const cha
     return 0;
 }
 
+/* PATCH /drives/{id}, once the guest runs: a new image behind the drive
+ * (Kata swaps its placeholder drives so). */
+static void drive_update(struct api_vmm *v, const char *id, const char *text, size_t len,
+                         struct api_reply *r)
+{
+    static const struct field fields[] = {
+        {"drive_id", JSON_STRING, true},
+        {"path_on_host", JSON_STRING, false},
+        {"rate_limiter", JSON_OBJECT, false},
+    };
+    const struct json_node *n;
+    struct body b;
+    int at[3], slot, disk = 0;
+
+    if (parse_body(&b, text, len))
+        return api_error_reply(r, b.msg);
+    n = b.doc.nodes;
+    if (check_fields(&b.doc, 0, fields, 3, at, b.msg))
+        goto fail;
+    if (strcmp(id, n[at[0]].str)) {
+        snprintf(b.msg, MSG_MAX, "The id from the path does not match the id from the body!");
+        goto fail;
+    }
+    if (at[2] >= 0) {
+        snprintf(b.msg, MSG_MAX, "rate_limiter: rate limiters are not supported by vx86");
+        goto fail;
+    }
+    if (v->state != API_RUNNING && v->state != API_PAUSED) {
+        snprintf(b.msg, MSG_MAX, "%s", before_start);
+        goto fail;
+    }
+    for (slot = 0; slot < v->nr_drives && strcmp(v->drives[slot].id, id); slot++)
+        ;
+    if (slot == v->nr_drives) {
+        snprintf(b.msg, MSG_MAX, "drive %.64s: no such drive", id);
+        goto fail;
+    }
+    if (at[1] < 0) { /* nothing to change */
+        json_doc_free(&b.doc);
+        *r = (struct api_reply){.status = 204};
+        return;
+    }
+    /* api_vmm_build's order: the root drive first, then the others. */
+    for (int i = 0; i < v->nr_drives; i++)
+        if (i != slot && (v->drives[i].root || (!v->drives[slot].root && i < slot)))
+            disk++;
+    free(v->update.path);
+    v->update.path = NULL;
+    if (set_str(&v->update.path, n[at[1]].str)) {
+        snprintf(b.msg, MSG_MAX, "out of memory");
+        goto fail;
+    }
+    v->update.disk = disk;
+    v->update.drive = slot;
+    json_doc_free(&b.doc);
+    *r = (struct api_reply){.action = API_UPDATE_DRIVE};
+    return;
+fail:
+    json_doc_free(&b.doc);
+    api_error_reply(r, b.msg);
+}
+
+int api_drive_updated(struct api_vmm *v, bool ok)
+{
+    char **more;
+
+    if (!ok) {
+        free(v->update.path);
+        v->update.path = NULL;
+        return 0;
+    }
+    more = realloc(v->retired, (size_t)(v->nr_retired + 1) * sizeof(*more));
+    if (!more)
+        return -ENOMEM;
+    v->retired = more;
+    v->retired[v->nr_retired++] = v->drives[v->update.drive].path;
+    v->drives[v->update.drive].path = v->update.path;
+    v->update.path = NULL;
+    return 0;
+}
+
 static void write_drives(struct json *j, const struct api_vmm *v)
 {
     json_begin(j, "drives", '[');
@@ -697,6 +778,7 @@ static void write_metrics(struct json *j, const void *arg)
     json_begin(j, "patch_api_requests", '{');
     count_pair(j, "machine_cfg", c->patch_machine, c->patch_machine_fails);
     count_pair(j, "vm", c->patch_vm, c->patch_vm_fails);
+    count_pair(j, "drive", c->patch_drive, c->patch_drive_fails);
     json_end(j, '}');
     json_end(j, '}');
 }
@@ -975,11 +1057,10 @@ static void route(struct api_vmm *v, const char *method, const char *path, const
         json_doc_free(&b.doc);
         return;
     }
-    if (patch && (path_id(path, "/drives/") || path_id(path, "/network-interfaces/")))
-        return errorf(r,
-                      "PATCH %s: not supported by vx86 (no rate limiters, no drive update "
-                      "after start)",
-                      path);
+    if (patch && (id = path_id(path, "/drives/")))
+        return drive_update(v, id, body, len, r);
+    if (patch && path_id(path, "/network-interfaces/"))
+        return errorf(r, "PATCH %s: not supported by vx86 (no rate limiters)", path);
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
         if (!strcmp(path, unsupported[i]) || path_id(path, "/pmem/"))
             return errorf(r, "%.8s %.64s: not supported by vx86", method, path);
@@ -1011,6 +1092,7 @@ static uint64_t *counter_of(struct api_counts *c, const char *method, const char
         {"PUT", "/vsock", C(put_vsock), C(put_vsock_fails), false},
         {"PATCH", "/machine-config", C(patch_machine), C(patch_machine_fails), false},
         {"PATCH", "/vm", C(patch_vm), C(patch_vm_fails), false},
+        {"PATCH", "/drives/", C(patch_drive), C(patch_drive_fails), true},
 #undef C
     };
 
@@ -1154,6 +1236,10 @@ void api_vmm_free(struct api_vmm *v)
     free(v->vsock.uds);
     free(v->logger.path);
     free(v->metrics_path);
+    free(v->update.path);
+    for (int i = 0; i < v->nr_retired; i++)
+        free(v->retired[i]);
+    free(v->retired);
     free(v->cmdline);
     *v = (struct api_vmm){0};
 }

@@ -64,7 +64,8 @@ struct api_counts {
     uint64_t put_actions, put_actions_fails, put_boot, put_boot_fails, put_drive, put_drive_fails,
         put_logger, put_logger_fails, put_machine, put_machine_fails, put_metrics,
         put_metrics_fails, put_net, put_net_fails, put_vsock, put_vsock_fails;
-    uint64_t patch_machine, patch_machine_fails, patch_vm, patch_vm_fails;
+    uint64_t patch_machine, patch_machine_fails, patch_vm, patch_vm_fails, patch_drive,
+        patch_drive_fails;
 };
 
 struct api_vmm {
@@ -84,6 +85,14 @@ struct api_vmm {
     char *metrics_path; /* NULL: not configured */
     bool metrics_emit_id;
     struct api_counts counts;
+    /* PATCH /drives accepted: the disk (by the machine's order: root
+     * first) and its new image, for the server to swap in. */
+    struct {
+        int disk, drive;
+        char *path;
+    } update;
+    char **retired; /* images swapped out: a restarted machine's config may name them */
+    int nr_retired;
     char *cmdline; /* built by api_vmm_build */
 };
 
@@ -96,6 +105,7 @@ enum api_action {
     API_OPEN_METRICS,   /* open v->metrics_path; answer 204 or 400 after */
     API_FLUSH_METRICS,  /* write a metrics line; answer 204 or 400 after */
     API_PAUSE,          /* pause the running machine's vCPUs; answer after */
+    API_UPDATE_DRIVE,   /* swap v->update's disk's image; answer after */
     API_RESUME,         /* resume them; answer after */
 };
 
@@ -133,6 +143,10 @@ void api_handle(struct api_vmm *v, const char *method, const char *path, const c
 /* Counts a request answered with an error later than api_handle (an
  * action the server carried out), for the metrics. */
 void api_request_failed(struct api_vmm *v, const char *method, const char *path);
+
+/* After API_UPDATE_DRIVE: the swap done (ok: v->update's image is now the
+ * drive's) or refused. Returns -ENOMEM only. */
+int api_drive_updated(struct api_vmm *v, bool ok);
 
 /* A 400 reply with {"fault_message": msg}. */
 void api_error_reply(struct api_reply *r, const char *msg);
