@@ -133,6 +133,7 @@ def go_sdk_sequence(vx86, tmp_path):
     assert curl(s, "PUT", "/logger", {"log_path": str(log), "level": "Info", "show_level": True,
                                       "show_log_origin": False}) == (204, None)
     assert curl(s, "PUT", "/metrics", {"metrics_path": str(metrics)}) == (204, None)
+    assert curl(s, "PUT", "/entropy", {}) == (204, None)
     status, config = curl(s, "GET", "/vm/config")
     assert status == 200
     assert config["boot-source"] == {"kernel_image_path": str(guest("echo.elf")),
@@ -144,6 +145,7 @@ def go_sdk_sequence(vx86, tmp_path):
                                  "path_on_host": str(disk), "io_engine": "Async"}]
     assert config["network-interfaces"] == []
     assert config["vsock"] == {"guest_cid": 3, "uds_path": str(uds)}
+    assert config["entropy"] == {}
 
     assert curl(s, "PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
     read_until(vx86.p.stdout.fileno(), b"echo: ready")
@@ -235,6 +237,7 @@ def test_bad_requests_get_400_with_a_reason(vx86):
     assert fault(s, "PATCH", "/vm", {"state": "Paused"}) \
         == "The requested operation is not supported before starting the microVM."
     assert "unknown variant `Stopped`" in fault(s, "PATCH", "/vm", {"state": "Stopped"})
+    assert "rate limiters" in fault(s, "PUT", "/entropy", {"rate_limiter": {}})
     assert fault(s, "PUT", "/actions", {"action_type": "InstanceStart"}) \
         == "Cannot start microvm without kernel configuration."
     # HTTP errors: too large a body or head, chunked bodies, other versions.

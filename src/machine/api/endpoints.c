@@ -640,6 +640,25 @@ static void write_vsock(struct json *j, const struct api_vmm *v)
     json_end(j, '}');
 }
 
+/* ---- entropy ---- */
+
+/* PUT /entropy: vx86's virtio-rng is always there; the body may only say
+ * so (a rate limiter is refused). */
+static int entropy(struct api_vmm *v, const struct json_doc *d, int obj, char *msg)
+{
+    static const struct field fields[] = {{"rate_limiter", JSON_OBJECT, false}};
+    int at[1];
+
+    if (check_fields(d, obj, fields, 1, at, msg))
+        return -EINVAL;
+    if (at[0] >= 0) {
+        snprintf(msg, MSG_MAX, "rate_limiter: rate limiters are not supported by vx86");
+        return -EINVAL;
+    }
+    v->entropy = true;
+    return 0;
+}
+
 /* ---- logger and metrics ---- */
 
 enum { LG_PATH, LG_LEVEL, LG_SHOW_LEVEL, LG_SHOW_ORIGIN, LG_MODULE, LG_NR };
@@ -864,7 +883,12 @@ static void write_vm_config(struct json *j, const void *arg)
     json_str(j, "mmds-config", NULL);
     write_nets(j, v);
     write_vsock(j, v);
-    json_str(j, "entropy", NULL);
+    if (v->entropy) {
+        json_begin(j, "entropy", '{');
+        json_end(j, '}');
+    } else {
+        json_str(j, "entropy", NULL);
+    }
     json_end(j, '}');
 }
 
@@ -943,7 +967,6 @@ static const char *const unsupported[] = {
     "/cpu-config",
     "/mmds",
     "/mmds/config",
-    "/entropy",
     "/serial",
     "/hotplug/memory",
     "/snapshot/create",
@@ -969,6 +992,7 @@ enum body_kind {
     BODY_VSOCK,
     BODY_LOGGER,
     BODY_METRICS,
+    BODY_ENTROPY,
 };
 
 /* A pre-boot PUT or PATCH with a JSON body. */
@@ -1001,6 +1025,9 @@ static void configure(struct api_vmm *v, enum body_kind kind, const char *id, co
         break;
     case BODY_METRICS:
         ret = metrics(v, &b.doc, 0, b.msg);
+        break;
+    case BODY_ENTROPY:
+        ret = entropy(v, &b.doc, 0, b.msg);
         break;
     default:
         ret = net_iface(v, &b.doc, 0, id, b.msg);
@@ -1044,6 +1071,8 @@ static void route(struct api_vmm *v, const char *method, const char *path, const
         return configure(v, BODY_VSOCK, NULL, body, len, r);
     if (patch && !strcmp(path, "/vm"))
         return vm_state(v, body, len, r);
+    if (put && !strcmp(path, "/entropy"))
+        return configure(v, BODY_ENTROPY, NULL, body, len, r);
     if (put && !strcmp(path, "/logger"))
         return configure(v, BODY_LOGGER, NULL, body, len, r);
     if (put && !strcmp(path, "/metrics"))
@@ -1132,8 +1161,8 @@ void api_request_failed(struct api_vmm *v, const char *method, const char *path)
 int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, size_t errlen)
 {
     /* Firecracker's other sections: accepted when null. */
-    static const char *const other[] = {"balloon", "cpu-config",     "mmds-config", "entropy",
-                                        "pmem",    "memory-hotplug", "serial"};
+    static const char *const other[] = {"balloon", "cpu-config", "mmds-config", "pmem",
+                                        "memory-hotplug", "serial"};
     struct body b;
     const struct json_node *n;
     int ret = -EINVAL;
@@ -1150,7 +1179,8 @@ int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, 
     for (int c = n[0].first; c >= 0; c = n[c].next) {
         const char *k = n[c].key;
         bool list = !strcmp(k, "drives") || !strcmp(k, "network-interfaces");
-        bool own = !strcmp(k, "vsock") || !strcmp(k, "logger") || !strcmp(k, "metrics");
+        bool own = !strcmp(k, "vsock") || !strcmp(k, "logger") || !strcmp(k, "metrics") ||
+                   !strcmp(k, "entropy");
 
         if (list && n[c].type != JSON_ARRAY) {
             snprintf(err, errlen, "%s: must be an array", k);
@@ -1166,6 +1196,8 @@ int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, 
             ret = logger(v, &b.doc, c, b.msg);
         else if (!strcmp(k, "metrics"))
             ret = metrics(v, &b.doc, c, b.msg);
+        else if (!strcmp(k, "entropy"))
+            ret = entropy(v, &b.doc, c, b.msg);
         else if (!strcmp(k, "machine-config"))
             ret = machine_config(v, &b.doc, c, true, b.msg);
         else if (list)

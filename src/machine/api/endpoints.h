@@ -84,6 +84,7 @@ struct api_vmm {
     struct api_logger logger;
     char *metrics_path; /* NULL: not configured */
     bool metrics_emit_id;
+    bool entropy; /* PUT /entropy came (the virtio-rng is there either way) */
     struct api_counts counts;
     /* PATCH /drives accepted: the disk (by the machine's order: root
      * first) and its new image, for the server to swap in. */
