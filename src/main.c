@@ -362,7 +362,7 @@ static int run_guest(const struct vm_config *cfgp, struct api_server *api, bool 
     bool reset, first = true;
 
     *ran = false;
-    if (boot_read_file(cfg.kernel, cfg.mem_size, &data, &img.size))
+    if (boot_check_not_disk(cfg.kernel) || boot_read_file(cfg.kernel, cfg.mem_size, &data, &img.size))
         return VX86_EBADINPUT;
     if (cfg.initrd && boot_read_file(cfg.initrd, cfg.mem_size, &initrd, &img.initrd_size))
         goto out;

@@ -13,6 +13,46 @@
 #include "boot/mptable.h"
 #include "util/log.h"
 
+int boot_check_not_disk(const char *path)
+{
+    uint8_t b[0x8006] = {0};
+    const char *kind = NULL;
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return 0;
+    while (n < (ssize_t)sizeof(b)) {
+        ssize_t r = pread(fd, b + n, sizeof(b) - (size_t)n, n);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += r;
+    }
+    close(fd);
+    /* qcow2's magic; the GPT header in LBA 1 (UEFI 2.10 §5.3.2); ISO
+     * 9660's volume descriptor in sector 16; an MBR's signature with a
+     * boot flag of 0x00 or 0x80 in each partition entry, and no Linux
+     * setup header (a bzImage ends its boot sector with 0x55AA too). */
+    if (n >= 4 && !memcmp(b, "QFI\xfb", 4))
+        kind = "a qcow2 disk image";
+    else if (n >= 520 && !memcmp(b + 512, "EFI PART", 8))
+        kind = "a disk image with a GPT partition table";
+    else if (n >= 0x8006 && !memcmp(b + 0x8001, "CD001", 5))
+        kind = "an ISO 9660 image";
+    else if (n >= 512 && b[510] == 0x55 && b[511] == 0xaa && memcmp(b + 0x202, "HdrS", 4) &&
+             !((b[446] | b[462] | b[478] | b[494]) & 0x7f) && (b[450] | b[466] | b[482] | b[498]))
+        kind = "a disk image with an MBR partition table";
+    if (!kind)
+        return 0;
+    log_err("%s: %s, not a kernel: give it with --disk, and the kernel with --kernel "
+            "(vx86 does not boot firmware from a disk yet)",
+            path, kind);
+    return -EINVAL;
+}
+
 int boot_read_file(const char *path, uint64_t max, uint8_t **out, size_t *size)
 {
     struct stat st;

@@ -44,6 +44,12 @@ struct boot_image {
 /* Reads a whole file of at most max bytes into *out (malloc'd). */
 int boot_read_file(const char *path, uint64_t max, uint8_t **out, size_t *size);
 
+/* For --kernel: -EINVAL after one line naming what path is instead when it
+ * starts as a disk image does (qcow2, a GPT or MBR partition table, ISO
+ * 9660), which a user may give there by mistake; 0 otherwise (also when it
+ * cannot be read: boot_read_file says why). */
+int boot_check_not_disk(const char *path);
+
 /* Loads img into mem and fills *cpu for the boot vCPU. */
 int boot_load_image(const struct guest_mem *mem, const struct boot_image *img,
                     struct cpu_state *cpu);

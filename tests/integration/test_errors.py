@@ -63,6 +63,38 @@ def test_kernel_bigger_than_ram(tmp_path):
         f"vx86: {k}: 3145728 bytes do not fit in 2 MiB of guest RAM"
 
 
+def disk_image(kind):
+    """The first bytes of a disk image of each kind boot_check_not_disk knows."""
+    b = bytearray(0x9000)
+    if kind == "qcow2":
+        b[0:4] = b"QFI\xfb"
+    elif kind == "gpt":
+        b[510:512] = b"\x55\xaa"
+        b[446 + 4] = 0xee  # the protective MBR's entry
+        b[512:520] = b"EFI PART"
+    elif kind == "iso":
+        b[0x8001:0x8006] = b"CD001"
+    else:
+        b[446] = 0x80  # bootable
+        b[446 + 4] = 0x83  # Linux
+        b[510:512] = b"\x55\xaa"
+    return bytes(b)
+
+
+@pytest.mark.parametrize("kind,what", [
+    ("qcow2", "a qcow2 disk image"),
+    ("gpt", "a disk image with a GPT partition table"),
+    ("iso", "an ISO 9660 image"),
+    ("mbr", "a disk image with an MBR partition table"),
+])
+def test_disk_image_as_kernel(tmp_path, kind, what):
+    k = tmp_path / "debian.img"
+    k.write_bytes(disk_image(kind) + bytes(3 << 20))
+    assert run_bad("--mem", "2M", "--kernel", k) == (
+        f"vx86: {k}: {what}, not a kernel: give it with --disk, and the kernel with --kernel "
+        "(vx86 does not boot firmware from a disk yet)")
+
+
 @pytest.mark.parametrize("cut,message", [
     (40, "truncated ELF header"),
     (100, "truncated ELF: program header table extends past the end of the file"),
