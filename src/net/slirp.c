@@ -315,7 +315,9 @@ struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, vo
         .vnetwork = ip("10.0.2.0"),
         .vnetmask = ip("255.255.255.0"),
         .vhost = ip("10.0.2.2"),
-        .vhostname = "vx86",
+        /* None unless asked, as QEMU's: systemd-networkd refuses a name
+         * it was not told to take, on every lease. */
+        .vhostname = cfg->hostname,
         .vdhcp_start = ip("10.0.2.15"),
         .vnameserver = ip("10.0.2.3"),
     };

@@ -280,9 +280,21 @@ int config_parse_net(char *s, struct vm_config *cfg)
         } else if (net.mode == NET_USER && !strncmp(opt, "hostfwd=", 8)) {
             if (parse_hostfwd(opt + 8, &net))
                 return -EINVAL;
+        } else if (net.mode == NET_USER && !strncmp(opt, "hostname=", 9)) {
+            /* A DNS label (RFC 1123 §2.1): what a guest may take as its name. */
+            size_t n = strlen(opt + 9);
+
+            if (!n || n > 63 || strspn(opt + 9, "abcdefghijklmnopqrstuvwxyz"
+                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n ||
+                opt[9] == '-' || opt[8 + n] == '-') {
+                log_err("--net hostname=%s: expected 1 to 63 letters, digits and inner hyphens",
+                        opt + 9);
+                return -EINVAL;
+            }
+            net.hostname = opt + 9;
         } else {
             log_err("--net %s: unknown option %s (%s)", s, opt,
-                    net.mode == NET_USER ? "hostfwd= or mac=" : "mac=");
+                    net.mode == NET_USER ? "hostfwd=, hostname= or mac=" : "mac=");
             return -EINVAL;
         }
     }

@@ -66,6 +66,7 @@ struct vm_net {
     uint8_t mac[6];
     struct vm_hostfwd fwd[VM_MAX_HOSTFWD]; /* NET_USER */
     int nr_fwd;
+    const char *hostname; /* NET_USER: the host name DHCP offers (option 12); NULL: none */
 };
 
 struct vm_config {

@@ -77,9 +77,15 @@ def test_net_user(tmp_path, transport):
     server = http_server(tmp_path, "127.0.0.1", port)
     try:
         wait_listening("127.0.0.1", port)
-        g = Guest(f"user,hostfwd=tcp::{fwd_http}-:80,hostfwd=tcp:127.0.0.1:{fwd_done}-:81",
+        # DHCP offers no host name unless asked (hostname=, on pci here):
+        # A udhcpc script that runs env shows the lease's options.
+        name = ",hostname=guest-1" if transport == "pci" else ""
+        g = Guest(f"user,hostfwd=tcp::{fwd_http}-:80,hostfwd=tcp:127.0.0.1:{fwd_done}-:81{name}",
                   "udhcpc -i eth0 -n -q -t 5 -T 1 >/dev/null 2>&1;"
                   " echo addr $(ip -4 -o addr show eth0 | awk '{print $4}');"
+                  " printf '#!/bin/sh\\nenv\\n' >/tmp/env.sh; chmod +x /tmp/env.sh;"
+                  " echo dhcp-hostname $(udhcpc -i eth0 -n -q -t 5 -T 1 -s /tmp/env.sh 2>/dev/null"
+                  " | grep ^hostname=);"
                   f" echo fetched $(wget -q -O - http://10.0.2.2:{port}/blob | md5sum);"
                   " echo nic $(basename $(readlink /sys/class/net/eth0/device/../driver));"
                   + GUEST_SERVE, transport=transport)
@@ -95,6 +101,7 @@ def test_net_user(tmp_path, transport):
         server.wait()
     assert status == 0, g
     assert g.value("addr") == ["10.0.2.15/24"], g
+    assert (g.value("dhcp-hostname") or []) == (["hostname=guest-1"] if name else []), g
     assert g.value("fetched") == [digest, "-"], g
     assert g.value("served") == [got, "-"], g
     assert g.value("nic") == ["virtio-pci" if transport == "pci" else "virtio-mmio"], g
