@@ -66,6 +66,10 @@ struct frame {
 static void frame_push(struct frame *f, uint64_t v, unsigned size)
 {
     f->sp = (f->sp - size) & f->mask;
+    /* A 64-bit gate's stack address must be canonical (SDM Vol. 2A INT n:
+     * "IF StackAddress is non-canonical THEN #SS(0)"). */
+    if (emu_long_mode(f->cpu) && !emu_canonical(f->base + f->sp))
+        emu_raise(f->cpu, EXC_SS, 0);
     emu_write_lin(f->cpu, f->base + f->sp, v, size, f->cpl);
 }
 

@@ -484,8 +484,12 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
     /* SMAP depends on RFLAGS.AC at each access: a supervisor data access
      * to a user page is not kept, so the next one is checked again. Nor is
      * a page of MMIO: a hit is always RAM, which spares translated code a
-     * test per memory operand (device accesses cost far more than the walk). */
-    if (!e->host || (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP))) {
+     * test per memory operand (device accesses cost far more than the walk).
+     * Nor a non-canonical address (a path that walks one without a check,
+     * such as an exception frame pushed below a non-canonical RSP): the
+     * translator's probe takes a hit as canonical. */
+    if (!e->host || (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP)) ||
+        (emu_long_mode(cpu) && !emu_canonical(linear))) {
         e->vpn = 0;
         return e;
     }
