@@ -77,10 +77,7 @@ static void used_elem(struct fixture *f, int q, uint16_t n, uint32_t *head, uint
 /* Makes descriptor head available on queue q and notifies. */
 static void offer(struct fixture *f, int q, uint16_t head)
 {
-    mem_write(&f->vm.mem, avail_of(q) + 4 + 2 * (f->avail_idx[q] % QSIZE), &head, 2);
-    f->avail_idx[q]++;
-    mem_write(&f->vm.mem, avail_of(q) + 2, &f->avail_idx[q], 2);
-    mmio_wr(&f->vm, R_NOTIFY, (uint32_t)q);
+    ring_offer(&f->vm, q, &f->avail_idx[q], QSIZE, head);
 }
 
 /* Linux's probe with VERSION_1 alone, both queues on fresh rings, and no

@@ -79,10 +79,7 @@ static void wait_used(struct fixture *f, int q, uint16_t want)
 /* Makes descriptor head available on queue q and notifies. */
 static void offer(struct fixture *f, int q, uint16_t head)
 {
-    mem_write(&f->vm.mem, avail_of(q) + 4 + 2 * (f->avail_idx[q] % QSIZE), &head, 2);
-    f->avail_idx[q]++;
-    mem_write(&f->vm.mem, avail_of(q) + 2, &f->avail_idx[q], 2);
-    mmio_wr(&f->vm, R_NOTIFY, (uint32_t)q);
+    ring_offer(&f->vm, q, &f->avail_idx[q], QSIZE, head);
 }
 
 /* Linux's probe with VERSION_1, MAC and STATUS; both queues; every receive

@@ -91,10 +91,7 @@ static void wait_used(struct fixture *f, int q, uint16_t want)
 
 static void offer(struct fixture *f, int q, uint16_t head)
 {
-    mem_write(&f->vm.mem, avail_of(q) + 4 + 2 * (f->avail_idx[q] % QSIZE), &head, 2);
-    f->avail_idx[q]++;
-    mem_write(&f->vm.mem, avail_of(q) + 2, &f->avail_idx[q], 2);
-    mmio_wr(&f->vm, R_NOTIFY, (uint32_t)q);
+    ring_offer(&f->vm, q, &f->avail_idx[q], QSIZE, head);
 }
 
 /* VERSION_1 alone; three queues; every receive buffer posted. */

@@ -91,4 +91,15 @@ static inline uint16_t ring_used_idx(struct vm *vm, int q)
     return v;
 }
 
+/* Makes descriptor head available on queue q, a ring of qsize entries
+ * whose next avail index is *avail_idx, and notifies the device. */
+static inline void ring_offer(struct vm *vm, int q, uint16_t *avail_idx, unsigned qsize,
+                              uint16_t head)
+{
+    mem_write(&vm->mem, avail_of(q) + 4 + 2 * (*avail_idx % qsize), &head, 2);
+    (*avail_idx)++;
+    mem_write(&vm->mem, avail_of(q) + 2, avail_idx, 2);
+    mmio_wr(vm, R_NOTIFY, (uint32_t)q);
+}
+
 #endif
