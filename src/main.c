@@ -70,6 +70,8 @@ static const char usage[] =
     "                       the guest starts on PUT /actions InstanceStart\n"
     "  --config-file FILE   Firecracker's JSON config file; the guest starts at once\n"
     "  --no-api             no API socket (with --config-file)\n"
+    "  --log-path PATH, --level LEVEL, --show-level, --show-log-origin,\n"
+    "  --metrics-path PATH  as PUT /logger and PUT /metrics; --no-seccomp: accepted\n"
     "  --id ID              the instance id GET / reports\n"
     "vx86 --api-sock PATH ... is vx86 run --api-sock PATH ..., as firecracker is run.\n"
     "\n"
@@ -84,6 +86,8 @@ static struct timespec start_time;
 /* Firecracker's command-line options (docs/api.md). */
 struct fc_opts {
     const char *api_sock, *config_file, *id;
+    const char *log_path, *level, *metrics_path; /* as PUT /logger and /metrics */
+    bool show_level, show_log_origin;
     bool no_api;
     bool mem_given; /* --mem: the API's initial mem_size_mib, else Firecracker's 128 */
 };
@@ -118,6 +122,12 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
     enum {
         OPT_KERNEL = 256,
         OPT_API_SOCK, /* Firecracker's options */
+        OPT_LOG_PATH,
+        OPT_LEVEL,
+        OPT_SHOW_LEVEL,
+        OPT_SHOW_LOG_ORIGIN,
+        OPT_METRICS_PATH,
+        OPT_NO_SECCOMP,
         OPT_CONFIG_FILE,
         OPT_NO_API,
         OPT_ID,
@@ -144,6 +154,12 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
         {"api-sock", required_argument, NULL, OPT_API_SOCK},
+        {"log-path", required_argument, NULL, OPT_LOG_PATH},
+        {"level", required_argument, NULL, OPT_LEVEL},
+        {"show-level", no_argument, NULL, OPT_SHOW_LEVEL},
+        {"show-log-origin", no_argument, NULL, OPT_SHOW_LOG_ORIGIN},
+        {"metrics-path", required_argument, NULL, OPT_METRICS_PATH},
+        {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
         {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
         {"no-api", no_argument, NULL, OPT_NO_API},
         {"id", required_argument, NULL, OPT_ID},
@@ -191,6 +207,23 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
             break;
         case OPT_NO_API:
             fc->no_api = true;
+            break;
+        case OPT_LOG_PATH:
+            fc->log_path = optarg;
+            break;
+        case OPT_LEVEL:
+            fc->level = optarg;
+            break;
+        case OPT_SHOW_LEVEL:
+            fc->show_level = true;
+            break;
+        case OPT_SHOW_LOG_ORIGIN:
+            fc->show_log_origin = true;
+            break;
+        case OPT_METRICS_PATH:
+            fc->metrics_path = optarg;
+            break;
+        case OPT_NO_SECCOMP: /* vx86 installs no seccomp filters yet (docs/api.md) */
             break;
         case OPT_ID:
             fc->id = optarg;
@@ -282,6 +315,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
     }
     if (fc->api_sock || fc->config_file || fc->no_api)
         return 0;
+    if (fc->log_path || fc->metrics_path || fc->level) {
+        log_err("--log-path, --level and --metrics-path go with --api-sock or --config-file");
+        return -EINVAL;
+    }
     if (!cfg->kernel) {
         log_err("run: --kernel FILE is required");
         return -EINVAL;
@@ -434,6 +471,41 @@ static int load_config_file(struct api_vmm *v, const char *path)
  * and/or the API socket; the command line gives the rest (engine, console).
  * The guest runs on this thread, as with `vx86 run`, once it is complete.
  */
+/* Firecracker's logging and metrics options: what PUT /logger and PUT
+ * /metrics would configure (opened with the config file's). */
+static int api_cli_outputs(struct api_vmm *v, const struct fc_opts *fc)
+{
+    static const char *const levels[] = {"Off", "Error", "Warning", "Info", "Debug", "Trace"};
+
+    if (fc->log_path) {
+        v->logger = (struct api_logger){.level = LOG_INFO,
+                                        .show_level = fc->show_level,
+                                        .show_origin = fc->show_log_origin};
+        if (fc->level) {
+            v->logger.level = -1;
+            for (int i = 0; i < (int)(sizeof(levels) / sizeof(levels[0])); i++)
+                if (!strcasecmp(fc->level, levels[i]))
+                    v->logger.level = i;
+            if (v->logger.level < 0) {
+                log_err("--level %s: expected Error, Warning, Info, Debug, Trace or Off",
+                        fc->level);
+                return -EINVAL;
+            }
+        }
+        if (!(v->logger.path = strdup(fc->log_path)))
+            goto nomem;
+    } else if (fc->level || fc->show_level || fc->show_log_origin) {
+        log_err("--level, --show-level and --show-log-origin go with --log-path");
+        return -EINVAL;
+    }
+    if (fc->metrics_path && !(v->metrics_path = strdup(fc->metrics_path)))
+        goto nomem;
+    return 0;
+nomem:
+    log_err("out of memory");
+    return -ENOMEM;
+}
+
 static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
 {
     struct api_vmm v;
@@ -458,6 +530,8 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
         log_err("out of memory");
         return VX86_EHOST;
     }
+    if (api_cli_outputs(&v, fc))
+        goto out;
     if (fc->config_file) {
         if (load_config_file(&v, fc->config_file))
             goto out;

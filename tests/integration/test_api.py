@@ -342,6 +342,26 @@ def test_config_file_errors(tmp_path):
     assert r.status == 2 and "--no-api: needs --config-file" in r.err, r
 
 
+def test_firecracker_logging_options(tmp_path):
+    # Firecracker's command-line logger and metrics, as PUT /logger and
+    # PUT /metrics would set them; --no-seccomp is accepted.
+    log, metrics = tmp_path / "fc.log", tmp_path / "fc.metrics"
+    v = Vx86(tmp_path, "auto", "--id", "vm_2", "--log-path", log, "--level", "debug",
+             "--show-level", "--metrics-path", metrics, "--no-seccomp")
+    try:
+        assert curl(v.sock, "PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+        assert "Reinitialization" in fault(v.sock, "PUT", "/metrics", {"metrics_path": "/tmp/m"})
+        assert "already configured" in fault(v.sock, "PUT", "/logger", {"log_path": "/tmp/l"})
+    finally:
+        v.stop()
+    assert re.search(r"\[vm_2:[^\]]*:INFO\] Running vx86 ", log.read_text()), log.read_text()
+    assert json.loads(metrics.read_text().splitlines()[0])["utc_timestamp_ms"] > 0
+    r = run_vx86("--api-sock", tmp_path / "x.sock", "--level", "Debug")
+    assert r.status == 2 and "go with --log-path" in r.err, r
+    r = run_vx86("--log-path", log, "--kernel", guest("hello.elf"))
+    assert r.status == 2 and "go with --api-sock or --config-file" in r.err, r
+
+
 def test_version_reads_as_firecracker():
     r = run_vx86("--version")
     assert r.status == 0

@@ -562,11 +562,12 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
         log_err("--api-sock %s: %s", path, strerror(errno));
         goto out_unlink;
     }
-    /* A config file's logger and metrics (the thread owns them after). */
+    /* The logger and metrics of the command line or a config file (the
+     * thread owns them after). */
     if ((v->logger.path && api_open_logger(v, err, sizeof(err))) ||
         (v->metrics_path && (s->metrics_fd = api_open_metrics(v, err, sizeof(err))) < 0)) {
         ret = -EINVAL;
-        log_err("--config-file: %s", err);
+        log_err("%s", err);
         goto out_unlink;
     }
     s->metrics_next_ms = now_ms() + METRICS_PERIOD_MS;
