@@ -400,7 +400,8 @@ static int run_guest(const struct vm_config *cfgp, struct api_server *api, bool 
     bool reset, first = true;
 
     *ran = false;
-    if (boot_check_not_disk(cfg.kernel) || boot_read_file(cfg.kernel, cfg.mem_size, &data, &img.size))
+    if (boot_check_not_disk(cfg.kernel) ||
+        boot_read_file(cfg.kernel, cfg.mem_size, &data, &img.size))
         return VX86_EBADINPUT;
     if (cfg.initrd && boot_read_file(cfg.initrd, cfg.mem_size, &initrd, &img.initrd_size))
         goto out;
@@ -478,9 +479,8 @@ static int api_cli_outputs(struct api_vmm *v, const struct fc_opts *fc)
     static const char *const levels[] = {"Off", "Error", "Warning", "Info", "Debug", "Trace"};
 
     if (fc->log_path) {
-        v->logger = (struct api_logger){.level = LOG_INFO,
-                                        .show_level = fc->show_level,
-                                        .show_origin = fc->show_log_origin};
+        v->logger = (struct api_logger){
+            .level = LOG_INFO, .show_level = fc->show_level, .show_origin = fc->show_log_origin};
         if (fc->level) {
             v->logger.level = -1;
             for (int i = 0; i < (int)(sizeof(levels) / sizeof(levels[0])); i++)
@@ -525,8 +525,8 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
                 base->nr_disks ? "--disk" : "--net");
         return VX86_EBADINPUT;
     }
-    if (api_vmm_init(&v, base, fc->id, fc->mem_given ? base->mem_size >> 20 : 128,
-                     host_ram() >> 20, VX86_VERSION)) {
+    if (api_vmm_init(&v, base, fc->id, fc->mem_given ? base->mem_size >> 20 : 128, host_ram() >> 20,
+                     VX86_VERSION)) {
         log_err("out of memory");
         return VX86_EHOST;
     }
@@ -543,9 +543,9 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
     }
     /* Without the API thread, the config file's logger and metrics are
      * this thread's: a metrics line at the start and one at the end. */
-    if (!fc->api_sock && ((v.logger.path && api_open_logger(&v, err, sizeof(err))) ||
-                          (v.metrics_path &&
-                           (metrics_fd = api_open_metrics(&v, err, sizeof(err))) < 0))) {
+    if (!fc->api_sock &&
+        ((v.logger.path && api_open_logger(&v, err, sizeof(err))) ||
+         (v.metrics_path && (metrics_fd = api_open_metrics(&v, err, sizeof(err))) < 0))) {
         log_err("--config-file %s: %s", fc->config_file, err);
         goto out;
     }

@@ -108,8 +108,8 @@ static void refill(struct i8042 *c)
             brk = true;
         if (byte < 0)
             return;
-        c->out = CTR(c) & I8042_CTR_XLATE ? translate((uint8_t)byte) | (brk ? 0x80 : 0)
-                                          : (uint8_t)byte;
+        c->out =
+            CTR(c) & I8042_CTR_XLATE ? translate((uint8_t)byte) | (brk ? 0x80 : 0) : (uint8_t)byte;
         c->out_flags = 0;
         c->obf = true;
     }
@@ -317,7 +317,8 @@ int i8042_init(struct i8042 *c, struct bus *pio, i8042_irq_fn *irq, i8042_reset_
 int i8042_ctrl_alt_del(struct i8042 *c)
 {
     /* Set 2: Ctrl, Alt and Delete down, then up in reverse order. */
-    static const uint8_t keys[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14};
+    static const uint8_t keys[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
+                                   0x71, 0xf0, 0x11, 0xf0, 0x14};
     int err;
 
     pthread_mutex_lock(&c->lock);

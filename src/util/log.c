@@ -32,12 +32,13 @@ static void to_file(enum log_level level, const char *msg)
         gmtime_r(&ts.tv_sec, &tm);
         pthread_getname_np(pthread_self(), thread, sizeof(thread));
         n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%09ld [%s:%s%s%s] %s\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec, file_id, thread, file_show_level ? ":" : "",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec, file_id, thread, file_show_level ? ":" : "",
                      file_show_level ? names[level] : "", msg);
         /* A line that does not fit a full FIFO is dropped. */
         if (n > 0) {
-            ssize_t w = write(file_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+            ssize_t w =
+                write(file_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 
             (void)w;
         }

@@ -284,8 +284,9 @@ int config_parse_net(char *s, struct vm_config *cfg)
             /* A DNS label (RFC 1123 §2.1): what a guest may take as its name. */
             size_t n = strlen(opt + 9);
 
-            if (!n || n > 63 || strspn(opt + 9, "abcdefghijklmnopqrstuvwxyz"
-                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n ||
+            if (!n || n > 63 ||
+                strspn(opt + 9, "abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n ||
                 opt[9] == '-' || opt[8 + n] == '-') {
                 log_err("--net hostname=%s: expected 1 to 63 letters, digits and inner hyphens",
                         opt + 9);

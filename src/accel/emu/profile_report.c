@@ -181,7 +181,8 @@ static void counters(struct report *r)
     counter(f, "jit_translations", t->jit_translations, in, "blocks translated to host code");
     counter(f, "jit_helper_calls", t->jit_helper_calls, in, "calls from translated code into C");
     counter(f, "jit_code_bytes", t->jit_code_bytes, in, "bytes of host code translated");
-    counter(f, "jit_entries", t->jit_entries, in, "entries into translated code from the block loop");
+    counter(f, "jit_entries", t->jit_entries, in,
+            "entries into translated code from the block loop");
     counter(f, "jit_cache_hits", t->jit_cache_hits, in, "of those, found by the jump cache in C");
     counter(f, "block_lookups", t->block_lookups, in, "block table lookups");
     counter(f, "interp_blocks", t->interp_blocks, in, "blocks run by the interpreter");

@@ -205,8 +205,8 @@ static void drive_update(struct api_server *s, struct api_reply *r)
     if (api_drive_updated(s->v, !err) || err) {
         api_request_failed(s->v, "PATCH", "/drives/");
         return api_error_reply(r, err == -ENODEV ? "the machine is between boots"
-                                                 : err ? log_last_error()
-                                                       : "out of memory");
+                                  : err          ? log_last_error()
+                                                 : "out of memory");
     }
     *r = (struct api_reply){.status = 204};
 }

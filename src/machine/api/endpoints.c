@@ -1161,8 +1161,8 @@ void api_request_failed(struct api_vmm *v, const char *method, const char *path)
 int api_load_config(struct api_vmm *v, const char *text, size_t len, char *err, size_t errlen)
 {
     /* Firecracker's other sections: accepted when null. */
-    static const char *const other[] = {"balloon", "cpu-config", "mmds-config", "pmem",
-                                        "memory-hotplug", "serial"};
+    static const char *const other[] = {"balloon", "cpu-config",     "mmds-config",
+                                        "pmem",    "memory-hotplug", "serial"};
     struct body b;
     const struct json_node *n;
     int ret = -EINVAL;

@@ -100,14 +100,14 @@ struct api_vmm {
 /* What a request needs next. */
 enum api_action {
     API_REPLY,
-    API_START,          /* InstanceStart was accepted; no answer yet */
-    API_CTRL_ALT_DEL,   /* the running machine's keyboard; answer 204 or 400 after */
-    API_OPEN_LOGGER,    /* open v->logger.path; answer 204 or 400 after */
-    API_OPEN_METRICS,   /* open v->metrics_path; answer 204 or 400 after */
-    API_FLUSH_METRICS,  /* write a metrics line; answer 204 or 400 after */
-    API_PAUSE,          /* pause the running machine's vCPUs; answer after */
-    API_UPDATE_DRIVE,   /* swap v->update's disk's image; answer after */
-    API_RESUME,         /* resume them; answer after */
+    API_START,         /* InstanceStart was accepted; no answer yet */
+    API_CTRL_ALT_DEL,  /* the running machine's keyboard; answer 204 or 400 after */
+    API_OPEN_LOGGER,   /* open v->logger.path; answer 204 or 400 after */
+    API_OPEN_METRICS,  /* open v->metrics_path; answer 204 or 400 after */
+    API_FLUSH_METRICS, /* write a metrics line; answer 204 or 400 after */
+    API_PAUSE,         /* pause the running machine's vCPUs; answer after */
+    API_UPDATE_DRIVE,  /* swap v->update's disk's image; answer after */
+    API_RESUME,        /* resume them; answer after */
 };
 
 struct api_reply {

@@ -367,7 +367,24 @@ static inline void jmp_to(struct jit_buf *b, const uint8_t *target)
 }
 
 /* Host condition codes (the low nibble of Jcc). */
-enum { CC_O, CC_NO, CC_B, CC_AE, CC_E, CC_NE, CC_BE, CC_A, CC_S, CC_NS, CC_P, CC_NP, CC_L, CC_GE, CC_LE, CC_G };
+enum {
+    CC_O,
+    CC_NO,
+    CC_B,
+    CC_AE,
+    CC_E,
+    CC_NE,
+    CC_BE,
+    CC_A,
+    CC_S,
+    CC_NS,
+    CC_P,
+    CC_NP,
+    CC_L,
+    CC_GE,
+    CC_LE,
+    CC_G
+};
 
 /* SETcc r8 (r < 4 or a REX form). */
 static inline void setcc_r(struct jit_buf *b, unsigned cc, unsigned r)

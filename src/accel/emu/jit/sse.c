@@ -358,7 +358,8 @@ bool tr_sse(struct tr *t, const struct emu_uop *u)
 
         mu.len = u->len;
         tr_ea(t, &mu);
-        if (is_vex ? fpu_avx_aligned(in->mnemonic) : msize == 16 && !fpu_unaligned_ok(in->mnemonic)) {
+        if (is_vex ? fpu_avx_aligned(in->mnemonic)
+                   : msize == 16 && !fpu_unaligned_ok(in->mnemonic)) {
             emit_rr(&t->b, 0xf7, 4, 0, HR_RSI); /* TEST ESI, size - 1 */
             e32(&t->b, msize - 1);
             tr_to_stub(t, s, CC_NE);
