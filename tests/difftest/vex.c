@@ -517,6 +517,16 @@ bool vex_build(struct gen *g)
             }
             gen_pick_segment(g, true);
             gen_pick_address(g, addr, 0);
+            if (!strncmp(f->name, "vldmxcsr", 8)) {
+                /* An AMD host's MXCSR_MASK has bit 17 (MM, misaligned SSE),
+                 * which vx86's CPU model does not offer: such a value loads
+                 * natively and takes #GP on the engine, as it should. */
+                uint32_t v;
+
+                memcpy(&v, c->data + (addr - DT_DATA), 4);
+                v &= ~(1u << 17);
+                memcpy(c->data + (addr - DT_DATA), &v, 4);
+            }
         } else {
             g->has_modrm = true;
             g->rm = fl & V_RM_GPR ? gen_pick_reg(g, 0) : (int)rng_below(r, (uint64_t)nv);
