@@ -467,25 +467,15 @@ static int load_config_file(struct api_vmm *v, const char *path)
     return 0;
 }
 
-/*
- * Firecracker's way: the guest's configuration comes from --config-file
- * and/or the API socket; the command line gives the rest (engine, console).
- * The guest runs on this thread, as with `vx86 run`, once it is complete.
- */
 /* Firecracker's logging and metrics options: what PUT /logger and PUT
  * /metrics would configure (opened with the config file's). */
 static int api_cli_outputs(struct api_vmm *v, const struct fc_opts *fc)
 {
-    static const char *const levels[] = {"Off", "Error", "Warning", "Info", "Debug", "Trace"};
-
     if (fc->log_path) {
         v->logger = (struct api_logger){
             .level = LOG_INFO, .show_level = fc->show_level, .show_origin = fc->show_log_origin};
         if (fc->level) {
-            v->logger.level = -1;
-            for (int i = 0; i < (int)(sizeof(levels) / sizeof(levels[0])); i++)
-                if (!strcasecmp(fc->level, levels[i]))
-                    v->logger.level = i;
+            v->logger.level = log_level_parse(fc->level);
             if (v->logger.level < 0) {
                 log_err("--level %s: expected Error, Warning, Info, Debug, Trace or Off",
                         fc->level);
@@ -506,6 +496,11 @@ nomem:
     return -ENOMEM;
 }
 
+/*
+ * Firecracker's way: the guest's configuration comes from --config-file
+ * and/or the API socket; the command line gives the rest (engine, console).
+ * The guest runs on this thread, as with `vx86 run`, once it is complete.
+ */
 static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
 {
     struct api_vmm v;

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,6 +85,19 @@ void log_note(const char *fmt, ...)
     va_start(ap, fmt);
     vlog(LOG_INFO, false, fmt, ap);
     va_end(ap);
+}
+
+int log_level_parse(const char *name)
+{
+    static const char *const names[] = {
+        [LOG_OFF] = "Off",   [LOG_ERROR] = "Error", [LOG_WARNING] = "Warning",
+        [LOG_INFO] = "Info", [LOG_DEBUG] = "Debug", [LOG_TRACE] = "Trace",
+    };
+
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+        if (!strcasecmp(name, names[i]))
+            return i;
+    return -1;
 }
 
 void log_set_file(int fd, const char *id, enum log_level level, bool show_level)

@@ -20,6 +20,10 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Levels of the log file (Firecracker's, for its logger's level filter). */
 enum log_level { LOG_OFF, LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_TRACE };
 
+/* The level Firecracker names name (Off, Error, Warning, Info, Debug,
+ * Trace; any case), or -1. */
+int log_level_parse(const char *name);
+
 /*
  * A copy of every message at or above level on fd (once; the API's PUT
  * /logger), a line each in Firecracker's format: the UTC time to the

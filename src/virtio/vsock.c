@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -106,7 +107,7 @@ struct conn {
     bool readable, writable; /* until read/write says EAGAIN (edge-triggered) */
     bool host_eof;           /* the Unix socket read 0: SHUTDOWN(SEND) due */
     bool eof_sent, wr_shut, credit_due;
-    int64_t deadline;   /* C_WAIT, C_CONNECT: when to give up (now_ms) */
+    int64_t deadline;   /* C_WAIT, C_CONNECT: when to give up (clock_now_ms) */
     uint32_t peer_shut; /* SHUTDOWN flags the guest sent */
     /* Host to guest: the guest's buffer space (§5.10.6.3). */
     uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
@@ -146,14 +147,6 @@ static void warn_once(struct vsock *v, const char *why)
         return;
     v->warned = true;
     log_err("virtio-vsock %d: %s (more such packets go unreported)", v->dev.index, why);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static struct conn *find(struct vsock *v, uint32_t local_port, uint32_t peer_port)
@@ -360,7 +353,7 @@ static void guest_connect(struct vsock *v, const struct vsock_hdr *h)
         queue_rst(v, HOST_CID, h->dst_port, h->src_port);
         return;
     }
-    c->deadline = now_ms() + CONNECT_TIMEOUT_MS;
+    c->deadline = clock_now_ms() + CONNECT_TIMEOUT_MS;
     c->local_port = h->dst_port;
     c->peer_port = h->src_port;
     c->peer_buf_alloc = h->buf_alloc;
@@ -556,7 +549,7 @@ static uint32_t conn_rx(struct vsock *v, struct conn *c, const struct virtq_elem
         h = hdr_of(v, c,
                    c->state == C_REQUEST ? VIRTIO_VSOCK_OP_REQUEST : VIRTIO_VSOCK_OP_RESPONSE);
         if (c->state == C_REQUEST)
-            c->deadline = now_ms() + CONNECT_TIMEOUT_MS;
+            c->deadline = clock_now_ms() + CONNECT_TIMEOUT_MS;
         c->state = c->state == C_REQUEST ? C_WAIT : C_OPEN;
     } else if (room && c->readable && !c->host_eof && !(c->peer_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
                peer_credit(c)) {
@@ -679,7 +672,7 @@ static void vsock_pump(struct vsock *v)
  * thread may call it. */
 static int vsock_timers(struct vsock *v, bool act)
 {
-    int64_t now = now_ms(), next = -1;
+    int64_t now = clock_now_ms(), next = -1;
 
     for (unsigned i = 0; i < MAX_CONNS; i++) {
         struct conn *c = v->conns[i];

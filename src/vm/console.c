@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hw/pc.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "virtio/console.h"
 #include "vm/vm.h"
@@ -140,14 +141,6 @@ static bool filter_input(const uint8_t *buf, int len)
     return true;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
-
 /* Offers COM1 what it has not taken of con.pending. While the guest reads
  * COM1, the rest waits (and stdin with it: a paste reaches the guest
  * whole); once COM1 has taken nothing for COM1_STALL_MS, or at once while
@@ -156,7 +149,7 @@ static void feed_com1(struct vm *vm)
 {
     int n = serial_receive(vm->pc->com1, con.pending + con.pending_off,
                            con.pending_len - con.pending_off);
-    int64_t now = now_ms();
+    int64_t now = clock_now_ms();
 
     if (n > 0) {
         con.com1_progress_ms = now;
@@ -176,7 +169,7 @@ static void feed_guest(struct vm *vm)
 {
     if (vm->hvc)
         virtio_console_input(vm->hvc, con.pending, con.pending_len);
-    con.com1_progress_ms = now_ms();
+    con.com1_progress_ms = clock_now_ms();
     feed_com1(vm);
 }
 

@@ -13,13 +13,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hw/pc.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
 #include "machine/api/http.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define IN_CAP (HTTP_MAX_HEAD + HTTP_MAX_BODY)
@@ -57,20 +57,12 @@ struct api_server {
     int signo;     /* the signal that came before the guest ran; 0 if none */
     struct vm *vm; /* the running machine, or NULL */
 
-    int metrics_fd;           /* PUT /metrics' file, or -1 (API thread only) */
-    uint64_t metrics_next_ms; /* CLOCK_MONOTONIC time of the next periodic line */
+    int metrics_fd;          /* PUT /metrics' file, or -1 (API thread only) */
+    int64_t metrics_next_ms; /* clock_now_ms of the next periodic line */
 };
 
 /* Firecracker writes a metrics line every minute, and on FlushMetrics. */
 #define METRICS_PERIOD_MS 60000
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* A file or named pipe for lines of log or metrics, appended to. Not
  * blocking: a pipe nobody reads loses lines rather than stall vx86 (and
@@ -254,7 +246,7 @@ static void outputs(struct api_server *s, struct api_reply *r)
             api_request_failed(s->v, "PUT", "/metrics");
             return api_error_reply(r, err);
         }
-        s->metrics_next_ms = now_ms() + METRICS_PERIOD_MS;
+        s->metrics_next_ms = clock_now_ms() + METRICS_PERIOD_MS;
         break;
     default: /* API_FLUSH_METRICS */
         if (s->metrics_fd < 0 || api_write_metrics(s->v, s->metrics_fd)) {
@@ -462,7 +454,7 @@ static void *api_thread(void *arg)
         int timeout = -1;
 
         if (s->metrics_fd >= 0) {
-            uint64_t now = now_ms();
+            int64_t now = clock_now_ms();
 
             if (now >= s->metrics_next_ms) {
                 if (api_write_metrics(s->v, s->metrics_fd))
@@ -570,7 +562,7 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
         log_err("%s", err);
         goto out_unlink;
     }
-    s->metrics_next_ms = now_ms() + METRICS_PERIOD_MS;
+    s->metrics_next_ms = clock_now_ms() + METRICS_PERIOD_MS;
     /* The thread starts with every signal blocked: SIGTERM and friends
      * belong to the console's loop (vm/console.h). */
     sigfillset(&all);

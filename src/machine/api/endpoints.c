@@ -675,7 +675,6 @@ static const struct field logger_fields[LG_NR] = {
  * Firecracker's logger is set up once). */
 static int logger(struct api_vmm *v, const struct json_doc *d, int obj, char *msg)
 {
-    static const char *const levels[] = {"Off", "Error", "Warning", "Info", "Debug", "Trace"};
     const struct json_node *n = d->nodes;
     struct api_logger l = {.level = LOG_INFO};
     int at[LG_NR];
@@ -691,10 +690,7 @@ static int logger(struct api_vmm *v, const struct json_doc *d, int obj, char *ms
         return -EINVAL;
     }
     if (at[LG_LEVEL] >= 0) {
-        l.level = -1;
-        for (int i = 0; i < (int)(sizeof(levels) / sizeof(levels[0])); i++)
-            if (!strcasecmp(n[at[LG_LEVEL]].str, levels[i]))
-                l.level = i;
+        l.level = log_level_parse(n[at[LG_LEVEL]].str);
         if (l.level < 0) {
             snprintf(msg, MSG_MAX,
                      "level %.64s: expected one of Error, Warning, Info, Debug, Trace, Off",
