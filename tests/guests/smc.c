@@ -214,27 +214,32 @@ static void test_lines(void)
 
 static void test_across_remap(void)
 {
-    /* MOV EAX, imm32; RET with the opcode and the immediate's low half at
-     * the end of the first page; the high half and RET in the second,
-     * which is one frame or the other. */
-    static const uint8_t first[3] = {0xb8, 0x11, 0x22}, second[2][3] = {{0x33, 0x44, 0xc3},
-                                                                          {0x55, 0x66, 0xc3}};
-    code_fn *run = (code_fn *)(ACROSS + 4096 - 3);
+    /* NOP; MOV EAX, imm32; RET with the opcode and the immediate's low
+     * half at the end of the first page; the high half and RET in the
+     * second, which is one frame or the other. Run from the MOV (reached
+     * by the call, through the jump cache) and from the NOP (a block of
+     * its own in the first page, which then goes straight on to the MOV:
+     * a translator's direct link must not skip the second page's check). */
+    static const uint8_t first[4] = {0x90, 0xb8, 0x11, 0x22}, second[2][3] = {{0x33, 0x44, 0xc3},
+                                                                                {0x55, 0x66, 0xc3}};
+    code_fn *from_nop = (code_fn *)(ACROSS + 4096 - 4), *from_mov = (code_fn *)(ACROSS + 4096 - 3);
     int bad = 0;
 
-    memcpy(across_frames[0] + 4096 - 3, first, 3);
+    memcpy(across_frames[0] + 4096 - 4, first, 4);
     memcpy(across_frames[1], second[0], 3);
     memcpy(across_frames[2], second[1], 3);
     pgtable_map(pml4, ACROSS, (uint64_t)across_frames[0], PAGE_4K, PTE_P | PTE_RW);
-    for (unsigned i = 0; i < 12; i++) {
+    for (unsigned i = 0; i < 48; i++) {
         unsigned f = i / 3 % 2; /* each mapping three times in a row */
         uint32_t want = f ? 0x66552211 : 0x44332211, r;
 
         pgtable_map(pml4, ACROSS + 4096, (uint64_t)across_frames[1 + f], PAGE_4K, PTE_P | PTE_RW);
         invlpg((void *)(ACROSS + 4096));
-        r = run(0, 0);
+        r = (i & 1 ? from_nop : from_mov)(0, 0);
         if (r != want)
-            printf("instruction across pages, second page's frame %u: got %x\n", f, r), bad++;
+            printf("instruction across pages, second page's frame %u, from the %s: got %x\n", f,
+                   i & 1 ? "NOP" : "MOV", r),
+                bad++;
     }
     printf("instruction across pages, second page remapped: %d wrong\n", bad);
     CHECK(bad == 0);

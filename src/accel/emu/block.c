@@ -96,7 +96,7 @@ static const uint8_t *next_page(struct emu_cpu *cpu, const uint8_t *host)
  * then raises what it must). An instruction that runs into the next page
  * is a block of its own, decoded from both pages (host2) and valid while
  * the next linear page translates to the same RAM and neither page is
- * written; it is not translated nor linked to. */
+ * written (emu_block_across_ok); the interpreter does not link to it. */
 static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_t key,
                                uint64_t page)
 {
@@ -174,7 +174,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     memset(b->link, 0, sizeof(b->link));
     b->rip_mask = cpu->code_bits == 64 ? ~0ULL : 0xffffffffULL;
     b->jit = NULL;
-    b->runs = host2 ? EMU_JIT_NEVER : 0;
+    b->runs = 0;
     /* The decodes go after the uops. */
     d = (struct emu_decoded *)(((uintptr_t)&b->uops[n] + 15) & ~(uintptr_t)15);
     memcpy(d, dec, ng * sizeof(*d));
@@ -185,11 +185,10 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     return b;
 }
 
-/* Whether b's instruction across pages still reads what it was decoded
- * from: the next page translates to the same RAM, unwritten. */
-static bool across_ok(struct emu_cpu *cpu, const struct emu_block *b, const uint8_t *host)
+bool emu_block_across_ok(struct emu_cpu *cpu, const struct emu_block *b)
 {
-    return !b->host2 || (next_page(cpu, host) == b->host2 &&
+    return !b->host2 || (emu_fetch_host_next(cpu, ((cpu->rip | 0xfff) + 1) & b->rip_mask) ==
+                             b->host2 &&
                          b->gen2 == emu_code_gen(cpu, b->page2));
 }
 
@@ -222,7 +221,7 @@ static struct emu_block *lookup(struct emu_cpu *cpu)
     gen = emu_code_gen(cpu, page);
     slot = &c->table[((uintptr_t)host * 0x9e3779b97f4a7c15ULL) >> (64 - HASH_BITS)];
     b = *slot;
-    if (b && b->key == key && b->gen == gen && across_ok(cpu, b, host))
+    if (b && b->key == key && b->gen == gen && emu_block_across_ok(cpu, b))
         return b;
     b = build(cpu, host, key, page);
     *slot = b;

@@ -134,7 +134,7 @@ struct emu_block *emu_jit_cached(struct emu_cpu *cpu)
         b->jit_cpl != cpu->cpl)
         return NULL;
     if (e->ctx == jit_ctx(cpu) || e->ctx == jit_ctx_global(cpu)) {
-        if (b->gen != emu_code_gen(cpu, b->page))
+        if (b->gen != emu_code_gen(cpu, b->page) || !emu_block_across_ok(cpu, b))
             return NULL;
         cpu->fetch_global = e->ctx & 4;
         return b;
@@ -147,7 +147,7 @@ struct emu_block *emu_jit_cached(struct emu_cpu *cpu)
         return NULL;
     cpu->insn_rip = cpu->rip; /* a fault on the fetch is this instruction's */
     if (!(host = emu_fetch_host(cpu, cpu->rip)) || emu_code_key(cpu, host) != b->key ||
-        b->gen != emu_code_gen(cpu, b->page))
+        b->gen != emu_code_gen(cpu, b->page) || !emu_block_across_ok(cpu, b))
         return NULL;
     e->ctx = cpu->fetch_global ? jit_ctx_global(cpu) : jit_ctx(cpu);
     return b;

@@ -1002,8 +1002,20 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     mov_load(&t->b, 4, HR_RAX, jm(HR_RAX, 0));
     alu_ri(&t->b, JA_CMP, 4, HR_RAX, b->gen);
     {
-        uint8_t *stale = jcc32(&t->b, CC_NE);
+        uint8_t *stale = jcc32(&t->b, CC_NE), *across = NULL;
 
+        /* An instruction into the next page: that page's mapping and
+         * generation too, here, for the jump cache's and the links'
+         * entries alike (emu_jit_cached makes the same test, so that the
+         * block loop does not enter this again). */
+        if (b->host2) {
+            mov_rr(&t->b, 8, HR_RDI, HR_RBX);
+            mov_imm(&t->b, HR_RSI, (uintptr_t)b);
+            mov_imm(&t->b, HR_RAX, (uintptr_t)emu_block_across_ok);
+            call_r(&t->b, HR_RAX);
+            test_rr(&t->b, 1, HR_RAX, HR_RAX);
+            across = jcc32(&t->b, CC_E);
+        }
         budget_out = take_budget(t);
         plan_cache(t, b);
         reload(t);
@@ -1029,6 +1041,8 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         jit_bind(&t->b, budget_out);
         jit_bind(&t->b, out);
         jit_bind(&t->b, stale);
+        if (across)
+            jit_bind(&t->b, across);
     }
     tr_store_rip(t, offsetof(struct emu_cpu, rip), cpu->rip);
     leave(t);
