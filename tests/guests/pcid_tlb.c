@@ -13,7 +13,8 @@
  *     turn than a TLB may hold; a write without bit 63 drops that PCID's
  *     non-global entries, even when another PCID was current since;
  *   - global entries die on a CR4.PGE toggle, and INVLPG drops one in
- *     every PCID; INVLPG drops a whole large page, whatever its address;
+ *     every PCID, also for code run from the page; INVLPG drops a whole
+ *     large page, whatever its address;
  *   - INVPCID types 0 (one address, one PCID), 1 (one PCID), 2 (all, with
  *     globals) and 3 (all but globals), and its #GP cases;
  *   - clearing CR4.PCIDE drops everything; the #GP cases of MOV CR3/CR4.
@@ -218,6 +219,24 @@ static void test_global(void)
     CHECK(peek(VA_GLOBAL) == 4);
     load(1, 2, 1);
     CHECK(peek(VA_GLOBAL) == 4);
+    /* Code on the global page, run often enough to be translated, then
+     * the page remapped: INVLPG of one page drops what was cached for
+     * code there (an emulator's jump cache too), also after INVLPGs of
+     * other pages. */
+    for (int i = 0; i < 24; i++)
+        CHECK(((int (*)(void))VA_GLOBAL)() == 4);
+    invlpg((void *)VA_DATA);
+    CHECK(((int (*)(void))VA_GLOBAL)() == 4);
+    remap(0, VA_GLOBAL, 5, PTE_G);
+    remap(1, VA_GLOBAL, 5, PTE_G);
+    invlpg((void *)VA_GLOBAL);
+    f = (uint8_t)((int (*)(void))VA_GLOBAL)();
+    printf("code on the global page after INVLPG of it: frame %d (5 if dropped)\n", f);
+    CHECK(f == 5);
+    remap(0, VA_GLOBAL, 4, PTE_G);
+    remap(1, VA_GLOBAL, 4, PTE_G);
+    invlpg((void *)VA_GLOBAL);
+    CHECK(((int (*)(void))VA_GLOBAL)() == 4);
     /* INVLPG drops the current PCID's entry for the page. */
     remap(1, VA_DATA, 2, 0);
     invlpg((void *)VA_DATA);
@@ -233,8 +252,13 @@ static void test_large_page(void)
 {
     uint64_t *pde = pgtable_entry(space[0], VA_LARGE, 2);
 
-    for (int i = 0; i < 2; i++)
+    /* mov $10 + i, %eax; ret at 0x5000 of each 2 MiB */
+    for (int i = 0; i < 2; i++) {
+        static const uint8_t code[6] = {0xb8, 0, 0, 0, 0, 0xc3};
+
+        memcpy((void *)(PA_LARGE + i * PAGE_2M + 0x5000), code, sizeof(code));
         *(volatile uint8_t *)(PA_LARGE + i * PAGE_2M + 0x5001) = (uint8_t)(10 + i);
+    }
     *pde = PA_LARGE | PTE_P | PTE_RW | PTE_PS;
     load(0, 1, 0);
     CHECK(peek(VA_LARGE + 0x5000) == 10);
@@ -250,6 +274,13 @@ static void test_large_page(void)
     invlpg((void *)(VA_LARGE + 0x100000));
     load(0, 1, 1);
     CHECK(peek(VA_LARGE + 0x5000) == 11);
+    /* Code run from the global large page, often enough to be translated:
+     * INVLPG of another 4 KiB of it drops what was cached for it. */
+    for (int i = 0; i < 24; i++)
+        CHECK(((int (*)(void))(VA_LARGE + 0x5000))() == 11);
+    *pde = PA_LARGE | PTE_P | PTE_RW | PTE_PS | PTE_G;
+    invlpg((void *)(VA_LARGE + 0x1ff000));
+    CHECK(((int (*)(void))(VA_LARGE + 0x5000))() == 10);
     *pde = 0;
     invlpg((void *)VA_LARGE);
 }

@@ -320,35 +320,34 @@ static void *translation(struct emu_cpu *cpu, struct emu_block *b, bool *flushed
     return b->jit;
 }
 
-/* Runs b's translation; returns how many instructions ran. *site: a link
- * site to point at the next block, as emu_jit_run. */
-static unsigned run_translated(struct emu_cpu *cpu, const struct emu_block *b, unsigned budget,
-                               void **site)
+/* Runs code, b's translation; returns how many instructions ran. *site: a
+ * link site to point at the next block, as emu_jit_run. */
+static unsigned run_translated(struct emu_cpu *cpu, const struct emu_block *b, const void *code,
+                               unsigned budget, void **site)
 {
     int32_t start = (int32_t)(budget < INT32_MAX ? budget : INT32_MAX);
 
     cpu->stats.jit_entries++;
     cpu->jit_budget = start;
     cpu->code_changed = false;
-    *site = emu_jit_run(cpu, b);
+    *site = emu_jit_run(cpu, b, code);
     return (unsigned)(start - cpu->jit_budget);
 }
 
 /* The translation to run at CS:RIP, if any: *bp gets its block, else the
  * block for the interpreter (or NULL: emu_step). Either runs whole, however
  * little of the pass's budget is left. */
-static void *find(struct emu_cpu *cpu, struct emu_block *prev, struct emu_block **bp)
+static const void *find(struct emu_cpu *cpu, struct emu_block *prev, struct emu_block **bp)
 {
     struct emu_block *b;
     bool flushed;
-    void *code;
+    const void *code;
 
     /* A block translated for this RIP and context: no TLB walk or hash. */
-    b = cpu->jit && !cpu->intr_shadow ? emu_jit_cached(cpu) : NULL;
-    if (b) {
+    code = cpu->jit && !cpu->intr_shadow ? emu_jit_cached(cpu, bp) : NULL;
+    if (code) {
         cpu->stats.jit_cache_hits++;
-        *bp = b;
-        return b->jit;
+        return code;
     }
     b = prev ? follow(cpu, prev) : NULL;
     cpu->fetch_global = false; /* unknown: lookup's fetch tells */
@@ -373,6 +372,7 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
 {
     struct emu_block *prev = NULL, *b;
     unsigned n = 0, ran;
+    const void *code;
     void *site = NULL;
     uint64_t site_epoch = 0;
 
@@ -387,12 +387,13 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
                 break;
             continue;
         }
-        if (find(cpu, prev, &b)) {
+        if ((code = find(cpu, prev, &b))) {
             /* The previous translation's exit jumps here from now on: the
-             * same page, mode and CPL, the code cache unchanged. */
-            if (site && site_epoch == emu_jit_epoch(cpu) && b->jit_cpl == cpu->cpl)
-                emu_jit_link(cpu, site, b);
-            ran = run_translated(cpu, b, budget - n, &site);
+             * same page, mode and CPL (code is for this one), the code
+             * cache unchanged. */
+            if (site && site_epoch == emu_jit_epoch(cpu))
+                emu_jit_link(cpu, site, code);
+            ran = run_translated(cpu, b, code, budget - n, &site);
             site_epoch = emu_jit_epoch(cpu);
             prev = NULL;
         } else if (b) {

@@ -337,6 +337,14 @@ struct emu_cpu {
      * on a global page (the jump cache's entries) may hold across those.
      * Only moves forward. */
     uint64_t global_epoch;
+    /* The linear pages (a filter of 4,096 bits, by a hash of the page
+     * number) of code that something valid under global_epoch was made
+     * for: the jump cache's entries for code on global pages. An
+     * invalidation of one page moves global_epoch only if the filter has
+     * that page (Linux's INVLPGs, of user pages mostly, made every
+     * kernel entry of the jump cache stale: 2 million revalidations in
+     * bench/user's run); each move empties it. */
+    uint64_t global_code[64];
     bool fetch_global; /* emu_fetch_host's page was global (lookup's block's) */
     uint64_t link_cs_base; /* CS when emu_update_mode last bumped map_epoch */
     uint32_t link_cs_limit;
@@ -711,6 +719,28 @@ static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p, unsig
 {
     if (emu_code_store(cpu->evm, p, len))
         cpu->code_changed = true;
+}
+
+static inline unsigned emu_global_code_bit(uint64_t linear)
+{
+    uint64_t vpn = linear >> 12;
+
+    return (unsigned)((vpn ^ vpn >> 12) & 4095);
+}
+
+/* Code at linear is cached under global_epoch (struct emu_cpu). */
+static inline void emu_global_code_note(struct emu_cpu *cpu, uint64_t linear)
+{
+    unsigned bit = emu_global_code_bit(linear);
+
+    cpu->global_code[bit / 64] |= 1ULL << (bit % 64);
+}
+
+static inline bool emu_global_code_noted(const struct emu_cpu *cpu, uint64_t linear)
+{
+    unsigned bit = emu_global_code_bit(linear);
+
+    return cpu->global_code[bit / 64] >> (bit % 64) & 1;
 }
 
 /* A 48-bit canonical address: bits 63-47 all equal. */

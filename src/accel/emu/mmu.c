@@ -87,8 +87,10 @@ static void invalidated(struct emu_cpu *cpu, bool global)
 {
     cpu->stats.tlb_flushes++;
     cpu->map_epoch++;
-    if (global)
+    if (global) {
         cpu->global_epoch++;
+        memset(cpu->global_code, 0, sizeof(cpu->global_code));
+    }
     for (int i = 0; i < TLB_CONTEXTS; i++)
         cpu->tlb[i].resume = false;
 }
@@ -136,8 +138,17 @@ void emu_tlb_flush(struct emu_cpu *cpu, bool include_global)
 
 void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t linear)
 {
+    const struct emu_tlb_ctx *g = &cpu->tlb_global;
+
     cpu->stats.tlb_page_flushes++;
-    invalidated(cpu, true);
+    /* What is cached under global_epoch (code on global pages) goes if it
+     * was made for this page, or if a global large page may hold the
+     * address: INVLPG drops the whole large page (SDM Vol. 2A, INVLPG),
+     * whose other 4 KiB pages the filter does not name. A block running
+     * into the next page tests that page at each entry
+     * (emu_block_across_ok): only its first page counts here. */
+    invalidated(cpu, emu_global_code_noted(cpu, linear) ||
+                         (g->large_lo <= linear && linear <= g->large_hi));
     drop_page(&cpu->tlb_global, linear, DROP_ALL);
     for (int i = 0; i < TLB_CONTEXTS; i++)
         if (cpu->tlb[i].pcid != NO_PCID)

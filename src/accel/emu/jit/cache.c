@@ -48,9 +48,11 @@ int emu_jit_init(struct emu_cpu *cpu)
 
     if (cpu->vm->cfg.jit_off)
         return 0;
-    j = calloc(1, sizeof(*j));
+    /* The jump cache's entries are a cache line each. */
+    j = aligned_alloc(64, (sizeof(*j) + 63) & ~(size_t)63);
     if (!j)
         return -ENOMEM;
+    memset(j, 0, sizeof(*j));
     fd = memfd_create("vx86-jit", MFD_CLOEXEC);
     if (fd < 0 || ftruncate(fd, EMU_JIT_CACHE_BYTES) < 0)
         goto fail;
@@ -124,33 +126,40 @@ uint64_t emu_jit_epoch(const struct emu_cpu *cpu)
     return cpu->jit->flushes;
 }
 
-struct emu_block *emu_jit_cached(struct emu_cpu *cpu)
+const void *emu_jit_cached(struct emu_cpu *cpu, struct emu_block **bp)
 {
     struct jc_entry *e = &cpu->jit->jc[jc_index(cpu->rip)];
-    struct emu_block *b = e->block;
     const uint8_t *host;
 
-    if (e->rip != cpu->rip || !b || b->jit != e->code || b->jit_rip != cpu->rip ||
-        b->jit_cpl != cpu->cpl)
+    if (e->rip != cpu->rip || !e->code)
         return NULL;
     if (e->ctx == jit_ctx(cpu) || e->ctx == jit_ctx_global(cpu)) {
-        if (b->gen != emu_code_gen(cpu, b->page) || !emu_block_across_ok(cpu, b))
+        if (e->gen != emu_code_gen(cpu, e->page) ||
+            (e->across && !emu_block_across_ok(cpu, e->block)))
             return NULL;
         cpu->fetch_global = e->ctx & 4;
-        return b;
+        *bp = e->block;
+        return e->code;
     }
     /* A mapping may have changed since the entry was made (a TLB flush):
      * the entry holds again if RIP still leads to the block's bytes, as
-     * lookup would find (without its hash table's cache misses). 64-bit
-     * code only: 32-bit code needs lookup's CS checks. */
-    if (cpu->code_bits != 64)
+     * lookup would find (without its hash table's cache misses), at the
+     * CPL the code was made for. 64-bit code only: 32-bit code needs
+     * lookup's CS checks. */
+    if (cpu->code_bits != 64 || (e->ctx & 3) != (unsigned)cpu->cpl)
         return NULL;
     cpu->insn_rip = cpu->rip; /* a fault on the fetch is this instruction's */
-    if (!(host = emu_fetch_host(cpu, cpu->rip)) || emu_code_key(cpu, host) != b->key ||
-        b->gen != emu_code_gen(cpu, b->page) || !emu_block_across_ok(cpu, b))
+    if (!(host = emu_fetch_host(cpu, cpu->rip)) || emu_code_key(cpu, host) != e->key ||
+        e->gen != emu_code_gen(cpu, e->page) || (e->across && !emu_block_across_ok(cpu, e->block)))
         return NULL;
-    e->ctx = cpu->fetch_global ? jit_ctx_global(cpu) : jit_ctx(cpu);
-    return b;
+    if (cpu->fetch_global) {
+        e->ctx = jit_ctx_global(cpu);
+        emu_global_code_note(cpu, cpu->rip);
+    } else {
+        e->ctx = jit_ctx(cpu);
+    }
+    *bp = e->block;
+    return e->code;
 }
 
 void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len)
@@ -161,6 +170,7 @@ void emu_jit_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len)
 const void *emu_jit_next(struct emu_cpu *cpu)
 {
     struct emu_block *b;
+    const void *code;
 
     /* The budget first: the jump cache's revalidation may fault, and the
      * block loop would take that fault in its next pass. */
@@ -169,37 +179,48 @@ const void *emu_jit_next(struct emu_cpu *cpu)
         return NULL;
     cpu->jit_ctx = jit_ctx(cpu);
     cpu->jit_ctx_g = jit_ctx_global(cpu);
-    b = emu_jit_cached(cpu);
-    if (!b)
-        return NULL;
-    cpu->code_changed = false; /* as at the block loop's entry into b */
-    return b->jit;
+    code = emu_jit_cached(cpu, &b);
+    if (code)
+        cpu->code_changed = false; /* as at the block loop's entry into b */
+    return code;
 }
 
-void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b)
+void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b, const void *code)
 {
     typedef void *entry_fn(struct emu_cpu * cpu, const void *code);
 
     struct emu_jit *j = cpu->jit;
     struct jc_entry *e = &j->jc[jc_index(cpu->rip)];
+    uint64_t ctx;
 
     cpu->jit_ctx = jit_ctx(cpu);
     cpu->jit_ctx_g = jit_ctx_global(cpu);
-    *e = (struct jc_entry){cpu->rip, cpu->fetch_global ? cpu->jit_ctx_g : cpu->jit_ctx, b->jit,
-                           (struct emu_block *)b};
+    ctx = cpu->fetch_global ? cpu->jit_ctx_g : cpu->jit_ctx;
+    if (e->rip != cpu->rip || e->code != code || e->ctx != ctx) {
+        *e = (struct jc_entry){.rip = cpu->rip,
+                               .ctx = ctx,
+                               .code = code,
+                               .block = (struct emu_block *)b,
+                               .key = b->key,
+                               .page = b->page,
+                               .gen = b->gen,
+                               .across = b->host2 != NULL};
+        if (cpu->fetch_global)
+            emu_global_code_note(cpu, cpu->rip);
+    }
     /* Past the test of kicked and wake: the block loop runs the block it
      * chose before it looks at events again, as it does with the
      * interpreter's run_block, so that a pass always runs at least one
      * block. Blocks reached from here test them. */
-    return ((entry_fn *)(void *)j->rx)(cpu, (const uint8_t *)b->jit + j->past_events);
+    return ((entry_fn *)(void *)j->rx)(cpu, (const uint8_t *)code + j->past_events);
 }
 
-void emu_jit_link(struct emu_cpu *cpu, void *site, const struct emu_block *b)
+void emu_jit_link(struct emu_cpu *cpu, void *site, const void *code)
 {
     struct emu_jit *j = cpu->jit;
     uint8_t *hole = (uint8_t *)site;
 
     /* site is the rel32 of a JMP that so far falls through to the exit. */
     /* The displacement between the writable aliases is the same. */
-    jit_bind_to(j->rw + (hole - j->rx), j->rw + ((const uint8_t *)b->jit - j->rx));
+    jit_bind_to(j->rw + (hole - j->rx), j->rw + ((const uint8_t *)code - j->rx));
 }

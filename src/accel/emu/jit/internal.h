@@ -20,16 +20,25 @@
  * for a block on a global page, cpu->jit_ctx_g, from global_epoch: no
  * invalidation that drops global entries since (kernel code stays across
  * the CR3 writes of context switches, as the TLB's global entries do).
- * 2^16 entries (2 MiB): at 2^12, bench/user's kernel and processes took
+ * 2^16 entries (4 MiB): at 2^12, bench/user's kernel and processes took
  * each other's entries 5.6 million times a run (1.1 million at 2^16).
  */
 #define JC_BITS 16
 
 struct jc_entry {
-    uint64_t rip, ctx;
-    const void *code;
-    struct emu_block *block; /* for the block loop: code is its translation */
+    _Alignas(64) uint64_t rip;
+    uint64_t ctx;
+    const void *code;        /* a translation made for rip at ctx's CPL */
+    struct emu_block *block; /* whose translation code is (it may have a newer one) */
+    /* The block's key, page and generation, and whether it runs into the
+     * next page (host2): tested without reading the block, whose cache
+     * miss was most of emu_jit_cached's time. */
+    uint64_t key;
+    uint32_t page, gen;
+    bool across;
 };
+#define JC_ENTRY_SHIFT 6 /* one cache line each */
+_Static_assert(sizeof(struct jc_entry) == 1u << JC_ENTRY_SHIFT, "jc_entry: one cache line");
 
 static inline unsigned jc_index(uint64_t rip)
 {

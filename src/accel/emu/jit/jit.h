@@ -58,9 +58,10 @@ unsigned emu_jit_threshold(const struct emu_cpu *cpu);
  * gone. */
 uint64_t emu_jit_epoch(const struct emu_cpu *cpu);
 
-/* The block whose translation the jump cache holds for cpu->rip in this
- * context, still valid (its page unchanged); NULL if none. */
-struct emu_block *emu_jit_cached(struct emu_cpu *cpu);
+/* The translation the jump cache holds for cpu->rip in this context and
+ * at this CPL, still valid (its page unchanged), and in *b its block;
+ * NULL if none. */
+const void *emu_jit_cached(struct emu_cpu *cpu, struct emu_block **b);
 
 /* b->runs of a block the translator cannot translate. */
 #define EMU_JIT_NEVER UINT16_MAX
@@ -70,12 +71,13 @@ struct emu_block *emu_jit_cached(struct emu_cpu *cpu);
  * both caches and goes on). */
 bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b);
 
-/* Runs translated code from b (cpu->rip == b->jit_rip) until it exits,
+/* Runs translated code from code, a translation of b for cpu->rip at
+ * cpu->cpl, until it exits,
  * entering blocks while cpu->jit_budget is above 0 (each takes its
  * instructions on entry, so the last may take it below 0: the block loop
  * too runs whole blocks; b runs even if an event is due). Returns a link site to patch to the
  * block at the new cpu->rip (a direct branch within the page), or NULL. */
-void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b);
+void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b, const void *code);
 
 /* block.c, for translated code: runs b's instructions from index first
  * on (cpu->rip at that one) through their handlers, as the block loop
@@ -90,9 +92,9 @@ unsigned emu_block_run(struct emu_cpu *cpu, const struct emu_block *b, unsigned 
  * miss, raising nothing. */
 bool emu_block_across_ok(struct emu_cpu *cpu, const struct emu_block *b);
 
-/* Points the link site returned by emu_jit_run at b's translation, which
- * must be for the same CPL and for cpu->rip, in the same linear page as the
- * site's block. */
-void emu_jit_link(struct emu_cpu *cpu, void *site, const struct emu_block *b);
+/* Points the link site returned by emu_jit_run at code, a translation for
+ * the same CPL and for cpu->rip, in the same linear page as the site's
+ * block. */
+void emu_jit_link(struct emu_cpu *cpu, void *site, const void *code);
 
 #endif

@@ -455,7 +455,7 @@ static void jump_cached(struct tr *t)
     shift_ri(&t->b, 5, 8, HR_RCX, 12);
     alu_rr(&t->b, JA_XOR, 4, HR_RCX, HR_RAX);
     alu_ri(&t->b, JA_AND, 4, HR_RCX, (1u << JC_BITS) - 1);
-    shift_ri(&t->b, 4, 4, HR_RCX, 5);
+    shift_ri(&t->b, 4, 4, HR_RCX, JC_ENTRY_SHIFT);
     mov_imm(&t->b, HR_RDX, (uintptr_t)t->j->jc);
     alu_rr(&t->b, JA_ADD, 8, HR_RDX, HR_RCX);
     alu_load(&t->b, JA_CMP, 8, HR_RAX, jm(HR_RDX, 0));
