@@ -258,8 +258,8 @@ int iso9660_build(const char *label, const struct iso_file *files, int n, time_t
     for (int i = 0; i < n; i++) {
         uint64_t sectors = ((uint64_t)files[i].len + ISO_SECTOR - 1) / ISO_SECTOR;
 
-        if (files[i].len > UINT32_MAX || l.sectors + sectors > UINT32_MAX ||
-            (l.sectors + sectors) * ISO_SECTOR > SIZE_MAX)
+        if (files[i].len > UINT32_MAX || l.sectors + sectors + ISO_PAD_SECTORS > UINT32_MAX ||
+            (l.sectors + sectors + ISO_PAD_SECTORS) * ISO_SECTOR > SIZE_MAX)
             return -EFBIG;
         /* An empty file points where the next would start, as
          * genisoimage's do. */
@@ -267,6 +267,7 @@ int iso9660_build(const char *label, const struct iso_file *files, int n, time_t
         l.sectors += (uint32_t)sectors;
         make_idents(files[i].name, &prim[i], &jol[i]);
     }
+    l.sectors += ISO_PAD_SECTORS;
     /* Insertion sorts of at most ISO_MAX_FILES: each tree has its order. */
     for (int i = 0; i < n; i++) {
         int j;

@@ -9,8 +9,8 @@
  * Layout, in 2048-byte sectors: 0-15 the empty system area (§6.2.1), 16
  * the primary volume descriptor, 17 Joliet's supplementary one, 18 the
  * set terminator, 19-22 the path tables (primary L and M, Joliet L and M),
- * 23 and 24 the two root directories, then each file from a sector
- * boundary, in the order given.
+ * 23 and 24 the two root directories, each file from a sector boundary
+ * in the order given, and ISO_PAD_SECTORS of zeros.
  */
 #ifndef VX86_BLOCK_ISO9660_H
 #define VX86_BLOCK_ISO9660_H
@@ -19,8 +19,12 @@
 #include <stdint.h>
 #include <time.h>
 
-#define ISO_SECTOR    2048
-#define ISO_MAX_FILES 8
+#define ISO_SECTOR 2048
+/* genisoimage's -pad, on by default: 300 KiB of zeros at the end, which
+ * readers that read a fixed 68 KiB at the start expect (busybox's
+ * volume_id, hence its findfs and mount, finds no file system in less). */
+#define ISO_PAD_SECTORS 150
+#define ISO_MAX_FILES   8
 /* Level 2 allows 30 d-characters of name and extension (§7.5.1). */
 #define ISO_NAME_MAX 30
 /* The Joliet volume identifier holds 16 UCS-2 characters. */

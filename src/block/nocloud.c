@@ -57,8 +57,8 @@ static int read_seed_file(const char *opt, const char *path, struct seed_file *f
         f->len += (size_t)r;
     }
     if (f->len > NOCLOUD_FILE_MAX) {
-        log_err("--cloud-init %s%s: more than %u KiB (a seed file's limit)", opt, path,
-                NOCLOUD_FILE_MAX >> 10);
+        log_err("--cloud-init %s%s: larger than %u MiB, a seed file's limit", opt, path,
+                NOCLOUD_FILE_MAX >> 20);
         err = -EINVAL;
     }
 out:
