@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "block/nocloud.h"
 #include "boot/acpi.h"
 #include "boot/boot.h"
 #include "host/host.h"
@@ -41,6 +42,11 @@ static const char usage[] =
     "                       restart boots the kernel again\n"
     "  --disk FILE[,ro]     a virtio-blk disk on a raw image (repeatable; ro:\n"
     "                       read-only); a virtio console and rng are always there\n"
+    "  --cloud-init USER_DATA[,meta-data=FILE][,network-config=FILE]\n"
+    "                       a cloud-init NoCloud seed: a read-only ISO 9660 disk\n"
+    "                       labelled cidata, after the --disk ones (files up to\n"
+    "                       1 MiB; meta-data by default: an instance-id from the\n"
+    "                       user-data's hash and local-hostname: vx86)\n"
     "  --net tap=IFNAME[,mac=MAC] | user[,hostfwd=RULE]...[,hostname=NAME][,mac=MAC]\n"
     "                       a virtio-net NIC on a TAP interface or libslirp\n"
     "                       (hostname: the name its DHCP offers; none by default)\n"
@@ -140,6 +146,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         OPT_SERIAL,
         OPT_ON_REBOOT,
         OPT_DISK,
+        OPT_CLOUD_INIT,
         OPT_NET,
         OPT_TRANSPORT,
         OPT_VSOCK,
@@ -172,6 +179,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         {"serial", required_argument, NULL, OPT_SERIAL},
         {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
         {"disk", required_argument, NULL, OPT_DISK},
+        {"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
         {"net", required_argument, NULL, OPT_NET},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
         {"vsock", required_argument, NULL, OPT_VSOCK},
@@ -260,6 +268,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
             break;
         case OPT_DISK:
             if (config_parse_disk(optarg, cfg))
+                return -EINVAL;
+            break;
+        case OPT_CLOUD_INIT:
+            if (config_parse_cloud_init(optarg, cfg))
                 return -EINVAL;
             break;
         case OPT_NET:
@@ -514,10 +526,12 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
         log_err("--no-api: needs --config-file and excludes --api-sock");
         return VX86_EBADINPUT;
     }
-    if (base->nr_disks || base->net.mode != NET_NONE) {
+    if (base->nr_disks || base->cloud_init.user_data || base->net.mode != NET_NONE) {
         log_err("%s: with --api-sock or --config-file, drives and network interfaces come "
                 "from the API or the config file",
-                base->nr_disks ? "--disk" : "--net");
+                base->nr_disks               ? "--disk"
+                : base->cloud_init.user_data ? "--cloud-init"
+                                             : "--net");
         return VX86_EBADINPUT;
     }
     if (api_vmm_init(&v, base, fc->id, fc->mem_given ? base->mem_size >> 20 : 128, host_ram() >> 20,
@@ -578,11 +592,14 @@ static int cmd_run(int argc, char **argv)
     struct vm_config cfg;
     struct fc_opts fc = {0};
     bool ran;
+    int err;
 
     if (parse_run(argc, argv, &cfg, &fc))
         return VX86_EBADINPUT;
     if (fc.api_sock || fc.config_file || fc.no_api)
         return cmd_api(&cfg, &fc);
+    if (cfg.cloud_init.user_data && (err = nocloud_attach(&cfg)))
+        return err == -EINVAL ? VX86_EBADINPUT : VX86_EHOST;
     return run_guest(&cfg, NULL, &ran);
 }
 

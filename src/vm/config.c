@@ -166,6 +166,60 @@ int config_parse_disk(char *s, struct vm_config *cfg)
     return 0;
 }
 
+int config_parse_cloud_init(char *s, struct vm_config *cfg)
+{
+    static const char form[] = "--cloud-init USER_DATA[,meta-data=FILE][,network-config=FILE]";
+    struct vm_cloud_init ci = {0};
+    char *opt = strchr(s, ',');
+
+    if (cfg->cloud_init.user_data) {
+        log_err("--cloud-init %s: one --cloud-init at most", s);
+        return -EINVAL;
+    }
+    if (opt)
+        *opt++ = '\0';
+    if (!*s) {
+        log_err("--cloud-init: needs a user-data file (%s)", form);
+        return -EINVAL;
+    }
+    while (opt) {
+        char *next = strchr(opt, ',');
+        const char **slot = NULL;
+        size_t klen = 0;
+
+        if (next)
+            *next++ = '\0';
+        if (!strncmp(opt, "meta-data=", 10)) {
+            slot = &ci.meta_data;
+            klen = 10;
+        } else if (!strncmp(opt, "network-config=", 15)) {
+            slot = &ci.network_config;
+            klen = 15;
+        }
+        if (!*opt) {
+            log_err("--cloud-init %s: an empty option after a comma (%s)", s, form);
+            return -EINVAL;
+        }
+        if (!slot) {
+            log_err("--cloud-init %s: unknown option %s (%s)", s, opt, form);
+            return -EINVAL;
+        }
+        if (!opt[klen]) {
+            log_err("--cloud-init %s: %s needs a file name", s, opt);
+            return -EINVAL;
+        }
+        if (*slot) {
+            log_err("--cloud-init %s: %.*s given twice", s, (int)klen - 1, opt);
+            return -EINVAL;
+        }
+        *slot = opt + klen;
+        opt = next;
+    }
+    ci.user_data = s;
+    cfg->cloud_init = ci;
+    return 0;
+}
+
 static int parse_mac(const char *s, uint8_t mac[6])
 {
     unsigned v[6];

@@ -37,6 +37,13 @@ int config_parse_cpus(const char *s, int *out);
 int config_parse_disk(char *s, struct vm_config *cfg);
 
 /*
+ * --cloud-init USER_DATA[,meta-data=FILE][,network-config=FILE] (once):
+ * the files of a NoCloud seed (block/nocloud.h), each named once. Cuts s
+ * at its commas; cfg->cloud_init's paths point into s.
+ */
+int config_parse_cloud_init(char *s, struct vm_config *cfg);
+
+/*
  * One --net: "tap=IFNAME[,mac=M]" or "user[,hostfwd=H]...[,mac=M]", where M
  * is six hex bytes "52:54:00:12:34:56" (the default), unicast, and H is
  * QEMU's "[tcp|udp]:[HOSTADDR]:HOSTPORT-[10.0.2.15]:GUESTPORT" (HOSTADDR

@@ -47,6 +47,13 @@ struct vm_disk {
     bool ro;
 };
 
+/* --cloud-init: the files of a NoCloud seed (block/nocloud.h); user_data
+ * NULL: none. path: where nocloud_attach put the built seed. */
+struct vm_cloud_init {
+    const char *user_data, *meta_data, *network_config;
+    char path[32];
+};
+
 /* --net: none, a host TAP interface, or user-mode networking (libslirp). */
 enum net_mode { NET_NONE, NET_TAP, NET_USER };
 
@@ -84,6 +91,7 @@ struct vm_config {
     struct vm_disk disks[VM_MAX_DISKS];
     int nr_disks;
     struct vm_net net;
+    struct vm_cloud_init cloud_init;
     /* --vsock: guest CID (0: no vsock device) and the host's Unix socket */
     uint32_t vsock_cid;
     const char *vsock_uds;

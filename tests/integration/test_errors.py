@@ -337,3 +337,36 @@ def test_net_hostfwd_port_in_use():
                        f"user,hostfwd=tcp:127.0.0.1:{port}-:80") == \
             (f"vx86: --net user,hostfwd=tcp:127.0.0.1:{port}-:80: cannot listen on host port "
              f"{port}: Address already in use")
+
+
+def test_cloud_init_bad_files_and_options(tmp_path):
+    hello = GUESTS / "hello.elf"
+    ud = write(tmp_path, "user-data", b"#cloud-config\n")
+    big = write(tmp_path, "big.yaml", bytes(1024 * 1024 + 1))
+    missing = tmp_path / "missing.yaml"
+    form = "--cloud-init USER_DATA[,meta-data=FILE][,network-config=FILE]"
+    cases = [
+        ([missing], f"vx86: --cloud-init {missing}: No such file or directory"),
+        ([f"{ud},meta-data={missing}"],
+         f"vx86: --cloud-init meta-data={missing}: No such file or directory"),
+        ([f"{ud},network-config={tmp_path}"],
+         f"vx86: --cloud-init network-config={tmp_path}: Is a directory"),
+        ([big], f"vx86: --cloud-init {big}: larger than 1 MiB, a seed file's limit"),
+        ([""], f"vx86: --cloud-init: needs a user-data file ({form})"),
+        ([f"{ud},meta-data="], f"vx86: --cloud-init {ud}: meta-data= needs a file name"),
+        ([f"{ud},vendor-data={ud}"],
+         f"vx86: --cloud-init {ud}: unknown option vendor-data={ud} ({form})"),
+        ([ud, ud], f"vx86: --cloud-init {ud}: one --cloud-init at most"),
+    ]
+    for values, message in cases:
+        args = [a for v in values for a in ("--cloud-init", v)]
+        assert run_bad("--kernel", hello, *args) == message
+    # The seed takes a disk slot: five --disk leave none.
+    disk = write(tmp_path, "d.img", bytes(512))
+    assert run_bad("--kernel", hello, *["--disk", f"{disk},ro"] * 5, "--cloud-init", ud) == \
+        f"vx86: --cloud-init {ud}: its seed is a disk, and 5 --disk already take every slot"
+    # Firecracker's way has its drives from the API or the config file only.
+    assert run_bad("--no-api", "--config-file", write(tmp_path, "vm.json", b"{}"),
+                   "--cloud-init", ud) == \
+        ("vx86: --cloud-init: with --api-sock or --config-file, drives and network interfaces "
+         "come from the API or the config file")
