@@ -1,19 +1,23 @@
 """Rate limiters (docs/api.md): Firecracker's RateLimiter on drives and NICs
 through the API and the config file, their errors, and a Linux guest whose
-reads of a limited drive take the time the limit says, before and after
-PATCH /drives changes it. Timed assertions bound the time from below
+reads of a limited drive, and whose traffic both ways on a limited NIC (a
+TAP interface in a network namespace, root only), take the time the limit
+says, before and after PATCH changes it. Timed assertions bound the time from below
 tightly (a limiter must never let more through) and from above loosely (a
 loaded 2-core host may be slow)."""
 import json
 import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from conftest import ROOT, run_vx86
+from conftest import ROOT, VX86, run_vx86
 from test_api import AFTER_START, Vx86, curl, fault
+from test_net import can_use_netns, http_server, wait_listening
 
 MIB = 1 << 20
 BEFORE_START = "The requested operation is not supported before starting the microVM."
@@ -210,3 +214,111 @@ def test_linux_reads_at_the_drives_rate(tmp_path):
     first = json.loads(metrics.read_text().splitlines()[0])
     assert first["block"]["rate_limiter_throttled_events"] > 0, first
     assert first["net"] == {"rx_rate_limiter_throttled": 0, "tx_rate_limiter_throttled": 0}
+
+
+class NsVx86(Vx86):
+    """Vx86 run with a command prefix (a network namespace)."""
+
+    def __init__(self, tmp_path, prefix):
+        self.sock = tmp_path / "api.sock"
+        self.p = subprocess.Popen([*prefix, str(VX86), "--api-sock", str(self.sock), "--engine",
+                                   "emu"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while not self.sock.exists() or curl(self.sock, "GET", "/")[0] != 200:
+            assert self.p.poll() is None, self.p.communicate()
+            assert time.monotonic() < deadline, "the API socket never answered"
+            time.sleep(0.05)
+
+
+@pytest.mark.skipif(not os.environ.get("VX86_LINUX"),
+                    reason="VX86_LINUX not set: the Linux boots run once per suite")
+def test_linux_nic_at_its_rates(tmp_path):
+    # A NIC on a TAP interface in a network namespace of its own, receive
+    # limited to 1 MiB/s (512 KiB per 500 ms, starting full): the guest's
+    # wget of 3 MiB from the host takes at least 2.5 s by its clock. PATCH
+    # then lifts that and limits transmit the same way: the host's fetch of
+    # 3 MiB from the guest's httpd takes at least 2.5 s by the host's. A
+    # last PATCH lifts every limit and the same fetch is quick.
+    why = can_use_netns()
+    if why:
+        pytest.skip(why)
+    linux = os.environ["VX86_LINUX"]
+    ns = f"vx86rl{os.getpid()}"
+    inns = ("ip", "netns", "exec", ns)
+    r = subprocess.run(["ip", "netns", "add", ns], capture_output=True)
+    if r.returncode:
+        pytest.skip(f"ip netns add: {r.stderr.decode().strip()}")
+    limit = {"bandwidth": {"size": 512 * 1024, "refill_time": 500}}
+    off = {"bandwidth": {"size": 0, "refill_time": 0}}
+    up = "$(cut -d' ' -f1 /proc/uptime)"
+    cmd = ("ip addr add 10.0.3.2/24 dev eth0; mkdir /www;"
+           " dd if=/dev/urandom of=/www/blob bs=1k count=3072 2>/dev/null; httpd -p 80 -h /www;"
+           f" echo rl-ready; read x; echo rl-go {up};"
+           f" wget -q -O /dev/null http://10.0.3.1:8000/blob; echo rl-done {up} $?; read x")
+    server = v = None
+    try:
+        for c in (["tuntap", "add", "vx86tap0", "mode", "tap"],
+                  ["addr", "add", "10.0.3.1/24", "dev", "vx86tap0"],
+                  ["link", "set", "vx86tap0", "up"], ["link", "set", "lo", "up"]):
+            subprocess.run(["ip", "-n", ns, *c], check=True)
+        (tmp_path / "blob").write_bytes(os.urandom(3 * MIB))
+        server = http_server(tmp_path, "10.0.3.1", 8000, inns)
+        wait_listening("10.0.3.1", 8000, inns)
+        v = NsVx86(tmp_path, inns)
+        s = v.sock
+        lines = Lines(v.p.stdout)
+        assert curl(s, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}) \
+            == (204, None)
+        assert curl(s, "PUT", "/boot-source", {
+            "kernel_image_path": os.path.join(linux, "vmlinuz"),
+            "initrd_path": str(ROOT / ".cache" / "initramfs.cpio.gz"),
+            "boot_args": f'console=ttyS0 quiet vx86.run="{cmd}" vx86.end=poweroff'}) \
+            == (204, None)
+        assert curl(s, "PUT", "/network-interfaces/eth0", {
+            "iface_id": "eth0", "host_dev_name": "vx86tap0", "rx_rate_limiter": limit}) \
+            == (204, None)
+        assert curl(s, "PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        lines.wait_for("rl-ready")
+        time.sleep(1)  # the bucket refills from what the boot took
+        v.p.stdin.write(b"\n")
+        v.p.stdin.flush()
+        start = float(lines.wait_for("rl-go", timeout=60).split()[-1])
+        done = lines.wait_for("rl-done", timeout=120).split()
+        received = float(done[1]) - start
+        assert done[2] == "0", lines.seen
+
+        def fetch():
+            t0 = time.monotonic()
+            r = subprocess.run([*inns, sys.executable, "-c",
+                                "import urllib.request;print(len(urllib.request.urlopen("
+                                "'http://10.0.3.2/blob',timeout=60).read()))"],
+                               capture_output=True, text=True, timeout=120)
+            assert r.stdout.strip() == str(3 * MIB), r
+            return time.monotonic() - t0
+
+        assert curl(s, "PATCH", "/network-interfaces/eth0", {
+            "iface_id": "eth0", "rx_rate_limiter": off, "tx_rate_limiter": limit}) == (204, None)
+        nets = curl(s, "GET", "/vm/config")[1]["network-interfaces"]
+        assert nets[0]["rx_rate_limiter"] is None and nets[0]["tx_rate_limiter"] == {
+            "bandwidth": {**limit["bandwidth"], "one_time_burst": 0}}, nets
+        time.sleep(0.5)
+        sent = fetch()
+        assert curl(s, "PATCH", "/network-interfaces/eth0", {
+            "iface_id": "eth0", "tx_rate_limiter": off}) == (204, None)
+        unlimited = fetch()
+        v.p.stdin.write(b"\n")
+        v.p.stdin.flush()
+        assert v.p.wait(timeout=120) == 0
+    finally:
+        if v:
+            v.stop()
+        if server:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "netns", "del", ns])
+    print(f"3 MiB in at 1 MiB/s: {received:.2f} s; out at 1 MiB/s: {sent:.2f} s; "
+          f"out unlimited: {unlimited:.2f} s")
+    assert 2.4 <= received < 60, received
+    assert 2.4 <= sent < 60, sent
+    assert unlimited < sent - 1, (unlimited, sent)
