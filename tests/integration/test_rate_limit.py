@@ -55,7 +55,7 @@ def test_rate_limiters_are_configured_and_shown(vx86, tmp_path):
     assert config["drives"][0]["rate_limiter"] == {
         "bandwidth": {**bw, "one_time_burst": 0}, "ops": ops}
     assert config["network-interfaces"][0]["rx_rate_limiter"] == {"ops": ops}
-    assert config["network-interfaces"][0]["tx_rate_limiter"] is None
+    assert "tx_rate_limiter" not in config["network-interfaces"][0]
     # A bucket of size 0 or refill_time 0 limits nothing (Firecracker's
     # TokenBucket::new gives none); an empty RateLimiter neither.
     assert curl(s, "PUT", "/drives/d", {"drive_id": "d", "path_on_host": str(img),
@@ -65,7 +65,7 @@ def test_rate_limiters_are_configured_and_shown(vx86, tmp_path):
                                                          "ops": {"size": 9,
                                                                  "refill_time": 0}}}) \
         == (204, None)
-    assert curl(s, "GET", "/vm/config")[1]["drives"][0]["rate_limiter"] is None
+    assert "rate_limiter" not in curl(s, "GET", "/vm/config")[1]["drives"][0]
     # PATCH is for a running guest, after the body is checked.
     assert fault(s, "PATCH", "/drives/d", {"drive_id": "d", "rate_limiter": {"ops": ops}}) \
         == BEFORE_START
@@ -300,7 +300,7 @@ def test_linux_nic_at_its_rates(tmp_path):
         assert curl(s, "PATCH", "/network-interfaces/eth0", {
             "iface_id": "eth0", "rx_rate_limiter": off, "tx_rate_limiter": limit}) == (204, None)
         nets = curl(s, "GET", "/vm/config")[1]["network-interfaces"]
-        assert nets[0]["rx_rate_limiter"] is None and nets[0]["tx_rate_limiter"] == {
+        assert "rx_rate_limiter" not in nets[0] and nets[0]["tx_rate_limiter"] == {
             "bandwidth": {**limit["bandwidth"], "one_time_burst": 0}}, nets
         time.sleep(0.5)
         sent = fetch()

@@ -359,16 +359,14 @@ static int rate_limiter(const struct json_doc *d, int obj, const char *what,
     return 0;
 }
 
-/* Writes rl as the API's RateLimiter under key: the buckets that limit, or
- * null when neither does. */
+/* Writes rl as the API's RateLimiter under key: the buckets that limit;
+ * nothing when neither does. */
 static void write_rate_limiter(struct json *j, const char *key, const struct rate_limiter_cfg *rl)
 {
     const struct token_bucket_cfg *buckets[2] = {&rl->bandwidth, &rl->ops};
 
-    if (!token_bucket_limited(&rl->bandwidth) && !token_bucket_limited(&rl->ops)) {
-        json_str(j, key, NULL);
+    if (!token_bucket_limited(&rl->bandwidth) && !token_bucket_limited(&rl->ops))
         return;
-    }
     json_begin(j, key, '{');
     for (int i = 0; i < 2; i++) {
         if (!token_bucket_limited(buckets[i]))
