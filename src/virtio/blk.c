@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/log.h"
+#include "util/token_bucket.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
 
@@ -58,6 +60,9 @@ struct blk {
     bool started, kicked, busy, quit;
     pthread_cond_t kick, idle;
     struct virtq_elem elem; /* the request in flight (busy) */
+    struct rate_limiter rl;
+    uint64_t throttled; /* requests the limiter held back */
+    uint64_t resets;    /* driver resets, so that a held-back request knows */
 };
 
 /* Moves len bytes between the file at pos and the segments of e from
@@ -140,6 +145,45 @@ static int64_t serve(struct blk *b, const struct virtq_elem *e)
     return (int64_t)e->in_len;
 }
 
+/* The bytes a request moves, for the rate limiter: its data for reads and
+ * writes (as Firecracker counts), none for the others. */
+static uint64_t data_len(const struct virtq_elem *e)
+{
+    uint32_t type;
+
+    if (e->in_len < 1 || e->out_len < HDR_LEN || virtq_elem_read(e, 0, &type, sizeof(type)))
+        return 0;
+    if (type == VIRTIO_BLK_T_IN)
+        return e->in_len - 1;
+    return type == VIRTIO_BLK_T_OUT ? e->out_len - HDR_LEN : 0;
+}
+
+/*
+ * Waits until the rate limiter lets b->elem pass, dev.lock held (the wait
+ * releases it: vCPUs and the control plane go on). False when the driver
+ * reset the device or it is going away meanwhile; the request is then
+ * dropped, as a reset drops requests in flight.
+ */
+static bool throttle(struct blk *b)
+{
+    uint64_t resets = b->resets;
+    bool counted = false;
+    int64_t wait;
+
+    while ((wait = rate_limiter_take(&b->rl, 1, data_len(&b->elem), clock_now_ns()))) {
+        /* At most a second at a time: the limit may change meanwhile. */
+        struct timespec t = clock_mono_after_ns(wait < 1000000000 ? wait : 1000000000);
+
+        if (!counted)
+            b->throttled++;
+        counted = true;
+        pthread_cond_timedwait(&b->kick, &b->dev.lock, &t);
+        if (b->quit || b->resets != resets)
+            return false;
+    }
+    return true;
+}
+
 static void *io_thread(void *arg)
 {
     struct blk *b = arg;
@@ -155,6 +199,8 @@ static void *io_thread(void *arg)
         while (virtio_pop(d, 0, &b->elem) == 1) {
             int64_t len;
 
+            if (!throttle(b))
+                break;
             b->busy = true;
             pthread_mutex_unlock(&d->lock);
             len = serve(b, &b->elem);
@@ -185,6 +231,8 @@ static void blk_reset(struct virtio_dev *d)
 {
     struct blk *b = (struct blk *)d;
 
+    b->resets++;
+    pthread_cond_broadcast(&b->kick); /* a request the limiter holds back is dropped */
     while (b->busy)
         pthread_cond_wait(&b->idle, &d->lock);
 }
@@ -250,6 +298,28 @@ bool virtio_is_blk(const struct virtio_dev *d)
     return d->ops == &blk_ops;
 }
 
+void virtio_blk_set_rate_limiter(struct virtio_dev *d, const struct rate_limiter_cfg *cfg)
+{
+    struct blk *b = (struct blk *)d;
+
+    pthread_mutex_lock(&d->lock);
+    rate_limiter_update(&b->rl, cfg, clock_now_ns());
+    pthread_cond_broadcast(&b->kick);
+    pthread_mutex_unlock(&d->lock);
+}
+
+uint64_t virtio_blk_take_throttled(struct virtio_dev *d)
+{
+    struct blk *b = (struct blk *)d;
+    uint64_t n;
+
+    pthread_mutex_lock(&d->lock);
+    n = b->throttled;
+    b->throttled = 0;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
 int virtio_blk_update(struct virtio_dev *d, const char *path)
 {
     struct blk *b = (struct blk *)d;
@@ -283,6 +353,7 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro)
                         1ULL << VIRTIO_BLK_F_FLUSH | (ro ? 1ULL << VIRTIO_BLK_F_RO : 0);
     const char *name;
     sigset_t all, old;
+    pthread_condattr_t mono;
     int err;
 
     if (!b) {
@@ -292,7 +363,12 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro)
     b->fd = -1;
     b->path = path;
     b->ro = ro;
-    pthread_cond_init(&b->kick, NULL);
+    rate_limiter_init(&b->rl, &(struct rate_limiter_cfg){0}, 0);
+    /* The rate limiter's waits are on the monotonic clock. */
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->kick, &mono);
+    pthread_condattr_destroy(&mono);
     pthread_cond_init(&b->idle, NULL);
     /* A chain holds the header and the status byte besides the data. */
     b->config.seg_max = VIRTQ_MAX_SEGS - 2;

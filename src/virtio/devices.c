@@ -39,8 +39,13 @@ int virtio_devices_create(struct vm *vm)
 {
     int err = 0;
 
-    for (int i = 0; i < vm->cfg.nr_disks && !err; i++)
-        err = add(vm, virtio_blk_create(vm, vm->cfg.disks[i].path, vm->cfg.disks[i].ro));
+    for (int i = 0; i < vm->cfg.nr_disks && !err; i++) {
+        struct virtio_dev *d = virtio_blk_create(vm, vm->cfg.disks[i].path, vm->cfg.disks[i].ro);
+
+        if (d)
+            virtio_blk_set_rate_limiter(d, &vm->cfg.disks[i].rl);
+        err = add(vm, d);
+    }
     if (!err)
         err = add(vm, virtio_console_create(vm));
     if (!err)

@@ -8,11 +8,13 @@
 #define VX86_VIRTIO_DEVICES_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "virtio/virtio.h"
 
 struct vm;
 struct vm_net;
+struct rate_limiter_cfg;
 
 /* path: a raw image, a whole number of 512-byte sectors; ro: opened
  * read-only and offered with VIRTIO_BLK_F_RO. Requests run on the disk's
@@ -32,6 +34,19 @@ bool virtio_is_blk(const struct virtio_dev *d);
  */
 int virtio_blk_update(struct virtio_dev *d, const char *path);
 
+/*
+ * The control plane's rate limiter for disk d (util/token_bucket.h): each
+ * request takes one op and its data's bytes (reads and writes; none for
+ * the others), and waits on the disk's I/O thread until both buckets let
+ * it pass. A bucket whose configuration changes starts full. Any thread
+ * but d's.
+ */
+void virtio_blk_set_rate_limiter(struct virtio_dev *d, const struct rate_limiter_cfg *cfg);
+
+/* Rate-limited requests (each counted once, however long it waited) since
+ * the last call, which resets the count. Any thread but d's. */
+uint64_t virtio_blk_take_throttled(struct virtio_dev *d);
+
 /* hvc0: what the guest writes goes to the console (console_put); what the
  * user types comes in through virtio_console_input (virtio/console.h). The
  * device sets vm->hvc to itself, and destroy clears it. */
@@ -40,9 +55,29 @@ struct virtio_dev *virtio_console_create(struct vm *vm);
 /* Entropy from the host's getrandom(). */
 struct virtio_dev *virtio_rng_create(struct vm *vm);
 
-/* A NIC on cfg's backend (tap or user), MAC cfg->mac. Frames are sent on
- * the device's own thread and received on the backend's (net/net.h). */
+/* A NIC on cfg's backend (tap or user), MAC cfg->mac, rate limiters
+ * cfg->rx_rl and cfg->tx_rl. Frames are sent on the device's own thread and
+ * received on the backend's (net/net.h). */
 struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg);
+
+/* True for a device virtio_net_create made. */
+bool virtio_is_net(const struct virtio_dev *d);
+
+/*
+ * The control plane's rate limiters for NIC d: rx for frames to the guest,
+ * tx for frames from it; each frame takes one op and its length in bytes
+ * (without the virtio-net header). A frame the limiter holds back waits:
+ * transmit stops taking the guest's buffers, receive stops taking the
+ * backend's frames (the host's socket or TAP queue holds the rest) until
+ * the buckets refill. A bucket whose configuration changes starts full.
+ * Any thread but d's and its backend's.
+ */
+void virtio_net_set_rate_limiters(struct virtio_dev *d, const struct rate_limiter_cfg *rx,
+                                  const struct rate_limiter_cfg *tx);
+
+/* Frames held back by the rx and tx limiters since the last call, which
+ * resets both counts. Any thread but d's. */
+void virtio_net_take_throttled(struct virtio_dev *d, uint64_t *rx, uint64_t *tx);
 
 /* Creates the console, the rng, vm->cfg's disks and NIC on its transport.
  * Returns 0 or -errno after printing one line. */

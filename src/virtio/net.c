@@ -10,6 +10,12 @@
  * without the lock, so a backend may call back into rx() from send()
  * (libslirp answers ARP and pings at once). Receive runs on the backend's
  * thread. Lock order: a backend's own lock, then dev.lock.
+ *
+ * Rate limiters (the control plane's, util/token_bucket.h) hold frames back
+ * where they wait anyway: the transmit thread before it sends a frame (it
+ * takes no more of the guest's buffers meanwhile), and rx() before it takes
+ * a receive buffer (the backend's thread then reads no more from the host,
+ * whose socket or TAP queue holds what follows). Neither drops a frame.
  */
 #include <errno.h>
 #include <signal.h>
@@ -18,7 +24,9 @@
 #include <time.h>
 
 #include "net/net.h"
+#include "util/clock.h"
 #include "util/log.h"
+#include "util/token_bucket.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
 
@@ -59,6 +67,8 @@ struct net {
     pthread_cond_t kick;    /* the transmit queue was notified, or quit */
     pthread_cond_t rx_kick; /* the receive queue was notified */
     struct virtq_elem rx_elem;
+    struct rate_limiter rx_rl, tx_rl;
+    uint64_t rx_throttled, tx_throttled; /* frames they held back */
 
     /* The transmit thread's alone: */
     struct virtq_elem tx_elem;
@@ -102,6 +112,32 @@ static int64_t tx_pop(struct net *n)
     return (int64_t)len;
 }
 
+/*
+ * Waits on cond, dev.lock held, until rl lets a frame of len bytes pass and
+ * returns true; false if the device stops running or goes away meanwhile
+ * (the frame is then dropped, as a stopped NIC drops it). Counts a frame
+ * held back once in *count.
+ */
+static bool throttle(struct net *n, struct rate_limiter *rl, pthread_cond_t *cond, uint64_t len,
+                     uint64_t *count)
+{
+    int64_t wait;
+    bool counted = false;
+
+    while ((wait = rate_limiter_take(rl, 1, len, clock_now_ns()))) {
+        /* At most a second at a time: the limit may change meanwhile. */
+        struct timespec t = clock_mono_after_ns(wait < 1000000000 ? wait : 1000000000);
+
+        if (!virtio_running(&n->dev) || n->quit)
+            return false;
+        if (!counted)
+            (*count)++;
+        counted = true;
+        pthread_cond_timedwait(cond, &n->dev.lock, &t);
+    }
+    return !n->quit;
+}
+
 static void *tx_thread(void *arg)
 {
     struct net *n = arg;
@@ -117,7 +153,8 @@ static void *tx_thread(void *arg)
             break;
         n->kicked = false;
         while (!n->quit && (len = tx_pop(n)) >= 0) {
-            if (!len)
+            if (!len ||
+                !throttle(n, &n->tx_rl, &n->kick, (uint64_t)len - HDR_LEN, &n->tx_throttled))
                 continue;
             pthread_mutex_unlock(&d->lock);
             n->be->send(n->be, n->tx_buf, (size_t)len - HDR_LEN);
@@ -131,14 +168,8 @@ static void *tx_thread(void *arg)
 /* Waits on rx_kick for at most RX_WAIT_NS; dev.lock held. */
 static void wait_rx(struct net *n)
 {
-    struct timespec t;
+    struct timespec t = clock_mono_after_ns(RX_WAIT_NS);
 
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_nsec += RX_WAIT_NS;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
     pthread_cond_timedwait(&n->rx_kick, &n->dev.lock, &t);
 }
 
@@ -157,6 +188,10 @@ static void rx(void *opaque, const uint8_t *frame, size_t len)
         return;
     memcpy(hdr + 10, &one, 2); /* num_buffers */
     pthread_mutex_lock(&d->lock);
+    if (!throttle(n, &n->rx_rl, &n->rx_kick, len, &n->rx_throttled)) {
+        pthread_mutex_unlock(&d->lock);
+        return;
+    }
     r = virtio_pop(d, RXQ, &n->rx_elem);
     if (r == 0 && virtio_running(d) && !n->quit) {
         wait_rx(n);
@@ -219,19 +254,56 @@ static const struct virtio_dev_ops net_ops = {
     .destroy = net_destroy,
 };
 
+bool virtio_is_net(const struct virtio_dev *d)
+{
+    return d->ops == &net_ops;
+}
+
+void virtio_net_set_rate_limiters(struct virtio_dev *d, const struct rate_limiter_cfg *rx,
+                                  const struct rate_limiter_cfg *tx)
+{
+    struct net *n = (struct net *)d;
+    int64_t now = clock_now_ns();
+
+    pthread_mutex_lock(&d->lock);
+    rate_limiter_update(&n->rx_rl, rx, now);
+    rate_limiter_update(&n->tx_rl, tx, now);
+    pthread_cond_broadcast(&n->kick);
+    pthread_cond_broadcast(&n->rx_kick);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void virtio_net_take_throttled(struct virtio_dev *d, uint64_t *rx, uint64_t *tx)
+{
+    struct net *n = (struct net *)d;
+
+    pthread_mutex_lock(&d->lock);
+    *rx = n->rx_throttled;
+    *tx = n->tx_throttled;
+    n->rx_throttled = n->tx_throttled = 0;
+    pthread_mutex_unlock(&d->lock);
+}
+
 struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
 {
     struct net *n = calloc(1, sizeof(*n));
     uint64_t features = 1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS;
     sigset_t all, old;
+    pthread_condattr_t mono;
     int err;
 
     if (!n) {
         log_err("--net: out of memory");
         return NULL;
     }
-    pthread_cond_init(&n->kick, NULL);
-    pthread_cond_init(&n->rx_kick, NULL);
+    /* Timed waits (receive buffers, rate limiters) on the monotonic clock. */
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->kick, &mono);
+    pthread_cond_init(&n->rx_kick, &mono);
+    pthread_condattr_destroy(&mono);
+    rate_limiter_init(&n->rx_rl, &cfg->rx_rl, clock_now_ns());
+    rate_limiter_init(&n->tx_rl, &cfg->tx_rl, clock_now_ns());
     memcpy(n->config.mac, cfg->mac, sizeof(n->config.mac));
     n->config.status = VIRTIO_NET_S_LINK_UP;
     err = virtio_dev_init(&n->dev, &net_ops, vm, features, 2, &n->config, sizeof(n->config));

@@ -15,6 +15,7 @@
 
 #include "accel/accel.h"
 #include "hw/bus.h"
+#include "util/token_bucket.h"
 #include "virtio/virtio.h"
 #include "vm/cpu_model.h"
 #include "vm/mem.h"
@@ -45,6 +46,7 @@ enum virtio_transport { TRANSPORT_MMIO, TRANSPORT_PCI };
 struct vm_disk {
     const char *path; /* a raw image */
     bool ro;
+    struct rate_limiter_cfg rl; /* the API's rate_limiter; zero: unlimited */
 };
 
 /* --cloud-init: the files of a NoCloud seed (block/nocloud.h); user_data
@@ -74,6 +76,7 @@ struct vm_net {
     struct vm_hostfwd fwd[VM_MAX_HOSTFWD]; /* NET_USER */
     int nr_fwd;
     const char *hostname; /* NET_USER: the host name DHCP offers (option 12); NULL: none */
+    struct rate_limiter_cfg rx_rl, tx_rl; /* the API's, to and from the guest; zero: unlimited */
 };
 
 struct vm_config {

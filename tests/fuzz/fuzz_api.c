@@ -102,8 +102,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* The server's to carry out on the machine: none here. */
             check(v.state == API_RUNNING, "an action on the machine accepted before it runs");
         } else if (r.action == API_UPDATE_DRIVE) {
-            check(v.state == API_RUNNING && v.update.path, "a drive update without its image");
+            check(v.state == API_RUNNING && (v.update.path || v.update.has_rl),
+                  "a drive update without an image or a rate limiter");
             check(!api_drive_updated(&v, data[0] & 4), "a drive update lost");
+        } else if (r.action == API_UPDATE_NET) {
+            check(v.state == API_RUNNING && v.net.id[0], "a NIC update without a running NIC");
+            api_net_updated(&v);
         } else if (r.action == API_FLUSH_METRICS) {
             char *line;
             size_t n;

@@ -3,7 +3,8 @@
  * as Linux's driver does, on the user-mode backend (libslirp needs no root):
  * an ARP request for the gateway must come back as an ARP reply in a
  * receive buffer. A hostile driver's short and oversized frames are dropped
- * without breaking the device.
+ * without breaking the device. Rate limiters hold frames back each way
+ * without losing them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -108,13 +109,13 @@ static void driver_init(struct fixture *f)
     }
 }
 
-/* Sends "who has 10.0.2.2" (header and frame in two buffers) and checks
- * that the n-th received frame is the gateway's answer. */
-static void arp_roundtrip(struct fixture *f, unsigned n)
+/* Sends "who has 10.0.2.2" (header and frame in two buffers); returns
+ * once the device took the chain. */
+static void arp_send(struct fixture *f)
 {
-    uint8_t hdr[12] = {0}, frame[42], got[12 + 42];
+    uint8_t hdr[12] = {0}, frame[42];
     uint8_t arp[] = {0, 1, 8, 0, 6, 4, 0, 1};
-    uint32_t me = inet_addr("10.0.2.15"), gw = inet_addr("10.0.2.2"), len;
+    uint32_t me = inet_addr("10.0.2.15"), gw = inet_addr("10.0.2.2");
     uint16_t tx = ring_used_idx(&f->vm, 1);
 
     memset(frame, 0xff, 6);
@@ -132,6 +133,15 @@ static void arp_roundtrip(struct fixture *f, unsigned n)
     ring_put_desc(&f->vm, 1, 1, TX_DATA, sizeof(frame), 0, 0);
     offer(f, 1, 0);
     wait_used(f, 1, (uint16_t)(tx + 1));
+}
+
+/* Checks that the n-th received frame is the gateway's answer to
+ * arp_send's question (waiting for it up to 5 s). */
+static void arp_check(struct fixture *f, unsigned n)
+{
+    uint8_t got[12 + 42];
+    uint32_t gw = inet_addr("10.0.2.2"), len;
+
     wait_used(f, 0, (uint16_t)(n + 1));
     mem_read(&f->vm.mem, used_of(0) + 4 + 8 * (n % QSIZE) + 4, &len, 4);
     assert_true(len >= sizeof(got));
@@ -142,6 +152,12 @@ static void arp_roundtrip(struct fixture *f, unsigned n)
     assert_int_equal(got[12 + 13], 0x06);
     assert_int_equal(got[12 + 21], 2);          /* a reply */
     assert_memory_equal(got + 12 + 28, &gw, 4); /* from the gateway */
+}
+
+static void arp_roundtrip(struct fixture *f, unsigned n)
+{
+    arp_send(f);
+    arp_check(f, n);
 }
 
 static void test_identity_and_config(void **state)
@@ -190,12 +206,72 @@ static void test_hostile_frames(void **state)
     arp_roundtrip(f, 0);
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* One frame per 200 ms each way (the bucket starts with one): four ARP
+ * round trips take at least 600 ms, whichever direction is limited, and no
+ * frame is lost; each held-back frame is counted once. */
+static void test_rate_limited(void **state)
+{
+    struct fixture *f = *state;
+    struct rate_limiter_cfg none = {0}, one = {.ops = {1, 0, 200}};
+    uint64_t rx, tx;
+
+    driver_init(f);
+    for (int dir = 0; dir < 2; dir++) {
+        int64_t t0 = now_ms();
+
+        virtio_net_set_rate_limiters(f->dev, dir ? &one : &none, dir ? &none : &one);
+        for (unsigned i = 0; i < 4; i++)
+            arp_roundtrip(f, 4 * (unsigned)dir + i);
+        assert_true(now_ms() - t0 >= 590);
+        virtio_net_take_throttled(f->dev, &rx, &tx);
+        assert_int_equal(dir ? rx : tx, 3);
+        assert_int_equal(dir ? tx : rx, 0);
+        /* Unlimited again; the next test direction starts full. */
+        virtio_net_set_rate_limiters(f->dev, &none, &none);
+    }
+}
+
+/* A frame held back by a slow limit goes out as soon as the limit is
+ * lifted; a device destroyed with a frame held back does not hang. */
+static void test_rate_limit_lifted(void **state)
+{
+    struct fixture *f = *state;
+    /* Room for two frames: ours are 42 bytes, libslirp's answers at most 64. */
+    struct rate_limiter_cfg none = {0}, slow = {.bandwidth = {100, 0, 1000000}},
+                            slow_rx = {.bandwidth = {130, 0, 1000000}};
+
+    driver_init(f);
+    virtio_net_set_rate_limiters(f->dev, &none, &slow);
+    arp_roundtrip(f, 0); /* 42 bytes of the bucket's 100 */
+    arp_send(f);
+    arp_check(f, 1);
+    arp_send(f); /* 16 bytes left: held back for minutes */
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+    assert_int_equal(ring_used_idx(&f->vm, 0), 2);
+    virtio_net_set_rate_limiters(f->dev, &none, &none);
+    arp_check(f, 2);
+    virtio_net_set_rate_limiters(f->dev, &slow_rx, &none);
+    arp_roundtrip(f, 3);
+    arp_roundtrip(f, 4);
+    arp_send(f); /* its answer is held back when teardown destroys the device */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_identity_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arp_through_slirp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit_lifted, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -180,7 +180,8 @@ static void start(struct api_server *s, struct conn *c, const struct http_reques
     pthread_mutex_unlock(&s->lock);
 }
 
-/* PATCH /drives/{id}: the new image behind the machine's disk. */
+/* PATCH /drives/{id}: the new image behind the machine's disk, its new
+ * rate limiter, or both. */
 static void drive_update(struct api_server *s, struct api_reply *r)
 {
     struct virtio_dev *d = NULL;
@@ -192,7 +193,9 @@ static void drive_update(struct api_server *s, struct api_reply *r)
             if (virtio_is_blk(s->vm->virtio[i]) && k++ == s->v->update.disk)
                 d = s->vm->virtio[i];
     if (d)
-        err = virtio_blk_update(d, s->v->update.path);
+        err = s->v->update.path ? virtio_blk_update(d, s->v->update.path) : 0;
+    if (!err && s->v->update.has_rl)
+        virtio_blk_set_rate_limiter(d, &s->v->update.rl);
     pthread_mutex_unlock(&s->lock);
     if (api_drive_updated(s->v, !err) || err) {
         api_request_failed(s->v, "PATCH", "/drives/");
@@ -201,6 +204,48 @@ static void drive_update(struct api_server *s, struct api_reply *r)
                                                  : "out of memory");
     }
     *r = (struct api_reply){.status = 204};
+}
+
+/* PATCH /network-interfaces/{id}: the NIC's new rate limiters. */
+static void net_update(struct api_server *s, struct api_reply *r)
+{
+    struct virtio_dev *d = NULL;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->vm)
+        for (int i = 0; i < s->vm->nr_virtio && !d; i++)
+            if (virtio_is_net(s->vm->virtio[i]))
+                d = s->vm->virtio[i];
+    if (d)
+        virtio_net_set_rate_limiters(d, &s->v->update_rx_rl, &s->v->update_tx_rl);
+    pthread_mutex_unlock(&s->lock);
+    if (!d) {
+        api_request_failed(s->v, "PATCH", "/network-interfaces/");
+        return api_error_reply(r, "the machine is between boots");
+    }
+    api_net_updated(s->v);
+    *r = (struct api_reply){.status = 204};
+}
+
+/* Adds the running machine's rate limiter counters to the metrics. */
+static void count_devices(struct api_server *s)
+{
+    struct api_counts *c = &s->v->counts;
+
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; s->vm && i < s->vm->nr_virtio; i++) {
+        struct virtio_dev *d = s->vm->virtio[i];
+        uint64_t rx, tx;
+
+        if (virtio_is_blk(d)) {
+            c->blk_throttled += virtio_blk_take_throttled(d);
+        } else if (virtio_is_net(d)) {
+            virtio_net_take_throttled(d, &rx, &tx);
+            c->net_rx_throttled += rx;
+            c->net_tx_throttled += tx;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* PATCH /vm: pauses or resumes the machine's vCPUs (the API thread waits
@@ -249,6 +294,7 @@ static void outputs(struct api_server *s, struct api_reply *r)
         s->metrics_next_ms = clock_now_ms() + METRICS_PERIOD_MS;
         break;
     default: /* API_FLUSH_METRICS */
+        count_devices(s);
         if (s->metrics_fd < 0 || api_write_metrics(s->v, s->metrics_fd)) {
             api_request_failed(s->v, "PUT", "/actions");
             return api_error_reply(r, "FlushMetrics: the metrics file takes no more lines");
@@ -317,6 +363,8 @@ static void process(struct api_server *s, struct conn *c)
             pause_resume(s, &r);
         else if (r.action == API_UPDATE_DRIVE)
             drive_update(s, &r);
+        else if (r.action == API_UPDATE_NET)
+            net_update(s, &r);
         else if (r.action != API_REPLY)
             outputs(s, &r);
         respond_reply(c, &r, req.keep_alive);
@@ -457,6 +505,7 @@ static void *api_thread(void *arg)
             int64_t now = clock_now_ms();
 
             if (now >= s->metrics_next_ms) {
+                count_devices(s);
                 if (api_write_metrics(s->v, s->metrics_fd))
                     log_note("metrics_path: a line was lost");
                 s->metrics_next_ms = now + METRICS_PERIOD_MS;

@@ -307,6 +307,79 @@ static int boot_source(struct api_vmm *v, const struct json_doc *d, int obj, cha
     return 0;
 }
 
+/* ---- rate limiters ---- */
+
+enum { TB_SIZE, TB_BURST, TB_REFILL, TB_NR };
+
+static const struct field bucket_fields[TB_NR] = {
+    [TB_SIZE] = {"size", JSON_NUMBER, true},
+    [TB_BURST] = {"one_time_burst", JSON_NUMBER, false},
+    [TB_REFILL] = {"refill_time", JSON_NUMBER, true},
+};
+
+static const struct field limiter_fields[] = {
+    {"bandwidth", JSON_OBJECT, false},
+    {"ops", JSON_OBJECT, false},
+};
+
+/*
+ * The RateLimiter object at obj, the field named what, into *cfg: a bucket
+ * it names replaces cfg's (size 0 or refill_time 0: unlimited), one it
+ * leaves out or sets to null keeps cfg's, as Firecracker's update does (a
+ * PUT passes a zero cfg). Values are unsigned 64-bit integers; the JSON
+ * reader's integers stop at 2^63 - 1, so larger ones are refused.
+ */
+static int rate_limiter(const struct json_doc *d, int obj, const char *what,
+                        struct rate_limiter_cfg *cfg, char *msg)
+{
+    struct token_bucket_cfg *buckets[2] = {&cfg->bandwidth, &cfg->ops};
+    const struct json_node *n = d->nodes;
+    char why[MSG_MAX];
+    int at[2];
+
+    if (check_fields(d, obj, limiter_fields, 2, at, why)) {
+        snprintf(msg, MSG_MAX, "%s: %.200s", what, why);
+        return -EINVAL;
+    }
+    for (int i = 0; i < 2; i++) {
+        int tb[TB_NR];
+
+        if (at[i] < 0)
+            continue;
+        if (check_fields(d, at[i], bucket_fields, TB_NR, tb, why)) {
+            snprintf(msg, MSG_MAX, "%s.%s: %.200s", what, limiter_fields[i].name, why);
+            return -EINVAL;
+        }
+        *buckets[i] = (struct token_bucket_cfg){
+            .size = (uint64_t)n[tb[TB_SIZE]].i,
+            .one_time_burst = tb[TB_BURST] >= 0 ? (uint64_t)n[tb[TB_BURST]].i : 0,
+            .refill_ms = (uint64_t)n[tb[TB_REFILL]].i,
+        };
+    }
+    return 0;
+}
+
+/* Writes rl as the API's RateLimiter under key: the buckets that limit;
+ * nothing when neither does. */
+static void write_rate_limiter(struct json *j, const char *key, const struct rate_limiter_cfg *rl)
+{
+    const struct token_bucket_cfg *buckets[2] = {&rl->bandwidth, &rl->ops};
+
+    if (!token_bucket_limited(&rl->bandwidth) && !token_bucket_limited(&rl->ops))
+        return;
+    json_begin(j, key, '{');
+    for (int i = 0; i < 2; i++) {
+        if (!token_bucket_limited(buckets[i]))
+            continue;
+        json_begin(j, limiter_fields[i].name, '{');
+        json_int(j, "size", (long)buckets[i]->size);
+        json_int(j, "one_time_burst", (long)buckets[i]->one_time_burst);
+        json_int(j, "refill_time", (long)buckets[i]->refill_ms);
+        json_end(j, '}');
+    }
+    json_end(j, '}');
+}
+
 /* ---- drives ---- */
 
 enum { DR_ID, DR_PATH, DR_ROOT, DR_RO, DR_PARTUUID, DR_CACHE, DR_RATE, DR_IO, DR_SOCKET, DR_NR };
@@ -342,10 +415,8 @@ static int drive(struct api_vmm *v, const struct json_doc *d, int obj, const cha
         snprintf(msg, MSG_MAX, "socket: vhost-user block devices are not supported by vx86");
         return -EINVAL;
     }
-    if (at[DR_RATE] >= 0) {
-        snprintf(msg, MSG_MAX, "rate_limiter: rate limiters are not supported by vx86");
+    if (at[DR_RATE] >= 0 && rate_limiter(d, at[DR_RATE], "rate_limiter", &nd.rl, msg))
         return -EINVAL;
-    }
     if (at[DR_PATH] < 0 || !n[at[DR_PATH]].len) {
         snprintf(msg, MSG_MAX, "path_on_host: a virtio-blk drive needs its file");
         return -EINVAL;
@@ -392,7 +463,7 @@ static int drive(struct api_vmm *v, const struct json_doc *d, int obj, const cha
 }
 
 /* PATCH /drives/{id}, once the guest runs: a new image behind the drive
- * (Kata swaps its placeholder drives so). */
+ * (Kata swaps its placeholder drives so), a new rate limiter, or both. */
 static void drive_update(struct api_vmm *v, const char *id, const char *text, size_t len,
                          struct api_reply *r)
 {
@@ -414,12 +485,12 @@ static void drive_update(struct api_vmm *v, const char *id, const char *text, si
         snprintf(b.msg, MSG_MAX, "The id from the path does not match the id from the body!");
         goto fail;
     }
-    if (at[2] >= 0) {
-        snprintf(b.msg, MSG_MAX, "rate_limiter: rate limiters are not supported by vx86");
-        goto fail;
-    }
     if (v->state != API_RUNNING && v->state != API_PAUSED) {
-        snprintf(b.msg, MSG_MAX, "%s", before_start);
+        /* The body is checked first, as Firecracker's parser does. */
+        struct rate_limiter_cfg rl = {0};
+
+        if (at[2] < 0 || !rate_limiter(&b.doc, at[2], "rate_limiter", &rl, b.msg))
+            snprintf(b.msg, MSG_MAX, "%s", before_start);
         goto fail;
     }
     for (slot = 0; slot < v->nr_drives && strcmp(v->drives[slot].id, id); slot++)
@@ -428,7 +499,11 @@ static void drive_update(struct api_vmm *v, const char *id, const char *text, si
         snprintf(b.msg, MSG_MAX, "drive %.64s: no such drive", id);
         goto fail;
     }
-    if (at[1] < 0) { /* nothing to change */
+    v->update.has_rl = at[2] >= 0;
+    v->update.rl = v->drives[slot].rl;
+    if (v->update.has_rl && rate_limiter(&b.doc, at[2], "rate_limiter", &v->update.rl, b.msg))
+        goto fail;
+    if (at[1] < 0 && !v->update.has_rl) { /* nothing to change */
         json_doc_free(&b.doc);
         *r = (struct api_reply){.status = 204};
         return;
@@ -439,7 +514,7 @@ static void drive_update(struct api_vmm *v, const char *id, const char *text, si
             disk++;
     free(v->update.path);
     v->update.path = NULL;
-    if (set_str(&v->update.path, n[at[1]].str)) {
+    if (set_str(&v->update.path, str_at(&b.doc, at[1]))) {
         snprintf(b.msg, MSG_MAX, "out of memory");
         goto fail;
     }
@@ -457,9 +532,11 @@ int api_drive_updated(struct api_vmm *v, bool ok)
 {
     char **more;
 
-    if (!ok) {
+    if (!ok || !v->update.path) {
         free(v->update.path);
         v->update.path = NULL;
+        if (ok)
+            v->drives[v->update.drive].rl = v->update.rl;
         return 0;
     }
     more = realloc(v->retired, (size_t)(v->nr_retired + 1) * sizeof(*more));
@@ -468,6 +545,7 @@ int api_drive_updated(struct api_vmm *v, bool ok)
     v->retired = more;
     v->retired[v->nr_retired++] = v->drives[v->update.drive].path;
     v->drives[v->update.drive].path = v->update.path;
+    v->drives[v->update.drive].rl = v->update.rl;
     v->update.path = NULL;
     return 0;
 }
@@ -486,6 +564,7 @@ static void write_drives(struct json *j, const struct api_vmm *v)
         json_bool(j, "is_read_only", dr->ro);
         json_str(j, "path_on_host", dr->path);
         json_str(j, "io_engine", dr->async ? "Async" : "Sync");
+        write_rate_limiter(j, "rate_limiter", &dr->rl);
         json_end(j, '}');
     }
     json_end(j, ']');
@@ -532,11 +611,13 @@ static int net_iface(struct api_vmm *v, const struct json_doc *d, int obj, const
     }
     if (check_id(n[at[NI_ID]].str, "network interface", msg))
         return -EINVAL;
-    if (at[NI_RX] >= 0 || at[NI_TX] >= 0 || at[NI_MTU] >= 0) {
-        snprintf(msg, MSG_MAX, "%s: not supported by vx86",
-                 at[NI_MTU] >= 0 ? "mtu" : "rate limiters");
+    if (at[NI_MTU] >= 0) {
+        snprintf(msg, MSG_MAX, "mtu: not supported by vx86");
         return -EINVAL;
     }
+    if ((at[NI_RX] >= 0 && rate_limiter(d, at[NI_RX], "rx_rate_limiter", &nn.rx_rl, msg)) ||
+        (at[NI_TX] >= 0 && rate_limiter(d, at[NI_TX], "tx_rate_limiter", &nn.tx_rl, msg)))
+        return -EINVAL;
     if (!n[at[NI_HOST]].len || n[at[NI_HOST]].len >= 16) {
         snprintf(msg, MSG_MAX, "host_dev_name: a TAP interface name of 1 to 15 characters");
         return -EINVAL;
@@ -577,9 +658,60 @@ static void write_nets(struct json *j, const struct api_vmm *v)
                      v->net.mac[1], v->net.mac[2], v->net.mac[3], v->net.mac[4], v->net.mac[5]);
             json_str(j, "guest_mac", mac);
         }
+        write_rate_limiter(j, "rx_rate_limiter", &v->net.rx_rl);
+        write_rate_limiter(j, "tx_rate_limiter", &v->net.tx_rl);
         json_end(j, '}');
     }
     json_end(j, ']');
+}
+
+/* PATCH /network-interfaces/{id}, once the guest runs: its rate limiters
+ * (the only thing Firecracker lets change). */
+static void net_update(struct api_vmm *v, const char *id, const char *text, size_t len,
+                       struct api_reply *r)
+{
+    static const struct field fields[] = {
+        {"iface_id", JSON_STRING, true},
+        {"rx_rate_limiter", JSON_OBJECT, false},
+        {"tx_rate_limiter", JSON_OBJECT, false},
+    };
+    struct rate_limiter_cfg rx = v->net.rx_rl, tx = v->net.tx_rl;
+    struct body b;
+    int at[3];
+
+    if (parse_body(&b, text, len))
+        return api_error_reply(r, b.msg);
+    if (check_fields(&b.doc, 0, fields, 3, at, b.msg))
+        goto fail;
+    if (strcmp(id, b.doc.nodes[at[0]].str)) {
+        snprintf(b.msg, MSG_MAX, "The id from the path does not match the id from the body!");
+        goto fail;
+    }
+    if ((at[1] >= 0 && rate_limiter(&b.doc, at[1], "rx_rate_limiter", &rx, b.msg)) ||
+        (at[2] >= 0 && rate_limiter(&b.doc, at[2], "tx_rate_limiter", &tx, b.msg)))
+        goto fail;
+    if (v->state != API_RUNNING && v->state != API_PAUSED) {
+        snprintf(b.msg, MSG_MAX, "%s", before_start);
+        goto fail;
+    }
+    if (!v->net.id[0] || strcmp(v->net.id, id)) {
+        snprintf(b.msg, MSG_MAX, "network interface %.64s: no such interface", id);
+        goto fail;
+    }
+    json_doc_free(&b.doc);
+    v->update_rx_rl = rx;
+    v->update_tx_rl = tx;
+    *r = (struct api_reply){.action = API_UPDATE_NET};
+    return;
+fail:
+    json_doc_free(&b.doc);
+    api_error_reply(r, b.msg);
+}
+
+void api_net_updated(struct api_vmm *v)
+{
+    v->net.rx_rl = v->update_rx_rl;
+    v->net.tx_rl = v->update_tx_rl;
 }
 
 /* ---- vsock ---- */
@@ -794,6 +926,15 @@ static void write_metrics(struct json *j, const void *arg)
     count_pair(j, "machine_cfg", c->patch_machine, c->patch_machine_fails);
     count_pair(j, "vm", c->patch_vm, c->patch_vm_fails);
     count_pair(j, "drive", c->patch_drive, c->patch_drive_fails);
+    count_pair(j, "network", c->patch_net, c->patch_net_fails);
+    json_end(j, '}');
+    /* Firecracker's names for the devices' rate limiter counters. */
+    json_begin(j, "block", '{');
+    json_int(j, "rate_limiter_throttled_events", (long)c->blk_throttled);
+    json_end(j, '}');
+    json_begin(j, "net", '{');
+    json_int(j, "rx_rate_limiter_throttled", (long)c->net_rx_throttled);
+    json_int(j, "tx_rate_limiter_throttled", (long)c->net_tx_throttled);
     json_end(j, '}');
     json_end(j, '}');
 }
@@ -1084,8 +1225,8 @@ static void route(struct api_vmm *v, const char *method, const char *path, const
     }
     if (patch && (id = path_id(path, "/drives/")))
         return drive_update(v, id, body, len, r);
-    if (patch && path_id(path, "/network-interfaces/"))
-        return errorf(r, "PATCH %s: not supported by vx86 (no rate limiters)", path);
+    if (patch && (id = path_id(path, "/network-interfaces/")))
+        return net_update(v, id, body, len, r);
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
         if (!strcmp(path, unsupported[i]) || path_id(path, "/pmem/"))
             return errorf(r, "%.8s %.64s: not supported by vx86", method, path);
@@ -1118,6 +1259,7 @@ static uint64_t *counter_of(struct api_counts *c, const char *method, const char
         {"PATCH", "/machine-config", C(patch_machine), C(patch_machine_fails), false},
         {"PATCH", "/vm", C(patch_vm), C(patch_vm_fails), false},
         {"PATCH", "/drives/", C(patch_drive), C(patch_drive_fails), true},
+        {"PATCH", "/network-interfaces/", C(patch_net), C(patch_net_fails), true},
 #undef C
     };
 
@@ -1293,15 +1435,18 @@ int api_vmm_build(struct api_vmm *v, struct vm_config *cfg, char *err, size_t er
         if (v->drives[i].root)
             root = &v->drives[i];
     if (root)
-        cfg->disks[cfg->nr_disks++] = (struct vm_disk){.path = root->path, .ro = root->ro};
+        cfg->disks[cfg->nr_disks++] =
+            (struct vm_disk){.path = root->path, .ro = root->ro, .rl = root->rl};
     for (int i = 0; i < v->nr_drives; i++)
         if (&v->drives[i] != root)
-            cfg->disks[cfg->nr_disks++] =
-                (struct vm_disk){.path = v->drives[i].path, .ro = v->drives[i].ro};
+            cfg->disks[cfg->nr_disks++] = (struct vm_disk){
+                .path = v->drives[i].path, .ro = v->drives[i].ro, .rl = v->drives[i].rl};
     if (v->net.id[0]) {
         cfg->net = (struct vm_net){.mode = NET_TAP,
                                    .ifname = v->net.host_dev,
-                                   .mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
+                                   .mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56},
+                                   .rx_rl = v->net.rx_rl,
+                                   .tx_rl = v->net.tx_rl};
         if (v->net.has_mac)
             memcpy(cfg->net.mac, v->net.mac, 6);
     }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/token_bucket.h"
 #include "vm/vm.h"
 
 /* The Firecracker release whose API this one follows (GET /version, vx86
@@ -35,6 +36,7 @@ struct api_drive {
     bool root, ro;
     bool writeback; /* cache_type "Writeback" (kept for GET; vx86 flushes either way) */
     bool async;     /* io_engine "Async" (kept for GET; vx86's I/O thread serves both) */
+    struct rate_limiter_cfg rl; /* zero: none */
 };
 
 struct api_net {
@@ -42,6 +44,7 @@ struct api_net {
     char *host_dev;
     bool has_mac;
     uint8_t mac[6];
+    struct rate_limiter_cfg rx_rl, tx_rl; /* zero: none */
 };
 
 struct api_vsock {
@@ -65,7 +68,10 @@ struct api_counts {
         put_logger, put_logger_fails, put_machine, put_machine_fails, put_metrics,
         put_metrics_fails, put_net, put_net_fails, put_vsock, put_vsock_fails;
     uint64_t patch_machine, patch_machine_fails, patch_vm, patch_vm_fails, patch_drive,
-        patch_drive_fails;
+        patch_drive_fails, patch_net, patch_net_fails;
+    /* The devices' (api_count_devices): requests and frames held back by
+     * rate limiters. */
+    uint64_t blk_throttled, net_rx_throttled, net_tx_throttled;
 };
 
 struct api_vmm {
@@ -87,11 +93,16 @@ struct api_vmm {
     bool entropy; /* PUT /entropy came (the virtio-rng is there either way) */
     struct api_counts counts;
     /* PATCH /drives accepted: the disk (by the machine's order: root
-     * first) and its new image, for the server to swap in. */
+     * first), its new image (NULL: the same) and its rate limiter (has_rl:
+     * a new one), for the server to put in place. */
     struct {
         int disk, drive;
         char *path;
+        bool has_rl;
+        struct rate_limiter_cfg rl;
     } update;
+    /* PATCH /network-interfaces accepted: the NIC's new rate limiters. */
+    struct rate_limiter_cfg update_rx_rl, update_tx_rl;
     char **retired; /* images swapped out: a restarted machine's config may name them */
     int nr_retired;
     char *cmdline; /* built by api_vmm_build */
@@ -108,6 +119,7 @@ enum api_action {
     API_PAUSE,         /* pause the running machine's vCPUs; answer after */
     API_UPDATE_DRIVE,  /* swap v->update's disk's image; answer after */
     API_RESUME,        /* resume them; answer after */
+    API_UPDATE_NET,    /* set the NIC's rate limiters to v->update_*_rl; answer after */
 };
 
 struct api_reply {
@@ -145,9 +157,12 @@ void api_handle(struct api_vmm *v, const char *method, const char *path, const c
  * action the server carried out), for the metrics. */
 void api_request_failed(struct api_vmm *v, const char *method, const char *path);
 
-/* After API_UPDATE_DRIVE: the swap done (ok: v->update's image is now the
- * drive's) or refused. Returns -ENOMEM only. */
+/* After API_UPDATE_DRIVE: the swap done (ok: v->update's image and rate
+ * limiter are now the drive's) or refused. Returns -ENOMEM only. */
 int api_drive_updated(struct api_vmm *v, bool ok);
+
+/* After API_UPDATE_NET, done: v->update_*_rl are now the NIC's. */
+void api_net_updated(struct api_vmm *v);
 
 /* A 400 reply with {"fault_message": msg}. */
 void api_error_reply(struct api_reply *r, const char *msg);
@@ -155,8 +170,9 @@ void api_error_reply(struct api_reply *r, const char *msg);
 /*
  * One line of Firecracker-shaped metrics (JSON, newline-terminated) into
  * *line (malloc'd) for PUT /metrics' file: utc_timestamp_ms, the id when
- * metrics_emit_id, and the API's request counters since the last line
- * (which it resets). Returns 0 or -ENOMEM.
+ * metrics_emit_id, the API's request counters and the devices' rate
+ * limiter counters since the last line (which it resets). Returns 0 or
+ * -ENOMEM.
  */
 int api_metrics_line(struct api_vmm *v, char **line, size_t *len);
 
