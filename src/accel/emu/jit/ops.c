@@ -88,6 +88,7 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
 {
     unsigned size = u->size, op = k.op;
     bool writes = op != ALU_CMP && op != ALU_TEST;
+    unsigned src_reg;
     struct opnd src;
     struct stub *s;
 
@@ -116,13 +117,19 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
         if (!t->flat64)
             return false;
         s = mem_operand(t, u, ACC_READ, size);
-        tr_get(t, size, HR_RAX, u->reg);
         src = (struct opnd){false, 0, jm(HR_RDI, 0)};
         if (op == ALU_ADC || op == ALU_SBB)
             load_cf(t);
-        alu_op(t, op, size, HR_RAX, &src, 0);
-        if (writes)
-            tr_put(t, size, u->reg, HR_RAX);
+        if (held(t, u->reg) != HR_NONE) {
+            alu_op(t, op, size, held(t, u->reg), &src, 0);
+            if (writes)
+                changed(t, u->reg);
+        } else {
+            tr_get(t, size, HR_RAX, u->reg);
+            alu_op(t, op, size, HR_RAX, &src, 0);
+            if (writes)
+                tr_put(t, size, u->reg, HR_RAX);
+        }
         /* The stub's path loads the handler's flags into the host's
          * before it resumes (pending_after): both paths join with them
          * pending. */
@@ -133,17 +140,20 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
         if (!t->flat64)
             return false;
         s = mem_operand(t, u, writes ? ACC_WRITE : ACC_READ, size);
-        if (k.form == FORM_MR)
+        src_reg = held(t, u->reg);
+        if (k.form == FORM_MR && src_reg == HR_NONE) {
             tr_get(t, size, HR_RDX, u->reg);
+            src_reg = HR_RDX;
+        }
         if (op == ALU_ADC || op == ALU_SBB)
             load_cf(t);
         if (op == ALU_TEST && k.form == FORM_MR) {
-            emit_rm(&t->b, sized(0x84, size), size, HR_RDX, jm(HR_RDI, 0));
+            emit_rm(&t->b, sized(0x84, size), size, src_reg, jm(HR_RDI, 0));
         } else if (op == ALU_TEST) {
             emit_rm(&t->b, sized(0xf6, size), size, 0, jm(HR_RDI, 0));
             e_imm(&t->b, size, (uint32_t)u->imm);
         } else if (k.form == FORM_MR) {
-            alu_store(&t->b, alu_map[op], size, jm(HR_RDI, 0), HR_RDX);
+            alu_store(&t->b, alu_map[op], size, jm(HR_RDI, 0), src_reg);
         } else {
             alu_mi(&t->b, alu_map[op], size, jm(HR_RDI, 0), (uint32_t)u->imm);
         }
@@ -302,7 +312,9 @@ bool tr_mov(struct tr *t, const struct emu_uop *u, struct kind k)
         if (!t->flat64 || (k.form == FORM_MI && !fits32(u->imm, size)))
             return false;
         s = mem_operand(t, u, ACC_WRITE, size);
-        if (k.form == FORM_MR) {
+        if (k.form == FORM_MR && held(t, u->reg) != HR_NONE) {
+            mov_store(&t->b, size, jm(HR_RDI, 0), held(t, u->reg));
+        } else if (k.form == FORM_MR) {
             tr_get(t, size, HR_RAX, u->reg);
             mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
         } else {
@@ -332,7 +344,7 @@ static bool rm_source(struct tr *t, const struct emu_uop *u, bool mem, unsigned 
 
 bool tr_imul(struct tr *t, const struct emu_uop *u, struct kind k)
 {
-    unsigned size = u->size;
+    unsigned size = u->size, r;
     struct stub *s = NULL;
     struct opnd m;
 
@@ -348,14 +360,19 @@ bool tr_imul(struct tr *t, const struct emu_uop *u, struct kind k)
         t->pending = 0;
     else
         tr_flags_overwritten(t, RFLAGS_CF | RFLAGS_OF);
+    r = held(t, u->reg) != HR_NONE ? held(t, u->reg) : HR_RAX;
     if (k.op) {
-        tr_emit(t, 0x69, size, HR_RAX, m);
+        tr_emit(t, 0x69, size, r, m);
         e_imm(&t->b, size, (uint32_t)u->imm);
     } else {
-        tr_get(t, size, HR_RAX, u->reg);
-        tr_emit(t, 0x0faf, size, HR_RAX, m);
+        if (r == HR_RAX)
+            tr_get(t, size, HR_RAX, u->reg);
+        tr_emit(t, 0x0faf, size, r, m);
     }
-    tr_put(t, size, u->reg, HR_RAX);
+    if (r == HR_RAX)
+        tr_put(t, size, u->reg, HR_RAX);
+    else
+        changed(t, u->reg);
     t->pending = RFLAGS_CF | RFLAGS_OF;
     if (s)
         s->resume = t->b.p; /* with the flags pending on both paths, as tr_alu */
@@ -365,21 +382,27 @@ bool tr_imul(struct tr *t, const struct emu_uop *u, struct kind k)
 /* MOVZX, MOVSX, MOVSXD: the source (aux bytes) extended into RAX. */
 bool tr_extend(struct tr *t, const struct emu_uop *u, struct kind k, bool sign)
 {
-    unsigned size = u->size, from = u->aux;
+    unsigned size = u->size, from = u->aux, r;
     struct stub *s = NULL;
     struct opnd m;
 
     if (!rm_source(t, u, k.form, from, &s, &m))
         return false;
+    /* Straight into a held register where the result is 32 or 64 bits
+     * (a 32-bit one zero-extended, as the guest's); a 16-bit one merges. */
+    r = size >= 4 && held(t, u->reg) != HR_NONE ? held(t, u->reg) : HR_RAX;
     if (from == 4 && !sign)
-        tr_emit(t, 0x8b, 4, HR_RAX, m);
+        tr_emit(t, 0x8b, 4, r, m);
     else if (from == 4)
-        tr_emit(t, 0x63, 8, HR_RAX, m);
+        tr_emit(t, 0x63, 8, r, m);
     else
-        tr_emit(t, (sign ? 0x0fbe : 0x0fb6) + (from == 2), sign ? 8 : 4, HR_RAX, m);
+        tr_emit(t, (sign ? 0x0fbe : 0x0fb6) + (from == 2), sign ? 8 : 4, r, m);
     if (size == 4 && sign)
-        mov_rr(&t->b, 4, HR_RAX, HR_RAX);
-    tr_put(t, size, u->reg, HR_RAX);
+        mov_rr(&t->b, 4, r, r);
+    if (r == HR_RAX)
+        tr_put(t, size, u->reg, HR_RAX);
+    else
+        changed(t, u->reg);
     if (s)
         s->resume = t->b.p;
     return true;
@@ -408,9 +431,14 @@ bool tr_cmov(struct tr *t, const struct emu_uop *u, struct kind k)
     if (size < 2 || !rm_source(t, u, k.form, size, &s, &m))
         return false;
     hcc = tr_cond(t, u->aux);
-    tr_get(t, size, HR_RDX, u->reg);
-    tr_emit(t, 0x0f40u | hcc, size, HR_RDX, m);
-    tr_put(t, size, u->reg, HR_RDX);
+    if (held(t, u->reg) != HR_NONE) {
+        tr_emit(t, 0x0f40u | hcc, size, held(t, u->reg), m);
+        changed(t, u->reg);
+    } else {
+        tr_get(t, size, HR_RDX, u->reg);
+        tr_emit(t, 0x0f40u | hcc, size, HR_RDX, m);
+        tr_put(t, size, u->reg, HR_RDX);
+    }
     if (s)
         s->resume = t->b.p;
     return true;
@@ -427,6 +455,11 @@ bool tr_setcc(struct tr *t, const struct emu_uop *u, struct kind k)
         s = mem_operand(t, u, ACC_WRITE, 1);
     }
     hcc = tr_cond(t, u->aux);
+    if (!s && held(t, u->reg) != HR_NONE) {
+        setcc_r(&t->b, hcc, held(t, u->reg));
+        changed(t, u->reg);
+        return true;
+    }
     setcc_r(&t->b, hcc, HR_RDX);
     if (s) {
         mov_store(&t->b, 1, jm(HR_RDI, 0), HR_RDX);
@@ -466,9 +499,10 @@ bool tr_push(struct tr *t, const struct emu_uop *u, bool imm)
     tr_push_probe(t, s, size);
     if (imm)
         mov_imm(&t->b, HR_RAX, u->imm);
-    else
+    else if (held(t, u->reg) == HR_NONE)
         tr_get(t, size, HR_RAX, u->reg);
-    mov_store(&t->b, size, jm(HR_RDI, 0), HR_RAX);
+    mov_store(&t->b, size, jm(HR_RDI, 0),
+              !imm && held(t, u->reg) != HR_NONE ? held(t, u->reg) : HR_RAX);
     tr_put(t, 8, GPR_RSP, HR_RSI);
     tr_smc_check(t, u, size, t->next);
     s->resume = t->b.p;
