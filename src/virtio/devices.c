@@ -40,7 +40,7 @@ int virtio_devices_create(struct vm *vm)
     int err = 0;
 
     for (int i = 0; i < vm->cfg.nr_disks && !err; i++)
-        err = add(vm, virtio_blk_create(vm, vm->cfg.disks[i].path, vm->cfg.disks[i].ro));
+        err = add(vm, virtio_blk_create(vm, &vm->cfg.disks[i]));
     if (!err)
         err = add(vm, virtio_console_create(vm));
     if (!err)

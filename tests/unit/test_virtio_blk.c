@@ -59,7 +59,7 @@ static struct fixture *make(bool ro)
     f.vm.accel = &fake_engine;
     bus_init(&f.vm.mmio, "mmio");
     assert_int_equal(mem_init(&f.vm.mem, 4 << 20), 0);
-    f.dev = virtio_blk_create(&f.vm, f.path, ro);
+    f.dev = virtio_blk_create(&f.vm, &(struct vm_disk){.path = f.path, .ro = ro});
     assert_non_null(f.dev);
     assert_int_equal(virtio_mmio_add(f.dev, 0), 0);
     return &f;
