@@ -1,0 +1,109 @@
+/*
+ * libFuzzer target for the qcow2 driver (block/block.h) on hostile images:
+ * tables that loop or overlap, refcounts pointing anywhere, sizes that
+ * overflow, tables beyond the file.
+ *
+ * Input: a 16-bit little-endian length n, n bytes of image (put in a
+ * memfd, opened read-write as qcow2), then operations of 8 bytes each:
+ * kind (bits 0-1: read, write, flush, discard), sector (4 bytes, taken
+ * modulo the disk's size), length (2 bytes, in 64-byte units), pattern
+ * byte. At most MAX_OPS of them.
+ *
+ * Checked: no crash or sanitizer report; every call returns 0 or -errno;
+ * a one-sector read after its write returns what was written; and the
+ * file grows by at most the clusters the
+ * writes may allocate (data, an L2 table, a refcount block each).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block/block.h"
+
+#define MAX_OPS 16
+#define MAX_LEN (65535u * 64)
+
+static void fail(const char *why, long long a)
+{
+    fprintf(stderr, "fuzz_qcow2: %s (%lld)\n", why, a);
+    abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t *buf, *back;
+    struct block_opts o = {.format = BLOCK_FORMAT_QCOW2};
+    struct block *b;
+    struct stat st;
+    size_t n, ops;
+    uint64_t disk, grow = 0, cs = 1ULL << 21;
+    int fd, keep;
+
+    if (size < 2)
+        return 0;
+    n = data[0] | (size_t)data[1] << 8;
+    if (n > size - 2)
+        n = size - 2;
+    if (!buf && (!(buf = malloc(MAX_LEN)) || !(back = malloc(MAX_LEN))))
+        abort();
+    fd = memfd_create("fuzz_qcow2", MFD_CLOEXEC);
+    if (fd < 0 || write(fd, data + 2, n) != (ssize_t)n || (keep = dup(fd)) < 0)
+        abort();
+    if (block_open_fd(fd, "fuzz.qcow2", &o, &b)) {
+        close(keep);
+        return 0;
+    }
+    disk = block_size(b) / 512;
+    ops = (size - 2 - n) / 8;
+    for (size_t i = 0; i < ops && i < MAX_OPS; i++) {
+        const uint8_t *op = data + 2 + n + 8 * i;
+        uint64_t sector = (uint64_t)(op[1] | op[2] << 8 | op[3] << 16 | (uint32_t)op[4] << 24);
+        uint64_t len = (uint64_t)(op[5] | op[6] << 8) * 64, off;
+        int err = 0;
+
+        if (disk)
+            sector %= disk;
+        off = sector * 512;
+        if (len > block_size(b) - off)
+            len = block_size(b) - off;
+        switch (op[0] & 3) {
+        case 0:
+            err = block_pread(b, buf, len, off);
+            break;
+        case 1:
+            memset(buf, op[7], len);
+            err = block_pwrite(b, buf, len, off);
+            /* One sector: tables that overlap (hostile) cannot change it
+             * between the write and the read. */
+            if (!err && len <= 512 && (err = block_pread(b, back, len, off)) == 0 &&
+                memcmp(buf, back, len))
+                fail("a read after a write differs", (long long)off);
+            /* Each cluster written may take a data cluster, an L2 table
+             * and a refcount block. */
+            grow += 3 * (len / 512 + 2) * cs;
+            break;
+        case 2:
+            err = block_flush(b);
+            break;
+        case 3:
+            err = block_discard(b, off, len);
+            break;
+        }
+        if (err > 0 || err < -4095)
+            fail("not 0 or -errno", err);
+    }
+    block_close(b);
+    if (fstat(keep, &st))
+        abort();
+    if ((uint64_t)st.st_size > ((n + cs - 1) & ~(cs - 1)) + grow)
+        fail("the file grew past what the writes may allocate", (long long)st.st_size);
+    close(keep);
+    return 0;
+}
