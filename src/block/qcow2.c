@@ -306,7 +306,9 @@ int qcow2_open(int fd, const char *name, const struct block_opts *o, int depth,
     q->nb_snapshots = be32(h + 60);
     /* The header and its extensions lie in the first cluster. */
     free(h);
-    if (!(h = calloc(1, q->cs)) || (err = block_read_full(fd, h, q->cs, 0))) {
+    if (!(h = calloc(1, q->cs)) ||
+        (err = block_read_full(fd, h, q->cs < (uint64_t)st.st_size ? q->cs : (size_t)st.st_size,
+                               0))) {
         BLOCK_ERR(name, "cannot read the qcow2 header");
         goto fail;
     }
