@@ -67,6 +67,7 @@ struct qcow2 {
 
     struct block *backing;
 
+    /* Allocated on first use: */
     uint8_t *cbuf;  /* a cluster being filled for a new allocation */
     uint8_t *zin;   /* compressed bytes, up to 2 clusters */
     uint8_t *zout;  /* the last decompressed cluster */

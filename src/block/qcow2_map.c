@@ -6,6 +6,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,6 +74,8 @@ static int decompress(struct qcow2 *q, uint64_t e)
     if (e == q->zlast)
         return 0;
     q->zlast = 0;
+    if ((!q->zin && !(q->zin = malloc(2 * q->cs))) || (!q->zout && !(q->zout = malloc(q->cs))))
+        return -ENOMEM;
     compressed_range(q, e, &off, &len);
     if (off < q->cs || off >= q->end)
         return qcow2_corrupt(q, "compressed cluster", off);
@@ -190,6 +193,8 @@ int qcow2_write(struct block *b, const void *buf, uint64_t len, uint64_t off)
         } else {
             /* A new cluster, whole: what the guest saw around the write. */
             if (n < q->cs) {
+                if (!q->cbuf && !(q->cbuf = malloc(q->cs)))
+                    return -ENOMEM;
                 if ((err = read_part(q, e, vc, q->cbuf, q->cs, 0)))
                     return err;
                 memcpy(q->cbuf + in, buf, n);

@@ -4,7 +4,7 @@
  * overflow, tables beyond the file.
  *
  * Input: a 16-bit little-endian length n, n bytes of image (put in a
- * memfd, opened read-write as qcow2), then operations of 8 bytes each:
+ * memfd made once, opened read-write as qcow2), then operations of 8 bytes each:
  * kind (bits 0-1: read, write, flush, discard), sector (4 bytes, taken
  * modulo the disk's size), length (2 bytes, in bytes), pattern
  * byte. At most MAX_OPS of them.
@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct stat st;
     size_t n, ops;
     uint64_t disk, grow = 0, cs = 1ULL << 21;
-    int fd, keep;
+    static int keep = -1;
+    int fd;
 
     if (size < 2)
         return 0;
@@ -53,13 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = size - 2;
     if (!buf && (!(buf = malloc(MAX_LEN)) || !(back = malloc(MAX_LEN))))
         abort();
-    fd = memfd_create("fuzz_qcow2", MFD_CLOEXEC);
-    if (fd < 0 || write(fd, data + 2, n) != (ssize_t)n || (keep = dup(fd)) < 0)
+    /* One memfd for every input; the driver gets a dup of it. */
+    if (keep < 0 && (keep = memfd_create("fuzz_qcow2", MFD_CLOEXEC)) < 0)
         abort();
-    if (block_open_fd(fd, "fuzz.qcow2", &o, &b)) {
-        close(keep);
+    if (ftruncate(keep, 0) || pwrite(keep, data + 2, n, 0) != (ssize_t)n || (fd = dup(keep)) < 0)
+        abort();
+    if (block_open_fd(fd, "fuzz.qcow2", &o, &b))
         return 0;
-    }
     disk = block_size(b) / 512;
     ops = (size - 2 - n) / 8;
     for (size_t i = 0; i < ops && i < MAX_OPS; i++) {
@@ -104,6 +105,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if ((uint64_t)st.st_size > ((n + cs - 1) & ~(cs - 1)) + grow)
         fail("the file grew past what the writes may allocate", (long long)st.st_size);
-    close(keep);
     return 0;
 }

@@ -113,7 +113,7 @@ def pattern(seed, n):
 
 # The guest's writes to vda, each "dd" of seq's output (the host makes the
 # same bytes) at a 512-byte sector, then one discard.
-SEQ_WRITES = [("1 300000", 0), ("7 40000", 20480), ("500000 530000", 100), ("1 200000", 81920)]
+SEQ_WRITES = [("1 300000", 0), ("7 40000", 20480), ("500000 530000", 100), ("1 800000", 81920)]
 DISCARD = (40 * MIB, 4 * MIB)
 
 GUEST_SCRIPT = r"""
@@ -160,9 +160,6 @@ def test_linux_on_qcow2_disks(tmp_path):
         data = seq_bytes(spec)
         want[sector * 512:sector * 512 + len(data)] = data
     want[DISCARD[0]:DISCARD[0] + DISCARD[1]] = bytes(DISCARD[1])
-    # What blkdiscard frees must have been written first.
-    assert any(s * 512 <= DISCARD[0] < s * 512 + len(seq_bytes(w)) for w, s in SEQ_WRITES) or \
-        True
 
     src = tmp_path / "c.raw"
     src.write_bytes(pattern("compressed", 6 * MIB) + bytes(2 * MIB))
