@@ -350,6 +350,18 @@ fail:
     return err;
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+    v = htobe32(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    v = htobe64(v);
+    memcpy(p, &v, sizeof(v));
+}
+
 /* A fresh version 3 image of size bytes in fd, 64 KiB clusters: header,
  * refcount table, one refcount block, the L1 table. */
 static int create(int fd, uint64_t size)
@@ -357,32 +369,28 @@ static int create(int fd, uint64_t size)
     const unsigned cb = 16;
     const uint64_t cs = 1ULL << cb, l2_span = cs * (cs / 8);
     uint64_t l1_size = (size + l2_span - 1) / l2_span, l1_clusters = (l1_size * 8 + cs - 1) / cs;
-    uint64_t clusters = 3 + l1_clusters, v;
-    uint8_t h[HDR_V3_LEN] = {'Q', 'F', 'I', 0xfb};
+    uint64_t clusters = 3 + l1_clusters;
+    uint8_t h[HDR_V3_LEN] = {'Q', 'F', 'I', 0xfb}, rt[8];
     uint16_t one = htobe16(1);
-    int err = 0;
+    int err;
 
     if (l1_size > MAX_L1_BYTES / 8)
         return -EFBIG;
-#define PUT32(o, x) (v = htobe32((uint32_t)(x)), memcpy(h + (o), &v, 4))
-#define PUT64(o, x) (v = htobe64(x), memcpy(h + (o), &v, 8))
-    PUT32(4, 3);
-    PUT32(20, cb);
-    PUT64(24, size);
-    PUT32(36, l1_size);
-    PUT64(40, 3 * cs);
-    PUT64(48, cs);
-    PUT32(56, 1);
-    PUT32(96, 4);
-    PUT32(100, HDR_V3_LEN);
-#undef PUT32
-#undef PUT64
-    v = htobe64(2 * cs);
+    put32(h + 4, 3);
+    put32(h + 20, cb);
+    put64(h + 24, size);
+    put32(h + 36, (uint32_t)l1_size);
+    put64(h + 40, 3 * cs);
+    put64(h + 48, cs);
+    put32(h + 56, 1);
+    put32(h + 96, 4);
+    put32(h + 100, HDR_V3_LEN);
+    put64(rt, 2 * cs);
     if (ftruncate(fd, (off_t)(clusters * cs)))
         return -errno;
     err = block_write_full(fd, h, sizeof(h), 0);
     if (!err)
-        err = block_write_full(fd, &v, sizeof(v), cs);
+        err = block_write_full(fd, rt, sizeof(rt), cs);
     for (uint64_t c = 0; c < clusters && !err; c++)
         err = block_write_full(fd, &one, sizeof(one), 2 * cs + c * 2);
     return err;

@@ -90,14 +90,9 @@ static int transfer(struct blk *b, const struct virtq_elem *e, unsigned first, u
             continue;
         }
         n = s->len - skip < len ? s->len - skip : len;
-        for (uint64_t done = 0; done < n;) {
-            int err = to_file ? block_pwrite(b->img, s->p + skip + done, n - done, pos + done)
-                              : block_pread(b->img, s->p + skip + done, n - done, pos + done);
-
-            if (err)
-                return -EIO;
-            done = n;
-        }
+        if (to_file ? block_pwrite(b->img, s->p + skip, n, pos)
+                    : block_pread(b->img, s->p + skip, n, pos))
+            return -EIO;
         pos += n;
         len -= n;
         skip = 0;
