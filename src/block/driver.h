@@ -32,8 +32,7 @@ struct block {
 /* Opens fd (taken, closed on failure) as each format. depth counts the
  * backing files above this one. */
 int raw_open(int fd, const char *name, bool ro, struct block **out);
-int qcow2_open(int fd, const char *name, const struct block_opts *o, int depth,
-               struct block **out);
+int qcow2_open(int fd, const char *name, const struct block_opts *o, int depth, struct block **out);
 
 /* A fresh qcow2 in an unlinked temporary file over base (taken, closed with
  * the overlay), the same size: block_opts.snapshot. */

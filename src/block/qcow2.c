@@ -192,15 +192,17 @@ static int check_header(struct qcow2 *q, const uint8_t *h, uint64_t fsize,
         BLOCK_ERR(n, "qcow2 L1 table at %#" PRIx64 " lies outside the file", q->l1_off);
         return -EINVAL;
     }
-    if (!q->rt_clusters || q->rt_clusters > MAX_RT_BYTES >> q->cluster_bits ||
-        !q->rt_off || (q->rt_off & (q->cs - 1)) || q->rt_off > q->end ||
+    if (!q->rt_clusters || q->rt_clusters > MAX_RT_BYTES >> q->cluster_bits || !q->rt_off ||
+        (q->rt_off & (q->cs - 1)) || q->rt_off > q->end ||
         q->rt_clusters << q->cluster_bits > q->end - q->rt_off) {
         BLOCK_ERR(n, "qcow2 refcount table at %#" PRIx64 " lies outside the file", q->rt_off);
         return -EINVAL;
     }
     if (q->nb_snapshots && !o->ro) {
-        BLOCK_ERR(n, "qcow2 image with %" PRIu32 " internal snapshots: only read-only use "
-                     "is supported (add ,ro)", q->nb_snapshots);
+        BLOCK_ERR(n,
+                  "qcow2 image with %" PRIu32 " internal snapshots: only read-only use "
+                  "is supported (add ,ro)",
+                  q->nb_snapshots);
         return -EINVAL;
     }
     limit = q->cs;
@@ -265,8 +267,7 @@ static int open_backing(struct qcow2 *q, const char *backing, const char *fmt, i
     return err;
 }
 
-int qcow2_open(int fd, const char *name, const struct block_opts *o, int depth,
-               struct block **out)
+int qcow2_open(int fd, const char *name, const struct block_opts *o, int depth, struct block **out)
 {
     struct qcow2 *q = calloc(1, sizeof(*q));
     char backing[MAX_BACKING_NAME + 1] = "", fmt[16] = "";
@@ -411,8 +412,7 @@ int qcow2_overlay(struct block *base, const char *name, struct block **out)
     }
     if (fd < 0) {
         err = -errno;
-        BLOCK_ERR(name, "snapshot: cannot create a temporary file in %s: %s", dir,
-                  strerror(errno));
+        BLOCK_ERR(name, "snapshot: cannot create a temporary file in %s: %s", dir, strerror(errno));
         block_close(base);
         return err;
     }

@@ -71,8 +71,7 @@ int qcow2_sync_refs(struct qcow2 *q)
     return 0;
 }
 
-int qcache_get(struct qcow2 *q, struct qcache *c, uint64_t off, bool fresh,
-               struct qcache_ent **out)
+int qcache_get(struct qcow2 *q, struct qcache *c, uint64_t off, bool fresh, struct qcache_ent **out)
 {
     struct qcache_ent *v = &c->e[0];
     int err;
@@ -255,7 +254,7 @@ static int apply_frees(struct qcow2 *q)
             if (c < q->free_hint)
                 q->free_hint = c;
             if (qcow2_cluster_ok(q, c << cb))
-                    fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(c << cb),
+                fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(c << cb),
                           (off_t)q->cs);
         }
     }

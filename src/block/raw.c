@@ -79,8 +79,8 @@ int raw_open(int fd, const char *name, bool ro, struct block **out)
         close(fd);
         return -ENOMEM;
     }
-    r->b = (struct block){.ops = &raw_ops, .size = (uint64_t)st.st_size,
-                          .discard_granularity = 4096, .ro = ro};
+    r->b = (struct block){
+        .ops = &raw_ops, .size = (uint64_t)st.st_size, .discard_granularity = 4096, .ro = ro};
     r->fd = fd;
     *out = &r->b;
     return 0;

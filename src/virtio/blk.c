@@ -26,6 +26,7 @@
 #define VIRTIO_BLK_T_OUT    1
 #define VIRTIO_BLK_T_FLUSH  4
 #define VIRTIO_BLK_T_GET_ID 8
+/* Its data: struct discard_range, one or more. */
 #define VIRTIO_BLK_T_DISCARD 11
 
 #define VIRTIO_BLK_S_OK     0
@@ -251,7 +252,9 @@ static const struct virtio_dev_ops blk_ops = {
 /* The image of disk, read-only when the disk is; *sectors its size. */
 static int open_image(const struct vm_disk *disk, struct block **img, uint64_t *sectors)
 {
-    struct block_opts o = {.ro = disk->ro, .format = disk->format, .backing = disk->backing,
+    struct block_opts o = {.ro = disk->ro,
+                           .format = disk->format,
+                           .backing = disk->backing,
                            .snapshot = disk->snapshot};
     int err = block_open(disk->path, &o, img);
 

@@ -86,8 +86,8 @@ static void write_check(const char *opts)
     struct block *b;
     static const struct {
         size_t off, len;
-    } w[] = {{0, 512}, {4096, 65536}, {65536 * 3 + 100, 200000}, {5 * MIB - 512, 1024},
-             {7 * MIB, MIB}, {4096, 512}, {65536 * 3, 1000}};
+    } w[] = {{0, 512},       {4096, 65536}, {65536 * 3 + 100, 200000}, {5 * MIB - 512, 1024},
+             {7 * MIB, MIB}, {4096, 512},   {65536 * 3, 1000}};
 
     assert_int_equal(sh("qemu-img create -q -f qcow2 %s t.qcow2 8M", opts), 0);
     b = open_img("t.qcow2", false, false);
@@ -150,9 +150,10 @@ static void test_read_qemu_written(void **state)
     struct block *b;
 
     (void)state;
-    assert_int_equal(sh("qemu-img create -q -f qcow2 r.qcow2 16M && "
-                        "qemu-io -c 'write -P 0x5a 1M 64k' -c 'write -z 2M 64k' r.qcow2 >/dev/null"),
-                     0);
+    assert_int_equal(
+        sh("qemu-img create -q -f qcow2 r.qcow2 16M && "
+           "qemu-io -c 'write -P 0x5a 1M 64k' -c 'write -z 2M 64k' r.qcow2 >/dev/null"),
+        0);
     b = open_img("r.qcow2", true, false);
     assert_int_equal(block_pread(b, buf, sizeof(buf), MIB + 4096), 0);
     memset(want, 0x5a, sizeof(want));
