@@ -30,9 +30,8 @@
 #define EXT_BACKING_FMT   0xe2792acaU
 #define MAX_BACKING_NAME  1023
 
-/* QEMU's own limits (block/qcow2.h): larger tables are not images it made. */
+/* QEMU's own limits (block/qcow2.h; MAX_RT_BYTES in qcow2.h). */
 #define MAX_L1_BYTES (32u << 20)
-#define MAX_RT_BYTES (8u << 20)
 #define MAX_SIZE     (1ULL << 56)
 
 #define L2_CACHE_TABLES 16

@@ -20,6 +20,9 @@
 
 #include "block/driver.h"
 
+/* QEMU's own limit (block/qcow2.h): a larger table is not an image it made. */
+#define MAX_RT_BYTES (8u << 20)
+
 /* The spec, "Cluster mapping": L1 and L2 entry bits. */
 #define QCOW_OFLAG_COPIED     (1ULL << 63)
 #define QCOW_OFLAG_COMPRESSED (1ULL << 62)

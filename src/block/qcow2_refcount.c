@@ -179,6 +179,100 @@ static int new_refblock(struct qcow2 *q, uint64_t c, uint64_t bi)
     return 0;
 }
 
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    v = htobe64(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+/* Whether block index bi lacks a refcount block. */
+static bool uncovered(const struct qcow2 *q, uint64_t bi)
+{
+    return bi >= q->rt_size || !(q->rt[bi] & QCOW_RT_OFFSET_MASK);
+}
+
+/*
+ * A refcount table of at least need entries (twice the old, at least), at
+ * the end of the file, followed by the refcount blocks that its own
+ * clusters need. All of it is written and durable before the header points
+ * at it (one 12-byte write: offset and size share a sector); the old table
+ * is freed at the next flush. A kill before leaves unused clusters only.
+ */
+static int grow_rt(struct qcow2 *q, uint64_t need)
+{
+    unsigned cb = q->cluster_bits, bb = cb - 1; /* clusters per refcount block: 2^bb */
+    uint64_t entries = need > 2 * q->rt_size ? need : 2 * q->rt_size;
+    uint64_t n = (entries * 8 + q->cs - 1) >> cb, a = q->end >> cb, r = 0, *rt, nb = 0;
+    uint8_t *blk = NULL, hdr[12];
+    unsigned rc;
+    int err = 0;
+
+    if (n > (MAX_RT_BYTES >> cb) || a + n > (QCOW_OFFSET_MASK >> cb) / 2)
+        return -ENOSPC;
+    entries = n << (cb - 3);
+    /* r: the new refcount blocks, right after the table, for the blocks
+     * of [a, a + n + r) that have none. */
+    for (;;) {
+        uint64_t want = 0;
+
+        for (uint64_t bi = a >> bb; bi <= (a + n + r - 1) >> bb; bi++)
+            want += uncovered(q, bi);
+        if (want <= r)
+            break;
+        r = want;
+    }
+    if (!(rt = calloc(entries, 8)) || !(blk = calloc(1, q->cs))) {
+        free(rt);
+        return -ENOMEM;
+    }
+    for (uint64_t i = 0; i < q->rt_size; i++)
+        put_be64((uint8_t *)&rt[i], q->rt[i]);
+    for (uint64_t bi = a >> bb; !err && bi <= (a + n + r - 1) >> bb; bi++) {
+        uint64_t first = bi << bb, last = first + (1ULL << bb) - 1;
+
+        first = first > a ? first : a;
+        last = last < a + n + r - 1 ? last : a + n + r - 1;
+        if (!uncovered(q, bi)) {
+            for (uint64_t c = first; !err && c <= last; c++)
+                err = add_ref(q, c, 1, &rc);
+            continue;
+        }
+        memset(blk, 0, q->cs);
+        for (uint64_t c = first; c <= last; c++)
+            ((uint16_t *)blk)[c & ((1ULL << bb) - 1)] = htobe16(1);
+        put_be64((uint8_t *)&rt[bi], (a + n + nb) << cb);
+        err = block_write_full(q->fd, blk, q->cs, (a + n + nb) << cb);
+        nb++;
+    }
+    if (!err)
+        err = block_write_full(q->fd, rt, n << cb, a << cb);
+    if (!err)
+        err = qcow2_sync_refs(q);
+    if (!err && fdatasync(q->fd))
+        err = -EIO;
+    put_be64(hdr, a << cb);
+    memcpy(hdr + 8, &(uint32_t){htobe32((uint32_t)n)}, 4);
+    if (!err)
+        err = block_write_full(q->fd, hdr, sizeof(hdr), 48);
+    if (!err && fdatasync(q->fd))
+        err = -EIO;
+    free(blk);
+    if (err) {
+        free(rt);
+        return err;
+    }
+    for (uint64_t i = 0; i < entries; i++)
+        rt[i] = be64toh(rt[i]);
+    err = qcow2_free_later(q, q->rt_off, q->rt_clusters << cb);
+    free(q->rt);
+    q->rt = rt;
+    q->rt_off = a << cb;
+    q->rt_clusters = n;
+    q->rt_size = entries;
+    q->end = (a + n + r) << cb;
+    return err;
+}
+
 int qcow2_alloc(struct qcow2 *q, uint64_t *out)
 {
     unsigned cb = q->cluster_bits, rc;
@@ -187,9 +281,14 @@ int qcow2_alloc(struct qcow2 *q, uint64_t *out)
     for (uint64_t c = q->free_hint;; c++) {
         uint64_t off = c << cb, bi = c >> (cb - 1);
 
+        if (bi >= q->rt_size && off <= QCOW_OFFSET_MASK - q->cs) {
+            if ((err = grow_rt(q, bi + 1)) && err != -ENOSPC)
+                return err;
+        }
         if (off > QCOW_OFFSET_MASK - q->cs || bi >= q->rt_size) {
             if (!q->corrupt_logged)
-                log_err("--disk %s: the qcow2 image is full (its refcount table cannot grow)",
+                log_err("--disk %s: the qcow2 image is full (its refcount table is at its "
+                        "largest, 8 MiB)",
                         q->name);
             q->corrupt_logged = true;
             return -ENOSPC;

@@ -143,6 +143,30 @@ static void test_write_large_clusters(void **state)
     write_check("-o cluster_size=2M");
 }
 
+/* 512-byte clusters: one refcount table cluster counts 8 MiB of them, so
+ * 24 MiB of writes must grow the table (and add refcount blocks). */
+static void test_refcount_table_grows(void **state)
+{
+    const size_t len = 32 * MIB, chunk = MIB;
+    uint8_t *want = calloc(1, len), *raw;
+    struct block *b;
+
+    (void)state;
+    assert_int_equal(sh("qemu-img create -q -f qcow2 -o cluster_size=512 g.qcow2 32M"), 0);
+    b = open_img("g.qcow2", false, false);
+    for (size_t off = 0; off < 24 * MIB; off += chunk) {
+        fill(want + off, chunk, (unsigned)(off >> 20));
+        assert_int_equal(block_pwrite(b, want + off, chunk, off), 0);
+    }
+    assert_int_equal(block_flush(b), 0);
+    block_close(b);
+    assert_int_equal(sh("qemu-img check -q g.qcow2"), 0);
+    raw = as_raw("g.qcow2", len);
+    assert_memory_equal(raw, want, len);
+    free(raw);
+    free(want);
+}
+
 /* What qemu-io wrote, vx86 reads. */
 static void test_read_qemu_written(void **state)
 {
@@ -320,6 +344,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_small_clusters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_large_clusters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refcount_table_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_qemu_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backing_chain, setup, teardown),
