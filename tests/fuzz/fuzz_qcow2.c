@@ -4,15 +4,15 @@
  * overflow, tables beyond the file.
  *
  * Input: a 16-bit little-endian length n, n bytes of image (put in a
- * memfd made once, opened read-write as qcow2), then operations of 8 bytes each:
- * kind (bits 0-1: read, write, flush, discard), sector (4 bytes, taken
- * modulo the disk's size), length (2 bytes, modulo MAX_LEN), pattern
+ * memfd made once, opened read-write as qcow2), then operations of 8 bytes
+ * each: kind (bits 0-1: read, write, flush, discard), sector (4 bytes,
+ * taken modulo the disk's size), length (2 bytes, modulo MAX_LEN), pattern
  * byte. At most MAX_OPS of them.
  *
  * Checked: no crash or sanitizer report; every call returns 0 or -errno;
  * a one-sector read after its write returns what was written; and the
- * file grows by at most the clusters the
- * writes may allocate (data, an L2 table, a refcount block each).
+ * file grows by at most what the writes may allocate (a data cluster, an
+ * L2 table and a refcount block each, and refcount tables that double).
  */
 #include <errno.h>
 #include <stdint.h>
