@@ -318,8 +318,8 @@ int qcow2_open(int fd, const char *name, const struct block_opts *o, int depth, 
     err = -ENOMEM;
     if (load_table(fd, q->l1_off, q->l1_size, &q->l1) ||
         load_table(fd, q->rt_off, q->rt_size, &q->rt) ||
-        qcache_init(&q->l2c, L2_CACHE_TABLES, q->cs) ||
-        qcache_init(&q->rbc, RB_CACHE_BLOCKS, q->cs)) {
+        qcache_init(&q->l2c, L2_CACHE_TABLES) ||
+        qcache_init(&q->rbc, RB_CACHE_BLOCKS)) {
         BLOCK_ERR(name, "cannot load the qcow2 tables");
         goto fail;
     }

@@ -88,14 +88,16 @@ int qcow2_corrupt(struct qcow2 *q, const char *what, uint64_t off);
 bool qcow2_cluster_ok(const struct qcow2 *q, uint64_t off);
 
 /* qcow2_refcount.c. */
-int qcache_init(struct qcache *c, unsigned n, uint64_t cs);
+/* An empty cache of n clusters (their buffers allocated on first use). */
+int qcache_init(struct qcache *c, unsigned n);
 void qcache_fini(struct qcache *c);
 /* The cached cluster at off (read in, or zeroed when fresh); it stays valid
  * until the next qcache_get on the same cache. */
 int qcache_get(struct qcow2 *q, struct qcache *c, uint64_t off, bool fresh,
                struct qcache_ent **out);
 /* A fresh cluster with refcount 1 (its refcount block in the cache), its
- * offset in *off. -ENOSPC when the refcount table is full. */
+ * offset in *off; grows the refcount table when it must. -ENOSPC once the
+ * table has reached MAX_RT_BYTES. */
 int qcow2_alloc(struct qcow2 *q, uint64_t *off);
 /* Drops one reference to each cluster of [off, off + len) at the next
  * flush, after the L2 entries that pointed there are durable. */

@@ -17,9 +17,8 @@
 /* Frees kept before a flush is forced, to bound their memory. */
 #define MAX_FREES 4096
 
-int qcache_init(struct qcache *c, unsigned n, uint64_t cs)
+int qcache_init(struct qcache *c, unsigned n)
 {
-    (void)cs;
     c->e = calloc(n, sizeof(*c->e));
     c->n = c->e ? n : 0;
     return c->e ? 0 : -ENOMEM;
