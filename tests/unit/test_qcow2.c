@@ -281,6 +281,29 @@ static void test_snapshot(void **state)
     assert_int_equal(sh("md5sum -c --quiet ssum"), 0);
 }
 
+/* A table that points outside the file, met after open: that request
+ * fails with -EIO, the others go on. */
+static void test_corrupt_at_run_time(void **state)
+{
+    uint8_t buf[512];
+    struct block *b;
+
+    (void)state;
+    /* 64 KiB clusters: the L1 table at 0x30000; its first entry, at the
+     * first guest GiB's L2 table, pointed past the end of the file. */
+    assert_int_equal(sh("qemu-img create -q -f qcow2 k.qcow2 2G && "
+                        "qemu-io -c 'write -P 0x5a 1G 4k' -c 'write -P 0x11 0 4k' k.qcow2 "
+                        ">/dev/null && printf '\\200\\000\\000\\001\\000\\000\\000\\000' | "
+                        "dd of=k.qcow2 bs=1 seek=196608 conv=notrunc status=none"),
+                     0);
+    b = open_img("k.qcow2", false, false);
+    assert_int_equal(block_pread(b, buf, sizeof(buf), 0), -EIO);
+    assert_int_equal(block_pwrite(b, buf, sizeof(buf), 4096), -EIO);
+    assert_int_equal(block_pread(b, buf, sizeof(buf), 1ULL << 30), 0);
+    assert_int_equal(buf[0], 0x5a);
+    block_close(b);
+}
+
 /* What vx86 refuses, each with its line. */
 static void test_refused(void **state)
 {
@@ -349,6 +372,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backing_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_at_run_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
     };
 
