@@ -1,19 +1,16 @@
 /*
- * virtio-blk (VIRTIO 1.2 §5.2) over a raw image file (a regular file). Requests are served
- * on the disk's own I/O thread with pread/pwrite, so a slow host disk never
- * stalls a vCPU; a FLUSH completes only after fdatasync().
+ * virtio-blk (VIRTIO 1.2 §5.2) over a disk image (block/block.h: raw or
+ * qcow2). Requests are served on the disk's own I/O thread, so a slow host
+ * disk never stalls a vCPU; a FLUSH completes only once the image's writes
+ * are durable.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "block/block.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/token_bucket.h"
@@ -25,11 +22,14 @@
 #define VIRTIO_BLK_F_SEG_MAX  2
 #define VIRTIO_BLK_F_RO       5
 #define VIRTIO_BLK_F_FLUSH    9
+#define VIRTIO_BLK_F_DISCARD  13
 
 #define VIRTIO_BLK_T_IN     0
 #define VIRTIO_BLK_T_OUT    1
 #define VIRTIO_BLK_T_FLUSH  4
 #define VIRTIO_BLK_T_GET_ID 8
+/* Its data: struct discard_range, one or more. */
+#define VIRTIO_BLK_T_DISCARD 11
 
 #define VIRTIO_BLK_S_OK     0
 #define VIRTIO_BLK_S_IOERR  1
@@ -39,20 +39,37 @@
 #define HDR_LEN      16
 #define ID_LEN       20 /* VIRTIO_BLK_ID_BYTES */
 #define SIZE_MAX_SEG (1u << 20)
+/* A DISCARD's ranges and the sectors of each: a few GiB at a time. */
+#define DISCARD_SEGS    32
+#define DISCARD_SECTORS (1u << 22)
 
-/* §5.2.4, up to seg_max; little-endian like the host. */
+/* §5.2.4, up to discard_sector_alignment; little-endian like the host. */
 struct blk_config {
     uint64_t capacity; /* sectors */
     uint32_t size_max;
     uint32_t seg_max;
+    uint8_t geometry[4];
+    uint32_t blk_size;
+    uint8_t topology[8];
+    uint8_t writeback, unused0;
+    uint16_t num_queues;
+    uint32_t max_discard_sectors;
+    uint32_t max_discard_seg;
+    uint32_t discard_sector_alignment; /* sectors */
+};
+
+/* §5.2.6: each range of a DISCARD. */
+struct discard_range {
+    uint64_t sector;
+    uint32_t num_sectors;
+    uint32_t flags;
 };
 
 struct blk {
     struct virtio_dev dev; /* first: the transport's handle */
     struct blk_config config;
-    const char *path;
-    int fd;
-    bool ro;
+    struct vm_disk disk;
+    struct block *img;
     char id[ID_LEN];
 
     /* Under dev.lock: */
@@ -79,16 +96,9 @@ static int transfer(struct blk *b, const struct virtq_elem *e, unsigned first, u
             continue;
         }
         n = s->len - skip < len ? s->len - skip : len;
-        for (uint64_t done = 0; done < n;) {
-            ssize_t r = to_file ? pwrite(b->fd, s->p + skip + done, n - done, (off_t)(pos + done))
-                                : pread(b->fd, s->p + skip + done, n - done, (off_t)(pos + done));
-
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return -EIO;
-            done += (uint64_t)r;
-        }
+        if (to_file ? block_pwrite(b->img, s->p + skip, n, pos)
+                    : block_pread(b->img, s->p + skip, n, pos))
+            return -EIO;
         pos += n;
         len -= n;
         skip = 0;
@@ -101,6 +111,27 @@ static bool in_range(const struct blk *b, uint64_t sector, uint64_t len)
 {
     return len % SECTOR == 0 && sector <= b->config.capacity &&
            len / SECTOR <= b->config.capacity - sector;
+}
+
+/* Discards each range of the request's data (§5.2.6.2: no flags for a
+ * DISCARD); the status of the request. */
+static uint8_t discard(struct blk *b, const struct virtq_elem *e, uint64_t len)
+{
+    struct discard_range r;
+
+    if (b->disk.ro || len % sizeof(r) || len / sizeof(r) > DISCARD_SEGS)
+        return VIRTIO_BLK_S_IOERR;
+    for (uint64_t at = HDR_LEN; at < HDR_LEN + len; at += sizeof(r)) {
+        if (virtq_elem_read(e, at, &r, sizeof(r)))
+            return VIRTIO_BLK_S_IOERR;
+        if (r.flags)
+            return VIRTIO_BLK_S_UNSUPP;
+        if (r.num_sectors > DISCARD_SECTORS ||
+            !in_range(b, r.sector, (uint64_t)r.num_sectors * SECTOR) ||
+            block_discard(b->img, r.sector * SECTOR, (uint64_t)r.num_sectors * SECTOR))
+            return VIRTIO_BLK_S_IOERR;
+    }
+    return VIRTIO_BLK_S_OK;
 }
 
 /* Serves one request; returns the bytes of its in buffers to count as
@@ -126,13 +157,16 @@ static int64_t serve(struct blk *b, const struct virtq_elem *e)
             status = VIRTIO_BLK_S_IOERR;
         break;
     case VIRTIO_BLK_T_OUT:
-        if (b->ro || !in_range(b, h.sector, out_data) ||
+        if (b->disk.ro || !in_range(b, h.sector, out_data) ||
             transfer(b, e, 0, e->nr_out, HDR_LEN, out_data, h.sector * SECTOR, true))
             status = VIRTIO_BLK_S_IOERR;
         break;
     case VIRTIO_BLK_T_FLUSH:
-        if (fdatasync(b->fd))
+        if (block_flush(b->img))
             status = VIRTIO_BLK_S_IOERR;
+        break;
+    case VIRTIO_BLK_T_DISCARD:
+        status = discard(b, e, out_data);
         break;
     case VIRTIO_BLK_T_GET_ID:
         virtq_elem_write(e, 0, b->id, in_data < ID_LEN ? in_data : ID_LEN);
@@ -248,8 +282,7 @@ static void blk_destroy(struct virtio_dev *d)
         pthread_mutex_unlock(&d->lock);
         pthread_join(b->thread, NULL);
     }
-    if (b->fd >= 0)
-        close(b->fd);
+    block_close(b->img);
     pthread_cond_destroy(&b->kick);
     pthread_cond_destroy(&b->idle);
     virtio_dev_fini(d);
@@ -264,33 +297,18 @@ static const struct virtio_dev_ops blk_ops = {
     .destroy = blk_destroy,
 };
 
-/* Opens and checks the image at path into *fd, its size in sectors into
- * *sectors; one line on failure (*fd then -1 or open: the caller closes). */
-static int open_image(const char *path, bool ro, int *fd, uint64_t *sectors)
+/* The image of disk, read-only when the disk is; *sectors its size. */
+static int open_image(const struct vm_disk *disk, struct block **img, uint64_t *sectors)
 {
-    struct stat st;
+    struct block_opts o = {.ro = disk->ro,
+                           .format = disk->format,
+                           .backing = disk->backing,
+                           .snapshot = disk->snapshot};
+    int err = block_open(disk->path, &o, img);
 
-    *fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (*fd < 0 || fstat(*fd, &st)) {
-        log_err("--disk %s: %s", path, strerror(errno));
-        return -errno;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        log_err("--disk %s: not a regular file (a raw image)", path);
-        return -EINVAL;
-    }
-    if (st.st_size % SECTOR) {
-        log_err("--disk %s: %" PRIu64 " bytes is not a whole number of 512-byte sectors", path,
-                (uint64_t)st.st_size);
-        return -EINVAL;
-    }
-    /* As QEMU does: two writers, or a writer and a reader, would corrupt. */
-    if (flock(*fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
-        log_err("--disk %s: in use by another process", path);
-        return -EBUSY;
-    }
-    *sectors = (uint64_t)st.st_size / SECTOR;
-    return 0;
+    if (!err)
+        *sectors = block_size(*img) / SECTOR;
+    return err;
 }
 
 bool virtio_is_blk(const struct virtio_dev *d)
@@ -323,34 +341,40 @@ uint64_t virtio_blk_take_throttled(struct virtio_dev *d)
 int virtio_blk_update(struct virtio_dev *d, const char *path)
 {
     struct blk *b = (struct blk *)d;
+    struct vm_disk disk = b->disk;
+    struct block *img;
     uint64_t sectors;
-    int fd, err = open_image(path, b->ro, &fd, &sectors);
+    int err;
 
-    if (err) {
-        if (fd >= 0)
-            close(fd);
+    /* The new image is opened as PUT /drives opens one: detected. */
+    disk.path = path;
+    disk.format = BLOCK_FORMAT_AUTO;
+    if ((err = open_image(&disk, &img, &sectors)))
         return err;
-    }
     pthread_mutex_lock(&d->lock);
-    /* The I/O thread reads b->fd and the capacity only while busy, or
+    /* The I/O thread reads b->img and the capacity only while busy, or
      * under the lock. */
     while (b->busy)
         pthread_cond_wait(&b->idle, &d->lock);
-    close(b->fd);
-    b->fd = fd;
-    b->path = path;
+    block_close(b->img);
+    b->img = img;
+    b->disk = disk;
     b->config.capacity = sectors;
+    b->config.discard_sector_alignment = (uint32_t)(block_discard_granularity(img) / SECTOR);
     if (virtio_running(d))
         d->interrupt(d, VIRTIO_CONFIG_IRQ); /* §5.2.4: the capacity may have changed */
     pthread_mutex_unlock(&d->lock);
     return 0;
 }
 
-struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro)
+struct virtio_dev *virtio_blk_create(struct vm *vm, const struct vm_disk *disk)
 {
     struct blk *b = calloc(1, sizeof(*b));
+    const char *path = disk->path;
+    bool ro = disk->ro;
     uint64_t features = 1ULL << VIRTIO_BLK_F_SIZE_MAX | 1ULL << VIRTIO_BLK_F_SEG_MAX |
-                        1ULL << VIRTIO_BLK_F_FLUSH | (ro ? 1ULL << VIRTIO_BLK_F_RO : 0);
+                        1ULL << VIRTIO_BLK_F_FLUSH |
+                        (ro ? 1ULL << VIRTIO_BLK_F_RO : 1ULL << VIRTIO_BLK_F_DISCARD);
     const char *name;
     sigset_t all, old;
     pthread_condattr_t mono;
@@ -360,9 +384,7 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro)
         log_err("--disk %s: out of memory", path);
         return NULL;
     }
-    b->fd = -1;
-    b->path = path;
-    b->ro = ro;
+    b->disk = *disk;
     rate_limiter_init(&b->rl, &(struct rate_limiter_cfg){0}, 0);
     /* The rate limiter's waits are on the monotonic clock. */
     pthread_condattr_init(&mono);
@@ -373,14 +395,17 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro)
     /* A chain holds the header and the status byte besides the data. */
     b->config.seg_max = VIRTQ_MAX_SEGS - 2;
     b->config.size_max = SIZE_MAX_SEG;
+    b->config.max_discard_sectors = DISCARD_SECTORS;
+    b->config.max_discard_seg = DISCARD_SEGS;
     err = virtio_dev_init(&b->dev, &blk_ops, vm, features, 1, &b->config, sizeof(b->config));
     if (err) {
         log_err("--disk %s: %s", path, strerror(-err));
         free(b);
         return NULL;
     }
-    if (open_image(path, ro, &b->fd, &b->config.capacity))
+    if (open_image(disk, &b->img, &b->config.capacity))
         goto fail;
+    b->config.discard_sector_alignment = (uint32_t)(block_discard_granularity(b->img) / SECTOR);
     /* GET_ID: the image's file name, NUL-padded, cut at 20 bytes (§5.2.6). */
     name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     memcpy(b->id, name, strlen(name) < sizeof(b->id) ? strlen(name) : sizeof(b->id));

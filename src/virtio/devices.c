@@ -40,7 +40,7 @@ int virtio_devices_create(struct vm *vm)
     int err = 0;
 
     for (int i = 0; i < vm->cfg.nr_disks && !err; i++) {
-        struct virtio_dev *d = virtio_blk_create(vm, vm->cfg.disks[i].path, vm->cfg.disks[i].ro);
+        struct virtio_dev *d = virtio_blk_create(vm, &vm->cfg.disks[i]);
 
         if (d)
             virtio_blk_set_rate_limiter(d, &vm->cfg.disks[i].rl);

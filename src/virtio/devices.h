@@ -15,11 +15,12 @@
 struct vm;
 struct vm_net;
 struct rate_limiter_cfg;
+struct vm_disk;
 
-/* path: a raw image, a whole number of 512-byte sectors; ro: opened
- * read-only and offered with VIRTIO_BLK_F_RO. Requests run on the disk's
- * own I/O thread. */
-struct virtio_dev *virtio_blk_create(struct vm *vm, const char *path, bool ro);
+/* The image of disk (block_open's options; disk->path must outlive the
+ * device); ro: offered with VIRTIO_BLK_F_RO, else with
+ * VIRTIO_BLK_F_DISCARD. Requests run on the disk's own I/O thread. */
+struct virtio_dev *virtio_blk_create(struct vm *vm, const struct vm_disk *disk);
 
 /* True for a device virtio_blk_create made. */
 bool virtio_is_blk(const struct virtio_dev *d);

@@ -141,28 +141,48 @@ int config_parse_cpus(const char *s, int *out)
     return 0;
 }
 
+/* Whether the option of n bytes at opt is name. */
+static bool is_opt(const char *opt, size_t n, const char *name)
+{
+    return n == strlen(name) && !strncmp(opt, name, n);
+}
+
 int config_parse_disk(char *s, struct vm_config *cfg)
 {
-    char *opt = strchr(s, ',');
-    bool ro = false;
+    struct vm_disk d = {.path = s};
+    char *comma = strchr(s, ',');
 
     if (cfg->nr_disks == VM_MAX_DISKS) {
         log_err("--disk %s: at most %d disks", s, VM_MAX_DISKS);
         return -EINVAL;
     }
-    if (opt) {
-        if (strcmp(opt + 1, "ro")) {
-            log_err("--disk %s: unknown option %s (the one option is ro)", s, opt + 1);
+    for (const char *opt = comma; opt; opt = strchr(opt + 1, ',')) {
+        size_t n = strcspn(opt + 1, ",");
+
+        if (is_opt(opt + 1, n, "ro")) {
+            d.ro = true;
+        } else if (is_opt(opt + 1, n, "snapshot")) {
+            d.snapshot = true;
+        } else if (is_opt(opt + 1, n, "format=raw")) {
+            d.format = BLOCK_FORMAT_RAW;
+        } else if (is_opt(opt + 1, n, "format=qcow2")) {
+            d.format = BLOCK_FORMAT_QCOW2;
+        } else if (is_opt(opt + 1, n, "backing=on") || is_opt(opt + 1, n, "backing=off")) {
+            d.backing = is_opt(opt + 1, n, "backing=on");
+        } else {
+            log_err("--disk %s: unknown option %.*s (options: ro, snapshot, format=raw|qcow2, "
+                    "backing=on|off)",
+                    s, (int)n, opt + 1);
             return -EINVAL;
         }
-        ro = true;
-        *opt = '\0';
     }
+    if (comma)
+        *comma = '\0';
     if (!*s) {
-        log_err("--disk: needs a file name (--disk FILE[,ro])");
+        log_err("--disk: needs a file name (--disk FILE[,OPTION]...)");
         return -EINVAL;
     }
-    cfg->disks[cfg->nr_disks++] = (struct vm_disk){.path = s, .ro = ro};
+    cfg->disks[cfg->nr_disks++] = d;
     return 0;
 }
 

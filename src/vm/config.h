@@ -32,8 +32,10 @@ int config_parse_device(const char *s, struct vm_config *cfg);
 /* 1 to VM_MAX_CPUS. */
 int config_parse_cpus(const char *s, int *out);
 
-/* "FILE" or "FILE,ro": one --disk. Cuts s at the first comma; out->path
- * points into s. At most VM_MAX_DISKS of them (cfg->nr_disks). */
+/* One --disk: "FILE[,OPTION]...", OPTION one of ro, snapshot, format=raw,
+ * format=qcow2, backing=on, backing=off (struct block_opts). Cuts s at
+ * the first comma; the disk's path points into s. At most VM_MAX_DISKS of
+ * them (cfg->nr_disks). */
 int config_parse_disk(char *s, struct vm_config *cfg);
 
 /*

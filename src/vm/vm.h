@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "accel/accel.h"
+#include "block/block.h"
 #include "hw/bus.h"
 #include "util/token_bucket.h"
 #include "virtio/virtio.h"
@@ -43,9 +44,13 @@ enum virtio_transport { TRANSPORT_MMIO, TRANSPORT_PCI };
 /* The console and the rng take two of the virtio-mmio slots. */
 #define VM_MAX_DISKS (VIRTIO_MMIO_MAX - 2)
 
+/* One --disk: its block_open options (block/block.h). */
 struct vm_disk {
-    const char *path; /* a raw image */
+    const char *path;
     bool ro;
+    enum block_format format;
+    bool snapshot;
+    bool backing;
     struct rate_limiter_cfg rl; /* the API's rate_limiter; zero: unlimited */
 };
 

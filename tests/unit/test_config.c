@@ -341,6 +341,8 @@ static void test_parse_disk(void **state)
 {
     struct vm_config cfg = {0};
     char a[] = "a.img", b[] = "/x/b.img,ro", bad[] = "c.img,rw", empty[] = ",ro", more[] = "d";
+    char q[] = "q.qcow2,format=qcow2,snapshot,backing=on", r[] = "r.img,backing=off,ro,format=raw";
+    char vmdk[] = "v.img,format=vmdk", bare[] = "v.img,";
 
     (void)state;
     assert_int_equal(config_parse_disk(a, &cfg), 0);
@@ -352,7 +354,18 @@ static void test_parse_disk(void **state)
     assert_true(cfg.disks[1].ro);
     assert_int_equal(config_parse_disk(bad, &cfg), -EINVAL);
     assert_int_equal(config_parse_disk(empty, &cfg), -EINVAL);
+    assert_int_equal(config_parse_disk(vmdk, &cfg), -EINVAL);
+    assert_int_equal(config_parse_disk(bare, &cfg), -EINVAL);
     assert_int_equal(cfg.nr_disks, 2);
+    assert_int_equal(config_parse_disk(q, &cfg), 0);
+    assert_string_equal(cfg.disks[2].path, "q.qcow2");
+    assert_true(cfg.disks[2].format == BLOCK_FORMAT_QCOW2 && cfg.disks[2].snapshot &&
+                cfg.disks[2].backing && !cfg.disks[2].ro);
+    assert_int_equal(cfg.disks[0].format, BLOCK_FORMAT_AUTO);
+    assert_false(cfg.disks[0].snapshot || cfg.disks[0].backing);
+    assert_int_equal(config_parse_disk(r, &cfg), 0);
+    assert_true(cfg.disks[3].format == BLOCK_FORMAT_RAW && cfg.disks[3].ro &&
+                !cfg.disks[3].backing);
     while (cfg.nr_disks < VM_MAX_DISKS)
         assert_int_equal(config_parse_disk(more, &cfg), 0);
     assert_int_equal(config_parse_disk(more, &cfg), -EINVAL);

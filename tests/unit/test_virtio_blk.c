@@ -29,9 +29,10 @@
 
 #define SECTORS       128
 #define F_RO          (1u << 5)
+#define F_DISCARD     (1u << 13)
 #define F_VERSION1_HI 1u /* bit 32 */
 
-enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8 };
+enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11 };
 enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
 
 struct fixture {
@@ -59,7 +60,7 @@ static struct fixture *make(bool ro)
     f.vm.accel = &fake_engine;
     bus_init(&f.vm.mmio, "mmio");
     assert_int_equal(mem_init(&f.vm.mem, 4 << 20), 0);
-    f.dev = virtio_blk_create(&f.vm, f.path, ro);
+    f.dev = virtio_blk_create(&f.vm, &(struct vm_disk){.path = f.path, .ro = ro});
     assert_non_null(f.dev);
     assert_int_equal(virtio_mmio_add(f.dev, 0), 0);
     return &f;
@@ -229,6 +230,38 @@ static void test_read_only(void **state)
     assert_int_equal(request(f, T_IN, 3, 512, true), S_OK);
 }
 
+/* DISCARD (§5.2.6): its config fields, a range punched out of the raw
+ * image (reads as zeros), flags and bad ranges refused. */
+static void test_discard(void **state)
+{
+    struct fixture *f = *state;
+    struct {
+        uint64_t sector;
+        uint32_t num_sectors, flags;
+    } r[2] = {{8, 8, 0}, {SECTORS - 8, 8, 0}};
+    uint8_t back[4096], zero[4096] = {0};
+
+    assert_int_equal(mmio_rd(&f->vm, R_DEV_FEAT) & F_DISCARD, F_DISCARD);
+    assert_int_equal(mmio_rd(&f->vm, R_CONFIG + 36), 1u << 22); /* max_discard_sectors */
+    assert_int_equal(mmio_rd(&f->vm, R_CONFIG + 40), 32);       /* max_discard_seg */
+    assert_int_equal(mmio_rd(&f->vm, R_CONFIG + 44), 8);        /* 4 KiB alignment */
+    driver_init(f, F_VERSION1_HI, QSIZE);
+    mem_write(&f->vm.mem, DATA, r, sizeof(r));
+    assert_int_equal(request(f, T_DISCARD, 0, sizeof(r), false), S_OK);
+    assert_int_equal(pread(f->fd, back, sizeof(back), 8 * 512), (ssize_t)sizeof(back));
+    assert_memory_equal(back, zero, sizeof(back));
+    assert_int_equal(pread(f->fd, back, 512, 16 * 512), 512);
+    assert_int_equal(back[0], 16); /* the next sector is kept */
+    r[0].flags = 1;
+    mem_write(&f->vm.mem, DATA, r, sizeof(r));
+    assert_int_equal(request(f, T_DISCARD, 0, sizeof(r[0]), false), S_UNSUPP);
+    r[0].sector = SECTORS - 4;
+    r[0].flags = 0;
+    mem_write(&f->vm.mem, DATA, r, sizeof(r));
+    assert_int_equal(request(f, T_DISCARD, 0, sizeof(r[0]), false), S_IOERR);
+    assert_int_equal(request(f, T_DISCARD, 0, 10, false), S_IOERR); /* not whole ranges */
+}
+
 /* No VERSION_1 (a legacy driver) or a feature never offered: no FEATURES_OK. */
 static void test_features_ok_refused(void **state)
 {
@@ -373,6 +406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_flush_read, setup_rw, teardown),
         cmocka_unit_test_setup_teardown(test_get_id_and_interrupt, setup_rw, teardown),
         cmocka_unit_test_setup_teardown(test_read_only, setup_ro, teardown),
+        cmocka_unit_test_setup_teardown(test_discard, setup_rw, teardown),
         cmocka_unit_test_setup_teardown(test_features_ok_refused, setup_rw, teardown),
         cmocka_unit_test_setup_teardown(test_notify_before_ready, setup_rw, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_ring_then_reset, setup_rw, teardown),
