@@ -140,7 +140,7 @@ bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k)
         if (!t->flat64)
             return false;
         s = mem_operand(t, u, writes ? ACC_WRITE : ACC_READ, size);
-        src_reg = held(t, u->reg);
+        src_reg = k.form == FORM_MR ? held(t, u->reg) : HR_NONE;
         if (k.form == FORM_MR && src_reg == HR_NONE) {
             tr_get(t, size, HR_RDX, u->reg);
             src_reg = HR_RDX;
