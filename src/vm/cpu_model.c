@@ -29,6 +29,7 @@ static const struct {
     [CPU_PDPE1GB] = {"pdpe1gb", 0x80000001, 0, EDX, 26},
     [CPU_PKU] = {"pku", 7, 0, ECX, 3},
     [CPU_PKS] = {"pks", 7, 0, ECX, 31},
+    [CPU_SERIALIZE] = {"serialize", 7, 0, EDX, 14},
     [CPU_SPEC_CTRL] = {"spec-ctrl", 7, 0, EDX, 26},
     [CPU_ARCH_CAPABILITIES] = {"arch-capabilities", 7, 0, EDX, 29},
     [CPU_BHI_CTRL] = {"bhi-ctrl", 7, 2, EDX, 4},

@@ -34,6 +34,7 @@ enum cpu_feature {
     CPU_PDPE1GB,
     CPU_PKU,
     CPU_PKS,
+    CPU_SERIALIZE,
     CPU_SPEC_CTRL,         /* IA32_SPEC_CTRL (IBRS), IA32_PRED_CMD (IBPB); enhanced IBRS */
     CPU_ARCH_CAPABILITIES, /* IA32_ARCH_CAPABILITIES */
     CPU_BHI_CTRL,          /* IA32_SPEC_CTRL.BHI_DIS_S */

@@ -10,7 +10,7 @@
  *   - IA32_TSC_ADJUST, IA32_SPEC_CTRL (spec-ctrl), IA32_ARCH_CAPABILITIES:
  *     RDMSR raises #GP(0); IA32_SPEC_CTRL.BHI_DIS_S (bhi-ctrl) is reserved:
  *     WRMSR raises #GP(0);
- *   - RDRAND, RDSEED, RDPID, INVPCID raise #UD;
+ *   - RDRAND, RDSEED, RDPID, INVPCID, SERIALIZE raise #UD;
  *   - AVX: XSETBV refuses XCR0 bit 2 (#GP); AVX2, FMA, F16C: a VEX
  *     instruction of theirs raises #UD (with XCR0 enabling what it can);
  *   - 1-GByte pages: PS in a PDPTE is reserved, #PF with RSVD (§4.5).
@@ -51,6 +51,7 @@ static const struct feature {
     {"pdpe1gb", 0x80000001, 0, EDX, 26, CPUID_ONLY, 0, 0},
     {"pku", 7, 0, ECX, 3, CR4_BIT, 1ull << 22, 0},
     {"pks", 7, 0, ECX, 31, CR4_BIT, 1ull << 24, 0},
+    {"serialize", 7, 0, EDX, 14, INSN, 0, 0},
     {"spec-ctrl", 7, 0, EDX, 26, MSR_READ, 0x48, 0},
     {"arch-capabilities", 7, 0, EDX, 29, MSR_READ, 0x10a, 0},
     {"bhi-ctrl", 7, 2, EDX, 4, MSR_WRITE, 0x48, 1ull << 10}, /* BHI_DIS_S */
@@ -134,6 +135,8 @@ static uint64_t try_insn(const char *name)
         __asm__ volatile(TRAP_TRY("rdseed %[v]") : [at] "=&r"(at), [v] "+r"(v) : : "memory", "cc");
     else if (!strcmp(name, "rdpid"))
         __asm__ volatile(TRAP_TRY("rdpid %[v]") : [at] "=&r"(at), [v] "+r"(v) : : "memory");
+    else if (!strcmp(name, "serialize"))
+        __asm__ volatile(TRAP_TRY(".byte 0x0f, 0x01, 0xe8") : [at] "=&r"(at) : : "memory");
     else /* invpcid: type 2, every context including globals */
         __asm__ volatile(TRAP_TRY("invpcid %[d], %[t]")
                          : [at] "=&r"(at)

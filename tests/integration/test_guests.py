@@ -93,6 +93,7 @@ def test_guest_passes_emu_modes(name, mode):
 # Every feature --cpu can take away, as QEMU names them.
 CPU_FEATURES = ("x2apic", "tsc-deadline", "pcid", "invpcid", "smep", "smap", "umip",
                 "fsgsbase", "tsc-adjust", "rdrand", "rdseed", "rdpid", "pdpe1gb", "pku", "pks",
+                "serialize",
                 "spec-ctrl", "arch-capabilities", "bhi-ctrl", "avx", "avx2", "fma", "f16c")
 
 

@@ -26,7 +26,7 @@ EXPECTED_FLAGS = set("""fpu pse tsc msr pae cx8 apic sep mtrr pge cmov pat clflu
     sse2 syscall nx pdpe1gb rdtscp lm constant_tsc pni pclmulqdq ssse3 cx16 pcid sse4_1 sse4_2 x2apic
     movbe popcnt tsc_deadline_timer aes xsave rdrand hypervisor lahf_lm abm fsgsbase smep erms
     invpcid rdseed smap clflushopt clwb rdpid umip tsc_adjust pku ospke ibrs ibpb ibrs_enhanced
-    arch_capabilities avx avx2 fma f16c""".split())
+    arch_capabilities avx avx2 fma f16c serialize""".split())
 ABSENT_FLAGS = set("""avx512f bmi1 bmi2 adx sha_ni vmx svm hle rtm
     la57 mpx stibp ssbd""".split())
 

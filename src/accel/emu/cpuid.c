@@ -82,8 +82,9 @@ static void cpuid_leaf(struct emu_cpu *cpu, uint32_t leaf, uint32_t subleaf, uin
             c = 1u << 2 | 1u << 3 | 1u << 22 | 1u << 31;
             if (cpu->cr4 & CR4_PKE)
                 c |= 1u << 4; /* OSPKE */
-            /* IBRS and IBPB (IA32_SPEC_CTRL, IA32_PRED_CMD), IA32_ARCH_CAPABILITIES */
-            d = 1u << 26 | 1u << 29;
+            /* SERIALIZE; IBRS and IBPB (IA32_SPEC_CTRL, IA32_PRED_CMD),
+             * IA32_ARCH_CAPABILITIES */
+            d = 1u << 14 | 1u << 26 | 1u << 29;
         } else if (subleaf == 2 &&
                    cpu_model_has(cpu->vm->cfg.cpu_off, CPU_SPEC_CTRL)) {
             d = 1u << 4; /* BHI_CTRL: IA32_SPEC_CTRL.BHI_DIS_S */

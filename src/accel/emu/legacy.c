@@ -236,6 +236,16 @@ bool emu_exec_legacy(struct emu_cpu *cpu)
             emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
         random_number(cpu);
         return true;
+    case ZYDIS_MNEMONIC_SERIALIZE:
+        /* Nothing to wait for here: an instruction of the generic groups
+         * that does not let its block go on (emu_uop_generic_continues),
+         * so the next block is looked up, its page's generation checked,
+         * and code that another vCPU or a device wrote is seen from the
+         * next instruction on (SDM Vol. 3A §9.3). Linux's sync_core() uses
+         * it instead of an IRET to itself. */
+        if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_SERIALIZE))
+            emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
+        return true;
     case ZYDIS_MNEMONIC_RDPID:
         if (!cpu_model_has(cpu->vm->cfg.cpu_off, CPU_RDPID))
             emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
