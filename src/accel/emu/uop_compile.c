@@ -418,6 +418,7 @@ bool emu_uop_generic_continues(const ZydisDecodedInstruction *insn, const ZydisD
         ZYDIS_MNEMONIC_MOVSX,      ZYDIS_MNEMONIC_MOVSXD,      ZYDIS_MNEMONIC_MOVZX,
         ZYDIS_MNEMONIC_MUL,        ZYDIS_MNEMONIC_NEG,         ZYDIS_MNEMONIC_NOP,
         ZYDIS_MNEMONIC_NOT,        ZYDIS_MNEMONIC_OR,          ZYDIS_MNEMONIC_PAUSE,
+        ZYDIS_MNEMONIC_POP,        ZYDIS_MNEMONIC_PUSH,
         ZYDIS_MNEMONIC_POPCNT,     ZYDIS_MNEMONIC_PREFETCHNTA, ZYDIS_MNEMONIC_PREFETCHT0,
         ZYDIS_MNEMONIC_PREFETCHT1, ZYDIS_MNEMONIC_PREFETCHT2,  ZYDIS_MNEMONIC_PREFETCHW,
         ZYDIS_MNEMONIC_PUSHF,      ZYDIS_MNEMONIC_PUSHFD,      ZYDIS_MNEMONIC_PUSHFQ,
@@ -459,6 +460,14 @@ bool emu_uop_generic_continues(const ZydisDecodedInstruction *insn, const ZydisD
     default:
         break;
     }
+    /* A read of a segment or control register changes nothing (PUSH and
+     * POP of a segment register, and writes of them, end the block). */
+    if (insn->mnemonic == ZYDIS_MNEMONIC_MOV && ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        (ZydisRegisterGetClass(ops[1].reg.value) == ZYDIS_REGCLASS_SEGMENT ||
+         ZydisRegisterGetClass(ops[1].reg.value) == ZYDIS_REGCLASS_CONTROL) &&
+        (ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY ||
+         ZydisRegisterGetClass(ops[0].reg.value) != ZYDIS_REGCLASS_SEGMENT))
+        return true;
     if (!plain_operands(insn, ops))
         return false;
     if (insn->meta.category == ZYDIS_CATEGORY_CMOV || insn->meta.category == ZYDIS_CATEGORY_SETCC)
