@@ -185,9 +185,9 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     return b;
 }
 
-bool emu_block_across_ok(struct emu_cpu *cpu, const struct emu_block *b)
+bool emu_block_across_ok(struct emu_cpu *cpu, const struct emu_block *b, uint64_t rip)
 {
-    return !b->host2 || (emu_fetch_host_next(cpu, ((cpu->rip | 0xfff) + 1) & b->rip_mask) ==
+    return !b->host2 || (emu_fetch_host_next(cpu, ((rip | 0xfff) + 1) & b->rip_mask) ==
                              b->host2 &&
                          b->gen2 == emu_code_gen(cpu, b->page2));
 }
@@ -221,7 +221,7 @@ static struct emu_block *lookup(struct emu_cpu *cpu)
     gen = emu_code_gen(cpu, page);
     slot = &c->table[((uintptr_t)host * 0x9e3779b97f4a7c15ULL) >> (64 - HASH_BITS)];
     b = *slot;
-    if (b && b->key == key && b->gen == gen && emu_block_across_ok(cpu, b))
+    if (b && b->key == key && b->gen == gen && emu_block_across_ok(cpu, b, cpu->rip))
         return b;
     b = build(cpu, host, key, page);
     *slot = b;

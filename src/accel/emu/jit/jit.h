@@ -85,12 +85,13 @@ void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b, const void *co
  * REP string instruction left to be resumed ends b there). */
 unsigned emu_block_run(struct emu_cpu *cpu, const struct emu_block *b, unsigned first);
 
-/* block.c: whether b, entered at CS:RIP (its start), still reads what it
- * was decoded from where its one instruction runs into the next page
+/* block.c: whether b, entered at rip (its start), still reads what it was
+ * decoded from where its one instruction runs into the next page
  * (b->host2): that page translates to the same RAM as then, unwritten
  * since. True for a block within one page. Walks the page tables on a TLB
- * miss, raising nothing. */
-bool emu_block_across_ok(struct emu_cpu *cpu, const struct emu_block *b);
+ * miss, raising nothing. (Translated code passes rip itself: a direct
+ * link does not store cpu->rip.) */
+bool emu_block_across_ok(struct emu_cpu *cpu, const struct emu_block *b, uint64_t rip);
 
 /* Points the link site returned by emu_jit_run at code, a translation for
  * the same CPL and for cpu->rip, in the same linear page as the site's

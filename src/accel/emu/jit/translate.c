@@ -1011,6 +1011,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         if (b->host2) {
             mov_rr(&t->b, 8, HR_RDI, HR_RBX);
             mov_imm(&t->b, HR_RSI, (uintptr_t)b);
+            mov_imm(&t->b, HR_RDX, rip);
             mov_imm(&t->b, HR_RAX, (uintptr_t)emu_block_across_ok);
             call_r(&t->b, HR_RAX);
             test_rr(&t->b, 1, HR_RAX, HR_RAX);
