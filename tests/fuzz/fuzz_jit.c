@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "accel/emu/fpu.h"
+#include "accel/emu/jit/jit.h"
 #include "boot/layout.h"
 #include "emu_vm.h"
 
@@ -185,6 +186,7 @@ static void sse_state(const uint8_t *data)
 static int run(struct outcome *o, const uint8_t *data, size_t size, bool jit)
 {
     struct emu_jit *saved;
+    uint64_t flushes;
 
     if (fz_start(data, size, (data[0] & 3) == 3 ? 3 : 2, passes))
         return -1;
@@ -194,8 +196,14 @@ static int run(struct outcome *o, const uint8_t *data, size_t size, bool jit)
     saved = fz_cpu->jit;
     if (!jit)
         fz_cpu->jit = NULL;
+    flushes = fz_cpu->stats.block_flushes;
     fz_run();
     fz_cpu->jit = saved;
+    /* The block arena emptied while the translator was detached (its
+     * flush empties the code cache and the jump cache only through
+     * cpu->jit): their translations point into the old blocks. */
+    if (fz_cpu->stats.block_flushes != flushes)
+        emu_jit_flush(fz_cpu);
     fz_vm.accel->get_state(fz_vm.vcpus[0].accel, &o->s);
     memcpy(o->fx, fz_cpu->fxsave, sizeof(o->fx));
     memcpy(o->ymmh, fz_cpu->ymmh, sizeof(o->ymmh));
