@@ -170,6 +170,7 @@ int nocloud_attach(struct vm_config *cfg)
         return fd;
     }
     snprintf(ci->path, sizeof(ci->path), "/proc/self/fd/%d", fd);
-    cfg->disks[cfg->nr_disks++] = (struct vm_disk){.path = ci->path, .ro = true};
+    /* Its serial is "cidata", not the descriptor's number in the path. */
+    cfg->disks[cfg->nr_disks++] = (struct vm_disk){.path = ci->path, .ro = true, .id = "cidata"};
     return 0;
 }

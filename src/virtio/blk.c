@@ -406,8 +406,9 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, const struct vm_disk *disk)
     if (open_image(disk, &b->img, &b->config.capacity))
         goto fail;
     b->config.discard_sector_alignment = (uint32_t)(block_discard_granularity(b->img) / SECTOR);
-    /* GET_ID: the image's file name, NUL-padded, cut at 20 bytes (§5.2.6). */
-    name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    /* GET_ID: the disk's id or the image's file name, NUL-padded, cut at
+     * 20 bytes (§5.2.6). */
+    name = disk->id ? disk->id : strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     memcpy(b->id, name, strlen(name) < sizeof(b->id) ? strlen(name) : sizeof(b->id));
     /* The console loop alone takes signals (vm/console.h). */
     sigfillset(&all);

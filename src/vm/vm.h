@@ -52,6 +52,7 @@ struct vm_disk {
     bool snapshot;
     bool backing;
     struct rate_limiter_cfg rl; /* the API's rate_limiter; zero: unlimited */
+    const char *id; /* virtio-blk's GET_ID answer; NULL: the image's file name */
 };
 
 /* --cloud-init: the files of a NoCloud seed (block/nocloud.h); user_data

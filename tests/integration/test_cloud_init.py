@@ -106,6 +106,7 @@ GUEST_SCRIPT = r"""
 echo "isofs $?"
 echo "seed-at $(findfs LABEL=cidata)"
 echo "seed-ro $(cat /sys/block/vdc/ro) sectors $(cat /sys/block/vdc/size)"
+echo "seed-serial $(cat /sys/block/vdc/serial)"
 dd if=/dev/zero of=/dev/vdc bs=512 count=1 oflag=direct 2>/dev/null
 echo "ro-write-kernel $?"
 blockdev --setrw /dev/vdc
@@ -178,6 +179,7 @@ def test_linux_guest_reads_the_seed(tmp_path):
     assert "isofs 0" in lines, why
     assert "seed-at /dev/vdc" in lines, why
     assert f"seed-ro 1 sectors {len(seed) // 512}" in lines, why
+    assert "seed-serial cidata" in lines, why
     assert "ro-write-kernel 1" in lines, why
     assert "ro-write-device 1" in lines, why
     assert "mount 0" in lines, why
