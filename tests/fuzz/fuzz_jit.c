@@ -201,8 +201,10 @@ static int run(struct outcome *o, const uint8_t *data, size_t size, bool jit)
     fz_cpu->jit = saved;
     /* The block arena emptied while the translator was detached (its
      * flush empties the code cache and the jump cache only through
-     * cpu->jit): their translations point into the old blocks. */
-    if (fz_cpu->stats.block_flushes != flushes)
+     * cpu->jit): their translations point into the old blocks. (Not after
+     * the translated run: its flushes emptied both, and blocks made since
+     * hold translations.) */
+    if (!jit && fz_cpu->stats.block_flushes != flushes)
         emu_jit_flush(fz_cpu);
     fz_vm.accel->get_state(fz_vm.vcpus[0].accel, &o->s);
     memcpy(o->fx, fz_cpu->fxsave, sizeof(o->fx));
