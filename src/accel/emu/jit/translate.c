@@ -638,16 +638,32 @@ void tr_ea(struct tr *t, const struct emu_uop *u)
                               offsetof(struct cpu_segment, base))));
 }
 
+/* Whether the current uop, a load of kind acc, leaves the host flags as
+ * they are on its fast path after the probe: a MOV, MOVZX, MOVSX or POP. */
+static bool load_keeps_flags(const struct tr *t, enum emu_access acc)
+{
+    struct kind k = kind_of(t->blk->uops[t->cur].fn);
+
+    return acc == ACC_READ &&
+           (k.tk == T_MOV || k.tk == T_MOVZX || k.tk == T_MOVSX || k.tk == T_POP_R);
+}
+
 /* uop_tlb_hit as code: the host address of size bytes at linear RSI into
- * RDI, or a jump to s. Clobbers RAX, RCX and the host flags. */
+ * RDI, or a jump to s. Clobbers RAX, RCX and, unless flags are pending
+ * before a load that keeps them, the host flags. */
 void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
 {
     int32_t tlb = (int32_t)(acc * sizeof(t->cpu->tlb_cur[0]));
+    uint64_t restore = 0;
     bool stacked = false;
 
-    /* Pending flags the fast path never needs again are only kept for the
-     * slow path, on the stack (the image is cheap; the merge is not). */
-    if (t->pending && pending_dead(t, acc)) {
+    /* Pending flags go on the stack for the slow path (the image is
+     * cheap; the merge into RFLAGS is not): dropped after the fast path if
+     * it never needs them again, else back into the host flags there
+     * before a load that leaves them alone, so that they stay pending. */
+    if (t->pending && (pending_dead(t, acc) || load_keeps_flags(t, acc))) {
+        if (!pending_dead(t, acc))
+            restore = t->pending;
         flags_image(&t->b);
         push_r(&t->b, HR_RAX);
         s->stacked = t->pending;
@@ -677,8 +693,17 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
     alu_ri(&t->b, JA_AND, 4, HR_RAX, 0xfff);
     mov_load(&t->b, 8, HR_RDI, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb + 8}); /* RAM */
     alu_rr(&t->b, JA_ADD, 8, HR_RDI, HR_RAX);
-    if (stacked)
+    if (restore) {
+        /* OF from AL (0 or 1: 0x7f + 1 overflows), then SF, ZF, AF, PF
+         * and CF from AH. */
+        pop_r(&t->b, HR_RAX);
+        e8(&t->b, 0x04); /* ADD AL, 0x7f */
+        e8(&t->b, 0x7f);
+        e8(&t->b, 0x9e); /* SAHF */
+        t->pending = restore;
+    } else if (stacked) {
         lea(&t->b, 8, HR_RSP, jm(HR_RSP, 8)); /* drops them: no flags change */
+    }
 }
 
 /* The uop fields tr_ea needs, from a Zydis memory operand; false for one
