@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/ipv4_reass.h"
 #include "net/net.h"
 #include "util/log.h"
 
@@ -42,7 +43,7 @@ struct slirp {
     pthread_t thread;
     bool started;
 
-    bool warned_fragment; /* virtio-net's transmit thread's alone */
+    struct ipv4_reass *reass; /* virtio-net's transmit thread's alone */
 
     /* Under lock: */
     struct timer timers[MAX_TIMERS];
@@ -222,33 +223,31 @@ static void *poll_thread(void *arg)
 }
 
 /*
- * Is frame an IPv4 fragment: MF set or a fragment offset (RFC 791 §3.1)?
- * libslirp 4.7.0 crashes on a datagram whose last fragment (MF clear,
- * offset not 0) reaches it first, as fuzz_net found (its ip_reass; the
- * corpus's regress-last-fragment-first): one frame from any guest would
- * end vx86. So fragments from the guest are dropped, as a path that loses
- * them would; TCP does not fragment (DF, MSS), nor do DHCP, DNS queries or
- * pings up to the 1500-byte MTU.
+ * libslirp 4.7.0 crashes on a datagram whose last fragment reaches it
+ * first, as fuzz_net found (its ip_reass; the corpus's
+ * regress-last-fragment-first): one frame from any guest would end vx86.
+ * So no fragment reaches it: the guest's fragments are put together here
+ * (net/ipv4_reass.h) and slirp gets whole datagrams.
  */
-static bool ipv4_fragment(const uint8_t *frame, size_t len)
-{
-    return len >= 14 + 20 && frame[12] == 0x08 && frame[13] == 0x00 &&
-           ((frame[14 + 6] & 0x3f) | frame[14 + 7]);
-}
-
 static int slirp_send(struct net_backend *be, const uint8_t *hdr, size_t len)
 {
     struct slirp *s = (struct slirp *)be;
+    const uint8_t *frame = hdr + NET_HDR_LEN, *whole;
+    size_t whole_len;
 
-    if (ipv4_fragment(hdr + NET_HDR_LEN, len)) {
-        if (!s->warned_fragment)
-            log_err("--net user: IPv4 fragments from the guest are dropped (libslirp cannot "
-                    "take them safely)");
-        s->warned_fragment = true;
-        return -EMSGSIZE;
+    switch (
+        ipv4_reass_add(s->reass, frame, len, (uint64_t)(now_ns() / 1000000), &whole, &whole_len)) {
+    case IPV4_HELD:
+        return 0;
+    case IPV4_DONE:
+        frame = whole;
+        len = whole_len;
+        break;
+    case IPV4_WHOLE:
+        break;
     }
     pthread_mutex_lock(&s->lock);
-    slirp_input(s->slirp, hdr + NET_HDR_LEN, (int)len);
+    slirp_input(s->slirp, frame, (int)len);
     pthread_mutex_unlock(&s->lock);
     eventfd_write(s->wake_fd, 1);
     return 0;
@@ -270,6 +269,7 @@ static void slirp_destroy(struct net_backend *be)
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     pthread_mutex_destroy(&s->lock);
+    ipv4_reass_free(s->reass);
     free(s->pfd);
     free(s);
 }
@@ -334,8 +334,9 @@ struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, vo
     s->max_pfd = 16;
     s->pfd = malloc(sizeof(*s->pfd) * (size_t)s->max_pfd);
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (!s->pfd || s->wake_fd < 0) {
-        log_err("--net user: %s", s->pfd ? strerror(errno) : "out of memory");
+    s->reass = ipv4_reass_new();
+    if (!s->pfd || s->wake_fd < 0 || !s->reass) {
+        log_err("--net user: %s", s->pfd && s->reass ? strerror(errno) : "out of memory");
         goto fail;
     }
     s->slirp = slirp_new(&sc, &callbacks, s);
