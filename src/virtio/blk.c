@@ -78,7 +78,7 @@ struct blk {
     pthread_cond_t kick, idle;
     struct virtq_elem elem; /* the request in flight (busy) */
     struct rate_limiter rl;
-    uint64_t throttled; /* requests the limiter held back */
+    struct virtio_blk_metrics metrics; /* under dev.lock, since the last take */
     uint64_t resets;    /* driver resets, so that a held-back request knows */
 };
 
@@ -192,6 +192,24 @@ static uint64_t data_len(const struct virtq_elem *e)
     return type == VIRTIO_BLK_T_OUT ? e->out_len - HDR_LEN : 0;
 }
 
+/* Counts request e, served, in b's metrics; dev.lock held. */
+static void count(struct blk *b, const struct virtq_elem *e)
+{
+    uint32_t type;
+
+    if (e->in_len < 1 || e->out_len < HDR_LEN || virtq_elem_read(e, 0, &type, sizeof(type)))
+        return;
+    if (type == VIRTIO_BLK_T_IN) {
+        b->metrics.read_count++;
+        b->metrics.read_bytes += data_len(e);
+    } else if (type == VIRTIO_BLK_T_OUT) {
+        b->metrics.write_count++;
+        b->metrics.write_bytes += data_len(e);
+    } else if (type == VIRTIO_BLK_T_FLUSH) {
+        b->metrics.flush_count++;
+    }
+}
+
 /*
  * Waits until the rate limiter lets b->elem pass, dev.lock held (the wait
  * releases it: vCPUs and the control plane go on). False when the driver
@@ -209,7 +227,7 @@ static bool throttle(struct blk *b)
         struct timespec t = clock_mono_after_ns(wait < 1000000000 ? wait : 1000000000);
 
         if (!counted)
-            b->throttled++;
+            b->metrics.throttled++;
         counted = true;
         pthread_cond_timedwait(&b->kick, &b->dev.lock, &t);
         if (b->quit || b->resets != resets)
@@ -241,10 +259,12 @@ static void *io_thread(void *arg)
             pthread_mutex_lock(&d->lock);
             b->busy = false;
             pthread_cond_broadcast(&b->idle);
-            if (len < 0)
+            if (len < 0) {
                 virtio_fail(d, "request without a header or a status byte");
-            else
+            } else {
+                count(b, &b->elem);
                 virtio_push(d, 0, &b->elem, (uint32_t)len);
+            }
         }
     }
     pthread_mutex_unlock(&d->lock);
@@ -326,16 +346,20 @@ void virtio_blk_set_rate_limiter(struct virtio_dev *d, const struct rate_limiter
     pthread_mutex_unlock(&d->lock);
 }
 
-uint64_t virtio_blk_take_throttled(struct virtio_dev *d)
+void virtio_blk_take_metrics(struct virtio_dev *d, struct virtio_blk_metrics *m)
 {
     struct blk *b = (struct blk *)d;
-    uint64_t n;
+    struct virtio_blk_metrics *c = &b->metrics;
 
     pthread_mutex_lock(&d->lock);
-    n = b->throttled;
-    b->throttled = 0;
+    m->read_count += c->read_count;
+    m->write_count += c->write_count;
+    m->flush_count += c->flush_count;
+    m->read_bytes += c->read_bytes;
+    m->write_bytes += c->write_bytes;
+    m->throttled += c->throttled;
+    *c = (struct virtio_blk_metrics){0};
     pthread_mutex_unlock(&d->lock);
-    return n;
 }
 
 int virtio_blk_update(struct virtio_dev *d, const char *path)

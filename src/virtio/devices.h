@@ -44,9 +44,16 @@ int virtio_blk_update(struct virtio_dev *d, const char *path);
  */
 void virtio_blk_set_rate_limiter(struct virtio_dev *d, const struct rate_limiter_cfg *cfg);
 
-/* Rate-limited requests (each counted once, however long it waited) since
- * the last call, which resets the count. Any thread but d's. */
-uint64_t virtio_blk_take_throttled(struct virtio_dev *d);
+/* Firecracker's block metrics (its names): requests served, bytes moved,
+ * and requests the rate limiter held back (each counted once, however long
+ * it waited). */
+struct virtio_blk_metrics {
+    uint64_t read_count, write_count, flush_count, read_bytes, write_bytes, throttled;
+};
+
+/* Adds d's counts since the last call to *m and starts them again. Any
+ * thread but d's. */
+void virtio_blk_take_metrics(struct virtio_dev *d, struct virtio_blk_metrics *m);
 
 /* hvc0: what the guest writes goes to the console (console_put); what the
  * user types comes in through virtio_console_input (virtio/console.h). The
@@ -76,9 +83,15 @@ bool virtio_is_net(const struct virtio_dev *d);
 void virtio_net_set_rate_limiters(struct virtio_dev *d, const struct rate_limiter_cfg *rx,
                                   const struct rate_limiter_cfg *tx);
 
-/* Frames held back by the rx and tx limiters since the last call, which
- * resets both counts. Any thread but d's. */
-void virtio_net_take_throttled(struct virtio_dev *d, uint64_t *rx, uint64_t *tx);
+/* Firecracker's net metrics (its names): frames and their bytes (without
+ * the virtio-net header) each way, and frames the rate limiters held back. */
+struct virtio_net_metrics {
+    uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, rx_throttled, tx_throttled;
+};
+
+/* Adds d's counts since the last call to *m and starts them again. Any
+ * thread but d's and its backend's. */
+void virtio_net_take_metrics(struct virtio_dev *d, struct virtio_net_metrics *m);
 
 /* Creates the console, the rng, vm->cfg's disks and NIC on its transport.
  * Returns 0 or -errno after printing one line. */

@@ -68,7 +68,7 @@ struct net {
     pthread_cond_t rx_kick; /* the receive queue was notified */
     struct virtq_elem rx_elem;
     struct rate_limiter rx_rl, tx_rl;
-    uint64_t rx_throttled, tx_throttled; /* frames they held back */
+    struct virtio_net_metrics metrics; /* under dev.lock, since the last take */
 
     /* The transmit thread's alone: */
     struct virtq_elem tx_elem;
@@ -154,8 +154,10 @@ static void *tx_thread(void *arg)
         n->kicked = false;
         while (!n->quit && (len = tx_pop(n)) >= 0) {
             if (!len ||
-                !throttle(n, &n->tx_rl, &n->kick, (uint64_t)len - HDR_LEN, &n->tx_throttled))
+                !throttle(n, &n->tx_rl, &n->kick, (uint64_t)len - HDR_LEN, &n->metrics.tx_throttled))
                 continue;
+            n->metrics.tx_packets++;
+            n->metrics.tx_bytes += (uint64_t)len - HDR_LEN;
             pthread_mutex_unlock(&d->lock);
             n->be->send(n->be, n->tx_buf, (size_t)len - HDR_LEN);
             pthread_mutex_lock(&d->lock);
@@ -188,7 +190,7 @@ static void rx(void *opaque, const uint8_t *frame, size_t len)
         return;
     memcpy(hdr + 10, &one, 2); /* num_buffers */
     pthread_mutex_lock(&d->lock);
-    if (!throttle(n, &n->rx_rl, &n->rx_kick, len, &n->rx_throttled)) {
+    if (!throttle(n, &n->rx_rl, &n->rx_kick, len, &n->metrics.rx_throttled)) {
         pthread_mutex_unlock(&d->lock);
         return;
     }
@@ -206,6 +208,8 @@ static void rx(void *opaque, const uint8_t *frame, size_t len)
             virtq_elem_write(&n->rx_elem, 0, hdr, HDR_LEN);
             virtq_elem_write(&n->rx_elem, HDR_LEN, frame, len);
             virtio_push(d, RXQ, &n->rx_elem, (uint32_t)(HDR_LEN + len));
+            n->metrics.rx_packets++;
+            n->metrics.rx_bytes += len;
         }
     }
     pthread_mutex_unlock(&d->lock);
@@ -273,14 +277,19 @@ void virtio_net_set_rate_limiters(struct virtio_dev *d, const struct rate_limite
     pthread_mutex_unlock(&d->lock);
 }
 
-void virtio_net_take_throttled(struct virtio_dev *d, uint64_t *rx, uint64_t *tx)
+void virtio_net_take_metrics(struct virtio_dev *d, struct virtio_net_metrics *m)
 {
     struct net *n = (struct net *)d;
+    struct virtio_net_metrics *c = &n->metrics;
 
     pthread_mutex_lock(&d->lock);
-    *rx = n->rx_throttled;
-    *tx = n->tx_throttled;
-    n->rx_throttled = n->tx_throttled = 0;
+    m->rx_packets += c->rx_packets;
+    m->rx_bytes += c->rx_bytes;
+    m->tx_packets += c->tx_packets;
+    m->tx_bytes += c->tx_bytes;
+    m->rx_throttled += c->rx_throttled;
+    m->tx_throttled += c->tx_throttled;
+    *c = (struct virtio_net_metrics){0};
     pthread_mutex_unlock(&d->lock);
 }
 

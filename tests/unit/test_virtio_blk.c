@@ -362,8 +362,15 @@ static void test_rate_limited(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(request(f, T_IN, 1, 512, true), S_OK);
     assert_true(now_ms() - t0 >= 295);
-    assert_int_equal(virtio_blk_take_throttled(f->dev), 2);
-    assert_int_equal(virtio_blk_take_throttled(f->dev), 0);
+    {
+        struct virtio_blk_metrics m = {0};
+
+        virtio_blk_take_metrics(f->dev, &m);
+        assert_int_equal(m.throttled, 2);
+        m = (struct virtio_blk_metrics){0};
+        virtio_blk_take_metrics(f->dev, &m);
+        assert_int_equal(m.throttled, 0);
+    }
     virtio_blk_set_rate_limiter(f->dev, &bytes);
     t0 = now_ms();
     assert_int_equal(request(f, T_IN, 1, 1024, true), S_OK);

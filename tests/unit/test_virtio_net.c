@@ -221,7 +221,7 @@ static void test_rate_limited(void **state)
 {
     struct fixture *f = *state;
     struct rate_limiter_cfg none = {0}, one = {.ops = {1, 0, 200}};
-    uint64_t rx, tx;
+    struct virtio_net_metrics m;
 
     driver_init(f);
     for (int dir = 0; dir < 2; dir++) {
@@ -231,9 +231,13 @@ static void test_rate_limited(void **state)
         for (unsigned i = 0; i < 4; i++)
             arp_roundtrip(f, 4 * (unsigned)dir + i);
         assert_true(now_ms() - t0 >= 590);
-        virtio_net_take_throttled(f->dev, &rx, &tx);
-        assert_int_equal(dir ? rx : tx, 3);
-        assert_int_equal(dir ? tx : rx, 0);
+        m = (struct virtio_net_metrics){0};
+        virtio_net_take_metrics(f->dev, &m);
+        assert_int_equal(dir ? m.rx_throttled : m.tx_throttled, 3);
+        assert_int_equal(dir ? m.tx_throttled : m.rx_throttled, 0);
+        /* Four ARP requests out and four replies in, 42 bytes each. */
+        assert_int_equal(m.tx_packets, 4);
+        assert_int_equal(m.rx_packets, 4);
         /* Unlimited again; the next test direction starts full. */
         virtio_net_set_rate_limiters(f->dev, &none, &none);
     }

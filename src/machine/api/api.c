@@ -227,7 +227,7 @@ static void net_update(struct api_server *s, struct api_reply *r)
     *r = (struct api_reply){.status = 204};
 }
 
-/* Adds the running machine's rate limiter counters to the metrics. */
+/* Adds the running machine's device counters to the metrics. */
 static void count_devices(struct api_server *s)
 {
     struct api_counts *c = &s->v->counts;
@@ -235,15 +235,11 @@ static void count_devices(struct api_server *s)
     pthread_mutex_lock(&s->lock);
     for (int i = 0; s->vm && i < s->vm->nr_virtio; i++) {
         struct virtio_dev *d = s->vm->virtio[i];
-        uint64_t rx, tx;
 
-        if (virtio_is_blk(d)) {
-            c->blk_throttled += virtio_blk_take_throttled(d);
-        } else if (virtio_is_net(d)) {
-            virtio_net_take_throttled(d, &rx, &tx);
-            c->net_rx_throttled += rx;
-            c->net_tx_throttled += tx;
-        }
+        if (virtio_is_blk(d))
+            virtio_blk_take_metrics(d, &c->blk);
+        else if (virtio_is_net(d))
+            virtio_net_take_metrics(d, &c->net);
     }
     pthread_mutex_unlock(&s->lock);
 }

@@ -928,13 +928,23 @@ static void write_metrics(struct json *j, const void *arg)
     count_pair(j, "drive", c->patch_drive, c->patch_drive_fails);
     count_pair(j, "network", c->patch_net, c->patch_net_fails);
     json_end(j, '}');
-    /* Firecracker's names for the devices' rate limiter counters. */
+    /* Firecracker's names for the devices' counters, all disks and NICs
+     * together. */
     json_begin(j, "block", '{');
-    json_int(j, "rate_limiter_throttled_events", (long)c->blk_throttled);
+    json_int(j, "read_count", (long)c->blk.read_count);
+    json_int(j, "write_count", (long)c->blk.write_count);
+    json_int(j, "flush_count", (long)c->blk.flush_count);
+    json_int(j, "read_bytes", (long)c->blk.read_bytes);
+    json_int(j, "write_bytes", (long)c->blk.write_bytes);
+    json_int(j, "rate_limiter_throttled_events", (long)c->blk.throttled);
     json_end(j, '}');
     json_begin(j, "net", '{');
-    json_int(j, "rx_rate_limiter_throttled", (long)c->net_rx_throttled);
-    json_int(j, "tx_rate_limiter_throttled", (long)c->net_tx_throttled);
+    json_int(j, "rx_packets_count", (long)c->net.rx_packets);
+    json_int(j, "rx_bytes_count", (long)c->net.rx_bytes);
+    json_int(j, "tx_packets_count", (long)c->net.tx_packets);
+    json_int(j, "tx_bytes_count", (long)c->net.tx_bytes);
+    json_int(j, "rx_rate_limiter_throttled", (long)c->net.rx_throttled);
+    json_int(j, "tx_rate_limiter_throttled", (long)c->net.tx_throttled);
     json_end(j, '}');
     json_end(j, '}');
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "util/token_bucket.h"
+#include "virtio/devices.h"
 #include "vm/vm.h"
 
 /* The Firecracker release whose API this one follows (GET /version, vx86
@@ -69,9 +70,9 @@ struct api_counts {
         put_metrics_fails, put_net, put_net_fails, put_vsock, put_vsock_fails;
     uint64_t patch_machine, patch_machine_fails, patch_vm, patch_vm_fails, patch_drive,
         patch_drive_fails, patch_net, patch_net_fails;
-    /* The devices' (api_count_devices): requests and frames held back by
-     * rate limiters. */
-    uint64_t blk_throttled, net_rx_throttled, net_tx_throttled;
+    /* The devices' (api.c's count_devices), all disks and NICs together. */
+    struct virtio_blk_metrics blk;
+    struct virtio_net_metrics net;
 };
 
 struct api_vmm {
