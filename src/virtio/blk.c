@@ -79,7 +79,7 @@ struct blk {
     struct virtq_elem elem; /* the request in flight (busy) */
     struct rate_limiter rl;
     struct virtio_blk_metrics metrics; /* under dev.lock, since the last take */
-    uint64_t resets;    /* driver resets, so that a held-back request knows */
+    uint64_t resets;                   /* driver resets, so that a held-back request knows */
 };
 
 /* Moves len bytes between the file at pos and the segments of e from

@@ -153,8 +153,8 @@ static void *tx_thread(void *arg)
             break;
         n->kicked = false;
         while (!n->quit && (len = tx_pop(n)) >= 0) {
-            if (!len ||
-                !throttle(n, &n->tx_rl, &n->kick, (uint64_t)len - HDR_LEN, &n->metrics.tx_throttled))
+            if (!len || !throttle(n, &n->tx_rl, &n->kick, (uint64_t)len - HDR_LEN,
+                                  &n->metrics.tx_throttled))
                 continue;
             n->metrics.tx_packets++;
             n->metrics.tx_bytes += (uint64_t)len - HDR_LEN;
