@@ -150,7 +150,8 @@ const void *emu_jit_cached(struct emu_cpu *cpu, struct emu_block **bp)
         return NULL;
     cpu->insn_rip = cpu->rip; /* a fault on the fetch is this instruction's */
     if (!(host = emu_fetch_host(cpu, cpu->rip)) || emu_code_key(cpu, host) != e->key ||
-        e->gen != emu_code_gen(cpu, e->page) || (e->across && !emu_block_across_ok(cpu, e->block, cpu->rip)))
+        e->gen != emu_code_gen(cpu, e->page) ||
+        (e->across && !emu_block_across_ok(cpu, e->block, cpu->rip)))
         return NULL;
     if (cpu->fetch_global) {
         e->ctx = jit_ctx_global(cpu);
