@@ -20,6 +20,7 @@
 #ifndef VX86_VIRTIO_VSOCK_H
 #define VX86_VIRTIO_VSOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "virtio/virtio.h"
@@ -34,6 +35,27 @@ struct vm;
 /* The longest uds path: "<uds>_4294967295" must fit sockaddr_un's 108
  * bytes with its NUL. */
 #define VSOCK_UDS_MAX (108 - 1 - 11)
+
+/* What is wrong with cid as the guest's CID, or NULL: for a message that
+ * names the option or field first (--vsock and PUT /vsock say the same). */
+static inline const char *vsock_cid_fault(uint64_t cid)
+{
+    _Static_assert(VSOCK_CID_MIN == 3 && VSOCK_CID_MAX == 4294967294u, "the text below");
+    return cid < VSOCK_CID_MIN || cid > VSOCK_CID_MAX
+               ? "expected a guest CID from 3 to 4294967294 (0-2 and 4294967295 are reserved)"
+               : NULL;
+}
+
+/* What is wrong with a uds path of len bytes, or NULL (as vsock_cid_fault). */
+static inline const char *vsock_uds_fault(size_t len)
+{
+    _Static_assert(VSOCK_UDS_MAX == 96, "the text below");
+    if (!len)
+        return "empty";
+    return len > VSOCK_UDS_MAX ? "longer than 96 bytes (with _PORT appended it must fit a Unix "
+                                 "socket address)"
+                               : NULL;
+}
 
 /* Creates the device for guest CID cid (VSOCK_CID_MIN..MAX) and starts
  * listening on uds (at most VSOCK_UDS_MAX bytes, not an existing file).

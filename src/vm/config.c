@@ -394,18 +394,13 @@ int config_parse_vsock(char *s, struct vm_config *cfg)
         if (!strncmp(opt, "cid=", 4)) {
             errno = 0;
             cid = isdigit((unsigned char)opt[4]) ? strtoull(opt + 4, &end, 10) : 0;
-            if (!isdigit((unsigned char)opt[4]) || errno || *end || cid < VSOCK_CID_MIN ||
-                cid > VSOCK_CID_MAX) {
-                log_err("--vsock cid=%s: expected a guest CID from %u to %u (0-2 and %u are "
-                        "reserved)",
-                        opt + 4, VSOCK_CID_MIN, VSOCK_CID_MAX, VSOCK_CID_MAX + 1);
+            if (!isdigit((unsigned char)opt[4]) || errno || *end || vsock_cid_fault(cid)) {
+                log_err("--vsock cid=%s: %s", opt + 4, vsock_cid_fault(0));
                 return -EINVAL;
             }
         } else if (!strncmp(opt, "uds=", 4) && opt[4]) {
-            if (strlen(opt + 4) > VSOCK_UDS_MAX) {
-                log_err("--vsock uds=%s: longer than %d bytes (with _PORT appended it must fit "
-                        "a Unix socket address)",
-                        opt + 4, VSOCK_UDS_MAX);
+            if (vsock_uds_fault(strlen(opt + 4))) {
+                log_err("--vsock uds=%s: %s", opt + 4, vsock_uds_fault(strlen(opt + 4)));
                 return -EINVAL;
             }
             cfg->vsock_uds = opt + 4;

@@ -735,16 +735,12 @@ static int vsock(struct api_vmm *v, const struct json_doc *d, int obj, char *msg
         return -EINVAL;
     if (at[VS_ID] >= 0 && check_id(n[at[VS_ID]].str, "vsock", msg))
         return -EINVAL;
-    if (n[at[VS_CID]].i < VSOCK_CID_MIN || n[at[VS_CID]].i > VSOCK_CID_MAX) {
-        snprintf(msg, MSG_MAX, "guest_cid %" PRId64 ": expected %u to %u (0-2 and %u are reserved)",
-                 n[at[VS_CID]].i, VSOCK_CID_MIN, VSOCK_CID_MAX, VSOCK_CID_MAX + 1);
+    if (n[at[VS_CID]].i < 0 || vsock_cid_fault((uint64_t)n[at[VS_CID]].i)) {
+        snprintf(msg, MSG_MAX, "guest_cid %" PRId64 ": %s", n[at[VS_CID]].i, vsock_cid_fault(0));
         return -EINVAL;
     }
-    if (!n[at[VS_UDS]].len || n[at[VS_UDS]].len > VSOCK_UDS_MAX) {
-        snprintf(msg, MSG_MAX,
-                 "uds_path: 1 to %d bytes (with _PORT appended it must fit a Unix socket "
-                 "address)",
-                 VSOCK_UDS_MAX);
+    if (vsock_uds_fault(n[at[VS_UDS]].len)) {
+        snprintf(msg, MSG_MAX, "uds_path: %s", vsock_uds_fault(n[at[VS_UDS]].len));
         return -EINVAL;
     }
     if (set_str(&uds, n[at[VS_UDS]].str)) {
