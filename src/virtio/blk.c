@@ -179,32 +179,38 @@ static int64_t serve(struct blk *b, const struct virtq_elem *e)
     return (int64_t)e->in_len;
 }
 
+/* The type of request e, read from its header; false when it has no
+ * header or no status byte. */
+static bool request_type(const struct virtq_elem *e, uint32_t *type)
+{
+    return e->in_len >= 1 && e->out_len >= HDR_LEN && !virtq_elem_read(e, 0, type, sizeof(*type));
+}
+
 /* The bytes a request moves, for the rate limiter: its data for reads and
  * writes (as Firecracker counts), none for the others. */
 static uint64_t data_len(const struct virtq_elem *e)
 {
     uint32_t type;
 
-    if (e->in_len < 1 || e->out_len < HDR_LEN || virtq_elem_read(e, 0, &type, sizeof(type)))
+    if (!request_type(e, &type))
         return 0;
     if (type == VIRTIO_BLK_T_IN)
         return e->in_len - 1;
     return type == VIRTIO_BLK_T_OUT ? e->out_len - HDR_LEN : 0;
 }
-
 /* Counts request e, served, in b's metrics; dev.lock held. */
 static void count(struct blk *b, const struct virtq_elem *e)
 {
     uint32_t type;
 
-    if (e->in_len < 1 || e->out_len < HDR_LEN || virtq_elem_read(e, 0, &type, sizeof(type)))
+    if (!request_type(e, &type))
         return;
     if (type == VIRTIO_BLK_T_IN) {
         b->metrics.read_count++;
-        b->metrics.read_bytes += data_len(e);
+        b->metrics.read_bytes += e->in_len - 1;
     } else if (type == VIRTIO_BLK_T_OUT) {
         b->metrics.write_count++;
-        b->metrics.write_bytes += data_len(e);
+        b->metrics.write_bytes += e->out_len - HDR_LEN;
     } else if (type == VIRTIO_BLK_T_FLUSH) {
         b->metrics.flush_count++;
     }
