@@ -655,14 +655,14 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
 {
     int32_t tlb = (int32_t)(acc * sizeof(t->cpu->tlb_cur[0]));
     uint64_t restore = 0;
-    bool stacked = false;
+    bool stacked = false, dead = t->pending && pending_dead(t, acc);
 
     /* Pending flags go on the stack for the slow path (the image is
      * cheap; the merge into RFLAGS is not): dropped after the fast path if
      * it never needs them again, else back into the host flags there
      * before a load that leaves them alone, so that they stay pending. */
-    if (t->pending && (pending_dead(t, acc) || load_keeps_flags(t, acc))) {
-        if (!pending_dead(t, acc))
+    if (t->pending && (dead || load_keeps_flags(t, acc))) {
+        if (!dead)
             restore = t->pending;
         flags_image(&t->b);
         push_r(&t->b, HR_RAX);
