@@ -199,12 +199,22 @@ struct emu_stats {
 struct emu_profile;
 
 struct tlb_entry {
-    uint64_t vpn;  /* emu_tlb_tag(); 0 marks an empty entry */
-    uint8_t *host; /* host address of the page; NULL for MMIO */
+    uint64_t vpn; /* emu_tlb_tag(); 0 marks an empty entry */
+    /* The host address of the page's RAM less the page's linear address:
+     * the host address of a byte is addend + linear, one add in translated
+     * code instead of taking the offset in the page and adding it. */
+    uintptr_t addend;
     uint64_t gpa;  /* guest-physical page address */
     bool global;   /* a global page's, with CR4.PGE set: valid for every PCID */
+    bool ram;      /* false for MMIO (addend unset) */
     uint8_t shift; /* log2 of the size of the page it is part of */
 };
+
+/* Host address of linear through its entry e (e->ram). */
+static inline uint8_t *emu_tlb_host(const struct tlb_entry *e, uint64_t linear)
+{
+    return (uint8_t *)(e->addend + (uintptr_t)linear);
+}
 
 /* The slot of linear page number vpn in each access kind's entries. By the
  * page number alone, pages 1 MiB apart (a process's stack and heap, or two
@@ -233,7 +243,7 @@ static inline uint64_t emu_tlb_tag(uint64_t linear, int cpl)
  * Hit test (translate() in mmu.c, uop_tlb_hit in uop.h, and any machine
  * code that inlines it): with e = &cpu->tlb_cur[acc][emu_tlb_index(linear
  * >> 12)], the access hits iff e->vpn == emu_tlb_tag(linear, cpl), and
- * then e->host is the page: only pages of RAM are kept. Anything else goes
+ * then emu_tlb_host(e, linear) is the byte: only pages of RAM are kept. Anything else goes
  * to the full path (emu_read_lin and friends), which walks and fills.
  * cpu->tlb_cur points at the current PCID's context; it changes only in
  * MOV to CR3 (and when the vCPU's state is set from outside the guest), so

@@ -491,7 +491,12 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
     /* G counts only with CR4.PGE (SDM Vol. 3A §4.10.2.4). */
     e->global = w.global && (cpu->cr4 & CR4_PGE);
     e->shift = w.shift;
-    e->host = mem_ptr(&cpu->vm->mem, e->gpa, 4096);
+    {
+        uint8_t *host = mem_ptr(&cpu->vm->mem, e->gpa, 4096);
+
+        e->ram = host != NULL;
+        e->addend = (uintptr_t)host - (uintptr_t)(linear & ~0xfffULL);
+    }
     /* SMAP depends on RFLAGS.AC at each access: a supervisor data access
      * to a user page is not kept, so the next one is checked again. Nor is
      * a page of MMIO: a hit is always RAM, which spares translated code a
@@ -499,7 +504,7 @@ translate_miss(struct emu_cpu *cpu, uint64_t linear, enum emu_access acc, int cp
      * Nor a non-canonical address (a path that walks one without a check,
      * such as an exception frame pushed below a non-canonical RSP): the
      * translator's probe takes a hit as canonical. */
-    if (!e->host || (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP)) ||
+    if (!e->ram || (!user && w.user && acc != ACC_FETCH && (cpu->cr4 & CR4_SMAP)) ||
         (emu_long_mode(cpu) && !emu_canonical(linear))) {
         e->vpn = 0;
         return e;
@@ -531,8 +536,8 @@ static uint64_t phys_read(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t lin
 {
     uint64_t v = 0;
 
-    if (e->host) {
-        memcpy(&v, e->host + (linear & 0xfff), size);
+    if (e->ram) {
+        memcpy(&v, emu_tlb_host(e, linear), size);
         return v;
     }
     if (is_apic_page(cpu, e->gpa)) {
@@ -564,9 +569,9 @@ uint64_t emu_read_lin(struct emu_cpu *cpu, uint64_t linear, unsigned size, enum 
 static void phys_write(struct emu_cpu *cpu, struct tlb_entry *e, uint64_t linear, uint64_t v,
                        unsigned size)
 {
-    if (e->host) {
-        memcpy(e->host + (linear & 0xfff), &v, size);
-        emu_code_written(cpu, e->host + (linear & 0xfff), size);
+    if (e->ram) {
+        memcpy(emu_tlb_host(e, linear), &v, size);
+        emu_code_written(cpu, emu_tlb_host(e, linear), size);
     } else if (is_apic_page(cpu, e->gpa)) {
         cpu->stats.apic++;
         /* The APIC takes aligned 32-bit writes (SDM Vol. 3A §11.4.1). */
@@ -600,7 +605,7 @@ uint8_t *emu_fetch_host(struct emu_cpu *cpu, uint64_t linear)
         linear &= 0xffffffff;
     e = translate(cpu, linear, ACC_FETCH, cpu->cpl);
     cpu->fetch_global = e->global;
-    return e->host ? e->host + (linear & 0xfff) : NULL;
+    return e->ram ? emu_tlb_host(e, linear) : NULL;
 }
 
 /* translate() for a later page of an instruction: a fault there only
@@ -627,7 +632,7 @@ uint8_t *emu_fetch_host_next(struct emu_cpu *cpu, uint64_t linear)
     if (!emu_long_mode(cpu))
         linear &= 0xffffffff;
     e = try_translate_fetch(cpu, linear);
-    return e && e->host ? e->host + (linear & 0xfff) : NULL;
+    return e && e->ram ? emu_tlb_host(e, linear) : NULL;
 }
 
 unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned len)
@@ -646,8 +651,8 @@ unsigned emu_fetch(struct emu_cpu *cpu, uint64_t linear, uint8_t *buf, unsigned 
         e = done == 0 ? translate(cpu, lin, ACC_FETCH, cpu->cpl) : try_translate_fetch(cpu, lin);
         if (!e)
             return done;
-        if (e->host)
-            memcpy(buf + done, e->host + (lin & 0xfff), chunk);
+        if (e->ram)
+            memcpy(buf + done, emu_tlb_host(e, lin), chunk);
         else
             for (unsigned i = 0; i < chunk; i++)
                 buf[done + i] = (uint8_t)bus_read(&cpu->vm->mmio, e->gpa | ((lin + i) & 0xfff), 1);
@@ -668,40 +673,42 @@ uint8_t *emu_host_range(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned 
     if ((linear & 0xfff) + len > 4096)
         return NULL;
     e = translate(cpu, linear, write ? ACC_WRITE : ACC_READ, cpu->cpl);
-    if (!e->host)
+    if (!e->ram)
         return NULL;
     if (write)
-        emu_code_written(cpu, e->host + (linear & 0xfff), len);
-    return e->host + (linear & 0xfff);
+        emu_code_written(cpu, emu_tlb_host(e, linear), len);
+    return emu_tlb_host(e, linear);
 }
 
 uint8_t *emu_host_atomic(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned len)
 {
     uint64_t linear = emu_linear(cpu, seg, offset, len, true), last;
+    struct tlb_entry *e;
     uint8_t *first;
 
     if (!emu_long_mode(cpu))
         linear &= 0xffffffff;
     if (cpu->bp_data)
         emu_debug_watch(cpu, linear, len, true);
-    first = translate(cpu, linear, ACC_WRITE, cpu->cpl)->host;
+    e = translate(cpu, linear, ACC_WRITE, cpu->cpl);
+    first = e->ram ? emu_tlb_host(e, linear) : NULL;
     if ((linear & 0xfff) + len <= 4096) {
-        if (!first)
-            return NULL;
-        emu_code_written(cpu, first + (linear & 0xfff), len);
-        return first + (linear & 0xfff);
+        if (first)
+            emu_code_written(cpu, first, len);
+        return first;
     }
     /* Across a page: CR2 of a fault on the second is its first byte. */
     last = (linear + len - 1) & ~0xfffULL;
     if (!emu_long_mode(cpu))
         last &= 0xffffffff;
     {
-        uint8_t *second = translate(cpu, last, ACC_WRITE, cpu->cpl)->host;
+        struct tlb_entry *e2 = translate(cpu, last, ACC_WRITE, cpu->cpl);
+        uint8_t *second = e2->ram ? emu_tlb_host(e2, last) : NULL;
 
-        if (!first || second != first + 4096)
+        if (!first || second != first - (linear & 0xfff) + 4096)
             return NULL;
-        emu_code_written(cpu, first + (linear & 0xfff), (unsigned)(4096 - (linear & 0xfff)));
+        emu_code_written(cpu, first, (unsigned)(4096 - (linear & 0xfff)));
         emu_code_written(cpu, second, (unsigned)(len - (4096 - (linear & 0xfff))));
     }
-    return first + (linear & 0xfff);
+    return first;
 }

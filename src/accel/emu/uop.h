@@ -195,7 +195,7 @@ static inline uint8_t *uop_tlb_hit(struct emu_cpu *cpu, uint64_t linear, enum em
 
     if (e->vpn != emu_tlb_tag(linear, cpu->cpl) || (linear & 0xfff) > 4096 - size)
         return NULL;
-    return e->host + (linear & 0xfff);
+    return emu_tlb_host(e, linear);
 }
 
 static inline uint64_t uop_load(const uint8_t *p, unsigned size)

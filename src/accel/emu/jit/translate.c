@@ -23,8 +23,8 @@
 _Static_assert(sizeof(struct tlb_entry) == 32, "the probe scales the TLB index by 32");
 _Static_assert((TLB_SIZE & (TLB_SIZE - 1)) == 0 && TLB_SIZE <= (1u << 24),
                "the probe masks emu_tlb_index computed on 32 bits");
-_Static_assert(offsetof(struct tlb_entry, vpn) == 0 && offsetof(struct tlb_entry, host) == 8,
-               "the probe reads the tag, then the host address");
+_Static_assert(offsetof(struct tlb_entry, vpn) == 0 && offsetof(struct tlb_entry, addend) == 8,
+               "the probe reads the tag, then the addend");
 _Static_assert(offsetof(struct emu_cpu, wake) == offsetof(struct emu_cpu, kicked) + 1,
                "block entries test kicked and wake with one 16-bit compare");
 
@@ -288,7 +288,12 @@ void tr_merge_flags(struct tr *t, uint64_t mask)
     e8(&t->b, 0x0f); /* MOVZX ECX, AH */
     e8(&t->b, 0xb6);
     e8(&t->b, 0xcc);
-    alu_ri(&t->b, JA_AND, 4, HR_RCX, (uint32_t)(mask & 0xff));
+    /* LAHF's bits 1, 3 and 5 are 1, 0 and 0, as RFLAGS's always are: with
+     * every flag of its byte merged, the byte goes in whole. */
+    if ((mask & 0xff) == (RFLAGS_STATUS & 0xff))
+        mask |= 0x2a;
+    else
+        alu_ri(&t->b, JA_AND, 4, HR_RCX, (uint32_t)(mask & 0xff));
     if (mask & RFLAGS_OF) {
         e8(&t->b, 0x0f); /* MOVZX EAX, AL */
         e8(&t->b, 0xb6);
@@ -689,10 +694,8 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
     lea(&t->b, 8, HR_RAX, (struct jit_mem){HR_RAX, HR_RAX, 0, (int32_t)t->user + 1});
     alu_load(&t->b, JA_CMP, 8, HR_RAX, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb});
     tr_to_stub(t, s, CC_NE);
-    mov_rr(&t->b, 4, HR_RAX, HR_RSI);
-    alu_ri(&t->b, JA_AND, 4, HR_RAX, 0xfff);
-    mov_load(&t->b, 8, HR_RDI, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb + 8}); /* RAM */
-    alu_rr(&t->b, JA_ADD, 8, HR_RDI, HR_RAX);
+    mov_load(&t->b, 8, HR_RDI, (struct jit_mem){HR_RDI, HR_RCX, 0, tlb + 8}); /* addend */
+    alu_rr(&t->b, JA_ADD, 8, HR_RDI, HR_RSI);
     if (restore) {
         /* OF from AL (0 or 1: 0x7f + 1 overflows), then SF, ZF, AF, PF
          * and CF from AH. */
