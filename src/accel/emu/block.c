@@ -3,8 +3,9 @@
  * address of their first byte and the decoder mode. A block lies in one
  * guest page and ends at a branch, at an instruction without a handler of
  * its own (which runs through the generic groups from the block's copy of
- * its decode) unless emu_uop_generic_continues says it may go on after it,
- * at the page's end, or after BLOCK_MAX instructions. It is
+ * its decode) unless emu_uop_generic_continues says it may go on after it
+ * (STI: for one instruction), at the page's end, or after BLOCK_MAX
+ * instructions. It is
  * valid while its page's generation (struct emu_vm) is unchanged, so a
  * store to the page, by any vCPU, retires it.
  *
@@ -106,6 +107,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     struct emu_decoded dec[GENERIC_MAX], *d;
     struct emu_block *b;
     uint8_t across[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    int sti = -1; /* the STI whose next instruction is being decoded */
 
     cpu->stats.blocks_built++;
     if (c->used + BLOCK_BYTES > ARENA_BYTES)
@@ -147,6 +149,15 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
             }
         }
         kind = emu_uop_compile(&insn, ops, cpu->code_bits, u);
+        /* STI's next instruction ends the block: with it there, STI needs
+         * no interrupt shadow (uop_sti). Not a REP string instruction,
+         * which may stop between iterations: the block ends at STI. (An
+         * instruction into the next page only ever starts a block.) */
+        if (sti >= 0 && (insn.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
+                                            ZYDIS_ATTRIB_HAS_REPNE)))
+            break;
+        if (sti >= 0)
+            b->uops[sti].fn = uop_sti;
         u->len = insn.length;
         off += insn.length;
         n++;
@@ -157,10 +168,14 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
             dec[ng].fpu_len = 0;
             u->fn = uop_generic;
             u->imm = ng++; /* its decode's index until they are placed */
+            if (sti < 0 && insn.mnemonic == ZYDIS_MNEMONIC_STI && ng < GENERIC_MAX) {
+                sti = (int)n - 1;
+                continue;
+            }
             if (ng == GENERIC_MAX || !emu_uop_generic_continues(&insn, ops))
                 break;
         }
-        if (kind == UOP_BRANCH || host2)
+        if (kind == UOP_BRANCH || host2 || sti >= 0)
             break;
     }
     if (!n)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "accel/emu/cpu.h"
+#include "accel/emu/uop.h"
 #include "hw/irqchip/irqchip.h"
 #include "vm/vm.h"
 
@@ -533,6 +534,18 @@ static void port_io(struct emu_cpu *cpu, bool in)
 static bool may_change_if(const struct emu_cpu *cpu)
 {
     return !(cpu->cr0 & CR0_PE) || (uint64_t)cpu->cpl <= ((cpu->rflags & RFLAGS_IOPL) >> 12);
+}
+
+void uop_sti(struct emu_cpu *cpu, const struct emu_uop *u)
+{
+    (void)u;
+    if (!may_change_if(cpu))
+        emu_raise(cpu, EXC_GP, 0);
+    cpu->rflags |= RFLAGS_IF;
+    /* An interrupt that waited for IF: translated code looks at wake
+     * alone at a block's entry (the block loop at emu_events_due). */
+    if (cpu->irq_blocked)
+        atomic_store_explicit(&cpu->wake, true, memory_order_relaxed);
 }
 
 bool emu_exec_system(struct emu_cpu *cpu)

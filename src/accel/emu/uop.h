@@ -93,6 +93,11 @@ emu_uop_fn uop_cdqe, uop_cwde, uop_cdq, uop_cqo;
 emu_uop_fn uop_push_r, uop_push_i, uop_pop_r;
 emu_uop_fn uop_jmp_rel, uop_jmp_r, uop_jmp_m, uop_jcc, uop_call_rel, uop_call_r, uop_call_m;
 emu_uop_fn uop_ret, uop_ret_imm;
+/* system.c: STI with the instruction after it in the same block, which
+ * ends there (block.c). Blocks run whole between two looks at events, so
+ * that instruction runs before any interrupt without an interrupt shadow,
+ * which would hold interrupts back for one more. */
+emu_uop_fn uop_sti;
 
 /* block.c */
 #define BLOCK_MAX 32

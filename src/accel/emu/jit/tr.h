@@ -32,6 +32,7 @@ enum tk {
     T_CALL_REL,
     T_CALL_R,
     T_RET,
+    T_STI,
 };
 
 struct kind {

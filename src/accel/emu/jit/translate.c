@@ -75,6 +75,7 @@ static void fill_kinds(void)
     add_kind(uop_call_r, T_CALL_R, 0, 1);
     add_kind(uop_ret, T_RET, 0, 1);
     add_kind(uop_ret_imm, T_RET, 1, 1);
+    add_kind(uop_sti, T_STI, 0, 0);
 }
 
 static struct kind kind_of(emu_uop_fn *fn)
@@ -838,6 +839,23 @@ static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
         break;
     case T_NOP:
         ok = true;
+        break;
+    case T_STI: /* at CPL 0, where it never faults */
+        ok = t->cpu->cpl == 0;
+        if (ok) {
+            uint8_t *none;
+
+            tr_materialize(t);
+            alu_mi(&t->b, JA_OR, 8, CPU(rflags), RFLAGS_IF);
+            /* As uop_sti: an interrupt that waited for IF sets wake, so
+             * that the next block's entry goes to the block loop, which
+             * takes it (a store of 1 loses no other thread's news). */
+            alu_mi(&t->b, JA_CMP, 1, CPU(irq_blocked), 0);
+            none = jcc32(&t->b, CC_E);
+            emit_rm(&t->b, 0xc6, 1, 0, CPU(wake)); /* MOV byte, 1 */
+            e8(&t->b, 1);
+            jit_bind(&t->b, none);
+        }
         break;
     case T_PUSH_R:
     case T_PUSH_I:
