@@ -236,11 +236,14 @@ _Static_assert(sizeof(struct mcfg) == 60, "MCFG with one allocation is 60 bytes"
 #define PRT_AML     (5 + 1 + 2 + 1 + PRT_ENTRIES * PRT_ENTRY)
 #define PCI_AML     (140 + PRT_AML) /* bytes of Device (PCI0) */
 
-static const uint8_t sleep_aml[] = {
-    AML_NAME, '_', 'S', '3', '_', AML_PACKAGE, /* PkgLength: these 8 bytes */
-    0x08, 0x04, AML_BYTE, ACPI_PM_SLP_TYP_S3, AML_BYTE, ACPI_PM_SLP_TYP_S3, 0x00, 0x00,
-    AML_NAME, '_', 'S', '5', '_', AML_PACKAGE,
-    0x08, 0x04, AML_BYTE, ACPI_PM_SLP_TYP_S5, AML_BYTE, ACPI_PM_SLP_TYP_S5, 0x00, 0x00};
+static const uint8_t s3_aml[] = {AML_NAME, '_', 'S', '3', '_', AML_PACKAGE,
+                                 /* PkgLength: these 8 bytes */
+                                 0x08, 0x04, AML_BYTE, ACPI_PM_SLP_TYP_S3, AML_BYTE,
+                                 ACPI_PM_SLP_TYP_S3, 0x00, 0x00};
+static const uint8_t s5_aml[] = {AML_NAME, '_', 'S', '5', '_', AML_PACKAGE,
+                                 /* PkgLength: these 8 bytes */
+                                 0x08, 0x04, AML_BYTE, ACPI_PM_SLP_TYP_S5, AML_BYTE,
+                                 ACPI_PM_SLP_TYP_S5, 0x00, 0x00};
 
 /* PkgLength (§20.2.4) for len bytes that follow it; it counts itself. One
  * byte up to 63 in all, else two (up to 4095, which is all the DSDT needs). */
@@ -417,8 +420,10 @@ static size_t dsdt_aml(uint8_t *p, const struct acpi_mmio_dev *devs, int ndevs)
     p = aml_pci_host(p);
     for (int i = 0; i < ndevs; i++)
         p = aml_device(p, i, &devs[i]);
-    memcpy(p, sleep_aml, sizeof(sleep_aml));
-    return (size_t)(p + sizeof(sleep_aml) - start);
+    memcpy(p, s3_aml, sizeof(s3_aml));
+    p += sizeof(s3_aml);
+    memcpy(p, s5_aml, sizeof(s5_aml));
+    return (size_t)(p + sizeof(s5_aml) - start);
 }
 
 uint8_t acpi_checksum(const void *p, uint64_t len)
@@ -474,7 +479,8 @@ static struct gas io_gas(uint16_t port, unsigned bytes, uint8_t access)
      2 * sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi))
 #define OFF_DSDT (((OFF_MADT + MADT_MAX) + 15) & ~15u)
 #define DSDT_MAX                                                                                   \
-    (sizeof(struct sdt_header) + 1 + 2 + 5 + PCI_AML + ACPI_MMIO_MAX * DEVICE_AML + sizeof(sleep_aml))
+    (sizeof(struct sdt_header) + 1 + 2 + 5 + PCI_AML + ACPI_MMIO_MAX * DEVICE_AML +                \
+     sizeof(s3_aml) + sizeof(s5_aml))
 #define AREA_MAX (OFF_DSDT + DSDT_MAX)
 
 _Static_assert(OFF_XSDT + sizeof(struct sdt_header) + 8 * (XSDT_ENTRIES + 1) <= OFF_FADT,
@@ -578,6 +584,9 @@ int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev
 {
     uint8_t area[AREA_MAX];
     struct rsdp rsdp = {.revision = 2, .length = sizeof(rsdp), .xsdt = gpa_of(OFF_XSDT)};
+    /* Flags 0: no S4BIOS_REQ, no 64-bit waking environment; version 2 has
+     * X_Firmware_Waking_Vector (§5.2.10), which the OS leaves 0 to be woken
+     * in real mode (acpi_waking_state). */
     struct facs facs = {.length = sizeof(facs), .version = 2};
     struct sdt_header xsdt = {0}, dsdt = {0};
     uint64_t entries[XSDT_ENTRIES] = {gpa_of(OFF_FADT), gpa_of(OFF_MADT), gpa_of(OFF_MCFG)};

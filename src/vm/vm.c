@@ -304,8 +304,7 @@ void vm_resume(struct vm *vm)
     pthread_mutex_unlock(&vm->pause_lock);
 }
 
-void vm_sleep(struct vm *vm, const struct timespec *alarm, void (*ring)(void *opaque),
-              void *opaque)
+void vm_sleep(struct vm *vm, const struct timespec *alarm, void (*ring)(void *opaque), void *opaque)
 {
     pthread_mutex_lock(&vm->pause_lock);
     atomic_store(&vm->asleep, true);
@@ -335,8 +334,9 @@ void vm_wake(struct vm *vm, const struct cpu_state *bsp)
 /*
  * A vCPU thread while the guest sleeps (vm_sleep), or just after a wake it
  * has not been reset for: waits for the wake (vCPU 0 ringing the alarm when
- * it is due), then resets the vCPU as the wake says, on its own thread as
- * vcpu_reset wants. Returns -errno if the reset failed.
+ * it is due: pause_cond has the default clock, CLOCK_REALTIME, the alarm's),
+ * then resets the vCPU as the wake says, on its own thread as vcpu_reset
+ * wants. Returns -errno if the reset failed.
  */
 static int doze(struct vcpu *vcpu)
 {

@@ -159,9 +159,9 @@ struct vm {
 
     /* vm_sleep/vm_wake: pause_lock guards these and the waits. */
     atomic_bool asleep;
-    atomic_uint wakes;          /* how many vm_wake calls ended a sleep */
-    struct cpu_state wake_bsp;  /* vCPU 0's registers after the last wake */
-    bool alarm_set;             /* alarm is a CLOCK_REALTIME time to call ring */
+    atomic_uint wakes;         /* how many vm_wake calls ended a sleep */
+    struct cpu_state wake_bsp; /* vCPU 0's registers after the last wake */
+    bool alarm_set;            /* alarm is a CLOCK_REALTIME time to call ring */
     struct timespec alarm;
     void (*ring)(void *opaque);
     void *ring_opaque;

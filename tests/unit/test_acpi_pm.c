@@ -20,10 +20,18 @@ static void event(void *opaque, enum acpi_pm_event ev)
     struct fixture *f = opaque;
 
     switch (ev) {
-    case ACPI_PM_POWEROFF: f->poweroffs++; break;
-    case ACPI_PM_RESET: f->resets++; break;
-    case ACPI_PM_SLEEP: f->sleeps++; break;
-    case ACPI_PM_WAKE: f->wakes++; break;
+    case ACPI_PM_POWEROFF:
+        f->poweroffs++;
+        break;
+    case ACPI_PM_RESET:
+        f->resets++;
+        break;
+    case ACPI_PM_SLEEP:
+        f->sleeps++;
+        break;
+    case ACPI_PM_WAKE:
+        f->wakes++;
+        break;
     }
 }
 
