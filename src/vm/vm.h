@@ -207,7 +207,11 @@ void vm_sleep(struct vm *vm, const struct timespec *alarm, void (*ring)(void *op
  * Ends a sleep: each vCPU thread resets its vCPU (accel.h's vcpu_reset)
  * before it runs again, vCPU 0 to run at *bsp (firmware's jump to the
  * waking vector), the others waiting for a start-up IPI. Any thread; a VM
- * that is not asleep is left alone.
+ * that is not asleep is left alone. The IOAPIC, PIC and PIT keep the state
+ * the guest left (QEMU resets every device at the wake and SeaBIOS's resume
+ * then sets the PIC up, masked): the OS sets all three up again on resume
+ * (Linux: ioapic_resume, i8259A_resume, the clockevents), and its waking
+ * code runs with interrupts off until it has.
  */
 void vm_wake(struct vm *vm, const struct cpu_state *bsp);
 
