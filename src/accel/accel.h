@@ -28,6 +28,12 @@
  *                set when the vCPUs were created) to f, naming guest kernel
  *                code from map (NULL: none); NULL when the engine has no
  *                profiler (kvm)
+ *   vcpu_reset   on the vCPU's own thread, between two vcpu_run calls: the
+ *                vCPU and its local APIC as INIT leaves them (SDM Vol. 3A
+ *                §9.1, Table 9-1; §11.4.7.3), nothing pending, IA32_APIC_BASE
+ *                at its power-on value; then with s, running at the
+ *                registers of s, without (NULL), waiting for a start-up
+ *                IPI. For the resume from ACPI S3 (vm_wake)
  *   vcpu_destroy, vm_destroy   after all vCPU threads have been joined
  *
  * Every function returns 0 or -errno unless said otherwise; on failure the
@@ -109,6 +115,7 @@ struct accel_ops {
     void (*vcpu_kick)(struct accel_vcpu *v);
     int (*get_state)(struct accel_vcpu *v, struct cpu_state *s);
     int (*set_state)(struct accel_vcpu *v, const struct cpu_state *s);
+    int (*vcpu_reset)(struct accel_vcpu *v, const struct cpu_state *s);
     int (*irq_set)(struct vm *vm, uint32_t gsi, int level);
     int (*msi_send)(struct vm *vm, uint64_t addr, uint32_t data);
     int (*msi_irqfd)(struct vm *vm, int fd, uint64_t addr, uint32_t data);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "boot/boot.h"
 #include "boot/layout.h"
 #include "hw/acpi_pm.h"
 #include "hw/iommu/vtd.h"
@@ -200,6 +201,7 @@ _Static_assert(sizeof(struct mcfg) == 60, "MCFG with one allocation is 60 bytes"
  *             })
  *         }
  *     }
+ *     Name (_S3, Package (4) { 1, 1, 0, 0 })
  *     Name (_S5, Package (4) { 5, 5, 0, 0 })
  *
  * PCI0's _CRS is QEMU's PC one without the VGA window and the 64-bit
@@ -211,9 +213,10 @@ _Static_assert(sizeof(struct mcfg) == 60, "MCFG with one allocation is 60 bytes"
  * INTx pins straight to IOAPIC inputs (source Zero: the fourth element is a
  * GSI), the way hw/pci.h wires them, so a device without MSI-X works.
  *
- * _S5 tells the OS the SLP_TYP values to write to PM1a_CNT (and PM1b_CNT,
- * which the FADT leaves out) to enter S5, soft-off (§7.4.2); the two
- * reserved trailing elements are what ASL compilers emit for _Sx objects.
+ * _S3 and _S5 tell the OS the SLP_TYP values to write to PM1a_CNT (and
+ * PM1b_CNT, which the FADT leaves out) to enter S3, suspend to RAM, and S5,
+ * soft-off (§7.4.2); the two reserved trailing elements are what ASL
+ * compilers emit for _Sx objects.
  */
 #define AML_NAME    0x08 /* NameOp NameString DataRefObject */
 #define AML_SCOPE   0x10 /* ScopeOp PkgLength NameString TermList */
@@ -233,6 +236,10 @@ _Static_assert(sizeof(struct mcfg) == 60, "MCFG with one allocation is 60 bytes"
 #define PRT_AML     (5 + 1 + 2 + 1 + PRT_ENTRIES * PRT_ENTRY)
 #define PCI_AML     (140 + PRT_AML) /* bytes of Device (PCI0) */
 
+static const uint8_t s3_aml[] = {AML_NAME, '_', 'S', '3', '_', AML_PACKAGE,
+                                 /* PkgLength: these 8 bytes */
+                                 0x08, 0x04, AML_BYTE, ACPI_PM_SLP_TYP_S3, AML_BYTE,
+                                 ACPI_PM_SLP_TYP_S3, 0x00, 0x00};
 static const uint8_t s5_aml[] = {AML_NAME, '_', 'S', '5', '_', AML_PACKAGE,
                                  /* PkgLength: these 8 bytes */
                                  0x08, 0x04, AML_BYTE, ACPI_PM_SLP_TYP_S5, AML_BYTE,
@@ -413,6 +420,8 @@ static size_t dsdt_aml(uint8_t *p, const struct acpi_mmio_dev *devs, int ndevs)
     p = aml_pci_host(p);
     for (int i = 0; i < ndevs; i++)
         p = aml_device(p, i, &devs[i]);
+    memcpy(p, s3_aml, sizeof(s3_aml));
+    p += sizeof(s3_aml);
     memcpy(p, s5_aml, sizeof(s5_aml));
     return (size_t)(p + sizeof(s5_aml) - start);
 }
@@ -470,7 +479,8 @@ static struct gas io_gas(uint16_t port, unsigned bytes, uint8_t access)
      2 * sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi))
 #define OFF_DSDT (((OFF_MADT + MADT_MAX) + 15) & ~15u)
 #define DSDT_MAX                                                                                   \
-    (sizeof(struct sdt_header) + 1 + 2 + 5 + PCI_AML + ACPI_MMIO_MAX * DEVICE_AML + sizeof(s5_aml))
+    (sizeof(struct sdt_header) + 1 + 2 + 5 + PCI_AML + ACPI_MMIO_MAX * DEVICE_AML +                \
+     sizeof(s3_aml) + sizeof(s5_aml))
 #define AREA_MAX (OFF_DSDT + DSDT_MAX)
 
 _Static_assert(OFF_XSDT + sizeof(struct sdt_header) + 8 * (XSDT_ENTRIES + 1) <= OFF_FADT,
@@ -574,6 +584,9 @@ int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev
 {
     uint8_t area[AREA_MAX];
     struct rsdp rsdp = {.revision = 2, .length = sizeof(rsdp), .xsdt = gpa_of(OFF_XSDT)};
+    /* Flags 0: no S4BIOS_REQ, no 64-bit waking environment; version 2 has
+     * X_Firmware_Waking_Vector (§5.2.10), which the OS leaves 0 to be woken
+     * in real mode (acpi_waking_state). */
     struct facs facs = {.length = sizeof(facs), .version = 2};
     struct sdt_header xsdt = {0}, dsdt = {0};
     uint64_t entries[XSDT_ENTRIES] = {gpa_of(OFF_FADT), gpa_of(OFF_MADT), gpa_of(OFF_MCFG)};
@@ -606,6 +619,36 @@ int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev
     build_mcfg(area);
     build_madt(area, cpus); /* it ends before OFF_DSDT whatever its length */
     return mem_write(mem, BOOT_ACPI, area, OFF_DSDT + dsdt_len);
+}
+
+/* §5.2.10, Table 5.14: X_Firmware_Waking_Vector, where the OS set it, is
+ * entered in 32-bit protected mode, flat, paging off (the FACS flags offer
+ * no 64-bit environment); else Firmware_Waking_Vector in real mode, as
+ * CS:IP = vector >> 4 : vector & 0xF. The other segments are 0, as
+ * SeaBIOS's S3 resume leaves them (its farcall to the vector). */
+int acpi_waking_state(const struct guest_mem *mem, struct cpu_state *s)
+{
+    struct facs facs;
+    int err = mem_read(mem, gpa_of(OFF_FACS), &facs, sizeof(facs));
+
+    if (err)
+        return err;
+    if (memcmp(facs.signature, "FACS", 4))
+        return -ENOENT;
+    if (facs.x_firmware_waking_vector) {
+        if (facs.x_firmware_waking_vector > UINT32_MAX)
+            return -EINVAL;
+        cpu_state_protected32(s, (uint32_t)facs.x_firmware_waking_vector);
+        return 0;
+    }
+    if (!facs.firmware_waking_vector)
+        return -ENOENT;
+    if (facs.firmware_waking_vector > 0xfffff)
+        return -EINVAL;
+    cpu_state_real(s, 0, (uint16_t)(facs.firmware_waking_vector & 0xf), 0);
+    s->cs.selector = (uint16_t)(facs.firmware_waking_vector >> 4);
+    s->cs.base = facs.firmware_waking_vector & ~0xfu;
+    return 0;
 }
 
 /* VT-d spec §8.1-8.3: the DMAR table, one DRHD for every PCI function

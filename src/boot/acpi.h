@@ -5,7 +5,7 @@
  * boundaries (§5.2.5.1). Linux gets its address directly too
  * (boot_params.acpi_rsdp_addr, hvm_start_info.rsdp_paddr).
  *
- *   RSDP (revision 2) -> XSDT -> FADT -> DSDT (\_S5, the PCI host bridge,
+ *   RSDP (revision 2) -> XSDT -> FADT -> DSDT (\_S3, \_S5, the PCI host bridge,
  *                                             MMIO devices), FACS
  *                             -> MADT (one LAPIC per vCPU, the IOAPIC,
  *                                      IRQ0 -> GSI2, IRQ9 level/high, NMI)
@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "accel/accel.h"
 #include "vm/mem.h"
 
 #define ACPI_IOAPIC_ADDR 0xfec00000u
@@ -41,6 +42,13 @@ struct acpi_mmio_dev {
  * bad count, -EFAULT if RAM is too small to hold them. */
 int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev *devs,
                int ndevs);
+
+/* After acpi_build, on resume from S3 (hw/acpi_pm.h): the registers with
+ * which firmware enters the waking vector the guest's OS left in the FACS
+ * (§5.2.10). Returns 0, -ENOENT when the FACS names none (or is gone),
+ * -EINVAL for a vector the entry mode cannot reach, -EFAULT if RAM is too
+ * small. */
+int acpi_waking_state(const struct guest_mem *mem, struct cpu_state *s);
 
 /* After acpi_build: adds a DMAR table announcing the VT-d unit of
  * hw/iommu/vtd.h (--iommu) to the XSDT. Returns 0, -EFAULT if RAM is too

@@ -67,17 +67,56 @@ static void cnt_write(void *opaque, uint64_t offset, unsigned size, uint64_t val
 {
     struct acpi_pm *pm = opaque;
     uint16_t written = merge16(0, offset, size, value), mask = merge16(0, offset, size, 0xffff);
-    bool off;
+    unsigned typ;
+    bool off, s3;
 
     pthread_mutex_lock(&pm->lock);
     /* SLP_EN and GBL_RLS are write-only, SCI_EN is fixed at 1. */
     pm->cnt = (uint16_t)((pm->cnt & ~mask) | (written & mask & (PM1_CNT_BM_RLD | PM1_CNT_SLP_TYP)));
     pm->cnt |= PM1_CNT_SCI_EN;
-    off = (written & PM1_CNT_SLP_EN) &&
-          ((pm->cnt & PM1_CNT_SLP_TYP) >> PM1_CNT_SLP_SHIFT) == ACPI_PM_SLP_TYP_S5;
+    typ = (pm->cnt & PM1_CNT_SLP_TYP) >> PM1_CNT_SLP_SHIFT;
+    off = (written & PM1_CNT_SLP_EN) && typ == ACPI_PM_SLP_TYP_S5;
+    s3 = (written & PM1_CNT_SLP_EN) && typ == ACPI_PM_SLP_TYP_S3 && !pm->asleep;
+    if (s3)
+        pm->asleep = true;
     pthread_mutex_unlock(&pm->lock);
     if (off)
         pm->event(pm->opaque, ACPI_PM_POWEROFF);
+    else if (s3)
+        pm->event(pm->opaque, ACPI_PM_SLEEP);
+}
+
+/* The enable bit of each wake event's status bit (Tables 4.13, 4.14). */
+static bool enabled(const struct acpi_pm *pm, uint16_t sts)
+{
+    return sts == PM1_STS_RTC && (pm->en & PM1_EN_RTC);
+}
+
+bool acpi_pm_wake_enabled(struct acpi_pm *pm, uint16_t sts)
+{
+    bool on;
+
+    pthread_mutex_lock(&pm->lock);
+    on = enabled(pm, sts);
+    pthread_mutex_unlock(&pm->lock);
+    return on;
+}
+
+bool acpi_pm_wake_event(struct acpi_pm *pm, uint16_t sts)
+{
+    bool wake;
+
+    pthread_mutex_lock(&pm->lock);
+    pm->sts |= sts & PM1_STS_MASK;
+    wake = pm->asleep && enabled(pm, sts);
+    if (wake) {
+        pm->asleep = false;
+        pm->sts |= PM1_STS_WAK;
+    }
+    pthread_mutex_unlock(&pm->lock);
+    if (wake)
+        pm->event(pm->opaque, ACPI_PM_WAKE);
+    return wake;
 }
 
 /* Ticks of the 3.579545 MHz clock since clock_ns's origin, the low 32 bits;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot/acpi.h"
 #include "boot/boot.h"
 #include "hw/debug_exit.h"
 #include "util/log.h"
@@ -43,12 +44,49 @@ static void port92_reset(void *opaque)
     vm_reset(opaque, "guest requested a reset through port 0x92");
 }
 
+/* ACPI S3's wake event: the RTC alarm (RTC_STS), when RTC_EN allows it
+ * (vm_sleep's ring, on vCPU 0's thread). */
+static void rtc_alarm_due(void *opaque)
+{
+    struct vm *vm = opaque;
+
+    rtc_alarm_ring(&vm->pc->rtc);
+    acpi_pm_wake_event(&vm->pc->acpi_pm, PM1_STS_RTC);
+}
+
+/* What SeaBIOS's S3 resume does without a waking vector: reboot. */
+static void s3_resume(struct vm *vm)
+{
+    struct cpu_state bsp;
+
+    if (acpi_waking_state(&vm->mem, &bsp))
+        vm_reset(vm, "guest woke from S3 without a waking vector in the FACS");
+    else
+        vm_wake(vm, &bsp);
+}
+
 static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
 {
-    if (ev == ACPI_PM_POWEROFF)
-        vm_stop(opaque, VX86_OK, "guest powered off");
-    else
-        vm_reset(opaque, "guest requested a reset through port 0xcf9");
+    struct vm *vm = opaque;
+    struct timespec alarm;
+    bool timed;
+
+    switch (ev) {
+    case ACPI_PM_POWEROFF:
+        vm_stop(vm, VX86_OK, "guest powered off");
+        break;
+    case ACPI_PM_RESET:
+        vm_reset(vm, "guest requested a reset through port 0xcf9");
+        break;
+    case ACPI_PM_SLEEP:
+        timed = acpi_pm_wake_enabled(&vm->pc->acpi_pm, PM1_STS_RTC) &&
+                !rtc_next_alarm(&vm->pc->rtc, &alarm);
+        vm_sleep(vm, timed ? &alarm : NULL, rtc_alarm_due, vm);
+        break;
+    case ACPI_PM_WAKE:
+        s3_resume(vm);
+        break;
+    }
 }
 
 static void testdev_irq(void *opaque, unsigned gsi, int level)

@@ -1,5 +1,6 @@
 #include "hw/rtc.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -15,7 +16,11 @@ enum { SEC = 0, SEC_ALARM, MIN, MIN_ALARM, HOUR, HOUR_ALARM, WDAY, MDAY, MONTH, 
 #define B_24H    0x02
 #define B_BINARY 0x04
 #define B_SET    0x80
+#define B_AIE    0x20
+#define C_IRQF   0x80
+#define C_AF     0x20
 #define D_VRT    0x80 /* valid RAM and time */
+#define DONT_CARE 0xc0 /* an alarm byte with both top bits set matches any value */
 #define HOUR_PM  0x80
 
 static uint8_t to_bcd(unsigned v)
@@ -61,26 +66,33 @@ static uint8_t read_reg_a(const struct rtc *rtc)
     return ts.tv_nsec >= 1000000000L - UIP_NS ? a | A_UIP : a;
 }
 
+/* Register reg (a time register) at guest time tm. */
+static uint8_t time_reg(const struct rtc *rtc, unsigned reg, const struct tm *tm)
+{
+    unsigned hour;
+
+    switch (reg) {
+    case SEC: return encode(rtc, (unsigned)tm->tm_sec);
+    case MIN: return encode(rtc, (unsigned)tm->tm_min);
+    case HOUR:
+        if (rtc->cmos[REG_B] & B_24H)
+            return encode(rtc, (unsigned)tm->tm_hour);
+        hour = (unsigned)tm->tm_hour % 12;
+        return (uint8_t)(encode(rtc, hour ? hour : 12) | (tm->tm_hour >= 12 ? HOUR_PM : 0));
+    case WDAY: return encode(rtc, (unsigned)tm->tm_wday + 1);
+    case MDAY: return encode(rtc, (unsigned)tm->tm_mday);
+    case MONTH: return encode(rtc, (unsigned)tm->tm_mon + 1);
+    case YEAR: return encode(rtc, (unsigned)tm->tm_year % 100);
+    default: return encode(rtc, (unsigned)(tm->tm_year + 1900) / 100); /* CENTURY */
+    }
+}
+
 static uint8_t read_time(const struct rtc *rtc, unsigned reg)
 {
     struct tm tm;
-    unsigned hour;
 
     guest_time(rtc, &tm);
-    switch (reg) {
-    case SEC: return encode(rtc, (unsigned)tm.tm_sec);
-    case MIN: return encode(rtc, (unsigned)tm.tm_min);
-    case HOUR:
-        if (rtc->cmos[REG_B] & B_24H)
-            return encode(rtc, (unsigned)tm.tm_hour);
-        hour = (unsigned)tm.tm_hour % 12;
-        return (uint8_t)(encode(rtc, hour ? hour : 12) | (tm.tm_hour >= 12 ? HOUR_PM : 0));
-    case WDAY: return encode(rtc, (unsigned)tm.tm_wday + 1);
-    case MDAY: return encode(rtc, (unsigned)tm.tm_mday);
-    case MONTH: return encode(rtc, (unsigned)tm.tm_mon + 1);
-    case YEAR: return encode(rtc, (unsigned)tm.tm_year % 100);
-    default: return encode(rtc, (unsigned)(tm.tm_year + 1900) / 100); /* CENTURY */
-    }
+    return time_reg(rtc, reg, &tm);
 }
 
 /* A write to a time register moves the guest's clock by the difference. */
@@ -167,6 +179,48 @@ static void rtc_write(void *opaque, uint64_t offset, unsigned size, uint64_t val
         break;
     }
 out:
+    pthread_mutex_unlock(&rtc->lock);
+}
+
+static bool alarm_matches(const struct rtc *rtc, time_t t)
+{
+    static const unsigned pairs[][2] = {{SEC_ALARM, SEC}, {MIN_ALARM, MIN}, {HOUR_ALARM, HOUR}};
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    for (unsigned i = 0; i < 3; i++) {
+        uint8_t alarm = rtc->cmos[pairs[i][0]];
+
+        if ((alarm & DONT_CARE) != DONT_CARE && alarm != time_reg(rtc, pairs[i][1], &tm))
+            return false;
+    }
+    return true;
+}
+
+/* A second at a time over the next day: the alarm names at most a time of
+ * day, so one that does not match within a day never does. */
+int rtc_next_alarm(struct rtc *rtc, struct timespec *at)
+{
+    struct timespec now;
+    int err = -ENOENT;
+
+    pthread_mutex_lock(&rtc->lock);
+    rtc->now(&now);
+    for (time_t t = now.tv_sec + 1; (rtc->cmos[REG_B] & B_AIE) && t <= now.tv_sec + 86400; t++) {
+        if (alarm_matches(rtc, t + rtc->offset)) {
+            *at = (struct timespec){.tv_sec = t};
+            err = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rtc->lock);
+    return err;
+}
+
+void rtc_alarm_ring(struct rtc *rtc)
+{
+    pthread_mutex_lock(&rtc->lock);
+    rtc->cmos[REG_C] |= C_AF | (rtc->cmos[REG_B] & B_AIE ? C_IRQF : 0);
     pthread_mutex_unlock(&rtc->lock);
 }
 

@@ -10,7 +10,11 @@
  * 010) and register B's SET bit is clear. Guests (kvm-unit-tests, Linux's
  * mach_get_cmos_time) wait for UIP to rise and fall to catch a second's
  * start.
- * Not yet: the periodic, alarm and update interrupts on IRQ 8.
+ * The alarm (registers 1, 3 and 5; a value with bits 7:6 set matches any)
+ * is kept for ACPI S3: rtc_next_alarm says when it next matches, and
+ * rtc_alarm_ring sets its flags in register C when it does while the
+ * machine sleeps (hw/acpi_pm.h). Not yet: the periodic, alarm and update
+ * interrupts on IRQ 8 while the machine runs.
  */
 #ifndef VX86_HW_RTC_H
 #define VX86_HW_RTC_H
@@ -34,5 +38,14 @@ struct rtc {
 /* Registers ports 0x70-0x71; mem_size fills the CMOS memory-size bytes. */
 __attribute__((warn_unused_result)) int rtc_init(struct rtc *rtc, struct bus *pio,
                                                  uint64_t mem_size);
+
+/* The host's CLOCK_REALTIME time of the next update cycle after now at
+ * which the time matches the alarm, within a day: 0 with *at set, or
+ * -ENOENT when register B's AIE is clear or the alarm never matches. */
+int rtc_next_alarm(struct rtc *rtc, struct timespec *at);
+
+/* The alarm matched (at rtc_next_alarm's time): AF, and IRQF as AIE is
+ * set, go up in register C. */
+void rtc_alarm_ring(struct rtc *rtc);
 
 #endif

@@ -304,6 +304,70 @@ void vm_resume(struct vm *vm)
     pthread_mutex_unlock(&vm->pause_lock);
 }
 
+void vm_sleep(struct vm *vm, const struct timespec *alarm, void (*ring)(void *opaque), void *opaque)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    atomic_store(&vm->asleep, true);
+    vm->alarm_set = alarm != NULL;
+    if (alarm)
+        vm->alarm = *alarm;
+    vm->ring = ring;
+    vm->ring_opaque = opaque;
+    pthread_mutex_unlock(&vm->pause_lock);
+    for (int i = 0; i < vm->nr_vcpus; i++)
+        vm->accel->vcpu_kick(vm->vcpus[i].accel);
+}
+
+void vm_wake(struct vm *vm, const struct cpu_state *bsp)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    if (atomic_load(&vm->asleep)) {
+        vm->wake_bsp = *bsp;
+        vm->alarm_set = false;
+        atomic_fetch_add(&vm->wakes, 1);
+        atomic_store(&vm->asleep, false);
+        pthread_cond_broadcast(&vm->pause_cond);
+    }
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
+/*
+ * A vCPU thread while the guest sleeps (vm_sleep), or just after a wake it
+ * has not been reset for: waits for the wake (vCPU 0 ringing the alarm when
+ * it is due: pause_cond has the default clock, CLOCK_REALTIME, the alarm's),
+ * then resets the vCPU as the wake says, on its own thread as vcpu_reset
+ * wants. Returns -errno if the reset failed.
+ */
+static int doze(struct vcpu *vcpu)
+{
+    struct vm *vm = vcpu->vm;
+    struct cpu_state bsp;
+    unsigned wakes;
+
+    pthread_mutex_lock(&vm->pause_lock);
+    vm->parked++;
+    pthread_cond_broadcast(&vm->pause_cond); /* vm_pause counts it */
+    while (atomic_load(&vm->asleep) && !atomic_load(&vm->stopping)) {
+        if (vcpu->index != 0 || !vm->alarm_set) {
+            pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+        } else if (pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &vm->alarm) ==
+                   ETIMEDOUT) {
+            vm->alarm_set = false;
+            pthread_mutex_unlock(&vm->pause_lock);
+            vm->ring(vm->ring_opaque);
+            pthread_mutex_lock(&vm->pause_lock);
+        }
+    }
+    vm->parked--;
+    wakes = atomic_load(&vm->wakes);
+    bsp = vm->wake_bsp;
+    pthread_mutex_unlock(&vm->pause_lock);
+    if (atomic_load(&vm->stopping) || wakes == vcpu->woken)
+        return 0;
+    vcpu->woken = wakes;
+    return vm->accel->vcpu_reset(vcpu->accel, vcpu->index == 0 ? &bsp : NULL);
+}
+
 static void *vcpu_thread(void *arg)
 {
     struct vcpu *vcpu = arg;
@@ -315,6 +379,14 @@ static void *vcpu_thread(void *arg)
 
         if (atomic_load(&vm->pause_req)) {
             park(vm);
+            continue;
+        }
+        if (atomic_load(&vm->asleep) || atomic_load(&vm->wakes) != vcpu->woken) {
+            err = doze(vcpu);
+            if (err) {
+                fatal(vcpu, VX86_EHOST, "cannot reset it on waking", strerror(-err));
+                break;
+            }
             continue;
         }
         err = vm->accel->vcpu_run(vcpu->accel, &e);

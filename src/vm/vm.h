@@ -123,6 +123,7 @@ struct vcpu {
     struct accel_vcpu *accel;
     pthread_t thread;
     bool started;
+    unsigned woken; /* the vm's wakes this vCPU has been reset for */
 };
 
 struct pc;
@@ -154,7 +155,16 @@ struct vm {
     pthread_mutex_t pause_lock;
     pthread_cond_t pause_cond;
     atomic_bool pause_req; /* vCPU threads park at their next exit */
-    int parked;            /* vCPU threads parked */
+    int parked;            /* vCPU threads parked (or dozing, asleep) */
+
+    /* vm_sleep/vm_wake: pause_lock guards these and the waits. */
+    atomic_bool asleep;
+    atomic_uint wakes;         /* how many vm_wake calls ended a sleep */
+    struct cpu_state wake_bsp; /* vCPU 0's registers after the last wake */
+    bool alarm_set;            /* alarm is a CLOCK_REALTIME time to call ring */
+    struct timespec alarm;
+    void (*ring)(void *opaque);
+    void *ring_opaque;
 };
 
 /* Creates RAM, buses, platform devices and the engine's VM. On failure has
@@ -180,6 +190,30 @@ int vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
+
+/*
+ * ACPI S3, suspend to RAM (hw/acpi_pm.h): every vCPU thread stops at its
+ * next exit (the caller's own, if it is one, comes at once: no instruction
+ * runs after the one that asked) and stays stopped, RAM and devices as
+ * they are, until vm_wake. With alarm (CLOCK_REALTIME), vCPU 0's thread
+ * calls ring(opaque) at that time, without locks, unless woken before:
+ * the wake-up alarm, which may call vm_wake. Any thread; a VM asleep
+ * counts as paused for vm_pause, and vm_stop ends it.
+ */
+void vm_sleep(struct vm *vm, const struct timespec *alarm, void (*ring)(void *opaque),
+              void *opaque);
+
+/*
+ * Ends a sleep: each vCPU thread resets its vCPU (accel.h's vcpu_reset)
+ * before it runs again, vCPU 0 to run at *bsp (firmware's jump to the
+ * waking vector), the others waiting for a start-up IPI. Any thread; a VM
+ * that is not asleep is left alone. The IOAPIC, PIC and PIT keep the state
+ * the guest left (QEMU resets every device at the wake and SeaBIOS's resume
+ * then sets the PIC up, masked): the OS sets all three up again on resume
+ * (Linux: ioapic_resume, i8259A_resume, the clockevents), and its waking
+ * code runs with interrupts off until it has.
+ */
+void vm_wake(struct vm *vm, const struct cpu_state *bsp);
 
 /*
  * Ends the VM with the given exit status; the first call wins, later ones

@@ -24,7 +24,7 @@ PASSING = [
     "smap", "memory", "setjmp", "tsc", "xsave", "rmap_chain", "pcid-enabled", "rdpru", "umip",
     "kvmclock_test", "x2apic", "xapic", "vmexit_vmcall", "access", "emulator", "hypercall",
     "idt_test", "msr", "msr64", "tsc_adjust", "pcid-disabled", "pcid-asymmetric", "la57",
-    "debug", "eventinj", "pku", "pks", "syscall", "realmode", "vmexit_ipi", "intel_iommu",
+    "debug", "eventinj", "pku", "pks", "syscall", "realmode", "vmexit_ipi", "intel_iommu", "s3",
 ]
 
 # Smaller parameters than unittests.cfg gives, for time.

@@ -1,9 +1,10 @@
 """What a Linux guest sees of vx86's machine, on the emu engine: every vCPU
 online, the CPU flags that vx86's CPUID gives and none it does not, a clock
 that keeps the host's time, and a busybox workload whose results match the
-host's; the same kernel booted as a vmlinux through its PVH entry; and the
-default guest's shell, where `poweroff` ends vx86. One boot each (about
-15 s here), run once per suite with VX86_LINUX set."""
+host's; the same kernel booted as a vmlinux through its PVH entry; a
+suspend to RAM and its wake-up; and the default guest's shell, where
+`poweroff` ends vx86. One boot each (about 15 s here), run once per suite
+with VX86_LINUX set."""
 import hashlib
 import os
 import shutil
@@ -135,6 +136,27 @@ def test_linux_enables_the_iommu_and_interrupt_remapping():
     assert int(t.get("ir-ioapic", 0)) >= 2, r  # the timer and ttyS0 at least
     assert int(t.get("ir-msi", 0)) >= 2, r  # virtio-pci's MSI-X vectors
     assert int(t.get("groups", 0)) >= 2, r  # the host bridge and the virtio functions
+
+
+def test_linux_suspends_to_ram_and_the_rtc_alarm_wakes_it():
+    """ACPI S3 (hw/acpi_pm.h): `echo mem > /sys/power/state` with a wake
+    alarm two seconds ahead sleeps and comes back, the second vCPU taken
+    offline and started again, with no warning in dmesg, the alarm taken
+    (rtc-cmos reads RTC_STS) and no failure in Linux's suspend statistics."""
+    r = boot(Path(LINUX) / "vmlinuz", 2,
+             "echo +2 > /sys/class/rtc/rtc0/wakealarm; echo mem > /sys/power/state;"
+             " echo back $? cpus $(cat /sys/devices/system/cpu/online);"
+             " echo loud $(dmesg -r | grep -c -E '^<[0-4]>');"
+             " echo s3 $(dmesg | grep -c 'Waking up from system sleep state S[3]');"
+             " echo exit $(dmesg | grep -c 'PM: suspend exi[t]');"
+             " echo alarm x$(cat /sys/class/rtc/rtc0/wakealarm);"
+             " echo fail $(cat /sys/power/suspend_stats/fail)")
+    assert r.status == 0, r
+    t = tagged(r)
+    assert t.get("back") == "0 cpus 0-1", r
+    assert t.get("loud") == "0", r
+    assert (t.get("s3"), t.get("exit"), t.get("fail")) == ("1", "1", "0"), r
+    assert t.get("alarm") == "x", r
 
 
 def test_poweroff_typed_at_the_shell_ends_vx86():

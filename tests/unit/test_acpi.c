@@ -137,8 +137,13 @@ static void test_fadt(void **state)
     dsdt = get(fadt + 40, 4);
     assert_int_equal(get(fadt + 140, 8), dsdt);
     dsdt_len = table(dsdt, "DSDT");
-    /* Scope (\_SB) { Device (PCI0) }, then Name (_S5, Package (4) { 5, 5, 0, 0 }) */
-    assert_int_equal(dsdt_len, 36 + 3 + 5 + PCI0_AML + 14);
+    /* Scope (\_SB) { Device (PCI0) }, then Name (_S3, Package (4) { 1, 1, 0, 0 })
+     * and Name (_S5, Package (4) { 5, 5, 0, 0 }) */
+    assert_int_equal(dsdt_len, 36 + 3 + 5 + PCI0_AML + 28);
+    assert_memory_equal(at(dsdt + dsdt_len - 28, 14),
+                        ((const uint8_t[]){0x08, '_', 'S', '3', '_', 0x12, 0x08, 0x04, 0x0a,
+                                           ACPI_PM_SLP_TYP_S3, 0x0a, ACPI_PM_SLP_TYP_S3, 0, 0}),
+                        14);
     assert_memory_equal(at(dsdt + dsdt_len - 14, 14),
                         ((const uint8_t[]){0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a,
                                            ACPI_PM_SLP_TYP_S5, 0x0a, ACPI_PM_SLP_TYP_S5, 0, 0}),
@@ -223,7 +228,7 @@ static void test_dsdt_pci_host(void **state)
     (void)state;
     assert_int_equal(acpi_build(&mem, 1, NULL, 0), 0);
     dsdt = get(xsdt_find("FACP") + 40, 4);
-    assert_int_equal(table(dsdt, "DSDT"), 36 + 3 + 5 + PCI0_AML + 14);
+    assert_int_equal(table(dsdt, "DSDT"), 36 + 3 + 5 + PCI0_AML + 28);
     /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 1761 = 1768 bytes. */
     assert_memory_equal(at(dsdt + 36, 8),
                         ((const uint8_t[]){0x10, 0x48, 0x6e, '\\', '_', 'S', 'B', '_'}), 8);
@@ -327,7 +332,7 @@ static void test_dsdt_devices(void **state)
     assert_int_equal(acpi_build(&mem, 1, devs, 2), 0);
     dsdt = get(xsdt_find("FACP") + 40, 4);
     len = table(dsdt, "DSDT");
-    assert_int_equal(len, 36 + 3 + 5 + PCI0_AML + 2 * 61 + 14);
+    assert_int_equal(len, 36 + 3 + 5 + PCI0_AML + 2 * 61 + 28);
     /* Scope (\_SB): two-byte PkgLength of 2 + 5 + 1761 + 122 = 1890 bytes. */
     assert_memory_equal(at(dsdt + 36, 8),
                         ((const uint8_t[]){0x10, 0x42, 0x76, '\\', '_', 'S', 'B', '_'}), 8);
@@ -352,6 +357,52 @@ static void test_e820_reserves_the_tables(void **state)
     assert_true(covered);
 }
 
+/* The waking vector the OS left in the FACS (§5.2.10), as firmware enters
+ * it on the resume from S3: real mode at vector >> 4 : vector & 0xF, or the
+ * X_ one in flat 32-bit protected mode. */
+static void test_waking_vector(void **state)
+{
+    uint64_t facs;
+    uint32_t v;
+    uint64_t x;
+    struct cpu_state s;
+
+    (void)state;
+    assert_int_equal(acpi_build(&mem, 1, NULL, 0), 0);
+    facs = get(xsdt_find("FACP") + 36, 4);
+    assert_int_equal(acpi_waking_state(&mem, &s), -ENOENT); /* none set */
+
+    v = 0x9a014;
+    assert_int_equal(mem_write(&mem, facs + 12, &v, 4), 0);
+    assert_int_equal(acpi_waking_state(&mem, &s), 0);
+    assert_int_equal(s.cs.selector, 0x9a01);
+    assert_int_equal(s.cs.base, 0x9a010);
+    assert_int_equal(s.rip, 4);
+    assert_int_equal(s.ds.selector, 0);
+    assert_int_equal(s.ds.base, 0);
+    assert_int_equal(s.ss.base, 0);
+    assert_int_equal(s.cr0 & 1, 0);
+    assert_int_equal(s.rflags, 2);
+
+    x = 0x200000;
+    assert_int_equal(mem_write(&mem, facs + 24, &x, 8), 0);
+    assert_int_equal(acpi_waking_state(&mem, &s), 0);
+    assert_int_equal(s.rip, 0x200000);
+    assert_int_equal(s.cr0 & 1, 1);
+    assert_int_equal(s.cs.base, 0);
+    assert_int_equal(s.cs.db, 1);
+    assert_int_equal(s.cs.limit, 0xffffffff);
+
+    x = 0x100000000ULL; /* past what 32-bit protected mode reaches */
+    assert_int_equal(mem_write(&mem, facs + 24, &x, 8), 0);
+    assert_int_equal(acpi_waking_state(&mem, &s), -EINVAL);
+    x = 0;
+    v = 0x100000; /* past what real mode reaches */
+    assert_int_equal(mem_write(&mem, facs + 24, &x, 8), 0);
+    assert_int_equal(mem_write(&mem, facs + 12, &v, 4), 0);
+    assert_int_equal(acpi_waking_state(&mem, &s), -EINVAL);
+}
+
 static void test_checksum(void **state)
 {
     const uint8_t b[] = {1, 2, 3, 0};
@@ -371,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_dsdt_prt),
         cmocka_unit_test(test_dsdt_devices),
         cmocka_unit_test(test_e820_reserves_the_tables),
+        cmocka_unit_test(test_waking_vector),
         cmocka_unit_test(test_checksum),
     };
 

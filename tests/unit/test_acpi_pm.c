@@ -12,17 +12,27 @@
 struct fixture {
     struct bus pio;
     struct acpi_pm pm;
-    int poweroffs, resets;
+    int poweroffs, resets, sleeps, wakes;
 };
 
 static void event(void *opaque, enum acpi_pm_event ev)
 {
     struct fixture *f = opaque;
 
-    if (ev == ACPI_PM_POWEROFF)
+    switch (ev) {
+    case ACPI_PM_POWEROFF:
         f->poweroffs++;
-    else
+        break;
+    case ACPI_PM_RESET:
         f->resets++;
+        break;
+    case ACPI_PM_SLEEP:
+        f->sleeps++;
+        break;
+    case ACPI_PM_WAKE:
+        f->wakes++;
+        break;
+    }
 }
 
 static int setup(void **state)
@@ -123,11 +133,46 @@ static void test_other_sleep_types_are_ignored(void **state)
     struct fixture *f = *state;
 
     for (unsigned typ = 0; typ < 8; typ++)
-        if (typ != ACPI_PM_SLP_TYP_S5)
+        if (typ != ACPI_PM_SLP_TYP_S5 && typ != ACPI_PM_SLP_TYP_S3)
             bus_write(&f->pio, ACPI_PM1_CNT_PORT, 2, SLP(typ));
     bus_write(&f->pio, ACPI_PM1_CNT_PORT, 1, 0xff); /* low byte: no SLP_EN */
-    assert_int_equal(f->poweroffs, 0);
-    assert_int_equal(f->resets, 0);
+    assert_int_equal(f->poweroffs + f->resets + f->sleeps, 0);
+}
+
+/* S3 as kvm-unit-tests' s3 and ACPICA enter it: RTC_EN, then SLP_TYP with
+ * SLP_EN. Only the RTC alarm with RTC_EN wakes it: WAK_STS and RTC_STS. */
+static void test_s3_sleeps_until_the_rtc_alarm(void **state)
+{
+    struct fixture *f = *state;
+
+    /* An alarm while awake only sets RTC_STS. */
+    assert_false(acpi_pm_wake_event(&f->pm, PM1_STS_RTC));
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_EVT_PORT, 2), PM1_STS_RTC);
+    bus_write(&f->pio, ACPI_PM1_EVT_PORT, 2, 0xffff);
+    bus_write(&f->pio, ACPI_PM1_EVT_PORT + 2, 2, PM1_EN_RTC);
+    assert_true(acpi_pm_wake_enabled(&f->pm, PM1_STS_RTC));
+    bus_write(&f->pio, ACPI_PM1_CNT_PORT, 2, SLP(ACPI_PM_SLP_TYP_S3));
+    assert_int_equal(f->sleeps, 1);
+    /* Once asleep, another SLP_EN does not sleep again. */
+    bus_write(&f->pio, ACPI_PM1_CNT_PORT, 2, SLP(ACPI_PM_SLP_TYP_S3));
+    assert_int_equal(f->sleeps, 1);
+    assert_true(acpi_pm_wake_event(&f->pm, PM1_STS_RTC));
+    assert_int_equal(f->wakes, 1);
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_EVT_PORT, 2), PM1_STS_WAK | PM1_STS_RTC);
+    assert_false(acpi_pm_wake_event(&f->pm, PM1_STS_RTC)); /* awake already */
+    assert_int_equal(f->wakes, 1);
+    bus_write(&f->pio, ACPI_PM1_EVT_PORT, 2, PM1_STS_WAK | PM1_STS_RTC);
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_EVT_PORT, 2), 0);
+
+    /* Without RTC_EN the alarm does not wake it. */
+    bus_write(&f->pio, ACPI_PM1_EVT_PORT + 2, 2, 0);
+    assert_false(acpi_pm_wake_enabled(&f->pm, PM1_STS_RTC));
+    bus_write(&f->pio, ACPI_PM1_CNT_PORT, 2, SLP(ACPI_PM_SLP_TYP_S3));
+    assert_int_equal(f->sleeps, 2);
+    assert_false(acpi_pm_wake_event(&f->pm, PM1_STS_RTC));
+    assert_int_equal(f->wakes, 1);
+    assert_int_equal(bus_read(&f->pio, ACPI_PM1_EVT_PORT, 2), PM1_STS_RTC);
+    assert_int_equal(f->poweroffs + f->resets, 0);
 }
 
 static void test_event_block(void **state)
@@ -172,6 +217,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_s5_powers_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s5_by_byte_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_sleep_types_are_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3_sleeps_until_the_rtc_alarm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_control, setup, teardown),
     };

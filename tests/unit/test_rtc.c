@@ -1,5 +1,6 @@
 /* The CMOS RTC (hw/rtc.h) as a guest reads and sets it through ports
  * 0x70/0x71, against a fixed host clock. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,6 +150,48 @@ static void test_ram_and_memory_size(void **state)
     assert_int_equal(cmos_read(f, 0x0d), 0x80); /* read-only */
 }
 
+/* The alarm bytes against the time registers, in the guest's format, with
+ * bits 7:6 set as "any"; the host time of the next match after now. */
+static void test_alarm(void **state)
+{
+    struct fixture *f = *state;
+    struct timespec at;
+
+    assert_int_equal(rtc_next_alarm(&f->rtc, &at), -ENOENT); /* AIE clear */
+    cmos_write(f, 0x01, 0xff);
+    cmos_write(f, 0x03, 0xc0);
+    cmos_write(f, 0x05, 0xc5);
+    cmos_write(f, 0x0b, 0x22); /* AIE, BCD, 24-hour */
+    assert_int_equal(rtc_next_alarm(&f->rtc, &at), 0);
+    assert_int_equal(at.tv_sec, FIXED_TIME + 1); /* every second */
+    assert_int_equal(at.tv_nsec, 0);
+    cmos_write(f, 0x01, 0x30); /* at :30 of any minute */
+    assert_int_equal(rtc_next_alarm(&f->rtc, &at), 0);
+    assert_int_equal(at.tv_sec, FIXED_TIME + 21);
+    cmos_write(f, 0x03, 0x05); /* 05:30 of any hour: 14:07:09 -> 15:05:30 */
+    assert_int_equal(rtc_next_alarm(&f->rtc, &at), 0);
+    assert_int_equal(at.tv_sec, FIXED_TIME + 3600 - 7 * 60 - 9 + 5 * 60 + 30);
+    cmos_write(f, 0x05, 0x14); /* 14:05:30: tomorrow's */
+    assert_int_equal(rtc_next_alarm(&f->rtc, &at), 0);
+    assert_int_equal(at.tv_sec, FIXED_TIME + 86400 - 2 * 60 + 21);
+    cmos_write(f, 0x05, 0x24); /* no such hour */
+    assert_int_equal(rtc_next_alarm(&f->rtc, &at), -ENOENT);
+    /* The guest's clock an hour ahead: 13:05:30 on the host. */
+    cmos_write(f, 0x05, 0x14);
+    f->rtc.offset = 3600;
+    assert_int_equal(rtc_next_alarm(&f->rtc, &at), 0);
+    assert_int_equal(at.tv_sec, FIXED_TIME + 86400 - 3600 - 2 * 60 + 21);
+    f->rtc.offset = 0;
+
+    assert_int_equal(cmos_read(f, 0x0c), 0);
+    rtc_alarm_ring(&f->rtc);
+    assert_int_equal(cmos_read(f, 0x0c), 0xa0); /* IRQF | AF */
+    assert_int_equal(cmos_read(f, 0x0c), 0);    /* reading C clears it */
+    cmos_write(f, 0x0b, 0x02);
+    rtc_alarm_ring(&f->rtc);
+    assert_int_equal(cmos_read(f, 0x0c), 0x20); /* AF alone without AIE */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_binary_12h),
         cmocka_unit_test(test_setting_the_clock_moves_it),
         cmocka_unit_test(test_ram_and_memory_size),
+        cmocka_unit_test(test_alarm),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -300,6 +300,23 @@ static int emu_set_state(struct accel_vcpu *v, const struct cpu_state *s)
     return 0;
 }
 
+/* INIT, with IA32_APIC_BASE's power-on value (emu_reset's) given to the
+ * LAPIC before its INIT reset. */
+static int emu_vcpu_reset(struct accel_vcpu *v, const struct cpu_state *s)
+{
+    struct emu_cpu *cpu = (struct emu_cpu *)v;
+    struct irqchip *chip = cpu->evm->chip;
+
+    emu_reset(cpu);
+    lapic_set_base(chip, cpu->index, cpu->msr.apic_base);
+    irqchip_init_cpu(chip, cpu->index, !s);
+    cpu->wait_sipi = !s;
+    if (s)
+        return emu_set_state(v, s);
+    emu_update_mode(cpu);
+    return 0;
+}
+
 static int emu_irq_set(struct vm *vm, uint32_t gsi, int level)
 {
     struct emu_vm *e = vm->accel_vm;
@@ -344,6 +361,7 @@ const struct accel_ops accel_emu_ops = {
     .vcpu_kick = emu_vcpu_kick,
     .get_state = emu_get_state,
     .set_state = emu_set_state,
+    .vcpu_reset = emu_vcpu_reset,
     .irq_set = emu_irq_set,
     .msi_send = emu_msi_send,
     .mem_written = emu_mem_written,

@@ -391,6 +391,7 @@ const struct accel_ops accel_kvm_ops = {
     .vcpu_kick = kvm_vcpu_kick,
     .get_state = kvm_get_state,
     .set_state = kvm_set_state,
+    .vcpu_reset = kvm_vcpu_reset,
     .irq_set = kvm_irq_set,
     .msi_send = kvm_msi_send,
     .msi_irqfd = kvm_msi_irqfd,

@@ -51,5 +51,7 @@ int kvm_msi_irqfd(struct vm *vm, int fd, uint64_t addr, uint32_t data);
 /* KVM_GET/SET_REGS and _SREGS translated from and to struct cpu_state. */
 int kvm_get_state(struct accel_vcpu *v, struct cpu_state *s);
 int kvm_set_state(struct accel_vcpu *v, const struct cpu_state *s);
+/* accel.h's vcpu_reset. */
+int kvm_vcpu_reset(struct accel_vcpu *v, const struct cpu_state *s);
 
 #endif

@@ -112,3 +112,42 @@ int kvm_set_state(struct accel_vcpu *v, const struct cpu_state *s)
         return -errno;
     return 0;
 }
+
+/*
+ * KVM's own INIT (kvm_vcpu_reset with init_event: registers, LAPIC, events):
+ * an INIT latched as in SMM (KVM_SET_VCPU_EVENTS' smi.latched_init, which
+ * sets KVM_APIC_INIT) is taken at once by KVM_GET_MP_STATE
+ * (kvm_apic_accept_events). First a KVM_RUN with immediate_exit completes
+ * the I/O exit the vCPU last left by, against the old registers, as KVM's
+ * API document asks before state is changed.
+ */
+int kvm_vcpu_reset(struct accel_vcpu *v, const struct cpu_state *s)
+{
+    struct kvm_vcpu_events ev;
+    struct kvm_mp_state mp;
+    struct kvm_sregs sr;
+
+    __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    if (ioctl(v->fd, KVM_RUN, 0) == 0)
+        return -EIO; /* it ran the guest: immediate_exit not honoured */
+    if (errno != EINTR && errno != EAGAIN)
+        return -errno;
+    __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+        return -errno;
+    ev.flags |= KVM_VCPUEVENT_VALID_SMM;
+    ev.smi.latched_init = 1;
+    if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0 || ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0)
+        return -errno;
+    /* INIT keeps IA32_APIC_BASE; power-on gives xAPIC, enabled, BSP for
+     * vCPU 0 (SDM Vol. 3A §11.4.4). */
+    if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+        return -errno;
+    sr.apic_base = 0xfee00000ULL | (1ULL << 11) | (v->index == 0 ? 1ULL << 8 : 0);
+    if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
+        return -errno;
+    mp.mp_state = s ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
+    if (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0)
+        return -errno;
+    return s ? kvm_set_state(v, s) : 0;
+}

@@ -365,6 +365,11 @@ int irqchip_take_startup(struct irqchip *c, int cpu, uint8_t *sipi_vector)
     return lapic_take_startup(&c->lapic[cpu], sipi_vector);
 }
 
+void irqchip_init_cpu(struct irqchip *c, int cpu, bool wait_sipi)
+{
+    lapic_init_reset(&c->lapic[cpu], wait_sipi);
+}
+
 uint64_t irqchip_next_deadline(struct irqchip *c, int cpu)
 {
     struct lapic_now now = lapic_now(c, cpu);

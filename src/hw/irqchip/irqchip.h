@@ -109,6 +109,11 @@ int irqchip_take_nmi(struct irqchip *c, int cpu);
  */
 int irqchip_take_startup(struct irqchip *c, int cpu, uint8_t *sipi_vector);
 
+/* For an engine that INITs cpu itself (accel.h's vcpu_reset): its LAPIC as
+ * INIT leaves it, with no INIT, SIPI or NMI pending, and waiting for SIPI
+ * (only a SIPI starts it) or not. From cpu's own thread. */
+void irqchip_init_cpu(struct irqchip *c, int cpu, bool wait_sipi);
+
 /* clock_ns time of the next timer event that could give cpu an interrupt
  * (its LAPIC timer; for cpu 0, which services it, the PIT too), in the
  * past if one is due, or UINT64_MAX. */

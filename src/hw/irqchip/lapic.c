@@ -649,6 +649,14 @@ int lapic_take_nmi(struct lapic *l)
     return nmi;
 }
 
+void lapic_init_reset(struct lapic *l, bool wait_sipi)
+{
+    pthread_mutex_lock(&l->lock);
+    reset(l);
+    l->wait_sipi = wait_sipi;
+    pthread_mutex_unlock(&l->lock);
+}
+
 int lapic_take_startup(struct lapic *l, uint8_t *vector)
 {
     int r = 0;

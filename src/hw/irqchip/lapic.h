@@ -134,5 +134,7 @@ int lapic_take_nmi(struct lapic *l);
 /* IRQCHIP_INIT (after resetting the APIC as INIT does), IRQCHIP_SIPI with
  * *vector, or 0. */
 int lapic_take_startup(struct lapic *l, uint8_t *vector);
+/* The APIC as INIT leaves it, nothing pending, waiting for SIPI or not. */
+void lapic_init_reset(struct lapic *l, bool wait_sipi);
 
 #endif
