@@ -16,8 +16,8 @@
  * calls undefined; the templates do the same where an instruction has
  * some): the list in native_ok. BT, BTS, BTR, BTC change only CF, as their
  * handler does. DIV has a template of its own: its #DE is checked first,
- * as the host instruction would kill vx86; PUSHFQ, CLI, and the hints and
- * fences have their own too.
+ * as the host instruction would kill vx86; PUSHFQ, PUSH m64, LEAVE, CLI,
+ * SWAPGS, and the hints and fences have their own too.
  */
 #include "accel/emu/jit/tr.h"
 
@@ -197,7 +197,8 @@ static bool tr_pushf(struct tr *t, const struct emu_uop *u, const ZydisDecodedIn
  * whose handler may yield the host CPU); MFENCE, which
  * orders a store before a later load, as the host's. CLI, CLAC and STAC at
  * CPL 0 (where they never fault; the TLB keeps no entry that SMAP checks,
- * so AC needs nothing more). True if in is one of them, emitted. */
+ * so AC needs nothing more), and SWAPGS there (translated code reads GS's
+ * base at each access). True if in is one of them, emitted. */
 static bool tr_misc(struct tr *t, const ZydisDecodedInstruction *in)
 {
     switch (in->mnemonic) {
@@ -220,6 +221,14 @@ static bool tr_misc(struct tr *t, const ZydisDecodedInstruction *in)
             return false;
         tr_materialize(t);
         alu_mi(&t->b, JA_AND, 8, CPU(rflags), (uint32_t)~RFLAGS_IF);
+        return true;
+    case ZYDIS_MNEMONIC_SWAPGS: /* 64-bit code at CPL 0: no #UD or #GP */
+        if (t->cpu->cpl != 0)
+            return false;
+        mov_load(&t->b, 8, HR_RAX, CPU(seg[SEG_GS].base));
+        mov_load(&t->b, 8, HR_RCX, CPU(msr.kernel_gs_base));
+        mov_store(&t->b, 8, CPU(seg[SEG_GS].base), HR_RCX);
+        mov_store(&t->b, 8, CPU(msr.kernel_gs_base), HR_RAX);
         return true;
     case ZYDIS_MNEMONIC_CLAC:
     case ZYDIS_MNEMONIC_STAC:
@@ -311,6 +320,52 @@ static bool tr_rep_string(struct tr *t, const struct emu_uop *u, const ZydisDeco
     return true;
 }
 
+/* LEAVE with a 64-bit operand: RSP from RBP, then RBP popped. */
+static bool tr_leave(struct tr *t, const struct emu_uop *u, const ZydisDecodedInstruction *in)
+{
+    struct stub *s;
+
+    if (in->operand_width != 64)
+        return false;
+    s = tr_stub(t, u);
+    tr_get(t, 8, HR_RSI, GPR_RBP);
+    tr_probe(t, s, ACC_READ, 8);
+    mov_load(&t->b, 8, HR_RAX, jm(HR_RDI, 0));
+    lea(&t->b, 8, HR_RSI, jm(HR_RSI, 8));
+    tr_put(t, 8, GPR_RSP, HR_RSI);
+    tr_put(t, 8, GPR_RBP, HR_RAX);
+    s->resume = t->b.p;
+    return true;
+}
+
+/* PUSH m64: the operand read (its address from RSP before the push, as
+ * the SDM says), then pushed. Both probes branch to one stub, which runs
+ * the whole instruction again: nothing is stored before the second. */
+static bool tr_push_mem(struct tr *t, const struct emu_uop *u, const ZydisDecodedInstruction *in,
+                        const ZydisDecodedOperand *ops)
+{
+    struct emu_uop mu;
+    struct stub *s;
+
+    if (in->operand_width != 64 || ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY ||
+        !tr_mem_fields(in, &ops[0], &mu))
+        return false;
+    s = tr_stub(t, u);
+    /* No flags pending: a probe that stacked them would leave the stub's
+     * count of them wrong for the other. */
+    tr_materialize(t);
+    mu.len = u->len;
+    tr_ea(t, &mu);
+    tr_probe(t, s, ACC_READ, 8);
+    mov_load(&t->b, 8, HR_RDX, jm(HR_RDI, 0));
+    tr_push_probe(t, s, 8);
+    mov_store(&t->b, 8, jm(HR_RDI, 0), HR_RDX);
+    tr_put(t, 8, GPR_RSP, HR_RSI);
+    tr_smc_check(t, u, 8, t->next);
+    s->resume = t->b.p;
+    return true;
+}
+
 bool tr_native(struct tr *t, const struct emu_uop *u)
 {
     const struct emu_decoded *d = (const struct emu_decoded *)(uintptr_t)u->imm;
@@ -332,6 +387,10 @@ bool tr_native(struct tr *t, const struct emu_uop *u)
         return tr_div(t, u, in, ops);
     if (in->mnemonic == ZYDIS_MNEMONIC_PUSHFQ)
         return tr_pushf(t, u, in);
+    if (in->mnemonic == ZYDIS_MNEMONIC_LEAVE)
+        return tr_leave(t, u, in);
+    if (in->mnemonic == ZYDIS_MNEMONIC_PUSH)
+        return tr_push_mem(t, u, in, ops);
     if (in->mnemonic == ZYDIS_MNEMONIC_MOVSB || in->mnemonic == ZYDIS_MNEMONIC_STOSB ||
         in->mnemonic == ZYDIS_MNEMONIC_MOVSQ || in->mnemonic == ZYDIS_MNEMONIC_STOSQ)
         return tr_rep_string(t, u, in);
