@@ -131,3 +131,74 @@ def test_firmware_with_kernel_options(tmp_path):
     r = run_vx86("run", "--engine", "emu", "--disk", SEABIOS, "--cmdline", "quiet")
     assert one_error_line(r) == (f"vx86: --cmdline goes with --kernel; the firmware boot "
                                  f"(--firmware {SEABIOS}) takes none")
+
+
+LINUX = os.environ.get("VX86_LINUX")
+GRUB_DIR = Path("/usr/lib/grub/i386-pc")
+GRUB_CFG = """serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+set timeout=0
+set default=0
+menuentry "vx86" {
+    echo "grub: loading linux"
+    linux /boot/vmlinuz console=ttyS0 quiet vx86.run=uname vx86.end=poweroff
+    initrd /boot/initramfs.cpio.gz
+}
+"""
+GRUB_MODULES = ("biosdisk", "part_msdos", "ext2", "normal", "linux", "serial", "terminal",
+                "echo")
+PART_START = 2048  # sectors: GRUB's core.img goes in the gap before the partition
+
+
+def tool(name):
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not path:
+        pytest.skip(f"{name} missing: scripts/setup-deps installs it")
+    return path
+
+
+def grub_disk(tmp_path):
+    """A disk as a Debian installer leaves it, built without loop devices:
+    an MBR partition table with one bootable ext2 partition holding
+    /boot/grub/grub.cfg, the kernel and the initramfs; GRUB's boot.img in
+    the MBR's code area and its core.img in the sectors after it."""
+    if not (GRUB_DIR / "boot.img").exists():
+        pytest.skip(f"{GRUB_DIR}/boot.img missing: apt-get install grub-pc-bin")
+    root = tmp_path / "root"
+    (root / "boot" / "grub").mkdir(parents=True)
+    shutil.copy(Path(LINUX) / "vmlinuz", root / "boot" / "vmlinuz")
+    shutil.copy(ROOT / ".cache" / "initramfs.cpio.gz", root / "boot" / "initramfs.cpio.gz")
+    (root / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG)
+    part, core, img = tmp_path / "part.img", tmp_path / "core.img", tmp_path / "grub.img"
+    with open(part, "wb") as f:
+        f.truncate(32 << 20)
+    subprocess.run([tool("mke2fs"), "-q", "-F", "-t", "ext2", "-d", root, part], check=True)
+    subprocess.run([tool("grub-mkimage"), "-O", "i386-pc", "-d", GRUB_DIR, "-o", core, "-p",
+                    "(hd0,msdos1)/boot/grub", *GRUB_MODULES], check=True)
+    assert core.stat().st_size <= (PART_START - 1) * 512
+    with open(img, "wb") as f:
+        f.truncate(PART_START * 512 + part.stat().st_size)
+    subprocess.run([tool("sfdisk"), "-q", img], input=f"start={PART_START}, type=83, bootable\n",
+                   text=True, check=True)
+    with open(img, "r+b") as f:
+        f.write((GRUB_DIR / "boot.img").read_bytes()[:440])  # up to the disk signature
+        f.seek(512)
+        f.write(core.read_bytes())  # diskboot.img's block list points at sector 2 on
+        f.seek(PART_START * 512)
+        f.write(part.read_bytes())
+    return img
+
+
+@pytest.mark.skipif(not LINUX, reason="VX86_LINUX not set: the Linux boots run once per "
+                    "suite, against the optimised build")
+def test_grub_boots_linux_from_the_disk(tmp_path):
+    r = run_vx86("run", "--engine", "emu", "--mem", "512M", "--disk", grub_disk(tmp_path),
+                 timeout=900)
+    assert r.status == 0, r
+    lines = r.out.replace("\r", "").split("\n")
+    assert "GRUB loading..." in lines, r
+    assert "grub: loading linux" in lines, r
+    assert "Linux" in lines, r  # uname
+    assert "vx86-initramfs: exit 0" in lines, r
+    assert r.err.strip().splitlines()[-1] == "vx86: guest powered off", r
