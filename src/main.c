@@ -24,12 +24,17 @@
 
 static const char usage[] =
     "usage: vx86 run --kernel FILE [options]    boot a guest kernel\n"
+    "       vx86 run --disk FILE [options]      boot the disk through a PC BIOS\n"
     "       vx86 host [--json]                  what this host offers for virtualization\n"
     "\n"
     "run options:\n"
     "  --kernel FILE        Linux (bzImage, or vmlinux with a PVH note), multiboot\n"
     "                       kernel, ELF64 kernel or flat binary (real mode)\n"
     "  --initrd FILE        initial RAM disk for a Linux kernel\n"
+    "  --firmware FILE      without --kernel: the BIOS image that boots the first\n"
+    "                       --disk's MBR (default: " FIRMWARE_DEFAULT ",\n"
+    "                       Debian's SeaBIOS; its console is COM1); a multiple of\n"
+    "                       64 KiB, at most 16 MiB\n"
     "  --engine ENGINE      auto (default), kvm or emu\n"
     "  --mem SIZE           guest RAM, e.g. 256M or 1G (default 256M)\n"
     "  --cpus N             virtual CPUs (default 1)\n"

@@ -142,7 +142,7 @@ set timeout=0
 set default=0
 menuentry "vx86" {
     echo "grub: loading linux"
-    linux /boot/vmlinuz console=ttyS0 quiet vx86.run=uname vx86.end=poweroff
+    linux /boot/vmlinuz console=ttyS0 quiet vx86.run=dmesg vx86.end=poweroff
     initrd /boot/initramfs.cpio.gz
 }
 """
@@ -199,6 +199,8 @@ def test_grub_boots_linux_from_the_disk(tmp_path):
     lines = r.out.replace("\r", "").split("\n")
     assert "GRUB loading..." in lines, r
     assert "grub: loading linux" in lines, r
-    assert "Linux" in lines, r  # uname
+    # The kernel found the disk on virtio-pci, after moving the BARs the
+    # BIOS had placed out of the DSDT's window, and read its partition table.
+    assert any(line.endswith(" vda: vda1") for line in lines), r
     assert "vx86-initramfs: exit 0" in lines, r
     assert r.err.strip().splitlines()[-1] == "vx86: guest powered off", r
