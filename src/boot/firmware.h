@@ -28,8 +28,4 @@ int firmware_read(const char *path, uint8_t **out, size_t *size);
 int firmware_load(const struct guest_mem *mem, const uint8_t *rom, size_t size,
                   struct cpu_state *cpu);
 
-/* The register state of an x86 processor after RESET (SDM Vol. 3A, Table
- * 9-1). */
-void firmware_reset_state(struct cpu_state *s);
-
 #endif
