@@ -11,6 +11,7 @@
 #include "block/nocloud.h"
 #include "boot/acpi.h"
 #include "boot/boot.h"
+#include "boot/firmware.h"
 #include "host/host.h"
 #include "machine/api/api.h"
 #include "util/log.h"
@@ -23,12 +24,17 @@
 
 static const char usage[] =
     "usage: vx86 run --kernel FILE [options]    boot a guest kernel\n"
+    "       vx86 run --disk FILE [options]      boot the disk through a PC BIOS\n"
     "       vx86 host [--json]                  what this host offers for virtualization\n"
     "\n"
     "run options:\n"
     "  --kernel FILE        Linux (bzImage, or vmlinux with a PVH note), multiboot\n"
     "                       kernel, ELF64 kernel or flat binary (real mode)\n"
     "  --initrd FILE        initial RAM disk for a Linux kernel\n"
+    "  --firmware FILE      without --kernel: the BIOS image that boots the first\n"
+    "                       --disk's MBR (default: " FIRMWARE_DEFAULT ",\n"
+    "                       Debian's SeaBIOS; its console is COM1); a multiple of\n"
+    "                       64 KiB, at most 16 MiB\n"
     "  --engine ENGINE      auto (default), kvm or emu\n"
     "  --mem SIZE           guest RAM, e.g. 256M or 1G (default 256M)\n"
     "  --cpus N             virtual CPUs (default 1)\n"
@@ -127,10 +133,37 @@ static const struct accel_ops *pick_engine(enum engine_choice choice)
     return &accel_emu_ops;
 }
 
+/* A boot through firmware (no --kernel): the default BIOS unless
+ * --firmware names one, and no option that only a kernel boot uses. */
+static int check_firmware(struct vm_config *cfg)
+{
+    const char *what = NULL;
+
+    if (!cfg->firmware)
+        cfg->firmware = FIRMWARE_DEFAULT;
+    if (cfg->initrd)
+        what = "--initrd";
+    else if (*cfg->cmdline)
+        what = "--cmdline";
+    else if (cfg->iommu)
+        what = "--iommu";
+    if (what) {
+        log_err("%s goes with --kernel; the firmware boot (--firmware %s) takes none", what,
+                cfg->firmware);
+        return -EINVAL;
+    }
+    if (cfg->transport != TRANSPORT_PCI) {
+        log_err("--transport mmio: the firmware boot finds its disks on PCI only");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opts *fc)
 {
     enum {
         OPT_KERNEL = 256,
+        OPT_FIRMWARE,
         OPT_API_SOCK, /* Firecracker's options */
         OPT_LOG_PATH,
         OPT_LEVEL,
@@ -164,6 +197,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
     };
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"firmware", required_argument, NULL, OPT_FIRMWARE},
         {"api-sock", required_argument, NULL, OPT_API_SOCK},
         {"log-path", required_argument, NULL, OPT_LOG_PATH},
         {"level", required_argument, NULL, OPT_LEVEL},
@@ -210,6 +244,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         switch (c) {
         case OPT_KERNEL:
             cfg->kernel = optarg;
+            break;
+        case OPT_FIRMWARE:
+            cfg->firmware = optarg;
             break;
         case OPT_API_SOCK:
             fc->api_sock = optarg;
@@ -329,17 +366,26 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         log_err("%s: unexpected argument (vx86 run --help lists the options)", argv[optind]);
         return -EINVAL;
     }
-    if (fc->api_sock || fc->config_file || fc->no_api)
+    if (cfg->firmware && cfg->kernel) {
+        log_err("--firmware and --kernel: give one; --firmware boots the --disk through a BIOS");
+        return -EINVAL;
+    }
+    if (fc->api_sock || fc->config_file || fc->no_api) {
+        if (cfg->firmware) {
+            log_err("--firmware: not with Firecracker's API or config file, which boot kernels");
+            return -EINVAL;
+        }
         return 0;
+    }
     if (fc->log_path || fc->metrics_path || fc->level) {
         log_err("--log-path, --level and --metrics-path go with --api-sock or --config-file");
         return -EINVAL;
     }
-    if (!cfg->kernel) {
-        log_err("run: --kernel FILE is required");
+    if (!cfg->kernel && !cfg->firmware && !cfg->nr_disks) {
+        log_err("run: --kernel FILE is required (or --disk FILE, to boot it through firmware)");
         return -EINVAL;
     }
-    return 0;
+    return cfg->kernel ? 0 : check_firmware(cfg);
 }
 
 /* --profile: where the report goes and the symbols it names code with. */
@@ -371,8 +417,13 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
     for (int i = 0; i < vm.nr_virtio && cfg->transport == TRANSPORT_MMIO; i++)
         devs[ndevs++] =
             (struct acpi_mmio_dev){vm.virtio[i]->base, VIRTIO_MMIO_SIZE, vm.virtio[i]->irq};
-    if (boot_load_image(&vm.mem, img, &boot) || boot_write_tables(&vm.mem, cfg->cpus, devs, ndevs))
+    if (cfg->rom) {
+        if (firmware_load(&vm.mem, cfg->rom, cfg->rom_size, &boot))
+            goto out;
+    } else if (boot_load_image(&vm.mem, img, &boot) ||
+               boot_write_tables(&vm.mem, cfg->cpus, devs, ndevs)) {
         goto out;
+    }
     if (cfg->iommu && acpi_add_dmar(&vm.mem)) {
         log_err("--iommu: cannot write the ACPI DMAR table");
         goto out;
@@ -407,7 +458,7 @@ out:
  */
 static int run_guest(const struct vm_config *cfgp, struct api_server *api, bool *ran)
 {
-    const struct vm_config cfg = *cfgp;
+    struct vm_config cfg = *cfgp;
     struct boot_image img = {0};
     const struct accel_ops *accel;
     uint8_t *data = NULL, *initrd = NULL;
@@ -416,9 +467,14 @@ static int run_guest(const struct vm_config *cfgp, struct api_server *api, bool 
     bool reset, first = true;
 
     *ran = false;
-    if (boot_check_not_disk(cfg.kernel) ||
-        boot_read_file(cfg.kernel, cfg.mem_size, &data, &img.size))
+    if (cfg.firmware) {
+        if (firmware_read(cfg.firmware, &data, &cfg.rom_size))
+            return VX86_EBADINPUT;
+        cfg.rom = data;
+    } else if (boot_check_not_disk(cfg.kernel) ||
+               boot_read_file(cfg.kernel, cfg.mem_size, &data, &img.size)) {
         return VX86_EBADINPUT;
+    }
     if (cfg.initrd && boot_read_file(cfg.initrd, cfg.mem_size, &initrd, &img.initrd_size))
         goto out;
     img.name = cfg.kernel;

@@ -489,20 +489,27 @@ _Static_assert(OFF_FADT + sizeof(struct fadt) <= OFF_MCFG, "FADT");
 _Static_assert(OFF_MCFG + sizeof(struct mcfg) <= OFF_MADT, "MCFG");
 _Static_assert(AREA_MAX <= BOOT_ACPI_SIZE, "the tables fit in the ACPI area");
 
-static uint32_t gpa_of(unsigned off)
+/* Where a table at off in the area lies for a reader: BOOT_ACPI + off in
+ * guest RAM, or off itself in the blob acpi_export() hands to firmware. */
+static uint32_t gpa_at(uint32_t base, unsigned off)
 {
-    return (uint32_t)(BOOT_ACPI + off);
+    return base + off;
 }
 
-static void build_fadt(uint8_t *area)
+static uint32_t gpa_of(unsigned off)
+{
+    return gpa_at((uint32_t)BOOT_ACPI, off);
+}
+
+static void build_fadt(uint8_t *area, uint32_t base)
 {
     struct fadt f = {0};
 
     header(&f.h, "FACP", sizeof(f), 6);
     /* X_FIRMWARE_CTRL stays 0: with both set, ACPICA installs the FACS
      * twice. The DSDT goes in both, as QEMU's. */
-    f.firmware_ctrl = gpa_of(OFF_FACS);
-    f.dsdt = gpa_of(OFF_DSDT);
+    f.firmware_ctrl = gpa_at(base, OFF_FACS);
+    f.dsdt = gpa_at(base, OFF_DSDT);
     f.x_dsdt = f.dsdt;
     f.sci_int = ACPI_PM_SCI_IRQ;
     /* smi_cmd 0: always in ACPI mode, no SMM hand-over (§5.2.9). */
@@ -580,21 +587,22 @@ static uint32_t build_madt(uint8_t *area, int cpus)
     return len;
 }
 
-int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev *devs, int ndevs)
+/* Builds the tables into area (AREA_MAX bytes), pointers made for the area
+ * at base; returns the bytes used. */
+static uint32_t build(uint8_t *area, uint32_t base, int cpus, const struct acpi_mmio_dev *devs,
+                      int ndevs)
 {
-    uint8_t area[AREA_MAX];
-    struct rsdp rsdp = {.revision = 2, .length = sizeof(rsdp), .xsdt = gpa_of(OFF_XSDT)};
+    struct rsdp rsdp = {.revision = 2, .length = sizeof(rsdp), .xsdt = gpa_at(base, OFF_XSDT)};
     /* Flags 0: no S4BIOS_REQ, no 64-bit waking environment; version 2 has
      * X_Firmware_Waking_Vector (§5.2.10), which the OS leaves 0 to be woken
      * in real mode (acpi_waking_state). */
     struct facs facs = {.length = sizeof(facs), .version = 2};
     struct sdt_header xsdt = {0}, dsdt = {0};
-    uint64_t entries[XSDT_ENTRIES] = {gpa_of(OFF_FADT), gpa_of(OFF_MADT), gpa_of(OFF_MCFG)};
+    uint64_t entries[XSDT_ENTRIES] = {gpa_at(base, OFF_FADT), gpa_at(base, OFF_MADT),
+                                      gpa_at(base, OFF_MCFG)};
     uint32_t dsdt_len;
 
-    if (cpus < 1 || cpus > VM_MAX_CPUS || ndevs < 0 || ndevs > ACPI_MMIO_MAX)
-        return -EINVAL;
-    memset(area, 0, sizeof(area));
+    memset(area, 0, AREA_MAX);
     memcpy(rsdp.signature, "RSD PTR ", 8);
     memcpy(rsdp.oem_id, OEM_ID, 6);
     rsdp.checksum = acpi_checksum(&rsdp, offsetof(struct rsdp, length));
@@ -615,10 +623,119 @@ int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev
     memcpy(area + OFF_DSDT, &dsdt, sizeof(dsdt));
     finish(area + OFF_DSDT);
 
-    build_fadt(area);
+    build_fadt(area, base);
     build_mcfg(area);
     build_madt(area, cpus); /* it ends before OFF_DSDT whatever its length */
-    return mem_write(mem, BOOT_ACPI, area, OFF_DSDT + dsdt_len);
+    return OFF_DSDT + dsdt_len;
+}
+
+int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev *devs, int ndevs)
+{
+    uint8_t area[AREA_MAX];
+    uint32_t len;
+
+    if (cpus < 1 || cpus > VM_MAX_CPUS || ndevs < 0 || ndevs > ACPI_MMIO_MAX)
+        return -EINVAL;
+    len = build(area, (uint32_t)BOOT_ACPI, cpus, devs, ndevs);
+    return mem_write(mem, BOOT_ACPI, area, len);
+}
+
+/* QEMU's table loader (its hw/acpi/bios-linker-loader.c describes the
+ * format; SeaBIOS's romfile_loader.c runs it): 128-byte commands. */
+#define LOADER_ENTRY       128
+#define LOADER_FILESZ      56
+#define LOADER_ALLOCATE    1
+#define LOADER_ADD_POINTER 2
+#define LOADER_ADD_CKSUM   3
+#define LOADER_ZONE_HIGH   1
+#define LOADER_ZONE_FSEG   2
+#define LOADER_MAX         16
+
+static uint8_t *loader_cmd(struct acpi_export *x, uint32_t command)
+{
+    uint8_t *e = x->loader + x->loader_len;
+
+    assert(x->loader_len + LOADER_ENTRY <= sizeof(x->loader));
+    memset(e, 0, LOADER_ENTRY);
+    memcpy(e, &command, 4);
+    x->loader_len += LOADER_ENTRY;
+    return e + 4;
+}
+
+static void loader_alloc(struct acpi_export *x, const char *file, uint32_t align, uint8_t zone)
+{
+    uint8_t *p = loader_cmd(x, LOADER_ALLOCATE);
+
+    strcpy((char *)p, file);
+    memcpy(p + LOADER_FILESZ, &align, 4);
+    p[LOADER_FILESZ + 4] = zone;
+}
+
+/* The size-byte field at offset of dest gets src's address added. */
+static void loader_pointer(struct acpi_export *x, const char *dest, const char *src,
+                           uint32_t offset, uint8_t size)
+{
+    uint8_t *p = loader_cmd(x, LOADER_ADD_POINTER);
+
+    strcpy((char *)p, dest);
+    strcpy((char *)p + LOADER_FILESZ, src);
+    memcpy(p + 2 * LOADER_FILESZ, &offset, 4);
+    p[2 * LOADER_FILESZ + 4] = size;
+}
+
+/* The byte at offset of file gets the checksum of [start, start + len)
+ * added: run after the pointers, it makes the sum zero again. */
+static void loader_cksum(struct acpi_export *x, const char *file, uint32_t offset, uint32_t start,
+                         uint32_t len)
+{
+    uint8_t *p = loader_cmd(x, LOADER_ADD_CKSUM);
+
+    strcpy((char *)p, file);
+    memcpy(p + LOADER_FILESZ, &offset, 4);
+    memcpy(p + LOADER_FILESZ + 4, &start, 4);
+    memcpy(p + LOADER_FILESZ + 8, &len, 4);
+}
+
+static uint32_t table_len(const uint8_t *area, unsigned off)
+{
+    uint32_t len;
+
+    memcpy(&len, area + off + offsetof(struct sdt_header, length), 4);
+    return len;
+}
+
+int acpi_export(int cpus, struct acpi_export *x)
+{
+    static const char tables[] = ACPI_EXPORT_TABLES, rsdp[] = ACPI_EXPORT_RSDP;
+    static const unsigned sums[] = {OFF_XSDT, OFF_FADT, OFF_MCFG, OFF_MADT, OFF_DSDT};
+    const unsigned cksum = offsetof(struct sdt_header, checksum);
+
+    if (cpus < 1 || cpus > VM_MAX_CPUS)
+        return -EINVAL;
+    _Static_assert(AREA_MAX <= sizeof(x->tables), "acpi_export's buffer");
+    _Static_assert(LOADER_MAX * LOADER_ENTRY <= sizeof(x->loader), "acpi_export's loader");
+    _Static_assert(sizeof(struct rsdp) == sizeof(x->rsdp), "acpi_export's RSDP");
+    memset(x, 0, sizeof(*x));
+    /* Built at base 0, every pointer holds its target's offset in the
+     * blob; the loader adds the blob's address. The RSDP goes apart, to
+     * the F segment, where an OS looks for it (§5.2.5.1). */
+    x->tables_len = build(x->tables, 0, cpus, NULL, 0);
+    memcpy(x->rsdp, x->tables + OFF_RSDP, sizeof(x->rsdp));
+    memset(x->tables + OFF_RSDP, 0, sizeof(struct rsdp));
+
+    loader_alloc(x, rsdp, 16, LOADER_ZONE_FSEG);
+    loader_alloc(x, tables, 64, LOADER_ZONE_HIGH); /* the FACS wants 64 */
+    loader_pointer(x, rsdp, tables, offsetof(struct rsdp, xsdt), 8);
+    for (unsigned i = 0; i < XSDT_ENTRIES; i++)
+        loader_pointer(x, tables, tables, OFF_XSDT + sizeof(struct sdt_header) + 8 * i, 8);
+    loader_pointer(x, tables, tables, OFF_FADT + offsetof(struct fadt, firmware_ctrl), 4);
+    loader_pointer(x, tables, tables, OFF_FADT + offsetof(struct fadt, dsdt), 4);
+    loader_pointer(x, tables, tables, OFF_FADT + offsetof(struct fadt, x_dsdt), 8);
+    for (unsigned i = 0; i < sizeof(sums) / sizeof(sums[0]); i++)
+        loader_cksum(x, tables, sums[i] + cksum, sums[i], table_len(x->tables, sums[i]));
+    loader_cksum(x, rsdp, offsetof(struct rsdp, checksum), 0, offsetof(struct rsdp, length));
+    loader_cksum(x, rsdp, offsetof(struct rsdp, ext_checksum), 0, sizeof(struct rsdp));
+    return 0;
 }
 
 /* §5.2.10, Table 5.14: X_Firmware_Waking_Vector, where the OS set it, is

@@ -50,6 +50,25 @@ int acpi_build(const struct guest_mem *mem, int cpus, const struct acpi_mmio_dev
  * small. */
 int acpi_waking_state(const struct guest_mem *mem, struct cpu_state *s);
 
+/* The same tables (without virtio-mmio devices or a DMAR) for firmware that
+ * installs them itself, as QEMU hands them to SeaBIOS through fw_cfg: the
+ * files ACPI_EXPORT_TABLES (every table but the RSDP), ACPI_EXPORT_RSDP and
+ * ACPI_EXPORT_LOADER (QEMU's table-loader commands that place both, patch
+ * the pointers between them and fix the checksums). */
+#define ACPI_EXPORT_TABLES "etc/acpi/tables"
+#define ACPI_EXPORT_RSDP   "etc/acpi/rsdp"
+#define ACPI_EXPORT_LOADER "etc/table-loader"
+struct acpi_export {
+    uint8_t tables[8192];
+    uint32_t tables_len;
+    uint8_t rsdp[36];
+    uint8_t loader[16 * 128];
+    uint32_t loader_len;
+};
+
+/* Fills *x for cpus vCPUs. Returns 0 or -EINVAL for a bad count. */
+int acpi_export(int cpus, struct acpi_export *x);
+
 /* After acpi_build: adds a DMAR table announcing the VT-d unit of
  * hw/iommu/vtd.h (--iommu) to the XSDT. Returns 0, -EFAULT if RAM is too
  * small, -EINVAL if the XSDT is not acpi_build's (called twice). */

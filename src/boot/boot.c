@@ -47,8 +47,8 @@ int boot_check_not_disk(const char *path)
         kind = "a disk image with an MBR partition table";
     if (!kind)
         return 0;
-    log_err("%s: %s, not a kernel: give it with --disk, and the kernel with --kernel "
-            "(vx86 does not boot firmware from a disk yet)",
+    log_err("%s: %s, not a kernel: give it with --disk, and leave --kernel out to boot it "
+            "through firmware",
             path, kind);
     return -EINVAL;
 }

@@ -138,6 +138,32 @@ static int edu_dma(void *opaque, uint16_t sid, uint64_t addr, void *buf, uint64_
 
 static const struct edu_ops edu_ops = {.irq = edu_irq, .msi = edu_msi, .dma = edu_dma};
 
+/* What SeaBIOS reads besides (QEMU's docs/specs/fw_cfg.rst and SeaBIOS's
+ * romfile users): its console on COM1 ("etc/sercon-port": int 10h text goes
+ * to the serial port, as with QEMU -nographic; there is no VGA) and the
+ * ACPI tables with the commands that install them (boot/acpi.h). */
+static int fw_cfg_firmware(struct vm *vm)
+{
+    struct fw_cfg *fw = &vm->pc->fw_cfg;
+    struct acpi_export *x = malloc(sizeof(*x));
+    uint16_t sercon = htole16(SERIAL_COM1_BASE);
+    int err;
+
+    if (!x)
+        return -ENOMEM;
+    err = acpi_export(vm->cfg.cpus, x);
+    if (!err)
+        err = fw_cfg_add_file(fw, "etc/sercon-port", &sercon, sizeof(sercon));
+    if (!err)
+        err = fw_cfg_add_file(fw, ACPI_EXPORT_TABLES, x->tables, x->tables_len);
+    if (!err)
+        err = fw_cfg_add_file(fw, ACPI_EXPORT_RSDP, x->rsdp, sizeof(x->rsdp));
+    if (!err)
+        err = fw_cfg_add_file(fw, ACPI_EXPORT_LOADER, x->loader, x->loader_len);
+    free(x);
+    return err;
+}
+
 /* What QEMU's PC machine tells its firmware: RAM size, CPU counts and the
  * memory map as "etc/e820" ({u64 address, u64 length, u32 type}, packed,
  * little-endian), the same map the kernel gets. */
@@ -169,6 +195,8 @@ static int fw_cfg_setup(struct vm *vm)
         err = fw_cfg_add(fw, FW_CFG_MAX_CPUS, &cpus, sizeof(cpus));
     if (!err)
         err = fw_cfg_add_file(fw, "etc/e820", e820, (uint32_t)(20 * n));
+    if (!err && vm->cfg.rom)
+        err = fw_cfg_firmware(vm);
     return err;
 }
 
@@ -207,6 +235,9 @@ int pc_init(struct vm *vm)
         reset = acpi_pm_reset_range(&pc->acpi_pm);
         err = pci_init(&pc->pci, &vm->pio, &vm->mmio, &reset);
     }
+    if (!err && vm->cfg.rom)
+        err =
+            i440fx_init(&pc->i440fx, &pc->pci, &vm->mmio, &vm->mem, vm->cfg.rom, vm->cfg.rom_size);
     if (!err)
         err = port92_init(&pc->port92, &vm->pio, port92_reset, vm);
     if (!err)

@@ -4,7 +4,9 @@
  * blocks, PM timer) and reset control, System Control Port A (0x92),
  * QEMU's fw_cfg, the PCI host bridge, and with --testdev QEMU's test
  * devices for kvm-unit-tests (pc_testdev.h, pci_testdev.h), with --iommu
- * an Intel VT-d unit (iommu/vtd.h), with --device edu QEMU's edu. The interrupt
+ * an Intel VT-d unit (iommu/vtd.h), with --device edu QEMU's edu, and for a
+ * boot through firmware the i440FX identity, PIIX3 and BIOS ROM of
+ * i440fx.h with the fw_cfg files SeaBIOS reads. The interrupt
  * controllers and PIT come from the engine (KVM's in-kernel irqchip for kvm).
  */
 #ifndef VX86_HW_PC_H
@@ -14,6 +16,7 @@
 #include "hw/boot_timer.h"
 #include "hw/edu.h"
 #include "hw/fw_cfg.h"
+#include "hw/i440fx.h"
 #include "hw/i8042.h"
 #include "hw/iommu/vtd.h"
 #include "hw/pc_testdev.h"
@@ -39,6 +42,7 @@ struct pc {
     struct pci_testdev pci_testdev;
     struct vtd vtd; /* zeroed without --iommu */
     struct edu edu; /* zeroed without --device edu */
+    struct i440fx i440fx; /* zeroed unless booting through firmware */
 };
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */

@@ -253,25 +253,45 @@ static struct pci_device *decode(struct pci *pci, uint64_t gpa, unsigned *bar, u
     return hit;
 }
 
-static uint64_t window_read(void *opaque, uint64_t offset, unsigned size)
+static uint64_t read_at(struct pci *pci, uint64_t gpa, unsigned size)
 {
     uint64_t off;
     unsigned bar;
-    struct pci_device *d = decode(opaque, PCI_MEM32_BASE + offset, &bar, &off);
+    struct pci_device *d = decode(pci, gpa, &bar, &off);
 
     if (!d || off + size > d->bar_size[bar])
         return size >= 8 ? ~0ULL : (1ULL << (8 * size)) - 1;
     return d->bar_read(d, bar, off, size);
 }
 
-static void window_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+static void write_at(struct pci *pci, uint64_t gpa, unsigned size, uint64_t value)
 {
     uint64_t off;
     unsigned bar;
-    struct pci_device *d = decode(opaque, PCI_MEM32_BASE + offset, &bar, &off);
+    struct pci_device *d = decode(pci, gpa, &bar, &off);
 
     if (d && off + size <= d->bar_size[bar])
         d->bar_write(d, bar, off, size, value);
+}
+
+static uint64_t window_read(void *opaque, uint64_t offset, unsigned size)
+{
+    return read_at(opaque, PCI_MEM32_BASE + offset, size);
+}
+
+static void window_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+    write_at(opaque, PCI_MEM32_BASE + offset, size, value);
+}
+
+static uint64_t high_read(void *opaque, uint64_t offset, unsigned size)
+{
+    return read_at(opaque, PCI_MEM32_HIGH_BASE + offset, size);
+}
+
+static void high_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+    write_at(opaque, PCI_MEM32_HIGH_BASE + offset, size, value);
 }
 
 int pci_init(struct pci *pci, struct bus *pio, struct bus *mmio, const struct bus_range *reset)
@@ -307,6 +327,14 @@ int pci_init(struct pci *pci, struct bus *pio, struct bus *mmio, const struct bu
                                                      .write = window_write,
                                                      .opaque = pci,
                                                      .name = "pci-mem32"});
+    if (!err)
+        err = bus_register(mmio, &(struct bus_range){.base = PCI_MEM32_HIGH_BASE,
+                                                     .len = PCI_MEM32_HIGH_SIZE,
+                                                     .widths = BUS_WANY,
+                                                     .read = high_read,
+                                                     .write = high_write,
+                                                     .opaque = pci,
+                                                     .name = "pci-mem32-high"});
     return err;
 }
 

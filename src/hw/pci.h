@@ -24,7 +24,7 @@
  * (write all ones, read back the size mask, PCI 3.0 §6.2.5.1) works without
  * the device's help. Hooks may look at or change an access after the core.
  * Memory BARs are decoded in one place: the host bridge's 32-bit window
- * (PCI_MEM32_BASE) is one range on the MMIO bus, and an access there goes to
+ * (PCI_MEM32_BASE, and PCI_MEM32_HIGH_BASE) is one range on the MMIO bus, and an access there goes to
  * the device whose enabled memory BAR holds it (bar_read/bar_write), so the
  * guest may move BARs at any time without the bus changing. I/O BARs and
  * BARs outside the window are not decoded.
@@ -51,6 +51,11 @@
  * first 256 MiB of the hole, below the boot timer. */
 #define PCI_MEM32_BASE 0xc0000000ULL
 #define PCI_MEM32_SIZE 0x10000000ULL
+/* A second window decoded the same way, just below the IOAPIC, where a PC
+ * BIOS places BARs (SeaBIOS allocates top-down from 0xfec00000); an OS
+ * that finds BARs there moves them into the _CRS window above. */
+#define PCI_MEM32_HIGH_BASE 0xfe000000ULL
+#define PCI_MEM32_HIGH_SIZE 0x00c00000ULL
 
 #define PCI_CFG_SIZE       4096
 #define PCI_DEVFNS         256 /* 32 devices x 8 functions */

@@ -36,6 +36,11 @@ struct guest_mem {
     uint64_t size; /* bytes of RAM */
     int nr_regions;
     struct mem_region regions[2];
+    /* Firmware ROM (hw/i440fx.h), size 0 when none: read-only memory an
+     * engine maps for instruction fetch (the kvm engine: a read-only slot);
+     * mem_ptr() never returns it, and guest accesses to it are MMIO on the
+     * emu engine. host is the caller's image, not in the memfd. */
+    struct mem_region rom;
 };
 
 /* Creates size bytes of zeroed guest RAM. Returns 0 or -errno. */

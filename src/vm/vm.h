@@ -87,6 +87,12 @@ struct vm_net {
 
 struct vm_config {
     const char *kernel;
+    /* Boot through this BIOS image instead of a kernel (--firmware, or
+     * boot/firmware.h's default for --disk without --kernel); NULL: boot
+     * the kernel. rom holds the image (run_guest reads it). */
+    const char *firmware;
+    const uint8_t *rom;
+    size_t rom_size;
     const char *initrd;  /* NULL: none */
     const char *cmdline; /* never NULL */
     const char *serial;  /* "stdio" or a file to write the console to */

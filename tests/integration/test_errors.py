@@ -91,8 +91,8 @@ def test_disk_image_as_kernel(tmp_path, kind, what):
     k = tmp_path / "debian.img"
     k.write_bytes(disk_image(kind) + bytes(3 << 20))
     assert run_bad("--mem", "2M", "--kernel", k) == (
-        f"vx86: {k}: {what}, not a kernel: give it with --disk, and the kernel with --kernel "
-        "(vx86 does not boot firmware from a disk yet)")
+        f"vx86: {k}: {what}, not a kernel: give it with --disk, and leave --kernel out to "
+        "boot it through firmware")
 
 
 @pytest.mark.parametrize("cut,message", [
@@ -172,7 +172,8 @@ def test_option_without_value():
 
 
 def test_no_kernel():
-    assert run_bad() == "vx86: run: --kernel FILE is required"
+    assert run_bad() == ("vx86: run: --kernel FILE is required (or --disk FILE, to boot it "
+                         "through firmware)")
 
 
 def test_bad_engine_and_cpus():

@@ -412,6 +412,51 @@ static void test_checksum(void **state)
     assert_int_equal(acpi_checksum(b, 0), 0);
 }
 
+/* What SeaBIOS's romfile_loader.c does with ACPI_EXPORT_LOADER: with both
+ * files placed at BOOT_ACPI (the tables' first 36 bytes are left free for
+ * the RSDP), the result must be acpi_build's tables byte for byte. */
+static void test_export_matches_build(void **state)
+{
+    static struct acpi_export x;
+    uint8_t *t = x.tables;
+
+    (void)state;
+    assert_int_equal(acpi_build(&mem, 3, NULL, 0), 0);
+    assert_int_equal(acpi_export(3, &x), 0);
+    assert_int_equal(acpi_export(0, &x), -EINVAL);
+    assert_int_equal(acpi_export(3, &x), 0);
+    for (const uint8_t *c = x.loader; c < x.loader + x.loader_len; c += 128) {
+        uint32_t cmd, off, start, len;
+        const char *file = (const char *)c + 4;
+        uint8_t *data = strcmp(file, ACPI_EXPORT_RSDP) ? t : x.rsdp;
+        uint64_t v = 0;
+
+        memcpy(&cmd, c, 4);
+        if (cmd == 1) { /* ALLOCATE: name, align, zone */
+            assert_true(!strcmp(file, ACPI_EXPORT_RSDP) || !strcmp(file, ACPI_EXPORT_TABLES));
+            assert_int_equal(c[4 + 56 + 4], strcmp(file, ACPI_EXPORT_RSDP) ? 1 : 2);
+            continue;
+        }
+        memcpy(&off, c + (cmd == 2 ? 4 + 112 : 4 + 56), 4);
+        if (cmd == 2) { /* ADD_POINTER: dest, src, offset, size */
+            unsigned size = c[4 + 116];
+
+            assert_string_equal((const char *)c + 4 + 56, ACPI_EXPORT_TABLES);
+            assert_true(size == 4 || size == 8);
+            memcpy(&v, data + off, size);
+            v += BOOT_ACPI;
+            memcpy(data + off, &v, size);
+            continue;
+        }
+        assert_int_equal(cmd, 3); /* ADD_CHECKSUM: file, offset, start, length */
+        memcpy(&start, c + 4 + 60, 4);
+        memcpy(&len, c + 4 + 64, 4);
+        data[off] = (uint8_t)(data[off] + acpi_checksum(data + start, len));
+    }
+    memcpy(t, x.rsdp, sizeof(x.rsdp));
+    assert_memory_equal(t, at(BOOT_ACPI, x.tables_len), x.tables_len);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_e820_reserves_the_tables),
         cmocka_unit_test(test_waking_vector),
         cmocka_unit_test(test_checksum),
+        cmocka_unit_test(test_export_matches_build),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -76,6 +76,20 @@ static int set_memory(struct vm *vm, struct kvm_vm *k)
         if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
             return -errno;
     }
+    /* Guest writes to a read-only slot exit as MMIO, where the ROM's bus
+     * range drops them (hw/i440fx.c). */
+    if (vm->mem.rom.size) {
+        struct kvm_userspace_memory_region region = {
+            .slot = (uint32_t)vm->mem.nr_regions,
+            .flags = KVM_MEM_READONLY,
+            .guest_phys_addr = vm->mem.rom.gpa,
+            .memory_size = vm->mem.rom.size,
+            .userspace_addr = (uint64_t)(uintptr_t)vm->mem.rom.host,
+        };
+
+        if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+            return -errno;
+    }
     return 0;
 }
 

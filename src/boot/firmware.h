@@ -1,0 +1,31 @@
+/*
+ * Booting through a PC BIOS image instead of a kernel: the image is mapped
+ * read-only at the top of 4 GiB (hw/i440fx.h) and its last 128 KiB appear
+ * at 0xe0000-0xfffff, and the boot vCPU starts at the reset vector. Debian's
+ * SeaBIOS (FIRMWARE_DEFAULT) then finds the virtio-blk disks, reads the
+ * tables vx86 hands it through fw_cfg and boots the first disk's MBR.
+ */
+#ifndef VX86_BOOT_FIRMWARE_H
+#define VX86_BOOT_FIRMWARE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "accel/accel.h"
+#include "vm/mem.h"
+
+#define FIRMWARE_DEFAULT "/usr/share/seabios/bios-256k.bin"
+#define FIRMWARE_ALIGN   (64u << 10)
+
+/* Reads a BIOS image: a multiple of 64 KiB, at most 16 MiB
+ * (I440FX_ROM_MAX). *out is page-aligned, for free(). Returns 0 or -errno
+ * after printing one line. */
+int firmware_read(const char *path, uint8_t **out, size_t *size);
+
+/* Copies the image's last 128 KiB (all of a smaller one) to end at
+ * 0xfffff, and fills *cpu with the state after a reset. Returns 0 or
+ * -errno after printing one line. */
+int firmware_load(const struct guest_mem *mem, const uint8_t *rom, size_t size,
+                  struct cpu_state *cpu);
+
+#endif

@@ -1,0 +1,63 @@
+#include "hw/i440fx.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define PCI_CLASS_ISA_BRIDGE 0x060100
+#define I440FX_REVISION      0x02
+#define QEMU_SUBSYS_VENDOR   0x1af4
+#define QEMU_SUBSYS_DEVICE   0x1100
+
+static uint64_t rom_read(void *opaque, uint64_t offset, unsigned size)
+{
+    const struct i440fx *c = opaque;
+    uint64_t v = 0;
+
+    /* The bus splits accesses to the widths BUS_WANY lists; an access
+     * running off the top of 4 GiB reads what it can. */
+    if (offset < c->rom_size)
+        memcpy(&v, c->rom + offset, c->rom_size - offset < size ? c->rom_size - offset : size);
+    return v;
+}
+
+int i440fx_init(struct i440fx *c, struct pci *pci, struct bus *mmio, struct guest_mem *mem,
+                const uint8_t *rom, uint64_t rom_size)
+{
+    struct pci_device *host = &pci->host;
+    int err;
+
+    if (!rom_size || rom_size > I440FX_ROM_MAX || rom_size % 4096)
+        return -EINVAL;
+    memset(c, 0, sizeof(*c));
+    c->rom = rom;
+    c->rom_size = rom_size;
+
+    pci_device_init(host, I440FX_VENDOR, I440FX_DEVICE, PCI_CLASS_HOST, I440FX_REVISION);
+    host->cfg[PCI_SUBSYSTEM_VENDOR_ID] = (uint8_t)QEMU_SUBSYS_VENDOR;
+    host->cfg[PCI_SUBSYSTEM_VENDOR_ID + 1] = QEMU_SUBSYS_VENDOR >> 8;
+    host->cfg[PCI_SUBSYSTEM_ID] = (uint8_t)QEMU_SUBSYS_DEVICE;
+    host->cfg[PCI_SUBSYSTEM_ID + 1] = QEMU_SUBSYS_DEVICE >> 8;
+    /* PAM0 holds the 0xf0000 segment in bits 5:4 only; PAM1-6 two 16 KiB
+     * segments each, read enable and write enable per nibble (§3.2.18). */
+    host->wmask[I440FX_PAM0] = 0x30;
+    for (unsigned i = 1; i < I440FX_PAM_COUNT; i++)
+        host->wmask[I440FX_PAM0 + i] = 0x33;
+
+    pci_device_init(&c->isa, I440FX_VENDOR, PIIX3_ISA_DEVICE, PCI_CLASS_ISA_BRIDGE, 0);
+    for (unsigned i = 0; i < 4; i++) {
+        c->isa.cfg[PIIX3_PIRQ_ROUTE + i] = PIIX3_PIRQ_OFF;
+        c->isa.wmask[PIIX3_PIRQ_ROUTE + i] = 0x8f; /* bit 7 and the IRQ number */
+    }
+    err = pci_register(pci, &c->isa, PCI_DEVFN(PIIX3_SLOT, 0));
+    if (!err)
+        err = bus_register(mmio, &(struct bus_range){.base = MEM_4G - rom_size,
+                                                     .len = rom_size,
+                                                     .widths = BUS_WANY,
+                                                     .read = rom_read,
+                                                     .opaque = c,
+                                                     .name = "firmware-rom"});
+    if (!err)
+        mem->rom = (struct mem_region){
+            .gpa = MEM_4G - rom_size, .size = rom_size, .host = (uint8_t *)(uintptr_t)rom};
+    return err;
+}

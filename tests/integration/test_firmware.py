@@ -1,0 +1,206 @@
+"""Booting from a disk through firmware: `vx86 run --disk IMG` without
+--kernel starts Debian's SeaBIOS at the reset vector, which finds the
+virtio-blk disk on PCI and boots its MBR, with its console on COM1. A
+hand-made MBR that reads its second sector through int 13h and prints it
+through int 10h; GRUB from a partitioned disk to Debian's kernel and the
+suite's initramfs; and the one-line errors of --firmware."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_vx86
+
+SEABIOS = Path("/usr/share/seabios/bios-256k.bin")
+STATUS_BADINPUT = 2
+
+pytestmark = pytest.mark.skipif(not SEABIOS.exists(),
+                                reason=f"{SEABIOS} missing: apt-get install seabios")
+
+# Reads sector 2 (CHS 0/0/2) to 0x7e00 with int 13h AH=02h, prints it with
+# int 10h AH=0Eh, then scrolls a window (AH=06h), which makes SeaBIOS's
+# serial console send what it holds back, and writes 0 to the debug-exit
+# port (vx86 status 1); 1 there if the read failed.
+MBR_ASM = """
+.code16
+.globl _start
+_start:
+    cli
+    xor %ax, %ax
+    mov %ax, %ds
+    mov %ax, %es
+    mov %ax, %ss
+    mov $0x7c00, %sp
+    sti
+    mov $0x0201, %ax
+    mov $0x0002, %cx
+    xor %dh, %dh
+    mov $0x7e00, %bx
+    int $0x13
+    jc fail
+    mov $0x7e00, %si
+1:  lodsb
+    test %al, %al
+    jz done
+    mov $0x0e, %ah
+    mov $0x0007, %bx
+    int $0x10
+    jmp 1b
+done:
+    mov $0x0600, %ax
+    xor %cx, %cx
+    mov $0x0101, %dx
+    mov $0x07, %bh
+    int $0x10
+    xor %al, %al
+    out %al, $0xf4
+    hlt
+fail:
+    mov $1, %al
+    out %al, $0xf4
+    hlt
+. = _start + 510
+.byte 0x55, 0xaa
+.asciz "vx86 mbr: second sector read\\r\\n"
+. = _start + 1024
+"""
+
+
+def mbr_disk(tmp_path):
+    src = tmp_path / "mbr.S"
+    src.write_text(MBR_ASM)
+    subprocess.run(["as", "--32", "-o", tmp_path / "mbr.o", src], check=True)
+    subprocess.run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "-o", tmp_path / "mbr.elf",
+                    tmp_path / "mbr.o"], check=True)
+    subprocess.run(["objcopy", "-O", "binary", tmp_path / "mbr.elf", tmp_path / "mbr.bin"],
+                   check=True)
+    img = tmp_path / "disk.img"
+    img.write_bytes((tmp_path / "mbr.bin").read_bytes().ljust(1 << 20, b"\0"))
+    return img
+
+
+def test_seabios_boots_an_mbr(tmp_path):
+    r = run_vx86("run", "--engine", "emu", "--disk", mbr_disk(tmp_path), timeout=120)
+    assert r.status == 1, r
+    lines = r.out.replace("\r", "").split("\n")
+    assert "SeaBIOS (version" in r.out, r
+    assert "Booting from Hard Disk..." in lines, r
+    assert "vx86 mbr: second sector read" in lines, r
+
+
+def test_firmware_option_boots_the_same(tmp_path):
+    r = run_vx86("run", "--engine", "emu", "--firmware", SEABIOS, "--disk", mbr_disk(tmp_path),
+                 timeout=120)
+    assert r.status == 1, r
+    assert "vx86 mbr: second sector read" in r.out, r
+
+
+def one_error_line(r):
+    assert r.status == STATUS_BADINPUT, r
+    assert r.out == "", r
+    lines = [line for line in r.err.splitlines() if line.strip()]
+    assert len(lines) == 1, r
+    return lines[0]
+
+
+def test_missing_firmware(tmp_path):
+    missing = tmp_path / "nope.bin"
+    r = run_vx86("run", "--engine", "emu", "--firmware", missing, "--disk", SEABIOS)
+    assert one_error_line(r) == f"vx86: {missing}: No such file or directory"
+
+
+@pytest.mark.parametrize("size", [65536 + 512, 32 << 20])
+def test_firmware_of_a_wrong_size(tmp_path, size):
+    bad = tmp_path / "bios.bin"
+    with open(bad, "wb") as f:
+        f.truncate(size)
+    r = run_vx86("run", "--engine", "emu", "--firmware", bad, "--disk", SEABIOS)
+    assert one_error_line(r) == (f"vx86: --firmware {bad}: {size} bytes; a BIOS image is a "
+                                 "multiple of 64 KiB, at most 16 MiB")
+
+
+def test_firmware_with_kernel(tmp_path):
+    r = run_vx86("run", "--engine", "emu", "--firmware", SEABIOS, "--kernel", SEABIOS)
+    assert one_error_line(r) == ("vx86: --firmware and --kernel: give one; --firmware boots "
+                                 "the --disk through a BIOS")
+
+
+def test_firmware_with_kernel_options(tmp_path):
+    r = run_vx86("run", "--engine", "emu", "--disk", SEABIOS, "--cmdline", "quiet")
+    assert one_error_line(r) == (f"vx86: --cmdline goes with --kernel; the firmware boot "
+                                 f"(--firmware {SEABIOS}) takes none")
+
+
+LINUX = os.environ.get("VX86_LINUX")
+GRUB_DIR = Path("/usr/lib/grub/i386-pc")
+GRUB_CFG = """serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+set timeout=0
+set default=0
+menuentry "vx86" {
+    echo "grub: loading linux"
+    linux /boot/vmlinuz console=ttyS0 quiet vx86.run=dmesg vx86.end=poweroff
+    initrd /boot/initramfs.cpio.gz
+}
+"""
+GRUB_MODULES = ("biosdisk", "part_msdos", "ext2", "normal", "linux", "serial", "terminal",
+                "echo")
+PART_START = 2048  # sectors: GRUB's core.img goes in the gap before the partition
+
+
+def tool(name):
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not path:
+        pytest.skip(f"{name} missing: scripts/setup-deps installs it")
+    return path
+
+
+def grub_disk(tmp_path):
+    """A disk as a Debian installer leaves it, built without loop devices:
+    an MBR partition table with one bootable ext2 partition holding
+    /boot/grub/grub.cfg, the kernel and the initramfs; GRUB's boot.img in
+    the MBR's code area and its core.img in the sectors after it."""
+    if not (GRUB_DIR / "boot.img").exists():
+        pytest.skip(f"{GRUB_DIR}/boot.img missing: apt-get install grub-pc-bin")
+    root = tmp_path / "root"
+    (root / "boot" / "grub").mkdir(parents=True)
+    shutil.copy(Path(LINUX) / "vmlinuz", root / "boot" / "vmlinuz")
+    shutil.copy(ROOT / ".cache" / "initramfs.cpio.gz", root / "boot" / "initramfs.cpio.gz")
+    (root / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG)
+    part, core, img = tmp_path / "part.img", tmp_path / "core.img", tmp_path / "grub.img"
+    with open(part, "wb") as f:
+        f.truncate(32 << 20)
+    subprocess.run([tool("mke2fs"), "-q", "-F", "-t", "ext2", "-d", root, part], check=True)
+    subprocess.run([tool("grub-mkimage"), "-O", "i386-pc", "-d", GRUB_DIR, "-o", core, "-p",
+                    "(hd0,msdos1)/boot/grub", *GRUB_MODULES], check=True)
+    assert core.stat().st_size <= (PART_START - 1) * 512
+    with open(img, "wb") as f:
+        f.truncate(PART_START * 512 + part.stat().st_size)
+    subprocess.run([tool("sfdisk"), "-q", img], input=f"start={PART_START}, type=83, bootable\n",
+                   text=True, check=True)
+    with open(img, "r+b") as f:
+        f.write((GRUB_DIR / "boot.img").read_bytes()[:440])  # up to the disk signature
+        f.seek(512)
+        f.write(core.read_bytes())  # diskboot.img's block list points at sector 2 on
+        f.seek(PART_START * 512)
+        f.write(part.read_bytes())
+    return img
+
+
+@pytest.mark.skipif(not LINUX, reason="VX86_LINUX not set: the Linux boots run once per "
+                    "suite, against the optimised build")
+def test_grub_boots_linux_from_the_disk(tmp_path):
+    r = run_vx86("run", "--engine", "emu", "--mem", "512M", "--disk", grub_disk(tmp_path),
+                 timeout=900)
+    assert r.status == 0, r
+    lines = r.out.replace("\r", "").split("\n")
+    assert "GRUB loading..." in lines, r
+    assert "grub: loading linux" in lines, r
+    # The kernel found the disk on virtio-pci, after moving the BARs the
+    # BIOS had placed out of the DSDT's window, and read its partition table.
+    assert any(line.endswith(" vda: vda1") for line in lines), r
+    assert "vx86-initramfs: exit 0" in lines, r
+    assert r.err.strip().splitlines()[-1] == "vx86: guest powered off", r
