@@ -117,7 +117,8 @@ static const struct rule vcpu[] = {
 
 /*
  * A device back end: disk images (raw, qcow2: reads, writes, flushes,
- * discards, growth), frames and streams (TAP, libslirp's host sockets,
+ * discards, growth), virtio-rng's getrandom (on the kvm engine its queue's
+ * ioeventfd brings the request here), frames and streams (TAP, libslirp's host sockets,
  * vsock's Unix sockets), the waits of their loops. libslirp reads
  * /etc/resolv.conf for its DNS forwarder: files open read-only here.
  */
@@ -132,6 +133,7 @@ static const struct rule io[] = {
     R(fsync),
     R(fallocate),
     R(ftruncate),
+    R(getrandom),
     R1(openat, CLEAR(2, O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)),
     R(poll),
     R(ppoll),
@@ -355,6 +357,7 @@ static int build_and_load(enum seccomp_role role)
 
 void seccomp_apply(enum seccomp_role role)
 {
+    sigset_t sys;
     int err;
 
     if (!enabled || thread_role == (int)role)
@@ -363,7 +366,13 @@ void seccomp_apply(enum seccomp_role role)
     /* glibc reads /etc/localtime at its first gmtime_r: now, not under a
      * filter that forbids opening files. */
     tzset();
-    err = once_err ? once_err : build_and_load(role);
+    /* Device threads start with every signal blocked; a blocked SIGSYS
+     * would kill the process without the handler's line. */
+    sigemptyset(&sys);
+    sigaddset(&sys, SIGSYS);
+    err = once_err ? once_err : -pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
+    if (!err)
+        err = build_and_load(role);
     if (err) {
         log_err("seccomp: cannot install the %s thread's filter: %s (--no-seccomp runs "
                 "without filters)",
