@@ -50,7 +50,4 @@ int seccomp_enable(void);
  */
 void seccomp_apply(enum seccomp_role role);
 
-/* The role's name as the violation message gives it ("vcpu", ...). */
-const char *seccomp_role_name(enum seccomp_role role);
-
 #endif

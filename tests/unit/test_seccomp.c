@@ -116,6 +116,14 @@ static void exec_true(void)
     char *argv[] = {"true", NULL};
 
     execv("/bin/true", argv);
+    if (errno == EPERM && write(STDERR_FILENO, "EPERM\n", 6) != 6)
+        _exit(95);
+}
+
+static void enter_chroot(void)
+{
+    if (chroot("/") == 0)
+        _exit(94);
 }
 
 static void test_vcpu_socket_kills(void **state)
@@ -148,15 +156,34 @@ static void test_io_exec_mapping_kills(void **state)
     assert_string_equal(err, "vx86: seccomp: thread io made forbidden syscall mmap (9)\n");
 }
 
-/* Threads yes, processes no: fork is clone(2) without CLONE_THREAD. */
+static void test_main_chroot_kills(void **state)
+{
+    struct job j = {SECCOMP_MAIN, true, enter_chroot};
+    char err[256];
+
+    (void)state;
+    assert_int_equal(run_child(&j, err, sizeof(err)), SECCOMP_EXIT_STATUS);
+    assert_string_equal(err, "vx86: seccomp: thread main made forbidden syscall chroot (161)\n");
+}
+
+/*
+ * Threads yes, processes no: fork is clone(2) without CLONE_THREAD; and no
+ * program may run. Sanitizer builds let their runtimes fork (LeakSanitizer's
+ * tracer, a report's symbolizer), whose execve fails (host/seccomp.c).
+ */
 static void test_main_fork_kills(void **state)
 {
     struct job j = {SECCOMP_MAIN, true, spawn};
     char err[256];
 
     (void)state;
+#ifdef VX86_SANITIZERS
+    assert_int_equal(run_child(&j, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+#else
     assert_int_equal(run_child(&j, err, sizeof(err)), SECCOMP_EXIT_STATUS);
     assert_string_equal(err, "vx86: seccomp: thread main made forbidden syscall clone (56)\n");
+#endif
 }
 
 static void test_api_exec_kills(void **state)
@@ -165,8 +192,13 @@ static void test_api_exec_kills(void **state)
     char err[256];
 
     (void)state;
+#ifdef VX86_SANITIZERS
+    assert_int_equal(run_child(&j, err, sizeof(err)), 0);
+    assert_string_equal(err, "EPERM\n");
+#else
     assert_int_equal(run_child(&j, err, sizeof(err)), SECCOMP_EXIT_STATUS);
     assert_string_equal(err, "vx86: seccomp: thread api made forbidden syscall execve (59)\n");
+#endif
 }
 
 /* --no-seccomp: seccomp_enable is not called, and the same call goes through. */
@@ -185,7 +217,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vcpu_socket_kills),     cmocka_unit_test(test_vcpu_work_runs),
         cmocka_unit_test(test_io_exec_mapping_kills), cmocka_unit_test(test_main_fork_kills),
-        cmocka_unit_test(test_api_exec_kills),        cmocka_unit_test(test_off_without_enable),
+        cmocka_unit_test(test_api_exec_kills),        cmocka_unit_test(test_main_chroot_kills),
+        cmocka_unit_test(test_off_without_enable),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
