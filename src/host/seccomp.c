@@ -41,6 +41,8 @@ struct rule {
     struct scmp_arg_cmp arg[2];
 };
 
+/* One rule a line reads better than what clang-format makes of it. */
+/* clang-format off */
 #define R(call)        {.name = #call}
 #define R1(call, a)    {.name = #call, .nargs = 1, .arg = {a}}
 #define R2(call, a, b) {.name = #call, .nargs = 2, .arg = {a, b}}
@@ -287,6 +289,8 @@ static const struct rule *const roles[SECCOMP_NR_ROLES][GROUPS_MAX] = {
     /* What the threads it starts need, too: they inherit its filter. */
     [SECCOMP_MAIN] = {base, kvm_irq, main_thread, vcpu, io, api, sanitizer},
 };
+
+/* clang-format on */
 
 static const char *const role_names[SECCOMP_NR_ROLES] = {
     [SECCOMP_MAIN] = "main",
