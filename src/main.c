@@ -13,6 +13,7 @@
 #include "boot/boot.h"
 #include "boot/firmware.h"
 #include "host/host.h"
+#include "host/seccomp.h"
 #include "machine/api/api.h"
 #include "util/log.h"
 #include "util/symbols.h"
@@ -80,6 +81,8 @@ static const char usage[] =
     "  --no-pit             leave the 8254 PIT (ports 0x40-0x43, 0x61) out of the\n"
     "                       machine, as QEMU's -machine pit=off\n"
     "  --verbose            say more (boot timer, engine details)\n"
+    "  --no-seccomp         run without the seccomp filters each thread takes\n"
+    "                       (vCPU, I/O, API, main: docs/jail.md)\n"
     "\n"
     "Firecracker's options (docs/api.md); with them --kernel may come from the API:\n"
     "  --api-sock PATH      serve Firecracker's REST API on the Unix socket PATH;\n"
@@ -87,7 +90,7 @@ static const char usage[] =
     "  --config-file FILE   Firecracker's JSON config file; the guest starts at once\n"
     "  --no-api             no API socket (with --config-file)\n"
     "  --log-path PATH, --level LEVEL, --show-level, --show-log-origin,\n"
-    "  --metrics-path PATH  as PUT /logger and PUT /metrics; --no-seccomp: accepted\n"
+    "  --metrics-path PATH  as PUT /logger and PUT /metrics\n"
     "  --id ID              the instance id GET / reports\n"
     "vx86 --api-sock PATH ... is vx86 run --api-sock PATH ..., as firecracker is run.\n"
     "\n"
@@ -95,7 +98,8 @@ static const char usage[] =
     "Exit status: the guest's debug-exit value v as (v << 1) | 1; 0 when the guest\n"
     "powers off or resets (without --on-reboot restart) or the user quits;\n"
     "2 bad input; 4 triple fault;\n"
-    "6 engine cannot continue; 8 unhandled exit; 10 host failure.\n";
+    "6 engine cannot continue; 8 unhandled exit; 10 host failure;\n"
+    "148 a thread made a system call its seccomp filter forbids (Firecracker's code).\n";
 
 static struct timespec start_time;
 
@@ -105,6 +109,7 @@ struct fc_opts {
     const char *log_path, *level, *metrics_path; /* as PUT /logger and /metrics */
     bool show_level, show_log_origin;
     bool no_api;
+    bool no_seccomp; /* --no-seccomp: no filters (host/seccomp.h) */
     bool mem_given; /* --mem: the API's initial mem_size_mib, else Firecracker's 128 */
 };
 
@@ -272,7 +277,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg, struct fc_opt
         case OPT_METRICS_PATH:
             fc->metrics_path = optarg;
             break;
-        case OPT_NO_SECCOMP: /* vx86 installs no seccomp filters yet (docs/api.md) */
+        case OPT_NO_SECCOMP:
+            fc->no_seccomp = true;
             break;
         case OPT_ID:
             fc->id = optarg;
@@ -656,6 +662,11 @@ static int cmd_run(int argc, char **argv)
 
     if (parse_run(argc, argv, &cfg, &fc))
         return VX86_EBADINPUT;
+    if (!fc.no_seccomp && (err = seccomp_enable())) {
+        log_err("seccomp: this kernel has no seccomp filters (%s); --no-seccomp runs without them",
+                strerror(-err));
+        return VX86_EHOST;
+    }
     if (fc.api_sock || fc.config_file || fc.no_api)
         return cmd_api(&cfg, &fc);
     if (cfg.cloud_init.user_data && (err = nocloud_attach(&cfg)))

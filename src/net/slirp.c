@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/seccomp.h"
 #include "net/ipv4_reass.h"
 #include "net/net.h"
 #include "util/log.h"
@@ -199,6 +200,7 @@ static void *poll_thread(void *arg)
 {
     struct slirp *s = arg;
 
+    seccomp_apply(SECCOMP_IO);
     pthread_mutex_lock(&s->lock);
     while (!s->quit) {
         uint32_t timeout = UINT32_MAX;

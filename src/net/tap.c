@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "host/seccomp.h"
 #include "net/net.h"
 #include "util/log.h"
 
@@ -51,6 +52,7 @@ static void *rx_thread(void *arg)
     struct tap *t = arg;
     struct pollfd p[2] = {{.fd = t->fd, .events = POLLIN}, {.fd = t->quit_fd, .events = POLLIN}};
 
+    seccomp_apply(SECCOMP_IO);
     for (;;) {
         ssize_t len;
 

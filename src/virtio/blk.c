@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "block/block.h"
+#include "host/seccomp.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/token_bucket.h"
@@ -247,6 +248,7 @@ static void *io_thread(void *arg)
     struct blk *b = arg;
     struct virtio_dev *d = &b->dev;
 
+    seccomp_apply(SECCOMP_IO);
     pthread_mutex_lock(&d->lock);
     for (;;) {
         while (!b->kicked && !b->quit)

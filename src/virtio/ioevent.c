@@ -18,6 +18,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "host/seccomp.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
 #include "vm/vm.h"
@@ -49,6 +50,7 @@ static void *loop(void *opaque)
     struct vm *vm = opaque;
     struct virtio_ioevents *io = vm->ioevents;
 
+    seccomp_apply(SECCOMP_IO);
     for (;;) {
         struct epoll_event evs[8];
         int n = epoll_wait(io->epfd, evs, 8, -1);

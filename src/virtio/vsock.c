@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/seccomp.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -732,6 +733,7 @@ static void *io_thread(void *arg)
     struct epoll_event ev[32];
     int timeout = -1;
 
+    seccomp_apply(SECCOMP_IO);
     for (;;) {
         int n = epoll_wait(v->ep, ev, 32, timeout);
 

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "host/seccomp.h"
 #include "hw/pc.h"
 #include "util/log.h"
 #include "virtio/devices.h"
@@ -374,6 +375,7 @@ static void *vcpu_thread(void *arg)
     struct vm *vm = vcpu->vm;
     struct accel_exit e;
 
+    seccomp_apply(SECCOMP_VCPU);
     while (!atomic_load(&vm->stopping)) {
         int err;
 
@@ -440,6 +442,7 @@ int vm_run(struct vm *vm)
         }
         vm->vcpus[i].started = true;
     }
+    seccomp_apply(SECCOMP_MAIN); /* once its vCPUs run: seccomp.h */
     console_loop(vm);
     for (int i = 0; i < vm->nr_vcpus; i++) {
         if (vm->vcpus[i].started)

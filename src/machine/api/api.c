@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "host/seccomp.h"
 #include "hw/pc.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
@@ -463,6 +464,7 @@ static void *api_thread(void *arg)
     struct pollfd pfd[API_MAX_CONNS + 3];
     int map[API_MAX_CONNS + 3];
 
+    seccomp_apply(SECCOMP_API);
     for (;;) {
         int n = 0;
 
