@@ -49,8 +49,8 @@ struct rule {
 #define END            {.name = NULL}
 
 /*
- * Every thread: memory (never executable: the one executable mapping is
- * the emu translator's, made while a machine is built), locks, the
+ * Every thread: memory (never executable: the executable mappings are
+ * the emu engine's, made while a machine is built), locks, the
  * signal mask glibc sets around thread start and exit, time, stderr, the
  * kvm engine's vCPU kick (SIGUSR1) and abort()'s SIGABRT, and
  * pthread_getname_np(self) for the log file's lines.
@@ -100,12 +100,8 @@ static const struct rule kvm_irq[] = {
  * A vCPU: the engine's run and state calls; device emulation on the
  * buses (console output, RDRAND and virtio-rng from getrandom, eventfd
  * signals to device threads, virtio-pci binding a queue's ioeventfd).
- * The emu engine runs guest x87/SSE instructions on a page of host code
- * each vCPU thread maps at its first one (accel/emu/fpu_slot.c): private,
- * anonymous, writable and executable.
  */
 static const struct rule vcpu[] = {
-    R2(mmap, EQ(2, PROT_READ | PROT_WRITE | PROT_EXEC), EQ(3, MAP_PRIVATE | MAP_ANONYMOUS)),
     R1(ioctl, EQ(1, KVM_RUN)),
     R1(ioctl, EQ(1, KVM_GET_REGS)),
     R1(ioctl, EQ(1, KVM_SET_REGS)),
@@ -193,9 +189,9 @@ static const struct rule api[] = {
  * The main thread: the console loop (the terminal's modes, its epoll, the
  * signalfd) and a machine's teardown and build (--on-reboot restart):
  * guest RAM as a memfd, KVM's VM, vCPUs and irqchip, TAP, libslirp's
- * forwarded ports, vsock's socket, the translator's code cache (the one
- * executable mapping: read+exec, shared, of the memfd it also maps
- * writable), threads (clone3 fails with ENOSYS so that glibc falls back
+ * forwarded ports, vsock's socket, the translator's code cache and each
+ * vCPU's page of x87/SSE code (accel/emu/fpu_slot.c: the executable
+ * mappings, read+exec and shared, of memfds also mapped writable), threads (clone3 fails with ENOSYS so that glibc falls back
  * to clone, whose flags a filter can see: threads only) and their filters.
  */
 static const struct rule main_thread[] = {
@@ -218,6 +214,7 @@ static const struct rule main_thread[] = {
     R1(ioctl, EQ(1, TUNSETIFF)),
     R1(ioctl, EQ(1, TUNSETVNETHDRSZ)),
     R2(mmap, EQ(2, PROT_READ | PROT_EXEC), EQ(3, MAP_SHARED)),
+    R2(mmap, EQ(2, PROT_READ | PROT_EXEC), EQ(3, MAP_SHARED | MAP_FIXED)),
     R(epoll_create1),
     R(signalfd4),
     R(eventfd2),

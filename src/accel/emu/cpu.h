@@ -407,6 +407,7 @@ struct emu_cpu {
     /* Kept last: the fields above are the interpreter's hot ones. */
     struct emu_stats stats;
     struct emu_profile *prof; /* profile.c; NULL unless --profile */
+    struct fpu_page *fpu;     /* fpu_slot.c: host code for x87/SSE (NULL: none) */
 };
 
 /* interrupt.c */

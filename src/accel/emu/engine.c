@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "accel/emu/fpu.h"
 #include "accel/emu/jit/jit.h"
 #include "accel/emu/profile.h"
 #include "hw/irqchip/irqchip.h"
@@ -205,9 +206,13 @@ static int emu_vcpu_init(struct vm *vm, int index, struct accel_vcpu **out)
         (vm->cfg.profile && emu_profile_init(cpu))) {
         emu_dcache_free(cpu);
         emu_blocks_free(cpu);
+        emu_jit_free(cpu);
         free(cpu);
         return -ENOMEM;
     }
+    /* Without it x87/SSE instructions go the way the page's absence
+     * takes them (fpu_exec_host). */
+    cpu->fpu = fpu_page_create();
     cpu->trace = getenv("VX86_EMU_TRACE") != NULL;
     pthread_mutex_init(&cpu->lock, NULL);
     {
@@ -238,6 +243,7 @@ static void emu_vcpu_destroy(struct accel_vcpu *v)
     emu_blocks_free(cpu);
     emu_jit_free(cpu);
     emu_profile_free(cpu);
+    fpu_page_destroy(cpu->fpu);
     free(cpu);
 }
 

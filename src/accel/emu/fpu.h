@@ -198,7 +198,8 @@ bool fpu_host_has(ZydisISASet set);
 /* The MXCSR bits the guest may set: the host's MXCSR_MASK within the
  * architectural 16 bits. */
 uint32_t fpu_mxcsr_mask(void);
-/* The calling thread's executable page: what its slots reach RIP-relative. */
+/* A vCPU's page of host code for its instructions, and the data its
+ * slots reach RIP-relative. */
 struct fpu_page {
     uint64_t back_full;           /* fpu_stub_exit */
     uint64_t back_sse;            /* fpu_stub_exit_sse */
@@ -215,8 +216,11 @@ enum fpu_slot_kind {
     FPU_SLOT_SSE,  /* MXCSR and the named XMM registers, through the page */
     FPU_SLOT_AVX,  /* MXCSR and the named YMM registers; VZEROUPPER after */
 };
-/* This thread's page, mapped on first use; NULL if it cannot be. */
-struct fpu_page *fpu_page(void);
+/* A vCPU's page (emu_cpu.fpu), made with the vCPU on the thread that
+ * builds the machine (an executable mapping: seccomp allows vCPU threads
+ * none); NULL if it cannot be. */
+struct fpu_page *fpu_page_create(void);
+void fpu_page_destroy(struct fpu_page *p);
 /* The GPR (0-7) that stands in for RSP, if a register operand is RSP; else -1. */
 int fpu_rsp_stand_in(const struct emu_cpu *cpu);
 /* The host code for cpu->insn, found or built in p: with its memory

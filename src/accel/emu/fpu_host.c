@@ -138,7 +138,7 @@ static uint32_t simd_exceptions(struct emu_cpu *cpu, uint32_t host)
 
 bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
 {
-    struct fpu_page *p = fpu_page();
+    struct fpu_page *p = cpu->fpu;
     struct host_ctx ctx;
     unsigned size = 0, xmm = xmm_operands(cpu), align;
     int m = -1, subst = fpu_rsp_stand_in(cpu), seg = SEG_DS;

@@ -21,6 +21,7 @@
 #include <cpuid.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "accel/emu/fpu.h"
 
@@ -33,15 +34,23 @@ void fpu_stub_exit_sse(void);
 
 /* The code is on pages of its own: a store near code that runs makes the
  * CPU assume self-modifying code and flush its pipeline, and the data
- * part is written at every instruction. */
+ * part is written at every instruction. The data pages are mapped
+ * read-write and the code pages read-execute right after them (slots
+ * reach the data RIP-relative), from one memfd that code_rw maps again,
+ * read-write, for building slots: no page is ever writable and executable
+ * (as the translator's code cache, jit/cache.c). */
 struct page {
     struct fpu_page pub;
+    uint8_t (*code_rw)[SLOT_SIZE]; /* code, writable */
     struct {
         uint8_t len;
         uint8_t bytes[3 + MAX_INSN]; /* kind, register mask, encoding with a zero displacement */
     } key[NSLOTS];
     uint8_t code[NSLOTS][SLOT_SIZE] __attribute__((aligned(4096)));
 };
+
+#define CODE_AT    offsetof(struct page, code)
+#define CODE_BYTES (sizeof(struct page) - CODE_AT)
 
 /* What the host CPU has, read once: CPUID.1:ECX, CPUID.7:EBX, whether
  * its OS enabled the YMM state (XCR0[2:1], SDM Vol. 1 §14.3), and the
@@ -117,38 +126,41 @@ bool fpu_host_has(ZydisISASet set)
     }
 }
 
-static __thread struct page *thread_page;
-static pthread_key_t page_key; /* unmaps the page when its thread ends */
-static bool page_key_ok;
-static pthread_once_t page_once = PTHREAD_ONCE_INIT;
-
-static void page_free(void *p)
+struct fpu_page *fpu_page_create(void)
 {
-    munmap(p, sizeof(struct page));
-}
+    struct page *p = MAP_FAILED;
+    void *rw = MAP_FAILED;
+    int fd = memfd_create("vx86-fpu", MFD_CLOEXEC);
 
-static void page_key_init(void)
-{
-    page_key_ok = pthread_key_create(&page_key, page_free) == 0;
-}
-
-struct fpu_page *fpu_page(void)
-{
-    struct page *p;
-
-    if (thread_page)
-        return &thread_page->pub;
-    pthread_once(&page_once, page_key_init);
-    p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-             0);
-    if (p == MAP_FAILED)
+    if (fd < 0 || ftruncate(fd, sizeof(struct page)) ||
+        (p = mmap(NULL, sizeof(struct page), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) ==
+            MAP_FAILED ||
+        mmap(p, CODE_AT, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+        mmap(p->code, CODE_BYTES, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
+             (off_t)CODE_AT) == MAP_FAILED ||
+        (rw = mmap(NULL, CODE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)CODE_AT)) ==
+            MAP_FAILED) {
+        if (p != MAP_FAILED)
+            munmap(p, sizeof(struct page));
+        if (fd >= 0)
+            close(fd);
         return NULL;
+    }
+    close(fd);
+    p->code_rw = rw;
     p->pub.back_full = (uint64_t)(uintptr_t)fpu_stub_exit;
     p->pub.back_sse = (uint64_t)(uintptr_t)fpu_stub_exit_sse;
-    if (page_key_ok)
-        pthread_setspecific(page_key, p);
-    thread_page = p;
     return &p->pub;
+}
+
+void fpu_page_destroy(struct fpu_page *pub)
+{
+    struct page *p = (struct page *)pub;
+
+    if (!p)
+        return;
+    munmap(p->code_rw, CODE_BYTES);
+    munmap(p, sizeof(struct page));
 }
 
 static bool is_rsp(ZydisRegister r)
@@ -370,39 +382,45 @@ static uint8_t *emit_vmovdqu(uint8_t *c, unsigned r, const void *mem, bool store
     return emit_rip(c, op, 4, mem, NULL, 0);
 }
 
-/* Builds the slot for code enc (len bytes, disp32 at disp_at if not 0). */
-static void build(struct page *p, uint8_t *code, const uint8_t *enc, unsigned len, unsigned disp_at,
+/* Builds slot s for code enc (len bytes, disp32 at disp_at if not 0),
+ * through code_rw: each target is moved by as much as the writable
+ * alias is from the code, so that displacements come out for the code. */
+static void build(struct page *p, unsigned s, const uint8_t *enc, unsigned len, unsigned disp_at,
                   enum fpu_slot_kind kind, unsigned xmm)
 {
-    uint8_t *c = code;
+    uint8_t *c = p->code_rw[s];
+    const uint8_t *page = (const uint8_t *)p + ((const uint8_t *)p->code_rw - p->code[0]);
     bool sse = kind != FPU_SLOT_FULL, avx = kind == FPU_SLOT_AVX;
+
+#define AT(field) (page + offsetof(struct page, field))
 
     memcpy(c, "\xf3\x0f\x1e\xfa", 4); /* ENDBR64 */
     c += 4;
     if (sse) {
-        c = emit_rip(c, "\x0f\xae\x15", 3, &p->pub.mxcsr_in, NULL, 0); /* LDMXCSR */
+        c = emit_rip(c, "\x0f\xae\x15", 3, AT(pub.mxcsr_in), NULL, 0); /* LDMXCSR */
         for (unsigned r = 0; r < 16; r++)
             if (xmm & (1u << r))
-                c = avx ? emit_vmovdqu(c, r, p->pub.ymm[r], false)
-                        : emit_movdqa(c, r, p->pub.xmm[r], false);
+                c = avx ? emit_vmovdqu(c, r, AT(pub.ymm[r]), false)
+                        : emit_movdqa(c, r, AT(pub.xmm[r]), false);
     }
     if (disp_at)
-        c = emit_rip(c, (const char *)enc, disp_at, p->pub.buf, enc + disp_at + 4,
+        c = emit_rip(c, (const char *)enc, disp_at, AT(pub.buf), enc + disp_at + 4,
                      len - disp_at - 4);
     else
         c = (uint8_t *)memcpy(c, enc, len) + len;
     if (sse) {
         for (unsigned r = 0; r < 16; r++)
             if (xmm & (1u << r))
-                c = avx ? emit_vmovdqu(c, r, p->pub.ymm[r], true)
-                        : emit_movdqa(c, r, p->pub.xmm[r], true);
-        c = emit_rip(c, "\x0f\xae\x1d", 3, &p->pub.mxcsr_out, NULL, 0); /* STMXCSR */
+                c = avx ? emit_vmovdqu(c, r, AT(pub.ymm[r]), true)
+                        : emit_movdqa(c, r, AT(pub.xmm[r]), true);
+        c = emit_rip(c, "\x0f\xae\x1d", 3, AT(pub.mxcsr_out), NULL, 0); /* STMXCSR */
     }
     if (avx) {
         memcpy(c, "\xc5\xf8\x77", 3); /* VZEROUPPER */
         c += 3;
     }
-    emit_rip(c, "\xff\x25", 2, sse ? &p->pub.back_sse : &p->pub.back_full, NULL, 0);
+    emit_rip(c, "\xff\x25", 2, sse ? AT(pub.back_sse) : AT(pub.back_full), NULL, 0);
+#undef AT
 }
 
 void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst,
@@ -451,7 +469,7 @@ void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst,
     if (p->key[s].len != len || memcmp(p->key[s].bytes, key, len) != 0) {
         if (!host_safe(key + 3, len - 3, cpu->insn->mnemonic))
             return NULL;
-        build(p, p->code[s], key + 3, len - 3, disp_at, kind, xmm);
+        build(p, s, key + 3, len - 3, disp_at, kind, xmm);
         memcpy(p->key[s].bytes, key, len);
         p->key[s].len = (uint8_t)len;
     }
