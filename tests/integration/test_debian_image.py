@@ -8,9 +8,9 @@ seed, let ssh in through user-mode networking's hostfwd, say `running` to
 
 Skipped unless the image is already in .cache/images (or $VX86_IMAGES):
 building it downloads Debian packages, which the suite never does. A boot
-takes a minute or three here (2026-12-07, a 2-core host shared with other
-work: QEMU TCG login 57 s, ssh 59 s; vx86 emu login 95 s, ssh 111 s,
-running 150 s), so the time limits below are generous."""
+takes two to three minutes here (2026-12-07, a 2-core host shared with other
+work: QEMU TCG login 57-134 s, running 60-174 s; vx86 emu login 95-131 s,
+running 150-170 s), so the time limits below are generous."""
 import os
 import shutil
 import socket
