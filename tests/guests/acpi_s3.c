@@ -41,16 +41,6 @@ static const uint64_t gdt[] = {0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
 #define PATTERN       ((volatile uint32_t *)0x200000)
 #define PATTERN_WORDS 16384
 
-static int mem_eq(const void *a, const void *b, unsigned n)
-{
-    const uint8_t *x = a, *y = b;
-
-    for (unsigned i = 0; i < n; i++)
-        if (x[i] != y[i])
-            return 0;
-    return 1;
-}
-
 static uint32_t get32(const void *p)
 {
     const uint8_t *b = p;
@@ -63,7 +53,7 @@ static const uint8_t *table(uint64_t addr, const char *sig)
 {
     const uint8_t *t = (const uint8_t *)(uintptr_t)addr;
 
-    return addr && addr < 0x100000000ull && mem_eq(t, sig, 4) ? t : 0;
+    return addr && addr < 0x100000000ull && !memcmp(t, sig, 4) ? t : 0;
 }
 
 /* ACPI 6.5 §5.2.5.1: "RSD PTR " on a 16-byte boundary in the BIOS area,
@@ -74,7 +64,7 @@ static const uint8_t *find_fadt(void)
         const uint8_t *p = (const uint8_t *)a, *root;
         unsigned entry = p[15] >= 2 && get32(p + 24) ? 8 : 4;
 
-        if (!mem_eq(p, "RSD PTR ", 8))
+        if (memcmp(p, "RSD PTR ", 8))
             continue;
         root = entry == 8 ? table(get32(p + 24), "XSDT") : table(get32(p + 16), "RSDT");
         for (uint32_t off = 36; root && off + entry <= get32(root + 4); off += entry) {
@@ -95,7 +85,7 @@ static int s3_slp_typ(const uint8_t *dsdt)
     const uint8_t *p = dsdt + 36, *end = dsdt + get32(dsdt + 4);
 
     for (; p + 8 < end; p++) {
-        if (!mem_eq(p, "_S3_", 4) || p[4] != 0x12)
+        if (memcmp(p, "_S3_", 4) || p[4] != 0x12)
             continue;
         p += 5 + 1 + (p[5] >> 6) + 1;
         if (p[0] == 0x00 || p[0] == 0x01)

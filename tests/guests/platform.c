@@ -42,16 +42,6 @@ struct __attribute__((packed)) sdt {
     uint32_t oem_revision, creator_id, creator_revision;
 };
 
-static int mem_eq(const void *a, const void *b, unsigned n)
-{
-    const uint8_t *x = a, *y = b;
-
-    for (unsigned i = 0; i < n; i++)
-        if (x[i] != y[i])
-            return 0;
-    return 1;
-}
-
 static uint8_t sum(const void *p, uint32_t len)
 {
     const uint8_t *b = p;
@@ -82,7 +72,7 @@ static const struct sdt *table(uint64_t addr, const char *sig)
 {
     const struct sdt *t = (const struct sdt *)(uintptr_t)addr;
 
-    if (addr == 0 || addr >= 0x100000000ull || !mem_eq(t->signature, sig, 4)) {
+    if (addr == 0 || addr >= 0x100000000ull || memcmp(t->signature, sig, 4)) {
         printf("FAIL: no %s table at %llx\n", sig, addr);
         CHECK(0);
         return 0;
@@ -104,7 +94,7 @@ static const uint8_t *find_rsdp(void)
     for (uintptr_t a = 0xe0000; a < 0x100000; a += 16) {
         const uint8_t *p = (const uint8_t *)a;
 
-        if (mem_eq(p, "RSD PTR ", 8) && sum(p, 20) == 0)
+        if (!memcmp(p, "RSD PTR ", 8) && sum(p, 20) == 0)
             return p;
     }
     return 0;
@@ -148,11 +138,11 @@ static void walk_acpi(struct acpi *acpi)
         memcpy(sig, t->signature, 4);
         if (!table(addr, sig))
             continue;
-        if (mem_eq(t->signature, "FACP", 4))
+        if (!memcmp(t->signature, "FACP", 4))
             acpi->fadt = t;
-        else if (mem_eq(t->signature, "APIC", 4))
+        else if (!memcmp(t->signature, "APIC", 4))
             acpi->madt = t;
-        else if (mem_eq(t->signature, "MCFG", 4))
+        else if (!memcmp(t->signature, "MCFG", 4))
             acpi->mcfg = t;
     }
 }
@@ -173,7 +163,7 @@ static void check_fadt(struct acpi *acpi)
     CHECK(get32(f + 64) != 0 && f[89] == 2);
     /* FACS: no checksum, at least 64 bytes, 64-byte aligned. */
     facs = (const uint8_t *)(uintptr_t)get32(f + 36);
-    CHECK(facs && mem_eq(facs, "FACS", 4) && get32(facs + 4) >= 64 && ((uintptr_t)facs & 63) == 0);
+    CHECK(facs && !memcmp(facs, "FACS", 4) && get32(facs + 4) >= 64 && ((uintptr_t)facs & 63) == 0);
     acpi->dsdt = table(get32(f + 40), "DSDT");
     if (acpi->fadt->length >= 129 && (get32(f + 112) & FADT_RESET_REG_SUP)) {
         printf("FADT: reset register space %u address %x value %x\n", f[116], get32(f + 120),
@@ -309,7 +299,7 @@ static int check_mptable(int *vx86)
     int cpus = 0, ioapics = 0;
 
     for (uintptr_t a = 0xf0000; a < 0x100000 && !mpf; a += 16)
-        if (mem_eq((const void *)a, "_MP_", 4) && sum((const void *)a, 16) == 0)
+        if (!memcmp((const void *)a, "_MP_", 4) && sum((const void *)a, 16) == 0)
             mpf = (const uint8_t *)a;
     CHECK(mpf != 0);
     if (!mpf)
@@ -317,10 +307,10 @@ static int check_mptable(int *vx86)
     c = (const uint8_t *)(uintptr_t)get32(mpf + 4);
     printf("MP: floating pointer at %lx, version 1.%u, table at %lx\n",
            (unsigned long)(uintptr_t)mpf, mpf[9], (unsigned long)(uintptr_t)c);
-    CHECK(c && mem_eq(c, "PCMP", 4) && sum(c, get16(c + 4)) == 0);
-    if (!c || !mem_eq(c, "PCMP", 4))
+    CHECK(c && !memcmp(c, "PCMP", 4) && sum(c, get16(c + 4)) == 0);
+    if (!c || memcmp(c, "PCMP", 4))
         return 0;
-    *vx86 = mem_eq(c + 8, "VX86    ", 8);
+    *vx86 = !memcmp(c + 8, "VX86    ", 8);
     p = c + 44;
     for (unsigned i = 0; i < get16(c + 34) && p < c + get16(c + 4); i++) {
         if (p[0] == 0) {
@@ -424,7 +414,7 @@ static int s5_slp_typ(const struct sdt *dsdt)
     const uint8_t *p = (const uint8_t *)dsdt, *end = p + dsdt->length;
 
     for (p += sizeof(*dsdt); p + 8 < end; p++) {
-        if (!mem_eq(p, "_S5_", 4) || p[4] != 0x12)
+        if (memcmp(p, "_S5_", 4) || p[4] != 0x12)
             continue;
         p += 5 + 1 + (p[5] >> 6) + 1; /* PackageOp, PkgLength bytes, NumElements */
         if (p >= end)
@@ -453,7 +443,7 @@ static int has_word(const char *s, const char *w)
     while (w[n])
         n++;
     for (; *s; s++)
-        if ((s[0] != ' ') && mem_eq(s, w, n) && (s[n] == 0 || s[n] == ' '))
+        if ((s[0] != ' ') && !memcmp(s, w, n) && (s[n] == 0 || s[n] == ' '))
             return 1;
     return 0;
 }
@@ -493,7 +483,7 @@ static void reset(const struct acpi *acpi)
     uint16_t port = 0xcf9;
     uint8_t value = 6;
 
-    if (f && mem_eq(acpi->fadt->oem_id, "VX86  ", 6))
+    if (f && !memcmp(acpi->fadt->oem_id, "VX86  ", 6))
         CHECK(has_reg);
     if (has_reg) {
         CHECK(f[116] == 1); /* system I/O */

@@ -153,8 +153,8 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
          * no interrupt shadow (uop_sti). Not a REP string instruction,
          * which may stop between iterations: the block ends at STI. (An
          * instruction into the next page only ever starts a block.) */
-        if (sti >= 0 && (insn.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
-                                            ZYDIS_ATTRIB_HAS_REPNE)))
+        if (sti >= 0 && (insn.attributes &
+                         (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)))
             break;
         if (sti >= 0)
             b->uops[sti].fn = uop_sti;

@@ -20,6 +20,7 @@ void printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 void *memset(void *d, int c, unsigned long n);
 void *memcpy(void *d, const void *s, unsigned long n);
+int memcmp(const void *a, const void *b, unsigned long n);
 int strcmp(const char *a, const char *b);
 
 /* Ends the VM; never returns. */

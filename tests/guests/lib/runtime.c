@@ -150,6 +150,16 @@ void *memcpy(void *d, const void *s, unsigned long n)
     return d;
 }
 
+int memcmp(const void *a, const void *b, unsigned long n)
+{
+    const unsigned char *x = a, *y = b;
+
+    for (; n; n--, x++, y++)
+        if (*x != *y)
+            return *x - *y;
+    return 0;
+}
+
 int strcmp(const char *a, const char *b)
 {
     while (*a && *a == *b)
