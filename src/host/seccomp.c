@@ -97,7 +97,8 @@ static const struct rule kvm_irq[] = {
 };
 
 /*
- * A vCPU: the engine's run and state calls; device emulation on the
+ * A vCPU: the engine's run and state calls (and the INIT a wake from
+ * ACPI S3 gives it: kvm/state.c's vcpu_reset); device emulation on the
  * buses (console output, RDRAND and virtio-rng from getrandom, eventfd
  * signals to device threads, virtio-pci binding a queue's ioeventfd).
  */
@@ -107,6 +108,10 @@ static const struct rule vcpu[] = {
     R1(ioctl, EQ(1, KVM_SET_REGS)),
     R1(ioctl, EQ(1, KVM_GET_SREGS)),
     R1(ioctl, EQ(1, KVM_SET_SREGS)),
+    R1(ioctl, EQ(1, KVM_GET_VCPU_EVENTS)),
+    R1(ioctl, EQ(1, KVM_SET_VCPU_EVENTS)),
+    R1(ioctl, EQ(1, KVM_GET_MP_STATE)),
+    R1(ioctl, EQ(1, KVM_SET_MP_STATE)),
     R1(ioctl, EQ(1, KVM_IOEVENTFD)),
     R1(ioctl, EQ(1, KVM_IRQFD)),
     R(getrandom),
