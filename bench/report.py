@@ -449,8 +449,8 @@ def write(path, data, host, ctx, args, cmd, cpu_parts):
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# vx86 benchmarks", "",
              "vx86 against QEMU and native, side by side, on one machine in one run "
-             "(issue 7). Written by `bench/run`, section 6 by `bench/user/run`; do not edit by "
-             "hand.", ""]
+             "(issue 7). Written by `bench/run`, section 6 by `bench/user/run`, section 7 by "
+             "`bench/image/run`; do not edit by hand.", ""]
     lines += host_section(host, args, cmd, ctx)
     if chart(png, data):
         lines += [f"![benchmark chart]({png.name})", ""]
@@ -464,7 +464,8 @@ def write(path, data, host, ctx, args, cmd, cpu_parts):
         lines += overhead_section(data["overhead"])
     if "nano" in data:
         lines += exit_section(data["nano"], host)
-    lines += kept_user_section(path)
+    lines += kept_section(path, USER_BEGIN, USER_END)
+    lines += kept_section(path, IMAGE_BEGIN, IMAGE_END)
     lines += notes(host)
     path.write_text("\n".join(lines).rstrip() + "\n")
 
@@ -475,15 +476,20 @@ USER_BEGIN = "<!-- section 6: bench/user/run writes it -->"
 USER_END = "<!-- end of section 6 -->"
 
 
-def kept_user_section(path):
-    """The lines of section 6 in the report at path, markers included; []
-    when it has none."""
+# Section 7 comes from bench/image/run, kept the same way.
+IMAGE_BEGIN = "<!-- section 7: bench/image/run writes it -->"
+IMAGE_END = "<!-- end of section 7 -->"
+
+
+def kept_section(path, begin, end):
+    """The lines between markers begin and end in the report at path,
+    markers included; [] when it has none."""
     if not path.exists():
         return []
     lines = path.read_text().splitlines()
-    if USER_BEGIN not in lines or USER_END not in lines:
+    if begin not in lines or end not in lines:
         return []
-    return lines[lines.index(USER_BEGIN):lines.index(USER_END) + 1] + [""]
+    return lines[lines.index(begin):lines.index(end) + 1] + [""]
 
 
 def user_section(saved):
