@@ -17,6 +17,7 @@
  * again at the reset that ends its S3.
  */
 #include "acpi_s3.h"
+#include "lib/acpi.h"
 #include "lib/guest.h"
 
 #define PM1_STS_RTC (1u << 10)
@@ -24,14 +25,6 @@
 #define PM1_EN_RTC  (1u << 10)
 #define PM1_SLP_EN  (1u << 13)
 #define RTC_B_AIE   0x20
-
-struct __attribute__((packed)) sdt {
-    char signature[4];
-    uint32_t length;
-    uint8_t revision, checksum;
-    char oem_id[6], oem_table_id[8];
-    uint32_t oem_revision, creator_id, creator_revision;
-};
 
 extern const char s3_wake16[], s3_wake16_ip[], s3_wake16_end[];
 

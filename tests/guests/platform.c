@@ -15,6 +15,7 @@
  * FADT's reset value to its reset register. Either way it does not come
  * back: a return is a failure.
  */
+#include "lib/acpi.h"
 #include "lib/guest.h"
 
 #define KIB 1024ull
@@ -32,14 +33,6 @@
 /* struct multiboot_info, up to the command line. */
 struct mb_info {
     uint32_t flags, mem_lower, mem_upper, boot_device, cmdline;
-};
-
-struct __attribute__((packed)) sdt {
-    char signature[4];
-    uint32_t length;
-    uint8_t revision, checksum;
-    char oem_id[6], oem_table_id[8];
-    uint32_t oem_revision, creator_id, creator_revision;
 };
 
 static uint8_t sum(const void *p, uint32_t len)
