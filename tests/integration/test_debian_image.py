@@ -1,10 +1,12 @@
 """The Debian 12 disk image that scripts/debian-image builds, booted as a
 cloud image: under QEMU (TCG, through SeaBIOS and the image's GRUB: the
-reference) and under vx86 (emu engine; the image's own kernel and initramfs
-booted directly, root on the image). Each boot must reach the login prompt
-on the serial console, take the SSH key and hostname from its cloud-init
-seed, let ssh in through user-mode networking's hostfwd, say `running` to
-`systemctl is-system-running`, and power off when asked.
+reference) and under vx86's emu engine, through SeaBIOS and GRUB as well
+and with the image's own kernel and initramfs given (root on the image).
+Each boot must reach the login prompt on the serial console, take the SSH
+key and hostname from its cloud-init seed, let ssh in through user-mode
+networking's hostfwd, say `running` to `systemctl is-system-running`,
+write 200 MB with fsync, and power off when asked; vx86's boots may show
+no kernel warning (dmesg at warning level and above) that QEMU's did not.
 
 Run by scripts/test-image, which builds the image first; skipped unless
 VX86_IMAGE_TESTS=1 and the image is in .cache/images (or $VX86_IMAGES):
@@ -141,9 +143,20 @@ class Machine:
         return f"times {self.times}\n--- console (end)\n{self.console[-6000:]}"
 
 
+# The kernel's warnings in QEMU's boot of the image, which vx86's boots may
+# have too (they run after it in this file), but no others.
+QEMU_WARNINGS = {}
+
+
+def warning(line):
+    """A kernel message without its timestamp."""
+    return line.split("] ", 1)[1] if line.startswith("[") and "] " in line else line
+
+
 def check_cloud_image(m):
-    """The checks both VMMs' boots go through, in boot order; returns the
-    VMM's exit status after the guest powered off."""
+    """The checks every boot goes through, in boot order (login, ssh,
+    running, a 200 MB fsync'd write, the kernel's warnings kept in
+    m.warnings); returns the VMM's exit status after the guest powered off."""
     try:
         m.wait_console("login:", LOGIN_S)
         assert m.wait_ssh(SSH_S) == HOSTNAME, m
@@ -151,6 +164,13 @@ def check_cloud_image(m):
                   timeout=RUNNING_S)
         m.mark("running")
         assert r.stdout.split("\n")[0] == "running", (r.stdout, m)
+        r = m.ssh("dd if=/dev/zero of=/var/tmp/big bs=1M count=200 conv=fsync 2>&1 | tail -1;"
+                  " rm /var/tmp/big", timeout=600)
+        assert r.stdout.startswith("209715200 bytes"), (r.stdout, m)
+        m.mark("write")
+        r = m.ssh("sudo dmesg --level=emerg,alert,crit,err,warn")
+        m.warnings = {warning(line) for line in r.stdout.splitlines() if line.strip()}
+        print(f"\n{m.args[0]} warnings: {sorted(m.warnings)}")
         m.ssh("sudo systemctl poweroff")
         status = m.proc.wait(timeout=POWEROFF_S)
         m.mark("exit")
@@ -198,6 +218,7 @@ def test_qemu_boots_the_image(seed):
                 port, seed / "key")
     assert check_cloud_image(m) == 0, m
     assert "GRUB" in m.console and "Booting `Debian GNU/Linux 12'" in m.console, m
+    QEMU_WARNINGS["pc"] = m.warnings
 
 
 def vx86_boot(seed, *boot):
@@ -211,6 +232,8 @@ def vx86_boot(seed, *boot):
                 port, seed / "key")
     assert check_cloud_image(m) == 0, m
     assert "vx86: guest powered off" in m.console, m
+    if "pc" in QEMU_WARNINGS:
+        assert m.warnings <= QEMU_WARNINGS["pc"], (m.warnings - QEMU_WARNINGS["pc"], m)
     return m
 
 
