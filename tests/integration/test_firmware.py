@@ -81,8 +81,8 @@ def mbr_disk(tmp_path):
     return img
 
 
-def test_seabios_boots_an_mbr(tmp_path):
-    r = run_vx86("run", "--engine", "emu", "--disk", mbr_disk(tmp_path), timeout=120)
+def test_seabios_boots_an_mbr(tmp_path, engine):
+    r = run_vx86("run", "--engine", engine, "--disk", mbr_disk(tmp_path), timeout=120)
     assert r.status == 1, r
     lines = r.out.replace("\r", "").split("\n")
     assert "SeaBIOS (version" in r.out, r
