@@ -5,7 +5,8 @@ and with the image's own kernel and initramfs given (root on the image).
 Each boot must reach the login prompt on the serial console, take the SSH
 key and hostname from its cloud-init seed, let ssh in through user-mode
 networking's hostfwd, say `running` to `systemctl is-system-running`,
-write 200 MB with fsync, and power off when asked; vx86's boots may show
+write 200 MB with fsync, compile a C program, run apt-get update, and
+power off when asked; vx86's boots may show
 no kernel warning (dmesg at warning level and above) that QEMU's did not.
 
 Run by scripts/test-image, which builds the image first; skipped unless
@@ -155,8 +156,10 @@ def warning(line):
 
 def check_cloud_image(m):
     """The checks every boot goes through, in boot order (login, ssh,
-    running, a 200 MB fsync'd write, the kernel's warnings kept in
-    m.warnings); returns the VMM's exit status after the guest powered off."""
+    running, a 200 MB fsync'd write, a C program compiled and run, apt's
+    lists fetched from Debian's archive through user-mode networking, the
+    kernel's warnings kept in m.warnings); returns the VMM's exit status
+    after the guest powered off."""
     try:
         m.wait_console("login:", LOGIN_S)
         assert m.wait_ssh(SSH_S) == HOSTNAME, m
@@ -168,6 +171,13 @@ def check_cloud_image(m):
                   " rm /var/tmp/big", timeout=600)
         assert r.stdout.startswith("209715200 bytes"), (r.stdout, m)
         m.mark("write")
+        r = m.ssh("printf 'int main(void) { return 42; }\\n' >/tmp/t.c && gcc -O2 -o /tmp/t /tmp/t.c;"
+                  " /tmp/t; echo status $?", timeout=600)
+        assert "status 42" in r.stdout, (r.stdout, m)
+        r = m.ssh("sudo apt-get update -q >/tmp/apt.log 2>&1; echo apt $?; tail -3 /tmp/apt.log",
+                  timeout=600)
+        assert r.stdout.startswith("apt 0"), (r.stdout, m)
+        m.mark("compile, apt")
         r = m.ssh("sudo dmesg --level=emerg,alert,crit,err,warn")
         m.warnings = {warning(line) for line in r.stdout.splitlines() if line.strip()}
         print(f"\n{m.args[0]} warnings: {sorted(m.warnings)}")
