@@ -328,12 +328,7 @@ static bool tr_leave(struct tr *t, const struct emu_uop *u, const ZydisDecodedIn
     if (in->operand_width != 64)
         return false;
     s = tr_stub(t, u);
-    tr_get(t, 8, HR_RSI, GPR_RBP);
-    tr_probe(t, s, ACC_READ, 8);
-    mov_load(&t->b, 8, HR_RAX, jm(HR_RDI, 0));
-    lea(&t->b, 8, HR_RSI, jm(HR_RSI, 8));
-    tr_put(t, 8, GPR_RSP, HR_RSI);
-    tr_put(t, 8, GPR_RBP, HR_RAX);
+    tr_pop_from(t, s, GPR_RBP, 8, GPR_RBP);
     s->resume = t->b.p;
     return true;
 }

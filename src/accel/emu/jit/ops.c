@@ -509,6 +509,16 @@ bool tr_push(struct tr *t, const struct emu_uop *u, bool imm)
     return true;
 }
 
+void tr_pop_from(struct tr *t, struct stub *s, unsigned from, unsigned size, unsigned reg)
+{
+    tr_get(t, 8, HR_RSI, from);
+    tr_probe(t, s, ACC_READ, size);
+    mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
+    lea(&t->b, 8, HR_RSI, jm(HR_RSI, (int32_t)size));
+    tr_put(t, 8, GPR_RSP, HR_RSI);
+    tr_put(t, size, reg, HR_RAX);
+}
+
 bool tr_pop(struct tr *t, const struct emu_uop *u)
 {
     unsigned size = u->size;
@@ -517,12 +527,7 @@ bool tr_pop(struct tr *t, const struct emu_uop *u)
     if (!t->flat64 || (size != 8 && size != 2))
         return false;
     s = tr_stub(t, u);
-    tr_get(t, 8, HR_RSI, GPR_RSP);
-    tr_probe(t, s, ACC_READ, size);
-    mov_load(&t->b, size, HR_RAX, jm(HR_RDI, 0));
-    lea(&t->b, 8, HR_RSI, jm(HR_RSI, (int32_t)size));
-    tr_put(t, 8, GPR_RSP, HR_RSI);
-    tr_put(t, size, u->reg, HR_RAX);
+    tr_pop_from(t, s, GPR_RSP, size, u->reg);
     s->resume = t->b.p;
     return true;
 }

@@ -179,6 +179,9 @@ void tr_loop_back(struct tr *t, uint64_t flags);
 
 /* ops.c: RSI = RSP - size, probed for a store of size bytes (a push). */
 void tr_push_probe(struct tr *t, struct stub *s, unsigned size);
+/* ops.c: a pop of size bytes from the address in guest register from
+ * (RSP for POP, RBP for LEAVE): RSP = from + size, then reg = the value. */
+void tr_pop_from(struct tr *t, struct stub *s, unsigned from, unsigned size, unsigned reg);
 
 /* ops.c and branch.c: the templates; false when u's form has none. */
 bool tr_alu(struct tr *t, const struct emu_uop *u, struct kind k);
