@@ -189,6 +189,7 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
     memset(b->link, 0, sizeof(b->link));
     b->rip_mask = cpu->code_bits == 64 ? ~0ULL : 0xffffffffULL;
     b->jit = NULL;
+    b->jit_park = 0;
     b->runs = 0;
     /* The decodes go after the uops. */
     d = (struct emu_decoded *)(((uintptr_t)&b->uops[n] + 15) & ~(uintptr_t)15);
@@ -407,7 +408,7 @@ unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget)
              * same page, mode and CPL (code is for this one), the code
              * cache unchanged. */
             if (site && site_epoch == emu_jit_epoch(cpu))
-                emu_jit_link(cpu, site, code);
+                emu_jit_link(cpu, site, b, code);
             ran = run_translated(cpu, b, code, budget - n, &site);
             site_epoch = emu_jit_epoch(cpu);
             prev = NULL;

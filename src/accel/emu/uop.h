@@ -129,6 +129,8 @@ struct emu_block {
     uint64_t jit_rip;
     uint8_t jit_cpl;
     uint16_t runs;
+    /* Offset in jit of its park entry (translate.c), 0 if none. */
+    uint16_t jit_park;
     /* One instruction that runs into the next page (block.c's build): that
      * page's host address when it was decoded, its RAM page and generation.
      * host2 NULL: none. */

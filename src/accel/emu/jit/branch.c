@@ -20,6 +20,17 @@ static void canonical_check(struct tr *t, struct stub *s, unsigned r)
     tr_to_stub(t, s, CC_NE);
 }
 
+/* Leaves for target with the pending flags as an image in AX. */
+static void exit_with_image(struct tr *t, uint64_t pending, uint64_t target)
+{
+    if (pending == RFLAGS_STATUS) {
+        tr_exit_parked(t, target);
+        return;
+    }
+    tr_merge_flags(t, pending);
+    tr_exit_to(t, target);
+}
+
 /* Branches end the block: each returns after emitting its exits. */
 bool tr_jcc(struct tr *t, const struct emu_uop *u)
 {
@@ -34,8 +45,7 @@ bool tr_jcc(struct tr *t, const struct emu_uop *u)
          * both paths (the image leaves the host flags as they are). */
         flags_image(&t->b);
         taken = jcc32(&t->b, u->aux);
-        tr_merge_flags(t, pending);
-        tr_exit_to(t, t->next);
+        exit_with_image(t, pending, t->next);
         jit_bind(&t->b, taken);
         t->pending = 0;
         if (target == t->start && t->loop_ok && t->flags_dead && t->body) {
@@ -44,8 +54,7 @@ bool tr_jcc(struct tr *t, const struct emu_uop *u)
             tr_loop_back(t, pending);
             return true;
         }
-        tr_merge_flags(t, pending);
-        tr_exit_to(t, target);
+        exit_with_image(t, pending, target);
         return true;
     }
     taken = jcc32(&t->b, tr_cond(t, u->aux));

@@ -213,15 +213,36 @@ void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b, const void *co
      * chose before it looks at events again, as it does with the
      * interpreter's run_block, so that a pass always runs at least one
      * block. Blocks reached from here test them. */
-    return ((entry_fn *)(void *)j->rx)(cpu, (const uint8_t *)code + j->past_events);
+    /* The generation test the entry skips: what its failure does, leave
+     * with nothing run. */
+    if (emu_code_gen(cpu, b->page) != b->gen)
+        return NULL;
+    return ((entry_fn *)(void *)j->rx)(cpu, (const uint8_t *)code + j->c_entry);
 }
 
-void emu_jit_link(struct emu_cpu *cpu, void *site, const void *code)
+void emu_jit_link(struct emu_cpu *cpu, void *site, const struct emu_block *b, const void *code)
 {
     struct emu_jit *j = cpu->jit;
-    uint8_t *hole = (uint8_t *)site;
+    uintptr_t tags = (uintptr_t)site & (JIT_SITE_FULL | JIT_SITE_PARK);
+    uint8_t *hole = (uint8_t *)((uintptr_t)site & ~tags);
+    const uint8_t *to = code;
+    bool full = tags & JIT_SITE_FULL;
 
-    /* site is the rel32 of a JMP that so far falls through to the exit. */
+    /* Past the target's generation test, where the site allows it: the
+     * target is in the site's page, whose generation the site's block
+     * tested. Not for a block that runs into the next page, whose test
+     * covers that page too. */
+    if (!full && !b->host2)
+        to += j->link_entry;
+    /* hole is the rel32 of a JMP that so far falls through to the exit. */
     /* The displacement between the writable aliases is the same. */
-    jit_bind_to(j->rw + (hole - j->rx), j->rw + ((const uint8_t *)code - j->rx));
+    jit_bind_to(j->rw + (hole - j->rx), j->rw + (to - j->rx));
+    /* A parking site's first JMP, before the merge, to the park entry of
+     * the translation (code may be an older one of b's, for another RIP or
+     * CPL: its park entry is unknown). */
+    if ((tags & JIT_SITE_PARK) && b->jit_park && code == b->jit) {
+        to = (const uint8_t *)code + b->jit_park + (full ? 0 : j->park_skip);
+        hole -= j->park_gap;
+        jit_bind_to(j->rw + (hole - j->rx), j->rw + (to - j->rx));
+    }
 }

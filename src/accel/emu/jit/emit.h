@@ -176,6 +176,15 @@ static inline void mov_rr(struct jit_buf *b, unsigned size, unsigned dst, unsign
 }
 
 /* MOV r64, imm (the shortest form that gives the value). */
+/* MOV r, imm64 in its 10-byte form, whatever v: for code whose length
+ * must not depend on the value. */
+static inline void mov_imm64(struct jit_buf *b, unsigned r, uint64_t v)
+{
+    prefix(b, 8, 0, HR_NONE, r, false);
+    e8(b, (uint8_t)(0xb8 + (r & 7)));
+    e64(b, v);
+}
+
 static inline void mov_imm(struct jit_buf *b, unsigned r, uint64_t v)
 {
     if (v <= 0xffffffffu) {

@@ -51,11 +51,29 @@ struct emu_jit {
     const uint8_t *exit; /* the exit trampoline (in rx) */
     size_t start, used;  /* first block's offset, bytes in use */
     uint64_t flushes;    /* how often the cache was emptied */
-    size_t past_events;  /* bytes of a block's entry test of kicked and wake */
+    /* Offsets into every translation (its entry tests have one length):
+     * link_entry past the page's generation test, for links from a block of
+     * the same page; c_entry past the test of kicked and wake too, for
+     * emu_jit_run, which tests the generation itself. */
+    size_t link_entry, c_entry;
+    /* Flags parked across a link (tr_exit_parked, park_entry in
+     * translate.c): the bytes from a parking site's first rel32 to its
+     * second, and from a block's park entry to its variant past the
+     * generation test. The same for every block. */
+    size_t park_gap, park_skip;
     bool eager;          /* cfg.jit_eager or VX86_JIT_EAGER: translate at the first run */
     FILE *perf_map;      /* VX86_JIT_PERF_MAP: perf's /tmp/perf-PID.map, or NULL */
     struct tr *tr;       /* translate.c's working state, made at the first translation */
 };
+
+/* Set in a link site's address (emu_jit_run's result) when the target must
+ * be entered at its full entry: the site's block ran an instruction of the
+ * generic groups, which may serialize (see tr_link_site). */
+#define JIT_SITE_FULL (1ull << 63)
+/* Set when the site is a parking one (tr_exit_parked): the guest's six
+ * status flags are an image in AX there, and the site park_gap bytes
+ * before it may go to the target's park entry instead. */
+#define JIT_SITE_PARK (1ull << 62)
 
 static inline uint64_t jit_ctx(const struct emu_cpu *cpu)
 {

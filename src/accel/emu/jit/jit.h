@@ -22,9 +22,10 @@
  *   page's generation as uop_write does and ends the block after the
  *   instruction; every translated block checks its page's generation on
  *   entry, so code another vCPU or a device changed is not run again after
- *   the next entry (a loop back to a block's own start skips the check as
- *   long as it has no generic instruction, which may serialize, and is left
- *   when the budget runs out: see loop_back in translate.c).
+ *   the next entry (a loop back to a block's own start, and a link to a
+ *   block of the same page, skip the check as long as the block they leave
+ *   has no generic instruction, which may serialize; the budget bounds how
+ *   long: see tr_loop_back in translate.c).
  * - Events: every block entry checks kicked/wake (but emu_jit_run's: the
  *   block loop runs the block it chose, as with the interpreter) and takes
  *   its instructions from jit_budget (those after a store to code that
@@ -75,8 +76,10 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b);
  * cpu->cpl, until it exits,
  * entering blocks while cpu->jit_budget is above 0 (each takes its
  * instructions on entry, so the last may take it below 0: the block loop
- * too runs whole blocks; b runs even if an event is due). Returns a link site to patch to the
- * block at the new cpu->rip (a direct branch within the page), or NULL. */
+ * too runs whole blocks; b runs even if an event is due; nothing runs if
+ * b's page was written since its translation). Returns a link site to
+ * patch to the block at the new cpu->rip (a direct branch within the page;
+ * opaque, for emu_jit_link), or NULL. */
 void *emu_jit_run(struct emu_cpu *cpu, const struct emu_block *b, const void *code);
 
 /* block.c, for translated code: runs b's instructions from index first
@@ -93,9 +96,9 @@ unsigned emu_block_run(struct emu_cpu *cpu, const struct emu_block *b, unsigned 
  * link does not store cpu->rip.) */
 bool emu_block_across_ok(struct emu_cpu *cpu, const struct emu_block *b, uint64_t rip);
 
-/* Points the link site returned by emu_jit_run at code, a translation for
- * the same CPL and for cpu->rip, in the same linear page as the site's
+/* Points the link site returned by emu_jit_run at code, b's translation
+ * for the same CPL and for cpu->rip, in the same linear page as the site's
  * block. */
-void emu_jit_link(struct emu_cpu *cpu, void *site, const void *code);
+void emu_jit_link(struct emu_cpu *cpu, void *site, const struct emu_block *b, const void *code);
 
 #endif

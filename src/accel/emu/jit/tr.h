@@ -84,7 +84,6 @@ struct tr {
      * exit and call into C, loaded again after each call. */
     uint8_t host_of[16]; /* host register of a guest GPR, or HR_NONE */
     uint16_t cached, dirty;
-    struct stub stubs[BLOCK_MAX * 2 + 2];
     unsigned nstubs;
     bool unfit;      /* something the translator cannot express: no translation */
     uint64_t start;  /* the block's RIP */
@@ -101,6 +100,13 @@ struct tr {
      * and with XCR0 the VEX instructions (avx_ok). */
     uint16_t xlive, xdirty, ylive, ydirty;
     bool mx, simd_ok, avx_ok;
+    /* Each uop's kind; whether the status flags before uop i are dead
+     * (translate.c's plan_kinds). */
+    struct kind kinds[BLOCK_MAX];
+    bool dead_from[BLOCK_MAX + 1];
+    /* Last: not cleared for each block (tr_stub fills each one it hands
+     * out), since 13 KB of stores per translation showed in profiles. */
+    struct stub stubs[BLOCK_MAX * 2 + 2];
 };
 
 /* A guest register operand: its host register, or its slot in emu_cpu. */
@@ -176,6 +182,10 @@ void tr_exit_to(struct tr *t, uint64_t target);
 void tr_exit_rax(struct tr *t);
 void tr_exit_indirect(struct tr *t);
 void tr_loop_back(struct tr *t, uint64_t flags);
+/* tr_exit_to with all six status flags pending, as an image in RAX
+ * (flags_image): to a block of the same page without their merge into
+ * RFLAGS where that block overwrites them first (translate.c says how). */
+void tr_exit_parked(struct tr *t, uint64_t target);
 
 /* ops.c: RSI = RSP - size, probed for a store of size bytes (a push). */
 void tr_push_probe(struct tr *t, struct stub *s, unsigned size);

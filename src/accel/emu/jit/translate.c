@@ -37,6 +37,28 @@ static void add_kind(emu_uop_fn *fn, enum tk tk, unsigned op, unsigned form)
     kinds[nkinds++] = (struct kind){fn, (uint8_t)tk, (uint8_t)op, (uint8_t)form};
 }
 
+/* kinds[] by handler, open addressing: a translation looks up every uop's
+ * kind once (plan_kinds). */
+#define KIND_SLOTS 256
+static struct kind kind_slots[KIND_SLOTS];
+
+static unsigned kind_slot(emu_uop_fn *fn)
+{
+    return (unsigned)(((uintptr_t)fn * 0x9e3779b97f4a7c15ull) >> 56) % KIND_SLOTS;
+}
+
+static void index_kinds(void)
+{
+    _Static_assert(KIND_SLOTS >= 2 * sizeof(kinds) / sizeof(kinds[0]), "kind_slots: half empty");
+    for (unsigned i = 0; i < nkinds; i++) {
+        unsigned s = kind_slot(kinds[i].fn);
+
+        while (kind_slots[s].fn)
+            s = (s + 1) % KIND_SLOTS;
+        kind_slots[s] = kinds[i];
+    }
+}
+
 static void fill_kinds(void)
 {
     for (unsigned op = 0; op < ALU_COUNT; op++)
@@ -76,69 +98,77 @@ static void fill_kinds(void)
     add_kind(uop_ret, T_RET, 0, 1);
     add_kind(uop_ret_imm, T_RET, 1, 1);
     add_kind(uop_sti, T_STI, 0, 0);
+    index_kinds();
 }
 
 static struct kind kind_of(emu_uop_fn *fn)
 {
-    for (unsigned i = 0; i < nkinds; i++)
-        if (kinds[i].fn == fn)
-            return kinds[i];
+    for (unsigned s = kind_slot(fn); kind_slots[s].fn; s = (s + 1) % KIND_SLOTS)
+        if (kind_slots[s].fn == fn)
+            return kind_slots[s];
     return (struct kind){fn, T_HELPER, 0, 0};
 }
 
-/* Whether the block's instructions from uop first on overwrite every
- * status flag before anything reads one, with nothing before that which can
- * fault or call C (which would see RFLAGS): then the flags before uop first
- * are dead. */
-static bool flags_dead_from(const struct emu_block *b, unsigned first)
-{
-    for (unsigned i = first; i < b->count; i++) {
-        const struct emu_uop *u = &b->uops[i];
-        struct kind k = kind_of(u->fn);
-        bool reg_form = k.form == FORM_RR || k.form == FORM_RI;
+/* What uop u of kind k does to the question "are the status flags before
+ * it dead?": DEAD if it overwrites them all and reads none, LIVE if it may
+ * read them, fault or call C (which would see RFLAGS) first, ON if it
+ * touches none of that, so that the answer is the next uop's. */
+enum flags_use { FLAGS_ON, FLAGS_DEAD, FLAGS_LIVE };
 
-        switch (k.tk) {
-        case T_ALU:
-            if (!reg_form || k.op == ALU_ADC || k.op == ALU_SBB)
-                return false;
-            return true;
-        case T_IMUL: /* CF and OF only */
-            if (k.form != FORM_RR)
-                return false;
+static enum flags_use flags_use(const struct emu_uop *u, struct kind k)
+{
+    bool reg_form = k.form == FORM_RR || k.form == FORM_RI;
+
+    switch (k.tk) {
+    case T_ALU:
+        return !reg_form || k.op == ALU_ADC || k.op == ALU_SBB ? FLAGS_LIVE : FLAGS_DEAD;
+    case T_IMUL: /* CF and OF only */
+        return k.form != FORM_RR ? FLAGS_LIVE : FLAGS_ON;
+    case T_UNARY:
+        if (k.form)
+            return FLAGS_LIVE;
+        /* INC, DEC, NOT leave CF (NOT all) as it was */
+        return k.op == UNARY_NEG ? FLAGS_DEAD : FLAGS_ON;
+    case T_SHIFT:
+        if (k.form != SFORM_RI || !(u->imm & (u->size == 8 ? 63 : 31)))
+            return FLAGS_LIVE;
+        return k.op > SHIFT_ROR ? FLAGS_DEAD : FLAGS_ON;
+    case T_MOV:
+        return reg_form ? FLAGS_ON : FLAGS_LIVE;
+    case T_MOVZX:
+    case T_MOVSX:
+        return k.form ? FLAGS_LIVE : FLAGS_ON; /* form 1: from memory */
+    case T_LEA:
+        return u->seg >= SEG_FS ? FLAGS_LIVE : FLAGS_ON; /* the handler runs FS:/GS: */
+    case T_XCHG:
+    case T_NOP:
+        return FLAGS_ON;
+    default:
+        return FLAGS_LIVE;
+    }
+}
+
+/* Each uop's kind, and for each index i whether the block's instructions
+ * from uop i on overwrite every status flag before anything reads one,
+ * with nothing before that which can fault or call C: then the flags
+ * before uop i are dead (t->dead_from[i]; none after the last uop). */
+static void plan_kinds(struct tr *t, const struct emu_block *b)
+{
+    t->dead_from[b->count] = false;
+    for (unsigned i = b->count; i-- > 0;) {
+        t->kinds[i] = kind_of(b->uops[i].fn);
+        switch (flags_use(&b->uops[i], t->kinds[i])) {
+        case FLAGS_ON:
+            t->dead_from[i] = t->dead_from[i + 1];
             break;
-        case T_UNARY:
-            if (k.form)
-                return false;
-            if (k.op == UNARY_NEG)
-                return true;
-            break; /* INC, DEC, NOT leave CF (NOT all) as it was */
-        case T_SHIFT:
-            if (k.form != SFORM_RI || !(u->imm & (u->size == 8 ? 63 : 31)))
-                return false;
-            if (k.op > SHIFT_ROR)
-                return true;
+        case FLAGS_DEAD:
+            t->dead_from[i] = true;
             break;
-        case T_MOV:
-            if (!reg_form)
-                return false;
+        case FLAGS_LIVE:
+            t->dead_from[i] = false;
             break;
-        case T_MOVZX:
-        case T_MOVSX:
-            if (k.form) /* from memory */
-                return false;
-            break;
-        case T_LEA:
-            if (u->seg >= SEG_FS) /* the handler runs it */
-                return false;
-            break;
-        case T_XCHG:
-        case T_NOP:
-            break;
-        default:
-            return false;
         }
     }
-    return false;
 }
 
 /* Whether the flags pending before the current uop's memory access (of
@@ -149,8 +179,7 @@ static bool flags_dead_from(const struct emu_block *b, unsigned first)
  * RFLAGS then. */
 static bool pending_dead(const struct tr *t, enum emu_access acc)
 {
-    const struct emu_uop *u = &t->blk->uops[t->cur];
-    struct kind k = kind_of(u->fn);
+    struct kind k = t->kinds[t->cur];
 
     switch (k.tk) {
     case T_ALU:
@@ -173,7 +202,7 @@ static bool pending_dead(const struct tr *t, enum emu_access acc)
     case T_PUSH_R:
     case T_PUSH_I:
     case T_POP_R:
-        return flags_dead_from(t->blk, t->cur + 1);
+        return t->dead_from[t->cur + 1];
     default:
         return false;
     }
@@ -181,7 +210,7 @@ static bool pending_dead(const struct tr *t, enum emu_access acc)
 
 bool tr_flags_dead_after(const struct tr *t)
 {
-    return flags_dead_from(t->blk, t->cur + 1);
+    return t->dead_from[t->cur + 1];
 }
 
 struct stub *tr_stub(struct tr *t, const struct emu_uop *u)
@@ -590,12 +619,82 @@ void tr_exit_to(struct tr *t, uint64_t target)
 
         jit_bind(&t->b, site);
         tr_store_rip(t, offsetof(struct emu_cpu, rip), target);
-        mov_imm(&t->b, HR_RAX, site ? (uintptr_t)(t->j->rx + (site - t->j->rw)) : 0);
+        /* The link may skip the target's generation test when this block
+         * took its own (or came by such links, within one pass of the
+         * block loop: see tr_loop_back for why that is soon enough) and
+         * ran no instruction of the generic groups since, which may
+         * serialize. */
+        mov_imm(&t->b, HR_RAX,
+                site ? (uintptr_t)(t->j->rx + (site - t->j->rw)) | (t->loop_ok ? 0 : JIT_SITE_FULL)
+                     : 0);
         jmp_exit(t);
     } else {
         mov_imm(&t->b, HR_RAX, target);
         tr_exit_rax(t);
     }
+}
+
+/*
+ * Flags parked across a link. A block that ends with all six status flags
+ * pending (after CMP, TEST, ADD...) merges them into RFLAGS before it
+ * leaves, nine instructions with a load and a store of RFLAGS, although
+ * the next block very often overwrites them all before it reads one. A
+ * block that does so, with nothing before that can fault or call C
+ * (plan_kinds), has a park entry: its entry tests again, whose ways
+ * out merge the flags image in AX first, then a jump to its body. A link
+ * to it from a parking site skips the merge.
+ *
+ * A parking site: the merge between two link sites, the first one park_gap
+ * bytes before the second; both fall through until linked. emu_jit_link
+ * points the second at the target's entry, and the first, when the target
+ * has a park entry, at that.
+ */
+void tr_exit_parked(struct tr *t, uint64_t target)
+{
+    uint8_t *park, *site;
+
+    if ((target >> 12) != t->page || (target == t->start && t->loop_ok && t->body)) {
+        tr_merge_flags(t, RFLAGS_STATUS);
+        tr_exit_to(t, target);
+        return;
+    }
+    write_back(t, t->dirty);
+    park = jmp32(&t->b);
+    jit_bind(&t->b, park);
+    tr_merge_flags(t, RFLAGS_STATUS);
+    site = jmp32(&t->b);
+    if (!site) /* the code cache is full: this translation is dropped */
+        return;
+    t->j->park_gap = (size_t)(site - park); /* one merge's length: the same every time */
+    jit_bind(&t->b, site);
+    tr_store_rip(t, offsetof(struct emu_cpu, rip), target);
+    mov_imm(&t->b, HR_RAX,
+            (uintptr_t)(t->j->rx + (site - t->j->rw)) | JIT_SITE_PARK |
+                (t->loop_ok ? 0 : JIT_SITE_FULL));
+    jmp_exit(t);
+}
+
+/* The block's park entry (see tr_exit_parked), entered with the guest's
+ * status flags as an image in AX; loads is where the block loads the
+ * registers it holds, after its entry tests. Returns its offset from the
+ * block's entry. */
+static size_t park_entry(struct tr *t, const uint8_t *entry, uint8_t *loads)
+{
+    uint8_t *start = t->b.p, *out[3];
+
+    mov_imm64(&t->b, HR_RDX, (uintptr_t)&t->cpu->evm->gen[t->blk->page]);
+    alu_mi(&t->b, JA_CMP, 4, jm(HR_RDX, 0), t->blk->gen);
+    out[0] = jcc32(&t->b, CC_NE);
+    t->j->park_skip = (size_t)(t->b.p - start);
+    out[1] = events_check(t);
+    out[2] = take_budget(t);
+    jmp_to(&t->b, loads);
+    for (unsigned i = 0; i < 3; i++)
+        jit_bind(&t->b, out[i]);
+    tr_merge_flags(t, RFLAGS_STATUS);
+    tr_store_rip(t, offsetof(struct emu_cpu, rip), t->start);
+    leave(t);
+    return (size_t)(start - entry);
 }
 
 /* The memory operand's linear address into RSI (64-bit code). A scaled
@@ -648,7 +747,7 @@ void tr_ea(struct tr *t, const struct emu_uop *u)
  * they are on its fast path after the probe: a MOV, MOVZX, MOVSX or POP. */
 static bool load_keeps_flags(const struct tr *t, enum emu_access acc)
 {
-    struct kind k = kind_of(t->blk->uops[t->cur].fn);
+    struct kind k = t->kinds[t->cur];
 
     return acc == ACC_READ &&
            (k.tk == T_MOV || k.tk == T_MOVZX || k.tk == T_MOVSX || k.tk == T_POP_R);
@@ -789,7 +888,7 @@ void tr_smc_check(struct tr *t, const struct emu_uop *u, unsigned size, uint64_t
  * (its exits are emitted). */
 static bool translate_uop(struct tr *t, const struct emu_uop *u, bool last)
 {
-    struct kind k = kind_of(u->fn);
+    struct kind k = t->kinds[t->cur];
     unsigned first_stub = t->nstubs;
     bool ok;
 
@@ -992,7 +1091,7 @@ static void plan_cache(struct tr *t, const struct emu_block *b)
     for (unsigned i = 0; i < b->count; i++) {
         const struct emu_uop *u = &b->uops[i];
         const uint8_t regs[] = {u->reg, u->rm, u->base, u->index};
-        enum tk tk = kind_of(u->fn).tk;
+        enum tk tk = t->kinds[i].tk;
 
         if (u->fn == uop_generic)
             continue;
@@ -1020,7 +1119,8 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
 {
     struct emu_jit *j = cpu->jit;
     struct tr *t;
-    uint8_t *entry, *out, *budget_out;
+    uint8_t *entry, *out, *budget_out, *loads = NULL;
+    size_t park = 0;
     uint64_t rip = cpu->rip;
     bool ended = false;
 
@@ -1030,25 +1130,29 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     if (!j->tr && !(j->tr = malloc(sizeof(*j->tr))))
         return true; /* no translation this time; the interpreter runs it */
     t = j->tr;
-    *t = (struct tr){
-        .cpu = cpu,
-        .j = j,
-        .b = {j->rw + j->used, j->rw + EMU_JIT_CACHE_BYTES, false},
-        .blk = b,
-        .mask = b->rip_mask,
-        .page = rip >> 12,
-        .user = cpu->cpl == 3,
-        .flat64 = cpu->code_bits == 64,
-    };
+    memset(t, 0, offsetof(struct tr, stubs));
+    t->cpu = cpu;
+    t->j = j;
+    t->b = (struct jit_buf){j->rw + j->used, j->rw + EMU_JIT_CACHE_BYTES, false};
+    t->blk = b;
+    t->mask = b->rip_mask;
+    t->page = rip >> 12;
+    t->user = cpu->cpl == 3;
+    t->flat64 = cpu->code_bits == 64;
+    plan_kinds(t, b);
     entry = t->b.p;
-    /* Entry: events, the page's generation, the budget. */
-    out = events_check(t);
-    j->past_events = (size_t)(t->b.p - entry); /* the same for every block */
-    mov_imm(&t->b, HR_RAX, (uintptr_t)&cpu->evm->gen[b->page]);
+    /* Entry: the page's generation, events, the budget; each test of one
+     * length in every block (emu_jit_link and emu_jit_run enter past the
+     * first one or two). */
+    mov_imm64(&t->b, HR_RAX, (uintptr_t)&cpu->evm->gen[b->page]);
     mov_load(&t->b, 4, HR_RAX, jm(HR_RAX, 0));
     alu_ri(&t->b, JA_CMP, 4, HR_RAX, b->gen);
     {
         uint8_t *stale = jcc32(&t->b, CC_NE), *across = NULL;
+
+        j->link_entry = (size_t)(t->b.p - entry);
+        out = events_check(t);
+        j->c_entry = (size_t)(t->b.p - entry);
 
         /* An instruction into the next page: that page's mapping and
          * generation too, here, for the jump cache's and the links'
@@ -1065,13 +1169,14 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         }
         budget_out = take_budget(t);
         plan_cache(t, b);
+        loads = t->b.p;
         reload(t);
         t->start = cpu->rip;
         t->body = t->b.full ? NULL : t->b.p;
         t->loop_ok = true;
         for (unsigned i = 0; i < b->count; i++)
             t->loop_ok &= b->uops[i].fn != uop_generic;
-        t->flags_dead = flags_dead_from(b, 0);
+        t->flags_dead = t->dead_from[0];
         for (unsigned i = 0; i < b->count && !ended; i++) {
             t->rip = rip;
             t->next = (rip + b->uops[i].len) & t->mask;
@@ -1095,7 +1200,9 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     leave(t);
     for (unsigned i = 0; i < t->nstubs; i++)
         emit_stub(t, &t->stubs[i]);
-    if (t->b.full)
+    if (t->flags_dead && !b->host2 && loads)
+        park = park_entry(t, entry, loads);
+    if (t->b.full || park > UINT16_MAX)
         return false;
     if (t->unfit) {
         b->runs = EMU_JIT_NEVER; /* the interpreter runs it from now on */
@@ -1105,6 +1212,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
     j->used = ((size_t)(t->b.p - j->rw) + 15) & ~(size_t)15;
     cpu->stats.jit_code_bytes += (uint64_t)(t->b.p - entry);
     b->jit = j->rx + (entry - j->rw);
+    b->jit_park = (uint16_t)park;
     b->jit_rip = cpu->rip;
     if (j->perf_map)
         fprintf(j->perf_map, "%lx %lx guest_%llx\n", (unsigned long)(uintptr_t)b->jit,
