@@ -70,8 +70,7 @@ bool tr_jmp_rel(struct tr *t, const struct emu_uop *u)
 
     if (!target_ok(t, target))
         return false;
-    tr_materialize(t);
-    tr_exit_to(t, target);
+    tr_exit_pending(t, target);
     return true;
 }
 

@@ -186,6 +186,9 @@ void tr_loop_back(struct tr *t, uint64_t flags);
  * (flags_image): to a block of the same page without their merge into
  * RFLAGS where that block overwrites them first (translate.c says how). */
 void tr_exit_parked(struct tr *t, uint64_t target);
+/* tr_exit_to with the flags still pending: parked (tr_exit_parked) where
+ * all six are, else merged first. */
+void tr_exit_pending(struct tr *t, uint64_t target);
 
 /* ops.c: RSI = RSP - size, probed for a store of size bytes (a push). */
 void tr_push_probe(struct tr *t, struct stub *s, unsigned size);

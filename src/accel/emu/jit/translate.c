@@ -674,6 +674,18 @@ void tr_exit_parked(struct tr *t, uint64_t target)
     jmp_exit(t);
 }
 
+void tr_exit_pending(struct tr *t, uint64_t target)
+{
+    if (t->pending != RFLAGS_STATUS) {
+        tr_materialize(t);
+        tr_exit_to(t, target);
+        return;
+    }
+    flags_image(&t->b);
+    t->pending = 0;
+    tr_exit_parked(t, target);
+}
+
 /* The block's park entry (see tr_exit_parked), entered with the guest's
  * status flags as an image in AX; loads is where the block loads the
  * registers it holds, after its entry tests. Returns its offset from the
@@ -1187,8 +1199,7 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         }
         if (!ended) {
             tr_vec_end(t);
-            tr_materialize(t);
-            tr_exit_to(t, rip);
+            tr_exit_pending(t, rip);
         }
         jit_bind(&t->b, budget_out);
         jit_bind(&t->b, out);
