@@ -21,8 +21,7 @@
 #include "accel/emu/jit/tr.h"
 
 _Static_assert(sizeof(struct tlb_entry) == 32, "the probe scales the TLB index by 32");
-_Static_assert((TLB_SIZE & (TLB_SIZE - 1)) == 0 && TLB_SIZE <= (1u << 24),
-               "the probe masks emu_tlb_index computed on 32 bits");
+_Static_assert(TLB_SIZE == 256, "the probe computes emu_tlb_index in CL (ADD CL, CH)");
 _Static_assert(offsetof(struct tlb_entry, vpn) == 0 && offsetof(struct tlb_entry, addend) == 8,
                "the probe reads the tag, then the addend");
 _Static_assert(offsetof(struct emu_cpu, wake) == offsetof(struct emu_cpu, kicked) + 1,
@@ -288,12 +287,18 @@ static void write_back(struct tr *t, uint16_t mask)
             mov_store(&t->b, 8, GPR(g), t->host_of[g]);
 }
 
+/* Loads the cached registers in mask from emu_cpu. */
+static void load(struct tr *t, uint16_t mask)
+{
+    for (unsigned g = 0; g < 16; g++)
+        if (mask & (1u << g))
+            mov_load(&t->b, 8, t->host_of[g], GPR(g));
+}
+
 /* Loads every cached register from emu_cpu (after C may have changed it). */
 static void reload(struct tr *t)
 {
-    for (unsigned g = 0; g < 16; g++)
-        if (t->cached & (1u << g))
-            mov_load(&t->b, 8, t->host_of[g], GPR(g));
+    load(t, t->cached);
 }
 
 static void xor_eax(struct tr *t)
@@ -789,14 +794,15 @@ void tr_probe(struct tr *t, struct stub *s, enum emu_access acc, unsigned size)
     }
     tr_materialize(t);
     mov_load(&t->b, 8, HR_RDI, CPU(tlb_cur)); /* the current PCID's entries */
-    /* emu_tlb_index of the first byte's page (its low 8 bits need only
-     * the low 32 of the page number), scaled by the entry's size. */
-    mov_rr(&t->b, 8, HR_RCX, HR_RSI);
-    shift_ri(&t->b, 5, 8, HR_RCX, 12);
-    mov_rr(&t->b, 4, HR_RAX, HR_RCX);
-    shift_ri(&t->b, 5, 4, HR_RAX, 8);
-    alu_rr(&t->b, JA_ADD, 4, HR_RCX, HR_RAX);
-    alu_ri(&t->b, JA_AND, 4, HR_RCX, TLB_SIZE - 1);
+    /* emu_tlb_index of the first byte's page, the sum of the page
+     * number's two low bytes modulo 256, scaled by the entry's size. */
+    mov_rr(&t->b, 4, HR_RCX, HR_RSI);
+    shift_ri(&t->b, 5, 4, HR_RCX, 12);
+    e8(&t->b, 0x00); /* ADD CL, CH */
+    e8(&t->b, 0xe9);
+    e8(&t->b, 0x0f); /* MOVZX ECX, CL */
+    e8(&t->b, 0xb6);
+    e8(&t->b, 0xc9);
     shift_ri(&t->b, 4, 4, HR_RCX, 5);
     /* The tag of the last byte's page at that index: an access that runs
      * into the next page misses, since an entry only ever holds pages of
@@ -1090,6 +1096,64 @@ static void emit_stub(struct tr *t, struct stub *s)
     }
 }
 
+/* The guest registers whose first use in the block writes all 64 bits of
+ * them without reading them (MOV, MOVZX, MOVSX and LEA into a 32- or
+ * 64-bit register): their entry loads would be dead. The scan stops at the
+ * first uop whose registers it does not fully know (handlers and native
+ * templates may read ones they do not name, such as MUL's RAX). */
+static uint16_t written_first(const struct tr *t, const struct emu_block *b)
+{
+    uint16_t seen = 0, written = 0;
+
+    for (unsigned i = 0; i < b->count; i++) {
+        const struct emu_uop *u = &b->uops[i];
+        const uint8_t reads[] = {u->rm, u->base, u->index};
+        struct kind k = t->kinds[i];
+        bool pure = false;
+
+        switch (k.tk) {
+        case T_MOV:
+            pure = k.form == FORM_RR || k.form == FORM_RI || k.form == FORM_RM;
+            break;
+        case T_MOVZX:
+        case T_MOVSX:
+            pure = true;
+            break;
+        case T_LEA:
+            pure = u->seg < SEG_FS;
+            break;
+        case T_PUSH_R:
+        case T_PUSH_I:
+        case T_POP_R:
+        case T_CALL_REL:
+        case T_RET:
+            seen |= 1u << GPR_RSP;
+            break;
+        case T_ALU:
+        case T_CMOV:
+        case T_SETCC:
+        case T_XCHG:
+        case T_NOP:
+        case T_IMUL:
+        case T_UNARY:
+        case T_JCC:
+        case T_JMP_REL:
+            break;
+        default:
+            return written;
+        }
+        for (unsigned j = 0; j < 3; j++)
+            if (reads[j] < 16)
+                seen |= (uint16_t)(1u << reads[j]);
+        if (u->reg < 16) {
+            if (pure && u->size >= 4 && !(seen & (1u << u->reg)))
+                written |= (uint16_t)(1u << u->reg);
+            seen |= (uint16_t)(1u << u->reg);
+        }
+    }
+    return written;
+}
+
 /* Picks the guest registers the block uses at least twice, most used
  * first, for the host registers that templates leave alone. */
 static void plan_cache(struct tr *t, const struct emu_block *b)
@@ -1182,7 +1246,9 @@ bool emu_jit_translate(struct emu_cpu *cpu, struct emu_block *b)
         budget_out = take_budget(t);
         plan_cache(t, b);
         loads = t->b.p;
-        reload(t);
+        /* Not those the block writes before it reads them: until then they
+         * are not dirty, so no exit or call into C stores them. */
+        load(t, t->cached & ~written_first(t, b));
         t->start = cpu->rip;
         t->body = t->b.full ? NULL : t->b.p;
         t->loop_ok = true;
