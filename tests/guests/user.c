@@ -283,6 +283,22 @@ __attribute__((naked)) static long prog_sldt(void)
     asm("sldt %ax\n\tmovzwl %ax, %eax\n\tret");
 }
 
+#define CR4_TSD          (1ul << 2)
+#define MSR_TSC_AUX      0xc0000103u
+#define CPUID_81_RDTSCP  (1u << 27) /* EDX of 0x80000001 */
+
+/* RDTSC's 64-bit count; RDTSCP's TSC_AUX (ECX), with a PAUSE before each
+ * (the three have handlers of their own in the emu engine). */
+__attribute__((naked)) static long prog_rdtsc(void)
+{
+    asm("pause\n\trdtsc\n\tshl $32, %rdx\n\tor %rdx, %rax\n\tret");
+}
+
+__attribute__((naked)) static long prog_rdtscp(void)
+{
+    asm("pause\n\trdtscp\n\tmov %ecx, %eax\n\tret");
+}
+
 /* ---- the kernel's checks ---- */
 
 static void test_programs(void)
@@ -420,6 +436,45 @@ static void test_umip(void)
     write_cr4(read_cr4() & ~CR4_UMIP);
 }
 
+/* CR4.TSD (SDM Vol. 3A §2.5): RDTSC and RDTSCP at CPL 3 raise #GP(0) while
+ * it is set. Each runs 40 times, so that the translator's code runs them
+ * too (it translates a block after 16 runs). */
+static void test_tsd(void)
+{
+    uint32_t r[4];
+    int rdtscp;
+    long prev = 0;
+
+    cpuid(0x80000001, 0, r);
+    rdtscp = (r[3] & CPUID_81_RDTSCP) != 0;
+    if (rdtscp)
+        wrmsr(MSR_TSC_AUX, 0x1234);
+    for (unsigned i = 0; i < 40; i++) {
+        long t = run_returning("RDTSC at CPL 3", prog_rdtsc);
+
+        CHECK(t > prev);
+        prev = t;
+        if (rdtscp)
+            CHECK(run_returning("RDTSCP at CPL 3", prog_rdtscp) == 0x1234);
+    }
+    write_cr4(read_cr4() | CR4_TSD);
+    for (unsigned i = 0; i < 40; i++) {
+        long ret = run(prog_rdtsc);
+
+        /* PAUSE comes first: the fault is the next instruction's. */
+        CHECK(ret == USER_FAULTED && fault.vector == EXC_GP && fault.error_code == 0 &&
+              fault.rip == (uint64_t)prog_rdtsc + 2);
+        if (rdtscp) {
+            ret = run(prog_rdtscp);
+            CHECK(ret == USER_FAULTED && fault.vector == EXC_GP &&
+                  fault.rip == (uint64_t)prog_rdtscp + 2);
+        }
+    }
+    write_cr4(read_cr4() & ~CR4_TSD);
+    printf("CR4.TSD: RDTSC%s at CPL 3 run while clear, #GP(0) while set\n",
+           rdtscp ? " and RDTSCP" : "");
+}
+
 int guest_main(const char *cmdline, uint64_t mem_size)
 {
     (void)cmdline;
@@ -437,5 +492,6 @@ int guest_main(const char *cmdline, uint64_t mem_size)
     test_iret_null_gs();
     test_faults();
     test_umip();
+    test_tsd();
     guest_finish();
 }

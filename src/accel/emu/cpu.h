@@ -555,6 +555,8 @@ static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p, unsig
  * yields it (KVM's pause-loop exiting; QEMU's TCG leaves its loop at each
  * PAUSE). 256 of them take some microseconds. */
 #define EMU_PAUSE_YIELD 256
+/* PAUSE, with that yield. */
+void emu_pause(struct emu_cpu *cpu);
 /* Builds the interpreter's tables; once per process, before any emu_run. */
 void emu_exec_init(void);
 /* Executes instructions until an exit is due; fills *exit. */
@@ -594,6 +596,9 @@ void emu_end_exclusive(struct emu_cpu *cpu);
 #define EMU_TSC_HZ 1000000000ULL
 uint64_t emu_now_ns(void);
 uint64_t emu_tsc(const struct emu_cpu *cpu);
+/* system.c: RDTSC (aux: RDTSCP, TSC_AUX into RCX), #GP(0) at CPL > 0 with
+ * CR4.TSD. */
+void emu_rdtsc(struct emu_cpu *cpu, bool aux);
 /* Takes start-up IPIs, NMIs and interrupts that are due; returns false
  * when the vCPU cannot run (halted or waiting for SIPI) and slept instead. */
 bool emu_events(struct emu_cpu *cpu);

@@ -591,12 +591,17 @@ static bool exec_branch(struct emu_cpu *cpu)
     }
 }
 
+void emu_pause(struct emu_cpu *cpu)
+{
+    if (++cpu->pauses % EMU_PAUSE_YIELD == 0 && cpu->vm->cfg.cpus > 1)
+        sched_yield();
+}
+
 static bool exec_misc(struct emu_cpu *cpu)
 {
     switch (cpu->insn->mnemonic) {
     case ZYDIS_MNEMONIC_PAUSE:
-        if (++cpu->pauses % EMU_PAUSE_YIELD == 0 && cpu->vm->cfg.cpus > 1)
-            sched_yield();
+        emu_pause(cpu);
         return true;
     case ZYDIS_MNEMONIC_NOP:
     case ZYDIS_MNEMONIC_ENDBR32:

@@ -669,13 +669,7 @@ bool emu_exec_system(struct emu_cpu *cpu)
         emu_raise(cpu, EXC_GP, 0);
     case ZYDIS_MNEMONIC_RDTSC:
     case ZYDIS_MNEMONIC_RDTSCP:
-        if ((cpu->cr4 & CR4_TSD) && cpu->cpl != 0)
-            emu_raise(cpu, EXC_GP, 0);
-        v = emu_tsc(cpu);
-        cpu->gpr[0] = v & 0xffffffff;
-        cpu->gpr[GPR_RDX] = v >> 32;
-        if (m == ZYDIS_MNEMONIC_RDTSCP)
-            cpu->gpr[GPR_RCX] = cpu->msr.tsc_aux;
+        emu_rdtsc(cpu, m == ZYDIS_MNEMONIC_RDTSCP);
         return true;
     case ZYDIS_MNEMONIC_SWAPGS:
         if (cpu->code_bits != 64)
@@ -731,4 +725,17 @@ bool emu_exec_system(struct emu_cpu *cpu)
     default:
         return false;
     }
+}
+
+void emu_rdtsc(struct emu_cpu *cpu, bool aux)
+{
+    uint64_t v;
+
+    if ((cpu->cr4 & CR4_TSD) && cpu->cpl != 0)
+        emu_raise(cpu, EXC_GP, 0);
+    v = emu_tsc(cpu);
+    cpu->gpr[GPR_RAX] = v & 0xffffffff;
+    cpu->gpr[GPR_RDX] = v >> 32;
+    if (aux)
+        cpu->gpr[GPR_RCX] = cpu->msr.tsc_aux;
 }

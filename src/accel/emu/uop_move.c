@@ -106,6 +106,27 @@ void uop_nop(struct emu_cpu *cpu, const struct emu_uop *u)
     (void)u;
 }
 
+/* PAUSE and RDTSC(P) are frequent in Linux's spin loops and clocks: a
+ * handler of their own keeps them off the generic path (and keeps their
+ * blocks linkable for the translator, as they do not serialize). */
+void uop_pause(struct emu_cpu *cpu, const struct emu_uop *u)
+{
+    (void)u;
+    emu_pause(cpu);
+}
+
+void uop_rdtsc(struct emu_cpu *cpu, const struct emu_uop *u)
+{
+    (void)u;
+    emu_rdtsc(cpu, false);
+}
+
+void uop_rdtscp(struct emu_cpu *cpu, const struct emu_uop *u)
+{
+    (void)u;
+    emu_rdtsc(cpu, true);
+}
+
 void uop_cdqe(struct emu_cpu *cpu, const struct emu_uop *u)
 {
     (void)u;
