@@ -221,6 +221,8 @@ static const struct rule main_thread[] = {
     R2(mmap, EQ(2, PROT_READ | PROT_EXEC), EQ(3, MAP_SHARED)),
     R2(mmap, EQ(2, PROT_READ | PROT_EXEC), EQ(3, MAP_SHARED | MAP_FIXED)),
     R(epoll_create1),
+    R(timerfd_create),
+    R(timerfd_settime),
     R(signalfd4),
     R(eventfd2),
     R(memfd_create),

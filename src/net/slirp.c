@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "host/seccomp.h"
 #include "net/ipv4_reass.h"
 #include "net/net.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #define MAX_TIMERS 8
 
@@ -200,7 +200,6 @@ static void *poll_thread(void *arg)
 {
     struct slirp *s = arg;
 
-    seccomp_apply(SECCOMP_IO);
     pthread_mutex_lock(&s->lock);
     while (!s->quit) {
         uint32_t timeout = UINT32_MAX;
@@ -348,9 +347,9 @@ struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, vo
     }
     if (add_forwards(s, cfg))
         goto fail;
-    err = pthread_create(&s->thread, NULL, poll_thread, s);
+    err = thread_start(&s->thread, "slirp", SECCOMP_IO, poll_thread, s);
     if (err) {
-        log_err("--net user: cannot start its thread: %s", strerror(err));
+        log_err("--net user: cannot start its thread: %s", strerror(-err));
         goto fail;
     }
     s->started = true;

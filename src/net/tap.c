@@ -18,9 +18,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "host/seccomp.h"
 #include "net/net.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 struct tap {
     struct net_backend be; /* first */
@@ -52,7 +52,6 @@ static void *rx_thread(void *arg)
     struct tap *t = arg;
     struct pollfd p[2] = {{.fd = t->fd, .events = POLLIN}, {.fd = t->quit_fd, .events = POLLIN}};
 
-    seccomp_apply(SECCOMP_IO);
     for (;;) {
         ssize_t len;
 
@@ -152,9 +151,9 @@ struct net_backend *net_tap_create(const char *ifname, net_rx_fn *rx, void *opaq
     }
     if (attach(t, ifname))
         goto fail;
-    err = pthread_create(&t->thread, NULL, rx_thread, t);
+    err = thread_start(&t->thread, "tap rx", SECCOMP_IO, rx_thread, t);
     if (err) {
-        log_err("--net tap=%s: cannot start its thread: %s", ifname, strerror(err));
+        log_err("--net tap=%s: cannot start its thread: %s", ifname, strerror(-err));
         goto fail;
     }
     t->started = true;

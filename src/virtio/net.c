@@ -18,15 +18,14 @@
  * whose socket or TAP queue holds what follows). Neither drops a frame.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "host/seccomp.h"
 #include "net/net.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/token_bucket.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
@@ -144,7 +143,6 @@ static void *tx_thread(void *arg)
     struct net *n = arg;
     struct virtio_dev *d = &n->dev;
 
-    seccomp_apply(SECCOMP_IO);
     pthread_mutex_lock(&d->lock);
     for (;;) {
         int64_t len;
@@ -299,7 +297,6 @@ struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
 {
     struct net *n = calloc(1, sizeof(*n));
     uint64_t features = 1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS;
-    sigset_t all, old;
     pthread_condattr_t mono;
     int err;
 
@@ -325,21 +322,14 @@ struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
         free(n);
         return NULL;
     }
-    /* The console loop alone takes signals (vm/console.h). */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    err = pthread_create(&n->thread, NULL, tx_thread, n);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    err = thread_start(&n->thread, "virtio-net tx", SECCOMP_IO, tx_thread, n);
     if (err) {
-        log_err("--net: cannot start the transmit thread: %s", strerror(err));
+        log_err("--net: cannot start the transmit thread: %s", strerror(-err));
         goto fail;
     }
     n->started = true;
-    /* Backend threads inherit the blocked signals too. */
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     n->be =
         cfg->mode == NET_TAP ? net_tap_create(cfg->ifname, rx, n) : net_slirp_create(cfg, rx, n);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!n->be)
         goto fail;
     if (n->be->vnet_hdr)

@@ -18,7 +18,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "host/seccomp.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "vm/vm.h"
 
 /* §5.10.2 queues, §5.10.3 feature bits. The event queue (2) stays
@@ -733,7 +732,6 @@ static void *io_thread(void *arg)
     struct epoll_event ev[32];
     int timeout = -1;
 
-    seccomp_apply(SECCOMP_IO);
     for (;;) {
         int n = epoll_wait(v->ep, ev, 32, timeout);
 
@@ -856,7 +854,6 @@ static int open_sockets(struct vsock *v)
 struct virtio_dev *virtio_vsock_create(struct vm *vm, uint32_t cid, const char *uds)
 {
     struct vsock *v = calloc(1, sizeof(*v));
-    sigset_t all, old;
     int err;
 
     if (!v) {
@@ -876,13 +873,9 @@ struct virtio_dev *virtio_vsock_create(struct vm *vm, uint32_t cid, const char *
     }
     if (open_sockets(v))
         goto fail;
-    /* The console loop alone takes signals (vm/console.h). */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    err = pthread_create(&v->thread, NULL, io_thread, v);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    err = thread_start(&v->thread, "vsock", SECCOMP_IO, io_thread, v);
     if (err) {
-        log_err("--vsock: cannot start its I/O thread: %s", strerror(err));
+        log_err("--vsock: cannot start its I/O thread: %s", strerror(-err));
         goto fail;
     }
     v->started = true;

@@ -180,9 +180,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops
 /* Creates the vCPUs; vCPU 0 gets *boot, the others wait for a start IPI. */
 int vm_create_vcpus(struct vm *vm, const struct cpu_state *boot);
 
-/* Starts one thread per vCPU, waits until the VM stops, joins them, returns
- * the exit status. The console loop runs on the calling thread meanwhile. */
-int vm_run(struct vm *vm);
+/* Main thread: starts one thread per vCPU and runs loop, the console on it
+ * (vm/console.h), until the VM stops; joins them, returns the exit status. */
+struct loop;
+int vm_run(struct vm *vm, struct loop *loop);
 
 /*
  * Pauses the guest (the control plane's PATCH /vm): every vCPU thread
