@@ -701,8 +701,8 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
         }
         v.state = API_STARTING;
     }
-    /* Without the API thread, the config file's logger and metrics are
-     * this thread's: a metrics line at the start and one at the end. */
+    /* Without the API server, the config file's logger and metrics are
+     * main's: a metrics line at the start and one at the end. */
     if (!fc->api_sock &&
         ((v.logger.path && api_open_logger(&v, err, sizeof(err))) ||
          (v.metrics_path && (metrics_fd = api_open_metrics(&v, err, sizeof(err))) < 0))) {
@@ -711,15 +711,22 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
     }
     if (metrics_fd >= 0)
         api_write_metrics(&v, metrics_fd);
-    if (fc->api_sock && api_server_start(&api, fc->api_sock, &v))
-        goto out;
+    if (fc->api_sock) {
+        if (api_server_start(&api, fc->api_sock, &v, events.loop))
+            goto out;
+        /* Requests are served on this thread from now on: confined, as
+         * it would be once a guest runs. */
+        seccomp_apply(SECCOMP_MAIN);
+    }
     /* A start that fails leaves the API up for another InstanceStart; with
      * --config-file it ends vx86, as the command line's would. */
     for (bool once = fc->config_file != NULL; !ran; once = false) {
         if (!once && (!api || (ret = api_server_wait_start(api, &cfg)))) {
             /* As a signal while the guest runs: the user quit. */
-            if (ret == -EINTR)
+            if (ret == -EINTR && events.signo) {
+                log_err("terminating on signal %d before the guest ran", events.signo);
                 status = VX86_OK;
+            }
             break;
         }
         status = run_guest(&cfg, api, &ran);

@@ -38,6 +38,10 @@ int thread_start(pthread_t *t, const char *name, enum seccomp_role role, void *(
     s->arg = arg;
     /* The new thread inherits the mask in force at pthread_create. */
     sigfillset(&all);
+    /* Before the new thread's own filter, its creator's applies (a main
+     * thread building a machine again): a forbidden call must still get
+     * seccomp.c's line, not a silent death. */
+    sigdelset(&all, SIGSYS);
     if (role == SECCOMP_VCPU)
         sigdelset(&all, THREAD_KICK_SIGNAL);
     pthread_sigmask(SIG_SETMASK, &all, &old);

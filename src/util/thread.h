@@ -2,8 +2,8 @@
  * Starting vx86's own threads: one helper for every thread but main, so
  * that each starts the same way - named (what `top -H`, /proc/PID/task and
  * the log file's lines show), with every signal blocked (SIGTERM, SIGINT
- * and SIGHUP belong to the main thread's event loop, util/loop.h) but, for
- * a vCPU, THREAD_KICK_SIGNAL, and confined to its seccomp role
+ * and SIGHUP belong to the main thread's event loop, util/loop.h) but
+ * SIGSYS (host/seccomp.h's) and, for a vCPU, THREAD_KICK_SIGNAL, and confined to its seccomp role
  * (host/seccomp.h) before it runs a line of its own.
  *
  * host/seccomp.h is the one header above util/ that this file includes: the
