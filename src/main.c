@@ -488,7 +488,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
                      const struct boot_image *img, bool first, bool *reset,
                      struct profile_out *prof, struct api_server *api, bool *ran)
 {
-    struct vm vm = {.start = start_time, .stop_fd = -1};
+    struct vm vm = {.start = start_time, .loop = events.loop, .stop_fd = -1};
     struct acpi_mmio_dev devs[VIRTIO_MMIO_MAX];
     int ndevs = 0;
     struct cpu_state boot;

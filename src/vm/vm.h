@@ -137,6 +137,10 @@ struct pc;
 struct vm {
     struct vm_config cfg;
     struct timespec start; /* process start, for the boot timer */
+    /* The main thread's event loop (util/loop.h), set before vm_create:
+     * device back ends that can wait without blocking (vsock's sockets)
+     * watch their fds on it, from the main thread, and run there. */
+    struct loop *loop;
     struct guest_mem mem;
     struct bus pio, mmio;
     const struct accel_ops *accel;
