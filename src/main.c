@@ -167,8 +167,7 @@ static int events_init(void)
         log_err("signalfd: %s", strerror(errno));
         return err;
     }
-    err = loop_watch_add(events.loop, &events.sig_watch, events.sig_fd, EPOLLIN, take_signal,
-                         NULL);
+    err = loop_watch_add(events.loop, &events.sig_watch, events.sig_fd, EPOLLIN, take_signal, NULL);
     if (err)
         log_err("cannot watch signals: %s", strerror(-err));
     return err;

@@ -80,6 +80,29 @@ void loop_watch_del(struct loop_watch *w)
             l->evs[i].data.ptr = NULL;
 }
 
+/* Watches fd (for EPOLLIN), which w owns from now on: closed on failure
+ * and by del_owned. fd < 0: the call that made it failed, errno says why. */
+static int add_owned(struct loop *l, struct loop_watch *w, int fd, loop_fd_fn *ready, void *opaque)
+{
+    int err;
+
+    w->added = false;
+    if (fd < 0)
+        return -errno;
+    err = loop_watch_add(l, w, fd, EPOLLIN, ready, opaque);
+    if (err)
+        close(fd);
+    return err;
+}
+
+static void del_owned(struct loop_watch *w)
+{
+    if (!w->added)
+        return;
+    loop_watch_del(w);
+    close(w->fd);
+}
+
 static void timer_ready(void *opaque, uint32_t events)
 {
     struct loop_timer *t = opaque;
@@ -92,17 +115,10 @@ static void timer_ready(void *opaque, uint32_t events)
 
 int loop_timer_add(struct loop *l, struct loop_timer *t, loop_fn *fn, void *opaque)
 {
-    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), err;
-
     t->fn = fn;
     t->opaque = opaque;
-    t->w.added = false;
-    if (fd < 0)
-        return -errno;
-    err = loop_watch_add(l, &t->w, fd, EPOLLIN, timer_ready, t);
-    if (err)
-        close(fd);
-    return err;
+    return add_owned(l, &t->w, timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+                     timer_ready, t);
 }
 
 static struct timespec ts(int64_t ns)
@@ -132,10 +148,7 @@ void loop_timer_disarm(struct loop_timer *t)
 
 void loop_timer_del(struct loop_timer *t)
 {
-    if (!t->w.added)
-        return;
-    loop_watch_del(&t->w);
-    close(t->w.fd);
+    del_owned(&t->w);
 }
 
 static void waker_ready(void *opaque, uint32_t events)
@@ -150,17 +163,9 @@ static void waker_ready(void *opaque, uint32_t events)
 
 int loop_waker_add(struct loop *l, struct loop_waker *k, loop_fn *fn, void *opaque)
 {
-    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), err;
-
     k->fn = fn;
     k->opaque = opaque;
-    k->w.added = false;
-    if (fd < 0)
-        return -errno;
-    err = loop_watch_add(l, &k->w, fd, EPOLLIN, waker_ready, k);
-    if (err)
-        close(fd);
-    return err;
+    return add_owned(l, &k->w, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), waker_ready, k);
 }
 
 void loop_wake(struct loop_waker *k)
@@ -171,10 +176,7 @@ void loop_wake(struct loop_waker *k)
 
 void loop_waker_del(struct loop_waker *k)
 {
-    if (!k->w.added)
-        return;
-    loop_watch_del(&k->w);
-    close(k->w.fd);
+    del_owned(&k->w);
 }
 
 int loop_run_once(struct loop *l, int timeout_ms)

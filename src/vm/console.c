@@ -288,8 +288,7 @@ static void watch_input(bool on)
     if (on && !con.in_watch.added) {
         /* stdin may be a file or /dev/null, which epoll refuses: then no
          * input. */
-        if (loop_watch_add(con.loop, &con.in_watch, con.in_fd, EPOLLIN, input_ready,
-                           NULL))
+        if (loop_watch_add(con.loop, &con.in_watch, con.in_fd, EPOLLIN, input_ready, NULL))
             con.in_fd = -1;
     } else if (!on) {
         loop_watch_del(&con.in_watch);

@@ -25,8 +25,8 @@ struct api_server;
 struct conn {
     struct api_server *s;
     struct loop_watch w; /* added while the connection waits for an event */
-    int fd;   /* -1: a free slot */
-    char *in; /* IN_CAP bytes */
+    int fd;              /* -1: a free slot */
+    char *in;            /* IN_CAP bytes */
     size_t in_len;
     char *out; /* the answer being sent; NULL when none */
     size_t out_len, out_off;
@@ -375,8 +375,8 @@ static void conn_update(struct conn *c)
         loop_watch_del(&c->w);
         return;
     }
-    if (c->w.added ? loop_watch_set(&c->w, ev) : loop_watch_add(c->s->loop, &c->w, c->fd, ev,
-                                                                  conn_event, c))
+    if (c->w.added ? loop_watch_set(&c->w, ev)
+                   : loop_watch_add(c->s->loop, &c->w, c->fd, ev, conn_event, c))
         conn_close(c);
 }
 
