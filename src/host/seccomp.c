@@ -122,7 +122,8 @@ static const struct rule vcpu[] = {
 /*
  * A device back end: disk images (raw, qcow2: reads, writes, flushes,
  * discards, growth), virtio-rng's getrandom (on the kvm engine its queue's
- * ioeventfd brings the request here), frames and streams (TAP, libslirp's host sockets,
+ * ioeventfd brings the request here), frames and streams (TAP writes,
+ * libslirp's host sockets; on the main thread's loop, TAP reads and
  * vsock's Unix sockets), the waits of their loops. libslirp reads
  * /etc/resolv.conf for its DNS forwarder: files open read-only here.
  */

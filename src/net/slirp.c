@@ -8,11 +8,17 @@
  * thread polls the sockets libslirp asks for and runs its timers; frames
  * from the guest come in on virtio-net's transmit thread (slirp_input),
  * which then wakes the poll loop, as slirp may have opened a socket.
+ * libslirp's frames for the guest cannot wait in it: those the device
+ * does not take at once (no receive buffer, its rate limiter) queue here,
+ * up to RXQ_MAX, and go to the device in order on resume or once the
+ * limiter's wait is over; beyond that they are dropped, as a full NIC
+ * ring drops (TCP sends them again).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <slirp/libslirp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -25,6 +31,13 @@
 #include "util/thread.h"
 
 #define MAX_TIMERS 8
+#define RXQ_MAX    256 /* frames for the guest waiting for the device */
+
+struct frame {
+    struct frame *next;
+    size_t len;
+    uint8_t data[];
+};
 
 struct timer {
     bool used, armed;
@@ -47,6 +60,10 @@ struct slirp {
     struct ipv4_reass *reass; /* virtio-net's transmit thread's alone */
 
     /* Under lock: */
+    struct frame *rxq, **rxq_tail; /* for the guest, oldest first */
+    int rxq_len;
+    int64_t rxq_retry_ms; /* the limiter's wait is over then; 0: on resume */
+    atomic_bool blocked;  /* a frame is offered or waits: resume must wake */
     struct timer timers[MAX_TIMERS];
     struct pollfd *pfd;
     int nr_pfd, max_pfd;
@@ -60,11 +77,50 @@ static int64_t now_ns(void)
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/* Offers the device one frame; true if it took it. lock held. */
+static bool offer(struct slirp *s, const uint8_t *frame, size_t len)
+{
+    int64_t wait;
+
+    atomic_store(&s->blocked, true);
+    wait = s->rx(s->opaque, frame, len);
+    if (!wait) {
+        atomic_store(&s->blocked, false);
+        return true;
+    }
+    s->rxq_retry_ms = wait > 0 ? now_ns() / 1000000 + wait / 1000000 + 1 : 0;
+    return false;
+}
+
+/* Hands the device the queued frames it takes now. lock held. */
+static void flush_rxq(struct slirp *s)
+{
+    while (s->rxq && offer(s, s->rxq->data, s->rxq->len)) {
+        struct frame *f = s->rxq;
+
+        s->rxq = f->next;
+        if (!s->rxq)
+            s->rxq_tail = &s->rxq;
+        s->rxq_len--;
+        free(f);
+    }
+}
+
 static ssize_t cb_send(const void *buf, size_t len, void *opaque)
 {
     struct slirp *s = opaque;
+    struct frame *f;
 
-    s->rx(s->opaque, buf, len);
+    if (!s->rxq && offer(s, buf, len))
+        return (ssize_t)len;
+    if (s->rxq_len == RXQ_MAX || !(f = malloc(sizeof(*f) + len)))
+        return (ssize_t)len; /* dropped */
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->data, buf, len);
+    *s->rxq_tail = f;
+    s->rxq_tail = &f->next;
+    s->rxq_len++;
     return (ssize_t)len;
 }
 
@@ -209,6 +265,15 @@ static void *poll_thread(void *arg)
         add_poll(s->wake_fd, SLIRP_POLL_IN, s);
         slirp_pollfds_fill(s->slirp, &timeout, add_poll, s);
         timeout = run_timers(s, timeout);
+        flush_rxq(s);
+        if (s->rxq && s->rxq_retry_ms) {
+            int64_t left = s->rxq_retry_ms - now_ns() / 1000000;
+
+            if (left < 0)
+                left = 0;
+            if ((uint32_t)left < timeout)
+                timeout = (uint32_t)left;
+        }
         pthread_mutex_unlock(&s->lock);
         r = poll(s->pfd, (nfds_t)s->nr_pfd, timeout == UINT32_MAX ? -1 : (int)timeout);
         pthread_mutex_lock(&s->lock);
@@ -254,6 +319,14 @@ static int slirp_send(struct net_backend *be, const uint8_t *hdr, size_t len)
     return 0;
 }
 
+static void slirp_resume(struct net_backend *be)
+{
+    struct slirp *s = (struct slirp *)be;
+
+    if (atomic_exchange(&s->blocked, false))
+        eventfd_write(s->wake_fd, 1);
+}
+
 static void slirp_destroy(struct net_backend *be)
 {
     struct slirp *s = (struct slirp *)be;
@@ -271,6 +344,12 @@ static void slirp_destroy(struct net_backend *be)
         close(s->wake_fd);
     pthread_mutex_destroy(&s->lock);
     ipv4_reass_free(s->reass);
+    while (s->rxq) {
+        struct frame *f = s->rxq;
+
+        s->rxq = f->next;
+        free(f);
+    }
     free(s->pfd);
     free(s);
 }
@@ -328,7 +407,9 @@ struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, vo
         log_err("--net user: out of memory");
         return NULL;
     }
-    s->be = (struct net_backend){.send = slirp_send, .destroy = slirp_destroy};
+    s->be =
+        (struct net_backend){.send = slirp_send, .resume = slirp_resume, .destroy = slirp_destroy};
+    s->rxq_tail = &s->rxq;
     s->rx = rx;
     s->opaque = opaque;
     pthread_mutex_init(&s->lock, NULL);
