@@ -122,9 +122,10 @@ static const struct rule vcpu[] = {
 /*
  * A device back end: disk images (raw, qcow2: reads, writes, flushes,
  * discards, growth), virtio-rng's getrandom (on the kvm engine its queue's
- * ioeventfd brings the request here), frames and streams (TAP writes,
- * libslirp's host sockets; on the main thread's loop, TAP reads and
- * vsock's Unix sockets), the waits of their loops. libslirp reads
+ * ioeventfd brings the request here), frames and streams (virtio-net's
+ * transmit thread feeds TAP and libslirp, which may open host sockets;
+ * the main thread's loop reads them and vsock's Unix sockets), the waits
+ * of their loops. libslirp reads
  * /etc/resolv.conf for its DNS forwarder: files open read-only here.
  */
 static const struct rule io[] = {

@@ -32,7 +32,7 @@
 enum seccomp_role {
     SECCOMP_MAIN, /* main: the event loop (console, signals, API socket), builds machines */
     SECCOMP_VCPU, /* a vCPU thread, either engine */
-    SECCOMP_IO,   /* a device back end's thread: virtio-blk, virtio-net TX, slirp, ioevent */
+    SECCOMP_IO,   /* a device back end's thread: virtio-blk, virtio-net TX, ioevent */
     SECCOMP_NR_ROLES
 };
 

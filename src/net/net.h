@@ -6,9 +6,9 @@
  * stays with the back end, which reads no more from the host meanwhile
  * (TAP: the kernel's queue holds what follows) or queues what its stack
  * hands it (slirp), and offers it again when the device says it may
- * (resume) or the wait the device named is over. TAP receives on the
- * machine's event loop; libslirp has a thread of its own. No vCPU ever
- * waits on host I/O.
+ * (resume) or the wait the device named is over. Both back ends receive
+ * on the machine's event loop (util/loop.h); create and destroy them on
+ * its thread. No vCPU ever waits on host I/O.
  */
 #ifndef VX86_NET_NET_H
 #define VX86_NET_NET_H
@@ -56,6 +56,8 @@ struct net_backend {
     void (*destroy)(struct net_backend *be);
 };
 
+struct loop;
+
 /*
  * Attaches to the existing TAP interface ifname, with a virtio_net_hdr on
  * every frame (IFF_VNET_HDR): the host kernel checksums and segments the
@@ -64,16 +66,16 @@ struct net_backend {
  * after printing one line (no such interface, not a TAP, in use,
  * permission denied).
  */
-struct loop;
 struct net_backend *net_tap_create(const char *ifname, struct loop *loop, net_rx_fn *rx,
                                    void *opaque);
 
 /*
  * User-mode networking as QEMU's -netdev user: network 10.0.2.0/24, the
  * guest 10.0.2.15 (DHCP), the host 10.0.2.2 (its loopback too), DNS at
- * 10.0.2.3, cfg's hostfwd rules. Returns the backend or NULL after
- * printing one line.
+ * 10.0.2.3, cfg's hostfwd rules; libslirp's sockets and timers on loop.
+ * Returns the backend or NULL after printing one line.
  */
-struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, void *opaque);
+struct net_backend *net_slirp_create(const struct vm_net *cfg, struct loop *loop, net_rx_fn *rx,
+                                     void *opaque);
 
 #endif

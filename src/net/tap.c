@@ -106,16 +106,13 @@ static void receive(struct tap *t)
     loop_watch_set(&t->watch, EPOLLIN);
 }
 
-static void readable(void *opaque, uint32_t events)
-{
-    (void)events;
-    receive(opaque);
-}
-
-static void again(void *opaque)
+/* The interface, the resume waker, the limiter's timer; nothing once a
+ * read failed (the watch is gone). */
+static void ready(void *opaque, uint32_t events)
 {
     struct tap *t = opaque;
 
+    (void)events;
     if (t->watch.added)
         receive(t);
 }
@@ -205,11 +202,11 @@ struct net_backend *net_tap_create(const char *ifname, struct loop *loop, net_rx
     t->loop = loop;
     if (attach(t, ifname))
         goto fail;
-    err = loop_waker_add(loop, &t->resumed, again, t);
+    err = loop_waker_add(loop, &t->resumed, ready, t);
     if (!err)
-        err = loop_timer_add(loop, &t->retry, again, t);
+        err = loop_timer_add(loop, &t->retry, ready, t);
     if (!err)
-        err = loop_watch_add(loop, &t->watch, t->fd, EPOLLIN, readable, t);
+        err = loop_watch_add(loop, &t->watch, t->fd, EPOLLIN, ready, t);
     if (err) {
         log_err("--net tap=%s: cannot watch it: %s", ifname, strerror(-err));
         goto fail;

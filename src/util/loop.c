@@ -43,7 +43,7 @@ void loop_free(struct loop *l)
     free(l);
 }
 
-int loop_watch_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_fd_fn *fn,
+int loop_watch_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_fn *fn,
                    void *opaque)
 {
     struct epoll_event ev = {.events = events, .data.ptr = w};
@@ -82,7 +82,7 @@ void loop_watch_del(struct loop_watch *w)
 
 /* Watches fd (for EPOLLIN), which w owns from now on: closed on failure
  * and by del_owned. fd < 0: the call that made it failed, errno says why. */
-static int add_owned(struct loop *l, struct loop_watch *w, int fd, loop_fd_fn *ready, void *opaque)
+static int add_owned(struct loop *l, struct loop_watch *w, int fd, loop_fn *ready, void *opaque)
 {
     int err;
 
@@ -108,9 +108,8 @@ static void timer_ready(void *opaque, uint32_t events)
     struct loop_timer *t = opaque;
     uint64_t expiries;
 
-    (void)events;
     if (read(t->w.fd, &expiries, sizeof(expiries)) == sizeof(expiries))
-        t->fn(t->opaque);
+        t->fn(t->opaque, events);
 }
 
 int loop_timer_add(struct loop *l, struct loop_timer *t, loop_fn *fn, void *opaque)
@@ -146,6 +145,14 @@ void loop_timer_disarm(struct loop_timer *t)
     }
 }
 
+void loop_timer_set_ms(struct loop_timer *t, int64_t ms)
+{
+    if (ms < 0)
+        loop_timer_disarm(t);
+    else
+        loop_timer_arm(t, ms * 1000000, 0);
+}
+
 void loop_timer_del(struct loop_timer *t)
 {
     del_owned(&t->w);
@@ -156,9 +163,8 @@ static void waker_ready(void *opaque, uint32_t events)
     struct loop_waker *k = opaque;
     eventfd_t count;
 
-    (void)events;
     if (eventfd_read(k->w.fd, &count) == 0)
-        k->fn(k->opaque);
+        k->fn(k->opaque, events);
 }
 
 int loop_waker_add(struct loop *l, struct loop_waker *k, loop_fn *fn, void *opaque)

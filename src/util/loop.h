@@ -19,16 +19,17 @@
 
 struct loop;
 
-/* events: EPOLLIN, EPOLLOUT, EPOLLHUP, EPOLLERR as epoll reported them. */
-typedef void loop_fd_fn(void *opaque, uint32_t events);
-typedef void loop_fn(void *opaque);
+/* Every callback: events are EPOLLIN, EPOLLOUT, EPOLLHUP, EPOLLERR as epoll
+ * reported them for a watch, EPOLLIN for a timer or a waker (so that one
+ * function may serve a back end's fd, timer and waker alike). */
+typedef void loop_fn(void *opaque, uint32_t events);
 
 /* A file descriptor on the loop; the caller owns the struct and the fd. */
 struct loop_watch {
     struct loop *loop;
     int fd;
     uint32_t events;
-    loop_fd_fn *fn;
+    loop_fn *fn;
     void *opaque;
     bool added;
 };
@@ -58,7 +59,7 @@ void loop_free(struct loop *l);
  * events (EPOLLIN, EPOLLOUT; 0 keeps it registered but quiet, hang-ups and
  * errors still come). Returns 0 or -errno.
  */
-int loop_watch_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_fd_fn *fn,
+int loop_watch_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_fn *fn,
                    void *opaque);
 /* Changes what w waits for; a no-op when unchanged. 0 or -errno. */
 int loop_watch_set(struct loop_watch *w, uint32_t events);
@@ -71,6 +72,9 @@ int loop_timer_add(struct loop *l, struct loop_timer *t, loop_fn *fn, void *opaq
  * Arming an armed timer moves it. */
 void loop_timer_arm(struct loop_timer *t, int64_t ns, int64_t period_ns);
 void loop_timer_disarm(struct loop_timer *t);
+/* A one-shot in ms milliseconds (0: at the next round); ms < 0 disarms:
+ * what a back end's "next deadline, or none" comes as. */
+void loop_timer_set_ms(struct loop_timer *t, int64_t ms);
 /* Removes and closes the timer; safe on one never added. */
 void loop_timer_del(struct loop_timer *t);
 

@@ -331,7 +331,7 @@ struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
     }
     n->started = true;
     n->be = cfg->mode == NET_TAP ? net_tap_create(cfg->ifname, vm->loop, rx, n)
-                                 : net_slirp_create(cfg, rx, n);
+                                 : net_slirp_create(cfg, vm->loop, rx, n);
     if (!n->be)
         goto fail;
     if (n->be->vnet_hdr)

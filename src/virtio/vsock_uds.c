@@ -316,13 +316,16 @@ static void vsock_event(struct vsock *v, uint64_t tag, uint32_t events)
 }
 
 /* One pass over what is ready (ep's events, without waiting), the timers
- * due and the queues; then the timer is set for the next deadline. Loop
- * thread; every socket is non-blocking, so a pass never waits. */
-static void vsock_pass(struct vsock *v)
+ * due and the queues; then the timer is set for the next deadline. The
+ * callback of ep's watch and of the timer; every socket is non-blocking,
+ * so a pass never waits. */
+static void vsock_pass(void *opaque, uint32_t events)
 {
+    struct vsock *v = opaque;
     struct epoll_event ev[32];
     int n, timeout;
 
+    (void)events;
     pthread_mutex_lock(&v->dev.lock);
     do {
         n = epoll_wait(v->ep, ev, 32, 0);
@@ -333,21 +336,7 @@ static void vsock_pass(struct vsock *v)
     vsock_pump(v);
     timeout = vsock_timers(v, false);
     pthread_mutex_unlock(&v->dev.lock);
-    if (timeout < 0)
-        loop_timer_disarm(&v->timer);
-    else
-        loop_timer_arm(&v->timer, (int64_t)timeout * 1000000, 0);
-}
-
-static void ep_ready(void *opaque, uint32_t events)
-{
-    (void)events;
-    vsock_pass(opaque);
-}
-
-static void timer_due(void *opaque)
-{
-    vsock_pass(opaque);
+    loop_timer_set_ms(&v->timer, timeout);
 }
 
 void vsock_kick(struct vsock *v)
@@ -394,9 +383,9 @@ int vsock_uds_open(struct vsock *v, struct loop *loop)
         err = watch(v, v->kick_fd, TAG_KICK);
     /* The sockets' and the kicks' epoll set is one fd on the loop. */
     if (!err)
-        err = loop_timer_add(loop, &v->timer, timer_due, v);
+        err = loop_timer_add(loop, &v->timer, vsock_pass, v);
     if (!err)
-        err = loop_watch_add(loop, &v->ep_watch, v->ep, EPOLLIN, ep_ready, v);
+        err = loop_watch_add(loop, &v->ep_watch, v->ep, EPOLLIN, vsock_pass, v);
     if (err) {
         log_err("--vsock uds=%s: %s", v->uds, strerror(-err));
         return err;

@@ -209,9 +209,10 @@ static bool drain(uint32_t max)
 
 /* out_waker: output came. A pipe or terminal gets it as it takes more
  * (out_watch, EPOLLOUT); a file (which epoll refuses) at once. */
-static void output_came(void *opaque)
+static void output_came(void *opaque, uint32_t events)
 {
     (void)opaque;
+    (void)events;
     if (con.out_watch.added)
         loop_watch_set(&con.out_watch, EPOLLOUT);
     else
@@ -241,7 +242,7 @@ static void out_text(const char *s)
     }
     out_append((const uint8_t *)s, strlen(s));
     pthread_mutex_unlock(&con.out_lock);
-    output_came(NULL);
+    output_came(NULL, 0);
 }
 
 static void print_help(void)
@@ -300,7 +301,7 @@ static void watch_input(bool on)
  * whole), COM1 offered it again every 10 ms; once COM1 has taken nothing
  * for COM1_STALL_MS, or at once while it is unattended, the rest is
  * dropped, as a UART's FIFO overruns. */
-static void feed_com1(void *opaque)
+static void feed_com1(void *opaque, uint32_t events)
 {
     struct vm *vm = con.vm;
     int n = serial_receive(vm->pc->com1, con.pending + con.pending_off,
@@ -308,6 +309,7 @@ static void feed_com1(void *opaque)
     int64_t now = clock_now_ms();
 
     (void)opaque;
+    (void)events;
     if (n > 0) {
         con.com1_progress_ms = now;
         con.com1_unattended = false;
@@ -349,7 +351,7 @@ static void input_ready(void *opaque, uint32_t events)
     if (con.vm->hvc)
         virtio_console_input(con.vm->hvc, con.pending, con.pending_len);
     con.com1_progress_ms = clock_now_ms();
-    feed_com1(NULL);
+    feed_com1(NULL, 0);
     if (quit) {
         console_restore();
         vm_stop(con.vm, VX86_OK, "quit from the console (Ctrl-A X)");

@@ -105,10 +105,11 @@ struct tick {
     int n, quit_at;
 };
 
-static void tick(void *opaque)
+static void tick(void *opaque, uint32_t events)
 {
     struct tick *t = opaque;
 
+    (void)events;
     if (++t->n == t->quit_at)
         loop_quit(t->l);
 }
@@ -142,10 +143,11 @@ struct woken {
     int n;
 };
 
-static void woke(void *opaque)
+static void woke(void *opaque, uint32_t events)
 {
     struct woken *w = opaque;
 
+    assert_int_equal(events, EPOLLIN);
     w->n++;
     loop_quit(w->l);
 }

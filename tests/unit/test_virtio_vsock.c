@@ -6,7 +6,6 @@
  * lies, a ring out of guest RAM) that only ever loses its own connections.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,9 +20,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "util/loop.h"
 #include "virtio/vsock.h"
 #include "vm/vm.h"
+#include "loop_fixture.h"
 #include "virtio_mmio_driver.h"
 
 #define QSIZE   8
@@ -47,29 +46,12 @@ struct hdr {
 
 struct fixture {
     struct vm vm;
-    /* The device's event loop, on a thread of the test's: the test plays
-     * the guest's vCPU and the host's clients meanwhile. */
-    struct loop *loop;
-    struct loop_waker stop;
-    pthread_t loop_thread;
+    struct loop_fixture loop; /* the device's; the test is also the host's clients */
     struct virtio_dev *dev;
     char dir[64], uds[96];
     uint16_t avail_idx[3];
     uint16_t rx_seen; /* receive buffers the test has read */
 };
-
-static void *run_loop(void *arg)
-{
-    struct fixture *f = arg;
-
-    assert_int_equal(loop_run(f->loop), 0);
-    return NULL;
-}
-
-static void quit_loop(void *opaque)
-{
-    loop_quit(((struct fixture *)opaque)->loop);
-}
 
 static int setup(void **state)
 {
@@ -80,15 +62,13 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f.dir));
     snprintf(f.uds, sizeof(f.uds), "%s/v.sock", f.dir);
     f.vm.accel = &fake_engine;
-    f.loop = f.vm.loop = loop_new();
-    assert_non_null(f.loop);
-    assert_int_equal(loop_waker_add(f.loop, &f.stop, quit_loop, &f), 0);
+    f.vm.loop = loop_fixture_init(&f.loop);
     bus_init(&f.vm.mmio, "mmio");
     assert_int_equal(mem_init(&f.vm.mem, 4 << 20), 0);
     f.dev = virtio_vsock_create(&f.vm, CID, f.uds);
     assert_non_null(f.dev);
     assert_int_equal(virtio_mmio_add(f.dev, 0), 0);
-    assert_int_equal(pthread_create(&f.loop_thread, NULL, run_loop, &f), 0);
+    loop_fixture_start(&f.loop);
     *state = &f;
     return 0;
 }
@@ -97,11 +77,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    loop_wake(&f->stop);
-    pthread_join(f->loop_thread, NULL);
+    loop_fixture_stop(&f->loop);
     f->dev->ops->destroy(f->dev);
-    loop_waker_del(&f->stop);
-    loop_free(f->loop);
+    loop_fixture_fini(&f->loop);
     assert_int_equal(access(f->uds, F_OK), -1); /* removed */
     mem_destroy(&f->vm.mem);
     bus_destroy(&f->vm.mmio);

@@ -445,10 +445,11 @@ static void accept_all(void *opaque, uint32_t events)
     }
 }
 
-static void metrics_due(void *opaque)
+static void metrics_due(void *opaque, uint32_t events)
 {
     struct api_server *s = opaque;
 
+    (void)events;
     if (s->metrics_fd < 0)
         return;
     count_devices(s);
