@@ -18,10 +18,10 @@
 #include "host/host.h"
 #include "host/seccomp.h"
 #include "machine/api/api.h"
+#include "machine/config.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/symbols.h"
-#include "vm/config.h"
 #include "vm/console.h"
 #include "vm/vm.h"
 

@@ -156,7 +156,7 @@ struct vm {
     atomic_bool stopping;
     int status; /* valid once stopping; written by the first stopper */
     bool reset; /* valid once stopping: the stop was a guest reset */
-    /* SIGTERM/SIGINT/SIGHUP came (console thread), even after another
+    /* SIGTERM/SIGINT/SIGHUP came (the main thread's loop), even after another
      * stop: a reset then does not restart the guest. */
     bool signalled;
     int stop_fd; /* eventfd, readable once stopping */
