@@ -3,7 +3,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 #include <time.h>
@@ -15,9 +18,10 @@
 #include "host/host.h"
 #include "host/seccomp.h"
 #include "machine/api/api.h"
+#include "machine/config.h"
 #include "util/log.h"
+#include "util/loop.h"
 #include "util/symbols.h"
-#include "vm/config.h"
 #include "vm/console.h"
 #include "vm/vm.h"
 
@@ -102,6 +106,80 @@ static const char usage[] =
     "148 a thread made a system call its seccomp filter forbids (Firecracker's code).\n";
 
 static struct timespec start_time;
+
+/*
+ * The main thread's event loop (util/loop.h) and the terminating signals
+ * on it: SIGTERM, SIGINT and SIGHUP are blocked in every thread (thread.h)
+ * and read from a signalfd here. One that comes while a machine runs stops
+ * it (and a reset then does not restart the guest); one before, while the
+ * API waits for InstanceStart, ends that wait.
+ */
+static struct {
+    struct loop *loop;
+    struct loop_watch sig_watch;
+    int sig_fd;
+    struct vm *vm; /* the machine running, or NULL */
+    int signo;     /* a signal that came while none ran; 0: none */
+} events = {.sig_fd = -1};
+
+static void take_signal(void *opaque, uint32_t ev)
+{
+    struct signalfd_siginfo si;
+    struct vm *vm = events.vm;
+    char why[64];
+
+    (void)opaque;
+    (void)ev;
+    if (read(events.sig_fd, &si, sizeof(si)) != sizeof(si))
+        return;
+    if (!vm) {
+        events.signo = (int)si.ssi_signo;
+        loop_quit(events.loop);
+        return;
+    }
+    snprintf(why, sizeof(why), "terminating on signal %u", si.ssi_signo);
+    vm->signalled = true;
+    if (atomic_load(&vm->stopping))
+        log_err("%s", why);
+    else
+        vm_stop(vm, VX86_OK, why);
+}
+
+/* Blocks the signals and sets the loop up. Prints one line on failure. */
+static int events_init(void)
+{
+    sigset_t quit;
+    int err;
+
+    sigemptyset(&quit);
+    sigaddset(&quit, SIGTERM);
+    sigaddset(&quit, SIGINT);
+    sigaddset(&quit, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &quit, NULL);
+    events.loop = loop_new();
+    if (!events.loop) {
+        log_err("cannot create the event loop: %s", strerror(errno));
+        return -errno;
+    }
+    events.sig_fd = signalfd(-1, &quit, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (events.sig_fd < 0) {
+        err = -errno;
+        log_err("signalfd: %s", strerror(errno));
+        return err;
+    }
+    err = loop_watch_add(events.loop, &events.sig_watch, events.sig_fd, EPOLLIN, take_signal, NULL);
+    if (err)
+        log_err("cannot watch signals: %s", strerror(-err));
+    return err;
+}
+
+static void events_fini(void)
+{
+    loop_watch_del(&events.sig_watch);
+    if (events.sig_fd >= 0)
+        close(events.sig_fd);
+    loop_free(events.loop);
+}
 
 /* Firecracker's command-line options (docs/api.md). */
 struct fc_opts {
@@ -409,7 +487,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
                      const struct boot_image *img, bool first, bool *reset,
                      struct profile_out *prof, struct api_server *api, bool *ran)
 {
-    struct vm vm = {.start = start_time, .stop_fd = -1};
+    struct vm vm = {.start = start_time, .loop = events.loop, .stop_fd = -1};
     struct acpi_mmio_dev devs[VIRTIO_MMIO_MAX];
     int ndevs = 0;
     struct cpu_state boot;
@@ -441,7 +519,13 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
     if (first && api)
         api_server_started(api, 0, NULL);
     *ran = true;
-    status = vm_run(&vm);
+    events.vm = &vm;
+    status = vm_run(&vm, events.loop);
+    /* A guest that resets at once may stop the VM before the loop ever
+     * waits: a signal pending by then is taken here, or restarts would
+     * never see it. */
+    take_signal(NULL, 0);
+    events.vm = NULL;
     if (api)
         api_server_set_machine(api, NULL);
     *reset = vm.reset && !vm.signalled;
@@ -616,8 +700,8 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
         }
         v.state = API_STARTING;
     }
-    /* Without the API thread, the config file's logger and metrics are
-     * this thread's: a metrics line at the start and one at the end. */
+    /* Without the API server, the config file's logger and metrics are
+     * main's: a metrics line at the start and one at the end. */
     if (!fc->api_sock &&
         ((v.logger.path && api_open_logger(&v, err, sizeof(err))) ||
          (v.metrics_path && (metrics_fd = api_open_metrics(&v, err, sizeof(err))) < 0))) {
@@ -626,15 +710,22 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
     }
     if (metrics_fd >= 0)
         api_write_metrics(&v, metrics_fd);
-    if (fc->api_sock && api_server_start(&api, fc->api_sock, &v))
-        goto out;
+    if (fc->api_sock) {
+        if (api_server_start(&api, fc->api_sock, &v, events.loop))
+            goto out;
+        /* Requests are served on this thread from now on: confined, as
+         * it would be once a guest runs. */
+        seccomp_apply(SECCOMP_MAIN);
+    }
     /* A start that fails leaves the API up for another InstanceStart; with
      * --config-file it ends vx86, as the command line's would. */
     for (bool once = fc->config_file != NULL; !ran; once = false) {
         if (!once && (!api || (ret = api_server_wait_start(api, &cfg)))) {
             /* As a signal while the guest runs: the user quit. */
-            if (ret == -EINTR)
+            if (ret == -EINTR && events.signo) {
+                log_err("terminating on signal %d before the guest ran", events.signo);
                 status = VX86_OK;
+            }
             break;
         }
         status = run_guest(&cfg, api, &ran);
@@ -667,11 +758,18 @@ static int cmd_run(int argc, char **argv)
                 strerror(-err));
         return VX86_EHOST;
     }
+    if (events_init()) {
+        events_fini();
+        return VX86_EHOST;
+    }
     if (fc.api_sock || fc.config_file || fc.no_api)
-        return cmd_api(&cfg, &fc);
-    if (cfg.cloud_init.user_data && (err = nocloud_attach(&cfg)))
-        return err == -EINVAL ? VX86_EBADINPUT : VX86_EHOST;
-    return run_guest(&cfg, NULL, &ran);
+        err = cmd_api(&cfg, &fc);
+    else if (cfg.cloud_init.user_data && (err = nocloud_attach(&cfg)))
+        err = err == -EINVAL ? VX86_EBADINPUT : VX86_EHOST;
+    else
+        err = run_guest(&cfg, NULL, &ran);
+    events_fini();
+    return err;
 }
 
 int main(int argc, char **argv)

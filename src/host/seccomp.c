@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -121,8 +122,10 @@ static const struct rule vcpu[] = {
 /*
  * A device back end: disk images (raw, qcow2: reads, writes, flushes,
  * discards, growth), virtio-rng's getrandom (on the kvm engine its queue's
- * ioeventfd brings the request here), frames and streams (TAP, libslirp's host sockets,
- * vsock's Unix sockets), the waits of their loops. libslirp reads
+ * ioeventfd brings the request here), frames and streams (virtio-net's
+ * transmit thread feeds TAP and libslirp, which may open host sockets;
+ * the main thread's loop reads them and vsock's Unix sockets), the waits
+ * of their loops. libslirp reads
  * /etc/resolv.conf for its DNS forwarder: files open read-only here.
  */
 static const struct rule io[] = {
@@ -167,10 +170,10 @@ static const struct rule io[] = {
 };
 
 /*
- * The API thread: its socket's connections, the logger and metrics files
- * it opens (PUT /logger, /metrics) and disk images it opens on a drive
- * swap (PATCH /drives), with their lock and a snapshot overlay's
- * temporary file.
+ * The API socket, on the main thread's loop: its connections, the logger
+ * and metrics files it opens (PUT /logger, /metrics) and disk images it
+ * opens on a drive swap (PATCH /drives), with their lock and a snapshot
+ * overlay's temporary file.
  */
 static const struct rule api[] = {
     R(read),
@@ -191,13 +194,16 @@ static const struct rule api[] = {
 };
 
 /*
- * The main thread: the console loop (the terminal's modes, its epoll, the
- * signalfd) and a machine's teardown and build (--on-reboot restart):
+ * The main thread: the event loop (the terminal's modes, its epoll, the
+ * signalfd, timerfds: the console's and the API's) and a machine's build
+ * and teardown (InstanceStart after the API socket serves, --on-reboot
+ * restart):
  * guest RAM as a memfd, KVM's VM, vCPUs and irqchip, TAP, libslirp's
  * forwarded ports, vsock's socket, the translator's code cache and each
  * vCPU's page of x87/SSE code (accel/emu/fpu_slot.c: the executable
  * mappings, read+exec and shared, of memfds also mapped writable), threads (clone3 fails with ENOSYS so that glibc falls back
- * to clone, whose flags a filter can see: threads only) and their filters.
+ * to clone, whose flags a filter can see: threads only), their names and
+ * their filters.
  */
 static const struct rule main_thread[] = {
     R1(ioctl, EQ(1, TCGETS)),
@@ -216,11 +222,14 @@ static const struct rule main_thread[] = {
     R1(ioctl, EQ(1, KVM_SET_IDENTITY_MAP_ADDR)),
     R1(ioctl, EQ(1, KVM_SET_TSS_ADDR)),
     R1(ioctl, EQ(1, KVM_SET_USER_MEMORY_REGION)),
+    R1(ioctl, EQ(1, SIOCGIFINDEX)), /* if_nametoindex: net/tap.c checks the name */
     R1(ioctl, EQ(1, TUNSETIFF)),
     R1(ioctl, EQ(1, TUNSETVNETHDRSZ)),
     R2(mmap, EQ(2, PROT_READ | PROT_EXEC), EQ(3, MAP_SHARED)),
     R2(mmap, EQ(2, PROT_READ | PROT_EXEC), EQ(3, MAP_SHARED | MAP_FIXED)),
     R(epoll_create1),
+    R(timerfd_create),
+    R(timerfd_settime),
     R(signalfd4),
     R(eventfd2),
     R(memfd_create),
@@ -235,6 +244,7 @@ static const struct rule main_thread[] = {
     R(set_tid_address),
     R(seccomp),
     R1(prctl, EQ(0, PR_SET_NO_NEW_PRIVS)),
+    R1(prctl, EQ(0, PR_SET_NAME)),
     END,
 };
 
@@ -287,8 +297,8 @@ static const struct rule sanitizer[] = {
 static const struct rule *const roles[SECCOMP_NR_ROLES][GROUPS_MAX] = {
     [SECCOMP_VCPU] = {base, kvm_irq, vcpu, sanitizer},
     [SECCOMP_IO] = {base, kvm_irq, io, sanitizer},
-    [SECCOMP_API] = {base, kvm_irq, api, sanitizer},
-    /* What the threads it starts need, too: they inherit its filter. */
+    /* What the threads it starts need, too: they inherit its filter; and
+     * the API socket's calls. */
     [SECCOMP_MAIN] = {base, kvm_irq, main_thread, vcpu, io, api, sanitizer},
 };
 
@@ -296,7 +306,6 @@ static const struct rule *const roles[SECCOMP_NR_ROLES][GROUPS_MAX] = {
 
 static const char *const role_names[SECCOMP_NR_ROLES] = {
     [SECCOMP_MAIN] = "main",
-    [SECCOMP_API] = "api",
     [SECCOMP_VCPU] = "vcpu",
     [SECCOMP_IO] = "io",
 };

@@ -12,9 +12,12 @@
  *
  * Filters are inherited: a thread started by a filtered thread runs under
  * its creator's filter and its own, the stricter of both. The main thread
- * takes its filter once its first machine runs (vm_run) and, since it may
- * build a machine again afterwards (--on-reboot restart), its role allows
- * what building one and the threads it starts need.
+ * takes its filter once its first machine runs (vm_run), or with
+ * --api-sock once it serves the API socket, before the first machine is
+ * built; since it builds machines afterwards (InstanceStart, --on-reboot
+ * restart), its role allows what building one and the threads it starts
+ * need. Every thread but main is started by util/thread.h, which applies
+ * its role.
  *
  * Filters are off until seccomp_enable (vx86's main calls it unless
  * --no-seccomp), so that unit tests and fuzzers that start device threads
@@ -27,10 +30,9 @@
 #define SECCOMP_EXIT_STATUS 148
 
 enum seccomp_role {
-    SECCOMP_MAIN, /* main: builds machines, the console loop, teardown */
-    SECCOMP_API,  /* the API socket's thread (machine/api) */
+    SECCOMP_MAIN, /* main: the event loop (console, signals, API socket), builds machines */
     SECCOMP_VCPU, /* a vCPU thread, either engine */
-    SECCOMP_IO,   /* a device back end's thread: virtio-blk, net, vsock, tap, slirp, ioevent */
+    SECCOMP_IO,   /* a device back end's thread: virtio-blk, virtio-net TX, ioevent */
     SECCOMP_NR_ROLES
 };
 

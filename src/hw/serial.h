@@ -5,7 +5,7 @@
  * (MCR bit 4) works, as Linux's 8250 driver probes with it.
  *
  * The state is locked internally: the bus handlers run on vCPU threads and
- * serial_receive on the console thread.
+ * serial_receive on the main thread (the console, on its event loop).
  */
 #ifndef VX86_HW_SERIAL_H
 #define VX86_HW_SERIAL_H

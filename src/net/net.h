@@ -2,8 +2,13 @@
  * Network backends: where the frames of a virtio-net device go. A backend
  * moves whole Ethernet frames (no virtio header, no FCS) between the device
  * and the host: a TAP interface (tap.c) or libslirp's user-mode stack
- * (slirp.c). Each has a thread of its own that receives from the host, so
- * that no vCPU ever waits on host I/O.
+ * (slirp.c). Receive never blocks: a frame the device cannot take yet
+ * stays with the back end, which reads no more from the host meanwhile
+ * (TAP: the kernel's queue holds what follows) or queues what its stack
+ * hands it (slirp), and offers it again when the device says it may
+ * (resume) or the wait the device named is over. Both back ends receive
+ * on the machine's event loop (util/loop.h); create and destroy them on
+ * its thread. No vCPU ever waits on host I/O.
  */
 #ifndef VX86_NET_NET_H
 #define VX86_NET_NET_H
@@ -22,11 +27,15 @@
 #define NET_HDR_LEN 12
 
 /*
- * Hands one received frame (without a header) to the device. Called on the backend's thread,
- * with none of the device's locks held; may block for a short while (the
- * device waiting for the guest to post receive buffers).
+ * Offers one received frame (without a header) to the device, with none
+ * of the device's locks held; never waits. Returns 0 when the device took
+ * the frame (or dropped it for good: a stopped device, a frame too long),
+ * NET_RX_LATER when it has no receive buffer (the back end offers the frame
+ * again after its resume op), or how many nanoseconds the device's rate
+ * limiter holds the frame back (offer it again then, or after resume).
  */
-typedef void net_rx_fn(void *opaque, const uint8_t *frame, size_t len);
+#define NET_RX_LATER (-1)
+typedef int64_t net_rx_fn(void *opaque, const uint8_t *frame, size_t len);
 
 struct net_backend {
     /* send() does what the guest's virtio_net_hdr asks (checksum,
@@ -39,25 +48,34 @@ struct net_backend {
      * never blocks for long. Returns 0 or -errno; the frame is then lost,
      * as on a real wire. */
     int (*send)(struct net_backend *be, const uint8_t *hdr, size_t len);
-    /* Stops the backend's thread (no rx call runs once it returns), frees it. */
+    /* The device may take frames again (the guest posted receive
+     * buffers, a rate limiter changed). Any thread, any lock held. */
+    void (*resume)(struct net_backend *be);
+    /* Stops the backend (no rx call runs once it returns), frees it. The
+     * loop thread's. */
     void (*destroy)(struct net_backend *be);
 };
+
+struct loop;
 
 /*
  * Attaches to the existing TAP interface ifname, with a virtio_net_hdr on
  * every frame (IFF_VNET_HDR): the host kernel checksums and segments the
- * guest's frames, so the guest can hand it 64 KiB TCP segments. Returns the backend, its
- * receive thread running, or NULL after printing one line (no such
- * interface, not a TAP, in use, permission denied).
+ * guest's frames, so the guest can hand it 64 KiB TCP segments. Receives
+ * on loop (util/loop.h; called on its thread). Returns the backend or NULL
+ * after printing one line (no such interface, not a TAP, in use,
+ * permission denied).
  */
-struct net_backend *net_tap_create(const char *ifname, net_rx_fn *rx, void *opaque);
+struct net_backend *net_tap_create(const char *ifname, struct loop *loop, net_rx_fn *rx,
+                                   void *opaque);
 
 /*
  * User-mode networking as QEMU's -netdev user: network 10.0.2.0/24, the
  * guest 10.0.2.15 (DHCP), the host 10.0.2.2 (its loopback too), DNS at
- * 10.0.2.3, cfg's hostfwd rules. Returns the backend or NULL after
- * printing one line.
+ * 10.0.2.3, cfg's hostfwd rules; libslirp's sockets and timers on loop.
+ * Returns the backend or NULL after printing one line.
  */
-struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, void *opaque);
+struct net_backend *net_slirp_create(const struct vm_net *cfg, struct loop *loop, net_rx_fn *rx,
+                                     void *opaque);
 
 #endif

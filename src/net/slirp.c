@@ -4,27 +4,44 @@
  * 10.0.2.0/24, DHCP from 10.0.2.15, the host at 10.0.2.2, DNS at 10.0.2.3.
  * No root and no host set-up.
  *
- * libslirp is not thread-safe: s->lock guards every call into it. Its own
- * thread polls the sockets libslirp asks for and runs its timers; frames
+ * libslirp is not thread-safe: s->lock guards every call into it. The
+ * machine's event loop serves it: libslirp names the sockets it wants
+ * polled anew each round (slirp_pollfds_fill), so a pass polls the last
+ * round's set without waiting, hands libslirp what is ready, runs its
+ * timers, and syncs the new set into an epoll set of its own, which is
+ * one fd on the loop (beside a loop timer for libslirp's timers). Frames
  * from the guest come in on virtio-net's transmit thread (slirp_input),
- * which then wakes the poll loop, as slirp may have opened a socket.
+ * which then wakes the loop, as slirp may have opened a socket.
+ * libslirp's frames for the guest cannot wait in it: those the device
+ * does not take at once (no receive buffer, its rate limiter) queue here,
+ * up to RXQ_MAX, and go to the device in order on resume or once the
+ * limiter's wait is over; beyond that they are dropped, as a full NIC
+ * ring drops (TCP sends them again).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <slirp/libslirp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "host/seccomp.h"
 #include "net/ipv4_reass.h"
 #include "net/net.h"
 #include "util/log.h"
+#include "util/loop.h"
 
 #define MAX_TIMERS 8
+#define RXQ_MAX    256 /* frames for the guest waiting for the device */
+
+struct frame {
+    struct frame *next;
+    size_t len;
+    uint8_t data[];
+};
 
 struct timer {
     bool used, armed;
@@ -39,14 +56,21 @@ struct slirp {
     Slirp *slirp;
     net_rx_fn *rx;
     void *opaque;
-    int wake_fd; /* eventfd: the poll loop has more to do, or quits */
-    bool quit;
-    pthread_t thread;
-    bool started;
+    /* The loop's: ep holds the sockets of the last round (reg). */
+    int ep;
+    struct loop_watch ep_watch;
+    struct loop_timer timer;
+    struct loop_waker wake; /* a guest frame or a resume: a pass is due */
+    struct pollfd *reg;
+    int nr_reg, max_reg;
 
     struct ipv4_reass *reass; /* virtio-net's transmit thread's alone */
 
     /* Under lock: */
+    struct frame *rxq, **rxq_tail; /* for the guest, oldest first */
+    int rxq_len;
+    int64_t rxq_retry_ms; /* the limiter's wait is over then; 0: on resume */
+    atomic_bool blocked;  /* a frame is offered or waits: resume must wake */
     struct timer timers[MAX_TIMERS];
     struct pollfd *pfd;
     int nr_pfd, max_pfd;
@@ -60,11 +84,50 @@ static int64_t now_ns(void)
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/* Offers the device one frame; true if it took it. lock held. */
+static bool offer(struct slirp *s, const uint8_t *frame, size_t len)
+{
+    int64_t wait;
+
+    atomic_store(&s->blocked, true);
+    wait = s->rx(s->opaque, frame, len);
+    if (!wait) {
+        atomic_store(&s->blocked, false);
+        return true;
+    }
+    s->rxq_retry_ms = wait > 0 ? now_ns() / 1000000 + wait / 1000000 + 1 : 0;
+    return false;
+}
+
+/* Hands the device the queued frames it takes now. lock held. */
+static void flush_rxq(struct slirp *s)
+{
+    while (s->rxq && offer(s, s->rxq->data, s->rxq->len)) {
+        struct frame *f = s->rxq;
+
+        s->rxq = f->next;
+        if (!s->rxq)
+            s->rxq_tail = &s->rxq;
+        s->rxq_len--;
+        free(f);
+    }
+}
+
 static ssize_t cb_send(const void *buf, size_t len, void *opaque)
 {
     struct slirp *s = opaque;
+    struct frame *f;
 
-    s->rx(s->opaque, buf, len);
+    if (!s->rxq && offer(s, buf, len))
+        return (ssize_t)len;
+    if (s->rxq_len == RXQ_MAX || !(f = malloc(sizeof(*f) + len)))
+        return (ssize_t)len; /* dropped */
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->data, buf, len);
+    *s->rxq_tail = f;
+    s->rxq_tail = &f->next;
+    s->rxq_len++;
     return (ssize_t)len;
 }
 
@@ -122,7 +185,7 @@ static void cb_notify(void *opaque)
 {
     struct slirp *s = opaque;
 
-    eventfd_write(s->wake_fd, 1);
+    loop_wake(&s->wake);
 }
 
 static const SlirpCb callbacks = {
@@ -144,7 +207,7 @@ static short to_poll(int events)
                    ((events & SLIRP_POLL_PRI) ? POLLPRI : 0));
 }
 
-/* SlirpAddPollCb; slot 0 is the wake eventfd. */
+/* SlirpAddPollCb. */
 static int add_poll(int fd, int events, void *opaque)
 {
     struct slirp *s = opaque;
@@ -196,32 +259,73 @@ static uint32_t run_timers(struct slirp *s, uint32_t timeout)
     return timeout;
 }
 
-static void *poll_thread(void *arg)
+/* ep to hold the fds of pfd (what the last slirp_pollfds_fill asked for)
+ * with their events; a closed fd left it by itself, a reused number gets
+ * added again. lock held. */
+static void sync_ep(struct slirp *s)
 {
-    struct slirp *s = arg;
+    for (int i = 0; i < s->nr_reg; i++) {
+        bool kept = false;
 
-    seccomp_apply(SECCOMP_IO);
-    pthread_mutex_lock(&s->lock);
-    while (!s->quit) {
-        uint32_t timeout = UINT32_MAX;
-        int r;
-
-        s->nr_pfd = 0;
-        add_poll(s->wake_fd, SLIRP_POLL_IN, s);
-        slirp_pollfds_fill(s->slirp, &timeout, add_poll, s);
-        timeout = run_timers(s, timeout);
-        pthread_mutex_unlock(&s->lock);
-        r = poll(s->pfd, (nfds_t)s->nr_pfd, timeout == UINT32_MAX ? -1 : (int)timeout);
-        pthread_mutex_lock(&s->lock);
-        if (r > 0 && s->pfd[0].revents) {
-            eventfd_t v;
-
-            eventfd_read(s->wake_fd, &v);
-        }
-        slirp_pollfds_poll(s->slirp, r < 0, get_revents, s);
+        for (int k = 0; k < s->nr_pfd && !kept; k++)
+            kept = s->pfd[k].fd == s->reg[i].fd;
+        if (!kept)
+            epoll_ctl(s->ep, EPOLL_CTL_DEL, s->reg[i].fd, NULL);
     }
+    s->nr_reg = 0;
+    for (int k = 0; k < s->nr_pfd; k++) {
+        struct epoll_event ev = {.events = (uint32_t)s->pfd[k].events, .data.fd = s->pfd[k].fd};
+
+        if (epoll_ctl(s->ep, EPOLL_CTL_MOD, s->pfd[k].fd, &ev) &&
+            epoll_ctl(s->ep, EPOLL_CTL_ADD, s->pfd[k].fd, &ev))
+            continue; /* not pollable: libslirp gets nothing for it */
+        if (s->nr_reg == s->max_reg) {
+            int max = s->max_reg ? s->max_reg * 2 : 16;
+            struct pollfd *r = realloc(s->reg, sizeof(*r) * (size_t)max);
+
+            if (!r) {
+                epoll_ctl(s->ep, EPOLL_CTL_DEL, s->pfd[k].fd, NULL);
+                continue;
+            }
+            s->reg = r;
+            s->max_reg = max;
+        }
+        s->reg[s->nr_reg++] = s->pfd[k];
+    }
+}
+
+/* One pass: what the last round's sockets have, libslirp's timers, the
+ * frames waiting for the device, the next round's set. The callback of the
+ * epoll set, the timer and the waker. */
+static void pass(void *opaque, uint32_t events)
+{
+    struct slirp *s = opaque;
+    struct epoll_event evs[16];
+    uint32_t timeout = UINT32_MAX;
+    int r;
+
+    (void)events;
+    /* Readiness comes from poll below; this only empties ep's list. */
+    while (epoll_wait(s->ep, evs, 16, 0) == 16)
+        ;
+    pthread_mutex_lock(&s->lock);
+    r = s->nr_pfd ? poll(s->pfd, (nfds_t)s->nr_pfd, 0) : 0;
+    slirp_pollfds_poll(s->slirp, r < 0, get_revents, s);
+    s->nr_pfd = 0;
+    slirp_pollfds_fill(s->slirp, &timeout, add_poll, s);
+    timeout = run_timers(s, timeout);
+    flush_rxq(s);
+    if (s->rxq && s->rxq_retry_ms) {
+        int64_t left = s->rxq_retry_ms - now_ns() / 1000000;
+
+        if (left < 0)
+            left = 0;
+        if ((uint32_t)left < timeout)
+            timeout = (uint32_t)left;
+    }
+    sync_ep(s);
     pthread_mutex_unlock(&s->lock);
-    return NULL;
+    loop_timer_set_ms(&s->timer, timeout == UINT32_MAX ? -1 : (int64_t)timeout);
 }
 
 /*
@@ -251,27 +355,38 @@ static int slirp_send(struct net_backend *be, const uint8_t *hdr, size_t len)
     pthread_mutex_lock(&s->lock);
     slirp_input(s->slirp, frame, (int)len);
     pthread_mutex_unlock(&s->lock);
-    eventfd_write(s->wake_fd, 1);
+    loop_wake(&s->wake);
     return 0;
+}
+
+static void slirp_resume(struct net_backend *be)
+{
+    struct slirp *s = (struct slirp *)be;
+
+    if (atomic_exchange(&s->blocked, false))
+        loop_wake(&s->wake);
 }
 
 static void slirp_destroy(struct net_backend *be)
 {
     struct slirp *s = (struct slirp *)be;
 
-    if (s->started) {
-        pthread_mutex_lock(&s->lock);
-        s->quit = true;
-        pthread_mutex_unlock(&s->lock);
-        eventfd_write(s->wake_fd, 1);
-        pthread_join(s->thread, NULL);
-    }
+    loop_watch_del(&s->ep_watch);
+    loop_timer_del(&s->timer);
+    loop_waker_del(&s->wake);
     if (s->slirp)
         slirp_cleanup(s->slirp);
-    if (s->wake_fd >= 0)
-        close(s->wake_fd);
+    if (s->ep >= 0)
+        close(s->ep);
+    free(s->reg);
     pthread_mutex_destroy(&s->lock);
     ipv4_reass_free(s->reass);
+    while (s->rxq) {
+        struct frame *f = s->rxq;
+
+        s->rxq = f->next;
+        free(f);
+    }
     free(s->pfd);
     free(s);
 }
@@ -308,7 +423,8 @@ static int add_forwards(struct slirp *s, const struct vm_net *cfg)
     return 0;
 }
 
-struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, void *opaque)
+struct net_backend *net_slirp_create(const struct vm_net *cfg, struct loop *loop, net_rx_fn *rx,
+                                     void *opaque)
 {
     struct slirp *s = calloc(1, sizeof(*s));
     SlirpConfig sc = {
@@ -329,15 +445,17 @@ struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, vo
         log_err("--net user: out of memory");
         return NULL;
     }
-    s->be = (struct net_backend){.send = slirp_send, .destroy = slirp_destroy};
+    s->be =
+        (struct net_backend){.send = slirp_send, .resume = slirp_resume, .destroy = slirp_destroy};
+    s->rxq_tail = &s->rxq;
     s->rx = rx;
     s->opaque = opaque;
     pthread_mutex_init(&s->lock, NULL);
     s->max_pfd = 16;
     s->pfd = malloc(sizeof(*s->pfd) * (size_t)s->max_pfd);
-    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    s->ep = epoll_create1(EPOLL_CLOEXEC);
     s->reass = ipv4_reass_new();
-    if (!s->pfd || s->wake_fd < 0 || !s->reass) {
+    if (!s->pfd || s->ep < 0 || !s->reass) {
         log_err("--net user: %s", s->pfd && s->reass ? strerror(errno) : "out of memory");
         goto fail;
     }
@@ -348,12 +466,17 @@ struct net_backend *net_slirp_create(const struct vm_net *cfg, net_rx_fn *rx, vo
     }
     if (add_forwards(s, cfg))
         goto fail;
-    err = pthread_create(&s->thread, NULL, poll_thread, s);
+    err = loop_timer_add(loop, &s->timer, pass, s);
+    if (!err)
+        err = loop_waker_add(loop, &s->wake, pass, s);
+    if (!err)
+        err = loop_watch_add(loop, &s->ep_watch, s->ep, EPOLLIN, pass, s);
     if (err) {
-        log_err("--net user: cannot start its thread: %s", strerror(err));
+        log_err("--net user: cannot watch its sockets: %s", strerror(-err));
         goto fail;
     }
-    s->started = true;
+    /* The first round's set and timers. */
+    pass(s, 0);
     return &s->be;
 fail:
     slirp_destroy(&s->be);

@@ -4,34 +4,49 @@
  * and TUNSETVNETHDRSZ): the kernel checks it and does the checksums and
  * segmentation the guest left to the device. The host sends whole,
  * checksummed frames (no TUNSETOFFLOAD), so receive needs no offloads.
- * A thread reads the interface; writes come from virtio-net's transmit
- * thread and never block (O_NONBLOCK: a full queue drops the frame).
+ * The machine's event loop reads the interface, a frame at a time, while
+ * the device takes them; a frame it cannot take yet waits here and the
+ * interface is not read meanwhile (its queue in the kernel holds, then
+ * drops, what follows, as a NIC whose ring is full). Writes come from
+ * virtio-net's transmit thread and never block (O_NONBLOCK: a full queue
+ * drops the frame).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
-#include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "host/seccomp.h"
 #include "net/net.h"
 #include "util/log.h"
+#include "util/loop.h"
 
 struct tap {
     struct net_backend be; /* first */
-    int fd, quit_fd;
+    int fd;
     const char *ifname;
     net_rx_fn *rx;
     void *opaque;
-    pthread_t thread;
-    bool started;
+    /* The loop's: */
+    struct loop *loop;
+    struct loop_watch watch;
+    struct loop_waker resumed; /* the device's resume */
+    struct loop_timer retry;   /* the device's rate limiter */
+    size_t held;               /* a frame in buf the device has not taken; 0: none */
+    /* A frame is being offered or was refused: the device's resume must
+     * wake the loop (set before each offer, so a resume during one is
+     * not lost). */
+    atomic_bool blocked;
     uint8_t buf[NET_HDR_LEN + NET_MAX_FRAME];
 };
+
+/* Frames read at most per event: the loop serves others between. */
+#define BATCH 64
 
 static int tap_send(struct net_backend *be, const uint8_t *hdr, size_t len)
 {
@@ -47,41 +62,78 @@ static int tap_send(struct net_backend *be, const uint8_t *hdr, size_t len)
     }
 }
 
-static void *rx_thread(void *arg)
+/* Offers the held frame; true if the device took it. Otherwise the
+ * interface goes unread until resumed or the limiter's wait is over. */
+static bool offer(struct tap *t)
 {
-    struct tap *t = arg;
-    struct pollfd p[2] = {{.fd = t->fd, .events = POLLIN}, {.fd = t->quit_fd, .events = POLLIN}};
+    int64_t wait;
 
-    seccomp_apply(SECCOMP_IO);
-    for (;;) {
+    atomic_store(&t->blocked, true);
+    wait = t->rx(t->opaque, t->buf + NET_HDR_LEN, t->held - NET_HDR_LEN);
+    if (!wait) {
+        atomic_store(&t->blocked, false);
+        t->held = 0;
+        return true;
+    }
+    loop_watch_set(&t->watch, 0);
+    if (wait > 0)
+        loop_timer_arm(&t->retry, wait, 0);
+    return false;
+}
+
+/* The held frame first, then what the interface has, BATCH at most. */
+static void receive(struct tap *t)
+{
+    for (int i = 0;; i++) {
         ssize_t len;
 
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        if (t->held && !offer(t))
+            return;
+        if (i == BATCH)
+            break; /* EPOLLIN, level-triggered, brings the rest */
+        len = read(t->fd, t->buf, sizeof(t->buf));
+        if (len < 0 && (errno == EAGAIN || errno == EINTR))
             break;
-        if (p[1].revents)
-            return NULL;
-        while ((len = read(t->fd, t->buf, sizeof(t->buf))) > NET_HDR_LEN)
-            t->rx(t->opaque, t->buf + NET_HDR_LEN, (size_t)len - NET_HDR_LEN);
-        if (len < 0 && errno != EAGAIN && errno != EINTR)
-            break;
+        if (len < 0) {
+            log_err("--net tap=%s: reading the interface failed: %s; the guest receives no more",
+                    t->ifname, strerror(errno));
+            loop_watch_del(&t->watch);
+            return;
+        }
+        if (len > NET_HDR_LEN)
+            t->held = (size_t)len;
     }
-    log_err("--net tap=%s: reading the interface failed: %s; the guest receives no more", t->ifname,
-            strerror(errno));
-    return NULL;
+    loop_watch_set(&t->watch, EPOLLIN);
+}
+
+/* The interface, the resume waker, the limiter's timer; nothing once a
+ * read failed (the watch is gone). */
+static void ready(void *opaque, uint32_t events)
+{
+    struct tap *t = opaque;
+
+    (void)events;
+    if (t->watch.added)
+        receive(t);
+}
+
+static void tap_resume(struct net_backend *be)
+{
+    struct tap *t = (struct tap *)be;
+
+    if (atomic_exchange(&t->blocked, false))
+        loop_wake(&t->resumed);
 }
 
 static void tap_destroy(struct net_backend *be)
 {
     struct tap *t = (struct tap *)be;
 
-    if (t->started) {
-        eventfd_write(t->quit_fd, 1);
-        pthread_join(t->thread, NULL);
-    }
+    loop_watch_del(&t->watch);
+    loop_waker_del(&t->resumed);
+    loop_timer_del(&t->retry);
     if (t->fd >= 0)
         close(t->fd);
-    if (t->quit_fd >= 0)
-        close(t->quit_fd);
     free(t);
 }
 
@@ -131,7 +183,8 @@ static int attach(struct tap *t, const char *ifname)
     return -errno;
 }
 
-struct net_backend *net_tap_create(const char *ifname, net_rx_fn *rx, void *opaque)
+struct net_backend *net_tap_create(const char *ifname, struct loop *loop, net_rx_fn *rx,
+                                   void *opaque)
 {
     struct tap *t = calloc(1, sizeof(*t));
     int err;
@@ -140,24 +193,24 @@ struct net_backend *net_tap_create(const char *ifname, net_rx_fn *rx, void *opaq
         log_err("--net tap=%s: out of memory", ifname);
         return NULL;
     }
-    t->be = (struct net_backend){.vnet_hdr = true, .send = tap_send, .destroy = tap_destroy};
+    t->be = (struct net_backend){
+        .vnet_hdr = true, .send = tap_send, .resume = tap_resume, .destroy = tap_destroy};
     t->fd = -1;
     t->ifname = ifname;
     t->rx = rx;
     t->opaque = opaque;
-    t->quit_fd = eventfd(0, EFD_CLOEXEC);
-    if (t->quit_fd < 0) {
-        log_err("--net tap=%s: eventfd: %s", ifname, strerror(errno));
-        goto fail;
-    }
+    t->loop = loop;
     if (attach(t, ifname))
         goto fail;
-    err = pthread_create(&t->thread, NULL, rx_thread, t);
+    err = loop_waker_add(loop, &t->resumed, ready, t);
+    if (!err)
+        err = loop_timer_add(loop, &t->retry, ready, t);
+    if (!err)
+        err = loop_watch_add(loop, &t->watch, t->fd, EPOLLIN, ready, t);
     if (err) {
-        log_err("--net tap=%s: cannot start its thread: %s", ifname, strerror(err));
+        log_err("--net tap=%s: cannot watch it: %s", ifname, strerror(-err));
         goto fail;
     }
-    t->started = true;
     return &t->be;
 fail:
     tap_destroy(&t->be);

@@ -5,15 +5,14 @@
  * are durable.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "block/block.h"
-#include "host/seccomp.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/token_bucket.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
@@ -248,7 +247,6 @@ static void *io_thread(void *arg)
     struct blk *b = arg;
     struct virtio_dev *d = &b->dev;
 
-    seccomp_apply(SECCOMP_IO);
     pthread_mutex_lock(&d->lock);
     for (;;) {
         while (!b->kicked && !b->quit)
@@ -408,7 +406,6 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, const struct vm_disk *disk)
                         1ULL << VIRTIO_BLK_F_FLUSH |
                         (ro ? 1ULL << VIRTIO_BLK_F_RO : 1ULL << VIRTIO_BLK_F_DISCARD);
     const char *name;
-    sigset_t all, old;
     pthread_condattr_t mono;
     int err;
 
@@ -442,13 +439,9 @@ struct virtio_dev *virtio_blk_create(struct vm *vm, const struct vm_disk *disk)
      * 20 bytes (§5.2.6). */
     name = disk->id ? disk->id : strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     memcpy(b->id, name, strlen(name) < sizeof(b->id) ? strlen(name) : sizeof(b->id));
-    /* The console loop alone takes signals (vm/console.h). */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    err = pthread_create(&b->thread, NULL, io_thread, b);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    err = thread_start(&b->thread, "virtio-blk", SECCOMP_IO, io_thread, b);
     if (err) {
-        log_err("--disk %s: cannot start its I/O thread: %s", path, strerror(err));
+        log_err("--disk %s: cannot start its I/O thread: %s", path, strerror(-err));
         goto fail;
     }
     b->started = true;

@@ -1,5 +1,5 @@
 /*
- * The virtio-console's input side (console.c), for vx86's console loop
+ * The virtio-console's input side (console.c), for vx86's console
  * (vm/console.c): what the user types goes to hvc0 as well as to COM1.
  */
 #ifndef VX86_VIRTIO_CONSOLE_H

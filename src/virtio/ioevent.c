@@ -11,15 +11,14 @@
  * run) and re-bound, never removed until virtio_ioevents_stop.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "host/seccomp.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "virtio/virtio.h"
 #include "vm/vm.h"
 
@@ -50,7 +49,6 @@ static void *loop(void *opaque)
     struct vm *vm = opaque;
     struct virtio_ioevents *io = vm->ioevents;
 
-    seccomp_apply(SECCOMP_IO);
     for (;;) {
         struct epoll_event evs[8];
         int n = epoll_wait(io->epfd, evs, 8, -1);
@@ -79,7 +77,6 @@ static int start(struct vm *vm)
 {
     struct virtio_ioevents *io = calloc(1, sizeof(*io));
     struct epoll_event stop = {.events = EPOLLIN, .data.u32 = STOP_TAG};
-    sigset_t all, old;
     int err;
 
     if (!io)
@@ -89,14 +86,9 @@ static int start(struct vm *vm)
     vm->ioevents = io;
     if (io->epfd < 0 || epoll_ctl(io->epfd, EPOLL_CTL_ADD, vm->stop_fd, &stop) < 0)
         return -errno;
-    /* Signals are the console's and the vCPUs' (kicks): none for this one,
-     * which may start before console_init blocks the termination signals. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = pthread_create(&io->thread, NULL, loop, vm);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    err = thread_start(&io->thread, "ioevent", SECCOMP_IO, loop, vm);
     if (err)
-        return -err;
+        return err;
     io->started = true;
     return 0;
 }

@@ -8,25 +8,28 @@
  * Transmit runs on the device's own thread: it takes a chain under the
  * device lock, copies the frame out and returns the chain, then sends
  * without the lock, so a backend may call back into rx() from send()
- * (libslirp answers ARP and pings at once). Receive runs on the backend's
- * thread. Lock order: a backend's own lock, then dev.lock.
+ * (libslirp answers ARP and pings at once). Receive runs where the backend
+ * calls rx() (TAP: the event loop; slirp: its thread, or the transmit
+ * thread) and never waits: a frame without a receive buffer, or held back
+ * by the rate limiter, stays with the backend (net/net.h), resumed when the
+ * guest posts buffers or the limit changes. Lock order: a backend's own
+ * lock, then dev.lock.
  *
- * Rate limiters (the control plane's, util/token_bucket.h) hold frames back
- * where they wait anyway: the transmit thread before it sends a frame (it
- * takes no more of the guest's buffers meanwhile), and rx() before it takes
- * a receive buffer (the backend's thread then reads no more from the host,
- * whose socket or TAP queue holds what follows). Neither drops a frame.
+ * Rate limiters (the control plane's, util/token_bucket.h) hold frames back:
+ * the transmit thread waits before it sends a frame (it takes no more of
+ * the guest's buffers meanwhile), and rx() tells the backend how long a
+ * frame must wait (the backend then reads no more from the host, whose
+ * socket or TAP queue holds what follows). Neither drops a frame.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "host/seccomp.h"
 #include "net/net.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/token_bucket.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
@@ -47,10 +50,6 @@
 /* VERSION_1: the header always has num_buffers (§5.1.6). */
 #define HDR_LEN NET_HDR_LEN
 
-/* How long a received frame waits for the guest to post a buffer before it
- * is dropped, as a NIC with a full ring drops. */
-#define RX_WAIT_NS 20000000L
-
 /* §5.1.4, the fields before max_virtqueue_pairs. */
 struct net_config {
     uint8_t mac[6];
@@ -65,9 +64,11 @@ struct net {
     /* Under dev.lock: */
     pthread_t thread;
     bool started, kicked, quit, warned;
-    pthread_cond_t kick;    /* the transmit queue was notified, or quit */
-    pthread_cond_t rx_kick; /* the receive queue was notified */
+    pthread_cond_t kick; /* the transmit queue was notified, or quit */
     struct virtq_elem rx_elem;
+    /* The frame rx() last refused: it is counted as throttled once, and
+     * the limiter's tokens, once paid, are not taken again. */
+    bool rx_counted, rx_paid;
     struct rate_limiter rx_rl, tx_rl;
     struct virtio_net_metrics metrics; /* under dev.lock, since the last take */
 
@@ -144,7 +145,6 @@ static void *tx_thread(void *arg)
     struct net *n = arg;
     struct virtio_dev *d = &n->dev;
 
-    seccomp_apply(SECCOMP_IO);
     pthread_mutex_lock(&d->lock);
     for (;;) {
         int64_t len;
@@ -169,52 +169,55 @@ static void *tx_thread(void *arg)
     return NULL;
 }
 
-/* Waits on rx_kick for at most RX_WAIT_NS; dev.lock held. */
-static void wait_rx(struct net *n)
-{
-    struct timespec t = clock_mono_after_ns(RX_WAIT_NS);
-
-    pthread_cond_timedwait(&n->rx_kick, &n->dev.lock, &t);
-}
-
 /* net_rx_fn: one frame into one receive chain (no MRG_RXBUF: each buffer
  * Linux posts holds a whole frame). The guest negotiated no receive
  * offloads, so its header says nothing but num_buffers. */
-static void rx(void *opaque, const uint8_t *frame, size_t len)
+static int64_t rx(void *opaque, const uint8_t *frame, size_t len)
 {
     struct net *n = opaque;
     struct virtio_dev *d = &n->dev;
     uint8_t hdr[HDR_LEN] = {0};
     uint16_t one = 1;
-    int r;
+    int64_t wait;
 
     if (!len || len > NET_MAX_FRAME)
-        return;
+        return 0;
     memcpy(hdr + 10, &one, 2); /* num_buffers */
     pthread_mutex_lock(&d->lock);
-    if (!throttle(n, &n->rx_rl, &n->rx_kick, len, &n->metrics.rx_throttled)) {
+    if (!virtio_running(d) || n->quit) {
+        n->rx_counted = n->rx_paid = false;
         pthread_mutex_unlock(&d->lock);
-        return;
+        return 0; /* a stopped NIC drops it */
     }
-    r = virtio_pop(d, RXQ, &n->rx_elem);
-    if (r == 0 && virtio_running(d) && !n->quit) {
-        wait_rx(n);
-        r = virtio_pop(d, RXQ, &n->rx_elem);
-    }
-    if (r == 1) {
-        if (n->rx_elem.in_len < HDR_LEN + len) {
-            /* Too small for the frame: the driver sees a short buffer and
-             * counts a length error, as for a truncated frame. */
-            virtio_push(d, RXQ, &n->rx_elem, 0);
-        } else {
-            virtq_elem_write(&n->rx_elem, 0, hdr, HDR_LEN);
-            virtq_elem_write(&n->rx_elem, HDR_LEN, frame, len);
-            virtio_push(d, RXQ, &n->rx_elem, (uint32_t)(HDR_LEN + len));
-            n->metrics.rx_packets++;
-            n->metrics.rx_bytes += len;
+    if (!n->rx_paid) {
+        wait = rate_limiter_take(&n->rx_rl, 1, len, clock_now_ns());
+        if (wait) {
+            if (!n->rx_counted)
+                n->metrics.rx_throttled++;
+            n->rx_counted = true;
+            pthread_mutex_unlock(&d->lock);
+            return wait;
         }
+        n->rx_paid = true;
+    }
+    if (virtio_pop(d, RXQ, &n->rx_elem) != 1) {
+        pthread_mutex_unlock(&d->lock);
+        return NET_RX_LATER;
+    }
+    n->rx_counted = n->rx_paid = false;
+    if (n->rx_elem.in_len < HDR_LEN + len) {
+        /* Too small for the frame: the driver sees a short buffer and
+         * counts a length error, as for a truncated frame. */
+        virtio_push(d, RXQ, &n->rx_elem, 0);
+    } else {
+        virtq_elem_write(&n->rx_elem, 0, hdr, HDR_LEN);
+        virtq_elem_write(&n->rx_elem, HDR_LEN, frame, len);
+        virtio_push(d, RXQ, &n->rx_elem, (uint32_t)(HDR_LEN + len));
+        n->metrics.rx_packets++;
+        n->metrics.rx_bytes += len;
     }
     pthread_mutex_unlock(&d->lock);
+    return 0;
 }
 
 static void net_notify(struct virtio_dev *d, unsigned q)
@@ -222,7 +225,8 @@ static void net_notify(struct virtio_dev *d, unsigned q)
     struct net *n = (struct net *)d;
 
     if (q == RXQ) {
-        pthread_cond_signal(&n->rx_kick);
+        if (n->be)
+            n->be->resume(n->be);
         return;
     }
     n->kicked = true;
@@ -235,20 +239,17 @@ static void net_destroy(struct virtio_dev *d)
 
     /* The transmit thread first, as it calls the backend's send(); a
      * frame it is sending gets there, the rest of the ring does not. rx()
-     * waits for no buffer once quit is set. Then the backend, which calls
-     * rx() until its thread is gone. */
-    if (n->started) {
-        pthread_mutex_lock(&d->lock);
-        n->quit = true;
-        pthread_cond_signal(&n->kick);
-        pthread_cond_broadcast(&n->rx_kick);
-        pthread_mutex_unlock(&d->lock);
+     * drops what comes once quit is set. Then the backend, which calls
+     * rx() until it is gone. */
+    pthread_mutex_lock(&d->lock);
+    n->quit = true;
+    pthread_cond_signal(&n->kick);
+    pthread_mutex_unlock(&d->lock);
+    if (n->started)
         pthread_join(n->thread, NULL);
-    }
     if (n->be)
         n->be->destroy(n->be);
     pthread_cond_destroy(&n->kick);
-    pthread_cond_destroy(&n->rx_kick);
     virtio_dev_fini(d);
     free(n);
 }
@@ -275,8 +276,9 @@ void virtio_net_set_rate_limiters(struct virtio_dev *d, const struct rate_limite
     rate_limiter_update(&n->rx_rl, rx, now);
     rate_limiter_update(&n->tx_rl, tx, now);
     pthread_cond_broadcast(&n->kick);
-    pthread_cond_broadcast(&n->rx_kick);
     pthread_mutex_unlock(&d->lock);
+    if (n->be)
+        n->be->resume(n->be);
 }
 
 void virtio_net_take_metrics(struct virtio_dev *d, struct virtio_net_metrics *m)
@@ -299,7 +301,6 @@ struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
 {
     struct net *n = calloc(1, sizeof(*n));
     uint64_t features = 1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS;
-    sigset_t all, old;
     pthread_condattr_t mono;
     int err;
 
@@ -307,11 +308,10 @@ struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
         log_err("--net: out of memory");
         return NULL;
     }
-    /* Timed waits (receive buffers, rate limiters) on the monotonic clock. */
+    /* Timed waits (the transmit rate limiter) on the monotonic clock. */
     pthread_condattr_init(&mono);
     pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
     pthread_cond_init(&n->kick, &mono);
-    pthread_cond_init(&n->rx_kick, &mono);
     pthread_condattr_destroy(&mono);
     rate_limiter_init(&n->rx_rl, &cfg->rx_rl, clock_now_ns());
     rate_limiter_init(&n->tx_rl, &cfg->tx_rl, clock_now_ns());
@@ -321,25 +321,17 @@ struct virtio_dev *virtio_net_create(struct vm *vm, const struct vm_net *cfg)
     if (err) {
         log_err("--net: %s", strerror(-err));
         pthread_cond_destroy(&n->kick);
-        pthread_cond_destroy(&n->rx_kick);
         free(n);
         return NULL;
     }
-    /* The console loop alone takes signals (vm/console.h). */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    err = pthread_create(&n->thread, NULL, tx_thread, n);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    err = thread_start(&n->thread, "virtio-net tx", SECCOMP_IO, tx_thread, n);
     if (err) {
-        log_err("--net: cannot start the transmit thread: %s", strerror(err));
+        log_err("--net: cannot start the transmit thread: %s", strerror(-err));
         goto fail;
     }
     n->started = true;
-    /* Backend threads inherit the blocked signals too. */
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    n->be =
-        cfg->mode == NET_TAP ? net_tap_create(cfg->ifname, rx, n) : net_slirp_create(cfg, rx, n);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    n->be = cfg->mode == NET_TAP ? net_tap_create(cfg->ifname, vm->loop, rx, n)
+                                 : net_slirp_create(cfg, vm->loop, rx, n);
     if (!n->be)
         goto fail;
     if (n->be->vnet_hdr)

@@ -12,10 +12,11 @@
  * connect() to the Unix socket "<uds>_<P>"; the guest sees a reset if
  * nothing listens there.
  *
- * Threads: one I/O thread per device polls the listening socket, the
- * connections and an eventfd that queue notifications signal; all its work
- * runs under dev.lock with non-blocking sockets, so a reset never finds a
- * packet half handled.
+ * Threads: the machine's event loop (vm->loop, util/loop.h) watches the
+ * device's epoll set of the listening socket, the connections and an
+ * eventfd that queue notifications signal; all its work runs under
+ * dev.lock with non-blocking sockets, so a reset never finds a packet half
+ * handled. virtio_vsock_create and destroy are the loop thread's.
  */
 #ifndef VX86_VIRTIO_VSOCK_H
 #define VX86_VIRTIO_VSOCK_H

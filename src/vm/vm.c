@@ -4,12 +4,14 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "host/seccomp.h"
 #include "hw/pc.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "virtio/devices.h"
 #include "vm/console.h"
 
@@ -375,7 +377,6 @@ static void *vcpu_thread(void *arg)
     struct vm *vm = vcpu->vm;
     struct accel_exit e;
 
-    seccomp_apply(SECCOMP_VCPU);
     while (!atomic_load(&vm->stopping)) {
         int err;
 
@@ -429,26 +430,51 @@ static void *vcpu_thread(void *arg)
     return NULL;
 }
 
-int vm_run(struct vm *vm)
+/* stop_fd's watch: the machine stops, and vm_run's loop with it. */
+static void stopped(void *opaque, uint32_t events)
 {
-    int err = 0;
+    (void)events;
+    loop_quit(opaque);
+}
 
-    for (int i = 0; i < vm->nr_vcpus; i++) {
-        err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+int vm_run(struct vm *vm, struct loop *loop)
+{
+    struct loop_watch stop = {0};
+    int err;
+
+    if (console_attach(loop, vm)) {
+        vm_stop(vm, VX86_EHOST, NULL);
+        return vm->status;
+    }
+    err = loop_watch_add(loop, &stop, vm->stop_fd, EPOLLIN, stopped, loop);
+    if (err) {
+        log_err("cannot watch the machine's stop: %s", strerror(-err));
+        vm_stop(vm, VX86_EHOST, NULL);
+    }
+    for (int i = 0; i < vm->nr_vcpus && !err; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "vcpu %d", i);
+        err = thread_start(&vm->vcpus[i].thread, name, SECCOMP_VCPU, vcpu_thread, &vm->vcpus[i]);
         if (err) {
-            log_err("cannot start vCPU thread: %s", strerror(err));
+            log_err("cannot start vCPU thread: %s", strerror(-err));
             vm_stop(vm, VX86_EHOST, NULL);
             break;
         }
         vm->vcpus[i].started = true;
     }
     seccomp_apply(SECCOMP_MAIN); /* once its vCPUs run: seccomp.h */
-    console_loop(vm);
+    if (!err && (err = loop_run(loop))) {
+        log_err("the event loop failed: %s", strerror(-err));
+        vm_stop(vm, VX86_EHOST, NULL);
+    }
     for (int i = 0; i < vm->nr_vcpus; i++) {
         if (vm->vcpus[i].started)
             pthread_join(vm->vcpus[i].thread, NULL);
         vm->vcpus[i].started = false;
     }
+    loop_watch_del(&stop);
+    console_detach();
     return vm->status;
 }
 

@@ -137,6 +137,10 @@ struct pc;
 struct vm {
     struct vm_config cfg;
     struct timespec start; /* process start, for the boot timer */
+    /* The main thread's event loop (util/loop.h), set before vm_create:
+     * device back ends that can wait without blocking (vsock's sockets)
+     * watch their fds on it, from the main thread, and run there. */
+    struct loop *loop;
     struct guest_mem mem;
     struct bus pio, mmio;
     const struct accel_ops *accel;
@@ -152,7 +156,7 @@ struct vm {
     atomic_bool stopping;
     int status; /* valid once stopping; written by the first stopper */
     bool reset; /* valid once stopping: the stop was a guest reset */
-    /* SIGTERM/SIGINT/SIGHUP came (console thread), even after another
+    /* SIGTERM/SIGINT/SIGHUP came (the main thread's loop), even after another
      * stop: a reset then does not restart the guest. */
     bool signalled;
     int stop_fd; /* eventfd, readable once stopping */
@@ -180,9 +184,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops
 /* Creates the vCPUs; vCPU 0 gets *boot, the others wait for a start IPI. */
 int vm_create_vcpus(struct vm *vm, const struct cpu_state *boot);
 
-/* Starts one thread per vCPU, waits until the VM stops, joins them, returns
- * the exit status. The console loop runs on the calling thread meanwhile. */
-int vm_run(struct vm *vm);
+/* Main thread: starts one thread per vCPU and runs loop, the console on it
+ * (vm/console.h), until the VM stops; joins them, returns the exit status. */
+struct loop;
+int vm_run(struct vm *vm, struct loop *loop);
 
 /*
  * Pauses the guest (the control plane's PATCH /vm): every vCPU thread

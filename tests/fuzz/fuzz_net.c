@@ -35,15 +35,15 @@
  * guest RAM that it or the device wrote (the engine's mem_written hook) is
  * zeroed, the driver resets the device, and libslirp's instance is
  * replaced by a fresh one, so that no socket, ARP entry, DHCP lease or IP
- * fragment of an earlier input is left. The device's transmit thread and
- * the backend's poll thread run as fibers on the fuzzer's thread, each
- * until it would block, through -Wl,--wrap of the pthread calls they make
- * and of poll: the transmit thread right after each register write that
- * kicks it, the poll thread after each notify has been handled. So a run
- * depends on its input alone (but for libslirp's clock and random seed),
- * costs no context switch, and a crash replays exactly. A thread's timed
- * wait (virtio-net's wait for a receive buffer) times out at once: the
- * guest posts none while the device works.
+ * fragment of an earlier input is left. The device's transmit thread runs
+ * as a fiber on the fuzzer's thread, until it would block, through
+ * -Wl,--wrap of the pthread calls it makes, right after each register
+ * write that kicks it; the backend's event loop (util/loop.h: libslirp's
+ * sockets and timers) runs one round without waiting after each notify
+ * has been handled. So a run depends on its input alone (but for
+ * libslirp's clock and random seed), costs no context switch, and a crash
+ * replays exactly. A thread's timed wait (virtio-net's rate limiter, off
+ * here) times out at once.
  *
  * libslirp turns the guest's traffic into host sockets (connect, sendto to
  * any address): fuzzing must not send random packets to this host's
@@ -54,7 +54,6 @@
  * only libslirp's own gateway and DNS addresses, and a closed port at most.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -67,6 +66,7 @@
 #include <time.h>
 #include <ucontext.h>
 
+#include "util/loop.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
 
@@ -160,21 +160,21 @@ static void switch_finish(void *save, const void **bottom, size_t *size)
 #endif
 
 /*
- * The threads that virtio_net_create starts (virtio-net's transmit thread,
- * the slirp backend's poll thread), as fibers on the fuzzer's thread. A
- * fiber runs until it would block: in pthread_cond_wait (until a signal of
- * that condition), in poll (until the next poll round) or, once an input
+ * The thread that virtio_net_create starts (virtio-net's transmit thread)
+ * as a fiber on the fuzzer's thread. A fiber runs until it would block: in
+ * pthread_cond_wait (until a signal of that condition) or, once an input
  * asks, in a send (held). It yields only with no lock held (wait releases
- * its mutex; slirp.c polls unlocked) but for a held send, which holds
- * slirp.c's lock and no device lock; the harness then runs no other fiber
- * until it resumes that one. The wrappers pass every other thread's calls
- * on (libFuzzer's own threads, the harness outside a fiber).
+ * its mutex) but for a held send, which holds slirp.c's lock and no device
+ * lock; the harness then runs no other fiber, nor the loop (which takes
+ * that lock), until it resumes that one. The wrappers pass every other
+ * thread's calls on (libFuzzer's own threads, the harness outside a
+ * fiber).
  */
-#define NR_FIBERS   2
+#define NR_FIBERS   1
 #define FIBER_STACK (256u << 10)
 #define FIBER_GUARD (64u << 10)
 
-enum fiber_state { F_FREE, F_RUNNABLE, F_COND, F_POLL, F_HELD };
+enum fiber_state { F_FREE, F_RUNNABLE, F_COND, F_HELD };
 
 struct fiber {
     enum fiber_state state;
@@ -252,17 +252,18 @@ static void release(void)
     held = false;
 }
 
-/* The poll thread's turn: each fiber in poll looks once, handles what is
- * ready (libslirp's sockets and timers, the wake-up of a send) and polls
- * again. */
+static struct loop *loop; /* the device's event loop, vm.loop */
+
+/* The loop's turn: one round, without waiting, handles what is ready
+ * (libslirp's sockets and timers, the wake-up of a send). */
 static void poll_round(void)
 {
     run();
-    for (int i = 0; i < NR_FIBERS && !held; i++)
-        if (fibers[i].state == F_POLL) {
-            resume(&fibers[i]);
-            run();
-        }
+    if (held)
+        return;
+    if (loop_run_once(loop, 0))
+        fail("loop_run_once");
+    run();
 }
 
 static struct fiber *fiber_of(pthread_t t)
@@ -276,14 +277,12 @@ int __real_pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 int __real_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t);
 int __real_pthread_cond_signal(pthread_cond_t *c);
 int __real_pthread_cond_broadcast(pthread_cond_t *c);
-int __real_poll(struct pollfd *fds, nfds_t n, int timeout);
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 int __wrap_pthread_join(pthread_t t, void **ret);
 int __wrap_pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 int __wrap_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t);
 int __wrap_pthread_cond_signal(pthread_cond_t *c);
 int __wrap_pthread_cond_broadcast(pthread_cond_t *c);
-int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout);
 
 /* A free fiber, its stack mapped. */
 static struct fiber *free_fiber(void)
@@ -393,15 +392,6 @@ int __wrap_pthread_cond_broadcast(pthread_cond_t *c)
 {
     wake(c, true);
     return __real_pthread_cond_broadcast(c);
-}
-
-/* In a fiber: what is ready at the next poll round. */
-int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout)
-{
-    if (!running)
-        return __real_poll(fds, n, timeout);
-    yield(F_POLL);
-    return __real_poll(fds, n, 0);
 }
 
 /*
@@ -669,6 +659,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             own_network(); /* replay.c: best effort, see above */
         pthread_sigmask(SIG_SETMASK, NULL, &harness_mask);
         vm.accel = &fake_engine;
+        if (!(loop = vm.loop = loop_new()))
+            fail("loop_new");
         vm.accel_vm = dirty; /* vm_mem_written calls written() only with one */
         vm.cfg.net = (struct vm_net){.mode = NET_USER, .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
         if (mem_init(&vm.mem, RAM_SIZE))

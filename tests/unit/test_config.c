@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vm/config.h"
+#include "machine/config.h"
 #include "vm/cpu_model.h"
 #include "vm/mem.h"
 

@@ -14,7 +14,7 @@
 
 #include "block/iso9660.h"
 #include "block/nocloud.h"
-#include "vm/config.h"
+#include "machine/config.h"
 
 #define SECTOR 2048
 

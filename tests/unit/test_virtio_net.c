@@ -19,6 +19,7 @@
 
 #include "virtio/devices.h"
 #include "vm/vm.h"
+#include "loop_fixture.h"
 #include "virtio_mmio_driver.h"
 
 /* virtio-mmio registers (VIRTIO 1.2 §4.2.2). */
@@ -40,6 +41,7 @@ struct fixture {
     struct vm vm;
     struct virtio_dev *dev;
     uint16_t avail_idx[2];
+    struct loop_fixture loop; /* the backend's */
 };
 
 static int setup(void **state)
@@ -48,6 +50,7 @@ static int setup(void **state)
 
     memset(&f, 0, sizeof(f));
     f.vm.accel = &fake_engine;
+    f.vm.loop = loop_fixture_init(&f.loop);
     f.vm.cfg.net = (struct vm_net){.mode = NET_USER};
     memcpy(f.vm.cfg.net.mac, mac, 6);
     bus_init(&f.vm.mmio, "mmio");
@@ -55,6 +58,7 @@ static int setup(void **state)
     f.dev = virtio_net_create(&f.vm, &f.vm.cfg.net);
     assert_non_null(f.dev);
     assert_int_equal(virtio_mmio_add(f.dev, 0), 0);
+    loop_fixture_start(&f.loop);
     *state = &f;
     return 0;
 }
@@ -63,7 +67,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    loop_fixture_stop(&f->loop);
     f->dev->ops->destroy(f->dev);
+    loop_fixture_fini(&f->loop);
     mem_destroy(&f->vm.mem);
     bus_destroy(&f->vm.mmio);
     return 0;

@@ -22,6 +22,7 @@
 
 #include "virtio/vsock.h"
 #include "vm/vm.h"
+#include "loop_fixture.h"
 #include "virtio_mmio_driver.h"
 
 #define QSIZE   8
@@ -45,6 +46,7 @@ struct hdr {
 
 struct fixture {
     struct vm vm;
+    struct loop_fixture loop; /* the device's; the test is also the host's clients */
     struct virtio_dev *dev;
     char dir[64], uds[96];
     uint16_t avail_idx[3];
@@ -60,11 +62,13 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f.dir));
     snprintf(f.uds, sizeof(f.uds), "%s/v.sock", f.dir);
     f.vm.accel = &fake_engine;
+    f.vm.loop = loop_fixture_init(&f.loop);
     bus_init(&f.vm.mmio, "mmio");
     assert_int_equal(mem_init(&f.vm.mem, 4 << 20), 0);
     f.dev = virtio_vsock_create(&f.vm, CID, f.uds);
     assert_non_null(f.dev);
     assert_int_equal(virtio_mmio_add(f.dev, 0), 0);
+    loop_fixture_start(&f.loop);
     *state = &f;
     return 0;
 }
@@ -73,7 +77,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    loop_fixture_stop(&f->loop);
     f->dev->ops->destroy(f->dev);
+    loop_fixture_fini(&f->loop);
     assert_int_equal(access(f->uds, F_OK), -1); /* removed */
     mem_destroy(&f->vm.mem);
     bus_destroy(&f->vm.mmio);

@@ -2,68 +2,60 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/signalfd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "host/seccomp.h"
 #include "hw/pc.h"
+#include "machine/api/http.h"
+#include "util/log.h"
+#include "util/loop.h"
 #include "virtio/devices.h"
 #include "vm/vm.h"
-#include "machine/api/http.h"
-#include "util/clock.h"
-#include "util/log.h"
 
 #define IN_CAP (HTTP_MAX_HEAD + HTTP_MAX_BODY)
 
+struct api_server;
+
 struct conn {
-    int fd;   /* -1: a free slot */
-    char *in; /* IN_CAP bytes */
+    struct api_server *s;
+    struct loop_watch w; /* added while the connection waits for an event */
+    int fd;              /* -1: a free slot */
+    char *in;            /* IN_CAP bytes */
     size_t in_len;
     char *out; /* the answer being sent; NULL when none */
     size_t out_len, out_off;
     bool eof;            /* the client closed its end: answer what came, then close */
     bool close_after;    /* close once out is sent */
     bool continue_sent;  /* 100 Continue went out for the request at the head of in */
-    bool waiting;        /* its InstanceStart waits for the main thread */
+    bool waiting;        /* its InstanceStart waits for api_server_started */
     bool waiting_keep;   /* that request's keep-alive */
     size_t waiting_size; /* that request's length in in */
 };
 
 struct api_server {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int listen_fd, wake_fd; /* wake_fd: eventfd, the main thread's news */
-    int sig_fd;             /* signalfd: SIGTERM, SIGINT, SIGHUP before the guest runs */
-    pthread_t thread;
+    struct loop *loop;
+    int listen_fd;
+    struct loop_watch listen_w;
     struct api_vmm *v;
     struct conn conns[API_MAX_CONNS];
 
-    pthread_mutex_t lock; /* guards the fields below */
-    pthread_cond_t cond;  /* the main thread waits on it */
-    bool start_pending;   /* InstanceStart accepted; cfg is for the main thread */
+    bool start_pending; /* InstanceStart accepted; cfg is for api_server_wait_start */
     struct vm_config cfg;
-    bool result_ready; /* the main thread's answer to it */
-    int result_err;
-    char result_msg[320];
-    bool stop, ended;
-    int signo;     /* the signal that came before the guest ran; 0 if none */
     struct vm *vm; /* the running machine, or NULL */
 
-    int metrics_fd;          /* PUT /metrics' file, or -1 (API thread only) */
-    int64_t metrics_next_ms; /* clock_now_ms of the next periodic line */
+    int metrics_fd; /* PUT /metrics' file, or -1 */
+    struct loop_timer metrics_timer;
 };
 
 /* Firecracker writes a metrics line every minute, and on FlushMetrics. */
-#define METRICS_PERIOD_MS 60000
+#define METRICS_PERIOD_NS 60000000000LL
 
 /* A file or named pipe for lines of log or metrics, appended to. Not
  * blocking: a pipe nobody reads loses lines rather than stall vx86 (and
@@ -119,10 +111,13 @@ int api_write_metrics(struct api_vmm *v, int fd)
 
 static void conn_close(struct conn *c)
 {
+    struct api_server *s = c->s;
+
+    loop_watch_del(&c->w);
     close(c->fd);
     free(c->in);
     free(c->out);
-    *c = (struct conn){.fd = -1};
+    *c = (struct conn){.s = s, .fd = -1};
 }
 
 /* Queues an answer; the connection reads no more requests until it is sent. */
@@ -174,11 +169,10 @@ static void start(struct api_server *s, struct conn *c, const struct http_reques
     c->waiting = true;
     c->waiting_keep = req->keep_alive;
     c->waiting_size = req->size;
-    pthread_mutex_lock(&s->lock);
     s->cfg = cfg;
     s->start_pending = true;
-    pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->lock);
+    /* api_server_wait_start's loop_run returns: the machine is built. */
+    loop_quit(s->loop);
 }
 
 /* PATCH /drives/{id}: the new image behind the machine's disk, its new
@@ -188,7 +182,6 @@ static void drive_update(struct api_server *s, struct api_reply *r)
     struct virtio_dev *d = NULL;
     int err = -ENODEV;
 
-    pthread_mutex_lock(&s->lock);
     if (s->vm)
         for (int i = 0, k = 0; i < s->vm->nr_virtio && !d; i++)
             if (virtio_is_blk(s->vm->virtio[i]) && k++ == s->v->update.disk)
@@ -197,7 +190,6 @@ static void drive_update(struct api_server *s, struct api_reply *r)
         err = s->v->update.path ? virtio_blk_update(d, s->v->update.path) : 0;
     if (!err && s->v->update.has_rl)
         virtio_blk_set_rate_limiter(d, &s->v->update.rl);
-    pthread_mutex_unlock(&s->lock);
     if (api_drive_updated(s->v, !err) || err) {
         api_request_failed(s->v, "PATCH", "/drives/");
         return api_error_reply(r, err == -ENODEV ? "the machine is between boots"
@@ -212,14 +204,12 @@ static void net_update(struct api_server *s, struct api_reply *r)
 {
     struct virtio_dev *d = NULL;
 
-    pthread_mutex_lock(&s->lock);
     if (s->vm)
         for (int i = 0; i < s->vm->nr_virtio && !d; i++)
             if (virtio_is_net(s->vm->virtio[i]))
                 d = s->vm->virtio[i];
     if (d)
         virtio_net_set_rate_limiters(d, &s->v->update_rx_rl, &s->v->update_tx_rl);
-    pthread_mutex_unlock(&s->lock);
     if (!d) {
         api_request_failed(s->v, "PATCH", "/network-interfaces/");
         return api_error_reply(r, "the machine is between boots");
@@ -233,7 +223,6 @@ static void count_devices(struct api_server *s)
 {
     struct api_counts *c = &s->v->counts;
 
-    pthread_mutex_lock(&s->lock);
     for (int i = 0; s->vm && i < s->vm->nr_virtio; i++) {
         struct virtio_dev *d = s->vm->virtio[i];
 
@@ -242,16 +231,14 @@ static void count_devices(struct api_server *s)
         else if (virtio_is_net(d))
             virtio_net_take_metrics(d, &c->net);
     }
-    pthread_mutex_unlock(&s->lock);
 }
 
-/* PATCH /vm: pauses or resumes the machine's vCPUs (the API thread waits
- * for them to park, a few microseconds to a pass of the block loop). */
+/* PATCH /vm: pauses or resumes the machine's vCPUs (the loop waits for
+ * them to park, a few microseconds to a pass of the block loop). */
 static void pause_resume(struct api_server *s, struct api_reply *r)
 {
     int err = -ENODEV;
 
-    pthread_mutex_lock(&s->lock);
     if (s->vm) {
         if (r->action == API_PAUSE) {
             err = vm_pause(s->vm);
@@ -260,7 +247,6 @@ static void pause_resume(struct api_server *s, struct api_reply *r)
             err = 0;
         }
     }
-    pthread_mutex_unlock(&s->lock);
     if (err) {
         api_request_failed(s->v, "PATCH", "/vm");
         return api_error_reply(r, err == -ENODEV ? "the machine is between boots"
@@ -288,7 +274,7 @@ static void outputs(struct api_server *s, struct api_reply *r)
             api_request_failed(s->v, "PUT", "/metrics");
             return api_error_reply(r, err);
         }
-        s->metrics_next_ms = clock_now_ms() + METRICS_PERIOD_MS;
+        loop_timer_arm(&s->metrics_timer, METRICS_PERIOD_NS, METRICS_PERIOD_NS);
         break;
     default: /* API_FLUSH_METRICS */
         count_devices(s);
@@ -305,10 +291,8 @@ static void ctrl_alt_del(struct api_server *s, struct api_reply *r)
 {
     int err = -ENODEV;
 
-    pthread_mutex_lock(&s->lock);
     if (s->vm)
         err = i8042_ctrl_alt_del(&s->vm->pc->i8042);
-    pthread_mutex_unlock(&s->lock);
     if (err)
         api_request_failed(s->v, "PUT", "/actions");
     if (err == -ENODEV)
@@ -369,65 +353,31 @@ static void process(struct api_server *s, struct conn *c)
     }
 }
 
-/* The main thread's answer to the InstanceStart in flight. */
-static void start_result(struct api_server *s)
-{
-    struct api_reply r = {.status = 204};
-    struct conn *c = NULL;
-    int err;
+static void conn_event(void *opaque, uint32_t events);
 
-    pthread_mutex_lock(&s->lock);
-    if (!s->result_ready) {
-        pthread_mutex_unlock(&s->lock);
+/*
+ * Closes c if it is done, else has the loop wait for what it waits for: its
+ * answer to go out, or more of its request. A connection that waits for
+ * neither (its InstanceStart is being built) leaves the loop, whose
+ * hang-ups would otherwise call it again and again.
+ */
+static void conn_update(struct conn *c)
+{
+    uint32_t ev = c->out ? EPOLLOUT : 0;
+
+    if (!c->out && (c->close_after || (c->eof && !c->waiting))) {
+        conn_close(c);
         return;
     }
-    s->result_ready = false;
-    err = s->result_err;
-    if (err)
-        api_error_reply(&r, s->result_msg);
-    pthread_mutex_unlock(&s->lock);
-    if (err)
-        api_request_failed(s->v, "PUT", "/actions");
-    s->v->state = err ? API_NOT_STARTED : API_RUNNING;
-    for (int i = 0; i < API_MAX_CONNS; i++)
-        if (s->conns[i].fd >= 0 && s->conns[i].waiting)
-            c = &s->conns[i];
-    if (!c) { /* the client left, or --config-file started the guest */
-        api_reply_free(&r);
+    if (!c->eof && c->in_len < IN_CAP && !c->out)
+        ev |= EPOLLIN;
+    if (!ev) {
+        loop_watch_del(&c->w);
         return;
     }
-    c->waiting = false;
-    respond_reply(c, &r, c->waiting_keep);
-    consume(c, c->waiting_size);
-}
-
-static void take_signal(struct api_server *s)
-{
-    struct signalfd_siginfo si;
-
-    if (read(s->sig_fd, &si, sizeof(si)) != sizeof(si))
-        return;
-    pthread_mutex_lock(&s->lock);
-    s->signo = (int)si.ssi_signo;
-    pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-}
-
-static void accept_all(struct api_server *s)
-{
-    for (;;) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
-
-        if (fd < 0)
-            return;
-        for (i = 0; i < API_MAX_CONNS && s->conns[i].fd >= 0; i++)
-            ;
-        if (i == API_MAX_CONNS || !(s->conns[i].in = malloc(IN_CAP))) {
-            close(fd);
-            continue;
-        }
-        s->conns[i].fd = fd;
-    }
+    if (c->w.added ? loop_watch_set(&c->w, ev)
+                   : loop_watch_add(c->s->loop, &c->w, c->fd, ev, conn_event, c))
+        conn_close(c);
 }
 
 static void conn_read(struct api_server *s, struct conn *c)
@@ -458,102 +408,60 @@ static void conn_write(struct api_server *s, struct conn *c)
     process(s, c);
 }
 
-static void *api_thread(void *arg)
+static void conn_event(void *opaque, uint32_t events)
 {
-    struct api_server *s = arg;
-    struct pollfd pfd[API_MAX_CONNS + 3];
-    int map[API_MAX_CONNS + 3];
+    struct conn *c = opaque;
 
-    seccomp_apply(SECCOMP_API);
-    for (;;) {
-        int n = 0;
-
-        pthread_mutex_lock(&s->lock);
-        bool stop = s->stop;
-        pthread_mutex_unlock(&s->lock);
-        if (stop)
-            break;
-        pfd[n++] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
-        pfd[n++] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
-        /* Once the guest is handed over, the console's loop takes them. */
-        pfd[n++] = (struct pollfd){.fd = s->v->state == API_NOT_STARTED ? s->sig_fd : -1,
-                                   .events = POLLIN};
-        for (int i = 0; i < API_MAX_CONNS; i++) {
-            struct conn *c = &s->conns[i];
-
-            if (c->fd < 0)
-                continue;
-            if (!c->out && (c->close_after || (c->eof && !c->waiting))) {
-                conn_close(c);
-                continue;
-            }
-            short ev = c->out ? POLLOUT : 0;
-
-            if (!c->eof && c->in_len < IN_CAP && !c->out)
-                ev |= POLLIN;
-            /* Waiting for the main thread: POLLHUP alone would spin. */
-            if (!ev)
-                continue;
-            map[n] = i;
-            pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
-        }
-        int timeout = -1;
-
-        if (s->metrics_fd >= 0) {
-            int64_t now = clock_now_ms();
-
-            if (now >= s->metrics_next_ms) {
-                count_devices(s);
-                if (api_write_metrics(s->v, s->metrics_fd))
-                    log_note("metrics_path: a line was lost");
-                s->metrics_next_ms = now + METRICS_PERIOD_MS;
-            }
-            timeout = (int)(s->metrics_next_ms - now);
-        }
-        if (poll(pfd, (nfds_t)n, timeout) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_err("--api-sock: poll: %s", strerror(errno));
-            break;
-        }
-        if (pfd[0].revents) {
-            uint64_t count;
-
-            if (read(s->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-                break;
-            start_result(s);
-        }
-        if (pfd[1].revents)
-            accept_all(s);
-        if (pfd[2].revents)
-            take_signal(s);
-        for (int k = 3; k < n; k++) {
-            struct conn *c = &s->conns[map[k]];
-
-            if (c->fd < 0 || pfd[k].fd != c->fd)
-                continue;
-            if (pfd[k].revents & (POLLERR | POLLNVAL)) {
-                conn_close(c);
-                continue;
-            }
-            if (pfd[k].revents & POLLOUT)
-                conn_write(s, c);
-            else if (pfd[k].revents & (POLLIN | POLLHUP))
-                conn_read(s, c);
-        }
+    if (events & EPOLLERR) {
+        conn_close(c);
+        return;
     }
-    pthread_mutex_lock(&s->lock);
-    s->ended = true;
-    pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
+    if (events & EPOLLOUT)
+        conn_write(c->s, c);
+    else if (events & (EPOLLIN | EPOLLHUP))
+        conn_read(c->s, c);
+    if (c->fd >= 0)
+        conn_update(c);
 }
 
-int api_server_start(struct api_server **out, const char *path, struct api_vmm *v)
+static void accept_all(void *opaque, uint32_t events)
+{
+    struct api_server *s = opaque;
+
+    (void)events;
+    for (;;) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
+
+        if (fd < 0)
+            return;
+        for (i = 0; i < API_MAX_CONNS && s->conns[i].fd >= 0; i++)
+            ;
+        if (i == API_MAX_CONNS || !(s->conns[i].in = malloc(IN_CAP))) {
+            close(fd);
+            continue;
+        }
+        s->conns[i].fd = fd;
+        conn_update(&s->conns[i]);
+    }
+}
+
+static void metrics_due(void *opaque, uint32_t events)
+{
+    struct api_server *s = opaque;
+
+    (void)events;
+    if (s->metrics_fd < 0)
+        return;
+    count_devices(s);
+    if (api_write_metrics(s->v, s->metrics_fd))
+        log_note("metrics_path: a line was lost");
+}
+
+int api_server_start(struct api_server **out, const char *path, struct api_vmm *v,
+                     struct loop *loop)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     struct api_server *s;
-    sigset_t all, old, quit;
     char err[320];
     int ret;
 
@@ -570,12 +478,10 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
     strcpy(s->path, path);
     strcpy(addr.sun_path, path);
     s->v = v;
-    s->wake_fd = s->sig_fd = -1;
+    s->loop = loop;
     s->metrics_fd = -1;
     for (int i = 0; i < API_MAX_CONNS; i++)
-        s->conns[i].fd = -1;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->cond, NULL);
+        s->conns[i] = (struct conn){.s = s, .fd = -1};
     s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->listen_fd < 0) {
         ret = -errno;
@@ -588,47 +494,32 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
                 errno == EADDRINUSE ? " (remove the old socket first)" : "");
         goto out_close;
     }
-    /* As console_init: these signals are taken from a signalfd, never
-     * delivered, in this thread and the ones it starts. */
-    sigemptyset(&quit);
-    sigaddset(&quit, SIGTERM);
-    sigaddset(&quit, SIGINT);
-    sigaddset(&quit, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &quit, NULL);
-    if (listen(s->listen_fd, 16) < 0 || (s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
-        (s->sig_fd = signalfd(-1, &quit, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+    if (listen(s->listen_fd, 16) < 0) {
         ret = -errno;
         log_err("--api-sock %s: %s", path, strerror(errno));
         goto out_unlink;
     }
-    /* The logger and metrics of the command line or a config file (the
-     * thread owns them after). */
+    if ((ret = loop_timer_add(loop, &s->metrics_timer, metrics_due, s)) ||
+        (ret = loop_watch_add(loop, &s->listen_w, s->listen_fd, EPOLLIN, accept_all, s))) {
+        log_err("--api-sock %s: cannot serve it: %s", path, strerror(-ret));
+        goto out_unlink;
+    }
+    /* The logger and metrics of the command line or a config file. */
     if ((v->logger.path && api_open_logger(v, err, sizeof(err))) ||
         (v->metrics_path && (s->metrics_fd = api_open_metrics(v, err, sizeof(err))) < 0)) {
         ret = -EINVAL;
         log_err("%s", err);
         goto out_unlink;
     }
-    s->metrics_next_ms = clock_now_ms() + METRICS_PERIOD_MS;
-    /* The thread starts with every signal blocked: SIGTERM and friends
-     * belong to the console's loop (vm/console.h). */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    ret = -pthread_create(&s->thread, NULL, api_thread, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (ret) {
-        log_err("--api-sock %s: cannot start its thread: %s", path, strerror(-ret));
-        goto out_unlink;
-    }
+    if (s->metrics_fd >= 0)
+        loop_timer_arm(&s->metrics_timer, METRICS_PERIOD_NS, METRICS_PERIOD_NS);
     *out = s;
     return 0;
 out_unlink:
+    loop_watch_del(&s->listen_w);
+    loop_timer_del(&s->metrics_timer);
     unlink(path);
 out_close:
-    if (s->wake_fd >= 0)
-        close(s->wake_fd);
-    if (s->sig_fd >= 0)
-        close(s->sig_fd);
     close(s->listen_fd);
 out_free:
     free(s);
@@ -637,73 +528,64 @@ out_free:
 
 int api_server_wait_start(struct api_server *s, struct vm_config *cfg)
 {
-    int ret = 0;
+    int err = loop_run(s->loop);
 
-    pthread_mutex_lock(&s->lock);
-    while (!s->start_pending && !s->ended && !s->signo)
-        pthread_cond_wait(&s->cond, &s->lock);
-    if (s->signo) {
-        log_err("terminating on signal %d before the guest ran", s->signo);
-        ret = -EINTR;
-    } else if (s->start_pending) {
-        *cfg = s->cfg;
-        s->start_pending = false;
-    } else {
-        ret = -EIO;
+    if (err) {
+        log_err("--api-sock: the event loop failed: %s", strerror(-err));
+        return -EIO;
     }
-    pthread_mutex_unlock(&s->lock);
-    return ret;
-}
-
-static void wake(struct api_server *s)
-{
-    uint64_t one = 1;
-
-    if (write(s->wake_fd, &one, sizeof(one)) < 0)
-        log_err("--api-sock: cannot wake the API thread: %s", strerror(errno));
+    if (!s->start_pending)
+        return -EINTR;
+    *cfg = s->cfg;
+    s->start_pending = false;
+    return 0;
 }
 
 void api_server_started(struct api_server *s, int err, const char *msg)
 {
-    pthread_mutex_lock(&s->lock);
-    s->result_ready = true;
-    s->result_err = err;
-    snprintf(s->result_msg, sizeof(s->result_msg), "%s",
-             msg && *msg ? msg : "the machine could not be built (vx86's standard error says why)");
-    pthread_mutex_unlock(&s->lock);
-    wake(s);
+    struct api_reply r = {.status = 204};
+    struct conn *c = NULL;
+
+    if (err) {
+        api_error_reply(&r, msg && *msg ? msg
+                                        : "the machine could not be built (vx86's standard "
+                                          "error says why)");
+        api_request_failed(s->v, "PUT", "/actions");
+    }
+    s->v->state = err ? API_NOT_STARTED : API_RUNNING;
+    for (int i = 0; i < API_MAX_CONNS; i++)
+        if (s->conns[i].fd >= 0 && s->conns[i].waiting)
+            c = &s->conns[i];
+    if (!c) { /* the client left, or --config-file started the guest */
+        api_reply_free(&r);
+        return;
+    }
+    c->waiting = false;
+    respond_reply(c, &r, c->waiting_keep);
+    consume(c, c->waiting_size);
+    conn_update(c);
 }
 
 void api_server_set_machine(struct api_server *s, struct vm *vm)
 {
-    pthread_mutex_lock(&s->lock);
     s->vm = vm;
-    /* A new boot runs until paused again. Only the API thread reads state
-     * otherwise, and it is blocked in vm_pause or idle under this lock. */
+    /* A new boot runs until paused again. */
     if (vm && s->v->state == API_PAUSED)
         s->v->state = API_RUNNING;
-    pthread_mutex_unlock(&s->lock);
 }
 
 void api_server_stop(struct api_server *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->lock);
-    s->stop = true;
-    pthread_mutex_unlock(&s->lock);
-    wake(s);
-    pthread_join(s->thread, NULL);
     for (int i = 0; i < API_MAX_CONNS; i++)
         if (s->conns[i].fd >= 0)
             conn_close(&s->conns[i]);
+    loop_watch_del(&s->listen_w);
+    loop_timer_del(&s->metrics_timer);
     close(s->listen_fd);
-    close(s->wake_fd);
-    close(s->sig_fd);
     if (s->metrics_fd >= 0)
         close(s->metrics_fd);
     unlink(s->path);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->cond);
     free(s);
 }

@@ -1,6 +1,6 @@
 /* Parsing of user-supplied values; each prints one line on a bad value. */
-#ifndef VX86_VM_CONFIG_H
-#define VX86_VM_CONFIG_H
+#ifndef VX86_MACHINE_CONFIG_H
+#define VX86_MACHINE_CONFIG_H
 
 #include <stdint.h>
 

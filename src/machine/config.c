@@ -1,4 +1,4 @@
-#include "vm/config.h"
+#include "machine/config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
