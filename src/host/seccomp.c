@@ -84,6 +84,10 @@ static const struct rule base[] = {
     R1(tgkill, EQ(2, SIGUSR1)),
     R1(tgkill, EQ(2, SIGABRT)),
     R1(prctl, EQ(0, PR_GET_NAME)),
+    /* The terminal's mode restored from the SIGSYS handler (seccomp_on_kill):
+     * glibc's tcsetattr reads the mode back after it sets it. */
+    R1(ioctl, EQ(1, TCSETS)),
+    R1(ioctl, EQ(1, TCGETS)),
     R(exit),
     R(exit_group),
     END,
@@ -311,6 +315,7 @@ static const char *const role_names[SECCOMP_NR_ROLES] = {
 };
 
 static bool enabled;
+static void (*volatile on_kill)(void);
 /* The calling thread's role, for the SIGSYS handler; -1: none yet. */
 static _Thread_local int thread_role = -1;
 
@@ -353,9 +358,16 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
     n = put(buf, n, ")\n");
     while (write(STDERR_FILENO, buf, n) < 0 && errno == EINTR)
         ;
+    if (on_kill)
+        on_kill();
     /* Not _exit(), which a sanitizer runtime intercepts to check for
      * leaks first. */
     syscall(SYS_exit_group, SECCOMP_EXIT_STATUS);
+}
+
+void seccomp_on_kill(void (*fn)(void))
+{
+    on_kill = fn;
 }
 
 static void setup_once(void)

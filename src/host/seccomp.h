@@ -52,4 +52,13 @@ int seccomp_enable(void);
  */
 void seccomp_apply(enum seccomp_role role);
 
+/*
+ * fn runs in the SIGSYS handler, on the thread that made the forbidden
+ * call, before the process ends: the console puts the terminal back in
+ * the mode it found it in. fn must be async-signal-safe and may make only
+ * the calls every role allows (ioctl TCSETS and TCGETS: tcsetattr).
+ * NULL: none. Any thread, any time.
+ */
+void seccomp_on_kill(void (*fn)(void));
+
 #endif

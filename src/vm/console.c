@@ -12,6 +12,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "host/seccomp.h"
 #include "hw/pc.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -74,6 +75,14 @@ void console_restore(void)
     }
 }
 
+/* From the SIGSYS handler of a seccomp kill (seccomp_on_kill): TCSANOW,
+ * an ioctl TCSETS, which every thread's filter allows. */
+static void restore_on_kill(void)
+{
+    if (con.raw)
+        tcsetattr(con.in_fd, TCSANOW, &con.saved);
+}
+
 static void crash_handler(int sig)
 {
     console_restore();
@@ -95,6 +104,7 @@ static int enter_raw_mode(void)
         return -errno;
     con.raw = 1;
     atexit(console_restore);
+    seccomp_on_kill(restore_on_kill);
     for (unsigned i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
         signal(fatal_signals[i], crash_handler);
     return 0;

@@ -4,6 +4,7 @@
  * 148. Each case runs in a forked child, whose fate the parent reads.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -136,6 +138,52 @@ static void test_vcpu_socket_kills(void **state)
     assert_string_equal(err, "vx86: seccomp: thread vcpu made forbidden syscall socket (41)\n");
 }
 
+/* A terminal that the process put in raw mode goes back to the mode it
+ * found it in when a forbidden call ends the process: what the console
+ * registers with seccomp_on_kill, from a vCPU thread's filter. */
+static int tty = -1;
+static struct termios tty_saved;
+
+static void restore_tty(void)
+{
+    tcsetattr(tty, TCSANOW, &tty_saved);
+}
+
+static void raw_then_socket(void)
+{
+    struct termios t = tty_saved;
+
+    cfmakeraw(&t);
+    if (tcsetattr(tty, TCSANOW, &t) != 0)
+        _exit(93);
+    open_socket();
+}
+
+static void test_kill_restores_terminal(void **state)
+{
+    struct job j = {SECCOMP_VCPU, true, raw_then_socket};
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    struct termios after;
+    char err[256];
+
+    (void)state;
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    tty = open(ptsname(master), O_RDWR | O_NOCTTY);
+    assert_true(tty >= 0);
+    assert_int_equal(tcgetattr(tty, &tty_saved), 0);
+    assert_true(tty_saved.c_lflag & ICANON);
+    seccomp_on_kill(restore_tty);
+    assert_int_equal(run_child(&j, err, sizeof(err)), SECCOMP_EXIT_STATUS);
+    seccomp_on_kill(NULL);
+    assert_int_equal(tcgetattr(tty, &after), 0);
+    assert_true(after.c_lflag & ICANON);
+    assert_true(after.c_lflag & ECHO);
+    close(tty);
+    close(master);
+}
+
 static void test_vcpu_work_runs(void **state)
 {
     struct job j = {SECCOMP_VCPU, true, vcpu_work};
@@ -217,6 +265,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vcpu_socket_kills),     cmocka_unit_test(test_vcpu_work_runs),
+        cmocka_unit_test(test_kill_restores_terminal),
         cmocka_unit_test(test_io_exec_mapping_kills), cmocka_unit_test(test_main_fork_kills),
         cmocka_unit_test(test_main_exec_kills),        cmocka_unit_test(test_main_chroot_kills),
         cmocka_unit_test(test_off_without_enable),
