@@ -49,10 +49,19 @@ static inline struct jit_mem jm(uint8_t base, int32_t disp)
     return (struct jit_mem){base, HR_NONE, 0, disp};
 }
 
+/* Out of room: end = p makes every later room test fail, so that e8 and
+ * friends test one bound, not full too (their byte stores may alias the
+ * buffer's fields, which the compiler then loads again for each byte). */
+static inline void jit_full(struct jit_buf *b)
+{
+    b->full = true;
+    b->end = b->p;
+}
+
 static inline bool jit_room(struct jit_buf *b, size_t n)
 {
-    if (b->full || (size_t)(b->end - b->p) < n) {
-        b->full = true;
+    if ((size_t)(b->end - b->p) < n) {
+        jit_full(b);
         return false;
     }
     return true;

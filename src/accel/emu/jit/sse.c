@@ -92,7 +92,7 @@ static void vex(struct jit_buf *b, ZydisMnemonic m, unsigned r, struct jit_mem m
         req.operands[2] = (ZydisEncoderOperand){.type = ZYDIS_OPERAND_TYPE_IMMEDIATE, .imm.u = 1};
     }
     if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, enc, &len))) {
-        b->full = true; /* cannot happen: these forms always encode */
+        jit_full(b); /* cannot happen: these forms always encode */
         return;
     }
     for (ZyanUSize i = 0; i < len; i++)
