@@ -16,7 +16,7 @@
  * translated at its first run, as is every stub's; the code page's
  * generation, bumped for each case, makes the engine translate it anew.
  *
- * This file reaches into the engine (accel/emu/cpu.h) for what the engine
+ * This file reaches into the engine (accel/emu/cpu/cpu.h) for what the engine
  * contract does not offer: clearing the halted and shutdown states that
  * set_state keeps, telling the decode cache that the host rewrote the
  * code page, seeing that the translator is there, and the vector state of
@@ -31,7 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 #include "boot/boot.h"
 #include "boot/layout.h"
 #include "difftest.h"

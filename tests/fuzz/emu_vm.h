@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 #include "boot/layout.h"
 #include "vm/vm.h"
 

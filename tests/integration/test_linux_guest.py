@@ -79,7 +79,7 @@ def test_linux_sees_two_cpus_its_flags_the_time_and_computes_right():
     assert not flags & ABSENT_FLAGS, f"advertised but not implemented: {flags & ABSENT_FLAGS}"
 
     # IA32_ARCH_CAPABILITIES says the CPU leaks nothing through speculation
-    # (src/accel/emu/msr.c): Linux mitigates only what no bit can rule out
+    # (src/accel/emu/cpu/msr.c): Linux mitigates only what no bit can rule out
     # (Spectre V1 and V2), V2 with enhanced IBRS, not retpolines, and does
     # not isolate page tables.
     vuln = {tag[len("vuln-"):]: rest for tag, rest in t.items() if tag.startswith("vuln-")}

@@ -111,8 +111,8 @@ void fpu_check_simd(struct emu_cpu *cpu, bool mmx, bool sse)
 static void operand_files(const struct emu_cpu *cpu, bool *mmx, bool *sse)
 {
     *mmx = *sse = false;
-    for (int i = 0; i < cpu->insn->operand_count; i++) {
-        const ZydisDecodedOperand *o = &cpu->ops[i];
+    for (int i = 0; i < cpu->decoded->insn.operand_count; i++) {
+        const ZydisDecodedOperand *o = &cpu->decoded->ops[i];
 
         if (o->type != ZYDIS_OPERAND_TYPE_REGISTER)
             continue;
@@ -146,11 +146,13 @@ void fpu_maskmov(struct emu_cpu *cpu, bool mmx)
 
     if (mmx) {
         mmx_transition(cpu);
-        memcpy(data, cpu->fxsave + FX_ST(cpu->ops[0].reg.value - ZYDIS_REGISTER_MM0), 8);
-        memcpy(mask, cpu->fxsave + FX_ST(cpu->ops[1].reg.value - ZYDIS_REGISTER_MM0), 8);
+        memcpy(data, cpu->fxsave + FX_ST(cpu->decoded->ops[0].reg.value - ZYDIS_REGISTER_MM0), 8);
+        memcpy(mask, cpu->fxsave + FX_ST(cpu->decoded->ops[1].reg.value - ZYDIS_REGISTER_MM0), 8);
     } else {
-        memcpy(data, cpu->fxsave + FX_XMM(cpu->ops[0].reg.value - ZYDIS_REGISTER_XMM0), 16);
-        memcpy(mask, cpu->fxsave + FX_XMM(cpu->ops[1].reg.value - ZYDIS_REGISTER_XMM0), 16);
+        memcpy(data, cpu->fxsave + FX_XMM(cpu->decoded->ops[0].reg.value - ZYDIS_REGISTER_XMM0),
+               16);
+        memcpy(mask, cpu->fxsave + FX_XMM(cpu->decoded->ops[1].reg.value - ZYDIS_REGISTER_XMM0),
+               16);
     }
     for (unsigned i = 0; i < len; i++)
         any |= mask[i] >> 7;
@@ -167,7 +169,7 @@ static bool exec_control(struct emu_cpu *cpu)
 {
     uint32_t v;
 
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_FWAIT:
         if ((cpu->cr0 & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS))
             emu_raise(cpu, EXC_NM, EXC_NO_ERROR);
@@ -223,7 +225,8 @@ static bool exec_control(struct emu_cpu *cpu)
  * FISTTP). */
 static bool is_x87(const struct emu_cpu *cpu)
 {
-    return cpu->insn->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && (cpu->insn->opcode & 0xf8) == 0xd8;
+    return cpu->decoded->insn.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT &&
+           (cpu->decoded->insn.opcode & 0xf8) == 0xd8;
 }
 
 /* Instruction sets that run natively, when the host has them. */
@@ -252,18 +255,18 @@ static bool native_set(ZydisISASet set)
  * and stay with alu.c). */
 static bool foreign_simd(const struct emu_cpu *cpu)
 {
-    ZydisISAExt ext = cpu->insn->meta.isa_ext;
+    ZydisISAExt ext = cpu->decoded->insn.meta.isa_ext;
 
     if (ext == ZYDIS_ISA_EXT_SSE4A || ext == ZYDIS_ISA_EXT_AMD3DNOW)
         return true;
-    if (cpu->insn->encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+    if (cpu->decoded->insn.encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY)
         return false;
-    for (int i = 0; i < cpu->insn->operand_count; i++) {
+    for (int i = 0; i < cpu->decoded->insn.operand_count; i++) {
         ZydisRegisterClass c;
 
-        if (cpu->ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER)
+        if (cpu->decoded->ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER)
             continue;
-        c = ZydisRegisterGetClass(cpu->ops[i].reg.value);
+        c = ZydisRegisterGetClass(cpu->decoded->ops[i].reg.value);
         if (c == ZYDIS_REGCLASS_XMM || c == ZYDIS_REGCLASS_YMM || c == ZYDIS_REGCLASS_ZMM ||
             c == ZYDIS_REGCLASS_MASK)
             return true;
@@ -273,7 +276,7 @@ static bool foreign_simd(const struct emu_cpu *cpu)
 
 bool emu_exec_fpu(struct emu_cpu *cpu)
 {
-    ZydisISASet set = cpu->insn->meta.isa_set;
+    ZydisISASet set = cpu->decoded->insn.meta.isa_set;
     enum fpu_kind kind;
     bool mmx, sse;
 
@@ -284,7 +287,7 @@ bool emu_exec_fpu(struct emu_cpu *cpu)
     if (exec_control(cpu) || fpu_exec_env(cpu) || fpu_exec_xsave(cpu))
         return true;
     if (!(is_x87(cpu) || native_set(set)) ||
-        cpu->insn->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+        cpu->decoded->insn.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
         return false;
     if (!fpu_host_has(set))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);

@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/interp/interp.h"
 
 /* Offsets in the FXSAVE64 image. */
 #define FX_FCW        0
@@ -180,7 +180,7 @@ enum fpu_kind {
     FPU_KIND_GPR, /* no FPU state at all (CRC32, MOVNTI) */
     FPU_KIND_AVX, /* as SSE, on the whole YMM registers it names */
 };
-/* Executes cpu->insn on the host against the guest's state and commits
+/* Executes the instruction being run on the host against the guest's state and commits
  * registers, flags, memory and cpu->fxsave, or raises the exception the
  * instruction takes (#GP for a misaligned operand, #XM/#UD, #PF). False
  * if no executable memory can be had or the instruction has no safe host
@@ -223,7 +223,7 @@ struct fpu_page *fpu_page_create(void);
 void fpu_page_destroy(struct fpu_page *p);
 /* The GPR (0-7) that stands in for RSP, if a register operand is RSP; else -1. */
 int fpu_rsp_stand_in(const struct emu_cpu *cpu);
-/* The host code for cpu->insn, found or built in p: with its memory
+/* The host code for the instruction being run, found or built in p: with its memory
  * operand (if mem) on p->buf and RSP renamed to subst. FPU_SLOT_SSE and
  * _AVX: MXCSR and the XMM or YMM registers in the xmm mask (bit n: number
  * n) go through p, for fpu_stub_enter_sse; FPU_SLOT_FULL: the whole state

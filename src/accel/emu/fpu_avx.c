@@ -72,9 +72,9 @@ static void set_ymm_elem(struct emu_cpu *cpu, int r, unsigned esize, unsigned i,
 /* The operand encoded in VEX.vvvv: the mask of a masked move or a gather. */
 static int vvvv_reg(const struct emu_cpu *cpu)
 {
-    for (int i = 0; i < cpu->insn->operand_count_visible; i++)
-        if (cpu->ops[i].encoding == ZYDIS_OPERAND_ENCODING_NDSNDD)
-            return fpu_vec_index(cpu->ops[i].reg.value);
+    for (int i = 0; i < cpu->decoded->insn.operand_count_visible; i++)
+        if (cpu->decoded->ops[i].encoding == ZYDIS_OPERAND_ENCODING_NDSNDD)
+            return fpu_vec_index(cpu->decoded->ops[i].reg.value);
     return -1;
 }
 
@@ -106,7 +106,7 @@ static unsigned elem_mask(struct emu_cpu *cpu, int r, unsigned esize, unsigned c
 
 void fpu_avx_mem_read(struct emu_cpu *cpu, int seg, uint64_t ea, void *buf, unsigned size)
 {
-    unsigned esize = masked_elem(cpu->insn->mnemonic), sel;
+    unsigned esize = masked_elem(cpu->decoded->insn.mnemonic), sel;
     uint8_t *b = buf;
 
     if (!esize) {
@@ -122,7 +122,7 @@ void fpu_avx_mem_read(struct emu_cpu *cpu, int seg, uint64_t ea, void *buf, unsi
 
 void fpu_avx_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t ea, unsigned size)
 {
-    unsigned esize = masked_elem(cpu->insn->mnemonic), sel;
+    unsigned esize = masked_elem(cpu->decoded->insn.mnemonic), sel;
 
     if (!esize) {
         fpu_mem_probe_write(cpu, seg, ea, size);
@@ -138,7 +138,7 @@ void fpu_avx_mem_probe_write(struct emu_cpu *cpu, int seg, uint64_t ea, unsigned
  * a masked store writes no register. */
 void fpu_avx_mem_write(struct emu_cpu *cpu, int seg, uint64_t ea, const void *buf, unsigned size)
 {
-    unsigned esize = masked_elem(cpu->insn->mnemonic), sel;
+    unsigned esize = masked_elem(cpu->decoded->insn.mnemonic), sel;
     const uint8_t *b = buf;
 
     if (!esize) {
@@ -162,15 +162,17 @@ void fpu_avx_mem_write(struct emu_cpu *cpu, int seg, uint64_t ea, const void *bu
  */
 static void gather(struct emu_cpu *cpu)
 {
-    ZydisMnemonic mn = cpu->insn->mnemonic;
-    const ZydisDecodedOperand *mem = &cpu->ops[1];
-    int dst = fpu_vec_index(cpu->ops[0].reg.value), msk = fpu_vec_index(cpu->ops[2].reg.value);
+    ZydisMnemonic mn = cpu->decoded->insn.mnemonic;
+    const ZydisDecodedOperand *mem = &cpu->decoded->ops[1];
+    int dst = fpu_vec_index(cpu->decoded->ops[0].reg.value),
+        msk = fpu_vec_index(cpu->decoded->ops[2].reg.value);
     int idx = fpu_vec_index(mem->mem.index), seg = emu_op_seg(cpu, 1);
     bool qidx = mn == ZYDIS_MNEMONIC_VGATHERQPS || mn == ZYDIS_MNEMONIC_VGATHERQPD ||
                 mn == ZYDIS_MNEMONIC_VPGATHERQD || mn == ZYDIS_MNEMONIC_VPGATHERQQ;
-    unsigned esize = mem->size / 8, isize = qidx ? 8 : 4, vl = cpu->insn->raw.vex.L ? 32 : 16;
+    unsigned esize = mem->size / 8, isize = qidx ? 8 : 4,
+             vl = cpu->decoded->insn.raw.vex.L ? 32 : 16;
     unsigned count = vl / (esize > isize ? esize : isize), base_reg;
-    uint64_t base = 0, amask = emu_mask(cpu->insn->address_width / 8);
+    uint64_t base = 0, amask = emu_mask(cpu->decoded->insn.address_width / 8);
 
     /* #UD if any two of destination, index and mask are one register. */
     if (dst == idx || dst == msk || idx == msk)
@@ -237,25 +239,25 @@ static void zero(struct emu_cpu *cpu, bool all)
  */
 bool fpu_exec_avx(struct emu_cpu *cpu)
 {
-    enum cpu_feature f = fpu_avx_feature(cpu->insn->meta.isa_set);
+    enum cpu_feature f = fpu_avx_feature(cpu->decoded->insn.meta.isa_set);
     uint32_t v;
 
-    if (cpu->insn->encoding != ZYDIS_INSTRUCTION_ENCODING_VEX || f == CPU_FEATURE_COUNT)
+    if (cpu->decoded->insn.encoding != ZYDIS_INSTRUCTION_ENCODING_VEX || f == CPU_FEATURE_COUNT)
         return false;
     if (!(cpu->cr0 & CR0_PE) || (cpu->rflags & RFLAGS_VM) || !(cpu->cr4 & CR4_OSXSAVE) ||
         (cpu->xcr0 & (XFEATURE_SSE | XFEATURE_AVX)) != (XFEATURE_SSE | XFEATURE_AVX) ||
-        !cpu_model_has(cpu->vm->cfg.cpu_off, f) || !fpu_host_has(cpu->insn->meta.isa_set))
+        !cpu_model_has(cpu->vm->cfg.cpu_off, f) || !fpu_host_has(cpu->decoded->insn.meta.isa_set))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     /* VPEXTRQ and VPINSRQ do not exist outside 64-bit mode (SDM Vol. 2B
      * PEXTRB/PEXTRD/PEXTRQ, PINSRB/PINSRD/PINSRQ: #UD with VEX.W1 there);
      * Zydis decodes them as the D forms. */
-    if (cpu->code_bits != 64 && cpu->insn->raw.vex.W &&
-        (cpu->insn->mnemonic == ZYDIS_MNEMONIC_VPEXTRD ||
-         cpu->insn->mnemonic == ZYDIS_MNEMONIC_VPINSRD))
+    if (cpu->code_bits != 64 && cpu->decoded->insn.raw.vex.W &&
+        (cpu->decoded->insn.mnemonic == ZYDIS_MNEMONIC_VPEXTRD ||
+         cpu->decoded->insn.mnemonic == ZYDIS_MNEMONIC_VPINSRD))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     if (cpu->cr0 & CR0_TS)
         emu_raise(cpu, EXC_NM, EXC_NO_ERROR);
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_VZEROUPPER:
         zero(cpu, false);
         return true;
@@ -275,7 +277,7 @@ bool fpu_exec_avx(struct emu_cpu *cpu)
         fpu_maskmov(cpu, false);
         return true;
     default:
-        if (is_gather(cpu->insn->mnemonic)) {
+        if (is_gather(cpu->decoded->insn.mnemonic)) {
             gather(cpu);
             return true;
         }

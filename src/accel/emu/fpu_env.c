@@ -76,7 +76,7 @@ static unsigned store_env(const struct emu_cpu *cpu, uint8_t *env)
     uint32_t fop = fx16(cpu, FX_FOP) & 0x7ff;
     uint32_t fip = (uint32_t)fx64(cpu, FX_FIP), fdp = (uint32_t)fx64(cpu, FX_FDP);
 
-    if (cpu->insn->operand_width == 16) {
+    if (cpu->decoded->insn.operand_width == 16) {
         put16(env, 0, fcw);
         put16(env, 2, fsw);
         put16(env, 4, ftw);
@@ -112,7 +112,7 @@ static unsigned store_env(const struct emu_cpu *cpu, uint8_t *env)
 
 static unsigned env_size(const struct emu_cpu *cpu)
 {
-    return cpu->insn->operand_width == 16 ? 14 : 28;
+    return cpu->decoded->insn.operand_width == 16 ? 14 : 28;
 }
 
 /* Loads the environment from env: control, status (FSW.ES recomputed), tags, pointers. */
@@ -122,7 +122,7 @@ static void load_env(struct emu_cpu *cpu, const uint8_t *env)
     uint8_t abridged = 0;
 
     set_fx16(cpu, FX_FCW, (uint16_t)get16(env, 0));
-    if (cpu->insn->operand_width == 16) {
+    if (cpu->decoded->insn.operand_width == 16) {
         set_fx16(cpu, FX_FSW, (uint16_t)get16(env, 2));
         ftw = get16(env, 4);
         fip = get16(env, 6);
@@ -163,7 +163,7 @@ bool fpu_exec_env(struct emu_cpu *cpu)
     int seg;
     uint64_t ea;
 
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_FNSTENV:
     case ZYDIS_MNEMONIC_FNSAVE:
     case ZYDIS_MNEMONIC_FLDENV:
@@ -173,12 +173,12 @@ bool fpu_exec_env(struct emu_cpu *cpu)
         return false;
     }
     /* FLDENV and FRSTOR wait: a pending exception is taken first. */
-    fpu_check_x87(cpu, cpu->insn->mnemonic == ZYDIS_MNEMONIC_FLDENV ||
-                           cpu->insn->mnemonic == ZYDIS_MNEMONIC_FRSTOR);
+    fpu_check_x87(cpu, cpu->decoded->insn.mnemonic == ZYDIS_MNEMONIC_FLDENV ||
+                           cpu->decoded->insn.mnemonic == ZYDIS_MNEMONIC_FRSTOR);
     seg = emu_op_seg(cpu, 0);
     ea = emu_op_address(cpu, 0);
     n = env_size(cpu);
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_FNSTENV:
         store_env(cpu, buf);
         fpu_mem_write(cpu, seg, ea, buf, n);
@@ -195,7 +195,7 @@ bool fpu_exec_env(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_FLDENV:
     case ZYDIS_MNEMONIC_FRSTOR: {
-        bool regs = cpu->insn->mnemonic == ZYDIS_MNEMONIC_FRSTOR;
+        bool regs = cpu->decoded->insn.mnemonic == ZYDIS_MNEMONIC_FRSTOR;
 
         fpu_mem_read(cpu, seg, ea, buf, regs ? n + 80 : n);
         load_env(cpu, buf);

@@ -67,10 +67,10 @@ static unsigned xmm_operands(const struct emu_cpu *cpu)
 {
     unsigned mask = 0;
 
-    for (int i = 0; i < cpu->insn->operand_count; i++) {
-        int r = fpu_vec_index(cpu->ops[i].reg.value);
+    for (int i = 0; i < cpu->decoded->insn.operand_count; i++) {
+        int r = fpu_vec_index(cpu->decoded->ops[i].reg.value);
 
-        if (cpu->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER && r >= 0)
+        if (cpu->decoded->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER && r >= 0)
             mask |= 1u << r;
     }
     return mask;
@@ -83,8 +83,8 @@ static unsigned xmm_operands(const struct emu_cpu *cpu)
 static unsigned alignment(const struct emu_cpu *cpu, enum fpu_kind kind, unsigned size)
 {
     if (kind == FPU_KIND_AVX)
-        return fpu_avx_aligned(cpu->insn->mnemonic) ? size : 0;
-    return size == 16 && !fpu_unaligned_ok(cpu->insn->mnemonic) ? 16 : 0;
+        return fpu_avx_aligned(cpu->decoded->insn.mnemonic) ? size : 0;
+    return size == 16 && !fpu_unaligned_ok(cpu->decoded->insn.mnemonic) ? 16 : 0;
 }
 
 /* Folds the host's x87 result into ctx->fx: the sticky flags from before,
@@ -106,8 +106,10 @@ static uint16_t x87_fixup(struct emu_cpu *cpu, struct host_ctx *ctx, enum fpu_ki
     memcpy(ctx->fx + FX_FSW, &fsw, 2);
     memcpy(ctx->fx + FX_FOP, cpu->fxsave + FX_FOP, FX_MXCSR - FX_FOP);
     if (kind == FPU_KIND_X87) {
-        uint16_t fop = (uint16_t)((cpu->insn->opcode & 7) << 8 | cpu->insn->raw.modrm.mod << 6 |
-                                  cpu->insn->raw.modrm.reg << 3 | cpu->insn->raw.modrm.rm);
+        uint16_t fop =
+            (uint16_t)((cpu->decoded->insn.opcode & 7) << 8 |
+                       cpu->decoded->insn.raw.modrm.mod << 6 |
+                       cpu->decoded->insn.raw.modrm.reg << 3 | cpu->decoded->insn.raw.modrm.rm);
         uint64_t fip = cpu->insn_rip;
 
         memcpy(ctx->fx + FX_FOP, &fop, 2);
@@ -151,8 +153,8 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
 
     if (!p)
         return false;
-    for (int i = 0; i < cpu->insn->operand_count; i++) {
-        const ZydisDecodedOperand *o = &cpu->ops[i];
+    for (int i = 0; i < cpu->decoded->insn.operand_count; i++) {
+        const ZydisDecodedOperand *o = &cpu->decoded->ops[i];
 
         if (o->type != ZYDIS_OPERAND_TYPE_MEMORY)
             continue;
@@ -180,16 +182,16 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
         align = alignment(cpu, kind, size);
         if (align && (emu_linear(cpu, seg, ea, size, false) & (align - 1)))
             emu_raise(cpu, EXC_GP, 0);
-        if ((cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ) && avx)
+        if ((cpu->decoded->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ) && avx)
             fpu_avx_mem_read(cpu, seg, ea, p->buf, size);
-        else if (cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ)
+        else if (cpu->decoded->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ)
             fpu_mem_read(cpu, seg, ea, p->buf, size);
         /* A store's #GP, #SS or #PF comes before the computation's #XM,
          * as on the host (an x87 store's exceptions wait for the next
          * instruction instead). */
-        if ((cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && avx)
+        if ((cpu->decoded->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && avx)
             fpu_avx_mem_probe_write(cpu, seg, ea, size);
-        else if ((cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && sse)
+        else if ((cpu->decoded->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && sse)
             fpu_mem_probe_write(cpu, seg, ea, size);
     }
 
@@ -231,9 +233,9 @@ bool fpu_exec_host(struct emu_cpu *cpu, enum fpu_kind kind)
     }
     /* An x87 store that takes an unmasked exception stores nothing, but
      * for the precision exception (SDM Vol. 1 §4.9.1, §8.5). */
-    if (m >= 0 && (cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && avx)
+    if (m >= 0 && (cpu->decoded->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && avx)
         fpu_avx_mem_write(cpu, seg, ea, p->buf, size);
-    else if (m >= 0 && (cpu->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+    else if (m >= 0 && (cpu->decoded->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
              !(unmasked & ~FSW_PE))
         fpu_mem_write(cpu, seg, ea, p->buf, size);
 

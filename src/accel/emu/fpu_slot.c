@@ -174,12 +174,13 @@ int fpu_rsp_stand_in(const struct emu_cpu *cpu)
     unsigned used = 1u << GPR_RSP;
     bool rsp = false;
 
-    for (int i = 0; i < cpu->insn->operand_count_visible; i++)
-        rsp |= cpu->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER && is_rsp(cpu->ops[i].reg.value);
+    for (int i = 0; i < cpu->decoded->insn.operand_count_visible; i++)
+        rsp |= cpu->decoded->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+               is_rsp(cpu->decoded->ops[i].reg.value);
     if (!rsp)
         return -1;
-    for (int i = 0; i < cpu->insn->operand_count; i++) {
-        const ZydisDecodedOperand *o = &cpu->ops[i];
+    for (int i = 0; i < cpu->decoded->insn.operand_count; i++) {
+        const ZydisDecodedOperand *o = &cpu->decoded->ops[i];
         ZydisRegisterClass c = ZydisRegisterGetClass(o->reg.value);
 
         if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && c >= ZYDIS_REGCLASS_GPR8 &&
@@ -234,21 +235,21 @@ static void vex_fixup(const struct emu_cpu *cpu, uint8_t *vex, bool mem)
         vex[1] |= c4 ? 0xe0 : 0xc0; /* R X B / R vvvv[3] */
         if (c4)
             vex[2] |= 0x40; /* vvvv[3] */
-        if (c4 && w_selects_gpr64(cpu->insn->mnemonic))
+        if (c4 && w_selects_gpr64(cpu->decoded->insn.mnemonic))
             vex[2] &= 0x7f;
     } else if (mem && c4) {
         vex[1] |= 0x60; /* X B */
     }
 }
 
-/* The host encoding of cpu->insn (bytes raw) into out (room for 32): with
+/* The host encoding of the instruction being run (bytes raw) into out (room for 32): with
  * a memory operand as [RIP+0] (*disp_at: where the disp32 is, else 0) and
  * an RSP operand renamed to subst. Returns the length, 0 if the result
  * would pass the 15 bytes the host allows. */
 static unsigned encode(const struct emu_cpu *cpu, const uint8_t *raw, bool mem, int subst,
                        uint8_t *out, unsigned *disp_at)
 {
-    const ZydisDecodedInstruction *in = cpu->insn;
+    const ZydisDecodedInstruction *in = &cpu->decoded->insn;
     unsigned n = 0, op_start = in->raw.prefix_count, tail;
     uint8_t modrm;
     /* CRC32 r32, r/m16/32 is the one instruction here whose operand size
@@ -284,7 +285,7 @@ static unsigned encode(const struct emu_cpu *cpu, const uint8_t *raw, bool mem, 
         modrm = raw[in->raw.modrm.offset];
         tail = in->raw.modrm.offset + 1;
         for (int i = 0; i < in->operand_count_visible; i++) {
-            const ZydisDecodedOperand *o = &cpu->ops[i];
+            const ZydisDecodedOperand *o = &cpu->decoded->ops[i];
 
             if (o->type != ZYDIS_OPERAND_TYPE_REGISTER || !is_rsp(o->reg.value))
                 continue;
@@ -315,7 +316,7 @@ static unsigned encode(const struct emu_cpu *cpu, const uint8_t *raw, bool mem, 
     /* is4 (VBLENDVPS and the like): bit 7 names XMM8-15, ignored outside
      * 64-bit mode (SDM Vol. 2A §2.3.6). */
     for (int i = 0; i < in->operand_count_visible; i++)
-        if (cpu->ops[i].encoding == ZYDIS_OPERAND_ENCODING_IS4 && cpu->code_bits != 64)
+        if (cpu->decoded->ops[i].encoding == ZYDIS_OPERAND_ENCODING_IS4 && cpu->code_bits != 64)
             out[n - 1] &= 0x7f;
     return n;
 }
@@ -441,7 +442,7 @@ void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst,
         disp_at = d->fpu_disp_at;
         memcpy(key + 3, d->fpu_enc, len);
     } else {
-        if (emu_fetch(cpu, lin, raw, cpu->insn->length) < cpu->insn->length)
+        if (emu_fetch(cpu, lin, raw, cpu->decoded->insn.length) < cpu->decoded->insn.length)
             return NULL;
         len = encode(cpu, raw, mem, subst, key + 3, &disp_at);
         if (!len)
@@ -467,7 +468,7 @@ void *fpu_slot(struct emu_cpu *cpu, struct fpu_page *pub, bool mem, int subst,
         h = (h ^ key[i]) * 16777619u;
     s = h % NSLOTS;
     if (p->key[s].len != len || memcmp(p->key[s].bytes, key, len) != 0) {
-        if (!host_safe(key + 3, len - 3, cpu->insn->mnemonic))
+        if (!host_safe(key + 3, len - 3, cpu->decoded->insn.mnemonic))
             return NULL;
         build(p, s, key + 3, len - 3, disp_at, kind, xmm);
         memcpy(p->key[s].bytes, key, len);

@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 
 struct symbols;
 

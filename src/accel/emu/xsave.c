@@ -23,7 +23,7 @@ static unsigned xmm_count(const struct emu_cpu *cpu)
 
 static bool rex_w(const struct emu_cpu *cpu)
 {
-    return cpu->insn->operand_width == 64;
+    return cpu->decoded->insn.operand_width == 64;
 }
 
 /* The legacy region (bytes 0-415) in the instruction's format. */
@@ -230,7 +230,7 @@ static void xsetbv(struct emu_cpu *cpu)
 
 bool fpu_exec_xsave(struct emu_cpu *cpu)
 {
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_FXSAVE:
     case ZYDIS_MNEMONIC_FXSAVE64:
         fxsave(cpu);

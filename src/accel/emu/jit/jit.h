@@ -41,7 +41,7 @@
 #ifndef VX86_ACCEL_EMU_JIT_JIT_H
 #define VX86_ACCEL_EMU_JIT_JIT_H
 
-#include "accel/emu/uop.h"
+#include "accel/emu/interp/uop.h"
 
 #define EMU_JIT_CACHE_BYTES (64u << 20)
 

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 #include "hw/irqchip/irqchip.h"
 #include "vm/vm.h"
 
@@ -177,8 +177,8 @@ void emu_tlb_flush_pcid_page(struct emu_cpu *cpu, uint16_t pcid, uint64_t linear
  * their epoch carries): the mode emu_update_mode keys them to. */
 static void mode_key(const struct emu_cpu *cpu, uint64_t key[2])
 {
-    key[0] = (uint64_t)cpu->code_bits << 8 | (uint64_t)cpu->decoder.machine_mode << 16 |
-             (uint64_t)cpu->decoder.stack_width << 24 | (uint64_t)cpu->link_cs_limit << 32;
+    key[0] = (uint64_t)cpu->code_bits << 8 | (uint64_t)cpu->decode_mode << 16 |
+             (uint64_t)cpu->link_cs_limit << 32;
     key[1] = cpu->link_cs_base;
 }
 

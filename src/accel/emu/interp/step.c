@@ -1,87 +1,10 @@
 /*
- * Debug registers and debug exceptions (SDM Vol. 3B ch. 17): DR0-DR3
- * breakpoints enabled in DR7, single-step with RFLAGS.TF, general detect,
- * RFLAGS.RF, ICEBP.
- *
- * None of it costs the block interpreter anything while it is off: with TF
- * and RF clear and no breakpoint enabled, blocks run as they are. Otherwise
- * the block loop runs every instruction through emu_debug_step and the
- * generic groups, where every data access goes through emu_read/emu_write
- * (and emu_host_range), which report to emu_debug_watch.
+ * The interpreter's side of debugging (SDM Vol. 3B ch. 17): MOV to and from
+ * the debug registers, and an instruction run alone with its instruction
+ * breakpoints before it and its data, I/O and single-step traps after it.
+ * The debug registers' state and the breakpoint checks are cpu/debug.c's.
  */
-#include "accel/emu/uop.h"
-
-/* DR7 R/Wn field (SDM Vol. 3B §17.2.4). */
-enum { RW_EXEC, RW_WRITE, RW_IO, RW_ACCESS };
-
-static unsigned rw_of(const struct emu_cpu *cpu, int i)
-{
-    return (unsigned)(cpu->dr7 >> (16 + 4 * i)) & 3;
-}
-
-/* DR7 LENn: 00 one byte, 01 two, 10 eight, 11 four. */
-static uint64_t len_of(const struct emu_cpu *cpu, int i)
-{
-    static const uint8_t bytes[4] = {1, 2, 8, 4};
-
-    return bytes[(cpu->dr7 >> (18 + 4 * i)) & 3];
-}
-
-void emu_debug_update(struct emu_cpu *cpu)
-{
-    cpu->bp_exec = cpu->bp_data = cpu->bp_io = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!((cpu->dr7 >> (2 * i)) & 3)) /* neither Ln nor Gn */
-            continue;
-        switch (rw_of(cpu, i)) {
-        case RW_EXEC:
-            cpu->bp_exec |= (uint8_t)(1u << i);
-            break;
-        case RW_IO:
-            cpu->bp_io |= (uint8_t)(1u << i);
-            break;
-        default:
-            cpu->bp_data |= (uint8_t)(1u << i);
-            break;
-        }
-    }
-}
-
-/* Breakpoint i covers the LENn bytes at DRn with its low bits ignored
- * (SDM Vol. 3B §17.2.5): does it overlap [addr, addr + size)? */
-static bool overlaps(const struct emu_cpu *cpu, int i, uint64_t addr, unsigned size)
-{
-    uint64_t len = len_of(cpu, i), start = cpu->dr[i] & ~(len - 1);
-
-    return addr < start + len && start < addr + size;
-}
-
-void emu_debug_watch(struct emu_cpu *cpu, uint64_t linear, unsigned size, bool write)
-{
-    for (int i = 0; i < 4; i++)
-        if ((cpu->bp_data >> i) & 1 && (write || rw_of(cpu, i) == RW_ACCESS) &&
-            overlaps(cpu, i, linear, size))
-            cpu->db_hits |= (uint8_t)(1u << i);
-}
-
-void emu_debug_io(struct emu_cpu *cpu, uint16_t port, unsigned size)
-{
-    /* R/W = 10 means I/O only with CR4.DE; without it, it is undefined. */
-    if (!(cpu->cr4 & CR4_DE))
-        return;
-    for (int i = 0; i < 4; i++)
-        if ((cpu->bp_io >> i) & 1 && overlaps(cpu, i, port, size))
-            cpu->db_hits |= (uint8_t)(1u << i);
-}
-
-/* A #DB: B0-B3 say which breakpoints matched, and only those (the other DR6
- * bits stay as they were); DR7.GD clears so the handler can use the debug
- * registers (SDM Vol. 3B §17.2.3, §17.2.4). */
-static void report(struct emu_cpu *cpu, uint64_t bits)
-{
-    cpu->dr6 = (cpu->dr6 & ~DR6_B0_3) | bits;
-    cpu->dr7 &= ~DR7_GD;
-}
+#include "accel/emu/interp/uop.h"
 
 void emu_mov_dr(struct emu_cpu *cpu, int n, bool to_dr, ZydisRegister gpr)
 {
@@ -94,7 +17,7 @@ void emu_mov_dr(struct emu_cpu *cpu, int n, bool to_dr, ZydisRegister gpr)
         n += 2;
     /* General detect: a fault before the access (SDM Vol. 3B §17.2.4). */
     if (cpu->dr7 & DR7_GD) {
-        report(cpu, DR6_BD);
+        emu_debug_report(cpu, DR6_BD);
         emu_raise(cpu, EXC_DB, EXC_NO_ERROR);
     }
     if (!to_dr) {
@@ -116,15 +39,6 @@ void emu_mov_dr(struct emu_cpu *cpu, int n, bool to_dr, ZydisRegister gpr)
     }
     cpu->dr7 = (v & DR7_WRITABLE) | DR7_FIXED1;
     emu_debug_update(cpu);
-}
-
-void emu_icebp(struct emu_cpu *cpu)
-{
-    cpu->db_soft = DB_SOFT_ICEBP;
-    cpu->dr7 &= ~DR7_GD;
-    cpu->delivering = 0; /* benign, as any #DB */
-    emu_deliver(cpu, EXC_DB, EXC_NO_ERROR, false);
-    cpu->delivering = -1;
 }
 
 /* Instruction breakpoints at the linear address of the instruction at RIP. */
@@ -151,7 +65,7 @@ static uint64_t exec_hits(struct emu_cpu *cpu)
  */
 static bool single_step(const struct emu_cpu *cpu, uint64_t rflags_before)
 {
-    ZydisMnemonic m = cpu->insn->mnemonic;
+    ZydisMnemonic m = cpu->decoded->insn.mnemonic;
 
     if (m == ZYDIS_MNEMONIC_SYSCALL)
         return cpu->rflags & RFLAGS_TF;
@@ -165,7 +79,7 @@ void emu_debug_step(struct emu_cpu *cpu)
 
     /* A SYSRET that ran in a block left its trap due: take it first. */
     if (cpu->db_due) {
-        report(cpu, cpu->db_due);
+        emu_debug_report(cpu, cpu->db_due);
         cpu->db_due = 0;
         emu_external_interrupt(cpu, EXC_DB);
         return;
@@ -182,7 +96,7 @@ void emu_debug_step(struct emu_cpu *cpu)
     if (cpu->bp_exec && !(before & RFLAGS_RF) && !after_mov_ss) {
         bits = exec_hits(cpu);
         if (bits) {
-            report(cpu, bits);
+            emu_debug_report(cpu, bits);
             cpu->exc_no_rf = true;
             emu_raise(cpu, EXC_DB, EXC_NO_ERROR);
         }
@@ -210,6 +124,6 @@ void emu_debug_step(struct emu_cpu *cpu)
         cpu->db_pending = bits;
         return;
     }
-    report(cpu, bits);
+    emu_debug_report(cpu, bits);
     emu_external_interrupt(cpu, EXC_DB);
 }

@@ -6,7 +6,7 @@
  */
 #include <pthread.h>
 
-#include "accel/emu/uop.h"
+#include "accel/emu/interp/uop.h"
 
 uint32_t uop_cond_table[16];
 static pthread_once_t cond_once = PTHREAD_ONCE_INIT;

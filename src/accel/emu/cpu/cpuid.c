@@ -1,7 +1,7 @@
 /* CPUID (SDM Vol. 2A, CPUID; KVM's leaves in Documentation/virt/kvm/x86/cpuid.rst). */
 #include <string.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 #include "vm/vm.h"
 
 /*

@@ -3,7 +3,7 @@
  * canonical checks (SDM Vol. 3A §5.3-5.4, §3.3.7.1), the stack, and segment
  * register loads from descriptors (§3.4, §5.5).
  */
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 
 #define DESC_TYPE_CODE     0x8
 #define DESC_TYPE_EXPDOWN  0x4 /* data */

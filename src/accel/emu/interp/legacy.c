@@ -8,7 +8,7 @@
  */
 #include <sys/random.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/interp/interp.h"
 #include "vm/vm.h"
 
 static uint8_t al(const struct emu_cpu *cpu)
@@ -97,7 +97,7 @@ static void decimal(struct emu_cpu *cpu, ZydisMnemonic m)
 /* LDS/LES/LFS/LGS/LSS r, m16:16/32/64. */
 static void far_pointer_load(struct emu_cpu *cpu, int seg)
 {
-    unsigned size = cpu->ops[0].size / 8;
+    unsigned size = cpu->decoded->ops[0].size / 8;
     int s = emu_op_seg(cpu, 1);
     uint64_t a = emu_op_address(cpu, 1);
     uint64_t off = emu_read(cpu, s, a, size);
@@ -160,7 +160,7 @@ static void descriptor_query(struct emu_cpu *cpu, ZydisMnemonic m)
 static void random_number(struct emu_cpu *cpu)
 {
     uint64_t v = 0;
-    unsigned size = cpu->ops[0].size / 8;
+    unsigned size = cpu->decoded->ops[0].size / 8;
     bool ok = getrandom(&v, size, GRND_NONBLOCK) == (ssize_t)size;
 
     emu_op_write(cpu, 0, ok ? v : 0);
@@ -169,7 +169,7 @@ static void random_number(struct emu_cpu *cpu)
 
 bool emu_exec_legacy(struct emu_cpu *cpu)
 {
-    ZydisMnemonic m = cpu->insn->mnemonic;
+    ZydisMnemonic m = cpu->decoded->insn.mnemonic;
     uint64_t v;
 
     switch (m) {
@@ -187,7 +187,7 @@ bool emu_exec_legacy(struct emu_cpu *cpu)
         set_al(cpu, cpu->rflags & RFLAGS_CF ? 0xff : 0);
         return true;
     case ZYDIS_MNEMONIC_BOUND: {
-        unsigned size = cpu->ops[0].size / 8;
+        unsigned size = cpu->decoded->ops[0].size / 8;
         int s = emu_op_seg(cpu, 1);
         uint64_t a = emu_op_address(cpu, 1);
         int64_t idx = (int64_t)(emu_op_read(cpu, 0) << (64 - size * 8)) >> (64 - size * 8);
@@ -264,7 +264,7 @@ bool emu_exec_legacy(struct emu_cpu *cpu)
             return true;
         }
         v = emu_op_read(cpu, 0);
-        if (cpu->ops[0].size == 32)
+        if (cpu->decoded->ops[0].size == 32)
             v &= 0xffffffff;
         else if (!emu_canonical(v))
             emu_raise(cpu, EXC_GP, 0);
@@ -275,7 +275,7 @@ bool emu_exec_legacy(struct emu_cpu *cpu)
         emu_sysenter(cpu);
         return true;
     case ZYDIS_MNEMONIC_SYSEXIT:
-        emu_sysexit(cpu, cpu->insn->operand_width);
+        emu_sysexit(cpu, cpu->decoded->insn.operand_width);
         return true;
     case ZYDIS_MNEMONIC_CLFLUSH:
     case ZYDIS_MNEMONIC_CLFLUSHOPT:

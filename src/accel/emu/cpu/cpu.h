@@ -1,6 +1,9 @@
 /*
- * The emu engine's CPU: architectural state and the interfaces between its
- * parts (mmu.c, exec.c, alu.c, system.c, interrupt.c, string.c).
+ * The emu engine's CPU model: architectural state, the MMU and TLB,
+ * segmentation, interrupt and exception delivery, tasks, MSRs, CPUID,
+ * events and timers (this folder), and the services the interpreter
+ * (interp/) and the translator (jit/) build on. No decoder types: what an
+ * instruction is and how it runs is interp/interp.h's.
  *
  * Faults: an instruction that faults calls emu_raise(), which unwinds to the
  * run loop with longjmp. Instructions therefore commit register state only
@@ -11,7 +14,6 @@
 #ifndef VX86_ACCEL_EMU_CPU_H
 #define VX86_ACCEL_EMU_CPU_H
 
-#include <Zydis/Zydis.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -156,6 +158,23 @@ enum {
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_COUNT };
 
 enum { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI };
+
+/* How code decodes (SDM Vol. 1 §3.1, §3.6, §6.2.3): the operating
+ * mode and default operand size (enum emu_code_mode) and the stack's
+ * address size (16, 32 or 64 bits: 0, 1, 2), in cpu->decode_mode as
+ * EMU_DECODE_MODE(mode, stack), a number below EMU_DECODE_MODES. The decode
+ * and block caches key code by it; interp/ keeps a decoder for each. */
+enum emu_code_mode {
+    CODE_LONG_64,
+    CODE_COMPAT_32,
+    CODE_COMPAT_16,
+    CODE_LEGACY_32,
+    CODE_LEGACY_16,
+    CODE_REAL_16,
+    CODE_MODES,
+};
+#define EMU_DECODE_MODE(mode, stack) ((uint8_t)((mode) << 2 | (stack)))
+#define EMU_DECODE_MODES             (CODE_MODES << 2)
 
 /* What a memory access is for: decides the paging checks and the #PF code. */
 enum emu_access { ACC_READ, ACC_WRITE, ACC_FETCH };
@@ -321,15 +340,13 @@ struct emu_cpu {
 
     /* Derived from the state above by emu_update_mode(). */
     int cpl;
-    int code_bits; /* 16, 32 or 64 */
-    ZydisDecoder decoder;
+    int code_bits;       /* 16, 32 or 64 */
+    uint8_t decode_mode; /* EMU_DECODE_MODE(): how code at CS:RIP decodes */
 
-    /* The instruction being executed: insn and ops point into the decode
-     * cache (decode.c), read-only. */
+    /* The instruction being executed; decoded points into the decode cache
+     * (interp/decode.c), read-only. */
     uint64_t insn_rip; /* its first byte */
     uint64_t next_rip;
-    const ZydisDecodedInstruction *insn;
-    const ZydisDecodedOperand *ops;
     struct emu_decoded *decoded;
     struct emu_decode_cache *dcache;
     struct emu_block_cache *blocks; /* block.c */
@@ -494,14 +511,12 @@ static inline bool emu_debug_on(const struct emu_cpu *cpu)
     return (cpu->rflags & (RFLAGS_TF | RFLAGS_RF)) | cpu->bp_exec | cpu->bp_data | cpu->bp_io |
            cpu->db_pending | cpu->db_due;
 }
-/* One instruction with instruction breakpoints before it and data, I/O and
- * single-step traps after it. */
-void emu_debug_step(struct emu_cpu *cpu);
 /* Recomputes bp_* from DR7 and CR4.DE; after either changes. */
 void emu_debug_update(struct emu_cpu *cpu);
-/* MOV to or from DRn (n 0-7), with the checks of SDM Vol. 2B "MOV-Move to/from
- * Debug Registers". */
-void emu_mov_dr(struct emu_cpu *cpu, int n, bool to_dr, ZydisRegister gpr);
+/* A #DB: B0-B3 say which breakpoints matched, and only those (the other DR6
+ * bits stay as they were); DR7.GD clears so the handler can use the debug
+ * registers (SDM Vol. 3B §17.2.3, §17.2.4). */
+void emu_debug_report(struct emu_cpu *cpu, uint64_t bits);
 /* A data access of size bytes at linear; records the data breakpoints it
  * hits. Call only when cpu->bp_data. */
 void emu_debug_watch(struct emu_cpu *cpu, uint64_t linear, unsigned size, bool write);
@@ -512,69 +527,40 @@ void emu_debug_io(struct emu_cpu *cpu, uint16_t port, unsigned size);
  * gate DPL check and DR6 unchanged (SDM Vol. 3A §6.15, Interrupt 1). */
 void emu_icebp(struct emu_cpu *cpu);
 
-/* system.c */
+/* mode.c */
 /* #GP(0) unless CPL <= IOPL or the TSS I/O bitmap allows all size bytes at port. */
 void emu_check_io(struct emu_cpu *cpu, uint16_t port, unsigned size);
+/* Derives cpl, code_bits and decode_mode from the state (CR0, EFER,
+ * RFLAGS.VM, CS, SS); after any of them changes. */
 void emu_update_mode(struct emu_cpu *cpu);
+
+/* segment.c, msr.c, cpuid.c */
 /* Loads a segment register by selector, with the checks of MOV/POP sreg. */
 void emu_load_seg(struct emu_cpu *cpu, int seg, uint16_t selector);
 /* Reads the 8-byte descriptor for selector (GDT or LDT); raises #GP(sel) beyond the limit. */
 uint64_t emu_read_descriptor(struct emu_cpu *cpu, uint16_t selector, int vector);
 void emu_seg_from_descriptor(struct cpu_segment *s, uint16_t selector, uint64_t desc);
-void emu_far_jump(struct emu_cpu *cpu, uint16_t selector, uint64_t offset, bool call, int opsize);
-void emu_far_return(struct emu_cpu *cpu, int opsize, uint16_t pop_bytes);
-bool emu_exec_system(struct emu_cpu *cpu);
 uint64_t emu_rdmsr(struct emu_cpu *cpu, uint32_t index);
 void emu_wrmsr(struct emu_cpu *cpu, uint32_t index, uint64_t value);
 void emu_cpuid(struct emu_cpu *cpu);
 
-/* decode.c: decoded instructions cached by guest-physical address. */
-struct emu_decoded {
-    ZydisDecodedInstruction insn;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    uint8_t group; /* exec.c's handler group that took it; GROUP_UNKNOWN at first */
-    /* fpu_slot.c's host re-encoding of it, fpu_len bytes (0: not made yet),
-     * the disp32 of its memory operand at fpu_disp_at. */
-    uint8_t fpu_len, fpu_disp_at;
-    uint8_t fpu_enc[15];
-};
-#define GROUP_UNKNOWN 0xff
-int emu_dcache_init(struct emu_cpu *cpu);
-void emu_dcache_free(struct emu_cpu *cpu);
-/* Fetches and decodes the instruction at CS:RIP, setting cpu->insn/ops. */
-void emu_decode(struct emu_cpu *cpu);
 /* A write of len bytes at host address p in guest RAM, within one page
  * (inline: on every store): drops that page's decoded instructions if the
  * write reaches a line they came from. */
 static inline void emu_code_written(struct emu_cpu *cpu, const uint8_t *p, unsigned len);
 
-/* exec.c */
+/* interp/exec.c's run loop, and translated code's REP string instructions. */
 #define EMU_LIMITED_PASS 16 /* instructions per pass, REP elements per step, with a pass_limit */
-/* A vCPU spinning on PAUSE waits for another, which may be waiting for
- * this vCPU's host CPU: every EMU_PAUSE_YIELD-th PAUSE of an SMP guest
- * yields it (KVM's pause-loop exiting; QEMU's TCG leaves its loop at each
- * PAUSE). 256 of them take some microseconds. */
-#define EMU_PAUSE_YIELD 256
-/* PAUSE, with that yield. */
-void emu_pause(struct emu_cpu *cpu);
-/* Builds the interpreter's tables; once per process, before any emu_run. */
-void emu_exec_init(void);
-/* Executes instructions until an exit is due; fills *exit. */
-int emu_run(struct emu_cpu *cpu, struct accel_exit *exit);
-/* INT n, INT3, INTO: delivers vector with the return address after the instruction. */
+
+/* interrupt.c: delivery by kind, each with its #DF bookkeeping (delivering). */
+/* The exception emu_raise recorded (vector, error), at the faulting
+ * instruction: makes it #DF or a triple fault as SDM Vol. 3A Table 6-5
+ * says, given the delivery it interrupted. */
+void emu_deliver_fault(struct emu_cpu *cpu, int vector, int error);
+/* INT n, INTO: delivers vector with the return address after the instruction. */
 void emu_soft_interrupt(struct emu_cpu *cpu, int vector);
 /* An external interrupt or NMI, between instructions. */
 void emu_external_interrupt(struct emu_cpu *cpu, int vector);
-/* Index in gpr[] of a general-purpose register other than AH, CH, DH, BH;
- * -1 for any other register. */
-int emu_gpr_index(ZydisRegister reg);
-uint64_t emu_reg_read(struct emu_cpu *cpu, ZydisRegister reg);
-void emu_reg_write(struct emu_cpu *cpu, ZydisRegister reg, uint64_t value);
-uint64_t emu_op_read(struct emu_cpu *cpu, int i);
-void emu_op_write(struct emu_cpu *cpu, int i, uint64_t value);
-uint64_t emu_op_address(struct emu_cpu *cpu, int i); /* effective address (offset) */
-int emu_op_seg(struct emu_cpu *cpu, int i);
-
 /*
  * engine.c: exclusive sections, QEMU's start_exclusive: one vCPU runs while
  * every other one is stopped at an instruction boundary. A vCPU runs guest
@@ -596,9 +582,6 @@ void emu_end_exclusive(struct emu_cpu *cpu);
 #define EMU_TSC_HZ 1000000000ULL
 uint64_t emu_now_ns(void);
 uint64_t emu_tsc(const struct emu_cpu *cpu);
-/* system.c: RDTSC (aux: RDTSCP, TSC_AUX into RCX), #GP(0) at CPL > 0 with
- * CR4.TSD. */
-void emu_rdtsc(struct emu_cpu *cpu, bool aux);
 /* Takes start-up IPIs, NMIs and interrupts that are due; returns false
  * when the vCPU cannot run (halted or waiting for SIPI) and slept instead. */
 bool emu_events(struct emu_cpu *cpu);
@@ -637,12 +620,8 @@ void emu_kvmclock_wall(struct emu_cpu *cpu, uint64_t gpa);
 /* engine.c: the reset state (SDM Vol. 3A Table 9-1), for INIT. */
 void emu_reset(struct emu_cpu *cpu);
 
-/* string.c */
-bool emu_exec_string(struct emu_cpu *cpu);
-
-/* fpu.c: x87, MMX, SSE and the FXSAVE/XSAVE family; false if m is not one. */
-bool emu_exec_fpu(struct emu_cpu *cpu);
-/* The FPU/SSE state and XCR0 at power-on and reset. */
+/* The FPU unit (accel/emu/fpu.c), which is also the interpreter's: the
+ * FPU/SSE state and XCR0 at power-on and reset. */
 void emu_fpu_reset(struct emu_cpu *cpu);
 /* Adds the FPU group's CPUID bits to leaf/subleaf's a, b, c, d (leaves 1, 7, 0DH). */
 void emu_fpu_cpuid(const struct emu_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t *a,
@@ -656,30 +635,17 @@ void emu_task_return(struct emu_cpu *cpu);
 /* An interrupt or exception through a task gate. */
 void emu_task_gate_interrupt(struct emu_cpu *cpu, uint16_t tss_sel, int error);
 
-/* legacy.c: decimal arithmetic, BOUND, ARPL, far-pointer loads, LAR/LSL/
- * VERR/VERW, RDRAND/RDSEED, RDPID, FS/GS base instructions, CLFLUSH. */
-bool emu_exec_legacy(struct emu_cpu *cpu);
-
-/* alu.c: host-computed results and status flags. LOCK-prefixed read-
- * modify-writes and XCHG with memory run as host atomic operations, or in an
- * exclusive section where their operand is not contiguous host RAM. */
-void emu_xchg_mem(struct emu_cpu *cpu, int mem_op, int reg_op);
-bool emu_exec_alu(struct emu_cpu *cpu);
-bool emu_cond(uint64_t rflags, unsigned cc);
-
 static inline uint64_t emu_mask(unsigned size)
 {
     return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
 }
 
 /* The key under which the decode cache and the block cache keep code at
- * host address host: the address and the decoder mode it was decoded in
+ * host address host: the address and the decode mode it was decoded in
  * (never 0, which marks an empty entry). */
 static inline uint64_t emu_code_key(const struct emu_cpu *cpu, const uint8_t *host)
 {
-    return (((uint64_t)(uintptr_t)host << 4) | (uint64_t)cpu->decoder.machine_mode << 2 |
-            (uint64_t)cpu->decoder.stack_width) +
-           1;
+    return (((uint64_t)(uintptr_t)host << 5) | cpu->decode_mode) + 1;
 }
 
 /* The guest RAM page holding host address p. */

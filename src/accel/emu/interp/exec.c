@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "accel/emu/uop.h"
+#include "accel/emu/interp/uop.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -17,7 +17,7 @@
 
 static const ZydisDecodedOperand *op(const struct emu_cpu *cpu, int i)
 {
-    return &cpu->ops[i];
+    return &cpu->decoded->ops[i];
 }
 
 /* Location of a general-purpose register: index in gpr[], bit shift, bytes
@@ -28,7 +28,7 @@ struct gpr_loc {
 
 /* Filled once from Zydis's register tables: the lookup is on every operand. */
 static struct gpr_loc gpr_table[ZYDIS_REGISTER_MAX_VALUE + 1];
-static pthread_once_t gpr_table_once = PTHREAD_ONCE_INIT;
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void fill_gpr_table(void)
 {
@@ -57,9 +57,15 @@ static void fill_gpr_table(void)
     }
 }
 
+static void fill_tables(void)
+{
+    fill_gpr_table();
+    emu_decode_init();
+}
+
 void emu_exec_init(void)
 {
-    pthread_once(&gpr_table_once, fill_gpr_table);
+    pthread_once(&tables_once, fill_tables);
 }
 
 static bool gpr_loc(ZydisRegister reg, struct gpr_loc *l)
@@ -84,8 +90,9 @@ static void format_insn(const struct emu_cpu *cpu, char *text, size_t len)
 
     text[0] = '\0';
     if (ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)))
-        ZydisFormatterFormatInstruction(&fmt, cpu->insn, cpu->ops, cpu->insn->operand_count_visible,
-                                        text, len, cpu->insn_rip, NULL);
+        ZydisFormatterFormatInstruction(&fmt, &cpu->decoded->insn, cpu->decoded->ops,
+                                        cpu->decoded->insn.operand_count_visible, text, len,
+                                        cpu->insn_rip, NULL);
 }
 
 static __attribute__((noreturn)) void internal(struct emu_cpu *cpu, const char *what)
@@ -145,7 +152,7 @@ uint64_t emu_op_address(struct emu_cpu *cpu, int i)
         a += emu_reg_read(cpu, o->mem.index) * o->mem.scale;
     if (o->mem.disp.has_displacement)
         a += (uint64_t)o->mem.disp.value;
-    return a & emu_mask(cpu->insn->address_width / 8);
+    return a & emu_mask(cpu->decoded->insn.address_width / 8);
 }
 
 uint64_t emu_op_read(struct emu_cpu *cpu, int i)
@@ -166,7 +173,7 @@ uint64_t emu_op_read(struct emu_cpu *cpu, int i)
         /* A signed immediate (imm8 of ADD r/m32, imm32 of MOV r/m64) is
          * sign-extended to the operation's width. */
         if (o->imm.is_signed)
-            return o->imm.value.u & emu_mask(cpu->insn->operand_width / 8);
+            return o->imm.value.u & emu_mask(cpu->decoded->insn.operand_width / 8);
         return o->imm.value.u & emu_mask(size ? size : 8);
     default:
         internal(cpu, "operand type not supported");
@@ -209,7 +216,7 @@ static uint64_t branch_target(struct emu_cpu *cpu, int i)
         t = cpu->next_rip + o->imm.value.u;
     else
         t = emu_op_read(cpu, i);
-    return t & emu_mask(cpu->insn->operand_width / 8);
+    return t & emu_mask(cpu->decoded->insn.operand_width / 8);
 }
 
 static void jump(struct emu_cpu *cpu, uint64_t target)
@@ -224,22 +231,22 @@ static void jump(struct emu_cpu *cpu, uint64_t target)
 
 static unsigned opsize(const struct emu_cpu *cpu)
 {
-    return cpu->insn->operand_width / 8;
+    return cpu->decoded->insn.operand_width / 8;
 }
 
 static uint8_t cc_of(const struct emu_cpu *cpu)
 {
-    return cpu->insn->opcode & 0xf;
+    return cpu->decoded->insn.opcode & 0xf;
 }
 
 static uint64_t count_reg(struct emu_cpu *cpu)
 {
-    return cpu->gpr[GPR_RCX] & emu_mask(cpu->insn->address_width / 8);
+    return cpu->gpr[GPR_RCX] & emu_mask(cpu->decoded->insn.address_width / 8);
 }
 
 static void set_count_reg(struct emu_cpu *cpu, uint64_t v)
 {
-    unsigned w = cpu->insn->address_width / 8;
+    unsigned w = cpu->decoded->insn.address_width / 8;
 
     if (w == 8)
         cpu->gpr[GPR_RCX] = v;
@@ -267,7 +274,7 @@ static bool exec_move(struct emu_cpu *cpu)
     unsigned size = opsize(cpu);
     uint64_t v, t;
 
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_MOV:
         if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_REGISTER &&
             ZydisRegisterGetClass(op(cpu, 0)->reg.value) == ZYDIS_REGCLASS_SEGMENT) {
@@ -387,10 +394,10 @@ static bool exec_move(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_XLAT:
         /* AL = [seg:rBX + AL]; Zydis's memory operand is [rBX] alone. */
-        for (int i = 0; i < cpu->insn->operand_count; i++)
+        for (int i = 0; i < cpu->decoded->insn.operand_count; i++)
             if (op(cpu, i)->type == ZYDIS_OPERAND_TYPE_MEMORY) {
                 t = (emu_op_address(cpu, i) + (cpu->gpr[0] & 0xff)) &
-                    emu_mask(cpu->insn->address_width / 8);
+                    emu_mask(cpu->decoded->insn.address_width / 8);
                 v = emu_read(cpu, emu_op_seg(cpu, i), t, 1);
                 cpu->gpr[0] = (cpu->gpr[0] & ~0xffULL) | v;
                 return true;
@@ -412,7 +419,7 @@ static bool exec_stack(struct emu_cpu *cpu)
     unsigned size = opsize(cpu);
     uint64_t v;
 
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_PUSH:
         /* operand_width is the push's width; an imm8 is sign-extended to it. */
         v = emu_op_read(cpu, 0);
@@ -524,11 +531,11 @@ static bool exec_branch(struct emu_cpu *cpu)
     unsigned size = opsize(cpu);
     uint64_t t, c;
 
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_JMP:
         if (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_POINTER ||
             (op(cpu, 0)->type == ZYDIS_OPERAND_TYPE_MEMORY &&
-             cpu->insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR))
+             cpu->decoded->insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR))
             return false;
         jump(cpu, branch_target(cpu, 0));
         return true;
@@ -560,25 +567,26 @@ static bool exec_branch(struct emu_cpu *cpu)
     case ZYDIS_MNEMONIC_LOOP:
     case ZYDIS_MNEMONIC_LOOPE:
     case ZYDIS_MNEMONIC_LOOPNE:
-        c = (count_reg(cpu) - 1) & emu_mask(cpu->insn->address_width / 8);
+        c = (count_reg(cpu) - 1) & emu_mask(cpu->decoded->insn.address_width / 8);
         t = branch_target(cpu, 0);
         set_count_reg(cpu, c);
-        if (c && (cpu->insn->mnemonic == ZYDIS_MNEMONIC_LOOP ||
-                  (cpu->insn->mnemonic == ZYDIS_MNEMONIC_LOOPE) == !!(cpu->rflags & RFLAGS_ZF)))
+        if (c &&
+            (cpu->decoded->insn.mnemonic == ZYDIS_MNEMONIC_LOOP ||
+             (cpu->decoded->insn.mnemonic == ZYDIS_MNEMONIC_LOOPE) == !!(cpu->rflags & RFLAGS_ZF)))
             jump(cpu, t);
         return true;
     case ZYDIS_MNEMONIC_CALL:
-        if (cpu->insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+        if (cpu->decoded->insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
             return false;
         t = branch_target(cpu, 0);
         emu_push(cpu, cpu->next_rip & emu_mask(size), size);
         jump(cpu, t);
         return true;
     case ZYDIS_MNEMONIC_RET:
-        if (cpu->insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+        if (cpu->decoded->insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
             return false;
         t = emu_pop(cpu, size);
-        if (cpu->insn->operand_count_visible) {
+        if (cpu->decoded->insn.operand_count_visible) {
             unsigned sbits = cpu->code_bits == 64 ? 64 : (cpu->seg[SEG_SS].db ? 32 : 16);
             uint64_t sp = (cpu->gpr[GPR_RSP] + emu_op_read(cpu, 0)) & emu_mask(sbits / 8);
 
@@ -599,7 +607,7 @@ void emu_pause(struct emu_cpu *cpu)
 
 static bool exec_misc(struct emu_cpu *cpu)
 {
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_PAUSE:
         emu_pause(cpu);
         return true;
@@ -659,13 +667,13 @@ static void trace(struct emu_cpu *cpu)
 static void not_implemented(struct emu_cpu *cpu)
 {
     static _Atomic uint64_t reported[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64];
-    unsigned m = cpu->insn->mnemonic;
+    unsigned m = cpu->decoded->insn.mnemonic;
     uint64_t bit = 1ULL << (m % 64);
 
     if (!(atomic_fetch_or(&reported[m / 64], bit) & bit))
         log_err("warning: emu: %s is not implemented; raising #UD (first seen at rip "
                 "0x%" PRIx64 ")",
-                ZydisMnemonicGetString(cpu->insn->mnemonic), cpu->insn_rip);
+                ZydisMnemonicGetString(cpu->decoded->insn.mnemonic), cpu->insn_rip);
     emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
 }
 
@@ -680,7 +688,7 @@ void emu_exec_decoded(struct emu_cpu *cpu)
     unsigned group;
 
     cpu->stats.generic++;
-    if ((cpu->insn->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) && cpu->cpl != 0)
+    if ((cpu->decoded->insn.attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) && cpu->cpl != 0)
         emu_raise(cpu, EXC_GP, 0);
     group = cpu->decoded->group;
     if (group != GROUP_UNKNOWN && groups[group](cpu))
@@ -703,42 +711,14 @@ void emu_step(struct emu_cpu *cpu)
     emu_decode(cpu);
     if (__builtin_expect(cpu->trace, 0))
         trace(cpu);
-    cpu->next_rip = (cpu->rip + cpu->insn->length) & emu_mask(cpu->code_bits / 8);
+    cpu->next_rip = (cpu->rip + cpu->decoded->insn.length) & emu_mask(cpu->code_bits / 8);
     cpu->rip = cpu->next_rip;
     emu_exec_decoded(cpu);
-}
-
-/* SDM Vol. 3A Table 6-5: which pairs of exceptions make a double fault. */
-enum { CLASS_BENIGN, CLASS_CONTRIBUTORY, CLASS_PAGE_FAULT, CLASS_DOUBLE_FAULT };
-
-static int exception_class(int vector)
-{
-    switch (vector) {
-    case EXC_DE:
-    case EXC_TS:
-    case EXC_NP:
-    case EXC_SS:
-    case EXC_GP:
-        return CLASS_CONTRIBUTORY;
-    case EXC_PF:
-        return CLASS_PAGE_FAULT;
-    case EXC_DF:
-        return CLASS_DOUBLE_FAULT;
-    default:
-        return CLASS_BENIGN;
-    }
-}
-
-static bool has_error_code(int vector)
-{
-    return vector == EXC_DF || (vector >= EXC_TS && vector <= EXC_PF) || vector == EXC_AC;
 }
 
 /* Entered by longjmp when an instruction or a delivery faulted. */
 static void fault_entry(struct emu_cpu *cpu)
 {
-    int vector = cpu->exc_vector, error = cpu->exc_error;
-
     emu_end_exclusive(cpu);
     cpu->rip = cpu->insn_rip;
     /* A fault's frame has RF set, so that the instruction it returns to
@@ -747,43 +727,7 @@ static void fault_entry(struct emu_cpu *cpu)
     if (!cpu->exc_no_rf)
         cpu->rflags |= RFLAGS_RF;
     cpu->exc_no_rf = false;
-    if (cpu->delivering >= 0) {
-        int first = cpu->delivering, second = exception_class(vector);
-
-        if (first == CLASS_DOUBLE_FAULT) {
-            cpu->triple_fault = true;
-            return;
-        }
-        if ((first == CLASS_CONTRIBUTORY && second == CLASS_CONTRIBUTORY) ||
-            (first == CLASS_PAGE_FAULT && second != CLASS_BENIGN)) {
-            vector = EXC_DF;
-            error = 0;
-        }
-    }
-    cpu->delivering = exception_class(vector);
-    cpu->stats.exceptions[vector & 31]++;
-    emu_deliver(cpu, vector, has_error_code(vector) ? error : EXC_NO_ERROR, false);
-    cpu->delivering = -1;
-}
-
-/* INT n, INT3, INTO: software interrupts, returning after the instruction. */
-void emu_soft_interrupt(struct emu_cpu *cpu, int vector)
-{
-    cpu->stats.soft_ints++;
-    cpu->db_soft = DB_SOFT_INT;
-    cpu->delivering = CLASS_BENIGN;
-    emu_deliver(cpu, vector, EXC_NO_ERROR, true);
-    cpu->delivering = -1;
-}
-
-void emu_external_interrupt(struct emu_cpu *cpu, int vector)
-{
-    cpu->stats.interrupts[vector & 255]++;
-    cpu->insn_rip = cpu->rip;
-    cpu->halted = false;
-    cpu->delivering = CLASS_BENIGN;
-    emu_deliver(cpu, vector, EXC_NO_ERROR, false);
-    cpu->delivering = -1;
+    emu_deliver_fault(cpu, cpu->exc_vector, cpu->exc_error);
 }
 
 int emu_run(struct emu_cpu *cpu, struct accel_exit *exit)

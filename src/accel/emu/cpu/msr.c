@@ -5,7 +5,7 @@
  * MSRs raise #GP, as on hardware, and so do those of features CPUID does not
  * report (the CPU model may take them away).
  */
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 #include "hw/irqchip/irqchip.h"
 #include "vm/vm.h"
 

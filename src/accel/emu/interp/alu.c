@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/interp/interp.h"
 
 /* Runs "insn{b,w,l,q} SRC, DST" at the operand size with guest flags in and out;
  * sfmt is how SRC appears: "%[s]", or "%%cl" for shift counts. HOST_OP2W is
@@ -424,12 +424,12 @@ static void div1(struct emu_cpu *cpu, bool is_signed, uint64_t src, unsigned siz
  * immediate one is taken modulo the operand size. */
 static uint64_t bit_address(struct emu_cpu *cpu, unsigned size, uint64_t addr, uint64_t off)
 {
-    if (cpu->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+    if (cpu->decoded->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
         unsigned bits = size * 8;
         int64_t soff = (int64_t)(off << (64 - bits)) >> (64 - bits);
 
         addr += (uint64_t)((soff >> 3) & ~(int64_t)(size - 1));
-        addr &= emu_mask(cpu->insn->address_width / 8);
+        addr &= emu_mask(cpu->decoded->insn.address_width / 8);
     }
     return addr;
 }
@@ -437,11 +437,11 @@ static uint64_t bit_address(struct emu_cpu *cpu, unsigned size, uint64_t addr, u
 /* BT/BTS/BTR/BTC: a register bit offset addresses a bit string in memory. */
 static void bit_test(struct emu_cpu *cpu, ZydisMnemonic m)
 {
-    unsigned size = cpu->ops[0].size / 8, bits = size * 8;
+    unsigned size = cpu->decoded->ops[0].size / 8, bits = size * 8;
     uint64_t off = emu_op_read(cpu, 1), v, bit;
     int seg = 0;
     uint64_t addr = 0;
-    bool mem = cpu->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY;
+    bool mem = cpu->decoded->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY;
 
     if (mem) {
         seg = emu_op_seg(cpu, 0);
@@ -473,7 +473,7 @@ static void bit_test(struct emu_cpu *cpu, ZydisMnemonic m)
 
 static void cmpxchg(struct emu_cpu *cpu)
 {
-    unsigned size = cpu->ops[0].size / 8;
+    unsigned size = cpu->decoded->ops[0].size / 8;
     uint64_t dst = emu_op_read(cpu, 0), acc = cpu->gpr[0] & emu_mask(size);
     uint64_t f = flags_in(cpu), t = acc;
 
@@ -485,7 +485,7 @@ static void cmpxchg(struct emu_cpu *cpu)
         /* A memory destination is written back unchanged (a locked cycle);
          * a register one is left alone, upper half included (as the host
          * CPU, the oracle, does). */
-        if (cpu->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY)
+        if (cpu->decoded->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY)
             emu_op_write(cpu, 0, dst);
         emu_reg_write(cpu,
                       size == 8   ? ZYDIS_REGISTER_RAX
@@ -498,7 +498,7 @@ static void cmpxchg(struct emu_cpu *cpu)
 
 static void cmpxchg_double(struct emu_cpu *cpu)
 {
-    unsigned half = cpu->ops[0].size == 128 ? 8 : 4;
+    unsigned half = cpu->decoded->ops[0].size == 128 ? 8 : 4;
     int seg = emu_op_seg(cpu, 0);
     uint64_t addr = emu_op_address(cpu, 0), m = emu_mask(half);
     uint64_t lo, hi;
@@ -608,11 +608,11 @@ static ZydisRegister acc_reg(unsigned size)
 static void locked_operand(struct emu_cpu *cpu, int mem_op, int *seg, uint64_t *addr,
                            unsigned *size, unsigned *bit)
 {
-    ZydisMnemonic m = cpu->insn->mnemonic;
+    ZydisMnemonic m = cpu->decoded->insn.mnemonic;
 
     *seg = emu_op_seg(cpu, mem_op);
     *addr = emu_op_address(cpu, mem_op);
-    *size = cpu->ops[mem_op].size / 8;
+    *size = cpu->decoded->ops[mem_op].size / 8;
     switch (m) {
     case ZYDIS_MNEMONIC_BTS:
     case ZYDIS_MNEMONIC_BTR:
@@ -658,7 +658,7 @@ static void locked_cmpxchg16b(struct emu_cpu *cpu, uint8_t *p)
 static void locked_rmw(struct emu_cpu *cpu, int mem_op, uint8_t *p, unsigned size, unsigned bit,
                        uint64_t src)
 {
-    ZydisMnemonic m = cpu->insn->mnemonic;
+    ZydisMnemonic m = cpu->decoded->insn.mnemonic;
     uint64_t old = peek(p, size), new, f;
     bool swapped = true;
 
@@ -753,7 +753,7 @@ static void locked_rmw(struct emu_cpu *cpu, int mem_op, uint8_t *p, unsigned siz
  */
 static bool exec_locked(struct emu_cpu *cpu, int mem_op, uint64_t src)
 {
-    ZydisMnemonic m = cpu->insn->mnemonic;
+    ZydisMnemonic m = cpu->decoded->insn.mnemonic;
     unsigned size, bit = 0;
     uint64_t addr;
     uint8_t *p;
@@ -792,10 +792,10 @@ bool emu_exec_alu(struct emu_cpu *cpu)
 {
     uint64_t src = 0;
 
-    if (!(cpu->insn->attributes & ZYDIS_ATTRIB_HAS_LOCK) ||
-        cpu->ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY)
+    if (!(cpu->decoded->insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) ||
+        cpu->decoded->ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY)
         return exec_alu(cpu);
-    switch (cpu->insn->mnemonic) {
+    switch (cpu->decoded->insn.mnemonic) {
     case ZYDIS_MNEMONIC_ADD:
     case ZYDIS_MNEMONIC_OR:
     case ZYDIS_MNEMONIC_ADC:
@@ -826,8 +826,8 @@ bool emu_exec_alu(struct emu_cpu *cpu)
 
 static bool exec_alu(struct emu_cpu *cpu)
 {
-    ZydisMnemonic m = cpu->insn->mnemonic;
-    unsigned size = cpu->ops[0].size / 8;
+    ZydisMnemonic m = cpu->decoded->insn.mnemonic;
+    unsigned size = cpu->decoded->ops[0].size / 8;
     uint64_t f = flags_in(cpu), a, b, r;
 
     switch (m) {
@@ -888,13 +888,13 @@ static bool exec_alu(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_MUL:
     case ZYDIS_MNEMONIC_IMUL:
-        if (cpu->insn->operand_count_visible == 1) {
+        if (cpu->decoded->insn.operand_count_visible == 1) {
             mul1(cpu, m == ZYDIS_MNEMONIC_IMUL, emu_op_read(cpu, 0), size);
             return true;
         }
         /* IMUL r, r/m[, imm]: the last two visible operands are the factors. */
-        a = emu_op_read(cpu, cpu->insn->operand_count_visible == 3 ? 1 : 0);
-        b = emu_op_read(cpu, cpu->insn->operand_count_visible == 3 ? 2 : 1);
+        a = emu_op_read(cpu, cpu->decoded->insn.operand_count_visible == 3 ? 1 : 0);
+        b = emu_op_read(cpu, cpu->decoded->insn.operand_count_visible == 3 ? 2 : 1);
         r = binop(m, a, b, size, &f);
         emu_op_write(cpu, 0, r);
         flags_out(cpu, f);
@@ -916,7 +916,7 @@ static bool exec_alu(struct emu_cpu *cpu)
         a = emu_op_read(cpu, 0);
         b = emu_op_read(cpu, 1);
         r = binop(ZYDIS_MNEMONIC_ADD, a, b, size, &f);
-        if (cpu->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+        if (cpu->decoded->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
             emu_op_write(cpu, 0, r);
             emu_op_write(cpu, 1, a);
         } else {

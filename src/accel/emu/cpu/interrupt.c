@@ -4,7 +4,7 @@
  * §6.12, §6.14), IRET, SYSCALL/SYSRET and SYSENTER/SYSEXIT (Vol. 2B), the
  * latter two pairs as the CPU model's vendor has them.
  */
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 #include "vm/vm.h"
 
 #define GATE_TASK   0x5
@@ -493,4 +493,71 @@ void emu_sysexit(struct emu_cpu *cpu, int opsize)
     cpu->rip = to64 ? cpu->gpr[GPR_RDX] : cpu->gpr[GPR_RDX] & 0xffffffff;
     cpu->gpr[GPR_RSP] = to64 ? cpu->gpr[GPR_RCX] : cpu->gpr[GPR_RCX] & 0xffffffff;
     emu_update_mode(cpu);
+}
+
+/* SDM Vol. 3A Table 6-5: which pairs of exceptions make a double fault. */
+enum { CLASS_BENIGN, CLASS_CONTRIBUTORY, CLASS_PAGE_FAULT, CLASS_DOUBLE_FAULT };
+
+static int exception_class(int vector)
+{
+    switch (vector) {
+    case EXC_DE:
+    case EXC_TS:
+    case EXC_NP:
+    case EXC_SS:
+    case EXC_GP:
+        return CLASS_CONTRIBUTORY;
+    case EXC_PF:
+        return CLASS_PAGE_FAULT;
+    case EXC_DF:
+        return CLASS_DOUBLE_FAULT;
+    default:
+        return CLASS_BENIGN;
+    }
+}
+
+static bool has_error_code(int vector)
+{
+    return vector == EXC_DF || (vector >= EXC_TS && vector <= EXC_PF) || vector == EXC_AC;
+}
+
+void emu_deliver_fault(struct emu_cpu *cpu, int vector, int error)
+{
+    if (cpu->delivering >= 0) {
+        int first = cpu->delivering, second = exception_class(vector);
+
+        if (first == CLASS_DOUBLE_FAULT) {
+            cpu->triple_fault = true;
+            return;
+        }
+        if ((first == CLASS_CONTRIBUTORY && second == CLASS_CONTRIBUTORY) ||
+            (first == CLASS_PAGE_FAULT && second != CLASS_BENIGN)) {
+            vector = EXC_DF;
+            error = 0;
+        }
+    }
+    cpu->delivering = exception_class(vector);
+    cpu->stats.exceptions[vector & 31]++;
+    emu_deliver(cpu, vector, has_error_code(vector) ? error : EXC_NO_ERROR, false);
+    cpu->delivering = -1;
+}
+
+/* INT n, INT3, INTO: software interrupts, returning after the instruction. */
+void emu_soft_interrupt(struct emu_cpu *cpu, int vector)
+{
+    cpu->stats.soft_ints++;
+    cpu->db_soft = DB_SOFT_INT;
+    cpu->delivering = CLASS_BENIGN;
+    emu_deliver(cpu, vector, EXC_NO_ERROR, true);
+    cpu->delivering = -1;
+}
+
+void emu_external_interrupt(struct emu_cpu *cpu, int vector)
+{
+    cpu->stats.interrupts[vector & 255]++;
+    cpu->insn_rip = cpu->rip;
+    cpu->halted = false;
+    cpu->delivering = CLASS_BENIGN;
+    emu_deliver(cpu, vector, EXC_NO_ERROR, false);
+    cpu->delivering = -1;
 }

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 #include "hw/irqchip/irqchip.h"
 
 uint64_t emu_now_ns(void)

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/interp/interp.h"
 #include "vm/vm.h"
 
 #define SLICE      4096
@@ -33,11 +33,11 @@ static void set_index(struct emu_cpu *cpu, int reg, unsigned aw, uint64_t v)
 /* The source segment of MOVS/LODS/CMPS/OUTS: DS unless overridden. */
 static int src_seg(struct emu_cpu *cpu)
 {
-    for (int i = 0; i < cpu->insn->operand_count; i++)
-        if (cpu->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-            (cpu->ops[i].mem.base == ZYDIS_REGISTER_RSI ||
-             cpu->ops[i].mem.base == ZYDIS_REGISTER_ESI ||
-             cpu->ops[i].mem.base == ZYDIS_REGISTER_SI))
+    for (int i = 0; i < cpu->decoded->insn.operand_count; i++)
+        if (cpu->decoded->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+            (cpu->decoded->ops[i].mem.base == ZYDIS_REGISTER_RSI ||
+             cpu->decoded->ops[i].mem.base == ZYDIS_REGISTER_ESI ||
+             cpu->decoded->ops[i].mem.base == ZYDIS_REGISTER_SI))
             return emu_op_seg(cpu, i);
     return SEG_DS;
 }
@@ -185,12 +185,12 @@ static void unfinished(struct emu_cpu *cpu)
 
 bool emu_exec_string(struct emu_cpu *cpu)
 {
-    ZydisMnemonic m = cpu->insn->mnemonic;
-    unsigned size = cpu->insn->operand_width / 8, aw = cpu->insn->address_width / 8;
-    bool rep = cpu->insn->attributes &
+    ZydisMnemonic m = cpu->decoded->insn.mnemonic;
+    unsigned size = cpu->decoded->insn.operand_width / 8, aw = cpu->decoded->insn.address_width / 8;
+    bool rep = cpu->decoded->insn.attributes &
                (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE);
-    bool repe = cpu->insn->attributes & ZYDIS_ATTRIB_HAS_REPE;
-    bool repne = cpu->insn->attributes & ZYDIS_ATTRIB_HAS_REPNE;
+    bool repe = cpu->decoded->insn.attributes & ZYDIS_ATTRIB_HAS_REPE;
+    bool repne = cpu->decoded->insn.attributes & ZYDIS_ATTRIB_HAS_REPNE;
     uint64_t delta = (cpu->rflags & RFLAGS_DF) ? -(uint64_t)size : size;
     uint16_t port = (uint16_t)cpu->gpr[GPR_RDX];
     bool step;
@@ -232,7 +232,7 @@ bool emu_exec_string(struct emu_cpu *cpu)
     /* MOVSD/CMPSD also name SSE2 instructions (0F 10/11, 0F C2), whose
      * first operand may be memory too (MOVSD m64, xmm). */
     if ((m == ZYDIS_MNEMONIC_MOVSD || m == ZYDIS_MNEMONIC_CMPSD) &&
-        cpu->insn->opcode_map != ZYDIS_OPCODE_MAP_DEFAULT)
+        cpu->decoded->insn.opcode_map != ZYDIS_OPCODE_MAP_DEFAULT)
         return false;
     seg = src_seg(cpu);
     if (rep && get_index(cpu, GPR_RCX, aw) == 0) {

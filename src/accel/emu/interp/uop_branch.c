@@ -4,7 +4,7 @@
  * 64-bit wide, so pushes and pops go straight through the TLB; other modes
  * use the segmented stack of segment.c.
  */
-#include "accel/emu/uop.h"
+#include "accel/emu/interp/uop.h"
 
 static inline void push(struct emu_cpu *cpu, uint64_t v, unsigned size)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 #include "vm/vm.h"
 
 /* struct pvclock_vcpu_time_info and struct pvclock_wall_clock. */

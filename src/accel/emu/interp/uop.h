@@ -17,7 +17,7 @@
 
 #include <string.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/interp/interp.h"
 
 struct emu_uop;
 typedef void emu_uop_fn(struct emu_cpu *cpu, const struct emu_uop *u);
@@ -146,7 +146,7 @@ void emu_blocks_free(struct emu_cpu *cpu);
  * halts, or an event is due; returns how many ran. */
 unsigned emu_run_blocks(struct emu_cpu *cpu, unsigned budget);
 
-/* exec.c: runs the decoded instruction in cpu->insn/ops/decoded (RIP already
+/* exec.c: runs the decoded instruction in cpu->decoded (RIP already
  * past it) through the generic groups. */
 void emu_exec_decoded(struct emu_cpu *cpu);
 /* One instruction through the decode cache and the generic groups. */

@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accel/emu/cpu.h"
+#include "accel/emu/interp/interp.h"
 
 #define DCACHE_SIZE 8192 /* entries, a power of two */
 
 struct dcache_entry {
-    uint64_t key; /* (host address << 4 | decoder mode) + 1; 0: empty */
+    uint64_t key; /* emu_code_key(); 0: empty */
     uint32_t gen;
     struct emu_decoded d;
 };
@@ -24,6 +24,32 @@ struct emu_decode_cache {
     struct dcache_entry e[DCACHE_SIZE];
     struct emu_decoded scratch; /* for instructions that are not cached */
 };
+
+/* One decoder per decode mode (cpu/cpu.h): filled once, read-only after. */
+static ZydisDecoder decoders[EMU_DECODE_MODES];
+
+void emu_decode_init(void)
+{
+    static const ZydisMachineMode machine[CODE_MODES] = {
+        [CODE_LONG_64] = ZYDIS_MACHINE_MODE_LONG_64,
+        [CODE_COMPAT_32] = ZYDIS_MACHINE_MODE_LONG_COMPAT_32,
+        [CODE_COMPAT_16] = ZYDIS_MACHINE_MODE_LONG_COMPAT_16,
+        [CODE_LEGACY_32] = ZYDIS_MACHINE_MODE_LEGACY_32,
+        [CODE_LEGACY_16] = ZYDIS_MACHINE_MODE_LEGACY_16,
+        [CODE_REAL_16] = ZYDIS_MACHINE_MODE_REAL_16,
+    };
+    static const ZydisStackWidth stack[3] = {ZYDIS_STACK_WIDTH_16, ZYDIS_STACK_WIDTH_32,
+                                             ZYDIS_STACK_WIDTH_64};
+
+    for (int m = 0; m < CODE_MODES; m++)
+        for (int w = 0; w < 3; w++)
+            ZydisDecoderInit(&decoders[EMU_DECODE_MODE(m, w)], machine[m], stack[w]);
+}
+
+const ZydisDecoder *emu_decoder(const struct emu_cpu *cpu)
+{
+    return &decoders[cpu->decode_mode];
+}
 
 int emu_dcache_init(struct emu_cpu *cpu)
 {
@@ -42,7 +68,7 @@ static void decode_slow(struct emu_cpu *cpu, uint64_t lin, unsigned avail, struc
 {
     uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
     unsigned n = emu_fetch(cpu, lin, buf, avail);
-    ZyanStatus st = ZydisDecoderDecodeFull(&cpu->decoder, buf, n, &d->insn, d->ops);
+    ZyanStatus st = ZydisDecoderDecodeFull(emu_decoder(cpu), buf, n, &d->insn, d->ops);
 
     if (st == ZYDIS_STATUS_NO_MORE_DATA) {
         if (n < avail)
@@ -81,8 +107,6 @@ void emu_decode(struct emu_cpu *cpu)
         avail < ZYDIS_MAX_INSTRUCTION_LENGTH) {
         decode_slow(cpu, lin, avail, &c->scratch);
         cpu->decoded = &c->scratch;
-        cpu->insn = &c->scratch.insn;
-        cpu->ops = c->scratch.ops;
         return;
     }
     key = emu_code_key(cpu, host);
@@ -97,6 +121,4 @@ void emu_decode(struct emu_cpu *cpu)
         e->gen = gen;
     }
     cpu->decoded = &e->d;
-    cpu->insn = &e->d.insn;
-    cpu->ops = e->d.ops;
 }

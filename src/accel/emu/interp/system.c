@@ -3,12 +3,12 @@
  * its permission checks, HLT/CLI/STI, far transfers, software
  * interrupts, IRET and SYSCALL/SYSRET dispatch. SDM Vol. 2 for each
  * instruction, Vol. 3A chapters 2-6 for the state they touch. MSRs are in
- * msr.c, CPUID in cpuid.c.
+ * cpu/msr.c, CPUID in cpu/cpuid.c, the mode and the I/O permission check
+ * in cpu/mode.c.
  */
 #include <string.h>
 
-#include "accel/emu/cpu.h"
-#include "accel/emu/uop.h"
+#include "accel/emu/interp/uop.h"
 #include "hw/irqchip/irqchip.h"
 #include "vm/vm.h"
 
@@ -16,75 +16,6 @@
     (CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |      \
      CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP |  \
      CR4_SMAP | CR4_PKE | CR4_PKS)
-
-void emu_update_mode(struct emu_cpu *cpu)
-{
-    ZydisMachineMode mode;
-    ZydisStackWidth stack;
-    const struct cpu_segment *cs = &cpu->seg[SEG_CS];
-    int old_bits = cpu->code_bits;
-
-    if (!(cpu->cr0 & CR0_PE)) {
-        cpu->cpl = 0;
-        cpu->code_bits = cs->db ? 32 : 16;
-        mode = ZYDIS_MACHINE_MODE_REAL_16;
-    } else if (cpu->rflags & RFLAGS_VM) {
-        cpu->cpl = 3;
-        cpu->code_bits = 16;
-        mode = ZYDIS_MACHINE_MODE_REAL_16;
-    } else {
-        /* The CPL is SS.DPL (as KVM defines it); every CS change updates SS's too. */
-        cpu->cpl = cpu->seg[SEG_SS].dpl;
-        if (emu_long_mode(cpu) && cs->l) {
-            cpu->code_bits = 64;
-            mode = ZYDIS_MACHINE_MODE_LONG_64;
-        } else if (emu_long_mode(cpu)) {
-            cpu->code_bits = cs->db ? 32 : 16;
-            mode = cs->db ? ZYDIS_MACHINE_MODE_LONG_COMPAT_32 : ZYDIS_MACHINE_MODE_LONG_COMPAT_16;
-        } else {
-            cpu->code_bits = cs->db ? 32 : 16;
-            mode = cs->db ? ZYDIS_MACHINE_MODE_LEGACY_32 : ZYDIS_MACHINE_MODE_LEGACY_16;
-        }
-    }
-    if (mode == ZYDIS_MACHINE_MODE_REAL_16 && cpu->code_bits == 32)
-        mode = ZYDIS_MACHINE_MODE_LEGACY_32; /* "unreal" 32-bit code segment */
-    stack = cpu->code_bits == 64
-                ? ZYDIS_STACK_WIDTH_64
-                : (cpu->seg[SEG_SS].db ? ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16);
-    /* Interrupts, system calls and their returns call this with at most
-     * the CPL changed: block links (block.c) and the jump cache (jit/)
-     * survive those, as each is valid at the CPL it was made at only. The
-     * links' CS checks were made with one flat CS and decoder mode, so any
-     * change of those drops them. */
-    if (mode == cpu->decoder.machine_mode && stack == cpu->decoder.stack_width &&
-        cpu->code_bits == old_bits && cs->base == cpu->link_cs_base &&
-        cs->limit == cpu->link_cs_limit)
-        return;
-    cpu->map_epoch++;
-    cpu->global_epoch++;
-    cpu->link_cs_base = cs->base;
-    cpu->link_cs_limit = cs->limit;
-    ZydisDecoderInit(&cpu->decoder, mode, stack);
-}
-
-/* I/O permission: CPL <= IOPL, or the TSS bitmap allows every byte (SDM Vol. 1 §19.5). */
-void emu_check_io(struct emu_cpu *cpu, uint16_t port, unsigned size)
-{
-    uint64_t iopl = (cpu->rflags & RFLAGS_IOPL) >> 12, base, bits;
-
-    if (cpu->bp_io)
-        emu_debug_io(cpu, port, size);
-    if (!(cpu->cr0 & CR0_PE) || (!(cpu->rflags & RFLAGS_VM) && (uint64_t)cpu->cpl <= iopl))
-        return;
-    if (cpu->tr.limit < 0x67)
-        emu_raise(cpu, EXC_GP, 0);
-    base = emu_read_lin(cpu, cpu->tr.base + 0x66, 2, ACC_READ, 0);
-    if (base + port / 8 + 1 > cpu->tr.limit)
-        emu_raise(cpu, EXC_GP, 0);
-    bits = emu_read_lin(cpu, cpu->tr.base + base + port / 8, 2, ACC_READ, 0);
-    if ((bits >> (port & 7)) & ((1u << size) - 1))
-        emu_raise(cpu, EXC_GP, 0);
-}
 
 static void write_cr0(struct emu_cpu *cpu, uint64_t v)
 {
@@ -275,13 +206,13 @@ static void write_cr4(struct emu_cpu *cpu, uint64_t v)
 
 static void mov_cr(struct emu_cpu *cpu)
 {
-    bool to_cr = ZydisRegisterGetClass(cpu->ops[0].reg.value) == ZYDIS_REGCLASS_CONTROL;
-    ZydisRegister cr = to_cr ? cpu->ops[0].reg.value : cpu->ops[1].reg.value;
+    bool to_cr = ZydisRegisterGetClass(cpu->decoded->ops[0].reg.value) == ZYDIS_REGCLASS_CONTROL;
+    ZydisRegister cr = to_cr ? cpu->decoded->ops[0].reg.value : cpu->decoded->ops[1].reg.value;
     int n = cr - ZYDIS_REGISTER_CR0;
     uint64_t v;
 
     if (to_cr) {
-        v = emu_reg_read(cpu, cpu->ops[1].reg.value);
+        v = emu_reg_read(cpu, cpu->decoded->ops[1].reg.value);
         if (cpu->code_bits != 64)
             v &= 0xffffffff;
         switch (n) {
@@ -334,7 +265,7 @@ static void mov_cr(struct emu_cpu *cpu)
     default:
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
     }
-    emu_reg_write(cpu, cpu->ops[0].reg.value, v);
+    emu_reg_write(cpu, cpu->decoded->ops[0].reg.value, v);
 }
 
 static void load_dtable(struct emu_cpu *cpu, struct cpu_dtable *t)
@@ -344,7 +275,7 @@ static void load_dtable(struct emu_cpu *cpu, struct cpu_dtable *t)
     uint16_t limit = (uint16_t)emu_read(cpu, seg, addr, 2);
     uint64_t base = emu_read(cpu, seg, addr + 2, cpu->code_bits == 64 ? 8 : 4);
 
-    if (cpu->code_bits != 64 && cpu->insn->operand_width == 16)
+    if (cpu->code_bits != 64 && cpu->decoded->insn.operand_width == 16)
         base &= 0xffffff;
     /* SDM Vol. 2A, LGDT/LIDT: #GP(0) for a non-canonical base in 64-bit mode. */
     if (cpu->code_bits == 64 && !emu_canonical(base))
@@ -499,8 +430,8 @@ void emu_far_return(struct emu_cpu *cpu, int opsize, uint16_t pop_bytes)
 
 static void far_transfer(struct emu_cpu *cpu, bool call)
 {
-    const ZydisDecodedOperand *o = &cpu->ops[0];
-    unsigned size = cpu->insn->operand_width / 8;
+    const ZydisDecodedOperand *o = &cpu->decoded->ops[0];
+    unsigned size = cpu->decoded->insn.operand_width / 8;
     uint64_t off;
     uint16_t sel;
 
@@ -514,13 +445,13 @@ static void far_transfer(struct emu_cpu *cpu, bool call)
         off = emu_read(cpu, seg, a, size);
         sel = (uint16_t)emu_read(cpu, seg, a + size, 2);
     }
-    emu_far_jump(cpu, sel, off, call, cpu->insn->operand_width);
+    emu_far_jump(cpu, sel, off, call, cpu->decoded->insn.operand_width);
 }
 
 static void port_io(struct emu_cpu *cpu, bool in)
 {
     int port_op = in ? 1 : 0, data_op = in ? 0 : 1;
-    unsigned size = cpu->ops[data_op].size / 8;
+    unsigned size = cpu->decoded->ops[data_op].size / 8;
     uint16_t port = (uint16_t)emu_op_read(cpu, port_op);
 
     emu_check_io(cpu, port, size);
@@ -550,19 +481,19 @@ void uop_sti(struct emu_cpu *cpu, const struct emu_uop *u)
 
 bool emu_exec_system(struct emu_cpu *cpu)
 {
-    ZydisMnemonic m = cpu->insn->mnemonic;
+    ZydisMnemonic m = cpu->decoded->insn.mnemonic;
     uint64_t v;
 
     switch (m) {
     case ZYDIS_MNEMONIC_MOV:
-        if (ZydisRegisterGetClass(cpu->ops[0].reg.value) == ZYDIS_REGCLASS_DEBUG) {
-            emu_mov_dr(cpu, cpu->ops[0].reg.value - ZYDIS_REGISTER_DR0, true,
-                       cpu->ops[1].reg.value);
+        if (ZydisRegisterGetClass(cpu->decoded->ops[0].reg.value) == ZYDIS_REGCLASS_DEBUG) {
+            emu_mov_dr(cpu, cpu->decoded->ops[0].reg.value - ZYDIS_REGISTER_DR0, true,
+                       cpu->decoded->ops[1].reg.value);
             return true;
         }
-        if (ZydisRegisterGetClass(cpu->ops[1].reg.value) == ZYDIS_REGCLASS_DEBUG) {
-            emu_mov_dr(cpu, cpu->ops[1].reg.value - ZYDIS_REGISTER_DR0, false,
-                       cpu->ops[0].reg.value);
+        if (ZydisRegisterGetClass(cpu->decoded->ops[1].reg.value) == ZYDIS_REGCLASS_DEBUG) {
+            emu_mov_dr(cpu, cpu->decoded->ops[1].reg.value - ZYDIS_REGISTER_DR0, false,
+                       cpu->decoded->ops[0].reg.value);
             return true;
         }
         mov_cr(cpu);
@@ -621,7 +552,7 @@ bool emu_exec_system(struct emu_cpu *cpu)
         return true;
     case ZYDIS_MNEMONIC_SMSW:
         umip_check(cpu);
-        emu_op_write(cpu, 0, cpu->cr0 & emu_mask(cpu->ops[0].size / 8));
+        emu_op_write(cpu, 0, cpu->cr0 & emu_mask(cpu->decoded->ops[0].size / 8));
         return true;
     case ZYDIS_MNEMONIC_LMSW:
         /* Sets PE but never clears it; only the low four bits change. */
@@ -691,13 +622,14 @@ bool emu_exec_system(struct emu_cpu *cpu)
         far_transfer(cpu, true);
         return true;
     case ZYDIS_MNEMONIC_RET:
-        emu_far_return(cpu, cpu->insn->operand_width,
-                       cpu->insn->operand_count_visible ? (uint16_t)emu_op_read(cpu, 0) : 0);
+        emu_far_return(cpu, cpu->decoded->insn.operand_width,
+                       cpu->decoded->insn.operand_count_visible ? (uint16_t)emu_op_read(cpu, 0)
+                                                                : 0);
         return true;
     case ZYDIS_MNEMONIC_IRET:
     case ZYDIS_MNEMONIC_IRETD:
     case ZYDIS_MNEMONIC_IRETQ:
-        emu_iret(cpu, cpu->insn->operand_width);
+        emu_iret(cpu, cpu->decoded->insn.operand_width);
         return true;
     case ZYDIS_MNEMONIC_INT:
         if ((cpu->rflags & RFLAGS_VM) && ((cpu->rflags & RFLAGS_IOPL) >> 12) < 3)
@@ -720,7 +652,7 @@ bool emu_exec_system(struct emu_cpu *cpu)
         emu_syscall(cpu);
         return true;
     case ZYDIS_MNEMONIC_SYSRET:
-        emu_sysret(cpu, cpu->insn->operand_width);
+        emu_sysret(cpu, cpu->decoded->insn.operand_width);
         return true;
     default:
         return false;

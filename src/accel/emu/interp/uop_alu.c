@@ -6,7 +6,7 @@
  * are here, except ADC and SBB, which take CF from a BT. Flags the SDM calls
  * undefined come from the host, as in alu.c.
  */
-#include "accel/emu/uop.h"
+#include "accel/emu/interp/uop.h"
 
 #define STATUS RFLAGS_STATUS
 

@@ -2,7 +2,7 @@
  * Fast-path data movement: MOV, MOVZX/MOVSX, LEA, CMOVcc, SETcc, XCHG of
  * registers, the sign extensions of rAX, NOP.
  */
-#include "accel/emu/uop.h"
+#include "accel/emu/interp/uop.h"
 
 static void mov_rr(struct emu_cpu *cpu, const struct emu_uop *u)
 {

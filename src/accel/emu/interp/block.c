@@ -76,8 +76,6 @@ void uop_generic(struct emu_cpu *cpu, const struct emu_uop *u)
     struct emu_decoded *d = (struct emu_decoded *)(uintptr_t)u->imm;
 
     cpu->decoded = d;
-    cpu->insn = &d->insn;
-    cpu->ops = d->ops;
     cpu->next_rip = cpu->rip;
     emu_exec_decoded(cpu);
 }
@@ -135,14 +133,14 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
         if (!n)
             b->gen = gen;
         /* Fails for an instruction running into the next page, too. */
-        if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->decoder, from, avail, &insn, ops))) {
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(emu_decoder(cpu), from, avail, &insn, ops))) {
             if (n || avail == ZYDIS_MAX_INSTRUCTION_LENGTH || !(host2 = next_page(cpu, host)))
                 break;
             b->page2 = (uint32_t)emu_code_page(cpu, host2);
             b->gen2 = emu_code_watch(cpu, b->page2, 0, ZYDIS_MAX_INSTRUCTION_LENGTH - avail);
             memcpy(across, from, avail);
             memcpy(across + avail, host2, ZYDIS_MAX_INSTRUCTION_LENGTH - avail);
-            if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->decoder, across, sizeof(across),
+            if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(emu_decoder(cpu), across, sizeof(across),
                                                      &insn, ops))) {
                 host2 = NULL;
                 break;

@@ -4,7 +4,7 @@
  * gate, an interrupt through a task gate, and IRET with EFLAGS.NT. 16-bit
  * (286) TSSs are refused with #TS.
  */
-#include "accel/emu/cpu.h"
+#include "accel/emu/cpu/cpu.h"
 
 #define TYPE_TSS16_AVAIL 0x1
 #define TYPE_TSS16_BUSY  0x3
