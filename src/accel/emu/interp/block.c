@@ -162,7 +162,6 @@ static struct emu_block *build(struct emu_cpu *cpu, const uint8_t *host, uint64_
         if (kind == UOP_GENERIC) {
             dec[ng].insn = insn;
             memcpy(dec[ng].ops, ops, sizeof(dec[ng].ops));
-            dec[ng].group = GROUP_UNKNOWN;
             dec[ng].fpu_len = 0;
             u->fn = uop_generic;
             u->imm = ng++; /* its decode's index until they are placed */

@@ -78,7 +78,6 @@ static void decode_slow(struct emu_cpu *cpu, uint64_t lin, unsigned avail, struc
     }
     if (!ZYAN_SUCCESS(st))
         emu_raise(cpu, EXC_UD, EXC_NO_ERROR);
-    d->group = GROUP_UNKNOWN;
     d->fpu_len = 0;
 }
 

@@ -17,13 +17,11 @@
 struct emu_decoded {
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    uint8_t group; /* exec.c's handler group that took it; GROUP_UNKNOWN at first */
     /* fpu_slot.c's host re-encoding of it, fpu_len bytes (0: not made yet),
      * the disp32 of its memory operand at fpu_disp_at. */
     uint8_t fpu_len, fpu_disp_at;
     uint8_t fpu_enc[15];
 };
-#define GROUP_UNKNOWN 0xff
 int emu_dcache_init(struct emu_cpu *cpu);
 void emu_dcache_free(struct emu_cpu *cpu);
 /* Fetches and decodes the instruction at CS:RIP, setting cpu->decoded. */
@@ -34,6 +32,9 @@ void emu_decode_init(void);
 const ZydisDecoder *emu_decoder(const struct emu_cpu *cpu);
 
 /* exec.c */
+/* An instruction's handler (exec.c's exec_table): runs cpu->decoded;
+ * false when it is not a form the handler implements. */
+typedef bool emu_exec_fn(struct emu_cpu *cpu);
 /* A vCPU spinning on PAUSE waits for another, which may be waiting for
  * this vCPU's host CPU: every EMU_PAUSE_YIELD-th PAUSE of an SMP guest
  * yields it (KVM's pause-loop exiting; QEMU's TCG leaves its loop at each
