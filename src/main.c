@@ -669,7 +669,7 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
     struct api_server *api = NULL;
     struct vm_config cfg;
     char err[320];
-    int status = VX86_EBADINPUT, ret = 0, metrics_fd = -1;
+    int status = VX86_EBADINPUT, ret = 0;
     bool ran = false;
 
     if (fc->no_api && (fc->api_sock || !fc->config_file)) {
@@ -700,19 +700,11 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
         }
         v.state = API_STARTING;
     }
-    /* Without the API server, the config file's logger and metrics are
-     * main's: a metrics line at the start and one at the end. */
-    if (!fc->api_sock &&
-        ((v.logger.path && api_open_logger(&v, err, sizeof(err))) ||
-         (v.metrics_path && (metrics_fd = api_open_metrics(&v, err, sizeof(err))) < 0))) {
-        log_err("--config-file %s: %s", fc->config_file, err);
+    /* With --no-api, a server without a socket: the config file's logger
+     * and metrics, a metrics line every minute and at the end. */
+    if (api_server_start(&api, fc->api_sock, &v, events.loop))
         goto out;
-    }
-    if (metrics_fd >= 0)
-        api_write_metrics(&v, metrics_fd);
     if (fc->api_sock) {
-        if (api_server_start(&api, fc->api_sock, &v, events.loop))
-            goto out;
         /* Requests are served on this thread from now on: confined, as
          * it would be once a guest runs. */
         seccomp_apply(SECCOMP_MAIN);
@@ -736,10 +728,6 @@ static int cmd_api(const struct vm_config *base, const struct fc_opts *fc)
     }
 out:
     api_server_stop(api);
-    if (metrics_fd >= 0) {
-        api_write_metrics(&v, metrics_fd);
-        close(metrics_fd);
-    }
     api_vmm_free(&v);
     return status;
 }

@@ -405,6 +405,33 @@ def test_linux_boots_through_the_api(tmp_path):
 
 @pytest.mark.skipif(not os.environ.get("VX86_LINUX"),
                     reason="VX86_LINUX not set: the Linux boots run once per suite")
+def test_no_api_metrics_count_the_drive(tmp_path):
+    # --no-api with a config file's metrics (Flintlock's way): Firecracker's
+    # lines, each minute and at the end, with the devices' counters in them.
+    linux = os.environ["VX86_LINUX"]
+    disk = tmp_path / "data.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    metrics = tmp_path / "metrics.json"
+    config = tmp_path / "vm.json"
+    config.write_text(json.dumps({
+        "boot-source": {
+            "kernel_image_path": os.path.join(linux, "vmlinuz"),
+            "initrd_path": str(ROOT / ".cache" / "initramfs.cpio.gz"),
+            "boot_args": 'console=ttyS0 quiet vx86.run="dd if=/dev/vda of=/dev/null bs=4096 '
+                         'count=64" vx86.end=poweroff'},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
+        "drives": [{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
+                    "is_read_only": True}],
+        "metrics": {"metrics_path": str(metrics)}}))
+    r = run_vx86("--config-file", config, "--no-api", "--engine", "emu", timeout=900)
+    assert r.status == 0, r
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert lines and all(m["utc_timestamp_ms"] > 1.7e12 for m in lines), lines
+    assert sum(m["block"]["read_bytes"] for m in lines) >= 64 * 4096, lines
+
+
+@pytest.mark.skipif(not os.environ.get("VX86_LINUX"),
+                    reason="VX86_LINUX not set: the Linux boots run once per suite")
 def test_send_ctrl_alt_del_reaches_linux(tmp_path):
     # firecracker-go-sdk's Shutdown: SendCtrlAltDel types Ctrl-Alt-Del on
     # the i8042's keyboard (i8042.nopnp: the DSDT does not announce the

@@ -457,38 +457,20 @@ static void metrics_due(void *opaque, uint32_t events)
         log_note("metrics_path: a line was lost");
 }
 
-int api_server_start(struct api_server **out, const char *path, struct api_vmm *v,
-                     struct loop *loop)
+/* The socket at path, served on s->loop. 0 or -errno after one line. */
+static int listen_on(struct api_server *s, const char *path, struct sockaddr_un *addr)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    struct api_server *s;
-    char err[320];
     int ret;
 
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        log_err("--api-sock %s: a socket path has at most %zu characters", path,
-                sizeof(addr.sun_path) - 1);
-        return -ENAMETOOLONG;
-    }
-    s = calloc(1, sizeof(*s));
-    if (!s) {
-        log_err("--api-sock %s: out of memory", path);
-        return -ENOMEM;
-    }
     strcpy(s->path, path);
-    strcpy(addr.sun_path, path);
-    s->v = v;
-    s->loop = loop;
-    s->metrics_fd = -1;
-    for (int i = 0; i < API_MAX_CONNS; i++)
-        s->conns[i] = (struct conn){.s = s, .fd = -1};
+    strcpy(addr->sun_path, path);
     s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->listen_fd < 0) {
         ret = -errno;
         log_err("--api-sock %s: socket: %s", path, strerror(errno));
-        goto out_free;
+        return ret;
     }
-    if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+    if (bind(s->listen_fd, (struct sockaddr *)addr, sizeof(*addr)) < 0) {
         ret = -errno;
         log_err("--api-sock %s: %s%s", path, strerror(errno),
                 errno == EADDRINUSE ? " (remove the old socket first)" : "");
@@ -499,28 +481,74 @@ int api_server_start(struct api_server **out, const char *path, struct api_vmm *
         log_err("--api-sock %s: %s", path, strerror(errno));
         goto out_unlink;
     }
-    if ((ret = loop_timer_add(loop, &s->metrics_timer, metrics_due, s)) ||
-        (ret = loop_watch_add(loop, &s->listen_w, s->listen_fd, EPOLLIN, accept_all, s))) {
+    if ((ret = loop_watch_add(s->loop, &s->listen_w, s->listen_fd, EPOLLIN, accept_all, s))) {
         log_err("--api-sock %s: cannot serve it: %s", path, strerror(-ret));
         goto out_unlink;
     }
+    return 0;
+out_unlink:
+    unlink(path);
+out_close:
+    close(s->listen_fd);
+    s->listen_fd = -1;
+    return ret;
+}
+
+static void unlisten(struct api_server *s)
+{
+    if (s->listen_fd < 0)
+        return;
+    loop_watch_del(&s->listen_w);
+    close(s->listen_fd);
+    unlink(s->path);
+    s->listen_fd = -1;
+}
+
+int api_server_start(struct api_server **out, const char *path, struct api_vmm *v,
+                     struct loop *loop)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct api_server *s;
+    char err[320];
+    int ret;
+
+    if (path && strlen(path) >= sizeof(addr.sun_path)) {
+        log_err("--api-sock %s: a socket path has at most %zu characters", path,
+                sizeof(addr.sun_path) - 1);
+        return -ENAMETOOLONG;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        log_err("out of memory");
+        return -ENOMEM;
+    }
+    s->v = v;
+    s->loop = loop;
+    s->metrics_fd = -1;
+    s->listen_fd = -1;
+    for (int i = 0; i < API_MAX_CONNS; i++)
+        s->conns[i] = (struct conn){.s = s, .fd = -1};
+    if ((ret = loop_timer_add(loop, &s->metrics_timer, metrics_due, s))) {
+        log_err("metrics: no timer: %s", strerror(-ret));
+        goto out_free;
+    }
+    if (path && (ret = listen_on(s, path, &addr)))
+        goto out_timer;
     /* The logger and metrics of the command line or a config file. */
     if ((v->logger.path && api_open_logger(v, err, sizeof(err))) ||
         (v->metrics_path && (s->metrics_fd = api_open_metrics(v, err, sizeof(err))) < 0)) {
         ret = -EINVAL;
         log_err("%s", err);
-        goto out_unlink;
+        goto out_listen;
     }
     if (s->metrics_fd >= 0)
         loop_timer_arm(&s->metrics_timer, METRICS_PERIOD_NS, METRICS_PERIOD_NS);
     *out = s;
     return 0;
-out_unlink:
-    loop_watch_del(&s->listen_w);
+out_listen:
+    unlisten(s);
+out_timer:
     loop_timer_del(&s->metrics_timer);
-    unlink(path);
-out_close:
-    close(s->listen_fd);
 out_free:
     free(s);
     return ret;
@@ -568,6 +596,10 @@ void api_server_started(struct api_server *s, int err, const char *msg)
 
 void api_server_set_machine(struct api_server *s, struct vm *vm)
 {
+    /* The machine's counters since the last metrics line stay for the
+     * next one. */
+    if (!vm)
+        count_devices(s);
     s->vm = vm;
     /* A new boot runs until paused again. */
     if (vm && s->v->state == API_PAUSED)
@@ -581,11 +613,14 @@ void api_server_stop(struct api_server *s)
     for (int i = 0; i < API_MAX_CONNS; i++)
         if (s->conns[i].fd >= 0)
             conn_close(&s->conns[i]);
-    loop_watch_del(&s->listen_w);
+    unlisten(s);
     loop_timer_del(&s->metrics_timer);
-    close(s->listen_fd);
-    if (s->metrics_fd >= 0)
+    /* A last line, as Firecracker writes at its exit. */
+    if (s->metrics_fd >= 0) {
+        count_devices(s);
+        if (api_write_metrics(s->v, s->metrics_fd))
+            log_note("metrics_path: a line was lost");
         close(s->metrics_fd);
-    unlink(s->path);
+    }
     free(s);
 }

@@ -26,7 +26,9 @@ struct api_server;
 /*
  * Creates the socket at path (which must not exist: a stale socket is the
  * caller's to remove, as with Firecracker) and serves it on loop; owns v
- * from now on. Returns 0 or -errno after printing one line.
+ * from now on. path NULL (--no-api): no socket, only v's logger and
+ * metrics, whose line goes out every minute as with one. Returns 0 or
+ * -errno after printing one line.
  */
 struct loop;
 int api_server_start(struct api_server **out, const char *path, struct api_vmm *v,
