@@ -52,6 +52,8 @@ static const char usage[] =
     "                       (writes go to a temporary overlay, dropped at exit),\n"
     "                       format=raw|qcow2 (default: from the file's magic),\n"
     "                       backing=on (open a qcow2's backing files, read-only);\n"
+    "                       bootindex=N (the firmware boot tries lower N first,\n"
+    "                       then the disks without one in --disk order);\n"
     "                       a virtio console and rng are always there\n"
     "  --cloud-init USER_DATA[,meta-data=FILE][,network-config=FILE]\n"
     "                       a cloud-init NoCloud seed: a read-only ISO 9660 disk\n"

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,4 +95,56 @@ int firmware_load(const struct guest_mem *mem, const uint8_t *rom, size_t size,
     }
     reset_state(cpu);
     return 0;
+}
+
+/* Whether disk a boots before disk b (a before b in the list). */
+static bool boots_before(const struct firmware_disk *a, const struct firmware_disk *b)
+{
+    return a->has_bootindex && (!b->has_bootindex || a->bootindex < b->bootindex);
+}
+
+int firmware_boot_order(const struct firmware_disk *disks, int n, char *out, size_t size)
+{
+    int order[FIRMWARE_MAX_DISKS];
+    size_t len = 0;
+
+    if (n < 0 || n > FIRMWARE_MAX_DISKS) {
+        log_err("bootorder: %d disks; the firmware boot takes %d at most", n, FIRMWARE_MAX_DISKS);
+        return -EINVAL;
+    }
+    if (!size)
+        return -ENOSPC;
+    /* Insertion sort, stable: disks without a bootindex keep their order. */
+    for (int i = 0; i < n; i++) {
+        int j = i;
+
+        for (int k = 0; k < i; k++) {
+            if (disks[k].has_bootindex && disks[i].has_bootindex &&
+                disks[k].bootindex == disks[i].bootindex) {
+                log_err("--disk %s,bootindex=%u: bootindex %u is --disk %s's already",
+                        disks[i].name, disks[i].bootindex, disks[i].bootindex, disks[k].name);
+                return -EINVAL;
+            }
+        }
+        while (j > 0 && boots_before(&disks[i], &disks[order[j - 1]])) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        unsigned devfn = disks[order[i]].devfn;
+        char fn[8] = "";
+        int w;
+
+        if (devfn & 7)
+            snprintf(fn, sizeof(fn), ",%x", devfn & 7);
+        w = snprintf(out + len, size - len, "%s/pci@i0cf8/scsi@%x%s/disk@0,0", i ? "\n" : "",
+                     devfn >> 3, fn);
+        if (w < 0 || (size_t)w >= size - len)
+            return -ENOSPC;
+        len += (size_t)w;
+    }
+    return (int)len + 1;
 }

@@ -7,8 +7,10 @@
 
 #include "boot/acpi.h"
 #include "boot/boot.h"
+#include "boot/firmware.h"
 #include "hw/debug_exit.h"
 #include "util/log.h"
+#include "virtio/devices.h"
 #include "vm/console.h"
 
 /* The last slots, clear of the virtio functions from 00:01.0 on. */
@@ -197,6 +199,34 @@ static int fw_cfg_setup(struct vm *vm)
         err = fw_cfg_add_file(fw, "etc/e820", e820, (uint32_t)(20 * n));
     if (!err && vm->cfg.rom)
         err = fw_cfg_firmware(vm);
+    return err;
+}
+
+int pc_boot_order(struct vm *vm)
+{
+    struct firmware_disk disks[FIRMWARE_MAX_DISKS];
+    char order[FIRMWARE_MAX_DISKS * 40];
+    int n = 0, len, err;
+
+    /* virtio_devices_create puts the disks first, in --disk order. */
+    for (int i = 0; i < vm->nr_virtio && virtio_is_blk(vm->virtio[i]); i++) {
+        const struct vm_disk *d = &vm->cfg.disks[i];
+
+        if (n == FIRMWARE_MAX_DISKS)
+            break;
+        disks[n++] = (struct firmware_disk){.name = d->path,
+                                            .has_bootindex = d->has_bootindex,
+                                            .bootindex = d->bootindex,
+                                            .devfn = PCI_DEVFN(vm->virtio[i]->slot, 0)};
+    }
+    len = firmware_boot_order(disks, n, order, sizeof(order));
+    if (len == -ENOSPC)
+        log_err("bootorder: longer than %zu bytes", sizeof(order));
+    if (len < 0)
+        return len;
+    err = fw_cfg_add_file(&vm->pc->fw_cfg, "bootorder", order, (uint32_t)len);
+    if (err)
+        log_err("fw_cfg: cannot add the bootorder file: %s", strerror(-err));
     return err;
 }
 

@@ -48,6 +48,11 @@ struct pc {
 /* Creates vm->pc and registers its devices; prints one line on failure. */
 int pc_init(struct vm *vm);
 
+/* For a boot through firmware, once the virtio devices are on PCI: gives
+ * the firmware fw_cfg's "bootorder" of vm's disks (boot/firmware.h).
+ * Returns 0 or -errno after printing one line. */
+int pc_boot_order(struct vm *vm);
+
 /* Safe when pc_init failed or never ran. */
 void pc_destroy(struct vm *vm);
 

@@ -485,6 +485,7 @@ int virtio_pci_add(struct virtio_dev *d, int index, unsigned slot)
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
         p->queue_vector[i] = MSIX_NO_VECTOR;
     d->index = index;
+    d->slot = slot;
     d->irq = pci_intx_gsi(slot, 0);
     d->interrupt = pci_interrupt;
     d->transport = p;

@@ -61,6 +61,7 @@ struct virtio_dev {
     void (*interrupt)(struct virtio_dev *d, int q);
     void *transport; /* the transport's own state, or NULL */
     uint64_t base;   /* virtio-mmio: the window, VIRTIO_MMIO_SIZE bytes */
+    unsigned slot;   /* virtio-pci: its slot on bus 0 (function 0); 0: none */
     uint32_t irq;    /* GSI of the line ISR drives (virtio_isr_set) */
     int irq_level;
 

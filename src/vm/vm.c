@@ -42,7 +42,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops
     err = accel->vm_init(vm);
     if (err)
         return err;
-    return virtio_devices_create(vm);
+    err = virtio_devices_create(vm);
+    return !err && cfg->rom ? pc_boot_order(vm) : err;
 }
 
 int vm_create_vcpus(struct vm *vm, const struct cpu_state *boot)

@@ -53,6 +53,10 @@ struct vm_disk {
     bool backing;
     struct rate_limiter_cfg rl; /* the API's rate_limiter; zero: unlimited */
     const char *id; /* virtio-blk's GET_ID answer; NULL: the image's file name */
+    /* bootindex=N: the firmware boot tries the disks with one first, lowest
+     * N first, then the others in --disk order (fw_cfg's "bootorder"). */
+    bool has_bootindex;
+    unsigned bootindex;
 };
 
 /* --cloud-init: the files of a NoCloud seed (block/nocloud.h); user_data

@@ -63,21 +63,22 @@ fail:
     hlt
 . = _start + 510
 .byte 0x55, 0xaa
-.asciz "vx86 mbr: second sector read\\r\\n"
+.asciz "TEXT\\r\\n"
 . = _start + 1024
 """
+MBR_TEXT = "vx86 mbr: second sector read"
 
 
-def mbr_disk(tmp_path):
-    src = tmp_path / "mbr.S"
-    src.write_text(MBR_ASM)
-    subprocess.run(["as", "--32", "-o", tmp_path / "mbr.o", src], check=True)
-    subprocess.run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "-o", tmp_path / "mbr.elf",
-                    tmp_path / "mbr.o"], check=True)
-    subprocess.run(["objcopy", "-O", "binary", tmp_path / "mbr.elf", tmp_path / "mbr.bin"],
-                   check=True)
-    img = tmp_path / "disk.img"
-    img.write_bytes((tmp_path / "mbr.bin").read_bytes().ljust(1 << 20, b"\0"))
+def mbr_disk(tmp_path, text=MBR_TEXT, name="disk"):
+    """An MBR that prints text, the NUL-terminated string of its second sector."""
+    src = tmp_path / f"{name}.S"
+    src.write_text(MBR_ASM.replace("TEXT", text))
+    obj, elf, bin_ = (tmp_path / f"{name}.{ext}" for ext in ("o", "elf", "bin"))
+    subprocess.run(["as", "--32", "-o", obj, src], check=True)
+    subprocess.run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "-o", elf, obj], check=True)
+    subprocess.run(["objcopy", "-O", "binary", elf, bin_], check=True)
+    img = tmp_path / f"{name}.img"
+    img.write_bytes(bin_.read_bytes().ljust(1 << 20, b"\0"))
     return img
 
 
@@ -88,6 +89,42 @@ def test_seabios_boots_an_mbr(tmp_path, engine):
     assert "SeaBIOS (version" in r.out, r
     assert "Booting from Hard Disk..." in lines, r
     assert "vx86 mbr: second sector read" in lines, r
+
+
+def two_disks(tmp_path):
+    return (mbr_disk(tmp_path, "vx86 mbr: the first disk", "first"),
+            mbr_disk(tmp_path, "vx86 mbr: the second disk", "second"))
+
+
+def booted(r):
+    assert r.status == 1, r
+    lines = r.out.replace("\r", "").split("\n")
+    texts = [line for line in lines if line.startswith("vx86 mbr: ")]
+    assert len(texts) == 1, r
+    return texts[0]
+
+
+def test_the_first_disk_boots_by_default(tmp_path):
+    first, second = two_disks(tmp_path)
+    r = run_vx86("run", "--engine", "emu", "--disk", first, "--disk", second, timeout=120)
+    assert booted(r) == "vx86 mbr: the first disk"
+
+
+@pytest.mark.parametrize("opts", [("", ",bootindex=0"), (",bootindex=2", ",bootindex=1")])
+def test_bootindex_picks_the_disk(tmp_path, engine, opts):
+    """fw_cfg's bootorder lists the second disk first: SeaBIOS boots it."""
+    first, second = two_disks(tmp_path)
+    r = run_vx86("run", "--engine", engine, "--disk", f"{first}{opts[0]}", "--disk",
+                 f"{second}{opts[1]}", timeout=120)
+    assert booted(r) == "vx86 mbr: the second disk"
+
+
+def test_bootindex_taken_twice(tmp_path):
+    first, second = two_disks(tmp_path)
+    r = run_vx86("run", "--engine", "emu", "--disk", f"{first},bootindex=3", "--disk",
+                 f"{second},bootindex=3")
+    assert one_error_line(r) == (f"vx86: --disk {second},bootindex=3: bootindex 3 is --disk "
+                                 f"{first}'s already")
 
 
 def test_firmware_option_boots_the_same(tmp_path):
