@@ -36,6 +36,17 @@ static void kbc_irq(void *opaque, unsigned irq, int level)
     vm_irq_set(opaque, irq, level);
 }
 
+static void pirq_irq(void *opaque, unsigned irq, int level)
+{
+    vm_irq_set(opaque, irq, level);
+}
+
+void pc_pci_intx(struct vm *vm, uint32_t gsi, int level)
+{
+    if (vm->pc && vm->cfg.rom)
+        i440fx_pci_intx(&vm->pc->i440fx, gsi, level);
+}
+
 static void kbc_reset(void *opaque)
 {
     vm_reset(opaque, "guest requested a reset through the i8042");
@@ -266,8 +277,8 @@ int pc_init(struct vm *vm)
         err = pci_init(&pc->pci, &vm->pio, &vm->mmio, &reset);
     }
     if (!err && vm->cfg.rom)
-        err =
-            i440fx_init(&pc->i440fx, &pc->pci, &vm->mmio, &vm->mem, vm->cfg.rom, vm->cfg.rom_size);
+        err = i440fx_init(&pc->i440fx, &pc->pci, &vm->mmio, &vm->mem, vm->cfg.rom, vm->cfg.rom_size,
+                          pirq_irq, vm);
     if (!err)
         err = port92_init(&pc->port92, &vm->pio, port92_reset, vm);
     if (!err)
@@ -294,6 +305,7 @@ void pc_destroy(struct vm *vm)
     pthread_mutex_destroy(&vm->pc->rtc.lock);
     acpi_pm_destroy(&vm->pc->acpi_pm);
     pci_destroy(&vm->pc->pci);
+    i440fx_destroy(&vm->pc->i440fx);
     fw_cfg_destroy(&vm->pc->fw_cfg);
     pc_testdev_destroy(&vm->pc->testdev);
     pci_testdev_destroy(&vm->pc->pci_testdev);

@@ -53,6 +53,10 @@ int pc_init(struct vm *vm);
  * Returns 0 or -errno after printing one line. */
 int pc_boot_order(struct vm *vm);
 
+/* PCI INTx line gsi changed level: with firmware's chipset, its PIRQ's
+ * ISA IRQ follows (hw/i440fx.h). From vm_irq_set, any thread. */
+void pc_pci_intx(struct vm *vm, uint32_t gsi, int level);
+
 /* Safe when pc_init failed or never ran. */
 void pc_destroy(struct vm *vm);
 

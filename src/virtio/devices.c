@@ -3,9 +3,19 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hw/pc.h"
 #include "util/log.h"
 #include "virtio/vsock.h"
 #include "vm/vm.h"
+
+/* The first slot of bus 0 with no function 0, from 1 up; 0 when full. */
+static unsigned free_slot(const struct pci *pci)
+{
+    for (unsigned slot = 1; slot < PCI_DEVFNS / 8; slot++)
+        if (!pci->devs[PCI_DEVFN(slot, 0)])
+            return slot;
+    return 0;
+}
 
 static int add(struct vm *vm, struct virtio_dev *d)
 {
@@ -22,8 +32,8 @@ static int add(struct vm *vm, struct virtio_dev *d)
     }
     vm->virtio[vm->nr_virtio++] = d;
     if (vm->cfg.transport == TRANSPORT_PCI) {
-        /* 00:01.0 onwards, after the host bridge, in the order of the list */
-        err = virtio_pci_add(d, vm->nr_virtio - 1, (unsigned)vm->nr_virtio);
+        /* The free slots from 00:01.0 on, in the order of the list. */
+        err = virtio_pci_add(d, vm->nr_virtio - 1, free_slot(&vm->pc->pci));
         if (err)
             log_err("%s: cannot add its PCI function: %s", d->ops->name, strerror(-err));
         return err;

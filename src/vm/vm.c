@@ -120,6 +120,8 @@ void vm_irq_set(struct vm *vm, uint32_t gsi, int level)
 
     if (err)
         log_err("%s engine: cannot set IRQ %u: %s", vm->accel->name, gsi, strerror(-err));
+    if (gsi >= PCI_INTX_FIRST_GSI)
+        pc_pci_intx(vm, gsi, level);
 }
 
 void vm_msi_deliver(struct vm *vm, uint64_t addr, uint32_t data)

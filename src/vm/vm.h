@@ -236,7 +236,9 @@ void vm_stop(struct vm *vm, int status, const char *why);
  * vm->reset, so that the caller of vm_run() can start the guest again. */
 void vm_reset(struct vm *vm, const char *why);
 
-/* Drives platform interrupt line gsi through the engine. */
+/* Drives platform interrupt line gsi through the engine; a PCI INTx line
+ * (GSI 16 up) also drives the ISA IRQ its PIRQ routes to, where the
+ * firmware's chipset is there (hw/pc.h, pc_pci_intx). */
 void vm_irq_set(struct vm *vm, uint32_t gsi, int level);
 
 /* Sends a message-signalled interrupt: data written to addr (PCI MSI), by
