@@ -65,8 +65,7 @@ static struct cpu_segment reset_segment(uint16_t selector, uint64_t base, uint8_
         .selector = selector, .base = base, .limit = 0xffff, .type = type, .s = 1, .present = 1};
 }
 
-/* The register state of an x86 processor after RESET. */
-static void reset_state(struct cpu_state *s)
+void firmware_reset_state(struct cpu_state *s)
 {
     memset(s, 0, sizeof(*s));
     /* SDM Vol. 3A §9.1.1, Table 9-1: CS 0xf000 with base 0xffff0000, IP
@@ -93,7 +92,7 @@ int firmware_load(const struct guest_mem *mem, const uint8_t *rom, size_t size,
         log_err("firmware: no RAM below 1 MiB for its copy: %s", strerror(-err));
         return err;
     }
-    reset_state(cpu);
+    firmware_reset_state(cpu);
     return 0;
 }
 

@@ -23,6 +23,10 @@
  * after printing one line. */
 int firmware_read(const char *path, uint8_t **out, size_t *size);
 
+/* The register state of an x86 processor after RESET (SDM Vol. 3A
+ * §9.1.1): the BIOS's reset vector next. */
+void firmware_reset_state(struct cpu_state *s);
+
 /* Copies the image's last 128 KiB (all of a smaller one) to end at
  * 0xfffff, and fills *cpu with the state after a reset. Returns 0 or
  * -errno after printing one line. */

@@ -67,15 +67,25 @@ static void rtc_alarm_due(void *opaque)
     acpi_pm_wake_event(&vm->pc->acpi_pm, PM1_STS_RTC);
 }
 
-/* What SeaBIOS's S3 resume does without a waking vector: reboot. */
+/*
+ * The wake from S3. Booted through firmware, as on QEMU's PC: the
+ * processors reset with RAM kept, and the BIOS, finding its shadow already
+ * set up (0xc0000-0xfffff stays RAM) and the CMOS shutdown status that
+ * suspend() left, jumps to the waking vector of the FACS it installed
+ * (SeaBIOS's handle_resume and s3_resume), or reboots without one. Booted
+ * without, vx86 does what that BIOS would, with its own FACS.
+ */
 static void s3_resume(struct vm *vm)
 {
     struct cpu_state bsp;
 
-    if (acpi_waking_state(&vm->mem, &bsp))
+    if (vm->cfg.rom) {
+        firmware_reset_state(&bsp);
+    } else if (acpi_waking_state(&vm->mem, &bsp)) {
         vm_reset(vm, "guest woke from S3 without a waking vector in the FACS");
-    else
-        vm_wake(vm, &bsp);
+        return;
+    }
+    vm_wake(vm, &bsp);
 }
 
 static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
@@ -92,6 +102,8 @@ static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
         vm_reset(vm, "guest requested a reset through port 0xcf9");
         break;
     case ACPI_PM_SLEEP:
+        if (vm->cfg.rom) /* QEMU's rtc_notify_suspend */
+            rtc_cmos_set(&vm->pc->rtc, RTC_SHUTDOWN_STATUS, RTC_SHUTDOWN_S3);
         timed = acpi_pm_wake_enabled(&vm->pc->acpi_pm, PM1_STS_RTC) &&
                 !rtc_next_alarm(&vm->pc->rtc, &alarm);
         vm_sleep(vm, timed ? &alarm : NULL, rtc_alarm_due, vm);

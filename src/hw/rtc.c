@@ -217,6 +217,15 @@ int rtc_next_alarm(struct rtc *rtc, struct timespec *at)
     return err;
 }
 
+void rtc_cmos_set(struct rtc *rtc, unsigned index, uint8_t value)
+{
+    if (index < 0x0e || index >= sizeof(rtc->cmos))
+        return;
+    pthread_mutex_lock(&rtc->lock);
+    rtc->cmos[index] = value;
+    pthread_mutex_unlock(&rtc->lock);
+}
+
 void rtc_alarm_ring(struct rtc *rtc)
 {
     pthread_mutex_lock(&rtc->lock);

@@ -148,6 +148,14 @@ static void test_ram_and_memory_size(void **state)
     assert_int_equal(cmos_read(f, 0x34) | cmos_read(f, 0x35) << 8, 0x0f00);
     cmos_write(f, 0x0d, 0);
     assert_int_equal(cmos_read(f, 0x0d), 0x80); /* read-only */
+    /* The platform's write of the shutdown status (an S3 suspend under
+     * firmware) reads back as the guest's would; the clock's registers
+     * are not RAM and stay as they are. */
+    rtc_cmos_set(&f->rtc, RTC_SHUTDOWN_STATUS, RTC_SHUTDOWN_S3);
+    assert_int_equal(cmos_read(f, 0x0f), 0xfe);
+    rtc_cmos_set(&f->rtc, 0x0d, 0);
+    rtc_cmos_set(&f->rtc, 0x80, 1);
+    assert_int_equal(cmos_read(f, 0x0d), 0x80);
 }
 
 /* The alarm bytes against the time registers, in the guest's format, with
