@@ -17,6 +17,7 @@
 #include "machine/api/api.h"
 #include "util/log.h"
 #include "util/symbols.h"
+#include "vm/board.h"
 #include "vm/config.h"
 #include "vm/console.h"
 #include "vm/vm.h"
@@ -412,7 +413,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
                      struct profile_out *prof, struct api_server *api, bool *ran)
 {
     struct vm vm = {.start = start_time, .stop_fd = -1};
-    struct acpi_mmio_dev devs[VIRTIO_MMIO_MAX];
+    struct acpi_mmio_dev devs[BOARD_VIRTIO_MMIO_SLOTS];
     int ndevs = 0;
     struct cpu_state boot;
     /* What went wrong before the guest ran: its input, or on a restart the
@@ -424,7 +425,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
         goto out;
     for (int i = 0; i < vm.nr_virtio && cfg->transport == TRANSPORT_MMIO; i++)
         devs[ndevs++] =
-            (struct acpi_mmio_dev){vm.virtio[i]->base, VIRTIO_MMIO_SIZE, vm.virtio[i]->irq};
+            (struct acpi_mmio_dev){vm.virtio[i]->base, BOARD_VIRTIO_MMIO_SIZE, vm.virtio[i]->irq};
     if (cfg->rom) {
         if (firmware_load(&vm.mem, cfg->rom, cfg->rom_size, &boot))
             goto out;

@@ -15,6 +15,7 @@
 #include "boot/boot.h"
 #include "hw/i440fx.h"
 #include "util/log.h"
+#include "vm/board.h"
 
 /* The part of the image a PC decodes below 1 MiB too (QEMU's "isa-bios"
  * alias): at most its last 128 KiB, ending at 0xfffff. */
@@ -36,13 +37,13 @@ int firmware_read(const char *path, uint8_t **out, size_t *size)
 
     /* A bad size gets its own line before boot_read_file reads anything. */
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-        ((uint64_t)st.st_size > I440FX_ROM_MAX || st.st_size % FIRMWARE_ALIGN)) {
+        ((uint64_t)st.st_size > BOARD_ROM_MAX || st.st_size % FIRMWARE_ALIGN)) {
         log_err("--firmware %s: %" PRIu64 " bytes; a BIOS image is a multiple of 64 KiB, at "
                 "most 16 MiB",
                 path, (uint64_t)st.st_size);
         return -EINVAL;
     }
-    err = boot_read_file(path, I440FX_ROM_MAX, &data, &n);
+    err = boot_read_file(path, BOARD_ROM_MAX, &data, &n);
     if (err)
         return err;
     /* Page-aligned: the kvm engine maps it as guest memory. */

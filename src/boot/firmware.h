@@ -19,7 +19,7 @@
 #define FIRMWARE_ALIGN   (64u << 10)
 
 /* Reads a BIOS image: a multiple of 64 KiB, at most 16 MiB
- * (I440FX_ROM_MAX). *out is page-aligned, for free(). Returns 0 or -errno
+ * (BOARD_ROM_MAX). *out is page-aligned, for free(). Returns 0 or -errno
  * after printing one line. */
 int firmware_read(const char *path, uint8_t **out, size_t *size);
 

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "vm/board.h"
+
 #define PCI_CLASS_ISA_BRIDGE 0x060100
 #define I440FX_REVISION      0x02
 #define QEMU_SUBSYS_VENDOR   0x1af4
@@ -55,9 +57,9 @@ void i440fx_pci_intx(struct i440fx *c, unsigned gsi, int level)
 {
     uint8_t bit;
 
-    if (gsi < PCI_INTX_FIRST_GSI || gsi >= PCI_INTX_FIRST_GSI + PCI_INTX_GSIS)
+    if (gsi < BOARD_PCI_INTX_GSI || gsi >= BOARD_PCI_INTX_GSI + BOARD_PCI_INTX_GSIS)
         return;
-    bit = (uint8_t)(1u << (gsi - PCI_INTX_FIRST_GSI));
+    bit = (uint8_t)(1u << (gsi - BOARD_PCI_INTX_GSI));
     pthread_mutex_lock(&c->lock);
     c->intx = level ? c->intx | bit : c->intx & ~bit;
     update(c);
@@ -91,7 +93,7 @@ int i440fx_init(struct i440fx *c, struct pci *pci, struct bus *mmio, struct gues
     struct pci_device *host = &pci->host;
     int err;
 
-    if (!rom_size || rom_size > I440FX_ROM_MAX || rom_size % 4096)
+    if (!rom_size || rom_size > BOARD_ROM_MAX || rom_size % 4096)
         return -EINVAL;
     memset(c, 0, sizeof(*c));
     c->rom = rom;
@@ -119,7 +121,7 @@ int i440fx_init(struct i440fx *c, struct pci *pci, struct bus *mmio, struct gues
     }
     c->isa.write = isa_write;
     c->isa.opaque = c;
-    err = pci_register(pci, &c->isa, PCI_DEVFN(PIIX3_SLOT, 0));
+    err = pci_register(pci, &c->isa, PCI_DEVFN(BOARD_PIIX3_SLOT, 0));
     if (!err)
         err = bus_register(mmio, &(struct bus_range){.base = MEM_4G - rom_size,
                                                      .len = rom_size,

@@ -44,12 +44,10 @@
 #define I440FX_VENDOR    0x8086
 #define I440FX_DEVICE    0x1237
 #define PIIX3_ISA_DEVICE 0x7000
-#define PIIX3_SLOT       1 /* before the virtio functions, which take the free slots */
 #define I440FX_PAM0      0x59
 #define I440FX_PAM_COUNT 7
 #define PIIX3_PIRQ_ROUTE 0x60 /* PIRQA-D at 0x60-0x63 */
 #define PIIX3_PIRQ_OFF   0x80 /* bit 7: the PIRQ is not routed */
-#define I440FX_ROM_MAX   (16ULL << 20)
 
 #define PIIX3_PIRQS 4
 
@@ -64,14 +62,14 @@ struct i440fx {
     void *opaque;
     pthread_mutex_t lock;       /* the three below; taken inside pci->lock */
     uint8_t route[PIIX3_PIRQS]; /* the PIRQ registers as last written */
-    uint8_t intx;               /* bit k: GSI PCI_INTX_FIRST_GSI + k asserted */
+    uint8_t intx;               /* bit k: GSI BOARD_PCI_INTX_GSI + k asserted */
     uint16_t isa_level;         /* bit n: the PIRQs drive ISA IRQ n */
 };
 
 /*
  * Gives pci's host bridge the i440FX identity, registers the PIIX3 at
- * PIIX3_SLOT and the ROM of rom_size bytes (a multiple of 4 KiB, at most
- * I440FX_ROM_MAX) at 4 GiB - rom_size on mmio, and records it as mem->rom
+ * BOARD_PIIX3_SLOT and the ROM of rom_size bytes (a multiple of 4 KiB, at most
+ * BOARD_ROM_MAX) at 4 GiB - rom_size on mmio, and records it as mem->rom
  * for engines that map it (the kvm engine: a read-only memory slot). The
  * PIRQ router drives ISA IRQs through irq(opaque, ...). Only before vCPUs
  * run. Returns 0 or -errno (-EEXIST: an address is taken).
@@ -81,7 +79,7 @@ __attribute__((warn_unused_result)) int i440fx_init(struct i440fx *c, struct pci
                                                     const uint8_t *rom, uint64_t rom_size,
                                                     i440fx_irq_fn *irq, void *opaque);
 
-/* PCI INTx line gsi (PCI_INTX_FIRST_GSI up, others ignored) is now at
+/* PCI INTx line gsi (BOARD_PCI_INTX_GSI up, others ignored) is now at
  * level: drives the ISA IRQ its PIRQ is routed to. Any thread. */
 void i440fx_pci_intx(struct i440fx *c, unsigned gsi, int level);
 

@@ -8,21 +8,19 @@
 #include "boot/acpi.h"
 #include "boot/boot.h"
 #include "boot/firmware.h"
-#include "hw/debug_exit.h"
 #include "util/log.h"
 #include "virtio/devices.h"
+#include "vm/board.h"
 #include "vm/console.h"
 
 /* The last slots, clear of the virtio functions from 00:01.0 on. */
-#define PCI_TESTDEV_SLOT 31
-#define EDU_SLOT         30
 /* Past the 64 KiB per slot that virtio-pci's BARs take (virtio/pci.c),
  * aligned to the BAR's 1 MiB. */
-#define EDU_BAR_ADDR (PCI_MEM32_BASE + 0x200000)
+#define EDU_BAR_ADDR (BOARD_PCI_MEM32_BASE + 0x200000)
 
 static void com1_irq(void *opaque, int level)
 {
-    vm_irq_set(opaque, SERIAL_COM1_IRQ, level);
+    vm_irq_set(opaque, BOARD_COM1_IRQ, level);
 }
 
 static void com1_tx(void *opaque, uint8_t byte)
@@ -45,6 +43,16 @@ void pc_pci_intx(struct vm *vm, uint32_t gsi, int level)
 {
     if (vm->pc && vm->cfg.rom)
         i440fx_pci_intx(&vm->pc->i440fx, gsi, level);
+}
+
+static void guest_exit(void *opaque, int status, const char *why)
+{
+    vm_stop(opaque, status, log_verbose ? why : NULL);
+}
+
+static uint64_t uptime(void *opaque)
+{
+    return vm_uptime_ns(opaque);
 }
 
 static void kbc_reset(void *opaque)
@@ -171,7 +179,7 @@ static int fw_cfg_firmware(struct vm *vm)
 {
     struct fw_cfg *fw = &vm->pc->fw_cfg;
     struct acpi_export *x = malloc(sizeof(*x));
-    uint16_t sercon = htole16(SERIAL_COM1_BASE);
+    uint16_t sercon = htole16(BOARD_COM1_PORT);
     int err;
 
     if (!x)
@@ -265,7 +273,7 @@ int pc_init(struct vm *vm)
     pc->com1 = serial_create(com1_tx, com1_irq, vm);
     if (!pc->com1)
         return -ENOMEM;
-    err = bus_register(&vm->pio, &(struct bus_range){.base = SERIAL_COM1_BASE,
+    err = bus_register(&vm->pio, &(struct bus_range){.base = BOARD_COM1_PORT,
                                                      .len = SERIAL_NR_REGS,
                                                      .widths = BUS_W1,
                                                      .read = serial_read,
@@ -273,13 +281,14 @@ int pc_init(struct vm *vm)
                                                      .opaque = pc->com1,
                                                      .name = "com1"});
     if (!err)
-        err = debug_exit_init(vm);
+        err = debug_exit_init(&pc->debug_exit, &vm->pio, BOARD_DEBUG_EXIT_PORT, guest_exit, vm);
     if (!err)
         err = i8042_init(&pc->i8042, &vm->pio, kbc_irq, kbc_reset, vm);
     if (!err)
         err = post_init(&pc->post, &vm->pio);
     if (!err)
-        err = boot_timer_init(&pc->boot_timer, vm);
+        err = boot_timer_init(&pc->boot_timer, &vm->pio, &vm->mmio, BOARD_BOOT_TIMER_PORT,
+                              BOARD_BOOT_TIMER_MMIO, uptime, vm);
     if (!err)
         err = rtc_init(&pc->rtc, &vm->pio, vm->cfg.mem_size);
     if (!err)
@@ -298,11 +307,11 @@ int pc_init(struct vm *vm)
     if (!err && vm->cfg.testdev)
         err = pc_testdev_init(&pc->testdev, &vm->pio, &vm->mmio, testdev_irq, testdev_flush, vm);
     if (!err && vm->cfg.testdev)
-        err = pci_testdev_init(&pc->pci_testdev, &pc->pci, &vm->pio, PCI_TESTDEV_SLOT);
+        err = pci_testdev_init(&pc->pci_testdev, &pc->pci, &vm->pio, BOARD_PCI_TESTDEV_SLOT);
     if (!err && vm->cfg.iommu)
         err = vtd_init(&pc->vtd, &vm->mmio, &vm->mem, &vtd_ops, vm);
     if (!err && vm->cfg.edu)
-        err = edu_init(&pc->edu, &pc->pci, EDU_SLOT, (uint32_t)EDU_BAR_ADDR, &edu_ops, vm);
+        err = edu_init(&pc->edu, &pc->pci, BOARD_EDU_SLOT, (uint32_t)EDU_BAR_ADDR, &edu_ops, vm);
     if (err)
         log_err("cannot register platform devices: %s", strerror(-err));
     return err;

@@ -14,6 +14,7 @@
 
 #include "hw/acpi_pm.h"
 #include "hw/boot_timer.h"
+#include "hw/debug_exit.h"
 #include "hw/edu.h"
 #include "hw/fw_cfg.h"
 #include "hw/i440fx.h"
@@ -30,6 +31,7 @@
 
 struct pc {
     struct serial *com1;
+    struct debug_exit debug_exit;
     struct i8042 i8042;
     struct post post;
     struct boot_timer boot_timer;

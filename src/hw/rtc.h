@@ -25,7 +25,6 @@
 
 #include "hw/bus.h"
 
-#define RTC_PORT 0x70
 /* CMOS RAM byte 0x0f, the shutdown status a PC BIOS reads at reset to tell
  * a power-on from a return (IBM PC AT Technical Reference; SeaBIOS's
  * handle_resume): 0xfe is QEMU's "resume from ACPI S3", which SeaBIOS

@@ -6,6 +6,7 @@
 #include "hw/pc.h"
 #include "util/log.h"
 #include "virtio/vsock.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 /* The first slot of bus 0 with no function 0, from 1 up; 0 when full. */
@@ -23,10 +24,10 @@ static int add(struct vm *vm, struct virtio_dev *d)
 
     if (!d)
         return -EINVAL;
-    if (vm->nr_virtio == VIRTIO_MMIO_MAX) {
+    if (vm->nr_virtio == BOARD_VIRTIO_MMIO_SLOTS) {
         log_err("%s: no virtio-mmio slot left (%d devices at most, the console and the rng "
                 "included)",
-                d->ops->name, VIRTIO_MMIO_MAX);
+                d->ops->name, BOARD_VIRTIO_MMIO_SLOTS);
         d->ops->destroy(d);
         return -ENOSPC;
     }

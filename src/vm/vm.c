@@ -11,6 +11,7 @@
 #include "hw/pc.h"
 #include "util/log.h"
 #include "virtio/devices.h"
+#include "vm/board.h"
 #include "vm/console.h"
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel)
@@ -120,7 +121,7 @@ void vm_irq_set(struct vm *vm, uint32_t gsi, int level)
 
     if (err)
         log_err("%s engine: cannot set IRQ %u: %s", vm->accel->name, gsi, strerror(-err));
-    if (gsi >= PCI_INTX_FIRST_GSI)
+    if (gsi >= BOARD_PCI_INTX_GSI)
         pc_pci_intx(vm, gsi, level);
 }
 

@@ -18,6 +18,7 @@
 #include "hw/bus.h"
 #include "util/token_bucket.h"
 #include "virtio/virtio.h"
+#include "vm/board.h"
 #include "vm/cpu_model.h"
 #include "vm/mem.h"
 
@@ -42,7 +43,7 @@ enum on_reboot { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
 enum virtio_transport { TRANSPORT_MMIO, TRANSPORT_PCI };
 
 /* The console and the rng take two of the virtio-mmio slots. */
-#define VM_MAX_DISKS (VIRTIO_MMIO_MAX - 2)
+#define VM_MAX_DISKS (BOARD_VIRTIO_MMIO_SLOTS - 2)
 
 /* One --disk: its block_open options (block/block.h). */
 struct vm_disk {
@@ -148,7 +149,7 @@ struct vm {
     struct vcpu vcpus[VM_MAX_CPUS];
     int nr_vcpus;
     struct pc *pc; /* the platform's devices, hw/pc.h */
-    struct virtio_dev *virtio[VIRTIO_MMIO_MAX];
+    struct virtio_dev *virtio[BOARD_VIRTIO_MMIO_SLOTS];
     int nr_virtio;
     struct virtio_ioevents *ioevents; /* virtio/ioevent.c; NULL until used */
     struct virtio_dev *hvc;           /* the virtio-console, where typed input goes too */

@@ -14,6 +14,7 @@
 #include "hw/bus.h"
 #include "hw/i440fx.h"
 #include "hw/pci.h"
+#include "vm/board.h"
 #include "vm/mem.h"
 
 #define ROM_SIZE (64u << 10)
@@ -85,7 +86,7 @@ static void test_host_bridge(void **state)
 static void test_piix3(void **state)
 {
     struct fixture *f = *state;
-    unsigned devfn = PCI_DEVFN(PIIX3_SLOT, 0);
+    unsigned devfn = PCI_DEVFN(BOARD_PIIX3_SLOT, 0);
 
     assert_int_equal(pci_cfg_read(&f->pci, devfn, PCI_VENDOR_ID, 4), 0x70008086);
     assert_int_equal(pci_cfg_read(&f->pci, devfn, PCI_CLASS_PROG + 1, 2), 0x0601);
@@ -99,7 +100,7 @@ static void test_piix3(void **state)
 /* SeaBIOS's routing (src/fw/pciinit.c): PIRQA-D to IRQs 10, 10, 11, 11. */
 static void route_like_seabios(struct fixture *f)
 {
-    pci_cfg_write(&f->pci, PCI_DEVFN(PIIX3_SLOT, 0), PIIX3_PIRQ_ROUTE, 4, 0x0b0b0a0a);
+    pci_cfg_write(&f->pci, PCI_DEVFN(BOARD_PIIX3_SLOT, 0), PIIX3_PIRQ_ROUTE, 4, 0x0b0b0a0a);
 }
 
 static void test_pirq_unrouted(void **state)
@@ -107,7 +108,7 @@ static void test_pirq_unrouted(void **state)
     struct fixture *f = *state;
 
     /* At reset every PIRQ is off: INTx reaches no ISA IRQ. */
-    for (unsigned gsi = PCI_INTX_FIRST_GSI; gsi < PCI_INTX_FIRST_GSI + PCI_INTX_GSIS; gsi++)
+    for (unsigned gsi = BOARD_PCI_INTX_GSI; gsi < BOARD_PCI_INTX_GSI + BOARD_PCI_INTX_GSIS; gsi++)
         i440fx_pci_intx(&f->chip, gsi, 1);
     assert_int_equal(f->changes, 0);
     /* Routing it then raises the IRQ of the lines already asserted. */
@@ -146,14 +147,14 @@ static void test_pirq_routes(void **state)
     assert_int_equal(f->isa[10], 1);
     /* Not PCI lines: ignored. */
     i440fx_pci_intx(&f->chip, 4, 1);
-    i440fx_pci_intx(&f->chip, PCI_INTX_FIRST_GSI + PCI_INTX_GSIS, 1);
+    i440fx_pci_intx(&f->chip, BOARD_PCI_INTX_GSI + BOARD_PCI_INTX_GSIS, 1);
     assert_int_equal(f->isa[4], 0);
 }
 
 static void test_pirq_reroute(void **state)
 {
     struct fixture *f = *state;
-    unsigned devfn = PCI_DEVFN(PIIX3_SLOT, 0);
+    unsigned devfn = PCI_DEVFN(BOARD_PIIX3_SLOT, 0);
 
     route_like_seabios(f);
     i440fx_pci_intx(&f->chip, pci_intx_gsi(1, 0), 1); /* PIRQA */
@@ -207,7 +208,7 @@ static void test_bad_rom_sizes(void **state)
     assert_int_equal(i440fx_init(&other, &f->pci, &f->mmio, &f->mem, f->rom, 1000, isa_irq, f),
                      -EINVAL);
     assert_int_equal(
-        i440fx_init(&other, &f->pci, &f->mmio, &f->mem, f->rom, I440FX_ROM_MAX + 4096, isa_irq, f),
+        i440fx_init(&other, &f->pci, &f->mmio, &f->mem, f->rom, BOARD_ROM_MAX + 4096, isa_irq, f),
         -EINVAL);
 }
 

@@ -20,6 +20,7 @@
 #include "boot/firmware.h"
 #include "boot/layout.h"
 #include "hw/pci.h"
+#include "vm/board.h"
 
 #define MiB  (1ULL << 20)
 #define RAM  (16 * MiB)
@@ -616,7 +617,7 @@ static void assert_mb_info_at(uint64_t block, const char *cmdline)
     assert_int_equal(mm[3].addr, MiB);
     assert_int_equal(mm[3].len, top - MiB);
     assert_int_equal(mm[3].type, 1);
-    assert_int_equal(mm[4].addr, PCI_ECAM_BASE);
+    assert_int_equal(mm[4].addr, BOARD_PCI_ECAM_BASE);
     assert_int_equal(mm[4].type, 2);
     if (mem.nr_regions > 1) {
         assert_int_equal(mm[5].addr, MEM_4G);
@@ -1064,8 +1065,8 @@ static void test_e820(void **state)
     assert_int_equal(map[3].addr, MiB);
     assert_int_equal(map[3].size, RAM - MiB);
     /* The PCI ECAM window, reserved for the MCFG. */
-    assert_int_equal(map[4].addr, PCI_ECAM_BASE);
-    assert_int_equal(map[4].size, PCI_ECAM_SIZE);
+    assert_int_equal(map[4].addr, BOARD_PCI_ECAM_BASE);
+    assert_int_equal(map[4].size, BOARD_PCI_ECAM_SIZE);
     assert_int_equal(map[4].type, E820_RESERVED);
     /* Sorted, and nothing overlaps. */
     for (int i = 1; i < n; i++)
@@ -1081,7 +1082,7 @@ static void test_e820_big(void **state)
     n = e820_build(&mem, map);
     assert_int_equal(n, 6);
     assert_int_equal(map[3].addr + map[3].size, MEM_HOLE_START);
-    assert_int_equal(map[4].addr, PCI_ECAM_BASE);
+    assert_int_equal(map[4].addr, BOARD_PCI_ECAM_BASE);
     assert_int_equal(map[5].addr, MEM_4G);
     assert_int_equal(map[5].size, 1024 * MiB + RAM);
     assert_int_equal(map[5].type, E820_RAM);

@@ -9,6 +9,7 @@
 
 #include "hw/bus.h"
 #include "hw/rtc.h"
+#include "vm/board.h"
 
 /* 2026-11-25 14:07:09 UTC, a Wednesday */
 #define FIXED_TIME 1795615629
@@ -28,14 +29,14 @@ struct fixture {
 
 static uint8_t cmos_read(struct fixture *f, uint8_t reg)
 {
-    bus_write(&f->pio, RTC_PORT, 1, reg);
-    return (uint8_t)bus_read(&f->pio, RTC_PORT + 1, 1);
+    bus_write(&f->pio, BOARD_RTC_PORT, 1, reg);
+    return (uint8_t)bus_read(&f->pio, BOARD_RTC_PORT + 1, 1);
 }
 
 static void cmos_write(struct fixture *f, uint8_t reg, uint8_t v)
 {
-    bus_write(&f->pio, RTC_PORT, 1, reg);
-    bus_write(&f->pio, RTC_PORT + 1, 1, v);
+    bus_write(&f->pio, BOARD_RTC_PORT, 1, reg);
+    bus_write(&f->pio, BOARD_RTC_PORT + 1, 1, v);
 }
 
 static int setup(void **state)
