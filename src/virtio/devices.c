@@ -18,23 +18,34 @@ static unsigned free_slot(const struct pci *pci)
     return 0;
 }
 
+/* Each transport has its own room: the virtio-mmio windows, or the
+ * slots of PCI bus 0 the platform's functions leave free. */
 static int add(struct vm *vm, struct virtio_dev *d)
 {
+    bool pci = vm->cfg.transport == TRANSPORT_PCI;
+    unsigned slot = 0;
     int err;
 
     if (!d)
         return -EINVAL;
-    if (vm->nr_virtio == BOARD_VIRTIO_MMIO_SLOTS) {
-        log_err("%s: no virtio-mmio slot left (%d devices at most, the console and the rng "
-                "included)",
-                d->ops->name, BOARD_VIRTIO_MMIO_SLOTS);
+    if (pci)
+        slot = free_slot(&vm->pc->pci);
+    if (pci ? !slot || vm->nr_virtio == VM_MAX_VIRTIO : vm->nr_virtio == BOARD_VIRTIO_MMIO_SLOTS) {
+        if (pci)
+            log_err("%s: no free slot left on PCI bus 0 (%d virtio devices on it, the console "
+                    "and the rng included)",
+                    d->ops->name, vm->nr_virtio);
+        else
+            log_err("%s: no virtio-mmio slot left (%d devices at most, the console and the rng "
+                    "included; --transport pci takes more)",
+                    d->ops->name, BOARD_VIRTIO_MMIO_SLOTS);
         d->ops->destroy(d);
         return -ENOSPC;
     }
     vm->virtio[vm->nr_virtio++] = d;
-    if (vm->cfg.transport == TRANSPORT_PCI) {
+    if (pci) {
         /* The free slots from 00:01.0 on, in the order of the list. */
-        err = virtio_pci_add(d, vm->nr_virtio - 1, free_slot(&vm->pc->pci));
+        err = virtio_pci_add(d, vm->nr_virtio - 1, slot);
         if (err)
             log_err("%s: cannot add its PCI function: %s", d->ops->name, strerror(-err));
         return err;

@@ -21,10 +21,9 @@
 #include "host/seccomp.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
-#include "vm/board.h"
 #include "vm/vm.h"
 
-#define MAX_EVENTS (BOARD_VIRTIO_MMIO_SLOTS * VIRTIO_MAX_QUEUES)
+#define MAX_EVENTS (VM_MAX_VIRTIO * VIRTIO_MAX_QUEUES)
 #define STOP_TAG   UINT32_MAX
 
 struct ioevent {

@@ -18,7 +18,6 @@
 #include "hw/bus.h"
 #include "util/token_bucket.h"
 #include "virtio/virtio.h"
-#include "vm/board.h"
 #include "vm/cpu_model.h"
 #include "vm/mem.h"
 
@@ -42,8 +41,12 @@ enum on_reboot { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
  * windows described in the DSDT, or PCI functions on the host bridge. */
 enum virtio_transport { TRANSPORT_MMIO, TRANSPORT_PCI };
 
-/* The console and the rng take two of the virtio-mmio slots. */
-#define VM_MAX_DISKS (BOARD_VIRTIO_MMIO_SLOTS - 2)
+/* Virtio devices on one VM: PCI bus 0's slots after the host bridge (each
+ * transport has its own limit, virtio/devices.c: the free PCI slots, or
+ * BOARD_VIRTIO_MMIO_SLOTS windows). */
+#define VM_MAX_VIRTIO 31
+/* The console and the rng take two of them. */
+#define VM_MAX_DISKS (VM_MAX_VIRTIO - 2)
 
 /* One --disk: its block_open options (block/block.h). */
 struct vm_disk {
@@ -149,7 +152,7 @@ struct vm {
     struct vcpu vcpus[VM_MAX_CPUS];
     int nr_vcpus;
     struct pc *pc; /* the platform's devices, hw/pc.h */
-    struct virtio_dev *virtio[BOARD_VIRTIO_MMIO_SLOTS];
+    struct virtio_dev *virtio[VM_MAX_VIRTIO];
     int nr_virtio;
     struct virtio_ioevents *ioevents; /* virtio/ioevent.c; NULL until used */
     struct virtio_dev *hvc;           /* the virtio-console, where typed input goes too */

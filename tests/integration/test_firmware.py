@@ -127,6 +127,36 @@ def test_bootindex_taken_twice(tmp_path):
                                  f"{first}'s already")
 
 
+def test_eight_disks_on_pci(tmp_path):
+    """PCI has room for more disks than virtio-mmio's seven windows: eight
+    disks take slots 2-9 after the PIIX3, and SeaBIOS boots the eighth."""
+    disks = [mbr_disk(tmp_path, f"vx86 mbr: disk {i}", f"d{i}") for i in range(8)]
+    args = [a for d in disks[:-1] for a in ("--disk", d)]
+    r = run_vx86("run", "--engine", "emu", *args, "--disk", f"{disks[-1]},bootindex=0",
+                 timeout=120)
+    assert booted(r) == "vx86 mbr: disk 7"
+
+
+def test_too_many_disks_on_mmio(tmp_path):
+    """A kernel boot (any file: the machine is refused before it loads),
+    as the firmware boot takes PCI only."""
+    disks = [a for i in range(6) for a in ("--disk", mbr_disk(tmp_path, "x", f"d{i}"))]
+    r = run_vx86("run", "--engine", "emu", "--transport", "mmio", "--kernel", SEABIOS, *disks)
+    assert one_error_line(r) == ("vx86: virtio-rng: no virtio-mmio slot left (7 devices at "
+                                 "most, the console and the rng included; --transport pci "
+                                 "takes more)")
+
+
+def test_too_many_disks_on_pci(tmp_path):
+    """pci-testdev (--testdev), edu and the host bridge leave 29 slots: 28
+    disks and the console take them, and the rng finds none."""
+    disks = [a for i in range(28) for a in ("--disk", mbr_disk(tmp_path, "x", f"d{i}"))]
+    r = run_vx86("run", "--engine", "emu", "--testdev", "--device", "edu", "--kernel", SEABIOS,
+                 *disks)
+    assert one_error_line(r) == ("vx86: virtio-rng: no free slot left on PCI bus 0 (29 virtio "
+                                 "devices on it, the console and the rng included)")
+
+
 def test_firmware_option_boots_the_same(tmp_path):
     r = run_vx86("run", "--engine", "emu", "--firmware", SEABIOS, "--disk", mbr_disk(tmp_path),
                  timeout=120)
@@ -186,6 +216,14 @@ menuentry "vx86" {
 GRUB_MODULES = ("biosdisk", "part_msdos", "ext2", "normal", "linux", "serial", "terminal",
                 "echo")
 PART_START = 2048  # sectors: GRUB's core.img goes in the gap before the partition
+
+
+def linux_ran(r):
+    """The serial lines of a Linux run that ended well."""
+    assert r.status == 0, r
+    lines = r.out.replace("\r", "").split("\n")
+    assert "vx86-initramfs: exit 0" in lines, r
+    return lines
 
 
 def tool(name):
@@ -277,14 +315,12 @@ def test_linux_takes_pci_interrupts_through_the_pic(tmp_path):
            " echo read $(dd if=/dev/vda bs=512 skip=1 count=1 2>/dev/null | wc -c)")
     disk = grub_disk(tmp_path, "noapic acpi=noirq pci=nomsi", run)
     r = run_vx86("run", "--engine", "emu", "--mem", "512M", "--disk", disk, timeout=900)
-    assert r.status == 0, r
-    lines = r.out.replace("\r", "").split("\n")
+    lines = linux_ran(r)
     assert "read 512" in lines, r
     irq = next(line.split()[1] for line in lines if line.startswith("irq "))
     assert irq in ("10", "11"), r
     pic = [line.split() for line in lines if "XT-PIC" in line and "virtio" in line]
     assert any(f[0] == f"{irq}:" and int(f[1]) > 0 for f in pic), r
-    assert "vx86-initramfs: exit 0" in lines, r
 
 
 @pytest.mark.skipif(not LINUX, reason="VX86_LINUX not set: the Linux boots run once per "
@@ -304,11 +340,9 @@ def test_linux_booted_by_seabios_wakes_from_s3(tmp_path):
     disk = grub_disk(tmp_path, "", run)
     r = run_vx86("run", "--engine", "emu", "--mem", "512M", "--cpus", "2", "--disk", disk,
                  timeout=900)
-    assert r.status == 0, r
-    lines = r.out.replace("\r", "").split("\n")
+    lines = linux_ran(r)
     assert "back 0 cpus 0-1" in lines, r
     assert "s3 1" in lines, r
     assert "fail 0" in lines, r
-    assert "vx86-initramfs: exit 0" in lines, r
     # One SeaBIOS banner: the wake did not boot the machine again.
     assert r.out.count("SeaBIOS (version") == 1, r
