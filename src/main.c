@@ -22,6 +22,7 @@
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/symbols.h"
+#include "vm/board.h"
 #include "vm/console.h"
 #include "vm/vm.h"
 
@@ -56,6 +57,8 @@ static const char usage[] =
     "                       (writes go to a temporary overlay, dropped at exit),\n"
     "                       format=raw|qcow2 (default: from the file's magic),\n"
     "                       backing=on (open a qcow2's backing files, read-only);\n"
+    "                       bootindex=N (the firmware boot tries lower N first,\n"
+    "                       then the disks without one in --disk order);\n"
     "                       a virtio console and rng are always there\n"
     "  --cloud-init USER_DATA[,meta-data=FILE][,network-config=FILE]\n"
     "                       a cloud-init NoCloud seed: a read-only ISO 9660 disk\n"
@@ -488,7 +491,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
                      struct profile_out *prof, struct api_server *api, bool *ran)
 {
     struct vm vm = {.start = start_time, .loop = events.loop, .stop_fd = -1};
-    struct acpi_mmio_dev devs[VIRTIO_MMIO_MAX];
+    struct acpi_mmio_dev devs[BOARD_VIRTIO_MMIO_SLOTS];
     int ndevs = 0;
     struct cpu_state boot;
     /* What went wrong before the guest ran: its input, or on a restart the
@@ -500,7 +503,7 @@ static int boot_once(const struct vm_config *cfg, const struct accel_ops *accel,
         goto out;
     for (int i = 0; i < vm.nr_virtio && cfg->transport == TRANSPORT_MMIO; i++)
         devs[ndevs++] =
-            (struct acpi_mmio_dev){vm.virtio[i]->base, VIRTIO_MMIO_SIZE, vm.virtio[i]->irq};
+            (struct acpi_mmio_dev){vm.virtio[i]->base, BOARD_VIRTIO_MMIO_SIZE, vm.virtio[i]->irq};
     if (cfg->rom) {
         if (firmware_load(&vm.mem, cfg->rom, cfg->rom_size, &boot))
             goto out;

@@ -15,6 +15,7 @@
 #include "hw/acpi_pm.h"
 #include "hw/iommu/vtd.h"
 #include "hw/pci.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 #define OEM_ID       "VX86  "
@@ -185,8 +186,9 @@ _Static_assert(sizeof(struct mcfg) == 60, "MCFG with one allocation is 60 bytes"
  *                 WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
  *                         0, 0x0D00, 0xFFFF, 0, 0xF300)
  *                 DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed,
- *                              NonCacheable, ReadWrite, 0, PCI_MEM32_BASE,
- *                              PCI_MEM32_BASE + PCI_MEM32_SIZE - 1, 0, PCI_MEM32_SIZE)
+ *                              NonCacheable, ReadWrite, 0, BOARD_PCI_MEM32_BASE,
+ *                              BOARD_PCI_MEM32_BASE + BOARD_PCI_MEM32_SIZE - 1, 0,
+ * BOARD_PCI_MEM32_SIZE)
  *             })
  *             Name (_PRT, Package (124) {      // slots 1-31, INTA-INTD
  *                 Package (4) { 0x0001FFFF, 0, Zero, pci_intx_gsi (1, 0) }, ...
@@ -399,10 +401,10 @@ static uint8_t *aml_pci_host(uint8_t *p)
      * non-cacheable, §6.4.3.5.5), granularity, min, max, translation, length. */
     *p++ = 0x87, *p++ = 23, *p++ = 0, *p++ = 0, *p++ = 0x0c, *p++ = 0x01;
     p = put32(p, 0);
-    p = put32(p, (uint32_t)PCI_MEM32_BASE);
-    p = put32(p, (uint32_t)(PCI_MEM32_BASE + PCI_MEM32_SIZE - 1));
+    p = put32(p, (uint32_t)BOARD_PCI_MEM32_BASE);
+    p = put32(p, (uint32_t)(BOARD_PCI_MEM32_BASE + BOARD_PCI_MEM32_SIZE - 1));
     p = put32(p, 0);
-    p = put32(p, (uint32_t)PCI_MEM32_SIZE);
+    p = put32(p, (uint32_t)BOARD_PCI_MEM32_SIZE);
     *p++ = 0x79, *p++ = 0;
     p = aml_prt(p);
     assert(p - start == PCI_AML);
@@ -511,7 +513,7 @@ static void build_fadt(uint8_t *area, uint32_t base)
     f.firmware_ctrl = gpa_at(base, OFF_FACS);
     f.dsdt = gpa_at(base, OFF_DSDT);
     f.x_dsdt = f.dsdt;
-    f.sci_int = ACPI_PM_SCI_IRQ;
+    f.sci_int = BOARD_SCI_IRQ;
     /* smi_cmd 0: always in ACPI mode, no SMM hand-over (§5.2.9). */
     f.pm1a_evt_blk = ACPI_PM1_EVT_PORT;
     f.pm1a_cnt_blk = ACPI_PM1_CNT_PORT;
@@ -535,7 +537,7 @@ static void build_fadt(uint8_t *area, uint32_t base)
     f.iapc_boot_arch = BOOT_ARCH_LEGACY;
     f.flags = FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT |
               FADT_RESET_REG_SUP;
-    f.reset_reg = io_gas(ACPI_RESET_PORT, 1, GAS_ACCESS_BYTE);
+    f.reset_reg = io_gas(BOARD_RESET_PORT, 1, GAS_ACCESS_BYTE);
     f.reset_value = ACPI_RESET_VALUE;
     memcpy(&f.hypervisor_vendor_id, "vx86vx86", 8);
     memcpy(area + OFF_FADT, &f, sizeof(f));
@@ -544,8 +546,8 @@ static void build_fadt(uint8_t *area, uint32_t base)
 
 static void build_mcfg(uint8_t *area)
 {
-    struct mcfg m = {.base = PCI_ECAM_BASE,
-                     .end_bus = (uint8_t)(PCI_ECAM_SIZE / PCI_DEVFNS / PCI_CFG_SIZE - 1)};
+    struct mcfg m = {.base = BOARD_PCI_ECAM_BASE,
+                     .end_bus = (uint8_t)(BOARD_PCI_ECAM_SIZE / PCI_DEVFNS / PCI_CFG_SIZE - 1)};
 
     header(&m.h, "MCFG", sizeof(m), 1);
     memcpy(area + OFF_MCFG, &m, sizeof(m));
@@ -556,13 +558,13 @@ static void build_mcfg(uint8_t *area)
 static uint32_t build_madt(uint8_t *area, int cpus)
 {
     uint8_t *p = area + OFF_MADT + sizeof(struct madt);
-    struct madt m = {.lapic_addr = ACPI_LAPIC_ADDR, .flags = MADT_PCAT_COMPAT};
-    struct madt_ioapic io = {MADT_IOAPIC, sizeof(io), ACPI_IOAPIC_ID, 0, ACPI_IOAPIC_ADDR, 0};
+    struct madt m = {.lapic_addr = BOARD_LAPIC_BASE, .flags = MADT_PCAT_COMPAT};
+    struct madt_ioapic io = {MADT_IOAPIC, sizeof(io), ACPI_IOAPIC_ID, 0, BOARD_IOAPIC_BASE, 0};
     /* As QEMU: the PIT's IRQ 0 is wired to IOAPIC pin 2; the SCI is
      * level-triggered, active high (§5.2.12.5). */
     const struct madt_iso isos[] = {
         {MADT_ISO, sizeof(struct madt_iso), 0, 0, 2, INTI_CONFORMS},
-        {MADT_ISO, sizeof(struct madt_iso), 0, ACPI_PM_SCI_IRQ, ACPI_PM_SCI_IRQ,
+        {MADT_ISO, sizeof(struct madt_iso), 0, BOARD_SCI_IRQ, BOARD_SCI_IRQ,
          INTI_ACTIVE_HIGH | INTI_LEVEL},
     };
     struct madt_lapic_nmi nmi = {MADT_LAPIC_NMI, sizeof(nmi), MADT_ALL_CPUS, INTI_CONFORMS, 1};
@@ -807,7 +809,7 @@ int acpi_add_dmar(const struct guest_mem *mem)
     struct dmar_drhd drhd = {.type = 0,
                              .length = sizeof(drhd) + sizeof(struct dmar_scope),
                              .flags = DRHD_INCLUDE_PCI_ALL,
-                             .base = VTD_BASE};
+                             .base = BOARD_VTD_BASE};
     struct dmar_scope io = {.type = SCOPE_IOAPIC,
                             .length = sizeof(io),
                             .enum_id = ACPI_IOAPIC_ID,

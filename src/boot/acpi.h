@@ -23,8 +23,6 @@
 #include "accel/accel.h"
 #include "vm/mem.h"
 
-#define ACPI_IOAPIC_ADDR 0xfec00000u
-#define ACPI_LAPIC_ADDR  0xfee00000u
 #define ACPI_IOAPIC_ID   0 /* KVM's in-kernel IOAPIC and the emu one start with 0 */
 
 /* A virtio-mmio device for the DSDT: a "LNRO0005" device under \_SB with

@@ -1,6 +1,7 @@
 #include "boot/boot.h"
 #include "boot/layout.h"
 #include "hw/pci.h"
+#include "vm/board.h"
 
 /* The PC memory map: conventional memory up to the EBDA, the EBDA and the
  * BIOS area (where the ACPI and MP tables lie, layout.h) reserved, RAM from
@@ -19,7 +20,7 @@ int e820_build(const struct guest_mem *mem, struct e820_entry *map)
     map[n++] = (struct e820_entry){BOOT_BIOS_AREA, BOOT_BIOS_END - BOOT_BIOS_AREA, E820_RESERVED};
     if (low->size > 0x100000)
         map[n++] = (struct e820_entry){0x100000, low->size - 0x100000, E820_RAM};
-    map[n++] = (struct e820_entry){PCI_ECAM_BASE, PCI_ECAM_SIZE, E820_RESERVED};
+    map[n++] = (struct e820_entry){BOARD_PCI_ECAM_BASE, BOARD_PCI_ECAM_SIZE, E820_RESERVED};
     if (mem->nr_regions > 1)
         map[n++] = (struct e820_entry){mem->regions[1].gpa, mem->regions[1].size, E820_RAM};
     return n;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "boot/boot.h"
 #include "hw/i440fx.h"
 #include "util/log.h"
+#include "vm/board.h"
 
 /* The part of the image a PC decodes below 1 MiB too (QEMU's "isa-bios"
  * alias): at most its last 128 KiB, ending at 0xfffff. */
@@ -35,13 +37,13 @@ int firmware_read(const char *path, uint8_t **out, size_t *size)
 
     /* A bad size gets its own line before boot_read_file reads anything. */
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-        ((uint64_t)st.st_size > I440FX_ROM_MAX || st.st_size % FIRMWARE_ALIGN)) {
+        ((uint64_t)st.st_size > BOARD_ROM_MAX || st.st_size % FIRMWARE_ALIGN)) {
         log_err("--firmware %s: %" PRIu64 " bytes; a BIOS image is a multiple of 64 KiB, at "
                 "most 16 MiB",
                 path, (uint64_t)st.st_size);
         return -EINVAL;
     }
-    err = boot_read_file(path, I440FX_ROM_MAX, &data, &n);
+    err = boot_read_file(path, BOARD_ROM_MAX, &data, &n);
     if (err)
         return err;
     /* Page-aligned: the kvm engine maps it as guest memory. */
@@ -64,8 +66,7 @@ static struct cpu_segment reset_segment(uint16_t selector, uint64_t base, uint8_
         .selector = selector, .base = base, .limit = 0xffff, .type = type, .s = 1, .present = 1};
 }
 
-/* The register state of an x86 processor after RESET. */
-static void reset_state(struct cpu_state *s)
+void firmware_reset_state(struct cpu_state *s)
 {
     memset(s, 0, sizeof(*s));
     /* SDM Vol. 3A §9.1.1, Table 9-1: CS 0xf000 with base 0xffff0000, IP
@@ -92,6 +93,58 @@ int firmware_load(const struct guest_mem *mem, const uint8_t *rom, size_t size,
         log_err("firmware: no RAM below 1 MiB for its copy: %s", strerror(-err));
         return err;
     }
-    reset_state(cpu);
+    firmware_reset_state(cpu);
     return 0;
+}
+
+/* Whether disk a boots before disk b (a before b in the list). */
+static bool boots_before(const struct firmware_disk *a, const struct firmware_disk *b)
+{
+    return a->has_bootindex && (!b->has_bootindex || a->bootindex < b->bootindex);
+}
+
+int firmware_boot_order(const struct firmware_disk *disks, int n, char *out, size_t size)
+{
+    int order[FIRMWARE_MAX_DISKS];
+    size_t len = 0;
+
+    if (n < 0 || n > FIRMWARE_MAX_DISKS) {
+        log_err("bootorder: %d disks; the firmware boot takes %d at most", n, FIRMWARE_MAX_DISKS);
+        return -EINVAL;
+    }
+    if (!size)
+        return -ENOSPC;
+    /* Insertion sort, stable: disks without a bootindex keep their order. */
+    for (int i = 0; i < n; i++) {
+        int j = i;
+
+        for (int k = 0; k < i; k++) {
+            if (disks[k].has_bootindex && disks[i].has_bootindex &&
+                disks[k].bootindex == disks[i].bootindex) {
+                log_err("--disk %s,bootindex=%u: bootindex %u is --disk %s's already",
+                        disks[i].name, disks[i].bootindex, disks[i].bootindex, disks[k].name);
+                return -EINVAL;
+            }
+        }
+        while (j > 0 && boots_before(&disks[i], &disks[order[j - 1]])) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        unsigned devfn = disks[order[i]].devfn;
+        char fn[8] = "";
+        int w;
+
+        if (devfn & 7)
+            snprintf(fn, sizeof(fn), ",%x", devfn & 7);
+        w = snprintf(out + len, size - len, "%s/pci@i0cf8/scsi@%x%s/disk@0,0", i ? "\n" : "",
+                     devfn >> 3, fn);
+        if (w < 0 || (size_t)w >= size - len)
+            return -ENOSPC;
+        len += (size_t)w;
+    }
+    return (int)len + 1;
 }

@@ -7,6 +7,7 @@
 
 #include "boot/acpi.h"
 #include "boot/layout.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 /* §4.1, Table 4-1: the MP floating pointer structure. */
@@ -101,10 +102,10 @@ int mptable_build(const struct guest_mem *mem, int cpus)
     struct mpf mpf = {.config = (uint32_t)(BOOT_MPTABLE + sizeof(struct mpf)),
                       .length = 1,
                       .spec_rev = MP_SPEC_REV};
-    struct mpc_header h = {.spec_rev = MP_SPEC_REV, .lapic = ACPI_LAPIC_ADDR};
+    struct mpc_header h = {.spec_rev = MP_SPEC_REV, .lapic = BOARD_LAPIC_BASE};
     struct mpc_bus isa = {MPC_BUS, 0, "ISA   "};
     struct mpc_ioapic io = {MPC_IOAPIC, ACPI_IOAPIC_ID, IOAPIC_VERSION, IOAPIC_ENABLED,
-                            ACPI_IOAPIC_ADDR};
+                            BOARD_IOAPIC_BASE};
     uint16_t count = 0;
 
     if (cpus < 1 || cpus > VM_MAX_CPUS)

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "vm/board.h"
+
 /* PM1 status bits (ACPI 6.5 Table 4.13): write 1 to clear. */
 #define PM1_STS_MASK 0xc731u /* TMR, BM, GBL, PWRBTN, SLPBTN, RTC, PCIEXP_WAKE, WAK */
 /* PM1 enable bits (Table 4.14). */
@@ -209,7 +211,7 @@ int acpi_pm_init(struct acpi_pm *pm, struct bus *pio,
 
 struct bus_range acpi_pm_reset_range(struct acpi_pm *pm)
 {
-    return (struct bus_range){.base = ACPI_RESET_PORT,
+    return (struct bus_range){.base = BOARD_RESET_PORT,
                               .len = 1,
                               .widths = BUS_W1,
                               .read = rcr_read,

@@ -4,17 +4,17 @@
  * FADT names (boot/acpi.c), and the PIIX/ICH reset control register at 0xCF9
  * that the FADT names as the reset register.
  *
- *   ACPI_PM_BASE + 0  PM1a_STS  16 bits, write 1 to clear; only wake-ups
+ *   BOARD_ACPI_PM_PORT + 0  PM1a_STS  16 bits, write 1 to clear; only wake-ups
  *                     set them (acpi_pm_wake_event), and no SCI is raised
- *   ACPI_PM_BASE + 2  PM1a_EN   16 bits
- *   ACPI_PM_BASE + 4  PM1a_CNT  16 bits: SCI_EN reads 1 (the platform has no
+ *   BOARD_ACPI_PM_PORT + 2  PM1a_EN   16 bits
+ *   BOARD_ACPI_PM_PORT + 4  PM1a_CNT  16 bits: SCI_EN reads 1 (the platform has no
  *                     legacy mode, FADT SMI_CMD = 0); SLP_EN with SLP_TYP =
  *                     ACPI_PM_SLP_TYP_S5 powers off, with
  *                     ACPI_PM_SLP_TYP_S3 puts the machine to sleep (S3,
  *                     suspend to RAM, §16.1.3) until a wake event; other
  *                     sleep types are not offered (the DSDT has \_S3 and
  *                     \_S5 only) and are ignored
- *   ACPI_PM_BASE + 8  PM_TMR    the power management timer (§4.8.3.3): a
+ *   BOARD_ACPI_PM_PORT + 8  PM_TMR    the power management timer (§4.8.3.3): a
  *                     free-running 32-bit count at 3.579545 MHz (the FADT
  *                     sets TMR_VAL_EXT), read-only; its overflow status
  *                     (TMR_STS) is never set, so it raises no SCI
@@ -32,17 +32,15 @@
 #include <stdint.h>
 
 #include "hw/bus.h"
+#include "vm/board.h"
 
-/* QEMU's PIIX4 and ICH9 put the PM block at 0x600 too. */
-#define ACPI_PM_BASE      0x600
-#define ACPI_PM1_EVT_PORT ACPI_PM_BASE
+#define ACPI_PM1_EVT_PORT BOARD_ACPI_PM_PORT
 #define ACPI_PM1_EVT_LEN  4
-#define ACPI_PM1_CNT_PORT (ACPI_PM_BASE + 4)
+#define ACPI_PM1_CNT_PORT (BOARD_ACPI_PM_PORT + 4)
 #define ACPI_PM1_CNT_LEN  2
-#define ACPI_PM_TMR_PORT  (ACPI_PM_BASE + 8) /* where QEMU's PIIX4 has it */
+#define ACPI_PM_TMR_PORT  (BOARD_ACPI_PM_PORT + 8) /* where QEMU's PIIX4 has it */
 #define ACPI_PM_TMR_LEN   4
 #define ACPI_PM_TMR_HZ    3579545ULL
-#define ACPI_PM_SCI_IRQ   9
 /* The SLP_TYP values the DSDT's \_S5 and \_S3 packages name; any 3-bit
  * value is valid. A non-zero S5 keeps a stray SLP_EN from powering off; S3
  * is QEMU's PIIX4 value, which kvm-unit-tests' s3 writes without reading
@@ -50,7 +48,6 @@
 #define ACPI_PM_SLP_TYP_S5 5
 #define ACPI_PM_SLP_TYP_S3 1
 
-#define ACPI_RESET_PORT  0xcf9
 #define ACPI_RESET_VALUE 0x06 /* SYS_RST | RST_CPU: a hard reset */
 
 /* PM1 control register bits (ACPI 6.5 Table 4.16). */
@@ -91,7 +88,7 @@ struct acpi_pm {
 int acpi_pm_init(struct acpi_pm *pm, struct bus *pio,
                  void (*event)(void *opaque, enum acpi_pm_event ev), void *opaque);
 
-/* The reset control register as a 1-byte range at ACPI_RESET_PORT. It is
+/* The reset control register as a 1-byte range at BOARD_RESET_PORT. It is
  * not registered by acpi_pm_init: 0xCF9 lies inside the dword of PCI's
  * CONFIG_ADDRESS, so the PCI host (hw/pci.h) owns the port and forwards
  * byte accesses; without PCI, the caller registers this range itself. */

@@ -2,8 +2,6 @@
 
 #include <stdio.h>
 
-#include "util/log.h"
-
 int debug_exit_status(uint64_t value)
 {
     return (int)(((value << 1) | 1) & 0xff);
@@ -11,7 +9,7 @@ int debug_exit_status(uint64_t value)
 
 static void debug_exit_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
 {
-    struct vm *vm = opaque;
+    struct debug_exit *d = opaque;
     char why[64];
 
     (void)size;
@@ -19,15 +17,18 @@ static void debug_exit_write(void *opaque, uint64_t offset, unsigned size, uint6
         return;
     snprintf(why, sizeof(why), "guest wrote 0x%llx to the debug-exit port",
              (unsigned long long)value);
-    vm_stop(vm, debug_exit_status(value), log_verbose ? why : NULL);
+    d->exit(d->opaque, debug_exit_status(value), why);
 }
 
-int debug_exit_init(struct vm *vm)
+int debug_exit_init(struct debug_exit *d, struct bus *pio, uint16_t port, debug_exit_fn *exit,
+                    void *opaque)
 {
-    return bus_register(&vm->pio, &(struct bus_range){.base = DEBUG_EXIT_PORT,
-                                                      .len = 4,
-                                                      .widths = BUS_W1 | BUS_W2 | BUS_W4,
-                                                      .write = debug_exit_write,
-                                                      .opaque = vm,
-                                                      .name = "debug-exit"});
+    d->exit = exit;
+    d->opaque = opaque;
+    return bus_register(pio, &(struct bus_range){.base = port,
+                                                 .len = 4,
+                                                 .widths = BUS_W1 | BUS_W2 | BUS_W4,
+                                                 .write = debug_exit_write,
+                                                 .opaque = d,
+                                                 .name = "debug-exit"});
 }

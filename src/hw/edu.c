@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "hw/msi.h"
+#include "vm/board.h"
 
 static uint32_t factorial(uint32_t n)
 {
@@ -178,8 +179,8 @@ int edu_init(struct edu *e, struct pci *pci, unsigned slot, uint32_t bar_addr,
     int err;
 
     memset(e, 0, sizeof(*e));
-    if (slot < 1 || slot >= 32 || bar_addr % EDU_BAR_SIZE || bar_addr < PCI_MEM32_BASE ||
-        bar_addr - PCI_MEM32_BASE + (uint64_t)EDU_BAR_SIZE > PCI_MEM32_SIZE)
+    if (slot < 1 || slot >= 32 || bar_addr % EDU_BAR_SIZE || bar_addr < BOARD_PCI_MEM32_BASE ||
+        bar_addr - BOARD_PCI_MEM32_BASE + (uint64_t)EDU_BAR_SIZE > BOARD_PCI_MEM32_SIZE)
         return -EINVAL;
     pci_device_init(d, EDU_VENDOR, EDU_DEVICE, EDU_CLASS, 0x10);
     d->opaque = e;

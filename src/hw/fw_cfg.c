@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vm/board.h"
+
 /* One FILE_DIR entry (fw_cfg.rst, "File Directory"): big-endian fields. */
 struct __attribute__((packed)) fw_cfg_file {
     uint32_t size;
@@ -206,7 +208,7 @@ int fw_cfg_init(struct fw_cfg *fw, struct bus *pio, const struct guest_mem *mem)
     if (!err)
         err = fw_cfg_add(fw, FW_CFG_FILE_DIR, &no_files, sizeof(no_files));
     if (!err)
-        err = bus_register(pio, &(struct bus_range){.base = FW_CFG_PORT_SEL,
+        err = bus_register(pio, &(struct bus_range){.base = BOARD_FW_CFG_PORT,
                                                     .len = 2,
                                                     .widths = BUS_W1 | BUS_W2,
                                                     .read = port_read,

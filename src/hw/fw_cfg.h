@@ -22,11 +22,11 @@
 #include <stdint.h>
 
 #include "hw/bus.h"
+#include "vm/board.h"
 #include "vm/mem.h"
 
-#define FW_CFG_PORT_SEL  0x510
-#define FW_CFG_PORT_DATA 0x511
-#define FW_CFG_PORT_DMA  0x514
+#define FW_CFG_PORT_DATA (BOARD_FW_CFG_PORT + 1)
+#define FW_CFG_PORT_DMA  (BOARD_FW_CFG_PORT + 4)
 
 /* Keys (QEMU's include/standard-headers/linux/qemu_fw_cfg.h). */
 #define FW_CFG_SIGNATURE  0x0000

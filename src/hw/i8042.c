@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "vm/board.h"
+
 enum {
     CMD_READ_RAM = 0x20,  /* 0x20-0x3f */
     CMD_WRITE_RAM = 0x60, /* 0x60-0x7f */
@@ -76,7 +78,7 @@ static void update_irq(struct i8042 *c)
     bool aux = c->out_flags & I8042_STR_AUXDATA;
     int level[2] = {c->obf && !aux && (CTR(c) & I8042_CTR_KBDINT),
                     c->obf && aux && (CTR(c) & I8042_CTR_AUXINT)};
-    static const unsigned line[2] = {I8042_KBD_IRQ, I8042_AUX_IRQ};
+    static const unsigned line[2] = {BOARD_KBD_IRQ, BOARD_MOUSE_IRQ};
 
     for (int i = 0; i < 2; i++) {
         if (level[i] != c->level[i]) {
@@ -296,7 +298,7 @@ int i8042_init(struct i8042 *c, struct bus *pio, i8042_irq_fn *irq, i8042_reset_
     c->reset = reset;
     c->opaque = opaque;
     /* Two one-port ranges: 0x61-0x63 between them belong to other devices. */
-    err = bus_register(pio, &(struct bus_range){.base = I8042_DATA_PORT,
+    err = bus_register(pio, &(struct bus_range){.base = BOARD_I8042_DATA_PORT,
                                                 .len = 1,
                                                 .widths = BUS_W1,
                                                 .read = data_read,
@@ -305,7 +307,7 @@ int i8042_init(struct i8042 *c, struct bus *pio, i8042_irq_fn *irq, i8042_reset_
                                                 .name = "i8042"});
     if (err)
         return err;
-    return bus_register(pio, &(struct bus_range){.base = I8042_COMMAND_PORT,
+    return bus_register(pio, &(struct bus_range){.base = BOARD_I8042_CMD_PORT,
                                                  .len = 1,
                                                  .widths = BUS_W1,
                                                  .read = status_read,

@@ -47,11 +47,6 @@
 #include "hw/bus.h"
 #include "hw/ps2_kbd.h"
 
-#define I8042_DATA_PORT    0x60
-#define I8042_COMMAND_PORT 0x64
-#define I8042_KBD_IRQ      1
-#define I8042_AUX_IRQ      12
-
 #define I8042_STR_OBF     0x01
 #define I8042_STR_IBF     0x02 /* never set */
 #define I8042_STR_SYS     0x04

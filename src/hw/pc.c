@@ -7,20 +7,20 @@
 
 #include "boot/acpi.h"
 #include "boot/boot.h"
-#include "hw/debug_exit.h"
+#include "boot/firmware.h"
 #include "util/log.h"
+#include "virtio/devices.h"
+#include "vm/board.h"
 #include "vm/console.h"
 
 /* The last slots, clear of the virtio functions from 00:01.0 on. */
-#define PCI_TESTDEV_SLOT 31
-#define EDU_SLOT         30
 /* Past the 64 KiB per slot that virtio-pci's BARs take (virtio/pci.c),
  * aligned to the BAR's 1 MiB. */
-#define EDU_BAR_ADDR (PCI_MEM32_BASE + 0x200000)
+#define EDU_BAR_ADDR (BOARD_PCI_MEM32_BASE + 0x200000)
 
 static void com1_irq(void *opaque, int level)
 {
-    vm_irq_set(opaque, SERIAL_COM1_IRQ, level);
+    vm_irq_set(opaque, BOARD_COM1_IRQ, level);
 }
 
 static void com1_tx(void *opaque, uint8_t byte)
@@ -32,6 +32,27 @@ static void com1_tx(void *opaque, uint8_t byte)
 static void kbc_irq(void *opaque, unsigned irq, int level)
 {
     vm_irq_set(opaque, irq, level);
+}
+
+static void pirq_irq(void *opaque, unsigned irq, int level)
+{
+    vm_irq_set(opaque, irq, level);
+}
+
+void pc_pci_intx(struct vm *vm, uint32_t gsi, int level)
+{
+    if (vm->pc && vm->cfg.rom)
+        i440fx_pci_intx(&vm->pc->i440fx, gsi, level);
+}
+
+static void guest_exit(void *opaque, int status, const char *why)
+{
+    vm_stop(opaque, status, log_verbose ? why : NULL);
+}
+
+static uint64_t uptime(void *opaque)
+{
+    return vm_uptime_ns(opaque);
 }
 
 static void kbc_reset(void *opaque)
@@ -54,15 +75,25 @@ static void rtc_alarm_due(void *opaque)
     acpi_pm_wake_event(&vm->pc->acpi_pm, PM1_STS_RTC);
 }
 
-/* What SeaBIOS's S3 resume does without a waking vector: reboot. */
+/*
+ * The wake from S3. Booted through firmware, as on QEMU's PC: the
+ * processors reset with RAM kept, and the BIOS, finding its shadow already
+ * set up (0xc0000-0xfffff stays RAM) and the CMOS shutdown status that
+ * suspend() left, jumps to the waking vector of the FACS it installed
+ * (SeaBIOS's handle_resume and s3_resume), or reboots without one. Booted
+ * without, vx86 does what that BIOS would, with its own FACS.
+ */
 static void s3_resume(struct vm *vm)
 {
     struct cpu_state bsp;
 
-    if (acpi_waking_state(&vm->mem, &bsp))
+    if (vm->cfg.rom) {
+        firmware_reset_state(&bsp);
+    } else if (acpi_waking_state(&vm->mem, &bsp)) {
         vm_reset(vm, "guest woke from S3 without a waking vector in the FACS");
-    else
-        vm_wake(vm, &bsp);
+        return;
+    }
+    vm_wake(vm, &bsp);
 }
 
 static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
@@ -79,6 +110,8 @@ static void acpi_pm_event(void *opaque, enum acpi_pm_event ev)
         vm_reset(vm, "guest requested a reset through port 0xcf9");
         break;
     case ACPI_PM_SLEEP:
+        if (vm->cfg.rom) /* QEMU's rtc_notify_suspend */
+            rtc_cmos_set(&vm->pc->rtc, RTC_SHUTDOWN_STATUS, RTC_SHUTDOWN_S3);
         timed = acpi_pm_wake_enabled(&vm->pc->acpi_pm, PM1_STS_RTC) &&
                 !rtc_next_alarm(&vm->pc->rtc, &alarm);
         vm_sleep(vm, timed ? &alarm : NULL, rtc_alarm_due, vm);
@@ -146,7 +179,7 @@ static int fw_cfg_firmware(struct vm *vm)
 {
     struct fw_cfg *fw = &vm->pc->fw_cfg;
     struct acpi_export *x = malloc(sizeof(*x));
-    uint16_t sercon = htole16(SERIAL_COM1_BASE);
+    uint16_t sercon = htole16(BOARD_COM1_PORT);
     int err;
 
     if (!x)
@@ -200,6 +233,34 @@ static int fw_cfg_setup(struct vm *vm)
     return err;
 }
 
+int pc_boot_order(struct vm *vm)
+{
+    struct firmware_disk disks[FIRMWARE_MAX_DISKS];
+    char order[FIRMWARE_MAX_DISKS * 40];
+    int n = 0, len, err;
+
+    /* virtio_devices_create puts the disks first, in --disk order. */
+    for (int i = 0; i < vm->nr_virtio && virtio_is_blk(vm->virtio[i]); i++) {
+        const struct vm_disk *d = &vm->cfg.disks[i];
+
+        if (n == FIRMWARE_MAX_DISKS)
+            break;
+        disks[n++] = (struct firmware_disk){.name = d->path,
+                                            .has_bootindex = d->has_bootindex,
+                                            .bootindex = d->bootindex,
+                                            .devfn = PCI_DEVFN(vm->virtio[i]->slot, 0)};
+    }
+    len = firmware_boot_order(disks, n, order, sizeof(order));
+    if (len == -ENOSPC)
+        log_err("bootorder: longer than %zu bytes", sizeof(order));
+    if (len < 0)
+        return len;
+    err = fw_cfg_add_file(&vm->pc->fw_cfg, "bootorder", order, (uint32_t)len);
+    if (err)
+        log_err("fw_cfg: cannot add the bootorder file: %s", strerror(-err));
+    return err;
+}
+
 int pc_init(struct vm *vm)
 {
     struct pc *pc = calloc(1, sizeof(*pc));
@@ -212,7 +273,7 @@ int pc_init(struct vm *vm)
     pc->com1 = serial_create(com1_tx, com1_irq, vm);
     if (!pc->com1)
         return -ENOMEM;
-    err = bus_register(&vm->pio, &(struct bus_range){.base = SERIAL_COM1_BASE,
+    err = bus_register(&vm->pio, &(struct bus_range){.base = BOARD_COM1_PORT,
                                                      .len = SERIAL_NR_REGS,
                                                      .widths = BUS_W1,
                                                      .read = serial_read,
@@ -220,13 +281,14 @@ int pc_init(struct vm *vm)
                                                      .opaque = pc->com1,
                                                      .name = "com1"});
     if (!err)
-        err = debug_exit_init(vm);
+        err = debug_exit_init(&pc->debug_exit, &vm->pio, BOARD_DEBUG_EXIT_PORT, guest_exit, vm);
     if (!err)
         err = i8042_init(&pc->i8042, &vm->pio, kbc_irq, kbc_reset, vm);
     if (!err)
         err = post_init(&pc->post, &vm->pio);
     if (!err)
-        err = boot_timer_init(&pc->boot_timer, vm);
+        err = boot_timer_init(&pc->boot_timer, &vm->pio, &vm->mmio, BOARD_BOOT_TIMER_PORT,
+                              BOARD_BOOT_TIMER_MMIO, uptime, vm);
     if (!err)
         err = rtc_init(&pc->rtc, &vm->pio, vm->cfg.mem_size);
     if (!err)
@@ -236,8 +298,8 @@ int pc_init(struct vm *vm)
         err = pci_init(&pc->pci, &vm->pio, &vm->mmio, &reset);
     }
     if (!err && vm->cfg.rom)
-        err =
-            i440fx_init(&pc->i440fx, &pc->pci, &vm->mmio, &vm->mem, vm->cfg.rom, vm->cfg.rom_size);
+        err = i440fx_init(&pc->i440fx, &pc->pci, &vm->mmio, &vm->mem, vm->cfg.rom, vm->cfg.rom_size,
+                          pirq_irq, vm);
     if (!err)
         err = port92_init(&pc->port92, &vm->pio, port92_reset, vm);
     if (!err)
@@ -245,11 +307,11 @@ int pc_init(struct vm *vm)
     if (!err && vm->cfg.testdev)
         err = pc_testdev_init(&pc->testdev, &vm->pio, &vm->mmio, testdev_irq, testdev_flush, vm);
     if (!err && vm->cfg.testdev)
-        err = pci_testdev_init(&pc->pci_testdev, &pc->pci, &vm->pio, PCI_TESTDEV_SLOT);
+        err = pci_testdev_init(&pc->pci_testdev, &pc->pci, &vm->pio, BOARD_PCI_TESTDEV_SLOT);
     if (!err && vm->cfg.iommu)
         err = vtd_init(&pc->vtd, &vm->mmio, &vm->mem, &vtd_ops, vm);
     if (!err && vm->cfg.edu)
-        err = edu_init(&pc->edu, &pc->pci, EDU_SLOT, (uint32_t)EDU_BAR_ADDR, &edu_ops, vm);
+        err = edu_init(&pc->edu, &pc->pci, BOARD_EDU_SLOT, (uint32_t)EDU_BAR_ADDR, &edu_ops, vm);
     if (err)
         log_err("cannot register platform devices: %s", strerror(-err));
     return err;
@@ -264,6 +326,7 @@ void pc_destroy(struct vm *vm)
     pthread_mutex_destroy(&vm->pc->rtc.lock);
     acpi_pm_destroy(&vm->pc->acpi_pm);
     pci_destroy(&vm->pc->pci);
+    i440fx_destroy(&vm->pc->i440fx);
     fw_cfg_destroy(&vm->pc->fw_cfg);
     pc_testdev_destroy(&vm->pc->testdev);
     pci_testdev_destroy(&vm->pc->pci_testdev);

@@ -14,6 +14,7 @@
 
 #include "hw/acpi_pm.h"
 #include "hw/boot_timer.h"
+#include "hw/debug_exit.h"
 #include "hw/edu.h"
 #include "hw/fw_cfg.h"
 #include "hw/i440fx.h"
@@ -30,6 +31,7 @@
 
 struct pc {
     struct serial *com1;
+    struct debug_exit debug_exit;
     struct i8042 i8042;
     struct post post;
     struct boot_timer boot_timer;
@@ -47,6 +49,15 @@ struct pc {
 
 /* Creates vm->pc and registers its devices; prints one line on failure. */
 int pc_init(struct vm *vm);
+
+/* For a boot through firmware, once the virtio devices are on PCI: gives
+ * the firmware fw_cfg's "bootorder" of vm's disks (boot/firmware.h).
+ * Returns 0 or -errno after printing one line. */
+int pc_boot_order(struct vm *vm);
+
+/* PCI INTx line gsi changed level: with firmware's chipset, its PIRQ's
+ * ISA IRQ follows (hw/i440fx.h). From vm_irq_set, any thread. */
+void pc_pci_intx(struct vm *vm, uint32_t gsi, int level);
 
 /* Safe when pc_init failed or never ran. */
 void pc_destroy(struct vm *vm);

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "vm/board.h"
+
 /* CONFIG_ADDRESS bits that hold something (PCI Local Bus 3.0 §3.2.2.3.2):
  * enable, bus, device, function, register. Bits 30:24 are reserved and
  * 1:0 read 0. */
@@ -276,22 +278,22 @@ static void write_at(struct pci *pci, uint64_t gpa, unsigned size, uint64_t valu
 
 static uint64_t window_read(void *opaque, uint64_t offset, unsigned size)
 {
-    return read_at(opaque, PCI_MEM32_BASE + offset, size);
+    return read_at(opaque, BOARD_PCI_MEM32_BASE + offset, size);
 }
 
 static void window_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
 {
-    write_at(opaque, PCI_MEM32_BASE + offset, size, value);
+    write_at(opaque, BOARD_PCI_MEM32_BASE + offset, size, value);
 }
 
 static uint64_t high_read(void *opaque, uint64_t offset, unsigned size)
 {
-    return read_at(opaque, PCI_MEM32_HIGH_BASE + offset, size);
+    return read_at(opaque, BOARD_PCI_MEM32_HIGH_BASE + offset, size);
 }
 
 static void high_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
 {
-    write_at(opaque, PCI_MEM32_HIGH_BASE + offset, size, value);
+    write_at(opaque, BOARD_PCI_MEM32_HIGH_BASE + offset, size, value);
 }
 
 int pci_init(struct pci *pci, struct bus *pio, struct bus *mmio, const struct bus_range *reset)
@@ -312,24 +314,24 @@ int pci_init(struct pci *pci, struct bus *pio, struct bus *mmio, const struct bu
                                                     .opaque = pci,
                                                     .name = "pci-conf1"});
     if (!err)
-        err = bus_register(mmio, &(struct bus_range){.base = PCI_ECAM_BASE,
-                                                     .len = PCI_ECAM_SIZE,
+        err = bus_register(mmio, &(struct bus_range){.base = BOARD_PCI_ECAM_BASE,
+                                                     .len = BOARD_PCI_ECAM_SIZE,
                                                      .widths = BUS_W1 | BUS_W2 | BUS_W4,
                                                      .read = ecam_read,
                                                      .write = ecam_write,
                                                      .opaque = pci,
                                                      .name = "pci-ecam"});
     if (!err)
-        err = bus_register(mmio, &(struct bus_range){.base = PCI_MEM32_BASE,
-                                                     .len = PCI_MEM32_SIZE,
+        err = bus_register(mmio, &(struct bus_range){.base = BOARD_PCI_MEM32_BASE,
+                                                     .len = BOARD_PCI_MEM32_SIZE,
                                                      .widths = BUS_WANY,
                                                      .read = window_read,
                                                      .write = window_write,
                                                      .opaque = pci,
                                                      .name = "pci-mem32"});
     if (!err)
-        err = bus_register(mmio, &(struct bus_range){.base = PCI_MEM32_HIGH_BASE,
-                                                     .len = PCI_MEM32_HIGH_SIZE,
+        err = bus_register(mmio, &(struct bus_range){.base = BOARD_PCI_MEM32_HIGH_BASE,
+                                                     .len = BOARD_PCI_MEM32_HIGH_SIZE,
                                                      .widths = BUS_WANY,
                                                      .read = high_read,
                                                      .write = high_write,

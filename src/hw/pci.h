@@ -9,7 +9,7 @@
  *               shares the dword; byte accesses there are forwarded to it
  *   0xCFC-0xCFF CONFIG_DATA: 1-, 2- and 4-byte accesses, the byte lanes
  *               of the dword CONFIG_ADDRESS selects
- *   PCI_ECAM_BASE  PCIe enhanced configuration access (ECAM, PCIe Base
+ *   ECAM        at BOARD_PCI_ECAM_BASE: PCIe enhanced configuration access (PCIe Base
  *               6.0 §7.2.2): 4 KiB per function, bus 0 only (1 MiB)
  *
  * Both mechanisms end in pci_cfg_read() / pci_cfg_write(), so a device sees
@@ -24,10 +24,10 @@
  * (write all ones, read back the size mask, PCI 3.0 §6.2.5.1) works without
  * the device's help. Hooks may look at or change an access after the core.
  * Memory BARs are decoded in one place: the host bridge's 32-bit window
- * (PCI_MEM32_BASE, and PCI_MEM32_HIGH_BASE) is one range on the MMIO bus, and an access there goes to
- * the device whose enabled memory BAR holds it (bar_read/bar_write), so the
- * guest may move BARs at any time without the bus changing. I/O BARs and
- * BARs outside the window are not decoded.
+ * (BOARD_PCI_MEM32_BASE and BOARD_PCI_MEM32_HIGH_BASE, vm/board.h) is one
+ * range on the MMIO bus each, and an access there goes to the device whose enabled memory BAR holds
+ * it (bar_read/bar_write), so the guest may move BARs at any time without the bus changing. I/O
+ * BARs and BARs outside the window are not decoded.
  */
 #ifndef VX86_HW_PCI_H
 #define VX86_HW_PCI_H
@@ -36,26 +36,11 @@
 #include <stdint.h>
 
 #include "hw/bus.h"
+#include "vm/board.h"
 
 #define PCI_CONFIG_ADDRESS 0xcf8
 #define PCI_CONFIG_DATA    0xcfc
 #define PCI_CONFIG_ENABLE  0x80000000u
-
-/* In the MMIO hole below 4 GiB (vm/mem.h), 256 MiB-aligned as the MCFG
- * expects of a segment's window, above the boot timer and virtio-mmio
- * (0xd0000000 to 0xd0107fff) and below the IOAPIC and LAPIC (0xfec00000
- * and up); nothing in layout.h lies in the hole. */
-#define PCI_ECAM_BASE 0xe0000000ULL
-#define PCI_ECAM_SIZE 0x100000ULL /* bus 0: 32 devices x 8 functions x 4 KiB */
-/* The host bridge's memory window for 32-bit BARs (the DSDT's _CRS): the
- * first 256 MiB of the hole, below the boot timer. */
-#define PCI_MEM32_BASE 0xc0000000ULL
-#define PCI_MEM32_SIZE 0x10000000ULL
-/* A second window decoded the same way, just below the IOAPIC, where a PC
- * BIOS places BARs (SeaBIOS allocates top-down from 0xfec00000); an OS
- * that finds BARs there moves them into the _CRS window above. */
-#define PCI_MEM32_HIGH_BASE 0xfe000000ULL
-#define PCI_MEM32_HIGH_SIZE 0x00c00000ULL
 
 #define PCI_CFG_SIZE       4096
 #define PCI_DEVFNS         256 /* 32 devices x 8 functions */
@@ -106,11 +91,9 @@
  * reaches: the IOAPIC's lines 16-23, rotated by slot as PCI slots' INTx
  * wires are swizzled (PCI-to-PCI Bridge 1.2 §9.1). The DSDT's _PRT says
  * the same to the guest. Lines are level-triggered and may be shared. */
-#define PCI_INTX_FIRST_GSI 16
-#define PCI_INTX_GSIS      8
 static inline unsigned pci_intx_gsi(unsigned slot, unsigned pin)
 {
-    return PCI_INTX_FIRST_GSI + (slot - 1 + pin) % PCI_INTX_GSIS;
+    return BOARD_PCI_INTX_GSI + (slot - 1 + pin) % BOARD_PCI_INTX_GSIS;
 }
 
 struct pci_device;

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "vm/board.h"
+
 #define MATCH_DATA   0xfa
 #define NOMATCH_DATA 0xce
 #define HDR_SIZE     16 /* the fixed fields before the name */
@@ -114,7 +116,8 @@ static void io_write(void *opaque, uint64_t offset, unsigned size, uint64_t valu
 int pci_testdev_init(struct pci_testdev *t, struct pci *pci, struct bus *pio, unsigned slot)
 {
     struct pci_device *d = &t->pci;
-    uint32_t mem = (uint32_t)(PCI_MEM32_BASE + slot * 0x10000ULL), io = PCI_TESTDEV_IO_BASE | 1;
+    uint32_t mem = (uint32_t)(BOARD_PCI_MEM32_BASE + slot * 0x10000ULL),
+             io = PCI_TESTDEV_IO_BASE | 1;
     int err;
 
     memset(t, 0, sizeof(*t));

@@ -16,7 +16,7 @@
  * QEMU; reads with no test selected, or past the header, give 0.
  *
  * vx86 has no firmware to place BARs, so the device comes with them placed
- * as a BIOS would: BAR0 at PCI_MEM32_BASE + slot * 64 KiB (decoded by the
+ * as a BIOS would: BAR0 at BOARD_PCI_MEM32_BASE + slot * 64 KiB (decoded by the
  * PCI host wherever the guest moves it) and BAR1 at PCI_TESTDEV_IO_BASE,
  * decoded there only, while the I/O bit of the command register is on.
  * QEMU's "eventfd" tests count the same here: vx86 has no ioeventfd path

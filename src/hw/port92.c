@@ -1,6 +1,8 @@
 /* System Control Port A: see port92.h. */
 #include "hw/port92.h"
 
+#include "vm/board.h"
+
 /* Bit 0 reads 0 as long as the machine runs (a reset ends it), so every
  * write of 1 is a rising edge. */
 static uint64_t port92_read(void *opaque, uint64_t offset, unsigned size)
@@ -25,7 +27,7 @@ int port92_init(struct port92 *p, struct bus *pio, port92_reset_fn *reset, void 
 {
     p->reset = reset;
     p->opaque = opaque;
-    return bus_register(pio, &(struct bus_range){.base = PORT92_PORT,
+    return bus_register(pio, &(struct bus_range){.base = BOARD_PORT92,
                                                  .len = 1,
                                                  .widths = BUS_W1,
                                                  .read = port92_read,

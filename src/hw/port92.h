@@ -14,7 +14,6 @@
 
 #include "hw/bus.h"
 
-#define PORT92_PORT       0x92
 #define PORT92_FAST_RESET 0x01
 #define PORT92_A20        0x02
 

@@ -1,5 +1,7 @@
 #include "hw/post.h"
 
+#include "vm/board.h"
+
 static uint64_t post_read(void *opaque, uint64_t offset, unsigned size)
 {
     struct post *p = opaque;
@@ -20,7 +22,7 @@ static void post_write(void *opaque, uint64_t offset, unsigned size, uint64_t va
 
 int post_init(struct post *post, struct bus *pio)
 {
-    return bus_register(pio, &(struct bus_range){.base = POST_PORT,
+    return bus_register(pio, &(struct bus_range){.base = BOARD_POST_PORT,
                                                  .len = 1,
                                                  .widths = BUS_W1,
                                                  .read = post_read,

@@ -11,8 +11,6 @@
 
 #include "hw/bus.h"
 
-#define POST_PORT 0x80
-
 struct post {
     _Atomic uint8_t code;
 };

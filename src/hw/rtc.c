@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "vm/board.h"
+
 /* Register numbers and bits, MC146818A data sheet. */
 enum { SEC = 0, SEC_ALARM, MIN, MIN_ALARM, HOUR, HOUR_ALARM, WDAY, MDAY, MONTH, YEAR,
        REG_A = 0x0a, REG_B, REG_C, REG_D, CENTURY = 0x32 };
@@ -217,6 +219,15 @@ int rtc_next_alarm(struct rtc *rtc, struct timespec *at)
     return err;
 }
 
+void rtc_cmos_set(struct rtc *rtc, unsigned index, uint8_t value)
+{
+    if (index < 0x0e || index >= sizeof(rtc->cmos))
+        return;
+    pthread_mutex_lock(&rtc->lock);
+    rtc->cmos[index] = value;
+    pthread_mutex_unlock(&rtc->lock);
+}
+
 void rtc_alarm_ring(struct rtc *rtc)
 {
     pthread_mutex_lock(&rtc->lock);
@@ -253,7 +264,7 @@ int rtc_init(struct rtc *rtc, struct bus *pio, uint64_t mem_size)
     rtc->cmos[0x18] = rtc->cmos[0x31] = (uint8_t)(above_1m >> 8);
     rtc->cmos[0x34] = (uint8_t)above_16m;
     rtc->cmos[0x35] = (uint8_t)(above_16m >> 8);
-    return bus_register(pio, &(struct bus_range){.base = RTC_PORT,
+    return bus_register(pio, &(struct bus_range){.base = BOARD_RTC_PORT,
                                                  .len = 2,
                                                  .widths = BUS_W1,
                                                  .read = rtc_read,

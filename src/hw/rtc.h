@@ -25,7 +25,12 @@
 
 #include "hw/bus.h"
 
-#define RTC_PORT 0x70
+/* CMOS RAM byte 0x0f, the shutdown status a PC BIOS reads at reset to tell
+ * a power-on from a return (IBM PC AT Technical Reference; SeaBIOS's
+ * handle_resume): 0xfe is QEMU's "resume from ACPI S3", which SeaBIOS
+ * answers by jumping to the FACS's waking vector. */
+#define RTC_SHUTDOWN_STATUS 0x0f
+#define RTC_SHUTDOWN_S3     0xfe
 
 struct rtc {
     pthread_mutex_t lock;
@@ -47,5 +52,9 @@ int rtc_next_alarm(struct rtc *rtc, struct timespec *at);
 /* The alarm matched (at rtc_next_alarm's time): AF, and IRQF as AIE is
  * set, go up in register C. */
 void rtc_alarm_ring(struct rtc *rtc);
+
+/* Sets CMOS RAM byte index (0x0e-0x7f; others ignored) as a guest write
+ * would: the platform's side of a byte the firmware reads. Any thread. */
+void rtc_cmos_set(struct rtc *rtc, unsigned index, uint8_t value);
 
 #endif

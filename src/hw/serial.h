@@ -12,8 +12,6 @@
 
 #include <stdint.h>
 
-#define SERIAL_COM1_BASE 0x3f8
-#define SERIAL_COM1_IRQ  4
 #define SERIAL_NR_REGS   8
 
 struct serial;

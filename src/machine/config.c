@@ -147,6 +147,25 @@ static bool is_opt(const char *opt, size_t n, const char *name)
     return n == strlen(name) && !strncmp(opt, name, n);
 }
 
+/* The n decimal digits at s, 0-65535 (QEMU's bootindex is an int; a
+ * boot order needs no more). */
+static int parse_bootindex(const char *s, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+
+    if (!n || n > 5)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -EINVAL;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v > 65535)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
 int config_parse_disk(char *s, struct vm_config *cfg)
 {
     struct vm_disk d = {.path = s};
@@ -169,9 +188,16 @@ int config_parse_disk(char *s, struct vm_config *cfg)
             d.format = BLOCK_FORMAT_QCOW2;
         } else if (is_opt(opt + 1, n, "backing=on") || is_opt(opt + 1, n, "backing=off")) {
             d.backing = is_opt(opt + 1, n, "backing=on");
+        } else if (n > 10 && !strncmp(opt + 1, "bootindex=", 10)) {
+            if (parse_bootindex(opt + 11, n - 10, &d.bootindex)) {
+                log_err("--disk %s: bootindex=%.*s: not a number from 0 to 65535", s,
+                        (int)(n - 10), opt + 11);
+                return -EINVAL;
+            }
+            d.has_bootindex = true;
         } else {
             log_err("--disk %s: unknown option %.*s (options: ro, snapshot, format=raw|qcow2, "
-                    "backing=on|off)",
+                    "backing=on|off, bootindex=N)",
                     s, (int)n, opt + 1);
             return -EINVAL;
         }

@@ -33,7 +33,8 @@ int config_parse_device(const char *s, struct vm_config *cfg);
 int config_parse_cpus(const char *s, int *out);
 
 /* One --disk: "FILE[,OPTION]...", OPTION one of ro, snapshot, format=raw,
- * format=qcow2, backing=on, backing=off (struct block_opts). Cuts s at
+ * format=qcow2, backing=on, backing=off (struct block_opts), bootindex=N
+ * (0-65535, struct vm_disk). Cuts s at
  * the first comma; the disk's path points into s. At most VM_MAX_DISKS of
  * them (cfg->nr_disks). */
 int config_parse_disk(char *s, struct vm_config *cfg);

@@ -22,7 +22,7 @@
 #include "virtio/virtio.h"
 #include "vm/vm.h"
 
-#define MAX_EVENTS (VIRTIO_MMIO_MAX * VIRTIO_MAX_QUEUES)
+#define MAX_EVENTS (VM_MAX_VIRTIO * VIRTIO_MAX_QUEUES)
 #define STOP_TAG   UINT32_MAX
 
 struct ioevent {

@@ -11,6 +11,7 @@
 #include "hw/bus.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 enum {
@@ -174,11 +175,11 @@ int virtio_mmio_add(struct virtio_dev *d, int index)
 {
     int err;
 
-    if (index >= VIRTIO_MMIO_MAX)
+    if (index >= BOARD_VIRTIO_MMIO_SLOTS)
         return -ENOSPC;
     d->interrupt = mmio_interrupt;
     d->index = index;
-    d->base = VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE * (uint64_t)index;
+    d->base = BOARD_VIRTIO_MMIO_BASE + BOARD_VIRTIO_MMIO_SIZE * (uint64_t)index;
     d->irq = FIRST_GSI + (uint32_t)index;
     /* QueueNotify takes the queue's index: one binding per value. */
     for (unsigned q = 0; q < d->nr_queues; q++) {
@@ -188,7 +189,7 @@ int virtio_mmio_add(struct virtio_dev *d, int index)
                      strerror(-err));
     }
     return bus_register(&d->vm->mmio, &(struct bus_range){.base = d->base,
-                                                          .len = VIRTIO_MMIO_SIZE,
+                                                          .len = BOARD_VIRTIO_MMIO_SIZE,
                                                           .widths = BUS_W1 | BUS_W2 | BUS_W4,
                                                           .read = mmio_read,
                                                           .write = mmio_write,

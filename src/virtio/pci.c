@@ -26,6 +26,7 @@
 #include "hw/msix.h"
 #include "hw/pc.h"
 #include "virtio/virtio.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 #define VIRTIO_PCI_VENDOR      0x1af4
@@ -41,7 +42,7 @@
 #define NOTIFY_MUL   4
 #define MSIX_TABLE   0x4000
 #define MSIX_PBA     0x5000
-#define PCI_BAR_STEP 0x10000ULL /* slot s's BAR at PCI_MEM32_BASE + s * 64 KiB */
+#define PCI_BAR_STEP 0x10000ULL /* slot s's BAR at BOARD_PCI_MEM32_BASE + s * 64 KiB */
 
 /* cfg_type of struct virtio_pci_cap (§4.1.4). */
 enum { CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4, CAP_PCI_CFG = 5 };
@@ -329,8 +330,8 @@ static void bind_notify(struct vpci *p)
 {
     const struct pci_device *pd = &p->pci;
     uint64_t base = pci_bar_addr(pd, BAR), gpa;
-    bool on = (pd->cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY) && base >= PCI_MEM32_BASE &&
-              base + BAR_SIZE <= PCI_MEM32_BASE + PCI_MEM32_SIZE;
+    bool on = (pd->cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY) && base >= BOARD_PCI_MEM32_BASE &&
+              base + BAR_SIZE <= BOARD_PCI_MEM32_BASE + BOARD_PCI_MEM32_SIZE;
 
     if (on == p->bound && (!on || base == p->bound_base))
         return;
@@ -446,7 +447,7 @@ static int setup(struct vpci *p, unsigned slot)
     if (err)
         return err;
     /* Where firmware would have put it, decoding and bus-mastering on. */
-    put(pd->cfg + PCI_BAR0 + 4 * BAR, PCI_MEM32_BASE + slot * PCI_BAR_STEP, 4);
+    put(pd->cfg + PCI_BAR0 + 4 * BAR, BOARD_PCI_MEM32_BASE + slot * PCI_BAR_STEP, 4);
     pd->cfg[PCI_COMMAND] = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
     notify = add_cap(pd, CAP_NOTIFY, CAP_LONG_LEN, NOTIFY_OFF, NOTIFY_MUL * VIRTIO_MAX_QUEUES);
     if (!add_cap(pd, CAP_COMMON, CAP_LEN, COMMON_OFF, COMMON_LEN) ||
@@ -485,6 +486,7 @@ int virtio_pci_add(struct virtio_dev *d, int index, unsigned slot)
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
         p->queue_vector[i] = MSIX_NO_VECTOR;
     d->index = index;
+    d->slot = slot;
     d->irq = pci_intx_gsi(slot, 0);
     d->interrupt = pci_interrupt;
     d->transport = p;

@@ -60,7 +60,8 @@ struct virtio_dev {
      * for a config change (q = VIRTIO_CONFIG_IRQ). d->lock held. */
     void (*interrupt)(struct virtio_dev *d, int q);
     void *transport; /* the transport's own state, or NULL */
-    uint64_t base;   /* virtio-mmio: the window, VIRTIO_MMIO_SIZE bytes */
+    uint64_t base;   /* virtio-mmio: the window, BOARD_VIRTIO_MMIO_SIZE bytes */
+    unsigned slot;   /* virtio-pci: its slot on bus 0 (function 0); 0: none */
     uint32_t irq;    /* GSI of the line ISR drives (virtio_isr_set) */
     int irq_level;
 
@@ -149,18 +150,14 @@ void virtio_ioevents_stop(struct vm *vm);
 
 /* --- the MMIO transport (mmio.c), virtio-mmio version 2, §4.2 --- */
 
-#define VIRTIO_MMIO_BASE 0xd0100000ULL /* in the hole below 4 GiB, mem.h */
-#define VIRTIO_MMIO_SIZE 0x1000ULL
-#define VIRTIO_MMIO_MAX  7 /* one IOAPIC line each, GSIs 16-22 */
-
 /* Gives d the index-th window and GSI and registers it on vm->mmio.
- * Returns 0, -ENOSPC past VIRTIO_MMIO_MAX, or bus_register's error. */
+ * Returns 0, -ENOSPC past BOARD_VIRTIO_MMIO_SLOTS, or bus_register's error. */
 int virtio_mmio_add(struct virtio_dev *d, int index);
 
 /* --- the PCI transport (pci.c), virtio-pci "modern", §4.1 --- */
 
 /* Makes d PCI function 00:slot.0 (1-31) on vm's host bridge, its memory BAR
- * at PCI_MEM32_BASE + slot * 64 KiB as firmware would leave it; MSI-X with
+ * at BOARD_PCI_MEM32_BASE + slot * 64 KiB as firmware would leave it; MSI-X with
  * a vector per queue and one for config changes. Returns 0 or -errno. */
 int virtio_pci_add(struct virtio_dev *d, int index, unsigned slot);
 

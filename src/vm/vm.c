@@ -13,6 +13,7 @@
 #include "util/log.h"
 #include "util/thread.h"
 #include "virtio/devices.h"
+#include "vm/board.h"
 #include "vm/console.h"
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel)
@@ -44,7 +45,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct accel_ops
     err = accel->vm_init(vm);
     if (err)
         return err;
-    return virtio_devices_create(vm);
+    err = virtio_devices_create(vm);
+    return !err && cfg->rom ? pc_boot_order(vm) : err;
 }
 
 int vm_create_vcpus(struct vm *vm, const struct cpu_state *boot)
@@ -121,6 +123,8 @@ void vm_irq_set(struct vm *vm, uint32_t gsi, int level)
 
     if (err)
         log_err("%s engine: cannot set IRQ %u: %s", vm->accel->name, gsi, strerror(-err));
+    if (gsi >= BOARD_PCI_INTX_GSI)
+        pc_pci_intx(vm, gsi, level);
 }
 
 void vm_msi_deliver(struct vm *vm, uint64_t addr, uint32_t data)

@@ -41,8 +41,12 @@ enum on_reboot { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
  * windows described in the DSDT, or PCI functions on the host bridge. */
 enum virtio_transport { TRANSPORT_MMIO, TRANSPORT_PCI };
 
-/* The console and the rng take two of the virtio-mmio slots. */
-#define VM_MAX_DISKS (VIRTIO_MMIO_MAX - 2)
+/* Virtio devices on one VM: PCI bus 0's slots after the host bridge (each
+ * transport has its own limit, virtio/devices.c: the free PCI slots, or
+ * BOARD_VIRTIO_MMIO_SLOTS windows). */
+#define VM_MAX_VIRTIO 31
+/* The console and the rng take two of them. */
+#define VM_MAX_DISKS (VM_MAX_VIRTIO - 2)
 
 /* One --disk: its block_open options (block/block.h). */
 struct vm_disk {
@@ -53,6 +57,10 @@ struct vm_disk {
     bool backing;
     struct rate_limiter_cfg rl; /* the API's rate_limiter; zero: unlimited */
     const char *id; /* virtio-blk's GET_ID answer; NULL: the image's file name */
+    /* bootindex=N: the firmware boot tries the disks with one first, lowest
+     * N first, then the others in --disk order (fw_cfg's "bootorder"). */
+    bool has_bootindex;
+    unsigned bootindex;
 };
 
 /* --cloud-init: the files of a NoCloud seed (block/nocloud.h); user_data
@@ -148,7 +156,7 @@ struct vm {
     struct vcpu vcpus[VM_MAX_CPUS];
     int nr_vcpus;
     struct pc *pc; /* the platform's devices, hw/pc.h */
-    struct virtio_dev *virtio[VIRTIO_MMIO_MAX];
+    struct virtio_dev *virtio[VM_MAX_VIRTIO];
     int nr_virtio;
     struct virtio_ioevents *ioevents; /* virtio/ioevent.c; NULL until used */
     struct virtio_dev *hvc;           /* the virtio-console, where typed input goes too */
@@ -237,7 +245,9 @@ void vm_stop(struct vm *vm, int status, const char *why);
  * vm->reset, so that the caller of vm_run() can start the guest again. */
 void vm_reset(struct vm *vm, const char *why);
 
-/* Drives platform interrupt line gsi through the engine. */
+/* Drives platform interrupt line gsi through the engine; a PCI INTx line
+ * (GSI 16 up) also drives the ISA IRQ its PIRQ routes to, where the
+ * firmware's chipset is there (hw/pc.h, pc_pci_intx). */
 void vm_irq_set(struct vm *vm, uint32_t gsi, int level);
 
 /* Sends a message-signalled interrupt: data written to addr (PCI MSI), by

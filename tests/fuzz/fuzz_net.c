@@ -68,6 +68,7 @@
 
 #include "util/loop.h"
 #include "virtio/devices.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 #define HDR       16
@@ -530,13 +531,13 @@ static struct virtio_dev *dev;
 /* A register write, then what the threads do about it (run). */
 static void wr(uint64_t off, uint32_t v)
 {
-    bus_write(&vm.mmio, VIRTIO_MMIO_BASE + off, 4, v);
+    bus_write(&vm.mmio, BOARD_VIRTIO_MMIO_BASE + off, 4, v);
     run();
 }
 
 static uint32_t rd(uint64_t off)
 {
-    return (uint32_t)bus_read(&vm.mmio, VIRTIO_MMIO_BASE + off, 4);
+    return (uint32_t)bus_read(&vm.mmio, BOARD_VIRTIO_MMIO_BASE + off, 4);
 }
 
 /* The harness's own writes to guest RAM, to be put back like the device's. */

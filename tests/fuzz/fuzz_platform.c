@@ -32,14 +32,15 @@
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
 #include "hw/pci.h"
+#include "vm/board.h"
 
 #define RAM_SIZE  (2u << 20)
 #define RAM_PAGES (RAM_SIZE >> 12)
 
 static bool dirty[RAM_PAGES];
 
-static const uint16_t bases[] = {FW_CFG_PORT_SEL, FW_CFG_PORT_DMA, ACPI_PM1_EVT_PORT,
-                                 ACPI_RESET_PORT - 1, I8042_DATA_PORT};
+static const uint16_t bases[] = {BOARD_FW_CFG_PORT, FW_CFG_PORT_DMA, ACPI_PM1_EVT_PORT,
+                                 BOARD_RESET_PORT - 1, BOARD_I8042_DATA_PORT};
 #define NR_BASES (sizeof(bases) / sizeof(bases[0]))
 
 /* The controller's answers, then the keyboard's queue, then one byte. */
@@ -61,7 +62,7 @@ static void kbc_irq(void *opaque, unsigned irq, int level)
 {
     (void)opaque;
     (void)level;
-    if (irq != I8042_KBD_IRQ && irq != I8042_AUX_IRQ)
+    if (irq != BOARD_KBD_IRQ && irq != BOARD_MOUSE_IRQ)
         fail("the i8042 drove a line other than IRQ 1 and 12");
 }
 
@@ -120,8 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (; size >= 7; data += 7, size -= 7) {
         unsigned width = 1u << ((data[0] >> 1) & 3);
         uint16_t port = (uint16_t)(bases[data[1] % NR_BASES] + data[2] % 16);
-        uint64_t ecam =
-            PCI_ECAM_BASE + ((uint64_t)(data[1] & 15) << 12) + data[2] * 4u + ((data[0] >> 4) & 3);
+        uint64_t ecam = BOARD_PCI_ECAM_BASE + ((uint64_t)(data[1] & 15) << 12) + data[2] * 4u +
+                        ((data[0] >> 4) & 3);
         uint32_t value = (uint32_t)data[3] | (uint32_t)data[4] << 8 | (uint32_t)data[5] << 16 |
                          (uint32_t)data[6] << 24;
 
@@ -138,18 +139,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < fw.nr_items; i++)
             if (fw.items[i].key == fw.sel && fw.offset > fw.items[i].len)
                 fail("fw_cfg offset past its item");
-        if (bus_read(&pio, I8042_COMMAND_PORT, 1) & I8042_STR_IBF)
+        if (bus_read(&pio, BOARD_I8042_CMD_PORT, 1) & I8042_STR_IBF)
             fail("the i8042 reported its input buffer full");
     }
-    for (n = 0; bus_read(&pio, I8042_COMMAND_PORT, 1) & I8042_STR_OBF; n++) {
+    for (n = 0; bus_read(&pio, BOARD_I8042_CMD_PORT, 1) & I8042_STR_OBF; n++) {
         if (n == I8042_MAX_READS)
             fail("the i8042's output buffer does not empty");
-        bus_read(&pio, I8042_DATA_PORT, 1);
+        bus_read(&pio, BOARD_I8042_DATA_PORT, 1);
     }
-    bus_write(&pio, I8042_COMMAND_PORT, 1, 0xaa);
-    if (bus_read(&pio, I8042_DATA_PORT, 1) != 0x55)
+    bus_write(&pio, BOARD_I8042_CMD_PORT, 1, 0xaa);
+    if (bus_read(&pio, BOARD_I8042_DATA_PORT, 1) != 0x55)
         fail("the i8042 failed its self-test");
-    bus_write(&pio, FW_CFG_PORT_SEL, 2, FW_CFG_SIGNATURE);
+    bus_write(&pio, BOARD_FW_CFG_PORT, 2, FW_CFG_SIGNATURE);
     for (int i = 0; i < 4; i++)
         sig[i] = (char)bus_read(&pio, FW_CFG_PORT_DATA, 1);
     if (memcmp(sig, "QEMU", 4))
@@ -158,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("CONFIG_ADDRESS kept reserved bits");
     bus_write(&pio, PCI_CONFIG_ADDRESS, 4, PCI_CONFIG_ENABLE);
     if (bus_read(&pio, PCI_CONFIG_DATA, 4) != 0x00081b36 ||
-        bus_read(&mmio, PCI_ECAM_BASE + (PCI_DEVFN(1, 0) << 12), 4) != 0x10411af4)
+        bus_read(&mmio, BOARD_PCI_ECAM_BASE + (PCI_DEVFN(1, 0) << 12), 4) != 0x10411af4)
         fail("the guest changed a PCI ID");
     pci_destroy(&pci);
     acpi_pm_destroy(&pm);

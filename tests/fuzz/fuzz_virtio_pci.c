@@ -31,6 +31,7 @@
 
 #include "hw/pc.h"
 #include "virtio/devices.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 #define RECORD    12
@@ -124,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             else
                 bus_read(&vm.pio, PCI_CONFIG_DATA + (off & 3), width > 4 ? 4 : width);
         } else {
-            uint64_t gpa = PCI_MEM32_BASE + slot * 0x10000ULL + (off & 0x7fff);
+            uint64_t gpa = BOARD_PCI_MEM32_BASE + slot * 0x10000ULL + (off & 0x7fff);
 
             if (data[0] & 1)
                 bus_write(&vm.mmio, gpa, width, value);

@@ -362,10 +362,11 @@ def test_cloud_init_bad_files_and_options(tmp_path):
     for values, message in cases:
         args = [a for v in values for a in ("--cloud-init", v)]
         assert run_bad("--kernel", hello, *args) == message
-    # The seed takes a disk slot: five --disk leave none.
+    # The seed takes a disk slot: 29 --disk (PCI bus 0's slots beside the
+    # console and the rng) leave none.
     disk = write(tmp_path, "d.img", bytes(512))
-    assert run_bad("--kernel", hello, *["--disk", f"{disk},ro"] * 5, "--cloud-init", ud) == \
-        f"vx86: --cloud-init {ud}: its seed is a disk, and 5 --disk already take every slot"
+    assert run_bad("--kernel", hello, *["--disk", f"{disk},ro"] * 29, "--cloud-init", ud) == \
+        f"vx86: --cloud-init {ud}: its seed is a disk, and 29 --disk already take every slot"
     # Firecracker's way has its drives from the API or the config file only.
     assert run_bad("--no-api", "--config-file", write(tmp_path, "vm.json", b"{}"),
                    "--cloud-init", ud) == \

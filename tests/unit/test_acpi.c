@@ -17,6 +17,7 @@
 #include "hw/boot_timer.h"
 #include "hw/pci.h"
 #include "virtio/virtio.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 #define RAM_FIXTURE_SIZE (64ULL << 20)
@@ -107,7 +108,7 @@ static void test_fadt(void **state)
     /* Not hardware-reduced; the reset register is supported. */
     assert_int_equal(get(fadt + 112, 4) & (1u << 20), 0);
     assert_int_not_equal(get(fadt + 112, 4) & (1u << 10), 0);
-    assert_int_equal(get(fadt + 46, 2), ACPI_PM_SCI_IRQ);
+    assert_int_equal(get(fadt + 46, 2), BOARD_SCI_IRQ);
     assert_int_equal(get(fadt + 109, 2), 1); /* legacy devices, no 8042 */
     assert_int_equal(get(fadt + 56, 4), ACPI_PM1_EVT_PORT);
     assert_int_equal(get(fadt + 64, 4), ACPI_PM1_CNT_PORT);
@@ -233,14 +234,15 @@ static void test_dsdt_pci_host(void **state)
     assert_memory_equal(at(dsdt + 36, 8),
                         ((const uint8_t[]){0x10, 0x48, 0x6e, '\\', '_', 'S', 'B', '_'}), 8);
     assert_memory_equal(at(dsdt + 44, PCI0_HEAD), pci0, PCI0_HEAD);
-    assert_int_equal(PCI_MEM32_BASE, 0xc0000000);
-    assert_int_equal(PCI_MEM32_SIZE, 0x10000000);
+    assert_int_equal(BOARD_PCI_MEM32_BASE, 0xc0000000);
+    assert_int_equal(BOARD_PCI_MEM32_SIZE, 0x10000000);
     /* The memory window ends below everything else in the hole. */
-    assert_true(PCI_MEM32_BASE >= MEM_HOLE_START);
-    assert_true(PCI_MEM32_BASE + PCI_MEM32_SIZE <= BOOT_TIMER_MMIO);
-    assert_true(PCI_MEM32_BASE + PCI_MEM32_SIZE <= VIRTIO_MMIO_BASE);
-    assert_true(PCI_ECAM_BASE >= VIRTIO_MMIO_BASE + VIRTIO_MMIO_MAX * VIRTIO_MMIO_SIZE);
-    assert_true(PCI_ECAM_BASE + PCI_ECAM_SIZE <= ACPI_IOAPIC_ADDR);
+    assert_true(BOARD_PCI_MEM32_BASE >= MEM_HOLE_START);
+    assert_true(BOARD_PCI_MEM32_BASE + BOARD_PCI_MEM32_SIZE <= BOARD_BOOT_TIMER_MMIO);
+    assert_true(BOARD_PCI_MEM32_BASE + BOARD_PCI_MEM32_SIZE <= BOARD_VIRTIO_MMIO_BASE);
+    assert_true(BOARD_PCI_ECAM_BASE >=
+                BOARD_VIRTIO_MMIO_BASE + BOARD_VIRTIO_MMIO_SLOTS * BOARD_VIRTIO_MMIO_SIZE);
+    assert_true(BOARD_PCI_ECAM_BASE + BOARD_PCI_ECAM_SIZE <= BOARD_IOAPIC_BASE);
 }
 
 /* PCI0's _PRT (ACPI 6.5 §6.2.13): for each slot 1-31 and pin INTA-INTD,
@@ -296,15 +298,15 @@ static void test_mcfg(void **state)
     assert_int_equal(get(mcfg + 8, 1), 1);  /* revision */
     assert_int_equal(get(mcfg + 36, 8), 0); /* reserved */
     assert_int_equal(get(mcfg + 44, 8), 0xe0000000);
-    assert_int_equal(get(mcfg + 44, 8), PCI_ECAM_BASE);
+    assert_int_equal(get(mcfg + 44, 8), BOARD_PCI_ECAM_BASE);
     assert_int_equal(get(mcfg + 52, 2), 0); /* segment */
     assert_int_equal(get(mcfg + 54, 1), 0); /* start bus */
     assert_int_equal(get(mcfg + 55, 1), 0); /* end bus */
     assert_int_equal(get(mcfg + 56, 4), 0);
     n = e820_build(&mem, map);
     for (int i = 0; i < n; i++)
-        if (map[i].addr <= PCI_ECAM_BASE &&
-            map[i].addr + map[i].size >= PCI_ECAM_BASE + PCI_ECAM_SIZE) {
+        if (map[i].addr <= BOARD_PCI_ECAM_BASE &&
+            map[i].addr + map[i].size >= BOARD_PCI_ECAM_BASE + BOARD_PCI_ECAM_SIZE) {
             assert_int_equal(map[i].type, E820_RESERVED);
             reserved = 1;
         }

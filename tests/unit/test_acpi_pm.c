@@ -8,6 +8,7 @@
 
 #include "hw/acpi_pm.h"
 #include "hw/bus.h"
+#include "vm/board.h"
 
 struct fixture {
     struct bus pio;
@@ -197,12 +198,12 @@ static void test_reset_control(void **state)
 {
     struct fixture *f = *state;
 
-    bus_write(&f->pio, ACPI_RESET_PORT, 1, 0x02);
-    assert_int_equal(bus_read(&f->pio, ACPI_RESET_PORT, 1), 0x02);
+    bus_write(&f->pio, BOARD_RESET_PORT, 1, 0x02);
+    assert_int_equal(bus_read(&f->pio, BOARD_RESET_PORT, 1), 0x02);
     assert_int_equal(f->resets, 0);
-    bus_write(&f->pio, ACPI_RESET_PORT, 1, ACPI_RESET_VALUE);
+    bus_write(&f->pio, BOARD_RESET_PORT, 1, ACPI_RESET_VALUE);
     assert_int_equal(f->resets, 1);
-    bus_write(&f->pio, ACPI_RESET_PORT, 1, 0x0e);
+    bus_write(&f->pio, BOARD_RESET_PORT, 1, 0x0e);
     assert_int_equal(f->resets, 2);
     /* Wider accesses at 0xCF8 are PCI configuration addresses, not resets. */
     bus_write(&f->pio, 0xcf8, 4, 0x80000600);

@@ -371,6 +371,25 @@ static void test_parse_disk(void **state)
     assert_int_equal(config_parse_disk(more, &cfg), -EINVAL);
 }
 
+static void test_parse_bootindex(void **state)
+{
+    struct vm_config cfg = {0};
+    char a[] = "a.img,bootindex=7,ro", b[] = "b.img", big[] = "c.img,bootindex=65536";
+    char neg[] = "c.img,bootindex=-1", empty[] = "c.img,bootindex=", hex[] = "c.img,bootindex=0x1";
+
+    (void)state;
+    assert_int_equal(config_parse_disk(a, &cfg), 0);
+    assert_int_equal(config_parse_disk(b, &cfg), 0);
+    assert_true(cfg.disks[0].has_bootindex && cfg.disks[0].bootindex == 7 && cfg.disks[0].ro);
+    assert_string_equal(cfg.disks[0].path, "a.img");
+    assert_false(cfg.disks[1].has_bootindex);
+    assert_int_equal(config_parse_disk(big, &cfg), -EINVAL);
+    assert_int_equal(config_parse_disk(neg, &cfg), -EINVAL);
+    assert_int_equal(config_parse_disk(empty, &cfg), -EINVAL);
+    assert_int_equal(config_parse_disk(hex, &cfg), -EINVAL);
+    assert_int_equal(cfg.nr_disks, 2);
+}
+
 /* One --net value; returns config_parse_net's result, cfg filled. */
 static int net(const char *s, struct vm_config *cfg)
 {
@@ -459,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_cpu_filter),
         cmocka_unit_test(test_cpu_vendor),
         cmocka_unit_test(test_parse_disk),
+        cmocka_unit_test(test_parse_bootindex),
         cmocka_unit_test(test_parse_profile),
         cmocka_unit_test(test_parse_net),
     };

@@ -11,6 +11,7 @@
 
 #include "hw/bus.h"
 #include "hw/fw_cfg.h"
+#include "vm/board.h"
 
 struct fixture {
     struct bus pio;
@@ -42,7 +43,7 @@ static int teardown(void **state)
 
 static void select_key(struct fixture *f, uint16_t key)
 {
-    bus_write(&f->pio, FW_CFG_PORT_SEL, 2, key);
+    bus_write(&f->pio, BOARD_FW_CFG_PORT, 2, key);
 }
 
 static void read_data(struct fixture *f, void *buf, size_t n)

@@ -14,6 +14,7 @@
 #include "hw/bus.h"
 #include "hw/i440fx.h"
 #include "hw/pci.h"
+#include "vm/board.h"
 #include "vm/mem.h"
 
 #define ROM_SIZE (64u << 10)
@@ -24,7 +25,19 @@ struct fixture {
     struct guest_mem mem;
     struct i440fx chip;
     uint8_t rom[ROM_SIZE];
+    int isa[16];      /* each ISA IRQ's level as the router last drove it */
+    unsigned changes; /* how many times it drove one */
 };
+
+static void isa_irq(void *opaque, unsigned irq, int level)
+{
+    struct fixture *f = opaque;
+
+    assert_true(irq < 16);
+    assert_int_not_equal(f->isa[irq], level); /* only changes are sent */
+    f->isa[irq] = level;
+    f->changes++;
+}
 
 static int setup(void **state)
 {
@@ -37,7 +50,7 @@ static int setup(void **state)
     for (unsigned i = 0; i < ROM_SIZE; i++)
         f.rom[i] = (uint8_t)(i * 7 + 1);
     if (mem_init(&f.mem, 4ULL << 20) || pci_init(&f.pci, &f.pio, &f.mmio, &reset) ||
-        i440fx_init(&f.chip, &f.pci, &f.mmio, &f.mem, f.rom, ROM_SIZE))
+        i440fx_init(&f.chip, &f.pci, &f.mmio, &f.mem, f.rom, ROM_SIZE, isa_irq, &f))
         return -1;
     *state = &f;
     return 0;
@@ -47,6 +60,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    i440fx_destroy(&f->chip);
     pci_destroy(&f->pci);
     bus_destroy(&f->pio);
     bus_destroy(&f->mmio);
@@ -72,7 +86,7 @@ static void test_host_bridge(void **state)
 static void test_piix3(void **state)
 {
     struct fixture *f = *state;
-    unsigned devfn = PCI_DEVFN(PIIX3_SLOT, 0);
+    unsigned devfn = PCI_DEVFN(BOARD_PIIX3_SLOT, 0);
 
     assert_int_equal(pci_cfg_read(&f->pci, devfn, PCI_VENDOR_ID, 4), 0x70008086);
     assert_int_equal(pci_cfg_read(&f->pci, devfn, PCI_CLASS_PROG + 1, 2), 0x0601);
@@ -81,6 +95,90 @@ static void test_piix3(void **state)
     assert_int_equal(pci_cfg_read(&f->pci, devfn, PIIX3_PIRQ_ROUTE, 4), 0x0b0b0a0a);
     pci_cfg_write(&f->pci, devfn, PIIX3_PIRQ_ROUTE, 1, 0xff);
     assert_int_equal(pci_cfg_read(&f->pci, devfn, PIIX3_PIRQ_ROUTE, 1), 0x8f);
+}
+
+/* SeaBIOS's routing (src/fw/pciinit.c): PIRQA-D to IRQs 10, 10, 11, 11. */
+static void route_like_seabios(struct fixture *f)
+{
+    pci_cfg_write(&f->pci, PCI_DEVFN(BOARD_PIIX3_SLOT, 0), PIIX3_PIRQ_ROUTE, 4, 0x0b0b0a0a);
+}
+
+static void test_pirq_unrouted(void **state)
+{
+    struct fixture *f = *state;
+
+    /* At reset every PIRQ is off: INTx reaches no ISA IRQ. */
+    for (unsigned gsi = BOARD_PCI_INTX_GSI; gsi < BOARD_PCI_INTX_GSI + BOARD_PCI_INTX_GSIS; gsi++)
+        i440fx_pci_intx(&f->chip, gsi, 1);
+    assert_int_equal(f->changes, 0);
+    /* Routing it then raises the IRQ of the lines already asserted. */
+    route_like_seabios(f);
+    assert_int_equal(f->isa[10], 1);
+    assert_int_equal(f->isa[11], 1);
+    assert_int_equal(f->changes, 2);
+}
+
+static void test_pirq_routes(void **state)
+{
+    struct fixture *f = *state;
+
+    route_like_seabios(f);
+    assert_int_equal(f->changes, 0);
+    /* Slot 2 INTA (GSI 17): PIRQB, as SeaBIOS's $PIR and interrupt line
+     * say (pci_irqs[(pin - 1 + slot - 1) & 3] = IRQ 10). */
+    i440fx_pci_intx(&f->chip, pci_intx_gsi(2, 0), 1);
+    assert_int_equal(f->isa[10], 1);
+    /* Slot 6 INTA shares PIRQB (GSI 21): the IRQ stays up until both drop. */
+    i440fx_pci_intx(&f->chip, pci_intx_gsi(6, 0), 1);
+    i440fx_pci_intx(&f->chip, pci_intx_gsi(2, 0), 0);
+    assert_int_equal(f->isa[10], 1);
+    /* PIRQA (slot 1) also goes to IRQ 10: wired-OR. */
+    i440fx_pci_intx(&f->chip, pci_intx_gsi(1, 0), 1);
+    i440fx_pci_intx(&f->chip, pci_intx_gsi(6, 0), 0);
+    assert_int_equal(f->isa[10], 1);
+    i440fx_pci_intx(&f->chip, pci_intx_gsi(1, 0), 0);
+    assert_int_equal(f->isa[10], 0);
+    /* Slot 3 INTA: PIRQC, IRQ 11; slot 4 INTB: (4 - 1 + 1) & 3, PIRQA,
+     * IRQ 10. */
+    i440fx_pci_intx(&f->chip, pci_intx_gsi(3, 0), 1);
+    assert_int_equal(f->isa[11], 1);
+    assert_int_equal(f->isa[10], 0);
+    i440fx_pci_intx(&f->chip, pci_intx_gsi(4, 1), 1);
+    assert_int_equal(f->isa[10], 1);
+    /* Not PCI lines: ignored. */
+    i440fx_pci_intx(&f->chip, 4, 1);
+    i440fx_pci_intx(&f->chip, BOARD_PCI_INTX_GSI + BOARD_PCI_INTX_GSIS, 1);
+    assert_int_equal(f->isa[4], 0);
+}
+
+static void test_pirq_reroute(void **state)
+{
+    struct fixture *f = *state;
+    unsigned devfn = PCI_DEVFN(BOARD_PIIX3_SLOT, 0);
+
+    route_like_seabios(f);
+    i440fx_pci_intx(&f->chip, pci_intx_gsi(1, 0), 1); /* PIRQA */
+    assert_int_equal(f->isa[10], 1);
+    /* Moved to IRQ 5 while asserted: 10 drops, 5 rises. */
+    pci_cfg_write(&f->pci, devfn, PIIX3_PIRQ_ROUTE, 1, 5);
+    assert_int_equal(f->isa[10], 0);
+    assert_int_equal(f->isa[5], 1);
+    /* Bit 7 turns the route off. */
+    pci_cfg_write(&f->pci, devfn, PIIX3_PIRQ_ROUTE, 1, 0x85);
+    assert_int_equal(f->isa[5], 0);
+    /* The datasheet's reserved IRQs route nothing: 0-2, 8, 13. */
+    for (unsigned irq = 0; irq < 16; irq++) {
+        pci_cfg_write(&f->pci, devfn, PIIX3_PIRQ_ROUTE, 1, irq);
+        for (unsigned i = 0; i < 16; i++)
+            assert_int_equal(f->isa[i], i == irq && irq > 2 && irq != 8 && irq != 13);
+    }
+    /* A write elsewhere in config space leaves the levels alone. */
+    pci_cfg_write(&f->pci, devfn, PIIX3_PIRQ_ROUTE, 1, 9);
+    f->changes = 0;
+    pci_cfg_write(&f->pci, devfn, PCI_COMMAND, 2, 7);
+    pci_cfg_write(&f->pci, devfn, PIIX3_PIRQ_ROUTE + 1, 1, 3);
+    assert_int_equal(f->changes, 0);
+    assert_int_equal(f->isa[9], 1);
 }
 
 static void test_rom(void **state)
@@ -105,20 +203,23 @@ static void test_bad_rom_sizes(void **state)
     struct fixture *f = *state;
     struct i440fx other;
 
-    assert_int_equal(i440fx_init(&other, &f->pci, &f->mmio, &f->mem, f->rom, 0), -EINVAL);
-    assert_int_equal(i440fx_init(&other, &f->pci, &f->mmio, &f->mem, f->rom, 1000), -EINVAL);
-    assert_int_equal(i440fx_init(&other, &f->pci, &f->mmio, &f->mem, f->rom, I440FX_ROM_MAX + 4096),
+    assert_int_equal(i440fx_init(&other, &f->pci, &f->mmio, &f->mem, f->rom, 0, isa_irq, f),
                      -EINVAL);
+    assert_int_equal(i440fx_init(&other, &f->pci, &f->mmio, &f->mem, f->rom, 1000, isa_irq, f),
+                     -EINVAL);
+    assert_int_equal(
+        i440fx_init(&other, &f->pci, &f->mmio, &f->mem, f->rom, BOARD_ROM_MAX + 4096, isa_irq, f),
+        -EINVAL);
 }
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_host_bridge),
-        cmocka_unit_test(test_piix3),
-        cmocka_unit_test(test_rom),
-        cmocka_unit_test(test_bad_rom_sizes),
+        T(test_host_bridge),  T(test_piix3), T(test_pirq_unrouted), T(test_pirq_routes),
+        T(test_pirq_reroute), T(test_rom),   T(test_bad_rom_sizes),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include "hw/bus.h"
 #include "hw/i8042.h"
+#include "vm/board.h"
 
 #define STR_OBF     I8042_STR_OBF
 #define STR_SYS     I8042_STR_SYS
@@ -40,7 +41,7 @@ static void on_irq(void *opaque, unsigned irq, int level)
 {
     struct kbc *k = opaque;
 
-    assert_true(irq == I8042_KBD_IRQ || irq == I8042_AUX_IRQ);
+    assert_true(irq == BOARD_KBD_IRQ || irq == BOARD_MOUSE_IRQ);
     /* The controller reports changes only. */
     assert_int_not_equal(level, k->level[irq]);
     k->level[irq] = level;
@@ -79,22 +80,22 @@ static struct kbc *K;
 
 static uint8_t status(void)
 {
-    return (uint8_t)bus_read(&K->bus, I8042_COMMAND_PORT, 1);
+    return (uint8_t)bus_read(&K->bus, BOARD_I8042_CMD_PORT, 1);
 }
 
 static uint8_t data(void)
 {
-    return (uint8_t)bus_read(&K->bus, I8042_DATA_PORT, 1);
+    return (uint8_t)bus_read(&K->bus, BOARD_I8042_DATA_PORT, 1);
 }
 
 static void command(uint8_t cmd)
 {
-    bus_write(&K->bus, I8042_COMMAND_PORT, 1, cmd);
+    bus_write(&K->bus, BOARD_I8042_CMD_PORT, 1, cmd);
 }
 
 static void put(uint8_t byte)
 {
-    bus_write(&K->bus, I8042_DATA_PORT, 1, byte);
+    bus_write(&K->bus, BOARD_I8042_DATA_PORT, 1, byte);
 }
 
 /* Reads the output buffer, which must be full, and checks its status. */
@@ -143,8 +144,8 @@ static void test_power_on_state(void **state)
     assert_int_equal(read_ctr(), CTR_KBDINT | CTR_SYS | CTR_AUXDIS | CTR_XLATE);
     assert_int_equal(status(), STR_SYS | STR_UNLOCK | STR_CMD);
     /* The CTR reply raised IRQ 1 (CTR bit 0) and reading it lowered it. */
-    assert_int_equal(K->edges[I8042_KBD_IRQ], 1);
-    assert_int_equal(K->level[I8042_KBD_IRQ], 0);
+    assert_int_equal(K->edges[BOARD_KBD_IRQ], 1);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 0);
     assert_int_equal(K->resets, 0);
     /* The output port: reset line and A20 high. */
     command(0xd0);
@@ -278,31 +279,31 @@ static void test_irq1(void **state)
     GIVEN(state);
     write_ctr(CTR_XLATE); /* no interrupts */
     put(0xff);
-    assert_int_equal(K->edges[I8042_KBD_IRQ], 0);
+    assert_int_equal(K->edges[BOARD_KBD_IRQ], 0);
     assert_int_equal(take(0), 0xfa);
     assert_int_equal(take(0), 0xaa);
     write_ctr(CTR_KBDINT | CTR_XLATE);
     put(0xff);
-    assert_int_equal(K->level[I8042_KBD_IRQ], 1);
-    assert_int_equal(K->edges[I8042_KBD_IRQ], 1);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 1);
+    assert_int_equal(K->edges[BOARD_KBD_IRQ], 1);
     /* Each byte is a new edge: the line drops when the buffer is read. */
     assert_int_equal(data(), 0xfa);
-    assert_int_equal(K->level[I8042_KBD_IRQ], 1);
-    assert_int_equal(K->edges[I8042_KBD_IRQ], 2);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 1);
+    assert_int_equal(K->edges[BOARD_KBD_IRQ], 2);
     assert_int_equal(data(), 0xaa);
-    assert_int_equal(K->level[I8042_KBD_IRQ], 0);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 0);
     /* AUX data does not raise IRQ 1. */
     command(0xd3);
     put(0x01);
-    assert_int_equal(K->level[I8042_KBD_IRQ], 0);
-    assert_int_equal(K->level[I8042_AUX_IRQ], 0);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 0);
+    assert_int_equal(K->level[BOARD_MOUSE_IRQ], 0);
     data();
     /* Clearing CTR bit 0 drops a raised line. */
     command(0xd2);
     put(0x01);
-    assert_int_equal(K->level[I8042_KBD_IRQ], 1);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 1);
     write_ctr(CTR_XLATE);
-    assert_int_equal(K->level[I8042_KBD_IRQ], 0);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 0);
 }
 
 static void test_irq12(void **state)
@@ -311,18 +312,18 @@ static void test_irq12(void **state)
     write_ctr(CTR_AUXINT | CTR_XLATE);
     command(0xd3);
     put(0xa5);
-    assert_int_equal(K->level[I8042_AUX_IRQ], 1);
-    assert_int_equal(K->level[I8042_KBD_IRQ], 0);
+    assert_int_equal(K->level[BOARD_MOUSE_IRQ], 1);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 0);
     assert_int_equal(take(STR_AUXDATA), 0xa5);
-    assert_int_equal(K->level[I8042_AUX_IRQ], 0);
+    assert_int_equal(K->level[BOARD_MOUSE_IRQ], 0);
     command(0xd4);
     put(0xf2);
-    assert_int_equal(K->level[I8042_AUX_IRQ], 1);
+    assert_int_equal(K->level[BOARD_MOUSE_IRQ], 1);
     write_ctr(CTR_XLATE);
-    assert_int_equal(K->level[I8042_AUX_IRQ], 0);
+    assert_int_equal(K->level[BOARD_MOUSE_IRQ], 0);
     assert_int_equal(take(STR_AUXDATA | STR_TIMEOUT), 0xfe);
-    assert_int_equal(K->edges[I8042_AUX_IRQ], 2);
-    assert_int_equal(K->edges[I8042_KBD_IRQ], 0);
+    assert_int_equal(K->edges[BOARD_MOUSE_IRQ], 2);
+    assert_int_equal(K->edges[BOARD_KBD_IRQ], 0);
 }
 
 static void test_reset_pulse(void **state)
@@ -449,7 +450,7 @@ static void test_linux_probe(void **state)
     write_ctr((uint8_t)((read_ctr() | CTR_AUXINT) & ~CTR_AUXDIS));
     command(0xd3);
     put(0xa5);
-    assert_int_equal(K->level[I8042_AUX_IRQ], 1);
+    assert_int_equal(K->level[BOARD_MOUSE_IRQ], 1);
     assert_int_equal(take(STR_AUXDATA), 0xa5);
     /* No active multiplexer: the third loopback byte comes back unchanged. */
     command(0xd3);
@@ -470,7 +471,7 @@ static void test_linux_probe(void **state)
     KBD(0xf3, 0xfa);
     KBD(0x00, 0xfa);
     KBD(0xf4, 0xfa);
-    assert_int_equal(K->level[I8042_KBD_IRQ], 0);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 0);
     assert_int_equal(K->resets, 0);
 }
 
@@ -486,11 +487,11 @@ static void test_ctrl_alt_del(void **state)
     GIVEN(state);
     assert_int_equal(i8042_ctrl_alt_del(&K->c), 0);
     for (unsigned i = 0; i < sizeof(set1); i++) {
-        assert_int_equal(K->edges[I8042_KBD_IRQ], (int)i + 1);
+        assert_int_equal(K->edges[BOARD_KBD_IRQ], (int)i + 1);
         assert_int_equal(take(0), set1[i]);
     }
     assert_empty();
-    assert_int_equal(K->level[I8042_KBD_IRQ], 0);
+    assert_int_equal(K->level[BOARD_KBD_IRQ], 0);
 
     write_ctr(CTR_KBDINT);
     assert_int_equal(i8042_ctrl_alt_del(&K->c), 0);

@@ -17,8 +17,10 @@
 #include <cmocka.h>
 
 #include "boot/boot.h"
+#include "boot/firmware.h"
 #include "boot/layout.h"
 #include "hw/pci.h"
+#include "vm/board.h"
 
 #define MiB  (1ULL << 20)
 #define RAM  (16 * MiB)
@@ -615,7 +617,7 @@ static void assert_mb_info_at(uint64_t block, const char *cmdline)
     assert_int_equal(mm[3].addr, MiB);
     assert_int_equal(mm[3].len, top - MiB);
     assert_int_equal(mm[3].type, 1);
-    assert_int_equal(mm[4].addr, PCI_ECAM_BASE);
+    assert_int_equal(mm[4].addr, BOARD_PCI_ECAM_BASE);
     assert_int_equal(mm[4].type, 2);
     if (mem.nr_regions > 1) {
         assert_int_equal(mm[5].addr, MEM_4G);
@@ -1063,8 +1065,8 @@ static void test_e820(void **state)
     assert_int_equal(map[3].addr, MiB);
     assert_int_equal(map[3].size, RAM - MiB);
     /* The PCI ECAM window, reserved for the MCFG. */
-    assert_int_equal(map[4].addr, PCI_ECAM_BASE);
-    assert_int_equal(map[4].size, PCI_ECAM_SIZE);
+    assert_int_equal(map[4].addr, BOARD_PCI_ECAM_BASE);
+    assert_int_equal(map[4].size, BOARD_PCI_ECAM_SIZE);
     assert_int_equal(map[4].type, E820_RESERVED);
     /* Sorted, and nothing overlaps. */
     for (int i = 1; i < n; i++)
@@ -1080,7 +1082,7 @@ static void test_e820_big(void **state)
     n = e820_build(&mem, map);
     assert_int_equal(n, 6);
     assert_int_equal(map[3].addr + map[3].size, MEM_HOLE_START);
-    assert_int_equal(map[4].addr, PCI_ECAM_BASE);
+    assert_int_equal(map[4].addr, BOARD_PCI_ECAM_BASE);
     assert_int_equal(map[5].addr, MEM_4G);
     assert_int_equal(map[5].size, 1024 * MiB + RAM);
     assert_int_equal(map[5].type, E820_RAM);
@@ -1115,6 +1117,31 @@ static void test_check_range(void **state)
     }
 }
 
+/* fw_cfg's bootorder: QEMU's OpenFirmware paths, the bootindex ones first. */
+static void test_boot_order(void **state)
+{
+    struct firmware_disk d[] = {
+        {.name = "a", .devfn = PCI_DEVFN(2, 0)},
+        {.name = "b", .devfn = PCI_DEVFN(3, 0), .has_bootindex = true, .bootindex = 5},
+        {.name = "c", .devfn = PCI_DEVFN(0x1c, 0)},
+        {.name = "d", .devfn = PCI_DEVFN(4, 1), .has_bootindex = true, .bootindex = 2},
+    };
+    const char *want = "/pci@i0cf8/scsi@4,1/disk@0,0\n/pci@i0cf8/scsi@3/disk@0,0\n"
+                       "/pci@i0cf8/scsi@2/disk@0,0\n/pci@i0cf8/scsi@1c/disk@0,0";
+    char out[256];
+
+    (void)state;
+    assert_int_equal(firmware_boot_order(d, 4, out, sizeof(out)), (int)strlen(want) + 1);
+    assert_string_equal(out, want);
+    assert_int_equal(firmware_boot_order(d, 1, out, sizeof(out)), 27);
+    assert_string_equal(out, "/pci@i0cf8/scsi@2/disk@0,0");
+    assert_int_equal(firmware_boot_order(d, 0, out, sizeof(out)), 1);
+    assert_string_equal(out, "");
+    assert_int_equal(firmware_boot_order(d, 4, out, 40), -ENOSPC);
+    d[3].bootindex = 5;
+    assert_int_equal(firmware_boot_order(d, 4, out, sizeof(out)), -EINVAL);
+}
+
 #define T(f)     cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define T_BIG(f) cmocka_unit_test_setup_teardown(f, setup_big, teardown)
 
@@ -1143,6 +1170,7 @@ int main(void)
         T(test_e820),
         T_BIG(test_e820_big),
         T(test_check_range),
+        T(test_boot_order),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 
 #include "hw/bus.h"
 #include "hw/pci.h"
+#include "vm/board.h"
 
 struct fixture {
     struct bus pio, mmio;
@@ -90,7 +91,7 @@ static void cfg1_write(struct fixture *f, uint32_t addr, unsigned reg, unsigned 
 
 static uint64_t ecam(unsigned dev, unsigned fn, unsigned reg)
 {
-    return PCI_ECAM_BASE + (dev << 15 | fn << 12 | reg);
+    return BOARD_PCI_ECAM_BASE + (dev << 15 | fn << 12 | reg);
 }
 
 static void test_host_bridge_ids(void **state)
@@ -198,7 +199,7 @@ static void test_absent(void **state)
     assert_int_equal(bus_read(&f->mmio, ecam(31, 7, 0xffc), 4), 0xffffffff);
     bus_write(&f->mmio, ecam(3, 0, 0), 4, 0);
     /* Bus 1 is outside the window. */
-    assert_null(bus_find(&f->mmio, PCI_ECAM_BASE + PCI_ECAM_SIZE));
+    assert_null(bus_find(&f->mmio, BOARD_PCI_ECAM_BASE + BOARD_PCI_ECAM_SIZE));
 }
 
 static void fake_read(struct pci_device *d, unsigned off, unsigned size, uint32_t *value)
@@ -310,7 +311,7 @@ static void test_ranges(void **state)
     assert_string_equal(bus_find(&f->pio, 0xcf8)->name, "pci-conf1");
     assert_string_equal(bus_find(&f->pio, 0xcff)->name, "pci-conf1");
     assert_null(bus_find(&f->pio, 0xd00));
-    assert_string_equal(bus_find(&f->mmio, PCI_ECAM_BASE)->name, "pci-ecam");
+    assert_string_equal(bus_find(&f->mmio, BOARD_PCI_ECAM_BASE)->name, "pci-ecam");
     assert_int_equal(pci_init(&other, &f->pio, &f->mmio, &reset), -EEXIST);
     pci_destroy(&other);
 }

@@ -12,6 +12,7 @@
 #include "hw/bus.h"
 #include "hw/pci.h"
 #include "hw/pci_testdev.h"
+#include "vm/board.h"
 
 #define SLOT 5
 
@@ -64,7 +65,7 @@ static void test_config_space(void **state)
 
     assert_int_equal(cfg_read(f, 0x00), PCI_TESTDEV_DEVICE << 16 | PCI_TESTDEV_VENDOR);
     assert_int_equal(cfg_read(f, 0x08) >> 8, PCI_TESTDEV_CLASS);
-    assert_int_equal(cfg_read(f, 0x10), PCI_MEM32_BASE + SLOT * 0x10000);
+    assert_int_equal(cfg_read(f, 0x10), BOARD_PCI_MEM32_BASE + SLOT * 0x10000);
     assert_int_equal(cfg_read(f, 0x14), PCI_TESTDEV_IO_BASE | PCI_BAR_IO);
     assert_int_equal(cfg_read(f, 0x04) & 3, PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
     assert_int_equal(cfg_read(f, 0x3c) >> 8 & 0xff, 0); /* no interrupt pin */
@@ -76,7 +77,7 @@ static void test_config_space(void **state)
     /* BAR sizing. */
     cfg_write(f, 0x10, 0xffffffff);
     assert_int_equal(cfg_read(f, 0x10), (uint32_t)-PCI_TESTDEV_MEM_SIZE);
-    cfg_write(f, 0x10, PCI_MEM32_BASE + SLOT * 0x10000);
+    cfg_write(f, 0x10, BOARD_PCI_MEM32_BASE + SLOT * 0x10000);
 }
 
 /* One BAR's tests through rd/wr at base; returns how many pass, as
@@ -116,7 +117,7 @@ static void test_all(void **state)
                                            "portio-datamatch-eventfd"};
     struct fixture *f = *state;
 
-    assert_int_equal(run_all(f, &f->mmio, PCI_MEM32_BASE + SLOT * 0x10000, mem_names), 3);
+    assert_int_equal(run_all(f, &f->mmio, BOARD_PCI_MEM32_BASE + SLOT * 0x10000, mem_names), 3);
     assert_int_equal(run_all(f, &f->pio, PCI_TESTDEV_IO_BASE, io_names), 3);
 }
 

@@ -7,6 +7,7 @@
 
 #include "hw/bus.h"
 #include "hw/port92.h"
+#include "vm/board.h"
 
 static int resets;
 
@@ -24,20 +25,20 @@ static void test_port92(void **state)
     (void)state;
     bus_init(&pio, "pio");
     assert_int_equal(port92_init(&p, &pio, on_reset, NULL), 0);
-    assert_int_equal(bus_read(&pio, PORT92_PORT, 1), PORT92_A20);
+    assert_int_equal(bus_read(&pio, BOARD_PORT92, 1), PORT92_A20);
     /* Linux's fast-A20 path: read, set bit 1, clear bit 0, write back. */
-    bus_write(&pio, PORT92_PORT, 1, PORT92_A20);
+    bus_write(&pio, BOARD_PORT92, 1, PORT92_A20);
     assert_int_equal(resets, 0);
     /* A20 cannot be turned off. */
-    bus_write(&pio, PORT92_PORT, 1, 0);
-    assert_int_equal(bus_read(&pio, PORT92_PORT, 1), PORT92_A20);
+    bus_write(&pio, BOARD_PORT92, 1, 0);
+    assert_int_equal(bus_read(&pio, BOARD_PORT92, 1), PORT92_A20);
     assert_int_equal(resets, 0);
-    bus_write(&pio, PORT92_PORT, 1, PORT92_A20 | PORT92_FAST_RESET);
+    bus_write(&pio, BOARD_PORT92, 1, PORT92_A20 | PORT92_FAST_RESET);
     assert_int_equal(resets, 1);
-    bus_write(&pio, PORT92_PORT, 1, PORT92_FAST_RESET);
+    bus_write(&pio, BOARD_PORT92, 1, PORT92_FAST_RESET);
     assert_int_equal(resets, 2);
     /* The next port is not the device's. */
-    assert_int_equal(bus_read(&pio, PORT92_PORT + 1, 1), 0xff);
+    assert_int_equal(bus_read(&pio, BOARD_PORT92 + 1, 1), 0xff);
     bus_destroy(&pio);
 }
 

@@ -9,6 +9,7 @@
 
 #include "hw/bus.h"
 #include "hw/rtc.h"
+#include "vm/board.h"
 
 /* 2026-11-25 14:07:09 UTC, a Wednesday */
 #define FIXED_TIME 1795615629
@@ -28,14 +29,14 @@ struct fixture {
 
 static uint8_t cmos_read(struct fixture *f, uint8_t reg)
 {
-    bus_write(&f->pio, RTC_PORT, 1, reg);
-    return (uint8_t)bus_read(&f->pio, RTC_PORT + 1, 1);
+    bus_write(&f->pio, BOARD_RTC_PORT, 1, reg);
+    return (uint8_t)bus_read(&f->pio, BOARD_RTC_PORT + 1, 1);
 }
 
 static void cmos_write(struct fixture *f, uint8_t reg, uint8_t v)
 {
-    bus_write(&f->pio, RTC_PORT, 1, reg);
-    bus_write(&f->pio, RTC_PORT + 1, 1, v);
+    bus_write(&f->pio, BOARD_RTC_PORT, 1, reg);
+    bus_write(&f->pio, BOARD_RTC_PORT + 1, 1, v);
 }
 
 static int setup(void **state)
@@ -148,6 +149,14 @@ static void test_ram_and_memory_size(void **state)
     assert_int_equal(cmos_read(f, 0x34) | cmos_read(f, 0x35) << 8, 0x0f00);
     cmos_write(f, 0x0d, 0);
     assert_int_equal(cmos_read(f, 0x0d), 0x80); /* read-only */
+    /* The platform's write of the shutdown status (an S3 suspend under
+     * firmware) reads back as the guest's would; the clock's registers
+     * are not RAM and stay as they are. */
+    rtc_cmos_set(&f->rtc, RTC_SHUTDOWN_STATUS, RTC_SHUTDOWN_S3);
+    assert_int_equal(cmos_read(f, 0x0f), 0xfe);
+    rtc_cmos_set(&f->rtc, 0x0d, 0);
+    rtc_cmos_set(&f->rtc, 0x80, 1);
+    assert_int_equal(cmos_read(f, 0x0d), 0x80);
 }
 
 /* The alarm bytes against the time registers, in the guest's format, with

@@ -9,6 +9,7 @@
 
 #include "hw/bus.h"
 #include "hw/serial.h"
+#include "vm/board.h"
 
 enum { RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
 enum { DLL = 0, DLM = 1 }; /* with LCR.DLAB set */
@@ -71,7 +72,7 @@ static void on_irq(void *opaque, int level)
 static int setup(void **state)
 {
     static struct line l;
-    struct bus_range r = {.base = SERIAL_COM1_BASE,
+    struct bus_range r = {.base = BOARD_COM1_PORT,
                           .len = SERIAL_NR_REGS,
                           .widths = BUS_W1,
                           .read = serial_read,
@@ -103,12 +104,12 @@ static struct line *L;
 
 static uint8_t in(unsigned reg)
 {
-    return (uint8_t)bus_read(&L->bus, SERIAL_COM1_BASE + reg, 1);
+    return (uint8_t)bus_read(&L->bus, BOARD_COM1_PORT + reg, 1);
 }
 
 static void out(unsigned reg, uint8_t v)
 {
-    bus_write(&L->bus, SERIAL_COM1_BASE + reg, 1, v);
+    bus_write(&L->bus, BOARD_COM1_PORT + reg, 1, v);
 }
 
 static void receive(const char *text, int expect)
@@ -149,13 +150,13 @@ static void test_transmit(void **state)
 static void test_wide_access(void **state)
 {
     GIVEN(state);
-    bus_write(&L->bus, SERIAL_COM1_BASE, 2, 0x0241); /* THR = 'A', IER = THRI */
+    bus_write(&L->bus, BOARD_COM1_PORT, 2, 0x0241); /* THR = 'A', IER = THRI */
     assert_int_equal(L->nr_tx, 1);
     assert_int_equal(L->tx[0], 'A');
     assert_int_equal(in(IER), 0x02);
     out(LCR, 0x03);
     out(MCR, MCR_OUT2 | MCR_RTS | MCR_DTR);
-    assert_int_equal(bus_read(&L->bus, SERIAL_COM1_BASE + LCR, 2), 0x0b03);
+    assert_int_equal(bus_read(&L->bus, BOARD_COM1_PORT + LCR, 2), 0x0b03);
 }
 
 static void test_divisor_latch(void **state)

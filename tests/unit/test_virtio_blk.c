@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "virtio/devices.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 #include "virtio_mmio_driver.h"
 
@@ -165,7 +166,7 @@ static void test_identity_and_config(void **state)
     assert_int_equal(mmio_rd(&f->vm, R_QUEUE_NUM_MAX), VIRTQ_MAX_SIZE);
     assert_int_equal(mmio_rd(&f->vm, R_CONFIG), SECTORS);
     assert_int_equal(mmio_rd(&f->vm, R_CONFIG + 4), 0);
-    assert_int_equal(bus_read(&f->vm.mmio, VIRTIO_MMIO_BASE + R_CONFIG, 1), SECTORS);
+    assert_int_equal(bus_read(&f->vm.mmio, BOARD_VIRTIO_MMIO_BASE + R_CONFIG, 1), SECTORS);
     mmio_wr(&f->vm, R_DEV_FEAT_SEL, 1);
     assert_int_equal(mmio_rd(&f->vm, R_DEV_FEAT) & F_VERSION1_HI, F_VERSION1_HI);
     mmio_wr(&f->vm, R_DEV_FEAT_SEL, 0);

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "virtio/devices.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 #include "loop_fixture.h"
 #include "virtio_mmio_driver.h"
@@ -175,9 +176,10 @@ static void test_identity_and_config(void **state)
     mmio_wr(&f->vm, R_DEV_FEAT_SEL, 0);
     assert_int_equal(mmio_rd(&f->vm, R_DEV_FEAT) & (F_MAC | F_STATUS), F_MAC | F_STATUS);
     for (int i = 0; i < 6; i++)
-        m[i] = (uint8_t)bus_read(&f->vm.mmio, VIRTIO_MMIO_BASE + R_CONFIG + i, 1);
+        m[i] = (uint8_t)bus_read(&f->vm.mmio, BOARD_VIRTIO_MMIO_BASE + R_CONFIG + i, 1);
     assert_memory_equal(m, mac, 6);
-    assert_int_equal(bus_read(&f->vm.mmio, VIRTIO_MMIO_BASE + R_CONFIG + 6, 2), 1); /* LINK_UP */
+    assert_int_equal(bus_read(&f->vm.mmio, BOARD_VIRTIO_MMIO_BASE + R_CONFIG + 6, 2),
+                     1); /* LINK_UP */
 }
 
 static void test_arp_through_slirp(void **state)

@@ -18,10 +18,11 @@
 #include "hw/msix.h"
 #include "hw/pc.h"
 #include "virtio/devices.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 #define SLOT     3
-#define BAR_BASE (PCI_MEM32_BASE + SLOT * 0x10000ULL)
+#define BAR_BASE (BOARD_PCI_MEM32_BASE + SLOT * 0x10000ULL)
 
 /* The BAR's layout and the common configuration (VIRTIO 1.2 §4.1.4.3). */
 #define C_DFSELECT     0x00
@@ -315,8 +316,8 @@ static void test_bar_decoding(void **state)
     cfg_wr(f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
     assert_int_equal(bar_rd(f, C_NUM_QUEUES, 2), 1);
     /* moved by the guest: decoded at the new address only */
-    cfg_wr(f, PCI_BAR0, 4, (uint32_t)PCI_MEM32_BASE + 0x100000);
-    assert_int_equal(bus_read(&f->vm.mmio, PCI_MEM32_BASE + 0x100000 + C_NUM_QUEUES, 2), 1);
+    cfg_wr(f, PCI_BAR0, 4, (uint32_t)BOARD_PCI_MEM32_BASE + 0x100000);
+    assert_int_equal(bus_read(&f->vm.mmio, BOARD_PCI_MEM32_BASE + 0x100000 + C_NUM_QUEUES, 2), 1);
     assert_int_equal(bar_rd(f, C_NUM_QUEUES, 2), 0xffff);
 }
 

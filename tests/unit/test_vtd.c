@@ -16,11 +16,12 @@
 #include "hw/iommu/vtd.h"
 #include "hw/msi.h"
 #include "hw/pci.h"
+#include "vm/board.h"
 #include "vm/mem.h"
 
 #define SLOT    6
 #define DEVFN   (SLOT << 3)
-#define BAR     (PCI_MEM32_BASE + 0x200000)
+#define BAR     (BOARD_PCI_MEM32_BASE + 0x200000)
 #define RAM     (16ULL << 20)
 #define ROOT    0x10000ULL
 #define CTX     0x11000ULL
@@ -126,17 +127,17 @@ static uint32_t get32(struct fixture *f, uint64_t gpa)
 
 static uint64_t rd(struct fixture *f, unsigned off, unsigned size)
 {
-    return bus_read(&f->mmio, VTD_BASE + off, size);
+    return bus_read(&f->mmio, BOARD_VTD_BASE + off, size);
 }
 
 static void wr(struct fixture *f, unsigned off, unsigned size, uint64_t v)
 {
-    bus_write(&f->mmio, VTD_BASE + off, size, v);
+    bus_write(&f->mmio, BOARD_VTD_BASE + off, size, v);
 }
 
 static void cfg_write(struct fixture *f, unsigned off, unsigned size, uint32_t v)
 {
-    bus_write(&f->mmio, PCI_ECAM_BASE + ((uint64_t)DEVFN << 12) + off, size, v);
+    bus_write(&f->mmio, BOARD_PCI_ECAM_BASE + ((uint64_t)DEVFN << 12) + off, size, v);
 }
 
 /* GCMD as the spec asks software to write it: the status, one bit more. */

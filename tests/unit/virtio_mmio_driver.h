@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "virtio/virtio.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 #define R_MAGIC         0x000
@@ -63,12 +64,12 @@ static inline uint64_t used_of(int q)
 
 static inline uint32_t mmio_rd(struct vm *vm, uint64_t off)
 {
-    return (uint32_t)bus_read(&vm->mmio, VIRTIO_MMIO_BASE + off, 4);
+    return (uint32_t)bus_read(&vm->mmio, BOARD_VIRTIO_MMIO_BASE + off, 4);
 }
 
 static inline void mmio_wr(struct vm *vm, uint64_t off, uint32_t v)
 {
-    bus_write(&vm->mmio, VIRTIO_MMIO_BASE + off, 4, v);
+    bus_write(&vm->mmio, BOARD_VIRTIO_MMIO_BASE + off, 4, v);
 }
 
 static inline void ring_put_desc(struct vm *vm, int q, unsigned i, uint64_t addr, uint32_t len,

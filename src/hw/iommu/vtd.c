@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "hw/iommu/vtd_regs.h"
+#include "vm/board.h"
 
 #define VERSION 0x10 /* 1.0 (§11.4.1) */
 
@@ -372,7 +373,7 @@ int vtd_init(struct vtd *v, struct bus *mmio, const struct guest_mem *mem,
     v->fectl = VTD_CTL_IM;
     v->iectl = VTD_CTL_IM;
     pthread_mutex_init(&v->lock, NULL);
-    err = bus_register(mmio, &(struct bus_range){.base = VTD_BASE,
+    err = bus_register(mmio, &(struct bus_range){.base = BOARD_VTD_BASE,
                                                  .len = VTD_SIZE,
                                                  .widths = BUS_W4 | BUS_W8,
                                                  .read = reg_read,

@@ -3,7 +3,7 @@
  * Technology for Directed I/O Architecture Specification", rev. 4.x; the
  * section numbers below are that document's), opt-in with `--iommu`. One
  * unit covers every PCI function (the DMAR table's INCLUDE_PCI_ALL) and the
- * IOAPIC, its registers at VTD_BASE, where QEMU's q35 puts them (and
+ * IOAPIC, its registers at BOARD_VTD_BASE, where QEMU's q35 puts them (and
  * kvm-unit-tests' intel_iommu test looks):
  *
  *   version 1.0; CAP: 16-bit domain IDs, 3- and 4-level second-level
@@ -50,7 +50,6 @@
 #include "hw/bus.h"
 #include "vm/mem.h"
 
-#define VTD_BASE 0xfed90000ULL
 #define VTD_SIZE 0x1000
 
 /* A request whose source-id is unknown: no source-id verification. */

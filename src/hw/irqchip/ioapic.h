@@ -19,7 +19,6 @@
 
 #include "hw/irqchip/apic.h"
 
-#define IOAPIC_BASE    0xfec00000ull
 #define IOAPIC_SIZE    0x1000
 #define IOAPIC_PINS    24
 #define IOAPIC_VERSION 0x20

@@ -9,6 +9,7 @@
 #include "hw/irqchip/lapic.h"
 #include "hw/irqchip/pic.h"
 #include "hw/irqchip/pit.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 #define NS_PER_S        1000000000ull
@@ -25,8 +26,9 @@ static const struct {
     uint16_t base, len;
     const char *name;
 } pio_ranges[] = {
-    {PIC_MASTER_PORT, 2, "pic"}, {PIC_SLAVE_PORT, 2, "pic"}, {PIC_ELCR_PORT, 2, "elcr"},
-    {PIT_PORT, 4, "pit"},        {PIT_PORT61, 1, "port61"},
+    {BOARD_PIC_MASTER_PORT, 2, "pic"}, {BOARD_PIC_SLAVE_PORT, 2, "pic"},
+    {BOARD_PIC_ELCR_PORT, 2, "elcr"},  {BOARD_PIT_PORT, 4, "pit"},
+    {BOARD_PORT61, 1, "port61"},
 };
 
 #define NR_PIO_RANGES (int)(sizeof(pio_ranges) / sizeof(pio_ranges[0]))
@@ -171,7 +173,7 @@ static void pit_irq(void *opaque, int level)
 
 static bool pit_port(uint16_t base)
 {
-    return base == PIT_PORT || base == PIT_PORT61;
+    return base == BOARD_PIT_PORT || base == BOARD_PORT61;
 }
 
 static uint64_t pio_read(void *opaque, uint64_t offset, unsigned size)
@@ -264,7 +266,7 @@ struct irqchip *irqchip_create(struct vm *vm, int ncpus, uint64_t tsc_hz,
                                                          .name = pio_ranges[i].name});
     }
     if (!err)
-        err = bus_register(&vm->mmio, &(struct bus_range){.base = IOAPIC_BASE,
+        err = bus_register(&vm->mmio, &(struct bus_range){.base = BOARD_IOAPIC_BASE,
                                                           .len = IOAPIC_SIZE,
                                                           .widths = BUS_W4,
                                                           .read = ioapic_mmio_read,

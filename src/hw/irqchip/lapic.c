@@ -4,6 +4,7 @@
 
 #include "hw/irqchip/irqchip.h"
 #include "hw/irqchip/lapic_timer.h"
+#include "vm/board.h"
 
 /* Register offsets in the xAPIC page, SDM Vol. 3A Table 11-1; the x2APIC
  * MSR of a register is 0x800 + offset / 16 (Table 11-6). */
@@ -154,7 +155,7 @@ void lapic_init(struct lapic *l, int index, uint64_t tsc_hz)
     l->index = index;
     l->tsc_hz = tsc_hz;
     l->id = (uint32_t)index;
-    l->base = APIC_BASE_ADDR | APIC_BASE_EN | (index == 0 ? APIC_BASE_BSP : 0);
+    l->base = BOARD_LAPIC_BASE | APIC_BASE_EN | (index == 0 ? APIC_BASE_BSP : 0);
     reset(l);
     l->wait_sipi = index != 0;
 }

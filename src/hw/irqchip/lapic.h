@@ -37,7 +37,6 @@ enum { LVT_TIMER, LVT_THERMAL, LVT_PMC, LVT_LINT0, LVT_LINT1, LVT_ERROR };
 #define APIC_BASE_BSP  (1ull << 8)
 #define APIC_BASE_EXTD (1ull << 10)
 #define APIC_BASE_EN   (1ull << 11)
-#define APIC_BASE_ADDR 0xfee00000ull
 
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 #define MSR_X2APIC_FIRST      0x800

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "vm/board.h"
+
 /* Command words, 8259A data sheet, figures 7 and 8. */
 #define ICW1      0x10
 #define ICW1_IC4  0x01
@@ -235,13 +237,14 @@ static void write_data(struct pic_chip *s, uint8_t v)
 void pic_write(struct pic *p, uint16_t port, uint8_t value)
 {
     pthread_mutex_lock(&p->lock);
-    if (port == PIC_ELCR_PORT || port == PIC_ELCR_PORT + 1) {
+    if (port == BOARD_PIC_ELCR_PORT || port == BOARD_PIC_ELCR_PORT + 1) {
         struct pic_chip *s = &p->chip[port & 1];
 
         s->elcr = value & s->elcr_mask;
         s->irr = (s->irr & ~level_mask(s)) | (s->lines & level_mask(s));
     } else {
-        struct pic_chip *s = &p->chip[port == PIC_SLAVE_PORT || port == PIC_SLAVE_PORT + 1];
+        struct pic_chip *s =
+            &p->chip[port == BOARD_PIC_SLAVE_PORT || port == BOARD_PIC_SLAVE_PORT + 1];
 
         if (port & 1)
             write_data(s, value);
@@ -258,10 +261,10 @@ uint8_t pic_read(struct pic *p, uint16_t port)
     uint8_t v;
 
     pthread_mutex_lock(&p->lock);
-    if (port == PIC_ELCR_PORT || port == PIC_ELCR_PORT + 1) {
+    if (port == BOARD_PIC_ELCR_PORT || port == BOARD_PIC_ELCR_PORT + 1) {
         v = p->chip[port & 1].elcr;
     } else {
-        s = &p->chip[port == PIC_SLAVE_PORT || port == PIC_SLAVE_PORT + 1];
+        s = &p->chip[port == BOARD_PIC_SLAVE_PORT || port == BOARD_PIC_SLAVE_PORT + 1];
         if (s->poll) {
             /* A poll read is an INTA for this chip alone, data sheet "The poll command". */
             int irq;

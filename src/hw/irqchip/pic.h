@@ -16,9 +16,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PIC_MASTER_PORT 0x20
-#define PIC_SLAVE_PORT  0xa0
-#define PIC_ELCR_PORT   0x4d0
 #define PIC_CASCADE_IRQ 2
 
 /* One 8259A. Plain data, for snapshots. */

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "vm/board.h"
+
 #define NS_PER_S     1000000000ull
 #define REFRESH_NS   15085 /* port 0x61 bit 4 toggles every 15.085 us, as on the PC/AT */
 #define PORT61_GATE2 0x01
@@ -334,11 +336,11 @@ uint8_t pit_read(struct pit *p, uint16_t port)
 
     pthread_mutex_lock(&p->lock);
     now = p->clock_ns();
-    if (port == PIT_PORT61) {
+    if (port == BOARD_PORT61) {
         v = p->port61 | ((now / REFRESH_NS) & 1 ? PORT61_REF : 0) |
             (out(&p->ch[2], clocks(&p->ch[2], now)) ? PORT61_OUT2 : 0);
-    } else if (port >= PIT_PORT && port < PIT_PORT + 3) {
-        v = read_counter(&p->ch[port - PIT_PORT], now);
+    } else if (port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 3) {
+        v = read_counter(&p->ch[port - BOARD_PIT_PORT], now);
     } else {
         v = 0xff; /* the control word register is write-only */
     }
@@ -354,13 +356,13 @@ void pit_write(struct pit *p, uint16_t port, uint8_t value)
     pthread_mutex_lock(&p->lock);
     now = p->clock_ns();
     service(p, now); /* edges due before the write happened before it */
-    if (port == PIT_PORT61) {
+    if (port == BOARD_PORT61) {
         p->port61 = value & PORT61_RW;
         set_gate(&p->ch[2], value & PORT61_GATE2, now);
-    } else if (port == PIT_PORT + 3) {
+    } else if (port == BOARD_PIT_PORT + 3) {
         control_word(p, value, now);
-    } else if (port >= PIT_PORT && port < PIT_PORT + 3) {
-        write_counter(&p->ch[port - PIT_PORT], value, now);
+    } else if (port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 3) {
+        write_counter(&p->ch[port - BOARD_PIT_PORT], value, now);
     }
     service(p, now);
     pthread_mutex_unlock(&p->lock);

@@ -25,9 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PIT_HZ     1193182
-#define PIT_PORT   0x40 /* 0x40-0x42 counters 0-2, 0x43 control word */
-#define PIT_PORT61 0x61 /* NMI status and control: timer 2 gate and OUT */
+#define PIT_HZ 1193182
 
 struct pit_channel {
     uint32_t count; /* N: 1-0x10000 (a written 0 is 0x10000, or 10000 in BCD) */
