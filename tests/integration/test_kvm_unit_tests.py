@@ -34,6 +34,19 @@ TEST_ARGS = {"kvmclock_test": "100000 `date +%s`"}
 # without PKU (12 s; 40 s under ASan); pku and tests/guests/pku.c check the
 # keys, and scripts/kvm-unit-tests runs access with them.
 QEMU_PARAMS = {"access": "-cpu max,host-phys-bits,-pku"}
+# apic.c's "apic change mode" reads the LAPIC timer's count (TMCCT) on
+# either side of a mode change and expects the count not to have reached
+# 0 or wrapped in between: the guest's time is the host's, and a vCPU
+# thread that the host leaves unscheduled for the ~10 ms left of the count
+# (a loaded machine: the suite beside other jobs) fails them, as QEMU's
+# TCG or KVM would. Such a run gets one more try, only when the TMCCT
+# checks are all that failed.
+HOST_TIMED = {"x2apic", "xapic"}
+
+
+def only_tmcct_failed(out):
+    fails = [line for line in out.splitlines() if line.startswith("FAIL:")]
+    return fails and all("TMCCT" in line for line in fails)
 
 
 def load_runner():
@@ -74,5 +87,8 @@ def test_kvm_unit_test(suite, name):
     assert not isinstance(argv, str), f"{name} is skipped on vx86: {argv}"
     r = run_vx86(*argv, timeout=180)
     verdict, detail = runner.verdict(r.status, r.out, r.err)
+    if verdict != "PASS" and name in HOST_TIMED and only_tmcct_failed(r.out):
+        r = run_vx86(*argv, timeout=180)
+        verdict, detail = runner.verdict(r.status, r.out, r.err)
     assert verdict == "PASS", f"{name}: {verdict} ({detail})\n{r!r}"
 
