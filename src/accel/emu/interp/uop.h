@@ -89,7 +89,7 @@ extern emu_uop_fn *const uop_mov_fns[FORM_COUNT];
 emu_uop_fn uop_imul_rr, uop_imul_rm, uop_imul_rri, uop_imul_rmi;
 emu_uop_fn uop_movzx_r, uop_movzx_m, uop_movsx_r, uop_movsx_m, uop_lea;
 emu_uop_fn uop_cmov_r, uop_cmov_m, uop_setcc_r, uop_setcc_m, uop_xchg_rr, uop_nop;
-emu_uop_fn uop_cdqe, uop_cwde, uop_cdq, uop_cqo, uop_pause, uop_rdtsc, uop_rdtscp;
+emu_uop_fn uop_cdqe, uop_cwde, uop_cdq, uop_cqo, uop_rdtsc, uop_rdtscp;
 emu_uop_fn uop_push_r, uop_push_i, uop_pop_r;
 emu_uop_fn uop_jmp_rel, uop_jmp_r, uop_jmp_m, uop_jcc, uop_call_rel, uop_call_r, uop_call_m;
 emu_uop_fn uop_ret, uop_ret_imm;

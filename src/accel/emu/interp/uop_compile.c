@@ -244,9 +244,6 @@ static enum uop_kind data(const ZydisDecodedInstruction *insn, const ZydisDecode
     case ZYDIS_MNEMONIC_ENDBR32:
         u->fn = uop_nop;
         return UOP_STRAIGHT;
-    case ZYDIS_MNEMONIC_PAUSE:
-        u->fn = uop_pause;
-        return UOP_STRAIGHT;
     case ZYDIS_MNEMONIC_RDTSC:
         u->fn = uop_rdtsc;
         return UOP_STRAIGHT;
