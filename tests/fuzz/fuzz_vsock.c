@@ -235,8 +235,8 @@ static void negotiate(uint8_t flags)
     wr(R_STATUS, 0);
     wr(R_STATUS, 3);
     wr(R_DRV_FEAT_SEL, 0);
-    wr(R_DRV_FEAT, 1u << VIRTIO_VSOCK_F_STREAM | (flags & 1 ? F_INDIRECT : 0) |
-                       (flags & 2 ? F_EVENT_IDX : 0));
+    wr(R_DRV_FEAT,
+       1u << VIRTIO_VSOCK_F_STREAM | (flags & 1 ? F_INDIRECT : 0) | (flags & 2 ? F_EVENT_IDX : 0));
     wr(R_DRV_FEAT_SEL, 1);
     wr(R_DRV_FEAT, 1); /* VERSION_1 */
     wr(R_STATUS, 0xb);
@@ -376,8 +376,7 @@ static void setup(void)
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", uds, LISTEN_PORT);
     /* A backlog of 1: the guest's third connection waiting finds it full. */
     listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listener < 0 || bind(listener, (struct sockaddr *)&sa, sizeof(sa)) ||
-        listen(listener, 1))
+    if (listener < 0 || bind(listener, (struct sockaddr *)&sa, sizeof(sa)) || listen(listener, 1))
         fail("cannot make the host's listener");
     atexit(cleanup);
 }
