@@ -9,20 +9,21 @@
  * Input (little-endian): flags (1 byte: bit 0 INDIRECT_DESC, bit 1
  * EVENT_IDX negotiated, bit 2 a host client connects and writes
  * "CONNECT <client port>\n" then the host bytes, bit 3 the harness closes
- * the host's sockets before the last round, bits 4-7 all set: the device
- * is destroyed at the end, as at power-off, instead of reset by the driver;
- * rarely, since a new device costs as much as a few inputs), rounds (1
- * byte: 1 + its low 2 bits), the transmit queue's size (2) and its desc,
- * avail and used rings (4 each, guest-physical), the receive queue's (the
- * same, 14 bytes), the client's port (2), per round the transmit and then
- * the receive ring's avail index (2 each, 4 rounds: 16), the host bytes'
- * count n (2), per round the time that passes before it (1 each, in 16 ms
- * steps), the n host bytes, then the first bytes of guest RAM (2 MiB, the
- * rest zero). Before each round the harness sets both avail indexes, so
- * that the guest posts packets and buffers as it goes, and notifies the
- * queues; one round of the machine's loop (util/loop.h) then runs
- * everything the device does, and its timer if due. The guest's CID is GUEST_CID, a listener
- * waits at "<uds>_<LISTEN_PORT>", nothing at any other port.
+ * the host's sockets before the last round (of two or more), bits 4-7 all
+ * set: the device is destroyed at the end, as at power-off, instead of
+ * reset by the driver; rarely, since a new device costs as much as a few
+ * inputs), rounds (1 byte: 1 + its low 2 bits), the transmit queue's size
+ * (2) and its desc, avail and used rings (4 each, guest-physical), the
+ * receive queue's (the same, 14 bytes), the client's port (2), per round
+ * the transmit and then the receive ring's avail index (2 each, 4 rounds:
+ * 16), the host bytes' count n (2), per round the time that passes before
+ * it (1 each, in 16 ms steps), the n host bytes, then the first bytes of
+ * guest RAM (2 MiB, the rest zero). Before each round the harness sets
+ * both avail indexes, so that the guest posts packets and buffers as it
+ * goes, and notifies the queues; one round of the machine's loop
+ * (util/loop.h) then runs everything the device does, and its timer if
+ * due. The guest's CID is GUEST_CID, a listener waits at
+ * "<uds>_<LISTEN_PORT>", nothing at any other port.
  *
  * Checks: no sanitizer report, no crash and no hang; every payload that
  * the device reads from a Unix socket for the guest fits the credit that
@@ -34,12 +35,13 @@
  * after a reset the device works whatever came before: a REQUEST to the
  * listener's port, on rings of the harness, gets its RESPONSE.
  *
- * One device serves every input (bits 4-7 aside): what an input leaves is put
- * back before the next. The guest RAM that it or the device wrote (the
- * engine's mem_written hook) is zeroed, the driver resets the device, the
- * harness closes its sockets, and the counters that a reset keeps (the
- * next host port, the round-robin slot) start again, so that a run depends
- * on its input alone and a crash replays exactly. Everything here is
+ * One device serves every input (one destroyed is made again at once):
+ * what an input leaves is put back before the next. The guest RAM that it
+ * or the device wrote (the engine's mem_written hook) is zeroed, the
+ * driver resets the device, the harness closes its sockets, and the
+ * counters that a reset keeps (the next host port, the round-robin slot)
+ * start again, so that a run depends on its input alone and a crash
+ * replays exactly. Everything here is
  * local Unix sockets and eventfds, whose readiness a loop round sees at
  * once; the device's timer (a host client's 2 s wait for the guest's
  * answer, the 10 ms retries of a guest's connection to a full backlog)
@@ -49,11 +51,11 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
