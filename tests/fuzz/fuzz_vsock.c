@@ -493,6 +493,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((flags & 0xf0) == 0xf0) {
         dev->ops->destroy(dev);
         dev = NULL;
+        timer_due = -1; /* its timer is gone with it */
         bus_destroy(&vm.mmio);
         host_serve(NULL, 0);
         host_close();
