@@ -64,6 +64,7 @@
 #include "util/loop.h"
 #include "virtio/devices.h"
 #include "virtio/vsock_conn.h"
+#include "vm/board.h"
 #include "vm/vm.h"
 
 #define HDR         54
@@ -205,12 +206,12 @@ static uint16_t le16(const uint8_t *p)
 
 static void wr(uint64_t off, uint32_t v)
 {
-    bus_write(&vm.mmio, VIRTIO_MMIO_BASE + off, 4, v);
+    bus_write(&vm.mmio, BOARD_VIRTIO_MMIO_BASE + off, 4, v);
 }
 
 static uint32_t rd(uint64_t off)
 {
-    return (uint32_t)bus_read(&vm.mmio, VIRTIO_MMIO_BASE + off, 4);
+    return (uint32_t)bus_read(&vm.mmio, BOARD_VIRTIO_MMIO_BASE + off, 4);
 }
 
 /* The harness's own writes to guest RAM, to be put back like the device's. */
