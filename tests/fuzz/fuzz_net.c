@@ -85,25 +85,8 @@
 #define TX_QSIZE   2
 #define TX_FRAME   (TX_AREA + 0x3000u)
 
-/* virtio-mmio registers (VIRTIO 1.2 §4.2.2). */
-enum {
-    R_DRV_FEAT = 0x020,
-    R_DRV_FEAT_SEL = 0x024,
-    R_QUEUE_SEL = 0x030,
-    R_QUEUE_NUM = 0x038,
-    R_QUEUE_READY = 0x044,
-    R_NOTIFY = 0x050,
-    R_ACK = 0x064,
-    R_STATUS = 0x070,
-    R_DESC = 0x080,
-    R_DRIVER = 0x090,
-    R_DEVICE = 0x0a0,
-};
-
 #define F_MAC       (1u << 5)
 #define F_STATUS    (1u << 16)
-#define F_INDIRECT  (1u << 28)
-#define F_EVENT_IDX (1u << 29)
 
 static void fail(const char *why)
 {
@@ -111,26 +94,7 @@ static void fail(const char *why)
     abort();
 }
 
-static bool dirty[RAM_PAGES];
-
-/* The engine's mem_written: the device wrote [gpa, gpa + len). */
-static void written(struct vm *vm, uint64_t gpa, uint64_t len)
-{
-    (void)vm;
-    for (uint64_t p = gpa >> 12; p < RAM_PAGES && p <= (gpa + len - 1) >> 12; p++)
-        dirty[p] = true;
-}
-
-static int fake_irq_set(struct vm *vm, uint32_t gsi, int level)
-{
-    (void)vm;
-    (void)gsi;
-    (void)level;
-    return 0;
-}
-
-static const struct accel_ops fake_engine = {
-    .name = "fake", .irq_set = fake_irq_set, .mem_written = written};
+#include "virtio_mmio_guest.h"
 
 /* AddressSanitizer must know when the stack changes (a fiber switch). */
 #if defined(__SANITIZE_ADDRESS__)
