@@ -85,8 +85,8 @@
 #define TX_QSIZE   2
 #define TX_FRAME   (TX_AREA + 0x3000u)
 
-#define F_MAC       (1u << 5)
-#define F_STATUS    (1u << 16)
+#define F_MAC    (1u << 5)
+#define F_STATUS (1u << 16)
 
 static void fail(const char *why)
 {
